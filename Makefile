@@ -1,0 +1,55 @@
+# officepulse — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: setup run run-server run-agent demo test check lint fmt system-deps bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "officepulse needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+run: setup
+	scripts/run
+
+run-server: setup
+	$(BIN)/officepulse server
+
+run-agent: setup
+	$(BIN)/officepulse agent
+
+demo: setup
+	scripts/demo
+
+system-deps:
+	scripts/system-deps
+
+test: setup system-deps check
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+check:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+lint: check
+
+fmt:
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: setup
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

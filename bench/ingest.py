@@ -1,0 +1,1127 @@
+#!/usr/bin/env python3
+"""Heartbeat ingest benchmark: officepulse (websocket) side by side with aw-server (HTTP).
+
+One run starts each server under test pinned to CPU 0, drives it from load generator
+processes pinned to CPU 1, and prints one table with rates and server CPU per heartbeat
+(the figure that carries over between machines, see shared/PERF_NOTES.md).
+
+Rows:
+  null-sink    a protocol-only websocket server in this file (decode, Pong, no storage): shows
+               how fast the generator can go, so an officepulse rate near it means "generator
+               bound", not "server bound".
+  officepulse  the real server (`officepulse server`) with a scratch SQLite file.
+  aw-server    ActivityWatch 0.12 in its own venv (.venv-aw), one HTTP POST per heartbeat.
+
+Run: .venv/bin/python bench/ingest.py --help   (details in bench/README.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Self
+
+import aiohttp
+import msgspec
+import psutil
+from aiohttp import web
+
+from officepulse.protocol import (
+    PROTOCOL_VERSION,
+    Activity,
+    Error,
+    Heartbeat,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    Welcome,
+    decode_server_message,
+)
+from officepulse.protocol.session import HelloReceived, ServerConversation
+
+LOOPBACK = "127.0.0.1"
+SERVER_CPU = 0  # the server under test gets a core to itself ...
+LOAD_CPU = 1  # ... and everything else (this orchestrator, generators) shares the other one
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+AW_VENV = REPO / ".venv-aw"
+# Unpinned, peewee 4 turns every heartbeat into HTTP 500 and Flask 2.3 breaks /api/0/query/.
+AW_PACKAGES = ("aw-server==0.12.0", "aw-client", "peewee<4", "flask<2.3")
+AW_READY_MARKER = AW_VENV / ".bench-installed"
+
+# The aw-watcher-window workload: one heartbeat per simulated second, app switch every 30.
+SWITCH_EVERY = 30
+PULSETIME_S = 2
+APPS = (
+    ("firefox", "Pull requests · officepulse — Mozilla Firefox"),
+    ("code", "ingest.py — officepulse — Visual Studio Code"),
+    ("kitty", "~/work/officepulse: pytest"),
+    ("slack", "Slack | #engineering | officepulse"),
+)
+# One simulated day per agent at most. Timelines end an hour before "now": the server refuses
+# heartbeats more than 5 minutes ahead of its clock, so the whole timeline must lie in the past.
+MAX_HEARTBEATS_PER_AGENT = 86_400
+TIMELINE_END_MARGIN_S = 3_600
+
+CONNECT_CONCURRENCY = 64  # keeps us under the server's listen backlog while opening 1,000
+READY_TIMEOUT_S = 120.0
+SERVER_START_TIMEOUT_S = 30.0
+
+
+# --------------------------------------------------------------------------- timelines
+
+
+def timeline_base() -> datetime:
+    """Timestamp of heartbeat 0 of every agent (see MAX_HEARTBEATS_PER_AGENT)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now - timedelta(seconds=MAX_HEARTBEATS_PER_AGENT + TIMELINE_END_MARGIN_S)
+
+
+def activity_at(index: int) -> tuple[str, str]:
+    return APPS[(index // SWITCH_EVERY) % len(APPS)]
+
+
+class FrameCache:
+    """Heartbeat ``i`` of the synthetic timeline, encoded once per process.
+
+    Every agent follows the same timeline, and agents advance in lockstep, so one encoded
+    frame serves all of a process's connections: the generator's cost per message is then
+    just the websocket send, which is what lets one core out-pace the server.
+    """
+
+    def __init__(self, base: datetime, encode: Callable[[datetime, str, str], bytes]) -> None:
+        self._base = base
+        self._encode = encode
+        self._frames: list[bytes] = []
+
+    def get(self, index: int) -> bytes:
+        while index >= len(self._frames):
+            self._grow(1024)
+        return self._frames[index]
+
+    def _grow(self, count: int) -> None:
+        start = len(self._frames)
+        for i in range(start, min(start + count, MAX_HEARTBEATS_PER_AGENT)):
+            app, title = activity_at(i)
+            self._frames.append(self._encode(self._base + timedelta(seconds=i), app, title))
+
+
+_msgpack = msgspec.msgpack.Encoder()
+
+
+def encode_ws_heartbeat(ts: datetime, app: str, title: str) -> bytes:
+    return _msgpack.encode(Heartbeat(ts=ts, activity=Activity(app=app, title=title)))
+
+
+def encode_aw_heartbeat(ts: datetime, app: str, title: str) -> bytes:
+    body = {"timestamp": ts.isoformat(), "duration": 0, "data": {"app": app, "title": title}}
+    return msgspec.json.encode(body)
+
+
+def agent_ids(count: int, tag: str) -> list[str]:
+    return [f"bench-{tag}-{i:05d}" for i in range(count)]
+
+
+def make_hello(agent_id: str) -> Hello:
+    return Hello(
+        v=PROTOCOL_VERSION,
+        agent_id=agent_id,
+        name=f"Bench {agent_id}",
+        host="bench-host",
+        platform="linux",
+        agent_version="bench",
+        tz="UTC",
+    )
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def pin_to(cpu: int) -> None:
+    """Pin the calling process; a no-op on a machine with a single core."""
+    if (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def pin_server() -> None:
+    # Runs in the child between fork and exec, so the server's first thread is already pinned.
+    pin_to(SERVER_CPU)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def scratch_env(tmp: Path) -> dict[str, str]:
+    """Every per-user directory points into the run's temp dir, so nothing touches $HOME."""
+    env = dict(os.environ)
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        path = tmp / name.lower()
+        path.mkdir(exist_ok=True)
+        env[name] = str(path)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class ServerProcess:
+    """A server under test. It runs in its own session so a Ctrl-C reaches this script
+    first; we then stop the server ourselves (TERM, then KILL) and never leave it behind."""
+
+    def __init__(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> None:
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.env = env
+        self.log_path = cwd / "server.log"
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        with self.log_path.open("wb") as log:
+            self._popen = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=pin_server,
+            )
+        self.process = psutil.Process(self._popen.pid)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def alive(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def stop(self) -> None:
+        if self._popen is None or self._popen.poll() is not None:
+            return
+        # The session we created has the server's pid as its group id: only our processes.
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._popen.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(grace)
+                return
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            return [self.process, *self.process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and any worker processes it started."""
+        total = 0.0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def rss_mb(self) -> float:
+        total = 0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total / 2**20
+
+    def peak_rss_mb(self) -> float:
+        """High-water RSS of the main server process (VmHWM), not just the RSS at the end."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return float("nan")
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def wait_until(ready: Callable[[], bool], server: ServerProcess, what: str) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(f"{what} exited during start-up:\n{server.log_tail()}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(
+        f"{what} not ready after {SERVER_START_TIMEOUT_S:.0f} s:\n{server.log_tail()}"
+    )
+
+
+def store_mb(tmp: Path) -> float:
+    """What the server wrote to disk (database, WAL, ...), logs excluded."""
+    files = (p for p in tmp.rglob("*") if p.is_file() and not p.name.endswith(".log"))
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+# --------------------------------------------------------------------------- load workers
+#
+# Workers are separate processes (spawned, pinned to LOAD_CPU). Each opens its connections,
+# sends "ready", waits for "go" so all start together and the server CPU sample taken between
+# the two covers only the measured phase, then sends back a report.
+
+
+@dataclass(frozen=True, slots=True)
+class WsPlan:
+    url: str
+    agent_ids: tuple[str, ...]
+    seconds: float
+    rate: float | None  # this worker's heartbeats/s; None = as fast as the server takes them
+    base: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WsReport:
+    sent: int
+    errors: int
+    error_sample: str
+    first_send: float
+    last_send: float
+    last_pong: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class HttpPlan:
+    base_url: str
+    agent_ids: tuple[str, ...]
+    concurrency: int
+    seconds: float
+    base: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReport:
+    ok: int
+    errors: int
+    error_sample: str
+    latencies_ms: list[float]
+    first_send: float
+    end: float
+    cpu_seconds: float
+
+
+def worker_entry(main: Callable[[Any, Connection], Any], plan: Any, pipe: Connection) -> None:
+    """Common shell of a worker: pin, run the async body on uvloop, report failure as text."""
+    pin_to(LOAD_CPU)
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(main(plan, pipe))
+    except KeyboardInterrupt:
+        pass  # the orchestrator got the same Ctrl-C and cleans up
+    except BaseException:
+        with contextlib.suppress(OSError):
+            pipe.send(("error", traceback.format_exc()))
+    finally:
+        pipe.close()
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop  # optional: not on every platform
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def wait_for_go(pipe: Connection) -> None:
+    pipe.send(("ready", None))
+    message = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    if message != "go":
+        raise RuntimeError(f"unexpected message from orchestrator: {message!r}")
+
+
+@dataclass(slots=True)
+class Agent:
+    ws: aiohttp.ClientWebSocketResponse
+    pong: asyncio.Future[float]
+    errors: int = 0
+    error_sample: str = ""
+    reader: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+async def connect_agent(
+    session: aiohttp.ClientSession, url: str, agent_id: str, gate: asyncio.Semaphore
+) -> Agent:
+    async with gate:
+        ws = await session.ws_connect(url, autoping=True, compress=0)
+        await ws.send_bytes(_msgpack.encode(make_hello(agent_id)))
+        reply = await ws.receive(timeout=30)
+    if reply.type is not aiohttp.WSMsgType.BINARY:
+        raise RuntimeError(f"{agent_id}: expected a MessagePack Welcome, got {reply.type!r}")
+    welcome = decode_server_message(reply.data)
+    if not isinstance(welcome, Welcome):
+        raise RuntimeError(f"{agent_id}: expected Welcome, got {welcome!r}")
+    agent = Agent(ws=ws, pong=asyncio.get_running_loop().create_future())
+    agent.reader = asyncio.create_task(read_replies(agent))
+    return agent
+
+
+async def read_replies(agent: Agent) -> None:
+    """Counts refusals and resolves the Pong future; heartbeats get no other reply."""
+    async for msg in agent.ws:
+        if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+            continue
+        try:
+            message = decode_server_message(msg.data)
+        except ProtocolError as exc:
+            agent.errors += 1
+            agent.error_sample = agent.error_sample or f"undecodable reply: {exc.message}"
+            continue
+        if isinstance(message, Pong) and not agent.pong.done():
+            agent.pong.set_result(time.monotonic())
+        elif isinstance(message, Error):
+            agent.errors += 1
+            agent.error_sample = agent.error_sample or f"{message.code}: {message.message}"
+    if not agent.pong.done():
+        code = agent.ws.close_code
+        agent.pong.set_exception(ConnectionError(f"closed before Pong (code {code})"))
+
+
+async def send_heartbeats(
+    agents: list[Agent], frames: FrameCache, plan: WsPlan
+) -> tuple[int, float]:
+    """Round-robin over the connections, one heartbeat per websocket message, never waiting
+    for a reply. Paced mode spreads messages over 1 ms ticks so they arrive one by one, as
+    real agents' do; unpaced mode sends a full round per loop turn and lets TCP backpressure
+    (send_bytes waits while the server's socket is full) set the pace."""
+    count = len(agents)
+    limit = count * MAX_HEARTBEATS_PER_AGENT
+    start = time.monotonic()
+    deadline = start + plan.seconds
+    sent = 0
+    while sent < limit:
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        target = sent + count if plan.rate is None else int((now - start) * plan.rate) + 1
+        for _ in range(min(target, limit) - sent):
+            await agents[sent % count].ws.send_bytes(frames.get(sent // count))
+            sent += 1
+        await asyncio.sleep(0 if plan.rate is None else 0.001)
+    return sent, start
+
+
+async def ws_worker(plan: WsPlan, pipe: Connection) -> None:
+    frames = FrameCache(plan.base, encode_ws_heartbeat)
+    frames.get(4096)  # warm the cache outside the measured phase
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        agents = list(
+            await asyncio.gather(
+                *(connect_agent(session, plan.url, a, gate) for a in plan.agent_ids)
+            )
+        )
+        await wait_for_go(pipe)
+        cpu_start = time.process_time()
+        sent, first_send = await send_heartbeats(agents, frames, plan)
+        last_send = time.monotonic()
+        ping = _msgpack.encode(Ping(id=1))
+        for agent in agents:
+            await agent.ws.send_bytes(ping)
+        # Every Pong means the server processed everything sent before it on that connection.
+        drain_timeout = max(60.0, 6 * plan.seconds)
+        pongs = await asyncio.wait_for(asyncio.gather(*(a.pong for a in agents)), drain_timeout)
+        cpu_seconds = time.process_time() - cpu_start
+        report = WsReport(
+            sent=sent,
+            errors=sum(a.errors for a in agents),
+            error_sample=next((a.error_sample for a in agents if a.error_sample), ""),
+            first_send=first_send,
+            last_send=last_send,
+            last_pong=max(pongs),
+            cpu_seconds=cpu_seconds,
+        )
+        pipe.send(("report", report))
+        await asyncio.gather(*(a.ws.close() for a in agents), return_exceptions=True)
+
+
+async def aw_client(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    agents: Sequence[str],
+    bodies: FrameCache,
+    deadline: float,
+    report: dict[str, Any],
+) -> None:
+    """One HTTP client: sequential POSTs cycling over its agents, one heartbeat each per lap."""
+    laps = 0
+    latencies: list[float] = report["latencies_ms"]
+    headers = {"Content-Type": "application/json"}
+    while time.monotonic() < deadline and laps < MAX_HEARTBEATS_PER_AGENT:
+        body = bodies.get(laps)
+        for agent in agents:
+            url = f"{base_url}/api/0/buckets/{agent}/heartbeat?pulsetime={PULSETIME_S}"
+            began = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+            latencies.append((time.perf_counter() - began) * 1000)
+            if response.status == 200:
+                report["ok"] += 1
+            else:
+                report["errors"] += 1
+                report["sample"] = report["sample"] or f"HTTP {response.status} on {url}"
+            if time.monotonic() >= deadline:
+                return
+        laps += 1
+
+
+async def create_bucket(session: aiohttp.ClientSession, base_url: str, agent: str) -> None:
+    body = {"client": "aw-watcher-window", "type": "currentwindow", "hostname": "bench-host"}
+    async with session.post(f"{base_url}/api/0/buckets/{agent}", json=body) as response:
+        await response.read()
+        if response.status not in (200, 304):
+            raise RuntimeError(f"creating bucket {agent}: HTTP {response.status}")
+
+
+async def http_worker(plan: HttpPlan, pipe: Connection) -> None:
+    bodies = FrameCache(plan.base, encode_aw_heartbeat)
+    bodies.get(1024)
+    connector = aiohttp.TCPConnector(limit=plan.concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        gate = asyncio.Semaphore(plan.concurrency)
+
+        async def create(agent: str) -> None:
+            async with gate:
+                await create_bucket(session, plan.base_url, agent)
+
+        await asyncio.gather(*(create(a) for a in plan.agent_ids))
+        await wait_for_go(pipe)
+        cpu_start = time.process_time()
+        state: dict[str, Any] = {"ok": 0, "errors": 0, "sample": "", "latencies_ms": []}
+        first_send = time.monotonic()
+        deadline = first_send + plan.seconds
+        clients = min(plan.concurrency, len(plan.agent_ids))
+        await asyncio.gather(
+            *(
+                aw_client(
+                    session, plan.base_url, plan.agent_ids[c::clients], bodies, deadline, state
+                )
+                for c in range(clients)
+            )
+        )
+        pipe.send(
+            (
+                "report",
+                HttpReport(
+                    ok=state["ok"],
+                    errors=state["errors"],
+                    error_sample=state["sample"],
+                    latencies_ms=state["latencies_ms"],
+                    first_send=first_send,
+                    end=time.monotonic(),
+                    cpu_seconds=time.process_time() - cpu_start,
+                ),
+            )
+        )
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def receive(pipe: Connection, expected: str, timeout: float) -> Any:
+    if not pipe.poll(timeout):
+        raise TimeoutError(f"no {expected!r} from a load worker after {timeout:.0f} s")
+    kind, payload = pipe.recv()
+    if kind == "error":
+        raise RuntimeError(f"load worker failed:\n{payload}")
+    if kind != expected:
+        raise RuntimeError(f"load worker sent {kind!r}, expected {expected!r}")
+    return payload
+
+
+@contextlib.contextmanager
+def load_workers(
+    main: Callable[[Any, Connection], Any], plans: Sequence[Any]
+) -> Iterator[list[Connection]]:
+    """Spawned (not forked) so each worker starts clean, without this process's state."""
+    ctx = mp.get_context("spawn")
+    pipes: list[Connection] = []
+    procs: list[mp.process.BaseProcess] = []
+    try:
+        for plan in plans:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_entry, args=(main, plan, child), daemon=True)
+            proc.start()
+            child.close()
+            pipes.append(parent)
+            procs.append(proc)
+        yield pipes
+    finally:
+        for worker in procs:
+            worker.join(5)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        for pipe in pipes:
+            pipe.close()
+
+
+def drive(
+    main: Callable[[Any, Connection], Any],
+    plans: Sequence[Any],
+    server: ServerProcess,
+    run_timeout: float,
+) -> tuple[list[Any], float]:
+    """Runs the workers; returns their reports and the server CPU seconds of the measured phase."""
+    with load_workers(main, plans) as pipes:
+        for pipe in pipes:
+            receive(pipe, "ready", READY_TIMEOUT_S)
+        cpu_before = server.cpu_seconds()
+        for pipe in pipes:
+            pipe.send("go")
+        reports = [receive(pipe, "report", run_timeout) for pipe in pipes]
+        cpu_after = server.cpu_seconds()
+    return reports, cpu_after - cpu_before
+
+
+@dataclass(slots=True)
+class RunResult:
+    system: str
+    agents: int
+    connections: int  # websocket connections, or concurrent HTTP clients
+    heartbeats: int
+    wall_s: float
+    rate: float
+    server_cpu_s: float
+    server_rss_mb: float
+    server_peak_rss_mb: float
+    store_mb: float
+    generator_cpu_pct: float
+    errors: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    drain_s: float | None = None  # last send -> last Pong: how far the server lagged behind
+    error_sample: str = ""
+
+    @property
+    def server_cpu_pct(self) -> float:
+        return 100 * self.server_cpu_s / self.wall_s if self.wall_s else float("nan")
+
+    @property
+    def us_per_heartbeat(self) -> float:
+        return 1e6 * self.server_cpu_s / self.heartbeats if self.heartbeats else float("nan")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "server_cpu_pct": self.server_cpu_pct,
+            "us_per_heartbeat": self.us_per_heartbeat,
+        }
+
+
+def summarize_ws(
+    system: str, n: int, reports: list[WsReport], cpu: float, server: ServerProcess, tmp: Path
+) -> RunResult:
+    sent = sum(r.sent for r in reports)
+    start = min(r.first_send for r in reports)
+    end = max(r.last_pong for r in reports)
+    wall = end - start
+    return RunResult(
+        system=system,
+        agents=n,
+        connections=n,
+        heartbeats=sent,
+        wall_s=wall,
+        rate=sent / wall,
+        server_cpu_s=cpu,
+        server_rss_mb=server.rss_mb(),
+        server_peak_rss_mb=server.peak_rss_mb(),
+        store_mb=store_mb(tmp),
+        generator_cpu_pct=100 * sum(r.cpu_seconds for r in reports) / wall,
+        errors=sum(r.errors for r in reports),
+        drain_s=end - max(r.last_send for r in reports),
+        error_sample=next((r.error_sample for r in reports if r.error_sample), ""),
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ws_plans(url: str, n: int, tag: str, args: argparse.Namespace) -> list[WsPlan]:
+    """Agents dealt round-robin to the generator processes; a paced rate is split evenly."""
+    ids = agent_ids(n, tag)
+    workers = max(1, min(args.generators, n))
+    base = timeline_base()
+    rate = None if args.rate is None else args.rate / workers
+    return [
+        WsPlan(
+            url=url, agent_ids=tuple(ids[w::workers]), seconds=args.seconds, rate=rate, base=base
+        )
+        for w in range(workers)
+    ]
+
+
+async def probe_officepulse(url: str) -> None:
+    """Hello, one heartbeat, Ping -> Pong on a throwaway agent: the server speaks the protocol."""
+    async with aiohttp.ClientSession() as session:
+        agent = await connect_agent(session, url, "bench-probe", asyncio.Semaphore(1))
+        base = timeline_base()
+        await agent.ws.send_bytes(encode_ws_heartbeat(base, *activity_at(0)))
+        await agent.ws.send_bytes(_msgpack.encode(Ping(id=1)))
+        await asyncio.wait_for(agent.pong, 10)
+        await agent.ws.close()
+        if agent.errors:
+            raise RuntimeError(f"probe heartbeat refused: {agent.error_sample}")
+
+
+def run_ws_bench(
+    system: str, argv_for: Callable[[int, Path], list[str]], n: int, args: argparse.Namespace
+) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp_name:
+        tmp = Path(tmp_name)
+        port = free_port()
+        url = f"ws://{LOOPBACK}:{port}/agent"
+        with ServerProcess(argv_for(port, tmp), cwd=tmp, env=scratch_env(tmp)) as server:
+            wait_until(lambda: tcp_open(port), server, system)
+            asyncio.run(probe_officepulse(url))
+            plans = ws_plans(url, n, os.urandom(3).hex(), args)
+            run_timeout = READY_TIMEOUT_S + max(60.0, 6 * args.seconds) + args.seconds
+            reports, cpu = drive(ws_worker, plans, server, run_timeout)
+            return summarize_ws(system, n, reports, cpu, server, tmp)
+
+
+def officepulse_argv_factory(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
+    exe = Path(sys.executable).parent / "officepulse"
+    help_text = subprocess.run(
+        [str(exe), "server", "--help"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+    def argv(port: int, tmp: Path) -> list[str]:
+        cmd = [str(exe), "server", "--port", str(port), "--database", str(tmp / "bench.sqlite3")]
+        if "--host" in help_text:
+            cmd += ["--host", LOOPBACK]
+        return cmd + list(args.server_arg)
+
+    return argv
+
+
+def sink_argv(port: int, tmp: Path) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--serve-sink", str(port)]
+
+
+# --------------------------------------------------------------------------- aw-server
+
+
+def ensure_aw_venv() -> Path:
+    """Creates .venv-aw on first use; a marker file tells a finished install from a broken one."""
+    exe = AW_VENV / "bin" / "aw-server"
+    if AW_READY_MARKER.exists() and exe.exists():
+        return exe
+    python = "python3.11" if sys.version_info[:2] != (3, 11) else sys.executable
+    print(f"creating {AW_VENV} (aw-server 0.12 needs Python 3.11) ...", flush=True)
+    subprocess.run([python, "-m", "venv", "--clear", str(AW_VENV)], check=True)
+    pip = [str(AW_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, *AW_PACKAGES], check=True)
+    AW_READY_MARKER.write_text(" ".join(AW_PACKAGES) + "\n")
+    return exe
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="bench-aw-") as tmp_name:
+        tmp = Path(tmp_name)
+        port = free_port()
+        base_url = f"http://{LOOPBACK}:{port}"
+        argv = [str(exe), "--testing", "--host", LOOPBACK, "--port", str(port)]
+        with ServerProcess(argv, cwd=tmp, env=scratch_env(tmp)) as server:
+            wait_until(lambda: http_ok(f"{base_url}/api/0/info"), server, "aw-server")
+            plan = HttpPlan(
+                base_url=base_url,
+                agent_ids=tuple(f"aw-watcher-window_{a}" for a in agent_ids(n, "aw")),
+                concurrency=args.aw_concurrency,
+                seconds=args.aw_seconds,
+                base=timeline_base(),
+            )
+            run_timeout = READY_TIMEOUT_S + args.aw_seconds + 60
+            (report,), cpu = drive(http_worker, [plan], server, run_timeout)
+            wall = report.end - report.first_send
+            return RunResult(
+                system="aw-server",
+                agents=n,
+                connections=min(args.aw_concurrency, n),
+                heartbeats=report.ok,
+                wall_s=wall,
+                rate=report.ok / wall,
+                server_cpu_s=cpu,
+                server_rss_mb=server.rss_mb(),
+                server_peak_rss_mb=server.peak_rss_mb(),
+                store_mb=store_mb(tmp),
+                generator_cpu_pct=100 * report.cpu_seconds / wall,
+                errors=report.errors,
+                p50_ms=percentile(report.latencies_ms, 0.50),
+                p99_ms=percentile(report.latencies_ms, 0.99),
+                error_sample=report.error_sample,
+            )
+
+
+# --------------------------------------------------------------------------- null sink
+
+
+def serve_sink(port: int) -> None:
+    """A protocol-only websocket server (aiohttp + uvloop): decodes every frame with the
+    project's codec, answers Hello and Ping, stores nothing. Used to measure the generator."""
+    pin_to(SERVER_CPU)
+
+    async def agent(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        conversation = ServerConversation()
+        welcome = Welcome(
+            v=PROTOCOL_VERSION,
+            session="sink",
+            server_version="sink",
+            heartbeat_interval=1,
+            pulsetime=PULSETIME_S,
+            max_frame_bytes=65_536,
+        )
+        async for msg in ws:
+            if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                continue
+            for event in conversation.receive(msg.data):
+                if isinstance(event, HelloReceived):
+                    conversation.accept(welcome)
+            for frame in conversation.data_to_send():
+                await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/agent", agent)
+    web.run_app(app, host=LOOPBACK, port=port, print=None, loop=_new_loop(), handle_signals=True)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    factory = _loop_factory()
+    return factory() if factory is not None else asyncio.new_event_loop()
+
+
+# --------------------------------------------------------------------------- output
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None or value != value:  # None or NaN
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+COLUMNS = (
+    "system",
+    "agents",
+    "conns",
+    "heartbeats",
+    "wall s",
+    "hb/s",
+    "p50 ms",
+    "p99 ms",
+    "drain s",
+    "srv CPU s",
+    "srv CPU %",
+    "µs CPU/hb",
+    "RSS MB",
+    "peak MB",
+    "disk MB",
+    "gen CPU %",
+    "errors",
+)
+
+
+def table_row(r: RunResult) -> list[str]:
+    return [
+        r.system,
+        str(r.agents),
+        str(r.connections),
+        f"{r.heartbeats:,}",
+        fmt(r.wall_s, 2),
+        fmt(r.rate),
+        fmt(r.p50_ms, 1),
+        fmt(r.p99_ms, 1),
+        fmt(r.drain_s, 2),
+        fmt(r.server_cpu_s, 2),
+        fmt(r.server_cpu_pct),
+        fmt(r.us_per_heartbeat, 1),
+        fmt(r.server_rss_mb, 1),
+        fmt(r.server_peak_rss_mb, 1),
+        fmt(r.store_mb, 2),
+        fmt(r.generator_cpu_pct),
+        str(r.errors),
+    ]
+
+
+def render_table(results: Sequence[RunResult]) -> str:
+    rows = [list(COLUMNS), *(table_row(r) for r in results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+
+    def line(row: list[str]) -> str:
+        cells = [
+            row[0].ljust(widths[0]),
+            *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)),
+        ]
+        return "  ".join(cells)
+
+    return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
+
+
+def render_summary(results: Sequence[RunResult], args: argparse.Namespace) -> str:
+    by = {(r.system, r.agents): r for r in results}
+    notes: list[str] = []
+    for n in args.agents:
+        sink, op, aw = (
+            by.get(("null-sink", n)),
+            by.get(("officepulse", n)),
+            by.get(("aw-server", n)),
+        )
+        if op is not None:
+            verdict = "meets" if op.rate >= args.target else "MISSES"
+            notes.append(
+                f"N={n}: officepulse {fmt(op.rate)} hb/s {verdict} the "
+                f"{fmt(args.target)} hb/s target"
+            )
+        if op is not None and sink is not None:
+            share = 100 * op.rate / sink.rate
+            bound = (
+                "generator-bound (raise --generators or trust it as a lower bound)"
+                if share > 85
+                else "server-bound"
+            )
+            notes.append(
+                f"  generator ceiling (null sink) {fmt(sink.rate)} hb/s at "
+                f"{fmt(sink.generator_cpu_pct)} % of CPU {LOAD_CPU}; officepulse got "
+                f"{share:.0f} % of it: {bound}"
+            )
+        if op is not None and aw is not None:
+            notes.append(
+                f"  vs aw-server: {op.rate / aw.rate:,.0f}x the rate, "
+                f"{aw.us_per_heartbeat / op.us_per_heartbeat:,.0f}x less server CPU "
+                "per heartbeat"
+            )
+    for r in results:
+        if r.errors:
+            notes.append(f"{r.system} N={r.agents}: {r.errors} refused, e.g. {r.error_sample}")
+    return "\n".join(notes)
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model,
+        "cpus": os.cpu_count(),
+        "server_cpu": SERVER_CPU,
+        "load_cpu": LOAD_CPU,
+    }
+
+
+def write_json(results: Sequence[RunResult], args: argparse.Namespace) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"ingest-{stamp}.json"
+    config = {k: v for k, v in vars(args).items() if k != "serve_sink"}
+    payload = {
+        "machine": machine_info(),
+        "config": config,
+        "results": [r.as_json() for r in results],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--agents",
+        type=int,
+        nargs="+",
+        default=[10, 100, 1000],
+        help="agent counts (one websocket connection each); default: 10 100 1000",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="send phase per officepulse run, before the final Ping (default 10)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="pace officepulse load to this many heartbeats/s in total "
+        "(default: as fast as the server accepts)",
+    )
+    p.add_argument(
+        "--generators",
+        type=int,
+        default=1,
+        help=f"load generator processes, all on CPU {LOAD_CPU} (default 1)",
+    )
+    p.add_argument("--target", type=float, default=10_000, help="heartbeats/s goal (default 10000)")
+    p.add_argument(
+        "--sink-seconds",
+        type=float,
+        default=5.0,
+        help="send phase per null-sink (generator ceiling) run (default 5)",
+    )
+    p.add_argument("--skip-sink", action="store_true", help="don't measure the generator ceiling")
+    p.add_argument("--skip-officepulse", action="store_true")
+    p.add_argument("--skip-aw", action="store_true")
+    p.add_argument(
+        "--aw-agents",
+        type=int,
+        nargs="+",
+        default=None,
+        help="agent (bucket) counts for aw-server; default: same as --agents",
+    )
+    p.add_argument("--aw-seconds", type=float, default=10.0, help="per aw-server run (default 10)")
+    p.add_argument(
+        "--aw-concurrency",
+        type=int,
+        default=1,
+        help="concurrent HTTP clients for aw-server (default 1)",
+    )
+    p.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra argument for `officepulse server` (repeatable)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="also write bench/results/ingest-<time>.json"
+    )
+    p.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn a TERM into the same unwinding as Ctrl-C, so every `finally` and `with` cleans up.
+    raise KeyboardInterrupt
+
+
+def run_all(args: argparse.Namespace) -> list[RunResult]:
+    results: list[RunResult] = []
+    officepulse_argv = None if args.skip_officepulse else officepulse_argv_factory(args)
+    for n in args.agents:
+        if not args.skip_sink:
+            sink_args = argparse.Namespace(**{**vars(args), "seconds": args.sink_seconds})
+            results.append(announce(run_ws_bench("null-sink", sink_argv, n, sink_args)))
+        if officepulse_argv is not None:
+            results.append(announce(run_ws_bench("officepulse", officepulse_argv, n, args)))
+    if not args.skip_aw:
+        exe = ensure_aw_venv()
+        for n in args.aw_agents or args.agents:
+            results.append(announce(run_aw_bench(exe, n, args)))
+    return results
+
+
+def announce(result: RunResult) -> RunResult:
+    print(
+        f"  {result.system:<11} N={result.agents:<5} {fmt(result.rate):>9} hb/s  "
+        f"{fmt(result.us_per_heartbeat, 1):>7} µs CPU/hb",
+        flush=True,
+    )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_sink is not None:
+        serve_sink(args.serve_sink)
+        return 0
+    signal.signal(signal.SIGTERM, raise_on_sigterm)
+    if (os.cpu_count() or 1) < 2:
+        print("warning: fewer than 2 CPUs, server and load share a core", file=sys.stderr)
+    pin_to(LOAD_CPU)  # this process and the workers it spawns stay off the server's core
+    info = machine_info()
+    print(
+        f"ingest bench: Python {info['python']}, {info['cpus']} CPUs ({info['cpu']}); "
+        f"servers on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}, {args.generators} generator "
+        f"process(es); one heartbeat per message, MessagePack, pipelined",
+        flush=True,
+    )
+    try:
+        results = run_all(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers and workers stopped, temp dirs removed", file=sys.stderr)
+        return 130
+    print()
+    print(render_table(results))
+    print()
+    print(render_summary(results, args))
+    if args.json:
+        print(f"\nwrote {write_json(results, args).relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

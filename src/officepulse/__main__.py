@@ -1,0 +1,5 @@
+import sys
+
+from officepulse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,127 @@
+"""The ``officepulse`` command: ``server``, ``agent`` and ``demo``.
+
+Every flag is a setting (see settings.py): ``--port`` is also OFFICEPULSE_PORT
+in the environment or in ``.env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import msgspec
+
+from officepulse import __version__
+from officepulse.settings import HELP, AgentSettings, ServerSettings, SettingsError, env_name, load
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, cls: type[msgspec.Struct]) -> None:
+    for field in msgspec.structs.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default if field.default is not msgspec.NODEFAULT else None
+        shown = f" (default: {default})" if default not in (None, "") else ""
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            default=None,
+            metavar=field.name.upper(),
+            help=f"{HELP.get(field.name, '')}{shown}; env {env_name(field.name)}",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="officepulse",
+        description="Live presence and time per app for teams in a virtual office.",
+    )
+    parser.add_argument("--version", action="version", version=f"officepulse {__version__}")
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    server = sub.add_parser(
+        "server",
+        help="run the server: dashboard, API and the agents' websocket",
+        description="Run the officepulse server on the embedded store (SQLite) and bus.",
+    )
+    _add_setting_flags(server, ServerSettings)
+    agent = sub.add_parser(
+        "agent",
+        help="run the agent that tells the server what is in front of this person",
+        description="Watch this desktop (or replay a timeline) and stream it to the server.",
+    )
+    _add_setting_flags(agent, AgentSettings)
+    demo = sub.add_parser(
+        "demo",
+        help="fill an office with scripted people (needs a running server)",
+        description="Run several scripted agents: a week of history, then live activity.",
+    )
+    demo.add_argument("--server-url", default=None, help="the server's /agent websocket URL")
+    demo.add_argument("--people", type=int, default=5, help="how many people (default: 5)")
+    demo.add_argument("--days", type=int, default=7, help="days of history (default: 7)")
+    return parser
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "env_file")}
+    try:
+        if args.command == "server":
+            from officepulse.server.app import serve
+
+            server_settings = load(ServerSettings, flags, env_file=args.env_file)
+            _logging(server_settings.log_level)
+
+            def ready(url: str) -> None:
+                print(f"officepulse server listening on {url}", flush=True)
+                print(f"  dashboard: {url}/   agents connect to: ws{url[4:]}/agent", flush=True)
+                print(
+                    "  embedded mode: anyone who can reach this port can connect an agent and "
+                    "see the office (authentication is not set up)",
+                    flush=True,
+                )
+
+            _run(serve(server_settings, ready=ready))
+        elif args.command == "agent":
+            from officepulse.agent.main import run_agent
+
+            agent_settings = load(AgentSettings, flags, env_file=args.env_file)
+            _logging(agent_settings.log_level)
+            _run(run_agent(agent_settings))
+        else:
+            from officepulse.demo import run_demo
+
+            agent_settings = load(
+                AgentSettings, {"server_url": args.server_url}, env_file=args.env_file
+            )
+            _logging("info")
+            _run(run_demo(agent_settings.server_url, people=args.people, days=args.days))
+    except SettingsError as exc:
+        print(f"officepulse: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Spans and the heartbeat merge rule: a pure function of the current span and
+one heartbeat. Times are integer milliseconds since the Unix epoch (UTC), so
+totals add up exactly.
+
+The rule (ActivityWatch's pulsetime rule, plus one fix):
+- the same activity within ``pulsetime`` of the span's end extends the span;
+- a different activity within ``pulsetime`` ends the current span exactly where
+  the new one starts, so no time is lost at a switch (ActivityWatch drops the
+  time between the last heartbeat of one app and the first of the next). When
+  the change is dated before the span's end (an agent that learns late that the
+  person went idle at their last input), the span is cut back to the change;
+- a heartbeat after a longer gap starts a new span and leaves the old one as it
+  was: the agent was not there to see what happened in between;
+- a heartbeat before the current span's start is stale and refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from officepulse.protocol.messages import Activity
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ms(ts: datetime) -> int:
+    """An aware datetime as whole milliseconds since the epoch, exactly (a float
+    timestamp would round microseconds at this magnitude)."""
+    return (ts - _EPOCH) // timedelta(milliseconds=1)
+
+
+def iso_utc(ms: int) -> str:
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One continuous stretch of one activity on one agent: [start_ms, end_ms)."""
+
+    start_ms: int
+    end_ms: int
+    activity: Activity
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """What one heartbeat changed. ``closed`` is the final state of the span that
+    ended (None if it did not change); ``current`` is the span now open;
+    ``switched`` says whether what is in front changed."""
+
+    closed: Span | None
+    current: Span
+    switched: bool
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """The heartbeat is older than the current span: nothing changes."""
+
+    current: Span
+
+
+def merge(
+    current: Span | None, ts_ms: int, activity: Activity, pulsetime_ms: int
+) -> Merged | Stale:
+    if current is None:
+        return Merged(None, Span(ts_ms, ts_ms, activity), switched=True, changed=True)
+    if ts_ms < current.start_ms:
+        return Stale(current)
+    within = ts_ms <= current.end_ms + pulsetime_ms
+    if activity == current.activity:
+        if within:
+            if ts_ms <= current.end_ms:
+                return Merged(None, current, switched=False, changed=False)
+            return Merged(None, replace(current, end_ms=ts_ms), switched=False, changed=True)
+        return Merged(None, Span(ts_ms, ts_ms, activity), switched=False, changed=True)
+    if not within:
+        return Merged(None, Span(ts_ms, ts_ms, activity), switched=True, changed=True)
+    if ts_ms == current.start_ms:
+        # Same instant, new activity: the old span had no length; it becomes the new one.
+        return Merged(None, Span(ts_ms, ts_ms, activity), switched=True, changed=True)
+    closed = replace(current, end_ms=ts_ms)
+    return Merged(closed, Span(ts_ms, ts_ms, activity), switched=True, changed=True)

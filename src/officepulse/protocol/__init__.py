@@ -1,0 +1,38 @@
+"""The officepulse wire protocol, shared by agent and server.
+
+Everything here is sans-I/O: bytes and strings in, typed messages out, and back.
+No sockets, no clocks, no environment.
+"""
+
+from officepulse.protocol.codec import decode_agent_message, decode_server_message, encode
+from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.messages import (
+    PROTOCOL_VERSION,
+    Activity,
+    AgentMessage,
+    Error,
+    Heartbeat,
+    Hello,
+    Ping,
+    Pong,
+    ServerMessage,
+    Welcome,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Activity",
+    "AgentMessage",
+    "CloseCode",
+    "Error",
+    "Heartbeat",
+    "Hello",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "ServerMessage",
+    "Welcome",
+    "decode_agent_message",
+    "decode_server_message",
+    "encode",
+]

@@ -1,0 +1,47 @@
+"""Protocol errors and the websocket close codes that carry them.
+
+ProtocolError
+ └── raised by the codec and the conversations; carries a CloseCode, a short
+     machine-readable ``code`` and a message that names what was wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class CloseCode(enum.IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    MALFORMED = 4000
+    UNKNOWN_TYPE = 4001
+    INVALID_MESSAGE = 4002
+    UNSUPPORTED_VERSION = 4003
+    HELLO_EXPECTED = 4004
+    REPLACED = 4009
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; the connection closes with ``close_code``."""
+
+    def __init__(self, close_code: CloseCode, message: str) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        return self.close_code.slug
+
+    def close_reason(self) -> str:
+        """The message cut to what a websocket close frame can carry (123 bytes)."""
+        raw = self.message.encode()
+        if len(raw) <= 123:
+            return self.message
+        return raw[:120].decode(errors="ignore") + "..."

@@ -1,0 +1,89 @@
+"""Protocol v1 messages: typed, tagged, frozen msgspec Structs.
+
+Every message is an object whose ``type`` field names it. The same Structs are
+encoded as JSON (text frames) or MessagePack (binary frames); see docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({PROTOCOL_VERSION})
+
+# Identifiers end up in HTML ids and URLs, so they are kept to a safe alphabet.
+AgentId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+LongText = Annotated[str, msgspec.Meta(max_length=4096)]
+# Timestamps must say which instant they are: naive datetimes are refused.
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class Activity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What is in front of a person at one instant."""
+
+    app: ShortText
+    title: LongText = ""
+    url: LongText | None = None
+    process: ShortText | None = None
+    pid: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    idle: bool = False
+
+
+class Hello(msgspec.Struct, frozen=True, kw_only=True, tag="hello", tag_field="type"):
+    """First message of every agent connection."""
+
+    v: int
+    agent_id: AgentId
+    name: ShortText
+    host: ShortText
+    platform: ShortText
+    agent_version: ShortText
+    tz: ShortText
+    token: ShortText | None = None
+
+
+class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat", tag_field="type"):
+    """``activity`` was in front at ``ts``."""
+
+    ts: Instant
+    activity: Activity
+
+
+class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="type"):
+    """Asks for a Pong once every message sent before it has been processed."""
+
+    id: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_field="type"):
+    """The server accepted the Hello. The agent heartbeats at least every
+    ``heartbeat_interval`` seconds; heartbeats further apart than ``pulsetime``
+    start a new span."""
+
+    v: int
+    session: str
+    server_version: str
+    heartbeat_interval: Seconds
+    pulsetime: Seconds
+    max_frame_bytes: int
+
+
+class Pong(msgspec.Struct, frozen=True, kw_only=True, tag="pong", tag_field="type"):
+    id: int
+
+
+class Error(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="type"):
+    """Something the peer sent was refused. ``fatal`` errors are followed by a close."""
+
+    code: str
+    message: str
+    fatal: bool
+
+
+AgentMessage = Hello | Heartbeat | Ping
+ServerMessage = Welcome | Pong | Error

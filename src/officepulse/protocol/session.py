@@ -1,0 +1,193 @@
+"""Sans-I/O conversations: the rules of an agent connection, without the socket.
+
+Everything that decides what may be sent when lives here; the server's and the
+agent's websocket code only pump frames in and out. A protocol error never
+raises into the I/O layer: it becomes an Error message plus a close code that
+the pump reads from ``close``.
+
+Server side::
+
+    AWAITING_HELLO --hello--> ACCEPTING --accept()--> OPEN
+          |                       |--reject()--> CLOSED
+          '--anything else--> CLOSED (4004)
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import msgspec
+
+from officepulse.protocol.codec import (
+    Encoding,
+    Frame,
+    decode_agent_message,
+    decode_server_message,
+    encode,
+    encoding_of,
+)
+from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.messages import (
+    SUPPORTED_VERSIONS,
+    Error,
+    Heartbeat,
+    Hello,
+    Ping,
+    Pong,
+    Welcome,
+)
+
+
+class State(enum.Enum):
+    AWAITING_HELLO = "awaiting-hello"
+    ACCEPTING = "accepting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class HelloReceived:
+    hello: Hello
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReceived:
+    heartbeat: Heartbeat
+
+
+ServerEvent = HelloReceived | HeartbeatReceived
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: CloseCode
+    reason: str
+
+
+class ServerConversation:
+    """The server's half of one agent connection."""
+
+    def __init__(self) -> None:
+        self.state = State.AWAITING_HELLO
+        self.encoding: Encoding = "json"
+        self.close: Close | None = None
+        self.hello: Hello | None = None
+        self._outgoing: list[Frame] = []
+
+    def data_to_send(self) -> list[Frame]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def _send(self, message: msgspec.Struct) -> None:
+        self._outgoing.append(encode(message, self.encoding))
+
+    def fail(self, error: ProtocolError) -> None:
+        """Refuse the connection: an Error message, then a close naming the cause."""
+        if self.state is State.CLOSED:
+            return
+        self._send(Error(code=error.code, message=error.message, fatal=True))
+        self.close = Close(error.close_code, error.close_reason())
+        self.state = State.CLOSED
+
+    def receive(self, frame: Frame) -> list[ServerEvent]:
+        if self.state is State.CLOSED:
+            return []
+        if self.state is State.AWAITING_HELLO:
+            # Replies follow the encoding of the Hello, even when it is broken.
+            self.encoding = encoding_of(frame)
+        try:
+            message = decode_agent_message(frame)
+        except ProtocolError as exc:
+            self.fail(exc)
+            return []
+        if isinstance(message, Hello):
+            if self.state is not State.AWAITING_HELLO:
+                self.fail(ProtocolError(CloseCode.HELLO_EXPECTED, "hello sent twice"))
+                return []
+            if message.v not in SUPPORTED_VERSIONS:
+                supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
+                self.fail(
+                    ProtocolError(
+                        CloseCode.UNSUPPORTED_VERSION,
+                        f"protocol version {message.v} is not supported; this server speaks "
+                        f"{supported}",
+                    )
+                )
+                return []
+            self.hello = message
+            self.state = State.ACCEPTING
+            return [HelloReceived(message)]
+        if self.state is not State.OPEN:
+            self.fail(
+                ProtocolError(
+                    CloseCode.HELLO_EXPECTED,
+                    f"the first message must be 'hello', not '{type(message).__name__.lower()}'",
+                )
+            )
+            return []
+        if isinstance(message, Ping):
+            self._send(Pong(id=message.id))
+            return []
+        return [HeartbeatReceived(message)]
+
+    def accept(self, welcome: Welcome) -> None:
+        assert self.state is State.ACCEPTING, self.state
+        self._send(welcome)
+        self.state = State.OPEN
+
+    def reject(self, error: ProtocolError) -> None:
+        self.fail(error)
+
+    def warn(self, code: str, message: str) -> None:
+        """A non-fatal refusal: the message is dropped, the connection stays."""
+        self._send(Error(code=code, message=message, fatal=False))
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeReceived:
+    welcome: Welcome
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReceived:
+    error: Error
+
+
+AgentEvent = WelcomeReceived | PongReceived | ErrorReceived
+
+
+class AgentConversation:
+    """The agent's half: sends Hello first, then heartbeats once welcomed."""
+
+    def __init__(self, hello: Hello, encoding: Encoding = "msgpack") -> None:
+        self.encoding = encoding
+        self.state = State.ACCEPTING
+        self.welcome: Welcome | None = None
+        self._outgoing: list[Frame] = [encode(hello, encoding)]
+
+    def data_to_send(self) -> list[Frame]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def send(self, message: Heartbeat | Ping) -> None:
+        if self.state is not State.OPEN:
+            raise RuntimeError(f"cannot send {type(message).__name__} while {self.state.value}")
+        self._outgoing.append(encode(message, self.encoding))
+
+    def receive(self, frame: Frame) -> list[AgentEvent]:
+        message = decode_server_message(frame)  # a broken server is the agent's error
+        if isinstance(message, Welcome):
+            self.welcome = message
+            self.state = State.OPEN
+            return [WelcomeReceived(message)]
+        if isinstance(message, Pong):
+            return [PongReceived(message.id)]
+        if message.fatal:
+            self.state = State.CLOSED
+        return [ErrorReceived(message)]

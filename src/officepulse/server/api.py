@@ -1,0 +1,220 @@
+"""The REST API under /api/v1: response types, query parsing and the OpenAPI
+document, which is generated from the same Structs the handlers encode."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from officepulse import __version__
+from officepulse.core.spans import to_ms
+from officepulse.server.presence import AgentView
+from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
+
+MAX_RANGE = timedelta(days=400)
+
+
+class ApiError(Exception):
+    """A bad request; the message names the parameter and what was wrong."""
+
+
+class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
+    app: str
+    title: str
+    url: str | None = None
+    process: str | None = None
+    idle: bool
+    since: datetime
+    last_heartbeat: datetime
+
+
+class AgentOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    host: str
+    platform: str
+    version: str
+    tz: str
+    online: bool
+    last_seen: datetime
+    current: CurrentActivity | None
+
+
+class AgentsOut(msgspec.Struct, kw_only=True):
+    agents: list[AgentOut]
+
+
+class UsageRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    agent: str | None = None
+    name: str | None = None
+    app: str | None = None
+    seconds: float
+    idle_seconds: float
+
+
+class UsageOut(msgspec.Struct, kw_only=True):
+    start: datetime
+    end: datetime
+    group_by: list[str]
+    rows: list[UsageRowOut]
+
+
+class ErrorOut(msgspec.Struct, kw_only=True):
+    error: str
+
+
+def _dt(ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def agent_out(view: AgentView) -> AgentOut:
+    current = None
+    if view.current is not None:
+        a = view.current.activity
+        current = CurrentActivity(
+            app=a.app,
+            title=a.title,
+            url=a.url,
+            process=a.process,
+            idle=a.idle,
+            since=_dt(view.current.start_ms),
+            last_heartbeat=_dt(view.current.end_ms),
+        )
+    return AgentOut(
+        id=view.id,
+        name=view.name,
+        host=view.host,
+        platform=view.platform,
+        version=view.version,
+        tz=view.tz,
+        online=view.online,
+        last_seen=_dt(view.last_seen_ms),
+        current=current,
+    )
+
+
+def parse_instant(name: str, raw: str | None) -> datetime:
+    if raw is None:
+        raise ApiError(f"missing query parameter '{name}' (an ISO 8601 instant)")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ApiError(f"'{name}' is not an ISO 8601 date-time: {raw!r}") from exc
+    if value.tzinfo is None:
+        raise ApiError(f"'{name}' must say which time zone it is in, e.g. {raw}Z or {raw}+02:00")
+    return value
+
+
+def parse_group_by(raw: str | None) -> list[GroupKey]:
+    if raw is None or raw == "":
+        return ["agent", "app"]
+    keys: list[GroupKey] = []
+    for part in raw.split(","):
+        key = part.strip()
+        if key not in GROUP_KEYS:
+            raise ApiError(
+                f"'group_by' cannot contain {key!r}; use a comma-separated list of "
+                f"{', '.join(GROUP_KEYS)}"
+            )
+        if key in keys:
+            raise ApiError(f"'group_by' names {key!r} twice")
+        keys.append(key)
+    return keys
+
+
+def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, datetime]:
+    start = parse_instant("start", start_raw)
+    end = parse_instant("end", end_raw)
+    if end <= start:
+        raise ApiError("'end' must be after 'start'")
+    if end - start > MAX_RANGE:
+        raise ApiError(f"the range is longer than {MAX_RANGE.days} days")
+    return start, end
+
+
+def usage_out(
+    start: datetime,
+    end: datetime,
+    group_by: list[GroupKey],
+    rows: list[UsageRow],
+    agents: list[AgentStatus],
+) -> UsageOut:
+    names = {a.info.id: a.info.name for a in agents}
+    return UsageOut(
+        start=start,
+        end=end,
+        group_by=list(group_by),
+        rows=[
+            UsageRowOut(
+                agent=r.agent_id,
+                name=names.get(r.agent_id) if r.agent_id is not None else None,
+                app=r.app,
+                seconds=r.active_ms / 1000,
+                idle_seconds=r.idle_ms / 1000,
+            )
+            for r in rows
+        ],
+    )
+
+
+def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
+    return to_ms(start), to_ms(end)
+
+
+def openapi() -> dict[str, Any]:
+    (_, components) = msgspec.json.schema_components(
+        [AgentsOut, UsageOut, ErrorOut], ref_template="#/components/schemas/{name}"
+    )
+
+    def ref(name: str) -> dict[str, Any]:
+        return {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+        }
+
+    bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
+    instant = {"type": "string", "format": "date-time"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "officepulse",
+            "version": __version__,
+            "description": "Live team presence and time per app. Times are ISO 8601 instants; "
+            "durations are seconds.",
+        },
+        "paths": {
+            "/api/v1/agents": {
+                "get": {
+                    "operationId": "listAgents",
+                    "summary": "Every agent, online or not, with what is in front of it now.",
+                    "responses": {"200": {"description": "The agents.", **ref("AgentsOut")}},
+                }
+            },
+            "/api/v1/usage": {
+                "get": {
+                    "operationId": "usage",
+                    "summary": "Seconds of activity in [start, end), grouped.",
+                    "description": "Spans are clipped to the range. `seconds` is active time; "
+                    "`idle_seconds` is time the person was away while the app was in front.",
+                    "parameters": [
+                        {"name": "start", "in": "query", "required": True, "schema": instant},
+                        {"name": "end", "in": "query", "required": True, "schema": instant},
+                        {
+                            "name": "group_by",
+                            "in": "query",
+                            "required": False,
+                            "description": "Comma-separated subset of: agent, app. "
+                            "Default: agent,app.",
+                            "schema": {"type": "string", "default": "agent,app"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "Totals.", **ref("UsageOut")},
+                        "400": bad,
+                    },
+                }
+            },
+        },
+        "components": {"schemas": components},
+    }

@@ -1,0 +1,113 @@
+"""The hub: pushes presence changes to every connected dashboard.
+
+Each dashboard has its own bounded, coalescing queue: the latest fragment per
+agent, nothing more. A burst of changes to one person becomes one update, the
+queue can never hold more than one entry per agent, and a sender that cannot
+keep up (a send that takes longer than ``send_timeout``) is disconnected, so
+one slow browser never delays the others (websockets' broadcast advice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from officepulse.server.presence import AgentView, decode_view
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One agent's card, as a swap by id and as an insertion for browsers that
+    have never seen this agent."""
+
+    agent_id: str
+    html: str
+
+    def for_browser(self, known: bool) -> str:
+        if known:
+            return self.html
+        return f'<div hx-swap-oob="beforeend:#people">{self.html}</div>'
+
+
+class BrowserQueue:
+    def __init__(self, send: Send, known: set[str], send_timeout: float) -> None:
+        self.send = send
+        self.known = known
+        self.send_timeout = send_timeout
+        self.pending: dict[str, Fragment] = {}
+        self.extra: str = ""
+        self.wakeup = asyncio.Event()
+        self.closed = False
+
+    def offer(self, fragment: Fragment, extra: str) -> None:
+        # Replacing the entry is the coalescing: only the newest state matters.
+        self.pending[fragment.agent_id] = fragment
+        self.extra = extra
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        """Send until the browser goes away or falls behind."""
+        while not self.closed:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            pending, self.pending = self.pending, {}
+            extra, self.extra = self.extra, ""
+            parts = []
+            for agent_id, fragment in pending.items():
+                parts.append(fragment.for_browser(agent_id in self.known))
+                self.known.add(agent_id)
+            if extra:
+                parts.append(extra)
+            if not parts:
+                continue
+            try:
+                await asyncio.wait_for(self.send("".join(parts)), self.send_timeout)
+            except TimeoutError:
+                log.warning(
+                    "a dashboard fell behind by %.1f s; disconnecting it", self.send_timeout
+                )
+                return
+
+
+class Hub:
+    """Keeps the latest view of every agent and fans changes out to browsers."""
+
+    def __init__(
+        self,
+        render_person: Callable[[AgentView], str],
+        render_count: Callable[[list[AgentView]], str],
+        send_timeout: float,
+    ) -> None:
+        self.render_person = render_person
+        self.render_count = render_count
+        self.send_timeout = send_timeout
+        self.views: dict[str, AgentView] = {}
+        self.browsers: set[BrowserQueue] = set()
+
+    def seed(self, views: list[AgentView]) -> None:
+        self.views = {v.id: v for v in views}
+
+    async def on_presence(self, payload: bytes) -> None:
+        view = decode_view(payload)
+        self.views[view.id] = view
+        fragment = Fragment(view.id, self.render_person(view))
+        count = self.render_count(list(self.views.values()))
+        for browser in list(self.browsers):
+            browser.offer(fragment, count)
+
+    def attach(self, send: Send) -> BrowserQueue:
+        """A new dashboard; the caller has sent it every agent in ``self.views``."""
+        queue = BrowserQueue(send, set(self.views), self.send_timeout)
+        self.browsers.add(queue)
+        return queue
+
+    def detach(self, queue: BrowserQueue) -> None:
+        queue.closed = True
+        queue.wakeup.set()
+        self.browsers.discard(queue)

@@ -1,0 +1,102 @@
+"""Ingest: turns an agent's hello, heartbeats and goodbye into stored spans and
+presence updates on the bus. One ``AgentState`` per connection holds the span
+being extended, so a heartbeat that only extends costs a dict write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from officepulse.bus.base import Bus
+from officepulse.core.spans import Span, Stale, iso_utc, merge, to_ms
+from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.messages import Heartbeat, Hello
+from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
+from officepulse.store.base import AgentInfo, Store
+
+# A computer's clock may run a little fast; more than this is refused.
+MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
+
+
+@dataclass
+class AgentState:
+    info: AgentInfo
+    current: Span | None
+
+
+class Ingest:
+    def __init__(
+        self, store: Store, bus: Bus, *, pulsetime: float, clock: Callable[[], float]
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.pulsetime_ms = int(pulsetime * 1000)
+        self.clock = clock
+        self.heartbeats = 0
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def _publish(self, state: AgentState) -> None:
+        await self.bus.publish(
+            PRESENCE_SUBJECT, encode_view(AgentView.of(state.info, state.current))
+        )
+
+    async def connect(self, hello: Hello) -> AgentState:
+        try:
+            ZoneInfo(hello.tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ProtocolError(
+                CloseCode.INVALID_MESSAGE,
+                f"invalid message: unknown time zone {hello.tz!r} - at `$.tz` "
+                "(use an IANA name such as 'Europe/Paris')",
+            ) from exc
+        info = AgentInfo(
+            id=hello.agent_id,
+            name=hello.name,
+            host=hello.host,
+            platform=hello.platform,
+            version=hello.agent_version,
+            tz=hello.tz,
+            online=True,
+            last_seen_ms=self._now_ms(),
+        )
+        state = AgentState(info, await self.store.last_span(hello.agent_id))
+        self.store.save_agent(info)
+        await self._publish(state)
+        return state
+
+    async def beat(self, state: AgentState, heartbeat: Heartbeat) -> str | None:
+        """Apply one heartbeat; returns why it was refused, or None."""
+        self.heartbeats += 1
+        now_ms = self._now_ms()
+        ts_ms = to_ms(heartbeat.ts)
+        if ts_ms > now_ms + MAX_CLOCK_AHEAD_MS:
+            return (
+                f"heartbeat at {heartbeat.ts.isoformat()} is {(ts_ms - now_ms) // 1000} s ahead of "
+                "the server's clock; check this computer's clock"
+            )
+        previous = state.current
+        result = merge(previous, ts_ms, heartbeat.activity, self.pulsetime_ms)
+        if isinstance(result, Stale):
+            return (
+                f"heartbeat at {heartbeat.ts.isoformat()} is older than the current span, which "
+                f"started at {iso_utc(result.current.start_ms)}"
+            )
+        state.info = replace(state.info, last_seen_ms=now_ms)
+        self.store.save_agent(state.info)
+        if not result.changed:
+            return None
+        if result.closed is not None:
+            self.store.save_span(state.info.id, result.closed)
+        self.store.save_span(state.info.id, result.current)
+        state.current = result.current
+        if previous is None or result.switched or previous.start_ms != result.current.start_ms:
+            await self._publish(state)
+        return None
+
+    async def disconnect(self, state: AgentState) -> None:
+        state.info = replace(state.info, online=False, last_seen_ms=self._now_ms())
+        self.store.save_agent(state.info)
+        await self._publish(state)

@@ -1,0 +1,66 @@
+"""What the bus carries between ingest and hub: the state of one agent as the
+dashboard shows it. Sent whole (not as a diff), so a lost or coalesced message
+never leaves a dashboard wrong for longer than the next one."""
+
+from __future__ import annotations
+
+import msgspec
+
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
+from officepulse.store.base import AgentInfo, AgentStatus
+
+PRESENCE_SUBJECT = "officepulse.presence"
+
+
+class CurrentSpan(msgspec.Struct, frozen=True, kw_only=True):
+    start_ms: int
+    end_ms: int
+    activity: Activity
+
+
+class AgentView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    host: str
+    platform: str
+    version: str
+    tz: str
+    online: bool
+    last_seen_ms: int
+    current: CurrentSpan | None = None
+
+    @classmethod
+    def of(cls, info: AgentInfo, current: Span | None) -> AgentView:
+        span = (
+            CurrentSpan(start_ms=current.start_ms, end_ms=current.end_ms, activity=current.activity)
+            if current is not None
+            else None
+        )
+        return cls(
+            id=info.id,
+            name=info.name,
+            host=info.host,
+            platform=info.platform,
+            version=info.version,
+            tz=info.tz,
+            online=info.online,
+            last_seen_ms=info.last_seen_ms,
+            current=span,
+        )
+
+    @classmethod
+    def of_status(cls, status: AgentStatus) -> AgentView:
+        return cls.of(status.info, status.current)
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(AgentView)
+
+
+def encode_view(view: AgentView) -> bytes:
+    return _encoder.encode(view)
+
+
+def decode_view(payload: bytes) -> AgentView:
+    return _decoder.decode(payload)

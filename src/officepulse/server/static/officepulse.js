@@ -1,0 +1,52 @@
+// officepulse dashboard: small helpers around htmx. Durations are kept fresh in the
+// browser so the server pushes only real changes, never a clock tick.
+(function () {
+  "use strict";
+
+  function timeZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    } catch (e) {
+      return "UTC";
+    }
+  }
+
+  function duration(ms) {
+    var minutes = Math.floor(Math.max(0, ms) / 60000);
+    if (minutes < 1) return "less than a minute";
+    if (minutes < 60) return minutes + " min";
+    var hours = Math.floor(minutes / 60);
+    var rest = minutes % 60;
+    return hours + " h" + (rest ? " " + rest + " min" : "");
+  }
+
+  function refresh(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll("time[data-since]").forEach(function (el) {
+      el.textContent = duration(now - Number(el.dataset.since));
+    });
+    (root || document).querySelectorAll("time[data-clock]").forEach(function (el) {
+      var d = new Date(Number(el.dataset.clock));
+      el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    });
+  }
+
+  function setLive(state, text) {
+    var el = document.getElementById("live");
+    if (el) {
+      el.dataset.state = state;
+      el.textContent = text;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    refresh();
+    setInterval(refresh, 15000);
+  });
+  document.addEventListener("htmx:wsOpen", function () { setLive("open", "live"); });
+  document.addEventListener("htmx:wsClose", function () { setLive("closed", "reconnecting…"); });
+  document.addEventListener("htmx:wsAfterMessage", function () { refresh(); });
+  document.addEventListener("htmx:afterSwap", function (e) { refresh(e.target); });
+
+  window.officepulse = { timeZone: timeZone, duration: duration, refresh: refresh };
+})();

@@ -1,0 +1,139 @@
+"""Settings: read once at start-up into one typed object per process.
+
+Each setting has one name, used three ways: ``port`` is ``--port`` on the command
+line, ``OFFICEPULSE_PORT`` in the environment and in ``.env``. Flags beat the
+environment, which beats ``.env``, which beats the defaults. A bad value stops
+start-up with a message that names the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from dotenv import dotenv_values
+from platformdirs import user_data_dir
+
+PREFIX = "OFFICEPULSE_"
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+def _default_database() -> str:
+    return str(Path(user_data_dir("officepulse", appauthor=False)) / "officepulse.sqlite3")
+
+
+def _default_state_dir() -> str:
+    return user_data_dir("officepulse-agent", appauthor=False)
+
+
+class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    database: str = msgspec.field(default_factory=_default_database)
+    assets_dir: str | None = None
+    heartbeat_interval: PositiveSeconds = 10.0
+    pulsetime: PositiveSeconds = 25.0
+    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    browser_send_timeout: PositiveSeconds = 5.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    server_url: str = "ws://localhost:8080/agent"
+    name: str = msgspec.field(default_factory=getpass.getuser)
+    agent_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    state_dir: str = msgspec.field(default_factory=_default_state_dir)
+    source: Literal["auto", "x11", "scripted", "none"] = "auto"
+    timeline: str | None = None
+    speed: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    start: datetime | None = None
+    loop: bool = False
+    poll_interval: PositiveSeconds = 1.0
+    idle_threshold: PositiveSeconds = 180.0
+    encoding: Literal["msgpack", "json"] = "msgpack"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+HELP: dict[str, str] = {
+    "host": "address to listen on (0.0.0.0 for every interface)",
+    "port": "port to listen on",
+    "database": "SQLite file that keeps agents and their activity",
+    "assets_dir": "folder holding node_modules/ with htmx (default: found near the code)",
+    "heartbeat_interval": "seconds between heartbeats agents are asked to keep",
+    "pulsetime": "heartbeats of the same activity closer than this many seconds merge",
+    "max_frame_bytes": "largest websocket message accepted from an agent",
+    "browser_send_timeout": "seconds a dashboard may lag before it is disconnected",
+    "log_level": "debug, info, warning or error",
+    "server_url": "websocket URL of the server's /agent endpoint",
+    "name": "the person's name shown on the dashboard",
+    "agent_id": "stable id of this agent (default: made once and kept in state_dir)",
+    "state_dir": "folder where the agent keeps its id",
+    "source": "what to read: auto, x11, scripted (replay --timeline) or none",
+    "timeline": "JSON-lines timeline file replayed by the scripted source",
+    "speed": "scripted source: 1 = real time, 60 = a minute per second, 0 = as fast as possible",
+    "start": "scripted source: ISO 8601 instant the timeline starts at (default: now)",
+    "loop": "scripted source: start over at the end of the timeline",
+    "poll_interval": "seconds between looks at the desktop",
+    "idle_threshold": "seconds without input after which the person counts as away",
+    "encoding": "msgpack (compact) or json (readable, for debugging)",
+}
+
+S = TypeVar("S", ServerSettings, AgentSettings)
+ALL_KEYS = frozenset(ServerSettings.__struct_fields__) | frozenset(AgentSettings.__struct_fields__)
+
+
+class SettingsError(Exception):
+    """A setting is missing or has a bad value; the message names it."""
+
+
+def env_name(key: str) -> str:
+    return PREFIX + key.upper()
+
+
+def _from_env(source: Mapping[str, str | None], where: str) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for name, value in source.items():
+        if not name.startswith(PREFIX) or value is None:
+            continue
+        key = name[len(PREFIX) :].lower()
+        if key not in ALL_KEYS:
+            raise SettingsError(f"unknown setting {name} (from {where})")
+        found[key] = (value, where)
+    return found
+
+
+def load(
+    cls: type[S],
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> S:
+    """Build ``cls`` from defaults, ``env_file``, ``environ`` and ``flags``."""
+    merged: dict[str, tuple[Any, str]] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update(_from_env(dotenv_values(env_file), str(env_file)))
+    merged.update(_from_env(os.environ if environ is None else environ, "environment"))
+    for key, value in (flags or {}).items():
+        if value is not None:
+            merged[key] = (value, f"--{key.replace('_', '-')}")
+    fields = set(cls.__struct_fields__)
+    data = {k: v for k, (v, _) in merged.items() if k in fields}
+    try:
+        return msgspec.convert(data, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        for key in fields:
+            if text.endswith(f"`$.{key}`"):
+                value, where = merged[key]
+                reason = text.rsplit(" - at ", 1)[0]
+                raise SettingsError(
+                    f"setting {env_name(key)} has value {value!r} (from {where}): {reason}"
+                ) from exc
+        raise SettingsError(f"bad settings: {text}") from exc

@@ -1,0 +1,292 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+One write connection owned by a writer thread drains the queued writes every
+``flush_interval`` seconds in one ``BEGIN IMMEDIATE`` transaction (Datasette's
+habit), so a thousand heartbeats that extend a span cost one UPDATE. Reads run
+on worker threads with their own connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
+from officepulse.store.base import GROUP_KEYS, AgentInfo, AgentStatus, GroupKey, UsageRow
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    host TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    version TEXT NOT NULL,
+    tz TEXT NOT NULL,
+    online INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spans (
+    agent_id TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    app TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT,
+    process TEXT,
+    pid INTEGER,
+    idle INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, start_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ms);
+"""
+
+_SPAN_COLUMNS = "start_ms, end_ms, app, title, url, process, pid, idle"
+SpanRow = tuple[str, int, int, str, str, str | None, str | None, int | None, int]
+
+
+def _span_row(agent_id: str, span: Span) -> SpanRow:
+    a = span.activity
+    return (agent_id, span.start_ms, span.end_ms, a.app, a.title, a.url, a.process, a.pid, a.idle)
+
+
+def _span_from(row: Sequence[object]) -> Span:
+    start, end, app, title, url, process, pid, idle = row
+    activity = Activity(
+        app=str(app),
+        title=str(title),
+        url=url if isinstance(url, str) else None,
+        process=process if isinstance(process, str) else None,
+        pid=pid if isinstance(pid, int) else None,
+        idle=bool(idle),
+    )
+    assert isinstance(start, int)
+    assert isinstance(end, int)
+    return Span(start, end, activity)
+
+
+def _agent_from(row: Sequence[object]) -> AgentInfo:
+    id_, name, host, platform, version, tz, online, last_seen = row
+    assert isinstance(last_seen, int)
+    return AgentInfo(
+        str(id_),
+        str(name),
+        str(host),
+        str(platform),
+        str(version),
+        str(tz),
+        bool(online),
+        last_seen,
+    )
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, *, flush_interval: float = 0.05) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self._spans: dict[tuple[str, int], SpanRow] = {}
+        self._agents: dict[str, AgentInfo] = {}
+        self._queue_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open_sync)
+        self._thread = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise RuntimeError(
+                f"database {self.path} has schema version {version}, newer than this "
+                f"officepulse understands ({SCHEMA_VERSION}); upgrade officepulse"
+            )
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._writer = conn
+
+    async def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        self._write_pending()
+        with self._queue_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- writes --------------------------------------------------------------------
+
+    def save_agent(self, agent: AgentInfo) -> None:
+        with self._queue_lock:
+            self._agents[agent.id] = agent
+
+    def save_span(self, agent_id: str, span: Span) -> None:
+        with self._queue_lock:
+            self._spans[(agent_id, span.start_ms)] = _span_row(agent_id, span)
+
+    async def flush(self) -> None:
+        await asyncio.to_thread(self._write_pending)
+
+    def _write_loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        with self._write_lock:
+            with self._queue_lock:
+                spans, self._spans = self._spans, {}
+                agents, self._agents = self._agents, {}
+            if not spans and not agents:
+                return
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                    "SET name=excluded.name, host=excluded.host, platform=excluded.platform, "
+                    "version=excluded.version, tz=excluded.tz, online=excluded.online, "
+                    "last_seen_ms=excluded.last_seen_ms",
+                    [
+                        (
+                            a.id,
+                            a.name,
+                            a.host,
+                            a.platform,
+                            a.version,
+                            a.tz,
+                            a.online,
+                            a.last_seen_ms,
+                        )
+                        for a in agents.values()
+                    ],
+                )
+                conn.executemany(
+                    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
+                    "app=excluded.app, title=excluded.title, url=excluded.url, "
+                    "process=excluded.process, pid=excluded.pid, idle=excluded.idle",
+                    list(spans.values()),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                # Put the writes back so that nothing accepted is lost; newer ones win.
+                with self._queue_lock:
+                    self._spans = {**spans, **self._spans}
+                    self._agents = {**agents, **self._agents}
+                raise
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._local.conn = conn
+            with self._queue_lock:
+                self._readers.append(conn)
+        return conn
+
+    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        def run() -> list[tuple[object, ...]]:
+            # Reads see every write queued before them.
+            self._write_pending()
+            return self._reader().execute(sql, params).fetchall()
+
+        return await asyncio.to_thread(run)
+
+    async def last_span(self, agent_id: str) -> Span | None:
+        rows = await self._read(
+            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE agent_id = ? ORDER BY start_ms DESC LIMIT 1",
+            (agent_id,),
+        )
+        return _span_from(rows[0]) if rows else None
+
+    _AGENT_SQL = (
+        "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
+        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))} FROM agents a "
+        "LEFT JOIN spans s ON s.agent_id = a.id AND s.start_ms = "
+        "(SELECT MAX(start_ms) FROM spans WHERE agent_id = a.id)"
+    )
+
+    @staticmethod
+    def _status(row: Sequence[object]) -> AgentStatus:
+        return AgentStatus(
+            _agent_from(row[:8]), _span_from(row[8:]) if row[8] is not None else None
+        )
+
+    async def agents(self) -> list[AgentStatus]:
+        rows = await self._read(self._AGENT_SQL + " ORDER BY a.name, a.host, a.id")
+        return [self._status(r) for r in rows]
+
+    async def agent(self, agent_id: str) -> AgentStatus | None:
+        rows = await self._read(self._AGENT_SQL + " WHERE a.id = ?", (agent_id,))
+        return self._status(rows[0]) if rows else None
+
+    async def mark_all_offline(self) -> None:
+        await self.flush()
+
+        def run() -> None:
+            with self._write_lock:
+                assert self._writer is not None
+                self._writer.execute("UPDATE agents SET online = 0 WHERE online = 1")
+
+        await asyncio.to_thread(run)
+
+    async def usage(
+        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+    ) -> list[UsageRow]:
+        for key in group_by:
+            if key not in GROUP_KEYS:
+                raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        columns = {"agent": "agent_id", "app": "app"}
+        keys = [columns[k] for k in group_by]
+        select = ", ".join([*keys, "idle", "SUM(MIN(end_ms, ?) - MAX(start_ms, ?))"])
+        group = ", ".join([*keys, "idle"])
+        rows = await self._read(
+            f"SELECT {select} FROM spans WHERE start_ms < ? AND end_ms > ? "
+            f"GROUP BY {group} ORDER BY {group}",
+            (end_ms, start_ms, end_ms, start_ms),
+        )
+        totals: dict[tuple[str | None, str | None], list[int]] = {}
+        for row in rows:
+            values = dict(zip(group_by, row, strict=False))
+            idle, ms = row[len(keys)], row[len(keys) + 1]
+            assert isinstance(ms, int)
+            agent = values.get("agent")
+            app = values.get("app")
+            group_key = (
+                str(agent) if agent is not None else None,
+                str(app) if app is not None else None,
+            )
+            slot = totals.setdefault(group_key, [0, 0])
+            slot[1 if idle else 0] += ms
+        return [UsageRow(k[0], k[1], v[0], v[1]) for k, v in totals.items()]
