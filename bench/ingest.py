@@ -191,6 +191,9 @@ def scratch_env(tmp: Path) -> dict[str, str]:
         path.mkdir(exist_ok=True)
         env[name] = str(path)
     env["PYTHONUNBUFFERED"] = "1"
+    # A developer's OFFICEPULSE_* settings must not leak into the server under test.
+    for name in [k for k in env if k.startswith("OFFICEPULSE_")]:
+        del env[name]
     return env
 
 
@@ -608,22 +611,50 @@ def load_workers(
             pipe.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """What the orchestrator saw of one measured phase (from "go" to the last report)."""
+
+    reports: list[Any]
+    server_cpu_s: float
+    setup_s: float  # spawning workers, connecting + Hello (or creating aw buckets)
+    others_cpu_pct: float  # CPU time on the server's core NOT used by the server, per wall s
+
+
+def core_busy_s(cpu: int) -> float:
+    times = psutil.cpu_times(percpu=True)
+    if cpu >= len(times):
+        return float("nan")
+    t = times[cpu]
+    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
+
+
 def drive(
     main: Callable[[Any, Connection], Any],
     plans: Sequence[Any],
     server: ServerProcess,
     run_timeout: float,
-) -> tuple[list[Any], float]:
-    """Runs the workers; returns their reports and the server CPU seconds of the measured phase."""
+) -> Phase:
+    """Runs the workers and samples the server's CPU, and its core's, around the measured phase.
+
+    Other programs on this machine (tests, browsers) may run on the server's core too; their
+    share is reported so a low rate can be told apart from a slow server.
+    """
     with load_workers(main, plans) as pipes:
+        began = time.monotonic()
         for pipe in pipes:
             receive(pipe, "ready", READY_TIMEOUT_S)
-        cpu_before = server.cpu_seconds()
+        setup_s = time.monotonic() - began
+        cpu_before, core_before = server.cpu_seconds(), core_busy_s(SERVER_CPU)
+        wall_before = time.monotonic()
         for pipe in pipes:
             pipe.send("go")
         reports = [receive(pipe, "report", run_timeout) for pipe in pipes]
-        cpu_after = server.cpu_seconds()
-    return reports, cpu_after - cpu_before
+        server_cpu = server.cpu_seconds() - cpu_before
+        core_busy = core_busy_s(SERVER_CPU) - core_before
+        wall = time.monotonic() - wall_before
+    others = 100 * max(0.0, core_busy - server_cpu) / wall
+    return Phase(reports, server_cpu, setup_s, others)
 
 
 @dataclass(slots=True)
@@ -643,6 +674,8 @@ class RunResult:
     p50_ms: float | None = None
     p99_ms: float | None = None
     drain_s: float | None = None  # last send -> last Pong: how far the server lagged behind
+    setup_s: float = 0.0
+    others_cpu_pct: float = 0.0  # other programs' use of the server's core during the run
     error_sample: str = ""
 
     @property
@@ -661,9 +694,8 @@ class RunResult:
         }
 
 
-def summarize_ws(
-    system: str, n: int, reports: list[WsReport], cpu: float, server: ServerProcess, tmp: Path
-) -> RunResult:
+def summarize_ws(system: str, n: int, phase: Phase, server: ServerProcess, tmp: Path) -> RunResult:
+    reports: list[WsReport] = phase.reports
     sent = sum(r.sent for r in reports)
     start = min(r.first_send for r in reports)
     end = max(r.last_pong for r in reports)
@@ -675,7 +707,7 @@ def summarize_ws(
         heartbeats=sent,
         wall_s=wall,
         rate=sent / wall,
-        server_cpu_s=cpu,
+        server_cpu_s=phase.server_cpu_s,
         server_rss_mb=server.rss_mb(),
         server_peak_rss_mb=server.peak_rss_mb(),
         store_mb=store_mb(tmp),
@@ -683,6 +715,8 @@ def summarize_ws(
         errors=sum(r.errors for r in reports),
         drain_s=end - max(r.last_send for r in reports),
         error_sample=next((r.error_sample for r in reports if r.error_sample), ""),
+        setup_s=phase.setup_s,
+        others_cpu_pct=phase.others_cpu_pct,
     )
 
 
@@ -732,8 +766,8 @@ def run_ws_bench(
             asyncio.run(probe_officepulse(url))
             plans = ws_plans(url, n, os.urandom(3).hex(), args)
             run_timeout = READY_TIMEOUT_S + max(60.0, 6 * args.seconds) + args.seconds
-            reports, cpu = drive(ws_worker, plans, server, run_timeout)
-            return summarize_ws(system, n, reports, cpu, server, tmp)
+            phase = drive(ws_worker, plans, server, run_timeout)
+            return summarize_ws(system, n, phase, server, tmp)
 
 
 def officepulse_argv_factory(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
@@ -746,6 +780,9 @@ def officepulse_argv_factory(args: argparse.Namespace) -> Callable[[int, Path], 
         cmd = [str(exe), "server", "--port", str(port), "--database", str(tmp / "bench.sqlite3")]
         if "--host" in help_text:
             cmd += ["--host", LOOPBACK]
+        if "--pulsetime" in help_text:
+            # Same pulsetime as the aw-server workload: it decides how many spans are stored.
+            cmd += ["--pulsetime", str(PULSETIME_S)]
         return cmd + list(args.server_arg)
 
     return argv
@@ -796,7 +833,8 @@ def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
                 base=timeline_base(),
             )
             run_timeout = READY_TIMEOUT_S + args.aw_seconds + 60
-            (report,), cpu = drive(http_worker, [plan], server, run_timeout)
+            phase = drive(http_worker, [plan], server, run_timeout)
+            (report,) = phase.reports
             wall = report.end - report.first_send
             return RunResult(
                 system="aw-server",
@@ -805,7 +843,7 @@ def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
                 heartbeats=report.ok,
                 wall_s=wall,
                 rate=report.ok / wall,
-                server_cpu_s=cpu,
+                server_cpu_s=phase.server_cpu_s,
                 server_rss_mb=server.rss_mb(),
                 server_peak_rss_mb=server.peak_rss_mb(),
                 store_mb=store_mb(tmp),
@@ -814,6 +852,8 @@ def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
                 p50_ms=percentile(report.latencies_ms, 0.50),
                 p99_ms=percentile(report.latencies_ms, 0.99),
                 error_sample=report.error_sample,
+                setup_s=phase.setup_s,
+                others_cpu_pct=phase.others_cpu_pct,
             )
 
 
@@ -866,51 +906,31 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-COLUMNS = (
-    "system",
-    "agents",
-    "conns",
-    "heartbeats",
-    "wall s",
-    "hb/s",
-    "p50 ms",
-    "p99 ms",
-    "drain s",
-    "srv CPU s",
-    "srv CPU %",
-    "µs CPU/hb",
-    "RSS MB",
-    "peak MB",
-    "disk MB",
-    "gen CPU %",
-    "errors",
+# (header, cell) pairs. "noise %" is other programs' CPU on the server's core during the run.
+COLUMNS: tuple[tuple[str, Callable[[RunResult], str]], ...] = (
+    ("system", lambda r: r.system),
+    ("agents", lambda r: str(r.agents)),
+    ("conns", lambda r: str(r.connections)),
+    ("heartbeats", lambda r: f"{r.heartbeats:,}"),
+    ("wall s", lambda r: fmt(r.wall_s, 2)),
+    ("hb/s", lambda r: fmt(r.rate)),
+    ("p50 ms", lambda r: fmt(r.p50_ms, 1)),
+    ("p99 ms", lambda r: fmt(r.p99_ms, 1)),
+    ("drain s", lambda r: fmt(r.drain_s, 2)),
+    ("srv CPU s", lambda r: fmt(r.server_cpu_s, 2)),
+    ("srv CPU %", lambda r: fmt(r.server_cpu_pct)),
+    ("µs CPU/hb", lambda r: fmt(r.us_per_heartbeat, 1)),
+    ("RSS MB", lambda r: fmt(r.server_rss_mb, 1)),
+    ("peak MB", lambda r: fmt(r.server_peak_rss_mb, 1)),
+    ("disk MB", lambda r: fmt(r.store_mb, 2)),
+    ("gen CPU %", lambda r: fmt(r.generator_cpu_pct)),
+    ("noise %", lambda r: fmt(r.others_cpu_pct)),
+    ("errors", lambda r: str(r.errors)),
 )
 
 
-def table_row(r: RunResult) -> list[str]:
-    return [
-        r.system,
-        str(r.agents),
-        str(r.connections),
-        f"{r.heartbeats:,}",
-        fmt(r.wall_s, 2),
-        fmt(r.rate),
-        fmt(r.p50_ms, 1),
-        fmt(r.p99_ms, 1),
-        fmt(r.drain_s, 2),
-        fmt(r.server_cpu_s, 2),
-        fmt(r.server_cpu_pct),
-        fmt(r.us_per_heartbeat, 1),
-        fmt(r.server_rss_mb, 1),
-        fmt(r.server_peak_rss_mb, 1),
-        fmt(r.store_mb, 2),
-        fmt(r.generator_cpu_pct),
-        str(r.errors),
-    ]
-
-
 def render_table(results: Sequence[RunResult]) -> str:
-    rows = [list(COLUMNS), *(table_row(r) for r in results)]
+    rows = [[h for h, _ in COLUMNS], *([cell(r) for _, cell in COLUMNS] for r in results)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
 
     def line(row: list[str]) -> str:
@@ -1047,8 +1067,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--aw-concurrency",
         type=int,
-        default=1,
-        help="concurrent HTTP clients for aw-server (default 1)",
+        default=10,
+        help="concurrent HTTP clients for aw-server, each cycling over its share of the "
+        "agents' buckets (default 10: aw-server's best rate; 1 gives its best latency)",
     )
     p.add_argument(
         "--server-arg",
@@ -1087,7 +1108,7 @@ def run_all(args: argparse.Namespace) -> list[RunResult]:
 def announce(result: RunResult) -> RunResult:
     print(
         f"  {result.system:<11} N={result.agents:<5} {fmt(result.rate):>9} hb/s  "
-        f"{fmt(result.us_per_heartbeat, 1):>7} µs CPU/hb",
+        f"{fmt(result.us_per_heartbeat, 1):>7} µs CPU/hb  (setup {result.setup_s:.1f} s)",
         flush=True,
     )
     return result

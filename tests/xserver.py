@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import Xlib.error
 from Xlib import X
 from Xlib import display as xdisplay
 
@@ -239,12 +240,31 @@ class XServer:
         """Start ``xterm -class cls -T title -e command`` and wait for its window. The
         default command is no shell, so nothing rewrites the title behind the test's back."""
         proc = self.spawn("xterm", "-class", cls, "-T", title, "-e", *command, name=cls)
-        out = self.xdotool("search", "--sync", "--class", f"^{cls}$")
-        win = Window(wid=int(out.split()[0]), cls=cls, proc=proc)
-        # The search can find the window before it is mapped; a window the WM maps later
-        # takes the focus, so wait until it is on screen (and managed, if there is a WM).
-        wait_for(lambda: self._is_ready(win.wid), START_TIMEOUT, f"{cls} on screen")
-        return win
+        wid = self.find_window(cls)
+        # Found is not yet shown: a window the WM maps later takes the focus, so wait until
+        # it is on screen (and managed, if there is a WM).
+        wait_for(lambda: self._is_ready(wid), START_TIMEOUT, f"{cls} on screen")
+        return Window(wid=wid, cls=cls, proc=proc)
+
+    def find_window(self, cls: str, timeout: float = START_TIMEOUT) -> int:
+        """The id of the window whose WM_CLASS class is ``cls``, once it exists. (Like
+        ``xdotool search --sync --class``, which polls only every 0.5 s.)"""
+        return wait_for(lambda: self._find_class(cls), timeout, f"a window of class {cls}")
+
+    def _find_class(self, cls: str) -> int | None:
+        xerror: Any = Xlib.error
+        pending = [self._conn.screen().root]
+        while pending:
+            xwin = pending.pop()
+            try:
+                wm_class = xwin.get_wm_class()
+                children = xwin.query_tree().children
+            except (xerror.BadWindow, xerror.BadDrawable):
+                continue  # gone while we looked
+            if wm_class is not None and wm_class[1] == cls:
+                return int(xwin.id)
+            pending.extend(children)
+        return None
 
     def _is_ready(self, wid: int) -> bool:
         xwin = self._conn.create_resource_object("window", wid)

@@ -68,7 +68,7 @@ class Server:
             self.views.count,
             settings.browser_send_timeout,
         )
-        self._browser_tasks: set[asyncio.Task[None]] = set()
+        self._browser_tasks: set[asyncio.Task[bool]] = set()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -147,7 +147,8 @@ class Server:
     # -- dashboards ----------------------------------------------------------------
 
     async def browser(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
+        # No permessage-deflate: it would be paid once per dashboard for every change.
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, compress=False)
         await ws.prepare(request)
         queue = self.hub.attach(ws.send_str)
         views = list(self.hub.views.values())  # the same instant as attach(): nothing missed
@@ -159,12 +160,15 @@ class Server:
             self._browser_tasks.add(sender)
             sender.add_done_callback(self._browser_tasks.discard)
             reader = asyncio.create_task(self._drain(ws))
-            _done, pending = await asyncio.wait(
+            done, pending = await asyncio.wait(
                 {sender, reader}, return_when=asyncio.FIRST_COMPLETED
             )
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            if sender in done and sender.result() and request.transport is not None:
+                # Its socket is full, so a polite close would wait behind the backlog.
+                request.transport.abort()
         finally:
             self.hub.detach(queue)
             if not ws.closed:

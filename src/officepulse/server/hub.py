@@ -51,8 +51,8 @@ class BrowserQueue:
         self.extra = extra
         self.wakeup.set()
 
-    async def run(self) -> None:
-        """Send until the browser goes away or falls behind."""
+    async def run(self) -> bool:
+        """Send until the browser goes away (False) or falls behind (True)."""
         while not self.closed:
             await self.wakeup.wait()
             self.wakeup.clear()
@@ -72,7 +72,8 @@ class BrowserQueue:
                 log.warning(
                     "a dashboard fell behind by %.1f s; disconnecting it", self.send_timeout
                 )
-                return
+                return True
+        return False
 
 
 class Hub:

@@ -56,7 +56,7 @@ class X11Desktop:
 
         self._xerror: Any = Xlib.error
         self._name = name
-        self._closed = False
+        self._closed: str | None = None  # why the connection can no longer be used
         try:
             self._d: Any = Xlib.display.Display(name)
         except (
@@ -84,8 +84,7 @@ class X11Desktop:
             self._wm_client_machine = cast(int, atom("WM_CLIENT_MACHINE"))
             has_saver = bool(self._d.has_extension(_SCREEN_SAVER))
         except (Xlib.error.ConnectionClosedError, OSError) as exc:
-            self._close_quietly()
-            raise SourceUnavailable(f"lost the connection to X display {name!r}: {exc}") from exc
+            raise SourceUnavailable(self._lost(exc)) from exc
 
         self._host = _short_host(socket.gethostname())
         self.idle_available: bool = has_saver
@@ -129,12 +128,12 @@ class X11Desktop:
 
     def close(self) -> None:
         """Close the connection. Safe to call twice, and after the server has gone."""
-        if not self._closed:
-            self._closed = True
+        if self._closed is None:
+            self._closed = f"the connection to X display {self._name!r} was closed by close()"
             try:
                 self._d.close()
             except (self._xerror.ConnectionClosedError, OSError):
-                self._close_quietly()
+                self._close_socket()
 
     def __enter__(self) -> X11Desktop:
         return self
@@ -147,16 +146,20 @@ class X11Desktop:
     @contextmanager
     def _connection(self) -> Iterator[None]:
         """Turn a dead connection into ``SourceUnavailable``; X protocol errors pass through."""
-        if self._closed:
-            raise SourceUnavailable(f"the connection to X display {self._name!r} is closed")
+        if self._closed is not None:
+            raise SourceUnavailable(self._closed)
         try:
             yield
         except (self._xerror.ConnectionClosedError, OSError) as exc:
-            self._close_quietly()
-            raise SourceUnavailable(
-                f"lost the connection to X display {self._name!r}"
-                f" (the X server exited or closed it): {exc}"
-            ) from exc
+            raise SourceUnavailable(self._lost(exc)) from exc
+
+    def _lost(self, exc: BaseException) -> str:
+        self._closed = (
+            f"lost the connection to X display {self._name!r}"
+            f" (the X server exited or closed it): {exc}"
+        )
+        self._close_socket()
+        return self._closed
 
     def _active_id(self) -> int | None:
         prop = self._root.get_full_property(self._net_active_window, _ANY_TYPE)
@@ -182,7 +185,7 @@ class X11Desktop:
         if pid <= 0:
             return None
         machine = self._text(win, self._wm_client_machine)
-        if machine and _short_host(machine) != self._host:
+        if machine and _short_host(machine) not in (self._host, "localhost"):
             return None  # a pid on another host names some unrelated local process
         return pid
 
@@ -207,9 +210,9 @@ class X11Desktop:
                 text = raw.decode("latin-1")
         return text.rstrip("\0")
 
-    def _close_quietly(self) -> None:
-        self._closed = True
-        sock = getattr(getattr(getattr(self, "_d", None), "display", None), "socket", None)
+    def _close_socket(self) -> None:
+        # python-xlib has usually closed it already; close() would raise trying to flush.
+        sock = getattr(getattr(self._d, "display", None), "socket", None)
         if isinstance(sock, socket.socket):
             sock.close()
 

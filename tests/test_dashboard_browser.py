@@ -1,0 +1,519 @@
+"""The dashboard in a real browser: a real server process, the system Chromium
+driven by Playwright (sync API), and real agent connections (a small JSON
+websocket client for precise live changes, the `officepulse agent` CLI for
+replayed history). Nothing is mocked.
+
+Run with ``-s`` to see the observed live-update latencies and screenshot paths.
+Latencies are printed, never asserted: wall-clock time is not a test result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import ServerProcess, run_agent
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system chromium")
+
+# Logs every websocket message the dashboard has swapped in, with the browser's
+# wall clock, so a latency can be measured without the polling delay of expect().
+WS_LOG_SCRIPT = """
+window.__wsLog = [];
+document.addEventListener("htmx:wsAfterMessage", function (e) {
+  window.__wsLog.push({t: Date.now(), msg: String(e.detail.message)});
+});
+"""
+
+ONLINE = re.compile(r"\bonline\b")
+OFFLINE = re.compile(r"\boffline\b")
+IDLE = re.compile(r"\bidle\b")
+
+
+# -- browser and pages -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Pages:
+    """Opens pages, each in its own browser context, and records every console
+    error and uncaught exception of all of them."""
+
+    browser: Browser
+    base_url: str
+    errors: list[str] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    def open(self, path: str = "/", **context_options: Any) -> Page:
+        context = self.browser.new_context(**context_options)
+        self.contexts.append(context)
+        context.add_init_script(WS_LOG_SCRIPT)
+        page = context.new_page()
+        page.on("console", lambda m: self._console(page, m))
+        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: uncaught {e}"))
+        page.goto(self.base_url + path)
+        return page
+
+    def _console(self, page: Page, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"{page.url}: console error: {message.text} {message.location}")
+
+    def open_office(self, **context_options: Any) -> Page:
+        page = self.open("/", **context_options)
+        expect(page.locator("#live")).to_have_attribute("data-state", "open")
+        # Set once; if the page were reloaded it would be gone.
+        page.evaluate("window.__sameDocument = true")
+        return page
+
+    def assert_no_errors(self) -> None:
+        assert self.errors == [], "JS errors:\n" + "\n".join(self.errors)
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def pages(browser: Browser, server: ServerProcess) -> Iterator[Pages]:
+    # Depends on `server`, so pages are closed before the server stops (a page
+    # left open would log its websocket's reconnection attempts).
+    opened = Pages(browser, server.url)
+    yield opened
+    opened.close()
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+
+
+def latency_ms(page: Page, sent: float, needle: str) -> float:
+    """Milliseconds from ``sent`` (time.time()) to the first websocket message
+    holding ``needle`` that the page swapped in afterwards."""
+    times = page.evaluate(
+        "([since, needle]) => window.__wsLog"
+        ".filter(m => m.t >= since && m.msg.includes(needle)).map(m => m.t)",
+        [sent * 1000 - 50, needle],
+    )
+    assert times, f"no websocket message with {needle!r} was swapped in"
+    return float(times[0]) - sent * 1000
+
+
+def report(what: str, ms: float) -> None:
+    print(f"\n  live update latency, {what}: {ms:.0f} ms", end="")
+
+
+# -- a hand-driven agent -----------------------------------------------------------------
+
+
+class FakeAgent:
+    """A real agent connection speaking JSON text frames, driven step by step."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.pings = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(message))
+
+    def recv(self) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(self.ws.recv(timeout=10))
+        if message["type"] == "error":
+            raise AssertionError(f"the server refused a message: {message}")
+        return message
+
+    def sync(self) -> None:
+        """Returns once the server has processed everything sent so far."""
+        self.pings += 1
+        self.send({"type": "ping", "id": self.pings})
+        assert self.recv() == {"type": "pong", "id": self.pings}
+
+    def beat(self, app: str, title: str = "", idle: bool = False) -> float:
+        """Sends one heartbeat stamped now; returns when it was sent (time.time())."""
+        sent = time.time()
+        ts = datetime.fromtimestamp(sent, UTC).isoformat()
+        self.send(
+            {"type": "heartbeat", "ts": ts, "activity": {"app": app, "title": title, "idle": idle}}
+        )
+        self.sync()
+        return sent
+
+
+@contextmanager
+def fake_agent(
+    server: ServerProcess, agent_id: str, name: str, host: str = "laptop"
+) -> Iterator[FakeAgent]:
+    """Connected and welcomed inside the block; disconnected when it ends."""
+    with connect(server.ws_url, open_timeout=10, proxy=None) as ws:
+        agent = FakeAgent(ws)
+        agent.send(
+            {
+                "type": "hello",
+                "v": 1,
+                "agent_id": agent_id,
+                "name": name,
+                "host": host,
+                "platform": "linux",
+                "agent_version": "test",
+                "tz": "UTC",
+            }
+        )
+        assert agent.recv()["type"] == "welcome"
+        yield agent
+
+
+# -- 1. a person appears and changes live ------------------------------------------------
+
+
+def test_person_appears_and_changes_live(pages: Pages, server: ServerProcess) -> None:
+    page = pages.open_office()
+    count = page.locator("#office-count")
+    expect(page.locator("article.person")).to_have_count(0)
+    expect(page.locator("#people-empty")).to_be_visible()
+    expect(count).to_have_text("0 online · 0 people")
+
+    card = page.locator("#agent-alice")
+    with fake_agent(server, "alice", "Alice", host="alice-laptop") as agent:
+        sent = agent.beat("Google-chrome", "YouTube — cat video")
+        expect(card.locator(".app")).to_have_text("Google-chrome")
+        report("appears", latency_ms(page, sent, "YouTube"))
+        expect(card.locator(".title")).to_have_text("YouTube — cat video")
+        expect(card.locator(".name")).to_have_text("Alice")
+        expect(card.locator(".host")).to_have_text("alice-laptop")
+        expect(card).to_have_class(ONLINE)
+        expect(card).not_to_have_class(IDLE)
+        expect(card.locator(".badge")).to_have_count(0)
+        expect(count).to_have_text("1 online · 1 person")
+        # Once somebody is there, "Nobody has connected yet" must not show.
+        expect(page.locator("#people-empty")).to_be_hidden()
+
+        sent = agent.beat("Code", "main.py")
+        expect(card.locator(".app")).to_have_text("Code")
+        report("app switch", latency_ms(page, sent, "main.py"))
+        expect(card.locator(".title")).to_have_text("main.py")
+        expect(card.locator(".badge")).to_have_count(0)
+
+        sent = agent.beat("Code", "main.py", idle=True)
+        expect(card.locator(".badge")).to_have_text("idle")
+        report("goes idle", latency_ms(page, sent, "badge"))
+        expect(card).to_have_class(IDLE)
+        expect(card).to_have_class(ONLINE)
+        expect(card.locator(".since")).to_contain_text("idle for")
+        expect(count).to_have_text("1 online · 1 person")
+        closed = time.time()
+
+    expect(card).to_have_class(OFFLINE)
+    report("goes offline", latency_ms(page, closed, "last seen"))
+    expect(card).not_to_have_class(ONLINE)
+    expect(card.locator(".app")).to_have_text("offline")
+    expect(card.locator(".since")).to_contain_text("last seen")
+    expect(card.locator(".badge")).to_have_count(0)
+    expect(count).to_have_text("0 online · 1 person")
+    expect(page.locator("article.person")).to_have_count(1)
+    assert_not_reloaded(page)
+    pages.assert_no_errors()
+
+
+# -- 2. fan-out to every open dashboard ---------------------------------------------------
+
+
+def test_every_open_dashboard_sees_the_same_change(pages: Pages, server: ServerProcess) -> None:
+    first, second = pages.open_office(), pages.open_office()
+    with fake_agent(server, "bob", "Bob") as agent:
+        sent = agent.beat("Slack", "#general")
+        for name, page in (("first", first), ("second", second)):
+            expect(page.locator("#agent-bob .app")).to_have_text("Slack")
+            expect(page.locator("#agent-bob .title")).to_have_text("#general")
+            expect(page.locator("#office-count")).to_have_text("1 online · 1 person")
+            report(f"fan-out, {name} page", latency_ms(page, sent, "#general"))
+
+        sent = agent.beat("Firefox", "Release notes")
+        for page in (first, second):
+            expect(page.locator("#agent-bob .app")).to_have_text("Firefox")
+            expect(page.locator("#agent-bob .title")).to_have_text("Release notes")
+
+        # A dashboard opened now starts from the current state.
+        late = pages.open_office()
+        expect(late.locator("#agent-bob .app")).to_have_text("Firefox")
+        expect(late.locator("#agent-bob")).to_have_class(ONLINE)
+
+    for page in (first, second, late):
+        expect(page.locator("#agent-bob")).to_have_class(OFFLINE)
+        expect(page.locator("#office-count")).to_have_text("0 online · 1 person")
+        assert_not_reloaded(page)
+    pages.assert_no_errors()
+
+
+# -- 3. the time page, per viewer time zone -----------------------------------------------
+
+# Yesterday (UTC), from 03:00 to 17:00 UTC. It crosses 04:00 and 05:00 UTC (midnight
+# in New York, with or without daylight saving time) and 15:00 UTC (midnight in
+# Tokyo), so "yesterday" in those zones is a different part of it, whatever the
+# time of day the test runs at.
+TIMELINE_START = clock_time(3, 0)
+TIMELINE = [
+    {"offset": 0, "app": "Code", "title": "main.py"},
+    {"offset": 9000, "app": "Code", "title": "main.py", "idle": True},
+    {"offset": 10800, "app": "Google-chrome", "title": "YouTube — cat video"},
+    {"offset": 18000, "app": "Slack", "title": "#general"},
+    {"offset": 41400, "app": "Google-chrome", "title": "Docs"},
+    {"offset": 45000, "app": "Code", "title": "test_app.py"},
+    {"offset": 48600, "app": "Code", "title": "test_app.py", "idle": True},
+    {"offset": 50400, "end": True},
+]
+
+
+def to_ms(instant: datetime) -> int:
+    return int(instant.timestamp() * 1000)
+
+
+def expected_usage(start: datetime, lo_ms: int, hi_ms: int) -> dict[str, tuple[int, int]]:
+    """{app: (active_ms, idle_ms)} of the timeline started at ``start``, clipped to
+    [lo_ms, hi_ms): each line lasts until the next one."""
+    totals: dict[str, list[int]] = {}
+    for line, following in pairwise(TIMELINE):
+        begin = to_ms(start + timedelta(seconds=line["offset"]))
+        end = to_ms(start + timedelta(seconds=following["offset"]))
+        overlap = min(end, hi_ms) - max(begin, lo_ms)
+        if overlap > 0:
+            slot = totals.setdefault(str(line["app"]), [0, 0])
+            slot[1 if line.get("idle") else 0] += overlap
+    return {app: (active, idle) for app, (active, idle) in totals.items()}
+
+
+def midnight_ms(day: date, zone: ZoneInfo) -> int:
+    return to_ms(datetime.combine(day, clock_time(0), tzinfo=zone))
+
+
+def yesterday_in(zone: ZoneInfo) -> date:
+    return datetime.now(zone).date() - timedelta(days=1)
+
+
+def shown_usage(page: Page, agent_id: str) -> dict[str, tuple[int, int]]:
+    rows = page.locator(f"#usage-{agent_id} tr[data-app]").evaluate_all(
+        "rows => rows.map(r => [r.dataset.app,"
+        " ...Array.from(r.querySelectorAll('td[data-ms]'), td => Number(td.dataset.ms))])"
+    )
+    shown = {}
+    for app, active, idle in rows:
+        assert app not in shown, f"{app} listed twice"
+        shown[app] = (active, idle)
+    actives = [active for _app, active, _idle in rows]
+    assert actives == sorted(actives, reverse=True), "apps are not sorted by active time"
+    return shown
+
+
+def choose_range(page: Page, button: str, range_name: str, zone_name: str) -> list[date]:
+    """Clicks a range button; returns the days of the period the page shows."""
+    page.get_by_role("button", name=button).click()
+    usage = page.locator(f"#usage .usage[data-range='{range_name}']")
+    expect(usage).to_be_visible()
+    period = usage.locator(".period")
+    expect(period).to_contain_text(f"({zone_name})")
+    return [date.fromisoformat(d) for d in re.findall(r"\d{4}-\d{2}-\d{2}", period.inner_text())]
+
+
+def check_usage(page: Page, expected: dict[str, tuple[int, int]]) -> None:
+    if expected:
+        assert shown_usage(page, "alice") == expected
+        total = sum(active for active, _idle in expected.values())
+        expect(page.locator("#usage-alice h2 .total")).to_have_text(hm(total))
+    else:
+        expect(page.locator("#usage-alice")).to_have_count(0)
+        expect(page.locator("#usage .empty")).to_have_text("No activity recorded in this period.")
+
+
+def hm(ms: int) -> str:
+    minutes = ms // 60_000
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def test_time_page_splits_days_in_the_viewers_time_zone(
+    pages: Pages, server: ServerProcess, tmp_path: Path
+) -> None:
+    timeline = tmp_path / "timeline.jsonl"
+    timeline.write_text("".join(json.dumps(line) + "\n" for line in TIMELINE))
+    start = datetime.combine(yesterday_in(ZoneInfo("UTC")), TIMELINE_START, tzinfo=UTC)
+    done = run_agent(
+        server,
+        tmp_path,
+        *("--source", "scripted", "--timeline", str(timeline), "--speed", "0"),
+        *("--start", start.isoformat(), "--agent-id", "alice", "--name", "Alice"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    whole_day = expected_usage(start, to_ms(start), to_ms(start + timedelta(days=1)))
+    answers = {}
+    for zone_name in ("UTC", "Asia/Tokyo", "America/New_York"):
+        zone = ZoneInfo(zone_name)
+        page = pages.open("/time", timezone_id=zone_name)
+        # The page loads today's usage by itself, in the browser's zone.
+        expect(page.locator("#usage .usage[data-range='today'] .period")).to_contain_text(
+            f"({zone_name})"
+        )
+
+        before = yesterday_in(zone)
+        (day,) = choose_range(page, "Yesterday", "yesterday", zone_name)
+        # Either side of a midnight passing during the test is right.
+        assert day in {before, yesterday_in(zone)}
+        expected = expected_usage(
+            start, midnight_ms(day, zone), midnight_ms(day + timedelta(days=1), zone)
+        )
+        check_usage(page, expected)
+        answers[zone_name] = expected
+
+        first, last = choose_range(page, "Last 7 days", "7d", zone_name)
+        assert (last - first).days == 6
+        assert last - timedelta(days=1) in {before, yesterday_in(zone)}
+        week = expected_usage(
+            start, midnight_ms(first, zone), midnight_ms(last + timedelta(days=1), zone)
+        )
+        assert week == whole_day  # the whole timeline lies in the last seven days
+        check_usage(page, week)
+        page.context.close()
+
+    # The timeline was chosen so that the viewer's zone changes the answer.
+    assert answers["UTC"] == whole_day
+    assert answers["Asia/Tokyo"] != answers["UTC"]
+    assert answers["America/New_York"] != answers["UTC"]
+    pages.assert_no_errors()
+
+
+# -- 4. phone and laptop sizes --------------------------------------------------------------
+
+LONG_TITLE = "https://example.com/" + "a-very-long-path-segment-without-spaces/" * 6 + "?q=1"
+VIEWPORTS = {"phone": (390, 844), "laptop": (1366, 768)}
+
+
+def assert_fits(page: Page, what: str) -> None:
+    widths = page.evaluate(
+        "() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth,"
+        " widest: Math.max(...Array.from(document.querySelectorAll('main *'),"
+        " el => el.getBoundingClientRect().right))})"
+    )
+    assert widths["scroll"] <= widths["inner"], f"{what} scrolls sideways: {widths}"
+    assert widths["widest"] <= widths["inner"], f"{what}: something sticks out: {widths}"
+
+
+@pytest.fixture
+def busy_office(server: ServerProcess, tmp_path: Path) -> Iterator[None]:
+    """Three people online (one idle, one with very long texts), one gone, and
+    three hours of history today."""
+    timeline = tmp_path / "timeline.jsonl"
+    history = [
+        {"offset": 0, "app": "Code", "title": "main.py"},
+        {"offset": 3600, "app": "Google-chrome", "title": "Docs"},
+        {"offset": 5400, "app": "org.gnome.Nautilus.FileManagerWindow", "title": "Files"},
+        {"offset": 7200, "app": "Slack", "title": "#general", "idle": True},
+        {"offset": 10800, "end": True},
+    ]
+    timeline.write_text("".join(json.dumps(line) + "\n" for line in history))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=4)
+    done = run_agent(
+        server,
+        tmp_path,
+        *("--source", "scripted", "--timeline", str(timeline), "--speed", "0"),
+        *("--start", start.isoformat(), "--agent-id", "dora", "--name", "Dora"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with ExitStack() as stack:
+        alice = stack.enter_context(fake_agent(server, "alice", "Alice", "alice-laptop"))
+        alice.beat("Google-chrome", "YouTube — cat video")
+        long = stack.enter_context(
+            fake_agent(
+                server,
+                "max",
+                "Maximilian Alexander Featherstonehaugh-Worthington",
+                "workstation-0042.engineering.example.com",
+            )
+        )
+        long.beat("jetbrains-idea-ultimate-edition-2024.3", LONG_TITLE)
+        carol = stack.enter_context(fake_agent(server, "carol", "Carol", "carol-desktop"))
+        carol.beat("Code", "officepulse — hub.py", idle=True)
+        yield
+
+
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_office_and_time_page_fit_the_screen(
+    pages: Pages, busy_office: None, size: str, tmp_path: Path
+) -> None:
+    width, height = VIEWPORTS[size]
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    page = pages.open_office(viewport={"width": width, "height": height})
+    expect(page.locator("article.person")).to_have_count(4)
+    expect(page.locator("#office-count")).to_have_text("3 online · 4 people")
+    expect(page.locator("#agent-max .title")).to_have_text(LONG_TITLE)
+    page.screenshot(path=shots / f"office-{size}.png", full_page=True)
+    assert_fits(page, f"the office on a {size}")
+
+    page.get_by_role("link", name="Time", exact=True).click()
+    page.get_by_role("button", name="Last 7 days").click()
+    expect(page.locator("#usage .usage[data-range='7d'] #usage-dora")).to_be_visible()
+    page.screenshot(path=shots / f"time-{size}.png", full_page=True)
+    print(f"\n  screenshots: {shots}", end="")
+    assert_fits(page, f"the time page on a {size}")
+    pages.assert_no_errors()
+
+
+# -- 5. no JS errors ------------------------------------------------------------------------
+
+
+def test_no_js_errors_on_either_page(pages: Pages, server: ServerProcess) -> None:
+    with fake_agent(server, "erin", "Erin") as agent:
+        page = pages.open_office()
+        agent.beat("Code", "main.py")
+        expect(page.locator("#agent-erin .app")).to_have_text("Code")
+        page.get_by_role("link", name="Time", exact=True).click()
+        for button, range_name in (
+            ("Today", "today"),
+            ("Yesterday", "yesterday"),
+            ("Last 7 days", "7d"),
+        ):
+            page.get_by_role("button", name=button).click()
+            expect(page.locator(f"#usage .usage[data-range='{range_name}']")).to_be_visible()
+        page.get_by_role("link", name="Office", exact=True).click()
+        expect(page.locator("#live")).to_have_attribute("data-state", "open")
+        agent.beat("Slack", "#random")
+        expect(page.locator("#agent-erin .app")).to_have_text("Slack")
+    expect(page.locator("#agent-erin")).to_have_class(OFFLINE)
+    page.wait_for_load_state("load")
+    pages.assert_no_errors()

@@ -1,0 +1,171 @@
+"""The codec: round trips in both encodings, and every kind of bad input gets
+a ProtocolError whose close code and message name what was wrong."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from officepulse.protocol import (
+    Activity,
+    CloseCode,
+    Error,
+    Heartbeat,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    Welcome,
+    decode_agent_message,
+    decode_server_message,
+    encode,
+)
+
+text = st.text(max_size=200)
+zones = st.sampled_from(
+    [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+)
+instants = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=zones
+)
+activities = st.builds(
+    Activity,
+    app=st.text(min_size=1, max_size=50),
+    title=text,
+    url=st.none() | text,
+    process=st.none() | st.text(max_size=50),
+    pid=st.none() | st.integers(0, 2**31),
+    idle=st.booleans(),
+)
+agent_ids = st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z")
+hellos = st.builds(
+    Hello,
+    v=st.integers(0, 10),
+    agent_id=agent_ids,
+    name=st.text(max_size=50),
+    host=st.text(max_size=50),
+    platform=st.text(max_size=50),
+    agent_version=st.text(max_size=20),
+    tz=st.text(max_size=40),
+    token=st.none() | st.text(max_size=50),
+)
+agent_messages = st.one_of(
+    hellos,
+    st.builds(Heartbeat, ts=instants, activity=activities),
+    st.builds(Ping, id=st.integers(0, 2**62)),
+)
+server_messages = st.one_of(
+    st.builds(
+        Welcome,
+        v=st.integers(0, 10),
+        session=text,
+        server_version=text,
+        heartbeat_interval=st.floats(0.001, 86_400),
+        pulsetime=st.floats(0.001, 86_400),
+        max_frame_bytes=st.integers(0, 2**30),
+    ),
+    st.builds(Pong, id=st.integers(0, 2**62)),
+    st.builds(Error, code=text, message=text, fatal=st.booleans()),
+)
+
+
+@given(agent_messages, st.sampled_from(["json", "msgpack"]))
+def test_agent_messages_round_trip(message: msgspec.Struct, encoding: str) -> None:
+    frame = encode(message, encoding)  # type: ignore[arg-type]
+    assert isinstance(frame, str if encoding == "json" else bytes)
+    assert decode_agent_message(frame) == message
+
+
+@given(server_messages, st.sampled_from(["json", "msgpack"]))
+def test_server_messages_round_trip(message: msgspec.Struct, encoding: str) -> None:
+    assert decode_server_message(encode(message, encoding)) == message  # type: ignore[arg-type]
+
+
+@given(st.binary(max_size=300))
+def test_garbage_bytes_give_a_protocol_error_and_nothing_else(data: bytes) -> None:
+    try:
+        message = decode_agent_message(data)
+    except ProtocolError as exc:
+        assert exc.close_code in {
+            CloseCode.MALFORMED,
+            CloseCode.UNKNOWN_TYPE,
+            CloseCode.INVALID_MESSAGE,
+        }
+        assert exc.message
+    else:
+        assert isinstance(message, Hello | Heartbeat | Ping)
+
+
+@given(st.text(max_size=300))
+def test_garbage_text_gives_a_protocol_error_and_nothing_else(data: str) -> None:
+    try:
+        decode_agent_message(data)
+    except ProtocolError as exc:
+        assert exc.message.split(":")[0] in {
+            "malformed JSON",
+            "unknown message type",
+            "invalid message",
+        }
+
+
+@given(st.dictionaries(st.text(max_size=10), st.integers() | st.text(max_size=10) | st.none()))
+def test_json_objects_of_any_shape_are_refused_cleanly(obj: dict[str, object]) -> None:
+    with pytest.raises(ProtocolError):
+        decode_agent_message(msgspec.json.encode(obj).decode())
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "names"),
+    [
+        ("{not json", CloseCode.MALFORMED, "malformed JSON"),
+        (b"\xc1\x00", CloseCode.MALFORMED, "malformed MessagePack"),
+        ('{"type": "teleport"}', CloseCode.UNKNOWN_TYPE, "'teleport'"),
+        ('{"app": "x"}', CloseCode.UNKNOWN_TYPE, "missing required field `type`"),
+        ('{"type": "heartbeat", "activity": {"app": "x"}}', CloseCode.INVALID_MESSAGE, "`ts`"),
+        (
+            '{"type": "heartbeat", "ts": "2026-01-01T10:00:00", "activity": {"app": "x"}}',
+            CloseCode.INVALID_MESSAGE,
+            "timezone",
+        ),
+        (
+            '{"type": "heartbeat", "ts": "2026-01-01T10:00:00Z", "activity": {"app": 5}}',
+            CloseCode.INVALID_MESSAGE,
+            "`$.activity.app`",
+        ),
+        ('{"type": "ping", "id": -1}', CloseCode.INVALID_MESSAGE, "`$.id`"),
+        ("[1, 2]", CloseCode.INVALID_MESSAGE, "Expected `object`, got `array`"),
+        (
+            '{"type": "hello", "v": 1, "agent_id": "no spaces please", "name": "a", "host": "h",'
+            ' "platform": "p", "agent_version": "1", "tz": "UTC"}',
+            CloseCode.INVALID_MESSAGE,
+            "`$.agent_id`",
+        ),
+    ],
+)
+def test_bad_frames_name_what_was_wrong(frame: str | bytes, code: CloseCode, names: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_agent_message(frame)
+    assert caught.value.close_code is code
+    assert names in caught.value.message
+
+
+def test_oversized_fields_are_refused() -> None:
+    beat = {"type": "heartbeat", "ts": "2026-01-01T10:00:00Z", "activity": {"app": "x" * 300}}
+    with pytest.raises(ProtocolError, match="length <= 256"):
+        decode_agent_message(msgspec.json.encode(beat).decode())
+
+
+def test_close_reason_fits_in_a_close_frame() -> None:
+    error = ProtocolError(CloseCode.INVALID_MESSAGE, "é" * 200)
+    assert len(error.close_reason().encode()) <= 123
+
+
+def test_json_is_plain_and_readable() -> None:
+    beat = Heartbeat(ts=datetime(2026, 1, 1, 10, tzinfo=UTC), activity=Activity(app="Code"))
+    assert encode(beat, "json") == (
+        '{"type":"heartbeat","ts":"2026-01-01T10:00:00Z","activity":{"app":"Code"}}'
+    )

@@ -1,0 +1,286 @@
+"""The server over real sockets: a real `officepulse server` process, agents and
+dashboards connected with the `websockets` client library."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import ServerProcess, start_server
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def hello(agent_id: str = "alice1", **extra: Any) -> str:
+    return json.dumps(
+        {
+            "type": "hello",
+            "v": 1,
+            "agent_id": agent_id,
+            "name": extra.pop("name", "Alice"),
+            "host": "alice-laptop",
+            "platform": "Linux",
+            "agent_version": "test",
+            "tz": extra.pop("tz", "Europe/Paris"),
+            **extra,
+        }
+    )
+
+
+def beat(app: str, title: str = "", *, at: datetime = NOW, idle: bool = False) -> str:
+    return json.dumps(
+        {
+            "type": "heartbeat",
+            "ts": at.isoformat(),
+            "activity": {"app": app, "title": title, "idle": idle},
+        }
+    )
+
+
+async def agent(server: ServerProcess, agent_id: str = "alice1", **extra: Any) -> ClientConnection:
+    ws = await connect(server.ws_url)
+    await ws.send(hello(agent_id, **extra))
+    welcome = json.loads(await ws.recv())
+    assert welcome["type"] == "welcome", welcome
+    return ws
+
+
+async def ping(ws: ClientConnection, id_: int = 1) -> None:
+    """Returns once the server has processed everything sent before."""
+    await ws.send(json.dumps({"type": "ping", "id": id_}))
+    while True:
+        reply = json.loads(await ws.recv())
+        if reply["type"] == "pong":
+            assert reply["id"] == id_
+            return
+
+
+async def until_html(ws: ClientConnection, *needles: str, within: float = 5) -> str:
+    """Read dashboard messages until one contains every needle."""
+    async with asyncio.timeout(within):
+        while True:
+            message = str(await ws.recv())
+            if all(n in message for n in needles):
+                return message
+
+
+async def test_welcome_tells_the_agent_the_rules(server: ServerProcess) -> None:
+    async with connect(server.ws_url) as ws:
+        await ws.send(hello())
+        welcome = json.loads(await ws.recv())
+    assert welcome["type"] == "welcome"
+    assert welcome["v"] == 1
+    assert welcome["heartbeat_interval"] < welcome["pulsetime"]
+    assert welcome["max_frame_bytes"] == 65536
+
+
+async def test_messagepack_agents_get_messagepack_replies(server: ServerProcess) -> None:
+    async with connect(server.ws_url) as ws:
+        await ws.send(msgspec.msgpack.encode(json.loads(hello())))
+        reply = await ws.recv()
+    assert isinstance(reply, bytes)
+    assert msgspec.msgpack.decode(reply)["type"] == "welcome"
+
+
+async def test_dashboards_see_agents_come_change_and_go(server: ServerProcess) -> None:
+    async with connect(server.browser_url) as browser:
+        first = str(await browser.recv())
+        assert '<section id="people"' in first
+        assert "Nobody has connected yet" in first
+        ws = await agent(server)
+        appeared = await until_html(browser, 'id="agent-alice1"')
+        assert 'hx-swap-oob="beforeend:#people"' in appeared
+        assert "1 online · 1 person" in appeared
+        await ws.send(beat("Google-chrome", "YouTube — cat video"))
+        changed = await until_html(browser, "YouTube — cat video")
+        assert "beforeend" not in changed  # this browser knows Alice now: swapped by id
+        await ws.send(beat("Code", "main.py", at=NOW + timedelta(seconds=5), idle=True))
+        await until_html(browser, "main.py", 'class="badge">idle')
+        listed = server.get("/api/v1/agents")["agents"]
+        assert [
+            (a["id"], a["online"], a["current"]["app"], a["current"]["idle"]) for a in listed
+        ] == [("alice1", True, "Code", True)]
+        await ws.close()
+        gone = await until_html(browser, 'id="agent-alice1"', "offline")
+        assert "last seen" in gone
+        assert "0 online · 1 person" in gone
+    (listed,) = server.get("/api/v1/agents")["agents"]
+    assert listed["online"] is False
+    assert listed["current"]["app"] == "Code"  # what they were last doing is kept
+
+
+async def test_a_new_dashboard_gets_the_whole_office_at_once(server: ServerProcess) -> None:
+    ws = await agent(server, "bob1", name="Bob")
+    await ws.send(beat("Spotify", "Queen — Bohemian Rhapsody"))
+    await ping(ws)
+    async with connect(server.browser_url) as browser:
+        first = str(await browser.recv())
+    assert 'id="agent-bob1"' in first
+    assert "Bohemian Rhapsody" in first
+    await ws.close()
+
+
+BAD_INPUT = [
+    ("{oops", 4000, "malformed JSON"),
+    (b"\xc1", 4000, "malformed MessagePack"),
+    ('{"type": "teleport"}', 4001, "unknown message type"),
+    ('{"type": "hello", "v": 1}', 4002, "missing required field"),
+    (hello(v=2), 4003, "protocol version 2 is not supported"),
+    ('{"type": "ping", "id": 1}', 4004, "first message must be 'hello'"),
+    (hello(tz="Mars/Olympus_Mons"), 4002, "unknown time zone 'Mars/Olympus_Mons'"),
+    ("x" * 70_000, 1009, "message too big: the limit is 65536 bytes"),
+]
+
+
+@pytest.mark.parametrize(("frame", "code", "reason"), BAD_INPUT)
+async def test_bad_input_is_named_and_closed_while_others_keep_working(
+    server: ServerProcess, frame: str | bytes, code: int, reason: str
+) -> None:
+    good = await agent(server, "steady")
+    async with connect(server.ws_url, max_size=None) as bad:
+        await bad.send(frame)
+        error = await bad.recv()
+        decoded = json.loads(error) if isinstance(error, str) else msgspec.msgpack.decode(error)
+        assert decoded["type"] == "error"
+        assert decoded["fatal"] is True
+        assert reason in decoded["message"]
+        with pytest.raises(ConnectionClosed):
+            await bad.recv()
+    assert bad.close_code == code
+    assert bad.close_reason is not None
+    assert reason in bad.close_reason
+    # Everyone else is served as before.
+    await good.send(beat("Code", "still here"))
+    await ping(good)
+    (steady,) = [a for a in server.get("/api/v1/agents")["agents"] if a["id"] == "steady"]
+    assert steady["current"]["title"] == "still here"
+    await good.close()
+
+
+async def test_stale_and_future_heartbeats_are_refused_but_the_connection_stays(
+    server: ServerProcess,
+) -> None:
+    ws = await agent(server)
+    await ws.send(beat("Code", "a", at=NOW))
+    await ws.send(beat("Code", "b", at=NOW - timedelta(minutes=1)))
+    stale = json.loads(await ws.recv())
+    assert stale == {
+        "type": "error",
+        "code": "heartbeat-refused",
+        "message": stale["message"],
+        "fatal": False,
+    }
+    assert "older than the current span" in stale["message"]
+    await ws.send(beat("Code", "c", at=NOW + timedelta(hours=2)))
+    ahead = json.loads(await ws.recv())
+    assert "ahead of the server's clock" in ahead["message"]
+    await ping(ws)
+    (listed,) = server.get("/api/v1/agents")["agents"]
+    assert listed["current"]["title"] == "a"
+    await ws.close()
+
+
+async def test_a_reconnecting_agent_replaces_its_old_connection(server: ServerProcess) -> None:
+    old = await agent(server)
+    new = await agent(server)
+    with pytest.raises(ConnectionClosed):
+        await old.recv()
+    assert old.close_code == 4009
+    await new.send(beat("Code"))
+    await ping(new)
+    (listed,) = server.get("/api/v1/agents")["agents"]
+    assert listed["online"] is True
+    await new.close()
+
+
+async def test_one_slow_dashboard_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--browser-send-timeout", "1")
+    try:
+        # A dashboard that stops reading, as a stuck browser tab would: a tiny receive
+        # buffer, and a client that takes one message and then leaves the rest unread.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(_addr(server))
+        slow = await connect(server.browser_url, sock=sock, max_queue=1, max_size=None)
+        fast = await connect(server.browser_url, max_size=None)
+        await fast.recv()
+        agents = [await agent(server, f"p{i}") for i in range(30)]
+        # Random text: compression would shrink a repeated one to nothing.
+        long_title = random.Random(7).randbytes(1990).hex()
+        for round_ in range(100):
+            at = NOW + timedelta(seconds=round_)
+            for i, ws in enumerate(agents):
+                await ws.send(beat(f"app{round_ % 2}", f"{long_title}{round_}-{i}", at=at))
+            if round_ % 10 == 9:
+                # The fast dashboard keeps up: it sees this round's last change promptly.
+                await until_html(fast, f"{long_title}{round_}-29", within=5)
+        for ws in agents:
+            await ping(ws)
+        # The stuck one is cut off rather than allowed to pile up.
+        await asyncio.to_thread(server.wait_for_log, "a dashboard fell behind")
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    await slow.recv()
+                except ConnectionClosed:
+                    break
+        for ws in agents:
+            await ws.close()
+        await fast.close()
+    finally:
+        server.stop()
+
+
+def _addr(server: ServerProcess) -> tuple[str, int]:
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def test_usage_api_validates_its_parameters(server: ServerProcess) -> None:
+    day = "start=2026-01-01T00:00:00Z&end=2026-01-02T00:00:00Z"
+    cases = {
+        "/api/v1/usage": "missing query parameter 'start'",
+        "/api/v1/usage?start=2026-01-01T00:00:00Z": "missing query parameter 'end'",
+        "/api/v1/usage?start=yesterday&end=2026-01-02T00:00:00Z": "'start' is not an ISO 8601",
+        "/api/v1/usage?start=2026-01-01T00:00:00&end=2026-01-02T00:00:00Z": "which time zone",
+        "/api/v1/usage?start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z": "'end' must be after",
+        f"/api/v1/usage?{day}&group_by=title": "cannot contain 'title'",
+        f"/api/v1/usage?{day}&group_by=app,app": "names 'app' twice",
+    }
+    for path, message in cases.items():
+        status, body = server.get_status(path)
+        assert status == 400, path
+        assert message in body["error"], (path, body)
+
+
+def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
+    doc = server.get("/api/v1/openapi.json")
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {"/api/v1/agents", "/api/v1/usage"}
+    schemas = doc["components"]["schemas"]
+    assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
+    assert "seconds" in schemas["UsageRowOut"]["properties"]
+
+
+def test_pages_are_served(server: ServerProcess) -> None:
+    import urllib.request
+
+    for path, needle in [
+        ("/", b'ws-connect="/browser"'),
+        ("/time", b"Last 7 days"),
+        ("/static/vendor/htmx.min.js", b"htmx"),
+        ("/static/vendor/ws.js", b"ws"),
+        ("/static/officepulse.js", b"timeZone"),
+    ]:
+        with urllib.request.urlopen(server.url + path) as response:
+            assert needle in response.read(), path

@@ -1,0 +1,112 @@
+"""The Store contract. Every implementation runs this same suite (SQLite now;
+PostgreSQL joins the parametrisation when it lands)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
+from officepulse.store.base import AgentInfo, Store
+from officepulse.store.sqlite import SQLiteStore
+
+CODE = Activity(app="Code", title="main.py", process="code", pid=42)
+TUBE = Activity(app="Google-chrome", title="YouTube", url="https://youtube.com/")
+AWAY = Activity(app="Code", title="main.py", idle=True)
+H = 3_600_000
+
+
+def agent(id_: str = "a1", *, online: bool = True, seen: int = 0) -> AgentInfo:
+    return AgentInfo(id_, f"name-{id_}", "host", "Linux", "0.1", "UTC", online, seen)
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    impl = SQLiteStore(tmp_path / "s.sqlite3")
+    await impl.open()
+    yield impl
+    await impl.close()
+
+
+async def test_spans_are_upserted_by_agent_and_start(store: Store) -> None:
+    store.save_agent(agent())
+    for end in range(1000, 10_001, 1000):
+        store.save_span("a1", Span(0, end, CODE))
+    assert await store.last_span("a1") == Span(0, 10_000, CODE)
+    store.save_span("a1", Span(10_000, 12_000, TUBE))
+    assert await store.last_span("a1") == Span(10_000, 12_000, TUBE)
+    assert await store.last_span("nobody") is None
+
+
+async def test_agents_come_with_their_current_span(store: Store) -> None:
+    store.save_agent(agent("b", online=False, seen=5))
+    store.save_agent(agent("a"))
+    store.save_span("a", Span(0, 5, CODE))
+    store.save_span("a", Span(5, 9, TUBE))
+    statuses = await store.agents()
+    assert [s.info.id for s in statuses] == ["a", "b"]
+    assert statuses[0].current == Span(5, 9, TUBE)
+    assert statuses[1].current is None
+    one = await store.agent("b")
+    assert one is not None
+    assert one.info == agent("b", online=False, seen=5)
+    assert await store.agent("zzz") is None
+
+
+async def test_usage_clips_spans_to_the_period_and_keeps_idle_apart(store: Store) -> None:
+    store.save_agent(agent("a"))
+    store.save_agent(agent("b"))
+    store.save_span("a", Span(0, 2 * H, CODE))
+    store.save_span("a", Span(2 * H, 3 * H, AWAY))
+    store.save_span("a", Span(3 * H, 6 * H, TUBE))
+    store.save_span("b", Span(H, 4 * H, TUBE))
+    rows = await store.usage(H, 5 * H, ["agent", "app"])
+    got = {(r.agent_id, r.app): (r.active_ms, r.idle_ms) for r in rows}
+    assert got == {
+        ("a", "Code"): (H, H),
+        ("a", "Google-chrome"): (2 * H, 0),
+        ("b", "Google-chrome"): (3 * H, 0),
+    }
+    by_app = {r.app: r.active_ms for r in await store.usage(0, 10 * H, ["app"])}
+    assert by_app == {"Code": 2 * H, "Google-chrome": 6 * H}
+    (total,) = await store.usage(0, 10 * H, [])
+    assert (total.agent_id, total.app, total.active_ms, total.idle_ms) == (None, None, 8 * H, H)
+    assert await store.usage(10 * H, 11 * H, ["agent"]) == []
+    with pytest.raises(ValueError, match="cannot group by 'title'"):
+        await store.usage(0, 1, ["title"])  # type: ignore[list-item]
+
+
+async def test_mark_all_offline(store: Store) -> None:
+    store.save_agent(agent("a"))
+    await store.mark_all_offline()
+    status = await store.agent("a")
+    assert status is not None
+    assert not status.info.online
+
+
+async def test_everything_saved_survives_a_close(tmp_path: Path) -> None:
+    path = tmp_path / "durable.sqlite3"
+    first = SQLiteStore(path, flush_interval=3600)  # nothing flushes on its own
+    await first.open()
+    first.save_agent(agent())
+    first.save_span("a1", Span(0, 7, CODE))
+    await first.close()
+    second = SQLiteStore(path)
+    await second.open()
+    assert await second.last_span("a1") == Span(0, 7, CODE)
+    await second.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version=99")
+    conn.close()
+    store = SQLiteStore(path)
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        await store.open()
