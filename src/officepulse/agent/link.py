@@ -62,6 +62,7 @@ class Link:
         self.outbox: deque[Heartbeat | Ping] = deque()
         self.outbox_limit = outbox_limit
         self.dropped = 0
+        self.refused = 0
         self.welcome: Welcome | None = None
         self.connected = asyncio.Event()
         self.offline_since: float | None = clock()
@@ -203,7 +204,13 @@ class Link:
                 elif isinstance(event, ErrorReceived):
                     if event.error.fatal:
                         raise Rejected(event.error.message)
-                    log.warning("the server refused a message: %s", event.error.message)
+                    self.refused += 1
+                    if self.refused <= 3 or self.refused % 1000 == 0:
+                        log.warning(
+                            "the server refused a message (%d so far): %s",
+                            self.refused,
+                            event.error.message,
+                        )
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
 
