@@ -21,10 +21,15 @@ BIN = Path(sys.executable).parent
 OFFICEPULSE = str(BIN / "officepulse")
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any OFFICEPULSE_ settings of the developer's."""
+def clean_env(**extra: str | None) -> dict[str, str]:
+    """The environment without any OFFICEPULSE_ settings of the developer's;
+    ``extra`` adds variables, or removes those given as None."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEPULSE_")}
-    env.update(extra)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -89,7 +94,7 @@ class ServerProcess:
             self.proc.stdout.close()
 
 
-def start_server(tmp: Path, *args: str, **env: str) -> ServerProcess:
+def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
     database = tmp / "officepulse.sqlite3"
     proc = subprocess.Popen(
         [
@@ -134,7 +139,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def run_agent(
-    server: ServerProcess, tmp: Path, *args: str, timeout: float = 60, **env: str
+    server: ServerProcess, tmp: Path, *args: str, timeout: float = 60, **env: str | None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -156,7 +161,9 @@ def run_agent(
     )
 
 
-def start_agent(server: ServerProcess, tmp: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+def start_agent(
+    server: ServerProcess, tmp: Path, *args: str, **env: str | None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             OFFICEPULSE,

@@ -63,6 +63,7 @@ class Link:
         self.outbox_limit = outbox_limit
         self.dropped = 0
         self.refused = 0
+        self.last_heartbeat: Heartbeat | None = None
         self.welcome: Welcome | None = None
         self.connected = asyncio.Event()
         self.offline_since: float | None = clock()
@@ -82,6 +83,7 @@ class Link:
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.warning("offline too long: %d oldest heartbeats dropped", self.dropped)
         self.outbox.append(heartbeat)
+        self.last_heartbeat = heartbeat
         self._wake.set()
 
     async def room(self, high: int) -> None:
@@ -169,6 +171,9 @@ class Link:
                 raise Rejected("no welcome from the server")
             self._last_error = None
             self.offline_since = None
+            if not self.outbox and self.last_heartbeat is not None:
+                # Show the person at once rather than at the next periodic heartbeat.
+                self.outbox.append(self.last_heartbeat)
             self.connected.set()
             log.info("connected to %s", self.url)
             sender = asyncio.create_task(self._sender(ws, conv))

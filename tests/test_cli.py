@@ -1,0 +1,151 @@
+"""The command line as a person meets it: help, settings errors, and an agent
+that cannot read the desktop or reach the server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    OFFICEPULSE,
+    ServerProcess,
+    clean_env,
+    start_agent,
+    start_server,
+    stop,
+    wait_until,
+)
+
+
+def run(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OFFICEPULSE, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(**env),
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["server"], ["agent"], ["demo"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: officepulse" in result.stdout
+
+
+def test_flags_name_their_environment_variable() -> None:
+    out = run("server", "--help").stdout
+    assert "OFFICEPULSE_PORT" in out
+    assert "OFFICEPULSE_DATABASE" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["server", "--port", "eighty"],
+            {},
+            "setting OFFICEPULSE_PORT has value 'eighty' (from --port)",
+        ),
+        (
+            ["server"],
+            {"OFFICEPULSE_PORT": "70000"},
+            "OFFICEPULSE_PORT has value '70000' (from environment): Expected `int` <= 65535",
+        ),
+        (
+            ["agent"],
+            {"OFFICEPULSE_SOURCE": "telepathy"},
+            "OFFICEPULSE_SOURCE has value 'telepathy'",
+        ),
+        (
+            ["server"],
+            {"OFFICEPULSE_PROT": "1"},
+            "unknown setting OFFICEPULSE_PROT (from environment)",
+        ),
+    ],
+)
+def test_bad_settings_stop_start_up_and_name_the_key(
+    args: list[str], env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    result = run("--env-file", "/dev/null", *args, **env)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_settings_come_from_the_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OFFICEPULSE_PORT=not-a-port\n")
+    result = run("server", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "OFFICEPULSE_PORT has value 'not-a-port' (from .env)" in result.stderr
+
+
+def test_an_agent_without_a_desktop_says_so_once_and_stays_online(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    agent = start_agent(
+        server, tmp_path, "--agent-id", "headless", DISPLAY=None, WAYLAND_DISPLAY=None
+    )
+    try:
+        listed = wait_until(
+            lambda: [a for a in server.get("/api/v1/agents")["agents"] if a["online"]],
+            what="the agent online",
+        )
+        assert listed[0]["id"] == "headless"
+        assert listed[0]["current"] is None
+        time.sleep(0.5)
+    finally:
+        out = stop(agent)
+    assert out.count("cannot read this desktop") == 1
+    assert "no graphical session found (DISPLAY and WAYLAND_DISPLAY are not set)" in out
+    assert "Traceback" not in out
+
+
+def test_an_agent_outlives_its_server_and_reconnects(tmp_path: Path) -> None:
+    first = start_server(tmp_path / "one")
+    port = first.url.rsplit(":", 1)[1]
+    timeline = tmp_path / "t.jsonl"
+    lines = [{"offset": 0, "app": "Code", "title": "main.py"}, {"offset": 86400, "end": True}]
+    timeline.write_text("\n".join(json.dumps(line) for line in lines))
+    agent = start_agent(
+        first,
+        tmp_path,
+        "--agent-id",
+        "survivor",
+        "--source",
+        "scripted",
+        "--timeline",
+        str(timeline),
+        "--speed",
+        "1",
+    )
+    try:
+        wait_until(lambda: first.get("/api/v1/agents")["agents"], what="first connection")
+        first.stop()
+        time.sleep(1.5)  # the agent retries against a closed port meanwhile
+        assert agent.poll() is None, "the agent must not exit when the server goes away"
+        second = start_server(tmp_path / "two", "--port", port)
+        try:
+            back = wait_until(
+                lambda: [
+                    a
+                    for a in second.get("/api/v1/agents")["agents"]
+                    if a["online"] and a["current"]
+                ],
+                timeout=30,
+                what="the agent reconnecting",
+            )
+            assert back[0]["id"] == "survivor"
+            assert back[0]["current"]["app"] == "Code"
+        finally:
+            second.stop()
+    finally:
+        out = stop(agent)
+    assert "lost; reconnecting" in out
+    assert "Traceback" not in out
