@@ -1,0 +1,54 @@
+"""Documentation cannot drift: every setting is documented, and the protocol
+document's example session runs against a real server as written."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
+from tests.conftest import ServerProcess
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_every_setting_is_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for cls in (ServerSettings, AgentSettings):
+        for name in cls.__struct_fields__:
+            assert name in HELP, f"{name} has no --help text"
+            assert f"| `{name}` |" in readme, f"{name} is not in the README's settings tables"
+            if cls is ServerSettings or name in ("server_url", "name", "source"):
+                assert env_name(name) in example or name in (
+                    "assets_dir",
+                    "browser_send_timeout",
+                ), name
+
+
+def test_the_example_session_in_the_protocol_document(server: ServerProcess) -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    block = doc.split("## A whole session in JSON", 1)[1].split("```", 2)[1]
+    sent = [json.loads(line[2:]) for line in block.splitlines() if line.startswith("→ ")]
+    promised = [json.loads(line[2:]) for line in block.splitlines() if line.startswith("← ")]
+    received = []
+    with connect(server.ws_url) as ws:
+        for message in sent:
+            ws.send(json.dumps(message))
+            if message["type"] in ("hello", "ping"):
+                received.append(json.loads(ws.recv(timeout=5)))
+    assert [r["type"] for r in received] == [p["type"] for p in promised]
+    welcome = received[0]
+    assert set(welcome) == set(promised[0])
+    assert {k: welcome[k] for k in ("v", "heartbeat_interval", "pulsetime", "max_frame_bytes")} == {
+        k: promised[0][k] for k in ("v", "heartbeat_interval", "pulsetime", "max_frame_bytes")
+    }
+    stored = re.search(r"Stored: `(\w+)` from (\S+) to (\S+), `([\w-]+)` from (\S+) on", doc)
+    assert stored is not None
+    rows = server.get(
+        "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
+    )["rows"]
+    assert {r["app"]: r["seconds"] for r in rows} == {"Code": 14.5, "Google-chrome": 0.0}
