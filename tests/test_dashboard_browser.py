@@ -349,6 +349,8 @@ def choose_range(page: Page, button: str, range_name: str, zone_name: str) -> li
     expect(usage).to_be_visible()
     period = usage.locator(".period")
     expect(period).to_contain_text(f"({zone_name})")
+    # The chosen period is shown as pressed, and only it.
+    expect(page.locator("button[aria-pressed='true']")).to_have_attribute("data-range", range_name)
     return [date.fromisoformat(d) for d in re.findall(r"\d{4}-\d{2}-\d{2}", period.inner_text())]
 
 

@@ -100,7 +100,8 @@ def env_name(key: str) -> str:
 def _from_env(source: Mapping[str, str | None], where: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for name, value in source.items():
-        if not name.startswith(PREFIX) or value is None:
+        # An empty value ("OFFICEPULSE_START=") means "use the default".
+        if not name.startswith(PREFIX) or value is None or value == "":
             continue
         key = name[len(PREFIX) :].lower()
         if key not in ALL_KEYS:
