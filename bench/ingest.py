@@ -6,10 +6,12 @@ processes pinned to CPU 1, and prints one table with rates and server CPU per he
 (the figure that carries over between machines, see shared/PERF_NOTES.md).
 
 Rows:
-  null-sink    a protocol-only websocket server in this file (decode, Pong, no storage): shows
-               how fast the generator can go, so an officepulse rate near it means "generator
-               bound", not "server bound".
+  null-sink    a protocol-only websocket server in this file (decode, Pong, no storage): how
+               fast the generator can go, and what transport + decode alone cost the server.
   officepulse  the real server (`officepulse server`) with a scratch SQLite file.
+  ... @R/s     the same, paced to R heartbeats/s over many connections, so that messages
+               arrive one at a time as real agents' do (flat-out runs let them queue up and
+               arrive together, which is cheaper per message).
   aw-server    ActivityWatch 0.12 in its own venv (.venv-aw), one HTTP POST per heartbeat.
 
 Run: .venv/bin/python bench/ingest.py --help   (details in bench/README.md)
@@ -103,7 +105,7 @@ def activity_at(index: int) -> tuple[str, str]:
     return APPS[(index // SWITCH_EVERY) % len(APPS)]
 
 
-class FrameCache:
+class EncodedTimeline:
     """Heartbeat ``i`` of the synthetic timeline, encoded once per process.
 
     Every agent follows the same timeline, and agents advance in lockstep, so one encoded
@@ -117,6 +119,8 @@ class FrameCache:
         self._frames: list[bytes] = []
 
     def get(self, index: int) -> bytes:
+        if not 0 <= index < MAX_HEARTBEATS_PER_AGENT:
+            raise IndexError(f"heartbeat {index} is past the simulated day")
         while index >= len(self._frames):
             self._grow(1024)
         return self._frames[index]
@@ -317,12 +321,14 @@ class WsPlan:
     agent_ids: tuple[str, ...]
     seconds: float
     rate: float | None  # this worker's heartbeats/s; None = as fast as the server takes them
+    window: int | None  # heartbeats a connection may be ahead of the server; None = no limit
     base: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class WsReport:
     sent: int
+    pings: int
     errors: int
     error_sample: str
     first_send: float
@@ -383,18 +389,45 @@ async def wait_for_go(pipe: Connection) -> None:
 
 @dataclass(slots=True)
 class Agent:
+    """One agent connection and what the generator knows of its progress.
+
+    Ping ids carry the number of heartbeats sent before the Ping, so a Pong with id k says
+    the server has processed this connection's first k heartbeats.
+    """
+
     ws: aiohttp.ClientWebSocketResponse
-    pong: asyncio.Future[float]
+    progress: asyncio.Event  # shared by a worker's agents: set on every Pong
+    done: asyncio.Future[float]  # time of the Pong covering everything sent
+    sent: int = 0
+    acked: int = 0
+    pinged: int = 0  # heartbeats sent before the latest Ping
+    final: int | None = None  # set when the last Ping goes out
+    pings: int = 0
     errors: int = 0
     error_sample: str = ""
     reader: asyncio.Task[None] | None = field(default=None, repr=False)
 
+    async def ping(self) -> None:
+        self.pinged = self.sent
+        self.pings += 1
+        await self.ws.send_bytes(_msgpack.encode(Ping(id=self.sent)))
+
+    def on_pong(self, pong_id: int) -> None:
+        self.acked = max(self.acked, pong_id)
+        self.progress.set()
+        if self.final is not None and self.acked >= self.final and not self.done.done():
+            self.done.set_result(time.monotonic())
+
 
 async def connect_agent(
-    session: aiohttp.ClientSession, url: str, agent_id: str, gate: asyncio.Semaphore
+    session: aiohttp.ClientSession,
+    url: str,
+    agent_id: str,
+    gate: asyncio.Semaphore,
+    progress: asyncio.Event,
 ) -> Agent:
     async with gate:
-        ws = await session.ws_connect(url, autoping=True, compress=0)
+        ws = await session.ws_connect(url, compress=0)
         await ws.send_bytes(_msgpack.encode(make_hello(agent_id)))
         reply = await ws.receive(timeout=30)
     if reply.type is not aiohttp.WSMsgType.BINARY:
@@ -402,13 +435,13 @@ async def connect_agent(
     welcome = decode_server_message(reply.data)
     if not isinstance(welcome, Welcome):
         raise RuntimeError(f"{agent_id}: expected Welcome, got {welcome!r}")
-    agent = Agent(ws=ws, pong=asyncio.get_running_loop().create_future())
+    agent = Agent(ws=ws, progress=progress, done=asyncio.get_running_loop().create_future())
     agent.reader = asyncio.create_task(read_replies(agent))
     return agent
 
 
 async def read_replies(agent: Agent) -> None:
-    """Counts refusals and resolves the Pong future; heartbeats get no other reply."""
+    """Counts refusals and follows Pongs; heartbeats get no other reply."""
     async for msg in agent.ws:
         if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
             continue
@@ -418,86 +451,112 @@ async def read_replies(agent: Agent) -> None:
             agent.errors += 1
             agent.error_sample = agent.error_sample or f"undecodable reply: {exc.message}"
             continue
-        if isinstance(message, Pong) and not agent.pong.done():
-            agent.pong.set_result(time.monotonic())
+        if isinstance(message, Pong):
+            agent.on_pong(message.id)
         elif isinstance(message, Error):
             agent.errors += 1
             agent.error_sample = agent.error_sample or f"{message.code}: {message.message}"
-    if not agent.pong.done():
+    if not agent.done.done():
         code = agent.ws.close_code
-        agent.pong.set_exception(ConnectionError(f"closed before Pong (code {code})"))
+        agent.done.set_exception(ConnectionError(f"closed before the last Pong (code {code})"))
 
 
-async def send_heartbeats(
-    agents: list[Agent], frames: FrameCache, plan: WsPlan
-) -> tuple[int, float]:
+async def send_heartbeats(agents: list[Agent], frames: EncodedTimeline, plan: WsPlan) -> float:
     """Round-robin over the connections, one heartbeat per websocket message, never waiting
-    for a reply. Paced mode spreads messages over 1 ms ticks so they arrive one by one, as
-    real agents' do; unpaced mode sends a full round per loop turn and lets TCP backpressure
-    (send_bytes waits while the server's socket is full) set the pace."""
+    for a reply to send the next one. Returns the time of the first send.
+
+    Flat out (no rate), each connection may be at most `plan.window` heartbeats ahead of the
+    server, learnt from a Ping every half window: TCP alone would let hundreds of MB pile up
+    in socket buffers and the run would last long after the send phase. Paced, messages are
+    spread over 1 ms ticks so they arrive one by one, as real agents' do, with no Pings.
+    """
     count = len(agents)
-    limit = count * MAX_HEARTBEATS_PER_AGENT
     start = time.monotonic()
     deadline = start + plan.seconds
-    sent = 0
-    while sent < limit:
-        now = time.monotonic()
-        if now >= deadline:
-            break
-        target = sent + count if plan.rate is None else int((now - start) * plan.rate) + 1
-        for _ in range(min(target, limit) - sent):
-            await agents[sent % count].ws.send_bytes(frames.get(sent // count))
-            sent += 1
-        await asyncio.sleep(0 if plan.rate is None else 0.001)
-    return sent, start
+    turn = 0  # global message count: agent turn % count is next
+    stalled = 0  # consecutive agents skipped because their window is full
+    while time.monotonic() < deadline:
+        target = turn + count if plan.rate is None else int((time.monotonic() - start) * plan.rate)
+        while turn < target and stalled < count:
+            agent = agents[turn % count]
+            turn += 1
+            if agent.sent >= MAX_HEARTBEATS_PER_AGENT or (
+                plan.window is not None and agent.sent - agent.acked >= plan.window
+            ):
+                stalled += 1
+                continue
+            stalled = 0
+            await agent.ws.send_bytes(frames.get(agent.sent))
+            agent.sent += 1
+            if plan.window is not None and agent.sent - agent.pinged >= plan.window // 2:
+                await agent.ping()
+        if stalled >= count:  # every connection is a full window ahead: wait for a Pong
+            stalled = 0
+            agents[0].progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(agents[0].progress.wait(), 0.01)
+        else:
+            await asyncio.sleep(0 if plan.rate is None else 0.001)
+    return start
 
 
 async def ws_worker(plan: WsPlan, pipe: Connection) -> None:
-    frames = FrameCache(plan.base, encode_ws_heartbeat)
+    frames = EncodedTimeline(plan.base, encode_ws_heartbeat)
     frames.get(4096)  # warm the cache outside the measured phase
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        progress = asyncio.Event()
         agents = list(
             await asyncio.gather(
-                *(connect_agent(session, plan.url, a, gate) for a in plan.agent_ids)
+                *(connect_agent(session, plan.url, a, gate, progress) for a in plan.agent_ids)
             )
         )
         await wait_for_go(pipe)
         cpu_start = time.process_time()
-        sent, first_send = await send_heartbeats(agents, frames, plan)
+        first_send = await send_heartbeats(agents, frames, plan)
         last_send = time.monotonic()
-        ping = _msgpack.encode(Ping(id=1))
         for agent in agents:
-            await agent.ws.send_bytes(ping)
-        # Every Pong means the server processed everything sent before it on that connection.
+            agent.final = agent.sent
+            await agent.ping()
+        # The last Pong of a connection means the server processed all that was sent on it.
         drain_timeout = max(60.0, 6 * plan.seconds)
-        pongs = await asyncio.wait_for(asyncio.gather(*(a.pong for a in agents)), drain_timeout)
+        done = await asyncio.wait_for(asyncio.gather(*(a.done for a in agents)), drain_timeout)
         cpu_seconds = time.process_time() - cpu_start
         report = WsReport(
-            sent=sent,
+            sent=sum(a.sent for a in agents),
+            pings=sum(a.pings for a in agents),
             errors=sum(a.errors for a in agents),
             error_sample=next((a.error_sample for a in agents if a.error_sample), ""),
             first_send=first_send,
             last_send=last_send,
-            last_pong=max(pongs),
+            last_pong=max(done),
             cpu_seconds=cpu_seconds,
         )
         pipe.send(("report", report))
         await asyncio.gather(*(a.ws.close() for a in agents), return_exceptions=True)
 
 
+@dataclass(slots=True)
+class HttpTally:
+    """Shared by a worker's HTTP clients (one event loop, so no locking)."""
+
+    ok: int = 0
+    errors: int = 0
+    error_sample: str = ""
+    latencies_ms: list[float] = field(default_factory=list)
+
+
 async def aw_client(
     session: aiohttp.ClientSession,
     base_url: str,
     agents: Sequence[str],
-    bodies: FrameCache,
+    bodies: EncodedTimeline,
     deadline: float,
-    report: dict[str, Any],
+    tally: HttpTally,
 ) -> None:
     """One HTTP client: sequential POSTs cycling over its agents, one heartbeat each per lap."""
     laps = 0
-    latencies: list[float] = report["latencies_ms"]
     headers = {"Content-Type": "application/json"}
     while time.monotonic() < deadline and laps < MAX_HEARTBEATS_PER_AGENT:
         body = bodies.get(laps)
@@ -506,12 +565,12 @@ async def aw_client(
             began = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
-            latencies.append((time.perf_counter() - began) * 1000)
+            tally.latencies_ms.append((time.perf_counter() - began) * 1000)
             if response.status == 200:
-                report["ok"] += 1
+                tally.ok += 1
             else:
-                report["errors"] += 1
-                report["sample"] = report["sample"] or f"HTTP {response.status} on {url}"
+                tally.errors += 1
+                tally.error_sample = tally.error_sample or f"HTTP {response.status} on {url}"
             if time.monotonic() >= deadline:
                 return
         laps += 1
@@ -526,7 +585,7 @@ async def create_bucket(session: aiohttp.ClientSession, base_url: str, agent: st
 
 
 async def http_worker(plan: HttpPlan, pipe: Connection) -> None:
-    bodies = FrameCache(plan.base, encode_aw_heartbeat)
+    bodies = EncodedTimeline(plan.base, encode_aw_heartbeat)
     bodies.get(1024)
     connector = aiohttp.TCPConnector(limit=plan.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -539,14 +598,14 @@ async def http_worker(plan: HttpPlan, pipe: Connection) -> None:
         await asyncio.gather(*(create(a) for a in plan.agent_ids))
         await wait_for_go(pipe)
         cpu_start = time.process_time()
-        state: dict[str, Any] = {"ok": 0, "errors": 0, "sample": "", "latencies_ms": []}
+        tally = HttpTally()
         first_send = time.monotonic()
         deadline = first_send + plan.seconds
         clients = min(plan.concurrency, len(plan.agent_ids))
         await asyncio.gather(
             *(
                 aw_client(
-                    session, plan.base_url, plan.agent_ids[c::clients], bodies, deadline, state
+                    session, plan.base_url, plan.agent_ids[c::clients], bodies, deadline, tally
                 )
                 for c in range(clients)
             )
@@ -555,10 +614,10 @@ async def http_worker(plan: HttpPlan, pipe: Connection) -> None:
             (
                 "report",
                 HttpReport(
-                    ok=state["ok"],
-                    errors=state["errors"],
-                    error_sample=state["sample"],
-                    latencies_ms=state["latencies_ms"],
+                    ok=tally.ok,
+                    errors=tally.errors,
+                    error_sample=tally.error_sample,
+                    latencies_ms=tally.latencies_ms,
                     first_send=first_send,
                     end=time.monotonic(),
                     cpu_seconds=time.process_time() - cpu_start,
@@ -589,6 +648,7 @@ def load_workers(
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []
     procs: list[mp.process.BaseProcess] = []
+    finished = False
     try:
         for plan in plans:
             parent, child = ctx.Pipe()
@@ -598,9 +658,11 @@ def load_workers(
             pipes.append(parent)
             procs.append(proc)
         yield pipes
+        finished = True
     finally:
         for worker in procs:
-            worker.join(5)
+            if finished:  # a worker that reported is closing its sockets: let it
+                worker.join(5)
             if worker.is_alive():
                 worker.terminate()
                 worker.join(5)
@@ -619,6 +681,7 @@ class Phase:
     server_cpu_s: float
     setup_s: float  # spawning workers, connecting + Hello (or creating aw buckets)
     others_cpu_pct: float  # CPU time on the server's core NOT used by the server, per wall s
+    load_core_pct: float  # everything on the load generators' core, per wall s
 
 
 def core_busy_s(cpu: int) -> float:
@@ -645,22 +708,25 @@ def drive(
         for pipe in pipes:
             receive(pipe, "ready", READY_TIMEOUT_S)
         setup_s = time.monotonic() - began
-        cpu_before, core_before = server.cpu_seconds(), core_busy_s(SERVER_CPU)
+        cpu_before = server.cpu_seconds()
+        core_before, load_before = core_busy_s(SERVER_CPU), core_busy_s(LOAD_CPU)
         wall_before = time.monotonic()
         for pipe in pipes:
             pipe.send("go")
         reports = [receive(pipe, "report", run_timeout) for pipe in pipes]
         server_cpu = server.cpu_seconds() - cpu_before
         core_busy = core_busy_s(SERVER_CPU) - core_before
+        load_busy = core_busy_s(LOAD_CPU) - load_before
         wall = time.monotonic() - wall_before
     others = 100 * max(0.0, core_busy - server_cpu) / wall
-    return Phase(reports, server_cpu, setup_s, others)
+    return Phase(reports, server_cpu, setup_s, others, 100 * load_busy / wall)
 
 
 @dataclass(slots=True)
 class RunResult:
     system: str
     agents: int
+    paced_rate: float | None  # None: as fast as the server accepts
     connections: int  # websocket connections, or concurrent HTTP clients
     heartbeats: int
     wall_s: float
@@ -669,14 +735,22 @@ class RunResult:
     server_rss_mb: float
     server_peak_rss_mb: float
     store_mb: float
-    generator_cpu_pct: float
+    generator_cpu_s: float
     errors: int
     p50_ms: float | None = None
     p99_ms: float | None = None
     drain_s: float | None = None  # last send -> last Pong: how far the server lagged behind
+    pings: int = 0  # flow-control and final Pings sent besides the heartbeats
     setup_s: float = 0.0
     others_cpu_pct: float = 0.0  # other programs' use of the server's core during the run
+    load_core_pct: float = 0.0  # how busy the load generators' core was (theirs + others)
     error_sample: str = ""
+
+    @property
+    def label(self) -> str:
+        return (
+            self.system if self.paced_rate is None else f"{self.system} @{self.paced_rate:,.0f}/s"
+        )
 
     @property
     def server_cpu_pct(self) -> float:
@@ -686,15 +760,22 @@ class RunResult:
     def us_per_heartbeat(self) -> float:
         return 1e6 * self.server_cpu_s / self.heartbeats if self.heartbeats else float("nan")
 
+    @property
+    def generator_us_per_heartbeat(self) -> float:
+        return 1e6 * self.generator_cpu_s / self.heartbeats if self.heartbeats else float("nan")
+
     def as_json(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "server_cpu_pct": self.server_cpu_pct,
             "us_per_heartbeat": self.us_per_heartbeat,
+            "generator_us_per_heartbeat": self.generator_us_per_heartbeat,
         }
 
 
-def summarize_ws(system: str, n: int, phase: Phase, server: ServerProcess, tmp: Path) -> RunResult:
+def summarize_ws(
+    system: str, load: WsLoad, phase: Phase, server: ServerProcess, tmp: Path
+) -> RunResult:
     reports: list[WsReport] = phase.reports
     sent = sum(r.sent for r in reports)
     start = min(r.first_send for r in reports)
@@ -702,8 +783,9 @@ def summarize_ws(system: str, n: int, phase: Phase, server: ServerProcess, tmp: 
     wall = end - start
     return RunResult(
         system=system,
-        agents=n,
-        connections=n,
+        agents=load.agents,
+        connections=load.agents,
+        paced_rate=load.rate,
         heartbeats=sent,
         wall_s=wall,
         rate=sent / wall,
@@ -711,12 +793,14 @@ def summarize_ws(system: str, n: int, phase: Phase, server: ServerProcess, tmp: 
         server_rss_mb=server.rss_mb(),
         server_peak_rss_mb=server.peak_rss_mb(),
         store_mb=store_mb(tmp),
-        generator_cpu_pct=100 * sum(r.cpu_seconds for r in reports) / wall,
+        generator_cpu_s=sum(r.cpu_seconds for r in reports),
         errors=sum(r.errors for r in reports),
         drain_s=end - max(r.last_send for r in reports),
+        pings=sum(r.pings for r in reports),
         error_sample=next((r.error_sample for r in reports if r.error_sample), ""),
         setup_s=phase.setup_s,
         others_cpu_pct=phase.others_cpu_pct,
+        load_core_pct=phase.load_core_pct,
     )
 
 
@@ -727,15 +811,35 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def ws_plans(url: str, n: int, tag: str, args: argparse.Namespace) -> list[WsPlan]:
+@dataclass(frozen=True, slots=True)
+class WsLoad:
+    """One websocket load shape: N agents for `seconds`, paced to `rate` or flat out."""
+
+    agents: int
+    seconds: float
+    rate: float | None
+    generators: int
+    in_flight: int  # heartbeats all connections together may be ahead of the server (flat out)
+
+
+def ws_plans(url: str, load: WsLoad, tag: str) -> list[WsPlan]:
     """Agents dealt round-robin to the generator processes; a paced rate is split evenly."""
-    ids = agent_ids(n, tag)
-    workers = max(1, min(args.generators, n))
+    ids = agent_ids(load.agents, tag)
+    workers = max(1, min(load.generators, load.agents))
     base = timeline_base()
-    rate = None if args.rate is None else args.rate / workers
+    rate = None if load.rate is None else load.rate / workers
+    # Paced runs need no window; flat out, at least 2 Pings per 64 heartbeats of a connection.
+    window = (
+        None if rate is not None or not load.in_flight else max(64, load.in_flight // load.agents)
+    )
     return [
         WsPlan(
-            url=url, agent_ids=tuple(ids[w::workers]), seconds=args.seconds, rate=rate, base=base
+            url=url,
+            agent_ids=tuple(ids[w::workers]),
+            seconds=load.seconds,
+            rate=rate,
+            window=window,
+            base=base,
         )
         for w in range(workers)
     ]
@@ -744,18 +848,19 @@ def ws_plans(url: str, n: int, tag: str, args: argparse.Namespace) -> list[WsPla
 async def probe_officepulse(url: str) -> None:
     """Hello, one heartbeat, Ping -> Pong on a throwaway agent: the server speaks the protocol."""
     async with aiohttp.ClientSession() as session:
-        agent = await connect_agent(session, url, "bench-probe", asyncio.Semaphore(1))
-        base = timeline_base()
-        await agent.ws.send_bytes(encode_ws_heartbeat(base, *activity_at(0)))
-        await agent.ws.send_bytes(_msgpack.encode(Ping(id=1)))
-        await asyncio.wait_for(agent.pong, 10)
+        gate, progress = asyncio.Semaphore(1), asyncio.Event()
+        agent = await connect_agent(session, url, "bench-probe", gate, progress)
+        await agent.ws.send_bytes(encode_ws_heartbeat(timeline_base(), *activity_at(0)))
+        agent.sent = agent.final = 1
+        await agent.ping()
+        await asyncio.wait_for(agent.done, 10)
         await agent.ws.close()
         if agent.errors:
             raise RuntimeError(f"probe heartbeat refused: {agent.error_sample}")
 
 
 def run_ws_bench(
-    system: str, argv_for: Callable[[int, Path], list[str]], n: int, args: argparse.Namespace
+    system: str, argv_for: Callable[[int, Path], list[str]], load: WsLoad
 ) -> RunResult:
     with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp_name:
         tmp = Path(tmp_name)
@@ -764,10 +869,10 @@ def run_ws_bench(
         with ServerProcess(argv_for(port, tmp), cwd=tmp, env=scratch_env(tmp)) as server:
             wait_until(lambda: tcp_open(port), server, system)
             asyncio.run(probe_officepulse(url))
-            plans = ws_plans(url, n, os.urandom(3).hex(), args)
-            run_timeout = READY_TIMEOUT_S + max(60.0, 6 * args.seconds) + args.seconds
+            plans = ws_plans(url, load, os.urandom(3).hex())
+            run_timeout = READY_TIMEOUT_S + max(60.0, 6 * load.seconds) + load.seconds
             phase = drive(ws_worker, plans, server, run_timeout)
-            return summarize_ws(system, n, phase, server, tmp)
+            return summarize_ws(system, load, phase, server, tmp)
 
 
 def officepulse_argv_factory(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
@@ -839,6 +944,7 @@ def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
             return RunResult(
                 system="aw-server",
                 agents=n,
+                paced_rate=None,
                 connections=min(args.aw_concurrency, n),
                 heartbeats=report.ok,
                 wall_s=wall,
@@ -847,13 +953,14 @@ def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
                 server_rss_mb=server.rss_mb(),
                 server_peak_rss_mb=server.peak_rss_mb(),
                 store_mb=store_mb(tmp),
-                generator_cpu_pct=100 * report.cpu_seconds / wall,
+                generator_cpu_s=report.cpu_seconds,
                 errors=report.errors,
                 p50_ms=percentile(report.latencies_ms, 0.50),
                 p99_ms=percentile(report.latencies_ms, 0.99),
                 error_sample=report.error_sample,
                 setup_s=phase.setup_s,
                 others_cpu_pct=phase.others_cpu_pct,
+                load_core_pct=phase.load_core_pct,
             )
 
 
@@ -906,9 +1013,11 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-# (header, cell) pairs. "noise %" is other programs' CPU on the server's core during the run.
+# (header, cell) pairs. "gen µs/hb" is the load generator's CPU per heartbeat; "CPU0 others %"
+# is other programs' use of the server's core during the run, "CPU1 busy %" all use of the load
+# core: this machine is shared, and they tell a slow server from a starved one.
 COLUMNS: tuple[tuple[str, Callable[[RunResult], str]], ...] = (
-    ("system", lambda r: r.system),
+    ("system", lambda r: r.label),
     ("agents", lambda r: str(r.agents)),
     ("conns", lambda r: str(r.connections)),
     ("heartbeats", lambda r: f"{r.heartbeats:,}"),
@@ -921,10 +1030,10 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], str]], ...] = (
     ("srv CPU %", lambda r: fmt(r.server_cpu_pct)),
     ("µs CPU/hb", lambda r: fmt(r.us_per_heartbeat, 1)),
     ("RSS MB", lambda r: fmt(r.server_rss_mb, 1)),
-    ("peak MB", lambda r: fmt(r.server_peak_rss_mb, 1)),
     ("disk MB", lambda r: fmt(r.store_mb, 2)),
-    ("gen CPU %", lambda r: fmt(r.generator_cpu_pct)),
-    ("noise %", lambda r: fmt(r.others_cpu_pct)),
+    ("gen µs/hb", lambda r: fmt(r.generator_us_per_heartbeat, 1)),
+    ("CPU0 others %", lambda r: fmt(r.others_cpu_pct)),
+    ("CPU1 busy %", lambda r: fmt(r.load_core_pct)),
     ("errors", lambda r: str(r.errors)),
 )
 
@@ -943,42 +1052,84 @@ def render_table(results: Sequence[RunResult]) -> str:
     return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
 
 
-def render_summary(results: Sequence[RunResult], args: argparse.Namespace) -> str:
-    by = {(r.system, r.agents): r for r in results}
-    notes: list[str] = []
-    for n in args.agents:
-        sink, op, aw = (
-            by.get(("null-sink", n)),
-            by.get(("officepulse", n)),
-            by.get(("aw-server", n)),
+def bottleneck(r: RunResult) -> str:
+    """Which core ran out, from CPU use: rates alone can't tell on a shared machine."""
+    server_core = r.server_cpu_pct + r.others_cpu_pct
+    if server_core >= 90:
+        return (
+            f"CPU {SERVER_CPU} full (server {fmt(r.server_cpu_pct)} %, "
+            f"other programs {fmt(r.others_cpu_pct)} %): server-bound"
         )
+    if r.load_core_pct >= 90:
+        return f"CPU {LOAD_CPU} full ({fmt(r.load_core_pct)} %): generator-bound, a lower bound"
+    return f"neither core full (CPU {SERVER_CPU} {fmt(server_core)} %): latency/backpressure-bound"
+
+
+def kept_up(r: RunResult) -> bool:
+    """A paced run kept up if the server took (almost) all of it without building a backlog."""
+    return r.paced_rate is not None and r.rate >= 0.98 * r.paced_rate and (r.drain_s or 0) < 1
+
+
+def target_verdict(r: RunResult, target: float) -> str:
+    if r.paced_rate is None:
+        verdict = "meets" if r.rate >= target else "MISSES"
+        return f"{fmt(r.rate)} hb/s flat out {verdict} the {fmt(target)} hb/s target"
+    verdict = "kept up with" if kept_up(r) else "FELL BEHIND"
+    return (
+        f"{verdict} {fmt(r.paced_rate)} hb/s (one message at a time) using "
+        f"{fmt(r.server_cpu_pct)} % of CPU {SERVER_CPU}"
+    )
+
+
+def render_summary(results: Sequence[RunResult], args: argparse.Namespace) -> str:
+    groups: dict[tuple[int, float | None], dict[str, RunResult]] = {}
+    for r in results:
+        groups.setdefault((r.agents, r.paced_rate), {})[r.system] = r
+    notes: list[str] = []
+    for (n, paced), runs in sorted(groups.items(), key=lambda g: (g[0][1] or 0, g[0][0])):
+        sink, op, aw = runs.get("null-sink"), runs.get("officepulse"), runs.get("aw-server")
+        notes.append(f"N={n}" + (f", paced {fmt(paced)} hb/s:" if paced else ":"))
         if op is not None:
-            verdict = "meets" if op.rate >= args.target else "MISSES"
+            limit = "" if kept_up(op) else f"; {bottleneck(op)}"  # keeping up = no bottleneck
+            notes.append(f"  officepulse {target_verdict(op, args.target)}{limit}")
+            extra = ""
+            if sink is not None:
+                extra = (
+                    f"; the null sink (transport + decode only) costs "
+                    f"{fmt(sink.us_per_heartbeat, 1)} µs"
+                )
+            if op.pings > op.agents:
+                share = 100 * op.pings / op.heartbeats
+                notes.append(
+                    f"    {op.pings:,} Pings besides ({share:.1f} %) kept the backlog bounded"
+                )
             notes.append(
-                f"N={n}: officepulse {fmt(op.rate)} hb/s {verdict} the "
-                f"{fmt(args.target)} hb/s target"
+                f"    {fmt(op.us_per_heartbeat, 1)} µs server CPU per heartbeat = "
+                f"{fmt(1e6 / op.us_per_heartbeat)} hb/s per core it had to itself{extra}"
             )
-        if op is not None and sink is not None:
-            share = 100 * op.rate / sink.rate
-            bound = (
-                "generator-bound (raise --generators or trust it as a lower bound)"
-                if share > 85
-                else "server-bound"
-            )
+        gen = sink if sink is not None else op
+        if gen is not None and paced is not None:
+            # A paced generator idles between 1 ms ticks: its CPU per message is no ceiling.
+            share = 100 * gen.generator_cpu_s / gen.wall_s
+            notes.append(f"  generator: paced, {fmt(share)} % of CPU {LOAD_CPU}")
+        elif gen is not None:
+            measured = f"; delivered {fmt(sink.rate)} hb/s to the null sink" if sink else ""
             notes.append(
-                f"  generator ceiling (null sink) {fmt(sink.rate)} hb/s at "
-                f"{fmt(sink.generator_cpu_pct)} % of CPU {LOAD_CPU}; officepulse got "
-                f"{share:.0f} % of it: {bound}"
+                f"  generator: {fmt(gen.generator_us_per_heartbeat, 1)} µs CPU per heartbeat = "
+                f"ceiling {fmt(1e6 / gen.generator_us_per_heartbeat)} hb/s on CPU {LOAD_CPU}"
+                f"{measured}"
             )
         if op is not None and aw is not None:
             notes.append(
-                f"  vs aw-server: {op.rate / aw.rate:,.0f}x the rate, "
-                f"{aw.us_per_heartbeat / op.us_per_heartbeat:,.0f}x less server CPU "
+                f"  vs aw-server ({aw.connections} HTTP clients): {op.rate / aw.rate:,.0f}x the "
+                f"rate, {aw.us_per_heartbeat / op.us_per_heartbeat:,.0f}x less server CPU "
                 "per heartbeat"
             )
+        elif aw is not None:
+            notes.append(f"  aw-server: {bottleneck(aw)}")
     for r in results:
         if r.errors:
-            notes.append(f"{r.system} N={r.agents}: {r.errors} refused, e.g. {r.error_sample}")
+            notes.append(f"{r.label} N={r.agents}: {r.errors} refused, e.g. {r.error_sample}")
     return "\n".join(notes)
 
 
@@ -1037,8 +1188,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--rate",
         type=float,
         default=None,
-        help="pace officepulse load to this many heartbeats/s in total "
+        help="pace every officepulse run to this many heartbeats/s in total "
         "(default: as fast as the server accepts)",
+    )
+    p.add_argument(
+        "--paced-rate",
+        type=float,
+        default=10_000,
+        help="when --rate is not given, add one run at the largest --agents paced to this rate, "
+        "so that messages arrive one by one as real agents' do (default 10000; 0: skip)",
+    )
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=100_000,
+        help="flat out, how many heartbeats all connections together may be ahead of the "
+        "server, learnt from Pings (default 100000, about 2 s of work; 0: no limit but TCP's)",
     )
     p.add_argument(
         "--generators",
@@ -1060,8 +1225,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--aw-agents",
         type=int,
         nargs="+",
-        default=None,
-        help="agent (bucket) counts for aw-server; default: same as --agents",
+        default=[10, 100],
+        help="agent (bucket) counts for aw-server (default: 10 100; 1000 is allowed but creating "
+        "1,000 buckets alone takes aw-server about a minute)",
     )
     p.add_argument("--aw-seconds", type=float, default=10.0, help="per aw-server run (default 10)")
     p.add_argument(
@@ -1092,22 +1258,32 @@ def raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def run_all(args: argparse.Namespace) -> list[RunResult]:
     results: list[RunResult] = []
     officepulse_argv = None if args.skip_officepulse else officepulse_argv_factory(args)
-    for n in args.agents:
+    loads = [
+        WsLoad(n, args.seconds, args.rate, args.generators, args.in_flight) for n in args.agents
+    ]
+    if args.paced_rate and args.rate is None:
+        # Flat-out runs make frames queue up and arrive together, which is cheaper per message;
+        # a paced run at the target rate over many connections shows the realistic cost.
+        paced = WsLoad(max(args.agents), args.seconds, args.paced_rate, args.generators, 0)
+        loads.append(paced)
+    for load in loads:
         if not args.skip_sink:
-            sink_args = argparse.Namespace(**{**vars(args), "seconds": args.sink_seconds})
-            results.append(announce(run_ws_bench("null-sink", sink_argv, n, sink_args)))
+            sink_load = WsLoad(
+                load.agents, args.sink_seconds, load.rate, load.generators, load.in_flight
+            )
+            results.append(announce(run_ws_bench("null-sink", sink_argv, sink_load)))
         if officepulse_argv is not None:
-            results.append(announce(run_ws_bench("officepulse", officepulse_argv, n, args)))
+            results.append(announce(run_ws_bench("officepulse", officepulse_argv, load)))
     if not args.skip_aw:
         exe = ensure_aw_venv()
-        for n in args.aw_agents or args.agents:
+        for n in args.aw_agents:
             results.append(announce(run_aw_bench(exe, n, args)))
     return results
 
 
 def announce(result: RunResult) -> RunResult:
     print(
-        f"  {result.system:<11} N={result.agents:<5} {fmt(result.rate):>9} hb/s  "
+        f"  {result.label:<22} N={result.agents:<5} {fmt(result.rate):>9} hb/s  "
         f"{fmt(result.us_per_heartbeat, 1):>7} µs CPU/hb  (setup {result.setup_s:.1f} s)",
         flush=True,
     )

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.xserver"]
+
 BIN = Path(sys.executable).parent
 OFFICEPULSE = str(BIN / "officepulse")
 

@@ -25,7 +25,6 @@ from officepulse.agent.sources.x11 import X11Desktop, decode_compound_text
 if TYPE_CHECKING:
     from tests.xserver import XServer
 
-pytest_plugins = ["tests.xserver"]
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -209,9 +208,9 @@ def test_idle_grows_and_resets_on_input(bare_xserver: XServer) -> None:
         started = time.monotonic()
         bare_xserver.mousemove(200, 200)
         after = desk.idle_seconds()
-        # No more idle than the time since we moved the mouse (plus the server's ms rounding).
+        # No more idle than the time since the mouse moved (plus the server's ms rounding):
+        # without the reset it would be at least `grown` more, whatever the machine's load.
         assert after <= time.monotonic() - started + 0.01
-        assert after < grown
 
 
 def test_idle_without_screensaver_extension(
@@ -248,6 +247,8 @@ def unused_display() -> str:
 
 @pytest.mark.parametrize("name", ["unused", "bogus", ":70000", "unix:"])
 def test_display_that_cannot_be_opened(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Also checks that no socket is left open: python-xlib leaks it on these paths, which
+    # pytest (warnings are errors) reports as an unclosed-socket ResourceWarning.
     if name == "unused":
         name = unused_display()
     with pytest.raises(SourceUnavailable, match=f"cannot open X display '{name}': .+"):

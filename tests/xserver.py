@@ -1,7 +1,9 @@
 """A real X server for tests: Xvfb on a free display, optionally openbox, xterm windows,
 focus and input driven with xdotool. Every process is stopped by its own pid at teardown.
 
-Use it as a pytest plugin from a test module::
+Fixtures: ``xserver`` (Xvfb + openbox), ``bare_xserver`` (Xvfb alone, so no
+_NET_ACTIVE_WINDOW) and ``xserver_factory`` (more servers, other Xvfb arguments). Use them
+as a pytest plugin from a test module::
 
     from typing import TYPE_CHECKING
     if TYPE_CHECKING:
@@ -9,18 +11,16 @@ Use it as a pytest plugin from a test module::
 
     pytest_plugins = ["tests.xserver"]
 
-    def test_focus(xserver: XServer) -> None:        # Xvfb + openbox
+    def test_focus(xserver: XServer) -> None:
         a = xserver.xterm("TermA", "Alpha")
         xserver.activate(a)
 
-Import it only for type checking there: a module listed in ``pytest_plugins`` that the test
+Import it only for type checking there: a module named in ``pytest_plugins`` that the test
 module has already imported cannot be assert-rewritten, pytest warns, and warnings are errors
 here. (``pytest_plugins = ["tests.xserver"]`` in ``tests/conftest.py`` would lift that rule.)
-Fixtures: ``xserver`` (Xvfb + openbox), ``bare_xserver`` (Xvfb only) and ``xserver_factory``.
+Outside pytest, ``start_xserver(wm=..., xvfb_args=[...])`` is a context manager.
 
-or call ``start_xserver(...)`` directly (it is a context manager) when a test needs Xvfb with
-other arguments, e.g. ``start_xserver(wm=False, xvfb_args=["-extension", "MIT-SCREEN-SAVER"])``.
-
+On Linux a missing tool fails the test with the apt-get line to run; elsewhere it skips.
 Recipes and the reasons behind the retry loops: /work/shared/TEST_RECIPES.md, sections 1-2.
 """
 
@@ -32,6 +32,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,14 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import pytest
 import Xlib.error
 from Xlib import X
 from Xlib import display as xdisplay
+from Xlib.protocol import event as xevent
 
 T = TypeVar("T")
 
-TOOLS = ("Xvfb", "openbox", "xterm", "xdotool")
+TOOLS = ("Xvfb", "openbox", "xterm", "xdotool", "xauth")
 START_TIMEOUT = 10.0
 
 
@@ -64,6 +67,14 @@ def wait_for(pred: Callable[[], T | None], timeout: float = 5.0, what: str = "co
         if time.monotonic() >= end:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def wait_or_none(pred: Callable[[], T | None], timeout: float) -> T | None:
+    """``wait_for`` that gives None instead of raising."""
+    try:
+        return wait_for(pred, timeout)
+    except TimeoutError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -171,15 +182,37 @@ class XServer:
         self._conn = xdisplay.Display(self.display)
 
     def start_wm(self) -> None:
-        """Start openbox and wait until it has announced itself on the root window."""
+        """Start openbox and wait until it answers requests, not merely until it has
+        announced itself: openbox sets _NET_SUPPORTING_WM_CHECK early, and an xterm started
+        while it is still loading its config waits 5 s for it (Xt's wmTimeout)."""
         self.wm = self.spawn("openbox", name="openbox")
-        check = self._conn.intern_atom("_NET_SUPPORTING_WM_CHECK")
-        root = self._conn.screen().root
+        conn = self._conn
+        root = conn.screen().root
+        check = conn.intern_atom("_NET_SUPPORTING_WM_CHECK")
         wait_for(
             lambda: root.get_full_property(check, X.AnyPropertyType),
             START_TIMEOUT,
             "openbox (_NET_SUPPORTING_WM_CHECK)",
         )
+        # Ask for the frame size of an unmapped window; the WM answers from its event loop.
+        probe = root.create_window(0, 0, 10, 10, 0, X.CopyFromParent)
+        request = conn.intern_atom("_NET_REQUEST_FRAME_EXTENTS")
+        extents = conn.intern_atom("_NET_FRAME_EXTENTS")
+
+        def answered() -> bool:
+            msg = xevent.ClientMessage(window=probe, client_type=request, data=(32, [0] * 5))
+            mask = X.SubstructureRedirectMask | X.SubstructureNotifyMask
+            root.send_event(msg, event_mask=mask)
+            return (
+                wait_or_none(lambda: probe.get_full_property(extents, X.AnyPropertyType), 0.25)
+                is not None
+            )
+
+        try:
+            wait_for(answered, START_TIMEOUT, "openbox to answer _NET_REQUEST_FRAME_EXTENTS")
+        finally:
+            probe.destroy()
+            conn.sync()
 
     def kill_server(self) -> None:
         """SIGKILL Xvfb, the way a crash would; its lock file and socket are removed later."""
@@ -190,7 +223,7 @@ class XServer:
     def stop(self) -> None:
         """Stop every process (clients first, Xvfb last) and remove the temp dir."""
         if self._conn is not None:
-            with contextlib.suppress(Exception):  # the server may already be gone
+            with contextlib.suppress(Xlib.error.ConnectionClosedError, OSError):  # server gone
                 self._conn.close()
             sock = getattr(self._conn.display, "socket", None)
             if sock is not None:
@@ -336,6 +369,12 @@ class XServer:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc`` and what it started. xterm's child normally dies of SIGHUP with the
+    terminal, but not when xterm is stopped before the child has taken the terminal."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -343,6 +382,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    # Not our children: they are reaped by init, so done means exited, zombie or not.
+    with contextlib.suppress(TimeoutError):
+        wait_for(lambda: not any(map(_running, children)), 3, "children to exit")
+    for child in filter(_running, children):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @contextlib.contextmanager
@@ -361,7 +416,10 @@ def start_xserver(*, wm: bool = True, xvfb_args: Sequence[str] = ()) -> Iterator
 
 def _require_tools() -> None:
     if missing := missing_tools():
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox xterm xdotool)")
+        why = f"needs {', '.join(missing)}: apt-get install xvfb openbox xterm xdotool xauth"
+        if sys.platform.startswith("linux"):
+            pytest.fail(why)  # the X11 source is tested for real, not skipped quietly
+        pytest.skip(why)
 
 
 @pytest.fixture

@@ -23,24 +23,21 @@ Clock = Callable[[], float]
 
 
 def sample_activity(
-    window: WindowSource, idle: IdleSource | None, idle_threshold: float, now: datetime
-) -> tuple[datetime, Activity] | None:
-    """What is in front now, and since when it counts. An idle stretch is dated
-    from the last input, not from when the threshold passed, so the minutes
-    before it stay with the app (the server cuts the span back to that instant)."""
+    window: WindowSource, idle: IdleSource | None, idle_threshold: float
+) -> tuple[Activity, float] | None:
+    """What is in front now, and the seconds since the last input."""
     sample = window.active_window()
     if sample is None:
         return None
     idle_for = idle.idle_seconds() if idle is not None else 0.0
-    away = idle_for >= idle_threshold
     activity = Activity(
         app=sample.app[:256],
         title=sample.title[:4096],
         process=sample.process[:256] if sample.process else None,
         pid=sample.pid,
-        idle=away,
+        idle=idle_for >= idle_threshold,
     )
-    return (now - timedelta(seconds=idle_for) if away else now), activity
+    return activity, idle_for
 
 
 class DesktopDriver:
@@ -62,17 +59,28 @@ class DesktopDriver:
     async def run(self, emit: Emit, interval: float) -> None:
         policy = HeartbeatPolicy(interval)
         last_idle = False
+        span_start: datetime | None = None
         while True:
             now = datetime.fromtimestamp(self.clock(), UTC)
-            seen = sample_activity(self.window, self.idle, self.idle_threshold, now)
+            seen = sample_activity(self.window, self.idle, self.idle_threshold)
             if seen is not None:
-                ts, activity = seen
-                # Only the first idle heartbeat is back-dated; later ones are "now".
-                if activity.idle and last_idle:
-                    ts = now
+                activity, idle_for = seen
+                ts = now
+                if activity.idle != last_idle:
+                    # Going away and coming back both happened at the last input, not
+                    # when this poll noticed: an idle stretch starts when the person
+                    # stopped, so the minutes before the threshold stay with the app.
+                    ts = now - timedelta(seconds=idle_for)
+                    if span_start is not None and ts < span_start:
+                        # The last input came before what we last reported began
+                        # (say, before the agent started): start from there.
+                        ts = span_start
                 last_idle = activity.idle
+                switched = activity != policy.last_activity
                 beat = policy.observe(ts, activity)
                 if beat is not None:
+                    if switched:
+                        span_start = beat.ts
                     await emit(beat)
             await asyncio.sleep(self.poll_interval)
 

@@ -97,6 +97,8 @@ class Hub:
     async def on_presence(self, payload: bytes) -> None:
         view = decode_view(payload)
         self.views[view.id] = view
+        if not self.browsers:
+            return  # nobody to show it to: skip the rendering
         fragment = Fragment(view.id, self.render_person(view))
         count = self.render_count(list(self.views.values()))
         for browser in list(self.browsers):

@@ -19,10 +19,20 @@ from officepulse.store.base import AgentInfo, Store
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 
 
+# How often a connected agent's "last seen" is written while heartbeats flow;
+# connect and disconnect are always written at once.
+LAST_SEEN_EVERY_MS = 10_000
+
+
 @dataclass
 class AgentState:
     info: AgentInfo
     current: Span | None
+    last_seen_ms: int = 0
+    saved_seen_ms: int = 0
+
+    def seen_info(self) -> AgentInfo:
+        return replace(self.info, last_seen_ms=self.last_seen_ms)
 
 
 class Ingest:
@@ -40,7 +50,7 @@ class Ingest:
 
     async def _publish(self, state: AgentState) -> None:
         await self.bus.publish(
-            PRESENCE_SUBJECT, encode_view(AgentView.of(state.info, state.current))
+            PRESENCE_SUBJECT, encode_view(AgentView.of(state.seen_info(), state.current))
         )
 
     async def connect(self, hello: Hello) -> AgentState:
@@ -62,7 +72,8 @@ class Ingest:
             online=True,
             last_seen_ms=self._now_ms(),
         )
-        state = AgentState(info, await self.store.last_span(hello.agent_id))
+        now = info.last_seen_ms
+        state = AgentState(info, await self.store.last_span(hello.agent_id), now, now)
         self.store.save_agent(info)
         await self._publish(state)
         return state
@@ -84,8 +95,10 @@ class Ingest:
                 f"heartbeat at {heartbeat.ts.isoformat()} is older than the current span, which "
                 f"started at {iso_utc(result.current.start_ms)}"
             )
-        state.info = replace(state.info, last_seen_ms=now_ms)
-        self.store.save_agent(state.info)
+        state.last_seen_ms = now_ms
+        if now_ms - state.saved_seen_ms >= LAST_SEEN_EVERY_MS:
+            state.saved_seen_ms = now_ms
+            self.store.save_agent(state.seen_info())
         if not result.changed:
             return None
         if result.closed is not None:
@@ -97,6 +110,7 @@ class Ingest:
         return None
 
     async def disconnect(self, state: AgentState) -> None:
-        state.info = replace(state.info, online=False, last_seen_ms=self._now_ms())
-        self.store.save_agent(state.info)
+        state.last_seen_ms = self._now_ms()
+        state.info = replace(state.info, online=False)
+        self.store.save_agent(state.seen_info())
         await self._publish(state)

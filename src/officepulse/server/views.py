@@ -88,6 +88,7 @@ class Views:
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
+            auto_reload=False,  # templates ship with the package; no stat() per render
         )
         self.env.globals.update(iso=iso_utc, hm=hm, assets_ok=assets_ok)
 

@@ -1,0 +1,134 @@
+"""The whole loop on a real desktop: a real `officepulse agent` reads a real X
+server (Xvfb + openbox) where windows are switched with xdotool, and the real
+server and its dashboard follow."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import ServerProcess, start_agent, stop, wait_until
+
+if TYPE_CHECKING:
+    from tests.xserver import XServer
+
+pytestmark = pytest.mark.timeout(90)
+_now = datetime.now(UTC)
+TODAY = urlencode(
+    {"start": (_now - timedelta(days=1)).isoformat(), "end": (_now + timedelta(days=1)).isoformat()}
+)
+
+
+def current(server: ServerProcess, agent_id: str) -> dict[str, object] | None:
+    for agent in server.get("/api/v1/agents")["agents"]:
+        if agent["id"] == agent_id and agent["online"]:
+            cur: dict[str, object] | None = agent["current"]
+            return cur
+    return None
+
+
+def test_switching_windows_shows_up_on_the_server(
+    xserver: XServer, server: ServerProcess, tmp_path: Path
+) -> None:
+    editor = xserver.xterm("OpEditor", "main.py - officepulse")
+    browser = xserver.xterm("OpBrowser", "YouTube - cat video")
+    xserver.activate(editor)
+    agent = start_agent(
+        server,
+        tmp_path,
+        "--agent-id",
+        "desk",
+        "--source",
+        "auto",
+        "--poll-interval",
+        "0.2",
+        DISPLAY=xserver.display,
+        XDG_SESSION_TYPE="x11",
+        WAYLAND_DISPLAY=None,
+    )
+    try:
+        seen = wait_until(
+            lambda: (c := current(server, "desk")) and c["app"] == "OpEditor" and c,
+            what="the editor on the server",
+        )
+        assert seen["title"] == "main.py - officepulse"
+        assert seen["process"] == "xterm"
+        assert seen["idle"] is False
+        xserver.activate(browser)
+        wait_until(
+            lambda: (c := current(server, "desk")) and c["title"] == "YouTube - cat video",
+            what="the switch to the browser",
+        )
+        xserver.set_title(browser, "YouTube - dog video")
+        wait_until(
+            lambda: (c := current(server, "desk")) and c["title"] == "YouTube - dog video",
+            what="the title change",
+        )
+    finally:
+        out = stop(agent)
+    assert "reading the x11 desktop" in out
+    assert "Traceback" not in out
+    rows = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
+    assert {r["app"] for r in rows} == {"OpEditor", "OpBrowser"}
+
+
+def test_going_idle_is_dated_from_the_last_input(
+    xserver: XServer, server: ServerProcess, tmp_path: Path
+) -> None:
+    term = xserver.xterm("OpIdle", "notes.txt")
+    xserver.activate(term)
+    agent = start_agent(
+        server,
+        tmp_path,
+        "--agent-id",
+        "dozer",
+        "--source",
+        "x11",
+        "--poll-interval",
+        "0.2",
+        "--idle-threshold",
+        "1.5",
+        DISPLAY=xserver.display,
+    )
+    wait_until(lambda: current(server, "dozer"), what="the agent's first report")
+    before = datetime.now(UTC)
+    xserver.mousemove(30, 40)  # the last input before the person walks away
+    after = datetime.now(UTC)
+
+    async def watch() -> str:
+        async with connect(server.browser_url) as dashboard:
+            async with asyncio.timeout(20):
+                while True:
+                    html = str(await dashboard.recv())
+                    if 'id="agent-dozer"' in html and 'class="badge">idle' in html:
+                        return html
+
+    try:
+        html = asyncio.run(watch())
+        assert "OpIdle" in html
+        cur = current(server, "dozer")
+        assert cur is not None
+        assert cur["idle"] is True
+        # The idle stretch is dated from that last input, not from when the threshold
+        # passed (X reports idle time in whole milliseconds: allow for rounding).
+        since = datetime.fromisoformat(str(cur["since"]))
+        assert before - timedelta(milliseconds=50) <= since <= after + timedelta(milliseconds=50)
+        xserver.mousemove(200, 200)
+        wait_until(
+            lambda: (c := current(server, "dozer")) and c["idle"] is False,
+            what="back from idle",
+        )
+    finally:
+        out = stop(agent)
+    assert "Traceback" not in out
+    rows = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
+    (row,) = rows
+    # So the 1.5 s before the threshold was reached count as idle, not as time in the app.
+    assert row["app"] == "OpIdle"
+    assert row["idle_seconds"] >= 1.5
