@@ -137,3 +137,13 @@ def test_broken_hello_is_answered_in_its_own_encoding() -> None:
 
 def _fields(hello: Hello) -> dict[str, object]:
     return {f: getattr(hello, f) for f in hello.__struct_fields__}
+
+
+def test_reconnect_back_off_doubles_up_to_a_ceiling_with_jitter() -> None:
+    from officepulse.agent.link import backoff
+
+    highest = [backoff(n, 0.5, 30, lambda: 1.0) for n in range(1, 10)]
+    assert highest == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    lowest = [backoff(n, 0.5, 30, lambda: 0.0) for n in range(1, 10)]
+    assert lowest == [h / 2 for h in highest]
+    assert backoff(10_000, 0.5, 30, lambda: 1.0) == 30

@@ -35,10 +35,12 @@ class Rejected(Exception):
     """The server refused this agent; the message says why."""
 
 
-def next_delay(previous: float, first: float, ceiling: float, rand: Callable[[], float]) -> float:
-    """Full-jitter exponential back-off: a random delay up to twice the last one."""
-    top = min(ceiling, max(first, previous * 2))
-    return first / 2 + rand() * (top - first / 2)
+def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
+    """Seconds to wait before reconnection ``attempt`` (1, 2, ...): doubling from
+    ``first`` up to ``ceiling``, each drawn from the upper half of its range so
+    that agents cut off together do not all come back at the same instant."""
+    top: float = min(ceiling, first * 2.0 ** min(attempt - 1, 32))
+    return top * (0.5 + rand() / 2)
 
 
 class Link:
@@ -120,20 +122,27 @@ class Link:
     # -- the loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        delay = 0.0
+        attempt = 0
         async with aiohttp.ClientSession() as session:
             while True:
+                attempt += 1
+                refused = False
                 try:
                     await self._session(session)
-                    delay = 0.0
                 except Rejected as exc:
                     self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
-                    delay = self.max_delay
+                    refused = True
                 except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
                     self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
                 finally:
-                    self._lost(quietly=asyncio.current_task().cancelling() > 0)  # type: ignore[union-attr]
-                delay = next_delay(delay, self.first_delay, self.max_delay, random.random)
+                    was_up = self.connected.is_set()
+                    task = asyncio.current_task()
+                    self._lost(quietly=task is not None and task.cancelling() > 0)
+                if refused:
+                    attempt = 64  # it will refuse again: wait the longest
+                elif was_up:
+                    attempt = 1  # it was up: start the back-off over
+                delay = backoff(attempt, self.first_delay, self.max_delay, random.random)
                 log.debug("reconnecting in %.1f s", delay)
                 await asyncio.sleep(delay)
 

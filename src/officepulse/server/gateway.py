@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from officepulse import __version__
-from officepulse.protocol.codec import Frame, encode
+from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import HeartbeatReceived, HelloReceived, ServerConversation
@@ -24,7 +23,7 @@ class AgentSocket(web.WebSocketResponse):
     """aiohttp closes an oversized message with a bare 1009; this says why,
     first as an Error message in the agent's encoding, then in the close reason."""
 
-    encoding: Any = "json"
+    encoding: Encoding = "json"
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         if code == CloseCode.MESSAGE_TOO_BIG and not message and not self.closed:
