@@ -83,6 +83,7 @@ def test_going_idle_is_dated_from_the_last_input(
 ) -> None:
     term = xserver.xterm("OpIdle", "notes.txt")
     xserver.activate(term)
+    xserver.mousemove(5, 5)  # X counts idle time from its start: begin active
     agent = start_agent(
         server,
         tmp_path,
@@ -96,10 +97,6 @@ def test_going_idle_is_dated_from_the_last_input(
         "1.5",
         DISPLAY=xserver.display,
     )
-    wait_until(lambda: current(server, "dozer"), what="the agent's first report")
-    before = datetime.now(UTC)
-    xserver.mousemove(30, 40)  # the last input before the person walks away
-    after = datetime.now(UTC)
 
     async def watch() -> str:
         async with connect(server.browser_url) as dashboard:
@@ -110,15 +107,23 @@ def test_going_idle_is_dated_from_the_last_input(
                         return html
 
     try:
-        html = asyncio.run(watch())
-        assert "OpIdle" in html
-        cur = current(server, "dozer")
-        assert cur is not None
-        assert cur["idle"] is True
+        wait_until(
+            lambda: (c := current(server, "dozer")) and c["idle"] is False,
+            what="the agent's first report",
+        )
+        before = datetime.now(UTC)
+        xserver.mousemove(30, 40)  # the last input before the person walks away
+        after = datetime.now(UTC)
+        cur = wait_until(
+            lambda: (c := current(server, "dozer")) and c["idle"] is True and c,
+            what="the person counted as away",
+        )
         # The idle stretch is dated from that last input, not from when the threshold
         # passed (X reports idle time in whole milliseconds: allow for rounding).
         since = datetime.fromisoformat(str(cur["since"]))
         assert before - timedelta(milliseconds=50) <= since <= after + timedelta(milliseconds=50)
+        html = asyncio.run(watch())  # and a dashboard shows the badge
+        assert "OpIdle" in html
         xserver.mousemove(200, 200)
         wait_until(
             lambda: (c := current(server, "dozer")) and c["idle"] is False,
