@@ -16,6 +16,7 @@ from officepulse.protocol import (
     Error,
     Heartbeat,
     Hello,
+    Media,
     Ping,
     Pong,
     ProtocolError,
@@ -40,6 +41,18 @@ activities = st.builds(
     process=st.none() | st.text(max_size=50),
     pid=st.none() | st.integers(0, 2**31),
     idle=st.booleans(),
+    private=st.booleans(),
+    program=st.none() | st.text(max_size=30),
+    project=st.none() | st.text(max_size=30),
+    file=st.none() | text,
+    media=st.none()
+    | st.builds(
+        Media,
+        player=st.text(max_size=20),
+        title=text,
+        artist=st.text(max_size=20),
+        playing=st.booleans(),
+    ),
 )
 agent_ids = st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z")
 hellos = st.builds(

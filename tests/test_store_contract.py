@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from officepulse.core.spans import Span
-from officepulse.protocol.messages import Activity
+from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.sqlite import SQLiteStore
 
@@ -110,3 +110,48 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     store = SQLiteStore(path)
     with pytest.raises(RuntimeError, match="schema version 99"):
         await store.open()
+
+
+async def test_every_part_of_an_activity_is_kept(store: Store) -> None:
+    rich = Activity(
+        app="xterm",
+        title="vim notes.txt",
+        process="xterm",
+        pid=7,
+        program="vim",
+        project="officepulse",
+        file="notes.txt",
+        media=Media(player="spotify", title="Bohemian Rhapsody", artist="Queen"),
+    )
+    private = Activity(app="private", private=True)
+    store.save_agent(agent())
+    store.save_span("a1", Span(0, 5, rich))
+    assert await store.last_span("a1") == Span(0, 5, rich)
+    store.save_span("a1", Span(5, 9, private))
+    assert await store.last_span("a1") == Span(5, 9, private)
+
+
+async def test_a_first_version_database_is_migrated_with_its_data(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE agents (id TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT NOT NULL,"
+            " platform TEXT NOT NULL, version TEXT NOT NULL, tz TEXT NOT NULL,"
+            " online INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);"
+            "CREATE TABLE spans (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL,"
+            " end_ms INTEGER NOT NULL, app TEXT NOT NULL, title TEXT NOT NULL, url TEXT,"
+            " process TEXT, pid INTEGER, idle INTEGER NOT NULL,"
+            " PRIMARY KEY (agent_id, start_ms)) WITHOUT ROWID;"
+            "INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', 0, 0);"
+            "INSERT INTO spans VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, 0);"
+            "PRAGMA user_version=1;"
+        )
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.last_span("a1") == Span(0, 10, Activity(app="Code", title="main.py"))
+    finally:
+        await store.close()

@@ -23,8 +23,24 @@ Instant = Annotated[datetime, msgspec.Meta(tz=True)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 
 
+class Media(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a media player is playing (MPRIS, AppleScript, a player's title)."""
+
+    player: ShortText
+    title: LongText = ""
+    artist: ShortText = ""
+    playing: bool = True
+
+
 class Activity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What is in front of a person at one instant."""
+    """What is in front of a person at one instant.
+
+    ``app`` and ``title`` always; the rest where the agent could tell:
+    ``url`` of a browser tab, ``program`` running in the foreground of a
+    terminal (``vim``, or the tmux pane's command), ``project`` and ``file`` of
+    an editor, the ``media`` playing. ``private`` marks an app on the person's
+    never-capture list: the agent then sends ``app="private"`` and nothing else.
+    """
 
     app: ShortText
     title: LongText = ""
@@ -32,6 +48,11 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     process: ShortText | None = None
     pid: Annotated[int, msgspec.Meta(ge=0)] | None = None
     idle: bool = False
+    private: bool = False
+    program: ShortText | None = None
+    project: ShortText | None = None
+    file: LongText | None = None
+    media: Media | None = None
 
 
 class Hello(msgspec.Struct, frozen=True, kw_only=True, tag="hello", tag_field="type"):

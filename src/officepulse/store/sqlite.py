@@ -14,11 +14,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from officepulse.core.spans import Span
-from officepulse.protocol.messages import Activity
+from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import GROUP_KEYS, AgentInfo, AgentStatus, GroupKey, UsageRow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -44,18 +46,56 @@ CREATE TABLE IF NOT EXISTS spans (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ms);
 """
+# Each step takes a database from the version before it to the next; a new
+# database gets SCHEMA and then every step.
+MIGRATIONS: dict[int, str] = {
+    2: "ALTER TABLE spans ADD COLUMN details BLOB",
+}
 
-_SPAN_COLUMNS = "start_ms, end_ms, app, title, url, process, pid, idle"
-SpanRow = tuple[str, int, int, str, str, str | None, str | None, int | None, int]
+
+class Details(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The optional parts of an activity, kept in one column."""
+
+    private: bool = False
+    program: str | None = None
+    project: str | None = None
+    file: str | None = None
+    media: Media | None = None
+
+
+_details_encoder = msgspec.msgpack.Encoder()
+_details_decoder = msgspec.msgpack.Decoder(Details)
+_NO_DETAILS = Details()
+
+
+def _details(a: Activity) -> bytes | None:
+    d = Details(private=a.private, program=a.program, project=a.project, file=a.file, media=a.media)
+    return None if d == _NO_DETAILS else _details_encoder.encode(d)
+
+
+_SPAN_COLUMNS = "start_ms, end_ms, app, title, url, process, pid, idle, details"
+SpanRow = tuple[str, int, int, str, str, str | None, str | None, int | None, int, bytes | None]
 
 
 def _span_row(agent_id: str, span: Span) -> SpanRow:
     a = span.activity
-    return (agent_id, span.start_ms, span.end_ms, a.app, a.title, a.url, a.process, a.pid, a.idle)
+    return (
+        agent_id,
+        span.start_ms,
+        span.end_ms,
+        a.app,
+        a.title,
+        a.url,
+        a.process,
+        a.pid,
+        a.idle,
+        _details(a),
+    )
 
 
 def _span_from(row: Sequence[object]) -> Span:
-    start, end, app, title, url, process, pid, idle = row
+    start, end, app, title, url, process, pid, idle, details = row
+    extra = _details_decoder.decode(details) if isinstance(details, bytes) else _NO_DETAILS
     activity = Activity(
         app=str(app),
         title=str(title),
@@ -63,6 +103,11 @@ def _span_from(row: Sequence[object]) -> Span:
         process=process if isinstance(process, str) else None,
         pid=pid if isinstance(pid, int) else None,
         idle=bool(idle),
+        private=extra.private,
+        program=extra.program,
+        project=extra.project,
+        file=extra.file,
+        media=extra.media,
     )
     assert isinstance(start, int)
     assert isinstance(end, int)
@@ -119,8 +164,14 @@ class SQLiteStore:
                 f"database {self.path} has schema version {version}, newer than this "
                 f"officepulse understands ({SCHEMA_VERSION}); upgrade officepulse"
             )
-        conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version == 0:
+            conn.executescript(SCHEMA)
+            version = 1
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(MIGRATIONS[step])
+            conn.execute(f"PRAGMA user_version={step}")
+            conn.execute("COMMIT")
         self._writer = conn
 
     async def close(self) -> None:
@@ -188,10 +239,11 @@ class SQLiteStore:
                 )
                 conn.executemany(
                     f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
                     "app=excluded.app, title=excluded.title, url=excluded.url, "
-                    "process=excluded.process, pid=excluded.pid, idle=excluded.idle",
+                    "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
+                    "details=excluded.details",
                     list(spans.values()),
                 )
                 conn.execute("COMMIT")
