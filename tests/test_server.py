@@ -135,7 +135,7 @@ BAD_INPUT = [
     (b"\xc1", 4000, "malformed MessagePack"),
     ('{"type": "teleport"}', 4001, "unknown message type"),
     ('{"type": "hello", "v": 1}', 4002, "missing required field"),
-    (hello(v=2), 4003, "protocol version 2 is not supported"),
+    (hello(v=3), 4003, "protocol version 3 is not supported; this server speaks 1, 2"),
     ('{"type": "ping", "id": 1}', 4004, "first message must be 'hello'"),
     (hello(tz="Mars/Olympus_Mons"), 4002, "unknown time zone 'Mars/Olympus_Mons'"),
     ("x" * 70_000, 1009, "message too big: the limit is 65536 bytes"),

@@ -155,3 +155,39 @@ async def test_a_first_version_database_is_migrated_with_its_data(tmp_path: Path
         assert await store.last_span("a1") == Span(0, 10, Activity(app="Code", title="main.py"))
     finally:
         await store.close()
+
+
+async def test_committed_spans_are_durable_and_remember_the_sequence(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = SQLiteStore(path, flush_interval=3600)
+    await first.open()
+    first.save_agent(agent())
+    assert await first.acked_seq("a1") == 0
+    await first.commit_spans("a1", [Span(0, 10, CODE), Span(10, 20, TUBE)], 2)
+    await first.commit_spans("a1", [Span(10, 30, TUBE)], 3)  # extends the span at 10
+    await first.commit_spans("a1", [], 1)  # an old, replayed sequence never goes back
+    assert await first.acked_seq("a1") == 3
+    # Durable at once: read it back with a separate connection before any close.
+    import sqlite3
+
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT start_ms, end_ms FROM spans ORDER BY start_ms").fetchall()
+        (seq,) = raw.execute("SELECT acked_seq FROM agents").fetchone()
+    raw.close()
+    assert rows == [(0, 10), (10, 30)]
+    assert seq == 3
+    await first.close()
+
+
+async def test_more_concurrent_commits_than_slots_all_land(tmp_path: Path) -> None:
+    import asyncio
+
+    store = SQLiteStore(tmp_path / "b.sqlite3", max_pending_commits=2)
+    await store.open()
+    store.save_agent(agent())
+    done = await asyncio.gather(
+        *(store.commit_spans("a1", [Span(i * 10, i * 10 + 10, CODE)], i + 1) for i in range(20))
+    )
+    assert len(done) == 20
+    assert await store.acked_seq("a1") == 20
+    await store.close()

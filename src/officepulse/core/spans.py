@@ -87,3 +87,44 @@ def merge(
         return Merged(None, Span(ts_ms, ts_ms, activity), switched=True, changed=True)
     closed = replace(current, end_ms=ts_ms)
     return Merged(closed, Span(ts_ms, ts_ms, activity), switched=True, changed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What storing one closed span from an agent's journal changed.
+
+    ``upsert`` is the row to write (the new span, or the previous one extended),
+    None when nothing is left to store; ``last`` is the agent's latest stored
+    span afterwards; ``note`` says why the span was changed or dropped."""
+
+    upsert: Span | None
+    last: Span | None
+    note: str | None = None
+
+
+def append_span(last: Span | None, span: Span) -> Appended:
+    """Add a closed span after ``last``. Spans arrive in the agent's order; one
+    that starts where an equal one ended extends it (storage grows with changes,
+    not with checkpoints); one that overlaps what is stored is clipped, so no
+    instant is ever counted twice."""
+    if span.end_ms < span.start_ms:
+        return Appended(None, last, f"span at {iso_utc(span.start_ms)} ends before it starts")
+    if span.end_ms == span.start_ms:
+        return Appended(None, last)  # no time: nothing to count
+    note = None
+    if last is not None and span.start_ms < last.end_ms:
+        overlap = last.end_ms - span.start_ms
+        if span.end_ms <= last.end_ms:
+            return Appended(
+                None,
+                last,
+                f"span at {iso_utc(span.start_ms)} lies wholly before the last stored one",
+            )
+        note = (
+            f"span at {iso_utc(span.start_ms)} overlapped the previous one by {overlap} ms; clipped"
+        )
+        span = replace(span, start_ms=last.end_ms)
+    if last is not None and last.activity == span.activity and last.end_ms == span.start_ms:
+        extended = replace(last, end_ms=span.end_ms)
+        return Appended(extended, extended, note)
+    return Appended(span, span, note)

@@ -8,6 +8,7 @@ from officepulse.protocol.codec import decode_agent_message, decode_server_messa
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import (
     PROTOCOL_VERSION,
+    Ack,
     Activity,
     AgentMessage,
     Error,
@@ -16,12 +17,16 @@ from officepulse.protocol.messages import (
     Media,
     Ping,
     Pong,
+    Presence,
     ServerMessage,
+    SpanOut,
+    Spans,
     Welcome,
 )
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Ack",
     "Activity",
     "AgentMessage",
     "CloseCode",
@@ -31,8 +36,11 @@ __all__ = [
     "Media",
     "Ping",
     "Pong",
+    "Presence",
     "ProtocolError",
     "ServerMessage",
+    "SpanOut",
+    "Spans",
     "Welcome",
     "decode_agent_message",
     "decode_server_message",

@@ -11,8 +11,9 @@ from typing import Annotated
 
 import msgspec
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({PROTOCOL_VERSION})
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})
+MAX_BATCH_SPANS = 1000
 
 # Identifiers end up in HTML ids and URLs, so they are kept to a safe alphabet.
 AgentId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -75,6 +76,33 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat", tag_
     activity: Activity
 
 
+class SpanOut(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One closed span in a ``spans`` batch: ``activity`` from ``start`` to ``end``.
+    Sent as a 3-element array to keep batches small."""
+
+    start: Instant
+    end: Instant
+    activity: Activity
+
+
+class Spans(msgspec.Struct, frozen=True, kw_only=True, tag="spans", tag_field="type"):
+    """Closed spans from the agent's journal, in order. The i-th span has
+    sequence number ``first_seq + i``; the server stores each sequence number
+    once, so sending a batch again is always safe (v2)."""
+
+    first_seq: Annotated[int, msgspec.Meta(ge=1)]
+    spans: Annotated[list[SpanOut], msgspec.Meta(min_length=1, max_length=MAX_BATCH_SPANS)]
+
+
+class Presence(msgspec.Struct, frozen=True, kw_only=True, tag="presence", tag_field="type"):
+    """What is in front right now and since when, sent at once on every change
+    so the office is live while older spans are still on their way (v2).
+    ``activity`` None means nothing can be shown (no window, desktop unreadable)."""
+
+    since: Instant
+    activity: Activity | None
+
+
 class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="type"):
     """Asks for a Pong once every message sent before it has been processed."""
 
@@ -92,10 +120,19 @@ class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_fiel
     heartbeat_interval: Seconds
     pulsetime: Seconds
     max_frame_bytes: int
+    resume_from_seq: int = 0
+    max_batch_spans: int = MAX_BATCH_SPANS
 
 
 class Pong(msgspec.Struct, frozen=True, kw_only=True, tag="pong", tag_field="type"):
     id: int
+
+
+class Ack(msgspec.Struct, frozen=True, kw_only=True, tag="ack", tag_field="type"):
+    """Every span up to sequence number ``seq`` is durably stored: the agent may
+    drop them from its journal (v2)."""
+
+    seq: int
 
 
 class Error(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="type"):
@@ -106,5 +143,5 @@ class Error(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="t
     fatal: bool
 
 
-AgentMessage = Hello | Heartbeat | Ping
-ServerMessage = Welcome | Pong | Error
+AgentMessage = Hello | Heartbeat | Spans | Presence | Ping
+ServerMessage = Welcome | Pong | Ack | Error

@@ -30,11 +30,14 @@ from officepulse.protocol.codec import (
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import (
     SUPPORTED_VERSIONS,
+    Ack,
     Error,
     Heartbeat,
     Hello,
     Ping,
     Pong,
+    Presence,
+    Spans,
     Welcome,
 )
 
@@ -56,7 +59,17 @@ class HeartbeatReceived:
     heartbeat: Heartbeat
 
 
-ServerEvent = HelloReceived | HeartbeatReceived
+@dataclass(frozen=True, slots=True)
+class SpansReceived:
+    spans: Spans
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceReceived:
+    presence: Presence
+
+
+ServerEvent = HelloReceived | HeartbeatReceived | SpansReceived | PresenceReceived
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +142,21 @@ class ServerConversation:
         if isinstance(message, Ping):
             self._send(Pong(id=message.id))
             return []
-        return [HeartbeatReceived(message)]
+        if isinstance(message, Heartbeat):
+            return [HeartbeatReceived(message)]
+        assert self.hello is not None
+        if self.hello.v < 2:
+            kind = type(message).__name__.lower()
+            self.fail(
+                ProtocolError(
+                    CloseCode.INVALID_MESSAGE,
+                    f"'{kind}' needs protocol version 2; this connection said hello with v1",
+                )
+            )
+            return []
+        if isinstance(message, Spans):
+            return [SpansReceived(message)]
+        return [PresenceReceived(message)]
 
     def accept(self, welcome: Welcome) -> None:
         assert self.state is State.ACCEPTING, self.state
@@ -138,6 +165,9 @@ class ServerConversation:
 
     def reject(self, error: ProtocolError) -> None:
         self.fail(error)
+
+    def ack(self, seq: int) -> None:
+        self._send(Ack(seq=seq))
 
     def warn(self, code: str, message: str) -> None:
         """A non-fatal refusal: the message is dropped, the connection stays."""
@@ -159,7 +189,12 @@ class ErrorReceived:
     error: Error
 
 
-AgentEvent = WelcomeReceived | PongReceived | ErrorReceived
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    seq: int
+
+
+AgentEvent = WelcomeReceived | PongReceived | AckReceived | ErrorReceived
 
 
 class AgentConversation:
@@ -175,7 +210,7 @@ class AgentConversation:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def send(self, message: Heartbeat | Ping) -> None:
+    def send(self, message: Heartbeat | Spans | Presence | Ping) -> None:
         if self.state is not State.OPEN:
             raise RuntimeError(f"cannot send {type(message).__name__} while {self.state.value}")
         self._outgoing.append(encode(message, self.encoding))
@@ -188,6 +223,8 @@ class AgentConversation:
             return [WelcomeReceived(message)]
         if isinstance(message, Pong):
             return [PongReceived(message.id)]
+        if isinstance(message, Ack):
+            return [AckReceived(message.seq)]
         if message.fatal:
             self.state = State.CLOSED
         return [ErrorReceived(message)]

@@ -3,6 +3,7 @@ ServerConversation, and hands what it decodes to ingest."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
@@ -12,7 +13,13 @@ from officepulse import __version__
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
-from officepulse.protocol.session import HeartbeatReceived, HelloReceived, ServerConversation
+from officepulse.protocol.session import (
+    HeartbeatReceived,
+    HelloReceived,
+    ServerConversation,
+    ServerEvent,
+    SpansReceived,
+)
 from officepulse.server.ingest import AgentState, Ingest
 from officepulse.settings import ServerSettings
 
@@ -43,17 +50,60 @@ class AgentSocket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
+class AgentConnection:
+    """One agent's websocket: frames in through the conversation, replies out
+    under one lock (acks are sent from their own task)."""
+
+    def __init__(self, ws: AgentSocket, max_inflight: int) -> None:
+        self.ws = ws
+        self.conv = ServerConversation()
+        self.state: AgentState | None = None
+        self.send_lock = asyncio.Lock()
+        # Commits not yet acknowledged; when the store is slow this fills up, the
+        # reader stops reading, and TCP slows the agent down: bounded memory.
+        self.inflight = asyncio.Semaphore(max_inflight)
+        self.acks: asyncio.Queue[tuple[asyncio.Task[None], int]] = asyncio.Queue()
+
+    async def flush(self) -> None:
+        async with self.send_lock:
+            for out in self.conv.data_to_send():
+                if isinstance(out, str):
+                    await self.ws.send_str(out)
+                else:
+                    await self.ws.send_bytes(out)
+
+    async def acknowledge(self) -> None:
+        """Send each Ack once its commit is durable, in order."""
+        while True:
+            commit, seq = await self.acks.get()
+            try:
+                await commit
+            except Exception:
+                log.exception("storing spans failed; the agent will send them again")
+                await self.ws.close(
+                    code=CloseCode.INTERNAL_ERROR, message=b"internal error; try again later"
+                )
+                return
+            finally:
+                self.inflight.release()
+            self.conv.ack(seq)
+            await self.flush()
+
+
 class Gateway:
-    def __init__(self, settings: ServerSettings, ingest: Ingest) -> None:
+    def __init__(self, settings: ServerSettings, ingest: Ingest, max_inflight: int = 8) -> None:
         self.settings = settings
         self.ingest = ingest
+        self.max_inflight = max_inflight
         self.connections: dict[str, AgentSocket] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=False)
+        # permessage-deflate is used when the agent asks for it (the officepulse
+        # agent does: span batches compress well; see docs/performance.md).
+        ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=True)
         await ws.prepare(request)
-        conv = ServerConversation()
-        state: AgentState | None = None
+        conn = AgentConnection(ws, self.max_inflight)
+        acker = asyncio.create_task(conn.acknowledge())
         peer = request.remote
         try:
             async for msg in ws:
@@ -63,41 +113,22 @@ class Gateway:
                     if msg.type is WSMsgType.ERROR:
                         log.info("agent connection from %s: %s", peer, ws.exception())
                     break
-                if state is None:
+                if conn.state is None:
                     ws.encoding = "json" if isinstance(frame, str) else "msgpack"
-                for event in conv.receive(frame):
-                    if isinstance(event, HelloReceived):
-                        try:
-                            state = await self.ingest.connect(event.hello)
-                        except ProtocolError as exc:
-                            conv.reject(exc)
-                        else:
-                            await self._replace(event.hello.agent_id, ws)
-                            conv.accept(self._welcome())
-                            log.info(
-                                "agent %s (%s on %s) connected from %s",
-                                event.hello.agent_id,
-                                event.hello.name,
-                                event.hello.host,
-                                peer,
-                            )
-                    elif isinstance(event, HeartbeatReceived):
-                        assert state is not None
-                        refusal = await self.ingest.beat(state, event.heartbeat)
-                        if refusal is not None:
-                            conv.warn("heartbeat-refused", refusal)
-                for out in conv.data_to_send():
-                    if isinstance(out, str):
-                        await ws.send_str(out)
-                    else:
-                        await ws.send_bytes(out)
-                if conv.close is not None:
-                    log.info("closing agent connection from %s: %s", peer, conv.close.reason)
-                    await ws.close(code=conv.close.code, message=conv.close.reason.encode())
+                for event in conn.conv.receive(frame):
+                    await self._on_event(conn, event, peer)
+                await conn.flush()
+                close = conn.conv.close
+                if close is not None:
+                    log.info("closing agent connection from %s: %s", peer, close.reason)
+                    await ws.close(code=close.code, message=close.reason.encode())
                     break
         except ConnectionResetError:
             pass
         finally:
+            acker.cancel()
+            await asyncio.gather(acker, return_exceptions=True)
+            state = conn.state
             if state is not None:
                 if self.connections.get(state.info.id) is ws:
                     del self.connections[state.info.id]
@@ -105,9 +136,51 @@ class Gateway:
                 log.info("agent %s disconnected", state.info.id)
         return ws
 
-    def _welcome(self) -> Welcome:
+    async def _on_event(self, conn: AgentConnection, event: ServerEvent, peer: str | None) -> None:
+        conv = conn.conv
+        if isinstance(event, HelloReceived):
+            hello = event.hello
+            try:
+                conn.state = await self.ingest.connect(hello)
+            except ProtocolError as exc:
+                conv.reject(exc)
+                return
+            await self._replace(hello.agent_id, conn.ws)
+            conv.accept(self._welcome(hello.v, conn.state.seq))
+            log.info(
+                "agent %s (%s on %s) connected from %s, protocol v%d",
+                hello.agent_id,
+                hello.name,
+                hello.host,
+                peer,
+                hello.v,
+            )
+            return
+        state = conn.state
+        assert state is not None
+        if isinstance(event, HeartbeatReceived):
+            refusal = await self.ingest.beat(state, event.heartbeat)
+            if refusal is not None:
+                conv.warn("heartbeat-refused", refusal)
+        elif isinstance(event, SpansReceived):
+            try:
+                rows, seq, notes = self.ingest.take_spans(state, event.spans)
+            except ProtocolError as exc:
+                conv.fail(exc)
+                return
+            for note in notes[:3]:
+                conv.warn("span-adjusted", note)
+            await conn.flush()
+            await conn.inflight.acquire()
+            commit = asyncio.create_task(self.ingest.store.commit_spans(state.info.id, rows, seq))
+            conn.acks.put_nowait((commit, seq))
+        else:
+            await self.ingest.presence(state, event.presence)
+
+    def _welcome(self, version: int, seq: int) -> Welcome:
         return Welcome(
-            v=PROTOCOL_VERSION,
+            v=min(version, PROTOCOL_VERSION),
+            resume_from_seq=seq,
             session=uuid.uuid4().hex,
             server_version=__version__,
             heartbeat_interval=self.settings.heartbeat_interval,

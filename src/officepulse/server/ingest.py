@@ -1,6 +1,9 @@
-"""Ingest: turns an agent's hello, heartbeats and goodbye into stored spans and
-presence updates on the bus. One ``AgentState`` per connection holds the span
-being extended, so a heartbeat that only extends costs a dict write."""
+"""Ingest: turns an agent's hello, heartbeats, span batches, presence and
+goodbye into stored spans and presence updates on the bus.
+
+One ``AgentState`` per connection holds the agent's latest stored span (which a
+heartbeat or an equal span extends) and the highest journal sequence number
+taken, so a batch sent again is recognised and stored once."""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from officepulse.bus.base import Bus
-from officepulse.core.spans import Span, Stale, iso_utc, merge, to_ms
+from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
 from officepulse.protocol.errors import CloseCode, ProtocolError
-from officepulse.protocol.messages import Heartbeat, Hello
+from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.store.base import AgentInfo, Store
 
@@ -30,6 +33,9 @@ class AgentState:
     current: Span | None
     last_seen_ms: int = 0
     saved_seen_ms: int = 0
+    seq: int = 0
+    live: Span | None = None
+    speaks_presence: bool = False
 
     def seen_info(self) -> AgentInfo:
         return replace(self.info, last_seen_ms=self.last_seen_ms)
@@ -49,8 +55,9 @@ class Ingest:
         return int(self.clock() * 1000)
 
     async def _publish(self, state: AgentState) -> None:
+        shown = state.live if state.speaks_presence else state.current
         await self.bus.publish(
-            PRESENCE_SUBJECT, encode_view(AgentView.of(state.seen_info(), state.current))
+            PRESENCE_SUBJECT, encode_view(AgentView.of(state.seen_info(), shown))
         )
 
     async def connect(self, hello: Hello) -> AgentState:
@@ -74,6 +81,7 @@ class Ingest:
         )
         now = info.last_seen_ms
         state = AgentState(info, await self.store.last_span(hello.agent_id), now, now)
+        state.seq = await self.store.acked_seq(hello.agent_id)
         self.store.save_agent(info)
         await self._publish(state)
         return state
@@ -108,6 +116,50 @@ class Ingest:
         if previous is None or result.switched or previous.start_ms != result.current.start_ms:
             await self._publish(state)
         return None
+
+    def take_spans(self, state: AgentState, batch: Spans) -> tuple[list[Span], int, list[str]]:
+        """The rows to commit for a batch, the sequence number they complete, and
+        notes on spans that had to be clipped or dropped. Sequence numbers
+        already taken are skipped: that is what makes re-sending safe."""
+        expected = state.seq + 1
+        if batch.first_seq > expected:
+            raise ProtocolError(
+                CloseCode.SEQUENCE_GAP,
+                f"spans start at sequence {batch.first_seq}, but {expected} comes next",
+            )
+        rows: dict[int, Span] = {}
+        notes: list[str] = []
+        limit_ms = self._now_ms() + MAX_CLOCK_AHEAD_MS
+        for offset, item in enumerate(batch.spans):
+            seq = batch.first_seq + offset
+            if seq <= state.seq:
+                continue
+            state.seq = seq
+            span = Span(to_ms(item.start), to_ms(item.end), item.activity)
+            if span.end_ms > limit_ms:
+                notes.append(
+                    f"span {seq} ends at {iso_utc(span.end_ms)}, ahead of the server's clock; "
+                    "dropped (check this computer's clock)"
+                )
+                continue
+            appended = append_span(state.current, span)
+            if appended.upsert is not None:
+                rows[appended.upsert.start_ms] = appended.upsert  # a later version wins
+            if appended.note is not None:
+                notes.append(f"span {seq}: {appended.note}")
+            state.current = appended.last
+        return list(rows.values()), state.seq, notes
+
+    async def presence(self, state: AgentState, presence: Presence) -> None:
+        now_ms = self._now_ms()
+        state.speaks_presence = True
+        state.last_seen_ms = now_ms
+        state.live = (
+            Span(to_ms(presence.since), now_ms, presence.activity)
+            if presence.activity is not None
+            else None
+        )
+        await self._publish(state)
 
     async def disconnect(self, state: AgentState) -> None:
         state.last_seen_ms = self._now_ms()

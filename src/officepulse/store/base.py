@@ -58,6 +58,17 @@ class Store(Protocol):
         """Queue an insert-or-update of the span keyed by (agent_id, start_ms)."""
         ...
 
+    async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
+        """Write ``spans`` (insert-or-update by start) and record that the agent's
+        journal is stored up to sequence number ``seq``, in one transaction.
+        Returns once durable; a caller may then acknowledge ``seq``. Waits when
+        too many commits are pending, which is how a slow store slows agents."""
+        ...
+
+    async def acked_seq(self, agent_id: str) -> int:
+        """The highest sequence number stored for the agent (0: none)."""
+        ...
+
     async def flush(self) -> None:
         """Return once everything queued so far is durably stored."""
         ...

@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -20,7 +21,7 @@ from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import GROUP_KEYS, AgentInfo, AgentStatus, GroupKey, UsageRow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -50,6 +51,7 @@ CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ms);
 # database gets SCHEMA and then every step.
 MIGRATIONS: dict[int, str] = {
     2: "ALTER TABLE spans ADD COLUMN details BLOB",
+    3: "ALTER TABLE agents ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0",
 }
 
 
@@ -129,10 +131,34 @@ def _agent_from(row: Sequence[object]) -> AgentInfo:
     )
 
 
+@dataclass
+class _Commit:
+    agent_id: str
+    rows: list[SpanRow]
+    seq: int
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[None]
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(RuntimeError(f"the store could not write: {exc}"))
+
+
 class SQLiteStore:
-    def __init__(self, path: str | Path, *, flush_interval: float = 0.05) -> None:
+    def __init__(
+        self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
+    ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
+        self.max_pending_commits = max_pending_commits
+        self._commits: list[_Commit] = []
+        self._commit_slots: asyncio.Semaphore | None = None
         self._spans: dict[tuple[str, int], SpanRow] = {}
         self._agents: dict[str, AgentInfo] = {}
         self._queue_lock = threading.Lock()
@@ -147,6 +173,7 @@ class SQLiteStore:
     # -- lifecycle ---------------------------------------------------------------
 
     async def open(self) -> None:
+        self._commit_slots = asyncio.Semaphore(self.max_pending_commits)
         await asyncio.to_thread(self._open_sync)
         self._thread = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._thread.start()
@@ -198,6 +225,24 @@ class SQLiteStore:
         with self._queue_lock:
             self._spans[(agent_id, span.start_ms)] = _span_row(agent_id, span)
 
+    async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
+        assert self._commit_slots is not None, "store is not open"
+        async with self._commit_slots:
+            loop = asyncio.get_running_loop()
+            commit = _Commit(
+                agent_id, [_span_row(agent_id, s) for s in spans], seq, loop, loop.create_future()
+            )
+            with self._queue_lock:
+                self._commits.append(commit)
+            self._wake.set()
+            await commit.done
+
+    async def acked_seq(self, agent_id: str) -> int:
+        rows = await self._read("SELECT acked_seq FROM agents WHERE id = ?", (agent_id,))
+        value = rows[0][0] if rows else 0
+        assert isinstance(value, int)
+        return value
+
     async def flush(self) -> None:
         await asyncio.to_thread(self._write_pending)
 
@@ -212,14 +257,17 @@ class SQLiteStore:
             with self._queue_lock:
                 spans, self._spans = self._spans, {}
                 agents, self._agents = self._agents, {}
-            if not spans and not agents:
+                commits, self._commits = self._commits, []
+            if not spans and not agents and not commits:
                 return
             conn = self._writer
             assert conn is not None, "store is not open"
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(
-                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                    "INSERT INTO agents (id, name, host, platform, version, tz, online, "
+                    "last_seen_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
                     "SET name=excluded.name, host=excluded.host, platform=excluded.platform, "
                     "version=excluded.version, tz=excluded.tz, online=excluded.online, "
                     "last_seen_ms=excluded.last_seen_ms",
@@ -237,23 +285,33 @@ class SQLiteStore:
                         for a in agents.values()
                     ],
                 )
-                conn.executemany(
+                upsert = (
                     f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
                     "app=excluded.app, title=excluded.title, url=excluded.url, "
                     "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
-                    "details=excluded.details",
-                    list(spans.values()),
+                    "details=excluded.details"
                 )
+                conn.executemany(upsert, list(spans.values()))
+                for commit in commits:
+                    conn.executemany(upsert, commit.rows)
+                    conn.execute(
+                        "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
+                        (commit.seq, commit.agent_id),
+                    )
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
                 # Put the writes back so that nothing accepted is lost; newer ones win.
                 with self._queue_lock:
                     self._spans = {**spans, **self._spans}
                     self._agents = {**agents, **self._agents}
+                for commit in commits:
+                    commit.loop.call_soon_threadsafe(_fail, commit.done, exc)
                 raise
+            for commit in commits:
+                commit.loop.call_soon_threadsafe(_resolve, commit.done)
 
     # -- reads ---------------------------------------------------------------------
 
