@@ -2,6 +2,11 @@
 
 ``DesktopDriver`` polls the live desktop; ``ScriptedDriver`` replays a
 timeline, in real time or faster. Both hand heartbeats to ``emit``.
+
+Each look at the desktop goes window → idle → introspection (skipped for apps
+on either privacy list) → privacy lists (``privacy.apply_privacy``) → fitted
+to the protocol's lengths. Nothing seen leaves this module before the privacy
+lists have been applied, and redaction sees whole texts, before any cut.
 """
 
 from __future__ import annotations
@@ -10,37 +15,120 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from officepulse.agent.heartbeats import HeartbeatPolicy
-from officepulse.agent.sources.base import IdleSource, SourceUnavailable, WindowSource
+from officepulse.agent.privacy import PrivacyRules, apply_privacy
+from officepulse.agent.sources.base import IdleSource, SourceUnavailable, WindowSample, WindowSource
 from officepulse.agent.timeline import Timeline
-from officepulse.protocol.messages import Activity, Heartbeat
+from officepulse.protocol.messages import Activity, Heartbeat, Media
 
 log = logging.getLogger(__name__)
 Emit = Callable[[Heartbeat], Awaitable[None]]
 Clock = Callable[[], float]
+# Adds what plugins can tell about the window in front (tab URL, terminal program,
+# editor project, media) to the activity the window source gave.
+# TODO(introspect): the entry point of officepulse.agent.introspect goes here.
+Introspect = Callable[[WindowSample, Activity], Activity]
+# Told the instant the last activity was last seen, when a never-capture app whose
+# entry says "nothing" comes to the front: a link that can end a span without starting
+# another ends it there (see DesktopDriver).
+Gap = Callable[[datetime], Awaitable[None]]
+
+_SHORT = 256
+_LONG = 4096
 
 
-def sample_activity(
-    window: WindowSource, idle: IdleSource | None, idle_threshold: float
-) -> tuple[Activity, float] | None:
-    """What is in front now, and the seconds since the last input."""
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One look at the desktop, stage by stage (``officepulse agent probe`` shows each).
+
+    ``observed`` is what was seen, introspection included; ``activity`` is what may
+    leave this computer after the privacy lists, or None when nothing may (a
+    never-capture app whose entry says "nothing")."""
+
+    sample: WindowSample
+    idle_for: float | None
+    observed: Activity
+    activity: Activity | None
+    introspected: bool
+
+
+def look(
+    window: WindowSource,
+    idle: IdleSource | None,
+    idle_threshold: float,
+    rules: PrivacyRules,
+    introspect: Introspect | None = None,
+) -> Seen | None:
+    """What is in front now, or None when nothing has focus."""
     sample = window.active_window()
     if sample is None:
         return None
-    idle_for = idle.idle_seconds() if idle is not None else 0.0
-    activity = Activity(
-        app=sample.app[:256],
-        title=sample.title[:4096],
-        process=sample.process[:256] if sample.process else None,
+    idle_for = idle.idle_seconds() if idle is not None else None
+    observed = Activity(
+        app=sample.app,
+        title=sample.title,
+        process=sample.process,
         pid=sample.pid,
-        idle=idle_for >= idle_threshold,
+        idle=idle_for is not None and idle_for >= idle_threshold,
     )
-    return activity, idle_for
+    # Introspection reads more of the app (its tabs, its terminal, its files): it must
+    # not even run for an app on either list.
+    allowed = rules.introspects(sample.app, sample.process)
+    if allowed and introspect is not None:
+        observed = introspect(sample, observed)
+    sent = apply_privacy(observed, rules)
+    return Seen(sample, idle_for, observed, None if sent is None else fit(sent), allowed)
+
+
+def fit(activity: Activity) -> Activity:
+    """Cut texts to the protocol's limits (after redaction, so that no cut can
+    leave the start of a secret the redaction would have matched whole)."""
+    media = activity.media
+    if media is not None:
+        media = Media(
+            player=media.player[:_SHORT],
+            title=media.title[:_LONG],
+            artist=media.artist[:_SHORT],
+            playing=media.playing,
+        )
+    return Activity(
+        app=activity.app[:_SHORT],
+        title=activity.title[:_LONG],
+        url=_cut(activity.url, _LONG),
+        process=_cut(activity.process, _SHORT),
+        pid=activity.pid,
+        idle=activity.idle,
+        private=activity.private,
+        program=_cut(activity.program, _SHORT),
+        project=_cut(activity.project, _SHORT),
+        file=_cut(activity.file, _LONG),
+        media=media,
+    )
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return None if text is None else text[:limit]
 
 
 class DesktopDriver:
+    """Polls the desktop every ``poll_interval`` seconds and emits a heartbeat at
+    once on every change, else every ``interval`` (``HeartbeatPolicy``).
+
+    ``privacy``: the person's lists; None reads them from the agent's config file
+    (``config.load_config``, which raises ``ConfigError`` for a bad file), so a
+    caller that forgets them cannot send what the person listed.
+
+    While a never-capture app whose entry says "nothing" is in front, nothing at
+    all is emitted, not even going idle or coming back. When it comes to the front,
+    the last activity gets a final heartbeat dated when it was last seen (so its span
+    ends there, not at its last periodic heartbeat), and ``gap`` is awaited with
+    that instant. When it leaves, the next activity is sent at once as a fresh
+    start, dated no earlier than that poll.
+    """
+
     def __init__(
         self,
         window: WindowSource,
@@ -49,28 +137,62 @@ class DesktopDriver:
         poll_interval: float,
         idle_threshold: float,
         clock: Clock = time.time,
+        privacy: PrivacyRules | None = None,
+        introspect: Introspect | None = None,
+        gap: Gap | None = None,
     ) -> None:
         self.window = window
         self.idle = idle
         self.poll_interval = poll_interval
         self.idle_threshold = idle_threshold
         self.clock = clock
+        if privacy is None:
+            from officepulse.agent.config import load_config
+
+            config = load_config()
+            privacy = config.rules
+            if config.found:
+                log.info(
+                    "privacy lists from %s: %d app(s) never captured, %d never introspected, "
+                    "%d redaction pattern(s)",
+                    config.path,
+                    len(privacy.never_capture),
+                    len(privacy.never_introspect),
+                    len(privacy.redact),
+                )
+        self.privacy = privacy
+        self.introspect = introspect
+        self.gap = gap
+
+    def look(self) -> Seen | None:
+        return look(self.window, self.idle, self.idle_threshold, self.privacy, self.introspect)
 
     async def run(self, emit: Emit, interval: float) -> None:
         policy = HeartbeatPolicy(interval)
         last_idle = False
         span_start: datetime | None = None
+        seen_at: datetime | None = None  # when policy.last_activity was last seen
+        hidden = False
         while True:
             now = datetime.fromtimestamp(self.clock(), UTC)
-            seen = sample_activity(self.window, self.idle, self.idle_threshold)
-            if seen is not None:
-                activity, idle_for = seen
+            seen = self.look()
+            if seen is not None and seen.activity is None:
+                if not hidden:
+                    hidden = True
+                    await self._hide(emit, policy, seen_at)
+                    policy, last_idle, seen_at = HeartbeatPolicy(interval), False, None
+            elif seen is not None:
+                activity = seen.activity
+                assert activity is not None
+                if hidden:
+                    hidden = False
+                    span_start = now  # nothing may be dated into the hidden stretch
                 ts = now
                 if activity.idle != last_idle:
                     # Going away and coming back both happened at the last input, not
                     # when this poll noticed: an idle stretch starts when the person
                     # stopped, so the minutes before the threshold stay with the app.
-                    ts = now - timedelta(seconds=idle_for)
+                    ts = now - timedelta(seconds=seen.idle_for or 0.0)
                     if span_start is not None and ts < span_start:
                         # The last input came before what we last reported began
                         # (say, before the agent started): start from there.
@@ -78,11 +200,21 @@ class DesktopDriver:
                 last_idle = activity.idle
                 switched = activity != policy.last_activity
                 beat = policy.observe(ts, activity)
+                seen_at = now
                 if beat is not None:
                     if switched:
                         span_start = beat.ts
                     await emit(beat)
             await asyncio.sleep(self.poll_interval)
+
+    async def _hide(self, emit: Emit, policy: HeartbeatPolicy, seen_at: datetime | None) -> None:
+        last = policy.last_activity
+        if last is None or seen_at is None:
+            return
+        if policy.last_sent is None or seen_at > policy.last_sent:
+            await emit(Heartbeat(ts=seen_at, activity=last))
+        if self.gap is not None:
+            await self.gap(seen_at)
 
 
 class ScriptedDriver:

@@ -20,7 +20,6 @@ class CloseCode(enum.IntEnum):
     INVALID_MESSAGE = 4002
     UNSUPPORTED_VERSION = 4003
     HELLO_EXPECTED = 4004
-    SEQUENCE_GAP = 4005
     REPLACED = 4009
 
     @property

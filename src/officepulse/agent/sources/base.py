@@ -1,9 +1,24 @@
-"""The capabilities a desktop source offers, as Protocols with typed samples."""
+"""The capabilities a desktop source offers, as Protocols with typed samples.
+
+Three capabilities, each its own seam, so that a desktop that offers one and not another
+still gives what it can:
+
+- ``WindowSource``: the window in front (``WindowSample``), or None.
+- ``IdleSource``: seconds since the last input, and whether the person is away for a reason
+  the idle time does not show: the screen is locked or the screensaver is on (``locked``).
+- ``LockSource``: only the second half of that, for desktops that tell the lock apart from
+  the idle time (GNOME's and KDE's screensaver services, the macOS session dictionary).
+
+``locked()`` is part of ``IdleSource`` rather than an infinite ``idle_seconds()``: the idle
+time stays the real time since the last input (the driver dates going away from it), and a
+locked screen is a separate, plain yes/no. A source that cannot tell returns False, which is
+what the default below does for classes that subclass ``IdleSource`` explicitly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class SourceUnavailable(Exception):
@@ -35,4 +50,26 @@ class IdleSource(Protocol):
         """Seconds since the person last touched keyboard or mouse."""
         ...
 
+    def locked(self) -> bool:
+        """True while the screen is locked or the screensaver is on: the person counts as
+        away whatever ``idle_seconds`` says. False when this source cannot tell."""
+        return False
+
     def close(self) -> None: ...
+
+
+class LockSource(Protocol):
+    def locked(self) -> bool:
+        """True while the screen is locked or the screensaver is on."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class HasNotes(Protocol):
+    """A source that works, but with something a person should know (say, window titles
+    are empty until a permission is granted). ``select`` passes these on as notes."""
+
+    @property
+    def notes(self) -> tuple[str, ...]: ...
