@@ -88,3 +88,17 @@ def test_every_moment_is_in_exactly_one_span(steps: list[tuple[int, Activity]]) 
     for span in spans:
         got[span.activity] = got.get(span.activity, 0) + span.duration_ms
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in expected.items() if v}
+
+
+def test_a_restart_after_a_clean_stop_counts_nothing_twice_and_loses_nothing() -> None:
+    first = Spanner(max_gap_ms=25_000)
+    spans = []
+    timeline = [(t, CODE if t < 50_000 else TUBE) for t in range(0, 100_001, 10_000)]
+    for t, a in timeline[:7]:  # stopped after the observation at 60 s
+        spans.extend(first.observe(t, a).closed)
+    spans.extend(first.close())
+    again = Spanner(max_gap_ms=25_000, floor_ms=spans[-1].end_ms)
+    for t, a in timeline:  # a replay starts over from the beginning
+        spans.extend(again.observe(t, a).closed)
+    spans.extend(again.close())
+    assert spans == [Span(0, 50_000, CODE), Span(50_000, 60_000, TUBE), Span(60_000, 100_000, TUBE)]

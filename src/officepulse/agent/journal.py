@@ -94,6 +94,12 @@ class Journal:
         return self._int("sent_seq")
 
     @property
+    def high_water_ms(self) -> int:
+        """The end of the latest closed span ever written: time before it is
+        accounted for, so a restarted replay does not count it again."""
+        return self._int("high_water_ms")
+
+    @property
     def next_seq(self) -> int:
         row = self._db.execute("SELECT MAX(seq) FROM spans").fetchone()
         return max(row[0] or 0, self._int("last_seq")) + 1
@@ -104,15 +110,19 @@ class Journal:
         """Write closed spans and the open span in one transaction; returns the
         last sequence number used."""
         seq = self.next_seq - 1
+        spans_list = list(spans)
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for span in spans:
+            for span in spans_list:
                 seq += 1
                 self._db.execute(
                     "INSERT INTO spans (seq, start_ms, end_ms, activity) VALUES (?, ?, ?, ?)",
                     (seq, span.start_ms, span.end_ms, _encode(span.activity)),
                 )
             self._set_meta("last_seq", str(seq).encode())
+            ends = [span.end_ms for span in spans_list]
+            if ends:
+                self._set_meta("high_water_ms", str(max(max(ends), self.high_water_ms)).encode())
             self._set_open(open_span)
             self._db.execute("COMMIT")
         except BaseException:

@@ -32,9 +32,22 @@ class Spanner:
     checkpoint_ms: int = 60_000
     hold_ms: int = 200_000
     open: Span | None = field(default=None)
+    # Time before ``floor_ms`` is already accounted for (a restart after a clean
+    # stop): observations before it are only remembered, not counted.
+    floor_ms: int = 0
+    _before_floor: Activity | None = field(default=None, repr=False)
 
     def observe(self, ts_ms: int, activity: Activity) -> Observed:
         current = self.open
+        if current is None and ts_ms < self.floor_ms:
+            self._before_floor = activity
+            return Observed()
+        if current is None and self._before_floor is not None:
+            # What was in front at the floor is what was seen last before it.
+            before, self._before_floor = self._before_floor, None
+            if ts_ms - self.floor_ms <= self.max_gap_ms:
+                self.open = Span(self.floor_ms, self.floor_ms, before)
+                return self.observe(ts_ms, activity)
         if current is None:
             self.open = Span(ts_ms, ts_ms, activity)
             return Observed(switched=True)
