@@ -86,3 +86,18 @@ def test_compaction_fits_the_budget_and_keeps_every_hourly_total(tmp_path: Path)
         assert a.seq < b.seq
         assert a.span.end_ms <= b.span.start_ms  # still in time order, no overlap
     j.close()
+
+
+def test_a_new_journal_for_a_known_agent_follows_on_from_the_server(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "fresh.sqlite3")
+    j.append([Span(0, 10, CODE), Span(10, 20, TUBE)], None)
+    j.continue_after(500)  # the server already has 1..500 from this agent id
+    j.ack(500)
+    assert [(e.seq, e.span) for e in j.read(0, 10)] == [
+        (501, Span(0, 10, CODE)),
+        (502, Span(10, 20, TUBE)),
+    ]
+    assert j.append([Span(20, 30, CODE)], None) == 503
+    j.continue_after(3)  # an ordinary resume changes nothing
+    assert [e.seq for e in j.read(0, 10)] == [501, 502, 503]
+    j.close()

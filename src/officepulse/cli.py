@@ -120,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:
+        return 0  # stopped by SIGTERM, after cleaning up
     return 0
 
 

@@ -17,10 +17,12 @@ import aiohttp
 
 from officepulse import __version__
 from officepulse.agent.drivers import ScriptedDriver
+from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
 from officepulse.agent.main import local_zone
+from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.timeline import Entry, Timeline
-from officepulse.protocol.messages import PROTOCOL_VERSION, Heartbeat, Hello
+from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
 
 log = logging.getLogger("officepulse.demo")
 
@@ -125,17 +127,13 @@ async def _person(server_url: str, persona: Persona, index: int, days: int) -> N
         agent_version=__version__,
         tz=zone,
     )
-    link = Link(server_url, hello, encoding="msgpack")
+    # Demo people keep their journal in memory: nothing of theirs on disk.
+    journal = Journal(":memory:")
+    link = Link(server_url, hello, journal)
+    recorder = Recorder(journal, link, hold_ms=200_000)
     task = asyncio.create_task(link.run())
     try:
         await link.connected.wait()
-        assert link.welcome is not None
-        interval = link.welcome.heartbeat_interval
-
-        async def emit(beat: Heartbeat) -> None:
-            link.push(beat)
-            await link.room(1000)
-
         http_url = "http" + server_url.removeprefix("ws").rsplit("/agent", 1)[0]
         if not await _has_history(http_url, hello.agent_id):
             today = datetime.now().astimezone().date()
@@ -145,14 +143,18 @@ async def _person(server_url: str, persona: Persona, index: int, days: int) -> N
                     continue
                 begin = datetime.combine(day, time(9, rng.randint(0, 50))).astimezone()
                 timeline = workday(persona, rng, rng.uniform(6.5, 9.5))
-                await ScriptedDriver(timeline, start=begin, speed=0, loop=False).run(emit, interval)
+                driver = ScriptedDriver(timeline, start=begin, speed=0, loop=False)
+                await driver.run(recorder.emit, HEARTBEAT_INTERVAL)
             await link.flush()
             log.info("%s: %d days of history sent", persona.name, days)
         live = workday(persona, rng, 8)
-        await ScriptedDriver(live, start=None, speed=1, loop=True).run(emit, interval)
+        await ScriptedDriver(live, start=None, speed=1, loop=True).run(
+            recorder.emit, HEARTBEAT_INTERVAL
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        journal.close()
 
 
 async def run_demo(server_url: str, *, people: int, days: int) -> None:

@@ -58,6 +58,11 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     poll_interval: PositiveSeconds = 1.0
     idle_threshold: PositiveSeconds = 180.0
     encoding: Literal["msgpack", "json"] = "msgpack"
+    compress: bool = True
+    agent_config: str | None = None
+    journal_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 64.0
+    backfill_rate: Annotated[float, msgspec.Meta(gt=0)] = 5000.0
+    ack_timeout: PositiveSeconds = 30.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -83,6 +88,12 @@ HELP: dict[str, str] = {
     "poll_interval": "seconds between looks at the desktop",
     "idle_threshold": "seconds without input after which the person counts as away",
     "encoding": "msgpack (compact) or json (readable, for debugging)",
+    "compress": "ask the server for permessage-deflate compression",
+    "agent_config": "the agent's config file with privacy lists (default: agent.toml in the "
+    "user config folder)",
+    "journal_budget_mb": "disk the journal may use while offline before it compacts old spans",
+    "backfill_rate": "spans per second sent at most while catching up after an outage",
+    "ack_timeout": "seconds without an acknowledgement before a connection counts as stalled",
 }
 
 S = TypeVar("S", ServerSettings, AgentSettings)

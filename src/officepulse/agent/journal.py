@@ -150,6 +150,30 @@ class Journal:
         if seq > self.sent_seq:
             self._set_meta("sent_seq", str(seq).encode())
 
+    def continue_after(self, seq: int) -> None:
+        """The server already has sequence numbers up to ``seq`` from this agent
+        id, beyond any this journal gave out (the journal was lost or the id
+        reused): renumber what waits to follow on, rather than lose it."""
+        last = self.next_seq - 1
+        if seq <= last:
+            return
+        first = self._db.execute("SELECT MIN(seq) FROM spans").fetchone()[0]
+        self._db.execute("BEGIN IMMEDIATE")
+        if first is not None:
+            shift = seq + 1 - int(first)
+            # Two steps, so no number collides with one not yet moved.
+            self._db.execute("UPDATE spans SET seq = -(seq + ?)", (shift,))
+            self._db.execute("UPDATE spans SET seq = -seq")
+        self._set_meta("last_seq", str(max(seq, self._max_seq())).encode())
+        # Whatever was sent under the old numbers was taken by the server as
+        # already stored and dropped: none of it is there.
+        self._set_meta("sent_seq", str(seq).encode())
+        self._db.execute("COMMIT")
+
+    def _max_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM spans").fetchone()
+        return int(row[0] or 0)
+
     def ack(self, seq: int) -> None:
         """The server has everything up to ``seq``: forget it."""
         self._db.execute("BEGIN IMMEDIATE")

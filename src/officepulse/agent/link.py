@@ -1,38 +1,52 @@
-"""The agent's websocket link to the server: connects, says hello, sends what
-the driver produces, and reconnects with exponential back-off and jitter when
-the server goes away. It never raises on a lost connection.
+"""The agent's websocket link (protocol v2): live presence first, then the
+journal's spans in batches, each dropped from the journal only once the server
+acknowledges it. Reconnects with exponential back-off and jitter, resuming from
+the last sequence number the server has; never raises on a lost connection.
 
-Heartbeats wait in a bounded in-memory outbox while the server is away. (The
-durable, acknowledged journal is a later step; see docs/protocol.md.)
+Batches: up to ``batch_max`` spans, sent when full or when the oldest unsent
+span has waited ``batch_delay`` seconds. After an outage the back-log drains at
+most ``backfill_rate`` spans per second, with progress in the log, while
+presence keeps going first. A connection that takes spans but sends no ack for
+``ack_timeout`` seconds is taken as stalled and replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from officepulse.agent.journal import Entry, Journal
 from officepulse.protocol.codec import Encoding, Frame
 from officepulse.protocol.errors import ProtocolError
-from officepulse.protocol.messages import Heartbeat, Hello, Ping, Welcome
+from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
 from officepulse.protocol.session import (
+    AckReceived,
     AgentConversation,
     ErrorReceived,
-    PongReceived,
     WelcomeReceived,
 )
 
 log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 class Rejected(Exception):
     """The server refused this agent; the message says why."""
+
+
+class Stalled(Exception):
+    """The server took spans but acknowledged nothing for too long."""
 
 
 def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
@@ -43,81 +57,88 @@ def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float
     return top * (0.5 + rand() / 2)
 
 
+def runs(entries: list[Entry]) -> list[list[Entry]]:
+    """Split entries into runs of consecutive sequence numbers (a batch's
+    numbers are implied by its first one)."""
+    out: list[list[Entry]] = []
+    for entry in entries:
+        if out and out[-1][-1].seq + 1 == entry.seq:
+            out[-1].append(entry)
+        else:
+            out.append([entry])
+    return out
+
+
 class Link:
     def __init__(
         self,
         url: str,
         hello: Hello,
+        journal: Journal,
         *,
         encoding: Encoding = "msgpack",
+        compress: bool = True,
+        batch_max: int = 500,
+        batch_delay: float = 1.0,
+        backfill_rate: float = 5000.0,
+        window: int = 4,
+        ack_timeout: float = 30.0,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
-        outbox_limit: int = 100_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self.hello = hello
+        self.journal = journal
         self.encoding = encoding
+        self.compress = compress
+        self.batch_max = batch_max
+        self.batch_delay = batch_delay
+        self.backfill_rate = backfill_rate
+        self.window = window
+        self.ack_timeout = ack_timeout
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.clock = clock
-        self.outbox: deque[Heartbeat | Ping] = deque()
-        self.outbox_limit = outbox_limit
-        self.dropped = 0
-        self.refused = 0
-        self.last_heartbeat: Heartbeat | None = None
         self.welcome: Welcome | None = None
         self.connected = asyncio.Event()
         self.offline_since: float | None = clock()
+        self.refused = 0
+        self._presence: Presence | None = None
+        self._presence_dirty = False
         self._wake = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room_below = 0
-        self._pongs: dict[int, asyncio.Future[None]] = {}
-        self._ping_ids = itertools.count(1)
+        self._acked = asyncio.Event()
+        self._unsent_since: float | None = None
         self._last_error: str | None = None
 
-    # -- what the agent calls --------------------------------------------------------
+    # -- what the agent calls ----------------------------------------------------------
 
-    def push(self, heartbeat: Heartbeat) -> None:
-        if len(self.outbox) >= self.outbox_limit:
-            self.outbox.popleft()
-            self.dropped += 1
-            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
-                log.warning("offline too long: %d oldest heartbeats dropped", self.dropped)
-        self.outbox.append(heartbeat)
-        self.last_heartbeat = heartbeat
+    def presence(self, since_ms: int, activity: Activity | None) -> None:
+        """What is in front now: sent at once when connected, else on reconnect."""
+        self._presence = Presence(since=from_ms(since_ms), activity=activity)
+        self._presence_dirty = True
         self._wake.set()
 
-    async def room(self, high: int) -> None:
-        """Wait while more than ``high`` items are waiting to be sent."""
-        while len(self.outbox) > high:
-            self._room_below = high // 2
-            self._room.clear()
-            await self._room.wait()
+    def notify(self) -> None:
+        """New spans are in the journal."""
+        if self._unsent_since is None:
+            self._unsent_since = self.clock()
+        self._wake.set()
 
     async def flush(self) -> None:
-        """Return once the server has processed everything pushed so far."""
-        while True:
-            await self.connected.wait()
-            ping_id = next(self._ping_ids)
-            done = asyncio.get_running_loop().create_future()
-            self._pongs[ping_id] = done
-            self.outbox.append(Ping(id=ping_id))
-            self._wake.set()
-            try:
-                await done
-                return
-            except ConnectionError:
-                continue
-            finally:
-                self._pongs.pop(ping_id, None)
+        """Return once the server has acknowledged everything in the journal."""
+        self._unsent_since = float("-inf")  # send whatever waits, now
+        self._wake.set()
+        while self.journal.stats().waiting:
+            self._acked.clear()
+            await self._acked.wait()
 
     def status(self) -> str:
-        waiting = sum(isinstance(item, Heartbeat) for item in self.outbox)
+        waiting = self.journal.stats().waiting
         if self.connected.is_set():
-            return f"connected to {self.url}, {waiting} heartbeats waiting"
+            return f"connected to {self.url}, {waiting} spans waiting"
         since = time.strftime("%H:%M:%S", time.localtime(self.offline_since or self.clock()))
-        return f"offline since {since}, {waiting} heartbeats waiting"
+        return f"offline since {since}, {waiting} spans waiting"
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -132,6 +153,8 @@ class Link:
                 except Rejected as exc:
                     self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
                     refused = True
+                except Stalled as exc:
+                    log.warning("%s; reconnecting", exc)
                 except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
                     self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
                 finally:
@@ -148,23 +171,22 @@ class Link:
 
     def _log_once(self, level: int, text: str) -> None:
         if text != self._last_error:
-            log.log(level, "%s (retrying in the background)", text)
+            log.log(level, "%s (retrying in the background; %s)", text, self.status())
             self._last_error = text
 
     def _lost(self, quietly: bool = False) -> None:
         if self.connected.is_set() and not quietly:
-            log.warning("connection to %s lost; reconnecting", self.url)
+            log.warning("connection to %s lost; reconnecting (%s)", self.url, self.status())
             self.offline_since = self.clock()
         self.connected.clear()
-        for future in self._pongs.values():
-            if not future.done():
-                future.set_exception(ConnectionError("connection lost before the pong"))
-        # Pings still waiting are resent by flush() on the next connection.
-        self.outbox = deque(item for item in self.outbox if isinstance(item, Heartbeat))
+        self._presence_dirty = self._presence is not None
 
     async def _session(self, session: aiohttp.ClientSession) -> None:
         async with session.ws_connect(
-            self.url, heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+            self.url,
+            heartbeat=30,
+            compress=15 if self.compress else 0,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5),
         ) as ws:
             conv = AgentConversation(self.hello, self.encoding)
             await self._send_all(ws, conv.data_to_send())
@@ -178,50 +200,106 @@ class Link:
                     self.welcome = event.welcome
             if self.welcome is None:
                 raise Rejected("no welcome from the server")
+            # The server has everything up to here already: no need to send it again.
+            self.journal.continue_after(self.welcome.resume_from_seq)
+            self.journal.ack(self.welcome.resume_from_seq)
             self._last_error = None
             self.offline_since = None
-            if not self.outbox and self.last_heartbeat is not None:
-                # Show the person at once rather than at the next periodic heartbeat.
-                self.outbox.append(self.last_heartbeat)
             self.connected.set()
-            log.info("connected to %s", self.url)
+            self._presence_dirty = self._presence is not None
+            waiting = self.journal.stats().waiting
+            log.info("connected to %s; %d spans to send", self.url, waiting)
             sender = asyncio.create_task(self._sender(ws, conv))
+            receiver = asyncio.create_task(self._receiver(ws, conv))
             try:
-                await self._receiver(ws, conv)
+                done, _ = await asyncio.wait(
+                    {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    task.result()  # raises what ended it
             finally:
-                sender.cancel()
-                await asyncio.gather(sender, return_exceptions=True)
+                for task in (sender, receiver):
+                    task.cancel()
+                await asyncio.gather(sender, receiver, return_exceptions=True)
 
     async def _sender(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
+        cursor = self.journal.acked_seq
+        backlog_total = self.journal.stats().waiting
+        progress_at = self.clock()
+        last_ack_check = (self.journal.acked_seq, self.clock())
         while True:
-            while not self.outbox:
-                self._wake.clear()
-                await self._wake.wait()
-            item = self.outbox[0]
-            conv.send(item)
-            await self._send_all(ws, conv.data_to_send())
-            # Removed only once written to the socket, so a send cut short is resent.
-            if self.outbox and self.outbox[0] is item:
-                self.outbox.popleft()
-                if len(self.outbox) <= self._room_below:
-                    self._room.set()
+            if self._presence_dirty and self._presence is not None:
+                self._presence_dirty = False
+                conv.send(self._presence)
+                await self._send_all(ws, conv.data_to_send())
+            acked = self.journal.acked_seq
+            if acked != last_ack_check[0]:
+                last_ack_check = (acked, self.clock())
+            elif cursor > acked and self.clock() - last_ack_check[1] > self.ack_timeout:
+                raise Stalled(f"no acknowledgement for {self.ack_timeout:.0f} s")
+            cursor = max(cursor, acked)
+            in_flight = cursor - acked
+            entries = (
+                []
+                if in_flight >= self.window * self.batch_max
+                else (self.journal.read(cursor, self.batch_max))
+            )
+            due = self._unsent_since is not None and (
+                self.clock() - self._unsent_since >= self.batch_delay
+            )
+            if entries and (len(entries) >= self.batch_max or due):
+                for run in runs(entries):
+                    spans = [
+                        SpanOut(
+                            start=from_ms(e.span.start_ms),
+                            end=from_ms(e.span.end_ms),
+                            activity=e.span.activity,
+                        )
+                        for e in run
+                    ]
+                    conv.send(Spans(first_seq=run[0].seq, spans=spans))
+                    await self._send_all(ws, conv.data_to_send())
+                cursor = entries[-1].seq
+                self.journal.mark_sent(cursor)
+                more = self.journal.read(cursor, 1)
+                if not more:
+                    self._unsent_since = None
+                if more or backlog_total > self.batch_max:
+                    # Back-fill: bounded, so live traffic and the server keep breathing.
+                    await asyncio.sleep(len(entries) / self.backfill_rate)
+                    if self.clock() - progress_at >= 5:
+                        progress_at = self.clock()
+                        left = self.journal.stats().waiting
+                        log.info(
+                            "back-fill: %d spans waiting, %d sent so far",
+                            left,
+                            max(0, backlog_total - left),
+                        )
+                continue
+            self._wake.clear()
+            timeout = self.batch_delay if entries or in_flight else self.ack_timeout
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the event is set, and the agent never stops.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _receiver(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
         async for msg in ws:
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
             for event in conv.receive(msg.data):
-                if isinstance(event, PongReceived):
-                    future = self._pongs.get(event.id)
-                    if future is not None and not future.done():
-                        future.set_result(None)
+                if isinstance(event, AckReceived):
+                    self.journal.ack(event.seq)
+                    self._acked.set()
+                    self._wake.set()
                 elif isinstance(event, ErrorReceived):
                     if event.error.fatal:
                         raise Rejected(event.error.message)
                     self.refused += 1
                     if self.refused <= 3 or self.refused % 1000 == 0:
                         log.warning(
-                            "the server refused a message (%d so far): %s",
+                            "the server adjusted or refused a message (%d so far): %s",
                             self.refused,
                             event.error.message,
                         )

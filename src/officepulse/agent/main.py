@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
+import signal
 import socket
+from pathlib import Path
 
 import tzlocal
 
 from officepulse import __version__
 from officepulse.agent.drivers import DesktopDriver, NoDesktop, ScriptedDriver
 from officepulse.agent.identity import agent_id
+from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
+from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import open_desktop
 from officepulse.agent.timeline import Timeline
-from officepulse.protocol.messages import PROTOCOL_VERSION, Heartbeat, Hello
+from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
 from officepulse.settings import AgentSettings
 
 log = logging.getLogger("officepulse.agent")
@@ -78,35 +83,85 @@ def make_driver(settings: AgentSettings) -> Driver:
         return NoDesktop(str(exc), desktop)
 
 
+def open_journal(settings: AgentSettings) -> Journal:
+    return Journal(
+        Path(settings.state_dir) / "journal.sqlite3",
+        budget_bytes=int(settings.journal_budget_mb * 1024 * 1024),
+    )
+
+
+def make_link(settings: AgentSettings, hello: Hello, journal: Journal) -> Link:
+    return Link(
+        settings.server_url,
+        hello,
+        journal,
+        encoding=settings.encoding,
+        compress=settings.compress,
+        backfill_rate=settings.backfill_rate,
+        ack_timeout=settings.ack_timeout,
+    )
+
+
+async def _compact_now_and_then(journal: Journal, every: float = 60.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        if journal.stats().bytes > journal.budget_bytes:
+            removed = journal.compact()
+            log.info("journal over its disk budget: compacted %d old spans", removed)
+
+
 async def run_agent(settings: AgentSettings) -> None:
-    """Run until cancelled, or until a scripted timeline without --loop ends."""
+    """Run until cancelled (Ctrl-C, SIGTERM), or until a scripted timeline
+    without --loop ends and the server has acknowledged all of it."""
     hello = make_hello(settings)
     driver = make_driver(settings)
-    link = Link(settings.server_url, hello, encoding=settings.encoding)
-    log.info("agent %s for %s on %s; server %s", hello.agent_id, hello.name, hello.host, link.url)
-    link_task = asyncio.create_task(link.run(), name="link")
+    journal = open_journal(settings)
+    link = make_link(settings, hello, journal)
+    # Going idle is dated at the last input, up to the idle threshold back:
+    # the open span keeps that much in hand so it can still be cut back.
+    recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))
+    log.info(
+        "agent %s for %s on %s; server %s; journal %s (%s)",
+        hello.agent_id,
+        hello.name,
+        hello.host,
+        link.url,
+        journal.path,
+        link.status(),
+    )
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        if main_task is not None:
+            loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    tasks = [
+        asyncio.create_task(link.run(), name="link"),
+        asyncio.create_task(_compact_now_and_then(journal), name="compact"),
+    ]
     try:
-        # The server sets the heartbeat interval, so production starts once welcomed.
-        await link.connected.wait()
-        assert link.welcome is not None
-
-        async def emit(beat: Heartbeat) -> None:
-            link.push(beat)
-            if isinstance(driver, ScriptedDriver):
-                # A fast replay must not outrun the socket by more than a bounded amount;
-                # the live desktop keeps sampling and the outbox drops its oldest instead.
-                await link.room(1000)
-
-        interval = link.welcome.heartbeat_interval
         while True:
             try:
-                await driver.run(emit, interval)
+                await driver.run(recorder.emit, HEARTBEAT_INTERVAL)
                 break
             except SourceUnavailable as exc:
                 # The display went away under us (logged out, X server restarted).
                 driver = NoDesktop(str(exc), lambda: make_desktop_driver(settings))
+        recorder.stop()
         await link.flush()
-        log.info("timeline finished; every heartbeat was received by the server")
+        log.info("timeline finished; every span was acknowledged by the server")
+    except asyncio.CancelledError:
+        # A clean stop (Ctrl-C, SIGTERM): the open span ends where it was last
+        # seen, and gets a moment to reach the server. A crash or kill -9 keeps
+        # it open in the journal instead, and the next run carries on from it.
+        recorder.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3):
+                await link.flush()
+        log.info("stopped (%s)", link.status())
+        raise
     finally:
-        link_task.cancel()
-        await asyncio.gather(link_task, return_exceptions=True)
+        recorder.save()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        journal.close()

@@ -67,7 +67,8 @@ class BrowserQueue:
             if not parts:
                 continue
             try:
-                await asyncio.wait_for(self.send("".join(parts)), self.send_timeout)
+                async with asyncio.timeout(self.send_timeout):
+                    await self.send("".join(parts))
             except TimeoutError:
                 log.warning(
                     "a dashboard fell behind by %.1f s; disconnecting it", self.send_timeout
