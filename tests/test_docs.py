@@ -31,7 +31,7 @@ def test_every_setting_is_documented() -> None:
 
 def test_the_example_session_in_the_protocol_document(server: ServerProcess) -> None:
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    block = doc.split("## A whole session in JSON", 1)[1].split("```", 2)[1]
+    block = doc.split("## A whole session in JSON (v1)", 1)[1].split("```", 2)[1]
     sent = [json.loads(line[2:]) for line in block.splitlines() if line.startswith("→ ")]
     promised = [json.loads(line[2:]) for line in block.splitlines() if line.startswith("← ")]
     received = []
@@ -52,3 +52,26 @@ def test_the_example_session_in_the_protocol_document(server: ServerProcess) -> 
         "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
     )["rows"]
     assert {r["app"]: r["seconds"] for r in rows} == {"Code": 14.5, "Google-chrome": 0.0}
+
+
+def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    block = doc.split("## A v2 session in JSON", 1)[1].split("```", 2)[1]
+    sent = [json.loads(line[2:]) for line in block.splitlines() if line.startswith("→ ")]
+    promised = [json.loads(line[2:]) for line in block.splitlines() if line.startswith("← ")]
+    received = []
+    with connect(server.ws_url) as ws:
+        for message in sent:
+            ws.send(json.dumps(message))
+            if message["type"] in ("hello", "spans"):
+                received.append(json.loads(ws.recv(timeout=5)))
+        listed = server.get("/api/v1/agents")["agents"]
+    assert [r["type"] for r in received] == [p["type"] for p in promised]
+    assert [r.get("seq") for r in received[1:]] == [p["seq"] for p in promised[1:]]
+    assert set(received[0]) == set(promised[0])
+    (bob,) = listed
+    assert bob["current"]["app"] == "Google-chrome"  # presence, live
+    rows = server.get(
+        "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
+    )["rows"]
+    assert {r["app"]: r["seconds"] for r in rows} == {"Code": 300.0, "Google-chrome": 60.0}
