@@ -194,9 +194,10 @@ def stop(proc: subprocess.Popen[str]) -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    out = proc.stdout.read() if proc.stdout is not None else ""
-    if proc.stdout is not None:
-        proc.stdout.close()
+    if proc.stdout is None or proc.stdout.closed:
+        return ""  # stopped before
+    out = proc.stdout.read()
+    proc.stdout.close()
     return out
 
 

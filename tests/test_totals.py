@@ -15,28 +15,13 @@ import pytest
 
 from officepulse.agent.timeline import Timeline
 from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server
+from tests.timelines import expected
 
 DATA = Path(__file__).parent / "data"
 PEOPLE = {
     "bob": (DATA / "bob-youtube.jsonl", datetime(2026, 11, 20, 20, 0, tzinfo=UTC)),
     "alice": (DATA / "alice-vscode.jsonl", datetime(2026, 11, 20, 16, 0, tzinfo=UTC)),
 }
-
-
-def expected(
-    timeline: Timeline, start: datetime, lo: datetime, hi: datetime
-) -> dict[str, tuple[float, float]]:
-    """(active, idle) seconds per app within [lo, hi), straight from the timeline:
-    an independent reckoning, not the server's code."""
-    totals: dict[str, list[float]] = {}
-    for entry, following in zip(timeline.entries, timeline.entries[1:], strict=False):
-        a = max(start + timedelta(seconds=entry.offset), lo)
-        b = min(start + timedelta(seconds=following.offset), hi)
-        if b > a:
-            assert entry.app is not None
-            slot = totals.setdefault(entry.app, [0.0, 0.0])
-            slot[1 if entry.idle else 0] += (b - a).total_seconds()
-    return {app: (v[0], v[1]) for app, v in totals.items()}
 
 
 def usage(
