@@ -10,11 +10,6 @@ import msgspec
 from officepulse.agent.sources.base import WindowSample
 from officepulse.protocol.messages import Activity, Media
 
-# The protocol's limits (messages.py: ShortText, LongText). Structs do not check them when
-# they are built, only when decoded, so the agent cuts here rather than be refused later.
-SHORT = 256
-LONG = 4096
-
 
 class IntrospectionError(Exception):
     """A plugin could not look: the message says why, for the person reading the log
@@ -49,28 +44,37 @@ class Details:
         return Details(**values)
 
     def apply(self, activity: Activity) -> Activity:
-        """``activity`` with these details filled in, cut to the protocol's limits."""
+        """``activity`` with these details filled in. Texts are not cut here: the privacy
+        lists' redaction must see them whole, and the driver cuts after it (``fit``)."""
         title = activity.title if self.title is None else self.title
         url = self.url
         if self.incognito:
             title, url = "", None
-        media = self.media
-        if media is not None:
-            media = msgspec.structs.replace(
-                media,
-                player=media.player[:SHORT],
-                title=media.title[:LONG],
-                artist=media.artist[:SHORT],
-            )
         return msgspec.structs.replace(
             activity,
-            title=title[:LONG],
-            url=_cut(url, LONG),
-            program=_cut(self.program, SHORT),
-            project=_cut(self.project, SHORT),
-            file=_cut(self.file, LONG),
-            media=media,
+            title=title,
+            url=None if self.incognito else url or activity.url,
+            program=self.program or activity.program,
+            project=self.project or activity.project,
+            file=self.file or activity.file,
+            media=self.media or activity.media,
         )
+
+    def summary(self) -> str:
+        """One line for people (``officepulse agent probe``)."""
+        parts = []
+        if self.incognito:
+            parts.append("private window: title and URL not kept")
+        for name in ("title", "url", "program", "project", "file"):
+            value = getattr(self, name)
+            if value is not None and not (self.incognito and name in ("title", "url")):
+                parts.append(f"{name}={value!r}")
+        if self.media is not None:
+            state = "playing" if self.media.playing else "paused"
+            parts.append(
+                f"{self.media.player} {state}: {self.media.title!r} by {self.media.artist!r}"
+            )
+        return "; ".join(parts) or "nothing more"
 
 
 NOTHING = Details()
@@ -85,9 +89,3 @@ class Plugin(Protocol):
     def describe(self, sample: WindowSample) -> Details: ...
 
     def close(self) -> None: ...
-
-
-def _cut(text: str | None, limit: int) -> str | None:
-    if text is None:
-        return None
-    return text[:limit] or None

@@ -86,7 +86,7 @@ def parse_title(title: str) -> TabTitle | None:
 
 def _tab(page: str, tail: str) -> TabTitle:
     incognito = _private(tail)
-    parts = _split(page)
+    sep, parts = _split(page)
     kept = []
     url = None
     for part in parts:
@@ -98,7 +98,7 @@ def _tab(page: str, tail: str) -> TabTitle:
             url = match["url"]
             continue
         kept.append(part)
-    page = " - ".join(kept) if len(kept) != len(parts) else page
+    page = sep.join(kept) if len(kept) != len(parts) else page
     match = _TRAILING_URL.search(page)
     if match is not None and url is None:
         url = match["url"]
@@ -108,11 +108,11 @@ def _tab(page: str, tail: str) -> TabTitle:
     return TabTitle(page.strip(), url, incognito)
 
 
-def _split(page: str) -> list[str]:
+def _split(page: str) -> tuple[str, list[str]]:
     for sep in _SEPARATORS:
         if sep in page:
-            return page.split(sep)
-    return [page]
+            return sep, page.split(sep)
+    return " - ", [page]
 
 
 def _private(text: str) -> bool:
@@ -129,7 +129,9 @@ class TitleBrowser:
         tab = parse_title(sample.title)
         if tab is None:
             return NOTHING
-        return Details(title=tab.title, url=tab.url, incognito=tab.incognito)
+        if tab.incognito:  # not even kept in memory past this point
+            return Details(title="", incognito=True)
+        return Details(title=tab.title, url=tab.url)
 
     def close(self) -> None:
         pass
@@ -138,8 +140,14 @@ class TitleBrowser:
 # The browsers with the Chromium AppleScript dictionary (tab has URL and title; window has
 # mode, "normal" or "incognito"). Arc's dictionary has tabs with URL and title; whether its
 # windows have a mode is not documented, so the script asks inside `try`.
-_CHROMIUM_FAMILY = {"Google Chrome", "Chromium", "Brave Browser", "Microsoft Edge", "Arc"}
-_CHROMIUM_FAMILY |= {"Vivaldi"}
+_CHROMIUM_FAMILY = {
+    "Google Chrome",
+    "Chromium",
+    "Brave Browser",
+    "Microsoft Edge",
+    "Arc",
+    "Vivaldi",
+}
 
 CHROMIUM_SCRIPT = """\
 tell application {app}
