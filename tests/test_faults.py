@@ -236,3 +236,47 @@ def test_a_day_offline_then_back_fill(tmp_path: Path) -> None:
         stop(agent)
         with contextlib.suppress(Exception):
             agent.kill()
+
+
+def test_a_back_log_of_long_titles_fits_the_servers_frame_limit(tmp_path: Path) -> None:
+    """500 spans with long titles and URLs encode to more than the server takes in
+    one message: the agent splits its batches rather than retrying forever."""
+    import json
+
+    lines = []
+    for i in range(720):
+        tab = i % 2 == 0
+        lines.append(
+            {
+                "offset": i * 60,
+                "app": "Google-chrome" if tab else "Code",
+                "title": ("A rather long page title about officepulse and batching " * 2)[:86]
+                + str(i),
+                "url": f"https://example.org/articles/officepulse/link/batching?page={i:06d}&ref=x"
+                if tab
+                else None,
+            }
+        )
+    lines.append({"offset": 720 * 60, "end": True})
+    path = tmp_path / "tabs.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({k: v for k, v in line.items() if v is not None}) for line in lines)
+    )
+    timeline = Timeline.load(path)
+    port = free_port()
+    placeholder = ServerProcess.__new__(ServerProcess)
+    placeholder.url = f"http://127.0.0.1:{port}"
+    agent = replay(placeholder, tmp_path, path, "--speed", "0", "--encoding", "json")
+    try:
+        journal = tmp_path / "agent-state" / "journal.sqlite3"
+        wait_until(journal.exists, what="the journal")
+        time.sleep(1.5)  # the whole timeline waits on disk
+        server = start_server(tmp_path / "srv", "--port", str(port))
+        try:
+            finish(agent, timeout=30)
+            assert totals(server) == want(timeline)
+            assert not any("message too big" in line for line in server.log)
+        finally:
+            server.stop()
+    finally:
+        stop(agent)

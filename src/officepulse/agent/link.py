@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from officepulse.agent.journal import Entry, Journal
-from officepulse.protocol.codec import Encoding, Frame
+from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import ProtocolError
 from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
 from officepulse.protocol.session import (
@@ -248,17 +248,11 @@ class Link:
                 self.clock() - self._unsent_since >= self.batch_delay
             )
             if entries and (len(entries) >= self.batch_max or due):
+                limit = self.welcome.max_frame_bytes if self.welcome else 65536
                 for run in runs(entries):
-                    spans = [
-                        SpanOut(
-                            start=from_ms(e.span.start_ms),
-                            end=from_ms(e.span.end_ms),
-                            activity=e.span.activity,
-                        )
-                        for e in run
-                    ]
-                    conv.send(Spans(first_seq=run[0].seq, spans=spans))
-                    await self._send_all(ws, conv.data_to_send())
+                    for batch in self._fit(run, limit):
+                        conv.send(batch)
+                        await self._send_all(ws, conv.data_to_send())
                 cursor = entries[-1].seq
                 self.journal.mark_sent(cursor)
                 more = self.journal.read(cursor, 1)
@@ -283,6 +277,27 @@ class Link:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    def _fit(self, run: list[Entry], limit: int) -> list[Spans]:
+        """Batches of ``run`` that each encode within the server's frame limit
+        (a count alone is not enough: long titles and URLs make big spans)."""
+        batch = Spans(
+            first_seq=run[0].seq,
+            spans=[
+                SpanOut(
+                    start=from_ms(e.span.start_ms),
+                    end=from_ms(e.span.end_ms),
+                    activity=e.span.activity,
+                )
+                for e in run
+            ],
+        )
+        # The limit applies after inflating, so measure the plain encoding; keep a
+        # margin for the frame itself.
+        if len(run) == 1 or len(encode(batch, self.encoding)) <= limit - 1024:
+            return [batch]
+        half = len(run) // 2
+        return self._fit(run[:half], limit) + self._fit(run[half:], limit)
 
     async def _receiver(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
         async for msg in ws:

@@ -22,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 from officepulse.protocol.messages import Activity
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def to_ms(ts: datetime) -> int:
     """An aware datetime as whole milliseconds since the epoch, exactly (a float
     timestamp would round microseconds at this magnitude)."""
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
+    return (ts - _EPOCH) // _MS
 
 
 def iso_utc(ms: int) -> str:
