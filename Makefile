@@ -34,7 +34,14 @@ demo: setup
 system-deps:
 	scripts/system-deps
 
-test: setup system-deps check
+# ActivityWatch's own server and client, for the tests that compare officepulse's
+# /api/0/ with the real thing (pinned: peewee 4 and Flask 2.3 break aw-server 0.12).
+.venv-aw/.installed:
+	test -x .venv-aw/bin/python || $(PYTHON) -m venv .venv-aw
+	.venv-aw/bin/python -m pip install --quiet 'aw-server==0.12.0' aw-client 'peewee<4' 'flask<2.3'
+	@touch $@
+
+test: setup .venv-aw/.installed system-deps check
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 check:

@@ -97,7 +97,7 @@ class ServerProcess:
 
 
 def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
-    database = tmp / "officepulse.sqlite3"
+    database = tmp / "officepulse.sqlite3"  # unless --database in args says otherwise
     proc = subprocess.Popen(
         [
             OFFICEPULSE,
@@ -209,3 +209,10 @@ def wait_until(predicate: Any, timeout: float = 10, what: str = "condition") -> 
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def aw_installed() -> None:
+    """ActivityWatch's real server and client, which `make test` installs in .venv-aw."""
+    aw = Path(__file__).parent.parent / ".venv-aw" / "bin" / "aw-server"
+    assert aw.exists(), f"{aw} is missing: run `make test` (it installs ActivityWatch there)"

@@ -1,5 +1,6 @@
-"""The Store contract. Every implementation runs this same suite (SQLite now;
-PostgreSQL joins the parametrisation when it lands)."""
+"""The Store contract. Every implementation runs this same suite: SQLite, and PostgreSQL
+on a real server that the tests start (tests/postgres.py; one per session, a fresh
+database per test)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import AgentInfo, Store
+from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
+
+# The PostgreSQL server: tests/postgres.py (imported by pytest only, see its docstring).
+pytest_plugins = ["tests.postgres"]
 
 CODE = Activity(app="Code", title="main.py", process="code", pid=42)
 TUBE = Activity(app="Google-chrome", title="YouTube", url="https://youtube.com/")
@@ -23,9 +28,14 @@ def agent(id_: str = "a1", *, online: bool = True, seen: int = 0) -> AgentInfo:
     return AgentInfo(id_, f"name-{id_}", "host", "Linux", "0.1", "UTC", online, seen)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    impl = SQLiteStore(tmp_path / "s.sqlite3")
+    impl: Store
+    if request.param == "postgres":
+        # Only a PostgreSQL test starts the server (`-k sqlite` does not).
+        impl = PostgresStore(request.getfixturevalue("postgres_url"))
+    else:
+        impl = SQLiteStore(tmp_path / "s.sqlite3")
     await impl.open()
     yield impl
     await impl.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
@@ -53,6 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch this desktop (or replay a timeline) and stream it to the server.",
     )
     _add_setting_flags(agent, AgentSettings)
+    _add_probe(agent)
+    imp = sub.add_parser(
+        "import-aw",
+        help="import an ActivityWatch export (aw-buckets-export.json)",
+        description="Import an ActivityWatch export into the database; importing again "
+        "changes nothing.",
+    )
+    imp.add_argument("file", help="the export file")
+    imp.add_argument(
+        "--database",
+        default=None,
+        metavar="DATABASE",
+        help=f"{HELP['database']}; env {env_name('database')}",
+    )
     demo = sub.add_parser(
         "demo",
         help="fill an office with scripted people (needs a running server)",
@@ -62,6 +77,44 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--people", type=int, default=5, help="how many people (default: 5)")
     demo.add_argument("--days", type=int, default=7, help="days of history (default: 7)")
     return parser
+
+
+def _add_probe(agent: argparse.ArgumentParser) -> None:
+    probes = agent.add_subparsers(dest="agent_command", metavar="probe", required=False)
+    probe = probes.add_parser(
+        "probe",
+        help="print what the agent sees right now, source by source, and exit",
+        description="Print what the agent sees right now, source by source: desktop backends, "
+        "the window in front, idle, introspection, your privacy lists, and what it would send. "
+        "Sends nothing.",
+    )
+    for name in ("source", "idle_threshold", "agent_config"):
+        # SUPPRESS: flags given before "probe" (agent --source x11 probe) must not be
+        # overwritten by this parser's defaults.
+        probe.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar=name.upper(),
+            help=f"{HELP[name]}; env {env_name(name)}",
+        )
+
+
+def _probe(agent_settings: AgentSettings) -> int:
+    from officepulse.agent.probe import collect, render
+
+    _logging("error")  # the probe shows what fails itself
+    probe = collect(
+        source=agent_settings.source,
+        idle_threshold=agent_settings.idle_threshold,
+        config=agent_settings.agent_config,
+    )
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="replace")  # a title in a script the console lacks
+    sys.stdout.write(render(probe))
+    sys.stdout.flush()
+    # A desktop that cannot be read is an answer; a bad config file stops the agent.
+    return 2 if probe.config_error is not None else 0
 
 
 def _logging(level: str) -> None:
@@ -83,7 +136,9 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "env_file")}
+    flags = {
+        k: v for k, v in vars(args).items() if k not in ("command", "env_file", "agent_command")
+    }
     try:
         if args.command == "server":
             from officepulse.server.app import serve
@@ -105,8 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from officepulse.agent.main import run_agent
 
             agent_settings = load(AgentSettings, flags, env_file=args.env_file)
+            if getattr(args, "agent_command", None) == "probe":
+                return _probe(agent_settings)
             _logging(agent_settings.log_level)
             _run(run_agent(agent_settings))
+        elif args.command == "import-aw":
+            from officepulse.aw_import import run
+
+            import_settings = load(
+                ServerSettings, {"database": args.database}, env_file=args.env_file
+            )
+            return run(args.file, import_settings.database)
         else:
             from officepulse.demo import run_demo
 

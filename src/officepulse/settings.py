@@ -50,7 +50,19 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: str = msgspec.field(default_factory=getpass.getuser)
     agent_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
     state_dir: str = msgspec.field(default_factory=_default_state_dir)
-    source: Literal["auto", "x11", "scripted", "none"] = "auto"
+    source: Literal[
+        "auto",
+        "x11",
+        "sway",
+        "hyprland",
+        "kde",
+        "gnome",
+        "gnome-eval",
+        "macos",
+        "windows",
+        "scripted",
+        "none",
+    ] = "auto"
     timeline: str | None = None
     speed: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     start: datetime | None = None
@@ -69,7 +81,7 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 HELP: dict[str, str] = {
     "host": "address to listen on (0.0.0.0 for every interface)",
     "port": "port to listen on",
-    "database": "SQLite file that keeps agents and their activity",
+    "database": "SQLite file, or a postgresql:// URL, that keeps agents and their activity",
     "assets_dir": "folder holding node_modules/ with htmx (default: found near the code)",
     "heartbeat_interval": "seconds between heartbeats agents are asked to keep",
     "pulsetime": "heartbeats of the same activity closer than this many seconds merge",
@@ -80,7 +92,8 @@ HELP: dict[str, str] = {
     "name": "the person's name shown on the dashboard",
     "agent_id": "stable id of this agent (default: made once and kept in state_dir)",
     "state_dir": "folder where the agent keeps its id",
-    "source": "what to read: auto, x11, scripted (replay --timeline) or none",
+    "source": "what to read: auto (chosen from the platform and session), x11, sway, "
+    "hyprland, kde, gnome, gnome-eval, macos, windows, scripted (replay --timeline) or none",
     "timeline": "JSON-lines timeline file replayed by the scripted source",
     "speed": "scripted source: 1 = real time, 60 = a minute per second, 0 = as fast as possible",
     "start": "scripted source: ISO 8601 instant the timeline starts at (default: now)",

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
 from officepulse.agent.heartbeats import HeartbeatPolicy
 from officepulse.agent.privacy import PrivacyRules, apply_privacy
@@ -24,12 +26,15 @@ from officepulse.agent.sources.base import IdleSource, SourceUnavailable, Window
 from officepulse.agent.timeline import Timeline
 from officepulse.protocol.messages import Activity, Heartbeat, Media
 
+if TYPE_CHECKING:
+    from officepulse.agent.introspect import Introspector
+
 log = logging.getLogger(__name__)
 Emit = Callable[[Heartbeat], Awaitable[None]]
 Clock = Callable[[], float]
 # Adds what plugins can tell about the window in front (tab URL, terminal program,
-# editor project, media) to the activity the window source gave.
-# TODO(introspect): the entry point of officepulse.agent.introspect goes here.
+# editor project, media) to the activity the window source gave: an
+# ``introspect.Introspector``, or anything called the same way.
 Introspect = Callable[[WindowSample, Activity], Activity]
 # Told the instant the last activity was last seen, when a never-capture app whose
 # entry says "nothing" comes to the front: a link that can end a span without starting
@@ -53,6 +58,7 @@ class Seen:
     observed: Activity
     activity: Activity | None
     introspected: bool
+    locked: bool = False
 
 
 def look(
@@ -66,13 +72,26 @@ def look(
     sample = window.active_window()
     if sample is None:
         return None
+    return judge(sample, idle, idle_threshold, rules, introspect)
+
+
+def judge(
+    sample: WindowSample,
+    idle: IdleSource | None,
+    idle_threshold: float,
+    rules: PrivacyRules,
+    introspect: Introspect | None = None,
+) -> Seen:
+    """``sample`` with the idle time, introspection and the privacy lists applied. A
+    locked screen (or a screensaver) counts as away whatever the idle time says."""
     idle_for = idle.idle_seconds() if idle is not None else None
+    locked = idle.locked() if idle is not None else False
     observed = Activity(
         app=sample.app,
         title=sample.title,
         process=sample.process,
         pid=sample.pid,
-        idle=idle_for is not None and idle_for >= idle_threshold,
+        idle=locked or (idle_for is not None and idle_for >= idle_threshold),
     )
     # Introspection reads more of the app (its tabs, its terminal, its files): it must
     # not even run for an app on either list.
@@ -80,7 +99,20 @@ def look(
     if allowed and introspect is not None:
         observed = introspect(sample, observed)
     sent = apply_privacy(observed, rules)
-    return Seen(sample, idle_for, observed, None if sent is None else fit(sent), allowed)
+    return Seen(sample, idle_for, observed, None if sent is None else fit(sent), allowed, locked)
+
+
+def make_introspector(rules: PrivacyRules) -> Introspector:
+    """This platform's introspection. Players on either list by plain name are never
+    even read; one matched by a glob is read, and its track dropped by the lists."""
+    from officepulse.agent.introspect import Introspector
+
+    hidden = [
+        p.glob
+        for p in (*rules.never_capture, *rules.never_introspect)
+        if not any(c in p.glob for c in "*?[")
+    ]
+    return Introspector(sys.platform, hidden_players=hidden)
 
 
 def fit(activity: Activity) -> Activity:
@@ -120,6 +152,8 @@ class DesktopDriver:
     ``privacy``: the person's lists; None reads them from the agent's config file
     (``config.load_config``, which raises ``ConfigError`` for a bad file), so a
     caller that forgets them cannot send what the person listed.
+    ``introspect``: "auto" makes this platform's ``Introspector`` (closed when ``run``
+    ends), None turns introspection off. It is never called for an app on a list.
 
     While a never-capture app whose entry says "nothing" is in front, nothing at
     all is emitted, not even going idle or coming back. When it comes to the front,
@@ -138,9 +172,11 @@ class DesktopDriver:
         idle_threshold: float,
         clock: Clock = time.time,
         privacy: PrivacyRules | None = None,
-        introspect: Introspect | None = None,
+        introspect: Introspect | Literal["auto"] | None = "auto",
         gap: Gap | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
+        self.on_close = on_close  # closes the desktop's connections when the driver ends
         self.window = window
         self.idle = idle
         self.poll_interval = poll_interval
@@ -161,13 +197,33 @@ class DesktopDriver:
                     len(privacy.redact),
                 )
         self.privacy = privacy
-        self.introspect = introspect
+        self._owned: Introspector | None = None
+        if introspect == "auto":
+            introspect = self._owned = make_introspector(privacy)
+        self.introspect: Introspect | None = introspect
         self.gap = gap
 
     def look(self) -> Seen | None:
         return look(self.window, self.idle, self.idle_threshold, self.privacy, self.introspect)
 
     async def run(self, emit: Emit, interval: float) -> None:
+        try:
+            await self._run(emit, interval)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
+        self._close_introspection()
+
+    def _close_introspection(self) -> None:
+        """Close what this driver opened (introspection's D-Bus connection); a later
+        ``run`` opens it again."""
+        if self._owned is not None:
+            self._owned.close()
+
+    async def _run(self, emit: Emit, interval: float) -> None:
         policy = HeartbeatPolicy(interval)
         last_idle = False
         span_start: datetime | None = None
@@ -179,6 +235,7 @@ class DesktopDriver:
             if seen is not None and seen.activity is None:
                 if not hidden:
                     hidden = True
+                    log.debug("a never-captured window is in front: nothing is sent meanwhile")
                     await self._hide(emit, policy, seen_at)
                     policy, last_idle, seen_at = HeartbeatPolicy(interval), False, None
             elif seen is not None:

@@ -13,13 +13,15 @@ from pathlib import Path
 import tzlocal
 
 from officepulse import __version__
-from officepulse.agent.drivers import DesktopDriver, NoDesktop, ScriptedDriver
+from officepulse.agent.config import load_config
+from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver
 from officepulse.agent.identity import agent_id
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
+from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
-from officepulse.agent.sources.select import open_desktop
+from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
 from officepulse.agent.timeline import Timeline
 from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
 from officepulse.settings import AgentSettings
@@ -48,8 +50,10 @@ def make_hello(settings: AgentSettings) -> Hello:
     )
 
 
-def make_desktop_driver(settings: AgentSettings) -> DesktopDriver:
-    d = open_desktop("x11" if settings.source == "x11" else "auto")
+def make_desktop_driver(
+    settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None = None
+) -> DesktopDriver:
+    d = open_desktop(settings.source if settings.source in WINDOW_BACKENDS else "auto")
     for note in d.notes:
         log.warning("%s", note)
     log.info("reading the %s desktop", d.name)
@@ -58,10 +62,13 @@ def make_desktop_driver(settings: AgentSettings) -> DesktopDriver:
         d.idle,
         poll_interval=settings.poll_interval,
         idle_threshold=settings.idle_threshold,
+        privacy=privacy,
+        gap=gap,
+        on_close=d.close,
     )
 
 
-def make_driver(settings: AgentSettings) -> Driver:
+def make_driver(settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None = None) -> Driver:
     if settings.source == "scripted":
         if settings.timeline is None:
             raise SystemExit("the scripted source needs --timeline FILE")
@@ -73,7 +80,7 @@ def make_driver(settings: AgentSettings) -> Driver:
         )
 
     def desktop() -> DesktopDriver:
-        return make_desktop_driver(settings)
+        return make_desktop_driver(settings, privacy, gap)
 
     if settings.source == "none":
         return NoDesktop("the source is set to 'none'", desktop, every=float("inf"))
@@ -114,12 +121,16 @@ async def run_agent(settings: AgentSettings) -> None:
     """Run until cancelled (Ctrl-C, SIGTERM), or until a scripted timeline
     without --loop ends and the server has acknowledged all of it."""
     hello = make_hello(settings)
-    driver = make_driver(settings)
+    # A bad config file stops the agent here, before anything is read or sent.
+    config = load_config(settings.agent_config)
+    if config.found:
+        log.info("privacy lists from %s", config.path)
     journal = open_journal(settings)
     link = make_link(settings, hello, journal)
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))
+    driver = make_driver(settings, config.rules, recorder.gap)
     log.info(
         "agent %s for %s on %s; server %s; journal %s (%s)",
         hello.agent_id,
@@ -145,7 +156,9 @@ async def run_agent(settings: AgentSettings) -> None:
                 break
             except SourceUnavailable as exc:
                 # The display went away under us (logged out, X server restarted).
-                driver = NoDesktop(str(exc), lambda: make_desktop_driver(settings))
+                driver = NoDesktop(
+                    str(exc), lambda: make_desktop_driver(settings, config.rules, recorder.gap)
+                )
         recorder.stop()
         await link.flush()
         log.info("timeline finished; every span was acknowledged by the server")

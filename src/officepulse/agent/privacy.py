@@ -43,7 +43,7 @@ PRIVATE_APP = "private"
 DEFAULT_MASK = "…"
 # Redaction runs again over its own output until nothing changes, so that text
 # joined around a mask cannot form a new match; this bounds the rounds.
-_MAX_ROUNDS = 4
+_MAX_ROUNDS = 16
 
 
 class RuleError(ValueError):

@@ -1,8 +1,8 @@
 """``officepulse agent probe``: what the agent sees right now, source by source.
 
-``collect`` looks once (desktop backends, the window in front, idle, introspection,
-the privacy lists) and ``render`` turns that into a page of plain text meant to be
-read in ten seconds. The probe never sends anything anywhere.
+``collect`` looks once (every desktop backend for this platform, the window in front,
+idle and the locked screen, introspection, the privacy lists) and ``render`` turns that
+into a page of plain text meant to be read in ten seconds. The probe sends nothing.
 """
 
 from __future__ import annotations
@@ -16,38 +16,39 @@ from datetime import datetime
 import msgspec
 
 from officepulse.agent.config import AgentConfig, ConfigError, load_config
-from officepulse.agent.drivers import Seen, look
+from officepulse.agent.drivers import Seen, judge, make_introspector
 from officepulse.agent.privacy import NO_RULES, PrivacyRules
 from officepulse.agent.sources.base import SourceUnavailable
-from officepulse.agent.sources.select import open_desktop, session_kind
+from officepulse.agent.sources.select import (
+    WINDOW_BACKENDS,
+    BackendReport,
+    open_desktop,
+    session_kind,
+    survey,
+)
 
-__all__ = ["Backend", "Probe", "collect", "render"]
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    name: str
-    available: bool
-    detail: str
+__all__ = ["Probe", "collect", "render"]
 
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """One look, stage by stage. ``desktop`` is the backend in use, or None with
-    ``unreadable`` saying why the desktop cannot be read."""
+    """One look, stage by stage. ``desktop`` is the window backend in use, or None with
+    ``unreadable`` saying why the desktop cannot be read. ``idle_from`` names the idle
+    source (None: the idle time is unknown); ``lock_from`` the lock sources (empty: a
+    locked screen cannot be told here)."""
 
     when: datetime
     platform: str
     session: str
-    backends: tuple[Backend, ...]
-    desktop: str | None
-    unreadable: str | None
-    notes: tuple[str, ...]
     idle_threshold: float
+    backends: tuple[BackendReport, ...] = ()
+    desktop: str | None = None
+    unreadable: str | None = None
+    notes: tuple[str, ...] = ()
+    idle_from: str | None = None
+    lock_from: tuple[str, ...] = ()
     seen: Seen | None = None
     window_error: str | None = None
-    idle_error: str | None = None
-    locked: bool | None = None
     introspection: tuple[tuple[str, str], ...] = ()
     config: AgentConfig | None = None
     config_error: str | None = None
@@ -62,64 +63,62 @@ def collect(
     platform: str = sys.platform,
     now: datetime | None = None,
 ) -> Probe:
-    """Look once. Never raises for a desktop that cannot be read or a bad config
-    file: the report says so."""
+    """Look once. Never raises for a desktop that cannot be read or a bad config file:
+    the report says so."""
     env = os.environ if environ is None else environ
-    when = now or datetime.now().astimezone()
-    kind = session_kind(platform, env)
     agent_config: AgentConfig | None = None
     config_error = None
     try:
         agent_config = load_config(config, env)
     except ConfigError as exc:
         config_error = str(exc)
-    rules = agent_config.rules if agent_config is not None else NO_RULES
     base = Probe(
-        when=when,
+        when=now or datetime.now().astimezone(),
         platform=platform,
-        session=kind,
-        backends=(),
-        desktop=None,
-        unreadable=None,
-        notes=(),
+        session=session_kind(platform, env),
         idle_threshold=idle_threshold,
         config=agent_config,
         config_error=config_error,
     )
-    if source == "none":
-        return replace(base, unreadable="the source is set to 'none'")
-    if source == "scripted":
-        return replace(base, unreadable="the source is set to 'scripted' (a timeline replay)")
-    return _look(base, source, env, platform, rules)
+    if source in ("none", "scripted"):
+        what = "a timeline replay" if source == "scripted" else "nothing"
+        return replace(base, unreadable=f"the source is set to {source!r} ({what})")
+    choice = source if source in WINDOW_BACKENDS else "auto"
+    probe = replace(base, backends=tuple(survey(platform, env, choice=choice)))
+    rules = agent_config.rules if agent_config is not None else NO_RULES
+    return _look(probe, choice, env, rules)
 
 
-def _look(
-    base: Probe, source: str, env: Mapping[str, str], platform: str, rules: PrivacyRules
-) -> Probe:
+def _look(probe: Probe, choice: str, env: Mapping[str, str], rules: PrivacyRules) -> Probe:
     try:
-        desktop = open_desktop("x11" if source == "x11" else "auto", platform, env)
+        desktop = open_desktop(choice, probe.platform, env)
     except SourceUnavailable as exc:
-        backend = Backend(source if source != "auto" else base.session, False, str(exc))
-        return replace(base, backends=(backend,), unreadable=str(exc))
+        return replace(probe, unreadable=str(exc))
+    introspector = make_introspector(rules)
     try:
-        backends = (Backend(desktop.name, True, _describe(desktop.name, env)),)
-        probe = replace(base, backends=backends, desktop=desktop.name, notes=desktop.notes)
+        probe = replace(
+            probe,
+            desktop=desktop.name,
+            notes=desktop.notes,
+            idle_from=desktop.idle_name,
+            lock_from=desktop.lock_names,
+        )
         try:
-            seen = look(desktop.window, desktop.idle, base.idle_threshold, rules)
+            sample = desktop.window.active_window()
+            if sample is None:
+                return probe
+            # The plugins one by one first: a failure is shown here as it is, and the
+            # look below then gets the same answers.
+            rows: tuple[tuple[str, str], ...] = ()
+            if rules.introspects(sample.app, sample.process):
+                rows = introspector.explain(sample)
+            seen = judge(sample, desktop.idle, probe.idle_threshold, rules, introspector)
         except SourceUnavailable as exc:
             return replace(probe, window_error=str(exc))
-        idle_error = None
-        if desktop.idle is None:
-            idle_error = "; ".join(desktop.notes) or "this desktop cannot tell"
-        return replace(probe, seen=seen, idle_error=idle_error)
+        return replace(probe, seen=seen, introspection=rows)
     finally:
+        introspector.close()
         desktop.close()
-
-
-def _describe(name: str, env: Mapping[str, str]) -> str:
-    if name == "x11":
-        return f"windows and idle from X display {env.get('DISPLAY', '')!r}"
-    return "in use"
 
 
 # -- rendering ---------------------------------------------------------------------
@@ -128,11 +127,11 @@ _W = 12  # width of the left column
 
 
 def _row(label: str, text: str) -> str:
-    return f"{label:<{_W}}{text}"
+    return f"{label:<{_W}}{text}".rstrip()
 
 
 def _sub(label: str, text: str) -> str:
-    return f"  {label:<{_W + 6}}{text}"
+    return f"  {label:<{_W + 6}}{text}".rstrip()
 
 
 def render(probe: Probe) -> str:
@@ -140,19 +139,41 @@ def render(probe: Probe) -> str:
         f"officepulse agent probe — what this agent sees now ({probe.when:%Y-%m-%d %H:%M:%S %z})",
         "",
         _row("desktop", f"{probe.platform}, {probe.session} session"),
+        *_render_backends(probe.backends),
+        *(_row("", f"note: {note}") for note in probe.notes),
     ]
-    for backend in probe.backends:
-        mark = "yes" if backend.available else "no "
-        lines.append(f"  [{mark}] {backend.name:<10} {backend.detail}")
-    for note in probe.notes:
-        lines.append(f"  note: {note}")
     if probe.unreadable is not None:
-        lines.append(_row("", f"cannot read this desktop: {probe.unreadable}"))
-        lines.append(_row("", "the agent stays connected: you show as online, without an activity"))
+        lines.append(_row("window", f"cannot be read: {probe.unreadable}"))
+        lines.append(
+            _row("", "the agent stays connected and shows you online, without an activity")
+        )
     lines += _render_window(probe)
     lines += _render_privacy(probe)
     lines += _render_result(probe)
     return "\n".join(lines) + "\n"
+
+
+_STATUS = {(True, True): "in use", (True, False): "works", (False, False): "failed"}
+
+
+def _render_backends(reports: tuple[BackendReport, ...]) -> list[str]:
+    """Each capability's candidates for this platform, in order of preference: the one in
+    use, those that failed and why, those that do not apply to this session and why."""
+    lines = []
+    for capability in ("window", "idle", "lock"):
+        mine = [
+            r
+            for r in reports
+            if r.capability == capability and not (r.reason or "").startswith("only on ")
+        ]
+        for i, r in enumerate(mine):
+            status = _STATUS.get((r.available, r.chosen), "no") if r.applies else "n/a"
+            detail = r.reads if r.available else (r.reason or "")
+            label = f"  {capability}" if i == 0 else ""
+            lines.append(f"{label:<{_W}}[{status:^6}] {r.name:<15} {detail}")
+        if not mine:
+            lines.append(f"{'  ' + capability:<{_W}}no backend for this platform")
+    return lines
 
 
 def _render_window(probe: Probe) -> list[str]:
@@ -175,32 +196,30 @@ def _render_window(probe: Probe) -> list[str]:
         )
         if part
     )
-    lines = [
-        _row("window", f"app {sample.app!r}, title {sample.title!r}"),
-    ]
+    lines = [_row("window", f"app {sample.app!r}, title {sample.title!r}")]
     if owner:
         lines.append(_row("", owner))
-    if seen.idle_for is None:
-        lines.append(_row("idle", f"unknown: {probe.idle_error}"))
+    away = f"→ {'away' if seen.observed.idle else 'active'}"
+    if probe.idle_from is None or seen.idle_for is None:
+        lines.append(_row("idle", f"unknown: this desktop cannot tell {away}"))
     else:
-        state = "away" if seen.observed.idle else "active"
         lines.append(
             _row(
                 "idle",
-                f"{seen.idle_for:.1f} s since the last input → {state} "
-                f"(away after {probe.idle_threshold:g} s)",
+                f"{seen.idle_for:.1f} s since the last input {away} "
+                f"(threshold {probe.idle_threshold:g} s)",
             )
         )
-    if probe.locked is None:
+    if not probe.lock_from:
         lines.append(_row("locked", "cannot tell on this desktop"))
     else:
-        lines.append(_row("locked", "yes (counts as away)" if probe.locked else "no"))
+        lines.append(_row("locked", "yes (counts as away)" if seen.locked else "no"))
     if not seen.introspected:
         lines.append(_row("introspect", "not run: this app is on a privacy list"))
     elif not probe.introspection:
         lines.append(_row("introspect", "no plugins in this version of the agent"))
     else:
-        lines.append(_row("introspect", ""))
+        lines.append(_row("introspect", "what the plugins add for this app:"))
         lines += [_sub(name, result) for name, result in probe.introspection]
     return lines
 
@@ -220,7 +239,7 @@ def _render_privacy(probe: Probe) -> list[str]:
     introspect = ", ".join(p.glob for p in rules.never_introspect) or "—"
     redact = (
         f"{len(rules.redact)} pattern(s) → {rules.mask!r}: "
-        + ", ".join(p.pattern for p in rules.redact)
+        + ", ".join(repr(p.pattern) for p in rules.redact)
         if rules.redact
         else "—"
     )
@@ -230,9 +249,8 @@ def _render_privacy(probe: Probe) -> list[str]:
         _sub("never introspect", introspect),
         _sub("redact", redact),
     ]
-    seen = probe.seen
-    if seen is not None:
-        lines.append(_sub("this window", _verdict(seen, rules)))
+    if probe.seen is not None:
+        lines.append(_sub("this window", _verdict(probe.seen, rules)))
     return lines
 
 

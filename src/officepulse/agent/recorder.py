@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
@@ -59,6 +60,13 @@ class Recorder:
         if current is not None and (observed.switched or not self._presented):
             self._presented = True
             self.link.presence(current.start_ms, current.activity)
+
+    async def gap(self, ts: datetime) -> None:
+        """The person's never-capture app ("nothing") came to the front at ``ts``:
+        what was open ends where it was last seen, and the office shows nothing."""
+        self.journal.append(self.spanner.close(), None)
+        self.link.notify()
+        self.link.presence(to_ms(ts), None)
 
     def stop(self) -> None:
         """The person stops (a timeline ended): close the open span."""

@@ -47,7 +47,7 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     title: LongText = ""
     url: LongText | None = None
     process: ShortText | None = None
-    pid: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    pid: Annotated[int, msgspec.Meta(ge=0, le=2**32)] | None = None
     idle: bool = False
     private: bool = False
     program: ShortText | None = None
@@ -90,7 +90,7 @@ class Spans(msgspec.Struct, frozen=True, kw_only=True, tag="spans", tag_field="t
     sequence number ``first_seq + i``; the server stores each sequence number
     once, so sending a batch again is always safe (v2)."""
 
-    first_seq: Annotated[int, msgspec.Meta(ge=1)]
+    first_seq: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
     spans: Annotated[list[SpanOut], msgspec.Meta(min_length=1, max_length=MAX_BATCH_SPANS)]
 
 
@@ -106,7 +106,7 @@ class Presence(msgspec.Struct, frozen=True, kw_only=True, tag="presence", tag_fi
 class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="type"):
     """Asks for a Pong once every message sent before it has been processed."""
 
-    id: Annotated[int, msgspec.Meta(ge=0)]
+    id: Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 
 class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_field="type"):

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.core.periods import RANGES, period
-from officepulse.server import api
+from officepulse.server import api, aw_compat
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
 from officepulse.server.hub import Hub
@@ -28,8 +28,8 @@ from officepulse.server.ingest import Ingest
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.server.views import Views, usage_by_person
 from officepulse.settings import ServerSettings
+from officepulse.store import is_postgres, store_from_url
 from officepulse.store.base import Store
-from officepulse.store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -57,7 +57,7 @@ class Server:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.store: Store = store if store is not None else SQLiteStore(settings.database)
+        self.store: Store = store if store is not None else store_from_url(settings.database)
         self.bus: Bus = bus if bus is not None else MemoryBus()
         self.node_modules = find_node_modules(settings.assets_dir)
         self.views = Views(assets_ok=self.node_modules is not None)
@@ -88,6 +88,9 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
+        if not is_postgres(self.settings.database):
+            # The ActivityWatch API keeps its tables in SQLite only, for now.
+            aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
         return app
 
     async def _startup(self, app: web.Application) -> None:

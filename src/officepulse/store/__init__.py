@@ -1,0 +1,28 @@
+"""Where agents and their activity are kept: SQLite (embedded default) or
+PostgreSQL (scale-out), behind one ``Store`` interface."""
+
+from __future__ import annotations
+
+from officepulse.store.base import Store
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(database: str) -> bool:
+    return database.startswith(POSTGRES_SCHEMES)
+
+
+def store_from_url(database: str) -> Store:
+    """The store the ``database`` setting names: a postgresql:// URL, else a SQLite file.
+    psycopg is imported only by those who use PostgreSQL."""
+    if is_postgres(database):
+        try:
+            from officepulse.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise RuntimeError(
+                "a postgresql:// database needs psycopg: pip install 'officepulse[postgresql]'"
+            ) from exc
+        return PostgresStore(database)
+    from officepulse.store.sqlite import SQLiteStore
+
+    return SQLiteStore(database)

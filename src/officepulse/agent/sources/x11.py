@@ -20,6 +20,7 @@ __all__ = ["X11Desktop", "decode_compound_text"]
 
 _SCREEN_SAVER = "MIT-SCREEN-SAVER"
 _ANY_TYPE = 0  # Xlib.X.AnyPropertyType
+_SAVER_ON, _SAVER_CYCLE = 1, 2  # Xlib.ext.screensaver.StateOn, StateCycle
 
 
 class X11Desktop:
@@ -27,6 +28,8 @@ class X11Desktop:
 
     The constructor opens a single connection (``display``, else ``$DISPLAY``) and keeps it
     for every poll; it raises ``SourceUnavailable`` when there is no display to open.
+
+    It is also a ``LockSource``: ``locked()`` is True while the X screen saver is on.
 
     Idle time is a separate capability: a server without the MIT-SCREEN-SAVER extension still
     gives windows. ``idle_available`` says whether it is there (decided once, at connection
@@ -125,6 +128,17 @@ class X11Desktop:
         with self._connection():
             info = self._root.screensaver_query_info()
             return int(info.idle) / 1000
+
+    def locked(self) -> bool:
+        """True while the X screen saver is on (MIT-SCREEN-SAVER state On or Cycle): the screen
+        is blanked or a saver runs, which screen lockers built on it (xscreensaver,
+        light-locker) also show. GNOME's and KDE's lock screens are told by their D-Bus
+        services instead (``select`` combines them). Raises like ``idle_seconds``."""
+        if self.idle_unavailable_reason is not None:
+            raise SourceUnavailable(self.idle_unavailable_reason)
+        with self._connection():
+            info = self._root.screensaver_query_info()
+            return int(info.state) in (_SAVER_ON, _SAVER_CYCLE)
 
     def close(self) -> None:
         """Close the connection. Safe to call twice, and after the server has gone."""
@@ -376,6 +390,7 @@ def _main() -> int:
         print(f"active window: {desktop.active_window()}")
         if desktop.idle_available:
             print(f"idle seconds:  {desktop.idle_seconds():.3f}")
+            print(f"screen saver:  {'on' if desktop.locked() else 'off'}")
         else:
             print(f"idle seconds:  unavailable ({desktop.idle_unavailable_reason})")
     return 0

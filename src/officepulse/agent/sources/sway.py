@@ -1,0 +1,140 @@
+"""sway (and i3's IPC, which sway speaks): the focused window from ``GET_TREE``.
+
+The IPC is a Unix socket (``$SWAYSOCK``) carrying messages framed as
+``"i3-ipc" <length: u32> <type: u32> <payload>``, both integers in native byte order, the
+payload JSON (sway-ipc(7)). One connection is kept for every poll; a reply is read whole
+before the next request is sent.
+
+The focused node is the one with ``"focused": true`` among ``nodes`` and ``floating_nodes``.
+When it is a window (``con`` or ``floating_con`` with a ``pid``), its app is ``app_id`` for
+native Wayland windows and ``window_properties.class`` (else ``instance``) for XWayland ones;
+the title is ``name``. A focused workspace (an empty one) means no window: None.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from officepulse.agent.sources._common import as_pid, local_sample
+from officepulse.agent.sources.base import SourceUnavailable, WindowSample
+
+MAGIC = b"i3-ipc"
+HEADER = struct.Struct("=6sII")  # native byte order, no padding
+GET_TREE = 4
+TIMEOUT = 2.0
+MAX_REPLY = 64 * 1024 * 1024  # a tree is tens of kB; this only guards against garbage
+
+
+def encode(message_type: int, payload: bytes = b"") -> bytes:
+    return HEADER.pack(MAGIC, len(payload), message_type) + payload
+
+
+def focused_node(tree: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The node with ``focused: true``, searched depth first."""
+    for node in _walk(tree):
+        if node.get("focused") is True:
+            return node
+    return None
+
+
+def sample_from_node(node: Mapping[str, Any]) -> WindowSample | None:
+    """A window node as a sample; None for a node that is not a window (a workspace)."""
+    if node.get("type") not in ("con", "floating_con") or "pid" not in node:
+        return None
+    props = node.get("window_properties")
+    x11_class = ""
+    if isinstance(props, Mapping):
+        x11_class = _text(props.get("class")) or _text(props.get("instance"))
+    app = _text(node.get("app_id")) or x11_class
+    return local_sample(app, _text(node.get("name")), as_pid(node.get("pid")))
+
+
+def sample_from_tree(tree: Mapping[str, Any]) -> WindowSample | None:
+    node = focused_node(tree)
+    return sample_from_node(node) if node is not None else None
+
+
+class SwayWindow:
+    """The focused window of the sway instance at ``socket_path`` (default ``$SWAYSOCK``)."""
+
+    def __init__(self, environ: Mapping[str, str], socket_path: str | None = None) -> None:
+        path = socket_path or environ.get("SWAYSOCK", "")
+        if not path:
+            raise SourceUnavailable("not a sway session: SWAYSOCK is not set")
+        self._path = path
+        self._sock: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(TIMEOUT)
+        try:
+            self._sock.connect(path)
+        except OSError as exc:
+            self.close()
+            raise SourceUnavailable(f"cannot connect to sway's IPC socket {path!r}: {exc}") from exc
+
+    def active_window(self) -> WindowSample | None:
+        return sample_from_tree(self.get_tree())
+
+    def get_tree(self) -> Mapping[str, Any]:
+        reply = self._request(GET_TREE)
+        try:
+            tree = json.loads(reply)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SourceUnavailable(f"sway sent a tree that is not JSON: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise SourceUnavailable("sway sent a tree that is not a JSON object")
+        return tree
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    # -- internals -------------------------------------------------------------
+
+    def _request(self, message_type: int) -> bytes:
+        if self._sock is None:
+            raise SourceUnavailable(f"the connection to sway ({self._path}) was closed")
+        try:
+            self._sock.sendall(encode(message_type))
+            magic, length, reply_type = HEADER.unpack(self._recv(HEADER.size))
+            if magic != MAGIC or length > MAX_REPLY:
+                raise ConnectionError("the reply does not start like an i3-ipc message")
+            payload = self._recv(length)
+        except OSError as exc:
+            self.close()
+            raise SourceUnavailable(f"lost the connection to sway ({self._path}): {exc}") from exc
+        if reply_type != message_type:
+            # Only events carry another type, and this connection subscribes to none.
+            self.close()
+            raise SourceUnavailable(f"sway answered type {reply_type} to a type {message_type}")
+        return payload
+
+    def _recv(self, size: int) -> bytes:
+        assert self._sock is not None
+        chunks = bytearray()
+        while len(chunks) < size:
+            chunk = self._sock.recv(min(size - len(chunks), 1 << 20))
+            if not chunk:
+                raise ConnectionResetError("sway closed the connection")
+            chunks += chunk
+        return bytes(chunks)
+
+
+def _walk(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        children: list[Mapping[str, Any]] = []
+        for key in ("nodes", "floating_nodes"):
+            value = current.get(key)
+            if isinstance(value, list):
+                children.extend(child for child in value if isinstance(child, Mapping))
+        stack.extend(reversed(children))
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

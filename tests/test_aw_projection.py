@@ -1,0 +1,260 @@
+"""How ActivityWatch events become officepulse spans (server/aw_compat.py):
+the pure rules, and that recomputing only what a change touched always leaves
+exactly the spans a recomputation of everything would give."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
+from officepulse.server.aw_compat import (
+    AFK,
+    AW_SCHEMA,
+    GAP_MS,
+    PROJECTED_TYPES,
+    WEB,
+    WINDOW,
+    AwBucket,
+    AwEvent,
+    HostEvent,
+    SQLiteAwTables,
+    agent_id_for,
+    do_create_bucket,
+    do_delete_bucket,
+    do_delete_event,
+    do_heartbeat,
+    do_insert,
+    is_browser,
+    project,
+)
+from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+
+S = 1_000_000  # µs in a second
+
+
+def ev(
+    kind: str, start: float, length: float, data: dict[str, Any], n: int = 0, bucket: str = ""
+) -> HostEvent:
+    return HostEvent(
+        kind,
+        bucket or {WINDOW: "w", AFK: "a", WEB: "aw-watcher-web-chrome_h"}[kind],
+        "test",
+        AwEvent(int(start * S), int(length * S), data, n),
+    )
+
+
+def spans(
+    events: list[HostEvent], lo: float = 0, hi: float = 1000
+) -> list[tuple[float, float, str, str, str | None, bool]]:
+    return [
+        (
+            s.start_ms / 1000,
+            s.end_ms / 1000,
+            s.activity.app,
+            s.activity.title,
+            s.activity.url,
+            s.activity.idle,
+        )
+        for s in project(events, int(lo * 1000), int(hi * 1000))
+    ]
+
+
+def win(app: str, title: str = "") -> dict[str, Any]:
+    return {"app": app, "title": title}
+
+
+def tab(title: str, url: str, incognito: bool = False) -> dict[str, Any]:
+    return {"url": url, "title": title, "audible": False, "incognito": incognito, "tabCount": 1}
+
+
+def test_agent_ids_fit_the_agent_id_alphabet() -> None:
+    assert agent_id_for("alice-laptop") == "aw-alice-laptop"
+    dotted = agent_id_for("alice.local")
+    assert dotted.startswith("aw-alice-local-")
+    assert dotted != agent_id_for("alice-local")
+    assert len(agent_id_for("x" * 300)) <= 64
+    assert agent_id_for("x" * 300) != agent_id_for("x" * 299)
+    assert agent_id_for("Ünïcode host") != agent_id_for("-n-code host")
+
+
+def test_browser_windows_are_recognised() -> None:
+    assert is_browser("Google-chrome", "chrome")
+    assert is_browser("chrome.exe", "chrome")
+    assert is_browser("Chromium-browser", "chrome")
+    assert is_browser("firefox", "firefox")
+    assert is_browser("Firefox Developer Edition", "firefox")
+    assert is_browser("msedge.exe", "edge")
+    assert is_browser("Brave-browser", "brave")
+    assert not is_browser("Code", "chrome")
+    assert not is_browser("Google-chrome", "firefox")
+
+
+def test_windows_and_afk() -> None:
+    events = [
+        ev(WINDOW, 0, 100, win("Code", "a")),
+        ev(WINDOW, 100, 50, win("Slack", "b")),
+        ev(AFK, 0, 80, {"status": "not-afk"}),
+        ev(AFK, 80, 40, {"status": "afk"}),
+        ev(AFK, 120, 60, {"status": "not-afk"}),
+    ]
+    assert spans(events) == [
+        (0, 80, "Code", "a", None, False),
+        (80, 100, "Code", "a", None, True),
+        (100, 120, "Slack", "b", None, True),
+        (120, 150, "Slack", "b", None, False),
+    ]
+
+
+def test_without_an_afk_watcher_time_is_active_and_afk_alone_is_nothing() -> None:
+    assert spans([ev(WINDOW, 0, 10, win("Code"))]) == [(0, 10, "Code", "", None, False)]
+    assert spans([ev(AFK, 0, 10, {"status": "afk"})]) == []
+
+
+def test_short_gaps_belong_to_the_earlier_event() -> None:
+    events = [
+        ev(WINDOW, 0, 10, win("A")),
+        ev(WINDOW, 11, 10, win("B")),  # 1 s gap: A's
+        ev(WINDOW, 21 + GAP_MS / 1000, 5, win("C")),  # exactly GAP: B's
+        ev(WINDOW, 40, 5, win("C")),  # longer: nobody's; C and C are not joined
+        ev(WINDOW, 48, 2, win("C")),  # 3 s between equal data: one span
+    ]
+    assert spans(events) == [
+        (0, 11, "A", "", None, False),
+        (11, 26, "B", "", None, False),
+        (26, 31, "C", "", None, False),
+        (40, 50, "C", "", None, False),
+    ]
+
+
+def test_the_latest_starting_event_wins_where_events_overlap() -> None:
+    events = [ev(WINDOW, 0, 100, win("Long"), n=1), ev(WINDOW, 10, 10, win("Short"), n=2)]
+    assert spans(events) == [
+        (0, 10, "Long", "", None, False),
+        (10, 20, "Short", "", None, False),
+        (20, 100, "Long", "", None, False),
+    ]
+    # Same start: the one stored later.
+    same = [ev(WINDOW, 0, 10, win("First"), n=1), ev(WINDOW, 0, 5, win("Second"), n=2)]
+    assert spans(same) == [(0, 5, "Second", "", None, False), (5, 10, "First", "", None, False)]
+
+
+def test_tabs_refine_the_browser_window_only() -> None:
+    events = [
+        ev(WINDOW, 0, 10, win("Code", "main.py")),
+        ev(WINDOW, 10, 20, win("Google-chrome", "YouTube - Google Chrome")),
+        ev(WINDOW, 30, 10, win("firefox", "Docs — Mozilla Firefox")),
+        ev(WEB, 0, 25, tab("Cats", "https://cats.example/")),
+        ev(WEB, 25, 20, tab("Secret", "https://secret.example/", incognito=True)),
+    ]
+    assert spans(events) == [
+        (0, 10, "Code", "main.py", None, False),  # a tab open behind the editor is not in front
+        (10, 25, "Google-chrome", "Cats", "https://cats.example/", False),
+        (25, 30, "Google-chrome", "YouTube - Google Chrome", None, False),  # incognito: not used
+        (30, 40, "firefox", "Docs — Mozilla Firefox", None, False),  # another browser's tab
+        # No window event any more: the browser is all there is (incognito: no title, no URL).
+        (40, 45, "chrome", "", None, False),
+    ]
+
+
+def test_the_browser_alone() -> None:
+    events = [
+        ev(WEB, 0, 10, tab("Cats", "https://cats.example/")),
+        ev(WEB, 10, 10, tab("Secret", "https://secret.example/", incognito=True)),
+        ev(AFK, 5, 100, {"status": "afk"}),
+    ]
+    assert spans(events) == [
+        (0, 5, "chrome", "Cats", "https://cats.example/", False),
+        (5, 10, "chrome", "Cats", "https://cats.example/", True),
+        (10, 20, "chrome", "", None, True),
+    ]
+
+
+def test_window_data_with_a_url_keeps_it() -> None:
+    """aw-watcher-window on macOS sends the browser's URL itself."""
+    data = {"app": "Safari", "title": "Apple", "url": "https://apple.com/", "incognito": False}
+    assert spans([ev(WINDOW, 0, 5, data)]) == [
+        (0, 5, "Safari", "Apple", "https://apple.com/", False)
+    ]
+
+
+# -- incremental = everything ----------------------------------------------------------
+
+
+def tables() -> SQLiteAwTables:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.executescript(SCHEMA)
+    for step in range(2, SCHEMA_VERSION + 1):
+        conn.execute(MIGRATIONS[step])
+    conn.executescript(AW_SCHEMA)
+    tx = SQLiteAwTables(conn)
+    for bucket_id, kind in (
+        ("w", WINDOW),
+        ("a", AFK),
+        ("aw-watcher-web-chrome_h", WEB),
+        ("x", "other"),
+    ):
+        do_create_bucket(tx, AwBucket(bucket_id, kind, "test", "h", 0))
+    return tx
+
+
+def stored(tx: SQLiteAwTables) -> list[Span]:
+    rows = tx.conn.execute(
+        "SELECT start_ms, end_ms, app, title, url, idle FROM spans WHERE agent_id = 'aw-h' "
+        "ORDER BY start_ms"
+    ).fetchall()
+    return [Span(s, e, Activity(app=a, title=t, url=u, idle=bool(i))) for s, e, a, t, u, i in rows]
+
+
+def everything(tx: SQLiteAwTables) -> list[Span]:
+    events = tx.host_events("h", PROJECTED_TYPES, -(10**15), 10**15)
+    return project(events, -(10**9), 10**9)
+
+
+datas = {
+    "w": st.sampled_from([win("Code", "a"), win("Google-chrome", "t"), win("Slack", "b")]),
+    "a": st.sampled_from([{"status": "afk"}, {"status": "not-afk"}]),
+    "aw-watcher-web-chrome_h": st.sampled_from(
+        [tab("Cats", "https://c/"), tab("Dogs", "https://d/")]
+    ),
+    "x": st.just({"anything": 1}),
+}
+bucket_ids = st.sampled_from(["w", "w", "a", "aw-watcher-web-chrome_h", "x"])
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> list[tuple[str, Any]]:
+    ops: list[tuple[str, Any]] = []
+    for _ in range(draw(st.integers(1, 30))):
+        bucket = draw(bucket_ids)
+        kind = draw(st.sampled_from(["heartbeat", "heartbeat", "heartbeat", "insert", "delete"]))
+        ts = draw(st.integers(0, 120)) * 500_000 + draw(st.sampled_from([0, 1000, 999_000]))
+        duration = draw(st.sampled_from([0, 0, 1, 2, 7, 30])) * S + draw(
+            st.sampled_from([0, 1, 999])
+        )
+        event = AwEvent(ts, duration, draw(datas[bucket]))
+        ops.append((kind, (bucket, event, draw(st.sampled_from([0, 1, 2, 6])) * S)))
+    return ops
+
+
+@settings(max_examples=100, deadline=None)
+@given(operations())
+def test_recomputing_what_changed_equals_recomputing_everything(ops: list[tuple[str, Any]]) -> None:
+    tx = tables()
+    for kind, (bucket, event, pulsetime) in ops:
+        if kind == "heartbeat":
+            do_heartbeat(tx, bucket, event, pulsetime)
+        elif kind == "insert":
+            do_insert(tx, bucket, [event])
+        else:
+            newest = tx.newest_event(bucket)
+            if newest is not None and newest.id is not None:
+                do_delete_event(tx, bucket, newest.id)
+        assert stored(tx) == everything(tx)
+    do_delete_bucket(tx, "a")
+    assert stored(tx) == everything(tx)
+    assert agent_id_for("h") == "aw-h"
