@@ -280,3 +280,39 @@ def test_a_back_log_of_long_titles_fits_the_servers_frame_limit(tmp_path: Path) 
             server.stop()
     finally:
         stop(agent)
+
+
+@pytest.mark.parametrize("stall", [3.0, 7.0])
+def test_a_slow_store_slows_the_agent_without_dropping_it(tmp_path: Path, stall: float) -> None:
+    """The store stalls (another process holds the database's write lock): commits
+    wait, acks wait, the gateway stops reading, the agent waits. Nobody is cut off,
+    and once the store moves again everything lands exactly once. Stalled longer than
+    the store waits for its lock (5 s), the writer fails, keeps every write and tries
+    again: still nobody is dropped, nothing lost or doubled."""
+    import sqlite3
+
+    timeline = random_day(tmp_path / "day.jsonl", seed=5, hours=24)
+    server = start_server(tmp_path / "srv")
+    agent = replay(
+        server, tmp_path, tmp_path / "day.jsonl", "--speed", "0", "--backfill-rate", "1000"
+    )
+    try:
+        wait_until(lambda: totals(server), what="the first spans stored")
+        blocker = sqlite3.connect(server.database, timeout=10, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # no writer gets in while this is held
+        time.sleep(stall)
+        # The agent was held back: spans wait in its journal, unacknowledged.
+        journal = sqlite3.connect(tmp_path / "agent-state" / "journal.sqlite3")
+        (waiting,) = journal.execute("SELECT COUNT(*) FROM spans").fetchone()
+        journal.close()
+        assert waiting > 0
+        blocker.execute("COMMIT")
+        blocker.close()
+        out = finish(agent)
+        assert totals(server) == want(timeline)
+        assert "lost; reconnecting" not in out
+        retried = any("trying again" in line for line in server.log)
+        assert retried == (stall > 5)
+    finally:
+        stop(agent)
+        server.stop()

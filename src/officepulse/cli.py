@@ -88,7 +88,7 @@ def _add_probe(agent: argparse.ArgumentParser) -> None:
         "the window in front, idle, introspection, your privacy lists, and what it would send. "
         "Sends nothing.",
     )
-    for name in ("source", "idle_threshold", "agent_config"):
+    for name in ("source", "idle_threshold", "agent_config", "state_dir"):
         # SUPPRESS: flags given before "probe" (agent --source x11 probe) must not be
         # overwritten by this parser's defaults.
         probe.add_argument(
@@ -108,6 +108,7 @@ def _probe(agent_settings: AgentSettings) -> int:
         source=agent_settings.source,
         idle_threshold=agent_settings.idle_threshold,
         config=agent_settings.agent_config,
+        state_dir=agent_settings.state_dir,
     )
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # a title in a script the console lacks

@@ -39,6 +39,7 @@ HOUR_MS = 3_600_000
 _encode = msgspec.msgpack.Encoder().encode
 _decode_activity = msgspec.msgpack.Decoder(Activity).decode
 _decode_span = msgspec.msgpack.Decoder(tuple[int, int, Activity]).decode
+_decode_link = msgspec.msgpack.Decoder(tuple[str, int, str]).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,17 @@ class Journal:
             return None
         start, end, activity = _decode_span(raw)
         return Span(start, end, activity)
+
+    def set_link_state(self, state: str, since_ms: int, url: str) -> None:
+        """What the link is doing ("connected", "offline"), for `probe` to show."""
+        self._set_meta("link", _encode((state, since_ms, url)))
+
+    def link_state(self) -> tuple[str, int, str] | None:
+        raw = self._meta("link")
+        if raw is None:
+            return None
+        state, since_ms, url = _decode_link(raw)
+        return state, since_ms, url
 
     def mark_sent(self, seq: int) -> None:
         if seq > self.sent_seq:

@@ -175,9 +175,11 @@ class Link:
             self._last_error = text
 
     def _lost(self, quietly: bool = False) -> None:
-        if self.connected.is_set() and not quietly:
-            log.warning("connection to %s lost; reconnecting (%s)", self.url, self.status())
+        if self.connected.is_set():
             self.offline_since = self.clock()
+            self.journal.set_link_state("offline", int(self.offline_since * 1000), self.url)
+            if not quietly:
+                log.warning("connection to %s lost; reconnecting (%s)", self.url, self.status())
         self.connected.clear()
         self._presence_dirty = self._presence is not None
 
@@ -206,6 +208,7 @@ class Link:
             self._last_error = None
             self.offline_since = None
             self.connected.set()
+            self.journal.set_link_state("connected", int(self.clock() * 1000), self.url)
             self._presence_dirty = self._presence is not None
             waiting = self.journal.stats().waiting
             log.info("connected to %s; %d spans to send", self.url, waiting)

@@ -12,11 +12,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 
 from officepulse.agent.config import AgentConfig, ConfigError, load_config
 from officepulse.agent.drivers import Seen, judge, make_introspector
+from officepulse.agent.journal import Journal
 from officepulse.agent.privacy import NO_RULES, PrivacyRules
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import (
@@ -52,6 +54,32 @@ class Probe:
     introspection: tuple[tuple[str, str], ...] = ()
     config: AgentConfig | None = None
     config_error: str | None = None
+    link: str | None = None
+
+
+def link_report(state_dir: str | Path | None, now_ms: int) -> str:
+    """The agent's link as its journal last recorded it: connected or offline since
+    when, and how many spans wait to be sent."""
+    if state_dir is None:
+        return "no state folder given"
+    path = Path(state_dir) / "journal.sqlite3"
+    if not path.exists():
+        return f"no journal yet ({path}): the agent has not run here"
+    journal = Journal(path)
+    try:
+        stats = journal.stats()
+        state = journal.link_state()
+    finally:
+        journal.close()
+    waiting = f"{stats.waiting} spans waiting ({stats.bytes / 1024:.1f} KB), journal {path}"
+    if state is None:
+        return f"never connected; {waiting}"
+    what, since_ms, url = state
+    when = datetime.fromtimestamp(since_ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    ago = max(0, now_ms - since_ms) // 1000
+    return (
+        f"{what} {'to' if what == 'connected' else 'from'} {url} since {when} ({ago} s); {waiting}"
+    )
 
 
 def collect(
@@ -62,6 +90,7 @@ def collect(
     environ: Mapping[str, str] | None = None,
     platform: str = sys.platform,
     now: datetime | None = None,
+    state_dir: str | Path | None = None,
 ) -> Probe:
     """Look once. Never raises for a desktop that cannot be read or a bad config file:
     the report says so."""
@@ -80,6 +109,8 @@ def collect(
         config=agent_config,
         config_error=config_error,
     )
+    when = base.when
+    base = replace(base, link=link_report(state_dir, int(when.timestamp() * 1000)))
     if source in ("none", "scripted"):
         what = "a timeline replay" if source == "scripted" else "nothing"
         return replace(base, unreadable=f"the source is set to {source!r} ({what})")
@@ -149,6 +180,8 @@ def render(probe: Probe) -> str:
         )
     lines += _render_window(probe)
     lines += _render_privacy(probe)
+    if probe.link is not None:
+        lines.append(_row("link", probe.link))
     lines += _render_result(probe)
     return "\n".join(lines) + "\n"
 

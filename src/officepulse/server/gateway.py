@@ -63,6 +63,20 @@ class AgentConnection:
         # reader stops reading, and TCP slows the agent down: bounded memory.
         self.inflight = asyncio.Semaphore(max_inflight)
         self.acks: asyncio.Queue[tuple[asyncio.Task[None], int]] = asyncio.Queue()
+        # Set when this connection is being let go (replaced, failed): a reader
+        # waiting for a commit slot must not wait for ever.
+        self.closing = asyncio.Event()
+
+    async def take_slot(self) -> bool:
+        """Wait for room for one more commit; False if the connection is closing."""
+        acquire = asyncio.ensure_future(self.inflight.acquire())
+        closing = asyncio.ensure_future(self.closing.wait())
+        await asyncio.wait({acquire, closing}, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if acquire.done() and not acquire.cancelled():
+            return True
+        acquire.cancel()
+        return False
 
     async def flush(self) -> None:
         async with self.send_lock:
@@ -80,6 +94,7 @@ class AgentConnection:
                 await commit
             except Exception:
                 log.exception("storing spans failed; the agent will send them again")
+                self.closing.set()
                 await self.ws.close(
                     code=CloseCode.INTERNAL_ERROR, message=b"internal error; try again later"
                 )
@@ -95,7 +110,7 @@ class Gateway:
         self.settings = settings
         self.ingest = ingest
         self.max_inflight = max_inflight
-        self.connections: dict[str, AgentSocket] = {}
+        self.connections: dict[str, AgentConnection] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # permessage-deflate is used when the agent asks for it (the officepulse
@@ -130,7 +145,7 @@ class Gateway:
             await asyncio.gather(acker, return_exceptions=True)
             state = conn.state
             if state is not None:
-                if self.connections.get(state.info.id) is ws:
+                if self.connections.get(state.info.id) is conn:
                     del self.connections[state.info.id]
                     await self.ingest.disconnect(state)
                 log.info("agent %s disconnected", state.info.id)
@@ -145,7 +160,7 @@ class Gateway:
             except ProtocolError as exc:
                 conv.reject(exc)
                 return
-            await self._replace(hello.agent_id, conn.ws)
+            await self._replace(hello.agent_id, conn)
             conv.accept(self._welcome(hello.v, conn.state.seq))
             log.info(
                 "agent %s (%s on %s) connected from %s, protocol v%d",
@@ -171,7 +186,8 @@ class Gateway:
             for note in notes[:3]:
                 conv.warn("span-adjusted", note)
             await conn.flush()
-            await conn.inflight.acquire()
+            if not await conn.take_slot():
+                return  # the connection is going away; the agent sends these again
             commit = asyncio.create_task(self.ingest.store.commit_spans(state.info.id, rows, seq))
             conn.acks.put_nowait((commit, seq))
         else:
@@ -188,16 +204,18 @@ class Gateway:
             max_frame_bytes=self.settings.max_frame_bytes,
         )
 
-    async def _replace(self, agent_id: str, ws: AgentSocket) -> None:
+    async def _replace(self, agent_id: str, conn: AgentConnection) -> None:
         """One connection per agent: a newer one (an agent restarted before its
         old socket timed out) takes over."""
         old = self.connections.get(agent_id)
-        self.connections[agent_id] = ws
-        if old is not None and not old.closed:
-            await old.close(
+        self.connections[agent_id] = conn
+        if old is not None and not old.ws.closed:
+            old.closing.set()
+            await old.ws.close(
                 code=CloseCode.REPLACED, message=b"replaced by a newer connection of this agent"
             )
 
     async def close_all(self) -> None:
-        for ws in list(self.connections.values()):
-            await ws.close(code=CloseCode.GOING_AWAY, message=b"server shutting down")
+        for conn in list(self.connections.values()):
+            conn.closing.set()
+            await conn.ws.close(code=CloseCode.GOING_AWAY, message=b"server shutting down")

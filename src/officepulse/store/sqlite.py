@@ -9,8 +9,11 @@ on worker threads with their own connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,8 @@ import msgspec
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import GROUP_KEYS, AgentInfo, AgentStatus, GroupKey, UsageRow
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -145,11 +150,6 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(RuntimeError(f"the store could not write: {exc}"))
-
-
 class SQLiteStore:
     def __init__(
         self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
@@ -250,7 +250,13 @@ class SQLiteStore:
         while not self._stopping:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
-            self._write_pending()
+            try:
+                self._write_pending()
+            except sqlite3.Error:
+                # The writes were put back and their commits failed (their agents
+                # send again): keep the writer alive and try again shortly.
+                log.exception("writing to %s failed; trying again", self.path)
+                time.sleep(0.5)
 
     def _write_pending(self) -> None:
         with self._write_lock:
@@ -262,8 +268,8 @@ class SQLiteStore:
                 return
             conn = self._writer
             assert conn is not None, "store is not open"
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
                     "INSERT INTO agents (id, name, host, platform, version, tz, online, "
                     "last_seen_ms) "
@@ -301,14 +307,16 @@ class SQLiteStore:
                         (commit.seq, commit.agent_id),
                     )
                 conn.execute("COMMIT")
-            except BaseException as exc:
-                conn.execute("ROLLBACK")
-                # Put the writes back so that nothing accepted is lost; newer ones win.
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                # Put everything back so that nothing accepted is lost (newer writes
+                # win) and try again: a slow or locked store slows agents down, their
+                # commits wait, nobody is dropped.
                 with self._queue_lock:
                     self._spans = {**spans, **self._spans}
                     self._agents = {**agents, **self._agents}
-                for commit in commits:
-                    commit.loop.call_soon_threadsafe(_fail, commit.done, exc)
+                    self._commits = commits + self._commits
                 raise
             for commit in commits:
                 commit.loop.call_soon_threadsafe(_resolve, commit.done)
@@ -327,8 +335,10 @@ class SQLiteStore:
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         def run() -> list[tuple[object, ...]]:
-            # Reads see every write queued before them.
-            self._write_pending()
+            # Reads see every write queued before them (unless the database is
+            # locked right now: then the writer thread keeps trying, and this reads).
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._write_pending()
             return self._reader().execute(sql, params).fetchall()
 
         return await asyncio.to_thread(run)
