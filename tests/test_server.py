@@ -256,6 +256,8 @@ def test_usage_api_validates_its_parameters(server: ServerProcess) -> None:
         "/api/v1/usage?start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z": "'end' must be after",
         f"/api/v1/usage?{day}&group_by=title": "cannot contain 'title'",
         f"/api/v1/usage?{day}&group_by=app,app": "names 'app' twice",
+        f"/api/v1/usage?{day}&format=xml": "'format' must be one of json, csv",
+        "/api/v1/spans?start=2026-01-01T00:00:00Z": "missing query parameter 'end'",
     }
     for path, message in cases.items():
         status, body = server.get_status(path)
@@ -266,7 +268,7 @@ def test_usage_api_validates_its_parameters(server: ServerProcess) -> None:
 def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
     doc = server.get("/api/v1/openapi.json")
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/api/v1/agents", "/api/v1/usage"}
+    assert set(doc["paths"]) == {"/api/v1/agents", "/api/v1/usage", "/api/v1/spans"}
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
     assert "seconds" in schemas["UsageRowOut"]["properties"]

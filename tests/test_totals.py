@@ -151,3 +151,34 @@ def test_a_replay_of_the_same_day_counts_nothing_twice(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "lies wholly before the last stored one" in again.stderr  # told, not merged
     assert usage(replayed, start - timedelta(days=1), start + timedelta(days=2)) == before
+
+
+def test_exports_say_the_same_as_the_api(replayed: ServerProcess) -> None:
+    import csv
+    import io
+    import urllib.request
+
+    lo, hi = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC)
+    query = urlencode({"start": lo.isoformat(), "end": hi.isoformat()})
+    with urllib.request.urlopen(f"{replayed.url}/api/v1/usage?{query}&format=csv") as r:
+        assert r.headers["Content-Type"].startswith("text/csv")
+        table = list(csv.DictReader(io.StringIO(r.read().decode())))
+    assert {
+        (row["agent"], row["app"]): (float(row["seconds"]), float(row["idle_seconds"]))
+        for row in table
+    } == usage(replayed, lo, hi)
+    assert all(row["name"] for row in table)  # names as the agents last gave them
+    spans = replayed.get(f"/api/v1/spans?{query}")
+    assert not spans["truncated"]
+    by_app: dict[tuple[str, str], list[float]] = {}
+    for span in spans["spans"]:
+        slot = by_app.setdefault((span["agent"], span["app"]), [0.0, 0.0])
+        slot[1 if span.get("idle") else 0] += span["seconds"]
+    assert {k: (v[0], v[1]) for k, v in by_app.items()} == usage(replayed, lo, hi)
+    starts = [s["start"] for s in spans["spans"]]
+    assert starts == sorted(starts)
+    with urllib.request.urlopen(f"{replayed.url}/api/v1/spans?{query}&agent=bob&format=csv") as r:
+        rows = list(csv.DictReader(io.StringIO(r.read().decode())))
+    assert {row["agent"] for row in rows} == {"bob"}
+    assert len(rows) == len([s for s in spans["spans"] if s["agent"] == "bob"])
+    assert any(row["url"].startswith("https://www.youtube.com/") for row in rows)

@@ -3,13 +3,15 @@ document, which is generated from the same Structs the handlers encode."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from officepulse import __version__
-from officepulse.core.spans import to_ms
+from officepulse.core.spans import Span, to_ms
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
 
@@ -63,6 +65,88 @@ class UsageOut(msgspec.Struct, kw_only=True):
 
 class ErrorOut(msgspec.Struct, kw_only=True):
     error: str
+
+
+class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    agent: str
+    name: str | None = None
+    start: datetime
+    end: datetime
+    seconds: float
+    app: str
+    title: str = ""
+    url: str | None = None
+    idle: bool = False
+    private: bool = False
+    program: str | None = None
+    project: str | None = None
+    file: str | None = None
+    media: str | None = None
+
+
+class SpansOut(msgspec.Struct, kw_only=True):
+    start: datetime
+    end: datetime
+    spans: list[SpanRowOut]
+    truncated: bool
+
+
+EXPORT_LIMIT = 100_000
+FORMATS = ("json", "csv")
+
+
+def parse_format(raw: str | None) -> str:
+    value = raw or "json"
+    if value not in FORMATS:
+        raise ApiError(f"'format' must be one of {', '.join(FORMATS)}, not {value!r}")
+    return value
+
+
+def spans_out(
+    start: datetime, end: datetime, rows: list[tuple[str, Span]], agents: list[AgentStatus]
+) -> SpansOut:
+    names = {a.info.id: a.info.name for a in agents}
+    out = []
+    for agent_id, span in rows[:EXPORT_LIMIT]:
+        a = span.activity
+        media = None
+        if a.media is not None:
+            media = " — ".join(x for x in (a.media.artist, a.media.title) if x) or a.media.player
+        out.append(
+            SpanRowOut(
+                agent=agent_id,
+                name=names.get(agent_id),
+                start=_dt(span.start_ms),
+                end=_dt(span.end_ms),
+                seconds=span.duration_ms / 1000,
+                app=a.app,
+                title=a.title,
+                url=a.url,
+                idle=a.idle,
+                private=a.private,
+                program=a.program,
+                project=a.project,
+                file=a.file,
+                media=media,
+            )
+        )
+    return SpansOut(start=start, end=end, spans=out, truncated=len(rows) > EXPORT_LIMIT)
+
+
+def to_csv(rows: list[msgspec.Struct], columns: list[str]) -> str:
+    """One header line, then a line per row; instants as ISO 8601, empty for none."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        values = []
+        for column in columns:
+            value = getattr(row, column)
+            if isinstance(value, datetime):
+                value = value.isoformat().replace("+00:00", "Z")
+            values.append("" if value is None else value)
+        writer.writerow(values)
+    return buffer.getvalue()
 
 
 def _dt(ms: int) -> datetime:
@@ -165,7 +249,7 @@ def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
 
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, ErrorOut], ref_template="#/components/schemas/{name}"
+        [AgentsOut, UsageOut, SpansOut, ErrorOut], ref_template="#/components/schemas/{name}"
     )
 
     def ref(name: str) -> dict[str, Any]:
@@ -201,6 +285,13 @@ def openapi() -> dict[str, Any]:
                         {"name": "start", "in": "query", "required": True, "schema": instant},
                         {"name": "end", "in": "query", "required": True, "schema": instant},
                         {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "description": "json (default) or csv",
+                            "schema": {"type": "string", "enum": list(FORMATS)},
+                        },
+                        {
                             "name": "group_by",
                             "in": "query",
                             "required": False,
@@ -210,7 +301,43 @@ def openapi() -> dict[str, Any]:
                         },
                     ],
                     "responses": {
-                        "200": {"description": "Totals.", **ref("UsageOut")},
+                        "200": {
+                            "description": "Totals (as text/csv with format=csv).",
+                            **ref("UsageOut"),
+                        },
+                        "400": bad,
+                    },
+                }
+            },
+            "/api/v1/spans": {
+                "get": {
+                    "operationId": "spans",
+                    "summary": "The stored spans that overlap [start, end), whole, in time order.",
+                    "description": f"At most {EXPORT_LIMIT} spans; `truncated` says when "
+                    "there were more (ask for a shorter range).",
+                    "parameters": [
+                        {"name": "start", "in": "query", "required": True, "schema": instant},
+                        {"name": "end", "in": "query", "required": True, "schema": instant},
+                        {
+                            "name": "agent",
+                            "in": "query",
+                            "required": False,
+                            "description": "only this agent's spans",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "description": "json (default) or csv",
+                            "schema": {"type": "string", "enum": list(FORMATS)},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Spans (as text/csv with format=csv).",
+                            **ref("SpansOut"),
+                        },
                         "400": bad,
                     },
                 }

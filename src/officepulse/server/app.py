@@ -42,6 +42,14 @@ def json_response(body: msgspec.Struct | dict[str, object], status: int = 200) -
     return web.Response(body=_json.encode(body), status=status, content_type="application/json")
 
 
+def csv_response(text: str, name: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="officepulse-{name}.csv"'},
+    )
+
+
 def bad_request(message: str) -> web.Response:
     return json_response(api.ErrorOut(error=message), status=400)
 
@@ -82,6 +90,7 @@ class Server:
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
         app.router.add_get("/api/v1/usage", self.api_usage)
+        app.router.add_get("/api/v1/spans", self.api_spans)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
@@ -198,12 +207,35 @@ class Server:
         try:
             start, end = api.usage_range(q.get("start"), q.get("end"))
             group_by = api.parse_group_by(q.get("group_by"))
+            fmt = api.parse_format(q.get("format"))
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
         rows = await self.store.usage(start_ms, end_ms, group_by)
         agents = await self.store.agents()
-        return json_response(api.usage_out(start, end, group_by, rows, agents))
+        out = api.usage_out(start, end, group_by, rows, agents)
+        if fmt == "csv":
+            keys = [k for k in ("agent", "name", "app") if k in group_by]
+            columns = [*keys[:1], "name", *keys[1:]] if "agent" in group_by else keys
+            return csv_response(
+                api.to_csv(list(out.rows), [*columns, "seconds", "idle_seconds"]), "usage"
+            )
+        return json_response(out)
+
+    async def api_spans(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            start, end = api.usage_range(q.get("start"), q.get("end"))
+            fmt = api.parse_format(q.get("format"))
+        except api.ApiError as exc:
+            return bad_request(str(exc))
+        start_ms, end_ms = api.range_ms(start, end)
+        rows = await self.store.spans(start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1)
+        out = api.spans_out(start, end, rows, await self.store.agents())
+        if fmt == "csv":
+            columns = list(api.SpanRowOut.__struct_fields__)
+            return csv_response(api.to_csv(list(out.spans), columns), "spans")
+        return json_response(out)
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())

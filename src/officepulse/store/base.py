@@ -6,7 +6,7 @@ one row update); reads see every write queued before them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -14,6 +14,73 @@ from officepulse.core.spans import Span
 
 GroupKey = Literal["agent", "app"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app")
+
+# Rollups: milliseconds per (agent, app, idle) in minute and hour buckets, a bucket
+# named by the UTC epoch milliseconds of its start. Both stores keep them in the same
+# transaction as the spans they sum (see rollup_delta) and answer usage() from them.
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+BUCKET_SIZES: tuple[int, ...] = (MINUTE_MS, HOUR_MS)
+# (agent_id, app, idle, bucket_ms) -> milliseconds
+RollupKey = tuple[str, str, bool, int]
+# What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, idle).
+Contribution = tuple[str, int, int, str, bool]
+
+
+def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
+    """[start_ms, end_ms) cut at multiples of ``size``: (bucket start, milliseconds)."""
+    bucket = start_ms - start_ms % size  # Python's % floors, so this holds before 1970 too
+    while bucket < end_ms:
+        yield bucket, min(end_ms, bucket + size) - max(start_ms, bucket)
+        bucket += size
+
+
+def rollup_delta(
+    old: Iterable[Contribution], new: Iterable[Contribution]
+) -> dict[int, dict[RollupKey, int]]:
+    """What to add to each rollup table (by bucket size) when the rows ``old`` are
+    replaced by ``new``: the old rows' time taken away, the new rows' added. Keys whose
+    change adds up to zero (a span rewritten as it was) are left out."""
+    delta: dict[int, dict[RollupKey, int]] = {size: {} for size in BUCKET_SIZES}
+    for rows, sign in ((old, -1), (new, 1)):
+        for agent_id, start_ms, end_ms, app, idle in rows:
+            for size, table in delta.items():
+                for bucket, ms in split(start_ms, end_ms, size):
+                    key = (agent_id, app, bool(idle), bucket)
+                    table[key] = table.get(key, 0) + sign * ms
+    return {size: {k: v for k, v in t.items() if v} for size, t in delta.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePlan:
+    """[start_ms, end_ms) cut into what each source answers exactly: whole hours from
+    the hour rollups, whole minutes from the minute rollups, the rest from raw spans."""
+
+    raw: tuple[tuple[int, int], ...]
+    minutes: tuple[tuple[int, int], ...]
+    hours: tuple[tuple[int, int], ...]
+
+
+def _ceil(ms: int, size: int) -> int:
+    return -(-ms // size) * size
+
+
+def _floor(ms: int, size: int) -> int:
+    return ms // size * size
+
+
+def usage_plan(start_ms: int, end_ms: int) -> UsagePlan:
+    if end_ms <= start_ms:
+        return UsagePlan((), (), ())
+    m0, m1 = _ceil(start_ms, MINUTE_MS), _floor(end_ms, MINUTE_MS)
+    if m0 >= m1:
+        return UsagePlan(((start_ms, end_ms),), (), ())
+    raw = tuple(r for r in ((start_ms, m0), (m1, end_ms)) if r[0] < r[1])
+    h0, h1 = _ceil(m0, HOUR_MS), _floor(m1, HOUR_MS)
+    if h0 >= h1:
+        return UsagePlan(raw, ((m0, m1),), ())
+    minutes = tuple(r for r in ((m0, h0), (h1, m1)) if r[0] < r[1])
+    return UsagePlan(raw, minutes, ((h0, h1),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +148,13 @@ class Store(Protocol):
 
     async def mark_all_offline(self) -> None:
         """At start-up: no agent is connected to a server that just started."""
+        ...
+
+    async def spans(
+        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
+    ) -> list[tuple[str, Span]]:
+        """Stored spans that overlap [start_ms, end_ms), whole (not clipped), in
+        time order, per agent; at most ``limit``."""
         ...
 
     async def usage(
