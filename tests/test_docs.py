@@ -51,7 +51,8 @@ def test_the_example_session_in_the_protocol_document(server: ServerProcess) -> 
     rows = server.get(
         "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
     )["rows"]
-    assert {r["app"]: r["seconds"] for r in rows} == {"Code": 14.5, "Google-chrome": 0.0}
+    # Chrome's span is open and has no length yet: no time to report.
+    assert {r["app"]: r["seconds"] for r in rows} == {"Code": 14.5}
 
 
 def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:

@@ -4,10 +4,15 @@ database per test)."""
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
@@ -201,3 +206,164 @@ async def test_more_concurrent_commits_than_slots_all_land(tmp_path: Path) -> No
     assert len(done) == 20
     assert await store.acked_seq("a1") == 20
     await store.close()
+
+
+# -- rollups ---------------------------------------------------------------------------
+
+M = 60_000
+_examples = itertools.count()
+# A write: (slot, length, app, idle, agent, how). Slots are the few starts an example
+# uses, so that writes hit the same (agent, start) again: extensions, cut-backs, another
+# app, an idle flip. "save" is coalesced by the store, "flush" makes it land at once (so
+# the next write of that key reads it back), "commit" is commit_spans.
+writes = st.tuples(
+    st.integers(0, 5),
+    st.integers(0, 3 * H) | st.integers(0, 90).map(lambda m: m * M),
+    st.sampled_from(["Code", "Tube"]),
+    st.booleans(),
+    st.sampled_from(["x", "y"]),
+    st.sampled_from(["save", "flush", "commit"]),
+)
+instants = st.integers(0, 6 * H) | st.integers(0, 360).map(lambda m: m * M)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    starts=st.lists(instants, min_size=6, max_size=6),
+    ops=st.lists(writes, min_size=1, max_size=12),
+    ranges=st.lists(st.tuples(instants, instants), min_size=1, max_size=4),
+)
+async def test_usage_from_rollups_equals_the_raw_spans_clipped(
+    store: Store,
+    starts: list[int],
+    ops: list[tuple[int, int, str, bool, str, str]],
+    ranges: list[tuple[int, int]],
+) -> None:
+    # One store serves every example; each example has its own agents and apps.
+    p = f"e{next(_examples)}-"
+    model: dict[tuple[str, int], tuple[int, str, bool]] = {}
+    for seq, (slot, length, app, idle, who, how) in enumerate(ops, start=1):
+        start = starts[slot]
+        span = Span(start, start + length, Activity(app=p + app, title="t", idle=idle))
+        model[(p + who, start)] = (start + length, p + app, idle)
+        if how == "commit":
+            await store.commit_spans(p + who, [span], seq)
+        else:
+            store.save_span(p + who, span)
+            if how == "flush":
+                await store.flush()
+    for a, b in [*ranges, (0, 10 * H)]:
+        lo, hi = min(a, b), max(a, b)
+        expected: dict[tuple[str, str], list[int]] = {}
+        for (who, start), (end, app, idle) in model.items():
+            ms = min(end, hi) - max(start, lo)
+            if ms > 0:
+                expected.setdefault((who, app), [0, 0])[1 if idle else 0] += ms
+        rows = await store.usage(lo, hi, ["agent", "app"])
+        got = {
+            (r.agent_id, r.app): [r.active_ms, r.idle_ms]
+            for r in rows
+            if r.agent_id is not None and r.agent_id.startswith(p)
+        }
+        assert got == expected, (lo, hi)
+        by_agent: dict[str, list[int]] = {}
+        for (who, _), (act, idl) in expected.items():
+            slot_ms = by_agent.setdefault(who, [0, 0])
+            slot_ms[0] += act
+            slot_ms[1] += idl
+        rows = await store.usage(lo, hi, ["agent"])
+        assert {
+            r.agent_id: [r.active_ms, r.idle_ms]
+            for r in rows
+            if r.agent_id is not None and r.agent_id.startswith(p)
+        } == by_agent
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_schema_3_database_gets_its_rollups_backfilled(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    spans = [
+        ("a1", 30_000, 2 * H + 90_000, "Code", False),  # crosses minutes and hours
+        ("a1", 2 * H + 90_000, 2 * H + 95_000, "Code", True),  # inside one minute
+        ("b", -M - 1, 7, "Tube", False),  # before the epoch: floor, not truncation
+        ("b", 5 * H, 5 * H, "Tube", False),  # empty
+    ]
+    impl: Store
+    url = ""
+    path = tmp_path / "v3.sqlite3"
+    if kind == "postgres":
+        from officepulse.store.postgres import MIGRATIONS as PG_MIGRATIONS
+
+        url: str = request.getfixturevalue("postgres_url")
+        with psycopg.connect(url) as pg:
+            pg.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at "
+                       "TIMESTAMPTZ NOT NULL DEFAULT now())")  # fmt: skip
+            for step in (1, 2, 3):
+                pg.execute(PG_MIGRATIONS[step])
+                pg.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
+            for row in spans:
+                pg.execute(
+                    "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, idle) "
+                    "VALUES (%s, %s, %s, %s, 't', %s)",
+                    row,
+                )
+        impl = PostgresStore(url)
+    else:
+        from officepulse.store.sqlite import MIGRATIONS as SQ_MIGRATIONS
+        from officepulse.store.sqlite import SCHEMA
+
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.executescript(SCHEMA)
+        for step in (2, 3):
+            conn.execute(SQ_MIGRATIONS[step])
+        conn.executemany(
+            "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, idle) "
+            "VALUES (?, ?, ?, ?, 't', ?)",
+            spans,
+        )
+        conn.execute("PRAGMA user_version=3")
+        conn.close()
+        impl = SQLiteStore(path)
+    await impl.open()
+    try:
+        sql = "SELECT size_ms, bucket_ms, agent_id, app, idle, ms FROM rollups ORDER BY 1, 2, 3, 5"
+        if kind == "postgres":
+            with psycopg.connect(url) as pg:
+                stored = [tuple(r) for r in pg.execute(sql)]
+        else:
+            with sqlite3.connect(path) as raw:
+                stored = raw.execute(sql).fetchall()
+            raw.close()
+        rollups = {
+            (size, bucket, agent, app, bool(idle)): ms
+            for size, bucket, agent, app, idle, ms in stored
+        }
+        assert rollups[(M, 0, "a1", "Code", False)] == 30_000
+        assert rollups[(M, 2 * H + M, "a1", "Code", False)] == 30_000
+        assert rollups[(M, 2 * H + M, "a1", "Code", True)] == 5_000
+        assert rollups[(H, 0, "a1", "Code", False)] == H - 30_000
+        assert rollups[(H, H, "a1", "Code", False)] == H
+        assert rollups[(H, 2 * H, "a1", "Code", False)] == 90_000
+        assert rollups[(M, -2 * M, "b", "Tube", False)] == 1
+        assert rollups[(M, -M, "b", "Tube", False)] == M
+        assert rollups[(H, -H, "b", "Tube", False)] == M + 1
+        assert rollups[(H, 0, "b", "Tube", False)] == 7
+        assert sum(ms for (size, *_), ms in rollups.items() if size == M) == sum(
+            ms for (size, *_), ms in rollups.items() if size == H
+        )
+        # ...and usage, answered from them, is what the spans say.
+        got = {(r.agent_id, r.app): (r.active_ms, r.idle_ms) for r in await impl.usage(
+            -H, 10 * H, ["agent", "app"])}  # fmt: skip
+        assert got == {("a1", "Code"): (2 * H + 60_000, 5_000), ("b", "Tube"): (M + 8, 0)}
+        # New writes keep them in step: the span at 30 s becomes a shorter, idle one.
+        await impl.commit_spans("a1", [Span(30_000, 90_000, AWAY)], 1)
+        got = {(r.agent_id, r.app): (r.active_ms, r.idle_ms) for r in await impl.usage(
+            0, 3 * H, ["agent", "app"])}  # fmt: skip
+        assert got == {("a1", "Code"): (0, 65_000), ("b", "Tube"): (7, 0)}
+    finally:
+        await impl.close()

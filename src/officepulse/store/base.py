@@ -29,6 +29,8 @@ Contribution = tuple[str, int, int, str, bool]
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
     """[start_ms, end_ms) cut at multiples of ``size``: (bucket start, milliseconds)."""
+    if end_ms <= start_ms:
+        return
     bucket = start_ms - start_ms % size  # Python's % floors, so this holds before 1970 too
     while bucket < end_ms:
         yield bucket, min(end_ms, bucket + size) - max(start_ms, bucket)

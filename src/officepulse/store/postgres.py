@@ -27,13 +27,24 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from officepulse.core.spans import Span
-from officepulse.store.base import GROUP_KEYS, AgentInfo, AgentStatus, GroupKey, UsageRow
+from officepulse.store.base import (
+    GROUP_KEYS,
+    HOUR_MS,
+    MINUTE_MS,
+    AgentInfo,
+    AgentStatus,
+    Contribution,
+    GroupKey,
+    UsageRow,
+    rollup_delta,
+    usage_plan,
+)
 from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
 
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -64,6 +75,31 @@ MIGRATIONS: dict[int, LiteralString] = {
     """,
     2: "ALTER TABLE spans ADD COLUMN details BYTEA",
     3: "ALTER TABLE agents ADD COLUMN acked_seq BIGINT NOT NULL DEFAULT 0",
+    # Rollups (store/base.py), as SQLite's: milliseconds per (agent, app, idle) per bucket
+    # of size_ms (minutes and hours), filled from the spans already stored.
+    4: """
+        CREATE TABLE rollups (
+            size_ms BIGINT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            agent_id TEXT NOT NULL,
+            app TEXT NOT NULL,
+            idle BOOLEAN NOT NULL,
+            ms BIGINT NOT NULL,
+            PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)
+        );
+        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
+        SELECT 60000, b, agent_id, app, idle,
+               SUM(LEAST(end_ms, b + 60000) - GREATEST(start_ms, b))
+        FROM spans, generate_series(start_ms - mod(mod(start_ms, 60000) + 60000, 60000),
+                                    end_ms - 1, 60000::bigint) AS b
+        WHERE end_ms > start_ms
+        GROUP BY b, agent_id, app, idle;
+        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
+        SELECT 3600000, h, agent_id, app, idle, SUM(ms)
+        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
+                     agent_id, app, idle, ms FROM rollups WHERE size_ms = 60000) m
+        GROUP BY h, agent_id, app, idle;
+    """,
 }
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
@@ -100,6 +136,30 @@ _SPAN_UPSERT: LiteralString = (
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
     "details = excluded.details"
+)
+# Rollup deltas need each written row's old contribution, read in the writing transaction.
+# Writers of one agent in other server processes take turns (a transaction-scoped lock
+# per agent, taken in order), so no two read the same old row.
+ROLLUP_LOCK = 0x6F70_726C  # "oprl"
+_LOCK_AGENTS: LiteralString = (
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
+    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM spans_in ORDER BY 1) a'
+)
+_OLD_ROWS: LiteralString = (
+    "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.idle FROM spans_in i "
+    "JOIN spans s ON s.agent_id = i.agent_id AND s.start_ms = i.start_ms"
+)
+_ROLLUP_ADD: LiteralString = (
+    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bool[], "
+    "%s::bigint[]) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
+    "DO UPDATE SET ms = rollups.ms + excluded.ms"
+)
+_ROLLUP_PRUNE: LiteralString = (
+    "DELETE FROM rollups r USING unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+    "%s::bool[]) AS v(size_ms, bucket_ms, agent_id, app, idle) WHERE r.size_ms = v.size_ms "
+    "AND r.bucket_ms = v.bucket_ms AND r.agent_id = v.agent_id AND r.app = v.app "
+    "AND r.idle = v.idle AND r.ms = 0"
 )
 _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
@@ -411,7 +471,24 @@ class PostgresStore:
                         copy.set_types(list(_STAGING_TYPES))
                         for row in spans.values():
                             await copy.write_row(row)
+                    await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK,))
+                    await cur.execute(_OLD_ROWS)
+                    old: list[Contribution] = [
+                        (str(a), int(s), int(e), str(app), bool(idle))
+                        for a, s, e, app, idle in await cur.fetchall()
+                    ]
                     await cur.execute(_SPAN_UPSERT)
+                new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in spans.values()]
+                added: list[tuple[int, int, str, str, bool, int]] = []
+                for size, delta in rollup_delta(old, new).items():
+                    added += [
+                        (size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()
+                    ]
+                if added:
+                    await conn.execute(_ROLLUP_ADD, _columns(added, 6))
+                    emptied = [row[:5] for row in added if row[5] < 0]
+                    if emptied:
+                        await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 5))
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
@@ -458,6 +535,19 @@ class PostgresStore:
         self._queue.mark_offline = True
         await self.flush()
 
+    async def spans(
+        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
+    ) -> list[tuple[str, Span]]:
+        where: LiteralString = "start_ms < %(end)s AND end_ms > %(start)s"
+        if agent_id:
+            where += " AND agent_id = %(agent)s"
+        rows = await self._read(
+            f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans WHERE {where} "
+            'ORDER BY start_ms, agent_id COLLATE "C" LIMIT %(limit)s',
+            {"start": start_ms, "end": end_ms, "agent": agent_id, "limit": limit},
+        )
+        return [(str(row[0]), _span_from(row[1:])) for row in rows]
+
     async def usage(
         self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
     ) -> list[UsageRow]:
@@ -466,14 +556,32 @@ class PostgresStore:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
         columns: dict[str, LiteralString] = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
+        # Exactly the raw answer, mostly from rollups: whole hours from the hour buckets,
+        # whole minutes at the edges from the minute buckets, the rest from raw spans.
+        plan = usage_plan(start_ms, end_ms)
+        parts: list[LiteralString] = []
+        params: list[object] = []
+        for lo, hi in plan.raw:
+            parts.append(
+                "SELECT agent_id, app, idle, LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms "
+                "FROM spans WHERE start_ms < %s AND end_ms > %s"
+            )
+            params += [hi, lo, hi, lo]
+        for size, ranges in ((MINUTE_MS, plan.minutes), (HOUR_MS, plan.hours)):
+            for lo, hi in ranges:
+                parts.append(
+                    "SELECT agent_id, app, idle, ms FROM rollups "
+                    "WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s"
+                )
+                params += [size, lo, hi]
+        if not parts:
+            return []
         group = ", ".join([*keys, "idle"])
         order = ", ".join([*(f'{k} COLLATE "C"' for k in keys), "idle"])
         rows = await self._read(
-            f"SELECT {group}, "
-            "SUM(LEAST(end_ms, %(end)s) - GREATEST(start_ms, %(start)s))::bigint "
-            "FROM spans WHERE start_ms < %(end)s AND end_ms > %(start)s "
-            f"GROUP BY {group} ORDER BY {order}",
-            {"start": start_ms, "end": end_ms},
+            f"SELECT {group}, SUM(ms)::bigint FROM ({' UNION ALL '.join(parts)}) u "
+            f"GROUP BY {group} HAVING SUM(ms) <> 0 ORDER BY {order}",
+            params,
         )
         totals: dict[tuple[str | None, str | None], list[int]] = {}
         for row in rows:

@@ -22,11 +22,22 @@ import msgspec
 
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
-from officepulse.store.base import GROUP_KEYS, AgentInfo, AgentStatus, GroupKey, UsageRow
+from officepulse.store.base import (
+    GROUP_KEYS,
+    HOUR_MS,
+    MINUTE_MS,
+    AgentInfo,
+    AgentStatus,
+    Contribution,
+    GroupKey,
+    UsageRow,
+    rollup_delta,
+    usage_plan,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -57,6 +68,49 @@ CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ms);
 MIGRATIONS: dict[int, str] = {
     2: "ALTER TABLE spans ADD COLUMN details BLOB",
     3: "ALTER TABLE agents ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0",
+    # Rollups (store/base.py): milliseconds per (agent, app, idle) per bucket of size_ms
+    # (minutes and hours), bucket_ms the UTC epoch ms of the bucket's start.
+    4: "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+    "agent_id TEXT NOT NULL, app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
+    "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)) WITHOUT ROWID",
+}
+# Statements run after a step, in its transaction: what fills new tables from old data.
+BACKFILLS: dict[int, tuple[str, ...]] = {
+    4: (
+        # Each span cut into the minutes it touches (recursively), summed per minute...
+        "WITH RECURSIVE b(agent_id, app, idle, s, e, bucket) AS ("
+        "SELECT agent_id, app, idle, start_ms, end_ms, "
+        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
+        "FROM spans WHERE end_ms > start_ms "
+        f"UNION ALL SELECT agent_id, app, idle, s, e, bucket + {MINUTE_MS} FROM b "
+        f"WHERE bucket + {MINUTE_MS} < e) "
+        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
+        f"SELECT {MINUTE_MS}, bucket, agent_id, app, idle, "
+        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
+        "GROUP BY bucket, agent_id, app, idle",
+        # ...and the minutes summed per hour (a minute lies in one hour).
+        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
+        f"SELECT {HOUR_MS}, bucket_ms - ((bucket_ms % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS} AS h, "
+        f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {MINUTE_MS} "
+        "GROUP BY h, agent_id, app, idle",
+        # Writers of spans other than this store (server/aw_compat.py) leave what they
+        # changed here, in their own transaction; usage() counts it and the store's next
+        # write folds it into the rollups.
+        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
+        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
+        "idle INTEGER NOT NULL)",
+        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.idle); END",
+        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.idle); END",
+        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.idle); "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.idle); END",
+    ),
 }
 
 
@@ -136,6 +190,86 @@ def _agent_from(row: Sequence[object]) -> AgentInfo:
     )
 
 
+_SPAN_UPSERT = (
+    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
+    "app=excluded.app, title=excluded.title, url=excluded.url, "
+    "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
+    "details=excluded.details"
+)
+_ROLLUP_ADD = (
+    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
+    "DO UPDATE SET ms = ms + excluded.ms"
+)
+_ROLLUP_PRUNE = (
+    "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND agent_id = ? AND app = ? "
+    "AND idle = ? AND ms = 0"
+)
+
+
+def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
+    """Upsert span rows and keep the rollups in step, inside the caller's transaction:
+    each (agent, start) row's old contribution is read first and taken away, the new
+    one added (a later row of the same key wins, as one upsert after another would).
+    Every writer of the ``spans`` table must go through here."""
+    fold_pending(conn)
+    final: dict[tuple[str, int], SpanRow] = {}
+    for row in rows:
+        final[(row[0], row[1])] = row
+    if not final:
+        return
+    old: list[Contribution] = []
+    for agent_id, start_ms in final:
+        found = conn.execute(
+            "SELECT end_ms, app, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
+            (agent_id, start_ms),
+        ).fetchone()
+        if found is not None:
+            old.append((agent_id, start_ms, int(found[0]), str(found[1]), bool(found[2])))
+    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
+    conn.executemany(_SPAN_UPSERT, list(final.values()))
+    _apply_rollups(conn, old, new)
+    conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
+
+
+def fold_pending(conn: sqlite3.Connection) -> None:
+    """Fold what other writers changed (rollup_pending) into the rollups."""
+    old: list[Contribution] = []
+    new: list[Contribution] = []
+    for sign, agent_id, start_ms, end_ms, app, idle in conn.execute(
+        "SELECT sign, agent_id, start_ms, end_ms, app, idle FROM rollup_pending"
+    ).fetchall():
+        (new if sign > 0 else old).append(
+            (str(agent_id), int(start_ms), int(end_ms), str(app), bool(idle))
+        )
+    if old or new:
+        _apply_rollups(conn, old, new)
+        conn.execute("DELETE FROM rollup_pending")
+
+
+def _apply_rollups(
+    conn: sqlite3.Connection, old: Sequence[Contribution], new: Sequence[Contribution]
+) -> None:
+    for size, delta in rollup_delta(old, new).items():
+        conn.executemany(
+            _ROLLUP_ADD,
+            [
+                (size, bucket, agent, app, idle, ms)
+                for (agent, app, idle, bucket), ms in delta.items()
+            ],
+        )
+        conn.executemany(
+            _ROLLUP_PRUNE,
+            [
+                (size, bucket, agent, app, idle)
+                for (agent, app, idle, bucket), ms in delta.items()
+                if ms < 0
+            ],
+        )
+
+
 @dataclass
 class _Commit:
     agent_id: str
@@ -197,6 +331,8 @@ class SQLiteStore:
         for step in range(version + 1, SCHEMA_VERSION + 1):
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(MIGRATIONS[step])
+            for statement in BACKFILLS.get(step, ()):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version={step}")
             conn.execute("COMMIT")
         self._writer = conn
@@ -291,17 +427,10 @@ class SQLiteStore:
                         for a in agents.values()
                     ],
                 )
-                upsert = (
-                    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
-                    "app=excluded.app, title=excluded.title, url=excluded.url, "
-                    "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
-                    "details=excluded.details"
-                )
-                conn.executemany(upsert, list(spans.values()))
+                # The pending writes, then each commit in order (a later write of one
+                # (agent, start) wins), with their rollups, in this one transaction.
+                write_span_rows(conn, [*spans.values(), *(row for c in commits for row in c.rows)])
                 for commit in commits:
-                    conn.executemany(upsert, commit.rows)
                     conn.execute(
                         "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
                         (commit.seq, commit.agent_id),
@@ -381,6 +510,18 @@ class SQLiteStore:
 
         await asyncio.to_thread(run)
 
+    async def spans(
+        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
+    ) -> list[tuple[str, Span]]:
+        where = "start_ms < ? AND end_ms > ?" + (" AND agent_id = ?" if agent_id else "")
+        params: list[object] = [end_ms, start_ms, *([agent_id] if agent_id else []), limit]
+        rows = await self._read(
+            f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans WHERE {where} "
+            "ORDER BY start_ms, agent_id LIMIT ?",
+            params,
+        )
+        return [(str(row[0]), _span_from(row[1:])) for row in rows]
+
     async def usage(
         self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
     ) -> list[UsageRow]:
@@ -389,12 +530,37 @@ class SQLiteStore:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
         columns = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
-        select = ", ".join([*keys, "idle", "SUM(MIN(end_ms, ?) - MAX(start_ms, ?))"])
+        # Exactly the raw answer, mostly from rollups: whole hours from the hour buckets,
+        # whole minutes at the edges from the minute buckets, the rest from raw spans.
+        plan = usage_plan(start_ms, end_ms)
+        parts: list[str] = []
+        params: list[object] = []
+        for lo, hi in plan.raw:
+            parts.append(
+                "SELECT agent_id, app, idle, MIN(end_ms, ?) - MAX(start_ms, ?) AS ms "
+                "FROM spans WHERE start_ms < ? AND end_ms > ?"
+            )
+            params += [hi, lo, hi, lo]
+        for size, ranges in ((MINUTE_MS, plan.minutes), (HOUR_MS, plan.hours)):
+            for lo, hi in ranges:
+                parts.append(
+                    "SELECT agent_id, app, idle, ms FROM rollups "
+                    "WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?"
+                )
+                params += [size, lo, hi]
+        if not parts:
+            return []
+        # Changes by other writers not folded yet, clipped to the whole range.
+        parts.append(
+            "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) AS ms "
+            "FROM rollup_pending WHERE start_ms < ? AND end_ms > ?"
+        )
+        params += [end_ms, start_ms, end_ms, start_ms]
         group = ", ".join([*keys, "idle"])
         rows = await self._read(
-            f"SELECT {select} FROM spans WHERE start_ms < ? AND end_ms > ? "
-            f"GROUP BY {group} ORDER BY {group}",
-            (end_ms, start_ms, end_ms, start_ms),
+            f"SELECT {group}, SUM(ms) FROM ({' UNION ALL '.join(parts)}) "
+            f"GROUP BY {group} HAVING SUM(ms) != 0 ORDER BY {group}",
+            params,
         )
         totals: dict[tuple[str | None, str | None], list[int]] = {}
         for row in rows:
