@@ -75,8 +75,10 @@ def usage_plan(start_ms: int, end_ms: int) -> UsagePlan:
     if end_ms <= start_ms:
         return UsagePlan((), (), ())
     m0, m1 = _ceil(start_ms, MINUTE_MS), _floor(end_ms, MINUTE_MS)
-    if m0 >= m1:
+    if m0 > m1:  # within one minute
         return UsagePlan(((start_ms, end_ms),), (), ())
+    if m0 == m1:  # across one minute boundary, no whole minute inside
+        return UsagePlan(tuple(r for r in ((start_ms, m0), (m0, end_ms)) if r[0] < r[1]), (), ())
     raw = tuple(r for r in ((start_ms, m0), (m1, end_ms)) if r[0] < r[1])
     h0, h1 = _ceil(m0, HOUR_MS), _floor(m1, HOUR_MS)
     if h0 >= h1:

@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Per-app totals from rollups (issue 5, part 9): ``SQLiteStore.usage`` over N agents × 30
+days, beside the same question asked of ActivityWatch's aw-server over its raw events.
+
+  1. fill      A scratch SQLite store is filled through the real ``SQLiteStore``
+               (``save_agent``, then ``commit_spans`` in batches of 500, which also keeps the
+               minute and hour rollups) with a seeded workload: every day a workday of about
+               8 h, a switch every few minutes among 10 apps, a few idle stretches. Agents
+               are filled whole until ``--fill-budget`` seconds have passed: the scale that
+               was measured is printed, never the one asked for.
+  2. sqlite    ``usage(start, end, ["app"])`` and ``["agent", "app"]`` over the whole period,
+               cold (the first call after the store is reopened; the OS page cache stays
+               warm) and warm (median of ``--warm`` calls), plus ``["app"]`` over a window
+               with unaligned edges (minute rollups and raw spans at the ends). Each answer
+               is compared with the sums of the spans written (exact, to the millisecond).
+  3. aw-server ``aw-server --testing`` (.venv-aw) pinned to CPU 0, one bucket per agent filled
+               with the same spans as events (``POST /api/0/buckets/<id>/events`` in batches
+               of 1,000) for ``--aw-fill-seconds``; then query2
+               ``merge_events_by_keys(query_bucket(b), ["app"])`` over the period, once per
+               bucket, summed over buckets. What that implies at the SQLite scale is printed
+               as an estimate (per-bucket time × agents), labelled as one.
+
+This script pins itself to CPU 1 (the SQLite store runs in it); aw-server gets CPU 0.
+All traffic is on 127.0.0.1; every loop is bounded; the scratch store, aw-server and its
+data directory are removed at the end, also on Ctrl-C.
+
+Run: .venv/bin/python bench/query.py [--agents 1000] [--days 30] [--skip-aw] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import ingest  # noqa: E402 - bench/ is on the path when run as a script
+
+from officepulse.core.spans import Span  # noqa: E402
+from officepulse.protocol.messages import Activity  # noqa: E402
+from officepulse.store.base import AgentInfo, GroupKey  # noqa: E402
+from officepulse.store.sqlite import SQLiteStore  # noqa: E402
+
+RESULTS_DIR = REPO / "bench" / "results"
+BATCH = 500
+AW_BATCH = 1_000
+BASE = datetime(2026, 10, 1, tzinfo=UTC)
+BASE_MS = int(BASE.timestamp() * 1000)
+DAY_MS = 86_400_000
+APP_NAMES = (
+    "Code",
+    "firefox",
+    "xterm",
+    "Slack",
+    "thunderbird",
+    "libreoffice-calc",
+    "zoom",
+    "evince",
+    "gimp",
+    "nautilus",
+)
+ACTIVE = {a: Activity(app=a, title=f"{a} — bench window", process=a.lower()) for a in APP_NAMES}
+IDLE = {
+    a: Activity(app=a, title=f"{a} — bench window", process=a.lower(), idle=True) for a in APP_NAMES
+}
+# (agent, app, idle) -> ms
+Totals = dict[tuple[str, str, bool], int]
+
+
+def agent_id(n: int) -> str:
+    return f"bench-agent-{n:04d}"
+
+
+def workload(agent: int, days: int, seed: int) -> list[Span]:
+    """One agent's spans: per day a workday of ~8 h from ~08:00 UTC, contiguous spans of
+    ~3 min (exponential, 20 s–20 min) among 10 apps, and ~3 idle stretches of 5–30 min."""
+    rng = random.Random(seed * 1_000_003 + agent)
+    spans: list[Span] = []
+    app = rng.choice(APP_NAMES)
+    for day in range(days):
+        t = BASE_MS + day * DAY_MS + 8 * 3_600_000 + rng.randrange(3_600_000)
+        end = t + 8 * 3_600_000 + rng.randrange(-1_800_000, 1_800_000)
+        while t < end:
+            if rng.random() < 0.02:
+                length = rng.randrange(300_000, 1_800_000)
+                activity = IDLE[app]
+            else:
+                app = rng.choice([a for a in APP_NAMES if a != app])
+                length = int(min(1_200_000, max(20_000, rng.expovariate(1 / 180_000))))
+                activity = ACTIVE[app]
+            stop = min(end, t + length)
+            spans.append(Span(t, stop, activity))
+            t = stop
+    return spans
+
+
+def add_totals(totals: Totals, agent: str, spans: Sequence[Span], lo: int, hi: int) -> None:
+    for s in spans:
+        ms = min(s.end_ms, hi) - max(s.start_ms, lo)
+        if ms > 0:
+            key = (agent, s.activity.app, s.activity.idle)
+            totals[key] = totals.get(key, 0) + ms
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+@dataclass
+class Fill:
+    agents_asked: int
+    agents: int
+    days: int
+    spans: int
+    seconds: float
+    spans_per_s: float
+    db_mb: float
+    budget_hit: bool
+
+
+@dataclass
+class QueryRow:
+    system: str
+    query: str
+    scale: str
+    rows: int
+    cold_ms: float | None
+    warm_p50_ms: float
+    warm_min_ms: float
+    warm_max_ms: float
+    cpu_ms_per_call: float | None
+    exact: str
+    note: str = ""
+
+
+async def fill_store(
+    path: Path, args: argparse.Namespace, windows: dict[str, tuple[int, int]]
+) -> tuple[Fill, dict[str, Totals], list[list[Span]]]:
+    """Fill whole agents, ``args.writers`` at once, until done or the budget has passed."""
+    totals: dict[str, Totals] = {name: {} for name in windows}
+    store = SQLiteStore(path)
+    await store.open()
+    next_agent = 0
+    done: list[int] = []
+    written = 0
+    kept: list[list[Span]] = []  # the first agents' spans, reused for aw-server
+    started = time.perf_counter()
+    deadline = started + args.fill_budget
+
+    async def writer() -> None:
+        nonlocal next_agent, written
+        while next_agent < args.agents and time.perf_counter() < deadline:
+            n = next_agent
+            next_agent += 1
+            aid = agent_id(n)
+            spans = workload(n, args.days, args.seed)
+            store.save_agent(AgentInfo(aid, aid, "bench-host", "Linux", "0.1", "UTC", False, 0))
+            for seq, i in enumerate(range(0, len(spans), BATCH), start=1):
+                await store.commit_spans(aid, spans[i : i + BATCH], seq)
+            for name, (lo, hi) in windows.items():
+                add_totals(totals[name], aid, spans, lo, hi)
+            written += len(spans)
+            done.append(n)
+            if n < args.aw_agents_max:
+                kept.append(spans)
+            if len(done) % 50 == 0:
+                rate = written / (time.perf_counter() - started)
+                print(
+                    f"  filled {len(done):,} agents, {written:,} spans, {rate:,.0f} spans/s",
+                    flush=True,
+                )
+
+    try:
+        await asyncio.gather(*(writer() for _ in range(args.writers)))
+        await store.flush()
+    finally:
+        await store.close()
+    seconds = time.perf_counter() - started
+    db_bytes = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    fill = Fill(
+        args.agents,
+        len(done),
+        args.days,
+        written,
+        round(seconds, 1),
+        round(written / seconds),
+        round(db_bytes / 2**20, 1),
+        len(done) < args.agents,
+    )
+    return fill, totals, kept
+
+
+def compare(rows: Sequence[Any], expected: Totals, group_by: Sequence[GroupKey]) -> str:
+    want: dict[tuple[str | None, str | None], list[int]] = {}
+    for (agent, app, idle), ms in expected.items():
+        key = (agent if "agent" in group_by else None, app if "app" in group_by else None)
+        slot = want.setdefault(key, [0, 0])
+        slot[1 if idle else 0] += ms
+    got = {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows}
+    if got == want:
+        return "exact"
+    off = sum(1 for k in set(got) | set(want) if got.get(k) != want.get(k))
+    return f"WRONG ({off} groups differ)"
+
+
+async def time_sqlite(
+    path: Path,
+    fill: Fill,
+    totals: dict[str, Totals],
+    windows: dict[str, tuple[int, int]],
+    warm: int,
+) -> list[QueryRow]:
+    scale = f"{fill.agents:,} agents × {fill.days} d"
+    cases: list[tuple[str, str, list[GroupKey]]] = [
+        ("by app, whole period", "whole", ["app"]),
+        ("by agent+app, whole period", "whole", ["agent", "app"]),
+        ("by app, unaligned edges", "unaligned", ["app"]),
+    ]
+    out: list[QueryRow] = []
+    for label, window, group_by in cases:
+        lo, hi = windows[window]
+        store = SQLiteStore(path)  # reopened: the first call is cold (fresh connections)
+        await store.open()
+        try:
+            t0 = time.perf_counter()
+            rows = await store.usage(lo, hi, group_by)
+            cold = (time.perf_counter() - t0) * 1000
+            exact = compare(rows, totals[window], group_by)
+            times: list[float] = []
+            cpu0 = time.process_time()
+            for _ in range(warm):
+                t0 = time.perf_counter()
+                again = await store.usage(lo, hi, group_by)
+                times.append((time.perf_counter() - t0) * 1000)
+                if again != rows:
+                    exact = "WRONG (answers differ between calls)"
+            cpu = (time.process_time() - cpu0) * 1000 / warm
+        finally:
+            await store.close()
+        out.append(
+            QueryRow(
+                "officepulse SQLite",
+                label,
+                scale,
+                len(rows),
+                round(cold, 1),
+                round(statistics.median(times), 1),
+                round(min(times), 1),
+                round(max(times), 1),
+                round(cpu, 1),
+                exact,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- aw-server
+
+
+@dataclass
+class AwResult:
+    agents: int = 0
+    days: int = 0
+    events: int = 0
+    fill_s: float = 0.0
+    events_per_s: float = 0.0
+    bucket_create_s: float = 0.0
+    rows: list[QueryRow] = field(default_factory=list)
+    per_bucket_ms: list[float] = field(default_factory=list)
+    query_cpu_s: float = 0.0
+    summed_s: float = 0.0
+    estimate_s: float | None = None
+    estimate_scale: str = ""
+    rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+    disk_mb: float = 0.0
+
+
+def iso(ms: int) -> str:
+    return (BASE + timedelta(milliseconds=ms - BASE_MS)).isoformat()
+
+
+def post(url: str, body: Any, timeout: float = 120.0) -> Any:
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def aw_query(base_url: str, bucket: str, lo: int, hi: int) -> tuple[float, list[Any]]:
+    query = [
+        f'events = query_bucket("{bucket}");',
+        'RETURN = merge_events_by_keys(events, ["app"]);',
+    ]
+    body = {"query": query, "timeperiods": [f"{iso(lo)}/{iso(hi)}"]}
+    t0 = time.perf_counter()
+    (result,) = post(f"{base_url}/api/0/query/", body)
+    return (time.perf_counter() - t0) * 1000, result
+
+
+def run_aw(
+    agents_spans: list[list[Span]], args: argparse.Namespace, lo: int, hi: int, sqlite_agents: int
+) -> AwResult:
+    exe = ingest.ensure_aw_venv()
+    res = AwResult(days=args.days)
+    with tempfile.TemporaryDirectory(prefix="bench-aw-query-") as tmp_name:
+        tmp = Path(tmp_name)
+        port = ingest.free_port()
+        base_url = f"http://{ingest.LOOPBACK}:{port}"
+        argv = [str(exe), "--testing", "--host", ingest.LOOPBACK, "--port", str(port)]
+        with ingest.ServerProcess(argv, cwd=tmp, env=ingest.scratch_env(tmp)) as server:
+            ingest.wait_until(lambda: ingest.http_ok(f"{base_url}/api/0/info"), server, "aw-server")
+            buckets: list[str] = []
+            t_fill = 0.0
+            create_s = 0.0
+            deadline = time.perf_counter() + args.aw_fill_seconds
+            for n, spans in enumerate(agents_spans):
+                if time.perf_counter() >= deadline:
+                    break
+                bucket = f"aw-watcher-window_{agent_id(n)}"
+                t0 = time.perf_counter()
+                post(
+                    f"{base_url}/api/0/buckets/{bucket}",
+                    {"client": "bench", "type": "currentwindow", "hostname": agent_id(n)},
+                )
+                create_s += time.perf_counter() - t0
+                events = [
+                    {
+                        "timestamp": iso(s.start_ms),
+                        "duration": s.duration_ms / 1000,
+                        "data": {"app": s.activity.app, "title": s.activity.title},
+                    }
+                    for s in spans
+                ]
+                t0 = time.perf_counter()
+                for i in range(0, len(events), AW_BATCH):
+                    post(f"{base_url}/api/0/buckets/{bucket}/events", events[i : i + AW_BATCH])
+                t_fill += time.perf_counter() - t0
+                res.events += len(events)
+                buckets.append(bucket)
+                if len(buckets) % 25 == 0:
+                    print(f"  aw-server: {len(buckets)} buckets, {res.events:,} events", flush=True)
+            res.agents = len(buckets)
+            res.fill_s = round(t_fill, 1)
+            res.events_per_s = round(res.events / t_fill) if t_fill else 0
+            res.bucket_create_s = round(create_s, 1)
+            scale = f"{res.agents:,} agents × {args.days} d"
+            # Per bucket, once each, and the answer checked against the spans.
+            exact_all = True
+            cpu0 = server.cpu_seconds()
+            for n, bucket in enumerate(buckets):
+                ms, result = aw_query(base_url, bucket, lo, hi)
+                res.per_bucket_ms.append(ms)
+                want: dict[str, int] = {}
+                for s in agents_spans[n]:
+                    want[s.activity.app] = want.get(s.activity.app, 0) + s.duration_ms
+                got = {e["data"]["app"]: e["duration"] for e in result}
+                if set(got) != set(want) or any(
+                    abs(got[a] - want[a] / 1000) > 1e-6 * len(agents_spans[n]) for a in want
+                ):
+                    exact_all = False
+            res.query_cpu_s = round(server.cpu_seconds() - cpu0, 2)
+            res.summed_s = round(sum(res.per_bucket_ms) / 1000, 2)
+            # Warm: the first bucket again.
+            warm = [aw_query(base_url, buckets[0], lo, hi)[0] for _ in range(args.aw_warm)]
+            res.rss_mb = round(server.rss_mb(), 1)
+            res.peak_rss_mb = round(server.peak_rss_mb(), 1)
+            res.disk_mb = round(ingest.store_mb(tmp), 1)
+        exact = "= spans (±1 µs/event, float s)" if exact_all else "WRONG"
+        per = res.per_bucket_ms
+        res.rows.append(
+            QueryRow(
+                "aw-server query2",
+                "by app, one bucket (= 1 agent)",
+                f"1 agent × {args.days} d",
+                len(result),
+                round(per[0], 1),
+                round(statistics.median(warm), 1),
+                round(min(warm), 1),
+                round(max(warm), 1),
+                None,
+                exact,
+                f"median over {res.agents} buckets once each: {statistics.median(per):.1f} ms",
+            )
+        )
+        res.rows.append(
+            QueryRow(
+                "aw-server query2",
+                "by agent+app, one query per bucket, summed",
+                scale,
+                0,
+                None,
+                round(sum(per), 1),
+                round(sum(per), 1),
+                round(sum(per), 1),
+                round(res.query_cpu_s * 1000, 1),
+                exact,
+                "measured; no cross-bucket merge",
+            )
+        )
+        res.estimate_scale = f"{sqlite_agents:,} agents × {args.days} d"
+        res.estimate_s = round(statistics.median(per) * sqlite_agents / 1000, 1)
+    return res
+
+
+# --------------------------------------------------------------------------- output
+
+
+def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
+    lines = [
+        f"per-app totals, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"SQLite fill: {fill.agents:,} agents × {fill.days} days = {fill.spans:,} spans in "
+        f"{fill.seconds:,} s ({fill.spans_per_s:,} spans/s, commit_spans ×{BATCH}, rollups "
+        f"kept), database + WAL {fill.db_mb:,} MB",
+    ]
+    if fill.budget_hit:
+        lines.append(
+            f"  NOTE: the fill budget ran out: measured at {fill.agents:,} agents, "
+            f"NOT the {fill.agents_asked:,} asked for"
+        )
+    if aw is not None:
+        lines.append(
+            f"aw-server fill: {aw.agents:,} buckets × {aw.days} days = {aw.events:,} events in "
+            f"{aw.fill_s} s ({aw.events_per_s:,} events/s, POSTs of {AW_BATCH}; creating the "
+            f"buckets {aw.bucket_create_s} s more), RSS {aw.rss_mb} MB (peak {aw.peak_rss_mb}), "
+            f"disk {aw.disk_mb} MB"
+        )
+    head = (
+        "system",
+        "query",
+        "scale",
+        "rows",
+        "cold ms",
+        "warm p50",
+        "min",
+        "max",
+        "CPU ms",
+        "answer",
+    )
+    fmt = "{:<18} {:<43} {:<20} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8}  {}"
+    lines += ["", fmt.format(*head)]
+    for r in rows:
+        lines.append(
+            fmt.format(
+                r.system,
+                r.query,
+                r.scale,
+                f"{r.rows:,}" if r.rows else "—",
+                "—" if r.cold_ms is None else f"{r.cold_ms:,.1f}",
+                f"{r.warm_p50_ms:,.1f}",
+                f"{r.warm_min_ms:,.1f}",
+                f"{r.warm_max_ms:,.1f}",
+                "—" if r.cpu_ms_per_call is None else f"{r.cpu_ms_per_call:,.1f}",
+                r.exact,
+            )
+        )
+        if r.note:
+            lines.append(f"{'':<18}   {r.note}")
+    whole = next(r for r in rows if r.query == "by app, whole period")
+    verdict = "meets" if whole.warm_p50_ms < 100 and (whole.cold_ms or 0) < 100 else "misses"
+    lines.append("")
+    lines.append(
+        f"target < 100 ms (by app, whole period, SQLite): {verdict} it at "
+        f"{fill.agents:,} agents × {fill.days} d (cold {whole.cold_ms} ms, warm p50 "
+        f"{whole.warm_p50_ms} ms)"
+    )
+    if aw is not None and aw.estimate_s is not None:
+        med = statistics.median(aw.per_bucket_ms)
+        lines.append(
+            f"aw-server, measured at {aw.agents} buckets × {aw.days} d: one query per bucket, "
+            f"median {med:,.0f} ms, summed {aw.summed_s:,} s (server CPU {aw.query_cpu_s} s)"
+        )
+        lines.append(
+            f"ESTIMATE (not measured) for {aw.estimate_scale}: {aw.estimate_s:,} s of "
+            f"per-bucket queries (median per bucket × agents; events per bucket are the same)"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--writers", type=int, default=4, help="agents filled at once")
+    p.add_argument(
+        "--fill-budget",
+        type=float,
+        default=180.0,
+        help="seconds; no new agent is started after it (default 180)",
+    )
+    p.add_argument("--warm", type=int, default=20, help="warm calls per query")
+    p.add_argument("--aw-fill-seconds", type=float, default=60.0)
+    p.add_argument("--aw-agents-max", type=int, default=400, help="buckets at most")
+    p.add_argument("--aw-warm", type=int, default=5)
+    p.add_argument("--skip-aw", action="store_true")
+    p.add_argument("--json", action="store_true", help="also write bench/results/")
+    return p.parse_args(argv)
+
+
+def raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    lo, hi = BASE_MS, BASE_MS + args.days * DAY_MS
+    windows = {
+        "whole": (lo, hi),
+        # Edges inside a minute and inside an hour: minute rollups and raw spans answer them.
+        "unaligned": (lo + 8 * 3_600_000 + 37 * 60_000 + 12_345, hi - 14 * 3_600_000 - 3_210),
+    }
+    path = tmp / "query-bench.sqlite3"
+    print(
+        f"filling SQLite: {args.agents:,} agents × {args.days} days "
+        f"(budget {args.fill_budget:.0f} s) ...",
+        flush=True,
+    )
+    fill, totals, kept = await fill_store(path, args, windows)
+    rows = await time_sqlite(path, fill, totals, windows, args.warm)
+    aw = None
+    if not args.skip_aw:
+        print(f"filling aw-server for up to {args.aw_fill_seconds:.0f} s ...", flush=True)
+        aw = run_aw(kept, args, lo, hi, fill.agents)
+        rows += aw.rows
+    print()
+    print(render(fill, rows, aw))
+    return {
+        "fill": asdict(fill),
+        "rows": [asdict(r) for r in rows],
+        "aw": None if aw is None else asdict(aw),
+        "args": vars(args),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, raise_on_sigterm)
+    ingest.pin_to(ingest.LOAD_CPU)
+    with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
+        result = asyncio.run(main_async(args, Path(tmp)))
+    if args.json:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        out = RESULTS_DIR / f"query-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
