@@ -10,8 +10,9 @@ days, beside the same question asked of ActivityWatch's aw-server over its raw e
                was measured is printed, never the one asked for.
   2. sqlite    ``usage(start, end, ["app"])`` and ``["agent", "app"]`` over the whole period,
                cold (the first call after the store is reopened; the OS page cache stays
-               warm) and warm (median of ``--warm`` calls), plus ``["app"]`` over a window
-               with unaligned edges (minute rollups and raw spans at the ends). Each answer
+               warm) and warm (median of ``--warm`` calls), plus ``["app"]`` and ``[]`` over
+               a window with unaligned edges (day, hour and minute rollups, raw spans at the
+               ends). Each answer
                is compared with the sums of the spans written (exact, to the millisecond).
   3. aw-server ``aw-server --testing`` (.venv-aw) pinned to CPU 0, one bucket per agent filled
                with the same spans as events (``POST /api/0/buckets/<id>/events`` in batches
@@ -231,6 +232,7 @@ async def time_sqlite(
         ("by app, whole period", "whole", ["app"]),
         ("by agent+app, whole period", "whole", ["agent", "app"]),
         ("by app, unaligned edges", "unaligned", ["app"]),
+        ("whole team (no grouping), unaligned edges", "unaligned", []),
     ]
     out: list[QueryRow] = []
     for label, window, group_by in cases:

@@ -211,6 +211,7 @@ async def test_more_concurrent_commits_than_slots_all_land(tmp_path: Path) -> No
 # -- rollups ---------------------------------------------------------------------------
 
 M = 60_000
+D = 24 * H
 _examples = itertools.count()
 # A write: (slot, length, app, idle, agent, how). Slots are the few starts an example
 # uses, so that writes hit the same (agent, start) again: extensions, cut-backs, another
@@ -218,13 +219,18 @@ _examples = itertools.count()
 # the next write of that key reads it back), "commit" is commit_spans.
 writes = st.tuples(
     st.integers(0, 5),
-    st.integers(0, 3 * H) | st.integers(0, 90).map(lambda m: m * M),
+    st.integers(0, 3 * H) | st.integers(0, 90).map(lambda m: m * M) | st.integers(0, 2 * D),
     st.sampled_from(["Code", "Tube"]),
     st.booleans(),
     st.sampled_from(["x", "y"]),
     st.sampled_from(["save", "flush", "commit"]),
 )
-instants = st.integers(0, 6 * H) | st.integers(0, 360).map(lambda m: m * M)
+instants = (
+    st.integers(0, 6 * H)
+    | st.integers(0, 360).map(lambda m: m * M)
+    | st.integers(0, 3 * D)
+    | st.integers(0, 72).map(lambda h: h * H)
+)
 
 
 @settings(
@@ -256,7 +262,7 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
             store.save_span(p + who, span)
             if how == "flush":
                 await store.flush()
-    for a, b in [*ranges, (0, 10 * H)]:
+    for a, b in [*ranges, (0, 10 * H), (0, 6 * D), (D - 1, 2 * D + H + M + 1)]:
         lo, hi = min(a, b), max(a, b)
         expected: dict[tuple[str, str], list[int]] = {}
         for (who, start), (end, app, idle) in model.items():
@@ -281,6 +287,29 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
             for r in rows
             if r.agent_id is not None and r.agent_id.startswith(p)
         } == by_agent
+        # Not grouped by agent: from the team rollups (each example has its own apps).
+        by_app: dict[str, list[int]] = {}
+        for (_, app), (act, idl) in expected.items():
+            slot_ms = by_app.setdefault(app, [0, 0])
+            slot_ms[0] += act
+            slot_ms[1] += idl
+        rows = await store.usage(lo, hi, ["app"])
+        assert all(r.agent_id is None for r in rows)
+        assert {
+            r.app: [r.active_ms, r.idle_ms]
+            for r in rows
+            if r.app is not None and r.app.startswith(p)
+        } == by_app
+    # The whole team (every example so far) equals every span stored, clipped.
+    lo, hi = D - 1, 2 * D + H + M + 1
+    everything = await store.spans(-10 * D, 10 * D)
+    want = [0, 0]
+    for _, span in everything:
+        ms = min(span.end_ms, hi) - max(span.start_ms, lo)
+        if ms > 0:
+            want[1 if span.activity.idle else 0] += ms
+    rows = await store.usage(lo, hi, [])
+    assert [[r.active_ms, r.idle_ms] for r in rows] == ([want] if want != [0, 0] else [])
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -356,6 +385,30 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
         assert sum(ms for (size, *_), ms in rollups.items() if size == M) == sum(
             ms for (size, *_), ms in rollups.items() if size == H
         )
+        # Schema 5: day buckets from the hours, team rows summed over agents, the longest span.
+        assert rollups[(D, 0, "a1", "Code", False)] == 2 * H + 60_000
+        assert rollups[(D, 0, "a1", "Code", True)] == 5_000
+        assert rollups[(D, -D, "b", "Tube", False)] == M + 1
+        assert rollups[(D, 0, "b", "Tube", False)] == 7
+        team_sql = "SELECT size_ms, bucket_ms, app, idle, ms FROM team_rollups"
+        max_sql = "SELECT max_span_ms FROM span_stats"
+        if kind == "postgres":
+            with psycopg.connect(url) as pg:
+                team_rows = [tuple(r) for r in pg.execute(team_sql)]
+                (longest,) = [tuple(r) for r in pg.execute(max_sql)]
+        else:
+            with sqlite3.connect(path) as raw:
+                team_rows = raw.execute(team_sql).fetchall()
+                (longest,) = raw.execute(max_sql).fetchall()
+            raw.close()
+        team = {(size, bucket, app, bool(idle)): ms for size, bucket, app, idle, ms in team_rows}
+        for size in (M, H, D):
+            want: dict[tuple[int, int, str, bool], int] = {}
+            for (sz, bucket, _, app, idle), ms in rollups.items():
+                if sz == size:
+                    want[(sz, bucket, app, idle)] = want.get((sz, bucket, app, idle), 0) + ms
+            assert {k: v for k, v in team.items() if k[0] == size} == want
+        assert longest == (2 * H + 60_000,)
         # ...and usage, answered from them, is what the spans say.
         got = {(r.agent_id, r.app): (r.active_ms, r.idle_ms) for r in await impl.usage(
             -H, 10 * H, ["agent", "app"])}  # fmt: skip
@@ -365,5 +418,37 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
         got = {(r.agent_id, r.app): (r.active_ms, r.idle_ms) for r in await impl.usage(
             0, 3 * H, ["agent", "app"])}  # fmt: skip
         assert got == {("a1", "Code"): (0, 65_000), ("b", "Tube"): (7, 0)}
+        got = {r.app: (r.active_ms, r.idle_ms) for r in await impl.usage(0, 3 * H, ["app"])}
+        assert got == {"Code": (0, 65_000), "Tube": (7, 0)}
+    finally:
+        await impl.close()
+
+
+async def test_a_long_span_from_another_writer_is_counted_at_unaligned_edges(
+    tmp_path: Path,
+) -> None:
+    # The raw edge query reads starts in [lo - longest span, hi): a span written past the
+    # store (server/aw_compat.py writes the SQLite file itself) must raise that bound too.
+    path = tmp_path / "s.sqlite3"
+    impl = SQLiteStore(path)
+    await impl.open()
+    try:
+        await impl.commit_spans("a", [Span(0, 1_000, CODE)], 1)
+        with sqlite3.connect(path, isolation_level=None) as raw:
+            raw.execute(
+                "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, idle) "
+                "VALUES ('b', 5000, ?, 'Tube', 't', 0)",
+                (5_000 + 3 * D,),
+            )
+        raw.close()
+        lo, hi = 2 * D + 123, 2 * D + 456  # inside one minute, far from the span's start
+        for group_by in ([], ["app"], ["agent", "app"]):
+            (row,) = await impl.usage(lo, hi, group_by)  # type: ignore[arg-type]
+            assert row.active_ms == hi - lo
+        # ...also once the store has folded it into the rollups.
+        await impl.commit_spans("a", [Span(0, 2_000, CODE)], 2)
+        (row,) = await impl.usage(lo, hi + 3 * M, ["app"])
+        assert row.active_ms == hi + 3 * M - lo
+        assert [s.start_ms for _, s in await impl.spans(lo, hi)] == [5_000]
     finally:
         await impl.close()

@@ -15,14 +15,19 @@ from officepulse.core.spans import Span
 GroupKey = Literal["agent", "app"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app")
 
-# Rollups: milliseconds per (agent, app, idle) in minute and hour buckets, a bucket
-# named by the UTC epoch milliseconds of its start. Both stores keep them in the same
-# transaction as the spans they sum (see rollup_delta) and answer usage() from them.
+# Rollups: milliseconds per (agent, app, idle) in minute, hour and (UTC) day buckets, a
+# bucket named by the UTC epoch milliseconds of its start; and the same summed over every
+# agent (team rollups: per (app, idle)), which answer usage() not grouped by agent without
+# reading a row per agent. Both stores keep them in the same transaction as the spans they
+# sum (see rollup_delta, team_delta) and answer usage() from them.
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
-BUCKET_SIZES: tuple[int, ...] = (MINUTE_MS, HOUR_MS)
+DAY_MS = 86_400_000
+BUCKET_SIZES: tuple[int, ...] = (MINUTE_MS, HOUR_MS, DAY_MS)
 # (agent_id, app, idle, bucket_ms) -> milliseconds
 RollupKey = tuple[str, str, bool, int]
+# (app, idle, bucket_ms) -> milliseconds, over every agent
+TeamKey = tuple[str, bool, int]
 # What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, idle).
 Contribution = tuple[str, int, int, str, bool]
 
@@ -53,14 +58,32 @@ def rollup_delta(
     return {size: {k: v for k, v in t.items() if v} for size, t in delta.items()}
 
 
+def team_delta(delta: dict[int, dict[RollupKey, int]]) -> dict[int, dict[TeamKey, int]]:
+    """The team rollups' share of a ``rollup_delta``: summed over agents, zeros left out."""
+    team: dict[int, dict[TeamKey, int]] = {}
+    for size, table in delta.items():
+        out: dict[TeamKey, int] = {}
+        for (_, app, idle, bucket), ms in table.items():
+            key = (app, idle, bucket)
+            out[key] = out.get(key, 0) + ms
+        team[size] = {k: v for k, v in out.items() if v}
+    return team
+
+
 @dataclass(frozen=True, slots=True)
 class UsagePlan:
-    """[start_ms, end_ms) cut into what each source answers exactly: whole hours from
-    the hour rollups, whole minutes from the minute rollups, the rest from raw spans."""
+    """[start_ms, end_ms) cut into what each source answers exactly: whole UTC days from
+    the day rollups, whole hours from the hour rollups, whole minutes from the minute
+    rollups, the rest (under a minute at each edge) from raw spans."""
 
     raw: tuple[tuple[int, int], ...]
     minutes: tuple[tuple[int, int], ...]
     hours: tuple[tuple[int, int], ...]
+    days: tuple[tuple[int, int], ...] = ()
+
+    def by_size(self) -> tuple[tuple[int, tuple[tuple[int, int], ...]], ...]:
+        """The rollup parts: (bucket size, ranges)."""
+        return ((MINUTE_MS, self.minutes), (HOUR_MS, self.hours), (DAY_MS, self.days))
 
 
 def _ceil(ms: int, size: int) -> int:
@@ -84,7 +107,11 @@ def usage_plan(start_ms: int, end_ms: int) -> UsagePlan:
     if h0 >= h1:
         return UsagePlan(raw, ((m0, m1),), ())
     minutes = tuple(r for r in ((m0, h0), (h1, m1)) if r[0] < r[1])
-    return UsagePlan(raw, minutes, ((h0, h1),))
+    d0, d1 = _ceil(h0, DAY_MS), _floor(h1, DAY_MS)
+    if d0 >= d1:
+        return UsagePlan(raw, minutes, ((h0, h1),))
+    hours = tuple(r for r in ((h0, d0), (d1, h1)) if r[0] < r[1])
+    return UsagePlan(raw, minutes, hours, ((d0, d1),))
 
 
 @dataclass(frozen=True, slots=True)

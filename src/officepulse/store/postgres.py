@@ -29,14 +29,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from officepulse.core.spans import Span
 from officepulse.store.base import (
     GROUP_KEYS,
-    HOUR_MS,
-    MINUTE_MS,
     AgentInfo,
     AgentStatus,
     Contribution,
     GroupKey,
     UsageRow,
     rollup_delta,
+    team_delta,
     usage_plan,
 )
 from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
@@ -44,7 +43,7 @@ from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -99,6 +98,32 @@ MIGRATIONS: dict[int, LiteralString] = {
         FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
                      agent_id, app, idle, ms FROM rollups WHERE size_ms = 60000) m
         GROUP BY h, agent_id, app, idle;
+    """,
+    # Day buckets from the hour buckets; team rollups (every size summed over agents, for
+    # usage() not grouped by agent); the longest span ever stored (never lowered), which
+    # bounds the raw-span edge query on both sides of the start index.
+    5: """
+        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
+        SELECT 86400000, d, agent_id, app, idle, SUM(ms)
+        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 86400000) + 86400000, 86400000) AS d,
+                     agent_id, app, idle, ms FROM rollups WHERE size_ms = 3600000) h
+        GROUP BY d, agent_id, app, idle;
+        CREATE TABLE team_rollups (
+            size_ms BIGINT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            app TEXT NOT NULL,
+            idle BOOLEAN NOT NULL,
+            ms BIGINT NOT NULL,
+            PRIMARY KEY (size_ms, bucket_ms, app, idle)
+        );
+        INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms)
+        SELECT size_ms, bucket_ms, app, idle, SUM(ms) FROM rollups
+        GROUP BY size_ms, bucket_ms, app, idle HAVING SUM(ms) <> 0;
+        CREATE TABLE span_stats (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            max_span_ms BIGINT NOT NULL
+        );
+        INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
     """,
 }
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
@@ -160,6 +185,25 @@ _ROLLUP_PRUNE: LiteralString = (
     "%s::bool[]) AS v(size_ms, bucket_ms, agent_id, app, idle) WHERE r.size_ms = v.size_ms "
     "AND r.bucket_ms = v.bucket_ms AND r.agent_id = v.agent_id AND r.app = v.app "
     "AND r.idle = v.idle AND r.ms = 0"
+)
+_TEAM_ADD: LiteralString = (
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bool[], %s::bigint[]) "
+    "ON CONFLICT (size_ms, bucket_ms, app, idle) DO UPDATE SET ms = team_rollups.ms + excluded.ms"
+)
+_TEAM_PRUNE: LiteralString = (
+    "DELETE FROM team_rollups r USING unnest(%s::bigint[], %s::bigint[], %s::text[], "
+    "%s::bool[]) AS v(size_ms, bucket_ms, app, idle) WHERE r.size_ms = v.size_ms "
+    "AND r.bucket_ms = v.bucket_ms AND r.app = v.app AND r.idle = v.idle AND r.ms = 0"
+)
+# Raises the stored longest span if this write has a longer one (no row lock otherwise).
+_MAX_SPAN: LiteralString = (
+    "UPDATE span_stats SET max_span_ms = m.ms FROM "
+    "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in) m WHERE m.ms > span_stats.max_span_ms"
+)
+# Raw spans that overlap [lo, hi) (params hi, lo, lo), bounded both sides by the start index.
+_OVERLAP: LiteralString = (
+    "start_ms < %s AND end_ms > %s AND start_ms >= %s - (SELECT max_span_ms FROM span_stats)"
 )
 _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
@@ -478,9 +522,23 @@ class PostgresStore:
                         for a, s, e, app, idle in await cur.fetchall()
                     ]
                     await cur.execute(_SPAN_UPSERT)
+                    await cur.execute(_MAX_SPAN)
                 new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in spans.values()]
+                deltas = rollup_delta(old, new)
+                # Team rows are shared by every agent's writers: taken in key order, so
+                # that writers in other server processes cannot deadlock on them.
+                team = sorted(
+                    (size, b, app, idle, ms)
+                    for size, t in team_delta(deltas).items()
+                    for (app, idle, b), ms in t.items()
+                )
+                if team:
+                    await conn.execute(_TEAM_ADD, _columns(team, 5))
+                    emptied_team = [row[:4] for row in team if row[4] < 0]
+                    if emptied_team:
+                        await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
                 added: list[tuple[int, int, str, str, bool, int]] = []
-                for size, delta in rollup_delta(old, new).items():
+                for size, delta in deltas.items():
                     added += [
                         (size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()
                     ]
@@ -538,7 +596,10 @@ class PostgresStore:
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
-        where: LiteralString = "start_ms < %(end)s AND end_ms > %(start)s"
+        where: LiteralString = (
+            "start_ms < %(end)s AND end_ms > %(start)s "
+            "AND start_ms >= %(start)s - (SELECT max_span_ms FROM span_stats)"
+        )
         if agent_id:
             where += " AND agent_id = %(agent)s"
         rows = await self._read(
@@ -556,23 +617,26 @@ class PostgresStore:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
         columns: dict[str, LiteralString] = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
-        # Exactly the raw answer, mostly from rollups: whole hours from the hour buckets,
-        # whole minutes at the edges from the minute buckets, the rest from raw spans.
+        # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
+        # whole minutes at the edges from their buckets, the rest from raw spans. Not
+        # grouped by agent: from the team rollups (a row per app, not per agent and app).
         plan = usage_plan(start_ms, end_ms)
+        rollups: LiteralString = (
+            "SELECT agent_id, app, idle, ms FROM rollups"
+            if "agent" in group_by
+            else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
+        )
         parts: list[LiteralString] = []
         params: list[object] = []
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, idle, LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms "
-                "FROM spans WHERE start_ms < %s AND end_ms > %s"
+                "FROM spans WHERE " + _OVERLAP
             )
-            params += [hi, lo, hi, lo]
-        for size, ranges in ((MINUTE_MS, plan.minutes), (HOUR_MS, plan.hours)):
+            params += [hi, lo, hi, lo, lo]
+        for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(
-                    "SELECT agent_id, app, idle, ms FROM rollups "
-                    "WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s"
-                )
+                parts.append(rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s")
                 params += [size, lo, hi]
         if not parts:
             return []

@@ -23,6 +23,7 @@ import msgspec
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
+    DAY_MS,
     GROUP_KEYS,
     HOUR_MS,
     MINUTE_MS,
@@ -32,12 +33,13 @@ from officepulse.store.base import (
     GroupKey,
     UsageRow,
     rollup_delta,
+    team_delta,
     usage_plan,
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -73,6 +75,11 @@ MIGRATIONS: dict[int, str] = {
     4: "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
     "agent_id TEXT NOT NULL, app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
     "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)) WITHOUT ROWID",
+    # Team rollups (store/base.py): the rollups summed over agents, for usage() not
+    # grouped by agent; and day buckets in both (the backfill below).
+    5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+    "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
+    "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -111,7 +118,32 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
         "new.app, new.idle); END",
     ),
+    5: (
+        # Day buckets from the hour buckets (an hour lies in one UTC day)...
+        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
+        f"SELECT {DAY_MS}, bucket_ms - ((bucket_ms % {DAY_MS}) + {DAY_MS}) % {DAY_MS} AS d, "
+        f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {HOUR_MS} "
+        "GROUP BY d, agent_id, app, idle",
+        # ...then every size summed over agents.
+        "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
+        "SELECT size_ms, bucket_ms, app, idle, SUM(ms) FROM rollups "
+        "GROUP BY size_ms, bucket_ms, app, idle HAVING SUM(ms) != 0",
+        # The longest span ever stored (an upper bound: never lowered), kept by triggers
+        # so that every writer keeps it; usage() reads raw spans that overlap [lo, hi)
+        # as start_ms in [lo - max_span_ms, hi), which the start index bounds both sides.
+        "CREATE TABLE span_stats (id INTEGER PRIMARY KEY CHECK (id = 0), "
+        "max_span_ms INTEGER NOT NULL)",
+        "INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans",
+        "CREATE TRIGGER spans_max_ins AFTER INSERT ON spans "
+        "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
+        "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
+        "CREATE TRIGGER spans_max_upd AFTER UPDATE OF start_ms, end_ms ON spans "
+        "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
+        "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
+    ),
 }
+# Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
+_OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
 
 
 class Details(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -207,6 +239,15 @@ _ROLLUP_PRUNE = (
     "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND agent_id = ? AND app = ? "
     "AND idle = ? AND ms = 0"
 )
+_TEAM_ADD = (
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, idle) "
+    "DO UPDATE SET ms = ms + excluded.ms"
+)
+_TEAM_PRUNE = (
+    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? AND idle = ? "
+    "AND ms = 0"
+)
 
 
 def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
@@ -252,7 +293,16 @@ def fold_pending(conn: sqlite3.Connection) -> None:
 def _apply_rollups(
     conn: sqlite3.Connection, old: Sequence[Contribution], new: Sequence[Contribution]
 ) -> None:
-    for size, delta in rollup_delta(old, new).items():
+    deltas = rollup_delta(old, new)
+    for size, team in team_delta(deltas).items():
+        conn.executemany(
+            _TEAM_ADD, [(size, bucket, app, idle, ms) for (app, idle, bucket), ms in team.items()]
+        )
+        conn.executemany(
+            _TEAM_PRUNE,
+            [(size, bucket, app, idle) for (app, idle, bucket), ms in team.items() if ms < 0],
+        )
+    for size, delta in deltas.items():
         conn.executemany(
             _ROLLUP_ADD,
             [
@@ -513,8 +563,9 @@ class SQLiteStore:
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
-        where = "start_ms < ? AND end_ms > ?" + (" AND agent_id = ?" if agent_id else "")
-        params: list[object] = [end_ms, start_ms, *([agent_id] if agent_id else []), limit]
+        where = _OVERLAP + (" AND agent_id = ?" if agent_id else "")
+        params: list[object] = [end_ms, start_ms, start_ms, *([agent_id] if agent_id else [])]
+        params.append(limit)
         rows = await self._read(
             f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans WHERE {where} "
             "ORDER BY start_ms, agent_id LIMIT ?",
@@ -530,32 +581,38 @@ class SQLiteStore:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
         columns = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
-        # Exactly the raw answer, mostly from rollups: whole hours from the hour buckets,
-        # whole minutes at the edges from the minute buckets, the rest from raw spans.
+        # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
+        # whole minutes at the edges from their buckets, the rest from raw spans. Not
+        # grouped by agent: from the team rollups (a row per app, not per agent and app).
         plan = usage_plan(start_ms, end_ms)
+        rollups = (
+            "SELECT agent_id, app, idle, ms FROM rollups"
+            if "agent" in group_by
+            else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
+        )
         parts: list[str] = []
         params: list[object] = []
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, idle, MIN(end_ms, ?) - MAX(start_ms, ?) AS ms "
-                "FROM spans WHERE start_ms < ? AND end_ms > ?"
+                f"FROM spans WHERE {_OVERLAP}"
             )
-            params += [hi, lo, hi, lo]
-        for size, ranges in ((MINUTE_MS, plan.minutes), (HOUR_MS, plan.hours)):
+            params += [hi, lo, hi, lo, lo]
+        for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(
-                    "SELECT agent_id, app, idle, ms FROM rollups "
-                    "WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?"
-                )
+                parts.append(f"{rollups} WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?")
                 params += [size, lo, hi]
         if not parts:
             return []
-        # Changes by other writers not folded yet, clipped to the whole range.
-        parts.append(
-            "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) AS ms "
-            "FROM rollup_pending WHERE start_ms < ? AND end_ms > ?"
-        )
-        params += [end_ms, start_ms, end_ms, start_ms]
+        # Changes by other writers not folded yet, clipped to the ranges read from rollups
+        # (the raw edges read the spans table, which has them already).
+        for _, ranges in plan.by_size():
+            for lo, hi in ranges:
+                parts.append(
+                    "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
+                    "AS ms FROM rollup_pending WHERE start_ms < ? AND end_ms > ?"
+                )
+                params += [hi, lo, hi, lo]
         group = ", ".join([*keys, "idle"])
         rows = await self._read(
             f"SELECT {group}, SUM(ms) FROM ({' UNION ALL '.join(parts)}) "
