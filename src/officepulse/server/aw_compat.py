@@ -839,6 +839,9 @@ class SQLiteAwStore:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA synchronous=NORMAL")  # as SQLiteStore: WAL, durable at checkpoints
         conn.execute("PRAGMA busy_timeout=10000")
+        # A row that INSERT OR REPLACE replaces must fire the delete trigger that
+        # feeds the store's rollups, or its time would be counted twice.
+        conn.execute("PRAGMA recursive_triggers=ON")
         conn.executescript(AW_SCHEMA)
         self._conn = conn
 
