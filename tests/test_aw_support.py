@@ -9,7 +9,6 @@ import json
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess, clean_env
+from tests.conftest import ServerProcess, clean_env, start_server
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data" / "aw"
@@ -80,42 +79,10 @@ def request(
 
 
 def start_officepulse(tmp: Path, database: Path | None = None) -> ServerProcess:
-    """`officepulse server` on a free port, with the /api/0/ routes
-    (tests/data/aw/serve.py adds them until app.py does)."""
-    database = database or tmp / "officepulse.sqlite3"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(DATA / "serve.py"),
-            "--env-file",
-            "/dev/null",
-            "server",
-            "--port",
-            "0",
-            "--database",
-            str(database),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=clean_env(),
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.startswith("officepulse server listening on "):
-            url = line.split(" on ", 1)[1].strip().replace("localhost", "127.0.0.1")
-            return ServerProcess(proc, url, database, lines)
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
-    raise RuntimeError("officepulse did not start:\n" + "\n".join(lines))
+    """The real `officepulse server` on a free port (it serves /api/0/ itself)."""
+    if database is None:
+        return start_server(tmp)
+    return start_server(tmp, "--database", str(database))
 
 
 @contextmanager
