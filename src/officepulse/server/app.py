@@ -7,6 +7,7 @@ and the panel for people (pages, /browser, /api/v1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from officepulse.server.gateway import Gateway
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
+from officepulse.server.retention import Retention
 from officepulse.server.views import Views, usage_by_person
 from officepulse.settings import ServerSettings
 from officepulse.store import is_postgres, store_from_url
@@ -77,6 +79,8 @@ class Server:
             settings.browser_send_timeout,
         )
         self._browser_tasks: set[asyncio.Task[bool]] = set()
+        self.retention = Retention(self.store, settings.retention_days, clock)
+        self._retention_task: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -114,8 +118,14 @@ class Server:
         await self.bus.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+        if self.settings.retention_days:
+            self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
     async def _shutdown(self, app: web.Application) -> None:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
         await self.gateway.close_all()
         for queue in list(self.hub.browsers):
             self.hub.detach(queue)
