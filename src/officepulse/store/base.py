@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from officepulse.core.spans import Span
+from officepulse.store.accounts import Accounts
 
 GroupKey = Literal["agent", "app"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app")
@@ -143,7 +144,7 @@ class UsageRow:
     idle_ms: int
 
 
-class Store(Protocol):
+class Store(Accounts, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -38,12 +38,13 @@ from officepulse.store.base import (
     team_delta,
     usage_plan,
 )
+from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
 from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
 
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -125,6 +126,8 @@ MIGRATIONS: dict[int, LiteralString] = {
         );
         INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
     """,
+    # People, sessions, agents' owners and the audit log (store/postgres_accounts.py).
+    6: ACCOUNT_TABLES,
 }
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
@@ -308,7 +311,7 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore:
+class PostgresStore(PostgresAccounts):
     def __init__(
         self,
         url: str,

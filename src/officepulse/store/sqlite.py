@@ -14,9 +14,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -36,10 +37,12 @@ from officepulse.store.base import (
     team_delta,
     usage_plan,
 )
+from officepulse.store.sqlite_accounts import ACCOUNT_TABLES, SQLiteAccounts
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -80,6 +83,9 @@ MIGRATIONS: dict[int, str] = {
     5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
     "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
     "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
+    # People, sessions, agents' owners and the audit log (store/sqlite_accounts.py): the
+    # first table here, the others as this step's follow-up statements below.
+    6: ACCOUNT_TABLES[0],
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -141,6 +147,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
         "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
     ),
+    6: ACCOUNT_TABLES[1:],
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
@@ -342,7 +349,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteAccounts):
     def __init__(
         self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
     ) -> None:
@@ -527,6 +534,25 @@ class SQLiteStore:
             with contextlib.suppress(sqlite3.OperationalError):
                 self._write_pending()
             return self._reader().execute(sql, params).fetchall()
+
+        return await asyncio.to_thread(run)
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` in one transaction on the write connection, in turn with the writer."""
+
+        def run() -> T:
+            with self._write_lock:
+                conn = self._writer
+                assert conn is not None, "store is not open"
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                return result
 
         return await asyncio.to_thread(run)
 

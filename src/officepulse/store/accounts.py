@@ -1,0 +1,129 @@
+"""People, their sign-in sessions, which agents are theirs, and the audit log: the part
+of the Store seam that the access control (server/access.py) reads and the people admin
+writes. Both stores implement it (store/sqlite_accounts.py, store/postgres_accounts.py)
+and one contract suite tests both.
+
+Only a hash of a session id is kept: someone who reads the database cannot sign in with
+what they find there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, get_args
+
+Role = Literal["admin", "member"]
+ROLES: tuple[Role, ...] = get_args(Role)
+# What others see of a person: window titles and all ("full"), the app only, or only a
+# category (until categories exist: only whether they are active or away).
+Visibility = Literal["full", "app", "category"]
+VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
+# New people, and agents nobody owns, show others the app only: titles need the person's
+# own say-so.
+DEFAULT_VISIBILITY: Visibility = "app"
+
+
+class AccountError(ValueError):
+    """A change the accounts cannot make (a login taken, a person who does not exist);
+    the message says which, for the person who asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    login: str
+    name: str
+    role: Role
+    password_hash: str
+    visibility: Visibility
+    created_ms: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at_ms: int
+    actor: str  # the login of who did it ("" when nobody was signed in, "cli" for the CLI)
+    action: str
+    target: str
+    detail: str
+
+
+class Accounts(Protocol):
+    async def count_people(self) -> int: ...
+
+    async def add_person(
+        self,
+        login: str,
+        name: str,
+        role: Role,
+        password_hash: str,
+        visibility: Visibility,
+        created_ms: int,
+    ) -> Person:
+        """Raises AccountError when the login is taken."""
+        ...
+
+    async def person(self, person_id: int) -> Person | None: ...
+
+    async def person_by_login(self, login: str) -> Person | None: ...
+
+    async def people(self) -> list[Person]:
+        """Everyone, by login."""
+        ...
+
+    async def update_person(
+        self,
+        person_id: int,
+        *,
+        name: str | None = None,
+        role: Role | None = None,
+        password_hash: str | None = None,
+        visibility: Visibility | None = None,
+    ) -> None:
+        """Change what is given. Raises AccountError for an unknown person, and when the
+        change would leave no admin."""
+        ...
+
+    async def remove_person(self, person_id: int) -> None:
+        """The person, their sessions and their agents' link to them (the agents and their
+        activity stay). Raises AccountError for an unknown person or the last admin."""
+        ...
+
+    async def assign_agent(self, agent_id: str, person_id: int | None) -> None:
+        """The agent belongs to the person from now on (None: to nobody). An agent belongs
+        to at most one person. Raises AccountError for an unknown person."""
+        ...
+
+    async def agent_owners(self) -> dict[str, int]:
+        """agent id -> the id of the person it belongs to."""
+        ...
+
+    async def create_session(
+        self, token_hash: str, person_id: int, created_ms: int, expires_ms: int
+    ) -> None: ...
+
+    async def session_person(self, token_hash: str, now_ms: int) -> Person | None:
+        """Who the session belongs to, if it exists and has not expired."""
+        ...
+
+    async def revoke_session(self, token_hash: str) -> None: ...
+
+    async def revoke_sessions(self, person_id: int) -> None:
+        """Every session of the person (after a password change or a removal)."""
+        ...
+
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_log(
+        self, *, target: str | None = None, action: str | None = None, limit: int = 500
+    ) -> list[AuditEntry]:
+        """The newest entries first, of one target and/or action if given."""
+        ...
+
+    async def count_audit(self, target: str, action: str, since_ms: int) -> int:
+        """How many entries of this target and action are at or after ``since_ms``."""
+        ...
