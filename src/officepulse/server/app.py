@@ -21,17 +21,28 @@ from aiohttp import WSMsgType, web
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.core.periods import RANGES, period
+from officepulse.core.spans import Span
 from officepulse.server import api, aw_compat
+from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
+from officepulse.server.people import PeoplePages, chrome
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.server.retention import Retention
 from officepulse.server.views import Views, usage_by_person
+from officepulse.server.visibility import (
+    EMPTY,
+    Directory,
+    present_span,
+    present_usage,
+    present_view,
+)
 from officepulse.settings import ServerSettings
 from officepulse.store import is_postgres, store_from_url
-from officepulse.store.base import Store
+from officepulse.store.accounts import Visibility
+from officepulse.store.base import GroupKey, Store, UsageRow
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -73,8 +84,16 @@ class Server:
         self.views = Views(assets_ok=self.node_modules is not None)
         self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
         self.gateway = Gateway(settings, self.ingest)
+        self.access = AccessControl(self.store, clock)
+        # Who owns which agent and what each person shows: read again on every page and
+        # dashboard connection and after every change made here; the hub's fan-out uses
+        # the latest.
+        self.directory: Directory = EMPTY
+        self.people = PeoplePages(self.store, self.access, self.views.page, self._people_changed)
         self.hub = Hub(
-            lambda view: self.views.person(view, self.now_ms(), UTC_ZONE),
+            lambda view, level: self.views.person(
+                present_view(view, level), self.now_ms(), UTC_ZONE
+            ),
             self.views.count,
             settings.browser_send_timeout,
         )
@@ -86,7 +105,8 @@ class Server:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        app = web.Application()
+        # Every request passes the access control (server/access.py: its route table).
+        app = web.Application(middlewares=[self.access.middleware])
         app.router.add_get("/", self.office)
         app.router.add_get("/time", self.time_page)
         app.router.add_get("/time/usage", self.time_usage)
@@ -98,6 +118,7 @@ class Server:
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
+        self.people.add_routes(app)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
@@ -113,11 +134,20 @@ class Server:
                 "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
             )
         await self.store.open()
+        await self._refresh_directory()
         # No agent is connected to a server that is only now starting.
         await self.store.mark_all_offline()
         await self.bus.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+        if await self.access.locked():
+            log.info("people have accounts: sign-in is required for the dashboard and API")
+        else:
+            log.warning(
+                "open mode: no person accounts exist, so anyone who can reach this server "
+                "sees the office without signing in; create the first admin with "
+                "`officepulse admin create --login NAME`"
+            )
         if self.settings.retention_days:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
@@ -134,15 +164,82 @@ class Server:
         await self.bus.close()
         await self.store.close()
 
+    # -- who sees what (server/visibility.py) ----------------------------------------
+
+    async def _refresh_directory(self) -> Directory:
+        self.directory = await self.access.directory()
+        return self.directory
+
+    async def _people_changed(self) -> None:
+        await self._refresh_directory()
+        self.hub.resend_all()
+
+    def _level(self, viewer: Viewer) -> Callable[[str | None], Visibility]:
+        person = None if viewer.sees_all else viewer.person
+
+        def level(agent_id: str | None) -> Visibility:
+            return self.directory.level(person, agent_id)
+
+        return level
+
+    async def _visible_views(self, viewer: Viewer) -> list[AgentView]:
+        await self._refresh_directory()
+        level = self._level(viewer)
+        return [present_view(v, level(v.id)) for v in self.hub.views.values()]
+
+    async def _visible_usage(
+        self, viewer: Viewer, start_ms: int, end_ms: int, group_by: list[GroupKey]
+    ) -> list[UsageRow]:
+        if viewer.sees_all:
+            return await self.store.usage(start_ms, end_ms, group_by)
+        await self._refresh_directory()
+        # Each person's apps as their level shows them, so rows are read per agent even
+        # when not grouped by agent, then summed over agents.
+        by_agent: list[GroupKey] = ["agent", *(k for k in group_by if k != "agent")]
+        rows = present_usage(
+            await self.store.usage(start_ms, end_ms, by_agent), self._level(viewer)
+        )
+        if "agent" in group_by:
+            return rows
+        totals: dict[str | None, list[int]] = {}
+        for row in rows:
+            slot = totals.setdefault(row.app, [0, 0])
+            slot[0] += row.active_ms
+            slot[1] += row.idle_ms
+        return [UsageRow(None, app, a, i) for app, (a, i) in totals.items() if a or i]
+
+    async def _visible_spans(
+        self, viewer: Viewer, start_ms: int, end_ms: int, agent_id: str | None, limit: int
+    ) -> list[tuple[str, Span]]:
+        agent_id = agent_id or None  # "agent=" is no agent, as access.py reads it
+        if viewer.sees_all:
+            return await self.store.spans(start_ms, end_ms, agent_id, limit)
+        directory = await self._refresh_directory()
+        person = viewer.person
+        assert person is not None  # access.py: signed in
+        if agent_id is None and not person.is_admin:
+            # A member's export is their own agents' spans, and nobody else's.
+            rows = []
+            for own in sorted(directory.agents_of(person)):
+                rows += await self.store.spans(start_ms, end_ms, own, limit)
+            rows.sort(key=lambda r: (r[1].start_ms, r[0]))
+            rows = rows[:limit]
+        else:
+            rows = await self.store.spans(start_ms, end_ms, agent_id, limit)
+        level = self._level(viewer)
+        return [(a, present_span(span, level(a))) for a, span in rows]
+
     # -- pages -------------------------------------------------------------------
 
     async def office(self, request: web.Request) -> web.Response:
-        views = list(self.hub.views.values())
-        html = self.views.office_page(views, self.now_ms(), UTC_ZONE)
+        viewer = request[VIEWER]
+        views = await self._visible_views(viewer)
+        html = self.views.office_page(views, self.now_ms(), UTC_ZONE, **chrome(viewer))
         return web.Response(text=html, content_type="text/html")
 
     async def time_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.views.time_page(), content_type="text/html")
+        html = self.views.time_page(**chrome(request[VIEWER]))
+        return web.Response(text=html, content_type="text/html")
 
     async def time_usage(self, request: web.Request) -> web.Response:
         range_name = request.query.get("range", "today")
@@ -155,7 +252,9 @@ class Server:
             return web.Response(status=400, text=f"unknown time zone {tz!r}")
         now = datetime.fromtimestamp(self.clock(), UTC)
         span = period(range_name, now, zone)
-        rows = await self.store.usage(span.start_ms, span.end_ms, ["agent", "app"])
+        rows = await self._visible_usage(
+            request[VIEWER], span.start_ms, span.end_ms, ["agent", "app"]
+        )
         people = usage_by_person(rows, await self.store.agents())
         html = self.views.usage(people, span, range_name, tz)
         return web.Response(text=html, content_type="text/html")
@@ -172,11 +271,15 @@ class Server:
         # No permessage-deflate: it would be paid once per dashboard for every change.
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, compress=False)
         await ws.prepare(request)
-        queue = self.hub.attach(ws.send_str)
+        viewer = request[VIEWER]
+        await self._refresh_directory()
+        level = self._level(viewer)
+        queue = self.hub.attach(ws.send_str, level)
         views = list(self.hub.views.values())  # the same instant as attach(): nothing missed
+        shown = [present_view(v, level(v.id)) for v in views]
         try:
             await ws.send_str(
-                self.views.people(views, self.now_ms(), UTC_ZONE) + self.views.count(views)
+                self.views.people(shown, self.now_ms(), UTC_ZONE) + self.views.count(views)
             )
             sender = asyncio.create_task(queue.run())
             self._browser_tasks.add(sender)
@@ -209,7 +312,14 @@ class Server:
     async def api_agents(self, request: web.Request) -> web.Response:
         statuses = await self.store.agents()
         live = self.hub.views
-        agents = [api.agent_out(live.get(s.info.id) or AgentView.of_status(s)) for s in statuses]
+        await self._refresh_directory()
+        level = self._level(request[VIEWER])
+        agents = [
+            api.agent_out(
+                present_view(live.get(s.info.id) or AgentView.of_status(s), level(s.info.id))
+            )
+            for s in statuses
+        ]
         return json_response(api.AgentsOut(agents=agents))
 
     async def api_usage(self, request: web.Request) -> web.Response:
@@ -221,7 +331,7 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self.store.usage(start_ms, end_ms, group_by)
+        rows = await self._visible_usage(request[VIEWER], start_ms, end_ms, group_by)
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
         if fmt == "csv":
@@ -240,7 +350,9 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self.store.spans(start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1)
+        rows = await self._visible_spans(
+            request[VIEWER], start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1
+        )
         out = api.spans_out(start, end, rows, await self.store.agents())
         if fmt == "csv":
             columns = list(api.SpanRowOut.__struct_fields__)

@@ -104,9 +104,17 @@ class Views:
     def sort(views: Iterable[AgentView]) -> list[AgentView]:
         return sorted(views, key=lambda v: (not v.online, v.name.lower(), v.host, v.id))
 
-    def office_page(self, views: list[AgentView], now_ms: int, zone: ZoneInfo) -> str:
+    def office_page(
+        self, views: list[AgentView], now_ms: int, zone: ZoneInfo, **chrome: object
+    ) -> str:
         return self._render(
-            "office.html", now_ms, zone, page="office", views=self.sort(views), **self._count(views)
+            "office.html",
+            now_ms,
+            zone,
+            page="office",
+            views=self.sort(views),
+            **self._count(views),
+            **chrome,
         )
 
     @staticmethod
@@ -124,8 +132,12 @@ class Views:
         inner = self.env.get_template("office_count.html").render(**self._count(views)).strip()
         return f'<span id="office-count">{inner}</span>'
 
-    def time_page(self) -> str:
-        return self.env.get_template("time.html").render(page="time", ranges=RANGE_LABELS)
+    def time_page(self, **chrome: object) -> str:
+        return self.env.get_template("time.html").render(page="time", ranges=RANGE_LABELS, **chrome)
+
+    def page(self, name: str, **context: object) -> str:
+        """Any other page; ``context`` includes what base.html needs (people.chrome)."""
+        return self.env.get_template(name).render(**context)
 
     def usage(self, people: list[PersonUsage], period: Period, range_name: str, tz: str) -> str:
         return self.env.get_template("usage.html").render(
