@@ -1,4 +1,5 @@
-"""The ``officepulse`` command: ``server``, ``agent`` and ``demo``.
+"""The ``officepulse`` command: ``server``, ``agent``, ``demo``, ``import-aw``, and
+``admin`` / ``people`` for people's accounts.
 
 Every flag is a setting (see settings.py): ``--port`` is also OFFICEPULSE_PORT
 in the environment or in ``.env``.
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DATABASE",
         help=f"{HELP['database']}; env {env_name('database')}",
     )
+    from officepulse.accounts_cli import add_parsers
+
+    add_parsers(sub, f"{HELP['database']}; env {env_name('database')}")
     demo = sub.add_parser(
         "demo",
         help="fill an office with scripted people (needs a running server)",
@@ -151,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"officepulse server listening on {url}", flush=True)
                 print(f"  dashboard: {url}/   agents connect to: ws{url[4:]}/agent", flush=True)
                 print(
-                    "  embedded mode: anyone who can reach this port can connect an agent and "
-                    "see the office (authentication is not set up)",
+                    "  embedded mode: anyone who can reach this port can connect an agent "
+                    "(agents need no credential yet)",
                     flush=True,
                 )
 
@@ -165,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _probe(agent_settings)
             _logging(agent_settings.log_level)
             _run(run_agent(agent_settings))
+        elif args.command in ("admin", "people"):
+            from officepulse import accounts_cli
+
+            db_settings = load(ServerSettings, {"database": args.database}, env_file=args.env_file)
+            return accounts_cli.run(args, db_settings.database)
         elif args.command == "import-aw":
             from officepulse.aw_import import run
 

@@ -1,0 +1,339 @@
+"""People's accounts over real connections: a real server process, agents on real
+websockets, people made by the real CLI, sign-in with aiohttp's ClientSession."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import aiohttp
+import pytest
+from yarl import URL
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.conftest import start_server
+from tests.people_office import (
+    ANN_TITLE,
+    ANN_URL,
+    BOB_TITLE,
+    PASSWORDS,
+    Office,
+    add_people,
+    around_now,
+    cli,
+    cli_ok,
+    csrf_of,
+    office,
+    session,
+    sign_in,
+)
+
+__all__ = ["office"]  # the fixture, used by name
+
+
+async def test_open_until_the_first_admin_then_every_route_needs_a_sign_in(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path)
+    try:
+        server.wait_for_log("open mode")
+        async with session() as http:
+            async with http.get(server.url + "/") as r:
+                assert r.status == 200
+                assert "Open mode" in await r.text()
+            async with http.get(server.url + "/admin/people") as r:
+                assert r.status == 403
+                assert "officepulse admin create" in (await r.json())["error"]
+            cli_ok(
+                server.database,
+                "admin",
+                "create",
+                "--login",
+                "ann",
+                "--password-stdin",
+                stdin=PASSWORDS["ann"],
+            )
+            async with http.get(server.url + "/api/v1/agents") as r:
+                assert r.status == 401
+                assert "sign in" in (await r.json())["error"]
+            async with http.get(
+                server.url + "/time?x=1", headers={"Accept": "text/html"}, allow_redirects=False
+            ) as r:
+                assert r.status == 303
+                location = URL(r.headers["Location"])
+                assert (location.path, location.query["next"]) == ("/signin", "/time?x=1")
+            async with http.get(server.url + "/static/officepulse.css") as r:
+                assert r.status == 200  # static assets stay public
+            with pytest.raises(InvalidStatus) as refused:
+                connect(server.browser_url, open_timeout=10, proxy=None)
+            assert refused.value.response.status_code == 401
+            assert await sign_in(http, server.url, "ann") == 303
+            async with http.get(server.url + "/") as r:
+                assert r.status == 200
+                assert "Open mode" not in await r.text()
+    finally:
+        server.stop()
+
+
+async def test_session_cookie_is_httponly_lax_and_dies_at_sign_out(office: Office) -> None:
+    async with session() as http:
+        async with http.post(
+            office.url + "/signin",
+            data={"login": "bob", "password": PASSWORDS["bob"], "next": "//evil.example/"},
+            allow_redirects=False,
+        ) as r:
+            assert r.status == 303
+            assert r.headers["Location"] == "/"  # never off-site
+            cookie = r.cookies["officepulse_session"]
+            assert cookie["httponly"] is True
+            assert cookie["samesite"] == "Lax"
+            assert not cookie["secure"]  # plain http here; Secure over https
+        stolen = cookie.value
+        token = await csrf_of(http, office.url)
+        async with http.post(office.url + "/signout", data={"csrf": token}) as r:
+            assert r.status == 200  # redirected to the sign-in page
+        async with (
+            aiohttp.ClientSession(cookies={"officepulse_session": stolen}) as replay,
+            replay.get(office.url + "/api/v1/agents") as r,
+        ):
+            assert r.status == 401  # revoked in the store, not only forgotten by the browser
+
+
+async def test_member_sees_the_office_at_each_persons_level(office: Office) -> None:
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+        async with http.get(office.url + "/") as r:
+            page = await r.text()
+        assert "Code" in page  # Ann's app...
+        assert ANN_TITLE not in page  # ...but not her title: she shows the app only
+        assert BOB_TITLE in page  # Bob sees all of his own
+        async with http.get(office.url + "/api/v1/agents") as r:
+            agents = {a["id"]: a for a in (await r.json())["agents"]}
+        assert agents["a-ann"]["current"]["app"] == "Code"
+        assert agents["a-ann"]["current"]["title"] == ""
+        assert "url" not in agents["a-ann"]["current"]
+        assert agents["a-bob"]["current"]["title"] == BOB_TITLE
+        # Ann chooses "category": Bob then sees whether she is active, not the app.
+        cli_ok(office.database, "people", "set-visibility", "ann", "category")
+        async with http.get(office.url + "/api/v1/agents") as r:
+            agents = {a["id"]: a for a in (await r.json())["agents"]}
+        assert agents["a-ann"]["current"]["app"] == "active"
+        async with http.get(office.url + "/api/v1/usage?" + around_now() + "&group_by=app") as r:
+            apps = {row["app"] for row in (await r.json())["rows"]}
+        assert "Code" not in apps  # not even summed over the team
+        # Ann sees her own at full detail.
+    async with session() as http:
+        assert await sign_in(http, office.url, "ann") == 303
+        async with http.get(office.url + "/api/v1/agents") as r:
+            agents = {a["id"]: a for a in (await r.json())["agents"]}
+        assert agents["a-ann"]["current"]["title"] == ANN_TITLE
+        assert agents["a-bob"]["current"]["title"] == ""  # an admin sees Bob's chosen level
+
+
+async def test_spans_export_members_get_their_own_admins_the_chosen_level(office: Office) -> None:
+    query = "/api/v1/spans?" + around_now()
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+        async with http.get(office.url + query) as r:
+            spans = (await r.json())["spans"]
+        assert {s["agent"] for s in spans} == {"a-bob"}
+        assert spans[0]["title"] == BOB_TITLE
+        async with http.get(office.url + query + "&agent=a-ann") as r:
+            assert r.status == 403
+            assert "own detail" in (await r.json())["error"]
+    async with session() as http:
+        assert await sign_in(http, office.url, "ann") == 303
+        async with http.get(office.url + query + "&agent=a-bob") as r:
+            spans = (await r.json())["spans"]
+        assert [(s["app"], s.get("title")) for s in spans] == [("Firefox", None)]
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+        async with http.get(office.url + "/account") as r:
+            page = await r.text()
+        # Bob sees that Ann looked at his detail.
+        assert "detail.view" in page
+        assert "<td>ann</td>" in page
+        async with http.get(office.url + "/admin/audit") as r:
+            assert r.status == 403
+
+
+async def test_csrf_token_required_and_cross_site_posts_refused(office: Office) -> None:
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+        form = {"visibility": "full"}
+        async with http.post(office.url + "/account/visibility", data=form) as r:
+            assert r.status == 403
+            assert "CSRF" in (await r.json())["error"]
+        async with http.post(
+            office.url + "/account/visibility", data={**form, "csrf": "0" * 64}
+        ) as r:
+            assert r.status == 403
+        token = await csrf_of(http, office.url)
+        async with http.post(
+            office.url + "/account/visibility",
+            data={**form, "csrf": token},
+            headers={"Origin": "http://evil.example"},
+        ) as r:
+            assert r.status == 403
+            assert "cross-site" in (await r.json())["error"]
+        async with http.post(
+            office.url + "/account/visibility",
+            data={**form, "csrf": token},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        ) as r:
+            assert r.status == 403
+        listed = cli_ok(office.database, "people", "list")
+        assert "bob\tBob\tmember\tapp" in listed  # nothing changed so far
+        async with http.post(
+            office.url + "/account/visibility", data=form, headers={"X-CSRF-Token": token}
+        ) as r:
+            assert r.status == 200  # the htmx header works as well as the field
+        assert "bob\tBob\tmember\tfull" in cli_ok(office.database, "people", "list")
+    async with (
+        session() as http,
+        http.post(
+            office.url + "/signin",
+            data={"login": "bob", "password": PASSWORDS["bob"]},
+            headers={"Origin": "http://evil.example"},
+            allow_redirects=False,
+        ) as r,
+    ):
+        assert r.status == 403  # nobody is signed in from another site's form
+
+
+async def test_wrong_passwords_are_limited_per_login_and_audited(office: Office) -> None:
+    async with session() as http:
+        for _ in range(5):
+            assert await sign_in(http, office.url, "cat", "wrong-password") == 401
+        # The right password no longer helps for a while; other logins are not affected.
+        assert await sign_in(http, office.url, "cat") == 429
+        assert await sign_in(http, office.url, "nobody-at-all", "x") == 401
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+    async with session() as http:
+        assert await sign_in(http, office.url, "ann") == 303
+        async with http.get(office.url + "/admin/audit") as r:
+            page = await r.text()
+    assert page.count('data-action="sign-in.failed"') == 6
+    assert 'data-action="sign-in.refused"' in page
+    assert page.count('data-action="sign-in"') == 2
+
+
+async def test_admin_adds_a_person_assigns_an_agent_and_resets_a_password(office: Office) -> None:
+    async with session() as http:
+        assert await sign_in(http, office.url, "ann") == 303
+        token = await csrf_of(http, office.url)
+        async with http.post(
+            office.url + "/admin/people",
+            data={
+                "csrf": token,
+                "login": "dan",
+                "name": "Dan",
+                "role": "member",
+                "password": "dan-password-4",
+            },
+        ) as r:
+            assert r.status == 200
+            assert "Added dan" in await r.text()
+        async with http.post(
+            office.url + "/admin/people",
+            data={"csrf": token, "login": "dan", "role": "member", "password": "x" * 8},
+        ) as r:
+            assert r.status == 400
+            assert "taken" in await r.text()
+        async with http.post(
+            office.url + "/admin/people",
+            data={"csrf": token, "login": "eve", "role": "owner", "password": "x" * 8},
+        ) as r:
+            assert r.status == 400
+            assert "role must be one of admin, member" in await r.text()
+        people = {
+            line.split("\t")[0]: line
+            for line in cli_ok(office.database, "people", "list").splitlines()
+        }
+        dan_id = await _person_id(http, office.url, "dan")
+        async with http.post(
+            office.url + "/admin/agents/a-bob/owner", data={"csrf": token, "person": str(dan_id)}
+        ) as r:
+            assert r.status == 200
+        async with http.post(
+            office.url + f"/admin/people/{dan_id}/password",
+            data={"csrf": token, "password": "dan-new-password"},
+        ) as r:
+            assert r.status == 200
+    assert "dan" in people
+    assert "dan\tDan\tmember\tapp\ta-bob" in cli_ok(office.database, "people", "list")
+    async with session() as http:
+        assert await sign_in(http, office.url, "dan", "dan-password-4") == 401
+        assert await sign_in(http, office.url, "dan", "dan-new-password") == 303
+        async with http.get(office.url + "/api/v1/agents") as r:
+            agents = {a["id"]: a for a in (await r.json())["agents"]}
+        assert agents["a-bob"]["current"]["title"] == BOB_TITLE  # Dan's agent now
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+        async with http.get(office.url + "/api/v1/agents") as r:
+            agents = {a["id"]: a for a in (await r.json())["agents"]}
+        assert agents["a-bob"]["current"]["title"] == ""  # no longer Bob's
+
+
+async def _person_id(http: aiohttp.ClientSession, url: str, login: str) -> int:
+    import re
+
+    async with http.get(url + "/admin/people") as r:
+        page = await r.text()
+    found = re.search(rf'<tr id="person-(\d+)">\s*<td>{login}</td>', page)
+    assert found, page
+    return int(found.group(1))
+
+
+def test_cli_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    db = tmp_path / "o.sqlite3"
+    short = cli(db, "admin", "create", "--login", "ann", "--password-stdin", stdin="short")
+    assert short.returncode == 1
+    assert "at least 8 characters" in short.stderr
+    cli_ok(db, "admin", "create", "--login", "ann", "--password-stdin", stdin="long-enough")
+    again = cli(db, "admin", "create", "--login", "ann", "--password-stdin", stdin="long-enough")
+    assert again.returncode == 1
+    assert "'ann' is taken" in again.stderr
+    last = cli(db, "people", "set-role", "ann", "member")
+    assert last.returncode == 1
+    assert "last admin" in last.stderr
+    assert cli(db, "people", "remove", "nobody").stderr.strip() == (
+        "officepulse: nobody has the login 'nobody'"
+    )
+    agent = cli(db, "people", "assign-agent", "no-such-agent", "ann")
+    assert "no agent 'no-such-agent'" in agent.stderr
+    assert cli_ok(db, "people", "list").splitlines()[1].startswith("ann\tann\tadmin\tapp")
+
+
+def _public_address() -> str | None:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            address: str = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+async def test_activitywatch_api_from_loopback_only_once_accounts_exist(tmp_path: Path) -> None:
+    address = _public_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to call from")
+    server = start_server(tmp_path, "--host", "0.0.0.0")
+    try:
+        port = server.url.rsplit(":", 1)[1]
+        outside = f"http://{address}:{port}/api/0/info"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(outside) as r:
+                assert r.status == 200  # open mode: as before
+            add_people(server.database, assign=False)
+            async with http.get(outside) as r:
+                assert r.status == 403
+                assert "loopback" in json.loads(await r.text())["error"]
+            async with http.get(f"http://127.0.0.1:{port}/api/0/info") as r:
+                assert r.status == 200  # watchers on this machine keep working
+    finally:
+        server.stop()
