@@ -105,9 +105,8 @@ def _now() -> str:
 def around_now() -> str:
     """start and end query parameters for the day around now."""
     now = datetime.now(UTC)
-    return f"start={(now - timedelta(days=1)).isoformat()}&end={(now + timedelta(days=1)).isoformat()}".replace(
-        "+", "%2B"
-    )
+    start, end = (now + timedelta(days=d) for d in (-1, 1))
+    return f"start={start.isoformat()}&end={end.isoformat()}".replace("+", "%2B")
 
 
 def session() -> aiohttp.ClientSession:

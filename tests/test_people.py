@@ -9,9 +9,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from yarl import URL
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from yarl import URL
 
 from tests.conftest import start_server
 from tests.people_office import (
@@ -108,6 +108,7 @@ async def test_member_sees_the_office_at_each_persons_level(office: Office) -> N
             page = await r.text()
         assert "Code" in page  # Ann's app...
         assert ANN_TITLE not in page  # ...but not her title: she shows the app only
+        assert ANN_URL not in page
         assert BOB_TITLE in page  # Bob sees all of his own
         async with http.get(office.url + "/api/v1/agents") as r:
             agents = {a["id"]: a for a in (await r.json())["agents"]}
@@ -337,3 +338,35 @@ async def test_activitywatch_api_from_loopback_only_once_accounts_exist(tmp_path
                 assert r.status == 200  # watchers on this machine keep working
     finally:
         server.stop()
+
+
+async def test_changing_ones_password_ends_every_other_session(office: Office) -> None:
+    async with session() as other:
+        assert await sign_in(other, office.url, "bob") == 303
+        async with session() as http:
+            assert await sign_in(http, office.url, "bob") == 303
+            token = await csrf_of(http, office.url)
+            async with http.post(
+                office.url + "/account/password",
+                data={"csrf": token, "current": "not-it", "new": "bob-new-password"},
+            ) as r:
+                assert r.status == 400
+                assert "current password is not right" in await r.text()
+            async with http.post(
+                office.url + "/account/password",
+                data={"csrf": token, "current": PASSWORDS["bob"], "new": "short"},
+            ) as r:
+                assert r.status == 400
+                assert "at least 8 characters" in await r.text()
+            async with http.post(
+                office.url + "/account/password",
+                data={"csrf": token, "current": PASSWORDS["bob"], "new": "bob-new-password"},
+            ) as r:
+                assert r.status == 200
+            async with http.get(office.url + "/api/v1/agents") as r:
+                assert r.status == 200  # this browser got a new session
+        async with other.get(office.url + "/api/v1/agents") as r:
+            assert r.status == 401  # the other one is signed out
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 401
+        assert await sign_in(http, office.url, "bob", "bob-new-password") == 303

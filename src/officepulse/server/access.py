@@ -222,12 +222,15 @@ class AccessControl:
         person = await self.store.session_person(token_hash(session_id), self.now_ms())
         return Viewer(person, session_id if person else None, locked)
 
-    async def start_session(
-        self, response: web.StreamResponse, request: web.Request, person: Person
-    ) -> str:
+    async def new_session(self, person: Person) -> str:
+        """A new session of the person: its id, for set_cookie."""
         session_id = secrets.token_urlsafe(32)
         now = self.now_ms()
         await self.store.create_session(token_hash(session_id), person.id, now, now + SESSION_MS)
+        return session_id
+
+    @staticmethod
+    def set_cookie(response: web.StreamResponse, request: web.Request, session_id: str) -> None:
         response.set_cookie(
             COOKIE,
             session_id,
@@ -237,7 +240,6 @@ class AccessControl:
             samesite="Lax",
             secure=request.secure,
         )
-        return session_id
 
     async def end_session(self, response: web.StreamResponse, viewer: Viewer) -> None:
         if viewer.session_id:

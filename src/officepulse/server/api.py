@@ -259,13 +259,15 @@ def openapi() -> dict[str, Any]:
 
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
     instant = {"type": "string", "format": "date-time"}
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "officepulse",
             "version": __version__,
             "description": "Live team presence and time per app. Times are ISO 8601 instants; "
-            "durations are seconds.",
+            "durations are seconds. Once people have accounts every call needs a signed-in "
+            "session (the cookie POST /signin sets), and what it answers about others is "
+            "at the level each person lets others see.",
         },
         "paths": {
             "/api/v1/agents": {
@@ -343,5 +345,26 @@ def openapi() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            # Once people have accounts (server/access.py): the session cookie that
+            # POST /signin sets. Without accounts (open mode) no credential is needed.
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "officepulse_session"}
+            },
+        },
+        "security": [{"session": []}, {}],
     }
+    denied = {"description": "Not signed in (once people have accounts).", **ref("ErrorOut")}
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            operation["responses"]["401"] = denied
+    doc["paths"]["/api/v1/spans"]["get"]["responses"]["403"] = {
+        "description": "`agent` is another person's, and you are not an admin.",
+        **ref("ErrorOut"),
+    }
+    doc["paths"]["/api/v1/spans"]["get"]["description"] += (
+        " A member gets their own agents' spans only; an admin gets everyone's, each at "
+        "the level that person lets others see (no titles or URLs below `full`)."
+    )
+    return doc

@@ -153,7 +153,7 @@ class PeoplePages:
         if new_hash is not None:
             await self.store.update_person(person.id, password_hash=new_hash)
         response = web.HTTPSeeOther(target)
-        await self.access.start_session(response, request, person)
+        self.access.set_cookie(response, request, await self.access.new_session(person))
         await self.access.audit(person, "sign-in", person.login)
         return response
 
@@ -203,8 +203,16 @@ class PeoplePages:
         except PasswordError as exc:
             return await self._account(viewer, f"Not changed: {exc}.", 400)
         await self.store.update_person(me.id, password_hash=new_hash)
+        # Every session made with the old password ends; this browser gets a new one.
+        await self.store.revoke_sessions(me.id)
+        session_id = await self.access.new_session(me)
         await self.access.audit(me, "person.password", me.login, "changed by themself")
-        return await self._account(viewer, "Password changed.")
+        response = await self._account(
+            Viewer(me, session_id, viewer.locked),
+            "Password changed; other sessions are signed out.",
+        )
+        self.access.set_cookie(response, request, session_id)
+        return response
 
     async def change_visibility(self, request: web.Request) -> web.Response:
         viewer = request[VIEWER]
