@@ -133,3 +133,11 @@ async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
     found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
     assert found, html
     return found.group(1)
+
+
+async def post_form(
+    http: aiohttp.ClientSession, url: str, token: str, **fields: str
+) -> tuple[int, str]:
+    """A signed-in form post (with the CSRF token): the status and the page."""
+    async with http.post(url, data={"csrf": token, **fields}) as response:
+        return response.status, await response.text()

@@ -3,35 +3,20 @@ owners and the audit log, on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from officepulse.store.accounts import AccountError, AuditEntry
+from officepulse.store.accounts import AccountError, AuditEntry, NewPerson, PersonChange
 from officepulse.store.base import Store
-from officepulse.store.postgres import PostgresStore
-from officepulse.store.sqlite import SQLiteStore
+from tests.test_store_contract import store
 
 pytest_plugins = ["tests.postgres"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    impl: Store
-    if request.param == "postgres":
-        impl = PostgresStore(request.getfixturevalue("postgres_url"))
-    else:
-        impl = SQLiteStore(tmp_path / "s.sqlite3")
-    await impl.open()
-    yield impl
-    await impl.close()
+__all__ = ["store"]  # the contract suite's fixture: both stores
 
 
 async def test_people_are_added_found_changed_and_logins_are_unique(store: Store) -> None:
     assert await store.count_people() == 0
-    ann = await store.add_person("ann", "Ann", "admin", "h1", "full", 10)
-    bob = await store.add_person("bob", "Bob", "member", "h2", "app", 20)
+    ann = await store.add_person(NewPerson("ann", "Ann", "admin", "h1", "full", 10))
+    bob = await store.add_person(NewPerson("bob", "Bob", "member", "h2", "app", 20))
     assert ann.id != bob.id
     assert await store.count_people() == 2
     assert await store.person(bob.id) == bob
@@ -40,8 +25,8 @@ async def test_people_are_added_found_changed_and_logins_are_unique(store: Store
     assert await store.person(10_000) is None
     assert [p.login for p in await store.people()] == ["ann", "bob"]
     with pytest.raises(AccountError, match="'bob' is taken"):
-        await store.add_person("bob", "Other", "member", "h", "full", 30)
-    await store.update_person(bob.id, visibility="category", password_hash="h3")
+        await store.add_person(NewPerson("bob", "Other", "member", "h", "full", 30))
+    await store.update_person(bob.id, PersonChange(visibility="category", password_hash="h3"))
     changed = await store.person(bob.id)
     assert changed is not None
     assert (changed.visibility, changed.password_hash, changed.name, changed.role) == (
@@ -51,25 +36,25 @@ async def test_people_are_added_found_changed_and_logins_are_unique(store: Store
         "member",
     )
     with pytest.raises(AccountError, match="no person"):
-        await store.update_person(10_000, name="x")
+        await store.update_person(10_000, PersonChange(name="x"))
 
 
 async def test_the_last_admin_stays(store: Store) -> None:
-    ann = await store.add_person("ann", "Ann", "admin", "h", "full", 0)
-    bob = await store.add_person("bob", "Bob", "member", "h", "full", 0)
+    ann = await store.add_person(NewPerson("ann", "Ann", "admin", "h", "full", 0))
+    bob = await store.add_person(NewPerson("bob", "Bob", "member", "h", "full", 0))
     with pytest.raises(AccountError, match="last admin"):
-        await store.update_person(ann.id, role="member")
+        await store.update_person(ann.id, PersonChange(role="member"))
     with pytest.raises(AccountError, match="last admin"):
         await store.remove_person(ann.id)
-    await store.update_person(bob.id, role="admin")
-    await store.update_person(ann.id, role="member")
+    await store.update_person(bob.id, PersonChange(role="admin"))
+    await store.update_person(ann.id, PersonChange(role="member"))
     await store.remove_person(ann.id)
     assert [p.login for p in await store.people()] == ["bob"]
 
 
 async def test_agents_belong_to_at_most_one_person(store: Store) -> None:
-    ann = await store.add_person("ann", "Ann", "admin", "h", "full", 0)
-    bob = await store.add_person("bob", "Bob", "member", "h", "full", 0)
+    ann = await store.add_person(NewPerson("ann", "Ann", "admin", "h", "full", 0))
+    bob = await store.add_person(NewPerson("bob", "Bob", "member", "h", "full", 0))
     await store.assign_agent("a1", ann.id)
     await store.assign_agent("a2", ann.id)
     await store.assign_agent("a1", bob.id)
@@ -83,8 +68,8 @@ async def test_agents_belong_to_at_most_one_person(store: Store) -> None:
 
 
 async def test_sessions_expire_are_revoked_and_go_with_their_person(store: Store) -> None:
-    ann = await store.add_person("ann", "Ann", "admin", "h", "full", 0)
-    bob = await store.add_person("bob", "Bob", "member", "h", "full", 0)
+    ann = await store.add_person(NewPerson("ann", "Ann", "admin", "h", "full", 0))
+    bob = await store.add_person(NewPerson("bob", "Bob", "member", "h", "full", 0))
     await store.create_session("s1", ann.id, 100, 200)
     await store.create_session("s2", ann.id, 100, 300)
     await store.create_session("s3", bob.id, 100, 300)

@@ -16,7 +16,7 @@ from officepulse.server.visibility import (
     present_usage,
     present_view,
 )
-from officepulse.store.accounts import Person, Visibility
+from officepulse.store.accounts import NewPerson, Person, Visibility
 from officepulse.store.base import UsageRow
 
 FULL = Activity(
@@ -33,8 +33,22 @@ FULL = Activity(
 
 
 def person(id_: int, visibility: Visibility, role: str = "member") -> Person:
-    return Person(
-        id_, f"p{id_}", f"P{id_}", "admin" if role == "admin" else "member", "h", visibility, 0
+    return NewPerson(
+        f"p{id_}", f"P{id_}", "admin" if role == "admin" else "member", "h", visibility, 0
+    ).with_id(id_)
+
+
+def busy_view() -> AgentView:
+    return AgentView(
+        id="a",
+        name="A",
+        host="h",
+        platform="linux",
+        version="1",
+        tz="UTC",
+        online=True,
+        last_seen_ms=0,
+        current=CurrentSpan(start_ms=0, end_ms=10, activity=FULL),
     )
 
 
@@ -72,17 +86,7 @@ def test_usage_rows_merge_when_apps_are_hidden() -> None:
 def test_spans_and_views_lose_titles_below_full() -> None:
     span = Span(0, 10, FULL)
     assert present_span(span, "app") == Span(0, 10, Activity(app="Firefox"))
-    view = AgentView(
-        id="a",
-        name="A",
-        host="h",
-        platform="linux",
-        version="1",
-        tz="UTC",
-        online=True,
-        last_seen_ms=0,
-        current=CurrentSpan(start_ms=0, end_ms=10, activity=FULL),
-    )
+    view = busy_view()
     shown = present_view(view, "category")
     assert shown.current is not None
     assert shown.current.activity == Activity(app="active")
@@ -109,17 +113,7 @@ async def test_the_hub_renders_one_fragment_per_level_not_per_browser() -> None:
 
         queue = hub.attach(send, lambda agent_id, level=level: level)
         queues.append(asyncio.create_task(queue.run()))
-    view = AgentView(
-        id="a",
-        name="A",
-        host="h",
-        platform="linux",
-        version="1",
-        tz="UTC",
-        online=True,
-        last_seen_ms=0,
-        current=CurrentSpan(start_ms=0, end_ms=10, activity=FULL),
-    )
+    view = busy_view()
     await hub.on_presence(encode_view(view))
     await asyncio.sleep(0)
     assert sorted(rendered) == ["app", "full"]  # four browsers, two renderings

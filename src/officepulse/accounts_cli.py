@@ -20,7 +20,9 @@ from officepulse.store.accounts import (
     VISIBILITIES,
     AccountError,
     AuditEntry,
+    NewPerson,
     Person,
+    PersonChange,
     Role,
     Visibility,
 )
@@ -150,7 +152,7 @@ def _command(
             raise CliError("the login is empty")
         created = int(time.time() * 1000)
         await store.add_person(
-            login, args.name or login, role, password_hash, DEFAULT_VISIBILITY, created
+            NewPerson(login, args.name or login, role, password_hash, DEFAULT_VISIBILITY, created)
         )
         await _audit(store, "person.add", login, role)
         return f"{login} can sign in now ({role})."
@@ -165,13 +167,15 @@ def _command(
 
     async def set_role(store: Store) -> str:
         person = await _find(store, args.login)
-        await store.update_person(person.id, role=cast(Role, args.role))
+        await store.update_person(person.id, PersonChange(role=cast(Role, args.role)))
         await _audit(store, "person.role", person.login, args.role)
         return f"{person.login} is now {args.role}."
 
     async def set_visibility(store: Store) -> str:
         person = await _find(store, args.login)
-        await store.update_person(person.id, visibility=cast(Visibility, args.visibility))
+        await store.update_person(
+            person.id, PersonChange(visibility=cast(Visibility, args.visibility))
+        )
         await _audit(store, "person.visibility", person.login, args.visibility)
         return f"Others now see {args.visibility} of {person.login}."
 

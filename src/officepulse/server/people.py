@@ -22,7 +22,9 @@ from officepulse.store.accounts import (
     ROLES,
     VISIBILITIES,
     AccountError,
+    NewPerson,
     Person,
+    PersonChange,
     Role,
     Visibility,
 )
@@ -41,6 +43,9 @@ VISIBILITY_LABELS: tuple[tuple[Visibility, str], ...] = (
 assert tuple(v for v, _ in VISIBILITY_LABELS) == VISIBILITIES
 
 Render = Callable[..., str]
+Form = Mapping[str, object]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+AdminWork = Callable[[web.Request, Form, Person], Awaitable[str]]
 
 
 def chrome(viewer: Viewer) -> dict[str, object]:
@@ -89,11 +94,11 @@ class PeoplePages:
         r.add_post("/account/password", self.change_password)
         r.add_post("/account/visibility", self.change_visibility)
         r.add_get("/admin/people", self.people_page)
-        r.add_post("/admin/people", self.add_person)
-        r.add_post("/admin/people/{person_id}/role", self.set_role)
-        r.add_post("/admin/people/{person_id}/password", self.reset_password)
-        r.add_post("/admin/people/{person_id}/remove", self.remove_person)
-        r.add_post("/admin/agents/{agent_id}/owner", self.assign_agent)
+        r.add_post("/admin/people", self._admin(self._add_person))
+        r.add_post("/admin/people/{person_id}/role", self._admin(self._set_role))
+        r.add_post("/admin/people/{person_id}/password", self._admin(self._reset_password))
+        r.add_post("/admin/people/{person_id}/remove", self._admin(self._remove_person))
+        r.add_post("/admin/agents/{agent_id}/owner", self._admin(self._assign_agent))
         r.add_get("/admin/audit", self.audit_page)
 
     def _html(
@@ -151,7 +156,7 @@ class PeoplePages:
             await self.access.audit(None, "sign-in.failed", login, "wrong login or password")
             return again("Wrong login or password.", 401)
         if new_hash is not None:
-            await self.store.update_person(person.id, password_hash=new_hash)
+            await self.store.update_person(person.id, PersonChange(password_hash=new_hash))
         response = web.HTTPSeeOther(target)
         self.access.set_cookie(response, request, await self.access.new_session(person))
         await self.access.audit(person, "sign-in", person.login)
@@ -202,7 +207,7 @@ class PeoplePages:
             new_hash = await hash_in_thread(new)
         except PasswordError as exc:
             return await self._account(viewer, f"Not changed: {exc}.", 400)
-        await self.store.update_person(me.id, password_hash=new_hash)
+        await self.store.update_person(me.id, PersonChange(password_hash=new_hash))
         # Every session made with the old password ends; this browser gets a new one.
         await self.store.revoke_sessions(me.id)
         session_id = await self.access.new_session(me)
@@ -223,7 +228,7 @@ class PeoplePages:
             level = cast(Visibility, choice(await request.post(), "visibility", VISIBILITIES))
         except FormError as exc:
             return await self._account(viewer, f"Not changed: {exc}.", 400)
-        await self.store.update_person(me.id, visibility=level)
+        await self.store.update_person(me.id, PersonChange(visibility=level))
         await self.access.audit(me, "person.visibility", me.login, level)
         await self.on_change()
         updated = await self.store.person(me.id)
@@ -253,17 +258,21 @@ class PeoplePages:
     async def people_page(self, request: web.Request) -> web.Response:
         return await self._people(request[VIEWER])
 
-    async def _admin_change(
-        self, request: web.Request, work: Callable[[Mapping[str, object]], Awaitable[str]]
-    ) -> web.Response:
-        """Run one change from the People page; the page again, with what happened."""
-        viewer = request[VIEWER]
-        try:
-            message = await work(await request.post())
-        except (FormError, AccountError, PasswordError) as exc:
-            return await self._people(viewer, f"Not done: {exc}.", 400)
-        await self.on_change()
-        return await self._people(viewer, message)
+    def _admin(self, work: AdminWork) -> Handler:
+        """A handler for one change from the People page: the page again, with what
+        happened (or, with 400, what was wrong)."""
+
+        async def handler(request: web.Request) -> web.Response:
+            viewer = request[VIEWER]
+            assert viewer.person is not None  # access.py: admins only
+            try:
+                message = await work(request, await request.post(), viewer.person)
+            except (FormError, AccountError, PasswordError) as exc:
+                return await self._people(viewer, f"Not done: {exc}.", 400)
+            await self.on_change()
+            return await self._people(viewer, message)
+
+        return handler
 
     async def _target(self, request: web.Request) -> Person:
         raw = request.match_info["person_id"]
@@ -272,77 +281,51 @@ class PeoplePages:
             raise FormError(f"no person with id {raw}")
         return person
 
-    async def add_person(self, request: web.Request) -> web.Response:
-        admin = request[VIEWER].person
+    async def _add_person(self, request: web.Request, form: Form, admin: Person) -> str:
+        login = field(form, "login")
+        name = field(form, "name", required=False) or login
+        role = cast(Role, choice(form, "role", ROLES))
+        password_hash = await hash_in_thread(check_new(field(form, "password")))
+        new = NewPerson(login, name, role, password_hash, DEFAULT_VISIBILITY, self.access.now_ms())
+        await self.store.add_person(new)
+        await self.access.audit(admin, "person.add", login, role)
+        return f"Added {login} ({role})."
 
-        async def work(form: Mapping[str, object]) -> str:
-            login = field(form, "login")
-            name = field(form, "name", required=False) or login
-            role = cast(Role, choice(form, "role", ROLES))
-            password_hash = await hash_in_thread(check_new(field(form, "password")))
-            await self.store.add_person(
-                login, name, role, password_hash, DEFAULT_VISIBILITY, self.access.now_ms()
-            )
-            await self.access.audit(admin, "person.add", login, role)
-            return f"Added {login} ({role})."
+    async def _set_role(self, request: web.Request, form: Form, admin: Person) -> str:
+        person = await self._target(request)
+        role = cast(Role, choice(form, "role", ROLES))
+        await self.store.update_person(person.id, PersonChange(role=role))
+        await self.access.audit(admin, "person.role", person.login, role)
+        return f"{person.login} is now {role}."
 
-        return await self._admin_change(request, work)
+    async def _reset_password(self, request: web.Request, form: Form, admin: Person) -> str:
+        person = await self._target(request)
+        password_hash = await hash_in_thread(check_new(field(form, "password")))
+        await self.store.update_person(person.id, PersonChange(password_hash=password_hash))
+        await self.store.revoke_sessions(person.id)
+        await self.access.audit(admin, "person.password", person.login, "reset by an admin")
+        return f"New password set for {person.login}; their sessions are signed out."
 
-    async def set_role(self, request: web.Request) -> web.Response:
-        admin = request[VIEWER].person
+    async def _remove_person(self, request: web.Request, form: Form, admin: Person) -> str:
+        person = await self._target(request)
+        await self.store.remove_person(person.id)
+        await self.access.audit(admin, "person.remove", person.login)
+        return f"Removed {person.login}; their agents now belong to nobody."
 
-        async def work(form: Mapping[str, object]) -> str:
-            person = await self._target(request)
-            role = cast(Role, choice(form, "role", ROLES))
-            await self.store.update_person(person.id, role=role)
-            await self.access.audit(admin, "person.role", person.login, role)
-            return f"{person.login} is now {role}."
-
-        return await self._admin_change(request, work)
-
-    async def reset_password(self, request: web.Request) -> web.Response:
-        admin = request[VIEWER].person
-
-        async def work(form: Mapping[str, object]) -> str:
-            person = await self._target(request)
-            password_hash = await hash_in_thread(check_new(field(form, "password")))
-            await self.store.update_person(person.id, password_hash=password_hash)
-            await self.store.revoke_sessions(person.id)
-            await self.access.audit(admin, "person.password", person.login, "reset by an admin")
-            return f"New password set for {person.login}; their sessions are signed out."
-
-        return await self._admin_change(request, work)
-
-    async def remove_person(self, request: web.Request) -> web.Response:
-        admin = request[VIEWER].person
-
-        async def work(form: Mapping[str, object]) -> str:
-            person = await self._target(request)
-            await self.store.remove_person(person.id)
-            await self.access.audit(admin, "person.remove", person.login)
-            return f"Removed {person.login}; their agents now belong to nobody."
-
-        return await self._admin_change(request, work)
-
-    async def assign_agent(self, request: web.Request) -> web.Response:
-        admin = request[VIEWER].person
+    async def _assign_agent(self, request: web.Request, form: Form, admin: Person) -> str:
         agent_id = request.match_info["agent_id"]
-
-        async def work(form: Mapping[str, object]) -> str:
-            if await self.store.agent(agent_id) is None:
-                raise FormError(f"no agent {agent_id!r}")
-            raw = field(form, "person", required=False)
-            if raw and not raw.isdigit():
-                raise FormError(f"person must be a person's id, not {raw!r}")
-            person = await self.store.person(int(raw)) if raw else None
-            if raw and person is None:
-                raise FormError(f"no person with id {raw}")
-            await self.store.assign_agent(agent_id, person.id if person else None)
-            owner = person.login if person else "nobody"
-            await self.access.audit(admin, "agent.assign", agent_id, owner)
-            return f"Agent {agent_id} now belongs to {owner}."
-
-        return await self._admin_change(request, work)
+        if await self.store.agent(agent_id) is None:
+            raise FormError(f"no agent {agent_id!r}")
+        raw = field(form, "person", required=False)
+        if raw and not raw.isdigit():
+            raise FormError(f"person must be a person's id, not {raw!r}")
+        person = await self.store.person(int(raw)) if raw else None
+        if raw and person is None:
+            raise FormError(f"no person with id {raw}")
+        await self.store.assign_agent(agent_id, person.id if person else None)
+        owner = person.login if person else "nobody"
+        await self.access.audit(admin, "agent.assign", agent_id, owner)
+        return f"Agent {agent_id} now belongs to {owner}."
 
     async def audit_page(self, request: web.Request) -> web.Response:
         entries = await self.store.audit_log()

@@ -29,8 +29,9 @@ class AccountError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
-    id: int
+class NewPerson:
+    """A person not stored yet (the store gives the id)."""
+
     login: str
     name: str
     role: Role
@@ -38,9 +39,48 @@ class Person:
     visibility: Visibility
     created_ms: int
 
+    def row(self) -> tuple[str, str, Role, str, Visibility, int]:
+        """The people table's columns but the id, in their order."""
+        return (
+            self.login,
+            self.name,
+            self.role,
+            self.password_hash,
+            self.visibility,
+            self.created_ms,
+        )
+
+    def with_id(self, person_id: int) -> Person:
+        return Person(*self.row(), id=person_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Person(NewPerson):
+    id: int
+
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonChange:
+    """What to change of a person; None keeps what is there."""
+
+    name: str | None = None
+    role: Role | None = None
+    password_hash: str | None = None
+    visibility: Visibility | None = None
+
+    def given(self) -> dict[str, str]:
+        """column -> new value, for the fields given."""
+        fields = (
+            ("name", self.name),
+            ("role", self.role),
+            ("password_hash", self.password_hash),
+            ("visibility", self.visibility),
+        )
+        return {k: v for k, v in fields if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +95,7 @@ class AuditEntry:
 class Accounts(Protocol):
     async def count_people(self) -> int: ...
 
-    async def add_person(
-        self,
-        login: str,
-        name: str,
-        role: Role,
-        password_hash: str,
-        visibility: Visibility,
-        created_ms: int,
-    ) -> Person:
+    async def add_person(self, person: NewPerson) -> Person:
         """Raises AccountError when the login is taken."""
         ...
 
@@ -75,15 +107,7 @@ class Accounts(Protocol):
         """Everyone, by login."""
         ...
 
-    async def update_person(
-        self,
-        person_id: int,
-        *,
-        name: str | None = None,
-        role: Role | None = None,
-        password_hash: str | None = None,
-        visibility: Visibility | None = None,
-    ) -> None:
+    async def update_person(self, person_id: int, change: PersonChange) -> None:
         """Change what is given. Raises AccountError for an unknown person, and when the
         change would leave no admin."""
         ...

@@ -1,6 +1,7 @@
-"""The accounts part of the PostgreSQL store (store/accounts.py): each write its own
-transaction on a pooled connection, taken under a row lock where it must see the admins
-left (so that two servers cannot together demote the last two admins)."""
+"""The accounts part of the PostgreSQL store (store/accounts.py, most of it written once
+in store/accounts_sql.py): each write its own transaction on a pooled connection; the
+admins' rows are locked where a change must see how many admins are left, so that two
+servers cannot together demote the last two."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from officepulse.store.accounts import AccountError, AuditEntry, Person, Role, Visibility
-from officepulse.store.sqlite_accounts import audit_from, person_from
+from officepulse.store.accounts import AccountError, NewPerson, Person, PersonChange
+from officepulse.store.accounts_sql import LAST_ADMIN, SQLAccounts, Statement, no_person
 
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -48,10 +49,6 @@ ACCOUNT_TABLES: LiteralString = """
     );
     CREATE INDEX audit_by_target ON audit (target, action, at_ms);
 """
-_PERSON: LiteralString = (
-    "SELECT id, login, name, role, password_hash, visibility, created_ms FROM people"
-)
-_LAST_ADMIN = "this is the last admin; make another admin first"
 
 
 async def _role(conn: _Conn, person_id: int) -> str:
@@ -60,19 +57,21 @@ async def _role(conn: _Conn, person_id: int) -> str:
     cur = await conn.execute("SELECT role FROM people WHERE id = %s", (person_id,))
     row = await cur.fetchone()
     if row is None:
-        raise AccountError(f"no person with id {person_id}")
+        raise no_person(person_id)
     return str(row[0])
 
 
-async def _admins_left(conn: _Conn, without: int) -> int:
+async def _keeps_an_admin(conn: _Conn, person_id: int) -> None:
     cur = await conn.execute(
-        "SELECT COUNT(*) FROM people WHERE role = 'admin' AND id <> %s", (without,)
+        "SELECT COUNT(*) FROM people WHERE role = 'admin' AND id <> %s", (person_id,)
     )
     row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    if not row or not row[0]:
+        raise AccountError(LAST_ADMIN)
 
 
-class PostgresAccounts:
+class PostgresAccounts(SQLAccounts):
+    _mark = "%s"
     _pool: _Pool | None
 
     # Provided by PostgresStore.
@@ -81,145 +80,48 @@ class PostgresAccounts:
     ) -> list[Any]:
         raise NotImplementedError
 
-    async def _write_one(self, sql: LiteralString, params: Sequence[object] = ()) -> None:
+    async def _select(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
+        # The statements are this package's own (accounts_sql.py), never built from input.
+        return await self._read(sql, params)
+
+    async def _write_all(self, statements: Sequence[Statement]) -> None:
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(sql, params)
+            for sql, params in statements:
+                await conn.execute(sql, params)
 
-    async def count_people(self) -> int:
-        return int((await self._read("SELECT COUNT(*) FROM people"))[0][0])
-
-    async def add_person(
-        self,
-        login: str,
-        name: str,
-        role: Role,
-        password_hash: str,
-        visibility: Visibility,
-        created_ms: int,
-    ) -> Person:
+    async def add_person(self, person: NewPerson) -> Person:
         assert self._pool is not None, "store is not open"
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
                     "INSERT INTO people (login, name, role, password_hash, visibility, "
                     "created_ms) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (login, name, role, password_hash, visibility, created_ms),
+                    person.row(),
                 )
                 row = await cur.fetchone()
         except psycopg.errors.UniqueViolation as exc:
-            raise AccountError(f"the login {login!r} is taken") from exc
+            raise AccountError(f"the login {person.login!r} is taken") from exc
         assert row is not None
-        return Person(int(row[0]), login, name, role, password_hash, visibility, created_ms)
+        return person.with_id(int(row[0]))
 
-    async def person(self, person_id: int) -> Person | None:
-        rows = await self._read(_PERSON + " WHERE id = %s", (person_id,))
-        return person_from(rows[0]) if rows else None
-
-    async def person_by_login(self, login: str) -> Person | None:
-        rows = await self._read(_PERSON + " WHERE login = %s", (login,))
-        return person_from(rows[0]) if rows else None
-
-    async def people(self) -> list[Person]:
-        return [person_from(r) for r in await self._read(_PERSON + ' ORDER BY login COLLATE "C"')]
-
-    async def update_person(
-        self,
-        person_id: int,
-        *,
-        name: str | None = None,
-        role: Role | None = None,
-        password_hash: str | None = None,
-        visibility: Visibility | None = None,
-    ) -> None:
+    async def update_person(self, person_id: int, change: PersonChange) -> None:
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn, conn.transaction():
-            was = await _role(conn, person_id)
-            if was == "admin" and role == "member" and not await _admins_left(conn, person_id):
-                raise AccountError(_LAST_ADMIN)
+            if await _role(conn, person_id) == "admin" and change.role == "member":
+                await _keeps_an_admin(conn, person_id)
             # COALESCE keeps what is not given; one fixed statement, no SQL built from input.
             await conn.execute(
                 "UPDATE people SET name = COALESCE(%s, name), role = COALESCE(%s, role), "
                 "password_hash = COALESCE(%s, password_hash), "
                 "visibility = COALESCE(%s, visibility) WHERE id = %s",
-                (name, role, password_hash, visibility, person_id),
+                (change.name, change.role, change.password_hash, change.visibility, person_id),
             )
 
     async def remove_person(self, person_id: int) -> None:
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn, conn.transaction():
-            if await _role(conn, person_id) == "admin" and not await _admins_left(conn, person_id):
-                raise AccountError(_LAST_ADMIN)
+            if await _role(conn, person_id) == "admin":
+                await _keeps_an_admin(conn, person_id)
             # Sessions and agent links go with the person (ON DELETE CASCADE).
             await conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
-
-    async def assign_agent(self, agent_id: str, person_id: int | None) -> None:
-        if person_id is None:
-            await self._write_one("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))
-            return
-        try:
-            await self._write_one(
-                "INSERT INTO agent_owners (agent_id, person_id) VALUES (%s, %s) "
-                "ON CONFLICT (agent_id) DO UPDATE SET person_id = excluded.person_id",
-                (agent_id, person_id),
-            )
-        except psycopg.errors.ForeignKeyViolation as exc:
-            raise AccountError(f"no person with id {person_id}") from exc
-
-    async def agent_owners(self) -> dict[str, int]:
-        rows = await self._read("SELECT agent_id, person_id FROM agent_owners")
-        return {str(a): int(p) for a, p in rows}
-
-    async def create_session(
-        self, token_hash: str, person_id: int, created_ms: int, expires_ms: int
-    ) -> None:
-        assert self._pool is not None, "store is not open"
-        async with self._pool.connection() as conn, conn.transaction():
-            # Expired sessions go as new ones come: the table holds live sessions only.
-            await conn.execute("DELETE FROM sessions WHERE expires_ms <= %s", (created_ms,))
-            await conn.execute(
-                "INSERT INTO sessions (token_hash, person_id, created_ms, expires_ms) "
-                "VALUES (%s, %s, %s, %s)",
-                (token_hash, person_id, created_ms, expires_ms),
-            )
-
-    async def session_person(self, token_hash: str, now_ms: int) -> Person | None:
-        rows = await self._read(
-            "SELECT p.id, p.login, p.name, p.role, p.password_hash, p.visibility, p.created_ms "
-            "FROM sessions s JOIN people p ON p.id = s.person_id "
-            "WHERE s.token_hash = %s AND s.expires_ms > %s",
-            (token_hash, now_ms),
-        )
-        return person_from(rows[0]) if rows else None
-
-    async def revoke_session(self, token_hash: str) -> None:
-        await self._write_one("DELETE FROM sessions WHERE token_hash = %s", (token_hash,))
-
-    async def revoke_sessions(self, person_id: int) -> None:
-        await self._write_one("DELETE FROM sessions WHERE person_id = %s", (person_id,))
-
-    async def add_audit(self, entry: AuditEntry) -> None:
-        await self._write_one(
-            "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s)",
-            (entry.at_ms, entry.actor, entry.action, entry.target, entry.detail),
-        )
-
-    async def audit_log(
-        self, *, target: str | None = None, action: str | None = None, limit: int = 500
-    ) -> list[AuditEntry]:
-        # NULL parameters match everything: one fixed statement for every filter.
-        rows = await self._read(
-            "SELECT at_ms, actor, action, target, detail FROM audit "
-            "WHERE (%(target)s::text IS NULL OR target = %(target)s) "
-            "AND (%(action)s::text IS NULL OR action = %(action)s) "
-            "ORDER BY at_ms DESC, id DESC LIMIT %(limit)s",
-            {"target": target, "action": action, "limit": limit},
-        )
-        return [audit_from(r) for r in rows]
-
-    async def count_audit(self, target: str, action: str, since_ms: int) -> int:
-        rows = await self._read(
-            "SELECT COUNT(*) FROM audit WHERE target = %s AND action = %s AND at_ms >= %s",
-            (target, action, since_ms),
-        )
-        return int(rows[0][0])
