@@ -10,23 +10,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
-from officepulse.core.periods import RANGES, period
-from officepulse.server import api, aw_compat
+from officepulse.core.periods import midnight_ms
+from officepulse.server import api, aw_compat, report_data
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
-from officepulse.server.views import Views, usage_by_person
+from officepulse.server.report_pages import ReportPages
+from officepulse.server.views import Views
 from officepulse.settings import ServerSettings
 from officepulse.store import is_postgres, store_from_url
 from officepulse.store.base import Store
@@ -54,6 +55,10 @@ def bad_request(message: str) -> web.Response:
     return json_response(api.ErrorOut(error=message), status=400)
 
 
+def no_agent(agent_id: str) -> web.Response:
+    return json_response(api.ErrorOut(error=f"no agent has the id {agent_id!r}"), status=404)
+
+
 class Server:
     def __init__(
         self,
@@ -76,6 +81,7 @@ class Server:
             self.views.count,
             settings.browser_send_timeout,
         )
+        self.reports = ReportPages(self.store, self.views, clock)
         self._browser_tasks: set[asyncio.Task[bool]] = set()
 
     def now_ms(self) -> int:
@@ -84,13 +90,14 @@ class Server:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self.office)
-        app.router.add_get("/time", self.time_page)
-        app.router.add_get("/time/usage", self.time_usage)
+        self.reports.add_routes(app)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
         app.router.add_get("/api/v1/usage", self.api_usage)
         app.router.add_get("/api/v1/spans", self.api_spans)
+        app.router.add_get("/api/v1/timeline", self.api_timeline)
+        app.router.add_get("/api/v1/titles", self.api_titles)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
@@ -129,25 +136,6 @@ class Server:
     async def office(self, request: web.Request) -> web.Response:
         views = list(self.hub.views.values())
         html = self.views.office_page(views, self.now_ms(), UTC_ZONE)
-        return web.Response(text=html, content_type="text/html")
-
-    async def time_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.views.time_page(), content_type="text/html")
-
-    async def time_usage(self, request: web.Request) -> web.Response:
-        range_name = request.query.get("range", "today")
-        if range_name not in RANGES:
-            return web.Response(status=400, text=f"unknown range {range_name!r}")
-        tz = request.query.get("tz", "UTC")
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            return web.Response(status=400, text=f"unknown time zone {tz!r}")
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        span = period(range_name, now, zone)
-        rows = await self.store.usage(span.start_ms, span.end_ms, ["agent", "app"])
-        people = usage_by_person(rows, await self.store.agents())
-        html = self.views.usage(people, span, range_name, tz)
         return web.Response(text=html, content_type="text/html")
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
@@ -235,6 +223,47 @@ class Server:
         if fmt == "csv":
             columns = list(api.SpanRowOut.__struct_fields__)
             return csv_response(api.to_csv(list(out.spans), columns), "spans")
+        return json_response(out)
+
+    async def api_timeline(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            agent_id = api.parse_required("agent", q.get("agent"), "an agent id")
+            day = api.parse_date("date", q.get("date"))
+            zone = api.parse_zone(q.get("tz"))
+            fmt = api.parse_format(q.get("format"))
+        except api.ApiError as exc:
+            return bad_request(str(exc))
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            return no_agent(agent_id)
+        start_ms = midnight_ms(day, zone)
+        end_ms = midnight_ms(day + timedelta(days=1), zone)
+        blocks, truncated = await report_data.day(self.store, agent_id, start_ms, end_ms)
+        out = api.timeline_out(agent, day, q["tz"], (start_ms, end_ms), blocks, truncated)
+        if fmt == "csv":
+            columns = list(api.BlockOut.__struct_fields__)
+            return csv_response(api.to_csv(list(out.blocks), columns), "timeline")
+        return json_response(out)
+
+    async def api_titles(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            agent_id = api.parse_required("agent", q.get("agent"), "an agent id")
+            app = api.parse_required("app", q.get("app"), "the app's name")
+            start, end = api.usage_range(q.get("start"), q.get("end"))
+            fmt = api.parse_format(q.get("format"))
+        except api.ApiError as exc:
+            return bad_request(str(exc))
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            return no_agent(agent_id)
+        start_ms, end_ms = api.range_ms(start, end)
+        rows, truncated = await report_data.titles(self.store, agent_id, app, start_ms, end_ms)
+        out = api.titles_out(agent, app, start, end, rows, truncated)
+        if fmt == "csv":
+            columns = list(api.TitleRowOut.__struct_fields__)
+            return csv_response(api.to_csv(list(out.rows), columns), "titles")
         return json_response(out)
 
     async def api_openapi(self, request: web.Request) -> web.Response:
