@@ -550,6 +550,10 @@ def test_no_js_errors_on_either_page(pages: Pages, server: ServerProcess) -> Non
         agent.beat("Slack", "#random")
         expect(page.locator("#agent-erin .app")).to_have_text("Slack")
     expect(page.locator("#agent-erin")).to_have_class(OFFLINE)
+    # A card's name leads to the person's report, in the browser's zone.
+    page.locator("#agent-erin .name a").click()
+    expect(page.locator("#report[data-agent='erin'][data-range='today']")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/people/erin\?.*tz=UTC"))
     pages.assert_no_errors()
 
 

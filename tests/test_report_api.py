@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +16,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+from markupsafe import escape
 
 from officepulse.agent.timeline import Timeline
 from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server
@@ -232,3 +235,59 @@ def test_the_openapi_document_describes_the_reports(server: ServerProcess) -> No
     assert {"hours", "blocks", "seconds", "idle_seconds"} <= set(
         schemas["TimelineOut"]["properties"]
     )
+
+
+def fetch(server: ServerProcess, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode()
+        exc.close()
+        return exc.code, body
+
+
+def test_a_person_page_without_js_shows_the_dst_day_as_the_api_does(
+    replayed: tuple[ServerProcess, dict[str, Timeline]],
+) -> None:
+    server, _ = replayed
+    query = urlencode(
+        {
+            "range": "custom",
+            "from": "2026-03-28",
+            "to": "2026-03-30",
+            "tz": "Europe/Paris",
+            "day": "2026-03-29",
+            "app": "Google-chrome",
+        }
+    )
+    status, html = fetch(server, f"/people/spring?{query}")
+    assert status == 200
+    assert "<html" in html  # a whole page, not a fragment
+    day = server.get("/api/v1/timeline?agent=spring&date=2026-03-29&tz=Europe/Paris")
+    assert 'data-hours="23"' in html
+    starts = [int(m) for m in re.findall(r'<rect class="block[^"]*"[^>]*data-start="(\d+)"', html)]
+    assert sorted(starts) == [
+        int(datetime.fromisoformat(b["start"]).timestamp() * 1000) for b in day["blocks"]
+    ]
+    chrome = titles(
+        server,
+        "spring",
+        "Google-chrome",
+        datetime(2026, 3, 28, tzinfo=PARIS),
+        datetime(2026, 3, 31, tzinfo=PARIS),
+    )
+    assert re.findall(r'<tr class="title-row" data-title="([^"]*)"', html) == [
+        escape(r["title"]) for r in chrome["rows"]
+    ]
+
+
+def test_pages_say_what_is_wrong(server: ServerProcess) -> None:
+    status, html = fetch(server, "/time?range=custom&from=2026-01-02&to=2026-01-01&tz=UTC")
+    assert status == 400
+    assert "the range ends (2026-01-01) before it starts (2026-01-02)" in html
+    assert 'name="from" value="2026-01-02"' in html  # the picker, to put it right
+    status, html = fetch(server, "/time?range=today&tz=Nowhere/Atlantis")
+    assert (status, "not a known time zone" in html) == (400, True)
+    status, text = fetch(server, "/people/nobody?tz=UTC")
+    assert (status, "nobody has the agent id 'nobody'" in text) == (404, True)
