@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 from markupsafe import escape
 
 from officepulse.agent.timeline import Timeline
-from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server
+from tests.conftest import ServerProcess, start_agent, start_server
 from tests.timelines import browsing_day, stretches
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -39,19 +38,12 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
     for seed, (person, start) in enumerate(PEOPLE.items()):
         timelines[person] = browsing_day(tmp / f"{person}.jsonl", seed, 30)
         procs.append(
-            subprocess.Popen(
-                [
-                    OFFICEPULSE,
-                    *("--env-file", "/dev/null", "agent", "--server-url", server.ws_url),
-                    *("--agent-id", person, "--name", person.title()),
-                    *("--source", "scripted", "--timeline", str(tmp / f"{person}.jsonl")),
-                    *("--speed", "0", "--start", start.isoformat()),
-                    *("--state-dir", str(tmp / person)),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=clean_env(),
+            start_agent(
+                server,
+                tmp / person,
+                *("--agent-id", person, "--name", person.title()),
+                *("--source", "scripted", "--timeline", str(tmp / f"{person}.jsonl")),
+                *("--speed", "0", "--start", start.isoformat()),
             )
         )
     for proc in procs:

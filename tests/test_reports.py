@@ -19,6 +19,7 @@ from officepulse.core.reports import (
     Total,
     colour,
     day_blocks,
+    is_web_url,
     sort_totals,
     title_totals,
     top_and_other,
@@ -171,3 +172,10 @@ def test_a_zone_half_an_hour_off_utc_still_ticks_on_its_own_hours() -> None:
     assert datetime.fromtimestamp(start / 1000, UTC).minute == 30
     tl = timeline([], start, start + 24 * H, kolkata)
     assert [t.label for t in tl.ticks] == [f"{h:02d}" for h in range(24)]
+
+
+def test_only_web_urls_become_links() -> None:
+    assert is_web_url("https://example.com/a")
+    assert is_web_url("HTTP://example.com")
+    for url in (None, "", "javascript:alert(1)", "data:text/html,hi", "file:///etc/passwd"):
+        assert not is_web_url(url), url

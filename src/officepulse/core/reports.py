@@ -126,6 +126,12 @@ def top_and_other(items: Sequence[Total], top: int) -> list[Total]:
     return head
 
 
+def is_web_url(url: str | None) -> bool:
+    """Whether a URL may be a link on the page. Any agent may send any text as a
+    URL, so a ``javascript:`` or ``data:`` one is shown as text, never followed."""
+    return url is not None and url.lower().startswith(("http://", "https://"))
+
+
 def colour(label: str) -> str:
     """A colour of its own for each label, the same on every page and every day:
     a hue from a stable hash of the name (Python's hash() changes per process)."""

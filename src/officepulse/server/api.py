@@ -24,6 +24,10 @@ class ApiError(Exception):
     """A bad request; the message names the parameter and what was wrong."""
 
 
+class UnknownAgent(ApiError):
+    """The request names an agent the server has never heard of (404)."""
+
+
 class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
     app: str
     title: str

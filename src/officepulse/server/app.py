@@ -30,7 +30,7 @@ from officepulse.server.report_pages import ReportPages
 from officepulse.server.views import Views
 from officepulse.settings import ServerSettings
 from officepulse.store import is_postgres, store_from_url
-from officepulse.store.base import Store
+from officepulse.store.base import AgentStatus, Store
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -51,12 +51,21 @@ def csv_response(text: str, name: str) -> web.Response:
     )
 
 
-def bad_request(message: str) -> web.Response:
-    return json_response(api.ErrorOut(error=message), status=400)
+def export(
+    out: msgspec.Struct, fmt: str, rows: list[msgspec.Struct], row: type[msgspec.Struct], name: str
+) -> web.Response:
+    """``out`` as JSON, or its ``rows`` as a CSV table with a column per field of ``row``."""
+    if fmt == "csv":
+        return csv_response(api.to_csv(rows, list(row.__struct_fields__)), name)
+    return json_response(out)
 
 
-def no_agent(agent_id: str) -> web.Response:
-    return json_response(api.ErrorOut(error=f"no agent has the id {agent_id!r}"), status=404)
+def bad_request(message: str, status: int = 400) -> web.Response:
+    return json_response(api.ErrorOut(error=message), status=status)
+
+
+def refused(exc: api.ApiError) -> web.Response:
+    return bad_request(str(exc), 404 if isinstance(exc, api.UnknownAgent) else 400)
 
 
 class Server:
@@ -220,51 +229,43 @@ class Server:
         start_ms, end_ms = api.range_ms(start, end)
         rows = await self.store.spans(start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1)
         out = api.spans_out(start, end, rows, await self.store.agents())
-        if fmt == "csv":
-            columns = list(api.SpanRowOut.__struct_fields__)
-            return csv_response(api.to_csv(list(out.spans), columns), "spans")
-        return json_response(out)
+        return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
+
+    async def _agent(self, raw: str | None) -> AgentStatus:
+        agent_id = api.parse_required("agent", raw, "an agent id")
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            raise api.UnknownAgent(f"no agent has the id {agent_id!r}")
+        return agent
 
     async def api_timeline(self, request: web.Request) -> web.Response:
         q = request.query
         try:
-            agent_id = api.parse_required("agent", q.get("agent"), "an agent id")
             day = api.parse_date("date", q.get("date"))
             zone = api.parse_zone(q.get("tz"))
             fmt = api.parse_format(q.get("format"))
+            agent = await self._agent(q.get("agent"))
         except api.ApiError as exc:
-            return bad_request(str(exc))
-        agent = await self.store.agent(agent_id)
-        if agent is None:
-            return no_agent(agent_id)
+            return refused(exc)
         start_ms = midnight_ms(day, zone)
         end_ms = midnight_ms(day + timedelta(days=1), zone)
-        blocks, truncated = await report_data.day(self.store, agent_id, start_ms, end_ms)
+        blocks, truncated = await report_data.day(self.store, agent.info.id, start_ms, end_ms)
         out = api.timeline_out(agent, day, q["tz"], (start_ms, end_ms), blocks, truncated)
-        if fmt == "csv":
-            columns = list(api.BlockOut.__struct_fields__)
-            return csv_response(api.to_csv(list(out.blocks), columns), "timeline")
-        return json_response(out)
+        return export(out, fmt, list(out.blocks), api.BlockOut, "timeline")
 
     async def api_titles(self, request: web.Request) -> web.Response:
         q = request.query
         try:
-            agent_id = api.parse_required("agent", q.get("agent"), "an agent id")
             app = api.parse_required("app", q.get("app"), "the app's name")
             start, end = api.usage_range(q.get("start"), q.get("end"))
             fmt = api.parse_format(q.get("format"))
+            agent = await self._agent(q.get("agent"))
         except api.ApiError as exc:
-            return bad_request(str(exc))
-        agent = await self.store.agent(agent_id)
-        if agent is None:
-            return no_agent(agent_id)
+            return refused(exc)
         start_ms, end_ms = api.range_ms(start, end)
-        rows, truncated = await report_data.titles(self.store, agent_id, app, start_ms, end_ms)
+        rows, truncated = await report_data.titles(self.store, agent.info.id, app, start_ms, end_ms)
         out = api.titles_out(agent, app, start, end, rows, truncated)
-        if fmt == "csv":
-            columns = list(api.TitleRowOut.__struct_fields__)
-            return csv_response(api.to_csv(list(out.rows), columns), "titles")
-        return json_response(out)
+        return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())

@@ -11,7 +11,7 @@ import jinja2
 from markupsafe import Markup
 
 from officepulse.core.charts import bar_width
-from officepulse.core.reports import colour
+from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
 from officepulse.server.presence import AgentView
 
@@ -48,7 +48,12 @@ class Views:
             auto_reload=False,  # templates ship with the package; no stat() per render
         )
         self.env.globals.update(
-            iso=iso_utc, hm=hm, colour=colour, bar_width=bar_width, assets_ok=assets_ok
+            iso=iso_utc,
+            hm=hm,
+            colour=colour,
+            bar_width=bar_width,
+            is_web_url=is_web_url,
+            assets_ok=assets_ok,
         )
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:
