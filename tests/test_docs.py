@@ -9,6 +9,7 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from officepulse.server.api import openapi
 from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
 from tests.conftest import ServerProcess
 
@@ -79,8 +80,6 @@ def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
 
 
 def test_every_api_path_is_in_the_readme() -> None:
-    from officepulse.server.api import openapi
-
     readme = (ROOT / "README.md").read_text()
     for path in openapi()["paths"]:
         assert f"`GET {path}" in readme, f"{path} is not in the README's API section"
