@@ -84,22 +84,21 @@ def office(tmp_path: Path) -> Iterator[Office]:
     with ExitStack() as stack:
         ann = stack.enter_context(fake_agent(server, "a-ann", "Ann"))
         bob = stack.enter_context(fake_agent(server, "a-bob", "Bob"))
-        ann.send(
-            {
-                "type": "heartbeat",
-                "ts": _now(),
-                "activity": {"app": "Code", "title": ANN_TITLE, "url": ANN_URL},
-            }
-        )
+        # Two minutes of each (heartbeats closer than the pulsetime merge into one span),
+        # so that reports and timelines have something to show.
+        for ago in range(120, -1, -20):
+            ann.send(heartbeat("Code", ANN_TITLE, ago, url=ANN_URL))
+            bob.send(heartbeat("Firefox", BOB_TITLE, ago))
         ann.sync()
-        bob.beat("Firefox", BOB_TITLE)
+        bob.sync()
         add_people(server.database)
         yield Office(server, server.database, {"a-ann": ann, "a-bob": bob})
     server.stop()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+def heartbeat(app: str, title: str, seconds_ago: float, **more: str) -> dict[str, object]:
+    ts = (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat()
+    return {"type": "heartbeat", "ts": ts, "activity": {"app": app, "title": title, **more}}
 
 
 def around_now() -> str:

@@ -112,7 +112,7 @@ async def test_a_member_cannot_read_another_persons_detail_through_any_route(
                 if guarded and query is queries[0]:
                     assert r.status == 403, where
     # Not vacuous: the office itself was served, with Ann in it at her level.
-    for listed in ("GET /", "GET /api/v1/agents", "GET /time/usage", "GET /api/v1/usage"):
+    for listed in ("GET /", "GET /api/v1/agents", "GET /time", "GET /api/v1/usage"):
         assert served[listed] == 200, listed
 
 

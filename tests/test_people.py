@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -343,3 +344,34 @@ async def test_changing_ones_password_ends_every_other_session(office: Office) -
     async with session() as http:
         assert await sign_in(http, office.url, "bob") == 401
         assert await sign_in(http, office.url, "bob", "bob-new-password") == 303
+
+
+async def test_person_pages_are_the_persons_own_or_an_admins_at_the_chosen_level(
+    office: Office,
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    pages = (
+        "/people/a-bob?range=today&tz=UTC",
+        "/people/a-bob/titles?range=today&tz=UTC&app=Firefox",
+        "/people/a-bob/timeline?range=today&tz=UTC",
+        f"/api/v1/timeline?agent=a-bob&date={today}&tz=UTC",
+        f"/api/v1/titles?agent=a-bob&app=Firefox&{around_now()}",
+    )
+    async with session() as http:
+        assert await sign_in(http, office.url, "bob") == 303
+        for path in pages:
+            async with http.get(office.url + path) as r:
+                assert r.status == 200, path
+                assert BOB_TITLE in await r.text(), path  # all of his own
+    async with session() as http:
+        assert await sign_in(http, office.url, "ann") == 303
+        for path in pages:
+            async with http.get(office.url + path) as r:
+                body = await r.text()
+                assert r.status == 200, path
+                assert BOB_TITLE not in body, path  # Bob shows others the app only
+        async with http.get(office.url + pages[0]) as r:
+            assert "Firefox" in await r.text()
+        async with http.get(office.url + "/admin/audit") as r:
+            audit = await r.text()
+    assert audit.count('data-action="detail.view"') == len(pages) + 1  # each look

@@ -59,12 +59,12 @@ class Access(enum.Enum):
 class Detail:
     """The detail of the agent named by a path or query parameter: its own person or an
     admin only, and an admin's look at someone else's detail goes in the audit log.
-    Without the parameter (``required=False``) the route is SIGNED_IN, and its handler
-    shows a member only their own."""
+    Without the parameter the handler answers as for any signed-in person: a missing
+    required parameter is its 400, and the spans export then gives a member only their
+    own agents' spans."""
 
     param: str
     where: Literal["path", "query"] = "path"
-    required: bool = True
 
 
 Policy = Access | Detail
@@ -74,12 +74,16 @@ Policy = Access | Detail
 ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/"): Access.SIGNED_IN,
     ("GET", "/time"): Access.SIGNED_IN,
-    ("GET", "/time/usage"): Access.SIGNED_IN,
+    ("GET", "/people/{agent_id}"): Detail("agent_id"),
+    ("GET", "/people/{agent_id}/titles"): Detail("agent_id"),
+    ("GET", "/people/{agent_id}/timeline"): Detail("agent_id"),
     ("GET", "/browser"): Access.SIGNED_IN,
     ("GET", "/agent"): Access.AGENT,
     ("GET", "/api/v1/agents"): Access.SIGNED_IN,
     ("GET", "/api/v1/usage"): Access.SIGNED_IN,
-    ("GET", "/api/v1/spans"): Detail("agent", "query", required=False),
+    ("GET", "/api/v1/spans"): Detail("agent", "query"),
+    ("GET", "/api/v1/timeline"): Detail("agent", "query"),
+    ("GET", "/api/v1/titles"): Detail("agent", "query"),
     ("GET", "/api/v1/openapi.json"): Access.SIGNED_IN,
     ("GET", "/static/vendor/{name}"): Access.PUBLIC,
     ("GET", "/static"): Access.PUBLIC,
@@ -306,8 +310,6 @@ class AccessControl:
         assert viewer.person is not None
         agent_id = _agent_param(request, policy)
         if agent_id is None:
-            if policy.required:
-                return error(400, f"missing {policy.param}")
             return None
         owner = (await self.directory()).owner(agent_id)
         if owner is not None and owner.id == viewer.person.id:

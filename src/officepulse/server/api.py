@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from officepulse import __version__
+from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
@@ -20,6 +22,10 @@ MAX_RANGE = timedelta(days=400)
 
 class ApiError(Exception):
     """A bad request; the message names the parameter and what was wrong."""
+
+
+class UnknownAgent(ApiError):
+    """The request names an agent the server has never heard of (404)."""
 
 
 class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -88,6 +94,47 @@ class SpansOut(msgspec.Struct, kw_only=True):
     start: datetime
     end: datetime
     spans: list[SpanRowOut]
+    truncated: bool
+
+
+class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    start: datetime
+    end: datetime
+    seconds: float
+    app: str
+    title: str = ""
+    url: str | None = None
+    idle: bool = False
+
+
+class TimelineOut(msgspec.Struct, kw_only=True):
+    agent: str
+    name: str
+    date: date
+    tz: str
+    start: datetime
+    end: datetime
+    hours: int
+    seconds: float
+    idle_seconds: float
+    blocks: list[BlockOut]
+    truncated: bool
+
+
+class TitleRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    title: str
+    url: str | None = None
+    seconds: float
+    idle_seconds: float
+
+
+class TitlesOut(msgspec.Struct, kw_only=True):
+    agent: str
+    name: str
+    app: str
+    start: datetime
+    end: datetime
+    rows: list[TitleRowOut]
     truncated: bool
 
 
@@ -179,6 +226,87 @@ def agent_out(view: AgentView) -> AgentOut:
     )
 
 
+def parse_required(name: str, raw: str | None, what: str) -> str:
+    if not raw:
+        raise ApiError(f"missing query parameter '{name}' ({what})")
+    return raw
+
+
+def parse_zone(raw: str | None) -> ZoneInfo:
+    name = parse_required("tz", raw, "an IANA time zone such as Europe/Paris")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(f"'tz' is not a known time zone: {name!r}") from None
+
+
+def parse_date(name: str, raw: str | None) -> date:
+    value = parse_required(name, raw, "a calendar date such as 2026-11-30")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(f"'{name}' is not a date like 2026-11-30: {value!r}") from None
+
+
+def timeline_out(
+    agent: AgentStatus,
+    day: date,
+    tz: str,
+    span: tuple[int, int],
+    blocks: list[Block],
+    truncated: bool,
+) -> TimelineOut:
+    start_ms, end_ms = span
+    return TimelineOut(
+        agent=agent.info.id,
+        name=agent.info.name,
+        date=day,
+        tz=tz,
+        start=_dt(start_ms),
+        end=_dt(end_ms),
+        hours=-(-(end_ms - start_ms) // 3_600_000),
+        seconds=sum(b.duration_ms for b in blocks if not b.idle) / 1000,
+        idle_seconds=sum(b.duration_ms for b in blocks if b.idle) / 1000,
+        blocks=[
+            BlockOut(
+                start=_dt(b.start_ms),
+                end=_dt(b.end_ms),
+                seconds=b.duration_ms / 1000,
+                app=b.app,
+                title=b.title,
+                url=b.url,
+                idle=b.idle,
+            )
+            for b in blocks
+        ],
+        truncated=truncated,
+    )
+
+
+def titles_out(
+    agent: AgentStatus,
+    app: str,
+    start: datetime,
+    end: datetime,
+    rows: list[TitleTotal],
+    truncated: bool,
+) -> TitlesOut:
+    return TitlesOut(
+        agent=agent.info.id,
+        name=agent.info.name,
+        app=app,
+        start=start,
+        end=end,
+        rows=[
+            TitleRowOut(
+                title=r.title, url=r.url, seconds=r.active_ms / 1000, idle_seconds=r.idle_ms / 1000
+            )
+            for r in rows
+        ],
+        truncated=truncated,
+    )
+
+
 def parse_instant(name: str, raw: str | None) -> datetime:
     if raw is None:
         raise ApiError(f"missing query parameter '{name}' (an ISO 8601 instant)")
@@ -247,9 +375,19 @@ def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
     return to_ms(start), to_ms(end)
 
 
+def _param(
+    name: str, schema: dict[str, Any], description: str = "", *, required: bool = True
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, SpansOut, ErrorOut], ref_template="#/components/schemas/{name}"
+        [AgentsOut, UsageOut, SpansOut, TimelineOut, TitlesOut, ErrorOut],
+        ref_template="#/components/schemas/{name}",
     )
 
     def ref(name: str) -> dict[str, Any]:
@@ -257,17 +395,29 @@ def openapi() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         }
 
+    def ok(description: str, name: str) -> dict[str, Any]:
+        return {"200": {"description": description, **ref(name)}, "400": bad}
+
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
+    unknown = {"description": "No agent has this id; `error` says so.", **ref("ErrorOut")}
+    text = {"type": "string"}
     instant = {"type": "string", "format": "date-time"}
+    start = _param("start", instant, "first instant of the range")
+    end = _param("end", instant, "the range ends before this instant")
+    fmt = _param("format", {"type": "string", "enum": list(FORMATS)}, "json (default) or csv")
+    fmt["required"] = False
+    agent = _param("agent", text, "the agent's id (see /api/v1/agents)")
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "officepulse",
             "version": __version__,
             "description": "Live team presence and time per app. Times are ISO 8601 instants; "
-            "durations are seconds. Once people have accounts every call needs a signed-in "
-            "session (the cookie POST /signin sets), and what it answers about others is "
-            "at the level each person lets others see.",
+            "durations are seconds. The dashboard's reports are drawn from these same answers. "
+            "Once people have accounts every call needs a signed-in session (the cookie POST "
+            "/signin sets), and what it answers about others is at the level each person "
+            "lets others see; one person's timeline and titles are for that person or an "
+            "admin.",
         },
         "paths": {
             "/api/v1/agents": {
@@ -282,33 +432,21 @@ def openapi() -> dict[str, Any]:
                     "operationId": "usage",
                     "summary": "Seconds of activity in [start, end), grouped.",
                     "description": "Spans are clipped to the range. `seconds` is active time; "
-                    "`idle_seconds` is time the person was away while the app was in front.",
+                    "`idle_seconds` is time the person was away while the app was in front. "
+                    "The dashboard's team view and a person's per-app chart are this report "
+                    "(group_by=agent,app) for the chosen days.",
                     "parameters": [
-                        {"name": "start", "in": "query", "required": True, "schema": instant},
-                        {"name": "end", "in": "query", "required": True, "schema": instant},
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
-                        {
-                            "name": "group_by",
-                            "in": "query",
-                            "required": False,
-                            "description": "Comma-separated subset of: agent, app. "
-                            "Default: agent,app.",
-                            "schema": {"type": "string", "default": "agent,app"},
-                        },
+                        start,
+                        end,
+                        fmt,
+                        _param(
+                            "group_by",
+                            {"type": "string", "default": "agent,app"},
+                            "Comma-separated subset of: agent, app. Default: agent,app.",
+                            required=False,
+                        ),
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "Totals (as text/csv with format=csv).",
-                            **ref("UsageOut"),
-                        },
-                        "400": bad,
-                    },
+                    "responses": ok("Totals (as text/csv with format=csv).", "UsageOut"),
                 }
             },
             "/api/v1/spans": {
@@ -318,29 +456,45 @@ def openapi() -> dict[str, Any]:
                     "description": f"At most {EXPORT_LIMIT} spans; `truncated` says when "
                     "there were more (ask for a shorter range).",
                     "parameters": [
-                        {"name": "start", "in": "query", "required": True, "schema": instant},
-                        {"name": "end", "in": "query", "required": True, "schema": instant},
-                        {
-                            "name": "agent",
-                            "in": "query",
-                            "required": False,
-                            "description": "only this agent's spans",
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
+                        start,
+                        end,
+                        {**agent, "required": False, "description": "only this agent's spans"},
+                        fmt,
+                    ],
+                    "responses": ok("Spans (as text/csv with format=csv).", "SpansOut"),
+                }
+            },
+            "/api/v1/timeline": {
+                "get": {
+                    "operationId": "timeline",
+                    "summary": "One person's calendar day, span by span, clipped to the day.",
+                    "description": "The day runs from midnight to midnight on the wall clock of "
+                    "`tz`, so it has 23 or 25 `hours` when daylight saving time begins or ends. "
+                    "Blocks are in time order; idle blocks are the time the person was away "
+                    "while the app was in front; gaps are times the agent was not running.",
+                    "parameters": [
+                        agent,
+                        _param("date", {"type": "string", "format": "date"}, "the calendar day"),
+                        _param("tz", text, "IANA time zone the day is reckoned in"),
+                        fmt,
                     ],
                     "responses": {
-                        "200": {
-                            "description": "Spans (as text/csv with format=csv).",
-                            **ref("SpansOut"),
-                        },
-                        "400": bad,
+                        **ok("The day's blocks (as text/csv with format=csv).", "TimelineOut"),
+                        "404": unknown,
+                    },
+                }
+            },
+            "/api/v1/titles": {
+                "get": {
+                    "operationId": "titles",
+                    "summary": "Time per window title (and URL) of one app of one person "
+                    "in [start, end).",
+                    "description": "Spans are clipped to the range; rows are sorted by active "
+                    "time, most first. A title seen with two URLs is two rows.",
+                    "parameters": [agent, _param("app", text, "the app's name"), start, end, fmt],
+                    "responses": {
+                        **ok("Totals per title (as text/csv with format=csv).", "TitlesOut"),
+                        "404": unknown,
                     },
                 }
             },
@@ -359,10 +513,11 @@ def openapi() -> dict[str, Any]:
     for operations in doc["paths"].values():
         for operation in operations.values():
             operation["responses"]["401"] = denied
-    doc["paths"]["/api/v1/spans"]["get"]["responses"]["403"] = {
-        "description": "`agent` is another person's, and you are not an admin.",
-        **ref("ErrorOut"),
-    }
+    for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/titles"):
+        doc["paths"][path]["get"]["responses"]["403"] = {
+            "description": "`agent` is another person's, and you are not an admin.",
+            **ref("ErrorOut"),
+        }
     doc["paths"]["/api/v1/spans"]["get"]["description"] += (
         " A member gets their own agents' spans only; an admin gets everyone's, each at "
         "the level that person lets others see (no titles or URLs below `full`)."

@@ -11,18 +11,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
-from officepulse.core.periods import RANGES, period
+from officepulse.core.periods import midnight_ms
 from officepulse.core.spans import Span
-from officepulse.server import api, aw_compat
+from officepulse.server import api, aw_compat, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
@@ -30,19 +30,19 @@ from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
 from officepulse.server.people import PeoplePages, chrome
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
+from officepulse.server.report_pages import ReportPages
 from officepulse.server.retention import Retention
-from officepulse.server.views import Views, usage_by_person
+from officepulse.server.views import Views
 from officepulse.server.visibility import (
     EMPTY,
     Directory,
-    present_span,
-    present_usage,
     present_view,
 )
+from officepulse.server.visible_reads import VisibleReads
 from officepulse.settings import ServerSettings
 from officepulse.store import is_postgres, store_from_url
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import GroupKey, Store, UsageRow
+from officepulse.store.base import AgentStatus, Store
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -63,8 +63,21 @@ def csv_response(text: str, name: str) -> web.Response:
     )
 
 
-def bad_request(message: str) -> web.Response:
-    return json_response(api.ErrorOut(error=message), status=400)
+def export(
+    out: msgspec.Struct, fmt: str, rows: list[msgspec.Struct], row: type[msgspec.Struct], name: str
+) -> web.Response:
+    """``out`` as JSON, or its ``rows`` as a CSV table with a column per field of ``row``."""
+    if fmt == "csv":
+        return csv_response(api.to_csv(rows, list(row.__struct_fields__)), name)
+    return json_response(out)
+
+
+def bad_request(message: str, status: int = 400) -> web.Response:
+    return json_response(api.ErrorOut(error=message), status=status)
+
+
+def refused(exc: api.ApiError) -> web.Response:
+    return bad_request(str(exc), 404 if isinstance(exc, api.UnknownAgent) else 400)
 
 
 class Server:
@@ -89,7 +102,9 @@ class Server:
         # dashboard connection and after every change made here; the hub's fan-out uses
         # the latest.
         self.directory: Directory = EMPTY
-        self.people = PeoplePages(self.store, self.access, self.views.page, self._people_changed)
+        self.people = PeoplePages(
+            self.store, self.access, self.views.template, self._people_changed
+        )
         self.hub = Hub(
             lambda view, level: self.views.person(
                 present_view(view, level), self.now_ms(), UTC_ZONE
@@ -97,6 +112,7 @@ class Server:
             self.views.count,
             settings.browser_send_timeout,
         )
+        self.reports = ReportPages(self.store, self.views, clock, self.reads)
         self._browser_tasks: set[asyncio.Task[bool]] = set()
         self.retention = Retention(self.store, settings.retention_days, clock)
         self._retention_task: asyncio.Task[None] | None = None
@@ -108,13 +124,14 @@ class Server:
         # Every request passes the access control (server/access.py: its route table).
         app = web.Application(middlewares=[self.access.middleware])
         app.router.add_get("/", self.office)
-        app.router.add_get("/time", self.time_page)
-        app.router.add_get("/time/usage", self.time_usage)
+        self.reports.add_routes(app)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
         app.router.add_get("/api/v1/usage", self.api_usage)
         app.router.add_get("/api/v1/spans", self.api_spans)
+        app.router.add_get("/api/v1/timeline", self.api_timeline)
+        app.router.add_get("/api/v1/titles", self.api_titles)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
@@ -187,47 +204,27 @@ class Server:
         level = self._level(viewer)
         return [present_view(v, level(v.id)) for v in self.hub.views.values()]
 
-    async def _visible_usage(
-        self, viewer: Viewer, start_ms: int, end_ms: int, group_by: list[GroupKey]
-    ) -> list[UsageRow]:
-        if viewer.sees_all:
-            return await self.store.usage(start_ms, end_ms, group_by)
+    async def reads(self, request: web.Request) -> VisibleReads:
+        """The store as the request's viewer may see it."""
+        viewer = request[VIEWER]
         await self._refresh_directory()
-        # Each person's apps as their level shows them, so rows are read per agent even
-        # when not grouped by agent, then summed over agents.
-        by_agent: list[GroupKey] = ["agent", *(k for k in group_by if k != "agent")]
-        rows = present_usage(
-            await self.store.usage(start_ms, end_ms, by_agent), self._level(viewer)
-        )
-        if "agent" in group_by:
-            return rows
-        totals: dict[str | None, list[int]] = {}
-        for row in rows:
-            slot = totals.setdefault(row.app, [0, 0])
-            slot[0] += row.active_ms
-            slot[1] += row.idle_ms
-        return [UsageRow(None, app, a, i) for app, (a, i) in totals.items() if a or i]
+        return VisibleReads(self.store, self._level(viewer), sees_all=viewer.sees_all)
 
     async def _visible_spans(
-        self, viewer: Viewer, start_ms: int, end_ms: int, agent_id: str | None, limit: int
+        self, request: web.Request, start_ms: int, end_ms: int, agent_id: str | None, limit: int
     ) -> list[tuple[str, Span]]:
         agent_id = agent_id or None  # "agent=" is no agent, as access.py reads it
-        if viewer.sees_all:
-            return await self.store.spans(start_ms, end_ms, agent_id, limit)
-        directory = await self._refresh_directory()
-        person = viewer.person
-        assert person is not None  # access.py: signed in
-        if agent_id is None and not person.is_admin:
-            # A member's export is their own agents' spans, and nobody else's.
-            rows = []
-            for own in sorted(directory.agents_of(person)):
-                rows += await self.store.spans(start_ms, end_ms, own, limit)
-            rows.sort(key=lambda r: (r[1].start_ms, r[0]))
-            rows = rows[:limit]
-        else:
-            rows = await self.store.spans(start_ms, end_ms, agent_id, limit)
-        level = self._level(viewer)
-        return [(a, present_span(span, level(a))) for a, span in rows]
+        reads = await self.reads(request)
+        viewer = request[VIEWER]
+        if viewer.sees_all or agent_id is not None or viewer.is_admin:
+            return await reads.spans(start_ms, end_ms, agent_id, limit)
+        # A member's export is their own agents' spans (access.py checked a named agent).
+        assert viewer.person is not None
+        rows = []
+        for own in sorted(self.directory.agents_of(viewer.person)):
+            rows += await reads.spans(start_ms, end_ms, own, limit)
+        rows.sort(key=lambda r: (r[1].start_ms, r[0]))
+        return rows[:limit]
 
     # -- pages -------------------------------------------------------------------
 
@@ -235,28 +232,6 @@ class Server:
         viewer = request[VIEWER]
         views = await self._visible_views(viewer)
         html = self.views.office_page(views, self.now_ms(), UTC_ZONE, **chrome(viewer))
-        return web.Response(text=html, content_type="text/html")
-
-    async def time_page(self, request: web.Request) -> web.Response:
-        html = self.views.time_page(**chrome(request[VIEWER]))
-        return web.Response(text=html, content_type="text/html")
-
-    async def time_usage(self, request: web.Request) -> web.Response:
-        range_name = request.query.get("range", "today")
-        if range_name not in RANGES:
-            return web.Response(status=400, text=f"unknown range {range_name!r}")
-        tz = request.query.get("tz", "UTC")
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            return web.Response(status=400, text=f"unknown time zone {tz!r}")
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        span = period(range_name, now, zone)
-        rows = await self._visible_usage(
-            request[VIEWER], span.start_ms, span.end_ms, ["agent", "app"]
-        )
-        people = usage_by_person(rows, await self.store.agents())
-        html = self.views.usage(people, span, range_name, tz)
         return web.Response(text=html, content_type="text/html")
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
@@ -331,7 +306,7 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self._visible_usage(request[VIEWER], start_ms, end_ms, group_by)
+        rows = await (await self.reads(request)).usage(start_ms, end_ms, group_by)
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
         if fmt == "csv":
@@ -351,13 +326,48 @@ class Server:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
         rows = await self._visible_spans(
-            request[VIEWER], start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1
+            request, start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1
         )
         out = api.spans_out(start, end, rows, await self.store.agents())
-        if fmt == "csv":
-            columns = list(api.SpanRowOut.__struct_fields__)
-            return csv_response(api.to_csv(list(out.spans), columns), "spans")
-        return json_response(out)
+        return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
+
+    async def _agent(self, raw: str | None) -> AgentStatus:
+        agent_id = api.parse_required("agent", raw, "an agent id")
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            raise api.UnknownAgent(f"no agent has the id {agent_id!r}")
+        return agent
+
+    async def api_timeline(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            day = api.parse_date("date", q.get("date"))
+            zone = api.parse_zone(q.get("tz"))
+            fmt = api.parse_format(q.get("format"))
+            agent = await self._agent(q.get("agent"))
+        except api.ApiError as exc:
+            return refused(exc)
+        start_ms = midnight_ms(day, zone)
+        end_ms = midnight_ms(day + timedelta(days=1), zone)
+        reads = await self.reads(request)
+        blocks, truncated = await report_data.day(reads, agent.info.id, start_ms, end_ms)
+        out = api.timeline_out(agent, day, q["tz"], (start_ms, end_ms), blocks, truncated)
+        return export(out, fmt, list(out.blocks), api.BlockOut, "timeline")
+
+    async def api_titles(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            app = api.parse_required("app", q.get("app"), "the app's name")
+            start, end = api.usage_range(q.get("start"), q.get("end"))
+            fmt = api.parse_format(q.get("format"))
+            agent = await self._agent(q.get("agent"))
+        except api.ApiError as exc:
+            return refused(exc)
+        start_ms, end_ms = api.range_ms(start, end)
+        reads = await self.reads(request)
+        rows, truncated = await report_data.titles(reads, agent.info.id, app, start_ms, end_ms)
+        out = api.titles_out(agent, app, start, end, rows, truncated)
+        return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())
