@@ -4,6 +4,7 @@ with a real HTTP client (aiohttp's ClientSession and its cookie jar)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server
 from tests.test_dashboard_browser import FakeAgent, fake_agent
@@ -140,3 +142,14 @@ async def post_form(
     """A signed-in form post (with the CSRF token): the status and the page."""
     async with http.post(url, data={"csrf": token, **fields}) as response:
         return response.status, await response.text()
+
+
+def session_cookie(url: str, login: str) -> str:
+    """A Cookie header of a fresh session of ``login`` (for websocket clients)."""
+
+    async def sign_in_once() -> str:
+        async with session() as http:
+            assert await sign_in(http, url, login) == 303
+            return http.cookie_jar.filter_cookies(URL(url))["officepulse_session"].value
+
+    return f"officepulse_session={asyncio.run(sign_in_once())}"

@@ -13,7 +13,6 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from websockets.sync.client import connect
-from yarl import URL
 
 from officepulse.server.access import Access, Detail, policy_for
 from officepulse.server.app import Server
@@ -26,6 +25,7 @@ from tests.people_office import (
     csrf_of,
     office,
     session,
+    session_cookie,
     sign_in,
 )
 
@@ -119,25 +119,18 @@ async def test_a_member_cannot_read_another_persons_detail_through_any_route(
 def test_the_live_office_shows_each_audience_its_level(office: Office) -> None:
     """Bob's dashboard gets Ann's card at her level (app, no title), live; Ann's own
     dashboard gets her title; one change, rendered once per level."""
-    import asyncio
-
-    async def cookie_of(login: str) -> str:
-        async with session() as http:
-            assert await sign_in(http, office.url, login) == 303
-            return http.cookie_jar.filter_cookies(URL(office.url))["officepulse_session"].value
-
-    bob_cookie = asyncio.run(cookie_of("bob"))
-    ann_cookie = asyncio.run(cookie_of("ann"))
+    bob_cookie = session_cookie(office.url, "bob")
+    ann_cookie = session_cookie(office.url, "ann")
     headers = {"Origin": office.url}
     with (
         connect(
             office.server.browser_url,
-            additional_headers={**headers, "Cookie": f"officepulse_session={bob_cookie}"},
+            additional_headers={**headers, "Cookie": bob_cookie},
             proxy=None,
         ) as bob_ws,
         connect(
             office.server.browser_url,
-            additional_headers={**headers, "Cookie": f"officepulse_session={ann_cookie}"},
+            additional_headers={**headers, "Cookie": ann_cookie},
             proxy=None,
         ) as ann_ws,
     ):
@@ -170,3 +163,25 @@ async def test_api_clients_without_a_session_get_401_with_a_reason(office: Offic
             async with http.get(office.url + path) as r:
                 assert r.status == 401, path
                 assert "sign in" in json.loads(await r.text())["error"]
+
+
+def test_another_site_cannot_open_the_live_office_with_the_cookie(office: Office) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    cookie = session_cookie(office.url, "bob")
+    try:
+        connect(
+            office.server.browser_url,
+            additional_headers={"Origin": "http://evil.example", "Cookie": cookie},
+            proxy=None,
+        )
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 403
+    else:
+        raise AssertionError("a cross-site websocket was let in")
+    with connect(
+        office.server.browser_url,
+        additional_headers={"Origin": office.url, "Cookie": cookie},
+        proxy=None,
+    ) as ws:
+        assert "Code" in str(ws.recv(timeout=10))

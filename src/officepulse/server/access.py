@@ -181,6 +181,10 @@ def _cross_site(request: web.Request) -> bool:
     return origin == "null" or urlsplit(origin).netloc != request.host
 
 
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
 def _agent_param(request: web.Request, detail: Detail) -> str | None:
     source = request.match_info if detail.where == "path" else request.query
     return source.get(detail.param) or None
@@ -267,8 +271,13 @@ class AccessControl:
         refusal = await self._check(request, policy, viewer)
         if refusal is not None:
             return refusal
-        if request.method in UNSAFE and policy not in (Access.AW_LOOPBACK, Access.AGENT):
-            refusal = await self._check_csrf(request, viewer)
+        if policy not in (Access.AW_LOOPBACK, Access.AGENT):
+            if request.method in UNSAFE:
+                refusal = await self._check_csrf(request, viewer)
+            elif viewer.session_id and _is_websocket(request) and _cross_site(request):
+                # A websocket handshake is a GET that carries the cookie: another site's
+                # page must not open the live office with it.
+                refusal = error(403, "cross-site request refused")
             if refusal is not None:
                 return refusal
         return await handler(request)
