@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,8 +24,11 @@ from officepulse.core.periods import RANGES, period
 from officepulse.server import api, aw_compat
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
+from officepulse.server.guard import guard
+from officepulse.server.hosts import HostRules, default_names
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
+from officepulse.server.netnames import machine_names
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.server.views import Views, usage_by_person
 from officepulse.settings import ServerSettings
@@ -77,12 +81,16 @@ class Server:
             settings.browser_send_timeout,
         )
         self._browser_tasks: set[asyncio.Task[bool]] = set()
+        names = settings.allowed_hosts
+        self.hosts = HostRules.of(
+            names if names is not None else default_names(settings.host, machine_names())
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[guard(self.hosts)])
         app.router.add_get("/", self.office)
         app.router.add_get("/time", self.time_page)
         app.router.add_get("/time/usage", self.time_usage)
@@ -241,16 +249,22 @@ class Server:
         return json_response(api.openapi())
 
 
-async def serve(settings: ServerSettings, *, ready: Callable[[str], None] | None = None) -> None:
-    """Run until cancelled. ``ready`` gets the URL once the port is bound."""
+async def serve(
+    settings: ServerSettings,
+    *,
+    ready: Callable[[str], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Run until cancelled. ``ready`` gets the URL once the port is bound; with
+    ``tls`` it serves https and wss."""
     server = Server(settings)
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
     if ready is not None:
         ready(url)
     try:
