@@ -34,7 +34,7 @@ class TokenBucket:
         """Take one token; False (and nothing taken) when there is none."""
         self.tokens = self.level(now)
         self.stamp = max(self.stamp, now)
-        if self.tokens < 1:
+        if self.tokens < 1 - 1e-9:  # rounding must not refuse a sender keeping to the rate
             return False
         self.tokens -= 1
         return True
