@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, suppress
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from officepulse.protocol.errors import CloseCode
 from officepulse.server.limits import LimitRules, Limits, TokenBucket
-from tests.conftest import ServerProcess, start_server
+from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server, wait_until
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -281,3 +283,46 @@ def test_forgotten_addresses_keep_the_table_bounded() -> None:
         assert limits.admit(ip, float(i))[0] is not None
         limits.release(ip)
     assert len(limits._peers) <= 8
+
+
+def test_the_agent_backs_off_when_told_it_sends_too_much(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, "--rate-per-agent", "1", "--burst-per-agent", "3")
+    log = tmp_path / "agent.log"
+    with log.open("w") as out:
+        agent = subprocess.Popen(
+            [
+                OFFICEPULSE,
+                "--env-file",
+                "/dev/null",
+                "agent",
+                "--server-url",
+                srv.ws_url,
+                "--state-dir",
+                str(tmp_path / "agent-state"),
+                "--log-level",
+                "debug",
+                "--source",
+                "scripted",
+                "--timeline",
+                str(Path(__file__).parent / "data" / "bob-youtube.jsonl"),
+                "--speed",
+                "0",
+                "--start",
+                "2026-11-27T20:00:00+00:00",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+        )
+    try:
+        line = wait_until(
+            lambda: re.search(r"reconnecting in ([\d.]+) s", log.read_text()), 20, "a retry"
+        )
+    finally:
+        agent.terminate()
+        agent.wait(10)
+        srv.stop()
+    assert "the server asked to back off: rate limit" in log.read_text()
+    assert len(logged(srv, "closing with 4429")) == 1
+    # The longest back-off (15-30 s), not the quick retry after a lost connection.
+    assert float(line.group(1)) >= 15
