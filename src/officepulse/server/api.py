@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,8 +196,7 @@ def parse_group_by(raw: str | None) -> list[GroupKey]:
     if raw is None or raw == "":
         return ["agent", "app"]
     keys: list[GroupKey] = []
-    for part in raw.split(","):
-        key = part.strip()
+    for key in raw.split(","):
         if key not in GROUP_KEYS:
             raise ApiError(
                 f"'group_by' cannot contain {key!r}; use a comma-separated list of "
@@ -206,6 +206,17 @@ def parse_group_by(raw: str | None) -> list[GroupKey]:
             raise ApiError(f"'group_by' names {key!r} twice")
         keys.append(key)
     return keys
+
+
+def group_by_values() -> list[str]:
+    """Every value ``group_by`` takes: each order of each non-empty subset, and
+    "" for the default."""
+    subsets = (
+        ",".join(keys)
+        for n in range(1, len(GROUP_KEYS) + 1)
+        for keys in itertools.permutations(GROUP_KEYS, n)
+    )
+    return ["", *subsets]
 
 
 def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, datetime]:
@@ -257,6 +268,12 @@ def openapi() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         }
 
+    def table(name: str, what: str) -> dict[str, Any]:
+        """JSON, or the same rows as CSV with format=csv."""
+        json_body = ref(name)["content"]
+        csv_body = {"text/csv": {"schema": {"type": "string"}}}
+        return {"description": what, "content": {**json_body, **csv_body}}
+
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
     instant = {"type": "string", "format": "date-time"}
     return {
@@ -297,14 +314,15 @@ def openapi() -> dict[str, Any]:
                             "required": False,
                             "description": "Comma-separated subset of: agent, app. "
                             "Default: agent,app.",
-                            "schema": {"type": "string", "default": "agent,app"},
+                            "schema": {
+                                "type": "string",
+                                "enum": group_by_values(),
+                                "default": "agent,app",
+                            },
                         },
                     ],
                     "responses": {
-                        "200": {
-                            "description": "Totals (as text/csv with format=csv).",
-                            **ref("UsageOut"),
-                        },
+                        "200": table("UsageOut", "Totals (as text/csv with format=csv)."),
                         "400": bad,
                     },
                 }
@@ -334,10 +352,7 @@ def openapi() -> dict[str, Any]:
                         },
                     ],
                     "responses": {
-                        "200": {
-                            "description": "Spans (as text/csv with format=csv).",
-                            **ref("SpansOut"),
-                        },
+                        "200": table("SpansOut", "Spans (as text/csv with format=csv)."),
                         "400": bad,
                     },
                 }
