@@ -40,6 +40,18 @@ HELLO = {
 }
 
 
+def officepulse(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the command to its end (an agent with a scripted timeline, or a refusal)."""
+    return subprocess.run(
+        [OFFICEPULSE, "--env-file", "/dev/null", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(**env),
+        check=False,
+    )
+
+
 def https_get(server: ServerProcess, path: str, context: ssl.SSLContext) -> Any:
     with urllib.request.urlopen(server.url + path, timeout=10, context=context) as response:
         return json.loads(response.read())
@@ -64,34 +76,24 @@ def test_dev_tls_end_to_end_with_an_agent_trusting_it(
     ca = dev_ca(tls_server)
     assert ca == tmp_path / "data" / "officepulse" / "dev-tls" / "ca.pem"
     assert "made now" in tls_server.wait_for_log("--ca-file")
-    out = subprocess.run(
-        [
-            OFFICEPULSE,
-            "--env-file",
-            "/dev/null",
-            "agent",
-            "--server-url",
-            tls_server.ws_url,
-            "--ca-file",
-            str(ca),
-            "--agent-id",
-            "bob",
-            "--source",
-            "scripted",
-            "--timeline",
-            str(DATA / "bob-youtube.jsonl"),
-            "--speed",
-            "0",
-            "--start",
-            "2026-11-27T20:00:00+00:00",
-            "--state-dir",
-            str(tmp_path / "agent"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
-        check=False,
+    out = officepulse(
+        "agent",
+        "--server-url",
+        tls_server.ws_url,
+        "--ca-file",
+        str(ca),
+        "--agent-id",
+        "bob",
+        "--source",
+        "scripted",
+        "--timeline",
+        str(DATA / "bob-youtube.jsonl"),
+        "--speed",
+        "0",
+        "--start",
+        "2026-11-27T20:00:00+00:00",
+        "--state-dir",
+        str(tmp_path / "agent"),
     )
     assert out.returncode == 0, out.stderr
     assert tls_server.ws_url.startswith("wss://")
@@ -157,28 +159,14 @@ def test_a_missing_certificate_file_is_named(tmp_path: Path) -> None:
         (["--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", str(key)], "OFFICEPULSE_TLS_CERT"),
         (["--tls-cert", str(tmp_path / "nope.pem")], "OFFICEPULSE_TLS_KEY is not set"),
     ):
-        out = subprocess.run(
-            [OFFICEPULSE, "--env-file", "/dev/null", "server", "--port", "0", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=clean_env(XDG_DATA_HOME=str(tmp_path)),
-            check=False,
-        )
+        out = officepulse("server", "--port", "0", *args, XDG_DATA_HOME=str(tmp_path))
         assert out.returncode == 2
         assert named in out.stderr
 
 
 def test_an_agent_refuses_plain_ws_to_another_computer(tmp_path: Path) -> None:
     def agent(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [OFFICEPULSE, "--env-file", "/dev/null", "agent", "--source", "none", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=clean_env(OFFICEPULSE_STATE_DIR=str(tmp_path)),
-            check=False,
-        )
+        return officepulse("agent", "--source", "none", *args, OFFICEPULSE_STATE_DIR=str(tmp_path))
 
     out = agent("--server-url", "ws://192.0.2.10:8080/agent")
     assert out.returncode == 2
