@@ -144,7 +144,12 @@ class Gateway:
         bucket, refused = self.limits.admit(peer, self.clock())
         if bucket is None:
             assert refused is not None
-            log.warning("agent connection from %s refused: %s", peer, refused.reason)
+            log.warning(
+                "agent connection from %s refused: %s; closing with %d",
+                peer,
+                refused.reason,
+                refused.code,
+            )
             await ws.close(code=refused.code, message=refused.reason.encode())
             return ws
         try:
