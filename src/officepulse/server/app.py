@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,8 +25,11 @@ from officepulse.core.periods import midnight_ms
 from officepulse.server import api, aw_compat, report_data
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
+from officepulse.server.guard import guard
+from officepulse.server.hosts import HostRules, default_names
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
+from officepulse.server.netnames import machine_names
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.server.report_pages import ReportPages
 from officepulse.server.retention import Retention
@@ -96,12 +100,16 @@ class Server:
         self._browser_tasks: set[asyncio.Task[bool]] = set()
         self.retention = Retention(self.store, settings.retention_days, clock)
         self._retention_task: asyncio.Task[None] | None = None
+        names = settings.allowed_hosts
+        self.hosts = HostRules.of(
+            names if names is not None else default_names(settings.host, machine_names())
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[guard(self.hosts)])
         app.router.add_get("/", self.office)
         self.reports.add_routes(app)
         app.router.add_get("/agent", self.gateway.handle)
@@ -234,10 +242,11 @@ class Server:
         try:
             start, end = api.usage_range(q.get("start"), q.get("end"))
             fmt = api.parse_format(q.get("format"))
+            agent_id = api.parse_agent_filter(q.get("agent"))
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self.store.spans(start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1)
+        rows = await self.store.spans(start_ms, end_ms, agent_id, api.EXPORT_LIMIT + 1)
         out = api.spans_out(start, end, rows, await self.store.agents())
         return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
 
@@ -281,16 +290,22 @@ class Server:
         return json_response(api.openapi())
 
 
-async def serve(settings: ServerSettings, *, ready: Callable[[str], None] | None = None) -> None:
-    """Run until cancelled. ``ready`` gets the URL once the port is bound."""
+async def serve(
+    settings: ServerSettings,
+    *,
+    ready: Callable[[str], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Run until cancelled. ``ready`` gets the URL once the port is bound; with
+    ``tls`` it serves https and wss."""
     server = Server(settings)
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
     if ready is not None:
         ready(url)
     try:

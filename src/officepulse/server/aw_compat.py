@@ -64,6 +64,7 @@ from aiohttp import BodyPartReader, web
 from officepulse import __version__
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
+from officepulse.server.guard import EXTENSION_ORIGINS
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.store.base import AgentInfo, AgentStatus
 
@@ -1167,12 +1168,9 @@ def decode_json(body: bytes) -> Any:
         raise AwError(400, f"the request body is not JSON: {exc}") from None
 
 
-_ALLOWED_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
-
-
 def _cors_origin(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
-    if origin is not None and origin.startswith(_ALLOWED_ORIGINS):
+    if origin is not None and origin.startswith(EXTENSION_ORIGINS):
         return origin
     return None
 
