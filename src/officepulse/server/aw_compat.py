@@ -34,8 +34,14 @@ server process sharing the database agrees, and a restart changes nothing),
 or, before any heartbeat, the newest event.
 
 **The store.** Everything goes through one Store capability, ``AwStore``
-(one transaction over ``AwTables``). Until ``SQLiteStore`` implements it,
-``SQLiteAwStore`` does, on its own connection to the same SQLite file.
+(one transaction over ``AwTables``). Until the stores implement it,
+``SQLiteAwStore`` does on its own connection to SQLiteStore's file, and
+``PostgresAwStore`` (server/aw_postgres.py) on PostgresStore's pool, writing
+spans through that store's ``write_span_rows``; ``aw_store_for`` picks one.
+Concurrency: a write transaction holds its bucket (SQLite: the database's one
+writer; PostgreSQL: the bucket's row, locked before the last event is read) and,
+before recomputing a computer's spans, that computer's spans (``hold_spans``),
+so two server processes on one database merge and project as one would.
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ from officepulse import __version__
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
-from officepulse.store.base import AgentInfo, AgentStatus
+from officepulse.store.base import AgentInfo, AgentStatus, Store
 
 if TYPE_CHECKING:
     from officepulse.server.app import Server
@@ -481,7 +487,9 @@ class AwTables(Protocol):
 
     def bucket(self, bucket_id: str) -> AwBucket | None: ...
 
-    def create_bucket(self, bucket: AwBucket) -> None: ...
+    def create_bucket(self, bucket: AwBucket) -> bool:
+        """Store the bucket unless one with its id exists; whether it was stored."""
+        ...
 
     def delete_bucket(self, bucket_id: str) -> tuple[int, int] | None:
         """Delete the bucket and its events; the [start, end) in µs they covered."""
@@ -524,6 +532,11 @@ class AwTables(Protocol):
         self, hostname: str, types: Sequence[str], lo_us: int, hi_us: int
     ) -> list[HostEvent]:
         """Events of the host's buckets of these types that overlap [lo_us, hi_us)."""
+        ...
+
+    def hold_spans(self, agent_id: str) -> None:
+        """Keep other writers of the agent's spans waiting until this transaction
+        ends, so that a recomputation reads events and spans no other one is changing."""
         ...
 
     def run_bounds(self, agent_id: str, lo_ms: int, hi_ms: int) -> tuple[int, int]:
@@ -633,10 +646,10 @@ class SQLiteAwTables:
         ).fetchone()
         return _bucket_from(row) if row is not None else None
 
-    def create_bucket(self, bucket: AwBucket) -> None:
-        self.conn.execute(
-            "INSERT INTO aw_buckets (id, name, type, client, hostname, created_us, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    def create_bucket(self, bucket: AwBucket) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO aw_buckets "
+            "(id, name, type, client, hostname, created_us, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 bucket.id,
                 bucket.name,
@@ -647,6 +660,7 @@ class SQLiteAwTables:
                 _dump(bucket.data),
             ),
         )
+        return cursor.rowcount == 1
 
     def delete_bucket(self, bucket_id: str) -> tuple[int, int] | None:
         lo, hi = self.conn.execute(
@@ -765,6 +779,9 @@ class SQLiteAwTables:
         )
         return [HostEvent(str(r[0]), str(r[1]), str(r[2]), _event_from(r[3:])) for r in rows]
 
+    def hold_spans(self, agent_id: str) -> None:
+        pass  # BEGIN IMMEDIATE: this transaction is the database's only writer
+
     def run_bounds(self, agent_id: str, lo_ms: int, hi_ms: int) -> tuple[int, int]:
         row = self.conn.execute(
             "SELECT start_ms, end_ms FROM spans WHERE agent_id = ? AND start_ms < ? "
@@ -869,6 +886,32 @@ class SQLiteAwStore:
             return result
 
 
+class OwnAwStore(AwStore, Protocol):
+    """An AwStore made for an officepulse store, opened and closed by whoever made it."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def aw_store_for(store: Store) -> OwnAwStore | None:
+    """The AwStore for an officepulse store that lacks ``aw_transaction``: its
+    tables on SQLite's file (SQLiteAwStore) or on PostgreSQL through the store's
+    own pool (server/aw_postgres.py); None for any other store."""
+    from officepulse.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        return SQLiteAwStore(store.path)
+    try:
+        from officepulse.server.aw_postgres import PostgresAwStore
+        from officepulse.store.postgres import PostgresStore
+    except ImportError:  # no psycopg, so it is no PostgresStore
+        return None
+    if isinstance(store, PostgresStore):
+        return PostgresAwStore(store)
+    return None
+
+
 # -- operations (each runs inside one transaction) -------------------------------------
 
 
@@ -895,6 +938,7 @@ class Touched:
 def reproject(tx: AwTables, hostname: str, lo_us: int, hi_us: int) -> None:
     """Recompute the spans an event change in [lo_us, hi_us) can have changed."""
     agent = agent_id_for(hostname)
+    tx.hold_spans(agent)
     lo, hi = tx.run_bounds(agent, lo_us // 1000 - GAP_MS, -(-hi_us // 1000) + GAP_MS)
     events = tx.host_events(hostname, PROJECTED_TYPES, (lo - GAP_MS) * 1000, (hi + GAP_MS) * 1000)
     tx.replace_spans(agent, lo, hi, project(events, lo, hi))
@@ -1032,9 +1076,8 @@ def do_delete_bucket(tx: AwTables, bucket_id: str) -> Outcome:
 
 def do_create_bucket(tx: AwTables, bucket: AwBucket) -> tuple[bool, Outcome]:
     touched = Touched()
-    if tx.bucket(bucket.id) is not None:
+    if tx.bucket(bucket.id) is not None or not tx.create_bucket(bucket):
         return False, Outcome(touched)
-    tx.create_bucket(bucket)
     touched.hosts.add(bucket.hostname)
     return True, finish(tx, touched)
 
@@ -1184,7 +1227,7 @@ class AwApi:
         self.server = server
         self.offline_after_ms = int(offline_after * 1000)
         self._store: AwStore | None = None
-        self._own: SQLiteAwStore | None = None
+        self._own: OwnAwStore | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._device_id: str | None = None  # made once, kept in the store
 
@@ -1195,17 +1238,17 @@ class AwApi:
         if isinstance(store, AwStore):
             self._store = store
         else:
-            path = getattr(store, "path", None)
-            if path is None:
+            own = aw_store_for(store)
+            if own is None:
                 log.error(
                     "the ActivityWatch API needs a store with aw_transaction(); %s has none, "
                     "so /api/0/ answers 501",
                     type(store).__name__,
                 )
                 return
-            self._own = SQLiteAwStore(path)
-            await self._own.open()
-            self._store = self._own
+            await own.open()
+            self._own = own
+            self._store = own
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def shutdown(self, app: web.Application) -> None:
