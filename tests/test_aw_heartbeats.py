@@ -102,18 +102,23 @@ def servers(
         yield aw, op
 
 
-def post_all(url: str, bucket: str, beats: list[Beat], kind: str) -> list[dict[str, Any]]:
+def post_all(
+    url: str | list[str], bucket: str, beats: list[Beat], kind: str
+) -> list[dict[str, Any]]:
+    """Make the bucket and post the heartbeats in turn; to several servers sharing one
+    database, the first to the first server, the second to the second, and so on."""
+    urls = [url] if isinstance(url, str) else url
     status, body, _ = request(
         "POST",
-        f"{url}/api/0/buckets/{bucket}",
+        f"{urls[0]}/api/0/buckets/{bucket}",
         {"client": "test", "type": kind, "hostname": "heartbeat-host"},
     )
     assert status == 200, body
     answers = []
-    for offset, duration, data, pulsetime in beats:
+    for n, (offset, duration, data, pulsetime) in enumerate(beats):
         status, body, _ = request(
             "POST",
-            f"{url}/api/0/buckets/{bucket}/heartbeat?pulsetime={pulsetime}",
+            f"{urls[n % len(urls)]}/api/0/buckets/{bucket}/heartbeat?pulsetime={pulsetime}",
             {"timestamp": at(T0, offset), "duration": duration, "data": data},
         )
         assert status == 200, body
