@@ -7,6 +7,9 @@ all in one transaction: agents with one multi-row upsert (``unnest`` of column a
 spans by binary COPY into a temporary table and one upsert from it (1.3-1.9x the rate of
 the ``unnest`` upsert, 2-3x that of executemany, in bench/store.py's batches of 500), then
 the ``acked_seq`` of each committed batch. Reads run on the other pooled connections.
+Every write of spans, this writer's and the ActivityWatch projection's
+(server/aw_postgres.py, in its own transactions), goes through ``write_span_rows``,
+which keeps the rollups.
 
 Times are BIGINT milliseconds. The schema is a numbered list of steps recorded in the
 ``schema_version`` table, applied at ``open`` in one transaction under an advisory lock,
