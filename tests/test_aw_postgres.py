@@ -272,3 +272,21 @@ async def test_changes_to_one_computer_in_two_processes_project_in_turn(postgres
         assert [(r.agent_id, r.app, r.active_ms, r.idle_ms) for r in rows] == [
             ("aw-h", "Code", 50_000, 50_000)
         ]
+
+
+def test_what_postgresql_cannot_hold_is_refused_with_the_reason(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with officepulse(tmp_path, postgres_url) as op:
+        meta = {"client": "aw-watcher-window", "type": WINDOW, "hostname": "nul\u0000host"}
+        status, body, _ = request("POST", f"{op.url}/api/0/buckets/nul", meta)
+        assert status == 400
+        assert "NUL" in body["message"]
+        assert request("GET", f"{op.url}/api/0/buckets/nul")[0] == 404
+        # In event data a NUL is only an escape in the JSON text, and is kept.
+        meta["hostname"] = "nul-host"
+        assert request("POST", f"{op.url}/api/0/buckets/nul", meta)[0] == 200
+        beat = {"timestamp": at(T0, 0), "data": {"app": "Code", "title": "a\u0000b"}}
+        status, body, _ = request("POST", f"{op.url}/api/0/buckets/nul/heartbeat?pulsetime=1", beat)
+        assert status == 200, body
+        assert events(op.url, "nul")[0]["data"] == beat["data"]

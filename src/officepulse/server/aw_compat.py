@@ -596,16 +596,16 @@ def _json_decode(text: str | bytes) -> Any:
     return msgspec.json.decode(text)
 
 
-def _dump(data: dict[str, Any]) -> str:
+def dump_data(data: dict[str, Any]) -> str:
     return _json_encode(data).decode()
 
 
-def _event_from(row: Sequence[Any]) -> AwEvent:
+def event_from_row(row: Sequence[Any]) -> AwEvent:
     event_id, ts, duration, data = row
     return AwEvent(int(ts), int(duration), _json_decode(data), int(event_id))
 
 
-def _bucket_from(row: Sequence[Any]) -> AwBucket:
+def bucket_from_row(row: Sequence[Any]) -> AwBucket:
     bucket_id, name, type_, client, hostname, created, data, last = row
     return AwBucket(
         id=bucket_id,
@@ -638,13 +638,13 @@ class SQLiteAwTables:
 
     def buckets(self) -> list[AwBucket]:
         rows = self.conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets ORDER BY id")
-        return [_bucket_from(r) for r in rows]
+        return [bucket_from_row(r) for r in rows]
 
     def bucket(self, bucket_id: str) -> AwBucket | None:
         row = self.conn.execute(
             f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets WHERE id = ?", (bucket_id,)
         ).fetchone()
-        return _bucket_from(row) if row is not None else None
+        return bucket_from_row(row) if row is not None else None
 
     def create_bucket(self, bucket: AwBucket) -> bool:
         cursor = self.conn.execute(
@@ -657,7 +657,7 @@ class SQLiteAwTables:
                 bucket.client,
                 bucket.hostname,
                 bucket.created_us,
-                _dump(bucket.data),
+                dump_data(bucket.data),
             ),
         )
         return cursor.rowcount == 1
@@ -687,7 +687,7 @@ class SQLiteAwTables:
             "SELECT id, ts_us, duration_us, data FROM aw_events WHERE bucket_id = ? AND id = ?",
             (bucket_id, event_id),
         ).fetchone()
-        return _event_from(row) if row is not None else None
+        return event_from_row(row) if row is not None else None
 
     def newest_event(self, bucket_id: str) -> AwEvent | None:
         row = self.conn.execute(
@@ -695,7 +695,7 @@ class SQLiteAwTables:
             "ORDER BY ts_us DESC, id DESC LIMIT 1",
             (bucket_id,),
         ).fetchone()
-        return _event_from(row) if row is not None else None
+        return event_from_row(row) if row is not None else None
 
     def _widen(self, bucket_id: str, duration_us: int) -> None:
         self.conn.execute(
@@ -706,7 +706,7 @@ class SQLiteAwTables:
     def insert_event(self, bucket_id: str, event: AwEvent) -> int:
         cursor = self.conn.execute(
             "INSERT INTO aw_events (bucket_id, ts_us, duration_us, data) VALUES (?, ?, ?, ?)",
-            (bucket_id, event.ts_us, event.duration_us, _dump(event.data)),
+            (bucket_id, event.ts_us, event.duration_us, dump_data(event.data)),
         )
         self._widen(bucket_id, event.duration_us)
         assert cursor.lastrowid is not None
@@ -716,7 +716,7 @@ class SQLiteAwTables:
         self.conn.execute(
             "UPDATE aw_events SET ts_us = ?, duration_us = ?, data = ? "
             "WHERE bucket_id = ? AND id = ?",
-            (event.ts_us, event.duration_us, _dump(event.data), bucket_id, event.id),
+            (event.ts_us, event.duration_us, dump_data(event.data), bucket_id, event.id),
         )
         self._widen(bucket_id, event.duration_us)
 
@@ -746,7 +746,7 @@ class SQLiteAwTables:
             "ORDER BY ts_us DESC, id DESC LIMIT ?",
             (bucket_id, *params, limit if limit >= 0 else -1),
         )
-        return [_event_from(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def count_events(self, bucket_id: str, start_us: int | None, end_us: int | None) -> int:
         where, params = self._range(start_us, end_us)
@@ -761,7 +761,7 @@ class SQLiteAwTables:
             "ORDER BY id",
             (bucket_id, ts_us),
         )
-        return [_event_from(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def host_events(
         self, hostname: str, types: Sequence[str], lo_us: int, hi_us: int
@@ -777,7 +777,7 @@ class SQLiteAwTables:
             "AND e.ts_us + e.duration_us > ?",
             (hostname, *types, lo_us, hi_us, lo_us),
         )
-        return [HostEvent(str(r[0]), str(r[1]), str(r[2]), _event_from(r[3:])) for r in rows]
+        return [HostEvent(str(r[0]), str(r[1]), str(r[2]), event_from_row(r[3:])) for r in rows]
 
     def hold_spans(self, agent_id: str) -> None:
         pass  # BEGIN IMMEDIATE: this transaction is the database's only writer

@@ -36,9 +36,9 @@ from officepulse.server.aw_compat import (
     AwEvent,
     AwTables,
     HostEvent,
-    _bucket_from,
-    _dump,
-    _event_from,
+    bucket_from_row,
+    dump_data,
+    event_from_row,
 )
 from officepulse.store.postgres import (
     MIGRATION_LOCK,
@@ -130,7 +130,7 @@ class PostgresAwTables:
 
     def buckets(self) -> list[AwBucket]:
         rows = self._all(f'SELECT {_BUCKET_COLUMNS} FROM aw_buckets ORDER BY id COLLATE "C"')
-        return [_bucket_from(r) for r in rows]
+        return [bucket_from_row(r) for r in rows]
 
     def bucket(self, bucket_id: str) -> AwBucket | None:
         # A writer locks the bucket's row: the heartbeats of one bucket take turns, in
@@ -139,7 +139,7 @@ class PostgresAwTables:
         row = self._one(
             f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets WHERE id = %s{lock}", (bucket_id,)
         )
-        return _bucket_from(row) if row is not None else None
+        return bucket_from_row(row) if row is not None else None
 
     def create_bucket(self, bucket: AwBucket) -> bool:
         created = self._run(
@@ -152,7 +152,7 @@ class PostgresAwTables:
                 bucket.client,
                 bucket.hostname,
                 bucket.created_us,
-                _dump(bucket.data),
+                dump_data(bucket.data),
             ),
         )
         return created == 1
@@ -180,7 +180,7 @@ class PostgresAwTables:
             f"SELECT {_EVENT_COLUMNS} FROM aw_events WHERE bucket_id = %s AND id = %s",
             (bucket_id, event_id),
         )
-        return _event_from(row) if row is not None else None
+        return event_from_row(row) if row is not None else None
 
     def newest_event(self, bucket_id: str) -> AwEvent | None:
         row = self._one(
@@ -188,13 +188,13 @@ class PostgresAwTables:
             "ORDER BY ts_us DESC, id DESC LIMIT 1",
             (bucket_id,),
         )
-        return _event_from(row) if row is not None else None
+        return event_from_row(row) if row is not None else None
 
     def insert_event(self, bucket_id: str, event: AwEvent) -> int:
         row = self._one(
             "INSERT INTO aw_events (bucket_id, ts_us, duration_us, data) "
             "VALUES (%s, %s, %s, %s) RETURNING id",
-            (bucket_id, event.ts_us, event.duration_us, _dump(event.data)),
+            (bucket_id, event.ts_us, event.duration_us, dump_data(event.data)),
         )
         assert row is not None
         self._run(_WIDEN, (event.duration_us, bucket_id, event.duration_us))
@@ -204,7 +204,7 @@ class PostgresAwTables:
         self._run(
             "UPDATE aw_events SET ts_us = %s, duration_us = %s, data = %s "
             "WHERE bucket_id = %s AND id = %s",
-            (event.ts_us, event.duration_us, _dump(event.data), bucket_id, event.id),
+            (event.ts_us, event.duration_us, dump_data(event.data), bucket_id, event.id),
         )
         self._run(_WIDEN, (event.duration_us, bucket_id, event.duration_us))
 
@@ -234,7 +234,7 @@ class PostgresAwTables:
             "ORDER BY ts_us DESC, id DESC LIMIT %s",
             (bucket_id, *params, limit if limit >= 0 else None),
         )
-        return [_event_from(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def count_events(self, bucket_id: str, start_us: int | None, end_us: int | None) -> int:
         where, params = self._range(start_us, end_us)
@@ -250,7 +250,7 @@ class PostgresAwTables:
             "ORDER BY id",
             (bucket_id, ts_us),
         )
-        return [_event_from(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def host_events(
         self, hostname: str, types: Sequence[str], lo_us: int, hi_us: int
@@ -265,7 +265,7 @@ class PostgresAwTables:
             "AND e.ts_us + e.duration_us > %s",
             (hostname, list(types), lo_us, hi_us, lo_us),
         )
-        return [HostEvent(str(r[0]), str(r[1]), str(r[2]), _event_from(r[3:])) for r in rows]
+        return [HostEvent(str(r[0]), str(r[1]), str(r[2]), event_from_row(r[3:])) for r in rows]
 
     def hold_spans(self, agent_id: str) -> None:
         self._await(hold_agents(self.conn, [agent_id]))
