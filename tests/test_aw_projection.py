@@ -258,14 +258,7 @@ def operations(draw: st.DrawFn) -> list[tuple[str, Any]]:
 def test_recomputing_what_changed_equals_recomputing_everything(ops: list[tuple[str, Any]]) -> None:
     tx = tables()
     for kind, (bucket, event, pulsetime) in ops:
-        if kind == "heartbeat":
-            do_heartbeat(tx, bucket, event, pulsetime)
-        elif kind == "insert":
-            do_insert(tx, bucket, [event])
-        else:
-            newest = tx.newest_event(bucket)
-            if newest is not None and newest.id is not None:
-                do_delete_event(tx, bucket, newest.id)
+        change(tx, kind, bucket, event, pulsetime)
         assert stored(tx) == everything(tx)
     do_delete_bucket(tx, "a")
     assert stored(tx) == everything(tx)
@@ -304,7 +297,11 @@ def bucket_of(name: str, host: str) -> str:
 
 def apply(tx: AwTables, host: str, op: tuple[str, str, AwEvent, int]) -> None:
     kind, name, event, pulsetime = op
-    bucket = bucket_of(name, host)
+    change(tx, kind, bucket_of(name, host), event, pulsetime)
+
+
+def change(tx: AwTables, kind: str, bucket: str, event: AwEvent, pulsetime: int) -> None:
+    """A heartbeat, an insert, or the deletion of the bucket's newest event."""
     if kind == "heartbeat":
         do_heartbeat(tx, bucket, event, pulsetime)
     elif kind == "insert":
