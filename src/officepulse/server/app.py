@@ -35,7 +35,7 @@ from officepulse.server.report_pages import ReportPages
 from officepulse.server.retention import Retention
 from officepulse.server.views import Views
 from officepulse.settings import ServerSettings
-from officepulse.store import is_postgres, store_from_url
+from officepulse.store import store_from_url
 from officepulse.store.base import AgentStatus, Store
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,7 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
-        if not is_postgres(self.settings.database):
-            # The ActivityWatch API keeps its tables in SQLite only, for now.
-            aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
         return app
 
     async def _startup(self, app: web.Application) -> None:
