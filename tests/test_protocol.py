@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from officepulse.protocol import (
@@ -25,6 +25,7 @@ from officepulse.protocol import (
     decode_server_message,
     encode,
 )
+from officepulse.protocol.messages import MAX_BATCH_SPANS, Spans
 
 text = st.text(max_size=200)
 zones = st.sampled_from(
@@ -182,3 +183,28 @@ def test_json_is_plain_and_readable() -> None:
     assert encode(beat, "json") == (
         '{"type":"heartbeat","ts":"2026-01-01T10:00:00Z","activity":{"app":"Code"}}'
     )
+
+
+@given(
+    count=st.integers(0, MAX_BATCH_SPANS + 50) | st.sampled_from([0, 1, MAX_BATCH_SPANS, 1001]),
+    encoding=st.sampled_from(["json", "msgpack"]),
+)
+@settings(max_examples=30, deadline=None)
+def test_a_batch_holds_one_to_the_most_spans(count: int, encoding: str) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    row = [start, start + timedelta(seconds=1), {"app": "Code"}]
+    message = {"type": "spans", "first_seq": 1, "spans": [row] * count}
+    frame: str | bytes = (
+        msgspec.json.encode(message).decode()
+        if encoding == "json"
+        else msgspec.msgpack.encode(message)
+    )
+    if 1 <= count <= MAX_BATCH_SPANS:
+        decoded = decode_agent_message(frame)
+        assert isinstance(decoded, Spans)
+        assert len(decoded.spans) == count
+    else:
+        with pytest.raises(ProtocolError) as caught:
+            decode_agent_message(frame)
+        assert caught.value.close_code is CloseCode.INVALID_MESSAGE
+        assert "$.spans" in caught.value.message

@@ -8,6 +8,7 @@ import logging
 import platform
 import signal
 import socket
+import ssl
 from pathlib import Path
 
 import tzlocal
@@ -23,6 +24,7 @@ from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
 from officepulse.agent.timeline import Timeline
+from officepulse.agent.transport import client_ssl
 from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
 from officepulse.settings import AgentSettings
 
@@ -97,7 +99,9 @@ def open_journal(settings: AgentSettings) -> Journal:
     )
 
 
-def make_link(settings: AgentSettings, hello: Hello, journal: Journal) -> Link:
+def make_link(
+    settings: AgentSettings, hello: Hello, journal: Journal, tls: ssl.SSLContext | None
+) -> Link:
     return Link(
         settings.server_url,
         hello,
@@ -106,6 +110,7 @@ def make_link(settings: AgentSettings, hello: Hello, journal: Journal) -> Link:
         compress=settings.compress,
         backfill_rate=settings.backfill_rate,
         ack_timeout=settings.ack_timeout,
+        ssl_context=tls,
     )
 
 
@@ -121,12 +126,13 @@ async def run_agent(settings: AgentSettings) -> None:
     """Run until cancelled (Ctrl-C, SIGTERM), or until a scripted timeline
     without --loop ends and the server has acknowledged all of it."""
     hello = make_hello(settings)
+    link_ssl = client_ssl(settings)  # a refused server_url or bad ca_file stops it here
     # A bad config file stops the agent here, before anything is read or sent.
     config = load_config(settings.agent_config)
     if config.found:
         log.info("privacy lists from %s", config.path)
     journal = open_journal(settings)
-    link = make_link(settings, hello, journal)
+    link = make_link(settings, hello, journal, link_ssl)
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -142,8 +144,19 @@ EXPORT_LIMIT = 100_000
 FORMATS = ("json", "csv")
 
 
+# protocol/messages.py AgentId: ids are kept to a safe alphabet.
+AGENT_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
+def parse_agent_filter(raw: str | None) -> str | None:
+    """An optional agent id: absent means every agent; present, it must be an id."""
+    if raw is not None and re.fullmatch(AGENT_ID_PATTERN[1:-1], raw) is None:
+        raise ApiError(f"'agent' must be an agent id (1-64 of A-Z a-z 0-9 _ -), not {raw!r}")
+    return raw
+
+
 def parse_format(raw: str | None) -> str:
-    value = raw or "json"
+    value = "json" if raw is None else raw
     if value not in FORMATS:
         raise ApiError(f"'format' must be one of {', '.join(FORMATS)}, not {value!r}")
     return value
@@ -323,8 +336,7 @@ def parse_group_by(raw: str | None) -> list[GroupKey]:
     if raw is None or raw == "":
         return ["agent", "app"]
     keys: list[GroupKey] = []
-    for part in raw.split(","):
-        key = part.strip()
+    for key in raw.split(","):
         if key not in GROUP_KEYS:
             raise ApiError(
                 f"'group_by' cannot contain {key!r}; use a comma-separated list of "
@@ -334,6 +346,17 @@ def parse_group_by(raw: str | None) -> list[GroupKey]:
             raise ApiError(f"'group_by' names {key!r} twice")
         keys.append(key)
     return keys
+
+
+def group_by_values() -> list[str]:
+    """Every value ``group_by`` takes: each order of each non-empty subset, and
+    "" for the default."""
+    subsets = (
+        ",".join(keys)
+        for n in range(1, len(GROUP_KEYS) + 1)
+        for keys in itertools.permutations(GROUP_KEYS, n)
+    )
+    return ["", *subsets]
 
 
 def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, datetime]:
@@ -395,8 +418,14 @@ def openapi() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         }
 
+    def table(name: str, what: str) -> dict[str, Any]:
+        """JSON, or the same rows as CSV with format=csv."""
+        json_body = ref(name)["content"]
+        csv_body = {"text/csv": {"schema": {"type": "string"}}}
+        return {"description": what, "content": {**json_body, **csv_body}}
+
     def ok(description: str, name: str) -> dict[str, Any]:
-        return {"200": {"description": description, **ref(name)}, "400": bad}
+        return {"200": table(name, description), "400": bad}
 
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
     unknown = {"description": "No agent has this id; `error` says so.", **ref("ErrorOut")}
@@ -406,7 +435,11 @@ def openapi() -> dict[str, Any]:
     end = _param("end", instant, "the range ends before this instant")
     fmt = _param("format", {"type": "string", "enum": list(FORMATS)}, "json (default) or csv")
     fmt["required"] = False
-    agent = _param("agent", text, "the agent's id (see /api/v1/agents)")
+    agent = _param(
+        "agent",
+        {"type": "string", "pattern": AGENT_ID_PATTERN},
+        "the agent's id (see /api/v1/agents)",
+    )
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -441,7 +474,7 @@ def openapi() -> dict[str, Any]:
                         fmt,
                         _param(
                             "group_by",
-                            {"type": "string", "default": "agent,app"},
+                            {"type": "string", "enum": group_by_values(), "default": "agent,app"},
                             "Comma-separated subset of: agent, app. Default: agent,app.",
                             required=False,
                         ),
@@ -491,7 +524,13 @@ def openapi() -> dict[str, Any]:
                     "in [start, end).",
                     "description": "Spans are clipped to the range; rows are sorted by active "
                     "time, most first. A title seen with two URLs is two rows.",
-                    "parameters": [agent, _param("app", text, "the app's name"), start, end, fmt],
+                    "parameters": [
+                        agent,
+                        _param("app", {"type": "string", "minLength": 1}, "the app's name"),
+                        start,
+                        end,
+                        fmt,
+                    ],
                     "responses": {
                         **ok("Totals per title (as text/csv with format=csv).", "TitlesOut"),
                         "404": unknown,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,8 +27,11 @@ from officepulse.server import api, aw_compat, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.gateway import Gateway
+from officepulse.server.guard import guard
+from officepulse.server.hosts import HostRules, default_names
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
+from officepulse.server.netnames import machine_names
 from officepulse.server.people import PeoplePages, chrome
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.server.report_pages import ReportPages
@@ -40,7 +44,7 @@ from officepulse.server.visibility import (
 )
 from officepulse.server.visible_reads import VisibleReads
 from officepulse.settings import ServerSettings
-from officepulse.store import is_postgres, store_from_url
+from officepulse.store import store_from_url
 from officepulse.store.accounts import Visibility
 from officepulse.store.base import AgentStatus, Store
 
@@ -116,13 +120,18 @@ class Server:
         self._browser_tasks: set[asyncio.Task[bool]] = set()
         self.retention = Retention(self.store, settings.retention_days, clock)
         self._retention_task: asyncio.Task[None] | None = None
+        names = settings.allowed_hosts
+        self.hosts = HostRules.of(
+            names if names is not None else default_names(settings.host, machine_names())
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        # Every request passes the access control (server/access.py: its route table).
-        app = web.Application(middlewares=[self.access.middleware])
+        # Every request passes the Host/Origin guard, then the access control
+        # (server/access.py: its route table).
+        app = web.Application(middlewares=[guard(self.hosts), self.access.middleware])
         app.router.add_get("/", self.office)
         self.reports.add_routes(app)
         app.router.add_get("/agent", self.gateway.handle)
@@ -139,9 +148,7 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
-        if not is_postgres(self.settings.database):
-            # The ActivityWatch API keeps its tables in SQLite only, for now.
-            aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
         return app
 
     async def _startup(self, app: web.Application) -> None:
@@ -322,12 +329,11 @@ class Server:
         try:
             start, end = api.usage_range(q.get("start"), q.get("end"))
             fmt = api.parse_format(q.get("format"))
+            agent_id = api.parse_agent_filter(q.get("agent"))
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self._visible_spans(
-            request, start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1
-        )
+        rows = await self._visible_spans(request, start_ms, end_ms, agent_id, api.EXPORT_LIMIT + 1)
         out = api.spans_out(start, end, rows, await self.store.agents())
         return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
 
@@ -373,16 +379,22 @@ class Server:
         return json_response(api.openapi())
 
 
-async def serve(settings: ServerSettings, *, ready: Callable[[str], None] | None = None) -> None:
-    """Run until cancelled. ``ready`` gets the URL once the port is bound."""
+async def serve(
+    settings: ServerSettings,
+    *,
+    ready: Callable[[str], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Run until cancelled. ``ready`` gets the URL once the port is bound; with
+    ``tls`` it serves https and wss."""
     server = Server(settings)
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
     if ready is not None:
         ready(url)
     try:

@@ -7,6 +7,9 @@ all in one transaction: agents with one multi-row upsert (``unnest`` of column a
 spans by binary COPY into a temporary table and one upsert from it (1.3-1.9x the rate of
 the ``unnest`` upsert, 2-3x that of executemany, in bench/store.py's batches of 500), then
 the ``acked_seq`` of each committed batch. Reads run on the other pooled connections.
+Every write of spans, this writer's and the ActivityWatch projection's
+(server/aw_postgres.py, in its own transactions), goes through ``write_span_rows``,
+which keeps the rollups.
 
 Times are BIGINT milliseconds. The schema is a numbered list of steps recorded in the
 ``schema_version`` table, applied at ``open`` in one transaction under an advisory lock,
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
@@ -171,7 +174,19 @@ _SPAN_UPSERT: LiteralString = (
 ROLLUP_LOCK = 0x6F70_726C  # "oprl"
 _LOCK_AGENTS: LiteralString = (
     "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
-    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM spans_in ORDER BY 1) a'
+    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM '
+    "(SELECT agent_id FROM spans_in UNION ALL SELECT unnest(%s::text[])) w ORDER BY 1) a"
+)
+_LOCK_LISTED: LiteralString = (
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
+    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM unnest(%s::text[]) '
+    "AS w(agent_id) ORDER BY 1) a"
+)
+# Deleted rows, with what they contributed to the rollups (params: agent ids, starts).
+_DELETE_ROWS: LiteralString = (
+    "DELETE FROM spans s USING unnest(%s::text[], %s::bigint[]) AS g(agent_id, start_ms) "
+    "WHERE s.agent_id = g.agent_id AND s.start_ms = g.start_ms "
+    "RETURNING s.agent_id, s.start_ms, s.end_ms, s.app, s.idle"
 )
 _OLD_ROWS: LiteralString = (
     "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.idle FROM spans_in i "
@@ -277,6 +292,75 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     if not rows:
         return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def hold_agents(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_ids: Iterable[str]
+) -> None:
+    """Keep every other writer of these agents' spans waiting until this transaction
+    ends: the lock ``write_span_rows`` takes (taking it again there is free)."""
+    await conn.execute(_LOCK_LISTED, (ROLLUP_LOCK, sorted(set(agent_ids))))
+
+
+async def write_span_rows(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    rows: Sequence[SpanRow],
+    *,
+    removed: Sequence[tuple[str, int]] = (),
+) -> None:
+    """Upsert span rows and delete the rows keyed (agent, start) in ``removed``, keeping
+    the rollups in step, inside the caller's write transaction (``PostgresStore.
+    transaction``): each row's old contribution is read and taken away, the new one
+    added. A later row of the same key wins. Every writer of the ``spans`` table goes
+    through here (the store's writer, the ActivityWatch projection)."""
+    final = {(r[0], r[1]): r for r in rows}
+    gone_agents = [agent for agent, _ in removed]
+    async with conn.cursor() as cur:
+        if final:
+            # Empty unless this transaction wrote before (it is emptied at commit).
+            await cur.execute("DELETE FROM spans_in")
+            async with cur.copy(_SPAN_COPY) as copy:
+                copy.set_types(list(_STAGING_TYPES))
+                for row in final.values():
+                    await copy.write_row(row)
+        await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK, gone_agents))
+        old: list[Contribution] = []
+        if removed:
+            await cur.execute(_DELETE_ROWS, (gone_agents, [start for _, start in removed]))
+            old += [
+                (str(a), int(s), int(e), str(app), bool(idle))
+                for a, s, e, app, idle in await cur.fetchall()
+            ]
+        if final:
+            await cur.execute(_OLD_ROWS)
+            old += [
+                (str(a), int(s), int(e), str(app), bool(idle))
+                for a, s, e, app, idle in await cur.fetchall()
+            ]
+            await cur.execute(_SPAN_UPSERT)
+            await cur.execute(_MAX_SPAN)
+    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
+    deltas = rollup_delta(old, new)
+    # Team rows are shared by every agent's writers: taken in key order, so
+    # that writers in other server processes cannot deadlock on them.
+    team = sorted(
+        (size, b, app, idle, ms)
+        for size, t in team_delta(deltas).items()
+        for (app, idle, b), ms in t.items()
+    )
+    if team:
+        await conn.execute(_TEAM_ADD, _columns(team, 5))
+        emptied_team = [row[:4] for row in team if row[4] < 0]
+        if emptied_team:
+            await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
+    added: list[tuple[int, int, str, str, bool, int]] = []
+    for size, delta in deltas.items():
+        added += [(size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()]
+    if added:
+        await conn.execute(_ROLLUP_ADD, _columns(added, 6))
+        emptied = [row[:5] for row in added if row[5] < 0]
+        if emptied:
+            await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 5))
 
 
 @dataclass
@@ -498,8 +582,22 @@ class PostgresStore(PostgresAccounts):
             for future in [*(c.done for c in batch.commits), *batch.waiters]:
                 _resolve(future)
 
-    async def _write(self, batch: _Batch) -> None:
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, *, write: bool = True
+    ) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """One transaction on a pooled connection: committed when the block ends, rolled
+        back if it raises. A write transaction is ready for ``write_span_rows`` (it has
+        the staging table); a read transaction sees one snapshot from its first read."""
         assert self._pool is not None, "store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            if write:
+                await conn.execute(self._preamble)
+            else:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    async def _write(self, batch: _Batch) -> None:
         # The pending writes first, then each commit in order; a later write of the same
         # (agent, start) wins, as one upsert after another would.
         spans = dict(batch.spans)
@@ -508,8 +606,7 @@ class PostgresStore(PostgresAccounts):
             for row in commit.rows:
                 spans[(row[0], row[1])] = row
             acked[commit.agent_id] = max(acked.get(commit.agent_id, 0), commit.seq)
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(self._preamble)
+        async with self.transaction() as conn:
             if batch.mark_offline:
                 await conn.execute("UPDATE agents SET online = false WHERE online")
             if batch.agents:
@@ -528,43 +625,7 @@ class PostgresStore(PostgresAccounts):
                 ]
                 await conn.execute(_AGENT_UPSERT, _columns(agents, 8))
             if spans:
-                async with conn.cursor() as cur:
-                    async with cur.copy(_SPAN_COPY) as copy:
-                        copy.set_types(list(_STAGING_TYPES))
-                        for row in spans.values():
-                            await copy.write_row(row)
-                    await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK,))
-                    await cur.execute(_OLD_ROWS)
-                    old: list[Contribution] = [
-                        (str(a), int(s), int(e), str(app), bool(idle))
-                        for a, s, e, app, idle in await cur.fetchall()
-                    ]
-                    await cur.execute(_SPAN_UPSERT)
-                    await cur.execute(_MAX_SPAN)
-                new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in spans.values()]
-                deltas = rollup_delta(old, new)
-                # Team rows are shared by every agent's writers: taken in key order, so
-                # that writers in other server processes cannot deadlock on them.
-                team = sorted(
-                    (size, b, app, idle, ms)
-                    for size, t in team_delta(deltas).items()
-                    for (app, idle, b), ms in t.items()
-                )
-                if team:
-                    await conn.execute(_TEAM_ADD, _columns(team, 5))
-                    emptied_team = [row[:4] for row in team if row[4] < 0]
-                    if emptied_team:
-                        await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
-                added: list[tuple[int, int, str, str, bool, int]] = []
-                for size, delta in deltas.items():
-                    added += [
-                        (size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()
-                    ]
-                if added:
-                    await conn.execute(_ROLLUP_ADD, _columns(added, 6))
-                    emptied = [row[:5] for row in added if row[5] < 0]
-                    if emptied:
-                        await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 5))
+                await write_span_rows(conn, list(spans.values()))
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
