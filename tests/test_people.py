@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -375,3 +376,35 @@ async def test_person_pages_are_the_persons_own_or_an_admins_at_the_chosen_level
         async with http.get(office.url + "/admin/audit") as r:
             audit = await r.text()
     assert audit.count('data-action="detail.view"') == len(pages) + 1  # each look
+
+
+async def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--dev-tls", XDG_DATA_HOME=str(tmp_path / "data"))
+    try:
+        line = server.wait_for_log("--ca-file")
+        trusting = ssl.create_default_context(cafile=line.rsplit("--ca-file ", 1)[1].strip())
+        cli_ok(
+            server.database,
+            "admin",
+            "create",
+            "--login",
+            "ann",
+            "--password-stdin",
+            stdin=PASSWORDS["ann"],
+        )
+        assert server.url.startswith("https://")
+        async with (
+            session() as http,
+            http.post(
+                server.url + "/signin",
+                data={"login": "ann", "password": PASSWORDS["ann"]},
+                allow_redirects=False,
+                ssl=trusting,
+            ) as r,
+        ):
+            assert r.status == 303
+            cookie = r.cookies["officepulse_session"]
+            assert cookie["secure"] is True
+            assert cookie["httponly"] is True
+    finally:
+        server.stop()
