@@ -57,12 +57,17 @@ class Office:
         return self.server.url
 
 
-def add_people(database: Path, *, assign: bool = True) -> None:
-    """ann (admin, owns a-ann), bob (member, owns a-bob), cat (member, owns nothing);
-    everyone shows others the app only (the default)."""
+def create_admin(database: Path) -> None:
+    """ann, the first admin, made as a person would: `officepulse admin create`."""
     cli_ok(
         database, "admin", "create", "--login", "ann", "--password-stdin", stdin=PASSWORDS["ann"]
     )
+
+
+def add_people(database: Path, *, assign: bool = True) -> None:
+    """ann (admin, owns a-ann), bob (member, owns a-bob), cat (member, owns nothing);
+    everyone shows others the app only (the default)."""
+    create_admin(database)
     for login in ("bob", "cat"):
         cli_ok(
             database,

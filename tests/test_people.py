@@ -26,6 +26,7 @@ from tests.people_office import (
     around_now,
     cli,
     cli_ok,
+    create_admin,
     csrf_of,
     office,
     post_form,
@@ -49,15 +50,7 @@ async def test_open_until_the_first_admin_then_every_route_needs_a_sign_in(
             async with http.get(server.url + "/admin/people") as r:
                 assert r.status == 403
                 assert "officepulse admin create" in (await r.json())["error"]
-            cli_ok(
-                server.database,
-                "admin",
-                "create",
-                "--login",
-                "ann",
-                "--password-stdin",
-                stdin=PASSWORDS["ann"],
-            )
+            create_admin(server.database)
             async with http.get(server.url + "/api/v1/agents") as r:
                 assert r.status == 401
                 assert "sign in" in (await r.json())["error"]
@@ -383,15 +376,7 @@ async def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
     try:
         line = server.wait_for_log("--ca-file")
         trusting = ssl.create_default_context(cafile=line.rsplit("--ca-file ", 1)[1].strip())
-        cli_ok(
-            server.database,
-            "admin",
-            "create",
-            "--login",
-            "ann",
-            "--password-stdin",
-            stdin=PASSWORDS["ann"],
-        )
+        create_admin(server.database)
         assert server.url.startswith("https://")
         async with (
             session() as http,
