@@ -4,8 +4,13 @@ websockets, people made by the real CLI, sign-in with aiohttp's ClientSession.""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import signal
 import socket
 import ssl
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from yarl import URL
 
-from tests.conftest import start_server
+from tests.conftest import OFFICEPULSE, clean_env, start_server
 from tests.people_office import (
     ANN_TITLE,
     ANN_URL,
@@ -393,3 +398,61 @@ async def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
             assert cookie["httponly"] is True
     finally:
         server.stop()
+
+
+def _on_a_terminal(database: Path, typed: list[str]) -> tuple[int, str]:
+    """`officepulse admin create` on a real pseudo-terminal (getpass reads /dev/tty):
+    each string in ``typed`` is typed at the next prompt. The exit status and the screen."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the terminal is its controlling tty
+        os.execve(
+            OFFICEPULSE,
+            [
+                OFFICEPULSE,
+                "--env-file",
+                "/dev/null",
+                "admin",
+                "create",
+                "--login",
+                "zed",
+                "--database",
+                str(database),
+            ],
+            clean_env(),
+        )
+    screen = b""
+    answered = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child has gone: the terminal is closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+        # Answer each prompt once it is shown (getpass flushes what was typed before).
+        prompts = screen.count(b"assword")
+        if answered < min(prompts, len(typed)) and screen.rstrip().endswith(b":"):
+            os.write(fd, typed[answered].encode() + b"\n")
+            answered += 1
+    else:
+        os.kill(pid, signal.SIGKILL)  # stuck at a prompt: the test fails on its status
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen.decode(errors="replace")
+
+
+def test_admin_create_asks_for_the_password_twice(tmp_path: Path) -> None:
+    db = tmp_path / "o.sqlite3"
+    status, screen = _on_a_terminal(db, ["first-password", "other-password"])
+    assert status == 1
+    assert "Password again:" in screen
+    assert "the two passwords differ" in screen
+    status, screen = _on_a_terminal(db, ["same-password", "same-password"])
+    assert status == 0, screen
+    assert "first-password" not in screen  # never echoed
+    assert "zed can sign in now (admin)" in screen
