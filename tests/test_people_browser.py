@@ -70,6 +70,11 @@ def test_member_signs_in_and_sees_others_at_their_level_live(page: Page, office:
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".notice")).to_have_text("Saved: others now see full")
     assert "bob\tBob\tmember\tfull" in cli_ok(office.database, "people", "list")
+    # Another person's page is not Bob's to see (their name is a link on the office).
+    page.goto(office.url + "/people/a-ann?range=today&tz=UTC")
+    expect(page.locator("body")).to_contain_text("You may see your own detail only.")
+    assert ANN_TITLE not in page.content()
+    page.goto(office.url + "/account")
     # No People or Audit pages for a member.
     expect(page.get_by_role("link", name="People")).to_have_count(0)
 

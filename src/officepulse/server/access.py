@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import html
 import ipaddress
 import logging
 import secrets
@@ -172,6 +173,18 @@ def _wants_html(request: web.Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
 
 
+def refuse(request: web.Request, status: int, message: str) -> web.Response:
+    """A refusal: JSON for API clients, a short page for a browser that followed a link
+    (a name on the office page is a link to that person's page)."""
+    if not _wants_html(request):
+        return error(status, message)
+    page = (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Not for you</title>'
+        f'<p>{html.escape(message).capitalize()}.</p><p><a href="/">Back to the office</a></p>'
+    )
+    return web.Response(text=page, status=status, content_type="text/html")
+
+
 def _cross_site(request: web.Request) -> bool:
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         return True
@@ -308,7 +321,7 @@ class AccessControl:
                 raise web.HTTPSeeOther("/signin?next=" + quote(request.path_qs, safe=""))
             return error(401, "sign in first (POST /signin), then send the session cookie")
         if policy is Access.ADMIN and not viewer.is_admin:
-            return error(403, "only an admin may do this")
+            return refuse(request, 403, "only an admin may do this")
         if isinstance(policy, Detail):
             return await self._check_detail(request, policy, viewer)
         return None
@@ -324,7 +337,7 @@ class AccessControl:
         if owner is not None and owner.id == viewer.person.id:
             return None
         if not viewer.is_admin:
-            return error(403, "you may see your own detail only")
+            return refuse(request, 403, "you may see your own detail only")
         target = owner.login if owner is not None else f"agent {agent_id}"
         await self.audit(
             viewer.person, "detail.view", target, f"{request.method} {request.path_qs}"
