@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from officepulse import __version__
+from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
 from officepulse.core.spans import Span, to_ms
+from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
 
@@ -61,6 +64,24 @@ class UsageOut(msgspec.Struct, kw_only=True):
     end: datetime
     group_by: list[str]
     rows: list[UsageRowOut]
+
+
+class DayRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    day: date
+    agent: str | None = None
+    name: str | None = None
+    app: str | None = None
+    seconds: float
+    idle_seconds: float
+
+
+class UsageDaysOut(msgspec.Struct, kw_only=True):
+    first: date = msgspec.field(name="from")
+    last: date = msgspec.field(name="to")
+    day: str
+    tz: str | None
+    group_by: list[str]
+    rows: list[DayRowOut]
 
 
 class ErrorOut(msgspec.Struct, kw_only=True):
@@ -243,13 +264,89 @@ def usage_out(
     )
 
 
+def parse_date(name: str, raw: str | None) -> date:
+    if raw is None:
+        raise ApiError(f"missing query parameter '{name}' (a date, YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ApiError(f"'{name}' is not a date (YYYY-MM-DD): {raw!r}") from exc
+
+
+def days_range(first_raw: str | None, last_raw: str | None) -> tuple[date, date]:
+    """``from`` and ``to``, both included, at most MAX_DAYS days."""
+    first = parse_date("from", first_raw)
+    last = parse_date("to", last_raw)
+    if last < first:
+        raise ApiError("'to' must not be before 'from'")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ApiError(f"the range is longer than {MAX_DAYS} days")
+    return first, last
+
+
+def parse_day_mode(raw: str | None) -> DayMode:
+    for mode in DAY_MODES:
+        if (raw or "viewer") == mode:
+            return mode
+    raise ApiError(f"'day' must be one of {', '.join(DAY_MODES)}, not {raw!r}")
+
+
+def parse_zone(raw: str | None) -> ZoneInfo:
+    name = raw or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ApiError(
+            f"'tz' is not a known time zone: {name!r} (use an IANA name such as 'Europe/Paris')"
+        ) from exc
+
+
+def usage_days_out(
+    first: date,
+    last: date,
+    mode: DayMode,
+    zone: ZoneInfo,
+    group_by: list[GroupKey],
+    rows: list[DayUsage],
+    agents: list[AgentStatus],
+) -> UsageDaysOut:
+    names = {a.info.id: a.info.name for a in agents}
+    return UsageDaysOut(
+        first=first,
+        last=last,
+        day=mode,
+        tz=zone.key if mode == "viewer" else None,
+        group_by=list(group_by),
+        rows=[
+            DayRowOut(
+                day=r.day,
+                agent=r.agent_id,
+                name=names.get(r.agent_id) if r.agent_id is not None else None,
+                app=r.app,
+                seconds=r.active_ms / 1000,
+                idle_seconds=r.idle_ms / 1000,
+            )
+            for r in rows
+        ],
+    )
+
+
+def key_columns(group_by: list[GroupKey]) -> list[str]:
+    """The CSV columns that name a row's group: the agent's id and name, the app."""
+    return [
+        *(["agent", "name"] if "agent" in group_by else []),
+        *(["app"] if "app" in group_by else []),
+    ]
+
+
 def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
     return to_ms(start), to_ms(end)
 
 
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, SpansOut, ErrorOut], ref_template="#/components/schemas/{name}"
+        [AgentsOut, UsageOut, UsageDaysOut, SpansOut, ErrorOut],
+        ref_template="#/components/schemas/{name}",
     )
 
     def ref(name: str) -> dict[str, Any]:
@@ -304,6 +401,69 @@ def openapi() -> dict[str, Any]:
                         "200": {
                             "description": "Totals (as text/csv with format=csv).",
                             **ref("UsageOut"),
+                        },
+                        "400": bad,
+                    },
+                }
+            },
+            "/api/v1/usage/days": {
+                "get": {
+                    "operationId": "usageDays",
+                    "summary": "Seconds of activity per day from `from` to `to`, grouped.",
+                    "description": "A day is midnight to midnight: in the zone `tz` for "
+                    "everyone (`day=viewer`), or in each person's own zone at the time, as "
+                    "their agent reported it (`day=person`: a traveller's days follow them; "
+                    "`tz` is then unused). Daylight-saving changes give 23- and 25-hour days. "
+                    f"At most {MAX_DAYS} days; days without time are left out.",
+                    "parameters": [
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "required": True,
+                            "description": "first day, YYYY-MM-DD",
+                            "schema": {"type": "string", "format": "date"},
+                        },
+                        {
+                            "name": "to",
+                            "in": "query",
+                            "required": True,
+                            "description": "last day (included), YYYY-MM-DD",
+                            "schema": {"type": "string", "format": "date"},
+                        },
+                        {
+                            "name": "day",
+                            "in": "query",
+                            "required": False,
+                            "description": "viewer (default) or person",
+                            "schema": {"type": "string", "enum": list(DAY_MODES)},
+                        },
+                        {
+                            "name": "tz",
+                            "in": "query",
+                            "required": False,
+                            "description": "the viewer's IANA time zone; default UTC",
+                            "schema": {"type": "string", "default": "UTC"},
+                        },
+                        {
+                            "name": "group_by",
+                            "in": "query",
+                            "required": False,
+                            "description": "Comma-separated subset of: agent, app. "
+                            "Default: agent,app.",
+                            "schema": {"type": "string", "default": "agent,app"},
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "description": "json (default) or csv",
+                            "schema": {"type": "string", "enum": list(FORMATS)},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Totals per day (as text/csv with format=csv).",
+                            **ref("UsageDaysOut"),
                         },
                         "400": bad,
                     },

@@ -22,6 +22,7 @@ from officepulse.bus.memory import MemoryBus
 from officepulse.core.periods import RANGES, period
 from officepulse.server import api, aw_compat
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
+from officepulse.server.days import usage_by_day
 from officepulse.server.gateway import Gateway
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
@@ -90,6 +91,7 @@ class Server:
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
         app.router.add_get("/api/v1/usage", self.api_usage)
+        app.router.add_get("/api/v1/usage/days", self.api_usage_days)
         app.router.add_get("/api/v1/spans", self.api_spans)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
@@ -215,11 +217,25 @@ class Server:
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
         if fmt == "csv":
-            keys = [k for k in ("agent", "name", "app") if k in group_by]
-            columns = [*keys[:1], "name", *keys[1:]] if "agent" in group_by else keys
-            return csv_response(
-                api.to_csv(list(out.rows), [*columns, "seconds", "idle_seconds"]), "usage"
-            )
+            columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
+            return csv_response(api.to_csv(list(out.rows), columns), "usage")
+        return json_response(out)
+
+    async def api_usage_days(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            first, last = api.days_range(q.get("from"), q.get("to"))
+            mode = api.parse_day_mode(q.get("day"))
+            zone = api.parse_zone(q.get("tz"))
+            group_by = api.parse_group_by(q.get("group_by"))
+            fmt = api.parse_format(q.get("format"))
+        except api.ApiError as exc:
+            return bad_request(str(exc))
+        rows = await usage_by_day(self.store, first, last, day=mode, zone=zone, group_by=group_by)
+        out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
+        if fmt == "csv":
+            columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
+            return csv_response(api.to_csv(list(out.rows), columns), "usage-days")
         return json_response(out)
 
     async def api_spans(self, request: web.Request) -> web.Response:
