@@ -268,7 +268,12 @@ def test_usage_api_validates_its_parameters(server: ServerProcess) -> None:
 def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
     doc = server.get("/api/v1/openapi.json")
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/api/v1/agents", "/api/v1/usage", "/api/v1/spans"}
+    assert set(doc["paths"]) == {
+        "/api/v1/agents",
+        "/api/v1/usage",
+        "/api/v1/usage/days",
+        "/api/v1/spans",
+    }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
     assert "seconds" in schemas["UsageRowOut"]["properties"]

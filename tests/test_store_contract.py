@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
@@ -167,7 +168,11 @@ async def test_a_first_version_database_is_migrated_with_its_data(tmp_path: Path
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert await store.last_span("a1") == Span(0, 10, Activity(app="Code", title="main.py"))
+        # Spans from before zones were kept are taken to be in the agent's current zone.
+        assert await store.last_span("a1") == Span(
+            0, 10, Activity(app="Code", title="main.py"), "UTC"
+        )
+        assert await store.zones(None, 0, 100) == {"a1": [ZoneRun(0, 10, "UTC")]}
     finally:
         await store.close()
 

@@ -30,11 +30,15 @@ class Recorder:
         checkpoint_ms: int = 60_000,
         save_every: float = 5.0,
         clock: Callable[[], float] = time.time,
+        zone: Callable[[int], str | None] = lambda ts_ms: None,
     ) -> None:
+        """``zone`` says which time zone the computer is in at an instant (a
+        ``ZoneWatch``, or the timeline's zone); every span is stamped with it."""
         self.journal = journal
         self.link = link
         self.save_every = save_every
         self.clock = clock
+        self.zone = zone
         # Carry on from where the last run stopped, crashed or was killed.
         self.spanner = Spanner(
             max_gap_ms=MAX_GAP_MS,
@@ -47,7 +51,8 @@ class Recorder:
         self._presented = False
 
     async def emit(self, beat: Heartbeat) -> None:
-        observed = self.spanner.observe(to_ms(beat.ts), beat.activity)
+        ts_ms = to_ms(beat.ts)
+        observed = self.spanner.observe(ts_ms, beat.activity, self.zone(ts_ms))
         now = self.clock()
         if observed.closed:
             self.journal.append(observed.closed, self.spanner.open)

@@ -14,8 +14,21 @@ why late and back-filled spans keep the history right.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+@functools.lru_cache(maxsize=1024)
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone known here (cached: every span of a batch
+    names one)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True, order=True)

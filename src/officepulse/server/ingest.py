@@ -7,13 +7,12 @@ taken, so a batch sent again is recognised and stored once."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from officepulse.bus.base import Bus
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
+from officepulse.core.zones import known_zone
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
@@ -26,17 +25,6 @@ MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 # How often a connected agent's "last seen" is written while heartbeats flow;
 # connect and disconnect are always written at once.
 LAST_SEEN_EVERY_MS = 10_000
-
-
-@functools.lru_cache(maxsize=1024)
-def known_zone(name: str) -> bool:
-    """Whether ``name`` is an IANA time zone this server knows (cached: every span
-    of a batch names one)."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _zoned(span: Span, tz: str) -> Span:
