@@ -20,6 +20,8 @@ from officepulse.protocol import (
     Ping,
     Pong,
     ProtocolError,
+    SpanOut,
+    Spans,
     Welcome,
     decode_agent_message,
     decode_server_message,
@@ -70,6 +72,21 @@ agent_messages = st.one_of(
     hellos,
     st.builds(Heartbeat, ts=instants, activity=activities),
     st.builds(Ping, id=st.integers(0, 2**62)),
+    st.builds(
+        Spans,
+        first_seq=st.integers(1, 2**40),
+        spans=st.lists(
+            st.builds(
+                SpanOut,
+                start=instants,
+                end=instants,
+                activity=activities,
+                tz=st.none() | st.sampled_from(["Europe/Berlin", "Asia/Kathmandu"]),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
 )
 server_messages = st.one_of(
     st.builds(
@@ -182,3 +199,16 @@ def test_json_is_plain_and_readable() -> None:
     assert encode(beat, "json") == (
         '{"type":"heartbeat","ts":"2026-01-01T10:00:00Z","activity":{"app":"Code"}}'
     )
+
+
+def test_a_span_may_leave_out_its_zone() -> None:
+    """Agents from before zones send 3-element spans: the zone is then None, and the
+    server counts the span in the hello's zone."""
+    frame = (
+        '{"type":"spans","first_seq":1,"spans":['
+        '["2026-11-27T10:00:00Z","2026-11-27T10:05:00Z",{"app":"Code"}],'
+        '["2026-11-27T10:05:00Z","2026-11-27T10:06:00Z",{"app":"Code"},"Asia/Tokyo"]]}'
+    )
+    message = decode_agent_message(frame)
+    assert isinstance(message, Spans)
+    assert [s.tz for s in message.spans] == [None, "Asia/Tokyo"]

@@ -7,9 +7,11 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from officepulse.agent.timeline import Timeline, TimelineError
 from officepulse.agent.zonewatch import ZoneWatch
 from officepulse.core.days import dates, day_range, own_day, person_plan, window
 from officepulse.core.spans import to_ms
@@ -207,3 +209,27 @@ def test_the_zone_is_looked_up_once_a_minute_and_after_a_jump() -> None:
     assert watch(10 * H) == "Asia/Tokyo"  # woke up eleven hours later
     assert watch(10 * H - 5) == "Asia/Tokyo"  # the clock went back: look again
     assert len(seen) == 4
+
+
+def test_a_timeline_names_zones_line_by_line() -> None:
+    timeline = Timeline.parse(
+        '{"offset": 0, "app": "Code"}\n'
+        '{"offset": 60, "app": "Code", "tz": "Europe/Berlin"}\n'
+        '{"offset": 120, "app": "Slack"}\n'
+        '{"offset": 180, "app": "Slack", "tz": "Asia/Tokyo"}\n'
+        '{"offset": 240, "end": true}\n'
+    )
+    assert [timeline.zone_at(t) for t in (0, 59.9, 60, 150, 180, 240)] == [
+        None,
+        None,
+        "Europe/Berlin",
+        "Europe/Berlin",
+        "Asia/Tokyo",
+        "Asia/Tokyo",
+    ]
+    with pytest.raises(TimelineError, match=r"t, line 2: unknown time zone 'Mars/Olympus'"):
+        Timeline.parse(
+            '{"offset": 0, "app": "Code"}\n{"offset": 1, "app": "Code", "tz": "Mars/Olympus"}\n'
+            '{"offset": 2, "end": true}\n',
+            "t",
+        )
