@@ -127,7 +127,9 @@ class Ingest:
             await self._publish(state)
         return None
 
-    def take_spans(self, state: AgentState, batch: Spans) -> tuple[list[Span], int, list[str]]:
+    async def take_spans(
+        self, state: AgentState, batch: Spans
+    ) -> tuple[list[Span], int, list[str]]:
         """The rows to commit for a batch, the sequence number they complete, and
         notes on spans that had to be clipped or dropped. Sequence numbers
         already taken are skipped: that is what makes re-sending safe."""
@@ -163,9 +165,10 @@ class Ingest:
             state.current = appended.last
         newest = state.current.tz if state.current is not None else None
         if newest is not None and newest != state.info.tz:
-            # The computer moved: the agent list shows the zone it is in now.
+            # The computer moved: the agent list and dashboards show the zone it is in now.
             state.info = replace(state.info, tz=newest)
             self.store.save_agent(state.seen_info())
+            await self._publish(state)
         return list(rows.values()), state.seq, notes
 
     async def presence(self, state: AgentState, presence: Presence) -> None:
