@@ -130,3 +130,13 @@ def marks_by_agent(
         if tz is not None and end_ms > start_ms:
             out.setdefault(agent_id, []).append((start_ms, end_ms, tz))
     return out
+
+
+def by_agent(rows: Iterable[Sequence[object]]) -> dict[str, list[ZoneRun]]:
+    """Store rows (agent_id, start_ms, end_ms, tz), in order, as runs per agent."""
+    out: dict[str, list[ZoneRun]] = {}
+    for agent_id, start_ms, end_ms, tz in rows:
+        assert isinstance(start_ms, int)
+        assert isinstance(end_ms, int)
+        out.setdefault(str(agent_id), []).append(ZoneRun(start_ms, end_ms, str(tz)))
+    return out

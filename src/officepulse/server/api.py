@@ -66,13 +66,10 @@ class UsageOut(msgspec.Struct, kw_only=True):
     rows: list[UsageRowOut]
 
 
-class DayRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+class DayRowOut(UsageRowOut, kw_only=True, omit_defaults=True):
+    """A usage row of one day."""
+
     day: date
-    agent: str | None = None
-    name: str | None = None
-    app: str | None = None
-    seconds: float
-    idle_seconds: float
 
 
 class UsageDaysOut(msgspec.Struct, kw_only=True):
@@ -239,6 +236,17 @@ def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, d
     return start, end
 
 
+def _row_fields(r: UsageRow | DayUsage, names: dict[str, str]) -> dict[str, Any]:
+    """A usage row's fields as the API shows them: seconds, and the agent's name."""
+    return {
+        "agent": r.agent_id,
+        "name": names.get(r.agent_id) if r.agent_id is not None else None,
+        "app": r.app,
+        "seconds": r.active_ms / 1000,
+        "idle_seconds": r.idle_ms / 1000,
+    }
+
+
 def usage_out(
     start: datetime,
     end: datetime,
@@ -251,16 +259,7 @@ def usage_out(
         start=start,
         end=end,
         group_by=list(group_by),
-        rows=[
-            UsageRowOut(
-                agent=r.agent_id,
-                name=names.get(r.agent_id) if r.agent_id is not None else None,
-                app=r.app,
-                seconds=r.active_ms / 1000,
-                idle_seconds=r.idle_ms / 1000,
-            )
-            for r in rows
-        ],
+        rows=[UsageRowOut(**_row_fields(r, names)) for r in rows],
     )
 
 
@@ -317,17 +316,7 @@ def usage_days_out(
         day=mode,
         tz=zone.key if mode == "viewer" else None,
         group_by=list(group_by),
-        rows=[
-            DayRowOut(
-                day=r.day,
-                agent=r.agent_id,
-                name=names.get(r.agent_id) if r.agent_id is not None else None,
-                app=r.app,
-                seconds=r.active_ms / 1000,
-                idle_seconds=r.idle_ms / 1000,
-            )
-            for r in rows
-        ],
+        rows=[DayRowOut(day=r.day, **_row_fields(r, names)) for r in rows],
     )
 
 
@@ -343,6 +332,15 @@ def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
     return to_ms(start), to_ms(end)
 
 
+def _param(
+    name: str, schema: dict[str, Any], description: str = "", *, required: bool = False
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
         [AgentsOut, UsageOut, UsageDaysOut, SpansOut, ErrorOut],
@@ -355,7 +353,37 @@ def openapi() -> dict[str, Any]:
         }
 
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
+
+    def table(
+        op_id: str, summary: str, description: str, params: list[dict[str, Any]], schema: str
+    ) -> dict[str, Any]:
+        """A GET that answers JSON, or CSV with format=csv."""
+        return {
+            "get": {
+                "operationId": op_id,
+                "summary": summary,
+                "description": description,
+                "parameters": [*params, fmt],
+                "responses": {
+                    "200": {
+                        "description": f"{summary} (as text/csv with format=csv)",
+                        **ref(schema),
+                    },
+                    "400": bad,
+                },
+            }
+        }
+
     instant = {"type": "string", "format": "date-time"}
+    day = {"type": "string", "format": "date"}
+    start = _param("start", instant, required=True)
+    end = _param("end", instant, required=True)
+    fmt = _param("format", {"type": "string", "enum": list(FORMATS)}, "json (default) or csv")
+    group_by = _param(
+        "group_by",
+        {"type": "string", "default": "agent,app"},
+        "Comma-separated subset of: agent, app. Default: agent,app.",
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -368,140 +396,52 @@ def openapi() -> dict[str, Any]:
             "/api/v1/agents": {
                 "get": {
                     "operationId": "listAgents",
-                    "summary": "Every agent, online or not, with what is in front of it now.",
+                    "summary": "Every agent, online or not, with what is in front of it now "
+                    "and the time zone its computer is in (`tz`).",
                     "responses": {"200": {"description": "The agents.", **ref("AgentsOut")}},
                 }
             },
-            "/api/v1/usage": {
-                "get": {
-                    "operationId": "usage",
-                    "summary": "Seconds of activity in [start, end), grouped.",
-                    "description": "Spans are clipped to the range. `seconds` is active time; "
-                    "`idle_seconds` is time the person was away while the app was in front.",
-                    "parameters": [
-                        {"name": "start", "in": "query", "required": True, "schema": instant},
-                        {"name": "end", "in": "query", "required": True, "schema": instant},
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
-                        {
-                            "name": "group_by",
-                            "in": "query",
-                            "required": False,
-                            "description": "Comma-separated subset of: agent, app. "
-                            "Default: agent,app.",
-                            "schema": {"type": "string", "default": "agent,app"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Totals (as text/csv with format=csv).",
-                            **ref("UsageOut"),
-                        },
-                        "400": bad,
-                    },
-                }
-            },
-            "/api/v1/usage/days": {
-                "get": {
-                    "operationId": "usageDays",
-                    "summary": "Seconds of activity per day from `from` to `to`, grouped.",
-                    "description": "A day is midnight to midnight: in the zone `tz` for "
-                    "everyone (`day=viewer`), or in each person's own zone at the time, as "
-                    "their agent reported it (`day=person`: a traveller's days follow them; "
-                    "`tz` is then unused). Daylight-saving changes give 23- and 25-hour days. "
-                    f"At most {MAX_DAYS} days; days without time are left out.",
-                    "parameters": [
-                        {
-                            "name": "from",
-                            "in": "query",
-                            "required": True,
-                            "description": "first day, YYYY-MM-DD",
-                            "schema": {"type": "string", "format": "date"},
-                        },
-                        {
-                            "name": "to",
-                            "in": "query",
-                            "required": True,
-                            "description": "last day (included), YYYY-MM-DD",
-                            "schema": {"type": "string", "format": "date"},
-                        },
-                        {
-                            "name": "day",
-                            "in": "query",
-                            "required": False,
-                            "description": "viewer (default) or person",
-                            "schema": {"type": "string", "enum": list(DAY_MODES)},
-                        },
-                        {
-                            "name": "tz",
-                            "in": "query",
-                            "required": False,
-                            "description": "the viewer's IANA time zone; default UTC",
-                            "schema": {"type": "string", "default": "UTC"},
-                        },
-                        {
-                            "name": "group_by",
-                            "in": "query",
-                            "required": False,
-                            "description": "Comma-separated subset of: agent, app. "
-                            "Default: agent,app.",
-                            "schema": {"type": "string", "default": "agent,app"},
-                        },
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Totals per day (as text/csv with format=csv).",
-                            **ref("UsageDaysOut"),
-                        },
-                        "400": bad,
-                    },
-                }
-            },
-            "/api/v1/spans": {
-                "get": {
-                    "operationId": "spans",
-                    "summary": "The stored spans that overlap [start, end), whole, in time order.",
-                    "description": f"At most {EXPORT_LIMIT} spans; `truncated` says when "
-                    "there were more (ask for a shorter range).",
-                    "parameters": [
-                        {"name": "start", "in": "query", "required": True, "schema": instant},
-                        {"name": "end", "in": "query", "required": True, "schema": instant},
-                        {
-                            "name": "agent",
-                            "in": "query",
-                            "required": False,
-                            "description": "only this agent's spans",
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Spans (as text/csv with format=csv).",
-                            **ref("SpansOut"),
-                        },
-                        "400": bad,
-                    },
-                }
-            },
+            "/api/v1/usage": table(
+                "usage",
+                "Seconds of activity in [start, end), grouped.",
+                "Spans are clipped to the range. `seconds` is active time; "
+                "`idle_seconds` is time the person was away while the app was in front.",
+                [start, end, group_by],
+                "UsageOut",
+            ),
+            "/api/v1/usage/days": table(
+                "usageDays",
+                "Seconds of activity per day from `from` to `to`, grouped.",
+                "A day is midnight to midnight: in the zone `tz` for everyone "
+                "(`day=viewer`), or in each person's own zone at the time, as their agent "
+                "reported it (`day=person`: a traveller's days follow them; `tz` is then "
+                "unused). Daylight-saving changes give 23- and 25-hour days. "
+                f"At most {MAX_DAYS} days; days without time are left out.",
+                [
+                    _param("from", day, "first day, YYYY-MM-DD", required=True),
+                    _param("to", day, "last day (included), YYYY-MM-DD", required=True),
+                    _param(
+                        "day",
+                        {"type": "string", "enum": list(DAY_MODES)},
+                        "viewer (default) or person",
+                    ),
+                    _param(
+                        "tz",
+                        {"type": "string", "default": "UTC"},
+                        "the viewer's IANA time zone; default UTC",
+                    ),
+                    group_by,
+                ],
+                "UsageDaysOut",
+            ),
+            "/api/v1/spans": table(
+                "spans",
+                "The stored spans that overlap [start, end), whole, in time order.",
+                f"At most {EXPORT_LIMIT} spans; `truncated` says when "
+                "there were more (ask for a shorter range).",
+                [start, end, _param("agent", {"type": "string"}, "only this agent's spans")],
+                "SpansOut",
+            ),
         },
         "components": {"schemas": components},
     }

@@ -51,6 +51,15 @@ def csv_response(text: str, name: str) -> web.Response:
     )
 
 
+def table_response(
+    fmt: str, out: msgspec.Struct, rows: list[msgspec.Struct], columns: list[str], name: str
+) -> web.Response:
+    """``out`` as JSON, or its ``rows`` as CSV with format=csv."""
+    if fmt == "csv":
+        return csv_response(api.to_csv(rows, columns), name)
+    return json_response(out)
+
+
 def bad_request(message: str) -> web.Response:
     return json_response(api.ErrorOut(error=message), status=400)
 
@@ -216,10 +225,8 @@ class Server:
         rows = await self.store.usage(start_ms, end_ms, group_by)
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
-        if fmt == "csv":
-            columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
-            return csv_response(api.to_csv(list(out.rows), columns), "usage")
-        return json_response(out)
+        columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
+        return table_response(fmt, out, list(out.rows), columns, "usage")
 
     async def api_usage_days(self, request: web.Request) -> web.Response:
         q = request.query
@@ -233,10 +240,8 @@ class Server:
             return bad_request(str(exc))
         rows = await usage_by_day(self.store, first, last, day=mode, zone=zone, group_by=group_by)
         out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
-        if fmt == "csv":
-            columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
-            return csv_response(api.to_csv(list(out.rows), columns), "usage-days")
-        return json_response(out)
+        columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
+        return table_response(fmt, out, list(out.rows), columns, "usage-days")
 
     async def api_spans(self, request: web.Request) -> web.Response:
         q = request.query
@@ -248,10 +253,8 @@ class Server:
         start_ms, end_ms = api.range_ms(start, end)
         rows = await self.store.spans(start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1)
         out = api.spans_out(start, end, rows, await self.store.agents())
-        if fmt == "csv":
-            columns = list(api.SpanRowOut.__struct_fields__)
-            return csv_response(api.to_csv(list(out.spans), columns), "spans")
-        return json_response(out)
+        columns = list(api.SpanRowOut.__struct_fields__)
+        return table_response(fmt, out, list(out.spans), columns, "spans")
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())

@@ -27,7 +27,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, hull, marks_by_agent, repaint
+from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.store.base import (
     GROUP_KEYS,
     AgentInfo,
@@ -614,9 +614,7 @@ class PostgresStore:
             return
         hulls = [(agent_id, *hull(m)) for agent_id, m in marks.items()]
         await cur.execute(_ZONES_NEAR, _columns(hulls, 3))
-        near: dict[str, list[ZoneRun]] = {}
-        for agent_id, lo, hi, tz in await cur.fetchall():
-            near.setdefault(str(agent_id), []).append(ZoneRun(int(lo), int(hi), str(tz)))
+        near = by_agent(await cur.fetchall())
         deletes, inserts = repaint(near, marks)
         if deletes:
             await cur.execute(_ZONES_DELETE, _columns(deletes, 2))
@@ -695,10 +693,7 @@ class PostgresStore:
             'ORDER BY agent_id COLLATE "C", start_ms',
             params,
         )
-        out: dict[str, list[ZoneRun]] = {}
-        for agent_id, lo, hi, tz in rows:
-            out.setdefault(str(agent_id), []).append(ZoneRun(int(lo), int(hi), str(tz)))
-        return out
+        return by_agent(rows)
 
     async def usage(
         self,

@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, hull, marks_by_agent, repaint
+from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
@@ -636,12 +636,7 @@ class SQLiteStore:
             "ORDER BY agent_id, start_ms",
             params,
         )
-        out: dict[str, list[ZoneRun]] = {}
-        for agent_id, lo, hi, tz in rows:
-            assert isinstance(lo, int)
-            assert isinstance(hi, int)
-            out.setdefault(str(agent_id), []).append(ZoneRun(lo, hi, str(tz)))
-        return out
+        return by_agent(rows)
 
     async def usage(
         self,
