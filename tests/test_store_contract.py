@@ -7,17 +7,20 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from officepulse.core.spans import Span
+from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity, Media
+from officepulse.server.days import usage_by_day
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
@@ -561,3 +564,72 @@ async def test_a_long_span_from_another_writer_is_counted_at_unaligned_edges(
         assert [s.start_ms for _, s in await impl.spans(lo, hi)] == [5_000]
     finally:
         await impl.close()
+
+
+# -- per-day totals over the store (server/days.py) ----------------------------------
+
+
+class CountingStore:
+    """The store under test, counting the usage() queries asked of it."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.usage_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def usage(self, *args: Any, **kwargs: Any) -> Any:
+        self.usage_calls += 1
+        return await self.inner.usage(*args, **kwargs)
+
+
+async def test_people_in_three_zones_cost_a_few_queries_a_day(store: Store) -> None:
+    zones = ["Europe/Berlin", "Asia/Tokyo", "America/New_York"]
+    late = to_ms(datetime(2026, 11, 23, 22, tzinfo=UTC))  # two hours to midnight UTC
+    for i in range(300):
+        tz = zones[i % 3]
+        store.save_agent(AgentInfo(f"p{i:03}", f"P{i}", "h", "Linux", "0.1", tz, False, 0))
+        store.save_span(f"p{i:03}", Span(late, late + 2 * H, CODE, tz))
+    # A traveller: an hour in Tokyo, then two days later an hour in Berlin.
+    store.save_agent(AgentInfo("t", "T", "h", "Linux", "0.1", "Europe/Berlin", False, 0))
+    store.save_span("t", Span(late, late + H, CODE, "Asia/Tokyo"))
+    store.save_span("t", Span(late + 2 * D, late + 2 * D + H, TUBE, "Europe/Berlin"))
+    counting = CountingStore(store)
+    first, last = date(2026, 11, 22), date(2026, 11, 30)
+    rows = await usage_by_day(
+        counting,  # type: ignore[arg-type]
+        first,
+        last,
+        day="person",
+        zone=ZoneInfo("UTC"),
+        group_by=["agent"],
+    )
+    # A query per zone per day, and a few for the traveller's days of their own.
+    assert counting.usage_calls <= 3 * 9 + 3
+    got: dict[str, dict[date, int]] = {}
+    for r in rows:
+        assert r.agent_id is not None
+        got.setdefault(r.agent_id, {})[r.day] = r.active_ms
+    assert len(got) == 301
+    nov = {d: date(2026, 11, d) for d in range(22, 31)}
+    assert got["p000"] == {nov[23]: H, nov[24]: H}  # Berlin: 23:00 to 01:00
+    assert got["p001"] == {nov[24]: 2 * H}  # Tokyo: 07:00 to 09:00 the next day
+    assert got["p002"] == {nov[23]: 2 * H}  # New York: 17:00 to 19:00
+    assert got["t"] == {nov[24]: H, nov[25]: H}  # Tokyo 07:00 on the 24th, Berlin 23:00
+    # The viewer's days: one zone for everyone, one query per day.
+    counting.usage_calls = 0
+    rows = await usage_by_day(
+        counting,  # type: ignore[arg-type]
+        first,
+        last,
+        day="viewer",
+        zone=ZoneInfo("Asia/Kolkata"),  # +5:30: 03:30 to 05:30 on the 24th
+        group_by=["app"],
+        agent_ids=["t", "p001"],
+    )
+    assert counting.usage_calls == 9
+    assert [(r.day, r.app, r.active_ms) for r in rows] == [
+        (nov[24], "Code", 3 * H),
+        (nov[26], "Google-chrome", H),
+    ]

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+import msgspec
+
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
 from officepulse.agent.spanner import Spanner
@@ -52,7 +54,11 @@ class Recorder:
 
     async def emit(self, beat: Heartbeat) -> None:
         ts_ms = to_ms(beat.ts)
-        observed = self.spanner.observe(ts_ms, beat.activity, self.zone(ts_ms))
+        tz = self.zone(ts_ms)
+        if tz is not None and tz != self.link.hello.tz:
+            # The next connection's hello names the zone the computer is in now.
+            self.link.hello = msgspec.structs.replace(self.link.hello, tz=tz)
+        observed = self.spanner.observe(ts_ms, beat.activity, tz)
         now = self.clock()
         if observed.closed:
             self.journal.append(observed.closed, self.spanner.open)
