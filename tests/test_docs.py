@@ -9,6 +9,7 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from officepulse.server.api import openapi
 from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
 from tests.conftest import ServerProcess
 
@@ -76,3 +77,9 @@ def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
         "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
     )["rows"]
     assert {r["app"]: r["seconds"] for r in rows} == {"Code": 300.0, "Google-chrome": 60.0}
+
+
+def test_every_api_path_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for path in openapi()["paths"]:
+        assert f"`GET {path}" in readme, f"{path} is not in the README's API section"

@@ -273,6 +273,8 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
         "/api/v1/usage",
         "/api/v1/usage/days",
         "/api/v1/spans",
+        "/api/v1/timeline",
+        "/api/v1/titles",
     }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
@@ -284,7 +286,8 @@ def test_pages_are_served(server: ServerProcess) -> None:
 
     for path, needle in [
         ("/", b'ws-connect="/browser"'),
-        ("/time", b"Last 7 days"),
+        ("/time", b"officepulse.timeZone()"),  # asks the browser for its zone
+        ("/time?tz=UTC", b"Last 7 days"),
         ("/static/vendor/htmx.min.js", b"htmx"),
         ("/static/vendor/ws.js", b"ws"),
         ("/static/officepulse.js", b"timeZone"),

@@ -80,6 +80,39 @@ def travelling(
     return Timeline.load(path)
 
 
+PAGES = {
+    "Google-chrome": [
+        ("YouTube — cat video - Google Chrome", "https://www.youtube.com/watch?v=cat"),
+        ("YouTube — cat video - Google Chrome", "https://www.youtube.com/watch?v=cat2"),
+        ("Docs — Google Chrome", "https://docs.example.com/a"),
+    ],
+    "Code": [("main.py — officepulse", None), ("test_app.py — officepulse", None)],
+    "Slack": [("Slack | #general", None)],
+}
+
+
+def browsing_day(path: Path, seed: int, hours: float) -> Timeline:
+    """Switches every few minutes between a few apps, each with a few titles that come
+    back (so per-title totals add up several stretches), browser pages with URLs
+    (two of them under one title), and idle stretches."""
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    offset, end = 0, int(hours * 3600)
+    while offset < end:
+        app = rng.choice(sorted(PAGES))
+        title, url = rng.choice(PAGES[app])
+        line: dict[str, object] = {"offset": offset, "app": app, "title": title}
+        if url:
+            line["url"] = url
+        if rng.random() < 0.15:
+            line["idle"] = True
+        lines.append(line)
+        offset += rng.randint(60, 2400)
+    lines.append({"offset": end, "end": True})
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return Timeline.load(path)
+
+
 def expected_days(
     timeline: Timeline, start: datetime, viewer: str | None
 ) -> dict[tuple[date, str], tuple[float, float]]:
@@ -100,3 +133,27 @@ def expected_days(
             slot[1 if entry.idle else 0] += 60
             minute += timedelta(minutes=1)
     return {key: (v[0], v[1]) for key, v in totals.items()}
+
+
+Stretch = tuple[datetime, datetime, str, str, str | None, bool]
+
+
+def stretches(timeline: Timeline, start: datetime, lo: datetime, hi: datetime) -> list[Stretch]:
+    """(from, to, app, title, url, idle) within [lo, hi): each line until the next,
+    lines equal to the one before joined (as the server stores them), clipped."""
+    joined: list[Stretch] = []
+    for entry, following in zip(timeline.entries, timeline.entries[1:], strict=False):
+        assert entry.app is not None
+        a = start + timedelta(seconds=entry.offset)
+        b = start + timedelta(seconds=following.offset)
+        what = (entry.app, entry.title, entry.url, entry.idle)
+        if joined and joined[-1][2:] == what and joined[-1][1] == a:
+            joined[-1] = (joined[-1][0], b, *what)
+        else:
+            joined.append((a, b, *what))
+    out = []
+    for a, b, *what in joined:
+        a, b = max(a, lo), min(b, hi)
+        if b > a:
+            out.append((a, b, what[0], what[1], what[2], what[3]))
+    return out

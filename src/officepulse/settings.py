@@ -42,6 +42,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pulsetime: PositiveSeconds = 25.0
     max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     browser_send_timeout: PositiveSeconds = 5.0
+    # 0 keeps raw spans for ever (as ActivityWatch does); rollups are always kept.
+    retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -87,6 +89,8 @@ HELP: dict[str, str] = {
     "pulsetime": "heartbeats of the same activity closer than this many seconds merge",
     "max_frame_bytes": "largest websocket message accepted from an agent",
     "browser_send_timeout": "seconds a dashboard may lag before it is disconnected",
+    "retention_days": "days raw spans (titles, URLs, timelines) are kept; totals are kept "
+    "for ever; 0 keeps everything",
     "log_level": "debug, info, warning or error",
     "server_url": "websocket URL of the server's /agent endpoint",
     "name": "the person's name shown on the dashboard",

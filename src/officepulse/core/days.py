@@ -11,11 +11,11 @@ in exactly one of their days.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from officepulse.core.spans import to_ms
+from officepulse.core.periods import midnight_ms
 from officepulse.core.zones import ZoneRun, cover
 
 DayMode = Literal["viewer", "person"]
@@ -33,12 +33,6 @@ Range = tuple[int, int]
 def dates(first: date, last: date) -> list[date]:
     """Every date from ``first`` to ``last``, both included."""
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def midnight_ms(day: date, zone: ZoneInfo) -> int:
-    """The instant ``day`` starts on the wall clock of ``zone``. Where midnight does
-    not exist (a zone that springs forward at 00:00) the day starts at the change."""
-    return to_ms(datetime.combine(day, time(0), tzinfo=zone))
 
 
 def day_range(day: date, zone: ZoneInfo) -> Range:

@@ -13,6 +13,7 @@ import msgspec
 
 from officepulse import __version__
 from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
+from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
 from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
@@ -23,6 +24,10 @@ MAX_RANGE = timedelta(days=400)
 
 class ApiError(Exception):
     """A bad request; the message names the parameter and what was wrong."""
+
+
+class UnknownAgent(ApiError):
+    """The request names an agent the server has never heard of (404)."""
 
 
 class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -106,6 +111,47 @@ class SpansOut(msgspec.Struct, kw_only=True):
     start: datetime
     end: datetime
     spans: list[SpanRowOut]
+    truncated: bool
+
+
+class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    start: datetime
+    end: datetime
+    seconds: float
+    app: str
+    title: str = ""
+    url: str | None = None
+    idle: bool = False
+
+
+class TimelineOut(msgspec.Struct, kw_only=True):
+    agent: str
+    name: str
+    date: date
+    tz: str
+    start: datetime
+    end: datetime
+    hours: int
+    seconds: float
+    idle_seconds: float
+    blocks: list[BlockOut]
+    truncated: bool
+
+
+class TitleRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    title: str
+    url: str | None = None
+    seconds: float
+    idle_seconds: float
+
+
+class TitlesOut(msgspec.Struct, kw_only=True):
+    agent: str
+    name: str
+    app: str
+    start: datetime
+    end: datetime
+    rows: list[TitleRowOut]
     truncated: bool
 
 
@@ -197,6 +243,87 @@ def agent_out(view: AgentView) -> AgentOut:
     )
 
 
+def parse_required(name: str, raw: str | None, what: str) -> str:
+    if not raw:
+        raise ApiError(f"missing query parameter '{name}' ({what})")
+    return raw
+
+
+def parse_zone(raw: str | None) -> ZoneInfo:
+    name = parse_required("tz", raw, "an IANA time zone such as Europe/Paris")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(f"'tz' is not a known time zone: {name!r}") from None
+
+
+def parse_date(name: str, raw: str | None) -> date:
+    value = parse_required(name, raw, "a calendar date such as 2026-11-30")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(f"'{name}' is not a date like 2026-11-30: {value!r}") from None
+
+
+def timeline_out(
+    agent: AgentStatus,
+    day: date,
+    tz: str,
+    span: tuple[int, int],
+    blocks: list[Block],
+    truncated: bool,
+) -> TimelineOut:
+    start_ms, end_ms = span
+    return TimelineOut(
+        agent=agent.info.id,
+        name=agent.info.name,
+        date=day,
+        tz=tz,
+        start=_dt(start_ms),
+        end=_dt(end_ms),
+        hours=-(-(end_ms - start_ms) // 3_600_000),
+        seconds=sum(b.duration_ms for b in blocks if not b.idle) / 1000,
+        idle_seconds=sum(b.duration_ms for b in blocks if b.idle) / 1000,
+        blocks=[
+            BlockOut(
+                start=_dt(b.start_ms),
+                end=_dt(b.end_ms),
+                seconds=b.duration_ms / 1000,
+                app=b.app,
+                title=b.title,
+                url=b.url,
+                idle=b.idle,
+            )
+            for b in blocks
+        ],
+        truncated=truncated,
+    )
+
+
+def titles_out(
+    agent: AgentStatus,
+    app: str,
+    start: datetime,
+    end: datetime,
+    rows: list[TitleTotal],
+    truncated: bool,
+) -> TitlesOut:
+    return TitlesOut(
+        agent=agent.info.id,
+        name=agent.info.name,
+        app=app,
+        start=start,
+        end=end,
+        rows=[
+            TitleRowOut(
+                title=r.title, url=r.url, seconds=r.active_ms / 1000, idle_seconds=r.idle_ms / 1000
+            )
+            for r in rows
+        ],
+        truncated=truncated,
+    )
+
+
 def parse_instant(name: str, raw: str | None) -> datetime:
     if raw is None:
         raise ApiError(f"missing query parameter '{name}' (an ISO 8601 instant)")
@@ -263,15 +390,6 @@ def usage_out(
     )
 
 
-def parse_date(name: str, raw: str | None) -> date:
-    if raw is None:
-        raise ApiError(f"missing query parameter '{name}' (a date, YYYY-MM-DD)")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ApiError(f"'{name}' is not a date (YYYY-MM-DD): {raw!r}") from exc
-
-
 def days_range(first_raw: str | None, last_raw: str | None) -> tuple[date, date]:
     """``from`` and ``to``, both included, at most MAX_DAYS days."""
     first = parse_date("from", first_raw)
@@ -288,16 +406,6 @@ def parse_day_mode(raw: str | None) -> DayMode:
         if (raw or "viewer") == mode:
             return mode
     raise ApiError(f"'day' must be one of {', '.join(DAY_MODES)}, not {raw!r}")
-
-
-def parse_zone(raw: str | None) -> ZoneInfo:
-    name = raw or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ApiError(
-            f"'tz' is not a known time zone: {name!r} (use an IANA name such as 'Europe/Paris')"
-        ) from exc
 
 
 def usage_days_out(
@@ -333,7 +441,7 @@ def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
 
 
 def _param(
-    name: str, schema: dict[str, Any], description: str = "", *, required: bool = False
+    name: str, schema: dict[str, Any], description: str = "", *, required: bool = True
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
     if description:
@@ -343,7 +451,7 @@ def _param(
 
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, UsageDaysOut, SpansOut, ErrorOut],
+        [AgentsOut, UsageOut, UsageDaysOut, SpansOut, TimelineOut, TitlesOut, ErrorOut],
         ref_template="#/components/schemas/{name}",
     )
 
@@ -352,45 +460,26 @@ def openapi() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         }
 
+    def ok(description: str, name: str) -> dict[str, Any]:
+        return {"200": {"description": description, **ref(name)}, "400": bad}
+
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
-
-    def table(
-        op_id: str, summary: str, description: str, params: list[dict[str, Any]], schema: str
-    ) -> dict[str, Any]:
-        """A GET that answers JSON, or CSV with format=csv."""
-        return {
-            "get": {
-                "operationId": op_id,
-                "summary": summary,
-                "description": description,
-                "parameters": [*params, fmt],
-                "responses": {
-                    "200": {
-                        "description": f"{summary} (as text/csv with format=csv)",
-                        **ref(schema),
-                    },
-                    "400": bad,
-                },
-            }
-        }
-
+    unknown = {"description": "No agent has this id; `error` says so.", **ref("ErrorOut")}
+    text = {"type": "string"}
     instant = {"type": "string", "format": "date-time"}
     day = {"type": "string", "format": "date"}
-    start = _param("start", instant, required=True)
-    end = _param("end", instant, required=True)
+    start = _param("start", instant, "first instant of the range")
+    end = _param("end", instant, "the range ends before this instant")
     fmt = _param("format", {"type": "string", "enum": list(FORMATS)}, "json (default) or csv")
-    group_by = _param(
-        "group_by",
-        {"type": "string", "default": "agent,app"},
-        "Comma-separated subset of: agent, app. Default: agent,app.",
-    )
+    fmt["required"] = False
+    agent = _param("agent", text, "the agent's id (see /api/v1/agents)")
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "officepulse",
             "version": __version__,
             "description": "Live team presence and time per app. Times are ISO 8601 instants; "
-            "durations are seconds.",
+            "durations are seconds. The dashboard's reports are drawn from these same answers.",
         },
         "paths": {
             "/api/v1/agents": {
@@ -401,47 +490,114 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "The agents.", **ref("AgentsOut")}},
                 }
             },
-            "/api/v1/usage": table(
-                "usage",
-                "Seconds of activity in [start, end), grouped.",
-                "Spans are clipped to the range. `seconds` is active time; "
-                "`idle_seconds` is time the person was away while the app was in front.",
-                [start, end, group_by],
-                "UsageOut",
-            ),
-            "/api/v1/usage/days": table(
-                "usageDays",
-                "Seconds of activity per day from `from` to `to`, grouped.",
-                "A day is midnight to midnight: in the zone `tz` for everyone "
-                "(`day=viewer`), or in each person's own zone at the time, as their agent "
-                "reported it (`day=person`: a traveller's days follow them; `tz` is then "
-                "unused). Daylight-saving changes give 23- and 25-hour days. "
-                f"At most {MAX_DAYS} days; days without time are left out.",
-                [
-                    _param("from", day, "first day, YYYY-MM-DD", required=True),
-                    _param("to", day, "last day (included), YYYY-MM-DD", required=True),
-                    _param(
-                        "day",
-                        {"type": "string", "enum": list(DAY_MODES)},
-                        "viewer (default) or person",
+            "/api/v1/usage": {
+                "get": {
+                    "operationId": "usage",
+                    "summary": "Seconds of activity in [start, end), grouped.",
+                    "description": "Spans are clipped to the range. `seconds` is active time; "
+                    "`idle_seconds` is time the person was away while the app was in front. "
+                    "The dashboard's team view and a person's per-app chart are this report "
+                    "(group_by=agent,app) for the chosen days.",
+                    "parameters": [
+                        start,
+                        end,
+                        fmt,
+                        _param(
+                            "group_by",
+                            {"type": "string", "default": "agent,app"},
+                            "Comma-separated subset of: agent, app. Default: agent,app.",
+                            required=False,
+                        ),
+                    ],
+                    "responses": ok("Totals (as text/csv with format=csv).", "UsageOut"),
+                }
+            },
+            "/api/v1/usage/days": {
+                "get": {
+                    "operationId": "usageDays",
+                    "summary": "Seconds of activity per day from `from` to `to`, grouped.",
+                    "description": "A day is midnight to midnight: in the zone `tz` for everyone "
+                    "(`day=viewer`), or in each person's own zone at the time, as their agent "
+                    "reported it (`day=person`: a traveller's days follow them; `tz` is then "
+                    "unused). Daylight-saving changes give 23- and 25-hour days. "
+                    f"At most {MAX_DAYS} days; days without time are left out.",
+                    "parameters": [
+                        _param("from", day, "the first day"),
+                        _param("to", day, "the last day, included"),
+                        _param(
+                            "day",
+                            {"type": "string", "enum": list(DAY_MODES)},
+                            "viewer (default) or person",
+                            required=False,
+                        ),
+                        _param(
+                            "tz",
+                            {"type": "string", "default": "UTC"},
+                            "the viewer's IANA time zone; default UTC",
+                            required=False,
+                        ),
+                        _param(
+                            "group_by",
+                            {"type": "string", "default": "agent,app"},
+                            "Comma-separated subset of: agent, app. Default: agent,app.",
+                            required=False,
+                        ),
+                        fmt,
+                    ],
+                    "responses": ok(
+                        "Totals per day (as text/csv with format=csv).", "UsageDaysOut"
                     ),
-                    _param(
-                        "tz",
-                        {"type": "string", "default": "UTC"},
-                        "the viewer's IANA time zone; default UTC",
-                    ),
-                    group_by,
-                ],
-                "UsageDaysOut",
-            ),
-            "/api/v1/spans": table(
-                "spans",
-                "The stored spans that overlap [start, end), whole, in time order.",
-                f"At most {EXPORT_LIMIT} spans; `truncated` says when "
-                "there were more (ask for a shorter range).",
-                [start, end, _param("agent", {"type": "string"}, "only this agent's spans")],
-                "SpansOut",
-            ),
+                }
+            },
+            "/api/v1/spans": {
+                "get": {
+                    "operationId": "spans",
+                    "summary": "The stored spans that overlap [start, end), whole, in time order.",
+                    "description": f"At most {EXPORT_LIMIT} spans; `truncated` says when "
+                    "there were more (ask for a shorter range).",
+                    "parameters": [
+                        start,
+                        end,
+                        {**agent, "required": False, "description": "only this agent's spans"},
+                        fmt,
+                    ],
+                    "responses": ok("Spans (as text/csv with format=csv).", "SpansOut"),
+                }
+            },
+            "/api/v1/timeline": {
+                "get": {
+                    "operationId": "timeline",
+                    "summary": "One person's calendar day, span by span, clipped to the day.",
+                    "description": "The day runs from midnight to midnight on the wall clock of "
+                    "`tz`, so it has 23 or 25 `hours` when daylight saving time begins or ends. "
+                    "Blocks are in time order; idle blocks are the time the person was away "
+                    "while the app was in front; gaps are times the agent was not running.",
+                    "parameters": [
+                        agent,
+                        _param("date", day, "the calendar day"),
+                        _param("tz", text, "IANA time zone the day is reckoned in"),
+                        fmt,
+                    ],
+                    "responses": {
+                        **ok("The day's blocks (as text/csv with format=csv).", "TimelineOut"),
+                        "404": unknown,
+                    },
+                }
+            },
+            "/api/v1/titles": {
+                "get": {
+                    "operationId": "titles",
+                    "summary": "Time per window title (and URL) of one app of one person "
+                    "in [start, end).",
+                    "description": "Spans are clipped to the range; rows are sorted by active "
+                    "time, most first. A title seen with two URLs is two rows.",
+                    "parameters": [agent, _param("app", text, "the app's name"), start, end, fmt],
+                    "responses": {
+                        **ok("Totals per title (as text/csv with format=csv).", "TitlesOut"),
+                        "404": unknown,
+                    },
+                }
+            },
         },
         "components": {"schemas": components},
     }

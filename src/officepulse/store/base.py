@@ -182,6 +182,14 @@ class Store(Protocol):
         """At start-up: no agent is connected to a server that just started."""
         ...
 
+    async def prune(self, before_ms: int) -> int:
+        """Retention: delete the raw spans that ended at or before ``before_ms``, and
+        nothing else. Rollups are kept as they are, so every total over whole minutes
+        (hours, days in any zone) is the same after as before; only what needs raw spans
+        (titles, URLs, the timeline, sub-minute edges) is gone before that instant.
+        Deletes in bounded chunks so that writes keep flowing; returns how many."""
+        ...
+
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:

@@ -257,6 +257,21 @@ _MAX_SPAN: LiteralString = (
 _OVERLAP: LiteralString = (
     "start_ms < %s AND end_ms > %s AND start_ms >= %s - (SELECT max_span_ms FROM span_stats)"
 )
+# Retention (Store.prune), a chunk a transaction: the agents whose old spans go are locked
+# as writers lock them (same lock, same order), so a write that reads a span's old row
+# never races its deletion.
+PRUNE_CHUNK = 10_000
+_PRUNE_AGENTS: LiteralString = (
+    'SELECT DISTINCT agent_id COLLATE "C" FROM (SELECT agent_id FROM spans '
+    "WHERE start_ms < %s AND end_ms <= %s LIMIT %s) v ORDER BY 1"
+)
+_PRUNE_LOCK: LiteralString = (
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(a))) FROM unnest(%s::text[]) a"
+)
+_PRUNE: LiteralString = (
+    "DELETE FROM spans WHERE ctid IN (SELECT ctid FROM spans WHERE agent_id = ANY(%s) "
+    "AND start_ms < %s AND end_ms <= %s LIMIT %s)"
+)
 _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
     "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE agents.id = v.id"
@@ -663,6 +678,23 @@ class PostgresStore:
         }
         self._queue.mark_offline = True
         await self.flush()
+
+    async def prune(self, before_ms: int) -> int:
+        await self.flush()
+        assert self._pool is not None, "store is not open"
+        total = 0
+        while True:
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(_PRUNE_AGENTS, (before_ms, before_ms, PRUNE_CHUNK))
+                agents = [str(row[0]) for row in await cur.fetchall()]
+                if not agents:
+                    return total
+                await conn.execute(_PRUNE_LOCK, (ROLLUP_LOCK, agents))
+                cur = await conn.execute(_PRUNE, (agents, before_ms, before_ms, PRUNE_CHUNK))
+                deleted = max(cur.rowcount, 0)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
 
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000

@@ -161,6 +161,14 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
 
+# Retention (Store.prune): spans that ended by then, a chunk a transaction; the start index
+# finds them (a span ends after it starts).
+PRUNE_CHUNK = 10_000
+_PRUNE = (
+    "DELETE FROM spans WHERE (agent_id, start_ms) IN (SELECT agent_id, start_ms FROM spans "
+    "WHERE start_ms < ? AND end_ms <= ? LIMIT ?)"
+)
+
 
 class Details(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The optional parts of an activity, kept in one column."""
@@ -609,6 +617,33 @@ class SQLiteStore:
                 self._writer.execute("UPDATE agents SET online = 0 WHERE online = 1")
 
         await asyncio.to_thread(run)
+
+    async def prune(self, before_ms: int) -> int:
+        await self.flush()
+        total = 0
+        while True:
+            deleted = await asyncio.to_thread(self._prune_chunk, before_ms, PRUNE_CHUNK)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
+
+    def _prune_chunk(self, before_ms: int, chunk: int) -> int:
+        with self._write_lock:
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # What other writers left for the rollups is folded first, so that what the
+                # delete triggers note next is only this delete, which must not count.
+                fold_pending(conn)
+                deleted = conn.execute(_PRUNE, (before_ms, before_ms, chunk)).rowcount
+                conn.execute("DELETE FROM rollup_pending")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return max(deleted, 0)
 
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
