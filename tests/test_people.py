@@ -125,6 +125,13 @@ async def test_member_sees_the_office_at_each_persons_level(office: Office) -> N
         async with http.get(office.url + "/api/v1/usage?" + around_now() + "&group_by=app") as r:
             apps = {row["app"] for row in (await r.json())["rows"]}
         assert "Code" not in apps  # not even summed over the team
+        today = datetime.now(UTC).date().isoformat()
+        async with http.get(
+            office.url + f"/api/v1/usage/days?from={today}&to={today}&group_by=app"
+        ) as r:
+            days = (await r.json())["rows"]
+        assert days
+        assert "Code" not in {row["app"] for row in days}  # nor day by day
         # Ann sees her own at full detail.
     async with session() as http:
         assert await sign_in(http, office.url, "ann") == 303

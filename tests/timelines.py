@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from officepulse.agent.timeline import Timeline
 
@@ -49,6 +50,36 @@ def expected(
     return {app: (v[0], v[1]) for app, v in totals.items()}
 
 
+def travelling(
+    path: Path, seed: int, hours: float, zones: list[tuple[int, str]], gaps: tuple[int, int]
+) -> Timeline:
+    """Round the clock, switching apps every ``gaps`` seconds (whole minutes), with the
+    computer in zone ``tz`` from each ``(offset, tz)`` of ``zones`` on."""
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    offset = 0
+    end = int(hours * 3600)
+    changes = sorted(zones)
+    while offset < end:
+        app, title = rng.choice(APPS)
+        line: dict[str, object] = {"offset": offset, "app": app, "title": title}
+        if rng.random() < 0.15:
+            line["idle"] = True
+        lines.append(line)
+        nxt = offset + 60 * rng.randint(gaps[0] // 60, gaps[1] // 60)
+        # A zone change starts a line of its own, the app in front unchanged.
+        for at, tz in changes:
+            if offset <= at < nxt:
+                if at == offset:
+                    line["tz"] = tz
+                else:
+                    lines.append({**line, "offset": at, "tz": tz})
+        offset = nxt
+    lines.append({"offset": end, "end": True})
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return Timeline.load(path)
+
+
 PAGES = {
     "Google-chrome": [
         ("YouTube — cat video - Google Chrome", "https://www.youtube.com/watch?v=cat"),
@@ -80,6 +111,28 @@ def browsing_day(path: Path, seed: int, hours: float) -> Timeline:
     lines.append({"offset": end, "end": True})
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return Timeline.load(path)
+
+
+def expected_days(
+    timeline: Timeline, start: datetime, viewer: str | None
+) -> dict[tuple[date, str], tuple[float, float]]:
+    """(active, idle) seconds per (day, app): days in ``viewer``'s zone, or (None) in the
+    zone the timeline had the computer in at each minute. Minute by minute, which is
+    exact for timelines in whole minutes and zones whole minutes off UTC."""
+    totals: dict[tuple[date, str], list[float]] = {}
+    zone = "UTC"
+    start = start.astimezone(UTC)  # offsets are elapsed time, not wall-clock time
+    for entry, following in zip(timeline.entries, timeline.entries[1:], strict=False):
+        zone = entry.tz or zone
+        assert entry.app is not None
+        here = ZoneInfo(viewer or zone)
+        minute = start + timedelta(seconds=entry.offset)
+        until = start + timedelta(seconds=following.offset)
+        while minute < until:
+            slot = totals.setdefault((minute.astimezone(here).date(), entry.app), [0.0, 0.0])
+            slot[1 if entry.idle else 0] += 60
+            minute += timedelta(minutes=1)
+    return {key: (v[0], v[1]) for key, v in totals.items()}
 
 
 Stretch = tuple[datetime, datetime, str, str, str | None, bool]

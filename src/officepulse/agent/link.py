@@ -320,6 +320,7 @@ class Link:
                     start=from_ms(e.span.start_ms),
                     end=from_ms(e.span.end_ms),
                     activity=e.span.activity,
+                    tz=e.span.tz,
                 )
                 for e in run
             ],

@@ -25,6 +25,7 @@ from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
 from officepulse.agent.timeline import Timeline
 from officepulse.agent.transport import client_ssl
+from officepulse.agent.zonewatch import ZoneWatch
 from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
 from officepulse.settings import AgentSettings
 
@@ -32,9 +33,12 @@ log = logging.getLogger("officepulse.agent")
 Driver = DesktopDriver | ScriptedDriver | NoDesktop
 
 
-def local_zone() -> str:
-    """The IANA name of this computer's time zone, or UTC when it cannot be told."""
+def local_zone(*, reload: bool = False) -> str:
+    """The IANA name of this computer's time zone, or UTC when it cannot be told.
+    tzlocal caches it: ``reload`` looks again (the computer may have moved)."""
     try:
+        if reload:
+            tzlocal.reload_localzone()
         return tzlocal.get_localzone_name() or "UTC"
     except Exception:  # tzlocal raises several kinds on odd set-ups; UTC is a safe answer
         return "UTC"
@@ -137,6 +141,14 @@ async def run_agent(settings: AgentSettings) -> None:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))
     driver = make_driver(settings, config.rules, recorder.gap)
+    # Every span carries the zone it was recorded in: a scripted timeline's own, else
+    # the computer's, looked up again once a minute and after a sleep.
+    desktop_zone = ZoneWatch(lambda: local_zone(reload=True))
+    if isinstance(driver, ScriptedDriver):
+        scripted = driver
+        recorder.zone = lambda ts_ms: scripted.zone(ts_ms) or hello.tz
+    else:
+        recorder.zone = desktop_zone
     log.info(
         "agent %s for %s on %s; server %s; journal %s (%s)",
         hello.agent_id,

@@ -82,6 +82,7 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/agent"): Access.AGENT,
     ("GET", "/api/v1/agents"): Access.SIGNED_IN,
     ("GET", "/api/v1/usage"): Access.SIGNED_IN,
+    ("GET", "/api/v1/usage/days"): Access.SIGNED_IN,
     ("GET", "/api/v1/spans"): Detail("agent", "query"),
     ("GET", "/api/v1/timeline"): Detail("agent", "query"),
     ("GET", "/api/v1/titles"): Detail("agent", "query"),

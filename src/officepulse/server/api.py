@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from officepulse import __version__
+from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
+from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
 
@@ -69,6 +71,21 @@ class UsageOut(msgspec.Struct, kw_only=True):
     end: datetime
     group_by: list[str]
     rows: list[UsageRowOut]
+
+
+class DayRowOut(UsageRowOut, kw_only=True, omit_defaults=True):
+    """A usage row of one day."""
+
+    day: date
+
+
+class UsageDaysOut(msgspec.Struct, kw_only=True):
+    first: date = msgspec.field(name="from")
+    last: date = msgspec.field(name="to")
+    day: str
+    tz: str | None
+    group_by: list[str]
+    rows: list[DayRowOut]
 
 
 class ErrorOut(msgspec.Struct, kw_only=True):
@@ -369,6 +386,17 @@ def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, d
     return start, end
 
 
+def _row_fields(r: UsageRow | DayUsage, names: dict[str, str]) -> dict[str, Any]:
+    """A usage row's fields as the API shows them: seconds, and the agent's name."""
+    return {
+        "agent": r.agent_id,
+        "name": names.get(r.agent_id) if r.agent_id is not None else None,
+        "app": r.app,
+        "seconds": r.active_ms / 1000,
+        "idle_seconds": r.idle_ms / 1000,
+    }
+
+
 def usage_out(
     start: datetime,
     end: datetime,
@@ -381,17 +409,54 @@ def usage_out(
         start=start,
         end=end,
         group_by=list(group_by),
-        rows=[
-            UsageRowOut(
-                agent=r.agent_id,
-                name=names.get(r.agent_id) if r.agent_id is not None else None,
-                app=r.app,
-                seconds=r.active_ms / 1000,
-                idle_seconds=r.idle_ms / 1000,
-            )
-            for r in rows
-        ],
+        rows=[UsageRowOut(**_row_fields(r, names)) for r in rows],
     )
+
+
+def days_range(first_raw: str | None, last_raw: str | None) -> tuple[date, date]:
+    """``from`` and ``to``, both included, at most MAX_DAYS days."""
+    first = parse_date("from", first_raw)
+    last = parse_date("to", last_raw)
+    if last < first:
+        raise ApiError("'to' must not be before 'from'")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ApiError(f"the range is longer than {MAX_DAYS} days")
+    return first, last
+
+
+def parse_day_mode(raw: str | None) -> DayMode:
+    for mode in DAY_MODES:
+        if ("viewer" if raw is None else raw) == mode:
+            return mode
+    raise ApiError(f"'day' must be one of {', '.join(DAY_MODES)}, not {raw!r}")
+
+
+def usage_days_out(
+    first: date,
+    last: date,
+    mode: DayMode,
+    zone: ZoneInfo,
+    group_by: list[GroupKey],
+    rows: list[DayUsage],
+    agents: list[AgentStatus],
+) -> UsageDaysOut:
+    names = {a.info.id: a.info.name for a in agents}
+    return UsageDaysOut(
+        first=first,
+        last=last,
+        day=mode,
+        tz=zone.key if mode == "viewer" else None,
+        group_by=list(group_by),
+        rows=[DayRowOut(day=r.day, **_row_fields(r, names)) for r in rows],
+    )
+
+
+def key_columns(group_by: list[GroupKey]) -> list[str]:
+    """The CSV columns that name a row's group: the agent's id and name, the app."""
+    return [
+        *(["agent", "name"] if "agent" in group_by else []),
+        *(["app"] if "app" in group_by else []),
+    ]
 
 
 def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
@@ -409,7 +474,7 @@ def _param(
 
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, SpansOut, TimelineOut, TitlesOut, ErrorOut],
+        [AgentsOut, UsageOut, UsageDaysOut, SpansOut, TimelineOut, TitlesOut, ErrorOut],
         ref_template="#/components/schemas/{name}",
     )
 
@@ -431,10 +496,17 @@ def openapi() -> dict[str, Any]:
     unknown = {"description": "No agent has this id; `error` says so.", **ref("ErrorOut")}
     text = {"type": "string"}
     instant = {"type": "string", "format": "date-time"}
+    day = {"type": "string", "format": "date"}
     start = _param("start", instant, "first instant of the range")
     end = _param("end", instant, "the range ends before this instant")
     fmt = _param("format", {"type": "string", "enum": list(FORMATS)}, "json (default) or csv")
     fmt["required"] = False
+    group_by = _param(
+        "group_by",
+        {"type": "string", "enum": group_by_values(), "default": "agent,app"},
+        f"Comma-separated subset of: {', '.join(GROUP_KEYS)}. Default: agent,app.",
+        required=False,
+    )
     agent = _param(
         "agent",
         {"type": "string", "pattern": AGENT_ID_PATTERN},
@@ -456,7 +528,8 @@ def openapi() -> dict[str, Any]:
             "/api/v1/agents": {
                 "get": {
                     "operationId": "listAgents",
-                    "summary": "Every agent, online or not, with what is in front of it now.",
+                    "summary": "Every agent, online or not, with what is in front of it now "
+                    "and the time zone its computer is in (`tz`).",
                     "responses": {"200": {"description": "The agents.", **ref("AgentsOut")}},
                 }
             },
@@ -472,14 +545,41 @@ def openapi() -> dict[str, Any]:
                         start,
                         end,
                         fmt,
-                        _param(
-                            "group_by",
-                            {"type": "string", "enum": group_by_values(), "default": "agent,app"},
-                            "Comma-separated subset of: agent, app. Default: agent,app.",
-                            required=False,
-                        ),
+                        group_by,
                     ],
                     "responses": ok("Totals (as text/csv with format=csv).", "UsageOut"),
+                }
+            },
+            "/api/v1/usage/days": {
+                "get": {
+                    "operationId": "usageDays",
+                    "summary": "Seconds of activity per day from `from` to `to`, grouped.",
+                    "description": "A day is midnight to midnight: in the zone `tz` for everyone "
+                    "(`day=viewer`), or in each person's own zone at the time, as their agent "
+                    "reported it (`day=person`: a traveller's days follow them; `tz` is then "
+                    "unused). Daylight-saving changes give 23- and 25-hour days. "
+                    f"At most {MAX_DAYS} days; days without time are left out.",
+                    "parameters": [
+                        _param("from", day, "the first day"),
+                        _param("to", day, "the last day, included"),
+                        _param(
+                            "day",
+                            {"type": "string", "enum": list(DAY_MODES)},
+                            "viewer (default) or person",
+                            required=False,
+                        ),
+                        _param(
+                            "tz",
+                            {"type": "string", "default": "UTC"},
+                            "the viewer's IANA time zone; default UTC",
+                            required=False,
+                        ),
+                        group_by,
+                        fmt,
+                    ],
+                    "responses": ok(
+                        "Totals per day (as text/csv with format=csv).", "UsageDaysOut"
+                    ),
                 }
             },
             "/api/v1/spans": {
@@ -507,7 +607,7 @@ def openapi() -> dict[str, Any]:
                     "while the app was in front; gaps are times the agent was not running.",
                     "parameters": [
                         agent,
-                        _param("date", {"type": "string", "format": "date"}, "the calendar day"),
+                        _param("date", day, "the calendar day"),
                         _param("tz", text, "IANA time zone the day is reckoned in"),
                         fmt,
                     ],

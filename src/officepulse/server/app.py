@@ -26,6 +26,7 @@ from officepulse.core.spans import Span
 from officepulse.server import api, aw_compat, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
+from officepulse.server.days import usage_by_day
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
 from officepulse.server.hosts import HostRules, default_names
@@ -68,11 +69,17 @@ def csv_response(text: str, name: str) -> web.Response:
 
 
 def export(
-    out: msgspec.Struct, fmt: str, rows: list[msgspec.Struct], row: type[msgspec.Struct], name: str
+    out: msgspec.Struct,
+    fmt: str,
+    rows: list[msgspec.Struct],
+    row: type[msgspec.Struct],
+    name: str,
+    columns: list[str] | None = None,
 ) -> web.Response:
-    """``out`` as JSON, or its ``rows`` as a CSV table with a column per field of ``row``."""
+    """``out`` as JSON, or its ``rows`` as a CSV table with a column per field of ``row``
+    (or the ``columns`` given: a grouped report has only the keys it was grouped by)."""
     if fmt == "csv":
-        return csv_response(api.to_csv(rows, list(row.__struct_fields__)), name)
+        return csv_response(api.to_csv(rows, columns or list(row.__struct_fields__)), name)
     return json_response(out)
 
 
@@ -138,6 +145,7 @@ class Server:
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
         app.router.add_get("/api/v1/usage", self.api_usage)
+        app.router.add_get("/api/v1/usage/days", self.api_usage_days)
         app.router.add_get("/api/v1/spans", self.api_spans)
         app.router.add_get("/api/v1/timeline", self.api_timeline)
         app.router.add_get("/api/v1/titles", self.api_titles)
@@ -149,6 +157,7 @@ class Server:
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
         aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        app.on_startup.append(self._start_retention)  # last: the AW tables prune too
         return app
 
     async def _startup(self, app: web.Application) -> None:
@@ -172,6 +181,8 @@ class Server:
                 "sees the office without signing in; create the first admin with "
                 "`officepulse admin create --login NAME`"
             )
+
+    async def _start_retention(self, app: web.Application) -> None:
         if self.settings.retention_days:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
@@ -316,13 +327,24 @@ class Server:
         rows = await (await self.reads(request)).usage(start_ms, end_ms, group_by)
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
-        if fmt == "csv":
-            keys = [k for k in ("agent", "name", "app") if k in group_by]
-            columns = [*keys[:1], "name", *keys[1:]] if "agent" in group_by else keys
-            return csv_response(
-                api.to_csv(list(out.rows), [*columns, "seconds", "idle_seconds"]), "usage"
-            )
-        return json_response(out)
+        columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
+        return export(out, fmt, list(out.rows), api.UsageRowOut, "usage", columns)
+
+    async def api_usage_days(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            first, last = api.days_range(q.get("from"), q.get("to"))
+            mode = api.parse_day_mode(q.get("day"))
+            zone = api.parse_zone(q.get("tz") or "UTC")
+            group_by = api.parse_group_by(q.get("group_by"))
+            fmt = api.parse_format(q.get("format"))
+        except api.ApiError as exc:
+            return bad_request(str(exc))
+        reads = await self.reads(request)
+        rows = await usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
+        out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
+        columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
+        return export(out, fmt, list(out.rows), api.DayRowOut, "usage-days", columns)
 
     async def api_spans(self, request: web.Request) -> web.Response:
         q = request.query

@@ -255,7 +255,7 @@ class Gateway:
                 conv.warn("heartbeat-refused", refusal)
         elif isinstance(event, SpansReceived):
             try:
-                rows, seq, notes = self.ingest.take_spans(state, event.spans)
+                rows, seq, notes = await self.ingest.take_spans(state, event.spans)
             except ProtocolError as exc:
                 conv.fail(exc)
                 return

@@ -15,6 +15,7 @@ from officepulse.core.reports import (
     totals_by_person,
 )
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 from officepulse.store.base import AgentStatus, GroupKey, UsageRow
 
 
@@ -28,8 +29,16 @@ class Reads(Protocol):
     ) -> list[tuple[str, Span]]: ...
 
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]: ...
+
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]: ...
 
 
 # Raw spans read for one report at most; beyond it the answer says it was truncated.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 from officepulse.server.visibility import present_span, present_usage
 from officepulse.store.accounts import Visibility
 from officepulse.store.base import AgentStatus, GroupKey, Store, UsageRow
@@ -41,16 +42,27 @@ class VisibleReads:
             return rows
         return [(a, present_span(span, self.level(a))) for a, span in rows]
 
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        return await self.store.zones(agent_ids, start_ms, end_ms)  # zones only, no activity
+
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         if self.sees_all:
-            return await self.store.usage(start_ms, end_ms, group_by)
+            return await self.store.usage(start_ms, end_ms, group_by, agent_ids)
         # Each person's apps as their level shows them, so rows are read per agent even
         # when not grouped by agent (a team-wide sum must not reveal a hidden app), then
         # summed over agents.
         by_agent: list[GroupKey] = ["agent", *(k for k in group_by if k != "agent")]
-        rows = present_usage(await self.store.usage(start_ms, end_ms, by_agent), self.level)
+        rows = present_usage(
+            await self.store.usage(start_ms, end_ms, by_agent, agent_ids), self.level
+        )
         if "agent" in group_by:
             return rows
         totals: dict[str | None, list[int]] = {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 from officepulse.store.accounts import Accounts
 
 GroupKey = Literal["agent", "app"]
@@ -198,7 +199,20 @@ class Store(Accounts, Protocol):
         ...
 
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        """Time per group within [start_ms, end_ms); spans are clipped to it."""
+        """Time per group within [start_ms, end_ms); spans are clipped to it. With
+        ``agent_ids``, only those agents' time (an empty list: nobody's)."""
+        ...
+
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        """Each agent's zone runs (core/zones.py) that overlap [start_ms, end_ms), whole,
+        in time order; every agent's when ``agent_ids`` is None. Agents without runs
+        there are left out."""
         ...

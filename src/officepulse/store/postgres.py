@@ -30,6 +30,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.store.base import (
     GROUP_KEYS,
     AgentInfo,
@@ -47,7 +48,7 @@ from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -129,8 +130,26 @@ MIGRATIONS: dict[int, LiteralString] = {
         );
         INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
     """,
+    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
+    # zone history as runs, kept in the same transaction as the spans. Spans stored
+    # before zones were recorded were in the agent's current zone, as far as anyone
+    # can tell now: one run per agent over all of them.
+    6: """
+        ALTER TABLE spans ADD COLUMN tz TEXT;
+        UPDATE spans SET tz = a.tz FROM agents a WHERE a.id = spans.agent_id;
+        CREATE TABLE zone_runs (
+            agent_id TEXT NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
+            tz TEXT NOT NULL,
+            PRIMARY KEY (agent_id, start_ms)
+        );
+        INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz)
+        SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s
+        JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id, a.tz;
+    """,
     # People, sessions, agents' owners and the audit log (store/postgres_accounts.py).
-    6: ACCOUNT_TABLES,
+    7: ACCOUNT_TABLES,
 }
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
@@ -143,7 +162,7 @@ _AGENT_UPSERT: LiteralString = (
     "platform = excluded.platform, version = excluded.version, tz = excluded.tz, "
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
-_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details"
+_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
 # Spans arrive by binary COPY into this per-session table, then one upsert moves them.
 # ON COMMIT DELETE ROWS empties it in place (no new file, no catalog churn) at each commit.
 # It is made, if missing, at the start of each write transaction rather than once per
@@ -152,13 +171,26 @@ _SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid,
 _STAGING: LiteralString = (
     "SET LOCAL client_min_messages = warning; "
     "CREATE TEMP TABLE IF NOT EXISTS spans_in (agent_id TEXT, start_ms BIGINT, end_ms BIGINT, "
-    "app TEXT, title TEXT, url TEXT, process TEXT, pid BIGINT, idle BOOLEAN, details BYTEA) "
+    "app TEXT, title TEXT, url TEXT, process TEXT, pid BIGINT, idle BOOLEAN, details BYTEA, "
+    "tz TEXT) "
     "ON COMMIT DELETE ROWS"
 )
 # commit_spans promises durable. Where the database says synchronous_commit=off, the
 # store's write transactions overrule it (a stronger setting is left alone).
 _DURABLE: LiteralString = "; SET LOCAL synchronous_commit = on"
-_STAGING_TYPES = ("text", "int8", "int8", "text", "text", "text", "text", "int8", "bool", "bytea")
+_STAGING_TYPES = (
+    "text",
+    "int8",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "bool",
+    "bytea",
+    "text",
+)
 _SPAN_COPY: LiteralString = f"COPY spans_in (agent_id, {_SPAN_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _SPAN_UPSERT: LiteralString = (
     f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
@@ -166,7 +198,27 @@ _SPAN_UPSERT: LiteralString = (
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, "
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
-    "details = excluded.details"
+    "details = excluded.details, tz = excluded.tz"
+)
+# Each written agent's runs near the hull [lo, hi] of its new spans: the last one that
+# starts before lo, every one that starts within, the first one after hi (all that
+# painting can change or join; core/zones.py). Under the per-agent lock below.
+_ZONES_NEAR: LiteralString = (
+    "SELECT v.agent_id, z.start_ms, z.end_ms, z.tz "
+    "FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v(agent_id, lo, hi) "
+    "JOIN zone_runs z ON z.agent_id = v.agent_id AND z.start_ms >= COALESCE("
+    "(SELECT MAX(start_ms) FROM zone_runs WHERE agent_id = v.agent_id AND start_ms < v.lo), v.lo) "
+    "AND z.start_ms <= COALESCE("
+    "(SELECT MIN(start_ms) FROM zone_runs WHERE agent_id = v.agent_id AND start_ms > v.hi), v.hi) "
+    "ORDER BY v.agent_id, z.start_ms"
+)
+_ZONES_DELETE: LiteralString = (
+    "DELETE FROM zone_runs z USING unnest(%s::text[], %s::bigint[]) AS v(agent_id, start_ms) "
+    "WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
+)
+_ZONES_INSERT: LiteralString = (
+    "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])"
 )
 # Rollup deltas need each written row's old contribution, read in the writing transaction.
 # Writers of one agent in other server processes take turns (a transaction-scoped lock
@@ -245,7 +297,7 @@ _ACK: LiteralString = (
 # Binary order, as SQLite sorts, whatever the database's collation.
 _AGENT_SQL: LiteralString = (
     "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details "
+    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz "
     "FROM agents a LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
@@ -284,6 +336,7 @@ def _pg_span_row(agent_id: str, span: Span) -> SpanRow:
         row[7],
         row[8],
         row[9],
+        _opt_text(row[10]),
     )
 
 
@@ -300,6 +353,21 @@ async def hold_agents(
     """Keep every other writer of these agents' spans waiting until this transaction
     ends: the lock ``write_span_rows`` takes (taking it again there is free)."""
     await conn.execute(_LOCK_LISTED, (ROLLUP_LOCK, sorted(set(agent_ids))))
+
+
+async def _paint_zones(cur: psycopg.AsyncCursor[tuple[Any, ...]], rows: Iterable[SpanRow]) -> None:
+    """Keep each agent's zone runs in step with the spans just written."""
+    marks = marks_by_agent((r[0], r[1], r[2], r[10]) for r in rows)
+    if not marks:
+        return
+    hulls = [(agent_id, *hull(m)) for agent_id, m in marks.items()]
+    await cur.execute(_ZONES_NEAR, _columns(hulls, 3))
+    near = by_agent(await cur.fetchall())
+    deletes, inserts = repaint(near, marks)
+    if deletes:
+        await cur.execute(_ZONES_DELETE, _columns(deletes, 2))
+    if inserts:
+        await cur.execute(_ZONES_INSERT, _columns(inserts, 4))
 
 
 async def write_span_rows(
@@ -339,6 +407,7 @@ async def write_span_rows(
             ]
             await cur.execute(_SPAN_UPSERT)
             await cur.execute(_MAX_SPAN)
+            await _paint_zones(cur, final.values())
     new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
     deltas = rollup_delta(old, new)
     # Team rows are shared by every agent's writers: taken in key order, so
@@ -705,12 +774,36 @@ class PostgresStore(PostgresAccounts):
         )
         return [(str(row[0]), _span_from(row[1:])) for row in rows]
 
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        where: LiteralString = "start_ms < %s AND end_ms > %s"
+        params: list[object] = [end_ms, start_ms]
+        if agent_ids is not None:
+            where += " AND agent_id = ANY(%s::text[])"
+            params.append(list(agent_ids))
+        rows = await self._read(
+            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
+            'ORDER BY agent_id COLLATE "C", start_ms',
+            params,
+        )
+        return by_agent(rows)
+
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         for key in group_by:
             if key not in GROUP_KEYS:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        if agent_ids is not None and not agent_ids:
+            return []
+        # Only these agents: every part of the query is filtered by one array parameter.
+        only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
+        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
         columns: dict[str, LiteralString] = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
@@ -719,7 +812,7 @@ class PostgresStore(PostgresAccounts):
         plan = usage_plan(start_ms, end_ms)
         rollups: LiteralString = (
             "SELECT agent_id, app, idle, ms FROM rollups"
-            if "agent" in group_by
+            if "agent" in group_by or agent_ids is not None
             else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
         )
         parts: list[LiteralString] = []
@@ -727,13 +820,15 @@ class PostgresStore(PostgresAccounts):
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, idle, LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms "
-                "FROM spans WHERE " + _OVERLAP
+                "FROM spans WHERE " + _OVERLAP + only
             )
-            params += [hi, lo, hi, lo, lo]
+            params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s")
-                params += [size, lo, hi]
+                parts.append(
+                    rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s" + only
+                )
+                params += [size, lo, hi, *only_param]
         if not parts:
             return []
         group = ", ".join([*keys, "idle"])
