@@ -52,6 +52,10 @@ def make_old_database(url: str, version: int) -> None:
         conn.execute(
             "INSERT INTO spans VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
         )
+        if version >= 6:
+            # Since zones (schema 6) a span is written with its zone and the agent's run.
+            conn.execute("UPDATE spans SET tz = 'UTC'")
+            conn.execute("INSERT INTO zone_runs VALUES ('a1', 0, 10, 'UTC')")
 
 
 MIGRATED = Span(0, 10, Activity(app="Code", title="main.py"), "UTC")
