@@ -14,32 +14,43 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
+from officepulse.core.categories import (
+    DEFAULT_RULES,
+    CategoryError,
+    Rule,
+    RuleSet,
+    compile_rules,
+    rules_from_json,
+    rules_to_json,
+)
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
-    GROUP_KEYS,
     HOUR_MS,
     MINUTE_MS,
+    RECATEGORIZE_CHUNK,
     AgentInfo,
     AgentStatus,
     Contribution,
     GroupKey,
     UsageRow,
+    check_group_by,
     rollup_delta,
     team_delta,
     usage_plan,
+    usage_rows,
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -80,6 +91,9 @@ MIGRATIONS: dict[int, str] = {
     5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
     "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
     "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
+    # Categories (core/categories.py): each span's, set when it is written (NULL until the
+    # store folds a span another writer made); the rollups are rebuilt with it below.
+    6: "ALTER TABLE spans ADD COLUMN category TEXT",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -140,6 +154,67 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "CREATE TRIGGER spans_max_upd AFTER UPDATE OF start_ms, end_ms ON spans "
         "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
         "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
+    ),
+    6: (
+        # The rules in force (one JSON list) and a version that changes with them.
+        "CREATE TABLE categories (id INTEGER PRIMARY KEY CHECK (id = 0), "
+        "version INTEGER NOT NULL, rules TEXT NOT NULL)",
+        "INSERT INTO categories VALUES (0, 1, "
+        + "'" + rules_to_json(DEFAULT_RULES).replace("'", "''") + "')",
+        # The rollups are rebuilt from the spans below, so what other writers left
+        # pending is in them already; the pending rows now carry what categorising needs.
+        "DROP TRIGGER spans_rollup_ins",
+        "DROP TRIGGER spans_rollup_del",
+        "DROP TRIGGER spans_rollup_upd",
+        "DROP TABLE rollup_pending",
+        # op_category: the store's rules (here the defaults), registered on each connection.
+        "UPDATE spans SET category = op_category(app, title, url)",
+        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
+        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
+        "title TEXT NOT NULL, url TEXT, category TEXT, idle INTEGER NOT NULL)",
+        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.title, new.url, new.category, new.idle); END",
+        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.title, old.url, old.category, old.idle); END",
+        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.title, old.url, old.category, old.idle); "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.title, new.url, new.category, new.idle); END",
+        "DROP TABLE rollups",
+        "DROP TABLE team_rollups",
+        "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+        "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
+        "idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
+        "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)) WITHOUT ROWID",
+        "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+        "app TEXT NOT NULL, category TEXT NOT NULL, idle INTEGER NOT NULL, "
+        "ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category, idle)) "
+        "WITHOUT ROWID",
+        # Minutes (each span cut recursively), hours from minutes, days from hours...
+        "WITH RECURSIVE b(agent_id, app, category, idle, s, e, bucket) AS ("
+        "SELECT agent_id, app, category, idle, start_ms, end_ms, "
+        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
+        "FROM spans WHERE end_ms > start_ms "
+        f"UNION ALL SELECT agent_id, app, category, idle, s, e, bucket + {MINUTE_MS} FROM b "
+        f"WHERE bucket + {MINUTE_MS} < e) "
+        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+        f"SELECT {MINUTE_MS}, bucket, agent_id, app, category, idle, "
+        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
+        "GROUP BY bucket, agent_id, app, category, idle",
+        *(
+            "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+            f"SELECT {big}, bucket_ms - ((bucket_ms % {big}) + {big}) % {big} AS b, "
+            f"agent_id, app, category, idle, SUM(ms) FROM rollups WHERE size_ms = {small} "
+            "GROUP BY b, agent_id, app, category, idle"
+            for small, big in ((MINUTE_MS, HOUR_MS), (HOUR_MS, DAY_MS))
+        ),
+        # ...then every size summed over agents.
+        "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+        "SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups "
+        "GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) != 0",
     ),
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
@@ -223,39 +298,41 @@ def _agent_from(row: Sequence[object]) -> AgentInfo:
 
 
 _SPAN_UPSERT = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
     "app=excluded.app, title=excluded.title, url=excluded.url, "
     "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
-    "details=excluded.details"
+    "details=excluded.details, category=excluded.category"
 )
 _ROLLUP_ADD = (
-    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
+    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (size_ms, bucket_ms, agent_id, app, category, idle) "
     "DO UPDATE SET ms = ms + excluded.ms"
 )
 _ROLLUP_PRUNE = (
     "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND agent_id = ? AND app = ? "
-    "AND idle = ? AND ms = 0"
+    "AND category = ? AND idle = ? AND ms = 0"
 )
 _TEAM_ADD = (
-    "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, idle) "
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, category, idle) "
     "DO UPDATE SET ms = ms + excluded.ms"
 )
 _TEAM_PRUNE = (
-    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? AND idle = ? "
-    "AND ms = 0"
+    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? "
+    "AND category = ? AND idle = ? AND ms = 0"
 )
 
 
-def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
-    """Upsert span rows and keep the rollups in step, inside the caller's transaction:
-    each (agent, start) row's old contribution is read first and taken away, the new
-    one added (a later row of the same key wins, as one upsert after another would).
-    Every writer of the ``spans`` table must go through here."""
-    fold_pending(conn)
+def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet) -> None:
+    """Upsert span rows, each with its category by ``rules``, and keep the rollups in
+    step, inside the caller's transaction: each (agent, start) row's old contribution is
+    read first and taken away, the new one added (a later row of the same key wins, as
+    one upsert after another would). Every writer of the ``spans`` table must go through
+    here or leave its changes in ``rollup_pending`` (the triggers do)."""
+    fold_pending(conn, rules)
     final: dict[tuple[str, int], SpanRow] = {}
     for row in rows:
         final[(row[0], row[1])] = row
@@ -264,30 +341,54 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     old: list[Contribution] = []
     for agent_id, start_ms in final:
         found = conn.execute(
-            "SELECT end_ms, app, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
+            "SELECT end_ms, app, category, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
             (agent_id, start_ms),
         ).fetchone()
         if found is not None:
-            old.append((agent_id, start_ms, int(found[0]), str(found[1]), bool(found[2])))
-    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
-    conn.executemany(_SPAN_UPSERT, list(final.values()))
+            old.append(
+                (agent_id, start_ms, int(found[0]), str(found[1]), str(found[2]), bool(found[3]))
+            )
+    written = [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
+    new = [(r[0], r[1], r[2], r[3], r[10], bool(r[8])) for r in written]
+    conn.executemany(_SPAN_UPSERT, written)
     _apply_rollups(conn, old, new)
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
 
 
-def fold_pending(conn: sqlite3.Connection) -> None:
-    """Fold what other writers changed (rollup_pending) into the rollups."""
+def fold_pending(conn: sqlite3.Connection, rules: RuleSet) -> None:
+    """Fold what other writers changed (rollup_pending) into the rollups. Their spans
+    have no category yet: it is decided here, by ``rules``, and written to the span."""
     old: list[Contribution] = []
     new: list[Contribution] = []
-    for sign, agent_id, start_ms, end_ms, app, idle in conn.execute(
-        "SELECT sign, agent_id, start_ms, end_ms, app, idle FROM rollup_pending"
+    unset: list[tuple[str, int]] = []
+    for sign, agent_id, start_ms, end_ms, app, title, url, category, idle in conn.execute(
+        "SELECT sign, agent_id, start_ms, end_ms, app, title, url, category, idle "
+        "FROM rollup_pending"
     ).fetchall():
+        if category is None:
+            # A row deleted or rewritten before it was folded is categorised as its
+            # insertion is, in this same fold: the two cancel out.
+            category = rules.categorize(app, title, url)
+            if sign > 0:
+                unset.append((agent_id, start_ms))
         (new if sign > 0 else old).append(
-            (str(agent_id), int(start_ms), int(end_ms), str(app), bool(idle))
+            (str(agent_id), int(start_ms), int(end_ms), str(app), str(category), bool(idle))
         )
-    if old or new:
-        _apply_rollups(conn, old, new)
-        conn.execute("DELETE FROM rollup_pending")
+    if not (old or new):
+        return
+    for agent_id, start_ms in unset:
+        found = conn.execute(
+            "SELECT app, title, url FROM spans WHERE agent_id = ? AND start_ms = ? "
+            "AND category IS NULL",
+            (agent_id, start_ms),
+        ).fetchone()
+        if found is not None:
+            conn.execute(
+                "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
+                (rules.categorize(*found), agent_id, start_ms),
+            )
+    _apply_rollups(conn, old, new)
+    conn.execute("DELETE FROM rollup_pending")
 
 
 def _apply_rollups(
@@ -296,28 +397,53 @@ def _apply_rollups(
     deltas = rollup_delta(old, new)
     for size, team in team_delta(deltas).items():
         conn.executemany(
-            _TEAM_ADD, [(size, bucket, app, idle, ms) for (app, idle, bucket), ms in team.items()]
+            _TEAM_ADD,
+            [(size, bucket, *key, ms) for (*key, bucket), ms in team.items()],
         )
         conn.executemany(
             _TEAM_PRUNE,
-            [(size, bucket, app, idle) for (app, idle, bucket), ms in team.items() if ms < 0],
+            [(size, bucket, *key) for (*key, bucket), ms in team.items() if ms < 0],
         )
     for size, delta in deltas.items():
         conn.executemany(
             _ROLLUP_ADD,
-            [
-                (size, bucket, agent, app, idle, ms)
-                for (agent, app, idle, bucket), ms in delta.items()
-            ],
+            [(size, bucket, *key, ms) for (*key, bucket), ms in delta.items()],
         )
         conn.executemany(
             _ROLLUP_PRUNE,
-            [
-                (size, bucket, agent, app, idle)
-                for (agent, app, idle, bucket), ms in delta.items()
-                if ms < 0
-            ],
+            [(size, bucket, *key) for (*key, bucket), ms in delta.items() if ms < 0],
         )
+
+
+def recategorize_chunk(
+    conn: sqlite3.Connection, rules: RuleSet, after: tuple[str, int] | None
+) -> tuple[int, tuple[str, int] | None]:
+    """One transaction's share of a re-categorisation (the caller's transaction): the
+    next RECATEGORIZE_CHUNK spans after the key ``after`` (None: from the first), those
+    whose category changes rewritten, their time moved in the rollups. Returns how many
+    changed and the last key read (None: the end)."""
+    fold_pending(conn, rules)
+    where, params = ("WHERE (agent_id, start_ms) > (?, ?) ", after) if after else ("", ())
+    rows = conn.execute(
+        "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
+        f"{where}ORDER BY agent_id, start_ms LIMIT {RECATEGORIZE_CHUNK}",
+        params,
+    ).fetchall()
+    old: list[Contribution] = []
+    new: list[Contribution] = []
+    for agent_id, start_ms, end_ms, app, title, url, category, idle in rows:
+        now = rules.categorize(app, title, url)
+        if now != category:
+            old.append((agent_id, start_ms, end_ms, app, category, bool(idle)))
+            new.append((agent_id, start_ms, end_ms, app, now, bool(idle)))
+    conn.executemany(
+        "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
+        [(c[4], c[0], c[1]) for c in new],
+    )
+    _apply_rollups(conn, old, new)
+    conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of the UPDATE
+    last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == RECATEGORIZE_CHUNK else None
+    return len(new), last
 
 
 @dataclass
@@ -353,6 +479,14 @@ class SQLiteStore:
         self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        # The rules in force: the defaults until open() reads the stored ones (migration 6
+        # categorises existing spans with the defaults). Replaced, never changed in place.
+        self._rules = compile_rules(DEFAULT_RULES)
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        # op_category(app, title, url): the category of a span written by another writer
+        # and not folded yet (its category is NULL), by the rules in force now.
+        conn.create_function("op_category", 3, lambda a, t, u: self._rules.categorize(a, t, u))
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -368,6 +502,7 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        self._register(conn)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
             conn.close()
@@ -385,6 +520,12 @@ class SQLiteStore:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={step}")
             conn.execute("COMMIT")
+        (stored,) = conn.execute("SELECT rules FROM categories").fetchone()
+        try:
+            self._rules = compile_rules(rules_from_json(stored))
+        except (CategoryError, msgspec.ValidationError) as exc:
+            conn.close()
+            raise RuntimeError(f"the category rules stored in {self.path} are bad: {exc}") from exc
         self._writer = conn
 
     async def close(self) -> None:
@@ -479,7 +620,11 @@ class SQLiteStore:
                 )
                 # The pending writes, then each commit in order (a later write of one
                 # (agent, start) wins), with their rollups, in this one transaction.
-                write_span_rows(conn, [*spans.values(), *(row for c in commits for row in c.rows)])
+                write_span_rows(
+                    conn,
+                    [*spans.values(), *(row for c in commits for row in c.rows)],
+                    self._rules,
+                )
                 for commit in commits:
                     conn.execute(
                         "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
@@ -507,6 +652,7 @@ class SQLiteStore:
         if conn is None:
             conn = sqlite3.connect(self.path, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=5000")
+            self._register(conn)
             self._local.conn = conn
             with self._queue_lock:
                 self._readers.append(conn)
@@ -576,26 +722,26 @@ class SQLiteStore:
     async def usage(
         self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
     ) -> list[UsageRow]:
-        for key in group_by:
-            if key not in GROUP_KEYS:
-                raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
-        columns = {"agent": "agent_id", "app": "app"}
+        check_group_by(group_by)
+        columns = {"agent": "agent_id", "app": "app", "category": "category"}
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
         # whole minutes at the edges from their buckets, the rest from raw spans. Not
         # grouped by agent: from the team rollups (a row per app, not per agent and app).
         plan = usage_plan(start_ms, end_ms)
         rollups = (
-            "SELECT agent_id, app, idle, ms FROM rollups"
+            "SELECT agent_id, app, category, idle, ms FROM rollups"
             if "agent" in group_by
-            else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
+            else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
         )
+        # A span another writer made has no category until it is folded: decided now.
+        category = "COALESCE(category, op_category(app, title, url)) AS category"
         parts: list[str] = []
         params: list[object] = []
         for lo, hi in plan.raw:
             parts.append(
-                "SELECT agent_id, app, idle, MIN(end_ms, ?) - MAX(start_ms, ?) AS ms "
-                f"FROM spans WHERE {_OVERLAP}"
+                f"SELECT agent_id, app, {category}, idle, MIN(end_ms, ?) - MAX(start_ms, ?) "
+                f"AS ms FROM spans WHERE {_OVERLAP}"
             )
             params += [hi, lo, hi, lo, lo]
         for size, ranges in plan.by_size():
@@ -609,8 +755,9 @@ class SQLiteStore:
         for _, ranges in plan.by_size():
             for lo, hi in ranges:
                 parts.append(
-                    "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
-                    "AS ms FROM rollup_pending WHERE start_ms < ? AND end_ms > ?"
+                    f"SELECT agent_id, app, {category}, idle, "
+                    "sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) AS ms FROM rollup_pending "
+                    "WHERE start_ms < ? AND end_ms > ?"
                 )
                 params += [hi, lo, hi, lo]
         group = ", ".join([*keys, "idle"])
@@ -619,17 +766,52 @@ class SQLiteStore:
             f"GROUP BY {group} HAVING SUM(ms) != 0 ORDER BY {group}",
             params,
         )
-        totals: dict[tuple[str | None, str | None], list[int]] = {}
-        for row in rows:
-            values = dict(zip(group_by, row, strict=False))
-            idle, ms = row[len(keys)], row[len(keys) + 1]
-            assert isinstance(ms, int)
-            agent = values.get("agent")
-            app = values.get("app")
-            group_key = (
-                str(agent) if agent is not None else None,
-                str(app) if app is not None else None,
-            )
-            slot = totals.setdefault(group_key, [0, 0])
-            slot[1 if idle else 0] += ms
-        return [UsageRow(k[0], k[1], v[0], v[1]) for k, v in totals.items()]
+        return usage_rows(rows, group_by)
+
+    # -- categories --------------------------------------------------------------------
+
+    async def categories(self) -> list[Rule]:
+        rows = await self._read("SELECT rules FROM categories")
+        return rules_from_json(str(rows[0][0]))
+
+    async def set_categories(self, rules: Sequence[Rule]) -> int:
+        ruleset = compile_rules(rules)  # a bad rule changes nothing
+        return await asyncio.to_thread(self._recategorize, ruleset)
+
+    def _recategorize(self, rules: RuleSet) -> int:
+        self._write_pending()  # what was queued is written by the rules it came under
+        with self._write_lock:
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            with _transaction(conn):
+                conn.execute(
+                    "UPDATE categories SET version = version + 1, rules = ?",
+                    (rules_to_json(rules.rules),),
+                )
+            # From here every write uses the new rules; the chunks fix what came before.
+            self._rules = rules
+        changed = 0
+        after: tuple[str, int] | None = None
+        while True:
+            # The write lock is let go between chunks: ingest's writes go in between.
+            with self._write_lock:
+                if self._rules is not rules:
+                    break  # newer rules came meanwhile; their pass re-categorises all
+                with _transaction(conn):
+                    count, after = recategorize_chunk(conn, rules, after)
+            changed += count
+            if after is None:
+                break
+        return changed
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
