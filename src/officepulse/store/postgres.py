@@ -441,8 +441,10 @@ class PostgresStore:
         min_connections: int = 1,
         max_connections: int = 8,
         connect_timeout: float = 30.0,
+        recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
         self.url = url
+        self.recategorize_chunk = recategorize_chunk
         self.flush_interval = flush_interval
         self.max_pending_commits = max_pending_commits
         self.min_connections = min_connections
@@ -830,7 +832,7 @@ class PostgresStore:
         version: int,
         after: tuple[str, int] | None,
     ) -> tuple[int, tuple[str, int] | None]:
-        """The next RECATEGORIZE_CHUNK spans after the key ``after``, in one transaction:
+        """The next ``recategorize_chunk`` spans after the key ``after``, in one transaction:
         those whose category changes rewritten and their time moved in the rollups.
         Returns how many changed and the last key read (None: the end, or newer rules
         came, whose own pass re-categorises everything)."""
@@ -842,8 +844,8 @@ class PostgresStore:
         params: tuple[object, ...] = after or ()
         cur = await conn.execute(
             f"SELECT agent_id, start_ms FROM spans WHERE {after_key} "
-            f"ORDER BY agent_id, start_ms LIMIT {RECATEGORIZE_CHUNK}",
-            params,
+            "ORDER BY agent_id, start_ms LIMIT %s",
+            (*params, self.recategorize_chunk),
         )
         keys = await cur.fetchall()
         if not keys:
@@ -874,4 +876,4 @@ class PostgresStore:
                 [[c[0] for c in new], [c[1] for c in new], [c[4] for c in new]],
             )
             await _apply_rollups(conn, old, new)
-        return len(new), (last if len(keys) == RECATEGORIZE_CHUNK else None)
+        return len(new), (last if len(keys) == self.recategorize_chunk else None)

@@ -416,18 +416,18 @@ def _apply_rollups(
 
 
 def recategorize_chunk(
-    conn: sqlite3.Connection, rules: RuleSet, after: tuple[str, int] | None
+    conn: sqlite3.Connection, rules: RuleSet, after: tuple[str, int] | None, size: int
 ) -> tuple[int, tuple[str, int] | None]:
     """One transaction's share of a re-categorisation (the caller's transaction): the
-    next RECATEGORIZE_CHUNK spans after the key ``after`` (None: from the first), those
+    next ``size`` spans after the key ``after`` (None: from the first), those
     whose category changes rewritten, their time moved in the rollups. Returns how many
     changed and the last key read (None: the end)."""
     fold_pending(conn, rules)
     where, params = ("WHERE (agent_id, start_ms) > (?, ?) ", after) if after else ("", ())
     rows = conn.execute(
         "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
-        f"{where}ORDER BY agent_id, start_ms LIMIT {RECATEGORIZE_CHUNK}",
-        params,
+        f"{where}ORDER BY agent_id, start_ms LIMIT ?",
+        (*params, size),
     ).fetchall()
     old: list[Contribution] = []
     new: list[Contribution] = []
@@ -442,7 +442,7 @@ def recategorize_chunk(
     )
     _apply_rollups(conn, old, new)
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of the UPDATE
-    last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == RECATEGORIZE_CHUNK else None
+    last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == size else None
     return len(new), last
 
 
@@ -462,9 +462,15 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 class SQLiteStore:
     def __init__(
-        self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.05,
+        max_pending_commits: int = 256,
+        recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
         self.path = Path(path)
+        self.recategorize_chunk = recategorize_chunk
         self.flush_interval = flush_interval
         self.max_pending_commits = max_pending_commits
         self._commits: list[_Commit] = []
@@ -798,7 +804,9 @@ class SQLiteStore:
                 if self._rules is not rules:
                     break  # newer rules came meanwhile; their pass re-categorises all
                 with _transaction(conn):
-                    count, after = recategorize_chunk(conn, rules, after)
+                    count, after = recategorize_chunk(
+                        conn, rules, after, self.recategorize_chunk
+                    )
             changed += count
             if after is None:
                 break
