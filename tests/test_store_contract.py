@@ -475,7 +475,8 @@ async def test_a_schema_5_database_with_pending_writes_is_categorised_exactly(
             rows = await impl.usage(lo, hi, ["agent", "app", "category"])
             got = {(r.agent_id, r.app, r.category): (r.active_ms, r.idle_ms) for r in rows}
             clip = {
-                k: (max(0, v[0] - (1 if k[0] == "b" and lo > -D else 0)), v[1]) for k, v in want.items()
+                k: (max(0, v[0] - (1 if k[0] == "b" and lo > -D else 0)), v[1])
+                for k, v in want.items()
             }
             if lo > -D:
                 clip[("a", "Code", "Work > Programming")] = (0, H - 6)
@@ -629,7 +630,10 @@ async def test_ingest_goes_on_while_rules_change(store: Store) -> None:
 RULE_SETS = [
     [],
     FUN,
-    [Rule(category="K > x", pattern="Tube|lecture"), Rule(category="K", pattern="e", fields=("app",))],
+    [
+        Rule(category="K > x", pattern="Tube|lecture"),
+        Rule(category="K", pattern="e", fields=("app",)),
+    ],
     list(DEFAULT_RULES),
 ]
 # A write as in the test above, with a title (rules look at it); or ("rules", i): set
@@ -671,7 +675,9 @@ async def test_usage_by_category_equals_the_raw_spans_after_writes_and_rule_chan
             rules = compile_rules(chosen)
             continue
         slot, length, app, title, idle, who, how = op
-        assert isinstance(slot, int) and isinstance(length, int) and isinstance(idle, bool)
+        assert isinstance(slot, int)
+        assert isinstance(length, int)
+        assert isinstance(idle, bool)
         start = starts[slot]
         activity = Activity(app=p + str(app), title=str(title), idle=idle)
         model[(p + str(who), start)] = (start + length, p + str(app), str(title), idle)

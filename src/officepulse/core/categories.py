@@ -43,7 +43,13 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class CategoryError(ValueError):
-    """A rule that cannot be used; the message names the rule (its index) and why."""
+    """A rule that cannot be used; the message names the rule (its index in the list,
+    from 0) and why. ``index`` is None when the list as a whole is wrong."""
+
+    def __init__(self, index: int | None, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.index = index
+        self.reason = reason
 
 
 def normalize_path(raw: str) -> str:
@@ -108,7 +114,9 @@ class RuleSet:
 def compile_rules(rules: Sequence[Rule]) -> RuleSet:
     """Check every rule and compile it; raises CategoryError naming the first bad one."""
     if len(rules) > MAX_RULES:
-        raise CategoryError(f"there are {len(rules)} rules; at most {MAX_RULES} are allowed")
+        raise CategoryError(
+            None, "the list", f"there are {len(rules)} rules; at most {MAX_RULES} are allowed"
+        )
     kept: list[Rule] = []
     compiled: list[_Compiled] = []
     for i, rule in enumerate(rules):
@@ -116,26 +124,28 @@ def compile_rules(rules: Sequence[Rule]) -> RuleSet:
         try:
             category = normalize_path(rule.category)
         except ValueError as exc:
-            raise CategoryError(f"{where}: {exc}") from None
+            raise CategoryError(i, where, f"{exc}") from None
         if len(category) > MAX_CATEGORY:
-            raise CategoryError(f"{where}: the category is longer than {MAX_CATEGORY} characters")
+            raise CategoryError(i, where, f"the category is longer than {MAX_CATEGORY} characters")
         if not rule.fields:
-            raise CategoryError(f"{where}: 'fields' is empty; name one or more of app, title, url")
+            raise CategoryError(i, where, "'fields' is empty; name one or more of app, title, url")
         for name in rule.fields:
             if name not in FIELDS:
                 raise CategoryError(
-                    f"{where}: unknown field {name!r}; use one or more of app, title, url"
+                    i, where, f"unknown field {name!r}; use one or more of app, title, url"
                 )
         if len(set(rule.fields)) != len(rule.fields):
-            raise CategoryError(f"{where}: a field is named twice in {list(rule.fields)}")
+            raise CategoryError(i, where, f"a field is named twice in {list(rule.fields)}")
         if not rule.pattern:
-            raise CategoryError(f"{where}: the pattern is empty (it would match everything)")
+            raise CategoryError(i, where, "the pattern is empty (it would match everything)")
         if len(rule.pattern) > MAX_PATTERN:
-            raise CategoryError(f"{where}: the pattern is longer than {MAX_PATTERN} characters")
+            raise CategoryError(i, where, f"the pattern is longer than {MAX_PATTERN} characters")
         try:
             regex = re.compile(rule.pattern, re.IGNORECASE if rule.ignore_case else 0)
         except re.error as exc:
-            raise CategoryError(f"{where}: bad regular expression {rule.pattern!r}: {exc}") from None
+            raise CategoryError(
+                i, where, f"bad regular expression {rule.pattern!r}: {exc}"
+            ) from None
         kept.append(
             Rule(
                 category=category,
@@ -145,7 +155,9 @@ def compile_rules(rules: Sequence[Rule]) -> RuleSet:
             )
         )
         compiled.append(
-            _Compiled(category, regex, "app" in rule.fields, "title" in rule.fields, "url" in rule.fields)
+            _Compiled(
+                category, regex, "app" in rule.fields, "title" in rule.fields, "url" in rule.fields
+            )
         )
     return RuleSet(tuple(kept), tuple(compiled))
 
@@ -283,7 +295,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"primevideo\.com|disneyplus\.com|hulu\.com|max\.com|dailymotion\.com|crunchyroll\.com)/",
         "url",
     ),
-    _r("Entertainment > Video", r"\b(YouTube|Netflix|Twitch|Vimeo|Prime Video|Disney\+)\b", "title"),
+    _r(
+        "Entertainment > Video", r"\b(YouTube|Netflix|Twitch|Vimeo|Prime Video|Disney\+)\b", "title"
+    ),
     _r(
         "Entertainment > Music",
         r"^https?://(open\.spotify\.com|soundcloud\.com|music\.youtube\.com|"

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from officepulse import __version__
+from officepulse.core.categories import Rule
 from officepulse.core.spans import Span, to_ms
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
@@ -52,6 +53,7 @@ class UsageRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     agent: str | None = None
     name: str | None = None
     app: str | None = None
+    category: str | None = None
     seconds: float
     idle_seconds: float
 
@@ -65,6 +67,34 @@ class UsageOut(msgspec.Struct, kw_only=True):
 
 class ErrorOut(msgspec.Struct, kw_only=True):
     error: str
+
+
+class CategoriesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The whole ordered rule list; the first rule that matches an activity wins."""
+
+    rules: list[Rule]
+
+
+class CategoriesOut(msgspec.Struct, kw_only=True):
+    rules: list[Rule]
+
+
+class CategoriesSaved(msgspec.Struct, kw_only=True):
+    rules: list[Rule]
+    changed: int  # stored spans whose category changed
+
+
+_categories_decoder = msgspec.json.Decoder(CategoriesIn)
+
+
+def parse_rules(body: bytes) -> list[Rule]:
+    """A PUT body; the error names the path of what was wrong ("$.rules[2].fields[0]")."""
+    if not body.strip():
+        raise ApiError('the body is empty; send {"rules": [...]}')
+    try:
+        return _categories_decoder.decode(body).rules
+    except msgspec.DecodeError as exc:
+        raise ApiError(f"bad rules: {exc}") from None
 
 
 class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -235,6 +265,7 @@ def usage_out(
                 agent=r.agent_id,
                 name=names.get(r.agent_id) if r.agent_id is not None else None,
                 app=r.app,
+                category=r.category,
                 seconds=r.active_ms / 1000,
                 idle_seconds=r.idle_ms / 1000,
             )
@@ -249,7 +280,8 @@ def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
 
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, SpansOut, ErrorOut], ref_template="#/components/schemas/{name}"
+        [AgentsOut, UsageOut, SpansOut, ErrorOut, CategoriesIn, CategoriesOut, CategoriesSaved],
+        ref_template="#/components/schemas/{name}",
     )
 
     def ref(name: str) -> dict[str, Any]:
@@ -295,8 +327,8 @@ def openapi() -> dict[str, Any]:
                             "name": "group_by",
                             "in": "query",
                             "required": False,
-                            "description": "Comma-separated subset of: agent, app. "
-                            "Default: agent,app.",
+                            "description": "Comma-separated subset of: agent, app, category "
+                            "(a category's time without its sub-categories'). Default: agent,app.",
                             "schema": {"type": "string", "default": "agent,app"},
                         },
                     ],
@@ -339,6 +371,41 @@ def openapi() -> dict[str, Any]:
                             **ref("SpansOut"),
                         },
                         "400": bad,
+                    },
+                }
+            },
+            "/api/v1/categories": {
+                "get": {
+                    "operationId": "getCategories",
+                    "summary": "The category rules, in order (the first that matches wins).",
+                    "responses": {"200": {"description": "The rules.", **ref("CategoriesOut")}},
+                },
+                "put": {
+                    "operationId": "setCategories",
+                    "summary": "Replace the whole rule list and re-categorise every stored span.",
+                    "requestBody": {"required": True, **ref("CategoriesIn")},
+                    "responses": {
+                        "200": {
+                            "description": "The rules now in force and how many spans changed.",
+                            **ref("CategoriesSaved"),
+                        },
+                        "400": {
+                            "description": "A rule is wrong; `error` names it (its index) "
+                            "and what is wrong. Nothing was changed.",
+                            **ref("ErrorOut"),
+                        },
+                    },
+                },
+            },
+            "/api/v1/categories/reset": {
+                "post": {
+                    "operationId": "resetCategories",
+                    "summary": "Put the default rules back and re-categorise every stored span.",
+                    "responses": {
+                        "200": {
+                            "description": "The default rules and how many spans changed.",
+                            **ref("CategoriesSaved"),
+                        }
                     },
                 }
             },

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from officepulse.core.categories import FIELDS, CategoryNode, Rule
 from officepulse.core.periods import Period
 from officepulse.core.spans import iso_utc
 from officepulse.server.presence import AgentView
@@ -131,3 +132,41 @@ class Views:
         return self.env.get_template("usage.html").render(
             people=people, period=period, range=range_name, tz=tz
         )
+
+    def categories_page(self, rules: list[Rule], tree: list[CategoryNode]) -> str:
+        return self.env.get_template("categories.html").render(
+            page="categories", **self._editor_context(rules, tree)
+        )
+
+    def categories_editor(
+        self,
+        rules: list[Rule],
+        tree: list[CategoryNode],
+        *,
+        message: str = "",
+        error: str = "",
+        error_index: int | None = None,
+        draft: bool = False,
+    ) -> str:
+        return self.env.get_template("categories_editor.html").render(
+            **self._editor_context(rules, tree, message, error, error_index, draft)
+        )
+
+    @staticmethod
+    def _editor_context(
+        rules: list[Rule],
+        tree: list[CategoryNode],
+        message: str = "",
+        error: str = "",
+        error_index: int | None = None,
+        draft: bool = False,
+    ) -> dict[str, object]:
+        return {
+            "rules": rules,
+            "fields": FIELDS,
+            "tree": tree,
+            "message": message,
+            "error": error,
+            "error_index": error_index,
+            "draft": draft,
+        }

@@ -206,8 +206,9 @@ _AGENT_UPSERT: LiteralString = (
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
 _SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details"
-# Spans arrive by binary COPY into this per-session table (named anew with schema 6, when
-# it gained the category: a pooled session of an older version may still hold the old one), then one upsert moves them.
+# Spans arrive by binary COPY into this per-session table, then one upsert moves them (it
+# was named anew with schema 6, which gave it the category: a pooled session of an older
+# version may still hold the old one).
 # ON COMMIT DELETE ROWS empties it in place (no new file, no catalog churn) at each commit.
 # It is made, if missing, at the start of each write transaction rather than once per
 # connection, so that a pooler in transaction mode (PgBouncer) works too; one round trip,
@@ -349,15 +350,16 @@ async def _categorize_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> N
     (app, title, url) decided once; the defaults stored as the rules in force."""
     rules = compile_rules(DEFAULT_RULES)
     cur = await conn.execute("SELECT DISTINCT app, title, url FROM spans")
-    decided = [(app, title, url, rules.categorize(app, title, url)) async for app, title, url in cur]
+    decided = [
+        (app, title, url, rules.categorize(app, title, url)) async for app, title, url in cur
+    ]
     await conn.execute(
         "CREATE TEMP TABLE span_categories (app TEXT, title TEXT, url TEXT, category TEXT) "
         "ON COMMIT DROP"
     )
-    async with conn.cursor() as copy_cur:
-        async with copy_cur.copy("COPY span_categories FROM STDIN") as copy:
-            for row in decided:
-                await copy.write_row(row)
+    async with conn.cursor() as copy_cur, copy_cur.copy("COPY span_categories FROM STDIN") as copy:
+        for row in decided:
+            await copy.write_row(row)
     await conn.execute(
         "UPDATE spans s SET category = c.category FROM span_categories c "
         "WHERE s.app = c.app AND s.title = c.title "
@@ -681,8 +683,8 @@ class PostgresStore:
                     written = [(*r, rules.categorize(r[3], r[4], r[5])) for r in spans.values()]
                     async with cur.copy(_SPAN_COPY) as copy:
                         copy.set_types(list(_STAGING_TYPES))
-                        for row in written:
-                            await copy.write_row(row)
+                        for staged in written:
+                            await copy.write_row(staged)
                     await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK,))
                     await cur.execute(_OLD_ROWS)
                     old: list[Contribution] = [

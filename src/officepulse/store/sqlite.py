@@ -160,7 +160,9 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE categories (id INTEGER PRIMARY KEY CHECK (id = 0), "
         "version INTEGER NOT NULL, rules TEXT NOT NULL)",
         "INSERT INTO categories VALUES (0, 1, "
-        + "'" + rules_to_json(DEFAULT_RULES).replace("'", "''") + "')",
+        + "'"
+        + rules_to_json(DEFAULT_RULES).replace("'", "''")
+        + "')",
         # The rollups are rebuilt from the spans below, so what other writers left
         # pending is in them already; the pending rows now carry what categorising needs.
         "DROP TRIGGER spans_rollup_ins",
@@ -804,9 +806,7 @@ class SQLiteStore:
                 if self._rules is not rules:
                     break  # newer rules came meanwhile; their pass re-categorises all
                 with _transaction(conn):
-                    count, after = recategorize_chunk(
-                        conn, rules, after, self.recategorize_chunk
-                    )
+                    count, after = recategorize_chunk(conn, rules, after, self.recategorize_chunk)
             changed += count
             if after is None:
                 break
