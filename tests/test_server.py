@@ -268,9 +268,18 @@ def test_usage_api_validates_its_parameters(server: ServerProcess) -> None:
 def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
     doc = server.get("/api/v1/openapi.json")
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/api/v1/agents", "/api/v1/usage", "/api/v1/spans"}
+    assert set(doc["paths"]) == {
+        "/api/v1/agents",
+        "/api/v1/usage",
+        "/api/v1/spans",
+        "/api/v1/categories",
+        "/api/v1/categories/reset",
+    }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
+    assert {"CategoriesIn", "CategoriesOut", "CategoriesSaved", "Rule"} <= set(schemas)
+    assert set(doc["paths"]["/api/v1/categories"]) == {"get", "put"}
+    assert "category" in schemas["UsageRowOut"]["properties"]
     assert "seconds" in schemas["UsageRowOut"]["properties"]
 
 
@@ -280,6 +289,7 @@ def test_pages_are_served(server: ServerProcess) -> None:
     for path, needle in [
         ("/", b'ws-connect="/browser"'),
         ("/time", b"Last 7 days"),
+        ("/categories", b"Save and re-categorise"),
         ("/static/vendor/htmx.min.js", b"htmx"),
         ("/static/vendor/ws.js", b"ws"),
         ("/static/officepulse.js", b"timeZone"),
