@@ -26,7 +26,8 @@ def rows(page: Page) -> int:
 
 
 def test_editing_rules_in_the_page_re_categorises_history(
-    pages: Pages, server: ServerProcess
+    pages: Pages,  # noqa: F811 - the fixture imported above
+    server: ServerProcess,
 ) -> None:
     send_spans(server)
     assert by_category(server) == DEFAULTS
