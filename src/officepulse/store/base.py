@@ -33,7 +33,7 @@ TeamKey = tuple[str, str, bool, int]
 # What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, category, idle).
 Contribution = tuple[str, int, int, str, str, bool]
 # Spans re-categorised per transaction by set_categories: ingest waits at most one chunk.
-RECATEGORIZE_CHUNK = 5_000
+RECATEGORIZE_CHUNK = 1_000
 
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:

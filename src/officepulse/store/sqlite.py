@@ -180,7 +180,10 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
         "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
         "old.app, old.title, old.url, old.category, old.idle); END",
-        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE ON spans BEGIN "
+        # Not on an UPDATE of the category alone: only this store does that (folding,
+        # re-categorising), and it moves the time in the rollups itself.
+        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
+        "title, url, idle ON spans BEGIN "
         "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
         "old.app, old.title, old.url, old.category, old.idle); "
         "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
@@ -443,7 +446,6 @@ def recategorize_chunk(
         [(c[4], c[0], c[1]) for c in new],
     )
     _apply_rollups(conn, old, new)
-    conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of the UPDATE
     last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == size else None
     return len(new), last
 
@@ -801,7 +803,9 @@ class SQLiteStore:
         changed = 0
         after: tuple[str, int] | None = None
         while True:
-            # The write lock is let go between chunks: ingest's writes go in between.
+            # Ingest's writes go in between chunks (the writer thread may not get the
+            # lock back in time: a lock is not fair), so a commit waits one chunk at most.
+            self._write_pending()
             with self._write_lock:
                 if self._rules is not rules:
                     break  # newer rules came meanwhile; their pass re-categorises all
