@@ -134,9 +134,7 @@ class Views:
         )
 
     def categories_page(self, rules: list[Rule], tree: list[CategoryNode]) -> str:
-        return self.env.get_template("categories.html").render(
-            page="categories", **self._editor_context(rules, tree)
-        )
+        return self._editor("categories.html", rules, tree, page="categories")
 
     def categories_editor(
         self,
@@ -148,25 +146,20 @@ class Views:
         error_index: int | None = None,
         draft: bool = False,
     ) -> str:
-        return self.env.get_template("categories_editor.html").render(
-            **self._editor_context(rules, tree, message, error, error_index, draft)
+        return self._editor(
+            "categories_editor.html",
+            rules,
+            tree,
+            message=message,
+            error=error,
+            error_index=error_index,
+            draft=draft,
         )
 
-    @staticmethod
-    def _editor_context(
-        rules: list[Rule],
-        tree: list[CategoryNode],
-        message: str = "",
-        error: str = "",
-        error_index: int | None = None,
-        draft: bool = False,
-    ) -> dict[str, object]:
-        return {
-            "rules": rules,
-            "fields": FIELDS,
-            "tree": tree,
-            "message": message,
-            "error": error,
-            "error_index": error_index,
-            "draft": draft,
-        }
+    def _editor(
+        self, template: str, rules: list[Rule], tree: list[CategoryNode], **context: object
+    ) -> str:
+        state: dict[str, object] = {"message": "", "error": "", "error_index": None, "draft": False}
+        return self.env.get_template(template).render(
+            rules=rules, fields=FIELDS, tree=tree, **{**state, **context}
+        )
