@@ -595,7 +595,7 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
 
 def render_recategorized(r: Recategorized) -> str:
     return (
-        f"re-categorisation (SQLite): {r.spans:,} spans read, {r.changed:,} changed, in "
+        f"re-categorisation (SQLite): {r.spans:,} spans stored, {r.changed:,} changed, in "
         f"{r.seconds} s ({r.spans_per_s:,} spans/s); the same rules again (nothing changes) "
         f"{r.unchanged_pass_s} s; answer by agent+category afterwards: {r.exact}\n"
         f"a writer committing every 10 ms meanwhile: {r.commits_during:,} commits, p50 "
