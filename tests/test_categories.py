@@ -69,6 +69,7 @@ def test_private_activity_is_its_own_category_and_never_matched() -> None:
             r"rule 1 \('A'\): unknown field 'window'",
         ),
         (Rule(category="A", pattern="x", fields=("app", "app")), r"rule 1 .*named twice"),
+        (Rule(category="A\x00B", pattern="x"), r"rule 1 .*contains a control character"),
     ],
 )
 def test_a_bad_rule_is_named_with_its_index_and_what_is_wrong(rule: Rule, message: str) -> None:

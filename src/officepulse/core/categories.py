@@ -125,6 +125,9 @@ def compile_rules(rules: Sequence[Rule]) -> RuleSet:
             category = normalize_path(rule.category)
         except ValueError as exc:
             raise CategoryError(i, where, f"{exc}") from None
+        if any(ord(c) < 32 or ord(c) == 127 for c in category):
+            # Shown on dashboards and stored in every span row (PostgreSQL text takes no NUL).
+            raise CategoryError(i, where, "the category contains a control character")
         if len(category) > MAX_CATEGORY:
             raise CategoryError(i, where, f"the category is longer than {MAX_CATEGORY} characters")
         if not rule.fields:
