@@ -127,6 +127,21 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
         "firefox,Fun > Video,60.0,0.0",
         "firefox,Work > Learning,30.0,0.0",
     ]
+    # Per day too (server/days.py), by the same categories.
+    days = "/api/v1/usage/days?from=2026-11-26&to=2026-11-28&group_by=category"
+    rows = server.get(days)["rows"]
+    assert {(r["day"], r["category"], r["seconds"], r["idle_seconds"]) for r in rows} == {
+        ("2026-11-27", "Work > Programming", 300.0, 30.0),
+        ("2026-11-27", "Fun > Video", 60.0, 0.0),
+        ("2026-11-27", "Work > Learning", 30.0, 0.0),
+    }
+    with urllib.request.urlopen(server.url + days + "&format=csv", timeout=10) as response:
+        assert response.read().decode().splitlines() == [
+            "day,category,seconds,idle_seconds",
+            "2026-11-27,Fun > Video,60.0,0.0",
+            "2026-11-27,Work > Learning,30.0,0.0",
+            "2026-11-27,Work > Programming,300.0,30.0",
+        ]
     status, reset = request(server, "POST", "/api/v1/categories/reset", b"")
     assert status == 200
     assert reset["changed"] == 2

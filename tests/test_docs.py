@@ -9,6 +9,8 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from officepulse.protocol.errors import CloseCode
+from officepulse.server.api import openapi
 from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
 from tests.conftest import ServerProcess
 
@@ -76,3 +78,22 @@ def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
         "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
     )["rows"]
     assert {r["app"]: r["seconds"] for r in rows} == {"Code": 300.0, "Google-chrome": 60.0}
+
+
+def test_every_api_path_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for path in openapi()["paths"]:
+        assert f"`GET {path}" in readme, f"{path} is not in the README's API section"
+
+
+def test_every_close_code_is_in_the_protocol_document() -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    table = doc.split("## Close codes", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.setdefault(int(cells[0]), set()).add(cells[1].strip("`"))
+    for code in CloseCode:
+        assert code.value in rows, f"close code {code.value} ({code.slug}) is not documented"
+        if code.value >= 4000 and code is not CloseCode.REPLACED:
+            assert code.slug in rows[code.value], (code, rows[code.value])

@@ -16,6 +16,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity
 from officepulse.store import postgres
 from officepulse.store.base import AgentInfo
@@ -49,8 +50,15 @@ def make_old_database(url: str, version: int) -> None:
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
         conn.execute("INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', true, 5)")
         conn.execute(
-            "INSERT INTO spans VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
+            "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, process, pid, idle) "
+            "VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
         )
+        if version >= 6:  # zones (schema 6): the span's zone and the agent's run, as written
+            conn.execute("UPDATE spans SET tz = 'UTC'")
+            conn.execute("INSERT INTO zone_runs VALUES ('a1', 0, 10, 'UTC')")
+
+
+MIGRATED = Span(0, 10, Activity(app="Code", title="main.py"), "UTC")
 
 
 @pytest.mark.parametrize("old", range(1, SCHEMA_VERSION))
@@ -59,7 +67,9 @@ async def test_an_older_schema_is_migrated_with_its_data(postgres_url: str, old:
     store = PostgresStore(postgres_url)
     await store.open()
     try:
-        assert await store.last_span("a1") == Span(0, 10, Activity(app="Code", title="main.py"))
+        # Spans from before zones were kept are in the agent's zone at the upgrade.
+        assert await store.last_span("a1") == MIGRATED
+        assert await store.zones(None, 0, 100) == {"a1": [ZoneRun(0, 10, "UTC")]}
         status = await store.agent("a1")
         assert status is not None
         assert (status.info.name, status.info.online, status.info.last_seen_ms) == ("A", True, 5)
@@ -80,7 +90,7 @@ async def test_stores_opening_together_migrate_once(postgres_url: str) -> None:
         assert versions(postgres_url) == list(range(1, SCHEMA_VERSION + 1))
         await asyncio.gather(*(s.commit_spans("a1", [], i + 1) for i, s in enumerate(stores)))
         for s in stores:
-            assert await s.last_span("a1") == Span(0, 10, Activity(app="Code", title="main.py"))
+            assert await s.last_span("a1") == MIGRATED
             assert await s.acked_seq("a1") == len(stores)
     finally:
         await asyncio.gather(*(s.close() for s in stores))

@@ -16,15 +16,17 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import aiohttp
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.protocol.codec import Encoding, Frame, encode
-from officepulse.protocol.errors import ProtocolError
+from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
 from officepulse.protocol.session import (
     AckReceived,
@@ -47,6 +49,17 @@ class Rejected(Exception):
 
 class Stalled(Exception):
     """The server took spans but acknowledged nothing for too long."""
+
+
+class Throttled(Exception):
+    """The server closed the connection over one of its limits: come back later."""
+
+
+# Close codes that mean "not now": wait the longest back-off before trying again.
+RETRY_LATER = frozenset(
+    {CloseCode.RATE_LIMITED, CloseCode.TOO_MANY_CONNECTIONS, CloseCode.HANDSHAKE_TIMEOUT}
+)
+RETRY_LATER_SLUGS = frozenset(code.slug for code in RETRY_LATER)
 
 
 def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
@@ -85,6 +98,7 @@ class Link:
         ack_timeout: float = 30.0,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -99,6 +113,7 @@ class Link:
         self.ack_timeout = ack_timeout
         self.first_delay = first_delay
         self.max_delay = max_delay
+        self.ssl_context = ssl_context
         self.clock = clock
         self.welcome: Welcome | None = None
         self.connected = asyncio.Event()
@@ -153,6 +168,17 @@ class Link:
                 except Rejected as exc:
                     self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
                     refused = True
+                except Throttled as exc:
+                    self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
+                    refused = True
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    self._log_once(
+                        logging.ERROR,
+                        f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
+                        "if the server uses its own certificate authority or --dev-tls, set "
+                        "ca_file to its certificate",
+                    )
+                    refused = True
                 except Stalled as exc:
                     log.warning("%s; reconnecting", exc)
                 except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
@@ -162,7 +188,7 @@ class Link:
                     task = asyncio.current_task()
                     self._lost(quietly=task is not None and task.cancelling() > 0)
                 if refused:
-                    attempt = 64  # it will refuse again: wait the longest
+                    attempt = 64  # it would refuse again at once: wait the longest
                 elif was_up:
                     attempt = 1  # it was up: start the back-off over
                 delay = backoff(attempt, self.first_delay, self.max_delay, random.random)
@@ -189,15 +215,18 @@ class Link:
             heartbeat=30,
             compress=15 if self.compress else 0,
             timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            # Certificates are always verified; ca_file adds the server's own authority.
+            ssl=self.ssl_context if self.ssl_context is not None else True,
         ) as ws:
             conv = AgentConversation(self.hello, self.encoding)
             await self._send_all(ws, conv.data_to_send())
             msg = await ws.receive(timeout=15)
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                raise Rejected(f"closed during the handshake ({ws.close_code}: {msg.extra or ''})")
+                said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
+                raise Throttled(said) if ws.close_code in RETRY_LATER else Rejected(said)
             for event in conv.receive(msg.data):
                 if isinstance(event, ErrorReceived):
-                    raise Rejected(event.error.message)
+                    self._fatal(event.error.code, event.error.message)
                 if isinstance(event, WelcomeReceived):
                     self.welcome = event.welcome
             if self.welcome is None:
@@ -291,6 +320,7 @@ class Link:
                     start=from_ms(e.span.start_ms),
                     end=from_ms(e.span.end_ms),
                     activity=e.span.activity,
+                    tz=e.span.tz,
                 )
                 for e in run
             ],
@@ -303,7 +333,8 @@ class Link:
         return self._fit(run[:half], limit) + self._fit(run[half:], limit)
 
     async def _receiver(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
-        async for msg in ws:
+        while True:
+            msg = await ws.receive()
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
             for event in conv.receive(msg.data):
@@ -313,7 +344,7 @@ class Link:
                     self._wake.set()
                 elif isinstance(event, ErrorReceived):
                     if event.error.fatal:
-                        raise Rejected(event.error.message)
+                        self._fatal(event.error.code, event.error.message)
                     self.refused += 1
                     if self.refused <= 3 or self.refused % 1000 == 0:
                         log.warning(
@@ -321,8 +352,19 @@ class Link:
                             self.refused,
                             event.error.message,
                         )
+        if ws.close_code in RETRY_LATER:
+            self._fatal(CloseCode(ws.close_code).slug, str(msg.extra or ""))
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
+
+    def _fatal(self, code: str, message: str) -> NoReturn:
+        """The server is closing this connection: why, and what to do about it."""
+        if code == CloseCode.RATE_LIMITED.slug:
+            # Send less from now on: half the back-fill rate, down to a batch a second.
+            self.backfill_rate = max(float(self.batch_max), self.backfill_rate / 2)
+        if code in RETRY_LATER_SLUGS:
+            raise Throttled(message)
+        raise Rejected(message)
 
     @staticmethod
     async def _send_all(ws: aiohttp.ClientWebSocketResponse, frames: list[Frame]) -> None:

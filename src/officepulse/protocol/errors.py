@@ -21,6 +21,10 @@ class CloseCode(enum.IntEnum):
     UNSUPPORTED_VERSION = 4003
     HELLO_EXPECTED = 4004
     REPLACED = 4009
+    # Limits: 4000 + the nearest HTTP status, clear of the protocol's own 40xx.
+    HANDSHAKE_TIMEOUT = 4408
+    RATE_LIMITED = 4429
+    TOO_MANY_CONNECTIONS = 4503
 
     @property
     def slug(self) -> str:

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from officepulse.core.categories import Rule
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 
 GroupKey = Literal["agent", "app", "category"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app", "category")
@@ -186,6 +187,14 @@ class Store(Protocol):
         """At start-up: no agent is connected to a server that just started."""
         ...
 
+    async def prune(self, before_ms: int) -> int:
+        """Retention: delete the raw spans that ended at or before ``before_ms``, and
+        nothing else. Rollups are kept as they are, so every total over whole minutes
+        (hours, days in any zone) is the same after as before; only what needs raw spans
+        (titles, URLs, the timeline, sub-minute edges) is gone before that instant.
+        Deletes in bounded chunks so that writes keep flowing; returns how many."""
+        ...
+
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
@@ -194,9 +203,22 @@ class Store(Protocol):
         ...
 
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        """Time per group within [start_ms, end_ms); spans are clipped to it."""
+        """Time per group within [start_ms, end_ms); spans are clipped to it. With
+        ``agent_ids``, only those agents' time (an empty list: nobody's)."""
+        ...
+
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        """Each agent's zone runs (core/zones.py) that overlap [start_ms, end_ms), whole,
+        in time order; every agent's when ``agent_ids`` is None. Agents without runs
+        there are left out."""
         ...
 
     async def categories(self) -> list[Rule]:

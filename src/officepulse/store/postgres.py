@@ -7,6 +7,9 @@ all in one transaction: agents with one multi-row upsert (``unnest`` of column a
 spans by binary COPY into a temporary table and one upsert from it (1.3-1.9x the rate of
 the ``unnest`` upsert, 2-3x that of executemany, in bench/store.py's batches of 500), then
 the ``acked_seq`` of each committed batch. Reads run on the other pooled connections.
+Every write of spans, this writer's and the ActivityWatch projection's
+(server/aw_postgres.py, in its own transactions), goes through ``write_span_rows``,
+which keeps the rollups.
 
 Times are BIGINT milliseconds. The schema is a numbered list of steps recorded in the
 ``schema_version`` table, applied at ``open`` in one transaction under an advisory lock,
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +40,7 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.store.base import (
     RECATEGORIZE_CHUNK,
     AgentInfo,
@@ -55,7 +59,7 @@ from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -137,10 +141,28 @@ MIGRATIONS: dict[int, LiteralString] = {
         );
         INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
     """,
+    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
+    # zone history as runs, kept in the same transaction as the spans. Spans stored
+    # before zones were recorded were in the agent's current zone, as far as anyone
+    # can tell now: one run per agent over all of them.
+    6: """
+        ALTER TABLE spans ADD COLUMN tz TEXT;
+        UPDATE spans SET tz = a.tz FROM agents a WHERE a.id = spans.agent_id;
+        CREATE TABLE zone_runs (
+            agent_id TEXT NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
+            tz TEXT NOT NULL,
+            PRIMARY KEY (agent_id, start_ms)
+        );
+        INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz)
+        SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s
+        JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id, a.tz;
+    """,
     # Categories (core/categories.py): the rules in force (one JSON list, with a version
     # that changes with them) and each span's category, which _categorize_spans fills
     # with the default rules before CATEGORY_REBUILD rebuilds the rollups with it.
-    6: """
+    7: """
         ALTER TABLE spans ADD COLUMN category TEXT;
         CREATE TABLE categories (
             id INTEGER PRIMARY KEY CHECK (id = 0),
@@ -149,7 +171,7 @@ MIGRATIONS: dict[int, LiteralString] = {
         );
     """,
 }
-CATEGORY_STEP = 6
+CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
     ALTER TABLE spans ALTER COLUMN category SET NOT NULL;
     DROP TABLE rollups;
@@ -205,55 +227,81 @@ _AGENT_UPSERT: LiteralString = (
     "platform = excluded.platform, version = excluded.version, tz = excluded.tz, "
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
-_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details"
+_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
 # Spans arrive by binary COPY into this per-session table, then one upsert moves them (it
-# was named anew with schema 6, which gave it the category: a pooled session of an older
-# version may still hold the old one).
+# is named for the schema that last changed its columns, 7, which gave it the category
+# after 6 gave it the zone: a pooled session of an older version may still hold an older
+# one under the old name).
 # ON COMMIT DELETE ROWS empties it in place (no new file, no catalog churn) at each commit.
 # It is made, if missing, at the start of each write transaction rather than once per
 # connection, so that a pooler in transaction mode (PgBouncer) works too; one round trip,
 # with the "already exists" notice silenced.
 _STAGING: LiteralString = (
     "SET LOCAL client_min_messages = warning; "
-    "CREATE TEMP TABLE IF NOT EXISTS spans_in6 (agent_id TEXT, start_ms BIGINT, end_ms BIGINT, "
+    "CREATE TEMP TABLE IF NOT EXISTS spans_in7 (agent_id TEXT, start_ms BIGINT, end_ms BIGINT, "
     "app TEXT, title TEXT, url TEXT, process TEXT, pid BIGINT, idle BOOLEAN, details BYTEA, "
-    "category TEXT) ON COMMIT DELETE ROWS"
+    "tz TEXT, category TEXT) ON COMMIT DELETE ROWS"
 )
 # commit_spans promises durable. Where the database says synchronous_commit=off, the
 # store's write transactions overrule it (a stronger setting is left alone).
 _DURABLE: LiteralString = "; SET LOCAL synchronous_commit = on"
 _STAGING_TYPES = (
-    *("text", "int8", "int8", "text", "text", "text", "text", "int8", "bool", "bytea", "text"),
+    *("text", "int8", "int8", "text", "text", "text", "text", "int8", "bool", "bytea"),
+    *("text", "text"),  # tz, category
 )
 _SPAN_COPY: LiteralString = (
-    f"COPY spans_in6 (agent_id, {_SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
+    f"COPY spans_in7 (agent_id, {_SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
 )
 _SPAN_UPSERT: LiteralString = (
     f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
-    f"SELECT agent_id, {_SPAN_COLUMNS}, category FROM spans_in6 "
+    f"SELECT agent_id, {_SPAN_COLUMNS}, category FROM spans_in7 "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, "
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
-    "details = excluded.details, category = excluded.category"
+    "details = excluded.details, tz = excluded.tz, category = excluded.category"
 )
-# Every write that categorises takes this row FOR SHARE first; set_categories updates it,
-# so it waits for writes under the old rules to commit, and later writes see the new ones.
+# Each written agent's runs near the hull [lo, hi] of its new spans: the last one that
+# starts before lo, every one that starts within, the first one after hi (all that
+# painting can change or join; core/zones.py). Under the per-agent lock below.
+_ZONES_NEAR: LiteralString = (
+    "SELECT v.agent_id, z.start_ms, z.end_ms, z.tz "
+    "FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v(agent_id, lo, hi) "
+    "JOIN zone_runs z ON z.agent_id = v.agent_id AND z.start_ms >= COALESCE("
+    "(SELECT MAX(start_ms) FROM zone_runs WHERE agent_id = v.agent_id AND start_ms < v.lo), v.lo) "
+    "AND z.start_ms <= COALESCE("
+    "(SELECT MIN(start_ms) FROM zone_runs WHERE agent_id = v.agent_id AND start_ms > v.hi), v.hi) "
+    "ORDER BY v.agent_id, z.start_ms"
+)
+_ZONES_DELETE: LiteralString = (
+    "DELETE FROM zone_runs z USING unnest(%s::text[], %s::bigint[]) AS v(agent_id, start_ms) "
+    "WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
+)
+_ZONES_INSERT: LiteralString = (
+    "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])"
+)
+# Every write that categorises takes this row FOR SHARE; set_categories updates it, so it
+# waits for writes under the old rules to commit, and later writes see the new ones. Taken
+# after the agents' locks below, in every transaction (the ActivityWatch projection holds
+# its agent before it writes), so that no two transactions wait for each other.
 _RULES_VERSION: LiteralString = "SELECT version FROM categories FOR SHARE"
 # Rollup deltas need each written row's old contribution, read in the writing transaction.
 # Writers of one agent in other server processes take turns (a transaction-scoped lock
 # per agent, taken in order), so no two read the same old row.
 ROLLUP_LOCK = 0x6F70_726C  # "oprl"
-_LOCK_AGENTS: LiteralString = (
-    "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
-    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM spans_in6 ORDER BY 1) a'
-)
-# The same locks for a list of agents already in that order (re-categorisation).
 _LOCK_LISTED: LiteralString = (
-    "SELECT count(pg_advisory_xact_lock(%s, hashtext(a))) "
-    "FROM (SELECT a FROM unnest(%s::text[]) WITH ORDINALITY AS t(a, i) ORDER BY i) l"
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
+    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM unnest(%s::text[]) '
+    "AS w(agent_id) ORDER BY 1) a"
+)
+# Deleted rows, with what they contributed to the rollups (params: agent ids, starts).
+_DELETE_ROWS: LiteralString = (
+    "DELETE FROM spans s USING unnest(%s::text[], %s::bigint[]) AS g(agent_id, start_ms) "
+    "WHERE s.agent_id = g.agent_id AND s.start_ms = g.start_ms "
+    "RETURNING s.agent_id, s.start_ms, s.end_ms, s.app, s.category, s.idle"
 )
 _OLD_ROWS: LiteralString = (
-    "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.category, s.idle FROM spans_in6 i "
+    "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.category, s.idle FROM spans_in7 i "
     "JOIN spans s ON s.agent_id = i.agent_id AND s.start_ms = i.start_ms"
 )
 _ROLLUP_ADD: LiteralString = (
@@ -283,11 +331,26 @@ _TEAM_PRUNE: LiteralString = (
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
     "UPDATE span_stats SET max_span_ms = m.ms FROM "
-    "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in6) m WHERE m.ms > span_stats.max_span_ms"
+    "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in7) m WHERE m.ms > span_stats.max_span_ms"
 )
 # Raw spans that overlap [lo, hi) (params hi, lo, lo), bounded both sides by the start index.
 _OVERLAP: LiteralString = (
     "start_ms < %s AND end_ms > %s AND start_ms >= %s - (SELECT max_span_ms FROM span_stats)"
+)
+# Retention (Store.prune), a chunk a transaction: the agents whose old spans go are locked
+# as writers lock them (same lock, same order), so a write that reads a span's old row
+# never races its deletion.
+PRUNE_CHUNK = 10_000
+_PRUNE_AGENTS: LiteralString = (
+    'SELECT DISTINCT agent_id COLLATE "C" FROM (SELECT agent_id FROM spans '
+    "WHERE start_ms < %s AND end_ms <= %s LIMIT %s) v ORDER BY 1"
+)
+_PRUNE_LOCK: LiteralString = (
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(a))) FROM unnest(%s::text[]) a"
+)
+_PRUNE: LiteralString = (
+    "DELETE FROM spans WHERE ctid IN (SELECT ctid FROM spans WHERE agent_id = ANY(%s) "
+    "AND start_ms < %s AND end_ms <= %s LIMIT %s)"
 )
 _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
@@ -296,7 +359,7 @@ _ACK: LiteralString = (
 # Binary order, as SQLite sorts, whatever the database's collation.
 _AGENT_SQL: LiteralString = (
     "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details "
+    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz "
     "FROM agents a LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
@@ -335,6 +398,7 @@ def _pg_span_row(agent_id: str, span: Span) -> SpanRow:
         row[7],
         row[8],
         row[9],
+        _opt_text(row[10]),
     )
 
 
@@ -346,7 +410,7 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 async def _categorize_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
-    """Migration 6: every stored span categorised by the default rules, each distinct
+    """Migration 7: every stored span categorised by the default rules, each distinct
     (app, title, url) decided once; the defaults stored as the rules in force."""
     rules = compile_rules(DEFAULT_RULES)
     cur = await conn.execute("SELECT DISTINCT app, title, url FROM spans")
@@ -369,6 +433,111 @@ async def _categorize_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> N
         "INSERT INTO categories (id, version, rules) VALUES (0, 1, %s)",
         (rules_to_json(rules.rules),),
     )
+
+
+async def hold_agents(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_ids: Iterable[str]
+) -> None:
+    """Keep every other writer of these agents' spans waiting until this transaction
+    ends: the lock ``write_span_rows`` takes (taking it again there is free)."""
+    await conn.execute(_LOCK_LISTED, (ROLLUP_LOCK, sorted(set(agent_ids))))
+
+
+async def _paint_zones(cur: psycopg.AsyncCursor[tuple[Any, ...]], rows: Iterable[SpanRow]) -> None:
+    """Keep each agent's zone runs in step with the spans just written."""
+    marks = marks_by_agent((r[0], r[1], r[2], r[10]) for r in rows)
+    if not marks:
+        return
+    hulls = [(agent_id, *hull(m)) for agent_id, m in marks.items()]
+    await cur.execute(_ZONES_NEAR, _columns(hulls, 3))
+    near = by_agent(await cur.fetchall())
+    deletes, inserts = repaint(near, marks)
+    if deletes:
+        await cur.execute(_ZONES_DELETE, _columns(deletes, 2))
+    if inserts:
+        await cur.execute(_ZONES_INSERT, _columns(inserts, 4))
+
+
+class StoredRules:
+    """The category rules in force in the database, kept by version: every writer of
+    spans asks ``current`` inside its transaction, which reads the version FOR SHARE
+    (``_RULES_VERSION``) and reads the rules again only when they changed (another server
+    process may have changed them). Shared by the store's writer and the ActivityWatch
+    projection of one PostgresStore."""
+
+    def __init__(self) -> None:
+        # Replaced together, never changed in place; version 0 is never stored.
+        self.rules = compile_rules(DEFAULT_RULES)
+        self.version = 0
+
+    async def current(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> RuleSet:
+        cur = await conn.execute(_RULES_VERSION)
+        row = await cur.fetchone()
+        assert row is not None, "migration 7 stores the rules"
+        return await self.load(conn, int(row[0]))
+
+    async def load(
+        self, conn: psycopg.AsyncConnection[tuple[Any, ...]], version: int | None = None
+    ) -> RuleSet:
+        """The stored rules; read unless ``version`` is the one kept already."""
+        if version is not None and version == self.version:
+            return self.rules
+        cur = await conn.execute("SELECT version, rules FROM categories")
+        row = await cur.fetchone()
+        assert row is not None, "migration 7 stores the rules"
+        try:
+            rules = compile_rules(rules_from_json(row[1]))
+        except (CategoryError, msgspec.ValidationError) as exc:
+            raise RuntimeError(f"the category rules stored in the database are bad: {exc}") from exc
+        self.rules, self.version = rules, int(row[0])
+        return rules
+
+
+async def write_span_rows(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    rows: Sequence[SpanRow],
+    rules: StoredRules,
+    *,
+    removed: Sequence[tuple[str, int]] = (),
+) -> None:
+    """Upsert span rows, each with its category by the rules in force, and delete the
+    rows keyed (agent, start) in ``removed``, keeping the rollups in step, inside the
+    caller's write transaction (``PostgresStore.transaction``): each row's old
+    contribution is read and taken away, the new one added. A later row of the same key
+    wins. Every writer of the ``spans`` table goes through here (the store's writer, the
+    ActivityWatch projection)."""
+    final = {(r[0], r[1]): r for r in rows}
+    gone_agents = [agent for agent, _ in removed]
+    await hold_agents(conn, [*(agent for agent, _ in final), *gone_agents])
+    old: list[Contribution] = []
+    new: list[Contribution] = []
+    async with conn.cursor() as cur:
+        if removed:
+            await cur.execute(_DELETE_ROWS, (gone_agents, [start for _, start in removed]))
+            old += [
+                (str(a), int(s), int(e), str(app), str(c), bool(idle))
+                for a, s, e, app, c, idle in await cur.fetchall()
+            ]
+        if final:
+            ruleset = await rules.current(conn)
+            written = [(*r, ruleset.categorize(r[3], r[4], r[5])) for r in final.values()]
+            # Empty unless this transaction wrote before (it is emptied at commit).
+            await cur.execute("DELETE FROM spans_in7")
+            async with cur.copy(_SPAN_COPY) as copy:
+                copy.set_types(list(_STAGING_TYPES))
+                for staged in written:
+                    await copy.write_row(staged)
+            await cur.execute(_OLD_ROWS)
+            old += [
+                (str(a), int(s), int(e), str(app), str(c), bool(idle))
+                for a, s, e, app, c, idle in await cur.fetchall()
+            ]
+            await cur.execute(_SPAN_UPSERT)
+            await cur.execute(_MAX_SPAN)
+            await _paint_zones(cur, final.values())
+            # The category is the last column written (after SpanRow, whose r[10] is tz).
+            new = [(r[0], r[1], r[2], r[3], r[-1], bool(r[8])) for r in written]
+    await _apply_rollups(conn, old, new)
 
 
 async def _apply_rollups(
@@ -460,10 +629,9 @@ class PostgresStore:
         self._writer: asyncio.Task[None] | None = None
         self._pool: _Pool | None = None
         self._preamble: LiteralString = _STAGING
-        # The rules in force and their version in the categories table; every write
-        # checks the version (another server process may have changed them).
-        self._rules = compile_rules(DEFAULT_RULES)
-        self._rules_version = 0
+        # The rules in force, checked by every write of spans (the ActivityWatch
+        # projection's too) against their version in the database.
+        self.rules = StoredRules()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -479,7 +647,7 @@ class PostgresStore:
                 cur = await conn.execute("SHOW synchronous_commit")
                 row = await cur.fetchone()
                 self._preamble = _STAGING + (_DURABLE if row and row[0] == "off" else "")
-                await self._load_rules(conn, None)
+                await self.rules.load(conn)
         except psycopg.Error as exc:
             raise RuntimeError(
                 f"cannot open the PostgreSQL store at {redact(self.url)}: {str(exc).strip()}"
@@ -532,21 +700,6 @@ class PostgresStore:
                     await conn.execute(CATEGORY_REBUILD)
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
                 log.info("PostgreSQL store: schema migrated to version %d", step)
-
-    async def _load_rules(
-        self, conn: psycopg.AsyncConnection[tuple[Any, ...]], version: int | None
-    ) -> None:
-        """Read the stored rules unless ``version`` is the one in force already."""
-        if version is not None and version == self._rules_version:
-            return
-        cur = await conn.execute("SELECT version, rules FROM categories")
-        row = await cur.fetchone()
-        assert row is not None, "migration 6 stores the rules"
-        try:
-            self._rules = compile_rules(rules_from_json(row[1]))
-        except (CategoryError, msgspec.ValidationError) as exc:
-            raise RuntimeError(f"the category rules stored in the database are bad: {exc}") from exc
-        self._rules_version = int(row[0])
 
     async def close(self) -> None:
         """Write what is queued, then close. Raises if that last write failed."""
@@ -645,8 +798,22 @@ class PostgresStore:
             for future in [*(c.done for c in batch.commits), *batch.waiters]:
                 _resolve(future)
 
-    async def _write(self, batch: _Batch) -> None:
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, *, write: bool = True
+    ) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """One transaction on a pooled connection: committed when the block ends, rolled
+        back if it raises. A write transaction is ready for ``write_span_rows`` (it has
+        the staging table); a read transaction sees one snapshot from its first read."""
         assert self._pool is not None, "store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            if write:
+                await conn.execute(self._preamble)
+            else:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    async def _write(self, batch: _Batch) -> None:
         # The pending writes first, then each commit in order; a later write of the same
         # (agent, start) wins, as one upsert after another would.
         spans = dict(batch.spans)
@@ -655,8 +822,7 @@ class PostgresStore:
             for row in commit.rows:
                 spans[(row[0], row[1])] = row
             acked[commit.agent_id] = max(acked.get(commit.agent_id, 0), commit.seq)
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(self._preamble)
+        async with self.transaction() as conn:
             if batch.mark_offline:
                 await conn.execute("UPDATE agents SET online = false WHERE online")
             if batch.agents:
@@ -675,26 +841,7 @@ class PostgresStore:
                 ]
                 await conn.execute(_AGENT_UPSERT, _columns(agents, 8))
             if spans:
-                async with conn.cursor() as cur:
-                    await cur.execute(_RULES_VERSION)
-                    (version,) = await cur.fetchone() or (0,)
-                    await self._load_rules(conn, int(version))
-                    rules = self._rules
-                    written = [(*r, rules.categorize(r[3], r[4], r[5])) for r in spans.values()]
-                    async with cur.copy(_SPAN_COPY) as copy:
-                        copy.set_types(list(_STAGING_TYPES))
-                        for staged in written:
-                            await copy.write_row(staged)
-                    await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK,))
-                    await cur.execute(_OLD_ROWS)
-                    old: list[Contribution] = [
-                        (str(a), int(s), int(e), str(app), str(c), bool(idle))
-                        for a, s, e, app, c, idle in await cur.fetchall()
-                    ]
-                    await cur.execute(_SPAN_UPSERT)
-                    await cur.execute(_MAX_SPAN)
-                new = [(r[0], r[1], r[2], r[3], r[10], bool(r[8])) for r in written]
-                await _apply_rollups(conn, old, new)
+                await write_span_rows(conn, list(spans.values()), self.rules)
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
@@ -741,6 +888,23 @@ class PostgresStore:
         self._queue.mark_offline = True
         await self.flush()
 
+    async def prune(self, before_ms: int) -> int:
+        await self.flush()
+        assert self._pool is not None, "store is not open"
+        total = 0
+        while True:
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(_PRUNE_AGENTS, (before_ms, before_ms, PRUNE_CHUNK))
+                agents = [str(row[0]) for row in await cur.fetchall()]
+                if not agents:
+                    return total
+                await conn.execute(_PRUNE_LOCK, (ROLLUP_LOCK, agents))
+                cur = await conn.execute(_PRUNE, (agents, before_ms, before_ms, PRUNE_CHUNK))
+                deleted = max(cur.rowcount, 0)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
+
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
@@ -757,10 +921,34 @@ class PostgresStore:
         )
         return [(str(row[0]), _span_from(row[1:])) for row in rows]
 
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        where: LiteralString = "start_ms < %s AND end_ms > %s"
+        params: list[object] = [end_ms, start_ms]
+        if agent_ids is not None:
+            where += " AND agent_id = ANY(%s::text[])"
+            params.append(list(agent_ids))
+        rows = await self._read(
+            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
+            'ORDER BY agent_id COLLATE "C", start_ms',
+            params,
+        )
+        return by_agent(rows)
+
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         check_group_by(group_by)
+        if agent_ids is not None and not agent_ids:
+            return []
+        # Only these agents: every part of the query is filtered by one array parameter.
+        only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
+        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
         columns: dict[str, LiteralString] = {
             "agent": "agent_id",
             "app": "app",
@@ -773,7 +961,7 @@ class PostgresStore:
         plan = usage_plan(start_ms, end_ms)
         rollups: LiteralString = (
             "SELECT agent_id, app, category, idle, ms FROM rollups"
-            if "agent" in group_by
+            if "agent" in group_by or agent_ids is not None
             else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
         )
         parts: list[LiteralString] = []
@@ -781,13 +969,17 @@ class PostgresStore:
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, category, idle, "
-                "LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms FROM spans WHERE " + _OVERLAP
+                "LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms FROM spans WHERE "
+                + _OVERLAP
+                + only
             )
-            params += [hi, lo, hi, lo, lo]
+            params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s")
-                params += [size, lo, hi]
+                parts.append(
+                    rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s" + only
+                )
+                params += [size, lo, hi, *only_param]
         if not parts:
             return []
         group = ", ".join([*keys, "idle"])
@@ -838,10 +1030,6 @@ class PostgresStore:
         those whose category changes rewritten and their time moved in the rollups.
         Returns how many changed and the last key read (None: the end, or newer rules
         came, whose own pass re-categorises everything)."""
-        cur = await conn.execute(_RULES_VERSION)
-        row = await cur.fetchone()
-        if row is None or int(row[0]) != version:
-            return 0, None
         after_key: LiteralString = "(agent_id, start_ms) > (%s, %s)" if after else "TRUE"
         params: tuple[object, ...] = after or ()
         cur = await conn.execute(
@@ -853,10 +1041,15 @@ class PostgresStore:
         if not keys:
             return 0, None
         last = (str(keys[-1][0]), int(keys[-1][1]))
-        # The agents' ingest locks (as every writer takes them, in binary order), then the
-        # rows as they are now: nobody else rewrites them until this commits.
+        # The agents' ingest locks (as every writer takes them), then the rules' version
+        # (after them, as every writer reads it), then the rows as they are now: nobody
+        # else rewrites them until this commits.
         agents = sorted({str(k[0]) for k in keys})
-        await conn.execute(_LOCK_LISTED, (ROLLUP_LOCK, agents))
+        await hold_agents(conn, agents)
+        cur = await conn.execute(_RULES_VERSION)
+        row = await cur.fetchone()
+        if row is None or int(row[0]) != version:
+            return 0, None
         cur = await conn.execute(
             "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
             f"WHERE agent_id = ANY(%s) AND {after_key} "
