@@ -62,6 +62,14 @@ def test_private_activity_is_its_own_category_and_never_matched() -> None:
         (Rule(category="", pattern="x"), r"rule 1: the category is empty"),
         (Rule(category="Work > ", pattern="x"), r"rule 1 \('Work > '\): .*has an empty part"),
         (Rule(category="A", pattern="("), r"rule 1 \('A'\): bad regular expression '\('"),
+        (
+            Rule(category="A", pattern="a{99999999999}"),
+            r"rule 1 \('A'\): bad regular expression .*repetition number is too large",
+        ),
+        (
+            Rule(category="A", pattern="(" * 500 + ")" * 500),
+            r"rule 1 \('A'\): bad regular expression .*: it nests too deeply",
+        ),
         (Rule(category="A", pattern=""), r"rule 1 \('A'\): the pattern is empty"),
         (Rule(category="A", pattern="x", fields=()), r"rule 1 \('A'\): 'fields' is empty"),
         (

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -31,14 +31,38 @@ MAX_RULES = 1_000
 MAX_PATTERN = 1_000
 MAX_CATEGORY = 200
 
+# What compile_rules accepts, as JSON Schema for the OpenAPI document (documentation only:
+# compile_rules checks, and names what is wrong). A category is given there in its
+# normal form: parts with no space at either end, no ">" or control character, joined
+# by " > " (compile_rules also takes "Work>Docs" and normalises it).
+_EDGE = r"[^\s>\u0000-\u001f\u007f-\u009f]"  # a part's first and last character
+_INNER = r"[^>\u0000-\u001f\u007f-\u009f]*"
+_PART = f"{_EDGE}(?:{_INNER}{_EDGE})?"
+CategoryText = Annotated[
+    str,
+    msgspec.Meta(
+        extra_json_schema={"pattern": f"^{_PART}(?: > {_PART})*$", "maxLength": MAX_CATEGORY}
+    ),
+]
+PatternText = Annotated[
+    str,
+    msgspec.Meta(
+        extra_json_schema={"minLength": 1, "maxLength": MAX_PATTERN, "format": "regex"},
+        description="a Python regular expression (re), searched anywhere in the text",
+    ),
+]
+Fields = Annotated[
+    tuple[Field, ...], msgspec.Meta(extra_json_schema={"minItems": 1, "uniqueItems": True})
+]
+
 
 class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Activity whose ``fields`` match ``pattern`` (Python regular expression, searched
     anywhere in the text) belongs to ``category``, a path like "Work > Programming"."""
 
-    category: str
-    pattern: str
-    fields: tuple[Field, ...] = FIELDS
+    category: CategoryText
+    pattern: PatternText
+    fields: Fields = FIELDS
     ignore_case: bool = True
 
 
@@ -145,9 +169,12 @@ def compile_rules(rules: Sequence[Rule]) -> RuleSet:
             raise CategoryError(i, where, f"the pattern is longer than {MAX_PATTERN} characters")
         try:
             regex = re.compile(rule.pattern, re.IGNORECASE if rule.ignore_case else 0)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
+            # re raises OverflowError for a repeat count past its limit ("a{99999999999}")
+            # and RecursionError for deep nesting: the pattern's fault too, not the server's.
+            why = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise CategoryError(
-                i, where, f"bad regular expression {rule.pattern!r}: {exc}"
+                i, where, f"bad regular expression {rule.pattern[:80]!r}: {why}"
             ) from None
         kept.append(
             Rule(

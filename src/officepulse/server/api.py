@@ -8,13 +8,13 @@ import io
 import itertools
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from officepulse import __version__
-from officepulse.core.categories import Rule
+from officepulse.core.categories import MAX_RULES, Rule
 from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
@@ -97,7 +97,7 @@ class ErrorOut(msgspec.Struct, kw_only=True):
 class CategoriesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The whole ordered rule list; the first rule that matches an activity wins."""
 
-    rules: list[Rule]
+    rules: Annotated[list[Rule], msgspec.Meta(extra_json_schema={"maxItems": MAX_RULES})]
 
 
 class CategoriesOut(msgspec.Struct, kw_only=True):
