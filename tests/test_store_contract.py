@@ -687,6 +687,21 @@ async def test_some_agents_and_their_days_are_grouped_by_category(store: Store) 
     ]
 
 
+async def test_pruned_periods_keep_the_categories_they_had(store: Store) -> None:
+    store.save_agent(agent("a"))
+    await store.commit_spans("a", [Span(0, 2 * H, CODE), Span(10 * D, 10 * D + H, CODE)], 1)
+    assert await store.prune(D) == 1
+    # Re-categorising rewrites the spans still kept; the pruned hours have none to rewrite.
+    assert await store.set_categories(FUN) == 1
+    assert by_category(await store.usage(0, 2 * H, ["category"])) == {
+        "Work > Programming": (2 * H, 0)
+    }
+    assert by_category(await store.usage(0, 11 * D, ["category"])) == {
+        "Work > Programming": (2 * H, 0),
+        "Work": (H, 0),
+    }
+
+
 async def test_setting_rules_re_categorises_history_exactly(store: Store) -> None:
     store.save_agent(agent("a"))
     spans = [
