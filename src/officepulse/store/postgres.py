@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
@@ -29,21 +29,34 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from officepulse.core.spans import Span
 from officepulse.store.base import (
     GROUP_KEYS,
+    AgentEvent,
     AgentInfo,
     AgentStatus,
     Contribution,
+    Credential,
+    EnrollmentToken,
     GroupKey,
     UsageRow,
     rollup_delta,
     team_delta,
     usage_plan,
 )
-from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
+from officepulse.store.sqlite import (
+    CREDENTIAL_COLUMNS,
+    TOKEN_COLUMNS,
+    SpanRow,
+    _span_from,
+    _span_row,
+    credential_from,
+    event_from,
+    status_from,
+    token_from,
+)
 
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -124,6 +137,33 @@ MIGRATIONS: dict[int, LiteralString] = {
             max_span_ms BIGINT NOT NULL
         );
         INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
+    """,
+    # Enrollment tokens and agent credentials (SHA-256 hex only), blocked agents, and
+    # what team leads did to agents, in order (servers poll it: WHERE seq > last seen).
+    6: """
+        ALTER TABLE agents ADD COLUMN blocked_ms BIGINT, ADD COLUMN blocked_reason TEXT;
+        CREATE TABLE enrollment_tokens (
+            id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            expires_ms BIGINT,
+            uses_left INTEGER,
+            revoked_ms BIGINT
+        );
+        CREATE TABLE agent_credentials (
+            agent_id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            token_id TEXT,
+            revoked_ms BIGINT
+        );
+        CREATE TABLE agent_events (
+            seq BIGSERIAL PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at_ms BIGINT NOT NULL
+        );
     """,
 }
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
@@ -212,8 +252,8 @@ _ACK: LiteralString = (
 # Binary order, as SQLite sorts, whatever the database's collation.
 _AGENT_SQL: LiteralString = (
     "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details "
-    "FROM agents a LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
+    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, "
+    "a.blocked_ms, a.blocked_reason FROM agents a LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
 _AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
@@ -259,6 +299,36 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     if not rows:
         return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def _apply_rollups(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    old: Sequence[Contribution],
+    new: Sequence[Contribution],
+) -> None:
+    """Add to the rollups what replacing the rows ``old`` by ``new`` changes, in the
+    caller's transaction (which holds the lock of every agent concerned)."""
+    deltas = rollup_delta(old, new)
+    # Team rows are shared by every agent's writers: taken in key order, so
+    # that writers in other server processes cannot deadlock on them.
+    team = sorted(
+        (size, b, app, idle, ms)
+        for size, t in team_delta(deltas).items()
+        for (app, idle, b), ms in t.items()
+    )
+    if team:
+        await conn.execute(_TEAM_ADD, _columns(team, 5))
+        emptied_team = [row[:4] for row in team if row[4] < 0]
+        if emptied_team:
+            await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
+    added: list[tuple[int, int, str, str, bool, int]] = []
+    for size, delta in deltas.items():
+        added += [(size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()]
+    if added:
+        await conn.execute(_ROLLUP_ADD, _columns(added, 6))
+        emptied = [row[:5] for row in added if row[5] < 0]
+        if emptied:
+            await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 5))
 
 
 @dataclass
@@ -524,29 +594,7 @@ class PostgresStore:
                     await cur.execute(_SPAN_UPSERT)
                     await cur.execute(_MAX_SPAN)
                 new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in spans.values()]
-                deltas = rollup_delta(old, new)
-                # Team rows are shared by every agent's writers: taken in key order, so
-                # that writers in other server processes cannot deadlock on them.
-                team = sorted(
-                    (size, b, app, idle, ms)
-                    for size, t in team_delta(deltas).items()
-                    for (app, idle, b), ms in t.items()
-                )
-                if team:
-                    await conn.execute(_TEAM_ADD, _columns(team, 5))
-                    emptied_team = [row[:4] for row in team if row[4] < 0]
-                    if emptied_team:
-                        await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
-                added: list[tuple[int, int, str, str, bool, int]] = []
-                for size, delta in deltas.items():
-                    added += [
-                        (size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()
-                    ]
-                if added:
-                    await conn.execute(_ROLLUP_ADD, _columns(added, 6))
-                    emptied = [row[:5] for row in added if row[5] < 0]
-                    if emptied:
-                        await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 5))
+                await _apply_rollups(conn, old, new)
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
@@ -569,19 +617,169 @@ class PostgresStore:
         )
         return _span_from(rows[0]) if rows else None
 
-    @staticmethod
-    def _status(row: Sequence[object]) -> AgentStatus:
-        return AgentStatus(
-            _agent_from(row[:8]), _span_from(row[8:]) if row[8] is not None else None
-        )
-
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(_AGENT_SQL + _AGENT_ORDER)
-        return [self._status(r) for r in rows]
+        return [status_from(r) for r in rows]
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(_AGENT_SQL + " WHERE a.id = %s", (agent_id,))
-        return self._status(rows[0]) if rows else None
+        return status_from(rows[0]) if rows else None
+
+    # -- enrollment, credentials, blocking and removing --------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """A transaction of its own, after what is queued (so that, say, a removal comes
+        after the agent's last queued write)."""
+        await self.flush()
+        assert self._pool is not None, "store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @staticmethod
+    async def _event(
+        conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str, kind: str, now_ms: int
+    ) -> None:
+        # One event writer at a time: sequence numbers are handed out at insert but seen at
+        # commit, and a poller must never see seq N+1 before N has committed.
+        await conn.execute("LOCK TABLE agent_events IN EXCLUSIVE MODE")
+        await conn.execute(
+            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (%s, %s, %s)",
+            (agent_id, kind, now_ms),
+        )
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    token_hash,
+                    token.id,
+                    _text(token.label),
+                    token.created_ms,
+                    token.expires_ms,
+                    token.uses_left,
+                    token.revoked_ms,
+                ),
+            )
+
+    async def tokens(self) -> list[EnrollmentToken]:
+        rows = await self._read(
+            f'SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id COLLATE "C"'
+        )
+        return [token_from(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, %s) WHERE id = %s",
+                (now_ms, token_id),
+            )
+            return cur.rowcount > 0
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = %s FOR UPDATE",
+                (token_hash,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return "enroll-token-unknown"
+            token = token_from(row)
+            refusal = token.refusal(now_ms)
+            if refusal is not None:
+                return refusal
+            await conn.execute(
+                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
+                "WHERE id = %s AND uses_left IS NOT NULL",
+                (token.id,),
+            )
+            await conn.execute(
+                f"INSERT INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (agent_id) DO UPDATE SET "
+                "hash = excluded.hash, created_ms = excluded.created_ms, "
+                "token_id = excluded.token_id, revoked_ms = NULL",
+                (agent_id, credential_hash, now_ms, token.id),
+            )
+            return None
+
+    async def credential(self, agent_id: str) -> Credential | None:
+        rows = await self._read(
+            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = %s",
+            (agent_id,),
+        )
+        return credential_from(rows[0]) if rows else None
+
+    async def _change(
+        self, agent_id: str, kind: str, now_ms: int, sql: LiteralString, params: Sequence[object]
+    ) -> bool:
+        """One UPDATE of an agent; an event when it changed a row."""
+        async with self._transaction() as conn:
+            cur = await conn.execute(sql, params)
+            if cur.rowcount:
+                await self._event(conn, agent_id, kind, now_ms)
+            return cur.rowcount > 0
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(
+            agent_id,
+            "revoke",
+            now_ms,
+            "UPDATE agent_credentials SET revoked_ms = %s "
+            "WHERE agent_id = %s AND revoked_ms IS NULL",
+            (now_ms, agent_id),
+        )
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        return await self._change(
+            agent_id,
+            "block",
+            now_ms,
+            "UPDATE agents SET blocked_ms = %s, blocked_reason = %s WHERE id = %s",
+            (now_ms, _text(reason), agent_id),
+        )
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(
+            agent_id,
+            "unblock",
+            now_ms,
+            "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = %s",
+            (agent_id,),
+        )
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        async with self._transaction() as conn:
+            if erase:
+                # Writers of this agent's spans in other processes take turns (_write).
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ROLLUP_LOCK, agent_id)
+                )
+                cur = await conn.execute(
+                    "DELETE FROM spans WHERE agent_id = %s RETURNING start_ms, end_ms, app, idle",
+                    (agent_id,),
+                )
+                old: list[Contribution] = [
+                    (agent_id, int(s), int(e), str(app), bool(idle))
+                    for s, e, app, idle in await cur.fetchall()
+                ]
+                await _apply_rollups(conn, old, [])
+            await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
+            cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
+            if cur.rowcount:
+                await self._event(conn, agent_id, "remove", now_ms)
+            return cur.rowcount > 0
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        rows = await self._read(
+            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > %s ORDER BY seq",
+            (after_seq,),
+        )
+        return [event_from(r) for r in rows]
 
     async def mark_all_offline(self) -> None:
         # Agents queued before this call are written offline; those queued after it keep

@@ -14,9 +14,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -27,9 +28,13 @@ from officepulse.store.base import (
     GROUP_KEYS,
     HOUR_MS,
     MINUTE_MS,
+    AgentEvent,
     AgentInfo,
     AgentStatus,
+    Blocked,
     Contribution,
+    Credential,
+    EnrollmentToken,
     GroupKey,
     UsageRow,
     rollup_delta,
@@ -38,8 +43,9 @@ from officepulse.store.base import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -80,6 +86,8 @@ MIGRATIONS: dict[int, str] = {
     5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
     "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
     "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
+    # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
+    6: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -142,6 +150,18 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
     ),
 }
+BACKFILLS[6] = (
+    "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
+    # Secrets only as SHA-256 hex (officepulse/credentials.py says why not a slow hash).
+    "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
+    "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
+    "revoked_ms INTEGER)",
+    "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
+    "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
+    # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
+    "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+)
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
 
@@ -205,6 +225,49 @@ def _span_from(row: Sequence[object]) -> Span:
     assert isinstance(start, int)
     assert isinstance(end, int)
     return Span(start, end, activity)
+
+
+def status_from(row: Sequence[object]) -> AgentStatus:
+    """A row of the agent query: 8 agent columns, 9 of its last span, blocked_ms, reason."""
+    blocked_ms, reason = row[17], row[18]
+    return AgentStatus(
+        _agent_from(row[:8]),
+        _span_from(row[8:17]) if row[8] is not None else None,
+        Blocked(str(reason or ""), int(str(blocked_ms))) if blocked_ms is not None else None,
+    )
+
+
+def token_from(row: Sequence[object]) -> EnrollmentToken:
+    id_, label, created, expires, uses, revoked = row
+    return EnrollmentToken(
+        str(id_),
+        str(label),
+        int(str(created)),
+        None if expires is None else int(str(expires)),
+        None if uses is None else int(str(uses)),
+        None if revoked is None else int(str(revoked)),
+    )
+
+
+def credential_from(row: Sequence[object]) -> Credential:
+    agent_id, hash_, created, token_id, revoked = row
+    return Credential(
+        str(agent_id),
+        str(hash_),
+        int(str(created)),
+        None if token_id is None else str(token_id),
+        None if revoked is None else int(str(revoked)),
+    )
+
+
+def event_from(row: Sequence[object]) -> AgentEvent:
+    seq, agent_id, kind, at_ms = row
+    assert kind in ("block", "unblock", "remove", "revoke"), kind
+    return AgentEvent(int(str(seq)), str(agent_id), kind, int(str(at_ms)))
+
+
+TOKEN_COLUMNS = "id, label, created_ms, expires_ms, uses_left, revoked_ms"
+CREDENTIAL_COLUMNS = "agent_id, hash, created_ms, token_id, revoked_ms"
 
 
 def _agent_from(row: Sequence[object]) -> AgentInfo:
@@ -273,6 +336,21 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     conn.executemany(_SPAN_UPSERT, list(final.values()))
     _apply_rollups(conn, old, new)
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
+
+
+def erase_spans(conn: sqlite3.Connection, agent_id: str) -> None:
+    """Delete an agent's spans and take their time out of the rollups (the same delta
+    path as every write: old contributions subtracted, nothing added)."""
+    fold_pending(conn)
+    old: list[Contribution] = [
+        (agent_id, int(start), int(end), str(app), bool(idle))
+        for start, end, app, idle in conn.execute(
+            "SELECT start_ms, end_ms, app, idle FROM spans WHERE agent_id = ?", (agent_id,)
+        )
+    ]
+    conn.execute("DELETE FROM spans WHERE agent_id = ?", (agent_id,))
+    _apply_rollups(conn, old, [])
+    conn.execute("DELETE FROM rollup_pending")  # what the delete trigger noted of this
 
 
 def fold_pending(conn: sqlite3.Connection) -> None:
@@ -531,24 +609,170 @@ class SQLiteStore:
 
     _AGENT_SQL = (
         "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))} FROM agents a "
+        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))}, "
+        "a.blocked_ms, a.blocked_reason FROM agents a "
         "LEFT JOIN spans s ON s.agent_id = a.id AND s.start_ms = "
         "(SELECT MAX(start_ms) FROM spans WHERE agent_id = a.id)"
     )
 
-    @staticmethod
-    def _status(row: Sequence[object]) -> AgentStatus:
-        return AgentStatus(
-            _agent_from(row[:8]), _span_from(row[8:]) if row[8] is not None else None
-        )
-
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(self._AGENT_SQL + " ORDER BY a.name, a.host, a.id")
-        return [self._status(r) for r in rows]
+        return [status_from(r) for r in rows]
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(self._AGENT_SQL + " WHERE a.id = ?", (agent_id,))
-        return self._status(rows[0]) if rows else None
+        return status_from(rows[0]) if rows else None
+
+    # -- enrollment, credentials, blocking and removing --------------------------------
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in its own transaction on the write connection, after what is
+        queued (so that, say, a removal comes after the agent's last queued write)."""
+        await self.flush()
+
+        def run() -> _T:
+            with self._write_lock:
+                conn = self._writer
+                assert conn is not None, "store is not open"
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+
+        return await asyncio.to_thread(run)
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token_hash,
+                    token.id,
+                    token.label,
+                    token.created_ms,
+                    token.expires_ms,
+                    token.uses_left,
+                    token.revoked_ms,
+                ),
+            )
+
+        await self._transaction(work)
+
+    async def tokens(self) -> list[EnrollmentToken]:
+        rows = await self._read(
+            f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id"
+        )
+        return [token_from(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?",
+                (now_ms, token_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = ?", (token_hash,)
+            ).fetchone()
+            if row is None:
+                return "enroll-token-unknown"
+            token = token_from(row)
+            refusal = token.refusal(now_ms)
+            if refusal is not None:
+                return refusal
+            conn.execute(
+                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
+                "WHERE id = ? AND uses_left IS NOT NULL",
+                (token.id,),
+            )
+            conn.execute(
+                f"INSERT OR REPLACE INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, NULL)",
+                (agent_id, credential_hash, now_ms, token.id),
+            )
+            return None
+
+        return await self._transaction(work)
+
+    async def credential(self, agent_id: str) -> Credential | None:
+        rows = await self._read(
+            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?", (agent_id,)
+        )
+        return credential_from(rows[0]) if rows else None
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, agent_id: str, kind: str, now_ms: int) -> None:
+        conn.execute(
+            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (?, ?, ?)",
+            (agent_id, kind, now_ms),
+        )
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE agent_credentials SET revoked_ms = ? "
+                "WHERE agent_id = ? AND revoked_ms IS NULL",
+                (now_ms, agent_id),
+            )
+            if cur.rowcount:
+                self._event(conn, agent_id, "revoke", now_ms)
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
+                (now_ms, reason, agent_id),
+            )
+            if cur.rowcount:
+                self._event(conn, agent_id, "block", now_ms)
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
+                (agent_id,),
+            )
+            if cur.rowcount:
+                self._event(conn, agent_id, "unblock", now_ms)
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            if erase:
+                erase_spans(conn, agent_id)
+            conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
+            cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+            if cur.rowcount:
+                self._event(conn, agent_id, "remove", now_ms)
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        rows = await self._read(
+            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > ? ORDER BY seq",
+            (after_seq,),
+        )
+        return [event_from(r) for r in rows]
 
     async def mark_all_offline(self) -> None:
         await self.flush()
