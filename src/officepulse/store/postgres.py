@@ -253,7 +253,8 @@ _ACK: LiteralString = (
 _AGENT_SQL: LiteralString = (
     "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
     "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, "
-    "a.blocked_ms, a.blocked_reason FROM agents a LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
+    "a.blocked_ms, a.blocked_reason FROM agents a "
+    "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
 _AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'

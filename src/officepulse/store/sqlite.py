@@ -648,7 +648,8 @@ class SQLiteStore:
     async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
         def work(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_hash,
                     token.id,
