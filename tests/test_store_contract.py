@@ -543,7 +543,7 @@ async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Stor
     assert [s.info.id for s in await store.agents()] == ["keep"]
     assert await store.credential("gone") is None
     assert [(e.agent_id, e.kind) for e in await store.agent_events(0)] == [
-        ("gone", "remove"),
+        ("gone", "erase"),
         ("kept-history", "remove"),
     ]
     stored = await store.spans(-10 * D, 10 * D)

@@ -9,6 +9,7 @@ start-up with a message that names the key and where it came from.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -42,7 +43,23 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pulsetime: PositiveSeconds = 25.0
     max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     browser_send_timeout: PositiveSeconds = 5.0
+    # None: open when listening on loopback only (embedded, one desktop), else required.
+    agent_auth: Literal["open", "required"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def agent_auth_mode(self) -> Literal["open", "required"]:
+        if self.agent_auth is not None:
+            return self.agent_auth
+        return "open" if is_loopback(self.host) else "required"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -75,6 +92,9 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     journal_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 64.0
     backfill_rate: Annotated[float, msgspec.Meta(gt=0)] = 5000.0
     ack_timeout: PositiveSeconds = 30.0
+    enroll_token: str | None = None
+    credential_store: Literal["auto", "keyring", "file"] = "auto"
+    refused_retry: PositiveSeconds = 300.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -88,6 +108,14 @@ HELP: dict[str, str] = {
     "max_frame_bytes": "largest websocket message accepted from an agent",
     "browser_send_timeout": "seconds a dashboard may lag before it is disconnected",
     "log_level": "debug, info, warning or error",
+    "agent_auth": "open (any agent may connect) or required (agents need a credential from "
+    "an enrollment token); default: open only when listening on loopback",
+    "enroll_token": "an enrollment token from the team lead, exchanged once for this agent's "
+    "own credential",
+    "credential_store": "where the agent keeps its credential: auto (the system keyring where "
+    "there is a usable one, else a file only you can read in state_dir), keyring or file",
+    "refused_retry": "seconds between tries once the server has refused this agent (blocked, "
+    "credential revoked)",
     "server_url": "websocket URL of the server's /agent endpoint",
     "name": "the person's name shown on the dashboard",
     "agent_id": "stable id of this agent (default: made once and kept in state_dir)",

@@ -3,7 +3,7 @@ formatting helpers they use. ``now_ms`` and the zone are parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -12,8 +12,9 @@ import jinja2
 
 from officepulse.core.periods import Period
 from officepulse.core.spans import iso_utc
+from officepulse.enrollment import NewToken
 from officepulse.server.presence import AgentView
-from officepulse.store.base import AgentStatus, UsageRow
+from officepulse.store.base import AgentStatus, Credential, EnrollmentToken, UsageRow
 
 RANGE_LABELS = (("today", "Today"), ("yesterday", "Yesterday"), ("7d", "Last 7 days"))
 
@@ -123,6 +124,29 @@ class Views:
     def count(self, views: Iterable[AgentView]) -> str:
         inner = self.env.get_template("office_count.html").render(**self._count(views)).strip()
         return f'<span id="office-count">{inner}</span>'
+
+    def admin_page(self, panel: str) -> str:
+        return self.env.get_template("agents.html").render(page="agents", panel=panel)
+
+    def admin_panel(
+        self,
+        statuses: list[AgentStatus],
+        credentials: Mapping[str, Credential | None],
+        tokens: list[tuple[EnrollmentToken, str]],
+        new: NewToken | None,
+        auth_mode: str,
+        now_ms: int,
+    ) -> str:
+        return self._render(
+            "agents_panel.html",
+            now_ms,
+            ZoneInfo("UTC"),
+            statuses=statuses,
+            credentials=credentials,
+            tokens=tokens,
+            new=new,
+            auth_mode=auth_mode,
+        )
 
     def time_page(self) -> str:
         return self.env.get_template("time.html").render(page="time", ranges=RANGE_LABELS)

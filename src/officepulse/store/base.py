@@ -173,7 +173,8 @@ class Credential:
     revoked_ms: int | None
 
 
-AgentEventKind = Literal["block", "unblock", "remove", "revoke"]
+# "erase": removed with its history.
+AgentEventKind = Literal["block", "unblock", "remove", "erase", "revoke"]
 
 
 @dataclass(frozen=True, slots=True)

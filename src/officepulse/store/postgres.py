@@ -772,7 +772,7 @@ class PostgresStore:
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
             cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
             if cur.rowcount:
-                await self._event(conn, agent_id, "remove", now_ms)
+                await self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
             return cur.rowcount > 0
 
     async def agent_events(self, after_seq: int) -> list[AgentEvent]:

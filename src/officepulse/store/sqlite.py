@@ -262,7 +262,7 @@ def credential_from(row: Sequence[object]) -> Credential:
 
 def event_from(row: Sequence[object]) -> AgentEvent:
     seq, agent_id, kind, at_ms = row
-    assert kind in ("block", "unblock", "remove", "revoke"), kind
+    assert kind in ("block", "unblock", "remove", "erase", "revoke"), kind
     return AgentEvent(int(str(seq)), str(agent_id), kind, int(str(at_ms)))
 
 
@@ -763,7 +763,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
             cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
             if cur.rowcount:
-                self._event(conn, agent_id, "remove", now_ms)
+                self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
             return cur.rowcount > 0
 
         return await self._transaction(work)

@@ -56,5 +56,19 @@
     });
   });
 
+  // The Agents page: a refused change says why (the server answers {"error": ...}).
+  document.addEventListener("htmx:responseError", function (e) {
+    var box = document.getElementById("admin-error");
+    if (!box) return;
+    var text = e.detail.xhr.responseText;
+    try { text = JSON.parse(text).error; } catch (ignored) { /* not JSON: show as is */ }
+    box.textContent = text;
+    box.hidden = false;
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var box = document.getElementById("admin-error");
+    if (box && e.detail.successful) box.hidden = true;
+  });
+
   window.officepulse = { timeZone: timeZone, duration: duration, refresh: refresh };
 })();
