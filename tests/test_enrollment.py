@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -319,3 +320,106 @@ def test_an_agent_told_its_credential_was_revoked_says_so_in_words(
         "lead for a new enrollment token (trying again every 300 s" in out
     )
     assert count(locked, "refused agent rev") == 0
+
+
+# -- the system keyring -------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret_service(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A real Secret Service: gnome-keyring on a private session bus, unlocked; the
+    environment an agent needs to find it."""
+    env = {
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'bus'}",
+        "HOME": str(tmp_path / "home"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+    }
+    (tmp_path / "home").mkdir()
+    (tmp_path / "run").mkdir(mode=0o700)
+    address = env["DBUS_SESSION_BUS_ADDRESS"]
+    bus = subprocess.Popen(
+        [
+            "dbus-daemon",
+            "--session",
+            "--nofork",
+            "--nopidfile",
+            "--print-address=1",
+            f"--address={address}",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert bus.stdout is not None
+    assert bus.stdout.readline().startswith(address)  # printed once it listens
+    keyring = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(**env),
+    )
+    assert keyring.stdin is not None
+    keyring.stdin.write("test-password")  # the login keyring's password, then EOF
+    keyring.stdin.close()
+    try:
+        yield env
+    finally:
+        for proc in (keyring, bus):
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if bus.stdout is not None:
+            bus.stdout.close()
+
+
+def keyring_password(env: dict[str, str], agent_id: str) -> str | None:
+    found = subprocess.run(
+        [str(Path(OFFICEPULSE).parent / "python"), "-c", KEYRING_GET, agent_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(**env),
+        check=True,
+    ).stdout.strip()
+    return found or None
+
+
+KEYRING_GET = """
+import sys, keyring
+print(keyring.get_password("officepulse-agent", sys.argv[1]) or "")
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("gnome-keyring-daemon") is None or shutil.which("dbus-daemon") is None,
+    reason="needs gnome-keyring and dbus (scripts/system-deps installs them)",
+)
+def test_an_agent_keeps_its_credential_in_the_system_keyring(
+    locked: ServerProcess, tmp_path: Path, secret_service: dict[str, str]
+) -> None:
+    token = new_token(locked)
+    args = ("--source", "none", "--agent-id", "kr", "--enroll-token", token)
+    agent = start_agent(locked, tmp_path, *args, **secret_service)
+    try:
+        locked.wait_for_log("agent kr (")
+    finally:
+        out = stop(agent)
+    assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
+    assert not (tmp_path / "agent-state" / "credential").exists()
+    credential = keyring_password(secret_service, "kr")
+    assert credential is not None
+    ((stored,),) = db(locked, "SELECT hash FROM agent_credentials WHERE agent_id = 'kr'")
+    assert stored == hashlib.sha256(credential.encode()).hexdigest()
+    # The next start, without the token, finds it there.
+    again = start_agent(locked, tmp_path, "--source", "none", "--agent-id", "kr", **secret_service)
+    try:
+        wait_until(lambda: count(locked, "agent kr (") >= 2, 10, "second connection")
+    finally:
+        stop(again)
+    assert count(locked, "refused agent") == 0
