@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from officepulse.core.spans import iso_utc
 from officepulse.enrollment import (
     DEFAULT_EXPIRES_HOURS,
     TokenOptionError,
     create_token,
     token_state,
+    utc_minute,
 )
 from officepulse.settings import HELP, env_name
 from officepulse.store import is_postgres, store_from_url
@@ -97,12 +97,14 @@ async def _agents(args: argparse.Namespace, store: Store) -> int:
         for status in await store.agents():
             info = status.info
             if status.blocked is not None:
-                state = f"blocked since {iso_utc(status.blocked.at_ms)}"
+                state = f"blocked since {utc_minute(status.blocked.at_ms)}"
                 if status.blocked.reason:
                     state += f" ({status.blocked.reason})"
             else:
                 state = (
-                    "online" if info.online else f"offline, last seen {iso_utc(info.last_seen_ms)}"
+                    "online"
+                    if info.online
+                    else f"offline, last seen {utc_minute(info.last_seen_ms)}"
                 )
             cred = await store.credential(info.id)
             credential = (
@@ -117,7 +119,7 @@ async def _agents(args: argparse.Namespace, store: Store) -> int:
     if args.action == "block":
         ok = await store.block_agent(agent_id, args.reason, now)
         said = (
-            f"blocked agent {agent_id} at {iso_utc(now)}; a running server disconnects it "
+            f"blocked agent {agent_id} at {utc_minute(now)}; a running server disconnects it "
             "within a second"
         )
     elif args.action == "unblock":
@@ -153,7 +155,7 @@ async def _tokens(args: argparse.Namespace, store: Store) -> int:
         return 0
     if args.action == "list":
         for token in await store.tokens():
-            created = iso_utc(token.created_ms)
+            created = utc_minute(token.created_ms)
             print(f"{token.id}\t{token.label}\tcreated {created}\t{token_state(token, now)}")
         return 0
     if not await store.revoke_token(args.token_id, now):

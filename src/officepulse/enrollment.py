@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from officepulse.core.spans import iso_utc
 from officepulse.credentials import TOKEN_PREFIX, new_secret, new_token_id, secret_hash
 from officepulse.store.base import EnrollmentToken, Store
 
@@ -45,11 +45,16 @@ async def create_token(
     return NewToken(token, secret)
 
 
+def utc_minute(ms: int) -> str:
+    """An instant as people read it in lists: "2026-11-30 15:38 UTC"."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def token_state(token: EnrollmentToken, now_ms: int) -> str:
     """In words: usable (and for how long, how often), or why not."""
     refusal = token.refusal(now_ms)
     if refusal is not None:
         return refusal.removeprefix("enroll-token-").replace("-", " ")
     uses = "any number of agents" if token.uses_left is None else f"{token.uses_left} left"
-    until = "no expiry" if token.expires_ms is None else f"until {iso_utc(token.expires_ms)}"
+    until = "no expiry" if token.expires_ms is None else f"until {utc_minute(token.expires_ms)}"
     return f"usable: {uses}, {until}"

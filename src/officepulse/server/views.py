@@ -12,7 +12,7 @@ import jinja2
 
 from officepulse.core.periods import Period
 from officepulse.core.spans import iso_utc
-from officepulse.enrollment import NewToken
+from officepulse.enrollment import NewToken, utc_minute
 from officepulse.server.presence import AgentView
 from officepulse.store.base import AgentStatus, Credential, EnrollmentToken, UsageRow
 
@@ -91,7 +91,7 @@ class Views:
             undefined=jinja2.StrictUndefined,
             auto_reload=False,  # templates ship with the package; no stat() per render
         )
-        self.env.globals.update(iso=iso_utc, hm=hm, assets_ok=assets_ok)
+        self.env.globals.update(iso=iso_utc, hm=hm, utc=utc_minute, assets_ok=assets_ok)
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:
         def clock(ms: int) -> str:
