@@ -11,6 +11,8 @@ import sqlite3
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -225,15 +227,27 @@ def test_credentials_are_required_checked_and_revocable(locked: ServerProcess) -
 def test_an_open_server_says_so_and_admits_anyone(tmp_path: Path) -> None:
     srv = start_server(tmp_path)  # loopback: open unless told otherwise
     try:
-        assert any("WARNING: agent_auth is open" in line for line in srv.log)
+        srv.wait_for_log("WARNING: agent_auth is open")
         with say_hello(srv, "anyone") as (_, reply):
             assert reply["type"] == "welcome"
     finally:
         srv.stop()
     srv = start_server(tmp_path, "--host", "0.0.0.0")  # beyond loopback: required
     try:
-        assert any("agents must be enrolled" in line for line in srv.log)
+        srv.wait_for_log("agents must be enrolled")
         assert refused(srv, "anyone")[0] == "credential-required"
+        # ActivityWatch's watchers cannot enroll: their writes are refused here.
+        request = urllib.request.Request(
+            srv.url + "/api/0/buckets/aw-watcher-window_x",
+            data=json.dumps({"client": "aw-watcher-window", "type": "currentwindow"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refusal:
+            urllib.request.urlopen(request, timeout=10)
+        assert refusal.value.code == 403
+        assert "agent_auth = required" in json.loads(refusal.value.read())["message"]
+        refusal.value.close()
     finally:
         srv.stop()
 
