@@ -119,7 +119,8 @@ HELP: dict[str, str] = {
     "server_url": "websocket URL of the server's /agent endpoint",
     "name": "the person's name shown on the dashboard",
     "agent_id": "stable id of this agent (default: made once and kept in state_dir)",
-    "state_dir": "folder where the agent keeps its id",
+    "state_dir": "folder where the agent keeps its id, journal and (without a keyring) its "
+    "credential",
     "source": "what to read: auto (chosen from the platform and session), x11, sway, "
     "hyprland, kde, gnome, gnome-eval, macos, windows, scripted (replay --timeline) or none",
     "timeline": "JSON-lines timeline file replayed by the scripted source",

@@ -227,25 +227,29 @@ def _span_from(row: Sequence[object]) -> Span:
     return Span(start, end, activity)
 
 
+def _int(value: object) -> int:
+    assert isinstance(value, int), value
+    return value
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else _int(value)
+
+
 def status_from(row: Sequence[object]) -> AgentStatus:
     """A row of the agent query: 8 agent columns, 9 of its last span, blocked_ms, reason."""
     blocked_ms, reason = row[17], row[18]
     return AgentStatus(
         _agent_from(row[:8]),
         _span_from(row[8:17]) if row[8] is not None else None,
-        Blocked(str(reason or ""), int(str(blocked_ms))) if blocked_ms is not None else None,
+        Blocked(str(reason or ""), _int(blocked_ms)) if blocked_ms is not None else None,
     )
 
 
 def token_from(row: Sequence[object]) -> EnrollmentToken:
     id_, label, created, expires, uses, revoked = row
     return EnrollmentToken(
-        str(id_),
-        str(label),
-        int(str(created)),
-        None if expires is None else int(str(expires)),
-        None if uses is None else int(str(uses)),
-        None if revoked is None else int(str(revoked)),
+        str(id_), str(label), _int(created), _opt_int(expires), _opt_int(uses), _opt_int(revoked)
     )
 
 
@@ -254,16 +258,16 @@ def credential_from(row: Sequence[object]) -> Credential:
     return Credential(
         str(agent_id),
         str(hash_),
-        int(str(created)),
+        _int(created),
         None if token_id is None else str(token_id),
-        None if revoked is None else int(str(revoked)),
+        _opt_int(revoked),
     )
 
 
 def event_from(row: Sequence[object]) -> AgentEvent:
     seq, agent_id, kind, at_ms = row
     assert kind in ("block", "unblock", "remove", "erase", "revoke"), kind
-    return AgentEvent(int(str(seq)), str(agent_id), kind, int(str(at_ms)))
+    return AgentEvent(_int(seq), str(agent_id), kind, _int(at_ms))
 
 
 TOKEN_COLUMNS = "id, label, created_ms, expires_ms, uses_left, revoked_ms"
