@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import OFFICEPULSE, ServerProcess, clean_env
+from tests.conftest import ServerProcess, admin
 from tests.test_dashboard_browser import (
     CHROMIUM,
     OFFLINE,
@@ -59,14 +58,7 @@ def gone_after_ms(page: Page, agent_id: str, since_ms: int) -> float:
 
 
 def cli(server: ServerProcess, *args: str) -> None:
-    result = subprocess.run(
-        [OFFICEPULSE, "--env-file", "/dev/null", *args, "--database", str(server.database)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(),
-        check=False,
-    )
+    result = admin(server.database, *args)
     assert result.returncode == 0, result.stderr
 
 

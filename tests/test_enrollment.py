@@ -25,12 +25,14 @@ from websockets.sync.client import ClientConnection, connect
 from tests.conftest import (
     OFFICEPULSE,
     ServerProcess,
+    admin,
     clean_env,
     start_agent,
     start_server,
     stop,
     wait_until,
 )
+from tests.test_introspect_mpris import Bus
 
 
 @pytest.fixture
@@ -43,14 +45,7 @@ def locked(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """`officepulse agents|tokens ...` on the server's database."""
-    return subprocess.run(
-        [OFFICEPULSE, "--env-file", "/dev/null", *args, "--database", str(server.database)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(),
-        check=False,
-    )
+    return admin(server.database, *args)
 
 
 def new_token(server: ServerProcess, *args: str) -> str:
@@ -343,30 +338,14 @@ def test_an_agent_told_its_credential_was_revoked_says_so_in_words(
 def secret_service(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A real Secret Service: gnome-keyring on a private session bus, unlocked; the
     environment an agent needs to find it."""
+    bus = Bus(tmp_path)  # a private session bus of its own
     env = {
-        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'bus'}",
+        "DBUS_SESSION_BUS_ADDRESS": bus.address,
         "HOME": str(tmp_path / "home"),
         "XDG_RUNTIME_DIR": str(tmp_path / "run"),
     }
     (tmp_path / "home").mkdir()
     (tmp_path / "run").mkdir(mode=0o700)
-    address = env["DBUS_SESSION_BUS_ADDRESS"]
-    bus = subprocess.Popen(
-        [
-            "dbus-daemon",
-            "--session",
-            "--nofork",
-            "--nopidfile",
-            "--print-address=1",
-            f"--address={address}",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert bus.stdout is not None
-    assert bus.stdout.readline().startswith(address)  # printed once it listens
     keyring = subprocess.Popen(
         ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
         stdin=subprocess.PIPE,
@@ -381,15 +360,13 @@ def secret_service(tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        for proc in (keyring, bus):
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if bus.stdout is not None:
-            bus.stdout.close()
+        keyring.terminate()
+        try:
+            keyring.wait(5)
+        except subprocess.TimeoutExpired:
+            keyring.kill()
+            keyring.wait()
+        bus.stop()
 
 
 def keyring_password(env: dict[str, str], agent_id: str) -> str | None:

@@ -14,7 +14,7 @@ from officepulse.protocol.messages import Activity
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import OFFICEPULSE, clean_env
+from tests.conftest import OFFICEPULSE, admin, clean_env, usage_from_spans
 
 pytest_plugins = ["tests.postgres"]
 
@@ -73,12 +73,7 @@ async def test_remove_keeps_or_erases_history_and_totals_stay_exact(database: st
         stored = await store.spans(-10 * D, 10 * D)
         assert {who for who, _ in stored} == {"stays", "removed"}
         for lo, hi in RANGES:
-            expected: dict[tuple[str, str], list[int]] = {}
-            for who, span in stored:
-                ms = min(span.end_ms, hi) - max(span.start_ms, lo)
-                if ms > 0:
-                    slot = expected.setdefault((who, span.activity.app), [0, 0])
-                    slot[1 if span.activity.idle else 0] += ms
+            expected = usage_from_spans(stored, lo, hi)
             rows = await store.usage(lo, hi, ["agent", "app"])
             assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows} == expected
             team = [0, 0]
@@ -93,14 +88,7 @@ async def test_remove_keeps_or_erases_history_and_totals_stay_exact(database: st
 
 def test_removing_an_unknown_agent_or_from_no_database_says_so(tmp_path: Path) -> None:
     missing = str(tmp_path / "none.sqlite3")
-    result = subprocess.run(
-        [OFFICEPULSE, "--env-file", "/dev/null", "agents", "remove", "x", "--database", missing],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(),
-        check=False,
-    )
+    result = admin(missing, "agents", "remove", "x")
     assert result.returncode == 2
     assert f"there is no database at {missing}" in result.stderr
     assert not Path(missing).exists()

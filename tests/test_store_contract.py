@@ -19,6 +19,7 @@ from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import AgentInfo, Blocked, Credential, EnrollmentToken, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
+from tests.conftest import usage_from_spans
 
 # The PostgreSQL server: tests/postgres.py (imported by pytest only, see its docstring).
 pytest_plugins = ["tests.postgres"]
@@ -550,12 +551,7 @@ async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Stor
     assert {who for who, _ in stored} == {"keep", "kept-history"}
     # Every range, from the rollups, equals a recomputation from the spans that remain.
     for lo, hi in [(-D, 3 * D), (0, D), (-M + 3, 2 * H + 7), (D - H, D + 61 * M + 5)]:
-        expected: dict[tuple[str, str], list[int]] = {}
-        for who, span in stored:
-            ms = min(span.end_ms, hi) - max(span.start_ms, lo)
-            if ms > 0:
-                slot = expected.setdefault((who, span.activity.app), [0, 0])
-                slot[1 if span.activity.idle else 0] += ms
+        expected = usage_from_spans(stored, lo, hi)
         rows = await store.usage(lo, hi, ["agent", "app"])
         assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows} == expected
         by_app: dict[str, list[int]] = {}

@@ -162,6 +162,11 @@ class EnrollmentToken:
         return None
 
 
+def enroll_refusal(token: EnrollmentToken | None, now_ms: int) -> str | None:
+    """Why the token found for a hash (None: none was) cannot enroll an agent, or None."""
+    return "enroll-token-unknown" if token is None else token.refusal(now_ms)
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """An agent's credential: one per agent, kept as a hash; revoked ones stay listed."""

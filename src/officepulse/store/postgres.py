@@ -37,6 +37,7 @@ from officepulse.store.base import (
     EnrollmentToken,
     GroupKey,
     UsageRow,
+    enroll_refusal,
     rollup_delta,
     team_delta,
     usage_plan,
@@ -688,11 +689,9 @@ class PostgresStore:
                 (token_hash,),
             )
             row = await cur.fetchone()
-            if row is None:
-                return "enroll-token-unknown"
-            token = token_from(row)
-            refusal = token.refusal(now_ms)
-            if refusal is not None:
+            token = None if row is None else token_from(row)
+            refusal = enroll_refusal(token, now_ms)
+            if token is None or refusal is not None:
                 return refusal
             await conn.execute(
                 "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "

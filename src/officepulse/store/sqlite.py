@@ -37,6 +37,7 @@ from officepulse.store.base import (
     EnrollmentToken,
     GroupKey,
     UsageRow,
+    enroll_refusal,
     rollup_delta,
     team_delta,
     usage_plan,
@@ -690,11 +691,9 @@ class SQLiteStore:
             row = conn.execute(
                 f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = ?", (token_hash,)
             ).fetchone()
-            if row is None:
-                return "enroll-token-unknown"
-            token = token_from(row)
-            refusal = token.refusal(now_ms)
-            if refusal is not None:
+            token = None if row is None else token_from(row)
+            refusal = enroll_refusal(token, now_ms)
+            if token is None or refusal is not None:
                 return refusal
             conn.execute(
                 "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
@@ -723,42 +722,45 @@ class SQLiteStore:
             (agent_id, kind, now_ms),
         )
 
-    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+    async def _change(
+        self, agent_id: str, kind: str, now_ms: int, sql: str, params: Sequence[object]
+    ) -> bool:
+        """One UPDATE of an agent; an event when it changed a row."""
+
         def work(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE agent_credentials SET revoked_ms = ? "
-                "WHERE agent_id = ? AND revoked_ms IS NULL",
-                (now_ms, agent_id),
-            )
-            if cur.rowcount:
-                self._event(conn, agent_id, "revoke", now_ms)
-            return cur.rowcount > 0
+            changed = conn.execute(sql, params).rowcount > 0
+            if changed:
+                self._event(conn, agent_id, kind, now_ms)
+            return changed
 
         return await self._transaction(work)
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(
+            agent_id,
+            "revoke",
+            now_ms,
+            "UPDATE agent_credentials SET revoked_ms = ? WHERE agent_id = ? AND revoked_ms IS NULL",
+            (now_ms, agent_id),
+        )
 
     async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
-                (now_ms, reason, agent_id),
-            )
-            if cur.rowcount:
-                self._event(conn, agent_id, "block", now_ms)
-            return cur.rowcount > 0
-
-        return await self._transaction(work)
+        return await self._change(
+            agent_id,
+            "block",
+            now_ms,
+            "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
+            (now_ms, reason, agent_id),
+        )
 
     async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
-                (agent_id,),
-            )
-            if cur.rowcount:
-                self._event(conn, agent_id, "unblock", now_ms)
-            return cur.rowcount > 0
-
-        return await self._transaction(work)
+        return await self._change(
+            agent_id,
+            "unblock",
+            now_ms,
+            "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
+            (agent_id,),
+        )
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
