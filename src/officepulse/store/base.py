@@ -204,6 +204,26 @@ class UsageRow:
     idle_ms: int
 
 
+class AgentChanges:
+    """Block, unblock and revoke, for both stores: each is one UPDATE of the agent that the
+    store's ``_change`` runs with its event (each store has its own SQL: placeholders
+    differ)."""
+
+    async def _change(
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
+    ) -> bool:
+        raise NotImplementedError
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "revoke", now_ms, (now_ms, agent_id))
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "block", now_ms, (now_ms, reason, agent_id))
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "unblock", now_ms, (agent_id,))
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 

@@ -29,7 +29,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from officepulse.core.spans import Span
 from officepulse.store.base import (
     GROUP_KEYS,
+    AgentChanges,
     AgentEvent,
+    AgentEventKind,
     AgentInfo,
     AgentStatus,
     Contribution,
@@ -261,6 +263,15 @@ _AGENT_SQL: LiteralString = (
 _AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
 
 
+# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
+_CHANGES: dict[str, LiteralString] = {
+    "revoke": "UPDATE agent_credentials SET revoked_ms = %s "
+    "WHERE agent_id = %s AND revoked_ms IS NULL",
+    "block": "UPDATE agents SET blocked_ms = %s, blocked_reason = %s WHERE id = %s",
+    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = %s",
+}
+
+
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
     parts = urlsplit(url)
@@ -365,7 +376,7 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore:
+class PostgresStore(AgentChanges):
     def __init__(
         self,
         url: str,
@@ -715,42 +726,15 @@ class PostgresStore:
         return credential_from(rows[0]) if rows else None
 
     async def _change(
-        self, agent_id: str, kind: str, now_ms: int, sql: LiteralString, params: Sequence[object]
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
     ) -> bool:
-        """One UPDATE of an agent; an event when it changed a row."""
         async with self._transaction() as conn:
-            cur = await conn.execute(sql, params)
+            cur = await conn.execute(
+                _CHANGES[kind], [_text(p) if isinstance(p, str) else p for p in params]
+            )
             if cur.rowcount:
                 await self._event(conn, agent_id, kind, now_ms)
             return cur.rowcount > 0
-
-    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
-        return await self._change(
-            agent_id,
-            "revoke",
-            now_ms,
-            "UPDATE agent_credentials SET revoked_ms = %s "
-            "WHERE agent_id = %s AND revoked_ms IS NULL",
-            (now_ms, agent_id),
-        )
-
-    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
-        return await self._change(
-            agent_id,
-            "block",
-            now_ms,
-            "UPDATE agents SET blocked_ms = %s, blocked_reason = %s WHERE id = %s",
-            (now_ms, _text(reason), agent_id),
-        )
-
-    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
-        return await self._change(
-            agent_id,
-            "unblock",
-            now_ms,
-            "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = %s",
-            (agent_id,),
-        )
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         async with self._transaction() as conn:

@@ -28,7 +28,9 @@ from officepulse.store.base import (
     GROUP_KEYS,
     HOUR_MS,
     MINUTE_MS,
+    AgentChanges,
     AgentEvent,
+    AgentEventKind,
     AgentInfo,
     AgentStatus,
     Blocked,
@@ -343,6 +345,15 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
 
 
+# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
+_CHANGES: dict[str, str] = {
+    "revoke": "UPDATE agent_credentials SET revoked_ms = ? "
+    "WHERE agent_id = ? AND revoked_ms IS NULL",
+    "block": "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
+    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
+}
+
+
 def erase_spans(conn: sqlite3.Connection, agent_id: str) -> None:
     """Delete an agent's spans and take their time out of the rollups (the same delta
     path as every write: old contributions subtracted, nothing added)."""
@@ -417,7 +428,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class SQLiteStore:
+class SQLiteStore(AgentChanges):
     def __init__(
         self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
     ) -> None:
@@ -723,44 +734,15 @@ class SQLiteStore:
         )
 
     async def _change(
-        self, agent_id: str, kind: str, now_ms: int, sql: str, params: Sequence[object]
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
     ) -> bool:
-        """One UPDATE of an agent; an event when it changed a row."""
-
         def work(conn: sqlite3.Connection) -> bool:
-            changed = conn.execute(sql, params).rowcount > 0
+            changed = conn.execute(_CHANGES[kind], params).rowcount > 0
             if changed:
                 self._event(conn, agent_id, kind, now_ms)
             return changed
 
         return await self._transaction(work)
-
-    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
-        return await self._change(
-            agent_id,
-            "revoke",
-            now_ms,
-            "UPDATE agent_credentials SET revoked_ms = ? WHERE agent_id = ? AND revoked_ms IS NULL",
-            (now_ms, agent_id),
-        )
-
-    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
-        return await self._change(
-            agent_id,
-            "block",
-            now_ms,
-            "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
-            (now_ms, reason, agent_id),
-        )
-
-    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
-        return await self._change(
-            agent_id,
-            "unblock",
-            now_ms,
-            "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
-            (agent_id,),
-        )
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
