@@ -68,11 +68,17 @@ class Admission:
         self.required = required
         self.clock = clock
 
+    async def blocked(self, agent_id: str) -> ProtocolError | None:
+        status = await self.store.agent(agent_id)
+        if status is not None and status.blocked is not None:
+            return agent_blocked(status.blocked)
+        return None
+
     async def admit(self, hello: Hello) -> str | None:
         """Raises the refusal; returns the agent's new credential when the Hello enrolled."""
-        status = await self.store.agent(hello.agent_id)
-        if status is not None and status.blocked is not None:
-            raise agent_blocked(status.blocked)
+        blocked = await self.blocked(hello.agent_id)
+        if blocked is not None:
+            raise blocked
         if hello.enroll is not None:
             credential = new_secret(CREDENTIAL_PREFIX)
             refusal = await self.store.enroll(

@@ -176,6 +176,13 @@ class Gateway:
                 log.info("agent %s enrolled from %s", hello.agent_id, peer)
                 conv.enrolled(credential)
             await self._replace(hello.agent_id, conn)
+            # Blocked while this hello was being checked? The block's kick may have come
+            # before the connection was listed; from here on a kick finds it.
+            late = await self.admission.blocked(hello.agent_id)
+            if late is not None:
+                conn.state.gone = "blocked"
+                conv.reject(late)
+                return
             conv.accept(self._welcome(hello.v, conn.state.seq))
             log.info(
                 "agent %s (%s on %s) connected from %s, protocol v%d",
