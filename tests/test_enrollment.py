@@ -27,6 +27,7 @@ from tests.conftest import (
     ServerProcess,
     admin,
     clean_env,
+    run_agent,
     start_agent,
     start_server,
     stop,
@@ -119,8 +120,10 @@ def test_an_agent_enrolls_once_and_keeps_its_credential_in_a_private_file(
 ) -> None:
     token = new_token(locked, "--label", "alice's laptop")
     state = tmp_path / "agent-state"
-    args = ("--source", "none", "--name", "Alice", "--credential-store", "file")
-    agent = start_agent(locked, tmp_path, *args, "--enroll-token", token)
+    # The default, auto: with no Secret Service on this session, the file.
+    args = ("--source", "none", "--name", "Alice")
+    no_bus = {"DBUS_SESSION_BUS_ADDRESS": None}
+    agent = start_agent(locked, tmp_path, *args, "--enroll-token", token, **no_bus)
     try:
         locked.wait_for_log("enrolled from")
         wait_until(lambda: locked.get("/api/v1/agents")["agents"][0]["online"], 10, "online")
@@ -141,7 +144,7 @@ def test_an_agent_enrolls_once_and_keeps_its_credential_in_a_private_file(
 
     # Started again with the same settings (the token still given): the credential is
     # used, the spent token is not sent again.
-    again = start_agent(locked, tmp_path, *args, "--enroll-token", token)
+    again = start_agent(locked, tmp_path, *args, "--enroll-token", token, **no_bus)
     try:
         wait_until(lambda: count(locked, f"agent {agent_id} (Alice") >= 2, 10, "second hello")
     finally:
@@ -151,6 +154,19 @@ def test_an_agent_enrolls_once_and_keeps_its_credential_in_a_private_file(
     listed = cli(locked, "tokens", "list").stdout
     assert "alice's laptop" in listed
     assert "used up" in listed
+
+
+def test_asking_for_a_keyring_where_there_is_none_stops_the_agent_with_words(
+    locked: ServerProcess, tmp_path: Path
+) -> None:
+    result = run_agent(
+        locked,
+        tmp_path,
+        *("--source", "none", "--credential-store", "keyring"),
+        DBUS_SESSION_BUS_ADDRESS=None,
+    )
+    assert result.returncode == 1
+    assert "credential_store is 'keyring' but there is no usable system keyring" in result.stderr
 
 
 def test_tokens_are_refused_when_reused_expired_revoked_or_unknown(locked: ServerProcess) -> None:
