@@ -738,8 +738,10 @@ class PostgresStore(AgentChanges):
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         async with self._transaction() as conn:
+            # Locks in the writer's order (_write: the agent's row, then its rollup lock),
+            # so that removing an agent that is writing cannot deadlock with it.
+            await conn.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
             if erase:
-                # Writers of this agent's spans in other processes take turns (_write).
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ROLLUP_LOCK, agent_id)
                 )
