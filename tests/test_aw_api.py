@@ -18,11 +18,13 @@ from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
 from tests.conftest import ServerProcess
 from tests.test_aw_support import (
+    STORES,
     T0,
     AwServer,
     at,
     aw_server,
     events,
+    make_database,
     needs_aw,
     officepulse,
     request,
@@ -30,6 +32,7 @@ from tests.test_aw_support import (
 )
 
 pytestmark = needs_aw
+pytest_plugins = ["tests.postgres"]
 
 
 def q(offset: float) -> str:
@@ -37,10 +40,14 @@ def q(offset: float) -> str:
     return quote(at(T0, offset))
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AwServer, ServerProcess]]:
+@pytest.fixture(scope="module", params=STORES)
+def servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[AwServer, ServerProcess]]:
+    """aw-server, and officepulse on each store."""
     tmp = tmp_path_factory.mktemp("aw-api")
-    with aw_server(tmp) as aw, officepulse(tmp) as op:
+    database = make_database(request.param, tmp, request)
+    with aw_server(tmp) as aw, officepulse(tmp, database) as op:
         yield aw, op
 
 
@@ -243,10 +250,15 @@ def test_browser_extensions_may_call_across_origins(
     assert "Access-Control-Allow-Origin" not in headers
 
 
-async def test_a_silent_watcher_goes_offline(tmp_path: Path) -> None:
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    return make_database(request.param, tmp_path, request)
+
+
+async def test_a_silent_watcher_goes_offline(database: Path | str) -> None:
     """aw-client has no connection whose end says it left: a computer is offline
     once nothing has come from it for a while (here 0.3 s)."""
-    server = Server(ServerSettings(database=str(tmp_path / "db.sqlite3")))
+    server = Server(ServerSettings(database=str(database)))
     app = server.app()
     api = app.get(aw_compat.AW_API) or aw_compat.add_routes(app, server)
     api.offline_after_ms = 300

@@ -14,17 +14,20 @@ import pytest
 
 from tests.conftest import ServerProcess
 from tests.test_aw_support import (
+    STORES,
     T0,
     AwServer,
     at,
     aw_server,
     events,
+    make_database,
     needs_aw,
     officepulse,
     request,
 )
 
 pytestmark = needs_aw
+pytest_plugins = ["tests.postgres"]
 
 Beat = tuple[float, float, dict[str, Any], float]  # (seconds from T0, duration, data, pulsetime)
 
@@ -88,25 +91,34 @@ CASES: dict[str, list[Beat]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AwServer, ServerProcess]]:
+@pytest.fixture(scope="module", params=STORES)
+def servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[AwServer, ServerProcess]]:
+    """aw-server, and officepulse on each store."""
     tmp = tmp_path_factory.mktemp("aw-heartbeats")
-    with aw_server(tmp) as aw, officepulse(tmp) as op:
+    database = make_database(request.param, tmp, request)
+    with aw_server(tmp) as aw, officepulse(tmp, database) as op:
         yield aw, op
 
 
-def post_all(url: str, bucket: str, beats: list[Beat], kind: str) -> list[dict[str, Any]]:
+def post_all(
+    url: str | list[str], bucket: str, beats: list[Beat], kind: str
+) -> list[dict[str, Any]]:
+    """Make the bucket and post the heartbeats in turn; to several servers sharing one
+    database, the first to the first server, the second to the second, and so on."""
+    urls = [url] if isinstance(url, str) else url
     status, body, _ = request(
         "POST",
-        f"{url}/api/0/buckets/{bucket}",
+        f"{urls[0]}/api/0/buckets/{bucket}",
         {"client": "test", "type": kind, "hostname": "heartbeat-host"},
     )
     assert status == 200, body
     answers = []
-    for offset, duration, data, pulsetime in beats:
+    for n, (offset, duration, data, pulsetime) in enumerate(beats):
         status, body, _ = request(
             "POST",
-            f"{url}/api/0/buckets/{bucket}/heartbeat?pulsetime={pulsetime}",
+            f"{urls[n % len(urls)]}/api/0/buckets/{bucket}/heartbeat?pulsetime={pulsetime}",
             {"timestamp": at(T0, offset), "duration": duration, "data": data},
         )
         assert status == 200, body
@@ -175,12 +187,17 @@ def test_a_long_random_sequence_merges_as_in_aw_server(
     compare(servers, "random-window", random_beats(20261127, 300), "currentwindow")
 
 
-def test_heartbeats_after_a_restart_merge_as_before(tmp_path: Path) -> None:
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    return make_database(request.param, tmp_path, request)
+
+
+def test_heartbeats_after_a_restart_merge_as_before(tmp_path: Path, database: Path | str) -> None:
     """The last event is kept in the database, not in the server's memory: a
     heartbeat sent after a restart extends the event as it would have before."""
-    with officepulse(tmp_path) as op:
+    with officepulse(tmp_path, database) as op:
         post_all(op.url, "restart", [(0, 0, A, 5), (50, 0, B, 5), (10, 0, C, 5)], "test.heartbeat")
-    with officepulse(tmp_path) as op:
+    with officepulse(tmp_path, database) as op:
         request(
             "POST",
             f"{op.url}/api/0/buckets/restart/heartbeat?pulsetime=5",

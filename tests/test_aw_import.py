@@ -12,17 +12,19 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from officepulse.aw_import import import_file
-from officepulse.store.sqlite import SQLiteStore
+from officepulse.store import store_from_url
 from tests.conftest import clean_env
 from tests.test_aw_support import (
     CODE,
     DATA,
     OFFICE_DAY_SPANS,
     OFFICE_DAY_USAGE,
+    STORES,
     T0,
     AwServer,
     at,
@@ -30,6 +32,7 @@ from tests.test_aw_support import (
     drive,
     env_home,
     events,
+    make_database,
     needs_aw,
     office_day,
     officepulse,
@@ -39,8 +42,16 @@ from tests.test_aw_support import (
     window_watcher,
 )
 
+pytest_plugins = ["tests.postgres"]
 
-def import_aw(file: Path, database: Path) -> subprocess.CompletedProcess[str]:
+
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A new officepulse database on each store."""
+    return make_database(request.param, tmp_path, request)
+
+
+def import_aw(file: Path, database: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "officepulse.aw_import", str(file), "--database", str(database)],
         capture_output=True,
@@ -65,10 +76,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AwServe
 
 @needs_aw
 def test_importing_an_export_twice_counts_it_once(
-    recorded: tuple[AwServer, Path], tmp_path: Path
+    recorded: tuple[AwServer, Path], tmp_path: Path, database: Path | str
 ) -> None:
     _, export = recorded
-    database = tmp_path / "officepulse.sqlite3"
     first = import_aw(export, database)
     assert first.returncode == 0, first.stderr
     assert "3 bucket(s) created" in first.stdout
@@ -90,10 +100,12 @@ def test_importing_an_export_twice_counts_it_once(
 
 
 @needs_aw
-def test_importing_through_the_api(recorded: tuple[AwServer, Path], tmp_path: Path) -> None:
+def test_importing_through_the_api(
+    recorded: tuple[AwServer, Path], tmp_path: Path, database: Path | str
+) -> None:
     aw, export = recorded
     body = export.read_bytes()
-    with officepulse(tmp_path) as op:
+    with officepulse(tmp_path, database) as op:
         for _ in range(2):
             status, answer, _ = request(
                 "POST",
@@ -126,20 +138,31 @@ def test_importing_through_the_api(recorded: tuple[AwServer, Path], tmp_path: Pa
         assert usage(op.url, T0, "aw-bob-desktop") == OFFICE_DAY_USAGE
 
 
-@needs_aw
-def test_a_later_export_adds_only_what_is_new(tmp_path: Path) -> None:
-    """Two exports of one computer, the second taken while its window event was
-    still growing: that event is lengthened, not added twice."""
+@pytest.fixture(scope="module")
+def two_exports(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Two exports of one computer from a real aw-server, the second taken while its
+    window event was still growing; and the events aw-server ends with."""
+    tmp = tmp_path_factory.mktemp("aw-two-exports")
     script = [(0, "Code", CODE), (300, "Google-chrome", "YouTube - Google Chrome")]
     exports = []
-    with aw_server(tmp_path) as aw:
+    with aw_server(tmp) as aw:
         for n, (start, end) in enumerate(((0, 200), (200, 400))):
             watcher = window_watcher("hana-desktop", T0, script, end, start=start)
-            drive(aw.url, [watcher], env_home(tmp_path, f"hana-{n}"))
-            exports.append(tmp_path / f"export-{n}.json")
+            drive(aw.url, [watcher], env_home(tmp, f"hana-{n}"))
+            exports.append(tmp / f"export-{n}.json")
             with urllib.request.urlopen(aw.url + "/api/0/export") as response:
                 exports[-1].write_bytes(response.read())
-        final = events(aw.url, "aw-watcher-window_hana-desktop")
+        return exports, events(aw.url, "aw-watcher-window_hana-desktop")
+
+
+@needs_aw
+def test_a_later_export_adds_only_what_is_new(
+    two_exports: tuple[list[Path], list[dict[str, Any]]], tmp_path: Path, database: Path | str
+) -> None:
+    """The second export's growing event is lengthened, not added twice."""
+    exports, final = two_exports
     assert (
         len(
             json.loads(exports[0].read_text())["buckets"]["aw-watcher-window_hana-desktop"][
@@ -148,7 +171,6 @@ def test_a_later_export_adds_only_what_is_new(tmp_path: Path) -> None:
         )
         == 1
     )
-    database = tmp_path / "officepulse.sqlite3"
     assert import_aw(exports[0], database).returncode == 0
     second = import_aw(exports[1], database)
     assert "1 event(s) added, 1 lengthened, 0 already there" in second.stdout
@@ -163,13 +185,12 @@ def test_a_later_export_adds_only_what_is_new(tmp_path: Path) -> None:
     ]
 
 
-async def test_the_checked_in_export(tmp_path: Path) -> None:
+async def test_the_checked_in_export(database: Path | str) -> None:
     """tests/data/aw/aw-buckets-export.json: aw-server 0.12's export of the same
     day (carol-desktop, from 2026-03-02 09:00 UTC), driven by tests/data/aw/drive.py."""
-    database = tmp_path / "officepulse.sqlite3"
     report = await import_file(DATA / "aw-buckets-export.json", database)
     assert (report.buckets_created, report.events_added) == (3, 8)
-    store = SQLiteStore(database)
+    store = store_from_url(str(database))
     await store.open()
     try:
         t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -198,3 +219,11 @@ def test_a_file_that_is_not_an_export_is_refused_with_the_reason(tmp_path: Path)
     missing = import_aw(tmp_path / "nope.json", tmp_path / "db.sqlite3")
     assert missing.returncode == 2
     assert "cannot read" in missing.stderr
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://bob:s3cret@/officepulse?host={tmp_path}"  # no server there
+    done = import_aw(DATA / "aw-buckets-export.json", url)
+    assert done.returncode == 1
+    assert "cannot open the PostgreSQL store at postgresql://bob:***@" in done.stderr
+    assert "s3cret" not in done.stderr + done.stdout

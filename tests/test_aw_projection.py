@@ -1,12 +1,17 @@
 """How ActivityWatch events become officepulse spans (server/aw_compat.py):
 the pure rules, and that recomputing only what a change touched always leaves
-exactly the spans a recomputation of everything would give."""
+exactly the spans a recomputation of everything would give, with exact totals, on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import functools
+import random
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +26,12 @@ from officepulse.server.aw_compat import (
     WINDOW,
     AwBucket,
     AwEvent,
+    AwStore,
+    AwTables,
     HostEvent,
     SQLiteAwTables,
     agent_id_for,
+    aw_store_for,
     do_create_bucket,
     do_delete_bucket,
     do_delete_event,
@@ -32,7 +40,11 @@ from officepulse.server.aw_compat import (
     is_browser,
     project,
 )
-from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from officepulse.store.base import Store
+from officepulse.store.postgres import PostgresStore
+from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore
+
+pytest_plugins = ["tests.postgres"]
 
 S = 1_000_000  # µs in a second
 
@@ -188,7 +200,7 @@ def test_window_data_with_a_url_keeps_it() -> None:
 def tables() -> SQLiteAwTables:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.executescript(SCHEMA)
-    for step in range(2, SCHEMA_VERSION + 1):
+    for step in sorted(MIGRATIONS):
         conn.execute(MIGRATIONS[step])
     conn.executescript(AW_SCHEMA)
     tx = SQLiteAwTables(conn)
@@ -246,15 +258,128 @@ def operations(draw: st.DrawFn) -> list[tuple[str, Any]]:
 def test_recomputing_what_changed_equals_recomputing_everything(ops: list[tuple[str, Any]]) -> None:
     tx = tables()
     for kind, (bucket, event, pulsetime) in ops:
-        if kind == "heartbeat":
-            do_heartbeat(tx, bucket, event, pulsetime)
-        elif kind == "insert":
-            do_insert(tx, bucket, [event])
-        else:
-            newest = tx.newest_event(bucket)
-            if newest is not None and newest.id is not None:
-                do_delete_event(tx, bucket, newest.id)
+        change(tx, kind, bucket, event, pulsetime)
         assert stored(tx) == everything(tx)
     do_delete_bucket(tx, "a")
     assert stored(tx) == everything(tx)
     assert agent_id_for("h") == "aw-h"
+
+
+# -- on each store: the spans, and the totals the store's rollups give --------------------
+
+H_MS = 3_600_000
+# Usage ranges that read day, hour and minute rollups and raw edges (events lie in 0–90 s).
+RANGES = [(-86_400_000, 86_400_000), (-H_MS, H_MS), (1_234, 95_678), (59_999, 60_001)]
+
+
+def random_operations(rng: random.Random, n: int) -> list[tuple[str, str, AwEvent, int]]:
+    """As ``operations`` draws them: (kind, bucket, event, pulsetime µs)."""
+    choices = {
+        "w": [win("Code", "a"), win("Google-chrome", "t"), win("Slack", "b")],
+        "a": [{"status": "afk"}, {"status": "not-afk"}],
+        "web": [tab("Cats", "https://c/"), tab("Dogs", "https://d/")],
+        "x": [{"anything": 1}],
+    }
+    ops = []
+    for _ in range(n):
+        bucket = rng.choice(["w", "w", "a", "web", "x"])
+        kind = rng.choice(["heartbeat", "heartbeat", "heartbeat", "insert", "delete"])
+        ts = rng.randint(0, 120) * 500_000 + rng.choice([0, 1000, 999_000])
+        duration = rng.choice([0, 0, 1, 2, 7, 30]) * S + rng.choice([0, 1, 999])
+        event = AwEvent(ts, duration, rng.choice(choices[bucket]))
+        ops.append((kind, bucket, event, rng.choice([0, 1, 2, 6]) * S))
+    return ops
+
+
+def bucket_of(name: str, host: str) -> str:
+    return f"aw-watcher-web-chrome_{host}" if name == "web" else f"{name}_{host}"
+
+
+def apply(tx: AwTables, host: str, op: tuple[str, str, AwEvent, int]) -> None:
+    kind, name, event, pulsetime = op
+    change(tx, kind, bucket_of(name, host), event, pulsetime)
+
+
+def change(tx: AwTables, kind: str, bucket: str, event: AwEvent, pulsetime: int) -> None:
+    """A heartbeat, an insert, or the deletion of the bucket's newest event."""
+    if kind == "heartbeat":
+        do_heartbeat(tx, bucket, event, pulsetime)
+    elif kind == "insert":
+        do_insert(tx, bucket, [event])
+    else:
+        newest = tx.newest_event(bucket)
+        if newest is not None and newest.id is not None:
+            do_delete_event(tx, bucket, newest.id)
+
+
+def raw_usage(spans: list[tuple[str, Span]], lo: int, hi: int) -> dict[tuple[str, str], list[int]]:
+    totals: dict[tuple[str, str], list[int]] = {}
+    for agent, s in spans:
+        ms = min(s.end_ms, hi) - max(s.start_ms, lo)
+        if ms > 0:
+            slot = totals.setdefault((agent, s.activity.app), [0, 0])
+            slot[1 if s.activity.idle else 0] += ms
+    return totals
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_projected_spans_and_totals_are_exact_on_every_store(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Random heartbeats, inserts and deletions on three computers through each store's
+    AwStore: after every change the spans are what projecting every event gives, and
+    usage() (from the store's rollups) is what those spans add up to."""
+    store: Store
+    if kind == "postgresql":
+        store = PostgresStore(request.getfixturevalue("postgres_url"))
+    else:
+        store = SQLiteStore(tmp_path / "officepulse.sqlite3")
+    await store.open()
+    aw = aw_store_for(store)
+    assert aw is not None
+    await aw.open()
+    try:
+        hosts = ["h1", "h2", "h3"]
+        for host in hosts:
+            for name, type_ in (("w", WINDOW), ("a", AFK), ("web", WEB), ("x", "other")):
+                bucket = AwBucket(bucket_of(name, host), type_, "test", host, 0)
+                await aw.aw_transaction(
+                    functools.partial(do_create_bucket, bucket=bucket), write=True
+                )
+        rng = random.Random(20261130)
+        for step in range(60):
+            host = rng.choice(hosts)
+            for op in random_operations(rng, 1):
+                await aw.aw_transaction(functools.partial(apply, host=host, op=op), write=True)
+            if step % 5 == 4:
+                await check_exact(aw, store, hosts)
+        await aw.aw_transaction(lambda tx: do_delete_bucket(tx, "a_h1"), write=True)
+        await check_exact(aw, store, hosts)
+    finally:
+        await aw.close()
+        await store.close()
+
+
+async def check_exact(aw: AwStore, store: Store, hosts: list[str]) -> None:
+    for host in hosts:
+        every = await aw.aw_transaction(
+            lambda tx, host=host: tx.host_events(host, PROJECTED_TYPES, -(10**15), 10**15),
+            write=False,
+        )
+        spans = [s for _, s in await store.spans(-(10**9), 10**9, agent_id_for(host))]
+        assert spans == project(every, -(10**9), 10**9), host
+    everything = await store.spans(-(10**9), 10**9)
+    assert everything, "the operations made no spans at all"
+    for lo, hi in RANGES:
+        want = raw_usage(everything, lo, hi)
+        got = await store.usage(lo, hi, ["agent", "app"])
+        assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in got} == want, (lo, hi)
+        by_app: dict[str | None, list[int]] = {}
+        for (_, app), (active, idle) in want.items():
+            slot = by_app.setdefault(app, [0, 0])
+            slot[0] += active
+            slot[1] += idle
+        got_apps = await store.usage(lo, hi, ["app"])
+        assert {r.app: [r.active_ms, r.idle_ms] for r in got_apps} == {
+            app: v for app, v in by_app.items() if v != [0, 0]
+        }, (lo, hi)

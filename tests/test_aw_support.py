@@ -19,8 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from officepulse.store import is_postgres
 from tests.conftest import ServerProcess, clean_env, start_server
 
 ROOT = Path(__file__).parent.parent
@@ -75,18 +77,37 @@ def request(
     return status, (json.loads(payload) if payload.strip() else None), got
 
 
+# -- databases -----------------------------------------------------------------
+
+# Every store the ActivityWatch API runs on. A test module that parametrises over them
+# names the PostgreSQL plugin: pytest_plugins = ["tests.postgres"].
+STORES = ["sqlite", "postgresql"]
+
+
+def make_database(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Path | str:
+    """A new, empty officepulse database: a SQLite file in ``tmp``, or a database on
+    the session's PostgreSQL server (dropped when ``request``'s scope ends)."""
+    if kind == "sqlite":
+        return tmp / "officepulse.sqlite3"
+    cluster = request.getfixturevalue("postgres_cluster")
+    url: str = cluster.create_database()
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return url
+
+
 # -- servers -------------------------------------------------------------------
 
 
-def start_officepulse(tmp: Path, database: Path | None = None) -> ServerProcess:
-    """The real `officepulse server` on a free port (it serves /api/0/ itself)."""
+def start_officepulse(tmp: Path, database: Path | str | None = None) -> ServerProcess:
+    """The real `officepulse server` on a free port (it serves /api/0/ itself), on a
+    SQLite file or a postgresql:// URL."""
     if database is None:
         return start_server(tmp)
     return start_server(tmp, "--database", str(database))
 
 
 @contextmanager
-def officepulse(tmp: Path, database: Path | None = None) -> Iterator[ServerProcess]:
+def officepulse(tmp: Path, database: Path | str | None = None) -> Iterator[ServerProcess]:
     server = start_officepulse(tmp, database)
     try:
         yield server
@@ -335,16 +356,20 @@ def usage(server_url: str, t0: datetime, agent: str) -> dict[str, tuple[float, f
 
 
 def stored_spans(
-    database: Path, agent: str, t0: datetime
+    database: Path | str, agent: str, t0: datetime
 ) -> list[tuple[float, float, str, str, str | None, bool]]:
-    """The agent's spans as the store keeps them, in seconds from ``t0``."""
+    """The agent's spans as the store keeps them (SQLite or PostgreSQL), in seconds
+    from ``t0``."""
     base = int(t0.timestamp() * 1000)
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute(
-            "SELECT start_ms, end_ms, app, title, url, idle FROM spans WHERE agent_id = ? "
-            "ORDER BY start_ms",
-            (agent,),
-        ).fetchall()
+    sql = "SELECT start_ms, end_ms, app, title, url, idle FROM spans WHERE agent_id = {} "
+    sql += "ORDER BY start_ms"
+    if is_postgres(str(database)):
+        with psycopg.connect(str(database)) as pg:
+            rows = pg.execute(sql.format("%s"), (agent,)).fetchall()
+    else:
+        with sqlite3.connect(database) as conn:
+            rows = conn.execute(sql.format("?"), (agent,)).fetchall()
+        conn.close()
     return [((s - base) / 1000, (e - base) / 1000, a, t, u, bool(i)) for s, e, a, t, u, i in rows]
 
 

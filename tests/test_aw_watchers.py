@@ -16,6 +16,7 @@ from tests.test_aw_support import (
     CODE,
     OFFICE_DAY_SPANS,
     OFFICE_DAY_USAGE,
+    STORES,
     T0,
     AwServer,
     at,
@@ -24,6 +25,7 @@ from tests.test_aw_support import (
     drive_all,
     env_home,
     events,
+    make_database,
     needs_aw,
     office_day,
     officepulse,
@@ -36,21 +38,27 @@ from tests.test_aw_support import (
 )
 
 pytestmark = needs_aw
+pytest_plugins = ["tests.postgres"]
 
 
-@pytest.fixture(scope="module")
+Servers = tuple[AwServer, ServerProcess, Path, Path | str]
+
+
+@pytest.fixture(scope="module", params=STORES)
 def servers(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[AwServer, ServerProcess, Path]]:
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
+    """aw-server, officepulse on each store, a scratch folder, officepulse's database."""
     tmp = tmp_path_factory.mktemp("aw-watchers")
-    with aw_server(tmp) as aw, officepulse(tmp) as op:
-        yield aw, op, tmp
+    database = make_database(request.param, tmp, request)
+    with aw_server(tmp) as aw, officepulse(tmp, database) as op:
+        yield aw, op, tmp, database
 
 
 def test_a_day_of_watchers_gives_aw_servers_events_and_officepulse_time(
-    servers: tuple[AwServer, ServerProcess, Path],
+    servers: Servers,
 ) -> None:
-    aw, op, tmp = servers
+    aw, op, tmp, database = servers
     plan = office_day("alice-laptop", T0)
     drive_all(
         [(aw.url, plan, env_home(tmp, "alice-aw")), (op.url, plan, env_home(tmp, "alice-op"))]
@@ -69,7 +77,7 @@ def test_a_day_of_watchers_gives_aw_servers_events_and_officepulse_time(
             k: v for k, v in theirs_meta.items() if k != "created"
         }
 
-    assert stored_spans(op.database, "aw-alice-laptop", T0) == OFFICE_DAY_SPANS
+    assert stored_spans(database, "aw-alice-laptop", T0) == OFFICE_DAY_SPANS
     assert usage(op.url, T0, "aw-alice-laptop") == OFFICE_DAY_USAGE
     agents = {a["id"]: a for a in op.get("/api/v1/agents")["agents"]}
     alice = agents["aw-alice-laptop"]
@@ -88,9 +96,9 @@ def _order(theirs: list[dict[str, object]]) -> list[int]:
 
 
 def test_a_watcher_shows_up_live_on_the_dashboard(
-    servers: tuple[AwServer, ServerProcess, Path],
+    servers: Servers,
 ) -> None:
-    _, op, tmp = servers
+    _, op, tmp, _ = servers
     with connect(op.browser_url) as dashboard:
         dashboard.recv(timeout=5)  # the office as it is
         drive(
@@ -105,10 +113,10 @@ def test_a_watcher_shows_up_live_on_the_dashboard(
 
 
 def test_the_browser_extension_alone_counts_browser_time(
-    servers: tuple[AwServer, ServerProcess, Path],
+    servers: Servers,
 ) -> None:
     """No window watcher on that computer: the tab is what is in front."""
-    aw, op, tmp = servers
+    aw, op, tmp, database = servers
     plan = [
         web_watcher(
             "erin-laptop",
@@ -121,7 +129,7 @@ def test_the_browser_extension_alone_counts_browser_time(
     drive_all([(aw.url, plan, env_home(tmp, "erin-aw")), (op.url, plan, env_home(tmp, "erin-op"))])
     bucket = plan[0]["bucket"]
     assert without_ids(events(op.url, bucket)) == without_ids(events(aw.url, bucket))
-    assert stored_spans(op.database, "aw-erin-laptop", T0) == [
+    assert stored_spans(database, "aw-erin-laptop", T0) == [
         (0, 90, "firefox", "Inbox", "https://mail.example/", False),
         (90, 150, "firefox", "News", "https://news.example/", False),  # the last heartbeat
     ]

@@ -329,39 +329,55 @@ def yesterday_in(zone: ZoneInfo) -> date:
 
 
 def shown_usage(page: Page, agent_id: str) -> dict[str, tuple[int, int]]:
-    rows = page.locator(f"#usage-{agent_id} tr[data-app]").evaluate_all(
-        "rows => rows.map(r => [r.dataset.app,"
-        " ...Array.from(r.querySelectorAll('td[data-ms]'), td => Number(td.dataset.ms))])"
+    """{app: (active_ms, 0)}, and ("idle", (0, idle_ms)), read off the person's
+    stacked bar on the team view (every app is drawn when there are five or fewer)."""
+    section = page.locator(f"#usage-{agent_id}")
+    segments = section.locator("svg.stack rect.segment").evaluate_all(
+        "rects => rects.map(r => [r.dataset.label, Number(r.dataset.ms),"
+        " r.classList.contains('idle'), parseFloat(r.getAttribute('x'))])"
     )
-    shown = {}
-    for app, active, idle in rows:
-        assert app not in shown, f"{app} listed twice"
-        shown[app] = (active, idle)
-    actives = [active for _app, active, _idle in rows]
+    shown: dict[str, tuple[int, int]] = {}
+    xs = []
+    for label, ms, idle, x in segments:
+        assert label not in shown, f"{label} drawn twice"
+        shown[label] = (0, ms) if idle else (ms, 0)
+        xs.append(x)
+    assert xs == sorted(xs), "segments overlap"
+    actives = [ms for label, ms, idle, _x in segments if not idle]
     assert actives == sorted(actives, reverse=True), "apps are not sorted by active time"
+    active, idle = (int(section.get_attribute(f"data-{k}-ms") or "") for k in ("active", "idle"))
+    assert active == sum(a for a, _i in shown.values())
+    assert idle == sum(i for _a, i in shown.values())
     return shown
 
 
 def choose_range(page: Page, button: str, range_name: str, zone_name: str) -> list[date]:
     """Clicks a range button; returns the days of the period the page shows."""
-    page.get_by_role("button", name=button).click()
-    usage = page.locator(f"#usage .usage[data-range='{range_name}']")
+    page.get_by_role("button", name=button, exact=True).click()
+    usage = page.locator(f"#report[data-range='{range_name}']")
     expect(usage).to_be_visible()
     period = usage.locator(".period")
     expect(period).to_contain_text(f"({zone_name})")
     # The chosen period is shown as pressed, and only it.
     expect(page.locator("button[aria-pressed='true']")).to_have_attribute("data-range", range_name)
+    expect(page).to_have_url(re.compile(f"range={range_name}"))  # bookmarkable
     return [date.fromisoformat(d) for d in re.findall(r"\d{4}-\d{2}-\d{2}", period.inner_text())]
 
 
 def check_usage(page: Page, expected: dict[str, tuple[int, int]]) -> None:
     if expected:
-        assert shown_usage(page, "alice") == expected
+        drawn: dict[str, tuple[int, int]] = {}
+        for app, (active, idle) in expected.items():
+            if active:
+                drawn[app] = (active, 0)
+            if idle:
+                drawn["idle"] = (0, drawn.get("idle", (0, 0))[1] + idle)
+        assert shown_usage(page, "alice") == drawn
         total = sum(active for active, _idle in expected.values())
-        expect(page.locator("#usage-alice h2 .total")).to_have_text(hm(total))
+        expect(page.locator("#usage-alice h2 .total")).to_contain_text(hm(total))
     else:
         expect(page.locator("#usage-alice")).to_have_count(0)
-        expect(page.locator("#usage .empty")).to_have_text("No activity recorded in this period.")
+        expect(page.locator("#report .empty")).to_have_text("No activity recorded in this period.")
 
 
 def hm(ms: int) -> str:
@@ -390,7 +406,7 @@ def test_time_page_splits_days_in_the_viewers_time_zone(
         zone = ZoneInfo(zone_name)
         page = pages.open("/time", timezone_id=zone_name)
         # The page loads today's usage by itself, in the browser's zone.
-        expect(page.locator("#usage .usage[data-range='today'] .period")).to_contain_text(
+        expect(page.locator("#report[data-range='today'] .period")).to_contain_text(
             f"({zone_name})"
         )
 
@@ -445,7 +461,7 @@ def busy_office(server: ServerProcess, tmp_path: Path) -> Iterator[None]:
     timeline = tmp_path / "timeline.jsonl"
     history = [
         {"offset": 0, "app": "Code", "title": "main.py"},
-        {"offset": 3600, "app": "Google-chrome", "title": "Docs"},
+        {"offset": 3600, "app": "Google-chrome", "title": LONG_TITLE, "url": LONG_TITLE},
         {"offset": 5400, "app": "org.gnome.Nautilus.FileManagerWindow", "title": "Files"},
         {"offset": 7200, "app": "Slack", "title": "#general", "idle": True},
         {"offset": 10800, "end": True},
@@ -492,10 +508,17 @@ def test_office_and_time_page_fit_the_screen(
 
     page.get_by_role("link", name="Time", exact=True).click()
     page.get_by_role("button", name="Last 7 days").click()
-    expect(page.locator("#usage .usage[data-range='7d'] #usage-dora")).to_be_visible()
+    expect(page.locator("#report[data-range='7d'] #usage-dora")).to_be_visible()
     page.screenshot(path=shots / f"time-{size}.png", full_page=True)
-    print(f"\n  screenshots: {shots}", end="")
     assert_fits(page, f"the time page on a {size}")
+
+    page.get_by_role("link", name="Dora").click()
+    page.get_by_role("link", name="Google-chrome").click()
+    expect(page.locator("#titles .title-row")).to_have_count(1)
+    expect(page.locator("#timeline rect.block")).not_to_have_count(0)
+    page.screenshot(path=shots / f"person-{size}.png", full_page=True)
+    print(f"\n  screenshots: {shots}", end="")
+    assert_fits(page, f"a person's page on a {size}")
     pages.assert_no_errors()
 
 
@@ -507,17 +530,183 @@ def test_no_js_errors_on_either_page(pages: Pages, server: ServerProcess) -> Non
         page = pages.open_office()
         agent.beat("Code", "main.py")
         expect(page.locator("#agent-erin .app")).to_have_text("Code")
+        time.sleep(0.01)
+        agent.beat("Code", "main.py")  # the span has a length now: Erin has time today
         page.get_by_role("link", name="Time", exact=True).click()
         for button, range_name in (
             ("Today", "today"),
             ("Yesterday", "yesterday"),
+            ("This week", "week"),
             ("Last 7 days", "7d"),
+            ("This month", "month"),
+            ("Last 30 days", "30d"),
         ):
-            page.get_by_role("button", name=button).click()
-            expect(page.locator(f"#usage .usage[data-range='{range_name}']")).to_be_visible()
+            page.get_by_role("button", name=button, exact=True).click()
+            expect(page.locator(f"#report[data-range='{range_name}']")).to_be_visible()
+        page.get_by_role("link", name="Erin").click()
+        expect(page.locator("#report[data-agent='erin'] #timeline svg.timeline")).to_be_visible()
         page.get_by_role("link", name="Office", exact=True).click()
         expect(page.locator("#live")).to_have_attribute("data-state", "open")
         agent.beat("Slack", "#random")
         expect(page.locator("#agent-erin .app")).to_have_text("Slack")
     expect(page.locator("#agent-erin")).to_have_class(OFFLINE)
+    # A card's name leads to the person's report, in the browser's zone.
+    page.locator("#agent-erin .name a").click()
+    expect(page.locator("#report[data-agent='erin'][data-range='today']")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/people/erin\?.*tz=UTC"))
     pages.assert_no_errors()
+
+
+# -- 6. reports: a range, a person, their day, an app's titles ------------------------------
+
+
+def iso_ms(text: str) -> int:
+    return to_ms(datetime.fromisoformat(text))
+
+
+def api_usage(server: ServerProcess, report: Any) -> dict[str, dict[str, tuple[int, int]]]:
+    """The usage API's answer for the range the page says it shows."""
+    start, end = report.get_attribute("data-start"), report.get_attribute("data-end")
+    rows = server.get(f"/api/v1/usage?start={start}&end={end}&group_by=agent,app")["rows"]
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for r in rows:
+        ms = (round(r["seconds"] * 1000), round(r["idle_seconds"] * 1000))
+        out.setdefault(r["agent"], {})[r["app"]] = ms
+    return out
+
+
+def test_reports_drill_down_from_the_team_to_a_title(
+    pages: Pages, server: ServerProcess, tmp_path: Path
+) -> None:
+    zone_name = "Europe/Paris"
+    zone = ZoneInfo(zone_name)
+    start = datetime.combine(yesterday_in(ZoneInfo("UTC")), TIMELINE_START, tzinfo=UTC)
+    people = {"alice": TIMELINE, "bob": [*TIMELINE[3:6], {"offset": 46000, "end": True}]}
+    for agent_id, lines in people.items():
+        path = tmp_path / f"{agent_id}.jsonl"
+        with_urls = [
+            {**line, "url": f"https://example.com/{line['title']}"}
+            if line.get("app") == "Google-chrome"
+            else line
+            for line in lines
+        ]
+        path.write_text("".join(json.dumps(line) + "\n" for line in with_urls))
+        done = run_agent(
+            server,
+            tmp_path / agent_id,
+            *("--source", "scripted", "--timeline", str(path), "--speed", "0"),
+            *("--start", start.isoformat(), "--agent-id", agent_id, "--name", agent_id.title()),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    page = pages.open("/time", timezone_id=zone_name)
+    expect(page.locator("#report[data-range='today']")).to_be_visible()
+
+    # A custom range: the last three days, in the viewer's zone.
+    today = datetime.now(zone).date()
+    first = today - timedelta(days=2)
+    page.get_by_label("From", exact=True).fill(first.isoformat())
+    page.get_by_label("To", exact=True).fill(today.isoformat())
+    page.get_by_role("button", name="Show these days").click()
+    report = page.locator("#report[data-range='custom']")
+    expect(report).to_be_visible()
+    expect(report.locator(".period")).to_contain_text(f"{first.isoformat()} – ")
+    expect(page).to_have_url(re.compile(r"range=custom.*"))
+    assert report.get_attribute("data-start") == datetime.combine(
+        first, clock_time(0), tzinfo=zone
+    ).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    # The team: a stacked bar per person, most active first, the numbers the API gives.
+    api = api_usage(server, report)
+    assert set(api) == {"alice", "bob"}
+    order = report.locator("section.person-usage").evaluate_all("s => s.map(e => e.id)")
+    actives = {a: sum(ms for ms, _ in apps.values()) for a, apps in api.items()}
+    assert order == [f"usage-{a}" for a in sorted(actives, key=lambda a: -actives[a])]
+    for agent_id, apps in api.items():
+        drawn = shown_usage(page, agent_id)
+        want = {app: (ms, 0) for app, (ms, _) in apps.items() if ms}
+        idle = sum(i for _, i in apps.values())
+        assert drawn == {**want, **({"idle": (0, idle)} if idle else {})}
+
+    # A person: per-app bars equal to the API, each with its bar drawn.
+    page.get_by_role("link", name="Alice").click()
+    person = page.locator("#report[data-agent='alice'][data-range='custom']")
+    expect(person).to_be_visible()
+    rows = person.locator(".apps tr[data-app]").evaluate_all(
+        "rows => rows.map(r => [r.dataset.app,"
+        " ...Array.from(r.querySelectorAll('td[data-ms]'), td => Number(td.dataset.ms))])"
+    )
+    assert {app: (active, idle) for app, active, idle in rows} == api["alice"]
+    assert [active for _app, active, _idle in rows] == sorted(
+        (active for _app, active, _idle in rows), reverse=True
+    )
+    # Each bar is as long as its number says, the longest full width.
+    widths = person.locator(".apps tr[data-app]").evaluate_all(
+        "rows => rows.map(r => { const b = r.querySelector('svg.hbar rect');"
+        " return b ? parseFloat(b.getAttribute('width')) : 0; })"
+    )
+    longest = max(active for _app, active, _idle in rows)
+    assert widths == [round(100 * active / longest, 4) for _app, active, _idle in rows]
+
+    # Their day: the timeline equals the timeline API, block for block.
+    day = start.astimezone(zone).date()
+    page.locator("#timeline").get_by_label("Day").fill(day.isoformat())
+    page.locator("#timeline").get_by_role("button", name="Show").click()
+    expect(page.locator(f"#timeline[data-day='{day.isoformat()}']")).to_be_visible()
+    check_timeline(page, server, day, zone_name)
+    tooltip = page.locator("#timeline rect.block[data-app='Slack'] title").first.text_content()
+    assert tooltip is not None
+    assert "Slack — #general" in tooltip
+    assert re.search(r"\d{2}:\d{2}–\d{2}:\d{2} · \d+ h \d{2} min", tooltip), tooltip
+    # The day before, one click away.
+    page.locator("#timeline a[rel='prev']").click()
+    expect(page.locator(f"#timeline[data-day='{day - timedelta(days=1)}']")).to_be_visible()
+    check_timeline(page, server, day - timedelta(days=1), zone_name)
+
+    # Drill down: an app's titles (and URLs) for the range, as the titles API has them.
+    page.get_by_role("link", name="Google-chrome").click()
+    titles = page.locator("#titles[data-app='Google-chrome']")
+    expect(titles).to_be_visible()
+    expect(page).to_have_url(re.compile(r"app=Google-chrome"))
+    start_iso, end_iso = person.get_attribute("data-start"), person.get_attribute("data-end")
+    want_titles = server.get(
+        f"/api/v1/titles?agent=alice&app=Google-chrome&start={start_iso}&end={end_iso}"
+    )["rows"]
+    assert len(want_titles) == 2
+    shown_titles = titles.locator("tr.title-row").evaluate_all(
+        "rows => rows.map(r => [r.dataset.title, r.dataset.url || null,"
+        " ...Array.from(r.querySelectorAll('td[data-ms]'), td => Number(td.dataset.ms))])"
+    )
+    assert shown_titles == [
+        [t["title"], t.get("url"), round(t["seconds"] * 1000), round(t["idle_seconds"] * 1000)]
+        for t in want_titles
+    ]
+    expect(titles.locator("a.url").first).to_have_attribute(
+        "href", re.compile(r"^https://example.com/")
+    )
+    # What the page showed, a reload shows again (the URL holds it all).
+    page.reload()
+    expect(page.locator("#titles[data-app='Google-chrome'] tr.title-row")).to_have_count(2)
+    pages.assert_no_errors()
+
+
+def check_timeline(page: Page, server: ServerProcess, day: date, zone_name: str) -> None:
+    want = server.get(f"/api/v1/timeline?agent=alice&date={day}&tz={zone_name}")
+    band = page.locator("#timeline svg.timeline")
+    assert band.get_attribute("data-hours") == str(want["hours"])
+    assert int(band.get_attribute("data-start") or "") == iso_ms(want["start"])
+    drawn = band.locator("rect.block").evaluate_all(
+        "rects => rects.map(r => [r.dataset.app, Number(r.dataset.start), Number(r.dataset.end),"
+        " r.classList.contains('idle')])"
+    )
+    expected = [
+        [b["app"], iso_ms(b["start"]), iso_ms(b["end"]), b.get("idle", False)]
+        for b in want["blocks"]
+    ]
+    assert sorted(drawn, key=lambda d: d[1]) == expected
+    if expected:
+        expect(page.locator("#timeline .day-summary")).to_contain_text(
+            hm(round(want["seconds"] * 1000))
+        )
+    else:
+        expect(page.locator("#timeline .empty")).to_have_text("Nothing recorded on this day.")

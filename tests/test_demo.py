@@ -55,6 +55,13 @@ def test_the_demo_fills_the_office(server: ServerProcess) -> None:
             )
 
         wait_until(a_week_each, timeout=90, what="a week of history for each")
+
+        # Carol flew to Tokyo half way through the week: her computer is there now.
+        def carol_in_tokyo() -> bool:
+            zones = {a["name"]: a["tz"] for a in server.get("/api/v1/agents")["agents"]}
+            return zones["Carol"] == "Asia/Tokyo" and zones["Alice"] != "Asia/Tokyo"
+
+        wait_until(carol_in_tokyo, timeout=60, what="Carol's computer in Tokyo")
     finally:
         out = stop(demo)
     assert "Traceback" not in out

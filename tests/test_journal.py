@@ -38,15 +38,15 @@ def test_spans_stay_until_acknowledged_and_survive_a_restart(tmp_path: Path) -> 
     again.close()
 
 
-def _totals(j: Journal) -> dict[tuple[int, str, bool], int]:
-    """Milliseconds per (hour, app, idle) in the journal."""
-    out: dict[tuple[int, str, bool], int] = {}
+def _totals(j: Journal) -> dict[tuple[int, str, bool, str | None], int]:
+    """Milliseconds per (hour, app, idle, zone) in the journal."""
+    out: dict[tuple[int, str, bool, str | None], int] = {}
     for e in j.read(0, 10**9):
         t = e.span.start_ms
         while t < e.span.end_ms:
             hour = t - t % HOUR_MS
             end = min(e.span.end_ms, hour + HOUR_MS)
-            key = (hour, e.span.activity.app, e.span.activity.idle)
+            key = (hour, e.span.activity.app, e.span.activity.idle, e.span.tz)
             out[key] = out.get(key, 0) + end - t
             t = end
     return out
@@ -66,6 +66,8 @@ def test_compaction_fits_the_budget_and_keeps_every_hourly_total(tmp_path: Path)
                 t,
                 t + length,
                 Activity(app=app, title=f"{app} {rng.random()}", idle=rng.random() < 0.1),
+                # The person flies half way through an hour: zones are kept apart too.
+                "Europe/Berlin" if t < 20 * HOUR_MS + HOUR_MS // 2 else "Asia/Tokyo",
             )
         )
         t += length
@@ -101,3 +103,34 @@ def test_a_new_journal_for_a_known_agent_follows_on_from_the_server(tmp_path: Pa
     j.continue_after(3)  # an ordinary resume changes nothing
     assert [e.seq for e in j.read(0, 10)] == [501, 502, 503]
     j.close()
+
+
+def test_a_journal_from_before_zones_is_migrated_and_keeps_its_spans(tmp_path: Path) -> None:
+    import sqlite3
+
+    import msgspec
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE spans (seq INTEGER PRIMARY KEY, start_ms INTEGER NOT NULL, "
+            "end_ms INTEGER NOT NULL, activity BLOB NOT NULL, level INTEGER NOT NULL DEFAULT 0);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB);"
+        )
+        blob = msgspec.msgpack.encode(CODE)
+        old.execute(
+            "INSERT INTO spans (seq, start_ms, end_ms, activity) VALUES (1, 0, 10, ?)", (blob,)
+        )
+        old.execute(
+            "INSERT INTO meta VALUES ('open', ?)", (msgspec.msgpack.encode((10, 15, TUBE)),)
+        )
+    old.close()
+    j = Journal(path)
+    assert [e.span for e in j.read(0, 10)] == [Span(0, 10, CODE)]  # zone unknown: None
+    assert j.open_span() == Span(10, 15, TUBE)
+    j.append([Span(10, 20, TUBE, "Asia/Tokyo")], Span(20, 21, CODE, "Asia/Tokyo"))
+    j.close()
+    again = Journal(path)
+    assert [e.span.tz for e in again.read(0, 10)] == [None, "Asia/Tokyo"]
+    assert again.open_span() == Span(20, 21, CODE, "Asia/Tokyo")
+    again.close()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from officepulse.protocol import (
@@ -20,11 +20,14 @@ from officepulse.protocol import (
     Ping,
     Pong,
     ProtocolError,
+    SpanOut,
+    Spans,
     Welcome,
     decode_agent_message,
     decode_server_message,
     encode,
 )
+from officepulse.protocol.messages import MAX_BATCH_SPANS
 
 text = st.text(max_size=200)
 zones = st.sampled_from(
@@ -70,6 +73,21 @@ agent_messages = st.one_of(
     hellos,
     st.builds(Heartbeat, ts=instants, activity=activities),
     st.builds(Ping, id=st.integers(0, 2**62)),
+    st.builds(
+        Spans,
+        first_seq=st.integers(1, 2**40),
+        spans=st.lists(
+            st.builds(
+                SpanOut,
+                start=instants,
+                end=instants,
+                activity=activities,
+                tz=st.none() | st.sampled_from(["Europe/Berlin", "Asia/Kathmandu"]),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
 )
 server_messages = st.one_of(
     st.builds(
@@ -182,3 +200,41 @@ def test_json_is_plain_and_readable() -> None:
     assert encode(beat, "json") == (
         '{"type":"heartbeat","ts":"2026-01-01T10:00:00Z","activity":{"app":"Code"}}'
     )
+
+
+@given(
+    count=st.integers(0, MAX_BATCH_SPANS + 50) | st.sampled_from([0, 1, MAX_BATCH_SPANS, 1001]),
+    encoding=st.sampled_from(["json", "msgpack"]),
+)
+@settings(max_examples=30, deadline=None)
+def test_a_batch_holds_one_to_the_most_spans(count: int, encoding: str) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    row = [start, start + timedelta(seconds=1), {"app": "Code"}]
+    message = {"type": "spans", "first_seq": 1, "spans": [row] * count}
+    frame: str | bytes = (
+        msgspec.json.encode(message).decode()
+        if encoding == "json"
+        else msgspec.msgpack.encode(message)
+    )
+    if 1 <= count <= MAX_BATCH_SPANS:
+        decoded = decode_agent_message(frame)
+        assert isinstance(decoded, Spans)
+        assert len(decoded.spans) == count
+    else:
+        with pytest.raises(ProtocolError) as caught:
+            decode_agent_message(frame)
+        assert caught.value.close_code is CloseCode.INVALID_MESSAGE
+        assert "$.spans" in caught.value.message
+
+
+def test_a_span_may_leave_out_its_zone() -> None:
+    """Agents from before zones send 3-element spans: the zone is then None, and the
+    server counts the span in the hello's zone."""
+    frame = (
+        '{"type":"spans","first_seq":1,"spans":['
+        '["2026-11-27T10:00:00Z","2026-11-27T10:05:00Z",{"app":"Code"}],'
+        '["2026-11-27T10:05:00Z","2026-11-27T10:06:00Z",{"app":"Code"},"Asia/Tokyo"]]}'
+    )
+    message = decode_agent_message(frame)
+    assert isinstance(message, Spans)
+    assert [s.tz for s in message.spans] == [None, "Asia/Tokyo"]

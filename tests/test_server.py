@@ -268,7 +268,14 @@ def test_usage_api_validates_its_parameters(server: ServerProcess) -> None:
 def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
     doc = server.get("/api/v1/openapi.json")
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/api/v1/agents", "/api/v1/usage", "/api/v1/spans"}
+    assert set(doc["paths"]) == {
+        "/api/v1/agents",
+        "/api/v1/usage",
+        "/api/v1/usage/days",
+        "/api/v1/spans",
+        "/api/v1/timeline",
+        "/api/v1/titles",
+    }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
     assert "seconds" in schemas["UsageRowOut"]["properties"]
@@ -279,10 +286,40 @@ def test_pages_are_served(server: ServerProcess) -> None:
 
     for path, needle in [
         ("/", b'ws-connect="/browser"'),
-        ("/time", b"Last 7 days"),
+        ("/time", b"officepulse.timeZone()"),  # asks the browser for its zone
+        ("/time?tz=UTC", b"Last 7 days"),
         ("/static/vendor/htmx.min.js", b"htmx"),
         ("/static/vendor/ws.js", b"ws"),
         ("/static/officepulse.js", b"timeZone"),
     ]:
         with urllib.request.urlopen(server.url + path) as response:
             assert needle in response.read(), path
+
+
+async def test_spans_without_a_zone_take_the_hellos_and_bad_zones_are_named(
+    server: ServerProcess,
+) -> None:
+    """A third-party v2 agent: spans that name no zone were recorded in the hello's; one
+    that names an unknown zone is counted there too, and the agent is told."""
+    ws = await agent(server, "third", v=2, tz="Europe/Berlin")
+    spans = [
+        ["2026-01-10T22:00:00Z", "2026-01-10T23:30:00Z", {"app": "Code"}],
+        ["2026-01-10T23:30:00Z", "2026-01-11T00:00:00Z", {"app": "Code"}, "Mars/Olympus"],
+        ["2026-01-11T00:00:00Z", "2026-01-11T01:00:00Z", {"app": "Code"}, "Asia/Tokyo"],
+    ]
+    await ws.send(json.dumps({"type": "spans", "first_seq": 1, "spans": spans}))
+    note = json.loads(await ws.recv())
+    assert note["code"] == "span-adjusted"
+    assert "span 2: unknown time zone 'Mars/Olympus'" in note["message"]
+    assert json.loads(await ws.recv()) == {"type": "ack", "seq": 3}
+    query = "/api/v1/usage/days?from=2026-01-09&to=2026-01-12&group_by=agent"
+
+    def per_day(path: str) -> dict[str, float]:
+        return {r["day"]: r["seconds"] for r in server.get(path)["rows"]}
+
+    # Berlin's Jan 10 ends at 23:00 UTC; 09:00-10:00 in Tokyo is on Jan 11 too.
+    assert per_day(query + "&day=person") == {"2026-01-10": 3600, "2026-01-11": 7200}
+    assert per_day(query + "&day=viewer&tz=UTC") == {"2026-01-10": 7200, "2026-01-11": 3600}
+    (listed,) = server.get("/api/v1/agents")["agents"]
+    assert listed["tz"] == "Asia/Tokyo"  # where the newest span was recorded
+    await ws.close()

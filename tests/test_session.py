@@ -167,11 +167,11 @@ def test_a_refusal_carries_its_own_code_under_the_close_code() -> None:
     agent = AgentConversation(HELLO, "json")
     server = ServerConversation()
     pump(agent, server)
-    server.reject(ProtocolError(CloseCode.BLOCKED, "this agent was blocked", "agent-blocked"))
+    server.reject(ProtocolError(CloseCode.UNAUTHORIZED, "it was revoked", "credential-revoked"))
     (event,) = pump(server, agent)
     assert event == ErrorReceived(
-        Error(code="agent-blocked", message="this agent was blocked", fatal=True)
+        Error(code="credential-revoked", message="it was revoked", fatal=True)
     )
     assert server.close is not None
-    assert server.close.code == 4010
+    assert server.close.code == 4011
     assert agent.state is State.CLOSED

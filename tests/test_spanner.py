@@ -102,3 +102,14 @@ def test_a_restart_after_a_clean_stop_counts_nothing_twice_and_loses_nothing() -
         spans.extend(again.observe(t, a).closed)
     spans.extend(again.close())
     assert spans == [Span(0, 50_000, CODE), Span(50_000, 60_000, TUBE), Span(60_000, 100_000, TUBE)]
+
+
+def test_a_new_zone_closes_the_span_without_a_switch() -> None:
+    s = Spanner(max_gap_ms=25_000)
+    s.observe(0, CODE, "Europe/Berlin")
+    s.observe(10_000, CODE, "Europe/Berlin")
+    seen = s.observe(20_000, CODE, "Asia/Tokyo")
+    assert seen.closed == (Span(0, 20_000, CODE, "Europe/Berlin"),)
+    assert not seen.switched  # the same app is still in front: presence stays as it is
+    assert s.open == Span(20_000, 20_000, CODE, "Asia/Tokyo")
+    assert s.close() == ()

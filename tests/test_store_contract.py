@@ -7,15 +7,20 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from officepulse.core.spans import Span
+from officepulse.core.spans import Span, to_ms
+from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity, Media
+from officepulse.server.days import usage_by_day
 from officepulse.store.base import AgentInfo, Blocked, Credential, EnrollmentToken, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
@@ -168,7 +173,11 @@ async def test_a_first_version_database_is_migrated_with_its_data(tmp_path: Path
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert await store.last_span("a1") == Span(0, 10, Activity(app="Code", title="main.py"))
+        # Spans from before zones were kept are taken to be in the agent's current zone.
+        assert await store.last_span("a1") == Span(
+            0, 10, Activity(app="Code", title="main.py"), "UTC"
+        )
+        assert await store.zones(None, 0, 100) == {"a1": [ZoneRun(0, 10, "UTC")]}
     finally:
         await store.close()
 
@@ -294,6 +303,15 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
             slot_ms = by_app.setdefault(app, [0, 0])
             slot_ms[0] += act
             slot_ms[1] += idl
+        # One agent's time alone (what a person's own day asks for), not grouped by agent.
+        x_apps: dict[str | None, list[int]] = {}
+        for (who, app), (act, idl) in expected.items():
+            if who == p + "x":
+                slot_ms = x_apps.setdefault(app, [0, 0])
+                slot_ms[0] += act
+                slot_ms[1] += idl
+        rows = await store.usage(lo, hi, ["app"], agent_ids=[p + "x", p + "nobody"])
+        assert {r.app: [r.active_ms, r.idle_ms] for r in rows} == x_apps
         rows = await store.usage(lo, hi, ["app"])
         assert all(r.agent_id is None for r in rows)
         assert {
@@ -311,6 +329,91 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
             want[1 if span.activity.idle else 0] += ms
     rows = await store.usage(lo, hi, [])
     assert [[r.active_ms, r.idle_ms] for r in rows] == ([want] if want != [0, 0] else [])
+
+
+# -- zone runs -----------------------------------------------------------------------
+
+
+async def test_zone_runs_follow_a_traveller_and_a_late_span_splits_them(store: Store) -> None:
+    store.save_agent(agent("t"))
+    store.save_agent(agent("u"))
+    await store.commit_spans(
+        "t", [Span(0, H, CODE, "Europe/Berlin"), Span(H, 2 * H, TUBE, "Europe/Berlin")], 2
+    )
+    await store.commit_spans("t", [Span(5 * H, 6 * H, CODE, "Asia/Tokyo")], 3)
+    store.save_span("u", Span(0, 3 * H, CODE, "UTC"))
+    assert await store.zones(None, 0, 10 * H) == {
+        "t": [ZoneRun(0, 2 * H, "Europe/Berlin"), ZoneRun(5 * H, 6 * H, "Asia/Tokyo")],
+        "u": [ZoneRun(0, 3 * H, "UTC")],
+    }
+    # Back-filled late: an hour in Tokyo inside the Berlin stay splits it; the gap
+    # before Tokyo is joined to the stay it ends.
+    await store.commit_spans("t", [Span(H // 2, H, AWAY, "Asia/Tokyo")], 4)
+    await store.commit_spans("t", [Span(3 * H, 4 * H, AWAY, "Asia/Tokyo")], 5)
+    assert await store.zones(["t"], 0, 10 * H) == {
+        "t": [
+            ZoneRun(0, H // 2, "Europe/Berlin"),
+            ZoneRun(H // 2, H, "Asia/Tokyo"),
+            ZoneRun(H, 2 * H, "Europe/Berlin"),
+            ZoneRun(3 * H, 6 * H, "Asia/Tokyo"),
+        ]
+    }
+    # Only runs that overlap the range, whole; spans read back with their zone.
+    assert await store.zones(["t", "u"], 4 * H, 5 * H) == {
+        "t": [ZoneRun(3 * H, 6 * H, "Asia/Tokyo")]
+    }
+    assert await store.zones([], 0, 10 * H) == {}
+    assert await store.last_span("t") == Span(5 * H, 6 * H, CODE, "Asia/Tokyo")
+    assert await store.usage(0, 10 * H, ["agent"], agent_ids=[]) == []
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    stays=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(1, 5),
+            st.sampled_from(["Europe/Berlin", "Asia/Tokyo", "UTC"]),
+            st.sampled_from(["save", "flush", "commit"]),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    order=st.randoms(use_true_random=False),
+)
+async def test_zone_runs_give_every_span_its_zone_in_any_write_order(
+    store: Store, stays: list[tuple[int, int, str, str]], order: Any
+) -> None:
+    who = f"z{next(_examples)}"
+    spans: list[Span] = []
+    t = 0
+    for gap, hours, tz, _ in stays:
+        t += gap * M
+        spans.append(Span(t, t + hours * H, CODE, tz))
+        t += hours * H
+    written = list(zip(spans, [s[3] for s in stays], strict=True))
+    order.shuffle(written)
+    for seq, (span, how) in enumerate(written, start=1):
+        if how == "commit":
+            await store.commit_spans(who, [span], seq)
+        else:
+            store.save_span(who, span)
+            if how == "flush":
+                await store.flush()
+    runs = (await store.zones([who], -D, 10 * D))[who]
+    for a, b in itertools.pairwise(runs):
+        assert a.end_ms <= b.start_ms
+        assert a.tz != b.tz
+    for span in spans:
+        for instant in (span.start_ms, span.end_ms - 1):
+            assert [r.tz for r in runs if r.start_ms <= instant < r.end_ms] == [span.tz]
+
+
+BERLIN_AGENT = "('a1', 'A', 'h', 'p', 'v', 'Europe/Berlin', false, 0, 0)"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -342,6 +445,7 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
                     "VALUES (%s, %s, %s, %s, 't', %s)",
                     row,
                 )
+            pg.execute(f"INSERT INTO agents VALUES {BERLIN_AGENT}")
         impl = PostgresStore(url)
     else:
         from officepulse.store.sqlite import MIGRATIONS as SQ_MIGRATIONS
@@ -356,6 +460,7 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
             "VALUES (?, ?, ?, ?, 't', ?)",
             spans,
         )
+        conn.execute(f"INSERT INTO agents VALUES {BERLIN_AGENT}")
         conn.execute("PRAGMA user_version=3")
         conn.close()
         impl = SQLiteStore(path)
@@ -391,6 +496,13 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
         assert rollups[(D, 0, "a1", "Code", True)] == 5_000
         assert rollups[(D, -D, "b", "Tube", False)] == M + 1
         assert rollups[(D, 0, "b", "Tube", False)] == 7
+        # Schema 6: spans from before zones were kept are in the agent's current zone.
+        assert await impl.zones(None, -D, D) == {
+            "a1": [ZoneRun(30_000, 2 * H + 95_000, "Europe/Berlin")]
+        }
+        last = await impl.last_span("a1")
+        assert last is not None
+        assert last.tz == "Europe/Berlin"
         team_sql = "SELECT size_ms, bucket_ms, app, idle, ms FROM team_rollups"
         max_sql = "SELECT max_span_ms FROM span_stats"
         if kind == "postgres":
@@ -561,3 +673,128 @@ async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Stor
             slot[1] += idl
         rows = await store.usage(lo, hi, ["app"])
         assert {r.app: [r.active_ms, r.idle_ms] for r in rows} == by_app
+
+
+async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) -> None:
+    # Main's last step is 6 (zones); this branch's is 8. 7 is another branch's.
+    import sqlite3
+
+    from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA
+
+    path = tmp_path / "v6.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(SCHEMA)
+    for step in range(2, 7):
+        conn.execute(MIGRATIONS[step])
+        for statement in BACKFILLS.get(step, ()):
+            conn.execute(statement)
+    conn.execute("INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', 0, 0, 0)")
+    conn.execute("PRAGMA user_version=6")
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        status = await store.agent("a1")
+        assert status is not None
+        assert status.blocked is None
+        assert await store.block_agent("a1", "lost laptop", 5)
+        await store.add_token(token("t"), "h")
+        assert await store.enroll("h", "a1", "c", 6) is None
+        assert [e.kind for e in await store.agent_events(0)] == ["block"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone() == (8,)
+    raw.close()
+
+
+async def test_erase_takes_out_the_time_of_spans_retention_pruned(store: Store) -> None:
+    # Rollups outlive pruned spans: erasing an agent must take that time out too.
+    store.save_agent(agent("old"))
+    store.save_agent(agent("stay"))
+    await store.commit_spans(
+        "old", [Span(0, 2 * H, CODE, "Asia/Tokyo"), Span(D, D + H, TUBE, "Asia/Tokyo")], 2
+    )
+    await store.commit_spans("stay", [Span(0, H, CODE, "Europe/Berlin")], 1)
+    assert await store.prune(D) == 2
+    rows = await store.usage(-D, 3 * D, ["agent", "app"])
+    assert {(r.agent_id, r.app): r.active_ms for r in rows} == {
+        ("old", "Code"): 2 * H,
+        ("old", "Google-chrome"): H,
+        ("stay", "Code"): H,
+    }
+    assert await store.remove_agent("old", True, 5)
+    rows = await store.usage(-D, 3 * D, ["agent", "app"])
+    assert {(r.agent_id, r.app): r.active_ms for r in rows} == {("stay", "Code"): H}
+    rows = await store.usage(-D, 3 * D, ["app"])
+    assert {r.app: r.active_ms for r in rows} == {"Code": H}
+    assert set(await store.zones(None, -D, 3 * D)) == {"stay"}
+
+
+# -- per-day totals over the store (server/days.py) ----------------------------------
+
+
+class CountingStore:
+    """The store under test, counting the usage() queries asked of it."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.usage_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def usage(self, *args: Any, **kwargs: Any) -> Any:
+        self.usage_calls += 1
+        return await self.inner.usage(*args, **kwargs)
+
+
+async def test_people_in_three_zones_cost_a_few_queries_a_day(store: Store) -> None:
+    zones = ["Europe/Berlin", "Asia/Tokyo", "America/New_York"]
+    late = to_ms(datetime(2026, 11, 23, 22, tzinfo=UTC))  # two hours to midnight UTC
+    for i in range(300):
+        tz = zones[i % 3]
+        store.save_agent(AgentInfo(f"p{i:03}", f"P{i}", "h", "Linux", "0.1", tz, False, 0))
+        store.save_span(f"p{i:03}", Span(late, late + 2 * H, CODE, tz))
+    # A traveller: an hour in Tokyo, then two days later an hour in Berlin.
+    store.save_agent(AgentInfo("t", "T", "h", "Linux", "0.1", "Europe/Berlin", False, 0))
+    store.save_span("t", Span(late, late + H, CODE, "Asia/Tokyo"))
+    store.save_span("t", Span(late + 2 * D, late + 2 * D + H, TUBE, "Europe/Berlin"))
+    counting = CountingStore(store)
+    first, last = date(2026, 11, 22), date(2026, 11, 30)
+    rows = await usage_by_day(
+        counting,  # type: ignore[arg-type]
+        first,
+        last,
+        day="person",
+        zone=ZoneInfo("UTC"),
+        group_by=["agent"],
+    )
+    # A query per zone per day, and a few for the traveller's days of their own.
+    assert counting.usage_calls <= 3 * 9 + 3
+    got: dict[str, dict[date, int]] = {}
+    for r in rows:
+        assert r.agent_id is not None
+        got.setdefault(r.agent_id, {})[r.day] = r.active_ms
+    assert len(got) == 301
+    nov = {d: date(2026, 11, d) for d in range(22, 31)}
+    assert got["p000"] == {nov[23]: H, nov[24]: H}  # Berlin: 23:00 to 01:00
+    assert got["p001"] == {nov[24]: 2 * H}  # Tokyo: 07:00 to 09:00 the next day
+    assert got["p002"] == {nov[23]: 2 * H}  # New York: 17:00 to 19:00
+    assert got["t"] == {nov[24]: H, nov[25]: H}  # Tokyo 07:00 on the 24th, Berlin 23:00
+    # The viewer's days: one zone for everyone, one query per day.
+    counting.usage_calls = 0
+    rows = await usage_by_day(
+        counting,  # type: ignore[arg-type]
+        first,
+        last,
+        day="viewer",
+        zone=ZoneInfo("Asia/Kolkata"),  # +5:30: 03:30 to 05:30 on the 24th
+        group_by=["app"],
+        agent_ids=["t", "p001"],
+    )
+    assert counting.usage_calls == 9
+    assert [(r.day, r.app, r.active_ms) for r in rows] == [
+        (nov[24], "Code", 3 * H),
+        (nov[26], "Google-chrome", H),
+    ]

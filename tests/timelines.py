@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from officepulse.agent.timeline import Timeline
 
@@ -47,3 +48,112 @@ def expected(
             slot = totals.setdefault(entry.app, [0.0, 0.0])
             slot[1 if entry.idle else 0] += (b - a).total_seconds()
     return {app: (v[0], v[1]) for app, v in totals.items()}
+
+
+def travelling(
+    path: Path, seed: int, hours: float, zones: list[tuple[int, str]], gaps: tuple[int, int]
+) -> Timeline:
+    """Round the clock, switching apps every ``gaps`` seconds (whole minutes), with the
+    computer in zone ``tz`` from each ``(offset, tz)`` of ``zones`` on."""
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    offset = 0
+    end = int(hours * 3600)
+    changes = sorted(zones)
+    while offset < end:
+        app, title = rng.choice(APPS)
+        line: dict[str, object] = {"offset": offset, "app": app, "title": title}
+        if rng.random() < 0.15:
+            line["idle"] = True
+        lines.append(line)
+        nxt = offset + 60 * rng.randint(gaps[0] // 60, gaps[1] // 60)
+        # A zone change starts a line of its own, the app in front unchanged.
+        for at, tz in changes:
+            if offset <= at < nxt:
+                if at == offset:
+                    line["tz"] = tz
+                else:
+                    lines.append({**line, "offset": at, "tz": tz})
+        offset = nxt
+    lines.append({"offset": end, "end": True})
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return Timeline.load(path)
+
+
+PAGES = {
+    "Google-chrome": [
+        ("YouTube — cat video - Google Chrome", "https://www.youtube.com/watch?v=cat"),
+        ("YouTube — cat video - Google Chrome", "https://www.youtube.com/watch?v=cat2"),
+        ("Docs — Google Chrome", "https://docs.example.com/a"),
+    ],
+    "Code": [("main.py — officepulse", None), ("test_app.py — officepulse", None)],
+    "Slack": [("Slack | #general", None)],
+}
+
+
+def browsing_day(path: Path, seed: int, hours: float) -> Timeline:
+    """Switches every few minutes between a few apps, each with a few titles that come
+    back (so per-title totals add up several stretches), browser pages with URLs
+    (two of them under one title), and idle stretches."""
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    offset, end = 0, int(hours * 3600)
+    while offset < end:
+        app = rng.choice(sorted(PAGES))
+        title, url = rng.choice(PAGES[app])
+        line: dict[str, object] = {"offset": offset, "app": app, "title": title}
+        if url:
+            line["url"] = url
+        if rng.random() < 0.15:
+            line["idle"] = True
+        lines.append(line)
+        offset += rng.randint(60, 2400)
+    lines.append({"offset": end, "end": True})
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return Timeline.load(path)
+
+
+def expected_days(
+    timeline: Timeline, start: datetime, viewer: str | None
+) -> dict[tuple[date, str], tuple[float, float]]:
+    """(active, idle) seconds per (day, app): days in ``viewer``'s zone, or (None) in the
+    zone the timeline had the computer in at each minute. Minute by minute, which is
+    exact for timelines in whole minutes and zones whole minutes off UTC."""
+    totals: dict[tuple[date, str], list[float]] = {}
+    zone = "UTC"
+    start = start.astimezone(UTC)  # offsets are elapsed time, not wall-clock time
+    for entry, following in zip(timeline.entries, timeline.entries[1:], strict=False):
+        zone = entry.tz or zone
+        assert entry.app is not None
+        here = ZoneInfo(viewer or zone)
+        minute = start + timedelta(seconds=entry.offset)
+        until = start + timedelta(seconds=following.offset)
+        while minute < until:
+            slot = totals.setdefault((minute.astimezone(here).date(), entry.app), [0.0, 0.0])
+            slot[1 if entry.idle else 0] += 60
+            minute += timedelta(minutes=1)
+    return {key: (v[0], v[1]) for key, v in totals.items()}
+
+
+Stretch = tuple[datetime, datetime, str, str, str | None, bool]
+
+
+def stretches(timeline: Timeline, start: datetime, lo: datetime, hi: datetime) -> list[Stretch]:
+    """(from, to, app, title, url, idle) within [lo, hi): each line until the next,
+    lines equal to the one before joined (as the server stores them), clipped."""
+    joined: list[Stretch] = []
+    for entry, following in zip(timeline.entries, timeline.entries[1:], strict=False):
+        assert entry.app is not None
+        a = start + timedelta(seconds=entry.offset)
+        b = start + timedelta(seconds=following.offset)
+        what = (entry.app, entry.title, entry.url, entry.idle)
+        if joined and joined[-1][2:] == what and joined[-1][1] == a:
+            joined[-1] = (joined[-1][0], b, *what)
+        else:
+            joined.append((a, b, *what))
+    out = []
+    for a, b, *what in joined:
+        a, b = max(a, lo), min(b, hi)
+        if b > a:
+            out.append((a, b, what[0], what[1], what[2], what[3]))
+    return out

@@ -36,16 +36,17 @@ from officepulse.server.aw_compat import (
     AwEvent,
     AwStore,
     AwTables,
-    SQLiteAwStore,
     Touched,
     agent_id_for,
     agent_info,
+    aw_store_for,
     do_create_bucket,
     parse_event,
     parse_instant,
     reproject_later,
 )
 from officepulse.server.presence import AgentView
+from officepulse.store import is_postgres, store_from_url
 from officepulse.store.base import AgentInfo
 
 
@@ -224,35 +225,51 @@ def read_export(path: Path) -> object:
 
 
 async def import_file(path: Path, database: str | Path) -> ImportReport:
-    """Import the export at ``path`` into the officepulse database ``database``
-    (a running server may have it open: SQLite takes turns)."""
-    from officepulse.store.sqlite import SQLiteStore
-
+    """Import the export at ``path`` into the officepulse database ``database``, a
+    SQLite file or a postgresql:// URL (a running server may be using it: writers
+    take turns)."""
     now = time.time()
     buckets = parse_export(read_export(path), now_us=int(now * 1_000_000))
-    store = SQLiteStore(database)
+    store = store_from_url(str(database))
     await store.open()  # makes the officepulse tables, or brings them up to date
-    aw = SQLiteAwStore(database)
     try:
+        aw = aw_store_for(store)
+        if aw is None:
+            raise AwError(400, f"cannot import into {type(store).__name__}")
         await aw.open()
-        report, _ = await import_buckets(
-            aw, buckets, now_ms=int(now * 1000), save_agent=store.save_agent
-        )
+        try:
+            report, _ = await import_buckets(
+                aw, buckets, now_ms=int(now * 1000), save_agent=store.save_agent
+            )
+        finally:
+            await aw.close()
     finally:
-        await aw.close()
         await store.close()
     return report
 
 
 def run(file: str, database: str) -> int:
-    """``officepulse import-aw FILE``: import, say what was done; 0, or 2 on a bad file."""
+    """``officepulse import-aw FILE``: import, say what was done; 0, 2 on a bad file,
+    1 when the database cannot be opened."""
     try:
         report = asyncio.run(import_file(Path(file), database))
     except AwError as exc:
         print(f"officepulse import-aw: {exc.message}", file=sys.stderr)
         return 2
-    print(f"imported {file} into {database}: {report}")
+    except RuntimeError as exc:  # the stores' "cannot open ..." (no password in it)
+        print(f"officepulse import-aw: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {file} into {shown(database)}: {report}")
     return 0
+
+
+def shown(database: str) -> str:
+    """The database as it may be printed: a URL without its password."""
+    if not is_postgres(database):
+        return database
+    from officepulse.store.postgres import redact
+
+    return redact(database)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "officepulse. Importing the same file again changes nothing.",
     )
     parser.add_argument("file", help="the export file (aw-buckets-export.json)")
-    parser.add_argument("--database", required=True, help="the officepulse SQLite file")
+    parser.add_argument(
+        "--database", required=True, help="the officepulse SQLite file or postgresql:// URL"
+    )
     args = parser.parse_args(argv)
     return run(args.file, args.database)
 

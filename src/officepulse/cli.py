@@ -12,7 +12,7 @@ import io
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -20,18 +20,24 @@ from officepulse import __version__
 from officepulse.admin_cli import ADMIN_COMMANDS, add_admin_commands, run_admin
 from officepulse.settings import HELP, AgentSettings, ServerSettings, SettingsError, env_name, load
 
+if TYPE_CHECKING:
+    from officepulse.server.tls import TlsSetup
+
 
 def _add_setting_flags(parser: argparse.ArgumentParser, cls: type[msgspec.Struct]) -> None:
     for field in msgspec.structs.fields(cls):
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not msgspec.NODEFAULT else None
         shown = f" (default: {default})" if default not in (None, "") else ""
+        # A yes/no setting's flag alone means yes: `--dev-tls` is `--dev-tls true`.
+        switch = {"nargs": "?", "const": "true"} if field.type is bool else {}
         parser.add_argument(
             flag,
             dest=field.name,
             default=None,
             metavar=field.name.upper(),
             help=f"{HELP.get(field.name, '')}{shown}; env {env_name(field.name)}",
+            **switch,  # type: ignore[arg-type]
         )
 
 
@@ -120,6 +126,22 @@ def _probe(agent_settings: AgentSettings) -> int:
     return 2 if probe.config_error is not None else 0
 
 
+def _tls(settings: ServerSettings) -> TlsSetup | None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from platformdirs import user_data_dir
+
+    from officepulse.server.hosts import default_names
+    from officepulse.server.netnames import machine_names
+    from officepulse.server.tls import prepare
+
+    extra = [n for n in settings.allowed_hosts or () if n != "*"]
+    names = default_names(settings.host, [*machine_names(), *extra])
+    data_dir = Path(user_data_dir("officepulse", appauthor=False))
+    return prepare(settings, data_dir, names, datetime.now(UTC))
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
@@ -148,10 +170,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             server_settings = load(ServerSettings, flags, env_file=args.env_file)
             _logging(server_settings.log_level)
+            tls = _tls(server_settings)
 
             def ready(url: str) -> None:
                 print(f"officepulse server listening on {url}", flush=True)
                 print(f"  dashboard: {url}/   agents connect to: ws{url[4:]}/agent", flush=True)
+                if tls is not None and tls.ca is not None:
+                    print(
+                        f"  self-signed (--dev-tls, {'made now' if tls.made else 'reused'}): "
+                        f"agents trust it with --ca-file {tls.ca}",
+                        flush=True,
+                    )
                 if server_settings.agent_auth_mode() == "open":
                     print(
                         "  WARNING: agent_auth is open: anyone who can reach this port can "
@@ -166,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         flush=True,
                     )
 
-            _run(serve(server_settings, ready=ready))
+            _run(serve(server_settings, ready=ready, tls=tls.context if tls else None))
         elif args.command == "agent":
             from officepulse.agent.main import run_agent
 

@@ -12,6 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -32,6 +33,9 @@ class Persona:
     name: str
     host: str
     habits: tuple[tuple[str, str, str | None, int], ...]  # app, title, url, weight
+    # Where the person flies to half way through the week of history (IANA zone): their
+    # own days follow them (GET /api/v1/usage/days?day=person).
+    travels: str | None = None
 
 
 PERSONAS = (
@@ -63,6 +67,7 @@ PERSONAS = (
             ("Slack", "Slack | #design", None, 2),
             ("zoom", "Zoom Meeting", None, 2),
         ),
+        travels="Asia/Tokyo",
     ),
     Persona(
         "Dan",
@@ -85,8 +90,8 @@ PERSONAS = (
 )
 
 
-def workday(persona: Persona, rng: random.Random, hours: float) -> Timeline:
-    """A day of switches every few minutes, with a few idle breaks."""
+def workday(persona: Persona, rng: random.Random, hours: float, tz: str | None = None) -> Timeline:
+    """A day of switches every few minutes, with a few idle breaks, in zone ``tz``."""
     entries: list[Entry] = []
     offset = 0.0
     apps = [h[:3] for h in persona.habits]
@@ -95,7 +100,16 @@ def workday(persona: Persona, rng: random.Random, hours: float) -> Timeline:
     while offset < end:
         app, title, url = rng.choices(apps, weights)[0]
         idle = rng.random() < 0.08
-        entries.append(Entry(offset=offset, app=app, title=title, url=url, idle=idle))
+        entries.append(
+            Entry(
+                offset=offset,
+                app=app,
+                title=title,
+                url=url,
+                idle=idle,
+                tz=tz if not entries else None,
+            )
+        )
         offset += rng.randint(5, 25) * 60 if idle else rng.randint(2, 40) * 60
     entries.append(Entry(offset=end, end=True))
     return Timeline(tuple(entries), end)
@@ -130,7 +144,13 @@ async def _person(server_url: str, persona: Persona, index: int, days: int) -> N
     # Demo people keep their journal in memory: nothing of theirs on disk.
     journal = Journal(":memory:")
     link = Link(server_url, hello, journal)
-    recorder = Recorder(journal, link, hold_ms=200_000)
+    driver: ScriptedDriver | None = None
+    recorder = Recorder(
+        journal,
+        link,
+        hold_ms=200_000,
+        zone=lambda ts_ms: (driver.zone(ts_ms) if driver is not None else None) or zone,
+    )
     task = asyncio.create_task(link.run())
     try:
         await link.connected.wait()
@@ -141,16 +161,16 @@ async def _person(server_url: str, persona: Persona, index: int, days: int) -> N
                 day = today - timedelta(days=back)
                 if day.weekday() >= 5:
                     continue
-                begin = datetime.combine(day, time(9, rng.randint(0, 50))).astimezone()
-                timeline = workday(persona, rng, rng.uniform(6.5, 9.5))
+                where = persona.travels if persona.travels and back <= days // 2 else zone
+                begin = datetime.combine(day, time(9, rng.randint(0, 50)), tzinfo=ZoneInfo(where))
+                timeline = workday(persona, rng, rng.uniform(6.5, 9.5), where)
                 driver = ScriptedDriver(timeline, start=begin, speed=0, loop=False)
                 await driver.run(recorder.emit, HEARTBEAT_INTERVAL)
             await link.flush()
             log.info("%s: %d days of history sent", persona.name, days)
-        live = workday(persona, rng, 8)
-        await ScriptedDriver(live, start=None, speed=1, loop=True).run(
-            recorder.emit, HEARTBEAT_INTERVAL
-        )
+        live = workday(persona, rng, 8, persona.travels or zone)
+        driver = ScriptedDriver(live, start=None, speed=1, loop=True)
+        await driver.run(recorder.emit, HEARTBEAT_INTERVAL)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
+import msgspec.inspect
 from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
@@ -24,6 +25,9 @@ PREFIX = "OFFICEPULSE_"
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+Rate = Annotated[float, msgspec.Meta(gt=0)]
+Burst = Annotated[int, msgspec.Meta(ge=1)]
+Count = Annotated[int, msgspec.Meta(ge=1)]
 
 
 def _default_database() -> str:
@@ -45,6 +49,21 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     browser_send_timeout: PositiveSeconds = 5.0
     # None: open when listening on loopback only (embedded, one desktop), else required.
     agent_auth: Literal["open", "required"] | None = None
+    # 0 keeps raw spans for ever (as ActivityWatch does); rollups are always kept.
+    retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    dev_tls: bool = False
+    allowed_hosts: list[Annotated[str, msgspec.Meta(min_length=1)]] | None = None
+    # Limits. The defaults only stop floods: a benchmark's agents send thousands of
+    # messages a second each, a real one a few (README, "Putting it on the internet").
+    rate_per_agent: Rate = 20_000.0
+    burst_per_agent: Burst = 40_000
+    rate_per_ip: Rate = 200_000.0
+    burst_per_ip: Burst = 400_000
+    handshake_timeout: PositiveSeconds = 10.0
+    max_connections: Count = 10_000
+    max_connections_per_ip: Count = 5_000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def agent_auth_mode(self) -> Literal["open", "required"]:
@@ -54,12 +73,15 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """A name or address that can only mean this computer (no DNS asked: a
+    resolver could say anything)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False  # a name: it may resolve to anything
+        return False
 
 
 class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -92,6 +114,8 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     journal_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 64.0
     backfill_rate: Annotated[float, msgspec.Meta(gt=0)] = 5000.0
     ack_timeout: PositiveSeconds = 30.0
+    ca_file: str | None = None
+    allow_insecure: bool = False
     enroll_token: str | None = None
     credential_store: Literal["auto", "keyring", "file"] = "auto"
     refused_retry: PositiveSeconds = 300.0
@@ -107,6 +131,22 @@ HELP: dict[str, str] = {
     "pulsetime": "heartbeats of the same activity closer than this many seconds merge",
     "max_frame_bytes": "largest websocket message accepted from an agent",
     "browser_send_timeout": "seconds a dashboard may lag before it is disconnected",
+    "retention_days": "days raw spans (titles, URLs, timelines) are kept; totals are kept "
+    "for ever; 0 keeps everything",
+    "tls_cert": "PEM certificate (chain) file: serve https and wss (with tls_key)",
+    "tls_key": "PEM private key file of tls_cert",
+    "dev_tls": "serve https and wss with a self-signed certificate made once and kept in the "
+    "user data folder (for trying it out)",
+    "allowed_hosts": "comma-separated names this server is reached by (Host header); "
+    "default: localhost, loopback addresses, this machine's names and addresses and host; "
+    "* for any",
+    "rate_per_agent": "messages per second one agent connection may send, on average",
+    "burst_per_agent": "messages one agent connection may send at once above that rate",
+    "rate_per_ip": "messages (and new connections) per second from one IP address, on average",
+    "burst_per_ip": "messages (and new connections) one IP address may send at once above that",
+    "handshake_timeout": "seconds a new agent connection has to send its hello",
+    "max_connections": "agent connections open at once, at most",
+    "max_connections_per_ip": "agent connections open at once from one IP address, at most",
     "log_level": "debug, info, warning or error",
     "agent_auth": "open (any agent may connect) or required (agents need a credential from "
     "an enrollment token); default: open only when listening on loopback",
@@ -136,6 +176,10 @@ HELP: dict[str, str] = {
     "journal_budget_mb": "disk the journal may use while offline before it compacts old spans",
     "backfill_rate": "spans per second sent at most while catching up after an outage",
     "ack_timeout": "seconds without an acknowledgement before a connection counts as stalled",
+    "ca_file": "PEM file of the certificate authority (or the self-signed certificate) that "
+    "signed the server's certificate, when it is not one the system trusts",
+    "allow_insecure": "allow a plain ws:// server_url to a server that is not on this computer "
+    "(anyone on the way can read and change what the agent sends)",
 }
 
 S = TypeVar("S", ServerSettings, AgentSettings)
@@ -163,6 +207,22 @@ def _from_env(source: Mapping[str, str | None], where: str) -> dict[str, tuple[s
     return found
 
 
+def _is_list(t: msgspec.inspect.Type) -> bool:
+    if isinstance(t, msgspec.inspect.UnionType):
+        return any(_is_list(member) for member in t.types)
+    return isinstance(t, msgspec.inspect.ListType)
+
+
+def _split_list(cls: type[S], key: str, value: Any) -> Any:
+    """A list setting comes from the environment or a flag as "a,b,c"."""
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    listed = {f.name for f in info.fields if _is_list(f.type)}
+    if key in listed and isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 def load(
     cls: type[S],
     flags: Mapping[str, Any] | None = None,
@@ -178,7 +238,7 @@ def load(
         if value is not None:
             merged[key] = (value, f"--{key.replace('_', '-')}")
     fields = set(cls.__struct_fields__)
-    data = {k: v for k, (v, _) in merged.items() if k in fields}
+    data = {k: _split_list(cls, k, v) for k, (v, _) in merged.items() if k in fields}
     try:
         return msgspec.convert(data, cls, strict=False)
     except msgspec.ValidationError as exc:

@@ -24,6 +24,7 @@ from officepulse.agent.heartbeats import HeartbeatPolicy
 from officepulse.agent.privacy import PrivacyRules, apply_privacy
 from officepulse.agent.sources.base import IdleSource, SourceUnavailable, WindowSample, WindowSource
 from officepulse.agent.timeline import Timeline
+from officepulse.core.spans import to_ms
 from officepulse.protocol.messages import Activity, Heartbeat, Media
 
 if TYPE_CHECKING:
@@ -289,12 +290,20 @@ class ScriptedDriver:
         self.speed = speed
         self.loop = loop
         self.clock = clock
+        self._run_start_ms: int | None = None
+
+    def zone(self, ts_ms: int) -> str | None:
+        """The zone the timeline puts the computer in at ``ts_ms`` (None: its own)."""
+        if self._run_start_ms is None:
+            return None
+        return self.timeline.zone_at((ts_ms - self._run_start_ms) / 1000)
 
     async def run(self, emit: Emit, interval: float) -> None:
         origin = self.start or datetime.fromtimestamp(self.clock(), UTC)
         wall0 = self.clock()
         start = origin
         while True:
+            self._run_start_ms = to_ms(start)
             for beat in self.timeline.heartbeats(start, interval):
                 if self.speed > 0:
                     due = wall0 + (beat.ts - origin).total_seconds() / self.speed

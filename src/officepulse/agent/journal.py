@@ -34,12 +34,34 @@ CREATE TABLE IF NOT EXISTS spans (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
 """
+# Step N takes a journal from PRAGMA user_version N-1 to N; a new journal gets SCHEMA
+# and then every step.
+MIGRATIONS: dict[int, str] = {
+    # The time zone each span was recorded in (None: recorded before zones were kept;
+    # the server counts those in the connection's zone).
+    1: "ALTER TABLE spans ADD COLUMN tz TEXT",
+}
 HOUR_MS = 3_600_000
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_activity = msgspec.msgpack.Decoder(Activity).decode
-_decode_span = msgspec.msgpack.Decoder(tuple[int, int, Activity]).decode
+
+
+class _Open(msgspec.Struct, frozen=True, array_like=True):
+    """The open span as kept in ``meta``; journals from before zones lack ``tz``."""
+
+    start: int
+    end: int
+    activity: Activity
+    tz: str | None = None
+
+
+_decode_open = msgspec.msgpack.Decoder(_Open).decode
 _decode_link = msgspec.msgpack.Decoder(tuple[str, int, str]).decode
+
+
+# (seq, start_ms, end_ms, activity, tz): a row as compaction handles it.
+_Row = tuple[int, int, int, Activity, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,12 @@ class Journal:
         # cut may lose the last commits (which were never acknowledged either).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        for step in range(version + 1, max(MIGRATIONS) + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(MIGRATIONS[step])
+            self._db.execute(f"PRAGMA user_version={step}")
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -117,8 +145,9 @@ class Journal:
             for span in spans_list:
                 seq += 1
                 self._db.execute(
-                    "INSERT INTO spans (seq, start_ms, end_ms, activity) VALUES (?, ?, ?, ?)",
-                    (seq, span.start_ms, span.end_ms, _encode(span.activity)),
+                    "INSERT INTO spans (seq, start_ms, end_ms, activity, tz) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (seq, span.start_ms, span.end_ms, _encode(span.activity), span.tz),
                 )
             self._set_meta("last_seq", str(seq).encode())
             ends = [span.end_ms for span in spans_list]
@@ -135,7 +164,11 @@ class Journal:
         self._set_open(open_span)
 
     def _set_open(self, span: Span | None) -> None:
-        value = None if span is None else _encode((span.start_ms, span.end_ms, span.activity))
+        value = (
+            None
+            if span is None
+            else _encode(_Open(span.start_ms, span.end_ms, span.activity, span.tz))
+        )
         self._set_meta("open", value)
 
     def open_span(self) -> Span | None:
@@ -144,8 +177,8 @@ class Journal:
         raw = self._meta("open")
         if raw is None:
             return None
-        start, end, activity = _decode_span(raw)
-        return Span(start, end, activity)
+        kept = _decode_open(raw)
+        return Span(kept.start, kept.end, kept.activity, kept.tz)
 
     def set_link_state(self, state: str, since_ms: int, url: str) -> None:
         """What the link is doing ("connected", "offline"), for `probe` to show."""
@@ -198,11 +231,13 @@ class Journal:
 
     def read(self, after_seq: int, limit: int) -> list[Entry]:
         rows = self._db.execute(
-            "SELECT seq, start_ms, end_ms, activity FROM spans WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, start_ms, end_ms, activity, tz FROM spans WHERE seq > ? "
+            "ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [
-            Entry(seq, Span(start, end, _decode_activity(blob))) for seq, start, end, blob in rows
+            Entry(seq, Span(start, end, _decode_activity(blob), tz))
+            for seq, start, end, blob, tz in rows
         ]
 
     def stats(self) -> Stats:
@@ -225,22 +260,21 @@ class Journal:
                     break
         return removed
 
-    def _unsent(self, level: int, limit: int) -> list[tuple[int, int, int, Activity]]:
+    def _unsent(self, level: int, limit: int) -> list[_Row]:
         rows = self._db.execute(
-            "SELECT seq, start_ms, end_ms, activity FROM spans WHERE seq > ? AND level < ? "
+            "SELECT seq, start_ms, end_ms, activity, tz FROM spans WHERE seq > ? AND level < ? "
             "ORDER BY seq LIMIT ?",
             (self.sent_seq, level, limit),
         ).fetchall()
-        return [(seq, start, end, _decode_activity(blob)) for seq, start, end, blob in rows]
+        return [(seq, start, end, _decode_activity(blob), tz) for seq, start, end, blob, tz in rows]
 
-    def _rewrite(
-        self, old: list[int], new: list[tuple[int, int, int, Activity]], level: int
-    ) -> tuple[int, int]:
+    def _rewrite(self, old: list[int], new: list[_Row], level: int) -> tuple[int, int]:
         self._db.execute("BEGIN IMMEDIATE")
         self._db.executemany("DELETE FROM spans WHERE seq = ?", [(s,) for s in old])
         self._db.executemany(
-            "INSERT INTO spans (seq, start_ms, end_ms, activity, level) VALUES (?, ?, ?, ?, ?)",
-            [(seq, start, end, _encode(a), level) for seq, start, end, a in new],
+            "INSERT INTO spans (seq, start_ms, end_ms, activity, level, tz) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(seq, start, end, _encode(a), level, tz) for seq, start, end, a, tz in new],
         )
         self._db.execute("COMMIT")
         return len(old), len(old) - len(new)
@@ -250,46 +284,45 @@ class Journal:
         return Activity(app=activity.app, idle=activity.idle, private=activity.private)
 
     def _join_runs(self, level: int, limit: int = 5000) -> tuple[int, int]:
-        """Level 1: keep app and idle, drop the details, join what then touches."""
+        """Level 1: keep app, idle and zone, drop the details, join what then touches."""
         rows = self._unsent(level, limit)
-        out: list[tuple[int, int, int, Activity]] = []
-        for seq, start, end, activity in rows:
+        out: list[_Row] = []
+        for seq, start, end, activity, tz in rows:
             summary = self._summary(activity)
-            if out and out[-1][3] == summary and out[-1][2] == start:
-                out[-1] = (out[-1][0], out[-1][1], end, summary)
+            if out and out[-1][3] == summary and out[-1][4] == tz and out[-1][2] == start:
+                out[-1] = (out[-1][0], out[-1][1], end, summary, tz)
             else:
-                out.append((seq, start, end, summary))
+                out.append((seq, start, end, summary, tz))
         return self._rewrite([r[0] for r in rows], out, level)
 
     def _hourly(self, level: int, limit: int = 5000) -> tuple[int, int]:
-        """Level 2: per clock hour, one span per (app, idle), back to back from
+        """Level 2: per clock hour, one span per (app, idle, zone), back to back from
         the hour's first start, each as long as that app's total in the hour."""
         rows = self._unsent(level, limit)
         if len(rows) == limit:
             # Only whole hours: the last one may go on in rows not read yet.
             last_hour = rows[-1][1] - rows[-1][1] % HOUR_MS
             rows = [r for r in rows if r[1] - r[1] % HOUR_MS < last_hour]
-        hours: dict[int, tuple[int, dict[Activity, int]]] = {}
-        for _seq, start, end, activity in rows:
+        hours: dict[int, tuple[int, dict[tuple[Activity, str | None], int]]] = {}
+        for _seq, start, end, activity, tz in rows:
             t = start
             while t < end:  # split at hour boundaries so each hour keeps its own total
                 hour = t - t % HOUR_MS
                 piece_end = min(end, hour + HOUR_MS)
                 first, totals = hours.setdefault(hour, (t, {}))
-                key = self._summary(activity)
+                key = (self._summary(activity), tz)
                 totals[key] = totals.get(key, 0) + piece_end - t
                 t = piece_end
-        placed: list[tuple[int, int, Activity]] = []
+        placed: list[tuple[int, int, Activity, str | None]] = []
         for _hour, (first, totals) in sorted(hours.items()):
             cursor = first  # never before what the hour already held: no overlap
-            for activity, total in totals.items():
-                placed.append((cursor, cursor + total, activity))
+            for (activity, tz), total in totals.items():
+                placed.append((cursor, cursor + total, activity, tz))
                 cursor += total
         if len(placed) >= len(rows):
             # Nothing to gain (long spans across hours): keep them as they are.
-            unchanged = [(seq, start, end, a) for seq, start, end, a in rows]
-            return self._rewrite([r[0] for r in rows], unchanged, level)
+            return self._rewrite([r[0] for r in rows], rows, level)
         # Sequence numbers keep time order: the smallest old numbers, in time order.
         seqs = sorted(r[0] for r in rows)[: len(placed)]
-        new = [(seq, start, end, a) for seq, (start, end, a) in zip(seqs, placed, strict=True)]
+        new = [(seq, *p) for seq, p in zip(seqs, placed, strict=True)]
         return self._rewrite([r[0] for r in rows], new, level)

@@ -16,25 +16,19 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import aiohttp
 import msgspec
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.protocol.codec import Encoding, Frame, encode
-from officepulse.protocol.errors import ProtocolError
-from officepulse.protocol.messages import (
-    Activity,
-    Error,
-    Hello,
-    Presence,
-    SpanOut,
-    Spans,
-    Welcome,
-)
+from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
 from officepulse.protocol.session import (
     AckReceived,
     AgentConversation,
@@ -74,17 +68,22 @@ REFUSAL_CODES = frozenset(
         "enroll-token-revoked",
     }
 )
-REFUSAL_CLOSE_CODES = frozenset({4010, 4011})
-
-
-def refusal(error: Error) -> Rejected:
-    if error.code in REFUSAL_CODES:
-        return Refused(error.message)
-    return Rejected(error.message)
+REFUSAL_CLOSE_CODES = frozenset({CloseCode.AGENT_BLOCKED, CloseCode.UNAUTHORIZED})
 
 
 class Stalled(Exception):
     """The server took spans but acknowledged nothing for too long."""
+
+
+class Throttled(Exception):
+    """The server closed the connection over one of its limits: come back later."""
+
+
+# Close codes that mean "not now": wait the longest back-off before trying again.
+RETRY_LATER = frozenset(
+    {CloseCode.RATE_LIMITED, CloseCode.TOO_MANY_CONNECTIONS, CloseCode.HANDSHAKE_TIMEOUT}
+)
+RETRY_LATER_SLUGS = frozenset(code.slug for code in RETRY_LATER)
 
 
 def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
@@ -123,6 +122,7 @@ class Link:
         ack_timeout: float = 30.0,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
         refused_retry: float = 300.0,
         on_credential: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -139,6 +139,7 @@ class Link:
         self.ack_timeout = ack_timeout
         self.first_delay = first_delay
         self.max_delay = max_delay
+        self.ssl_context = ssl_context
         self.refused_retry = refused_retry
         self.on_credential = on_credential
         self.clock = clock
@@ -206,6 +207,17 @@ class Link:
                 except Rejected as exc:
                     self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
                     refused = True
+                except Throttled as exc:
+                    self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
+                    refused = True
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    self._log_once(
+                        logging.ERROR,
+                        f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
+                        "if the server uses its own certificate authority or --dev-tls, set "
+                        "ca_file to its certificate",
+                    )
+                    refused = True
                 except Stalled as exc:
                     log.warning("%s; reconnecting", exc)
                 except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
@@ -215,7 +227,7 @@ class Link:
                     task = asyncio.current_task()
                     self._lost(quietly=task is not None and task.cancelling() > 0)
                 if refused:
-                    attempt = 64  # it will refuse again: wait the longest
+                    attempt = 64  # it would refuse again at once: wait the longest
                 elif was_up:
                     attempt = 1  # it was up: start the back-off over
                 delay = (
@@ -246,6 +258,8 @@ class Link:
             heartbeat=30,
             compress=15 if self.compress else 0,
             timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            # Certificates are always verified; ca_file adds the server's own authority.
+            ssl=self.ssl_context if self.ssl_context is not None else True,
         ) as ws:
             conv = AgentConversation(self.hello, self.encoding)
             await self._send_all(ws, conv.data_to_send())
@@ -281,13 +295,15 @@ class Link:
         while True:
             msg = await ws.receive(timeout=15)
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                text = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
+                said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
+                if ws.close_code in RETRY_LATER:
+                    raise Throttled(said)
                 if ws.close_code in REFUSAL_CLOSE_CODES:
-                    raise Refused(text)
-                raise Rejected(text)
+                    raise Refused(said)
+                raise Rejected(said)
             for event in conv.receive(msg.data):
                 if isinstance(event, ErrorReceived):
-                    raise refusal(event.error)
+                    self._fatal(event.error.code, event.error.message)
                 if isinstance(event, EnrolledReceived):
                     self._enrolled(event.credential)
                 if isinstance(event, WelcomeReceived):
@@ -365,6 +381,7 @@ class Link:
                     start=from_ms(e.span.start_ms),
                     end=from_ms(e.span.end_ms),
                     activity=e.span.activity,
+                    tz=e.span.tz,
                 )
                 for e in run
             ],
@@ -377,7 +394,8 @@ class Link:
         return self._fit(run[:half], limit) + self._fit(run[half:], limit)
 
     async def _receiver(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
-        async for msg in ws:
+        while True:
+            msg = await ws.receive()
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
             for event in conv.receive(msg.data):
@@ -387,7 +405,7 @@ class Link:
                     self._wake.set()
                 elif isinstance(event, ErrorReceived):
                     if event.error.fatal:
-                        raise refusal(event.error)
+                        self._fatal(event.error.code, event.error.message)
                     self.refused += 1
                     if self.refused <= 3 or self.refused % 1000 == 0:
                         log.warning(
@@ -395,10 +413,23 @@ class Link:
                             self.refused,
                             event.error.message,
                         )
+        if ws.close_code in RETRY_LATER:
+            self._fatal(CloseCode(ws.close_code).slug, str(msg.extra or ""))
         if ws.close_code in REFUSAL_CLOSE_CODES:
             raise Refused(f"closed by the server with code {ws.close_code}")
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
+
+    def _fatal(self, code: str, message: str) -> NoReturn:
+        """The server is closing this connection: why, and what to do about it."""
+        if code == CloseCode.RATE_LIMITED.slug:
+            # Send less from now on: half the back-fill rate, down to a batch a second.
+            self.backfill_rate = max(float(self.batch_max), self.backfill_rate / 2)
+        if code in RETRY_LATER_SLUGS:
+            raise Throttled(message)
+        if code in REFUSAL_CODES:
+            raise Refused(message)  # blocked, removed, no valid credential: slow retries
+        raise Rejected(message)
 
     @staticmethod
     async def _send_all(ws: aiohttp.ClientWebSocketResponse, frames: list[Frame]) -> None:

@@ -8,6 +8,7 @@ import logging
 import platform
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
 from officepulse.agent.timeline import Timeline
+from officepulse.agent.transport import client_ssl
+from officepulse.agent.zonewatch import ZoneWatch
 from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
 from officepulse.settings import AgentSettings
 
@@ -33,9 +36,12 @@ log = logging.getLogger("officepulse.agent")
 Driver = DesktopDriver | ScriptedDriver | NoDesktop
 
 
-def local_zone() -> str:
-    """The IANA name of this computer's time zone, or UTC when it cannot be told."""
+def local_zone(*, reload: bool = False) -> str:
+    """The IANA name of this computer's time zone, or UTC when it cannot be told.
+    tzlocal caches it: ``reload`` looks again (the computer may have moved)."""
     try:
+        if reload:
+            tzlocal.reload_localzone()
         return tzlocal.get_localzone_name() or "UTC"
     except Exception:  # tzlocal raises several kinds on odd set-ups; UTC is a safe answer
         return "UTC"
@@ -104,6 +110,7 @@ def make_link(
     settings: AgentSettings,
     hello: Hello,
     journal: Journal,
+    tls: ssl.SSLContext | None,
     on_credential: Callable[[str], None] | None = None,
 ) -> Link:
     return Link(
@@ -114,6 +121,7 @@ def make_link(
         compress=settings.compress,
         backfill_rate=settings.backfill_rate,
         ack_timeout=settings.ack_timeout,
+        ssl_context=tls,
         refused_retry=settings.refused_retry,
         on_credential=on_credential,
     )
@@ -157,17 +165,26 @@ async def run_agent(settings: AgentSettings) -> None:
     """Run until cancelled (Ctrl-C, SIGTERM), or until a scripted timeline
     without --loop ends and the server has acknowledged all of it."""
     hello = make_hello(settings)
+    link_ssl = client_ssl(settings)  # a refused server_url or bad ca_file stops it here
     # A bad config file stops the agent here, before anything is read or sent.
     config = load_config(settings.agent_config)
     if config.found:
         log.info("privacy lists from %s", config.path)
     hello, keep_credential = with_credentials(settings, hello)
     journal = open_journal(settings)
-    link = make_link(settings, hello, journal, keep_credential)
+    link = make_link(settings, hello, journal, link_ssl, keep_credential)
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))
     driver = make_driver(settings, config.rules, recorder.gap)
+    # Every span carries the zone it was recorded in: a scripted timeline's own, else
+    # the computer's, looked up again once a minute and after a sleep.
+    desktop_zone = ZoneWatch(lambda: local_zone(reload=True))
+    if isinstance(driver, ScriptedDriver):
+        scripted = driver
+        recorder.zone = lambda ts_ms: scripted.zone(ts_ms) or hello.tz
+    else:
+        recorder.zone = desktop_zone
     log.info(
         "agent %s for %s on %s; server %s; journal %s (%s)",
         hello.agent_id,

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+import msgspec
+
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
 from officepulse.agent.spanner import Spanner
@@ -30,11 +32,15 @@ class Recorder:
         checkpoint_ms: int = 60_000,
         save_every: float = 5.0,
         clock: Callable[[], float] = time.time,
+        zone: Callable[[int], str | None] = lambda ts_ms: None,
     ) -> None:
+        """``zone`` says which time zone the computer is in at an instant (a
+        ``ZoneWatch``, or the timeline's zone); every span is stamped with it."""
         self.journal = journal
         self.link = link
         self.save_every = save_every
         self.clock = clock
+        self.zone = zone
         # Carry on from where the last run stopped, crashed or was killed.
         self.spanner = Spanner(
             max_gap_ms=MAX_GAP_MS,
@@ -47,7 +53,12 @@ class Recorder:
         self._presented = False
 
     async def emit(self, beat: Heartbeat) -> None:
-        observed = self.spanner.observe(to_ms(beat.ts), beat.activity)
+        ts_ms = to_ms(beat.ts)
+        tz = self.zone(ts_ms)
+        if tz is not None and tz != self.link.hello.tz:
+            # The next connection's hello names the zone the computer is in now.
+            self.link.hello = msgspec.structs.replace(self.link.hello, tz=tz)
+        observed = self.spanner.observe(ts_ms, beat.activity, tz)
         now = self.clock()
         if observed.closed:
             self.journal.append(observed.closed, self.spanner.open)

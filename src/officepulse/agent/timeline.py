@@ -7,7 +7,9 @@
 
 ``offset`` is seconds from the start. Each line holds until the next one; the
 ``end`` line says when the person stops (the agent goes offline), so the last
-activity has a known length. Pure: parsing and planning take no clock.
+activity has a known length. A line may name the IANA time zone the computer is
+in from then on (``"tz": "Asia/Tokyo"``: the person travelled); until a line
+does, the computer's own zone. Pure: parsing and planning take no clock.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Annotated
 
 import msgspec
 
+from officepulse.core.zones import known_zone
 from officepulse.protocol.messages import Activity, Heartbeat
 
 
@@ -29,6 +32,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     title: str = ""
     url: str | None = None
     idle: bool = False
+    tz: str | None = None
     end: bool = False
 
 
@@ -58,10 +62,26 @@ class Timeline:
                 raise TimelineError(f"{name}, line {number}: nothing may follow the end line")
             if not entry.end and not entry.app:
                 raise TimelineError(f"{name}, line {number}: 'app' is required")
+            if entry.tz is not None and not known_zone(entry.tz):
+                raise TimelineError(
+                    f"{name}, line {number}: unknown time zone {entry.tz!r} "
+                    "(use an IANA name such as 'Europe/Paris')"
+                )
             entries.append(entry)
         if not entries or not entries[-1].end:
             raise TimelineError(f'{name}: the last line must be {{"offset": N, "end": true}}')
         return cls(tuple(entries), entries[-1].offset)
+
+    def zone_at(self, offset: float) -> str | None:
+        """The zone the timeline names at ``offset`` seconds into a run (None: the
+        computer's own)."""
+        zone = None
+        for entry in self.entries:
+            if entry.offset > offset:
+                break
+            if entry.tz is not None:
+                zone = entry.tz
+        return zone
 
     @classmethod
     def load(cls, path: str | Path) -> Timeline:

@@ -37,11 +37,16 @@ def iso_utc(ms: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """One continuous stretch of one activity on one agent: [start_ms, end_ms)."""
+    """One continuous stretch of one activity on one agent: [start_ms, end_ms).
+
+    ``tz`` is the IANA time zone the computer was in (None: not known here; the
+    server fills in the connection's zone), so a person who travels keeps their
+    own days."""
 
     start_ms: int
     end_ms: int
     activity: Activity
+    tz: str | None = None
 
     @property
     def duration_ms(self) -> int:
@@ -125,7 +130,12 @@ def append_span(last: Span | None, span: Span) -> Appended:
             f"span at {iso_utc(span.start_ms)} overlapped the previous one by {overlap} ms; clipped"
         )
         span = replace(span, start_ms=last.end_ms)
-    if last is not None and last.activity == span.activity and last.end_ms == span.start_ms:
+    if (
+        last is not None
+        and last.activity == span.activity
+        and last.tz == span.tz
+        and last.end_ms == span.start_ms
+    ):
         extended = replace(last, end_ms=span.end_ms)
         return Appended(extended, extended, note)
     return Appended(span, span, note)

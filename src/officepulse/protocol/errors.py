@@ -22,10 +22,15 @@ class CloseCode(enum.IntEnum):
     HELLO_EXPECTED = 4004
     REPLACED = 4009
     # The agent is blocked; it should try again only slowly (an unblock is picked up).
-    BLOCKED = 4010
-    # No usable credential or enrollment token (the error's code says which); also sent
-    # when the agent is removed. Retrying with the same one will be refused again.
+    AGENT_BLOCKED = 4010
+    # No usable credential or enrollment token, or the agent was removed: always with a
+    # finer error code that says which (agent/link.py REFUSAL_CODES). Retrying with the
+    # same one will be refused again.
     UNAUTHORIZED = 4011
+    # Limits: 4000 + the nearest HTTP status, clear of the protocol's own 40xx.
+    HANDSHAKE_TIMEOUT = 4408
+    RATE_LIMITED = 4429
+    TOO_MANY_CONNECTIONS = 4503
 
     @property
     def slug(self) -> str:

@@ -80,12 +80,14 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat", tag_
 
 
 class SpanOut(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
-    """One closed span in a ``spans`` batch: ``activity`` from ``start`` to ``end``.
-    Sent as a 3-element array to keep batches small."""
+    """One closed span in a ``spans`` batch: ``activity`` from ``start`` to ``end``,
+    recorded in IANA time zone ``tz`` (None or left out: the hello's ``tz``). Sent as
+    an array to keep batches small; servers that predate ``tz`` ignore the 4th element."""
 
     start: Instant
     end: Instant
     activity: Activity
+    tz: ShortText | None = None
 
 
 class Spans(msgspec.Struct, frozen=True, kw_only=True, tag="spans", tag_field="type"):

@@ -57,9 +57,7 @@ def agent_removed() -> ProtocolError:
 
 def agent_blocked(blocked: Blocked) -> ProtocolError:
     why = f": {blocked.reason}" if blocked.reason else ""
-    return ProtocolError(
-        CloseCode.BLOCKED, f"this agent was blocked by the team lead{why}", "agent-blocked"
-    )
+    return ProtocolError(CloseCode.AGENT_BLOCKED, f"this agent was blocked by the team lead{why}")
 
 
 class Admission:

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+import itertools
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from officepulse import __version__
+from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
+from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
+from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
 
@@ -20,6 +26,10 @@ MAX_RANGE = timedelta(days=400)
 
 class ApiError(Exception):
     """A bad request; the message names the parameter and what was wrong."""
+
+
+class UnknownAgent(ApiError):
+    """The request names an agent the server has never heard of (404)."""
 
 
 class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -65,6 +75,21 @@ class UsageOut(msgspec.Struct, kw_only=True):
     rows: list[UsageRowOut]
 
 
+class DayRowOut(UsageRowOut, kw_only=True, omit_defaults=True):
+    """A usage row of one day."""
+
+    day: date
+
+
+class UsageDaysOut(msgspec.Struct, kw_only=True):
+    first: date = msgspec.field(name="from")
+    last: date = msgspec.field(name="to")
+    day: str
+    tz: str | None
+    group_by: list[str]
+    rows: list[DayRowOut]
+
+
 class ErrorOut(msgspec.Struct, kw_only=True):
     error: str
 
@@ -93,12 +118,64 @@ class SpansOut(msgspec.Struct, kw_only=True):
     truncated: bool
 
 
+class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    start: datetime
+    end: datetime
+    seconds: float
+    app: str
+    title: str = ""
+    url: str | None = None
+    idle: bool = False
+
+
+class TimelineOut(msgspec.Struct, kw_only=True):
+    agent: str
+    name: str
+    date: date
+    tz: str
+    start: datetime
+    end: datetime
+    hours: int
+    seconds: float
+    idle_seconds: float
+    blocks: list[BlockOut]
+    truncated: bool
+
+
+class TitleRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    title: str
+    url: str | None = None
+    seconds: float
+    idle_seconds: float
+
+
+class TitlesOut(msgspec.Struct, kw_only=True):
+    agent: str
+    name: str
+    app: str
+    start: datetime
+    end: datetime
+    rows: list[TitleRowOut]
+    truncated: bool
+
+
 EXPORT_LIMIT = 100_000
 FORMATS = ("json", "csv")
 
 
+# protocol/messages.py AgentId: ids are kept to a safe alphabet.
+AGENT_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
+def parse_agent_filter(raw: str | None) -> str | None:
+    """An optional agent id: absent means every agent; present, it must be an id."""
+    if raw is not None and re.fullmatch(AGENT_ID_PATTERN[1:-1], raw) is None:
+        raise ApiError(f"'agent' must be an agent id (1-64 of A-Z a-z 0-9 _ -), not {raw!r}")
+    return raw
+
+
 def parse_format(raw: str | None) -> str:
-    value = raw or "json"
+    value = "json" if raw is None else raw
     if value not in FORMATS:
         raise ApiError(f"'format' must be one of {', '.join(FORMATS)}, not {value!r}")
     return value
@@ -182,6 +259,87 @@ def agent_out(view: AgentView) -> AgentOut:
     )
 
 
+def parse_required(name: str, raw: str | None, what: str) -> str:
+    if not raw:
+        raise ApiError(f"missing query parameter '{name}' ({what})")
+    return raw
+
+
+def parse_zone(raw: str | None) -> ZoneInfo:
+    name = parse_required("tz", raw, "an IANA time zone such as Europe/Paris")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(f"'tz' is not a known time zone: {name!r}") from None
+
+
+def parse_date(name: str, raw: str | None) -> date:
+    value = parse_required(name, raw, "a calendar date such as 2026-11-30")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(f"'{name}' is not a date like 2026-11-30: {value!r}") from None
+
+
+def timeline_out(
+    agent: AgentStatus,
+    day: date,
+    tz: str,
+    span: tuple[int, int],
+    blocks: list[Block],
+    truncated: bool,
+) -> TimelineOut:
+    start_ms, end_ms = span
+    return TimelineOut(
+        agent=agent.info.id,
+        name=agent.info.name,
+        date=day,
+        tz=tz,
+        start=_dt(start_ms),
+        end=_dt(end_ms),
+        hours=-(-(end_ms - start_ms) // 3_600_000),
+        seconds=sum(b.duration_ms for b in blocks if not b.idle) / 1000,
+        idle_seconds=sum(b.duration_ms for b in blocks if b.idle) / 1000,
+        blocks=[
+            BlockOut(
+                start=_dt(b.start_ms),
+                end=_dt(b.end_ms),
+                seconds=b.duration_ms / 1000,
+                app=b.app,
+                title=b.title,
+                url=b.url,
+                idle=b.idle,
+            )
+            for b in blocks
+        ],
+        truncated=truncated,
+    )
+
+
+def titles_out(
+    agent: AgentStatus,
+    app: str,
+    start: datetime,
+    end: datetime,
+    rows: list[TitleTotal],
+    truncated: bool,
+) -> TitlesOut:
+    return TitlesOut(
+        agent=agent.info.id,
+        name=agent.info.name,
+        app=app,
+        start=start,
+        end=end,
+        rows=[
+            TitleRowOut(
+                title=r.title, url=r.url, seconds=r.active_ms / 1000, idle_seconds=r.idle_ms / 1000
+            )
+            for r in rows
+        ],
+        truncated=truncated,
+    )
+
+
 def parse_instant(name: str, raw: str | None) -> datetime:
     if raw is None:
         raise ApiError(f"missing query parameter '{name}' (an ISO 8601 instant)")
@@ -198,8 +356,7 @@ def parse_group_by(raw: str | None) -> list[GroupKey]:
     if raw is None or raw == "":
         return ["agent", "app"]
     keys: list[GroupKey] = []
-    for part in raw.split(","):
-        key = part.strip()
+    for key in raw.split(","):
         if key not in GROUP_KEYS:
             raise ApiError(
                 f"'group_by' cannot contain {key!r}; use a comma-separated list of "
@@ -211,6 +368,17 @@ def parse_group_by(raw: str | None) -> list[GroupKey]:
     return keys
 
 
+def group_by_values() -> list[str]:
+    """Every value ``group_by`` takes: each order of each non-empty subset, and
+    "" for the default."""
+    subsets = (
+        ",".join(keys)
+        for n in range(1, len(GROUP_KEYS) + 1)
+        for keys in itertools.permutations(GROUP_KEYS, n)
+    )
+    return ["", *subsets]
+
+
 def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, datetime]:
     start = parse_instant("start", start_raw)
     end = parse_instant("end", end_raw)
@@ -219,6 +387,17 @@ def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, d
     if end - start > MAX_RANGE:
         raise ApiError(f"the range is longer than {MAX_RANGE.days} days")
     return start, end
+
+
+def _row_fields(r: UsageRow | DayUsage, names: dict[str, str]) -> dict[str, Any]:
+    """A usage row's fields as the API shows them: seconds, and the agent's name."""
+    return {
+        "agent": r.agent_id,
+        "name": names.get(r.agent_id) if r.agent_id is not None else None,
+        "app": r.app,
+        "seconds": r.active_ms / 1000,
+        "idle_seconds": r.idle_ms / 1000,
+    }
 
 
 def usage_out(
@@ -233,26 +412,73 @@ def usage_out(
         start=start,
         end=end,
         group_by=list(group_by),
-        rows=[
-            UsageRowOut(
-                agent=r.agent_id,
-                name=names.get(r.agent_id) if r.agent_id is not None else None,
-                app=r.app,
-                seconds=r.active_ms / 1000,
-                idle_seconds=r.idle_ms / 1000,
-            )
-            for r in rows
-        ],
+        rows=[UsageRowOut(**_row_fields(r, names)) for r in rows],
     )
+
+
+def days_range(first_raw: str | None, last_raw: str | None) -> tuple[date, date]:
+    """``from`` and ``to``, both included, at most MAX_DAYS days."""
+    first = parse_date("from", first_raw)
+    last = parse_date("to", last_raw)
+    if last < first:
+        raise ApiError("'to' must not be before 'from'")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ApiError(f"the range is longer than {MAX_DAYS} days")
+    return first, last
+
+
+def parse_day_mode(raw: str | None) -> DayMode:
+    for mode in DAY_MODES:
+        if ("viewer" if raw is None else raw) == mode:
+            return mode
+    raise ApiError(f"'day' must be one of {', '.join(DAY_MODES)}, not {raw!r}")
+
+
+def usage_days_out(
+    first: date,
+    last: date,
+    mode: DayMode,
+    zone: ZoneInfo,
+    group_by: list[GroupKey],
+    rows: list[DayUsage],
+    agents: list[AgentStatus],
+) -> UsageDaysOut:
+    names = {a.info.id: a.info.name for a in agents}
+    return UsageDaysOut(
+        first=first,
+        last=last,
+        day=mode,
+        tz=zone.key if mode == "viewer" else None,
+        group_by=list(group_by),
+        rows=[DayRowOut(day=r.day, **_row_fields(r, names)) for r in rows],
+    )
+
+
+def key_columns(group_by: list[GroupKey]) -> list[str]:
+    """The CSV columns that name a row's group: the agent's id and name, the app."""
+    return [
+        *(["agent", "name"] if "agent" in group_by else []),
+        *(["app"] if "app" in group_by else []),
+    ]
 
 
 def range_ms(start: datetime, end: datetime) -> tuple[int, int]:
     return to_ms(start), to_ms(end)
 
 
+def _param(
+    name: str, schema: dict[str, Any], description: str = "", *, required: bool = True
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, SpansOut, ErrorOut], ref_template="#/components/schemas/{name}"
+        [AgentsOut, UsageOut, UsageDaysOut, SpansOut, TimelineOut, TitlesOut, ErrorOut],
+        ref_template="#/components/schemas/{name}",
     )
 
     def ref(name: str) -> dict[str, Any]:
@@ -260,21 +486,49 @@ def openapi() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         }
 
+    def table(name: str, what: str) -> dict[str, Any]:
+        """JSON, or the same rows as CSV with format=csv."""
+        json_body = ref(name)["content"]
+        csv_body = {"text/csv": {"schema": {"type": "string"}}}
+        return {"description": what, "content": {**json_body, **csv_body}}
+
+    def ok(description: str, name: str) -> dict[str, Any]:
+        return {"200": table(name, description), "400": bad}
+
     bad = {"description": "A parameter is missing or wrong; `error` says which.", **ref("ErrorOut")}
+    unknown = {"description": "No agent has this id; `error` says so.", **ref("ErrorOut")}
+    text = {"type": "string"}
     instant = {"type": "string", "format": "date-time"}
+    day = {"type": "string", "format": "date"}
+    start = _param("start", instant, "first instant of the range")
+    end = _param("end", instant, "the range ends before this instant")
+    fmt = _param("format", {"type": "string", "enum": list(FORMATS)}, "json (default) or csv")
+    fmt["required"] = False
+    group_by = _param(
+        "group_by",
+        {"type": "string", "enum": group_by_values(), "default": "agent,app"},
+        f"Comma-separated subset of: {', '.join(GROUP_KEYS)}. Default: agent,app.",
+        required=False,
+    )
+    agent = _param(
+        "agent",
+        {"type": "string", "pattern": AGENT_ID_PATTERN},
+        "the agent's id (see /api/v1/agents)",
+    )
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "officepulse",
             "version": __version__,
             "description": "Live team presence and time per app. Times are ISO 8601 instants; "
-            "durations are seconds.",
+            "durations are seconds. The dashboard's reports are drawn from these same answers.",
         },
         "paths": {
             "/api/v1/agents": {
                 "get": {
                     "operationId": "listAgents",
-                    "summary": "Every agent, online or not, with what is in front of it now.",
+                    "summary": "Every agent, online or not, with what is in front of it now "
+                    "and the time zone its computer is in (`tz`).",
                     "responses": {"200": {"description": "The agents.", **ref("AgentsOut")}},
                 }
             },
@@ -283,33 +537,48 @@ def openapi() -> dict[str, Any]:
                     "operationId": "usage",
                     "summary": "Seconds of activity in [start, end), grouped.",
                     "description": "Spans are clipped to the range. `seconds` is active time; "
-                    "`idle_seconds` is time the person was away while the app was in front.",
+                    "`idle_seconds` is time the person was away while the app was in front. "
+                    "The dashboard's team view and a person's per-app chart are this report "
+                    "(group_by=agent,app) for the chosen days.",
                     "parameters": [
-                        {"name": "start", "in": "query", "required": True, "schema": instant},
-                        {"name": "end", "in": "query", "required": True, "schema": instant},
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
-                        {
-                            "name": "group_by",
-                            "in": "query",
-                            "required": False,
-                            "description": "Comma-separated subset of: agent, app. "
-                            "Default: agent,app.",
-                            "schema": {"type": "string", "default": "agent,app"},
-                        },
+                        start,
+                        end,
+                        fmt,
+                        group_by,
                     ],
-                    "responses": {
-                        "200": {
-                            "description": "Totals (as text/csv with format=csv).",
-                            **ref("UsageOut"),
-                        },
-                        "400": bad,
-                    },
+                    "responses": ok("Totals (as text/csv with format=csv).", "UsageOut"),
+                }
+            },
+            "/api/v1/usage/days": {
+                "get": {
+                    "operationId": "usageDays",
+                    "summary": "Seconds of activity per day from `from` to `to`, grouped.",
+                    "description": "A day is midnight to midnight: in the zone `tz` for everyone "
+                    "(`day=viewer`), or in each person's own zone at the time, as their agent "
+                    "reported it (`day=person`: a traveller's days follow them; `tz` is then "
+                    "unused). Daylight-saving changes give 23- and 25-hour days. "
+                    f"At most {MAX_DAYS} days; days without time are left out.",
+                    "parameters": [
+                        _param("from", day, "the first day"),
+                        _param("to", day, "the last day, included"),
+                        _param(
+                            "day",
+                            {"type": "string", "enum": list(DAY_MODES)},
+                            "viewer (default) or person",
+                            required=False,
+                        ),
+                        _param(
+                            "tz",
+                            {"type": "string", "default": "UTC"},
+                            "the viewer's IANA time zone; default UTC",
+                            required=False,
+                        ),
+                        group_by,
+                        fmt,
+                    ],
+                    "responses": ok(
+                        "Totals per day (as text/csv with format=csv).", "UsageDaysOut"
+                    ),
                 }
             },
             "/api/v1/spans": {
@@ -319,29 +588,51 @@ def openapi() -> dict[str, Any]:
                     "description": f"At most {EXPORT_LIMIT} spans; `truncated` says when "
                     "there were more (ask for a shorter range).",
                     "parameters": [
-                        {"name": "start", "in": "query", "required": True, "schema": instant},
-                        {"name": "end", "in": "query", "required": True, "schema": instant},
-                        {
-                            "name": "agent",
-                            "in": "query",
-                            "required": False,
-                            "description": "only this agent's spans",
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "required": False,
-                            "description": "json (default) or csv",
-                            "schema": {"type": "string", "enum": list(FORMATS)},
-                        },
+                        start,
+                        end,
+                        {**agent, "required": False, "description": "only this agent's spans"},
+                        fmt,
+                    ],
+                    "responses": ok("Spans (as text/csv with format=csv).", "SpansOut"),
+                }
+            },
+            "/api/v1/timeline": {
+                "get": {
+                    "operationId": "timeline",
+                    "summary": "One person's calendar day, span by span, clipped to the day.",
+                    "description": "The day runs from midnight to midnight on the wall clock of "
+                    "`tz`, so it has 23 or 25 `hours` when daylight saving time begins or ends. "
+                    "Blocks are in time order; idle blocks are the time the person was away "
+                    "while the app was in front; gaps are times the agent was not running.",
+                    "parameters": [
+                        agent,
+                        _param("date", day, "the calendar day"),
+                        _param("tz", text, "IANA time zone the day is reckoned in"),
+                        fmt,
                     ],
                     "responses": {
-                        "200": {
-                            "description": "Spans (as text/csv with format=csv).",
-                            **ref("SpansOut"),
-                        },
-                        "400": bad,
+                        **ok("The day's blocks (as text/csv with format=csv).", "TimelineOut"),
+                        "404": unknown,
+                    },
+                }
+            },
+            "/api/v1/titles": {
+                "get": {
+                    "operationId": "titles",
+                    "summary": "Time per window title (and URL) of one app of one person "
+                    "in [start, end).",
+                    "description": "Spans are clipped to the range; rows are sorted by active "
+                    "time, most first. A title seen with two URLs is two rows.",
+                    "parameters": [
+                        agent,
+                        _param("app", {"type": "string", "minLength": 1}, "the app's name"),
+                        start,
+                        end,
+                        fmt,
+                    ],
+                    "responses": {
+                        **ok("Totals per title (as text/csv with format=csv).", "TitlesOut"),
+                        "404": unknown,
                     },
                 }
             },

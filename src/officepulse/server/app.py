@@ -7,32 +7,40 @@ and the panel for people (pages, /browser, /api/v1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
-from officepulse.core.periods import RANGES, period
-from officepulse.server import api, aw_compat
+from officepulse.core.periods import midnight_ms
+from officepulse.server import api, aw_compat, report_data
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.control import AgentControl
+from officepulse.server.days import usage_by_day
 from officepulse.server.gateway import Gateway
+from officepulse.server.guard import guard
+from officepulse.server.hosts import HostRules, default_names
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
+from officepulse.server.netnames import machine_names
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
-from officepulse.server.views import Views, usage_by_person
+from officepulse.server.report_pages import ReportPages
+from officepulse.server.retention import Retention
+from officepulse.server.views import Views
 from officepulse.settings import ServerSettings
-from officepulse.store import is_postgres, store_from_url
-from officepulse.store.base import Store
+from officepulse.store import store_from_url
+from officepulse.store.base import AgentStatus, Store
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -53,8 +61,27 @@ def csv_response(text: str, name: str) -> web.Response:
     )
 
 
-def bad_request(message: str) -> web.Response:
-    return json_response(api.ErrorOut(error=message), status=400)
+def export(
+    out: msgspec.Struct,
+    fmt: str,
+    rows: list[msgspec.Struct],
+    row: type[msgspec.Struct],
+    name: str,
+    columns: list[str] | None = None,
+) -> web.Response:
+    """``out`` as JSON, or its ``rows`` as a CSV table with a column per field of ``row``
+    (or the ``columns`` given: a grouped report has only the keys it was grouped by)."""
+    if fmt == "csv":
+        return csv_response(api.to_csv(rows, columns or list(row.__struct_fields__)), name)
+    return json_response(out)
+
+
+def bad_request(message: str, status: int = 400) -> web.Response:
+    return json_response(api.ErrorOut(error=message), status=status)
+
+
+def refused(exc: api.ApiError) -> web.Response:
+    return bad_request(str(exc), 404 if isinstance(exc, api.UnknownAgent) else 400)
 
 
 class Server:
@@ -84,21 +111,30 @@ class Server:
             self.views.count,
             settings.browser_send_timeout,
         )
+        self.reports = ReportPages(self.store, self.views, clock)
         self._browser_tasks: set[asyncio.Task[bool]] = set()
+        self.retention = Retention(self.store, settings.retention_days, clock)
+        self._retention_task: asyncio.Task[None] | None = None
+        names = settings.allowed_hosts
+        self.hosts = HostRules.of(
+            names if names is not None else default_names(settings.host, machine_names())
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[guard(self.hosts)])
         app.router.add_get("/", self.office)
-        app.router.add_get("/time", self.time_page)
-        app.router.add_get("/time/usage", self.time_usage)
+        self.reports.add_routes(app)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
         app.router.add_get("/api/v1/usage", self.api_usage)
+        app.router.add_get("/api/v1/usage/days", self.api_usage_days)
         app.router.add_get("/api/v1/spans", self.api_spans)
+        app.router.add_get("/api/v1/timeline", self.api_timeline)
+        app.router.add_get("/api/v1/titles", self.api_titles)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
@@ -106,9 +142,7 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
-        if not is_postgres(self.settings.database):
-            # The ActivityWatch API keeps its tables in SQLite only, for now.
-            aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
         return app
 
     async def _startup(self, app: web.Application) -> None:
@@ -134,9 +168,15 @@ class Server:
         await self.control.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+        if self.settings.retention_days:
+            self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
     async def _shutdown(self, app: web.Application) -> None:
         await self.control.stop()
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
         await self.gateway.close_all()
         for queue in list(self.hub.browsers):
             self.hub.detach(queue)
@@ -150,25 +190,6 @@ class Server:
     async def office(self, request: web.Request) -> web.Response:
         views = list(self.hub.views.values())
         html = self.views.office_page(views, self.now_ms(), UTC_ZONE)
-        return web.Response(text=html, content_type="text/html")
-
-    async def time_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.views.time_page(), content_type="text/html")
-
-    async def time_usage(self, request: web.Request) -> web.Response:
-        range_name = request.query.get("range", "today")
-        if range_name not in RANGES:
-            return web.Response(status=400, text=f"unknown range {range_name!r}")
-        tz = request.query.get("tz", "UTC")
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            return web.Response(status=400, text=f"unknown time zone {tz!r}")
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        span = period(range_name, now, zone)
-        rows = await self.store.usage(span.start_ms, span.end_ms, ["agent", "app"])
-        people = usage_by_person(rows, await self.store.agents())
-        html = self.views.usage(people, span, range_name, tz)
         return web.Response(text=html, content_type="text/html")
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
@@ -235,43 +256,93 @@ class Server:
         rows = await self.store.usage(start_ms, end_ms, group_by)
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
-        if fmt == "csv":
-            keys = [k for k in ("agent", "name", "app") if k in group_by]
-            columns = [*keys[:1], "name", *keys[1:]] if "agent" in group_by else keys
-            return csv_response(
-                api.to_csv(list(out.rows), [*columns, "seconds", "idle_seconds"]), "usage"
-            )
-        return json_response(out)
+        columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
+        return export(out, fmt, list(out.rows), api.UsageRowOut, "usage", columns)
+
+    async def api_usage_days(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            first, last = api.days_range(q.get("from"), q.get("to"))
+            mode = api.parse_day_mode(q.get("day"))
+            zone = api.parse_zone(q.get("tz") or "UTC")
+            group_by = api.parse_group_by(q.get("group_by"))
+            fmt = api.parse_format(q.get("format"))
+        except api.ApiError as exc:
+            return bad_request(str(exc))
+        rows = await usage_by_day(self.store, first, last, day=mode, zone=zone, group_by=group_by)
+        out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
+        columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
+        return export(out, fmt, list(out.rows), api.DayRowOut, "usage-days", columns)
 
     async def api_spans(self, request: web.Request) -> web.Response:
         q = request.query
         try:
             start, end = api.usage_range(q.get("start"), q.get("end"))
             fmt = api.parse_format(q.get("format"))
+            agent_id = api.parse_agent_filter(q.get("agent"))
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self.store.spans(start_ms, end_ms, q.get("agent"), api.EXPORT_LIMIT + 1)
+        rows = await self.store.spans(start_ms, end_ms, agent_id, api.EXPORT_LIMIT + 1)
         out = api.spans_out(start, end, rows, await self.store.agents())
-        if fmt == "csv":
-            columns = list(api.SpanRowOut.__struct_fields__)
-            return csv_response(api.to_csv(list(out.spans), columns), "spans")
-        return json_response(out)
+        return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
+
+    async def _agent(self, raw: str | None) -> AgentStatus:
+        agent_id = api.parse_required("agent", raw, "an agent id")
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            raise api.UnknownAgent(f"no agent has the id {agent_id!r}")
+        return agent
+
+    async def api_timeline(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            day = api.parse_date("date", q.get("date"))
+            zone = api.parse_zone(q.get("tz"))
+            fmt = api.parse_format(q.get("format"))
+            agent = await self._agent(q.get("agent"))
+        except api.ApiError as exc:
+            return refused(exc)
+        start_ms = midnight_ms(day, zone)
+        end_ms = midnight_ms(day + timedelta(days=1), zone)
+        blocks, truncated = await report_data.day(self.store, agent.info.id, start_ms, end_ms)
+        out = api.timeline_out(agent, day, q["tz"], (start_ms, end_ms), blocks, truncated)
+        return export(out, fmt, list(out.blocks), api.BlockOut, "timeline")
+
+    async def api_titles(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            app = api.parse_required("app", q.get("app"), "the app's name")
+            start, end = api.usage_range(q.get("start"), q.get("end"))
+            fmt = api.parse_format(q.get("format"))
+            agent = await self._agent(q.get("agent"))
+        except api.ApiError as exc:
+            return refused(exc)
+        start_ms, end_ms = api.range_ms(start, end)
+        rows, truncated = await report_data.titles(self.store, agent.info.id, app, start_ms, end_ms)
+        out = api.titles_out(agent, app, start, end, rows, truncated)
+        return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())
 
 
-async def serve(settings: ServerSettings, *, ready: Callable[[str], None] | None = None) -> None:
-    """Run until cancelled. ``ready`` gets the URL once the port is bound."""
+async def serve(
+    settings: ServerSettings,
+    *,
+    ready: Callable[[str], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Run until cancelled. ``ready`` gets the URL once the port is bound; with
+    ``tls`` it serves https and wss."""
     server = Server(settings)
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
     if ready is not None:
         ready(url)
     try:

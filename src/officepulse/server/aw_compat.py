@@ -34,12 +34,19 @@ server process sharing the database agrees, and a restart changes nothing),
 or, before any heartbeat, the newest event.
 
 **The store.** Everything goes through one Store capability, ``AwStore``
-(one transaction over ``AwTables``). Until ``SQLiteStore`` implements it,
-``SQLiteAwStore`` does, on its own connection to the same SQLite file.
+(one transaction over ``AwTables``). Until the stores implement it,
+``SQLiteAwStore`` does on its own connection to SQLiteStore's file, and
+``PostgresAwStore`` (server/aw_postgres.py) on PostgresStore's pool, writing
+spans through that store's ``write_span_rows``; ``aw_store_for`` picks one.
+Concurrency: a write transaction holds its bucket (SQLite: the database's one
+writer; PostgreSQL: the bucket's row, locked before the last event is read) and,
+before recomputing a computer's spans, that computer's spans (``hold_spans``),
+so two server processes on one database merge and project as one would.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import functools
@@ -64,8 +71,9 @@ from aiohttp import BodyPartReader, web
 from officepulse import __version__
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
+from officepulse.server.guard import EXTENSION_ORIGINS
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
-from officepulse.store.base import AgentInfo, AgentStatus
+from officepulse.store.base import AgentInfo, AgentStatus, Store
 
 if TYPE_CHECKING:
     from officepulse.server.app import Server
@@ -481,7 +489,9 @@ class AwTables(Protocol):
 
     def bucket(self, bucket_id: str) -> AwBucket | None: ...
 
-    def create_bucket(self, bucket: AwBucket) -> None: ...
+    def create_bucket(self, bucket: AwBucket) -> bool:
+        """Store the bucket unless one with its id exists; whether it was stored."""
+        ...
 
     def delete_bucket(self, bucket_id: str) -> tuple[int, int] | None:
         """Delete the bucket and its events; the [start, end) in µs they covered."""
@@ -526,6 +536,11 @@ class AwTables(Protocol):
         """Events of the host's buckets of these types that overlap [lo_us, hi_us)."""
         ...
 
+    def hold_spans(self, agent_id: str) -> None:
+        """Keep other writers of the agent's spans waiting until this transaction
+        ends, so that a recomputation reads events and spans no other one is changing."""
+        ...
+
     def run_bounds(self, agent_id: str, lo_ms: int, hi_ms: int) -> tuple[int, int]:
         """[lo, hi) widened to the agent's stored spans that contain or touch
         ``lo`` and ``hi``."""
@@ -550,23 +565,25 @@ class AwStore(Protocol):
         ...
 
 
-AW_SCHEMA = """
+# The ActivityWatch tables on either database; only the event id is declared apart
+# (on SQLite a rowid that is never reused: AUTOINCREMENT).
+AW_TABLES = """
 CREATE TABLE IF NOT EXISTS aw_buckets (
     id TEXT PRIMARY KEY,
     name TEXT,
     type TEXT NOT NULL,
     client TEXT NOT NULL,
     hostname TEXT NOT NULL,
-    created_us INTEGER NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}',
-    last_event_id INTEGER,
-    max_duration_us INTEGER NOT NULL DEFAULT 0
+    created_us BIGINT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{{}}',
+    last_event_id BIGINT,
+    max_duration_us BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS aw_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {event_id},
     bucket_id TEXT NOT NULL,
-    ts_us INTEGER NOT NULL,
-    duration_us INTEGER NOT NULL,
+    ts_us BIGINT NOT NULL,
+    duration_us BIGINT NOT NULL,
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS aw_events_by_bucket ON aw_events (bucket_id, ts_us);
@@ -575,6 +592,7 @@ CREATE TABLE IF NOT EXISTS aw_meta (
     value TEXT NOT NULL
 );
 """
+AW_SCHEMA = AW_TABLES.format(event_id="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -583,16 +601,16 @@ def _json_decode(text: str | bytes) -> Any:
     return msgspec.json.decode(text)
 
 
-def _dump(data: dict[str, Any]) -> str:
+def dump_data(data: dict[str, Any]) -> str:
     return _json_encode(data).decode()
 
 
-def _event_from(row: Sequence[Any]) -> AwEvent:
+def event_from_row(row: Sequence[Any]) -> AwEvent:
     event_id, ts, duration, data = row
     return AwEvent(int(ts), int(duration), _json_decode(data), int(event_id))
 
 
-def _bucket_from(row: Sequence[Any]) -> AwBucket:
+def bucket_from_row(row: Sequence[Any]) -> AwBucket:
     bucket_id, name, type_, client, hostname, created, data, last = row
     return AwBucket(
         id=bucket_id,
@@ -607,36 +625,58 @@ def _bucket_from(row: Sequence[Any]) -> AwBucket:
 
 
 _BUCKET_COLUMNS = "id, name, type, client, hostname, created_us, data, last_event_id"
+_EVENT_COLUMNS = "id, ts_us, duration_us, data"
 
 
-class SQLiteAwTables:
-    """AwTables on an SQLite connection that is inside a transaction. The spans
-    are the rows of SQLiteStore's ``spans`` table."""
+class SqlAwTables(abc.ABC):
+    """AwTables in the SQL that SQLite and PostgreSQL both take (``?`` placeholders).
+    A subclass runs the statements inside its transaction, and keeps a computer's
+    spans its database's way (``hold_spans``, ``replace_spans``)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    # Appended to ORDER BY where code point order is wanted (SQLite's default).
+    BINARY = ""
+    # The LIMIT that means none.
+    NO_LIMIT: int | None = -1
+
+    @abc.abstractmethod
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abc.abstractmethod
+    def _run(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run a statement; how many rows it changed."""
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
+
+    def _for_update(self) -> str:
+        """What locks the bucket row ``bucket()`` reads, where locking it is needed."""
+        return ""
 
     def meta(self, key: str, default: str) -> str:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO aw_meta (key, value) VALUES (?, ?)", (key, default)
+        self._run(
+            "INSERT INTO aw_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, default),
         )
-        row = self.conn.execute("SELECT value FROM aw_meta WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM aw_meta WHERE key = ?", (key,))
+        assert row is not None
         return str(row[0])
 
     def buckets(self) -> list[AwBucket]:
-        rows = self.conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets ORDER BY id")
-        return [_bucket_from(r) for r in rows]
+        rows = self._all(f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets ORDER BY id{self.BINARY}")
+        return [bucket_from_row(r) for r in rows]
 
     def bucket(self, bucket_id: str) -> AwBucket | None:
-        row = self.conn.execute(
-            f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets WHERE id = ?", (bucket_id,)
-        ).fetchone()
-        return _bucket_from(row) if row is not None else None
+        row = self._one(
+            f"SELECT {_BUCKET_COLUMNS} FROM aw_buckets WHERE id = ?{self._for_update()}",
+            (bucket_id,),
+        )
+        return bucket_from_row(row) if row is not None else None
 
-    def create_bucket(self, bucket: AwBucket) -> None:
-        self.conn.execute(
+    def create_bucket(self, bucket: AwBucket) -> bool:
+        created = self._run(
             "INSERT INTO aw_buckets (id, name, type, client, hostname, created_us, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (
                 bucket.id,
                 bucket.name,
@@ -644,73 +684,74 @@ class SQLiteAwTables:
                 bucket.client,
                 bucket.hostname,
                 bucket.created_us,
-                _dump(bucket.data),
+                dump_data(bucket.data),
             ),
         )
+        return created == 1
 
     def delete_bucket(self, bucket_id: str) -> tuple[int, int] | None:
-        lo, hi = self.conn.execute(
+        row = self._one(
             "SELECT MIN(ts_us), MAX(ts_us + duration_us) FROM aw_events WHERE bucket_id = ?",
             (bucket_id,),
-        ).fetchone()
-        self.conn.execute("DELETE FROM aw_events WHERE bucket_id = ?", (bucket_id,))
-        self.conn.execute("DELETE FROM aw_buckets WHERE id = ?", (bucket_id,))
-        return (int(lo), int(hi)) if lo is not None else None
+        )
+        self._run("DELETE FROM aw_events WHERE bucket_id = ?", (bucket_id,))
+        self._run("DELETE FROM aw_buckets WHERE id = ?", (bucket_id,))
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1])
 
     def host_clients(self, hostname: str) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT DISTINCT client FROM aw_buckets WHERE hostname = ?", (hostname,)
-        )
+        rows = self._all("SELECT DISTINCT client FROM aw_buckets WHERE hostname = ?", (hostname,))
         return [str(r[0]) for r in rows]
 
     def set_last_event(self, bucket_id: str, event_id: int | None) -> None:
-        self.conn.execute(
-            "UPDATE aw_buckets SET last_event_id = ? WHERE id = ?", (event_id, bucket_id)
-        )
+        self._run("UPDATE aw_buckets SET last_event_id = ? WHERE id = ?", (event_id, bucket_id))
 
     def event(self, bucket_id: str, event_id: int) -> AwEvent | None:
-        row = self.conn.execute(
-            "SELECT id, ts_us, duration_us, data FROM aw_events WHERE bucket_id = ? AND id = ?",
+        row = self._one(
+            f"SELECT {_EVENT_COLUMNS} FROM aw_events WHERE bucket_id = ? AND id = ?",
             (bucket_id, event_id),
-        ).fetchone()
-        return _event_from(row) if row is not None else None
+        )
+        return event_from_row(row) if row is not None else None
 
     def newest_event(self, bucket_id: str) -> AwEvent | None:
-        row = self.conn.execute(
-            "SELECT id, ts_us, duration_us, data FROM aw_events WHERE bucket_id = ? "
+        row = self._one(
+            f"SELECT {_EVENT_COLUMNS} FROM aw_events WHERE bucket_id = ? "
             "ORDER BY ts_us DESC, id DESC LIMIT 1",
             (bucket_id,),
-        ).fetchone()
-        return _event_from(row) if row is not None else None
+        )
+        return event_from_row(row) if row is not None else None
 
     def _widen(self, bucket_id: str, duration_us: int) -> None:
-        self.conn.execute(
-            "UPDATE aw_buckets SET max_duration_us = MAX(max_duration_us, ?) WHERE id = ?",
-            (duration_us, bucket_id),
+        # The bucket's longest event bounds host_events' index range; the row is
+        # written only when it grows.
+        self._run(
+            "UPDATE aw_buckets SET max_duration_us = ? WHERE id = ? AND max_duration_us < ?",
+            (duration_us, bucket_id, duration_us),
         )
 
     def insert_event(self, bucket_id: str, event: AwEvent) -> int:
-        cursor = self.conn.execute(
-            "INSERT INTO aw_events (bucket_id, ts_us, duration_us, data) VALUES (?, ?, ?, ?)",
-            (bucket_id, event.ts_us, event.duration_us, _dump(event.data)),
+        row = self._one(
+            "INSERT INTO aw_events (bucket_id, ts_us, duration_us, data) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            (bucket_id, event.ts_us, event.duration_us, dump_data(event.data)),
         )
+        assert row is not None
         self._widen(bucket_id, event.duration_us)
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(row[0])
 
     def update_event(self, bucket_id: str, event: AwEvent) -> None:
-        self.conn.execute(
+        self._run(
             "UPDATE aw_events SET ts_us = ?, duration_us = ?, data = ? "
             "WHERE bucket_id = ? AND id = ?",
-            (event.ts_us, event.duration_us, _dump(event.data), bucket_id, event.id),
+            (event.ts_us, event.duration_us, dump_data(event.data), bucket_id, event.id),
         )
         self._widen(bucket_id, event.duration_us)
 
     def delete_event(self, bucket_id: str, event_id: int) -> int:
-        cursor = self.conn.execute(
+        return self._run(
             "DELETE FROM aw_events WHERE bucket_id = ? AND id = ?", (bucket_id, event_id)
         )
-        return cursor.rowcount
 
     @staticmethod
     def _range(start_us: int | None, end_us: int | None) -> tuple[str, list[int]]:
@@ -727,27 +768,27 @@ class SQLiteAwTables:
         self, bucket_id: str, limit: int, start_us: int | None, end_us: int | None
     ) -> list[AwEvent]:
         where, params = self._range(start_us, end_us)
-        rows = self.conn.execute(
-            f"SELECT id, ts_us, duration_us, data FROM aw_events WHERE bucket_id = ?{where} "
+        rows = self._all(
+            f"SELECT {_EVENT_COLUMNS} FROM aw_events WHERE bucket_id = ?{where} "
             "ORDER BY ts_us DESC, id DESC LIMIT ?",
-            (bucket_id, *params, limit if limit >= 0 else -1),
+            (bucket_id, *params, limit if limit >= 0 else self.NO_LIMIT),
         )
-        return [_event_from(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def count_events(self, bucket_id: str, start_us: int | None, end_us: int | None) -> int:
         where, params = self._range(start_us, end_us)
-        row = self.conn.execute(
+        row = self._one(
             f"SELECT COUNT(*) FROM aw_events WHERE bucket_id = ?{where}", (bucket_id, *params)
-        ).fetchone()
+        )
+        assert row is not None
         return int(row[0])
 
     def events_at(self, bucket_id: str, ts_us: int) -> list[AwEvent]:
-        rows = self.conn.execute(
-            "SELECT id, ts_us, duration_us, data FROM aw_events WHERE bucket_id = ? AND ts_us = ? "
-            "ORDER BY id",
+        rows = self._all(
+            f"SELECT {_EVENT_COLUMNS} FROM aw_events WHERE bucket_id = ? AND ts_us = ? ORDER BY id",
             (bucket_id, ts_us),
         )
-        return [_event_from(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def host_events(
         self, hostname: str, types: Sequence[str], lo_us: int, hi_us: int
@@ -755,7 +796,7 @@ class SQLiteAwTables:
         marks = ", ".join("?" for _ in types)
         # max_duration_us bounds how early an overlapping event can start, so
         # the (bucket_id, ts_us) index serves the range.
-        rows = self.conn.execute(
+        rows = self._all(
             "SELECT b.type, b.id, b.client, e.id, e.ts_us, e.duration_us, e.data "
             "FROM aw_buckets b JOIN aw_events e ON e.bucket_id = b.id "
             f"WHERE b.hostname = ? AND b.type IN ({marks}) "
@@ -763,24 +804,64 @@ class SQLiteAwTables:
             "AND e.ts_us + e.duration_us > ?",
             (hostname, *types, lo_us, hi_us, lo_us),
         )
-        return [HostEvent(str(r[0]), str(r[1]), str(r[2]), _event_from(r[3:])) for r in rows]
+        return [HostEvent(str(r[0]), str(r[1]), str(r[2]), event_from_row(r[3:])) for r in rows]
+
+    @abc.abstractmethod
+    def hold_spans(self, agent_id: str) -> None: ...
 
     def run_bounds(self, agent_id: str, lo_ms: int, hi_ms: int) -> tuple[int, int]:
-        row = self.conn.execute(
+        row = self._one(
             "SELECT start_ms, end_ms FROM spans WHERE agent_id = ? AND start_ms < ? "
             "ORDER BY start_ms DESC LIMIT 1",
             (agent_id, lo_ms),
-        ).fetchone()
+        )
         if row is not None and row[1] >= lo_ms:
             lo_ms = int(row[0])
-        row = self.conn.execute(
+        row = self._one(
             "SELECT start_ms, end_ms FROM spans WHERE agent_id = ? AND start_ms <= ? "
             "ORDER BY start_ms DESC LIMIT 1",
             (agent_id, hi_ms),
-        ).fetchone()
+        )
         if row is not None and row[1] > hi_ms:
             hi_ms = int(row[1])
         return lo_ms, hi_ms
+
+    @abc.abstractmethod
+    def replace_spans(
+        self, agent_id: str, lo_ms: int, hi_ms: int, spans: Sequence[Span]
+    ) -> None: ...
+
+    def last_span(self, agent_id: str) -> Span | None:
+        row = self._one(
+            "SELECT start_ms, end_ms, app, title, url, idle FROM spans WHERE agent_id = ? "
+            "ORDER BY start_ms DESC LIMIT 1",
+            (agent_id,),
+        )
+        if row is None:
+            return None
+        start, end, app, title, url, idle = row
+        activity = Activity(app=app, title=title, url=url, idle=bool(idle))
+        return Span(int(start), int(end), activity)
+
+    def agent_exists(self, agent_id: str) -> bool:
+        return self._one("SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is not None
+
+
+class SQLiteAwTables(SqlAwTables):
+    """AwTables on an SQLite connection that is inside a transaction. The spans
+    are the rows of SQLiteStore's ``spans`` table."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+    def hold_spans(self, agent_id: str) -> None:
+        pass  # BEGIN IMMEDIATE: this transaction is the database's only writer
 
     def replace_spans(self, agent_id: str, lo_ms: int, hi_ms: int, spans: Sequence[Span]) -> None:
         self.conn.execute(
@@ -804,22 +885,6 @@ class SQLiteAwTables:
                 for s in spans
             ],
         )
-
-    def last_span(self, agent_id: str) -> Span | None:
-        row = self.conn.execute(
-            "SELECT start_ms, end_ms, app, title, url, idle FROM spans WHERE agent_id = ? "
-            "ORDER BY start_ms DESC LIMIT 1",
-            (agent_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        start, end, app, title, url, idle = row
-        activity = Activity(app=app, title=title, url=url, idle=bool(idle))
-        return Span(int(start), int(end), activity)
-
-    def agent_exists(self, agent_id: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone()
-        return row is not None
 
 
 class SQLiteAwStore:
@@ -869,6 +934,32 @@ class SQLiteAwStore:
             return result
 
 
+class OwnAwStore(AwStore, Protocol):
+    """An AwStore made for an officepulse store, opened and closed by whoever made it."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def aw_store_for(store: Store) -> OwnAwStore | None:
+    """The AwStore for an officepulse store that lacks ``aw_transaction``: its
+    tables on SQLite's file (SQLiteAwStore) or on PostgreSQL through the store's
+    own pool (server/aw_postgres.py); None for any other store."""
+    from officepulse.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        return SQLiteAwStore(store.path)
+    try:
+        from officepulse.server.aw_postgres import PostgresAwStore
+        from officepulse.store.postgres import PostgresStore
+    except ImportError:  # no psycopg, so it is no PostgresStore
+        return None
+    if isinstance(store, PostgresStore):
+        return PostgresAwStore(store)
+    return None
+
+
 # -- operations (each runs inside one transaction) -------------------------------------
 
 
@@ -895,6 +986,7 @@ class Touched:
 def reproject(tx: AwTables, hostname: str, lo_us: int, hi_us: int) -> None:
     """Recompute the spans an event change in [lo_us, hi_us) can have changed."""
     agent = agent_id_for(hostname)
+    tx.hold_spans(agent)
     lo, hi = tx.run_bounds(agent, lo_us // 1000 - GAP_MS, -(-hi_us // 1000) + GAP_MS)
     events = tx.host_events(hostname, PROJECTED_TYPES, (lo - GAP_MS) * 1000, (hi + GAP_MS) * 1000)
     tx.replace_spans(agent, lo, hi, project(events, lo, hi))
@@ -1032,9 +1124,8 @@ def do_delete_bucket(tx: AwTables, bucket_id: str) -> Outcome:
 
 def do_create_bucket(tx: AwTables, bucket: AwBucket) -> tuple[bool, Outcome]:
     touched = Touched()
-    if tx.bucket(bucket.id) is not None:
+    if tx.bucket(bucket.id) is not None or not tx.create_bucket(bucket):
         return False, Outcome(touched)
-    tx.create_bucket(bucket)
     touched.hosts.add(bucket.hostname)
     return True, finish(tx, touched)
 
@@ -1167,12 +1258,9 @@ def decode_json(body: bytes) -> Any:
         raise AwError(400, f"the request body is not JSON: {exc}") from None
 
 
-_ALLOWED_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
-
-
 def _cors_origin(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
-    if origin is not None and origin.startswith(_ALLOWED_ORIGINS):
+    if origin is not None and origin.startswith(EXTENSION_ORIGINS):
         return origin
     return None
 
@@ -1184,7 +1272,7 @@ class AwApi:
         self.server = server
         self.offline_after_ms = int(offline_after * 1000)
         self._store: AwStore | None = None
-        self._own: SQLiteAwStore | None = None
+        self._own: OwnAwStore | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._device_id: str | None = None  # made once, kept in the store
 
@@ -1195,17 +1283,17 @@ class AwApi:
         if isinstance(store, AwStore):
             self._store = store
         else:
-            path = getattr(store, "path", None)
-            if path is None:
+            own = aw_store_for(store)
+            if own is None:
                 log.error(
                     "the ActivityWatch API needs a store with aw_transaction(); %s has none, "
                     "so /api/0/ answers 501",
                     type(store).__name__,
                 )
                 return
-            self._own = SQLiteAwStore(path)
-            await self._own.open()
-            self._store = self._own
+            await own.open()
+            self._own = own
+            self._store = own
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def shutdown(self, app: web.Application) -> None:

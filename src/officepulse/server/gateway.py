@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import Literal
 
 from aiohttp import WSMsgType, web
@@ -21,9 +23,11 @@ from officepulse.protocol.session import (
     ServerConversation,
     ServerEvent,
     SpansReceived,
+    State,
 )
 from officepulse.server.admission import Admission
 from officepulse.server.ingest import AgentState, Ingest
+from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -108,6 +112,17 @@ class AgentConnection:
             await self.flush()
 
 
+def limit_rules(settings: ServerSettings) -> LimitRules:
+    return LimitRules(
+        rate_per_agent=settings.rate_per_agent,
+        burst_per_agent=settings.burst_per_agent,
+        rate_per_ip=settings.rate_per_ip,
+        burst_per_ip=settings.burst_per_ip,
+        max_connections=settings.max_connections,
+        max_connections_per_ip=settings.max_connections_per_ip,
+    )
+
+
 class Gateway:
     def __init__(
         self,
@@ -115,11 +130,14 @@ class Gateway:
         ingest: Ingest,
         admission: Admission,
         max_inflight: int = 8,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
         self.admission = admission
         self.max_inflight = max_inflight
+        self.clock = clock
+        self.limits = Limits(limit_rules(settings))
         self.connections: dict[str, AgentConnection] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -127,13 +145,43 @@ class Gateway:
         # agent does: span batches compress well; see docs/performance.md).
         ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=True)
         await ws.prepare(request)
+        peer = request.remote or "unknown"
+        bucket, refused = self.limits.admit(peer, self.clock())
+        if bucket is None:
+            assert refused is not None
+            log.warning(
+                "agent connection from %s refused: %s; closing with %d",
+                peer,
+                refused.reason,
+                refused.code,
+            )
+            await ws.close(code=refused.code, message=refused.reason.encode())
+            return ws
+        try:
+            await self._serve(ws, peer, bucket)
+        finally:
+            self.limits.release(peer)
+        return ws
+
+    async def _serve(self, ws: AgentSocket, peer: str, bucket: TokenBucket) -> None:
         conn = AgentConnection(ws, self.max_inflight)
         acker = asyncio.create_task(conn.acknowledge())
-        peer = request.remote
+        hello_by = self.clock() + self.settings.handshake_timeout
         try:
-            async for msg in ws:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self._hello_wait(conn, hello_by))
+                except TimeoutError:
+                    timeout = self.settings.handshake_timeout
+                    message = f"no hello within {timeout:g} s"
+                    await self._refuse(conn, peer, Violation(CloseCode.HANDSHAKE_TIMEOUT, message))
+                    break
                 if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
                     frame: Frame = msg.data
+                    violation = self.limits.message(peer, bucket, self.clock())
+                    if violation is not None:
+                        await self._refuse(conn, peer, violation)
+                        break
                 else:
                     if msg.type is WSMsgType.ERROR:
                         log.info("agent connection from %s: %s", peer, ws.exception())
@@ -159,7 +207,30 @@ class Gateway:
                     del self.connections[state.info.id]
                     await self.ingest.disconnect(state)
                 log.info("agent %s disconnected", state.info.id)
-        return ws
+
+    def _hello_wait(self, conn: AgentConnection, hello_by: float) -> float | None:
+        """How long the next read may wait: until the hello is due, then for ever."""
+        if conn.conv.state is not State.AWAITING_HELLO:
+            return None
+        return max(0.001, hello_by - self.clock())  # 0 would mean "no timeout" to aiohttp
+
+    async def _refuse(self, conn: AgentConnection, peer: str, violation: Violation) -> None:
+        """Close one connection over a limit, saying why (logged once: it ends here)."""
+        agent = f" (agent {conn.state.info.id})" if conn.state is not None else ""
+        log.warning(
+            "agent connection from %s%s: %s; closing with %d",
+            peer,
+            agent,
+            violation.reason,
+            violation.code,
+        )
+        conn.closing.set()
+        conv = conn.conv
+        if conv.state is State.OPEN:
+            # Welcomed agents also get an Error message in their own encoding.
+            conv.fail(ProtocolError(violation.code, violation.reason))
+            await conn.flush()
+        await conn.ws.close(code=violation.code, message=violation.reason.encode()[:123])
 
     async def _on_event(self, conn: AgentConnection, event: ServerEvent, peer: str | None) -> None:
         conv = conn.conv
@@ -201,7 +272,7 @@ class Gateway:
                 conv.warn("heartbeat-refused", refusal)
         elif isinstance(event, SpansReceived):
             try:
-                rows, seq, notes = self.ingest.take_spans(state, event.spans)
+                rows, seq, notes = await self.ingest.take_spans(state, event.spans)
             except ProtocolError as exc:
                 conv.fail(exc)
                 return

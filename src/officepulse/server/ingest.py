@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from officepulse.bus.base import Bus
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
+from officepulse.core.zones import known_zone
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
@@ -28,6 +28,10 @@ MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 LAST_SEEN_EVERY_MS = 10_000
 
 
+def _zoned(span: Span, tz: str) -> Span:
+    return span if span.tz is not None else replace(span, tz=tz)
+
+
 @dataclass
 class AgentState:
     info: AgentInfo
@@ -37,6 +41,9 @@ class AgentState:
     seq: int = 0
     live: Span | None = None
     speaks_presence: bool = False
+    # The zone the hello named: spans that name none were recorded in it. ``info.tz``
+    # follows the newest span's zone (a traveller's current zone).
+    hello_tz: str = "UTC"
     # Set when a team lead blocked or removed the agent while it was connected.
     gone: Literal["blocked", "removed"] | None = None
 
@@ -68,14 +75,12 @@ class Ingest:
         await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))
 
     async def connect(self, hello: Hello) -> AgentState:
-        try:
-            ZoneInfo(hello.tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        if not known_zone(hello.tz):
             raise ProtocolError(
                 CloseCode.INVALID_MESSAGE,
                 f"invalid message: unknown time zone {hello.tz!r} - at `$.tz` "
                 "(use an IANA name such as 'Europe/Paris')",
-            ) from exc
+            )
         info = AgentInfo(
             id=hello.agent_id,
             name=hello.name,
@@ -87,7 +92,9 @@ class Ingest:
             last_seen_ms=self._now_ms(),
         )
         now = info.last_seen_ms
-        state = AgentState(info, await self.store.last_span(hello.agent_id), now, now)
+        state = AgentState(
+            info, await self.store.last_span(hello.agent_id), now, now, hello_tz=hello.tz
+        )
         state.seq = await self.store.acked_seq(hello.agent_id)
         self.store.save_agent(info)
         await self._publish(state)
@@ -116,15 +123,20 @@ class Ingest:
             self.store.save_agent(state.seen_info())
         if not result.changed:
             return None
+        # v1 heartbeats say nothing of zones: their spans are in the hello's zone.
+        tz = state.hello_tz
         if result.closed is not None:
-            self.store.save_span(state.info.id, result.closed)
-        self.store.save_span(state.info.id, result.current)
-        state.current = result.current
+            self.store.save_span(state.info.id, _zoned(result.closed, tz))
+        current = _zoned(result.current, tz)
+        self.store.save_span(state.info.id, current)
+        state.current = current
         if previous is None or result.switched or previous.start_ms != result.current.start_ms:
             await self._publish(state)
         return None
 
-    def take_spans(self, state: AgentState, batch: Spans) -> tuple[list[Span], int, list[str]]:
+    async def take_spans(
+        self, state: AgentState, batch: Spans
+    ) -> tuple[list[Span], int, list[str]]:
         """The rows to commit for a batch, the sequence number they complete, and
         notes on spans that had to be clipped or dropped. Sequence numbers
         already taken are skipped: that is what makes re-sending safe."""
@@ -138,7 +150,14 @@ class Ingest:
             if seq <= state.seq:
                 continue
             state.seq = seq
-            span = Span(to_ms(item.start), to_ms(item.end), item.activity)
+            tz = item.tz or state.hello_tz
+            if not known_zone(tz):
+                notes.append(
+                    f"span {seq}: unknown time zone {tz!r}; counted in the connection's zone "
+                    f"{state.hello_tz!r} (use an IANA name such as 'Europe/Paris')"
+                )
+                tz = state.hello_tz
+            span = Span(to_ms(item.start), to_ms(item.end), item.activity, tz)
             if span.end_ms > limit_ms:
                 notes.append(
                     f"span {seq} ends at {iso_utc(span.end_ms)}, ahead of the server's clock; "
@@ -151,6 +170,12 @@ class Ingest:
             if appended.note is not None:
                 notes.append(f"span {seq}: {appended.note}")
             state.current = appended.last
+        newest = state.current.tz if state.current is not None else None
+        if newest is not None and newest != state.info.tz:
+            # The computer moved: the agent list and dashboards show the zone it is in now.
+            state.info = replace(state.info, tz=newest)
+            self.store.save_agent(state.seen_info())
+            await self._publish(state)
         return list(rows.values()), state.seq, notes
 
     async def presence(self, state: AgentState, presence: Presence) -> None:

@@ -4,19 +4,18 @@ formatting helpers they use. ``now_ms`` and the zone are parameters."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup
 
-from officepulse.core.periods import Period
+from officepulse.core.charts import bar_width
+from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
 from officepulse.enrollment import NewToken, utc_minute
 from officepulse.server.presence import AgentView
-from officepulse.store.base import AgentStatus, Credential, EnrollmentToken, UsageRow
-
-RANGE_LABELS = (("today", "Today"), ("yesterday", "Yesterday"), ("7d", "Last 7 days"))
+from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
 
 
 def hm(ms: int) -> str:
@@ -40,47 +39,6 @@ def ago(ms: int, now_ms: int) -> str:
     return f"{minutes // 60} h" + (f" {rest} min" if rest else "")
 
 
-@dataclass
-class AppUsage:
-    app: str
-    active_ms: int
-    idle_ms: int
-
-
-@dataclass
-class PersonUsage:
-    id: str
-    name: str
-    host: str
-    active_ms: int = 0
-    idle_ms: int = 0
-    apps: list[AppUsage] = field(default_factory=list)
-
-    @property
-    def max_ms(self) -> int:
-        return max((a.active_ms for a in self.apps), default=0)
-
-
-def usage_by_person(rows: Iterable[UsageRow], agents: Iterable[AgentStatus]) -> list[PersonUsage]:
-    known = {a.info.id: a.info for a in agents}
-    people: dict[str, PersonUsage] = {}
-    for row in rows:
-        agent_id = row.agent_id or "?"
-        info = known.get(agent_id)
-        person = people.get(agent_id)
-        if person is None:
-            person = PersonUsage(
-                agent_id, info.name if info else agent_id, info.host if info else ""
-            )
-            people[agent_id] = person
-        person.apps.append(AppUsage(row.app or "?", row.active_ms, row.idle_ms))
-        person.active_ms += row.active_ms
-        person.idle_ms += row.idle_ms
-    for person in people.values():
-        person.apps.sort(key=lambda a: (-a.active_ms, -a.idle_ms, a.app))
-    return sorted(people.values(), key=lambda p: (-p.active_ms, p.name.lower()))
-
-
 class Views:
     def __init__(self, assets_ok: bool) -> None:
         self.env = jinja2.Environment(
@@ -91,14 +49,31 @@ class Views:
             undefined=jinja2.StrictUndefined,
             auto_reload=False,  # templates ship with the package; no stat() per render
         )
-        self.env.globals.update(iso=iso_utc, hm=hm, utc=utc_minute, assets_ok=assets_ok)
+        self.env.globals.update(
+            iso=iso_utc,
+            hm=hm,
+            utc=utc_minute,
+            colour=colour,
+            bar_width=bar_width,
+            is_web_url=is_web_url,
+            assets_ok=assets_ok,
+        )
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:
+        return self.render(name, zone, ago=lambda ms: ago(ms, now_ms), **context)
+
+    def render(self, name: str, zone: ZoneInfo, **context: object) -> str:
+        """A template with times of day shown on the wall clock of ``zone``."""
+
         def clock(ms: int) -> str:
             return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).strftime("%H:%M")
 
-        return self.env.get_template(name).render(
-            ago=lambda ms: ago(ms, now_ms), clock=clock, **context
+        return self.env.get_template(name).render(clock=clock, **context)
+
+    def page(self, title: str, fragment: str, page: str) -> str:
+        """A whole page around an HTML fragment rendered by ``render``."""
+        return self.env.get_template("report_page.html").render(
+            title=title, fragment=Markup(fragment), page=page
         )
 
     @staticmethod
@@ -146,12 +121,4 @@ class Views:
             tokens=tokens,
             new=new,
             auth_mode=auth_mode,
-        )
-
-    def time_page(self) -> str:
-        return self.env.get_template("time.html").render(page="time", ranges=RANGE_LABELS)
-
-    def usage(self, people: list[PersonUsage], period: Period, range_name: str, tz: str) -> str:
-        return self.env.get_template("usage.html").render(
-            people=people, period=period, range=range_name, tz=tz
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun
 
 GroupKey = Literal["agent", "app"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app")
@@ -30,6 +31,13 @@ RollupKey = tuple[str, str, bool, int]
 TeamKey = tuple[str, bool, int]
 # What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, idle).
 Contribution = tuple[str, int, int, str, bool]
+
+
+def migration_steps(steps: Iterable[int], version: int) -> list[int]:
+    """The schema steps a database at ``version`` still needs, in order. Step numbers
+    are given to features as they are planned, so a build may lack one in between
+    (a feature merged elsewhere): what it has runs, and the gap is skipped."""
+    return sorted(step for step in steps if step > version)
 
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
@@ -262,6 +270,14 @@ class Store(Protocol):
         """At start-up: no agent is connected to a server that just started."""
         ...
 
+    async def prune(self, before_ms: int) -> int:
+        """Retention: delete the raw spans that ended at or before ``before_ms``, and
+        nothing else. Rollups are kept as they are, so every total over whole minutes
+        (hours, days in any zone) is the same after as before; only what needs raw spans
+        (titles, URLs, the timeline, sub-minute edges) is gone before that instant.
+        Deletes in bounded chunks so that writes keep flowing; returns how many."""
+        ...
+
     # -- enrollment, credentials, blocking and removing (each records an AgentEvent) --
 
     async def add_token(self, token: EnrollmentToken, token_hash: str) -> None: ...
@@ -307,7 +323,20 @@ class Store(Protocol):
         ...
 
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        """Time per group within [start_ms, end_ms); spans are clipped to it."""
+        """Time per group within [start_ms, end_ms); spans are clipped to it. With
+        ``agent_ids``, only those agents' time (an empty list: nobody's)."""
+        ...
+
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        """Each agent's zone runs (core/zones.py) that overlap [start_ms, end_ms), whole,
+        in time order; every agent's when ``agent_ids`` is None. Agents without runs
+        there are left out."""
         ...

@@ -7,6 +7,9 @@ all in one transaction: agents with one multi-row upsert (``unnest`` of column a
 spans by binary COPY into a temporary table and one upsert from it (1.3-1.9x the rate of
 the ``unnest`` upsert, 2-3x that of executemany, in bench/store.py's batches of 500), then
 the ``acked_seq`` of each committed batch. Reads run on the other pooled connections.
+Every write of spans, this writer's and the ActivityWatch projection's
+(server/aw_postgres.py, in its own transactions), goes through ``write_span_rows``,
+which keeps the rollups.
 
 Times are BIGINT milliseconds. The schema is a numbered list of steps recorded in the
 ``schema_version`` table, applied at ``open`` in one transaction under an advisory lock,
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +30,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.store.base import (
     GROUP_KEYS,
     AgentChanges,
@@ -40,6 +44,7 @@ from officepulse.store.base import (
     GroupKey,
     UsageRow,
     enroll_refusal,
+    migration_steps,
     rollup_delta,
     team_delta,
     usage_plan,
@@ -59,8 +64,8 @@ from officepulse.store.sqlite import (
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 6
-# Step N takes a database from version N-1 to N; a new database gets every step. The
+SCHEMA_VERSION = 8
+# Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
     1: """
@@ -141,9 +146,27 @@ MIGRATIONS: dict[int, LiteralString] = {
         );
         INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
     """,
+    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
+    # zone history as runs, kept in the same transaction as the spans. Spans stored
+    # before zones were recorded were in the agent's current zone, as far as anyone
+    # can tell now: one run per agent over all of them.
+    6: """
+        ALTER TABLE spans ADD COLUMN tz TEXT;
+        UPDATE spans SET tz = a.tz FROM agents a WHERE a.id = spans.agent_id;
+        CREATE TABLE zone_runs (
+            agent_id TEXT NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
+            tz TEXT NOT NULL,
+            PRIMARY KEY (agent_id, start_ms)
+        );
+        INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz)
+        SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s
+        JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id, a.tz;
+    """,
     # Enrollment tokens and agent credentials (SHA-256 hex only), blocked agents, and
     # what team leads did to agents, in order (servers poll it: WHERE seq > last seen).
-    6: """
+    8: """
         ALTER TABLE agents ADD COLUMN blocked_ms BIGINT, ADD COLUMN blocked_reason TEXT;
         CREATE TABLE enrollment_tokens (
             id TEXT PRIMARY KEY,
@@ -180,7 +203,7 @@ _AGENT_UPSERT: LiteralString = (
     "platform = excluded.platform, version = excluded.version, tz = excluded.tz, "
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
-_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details"
+_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
 # Spans arrive by binary COPY into this per-session table, then one upsert moves them.
 # ON COMMIT DELETE ROWS empties it in place (no new file, no catalog churn) at each commit.
 # It is made, if missing, at the start of each write transaction rather than once per
@@ -189,13 +212,26 @@ _SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid,
 _STAGING: LiteralString = (
     "SET LOCAL client_min_messages = warning; "
     "CREATE TEMP TABLE IF NOT EXISTS spans_in (agent_id TEXT, start_ms BIGINT, end_ms BIGINT, "
-    "app TEXT, title TEXT, url TEXT, process TEXT, pid BIGINT, idle BOOLEAN, details BYTEA) "
+    "app TEXT, title TEXT, url TEXT, process TEXT, pid BIGINT, idle BOOLEAN, details BYTEA, "
+    "tz TEXT) "
     "ON COMMIT DELETE ROWS"
 )
 # commit_spans promises durable. Where the database says synchronous_commit=off, the
 # store's write transactions overrule it (a stronger setting is left alone).
 _DURABLE: LiteralString = "; SET LOCAL synchronous_commit = on"
-_STAGING_TYPES = ("text", "int8", "int8", "text", "text", "text", "text", "int8", "bool", "bytea")
+_STAGING_TYPES = (
+    "text",
+    "int8",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "bool",
+    "bytea",
+    "text",
+)
 _SPAN_COPY: LiteralString = f"COPY spans_in (agent_id, {_SPAN_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _SPAN_UPSERT: LiteralString = (
     f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
@@ -203,7 +239,27 @@ _SPAN_UPSERT: LiteralString = (
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, "
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
-    "details = excluded.details"
+    "details = excluded.details, tz = excluded.tz"
+)
+# Each written agent's runs near the hull [lo, hi] of its new spans: the last one that
+# starts before lo, every one that starts within, the first one after hi (all that
+# painting can change or join; core/zones.py). Under the per-agent lock below.
+_ZONES_NEAR: LiteralString = (
+    "SELECT v.agent_id, z.start_ms, z.end_ms, z.tz "
+    "FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v(agent_id, lo, hi) "
+    "JOIN zone_runs z ON z.agent_id = v.agent_id AND z.start_ms >= COALESCE("
+    "(SELECT MAX(start_ms) FROM zone_runs WHERE agent_id = v.agent_id AND start_ms < v.lo), v.lo) "
+    "AND z.start_ms <= COALESCE("
+    "(SELECT MIN(start_ms) FROM zone_runs WHERE agent_id = v.agent_id AND start_ms > v.hi), v.hi) "
+    "ORDER BY v.agent_id, z.start_ms"
+)
+_ZONES_DELETE: LiteralString = (
+    "DELETE FROM zone_runs z USING unnest(%s::text[], %s::bigint[]) AS v(agent_id, start_ms) "
+    "WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
+)
+_ZONES_INSERT: LiteralString = (
+    "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])"
 )
 # Rollup deltas need each written row's old contribution, read in the writing transaction.
 # Writers of one agent in other server processes take turns (a transaction-scoped lock
@@ -211,7 +267,19 @@ _SPAN_UPSERT: LiteralString = (
 ROLLUP_LOCK = 0x6F70_726C  # "oprl"
 _LOCK_AGENTS: LiteralString = (
     "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
-    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM spans_in ORDER BY 1) a'
+    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM '
+    "(SELECT agent_id FROM spans_in UNION ALL SELECT unnest(%s::text[])) w ORDER BY 1) a"
+)
+_LOCK_LISTED: LiteralString = (
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
+    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM unnest(%s::text[]) '
+    "AS w(agent_id) ORDER BY 1) a"
+)
+# Deleted rows, with what they contributed to the rollups (params: agent ids, starts).
+_DELETE_ROWS: LiteralString = (
+    "DELETE FROM spans s USING unnest(%s::text[], %s::bigint[]) AS g(agent_id, start_ms) "
+    "WHERE s.agent_id = g.agent_id AND s.start_ms = g.start_ms "
+    "RETURNING s.agent_id, s.start_ms, s.end_ms, s.app, s.idle"
 )
 _OLD_ROWS: LiteralString = (
     "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.idle FROM spans_in i "
@@ -248,6 +316,21 @@ _MAX_SPAN: LiteralString = (
 _OVERLAP: LiteralString = (
     "start_ms < %s AND end_ms > %s AND start_ms >= %s - (SELECT max_span_ms FROM span_stats)"
 )
+# Retention (Store.prune), a chunk a transaction: the agents whose old spans go are locked
+# as writers lock them (same lock, same order), so a write that reads a span's old row
+# never races its deletion.
+PRUNE_CHUNK = 10_000
+_PRUNE_AGENTS: LiteralString = (
+    'SELECT DISTINCT agent_id COLLATE "C" FROM (SELECT agent_id FROM spans '
+    "WHERE start_ms < %s AND end_ms <= %s LIMIT %s) v ORDER BY 1"
+)
+_PRUNE_LOCK: LiteralString = (
+    "SELECT count(pg_advisory_xact_lock(%s, hashtext(a))) FROM unnest(%s::text[]) a"
+)
+_PRUNE: LiteralString = (
+    "DELETE FROM spans WHERE ctid IN (SELECT ctid FROM spans WHERE agent_id = ANY(%s) "
+    "AND start_ms < %s AND end_ms <= %s LIMIT %s)"
+)
 _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
     "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE agents.id = v.id"
@@ -255,7 +338,7 @@ _ACK: LiteralString = (
 # Binary order, as SQLite sorts, whatever the database's collation.
 _AGENT_SQL: LiteralString = (
     "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, "
+    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz, "
     "a.blocked_ms, a.blocked_reason FROM agents a "
     "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
@@ -304,6 +387,7 @@ def _pg_span_row(agent_id: str, span: Span) -> SpanRow:
         row[7],
         row[8],
         row[9],
+        _opt_text(row[10]),
     )
 
 
@@ -314,13 +398,90 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-async def _apply_rollups(
-    conn: psycopg.AsyncConnection[tuple[Any, ...]],
-    old: Sequence[Contribution],
-    new: Sequence[Contribution],
+async def hold_agents(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_ids: Iterable[str]
 ) -> None:
-    """Add to the rollups what replacing the rows ``old`` by ``new`` changes, in the
-    caller's transaction (which holds the lock of every agent concerned)."""
+    """Keep every other writer of these agents' spans waiting until this transaction
+    ends: the lock ``write_span_rows`` takes (taking it again there is free)."""
+    await conn.execute(_LOCK_LISTED, (ROLLUP_LOCK, sorted(set(agent_ids))))
+
+
+async def _paint_zones(cur: psycopg.AsyncCursor[tuple[Any, ...]], rows: Iterable[SpanRow]) -> None:
+    """Keep each agent's zone runs in step with the spans just written."""
+    marks = marks_by_agent((r[0], r[1], r[2], r[10]) for r in rows)
+    if not marks:
+        return
+    hulls = [(agent_id, *hull(m)) for agent_id, m in marks.items()]
+    await cur.execute(_ZONES_NEAR, _columns(hulls, 3))
+    near = by_agent(await cur.fetchall())
+    deletes, inserts = repaint(near, marks)
+    if deletes:
+        await cur.execute(_ZONES_DELETE, _columns(deletes, 2))
+    if inserts:
+        await cur.execute(_ZONES_INSERT, _columns(inserts, 4))
+
+
+async def erase_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str) -> None:
+    """Delete an agent's spans, zones and rollups, and take its time out of the team
+    rollups, in the caller's write transaction. Its rollups are what it contributed,
+    counting spans that retention already pruned (their rollups outlive them), so they
+    are subtracted whole rather than span by span; team rows are taken in key order, as
+    ``write_span_rows`` takes them, and the agent's lock first."""
+    await hold_agents(conn, [agent_id])
+    await conn.execute("DELETE FROM spans WHERE agent_id = %s", (agent_id,))
+    await conn.execute("DELETE FROM zone_runs WHERE agent_id = %s", (agent_id,))
+    cur = await conn.execute(
+        "DELETE FROM rollups WHERE agent_id = %s RETURNING size_ms, bucket_ms, app, idle, ms",
+        (agent_id,),
+    )
+    left = sorted(
+        (int(size), int(bucket), str(app), bool(idle), -int(ms))
+        for size, bucket, app, idle, ms in await cur.fetchall()
+    )
+    if left:
+        await conn.execute(_TEAM_ADD, _columns(left, 5))
+        await conn.execute(_TEAM_PRUNE, _columns([row[:4] for row in left], 4))
+
+
+async def write_span_rows(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    rows: Sequence[SpanRow],
+    *,
+    removed: Sequence[tuple[str, int]] = (),
+) -> None:
+    """Upsert span rows and delete the rows keyed (agent, start) in ``removed``, keeping
+    the rollups in step, inside the caller's write transaction (``PostgresStore.
+    transaction``): each row's old contribution is read and taken away, the new one
+    added. A later row of the same key wins. Every writer of the ``spans`` table goes
+    through here (the store's writer, the ActivityWatch projection)."""
+    final = {(r[0], r[1]): r for r in rows}
+    gone_agents = [agent for agent, _ in removed]
+    async with conn.cursor() as cur:
+        if final:
+            # Empty unless this transaction wrote before (it is emptied at commit).
+            await cur.execute("DELETE FROM spans_in")
+            async with cur.copy(_SPAN_COPY) as copy:
+                copy.set_types(list(_STAGING_TYPES))
+                for row in final.values():
+                    await copy.write_row(row)
+        await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK, gone_agents))
+        old: list[Contribution] = []
+        if removed:
+            await cur.execute(_DELETE_ROWS, (gone_agents, [start for _, start in removed]))
+            old += [
+                (str(a), int(s), int(e), str(app), bool(idle))
+                for a, s, e, app, idle in await cur.fetchall()
+            ]
+        if final:
+            await cur.execute(_OLD_ROWS)
+            old += [
+                (str(a), int(s), int(e), str(app), bool(idle))
+                for a, s, e, app, idle in await cur.fetchall()
+            ]
+            await cur.execute(_SPAN_UPSERT)
+            await cur.execute(_MAX_SPAN)
+            await _paint_zones(cur, final.values())
+    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
     deltas = rollup_delta(old, new)
     # Team rows are shared by every agent's writers: taken in key order, so
     # that writers in other server processes cannot deadlock on them.
@@ -461,7 +622,7 @@ class PostgresStore(AgentChanges):
                     f"database {redact(self.url)} has schema version {version}, newer than "
                     f"this officepulse understands ({SCHEMA_VERSION}); upgrade officepulse"
                 )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
+            for step in migration_steps(MIGRATIONS, version):
                 await conn.execute(MIGRATIONS[step])
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
                 log.info("PostgreSQL store: schema migrated to version %d", step)
@@ -563,8 +724,22 @@ class PostgresStore(AgentChanges):
             for future in [*(c.done for c in batch.commits), *batch.waiters]:
                 _resolve(future)
 
-    async def _write(self, batch: _Batch) -> None:
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, *, write: bool = True
+    ) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """One transaction on a pooled connection: committed when the block ends, rolled
+        back if it raises. A write transaction is ready for ``write_span_rows`` (it has
+        the staging table); a read transaction sees one snapshot from its first read."""
         assert self._pool is not None, "store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            if write:
+                await conn.execute(self._preamble)
+            else:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    async def _write(self, batch: _Batch) -> None:
         # The pending writes first, then each commit in order; a later write of the same
         # (agent, start) wins, as one upsert after another would.
         spans = dict(batch.spans)
@@ -573,8 +748,7 @@ class PostgresStore(AgentChanges):
             for row in commit.rows:
                 spans[(row[0], row[1])] = row
             acked[commit.agent_id] = max(acked.get(commit.agent_id, 0), commit.seq)
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(self._preamble)
+        async with self.transaction() as conn:
             if batch.mark_offline:
                 await conn.execute("UPDATE agents SET online = false WHERE online")
             if batch.agents:
@@ -593,21 +767,7 @@ class PostgresStore(AgentChanges):
                 ]
                 await conn.execute(_AGENT_UPSERT, _columns(agents, 8))
             if spans:
-                async with conn.cursor() as cur:
-                    async with cur.copy(_SPAN_COPY) as copy:
-                        copy.set_types(list(_STAGING_TYPES))
-                        for row in spans.values():
-                            await copy.write_row(row)
-                    await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK,))
-                    await cur.execute(_OLD_ROWS)
-                    old: list[Contribution] = [
-                        (str(a), int(s), int(e), str(app), bool(idle))
-                        for a, s, e, app, idle in await cur.fetchall()
-                    ]
-                    await cur.execute(_SPAN_UPSERT)
-                    await cur.execute(_MAX_SPAN)
-                new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in spans.values()]
-                await _apply_rollups(conn, old, new)
+                await write_span_rows(conn, list(spans.values()))
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
@@ -645,8 +805,7 @@ class PostgresStore(AgentChanges):
         """A transaction of its own, after what is queued (so that, say, a removal comes
         after the agent's last queued write)."""
         await self.flush()
-        assert self._pool is not None, "store is not open"
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.transaction() as conn:
             yield conn
 
     @staticmethod
@@ -742,18 +901,7 @@ class PostgresStore(AgentChanges):
             # so that removing an agent that is writing cannot deadlock with it.
             await conn.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
             if erase:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ROLLUP_LOCK, agent_id)
-                )
-                cur = await conn.execute(
-                    "DELETE FROM spans WHERE agent_id = %s RETURNING start_ms, end_ms, app, idle",
-                    (agent_id,),
-                )
-                old: list[Contribution] = [
-                    (agent_id, int(s), int(e), str(app), bool(idle))
-                    for s, e, app, idle in await cur.fetchall()
-                ]
-                await _apply_rollups(conn, old, [])
+                await erase_spans(conn, agent_id)
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
             cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
             if cur.rowcount:
@@ -777,6 +925,23 @@ class PostgresStore(AgentChanges):
         self._queue.mark_offline = True
         await self.flush()
 
+    async def prune(self, before_ms: int) -> int:
+        await self.flush()
+        assert self._pool is not None, "store is not open"
+        total = 0
+        while True:
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(_PRUNE_AGENTS, (before_ms, before_ms, PRUNE_CHUNK))
+                agents = [str(row[0]) for row in await cur.fetchall()]
+                if not agents:
+                    return total
+                await conn.execute(_PRUNE_LOCK, (ROLLUP_LOCK, agents))
+                cur = await conn.execute(_PRUNE, (agents, before_ms, before_ms, PRUNE_CHUNK))
+                deleted = max(cur.rowcount, 0)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
+
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
@@ -793,12 +958,36 @@ class PostgresStore(AgentChanges):
         )
         return [(str(row[0]), _span_from(row[1:])) for row in rows]
 
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        where: LiteralString = "start_ms < %s AND end_ms > %s"
+        params: list[object] = [end_ms, start_ms]
+        if agent_ids is not None:
+            where += " AND agent_id = ANY(%s::text[])"
+            params.append(list(agent_ids))
+        rows = await self._read(
+            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
+            'ORDER BY agent_id COLLATE "C", start_ms',
+            params,
+        )
+        return by_agent(rows)
+
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         for key in group_by:
             if key not in GROUP_KEYS:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        if agent_ids is not None and not agent_ids:
+            return []
+        # Only these agents: every part of the query is filtered by one array parameter.
+        only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
+        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
         columns: dict[str, LiteralString] = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
@@ -807,7 +996,7 @@ class PostgresStore(AgentChanges):
         plan = usage_plan(start_ms, end_ms)
         rollups: LiteralString = (
             "SELECT agent_id, app, idle, ms FROM rollups"
-            if "agent" in group_by
+            if "agent" in group_by or agent_ids is not None
             else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
         )
         parts: list[LiteralString] = []
@@ -815,13 +1004,15 @@ class PostgresStore(AgentChanges):
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, idle, LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms "
-                "FROM spans WHERE " + _OVERLAP
+                "FROM spans WHERE " + _OVERLAP + only
             )
-            params += [hi, lo, hi, lo, lo]
+            params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s")
-                params += [size, lo, hi]
+                parts.append(
+                    rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s" + only
+                )
+                params += [size, lo, hi, *only_param]
         if not parts:
             return []
         group = ", ".join([*keys, "idle"])

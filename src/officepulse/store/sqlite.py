@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from typing import TypeVar
 import msgspec
 
 from officepulse.core.spans import Span
+from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
@@ -40,6 +42,7 @@ from officepulse.store.base import (
     GroupKey,
     UsageRow,
     enroll_refusal,
+    migration_steps,
     rollup_delta,
     team_delta,
     usage_plan,
@@ -48,7 +51,7 @@ from officepulse.store.base import (
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -89,8 +92,11 @@ MIGRATIONS: dict[int, str] = {
     5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
     "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
     "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
+    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
+    # zone history as runs, kept in the same transaction as the spans (the backfill).
+    6: "ALTER TABLE spans ADD COLUMN tz TEXT",
     # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
-    6: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
+    8: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -152,21 +158,40 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
         "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
     ),
+    6: (
+        # Spans stored before zones were recorded were in the agent's current zone, as
+        # far as anyone can tell now: one run per agent over all of them.
+        "UPDATE spans SET tz = (SELECT tz FROM agents WHERE agents.id = spans.agent_id)",
+        "CREATE TABLE zone_runs (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL, "
+        "end_ms INTEGER NOT NULL, tz TEXT NOT NULL, PRIMARY KEY (agent_id, start_ms)) "
+        "WITHOUT ROWID",
+        "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
+        "SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s "
+        "JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id",
+    ),
+    8: (
+        "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
+        # Secrets only as SHA-256 hex (officepulse/credentials.py says why not a slow hash).
+        "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
+        "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
+        "revoked_ms INTEGER)",
+        "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
+        "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
+        # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
+        "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    ),
 }
-BACKFILLS[6] = (
-    "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
-    # Secrets only as SHA-256 hex (officepulse/credentials.py says why not a slow hash).
-    "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
-    "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
-    "revoked_ms INTEGER)",
-    "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
-    "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
-    # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
-    "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-)
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
+
+# Retention (Store.prune): spans that ended by then, a chunk a transaction; the start index
+# finds them (a span ends after it starts).
+PRUNE_CHUNK = 10_000
+_PRUNE = (
+    "DELETE FROM spans WHERE (agent_id, start_ms) IN (SELECT agent_id, start_ms FROM spans "
+    "WHERE start_ms < ? AND end_ms <= ? LIMIT ?)"
+)
 
 
 class Details(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -189,8 +214,10 @@ def _details(a: Activity) -> bytes | None:
     return None if d == _NO_DETAILS else _details_encoder.encode(d)
 
 
-_SPAN_COLUMNS = "start_ms, end_ms, app, title, url, process, pid, idle, details"
-SpanRow = tuple[str, int, int, str, str, str | None, str | None, int | None, int, bytes | None]
+_SPAN_COLUMNS = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
+SpanRow = tuple[
+    str, int, int, str, str, str | None, str | None, int | None, int, bytes | None, str | None
+]
 
 
 def _span_row(agent_id: str, span: Span) -> SpanRow:
@@ -206,11 +233,12 @@ def _span_row(agent_id: str, span: Span) -> SpanRow:
         a.pid,
         a.idle,
         _details(a),
+        span.tz,
     )
 
 
 def _span_from(row: Sequence[object]) -> Span:
-    start, end, app, title, url, process, pid, idle, details = row
+    start, end, app, title, url, process, pid, idle, details, tz = row
     extra = _details_decoder.decode(details) if isinstance(details, bytes) else _NO_DETAILS
     activity = Activity(
         app=str(app),
@@ -227,7 +255,7 @@ def _span_from(row: Sequence[object]) -> Span:
     )
     assert isinstance(start, int)
     assert isinstance(end, int)
-    return Span(start, end, activity)
+    return Span(start, end, activity, tz if isinstance(tz, str) else None)
 
 
 def _int(value: object) -> int:
@@ -240,11 +268,13 @@ def _opt_int(value: object) -> int | None:
 
 
 def status_from(row: Sequence[object]) -> AgentStatus:
-    """A row of the agent query: 8 agent columns, 9 of its last span, blocked_ms, reason."""
-    blocked_ms, reason = row[17], row[18]
+    """A row of the agent query: 8 agent columns, those of its last span, blocked_ms,
+    blocked_reason."""
+    span_end = 8 + len(_SPAN_COLUMNS.split(","))
+    blocked_ms, reason = row[span_end], row[span_end + 1]
     return AgentStatus(
         _agent_from(row[:8]),
-        _span_from(row[8:17]) if row[8] is not None else None,
+        _span_from(row[8:span_end]) if row[8] is not None else None,
         Blocked(str(reason or ""), _int(blocked_ms)) if blocked_ms is not None else None,
     )
 
@@ -294,12 +324,24 @@ def _agent_from(row: Sequence[object]) -> AgentInfo:
 
 _SPAN_UPSERT = (
     f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
     "app=excluded.app, title=excluded.title, url=excluded.url, "
     "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
-    "details=excluded.details"
+    "details=excluded.details, tz=excluded.tz"
 )
+# An agent's runs near [?, ?] (agent, agent, lo, lo, agent, hi, hi): the last one that
+# starts before lo, every one that starts within, and the first one after hi, which are
+# all that painting [lo, hi) can change or join.
+_ZONES_NEAR = (
+    "SELECT start_ms, end_ms, tz FROM zone_runs WHERE agent_id = ? AND start_ms >= "
+    "COALESCE((SELECT MAX(start_ms) FROM zone_runs WHERE agent_id = ? AND start_ms < ?), ?) "
+    "AND start_ms <= "
+    "COALESCE((SELECT MIN(start_ms) FROM zone_runs WHERE agent_id = ? AND start_ms > ?), ?) "
+    "ORDER BY start_ms"
+)
+# Agents named by one JSON array parameter: one statement however many there are.
+_AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
 _ROLLUP_ADD = (
     "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
@@ -342,7 +384,26 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
     conn.executemany(_SPAN_UPSERT, list(final.values()))
     _apply_rollups(conn, old, new)
+    _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
+
+
+def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int, str]]]) -> None:
+    """Keep each agent's zone runs in step with the spans just written (core/zones.py)."""
+    near: dict[str, list[ZoneRun]] = {}
+    for agent_id, agent_marks in marks.items():
+        lo, hi = hull(agent_marks)
+        near[agent_id] = [
+            ZoneRun(int(a), int(b), str(tz))
+            for a, b, tz in conn.execute(
+                _ZONES_NEAR, (agent_id, agent_id, lo, lo, agent_id, hi, hi)
+            ).fetchall()
+        ]
+    deletes, inserts = repaint(near, marks)
+    conn.executemany("DELETE FROM zone_runs WHERE agent_id = ? AND start_ms = ?", deletes)
+    conn.executemany(
+        "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) VALUES (?, ?, ?, ?)", inserts
+    )
 
 
 # Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
@@ -355,18 +416,20 @@ _CHANGES: dict[str, str] = {
 
 
 def erase_spans(conn: sqlite3.Connection, agent_id: str) -> None:
-    """Delete an agent's spans and take their time out of the rollups (the same delta
-    path as every write: old contributions subtracted, nothing added)."""
-    fold_pending(conn)
-    old: list[Contribution] = [
-        (agent_id, int(start), int(end), str(app), bool(idle))
-        for start, end, app, idle in conn.execute(
-            "SELECT start_ms, end_ms, app, idle FROM spans WHERE agent_id = ?", (agent_id,)
-        )
-    ]
+    """Delete an agent's spans, zones and rollups, and take its time out of the team
+    rollups. Its rollups are what it contributed, counting spans that retention already
+    pruned (their rollups outlive them), so they are subtracted whole rather than span
+    by span."""
+    fold_pending(conn)  # other writers' changes first: the delete's own must not count
     conn.execute("DELETE FROM spans WHERE agent_id = ?", (agent_id,))
-    _apply_rollups(conn, old, [])
     conn.execute("DELETE FROM rollup_pending")  # what the delete trigger noted of this
+    conn.execute("DELETE FROM zone_runs WHERE agent_id = ?", (agent_id,))
+    left = conn.execute(
+        "DELETE FROM rollups WHERE agent_id = ? RETURNING size_ms, bucket_ms, app, idle, ms",
+        (agent_id,),
+    ).fetchall()
+    conn.executemany(_TEAM_ADD, [(size, b, app, idle, -ms) for size, b, app, idle, ms in left])
+    conn.executemany(_TEAM_PRUNE, [(size, b, app, idle) for size, b, app, idle, _ in left])
 
 
 def fold_pending(conn: sqlite3.Connection) -> None:
@@ -472,7 +535,7 @@ class SQLiteStore(AgentChanges):
         if version == 0:
             conn.executescript(SCHEMA)
             version = 1
-        for step in range(version + 1, SCHEMA_VERSION + 1):
+        for step in migration_steps(MIGRATIONS, version):
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(MIGRATIONS[step])
             for statement in BACKFILLS.get(step, ()):
@@ -773,6 +836,33 @@ class SQLiteStore(AgentChanges):
 
         await asyncio.to_thread(run)
 
+    async def prune(self, before_ms: int) -> int:
+        await self.flush()
+        total = 0
+        while True:
+            deleted = await asyncio.to_thread(self._prune_chunk, before_ms, PRUNE_CHUNK)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
+
+    def _prune_chunk(self, before_ms: int, chunk: int) -> int:
+        with self._write_lock:
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # What other writers left for the rollups is folded first, so that what the
+                # delete triggers note next is only this delete, which must not count.
+                fold_pending(conn)
+                deleted = conn.execute(_PRUNE, (before_ms, before_ms, chunk)).rowcount
+                conn.execute("DELETE FROM rollup_pending")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return max(deleted, 0)
+
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
@@ -786,12 +876,36 @@ class SQLiteStore(AgentChanges):
         )
         return [(str(row[0]), _span_from(row[1:])) for row in rows]
 
+    async def zones(
+        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> dict[str, list[ZoneRun]]:
+        where = "start_ms < ? AND end_ms > ?"
+        params: list[object] = [end_ms, start_ms]
+        if agent_ids is not None:
+            where += " AND " + _AGENT_IN
+            params.append(json.dumps(list(agent_ids)))
+        rows = await self._read(
+            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
+            "ORDER BY agent_id, start_ms",
+            params,
+        )
+        return by_agent(rows)
+
     async def usage(
-        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: Sequence[GroupKey],
+        agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         for key in group_by:
             if key not in GROUP_KEYS:
                 raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        if agent_ids is not None and not agent_ids:
+            return []
+        # Only these agents: every part of the query is filtered by one JSON parameter.
+        only = "" if agent_ids is None else " AND " + _AGENT_IN
+        only_param: list[object] = [] if agent_ids is None else [json.dumps(list(agent_ids))]
         columns = {"agent": "agent_id", "app": "app"}
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
@@ -800,7 +914,7 @@ class SQLiteStore(AgentChanges):
         plan = usage_plan(start_ms, end_ms)
         rollups = (
             "SELECT agent_id, app, idle, ms FROM rollups"
-            if "agent" in group_by
+            if "agent" in group_by or agent_ids is not None
             else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
         )
         parts: list[str] = []
@@ -808,13 +922,15 @@ class SQLiteStore(AgentChanges):
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, idle, MIN(end_ms, ?) - MAX(start_ms, ?) AS ms "
-                f"FROM spans WHERE {_OVERLAP}"
+                f"FROM spans WHERE {_OVERLAP}{only}"
             )
-            params += [hi, lo, hi, lo, lo]
+            params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(f"{rollups} WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?")
-                params += [size, lo, hi]
+                parts.append(
+                    f"{rollups} WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?{only}"
+                )
+                params += [size, lo, hi, *only_param]
         if not parts:
             return []
         # Changes by other writers not folded yet, clipped to the ranges read from rollups
@@ -823,9 +939,9 @@ class SQLiteStore(AgentChanges):
             for lo, hi in ranges:
                 parts.append(
                     "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
-                    "AS ms FROM rollup_pending WHERE start_ms < ? AND end_ms > ?"
+                    f"AS ms FROM rollup_pending WHERE start_ms < ? AND end_ms > ?{only}"
                 )
-                params += [hi, lo, hi, lo]
+                params += [hi, lo, hi, lo, *only_param]
         group = ", ".join([*keys, "idle"])
         rows = await self._read(
             f"SELECT {group}, SUM(ms) FROM ({' UNION ALL '.join(parts)}) "

@@ -47,14 +47,14 @@
   document.addEventListener("htmx:wsClose", function () { setLive("closed", "reconnecting…"); });
   document.addEventListener("htmx:wsAfterMessage", function () { refresh(); });
   document.addEventListener("htmx:afterSwap", function (e) { refresh(e.target); });
-  // The time page's range buttons: show which period is on screen.
-  document.addEventListener("htmx:beforeRequest", function (e) {
-    var range = e.detail.elt && e.detail.elt.dataset ? e.detail.elt.dataset.range : null;
-    if (!range) return;
-    document.querySelectorAll("button[data-range]").forEach(function (b) {
-      b.setAttribute("aria-pressed", String(b.dataset.range === range));
+  // Report pickers carry the viewer's zone; fill it where the page did not know it.
+  function fillZone(root) {
+    (root || document).querySelectorAll("input[data-viewer-tz]").forEach(function (el) {
+      if (!el.value) el.value = timeZone();
     });
-  });
+  }
+  document.addEventListener("DOMContentLoaded", function () { fillZone(); });
+  document.addEventListener("htmx:afterSwap", function (e) { fillZone(e.target); });
 
   // The Agents page: a refused change says why (the server answers {"error": ...}).
   document.addEventListener("htmx:responseError", function (e) {

@@ -1,0 +1,88 @@
+"""The REST API fuzzed against its own OpenAPI document with schemathesis:
+a real server, the document it serves, and requests made from that document,
+valid ones and ones that break its rules. No 5xx, every response as the
+document says (status, content type, body schema), bad input answered with a
+400. A bounded number of examples keeps the suite fast.
+
+(schemathesis.pytest.from_fixture does not run under pytest 9, so the
+strategy is driven with hypothesis directly.)"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
+from schemathesis.generation import GenerationMode
+from schemathesis.generation.case import Case
+
+from officepulse.core.days import MAX_DAYS
+from officepulse.server.api import MAX_RANGE
+from tests.conftest import ServerProcess, start_server
+
+ZONES = zoneinfo.available_timezones()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(Path(tmp_path_factory.mktemp("fuzz")))
+    yield srv
+    srv.stop()
+
+
+def within_rules(query: dict[str, Any] | None) -> bool:
+    # Which names are IANA time zones is this machine's tz database, not JSON Schema.
+    tz = (query or {}).get("tz")
+    if tz is not None and str(tz) not in ZONES:
+        return False
+    try:
+        first = date.fromisoformat(str((query or {})["from"]))
+        last = date.fromisoformat(str((query or {})["to"]))
+        if not first <= last < first + timedelta(days=MAX_DAYS):
+            return False
+    except (KeyError, ValueError, TypeError, OverflowError):
+        pass  # not a range of days
+    try:
+        start = datetime.fromisoformat(str((query or {})["start"]))
+        end = datetime.fromisoformat(str((query or {})["end"]))
+        return start < end <= start + MAX_RANGE
+    except (KeyError, ValueError, TypeError, OverflowError):
+        return True  # not a range: the document's own rules apply
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_the_api_keeps_to_its_document(live_server: ServerProcess, mode: GenerationMode) -> None:
+    schema = schemathesis.openapi.from_url(live_server.url + "/api/v1/openapi.json")
+    operations = [op.ok() for op in schema.get_all_operations()]
+    labels = {op.label for op in operations}
+    assert "GET /api/v1/usage" in labels  # the document that was served, not an empty one
+    # Each operation gets its own examples, so none goes untried however many there are;
+    # one without parameters has nothing to break.
+    tried: dict[str, int] = {}
+    for operation in operations:
+        if mode is GenerationMode.NEGATIVE and not operation.query:
+            continue
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+        def check(case: Case) -> None:
+            # A rule between parameters (end after start, at most MAX_RANGE apart) is
+            # one JSON Schema cannot state: such requests must get their 400, not a 200.
+            excluded = [] if within_rules(case.query) else [positive_data_acceptance]
+            case.call_and_validate(base_url=live_server.url, excluded_checks=excluded)
+            tried[case.operation.label] = tried.get(case.operation.label, 0) + 1
+
+        check()
+    breakable = {op.label for op in operations if mode is GenerationMode.POSITIVE or op.query}
+    assert set(tried) == breakable
