@@ -56,7 +56,14 @@
   document.addEventListener("DOMContentLoaded", function () { fillZone(); });
   document.addEventListener("htmx:afterSwap", function (e) { fillZone(e.target); });
 
-  // The Agents page: a refused change says why (the server answers {"error": ...}).
+  // The Agents page: a refused change says why (the server answers {"error": ...}),
+  // above the panel rather than in place of it as the reports' 400s are (base.html).
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.xhr.status === 400 && e.detail.target.closest("#admin")) {
+      e.detail.shouldSwap = false;
+      e.detail.isError = true;
+    }
+  });
   document.addEventListener("htmx:responseError", function (e) {
     var box = document.getElementById("admin-error");
     if (!box) return;
