@@ -143,6 +143,7 @@ class Server:
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
         aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        app.on_startup.append(self._start_retention)  # last: the AW tables prune too
         return app
 
     async def _startup(self, app: web.Application) -> None:
@@ -168,6 +169,8 @@ class Server:
         await self.control.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+
+    async def _start_retention(self, app: web.Application) -> None:
         if self.settings.retention_days:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from officepulse.core.spans import Span
-from officepulse.server.aw_compat import AW_TABLES, AwError, AwTables, SqlAwTables
+from officepulse.server.aw_compat import AW_TABLES, NO_FLOOR, AwError, AwTables, SqlAwTables
 from officepulse.store.postgres import (
     MIGRATION_LOCK,
     PostgresStore,
@@ -105,6 +105,7 @@ class PostgresAwStore:
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+        self.floor_us: Callable[[], int] = lambda: NO_FLOOR
 
     async def open(self) -> None:
         async with self.store.transaction() as conn:
@@ -125,7 +126,9 @@ class PostgresAwStore:
         loop = asyncio.get_running_loop()
         try:
             async with self.store.transaction(write=write) as conn:
-                return await asyncio.to_thread(work, PostgresAwTables(conn, loop, write=write))
+                tables = PostgresAwTables(conn, loop, write=write)
+                tables.floor_us = self.floor_us()
+                return await asyncio.to_thread(work, tables)
         except psycopg.DataError as exc:
             # A value PostgreSQL cannot hold (a NUL in a text, a number out of range).
             raise AwError(400, f"the database cannot store this: {str(exc).strip()}") from None
