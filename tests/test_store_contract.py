@@ -28,9 +28,17 @@ from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity, Media
 from officepulse.server.days import usage_by_day
-from officepulse.store.base import AgentInfo, Store, UsageRow
+from officepulse.store.base import (
+    AgentInfo,
+    Blocked,
+    Credential,
+    EnrollmentToken,
+    Store,
+    UsageRow,
+)
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
+from tests.conftest import usage_from_spans
 
 # The PostgreSQL server: tests/postgres.py (imported by pytest only, see its docstring).
 pytest_plugins = ["tests.postgres"]
@@ -908,6 +916,170 @@ async def test_spans_from_another_writer_are_categorised_before_and_after_foldin
         assert pending == 0
     finally:
         await impl.close()
+
+
+# -- enrollment, credentials, blocking and removing -------------------------------------
+
+
+def token(id_: str, *, expires: int | None = None, uses: int | None = 1) -> EnrollmentToken:
+    return EnrollmentToken(id_, f"for {id_}", 1000, expires, uses, None)
+
+
+async def test_an_enrollment_token_is_exchanged_once_and_kept_as_a_hash(store: Store) -> None:
+    await store.add_token(token("t1"), "hash-of-t1")
+    assert await store.enroll("hash-of-t1", "a1", "cred-hash", 2000) is None
+    assert await store.enroll("hash-of-t1", "a2", "other", 2001) == "enroll-token-used-up"
+    assert await store.enroll("no-such-hash", "a2", "other", 2001) == "enroll-token-unknown"
+    (listed,) = await store.tokens()
+    assert listed == EnrollmentToken("t1", "for t1", 1000, None, 0, None)
+    cred = await store.credential("a1")
+    assert cred == Credential("a1", "cred-hash", 2000, "t1", None)
+    assert await store.credential("a2") is None
+
+
+async def test_expired_revoked_and_unlimited_tokens(store: Store) -> None:
+    await store.add_token(token("old", expires=5000), "h-old")
+    await store.add_token(token("many", uses=None), "h-many")
+    assert await store.enroll("h-old", "a1", "c1", 4999) is None
+    assert await store.enroll("h-old", "a2", "c2", 5000) == "enroll-token-expired"
+    for n in range(3):
+        assert await store.enroll("h-many", f"m{n}", "c", 6000) is None
+    assert await store.revoke_token("many", 7000)
+    assert not await store.revoke_token("nope", 7000)
+    assert await store.enroll("h-many", "m9", "c", 7001) == "enroll-token-revoked"
+    revoked = {t.id: t.revoked_ms for t in await store.tokens()}
+    assert revoked == {"old": None, "many": 7000}
+
+
+async def test_a_credential_is_revoked_and_a_new_enrollment_replaces_it(store: Store) -> None:
+    await store.add_token(token("t", uses=2), "h")
+    assert await store.enroll("h", "a1", "first", 10) is None
+    assert await store.revoke_credential("a1", 20)
+    assert not await store.revoke_credential("a1", 21)  # already revoked
+    assert not await store.revoke_credential("nobody", 21)
+    revoked = await store.credential("a1")
+    assert revoked is not None
+    assert revoked.revoked_ms == 20
+    assert await store.enroll("h", "a1", "second", 30) is None
+    assert await store.credential("a1") == Credential("a1", "second", 30, "t", None)
+    assert [(e.agent_id, e.kind, e.at_ms) for e in await store.agent_events(0)] == [
+        ("a1", "revoke", 20)
+    ]
+
+
+async def test_blocking_keeps_history_and_is_recorded_in_order(store: Store) -> None:
+    store.save_agent(agent("a"))
+    store.save_span("a", Span(0, 5, CODE))
+    assert not await store.block_agent("nobody", "why", 1)
+    assert await store.block_agent("a", "left the team", 100)
+    status = await store.agent("a")
+    assert status is not None
+    assert status.blocked == Blocked("left the team", 100)
+    assert status.current == Span(0, 5, CODE)  # history kept
+    # The agent's own writes (a reconnection attempt's last-seen) leave the block alone.
+    store.save_agent(agent("a", online=False, seen=150))
+    (listed,) = await store.agents()
+    assert listed.blocked == Blocked("left the team", 100)
+    assert await store.unblock_agent("a", 200)
+    status = await store.agent("a")
+    assert status is not None
+    assert status.blocked is None
+    events = await store.agent_events(0)
+    assert [(e.kind, e.at_ms) for e in events] == [("block", 100), ("unblock", 200)]
+    assert await store.agent_events(events[0].seq) == events[1:]
+    assert await store.agent_events(events[1].seq) == []
+
+
+async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Store) -> None:
+    spans = {
+        "keep": [Span(-M + 7, 3 * H + 11, CODE), Span(D - 5, D + 2 * M, TUBE)],
+        "gone": [Span(-H, 5, CODE), Span(5, D + H + 13, TUBE), Span(D + H + 13, 2 * D, AWAY)],
+        "kept-history": [Span(30 * M + 1, 2 * H, TUBE)],
+    }
+    for who, rows in spans.items():
+        store.save_agent(agent(who))
+        await store.commit_spans(who, rows, len(rows))
+    await store.add_token(token("t"), "h")
+    assert await store.enroll("h", "gone", "c", 1) is None
+    assert await store.remove_agent("gone", True, 500)
+    assert await store.remove_agent("kept-history", False, 501)
+    assert not await store.remove_agent("gone", True, 502)
+    assert [s.info.id for s in await store.agents()] == ["keep"]
+    assert await store.credential("gone") is None
+    assert [(e.agent_id, e.kind) for e in await store.agent_events(0)] == [
+        ("gone", "erase"),
+        ("kept-history", "remove"),
+    ]
+    stored = await store.spans(-10 * D, 10 * D)
+    assert {who for who, _ in stored} == {"keep", "kept-history"}
+    # Every range, from the rollups, equals a recomputation from the spans that remain.
+    for lo, hi in [(-D, 3 * D), (0, D), (-M + 3, 2 * H + 7), (D - H, D + 61 * M + 5)]:
+        expected = usage_from_spans(stored, lo, hi)
+        rows = await store.usage(lo, hi, ["agent", "app"])
+        assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows} == expected
+        by_app: dict[str, list[int]] = {}
+        for (_, app), (act, idl) in expected.items():
+            slot = by_app.setdefault(app, [0, 0])
+            slot[0] += act
+            slot[1] += idl
+        rows = await store.usage(lo, hi, ["app"])
+        assert {r.app: [r.active_ms, r.idle_ms] for r in rows} == by_app
+
+
+async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) -> None:
+    # Main's last step is 6 (zones); this branch's is 8. 7 is another branch's.
+    import sqlite3
+
+    from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA
+
+    path = tmp_path / "v6.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(SCHEMA)
+    for step in range(2, 7):
+        conn.execute(MIGRATIONS[step])
+        for statement in BACKFILLS.get(step, ()):
+            conn.execute(statement)
+    conn.execute("INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', 0, 0, 0)")
+    conn.execute("PRAGMA user_version=6")
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        status = await store.agent("a1")
+        assert status is not None
+        assert status.blocked is None
+        assert await store.block_agent("a1", "lost laptop", 5)
+        await store.add_token(token("t"), "h")
+        assert await store.enroll("h", "a1", "c", 6) is None
+        assert [e.kind for e in await store.agent_events(0)] == ["block"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone() == (8,)
+    raw.close()
+
+
+async def test_erase_takes_out_the_time_of_spans_retention_pruned(store: Store) -> None:
+    # Rollups outlive pruned spans: erasing an agent must take that time out too.
+    store.save_agent(agent("old"))
+    store.save_agent(agent("stay"))
+    await store.commit_spans(
+        "old", [Span(0, 2 * H, CODE, "Asia/Tokyo"), Span(D, D + H, TUBE, "Asia/Tokyo")], 2
+    )
+    await store.commit_spans("stay", [Span(0, H, CODE, "Europe/Berlin")], 1)
+    assert await store.prune(D) == 2
+    rows = await store.usage(-D, 3 * D, ["agent", "app"])
+    assert {(r.agent_id, r.app): r.active_ms for r in rows} == {
+        ("old", "Code"): 2 * H,
+        ("old", "Google-chrome"): H,
+        ("stay", "Code"): H,
+    }
+    assert await store.remove_agent("old", True, 5)
+    rows = await store.usage(-D, 3 * D, ["agent", "app"])
+    assert {(r.agent_id, r.app): r.active_ms for r in rows} == {("stay", "Code"): H}
+    rows = await store.usage(-D, 3 * D, ["app"])
+    assert {r.app: r.active_ms for r in rows} == {"Code": H}
+    assert set(await store.zones(None, -D, 3 * D)) == {"stay"}
 
 
 # -- per-day totals over the store (server/days.py) ----------------------------------

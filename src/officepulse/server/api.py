@@ -53,6 +53,8 @@ class AgentOut(msgspec.Struct, kw_only=True):
     online: bool
     last_seen: datetime
     current: CurrentActivity | None
+    # Blocked by a team lead: refused until unblocked; its history is kept.
+    blocked: bool
 
 
 class AgentsOut(msgspec.Struct, kw_only=True):
@@ -283,6 +285,7 @@ def agent_out(view: AgentView) -> AgentOut:
         online=view.online,
         last_seen=_dt(view.last_seen_ms),
         current=current,
+        blocked=view.blocked,
     )
 
 

@@ -30,8 +30,11 @@ from officepulse.core.categories import (
 )
 from officepulse.core.periods import midnight_ms
 from officepulse.server import api, aw_compat, report_data
+from officepulse.server.admin import add_routes as add_admin_routes
+from officepulse.server.admission import Admission
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
+from officepulse.server.control import AgentControl
 from officepulse.server.days import usage_by_day
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
@@ -113,7 +116,12 @@ class Server:
         self.node_modules = find_node_modules(settings.assets_dir)
         self.views = Views(assets_ok=self.node_modules is not None)
         self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
-        self.gateway = Gateway(settings, self.ingest)
+        self.auth_mode = settings.agent_auth_mode()
+        self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
+        self.gateway = Gateway(settings, self.ingest, self.admission)
+        self.control = AgentControl(
+            self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock
+        )
         self.hub = Hub(
             lambda view: self.views.person(view, self.now_ms(), UTC_ZONE),
             self.views.count,
@@ -153,6 +161,7 @@ class Server:
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
+        add_admin_routes(app, self)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
@@ -166,10 +175,21 @@ class Server:
                 "htmx is not installed, so dashboards cannot update live: run `make setup` "
                 "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
             )
+        if self.auth_mode == "open":
+            log.warning(
+                "agent_auth is open: anyone who can reach %s:%d can connect an agent without "
+                "a credential, and the dashboard is open to all; set agent_auth = required "
+                "and enroll agents (officepulse tokens create) before listening beyond "
+                "this computer",
+                self.settings.host,
+                self.settings.port,
+            )
         await self.store.open()
         # No agent is connected to a server that is only now starting.
         await self.store.mark_all_offline()
         await self.bus.start()
+        # Events from here on are acted on; the hub starts from the state after them.
+        await self.control.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
 
@@ -178,6 +198,7 @@ class Server:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
     async def _shutdown(self, app: web.Application) -> None:
+        await self.control.stop()
         if self._retention_task is not None:
             self._retention_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,7 +3,7 @@ formatting helpers they use. ``now_ms`` and the zone are parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,9 @@ from officepulse.core.categories import FIELDS, CategoryNode, Rule
 from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
+from officepulse.enrollment import NewToken, utc_minute
 from officepulse.server.presence import AgentView
+from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
 
 
 def hm(ms: int) -> str:
@@ -51,6 +53,7 @@ class Views:
         self.env.globals.update(
             iso=iso_utc,
             hm=hm,
+            utc=utc_minute,
             colour=colour,
             bar_width=bar_width,
             is_web_url=is_web_url,
@@ -127,4 +130,27 @@ class Views:
         state: dict[str, object] = {"message": "", "error": "", "error_index": None, "draft": False}
         return self.env.get_template(template).render(
             rules=rules, fields=FIELDS, tree=tree, **{**state, **context}
+        )
+
+    def admin_page(self, panel: str) -> str:
+        return self.env.get_template("agents.html").render(page="agents", panel=panel)
+
+    def admin_panel(
+        self,
+        statuses: list[AgentStatus],
+        credentials: Mapping[str, Credential | None],
+        tokens: list[tuple[EnrollmentToken, str]],
+        new: NewToken | None,
+        auth_mode: str,
+        now_ms: int,
+    ) -> str:
+        return self._render(
+            "agents_panel.html",
+            now_ms,
+            ZoneInfo("UTC"),
+            statuses=statuses,
+            credentials=credentials,
+            tokens=tokens,
+            new=new,
+            auth_mode=auth_mode,
         )

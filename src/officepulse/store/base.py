@@ -37,6 +37,13 @@ Contribution = tuple[str, int, int, str, str, bool]
 RECATEGORIZE_CHUNK = 1_000
 
 
+def migration_steps(steps: Iterable[int], version: int) -> list[int]:
+    """The schema steps a database at ``version`` still needs, in order. Step numbers
+    are given to features as they are planned, so a build may lack one in between
+    (a feature merged elsewhere): what it has runs, and the gap is skipped."""
+    return sorted(step for step in steps if step > version)
+
+
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
     """[start_ms, end_ms) cut at multiples of ``size``: (bucket start, milliseconds)."""
     if end_ms <= start_ms:
@@ -132,9 +139,70 @@ class AgentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Blocked:
+    reason: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class AgentStatus:
     info: AgentInfo
     current: Span | None
+    blocked: Blocked | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentToken:
+    """An enrollment token as the store keeps it (its secret only as a hash, elsewhere).
+    ``uses_left`` None: any number of agents; ``expires_ms`` None: never."""
+
+    id: str
+    label: str
+    created_ms: int
+    expires_ms: int | None
+    uses_left: int | None
+    revoked_ms: int | None
+
+    def refusal(self, now_ms: int) -> str | None:
+        """Why this token cannot enroll an agent at ``now_ms`` (an error code), or None."""
+        if self.revoked_ms is not None:
+            return "enroll-token-revoked"
+        if self.expires_ms is not None and now_ms >= self.expires_ms:
+            return "enroll-token-expired"
+        if self.uses_left is not None and self.uses_left <= 0:
+            return "enroll-token-used-up"
+        return None
+
+
+def enroll_refusal(token: EnrollmentToken | None, now_ms: int) -> str | None:
+    """Why the token found for a hash (None: none was) cannot enroll an agent, or None."""
+    return "enroll-token-unknown" if token is None else token.refusal(now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """An agent's credential: one per agent, kept as a hash; revoked ones stay listed."""
+
+    agent_id: str
+    hash: str
+    created_ms: int
+    token_id: str | None
+    revoked_ms: int | None
+
+
+# "erase": removed with its history.
+AgentEventKind = Literal["block", "unblock", "remove", "erase", "revoke"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """A change made to an agent by a team lead (CLI or dashboard), in the order made.
+    Servers poll for new ones (``agent_events``) to act on changes made elsewhere."""
+
+    seq: int
+    agent_id: str
+    kind: AgentEventKind
+    at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +215,26 @@ class UsageRow:
     active_ms: int
     idle_ms: int
     category: str | None = None
+
+
+class AgentChanges:
+    """Block, unblock and revoke, for both stores: each is one UPDATE of the agent that the
+    store's ``_change`` runs with its event (each store has its own SQL: placeholders
+    differ)."""
+
+    async def _change(
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
+    ) -> bool:
+        raise NotImplementedError
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "revoke", now_ms, (now_ms, agent_id))
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "block", now_ms, (now_ms, reason, agent_id))
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "unblock", now_ms, (agent_id,))
 
 
 class Store(Protocol):
@@ -193,6 +281,43 @@ class Store(Protocol):
         (hours, days in any zone) is the same after as before; only what needs raw spans
         (titles, URLs, the timeline, sub-minute edges) is gone before that instant.
         Deletes in bounded chunks so that writes keep flowing; returns how many."""
+        ...
+
+    # -- enrollment, credentials, blocking and removing (each records an AgentEvent) --
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None: ...
+
+    async def tokens(self) -> list[EnrollmentToken]: ...
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        """False when there is no such token."""
+        ...
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        """Exchange an enrollment token for a credential, in one transaction: the token is
+        checked and one use taken, and the agent's credential set (replacing any other).
+        Returns why the token was refused (an error code), or None."""
+        ...
+
+    async def credential(self, agent_id: str) -> Credential | None: ...
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool: ...
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        """False when there is no such agent."""
+        ...
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool: ...
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        """Delete the agent and its credential; with ``erase`` its spans too, their time
+        taken out of the rollups by the same delta path as every write."""
+        ...
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        """Events after ``after_seq``, oldest first (cheap when there are none)."""
         ...
 
     async def spans(

@@ -43,24 +43,41 @@ from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.store.base import (
     RECATEGORIZE_CHUNK,
+    AgentChanges,
+    AgentEvent,
+    AgentEventKind,
     AgentInfo,
     AgentStatus,
     Contribution,
+    Credential,
+    EnrollmentToken,
     GroupKey,
     UsageRow,
     check_group_by,
+    enroll_refusal,
+    migration_steps,
     rollup_delta,
     team_delta,
     usage_plan,
     usage_rows,
 )
-from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
+from officepulse.store.sqlite import (
+    CREDENTIAL_COLUMNS,
+    TOKEN_COLUMNS,
+    SpanRow,
+    _span_from,
+    _span_row,
+    credential_from,
+    event_from,
+    status_from,
+    token_from,
+)
 
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 7
-# Step N takes a database from version N-1 to N; a new database gets every step. The
+SCHEMA_VERSION = 8
+# Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
     1: """
@@ -168,6 +185,33 @@ MIGRATIONS: dict[int, LiteralString] = {
             id INTEGER PRIMARY KEY CHECK (id = 0),
             version BIGINT NOT NULL,
             rules TEXT NOT NULL
+        );
+    """,
+    # Enrollment tokens and agent credentials (SHA-256 hex only), blocked agents, and
+    # what team leads did to agents, in order (servers poll it: WHERE seq > last seen).
+    8: """
+        ALTER TABLE agents ADD COLUMN blocked_ms BIGINT, ADD COLUMN blocked_reason TEXT;
+        CREATE TABLE enrollment_tokens (
+            id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            expires_ms BIGINT,
+            uses_left INTEGER,
+            revoked_ms BIGINT
+        );
+        CREATE TABLE agent_credentials (
+            agent_id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            created_ms BIGINT NOT NULL,
+            token_id TEXT,
+            revoked_ms BIGINT
+        );
+        CREATE TABLE agent_events (
+            seq BIGSERIAL PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at_ms BIGINT NOT NULL
         );
     """,
 }
@@ -359,11 +403,21 @@ _ACK: LiteralString = (
 # Binary order, as SQLite sorts, whatever the database's collation.
 _AGENT_SQL: LiteralString = (
     "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz "
-    "FROM agents a LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
+    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz, "
+    "a.blocked_ms, a.blocked_reason FROM agents a "
+    "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
 _AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
+
+
+# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
+_CHANGES: dict[str, LiteralString] = {
+    "revoke": "UPDATE agent_credentials SET revoked_ms = %s "
+    "WHERE agent_id = %s AND revoked_ms IS NULL",
+    "block": "UPDATE agents SET blocked_ms = %s, blocked_reason = %s WHERE id = %s",
+    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = %s",
+}
 
 
 def redact(url: str) -> str:
@@ -493,6 +547,29 @@ class StoredRules:
         return rules
 
 
+async def erase_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str) -> None:
+    """Delete an agent's spans, zones and rollups, and take its time out of the team
+    rollups, in the caller's write transaction. Its rollups are what it contributed,
+    counting spans that retention already pruned (their rollups outlive them), so they
+    are subtracted whole rather than span by span; team rows are taken in key order, as
+    ``write_span_rows`` takes them, and the agent's lock first."""
+    await hold_agents(conn, [agent_id])
+    await conn.execute("DELETE FROM spans WHERE agent_id = %s", (agent_id,))
+    await conn.execute("DELETE FROM zone_runs WHERE agent_id = %s", (agent_id,))
+    cur = await conn.execute(
+        "DELETE FROM rollups WHERE agent_id = %s "
+        "RETURNING size_ms, bucket_ms, app, category, idle, ms",
+        (agent_id,),
+    )
+    left = sorted(
+        (int(size), int(bucket), str(app), str(category), bool(idle), -int(ms))
+        for size, bucket, app, category, idle, ms in await cur.fetchall()
+    )
+    if left:
+        await conn.execute(_TEAM_ADD, _columns(left, 6))
+        await conn.execute(_TEAM_PRUNE, _columns([row[:5] for row in left], 5))
+
+
 async def write_span_rows(
     conn: psycopg.AsyncConnection[tuple[Any, ...]],
     rows: Sequence[SpanRow],
@@ -602,7 +679,7 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore:
+class PostgresStore(AgentChanges):
     def __init__(
         self,
         url: str,
@@ -693,7 +770,7 @@ class PostgresStore:
                     f"database {redact(self.url)} has schema version {version}, newer than "
                     f"this officepulse understands ({SCHEMA_VERSION}); upgrade officepulse"
                 )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
+            for step in migration_steps(MIGRATIONS, version):
                 await conn.execute(MIGRATIONS[step])
                 if step == CATEGORY_STEP:
                     await _categorize_spans(conn)
@@ -864,19 +941,130 @@ class PostgresStore:
         )
         return _span_from(rows[0]) if rows else None
 
-    @staticmethod
-    def _status(row: Sequence[object]) -> AgentStatus:
-        return AgentStatus(
-            _agent_from(row[:8]), _span_from(row[8:]) if row[8] is not None else None
-        )
-
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(_AGENT_SQL + _AGENT_ORDER)
-        return [self._status(r) for r in rows]
+        return [status_from(r) for r in rows]
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(_AGENT_SQL + " WHERE a.id = %s", (agent_id,))
-        return self._status(rows[0]) if rows else None
+        return status_from(rows[0]) if rows else None
+
+    # -- enrollment, credentials, blocking and removing --------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """A transaction of its own, after what is queued (so that, say, a removal comes
+        after the agent's last queued write)."""
+        await self.flush()
+        async with self.transaction() as conn:
+            yield conn
+
+    @staticmethod
+    async def _event(
+        conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str, kind: str, now_ms: int
+    ) -> None:
+        # One event writer at a time: sequence numbers are handed out at insert but seen at
+        # commit, and a poller must never see seq N+1 before N has committed.
+        await conn.execute("LOCK TABLE agent_events IN EXCLUSIVE MODE")
+        await conn.execute(
+            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (%s, %s, %s)",
+            (agent_id, kind, now_ms),
+        )
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    token_hash,
+                    token.id,
+                    _text(token.label),
+                    token.created_ms,
+                    token.expires_ms,
+                    token.uses_left,
+                    token.revoked_ms,
+                ),
+            )
+
+    async def tokens(self) -> list[EnrollmentToken]:
+        rows = await self._read(
+            f'SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id COLLATE "C"'
+        )
+        return [token_from(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, %s) WHERE id = %s",
+                (now_ms, token_id),
+            )
+            return cur.rowcount > 0
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = %s FOR UPDATE",
+                (token_hash,),
+            )
+            row = await cur.fetchone()
+            token = None if row is None else token_from(row)
+            refusal = enroll_refusal(token, now_ms)
+            if token is None or refusal is not None:
+                return refusal
+            await conn.execute(
+                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
+                "WHERE id = %s AND uses_left IS NOT NULL",
+                (token.id,),
+            )
+            await conn.execute(
+                f"INSERT INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (agent_id) DO UPDATE SET "
+                "hash = excluded.hash, created_ms = excluded.created_ms, "
+                "token_id = excluded.token_id, revoked_ms = NULL",
+                (agent_id, credential_hash, now_ms, token.id),
+            )
+            return None
+
+    async def credential(self, agent_id: str) -> Credential | None:
+        rows = await self._read(
+            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = %s",
+            (agent_id,),
+        )
+        return credential_from(rows[0]) if rows else None
+
+    async def _change(
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
+    ) -> bool:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                _CHANGES[kind], [_text(p) if isinstance(p, str) else p for p in params]
+            )
+            if cur.rowcount:
+                await self._event(conn, agent_id, kind, now_ms)
+            return cur.rowcount > 0
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        async with self._transaction() as conn:
+            # Locks in the writer's order (_write: the agent's row, then its rollup lock),
+            # so that removing an agent that is writing cannot deadlock with it.
+            await conn.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
+            if erase:
+                await erase_spans(conn, agent_id)
+            await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
+            cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
+            if cur.rowcount:
+                await self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
+            return cur.rowcount > 0
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        rows = await self._read(
+            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > %s ORDER BY seq",
+            (after_seq,),
+        )
+        return [event_from(r) for r in rows]
 
     async def mark_all_offline(self) -> None:
         # Agents queued before this call are written offline; those queued after it keep

@@ -15,9 +15,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -38,12 +39,20 @@ from officepulse.store.base import (
     HOUR_MS,
     MINUTE_MS,
     RECATEGORIZE_CHUNK,
+    AgentChanges,
+    AgentEvent,
+    AgentEventKind,
     AgentInfo,
     AgentStatus,
+    Blocked,
     Contribution,
+    Credential,
+    EnrollmentToken,
     GroupKey,
     UsageRow,
     check_group_by,
+    enroll_refusal,
+    migration_steps,
     rollup_delta,
     team_delta,
     usage_plan,
@@ -51,8 +60,9 @@ from officepulse.store.base import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -99,6 +109,8 @@ MIGRATIONS: dict[int, str] = {
     # Categories (core/categories.py): each span's, set when it is written (NULL until the
     # store folds a span another writer made); the rollups are rebuilt with it below.
     7: "ALTER TABLE spans ADD COLUMN category TEXT",
+    # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
+    8: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -237,6 +249,18 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups "
         "GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) != 0",
     ),
+    8: (
+        "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
+        # Secrets only as SHA-256 hex (officepulse/credentials.py says why not a slow hash).
+        "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
+        "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
+        "revoked_ms INTEGER)",
+        "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
+        "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
+        # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
+        "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    ),
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
@@ -312,6 +336,55 @@ def _span_from(row: Sequence[object]) -> Span:
     assert isinstance(start, int)
     assert isinstance(end, int)
     return Span(start, end, activity, tz if isinstance(tz, str) else None)
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int), value
+    return value
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else _int(value)
+
+
+def status_from(row: Sequence[object]) -> AgentStatus:
+    """A row of the agent query: 8 agent columns, those of its last span, blocked_ms,
+    blocked_reason."""
+    span_end = 8 + len(_SPAN_COLUMNS.split(","))
+    blocked_ms, reason = row[span_end], row[span_end + 1]
+    return AgentStatus(
+        _agent_from(row[:8]),
+        _span_from(row[8:span_end]) if row[8] is not None else None,
+        Blocked(str(reason or ""), _int(blocked_ms)) if blocked_ms is not None else None,
+    )
+
+
+def token_from(row: Sequence[object]) -> EnrollmentToken:
+    id_, label, created, expires, uses, revoked = row
+    return EnrollmentToken(
+        str(id_), str(label), _int(created), _opt_int(expires), _opt_int(uses), _opt_int(revoked)
+    )
+
+
+def credential_from(row: Sequence[object]) -> Credential:
+    agent_id, hash_, created, token_id, revoked = row
+    return Credential(
+        str(agent_id),
+        str(hash_),
+        _int(created),
+        None if token_id is None else str(token_id),
+        _opt_int(revoked),
+    )
+
+
+def event_from(row: Sequence[object]) -> AgentEvent:
+    seq, agent_id, kind, at_ms = row
+    assert kind in ("block", "unblock", "remove", "erase", "revoke"), kind
+    return AgentEvent(_int(seq), str(agent_id), kind, _int(at_ms))
+
+
+TOKEN_COLUMNS = "id, label, created_ms, expires_ms, uses_left, revoked_ms"
+CREDENTIAL_COLUMNS = "agent_id, hash, created_ms, token_id, revoked_ms"
 
 
 def _agent_from(row: Sequence[object]) -> AgentInfo:
@@ -419,6 +492,33 @@ def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int,
     )
 
 
+# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
+_CHANGES: dict[str, str] = {
+    "revoke": "UPDATE agent_credentials SET revoked_ms = ? "
+    "WHERE agent_id = ? AND revoked_ms IS NULL",
+    "block": "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
+    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
+}
+
+
+def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet) -> None:
+    """Delete an agent's spans, zones and rollups, and take its time out of the team
+    rollups. Its rollups are what it contributed, counting spans that retention already
+    pruned (their rollups outlive them), so they are subtracted whole rather than span
+    by span."""
+    fold_pending(conn, rules)  # other writers' changes first: the delete's own must not count
+    conn.execute("DELETE FROM spans WHERE agent_id = ?", (agent_id,))
+    conn.execute("DELETE FROM rollup_pending")  # what the delete trigger noted of this
+    conn.execute("DELETE FROM zone_runs WHERE agent_id = ?", (agent_id,))
+    left = conn.execute(
+        "DELETE FROM rollups WHERE agent_id = ? "
+        "RETURNING size_ms, bucket_ms, app, category, idle, ms",
+        (agent_id,),
+    ).fetchall()
+    conn.executemany(_TEAM_ADD, [(*key, -ms) for *key, ms in left])
+    conn.executemany(_TEAM_PRUNE, [tuple(key) for *key, _ in left])
+
+
 def fold_pending(conn: sqlite3.Connection, rules: RuleSet) -> None:
     """Fold what other writers changed (rollup_pending) into the rollups. Their spans
     have no category yet: it is decided here, by ``rules``, and written to the span."""
@@ -523,7 +623,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class SQLiteStore:
+class SQLiteStore(AgentChanges):
     def __init__(
         self,
         path: str | Path,
@@ -582,7 +682,7 @@ class SQLiteStore:
         if version == 0:
             conn.executescript(SCHEMA)
             version = 1
-        for step in range(version + 1, SCHEMA_VERSION + 1):
+        for step in migration_steps(MIGRATIONS, version):
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(MIGRATIONS[step])
             for statement in BACKFILLS.get(step, ()):
@@ -746,24 +846,143 @@ class SQLiteStore:
 
     _AGENT_SQL = (
         "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))} FROM agents a "
+        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))}, "
+        "a.blocked_ms, a.blocked_reason FROM agents a "
         "LEFT JOIN spans s ON s.agent_id = a.id AND s.start_ms = "
         "(SELECT MAX(start_ms) FROM spans WHERE agent_id = a.id)"
     )
 
-    @staticmethod
-    def _status(row: Sequence[object]) -> AgentStatus:
-        return AgentStatus(
-            _agent_from(row[:8]), _span_from(row[8:]) if row[8] is not None else None
-        )
-
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(self._AGENT_SQL + " ORDER BY a.name, a.host, a.id")
-        return [self._status(r) for r in rows]
+        return [status_from(r) for r in rows]
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(self._AGENT_SQL + " WHERE a.id = ?", (agent_id,))
-        return self._status(rows[0]) if rows else None
+        return status_from(rows[0]) if rows else None
+
+    # -- enrollment, credentials, blocking and removing --------------------------------
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in its own transaction on the write connection, after what is
+        queued (so that, say, a removal comes after the agent's last queued write)."""
+        await self.flush()
+
+        def run() -> _T:
+            with self._write_lock:
+                conn = self._writer
+                assert conn is not None, "store is not open"
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+
+        return await asyncio.to_thread(run)
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token_hash,
+                    token.id,
+                    token.label,
+                    token.created_ms,
+                    token.expires_ms,
+                    token.uses_left,
+                    token.revoked_ms,
+                ),
+            )
+
+        await self._transaction(work)
+
+    async def tokens(self) -> list[EnrollmentToken]:
+        rows = await self._read(
+            f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id"
+        )
+        return [token_from(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?",
+                (now_ms, token_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = ?", (token_hash,)
+            ).fetchone()
+            token = None if row is None else token_from(row)
+            refusal = enroll_refusal(token, now_ms)
+            if token is None or refusal is not None:
+                return refusal
+            conn.execute(
+                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
+                "WHERE id = ? AND uses_left IS NOT NULL",
+                (token.id,),
+            )
+            conn.execute(
+                f"INSERT OR REPLACE INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, NULL)",
+                (agent_id, credential_hash, now_ms, token.id),
+            )
+            return None
+
+        return await self._transaction(work)
+
+    async def credential(self, agent_id: str) -> Credential | None:
+        rows = await self._read(
+            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?", (agent_id,)
+        )
+        return credential_from(rows[0]) if rows else None
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, agent_id: str, kind: str, now_ms: int) -> None:
+        conn.execute(
+            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (?, ?, ?)",
+            (agent_id, kind, now_ms),
+        )
+
+    async def _change(
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
+    ) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(_CHANGES[kind], params).rowcount > 0
+            if changed:
+                self._event(conn, agent_id, kind, now_ms)
+            return changed
+
+        return await self._transaction(work)
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            if erase:
+                erase_spans(conn, agent_id, self._rules)
+            conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
+            cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+            if cur.rowcount:
+                self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        rows = await self._read(
+            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > ? ORDER BY seq",
+            (after_seq,),
+        )
+        return [event_from(r) for r in rows]
 
     async def mark_all_offline(self) -> None:
         await self.flush()
