@@ -216,3 +216,29 @@ def aw_installed() -> None:
     """ActivityWatch's real server and client, which `make test` installs in .venv-aw."""
     aw = Path(__file__).parent.parent / ".venv-aw" / "bin" / "aw-server"
     assert aw.exists(), f"{aw} is missing: run `make test` (it installs ActivityWatch there)"
+
+
+def admin(database: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`officepulse agents|tokens ...` on ``database``, as a team lead runs it."""
+    return subprocess.run(
+        [OFFICEPULSE, "--env-file", "/dev/null", *args, "--database", str(database)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+        check=False,
+    )
+
+
+def usage_from_spans(
+    stored: list[tuple[str, Any]], lo: int, hi: int
+) -> dict[tuple[str, str], list[int]]:
+    """{(agent, app): [active_ms, idle_ms]} recomputed from stored (agent, Span) pairs
+    clipped to [lo, hi): what every answer from the rollups must equal."""
+    expected: dict[tuple[str, str], list[int]] = {}
+    for who, span in stored:
+        ms = min(span.end_ms, hi) - max(span.start_ms, lo)
+        if ms > 0:
+            slot = expected.setdefault((who, span.activity.app), [0, 0])
+            slot[1 if span.activity.idle else 0] += ms
+    return expected

@@ -22,6 +22,7 @@ from tests.people_office import (
     ANN_URL,
     Office,
     around_now,
+    cli_ok,
     csrf_of,
     office,
     session,
@@ -50,9 +51,9 @@ def test_every_route_has_an_access_policy(tmp_path: Path) -> None:
     # The detail of one agent is guarded wherever a route names one.
     for method, path in routes:
         if "{agent_id}" in path:
-            assert (
-                isinstance(policy_for(method, path), Detail)
-                or policy_for(method, path) is Access.ADMIN
+            assert isinstance(policy_for(method, path), Detail) or policy_for(method, path) in (
+                Access.ADMIN,
+                Access.MANAGE,
             ), path
 
 
@@ -108,7 +109,7 @@ async def test_a_member_cannot_read_another_persons_detail_through_any_route(
                 assert ANN_URL.encode() not in body, where
                 served[f"{method} {path}"] = r.status
                 policy = policy_for(method, path)
-                guarded = isinstance(policy, Detail) or policy is Access.ADMIN
+                guarded = isinstance(policy, Detail) or policy in (Access.ADMIN, Access.MANAGE)
                 if guarded and query is queries[0]:
                     assert r.status == 403, where
     # Not vacuous: the office itself was served, with Ann in it at her level.
@@ -144,6 +145,26 @@ def test_the_live_office_shows_each_audience_its_level(office: Office) -> None:
         ann_update = _until(ann_ws, "Terminal")
         assert "Ann-second-secret" not in bob_update
         assert "Ann-second-secret" in ann_update
+
+
+def test_the_live_office_shows_a_person_on_category_as_their_category(office: Office) -> None:
+    """Ann shows others a category only: Bob's dashboard gets the top level of hers,
+    live, never her app or title."""
+    cli_ok(office.database, "people", "set-visibility", "ann", "category")
+    with connect(
+        office.server.browser_url,
+        additional_headers={"Origin": office.url, "Cookie": session_cookie(office.url, "bob")},
+        proxy=None,
+    ) as bob_ws:
+        first = str(bob_ws.recv(timeout=10))
+        assert "Work" in first  # Code is "Work > Programming" by the default rules
+        assert "Code" not in first
+        assert ANN_TITLE not in first
+        office.agents[OTHER_AGENT].beat("Slack", "Ann-chat-secret")
+        update = _until(bob_ws, "Comms")  # Slack is "Comms > Chat"
+        assert "Slack" not in update
+        assert "Chat" not in update
+        assert "Ann-chat-secret" not in update
 
 
 def _until(ws: object, needle: str) -> str:

@@ -42,7 +42,7 @@ from officepulse.server.aw_compat import (
 )
 from officepulse.store.base import Store
 from officepulse.store.postgres import PostgresStore
-from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SQLiteStore
+from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore
 
 pytest_plugins = ["tests.postgres"]
 
@@ -200,7 +200,7 @@ def test_window_data_with_a_url_keeps_it() -> None:
 def tables() -> SQLiteAwTables:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.executescript(SCHEMA)
-    for step in range(2, SCHEMA_VERSION + 1):
+    for step in sorted(MIGRATIONS):
         conn.execute(MIGRATIONS[step])
     conn.executescript(AW_SCHEMA)
     tx = SQLiteAwTables(conn)

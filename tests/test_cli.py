@@ -33,7 +33,10 @@ def run(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Completed
     )
 
 
-@pytest.mark.parametrize("command", [[], ["server"], ["agent"], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["server"], ["agent"], ["demo"], ["agents"], ["agents", "block"], ["tokens", "create"]],
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0

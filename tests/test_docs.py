@@ -9,6 +9,7 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from officepulse.agent.link import REFUSAL_CODES
 from officepulse.protocol.errors import CloseCode
 from officepulse.server.api import openapi
 from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
@@ -82,8 +83,10 @@ def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
 
 def test_every_api_path_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    for path in openapi()["paths"]:
-        assert f"`GET {path}" in readme, f"{path} is not in the README's API section"
+    for path, operations in openapi()["paths"].items():
+        for method in operations:
+            operation = f"{method.upper()} {path}"
+            assert f"`{operation}" in readme, f"{operation} is not in the README's API section"
 
 
 def test_every_close_code_is_in_the_protocol_document() -> None:
@@ -92,8 +95,12 @@ def test_every_close_code_is_in_the_protocol_document() -> None:
     rows = {}
     for line in table.splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
-        rows.setdefault(int(cells[0]), set()).add(cells[1].strip("`"))
+        # A cell may list several codes: `a`, `b`.
+        rows.setdefault(int(cells[0]), set()).update(c.strip(" `") for c in cells[1].split(","))
     for code in CloseCode:
         assert code.value in rows, f"close code {code.value} ({code.slug}) is not documented"
-        if code.value >= 4000 and code is not CloseCode.REPLACED:
+        if code is CloseCode.UNAUTHORIZED:
+            # Never sent bare: each refusal has a finer code, documented under 4011.
+            assert REFUSAL_CODES - {CloseCode.AGENT_BLOCKED.slug} <= rows[code.value]
+        elif code.value >= 4000 and code is not CloseCode.REPLACED:
             assert code.slug in rows[code.value], (code, rows[code.value])

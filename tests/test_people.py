@@ -117,21 +117,38 @@ async def test_member_sees_the_office_at_each_persons_level(office: Office) -> N
         assert agents["a-ann"]["current"]["title"] == ""
         assert "url" not in agents["a-ann"]["current"]
         assert agents["a-bob"]["current"]["title"] == BOB_TITLE
-        # Ann chooses "category": Bob then sees whether she is active, not the app.
+        # Ann chooses "category": Bob then sees the top level of her category (Code with
+        # the default rules is "Work > Programming"), never the app or the title.
         cli_ok(office.database, "people", "set-visibility", "ann", "category")
         async with http.get(office.url + "/api/v1/agents") as r:
             agents = {a["id"]: a for a in (await r.json())["agents"]}
-        assert agents["a-ann"]["current"]["app"] == "active"
+        assert agents["a-ann"]["current"]["app"] == "Work"
+        assert agents["a-ann"]["current"]["title"] == ""
+        async with http.get(office.url + "/") as r:
+            page = await r.text()
+        assert "Work" in page
+        assert "Code" not in page
         async with http.get(office.url + "/api/v1/usage?" + around_now() + "&group_by=app") as r:
             apps = {row["app"] for row in (await r.json())["rows"]}
         assert "Code" not in apps  # not even summed over the team
+        assert "Work" in apps
+        async with http.get(
+            office.url + "/api/v1/usage?" + around_now() + "&group_by=agent,category"
+        ) as r:
+            mine = {row["agent"]: row["category"] for row in (await r.json())["rows"]}
+        assert mine["a-ann"] == "Work"  # the top level only, not "Work > Programming"
         today = datetime.now(UTC).date().isoformat()
         async with http.get(
-            office.url + f"/api/v1/usage/days?from={today}&to={today}&group_by=app"
+            office.url + f"/api/v1/usage/days?from={today}&to={today}&group_by=agent,app"
         ) as r:
             days = (await r.json())["rows"]
-        assert days
-        assert "Code" not in {row["app"] for row in days}  # nor day by day
+        assert {row["app"] for row in days if row["agent"] == "a-ann"} == {"Work"}  # by day too
+        async with http.get(office.url + "/time?range=today&tz=UTC") as r:
+            report = await r.text()
+        assert r.status == 200
+        assert "Work" in report
+        assert "Code" not in report
+        assert ANN_TITLE not in report
         # Ann sees her own at full detail.
     async with session() as http:
         assert await sign_in(http, office.url, "ann") == 303

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from officepulse.protocol import PROTOCOL_VERSION, Activity, CloseCode, Heartbeat, Hello, Welcome
@@ -13,6 +14,7 @@ from officepulse.protocol.errors import ProtocolError
 from officepulse.protocol.messages import Error, Ping
 from officepulse.protocol.session import (
     AgentConversation,
+    EnrolledReceived,
     ErrorReceived,
     HeartbeatReceived,
     HelloReceived,
@@ -147,3 +149,29 @@ def test_reconnect_back_off_doubles_up_to_a_ceiling_with_jitter() -> None:
     lowest = [backoff(n, 0.5, 30, lambda: 0.0) for n in range(1, 10)]
     assert lowest == [h / 2 for h in highest]
     assert backoff(10_000, 0.5, 30, lambda: 1.0) == 30
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_an_enrollment_sends_the_credential_before_the_welcome(encoding: str) -> None:
+    hello = msgspec.structs.replace(HELLO, enroll="opet_token")
+    agent = AgentConversation(hello, encoding)  # type: ignore[arg-type]
+    server = ServerConversation()
+    assert pump(agent, server) == [HelloReceived(hello)]
+    server.enrolled("opac_secret")
+    server.accept(WELCOME)
+    assert pump(server, agent) == [EnrolledReceived("opac_secret"), WelcomeReceived(WELCOME)]
+    assert agent.state is State.OPEN
+
+
+def test_a_refusal_carries_its_own_code_under_the_close_code() -> None:
+    agent = AgentConversation(HELLO, "json")
+    server = ServerConversation()
+    pump(agent, server)
+    server.reject(ProtocolError(CloseCode.UNAUTHORIZED, "it was revoked", "credential-revoked"))
+    (event,) = pump(server, agent)
+    assert event == ErrorReceived(
+        Error(code="credential-revoked", message="it was revoked", fatal=True)
+    )
+    assert server.close is not None
+    assert server.close.code == 4011
+    assert agent.state is State.CLOSED

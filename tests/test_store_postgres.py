@@ -15,12 +15,13 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from officepulse.core.categories import DEFAULT_RULES, compile_rules, rules_to_json
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity
-from officepulse.store import postgres
+from officepulse.store import postgres, sqlite
 from officepulse.store.base import AgentInfo
-from officepulse.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore, redact
+from officepulse.store.postgres import MIGRATIONS, PostgresStore, redact
 
 if TYPE_CHECKING:
     from tests.postgres import PostgresCluster
@@ -35,6 +36,10 @@ def agent(id_: str = "a1", *, online: bool = True) -> AgentInfo:
     return AgentInfo(id_, f"name-{id_}", "host", "Linux", "0.1", "UTC", online, 0)
 
 
+# Every step this build has, in order.
+STEPS = sorted(MIGRATIONS)
+
+
 def versions(url: str) -> list[int]:
     with psycopg.connect(url) as conn:
         return [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
@@ -45,23 +50,35 @@ def make_old_database(url: str, version: int) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at "
                      "TIMESTAMPTZ NOT NULL DEFAULT now())")  # fmt: skip
-        for step in range(1, version + 1):
+        for step in STEPS:
+            if step > version:
+                break
             conn.execute(MIGRATIONS[step])
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
         conn.execute("INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', true, 5)")
         conn.execute(
-            "INSERT INTO spans VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
+            "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, process, pid, idle) "
+            "VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
         )
-        if version >= 6:
-            # Since zones (schema 6) a span is written with its zone and the agent's run.
+        if version >= 6:  # zones (schema 6): the span's zone and the agent's run, as written
             conn.execute("UPDATE spans SET tz = 'UTC'")
             conn.execute("INSERT INTO zone_runs VALUES ('a1', 0, 10, 'UTC')")
+        if version >= 7:  # categories (schema 7): the rules in force and the span's category
+            rules = compile_rules(DEFAULT_RULES)
+            conn.execute(
+                "INSERT INTO categories (id, version, rules) VALUES (0, 1, %s)",
+                (rules_to_json(rules.rules),),
+            )
+            conn.execute(
+                "UPDATE spans SET category = %s", (rules.categorize("Code", "main.py", None),)
+            )
+            conn.execute(postgres.CATEGORY_REBUILD)  # what the step runs after its SQL
 
 
 MIGRATED = Span(0, 10, Activity(app="Code", title="main.py"), "UTC")
 
 
-@pytest.mark.parametrize("old", range(1, SCHEMA_VERSION))
+@pytest.mark.parametrize("old", STEPS[:-1])
 async def test_an_older_schema_is_migrated_with_its_data(postgres_url: str, old: int) -> None:
     make_old_database(postgres_url, old)
     store = PostgresStore(postgres_url)
@@ -78,7 +95,7 @@ async def test_an_older_schema_is_migrated_with_its_data(postgres_url: str, old:
         assert await store.acked_seq("a1") == 4
     finally:
         await store.close()
-    assert versions(postgres_url) == list(range(1, SCHEMA_VERSION + 1))
+    assert versions(postgres_url) == STEPS
 
 
 async def test_stores_opening_together_migrate_once(postgres_url: str) -> None:
@@ -87,7 +104,7 @@ async def test_stores_opening_together_migrate_once(postgres_url: str) -> None:
     stores = [PostgresStore(postgres_url) for _ in range(6)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
-        assert versions(postgres_url) == list(range(1, SCHEMA_VERSION + 1))
+        assert versions(postgres_url) == STEPS
         await asyncio.gather(*(s.commit_spans("a1", [], i + 1) for i, s in enumerate(stores)))
         for s in stores:
             assert await s.last_span("a1") == MIGRATED
@@ -100,7 +117,7 @@ async def test_new_databases_opened_together_get_one_schema(postgres_url: str) -
     stores = [PostgresStore(postgres_url) for _ in range(6)]
     await asyncio.gather(*(s.open() for s in stores))
     await asyncio.gather(*(s.close() for s in stores))
-    assert versions(postgres_url) == list(range(1, SCHEMA_VERSION + 1))
+    assert versions(postgres_url) == STEPS
 
 
 async def test_a_newer_schema_is_refused(postgres_url: str) -> None:
@@ -299,5 +316,8 @@ async def test_writes_wait_out_a_server_that_is_down(
     await store.close()
 
 
-def test_the_schema_steps_are_numbered_without_gaps() -> None:
-    assert sorted(MIGRATIONS) == list(range(1, postgres.SCHEMA_VERSION + 1))
+def test_the_schema_steps_are_numbered_as_planned() -> None:
+    # Every step from 1 to the version, on both stores.
+    assert STEPS[-1] == postgres.SCHEMA_VERSION == sqlite.SCHEMA_VERSION
+    assert set(range(1, postgres.SCHEMA_VERSION + 1)) == set(STEPS)
+    assert set(STEPS) - {1} == set(sqlite.MIGRATIONS)  # SQLite's step 1 is its SCHEMA

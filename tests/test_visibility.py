@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from officepulse.core.categories import DEFAULT_RULES, compile_rules
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity, Media
 from officepulse.server.hub import Hub
@@ -32,6 +33,11 @@ FULL = Activity(
 )
 
 
+RULES = compile_rules(DEFAULT_RULES)
+CODE = Activity(app="Code", title="secret-project/main.py")
+TUBE = Activity(app="Firefox", title="Cats — YouTube", url="https://www.youtube.com/watch?v=1")
+
+
 def person(id_: int, visibility: Visibility, role: str = "member") -> Person:
     return NewPerson(
         f"p{id_}", f"P{id_}", "admin" if role == "admin" else "member", "h", visibility, 0
@@ -53,12 +59,17 @@ def busy_view() -> AgentView:
 
 
 def test_present_activity_keeps_only_what_the_level_allows() -> None:
-    assert present_activity(FULL, "full") == FULL
-    assert present_activity(FULL, "app") == Activity(app="Firefox")
-    assert present_activity(FULL, "category") == Activity(app="active")
+    assert present_activity(FULL, "full", RULES) == FULL
+    assert present_activity(FULL, "app", RULES) == Activity(app="Firefox")
+    # "category": the top level of the category the rules give, and nothing else.
+    assert present_activity(FULL, "category", RULES) == Activity(app="Uncategorized")
+    assert present_activity(CODE, "category", RULES) == Activity(app="Work")
+    assert present_activity(TUBE, "category", RULES) == Activity(app="Entertainment")
     away = Activity(app="Code", title="x", idle=True)
-    assert present_activity(away, "category") == Activity(app="away", idle=True)
-    assert present_activity(Activity(app="private", private=True), "app").private
+    assert present_activity(away, "category", RULES) == Activity(app="Work", idle=True)
+    assert present_activity(Activity(app="private", private=True), "app", RULES).private
+    hidden = Activity(app="private", private=True)
+    assert present_activity(hidden, "category", RULES) == Activity(app="Private")
 
 
 def test_levels_per_viewer() -> None:
@@ -75,22 +86,43 @@ def test_levels_per_viewer() -> None:
 
 def test_usage_rows_merge_when_apps_are_hidden() -> None:
     rows = [
-        UsageRow("a", "Code", 10, 1),
-        UsageRow("a", "Firefox", 5, 0),
+        UsageRow("a", "Code", 10, 1, "Work > Programming"),
+        UsageRow("a", "Firefox", 5, 0, "Work > Docs"),
+        UsageRow("a", "Firefox", 4, 0, "Entertainment > Video"),
+        UsageRow("b", "Code", 7, 0, "Work > Programming"),
+    ]
+
+    def level(agent: str | None) -> Visibility:
+        return "category" if agent == "a" else "app"
+
+    shown = present_usage(rows, level, ["agent", "app"])
+    assert shown == [
+        UsageRow("a", "Work", 15, 1),
+        UsageRow("a", "Entertainment", 4, 0),
         UsageRow("b", "Code", 7, 0),
     ]
-    shown = present_usage(rows, lambda agent: "category" if agent == "a" else "app")
-    assert shown == [UsageRow("a", "active", 15, 1), UsageRow("b", "Code", 7, 0)]
+    # Team-wide: a's apps stay hidden in the sum; b's category is b's to show.
+    assert present_usage(rows, level, ["app"]) == [
+        UsageRow(None, "Work", 15, 1),
+        UsageRow(None, "Entertainment", 4, 0),
+        UsageRow(None, "Code", 7, 0),
+    ]
+    assert present_usage(rows, level, ["category"]) == [
+        UsageRow(None, None, 15, 1, "Work"),
+        UsageRow(None, None, 4, 0, "Entertainment"),
+        UsageRow(None, None, 7, 0, "Work > Programming"),
+    ]
 
 
 def test_spans_and_views_lose_titles_below_full() -> None:
     span = Span(0, 10, FULL)
-    assert present_span(span, "app") == Span(0, 10, Activity(app="Firefox"))
+    assert present_span(span, "app", RULES) == Span(0, 10, Activity(app="Firefox"))
+    assert present_span(Span(0, 10, CODE), "category", RULES) == Span(0, 10, Activity(app="Work"))
     view = busy_view()
-    shown = present_view(view, "category")
+    shown = present_view(view, "category", RULES)
     assert shown.current is not None
-    assert shown.current.activity == Activity(app="active")
-    assert present_view(view, "full") is view
+    assert shown.current.activity == Activity(app="Uncategorized")
+    assert present_view(view, "full", RULES) is view
 
 
 async def test_the_hub_renders_one_fragment_per_level_not_per_browser() -> None:
@@ -98,7 +130,7 @@ async def test_the_hub_renders_one_fragment_per_level_not_per_browser() -> None:
 
     def render(view: AgentView, level: Visibility) -> str:
         rendered.append(level)
-        activity = present_view(view, level).current
+        activity = present_view(view, level, RULES).current
         return f"[{level}:{activity.activity.title if activity else ''}]"
 
     hub = Hub(render, lambda views: "", send_timeout=5)

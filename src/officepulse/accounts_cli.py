@@ -1,6 +1,6 @@
 """``officepulse admin create`` and ``officepulse people ...``: people's accounts, on the
 database the ``database`` setting names, from the command line. Each change goes in the
-audit log with "cli" as who did it."""
+audit log with ``cli:<OS login>@<host>`` as who did it."""
 
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ from officepulse.store.accounts import (
     PersonChange,
     Role,
     Visibility,
+    cli_actor,
 )
 from officepulse.store.base import Store
-
-ACTOR = "cli"
 
 
 class CliError(Exception):
@@ -122,8 +121,10 @@ async def _find(store: Store, login: str) -> Person:
     return person
 
 
-async def _audit(store: Store, action: str, target: str, detail: str = "") -> None:
-    await store.add_audit(AuditEntry(int(time.time() * 1000), ACTOR, action, target, detail))
+async def cli_audit(store: Store, action: str, target: str, detail: str = "") -> None:
+    """One line in the audit log, by the person at this terminal."""
+    entry = AuditEntry(int(time.time() * 1000), cli_actor(), action, target, detail)
+    await store.add_audit(entry)
 
 
 def run(args: argparse.Namespace, database: str, out: TextIO = sys.stdout) -> int:
@@ -154,7 +155,7 @@ def _command(
         await store.add_person(
             NewPerson(login, args.name or login, role, password_hash, DEFAULT_VISIBILITY, created)
         )
-        await _audit(store, "person.add", login, role)
+        await cli_audit(store, "person.add", login, role)
         return f"{login} can sign in now ({role})."
 
     async def listing(store: Store) -> str:
@@ -168,7 +169,7 @@ def _command(
     async def set_role(store: Store) -> str:
         person = await _find(store, args.login)
         await store.update_person(person.id, PersonChange(role=cast(Role, args.role)))
-        await _audit(store, "person.role", person.login, args.role)
+        await cli_audit(store, "person.role", person.login, args.role)
         return f"{person.login} is now {args.role}."
 
     async def set_visibility(store: Store) -> str:
@@ -176,7 +177,7 @@ def _command(
         await store.update_person(
             person.id, PersonChange(visibility=cast(Visibility, args.visibility))
         )
-        await _audit(store, "person.visibility", person.login, args.visibility)
+        await cli_audit(store, "person.visibility", person.login, args.visibility)
         return f"Others now see {args.visibility} of {person.login}."
 
     async def assign(store: Store) -> str:
@@ -185,13 +186,13 @@ def _command(
         person = None if args.login == "-" else await _find(store, args.login)
         await store.assign_agent(args.agent_id, person.id if person else None)
         owner = person.login if person else "nobody"
-        await _audit(store, "agent.assign", args.agent_id, owner)
+        await cli_audit(store, "agent.assign", args.agent_id, owner)
         return f"Agent {args.agent_id} now belongs to {owner}."
 
     async def remove(store: Store) -> str:
         person = await _find(store, args.login)
         await store.remove_person(person.id)
-        await _audit(store, "person.remove", person.login)
+        await cli_audit(store, "person.remove", person.login)
         return f"Removed {person.login}."
 
     commands: dict[str, Callable[[Store], Awaitable[str]]] = {

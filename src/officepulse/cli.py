@@ -1,5 +1,5 @@
-"""The ``officepulse`` command: ``server``, ``agent``, ``demo``, ``import-aw``, and
-``admin`` / ``people`` for people's accounts.
+"""The ``officepulse`` command: ``server``, ``agent``, ``agents``, ``tokens``, ``demo``,
+``import-aw``, and ``admin`` / ``people`` for people's accounts.
 
 Every flag is a setting (see settings.py): ``--port`` is also OFFICEPULSE_PORT
 in the environment or in ``.env``.
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from officepulse import __version__
+from officepulse.admin_cli import ADMIN_COMMANDS, add_admin_commands, run_admin
+from officepulse.settings import HELP, AgentSettings, ServerSettings, SettingsError, env_name, load
 
 if TYPE_CHECKING:
     from officepulse.server.tls import TlsSetup
-from officepulse.settings import HELP, AgentSettings, ServerSettings, SettingsError, env_name, load
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, cls: type[msgspec.Struct]) -> None:
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     from officepulse.accounts_cli import add_parsers
 
     add_parsers(sub, f"{HELP['database']}; env {env_name('database')}")
+    add_admin_commands(sub)
     demo = sub.add_parser(
         "demo",
         help="fill an office with scripted people (needs a running server)",
@@ -183,11 +185,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"agents trust it with --ca-file {tls.ca}",
                         flush=True,
                     )
-                print(
-                    "  embedded mode: anyone who can reach this port can connect an agent "
-                    "(agents need no credential yet)",
-                    flush=True,
-                )
+                if server_settings.agent_auth_mode() == "open":
+                    print(
+                        "  WARNING: agent_auth is open: anyone who can reach this port can "
+                        "connect an agent without a credential, and see the office; fine for "
+                        "one computer (loopback), not for a team: set agent_auth = required",
+                        flush=True,
+                    )
+                else:
+                    print(
+                        "  agents must be enrolled: `officepulse tokens create` makes a token "
+                        "for `officepulse agent --enroll-token TOKEN`",
+                        flush=True,
+                    )
 
             _run(serve(server_settings, ready=ready, tls=tls.context if tls else None))
         elif args.command == "agent":
@@ -203,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             db_settings = load(ServerSettings, {"database": args.database}, env_file=args.env_file)
             return accounts_cli.run(args, db_settings.database)
+        elif args.command in ADMIN_COMMANDS:
+            admin_settings = load(
+                ServerSettings, {"database": args.database}, env_file=args.env_file
+            )
+            return run_admin(args, admin_settings.database)
         elif args.command == "import-aw":
             from officepulse.aw_import import run
 

@@ -9,6 +9,7 @@ start-up with a message that names the key and where it came from.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -46,6 +47,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pulsetime: PositiveSeconds = 25.0
     max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     browser_send_timeout: PositiveSeconds = 5.0
+    # None: open when listening on loopback only (embedded, one desktop), else required.
+    agent_auth: Literal["open", "required"] | None = None
     # 0 keeps raw spans for ever (as ActivityWatch does); rollups are always kept.
     retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
     tls_cert: str | None = None
@@ -62,6 +65,23 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_connections: Count = 10_000
     max_connections_per_ip: Count = 5_000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def agent_auth_mode(self) -> Literal["open", "required"]:
+        if self.agent_auth is not None:
+            return self.agent_auth
+        return "open" if is_loopback(self.host) else "required"
+
+
+def is_loopback(host: str) -> bool:
+    """A name or address that can only mean this computer (no DNS asked: a
+    resolver could say anything)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -96,6 +116,9 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ack_timeout: PositiveSeconds = 30.0
     ca_file: str | None = None
     allow_insecure: bool = False
+    enroll_token: str | None = None
+    credential_store: Literal["auto", "keyring", "file"] = "auto"
+    refused_retry: PositiveSeconds = 300.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -125,10 +148,19 @@ HELP: dict[str, str] = {
     "max_connections": "agent connections open at once, at most",
     "max_connections_per_ip": "agent connections open at once from one IP address, at most",
     "log_level": "debug, info, warning or error",
+    "agent_auth": "open (any agent may connect) or required (agents need a credential from "
+    "an enrollment token); default: open only when listening on loopback",
+    "enroll_token": "an enrollment token from the team lead, exchanged once for this agent's "
+    "own credential",
+    "credential_store": "where the agent keeps its credential: auto (the system keyring where "
+    "there is a usable one, else a file only you can read in state_dir), keyring or file",
+    "refused_retry": "seconds between tries once the server has refused this agent (blocked, "
+    "credential revoked)",
     "server_url": "websocket URL of the server's /agent endpoint",
     "name": "the person's name shown on the dashboard",
     "agent_id": "stable id of this agent (default: made once and kept in state_dir)",
-    "state_dir": "folder where the agent keeps its id",
+    "state_dir": "folder where the agent keeps its id, journal and (without a keyring) its "
+    "credential",
     "source": "what to read: auto (chosen from the platform and session), x11, sway, "
     "hyprland, kde, gnome, gnome-eval, macos, windows, scripted (replay --timeline) or none",
     "timeline": "JSON-lines timeline file replayed by the scripted source",

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 import aiohttp
+import msgspec
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.protocol.codec import Encoding, Frame, encode
@@ -31,6 +32,7 @@ from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Sp
 from officepulse.protocol.session import (
     AckReceived,
     AgentConversation,
+    EnrolledReceived,
     ErrorReceived,
     WelcomeReceived,
 )
@@ -45,6 +47,28 @@ def from_ms(ms: int) -> datetime:
 
 class Rejected(Exception):
     """The server refused this agent; the message says why."""
+
+
+class Refused(Rejected):
+    """The server refused this agent for who it is (blocked, removed, no valid credential
+    or enrollment token): asking again soon would be refused again."""
+
+
+# The error codes (docs/protocol.md) after which the agent tries again only slowly.
+REFUSAL_CODES = frozenset(
+    {
+        "agent-blocked",
+        "agent-removed",
+        "credential-required",
+        "credential-unknown",
+        "credential-revoked",
+        "enroll-token-unknown",
+        "enroll-token-expired",
+        "enroll-token-used-up",
+        "enroll-token-revoked",
+    }
+)
+REFUSAL_CLOSE_CODES = frozenset({CloseCode.AGENT_BLOCKED, CloseCode.UNAUTHORIZED})
 
 
 class Stalled(Exception):
@@ -99,6 +123,8 @@ class Link:
         first_delay: float = 0.5,
         max_delay: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        refused_retry: float = 300.0,
+        on_credential: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -114,6 +140,8 @@ class Link:
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.ssl_context = ssl_context
+        self.refused_retry = refused_retry
+        self.on_credential = on_credential
         self.clock = clock
         self.welcome: Welcome | None = None
         self.connected = asyncio.Event()
@@ -163,8 +191,19 @@ class Link:
             while True:
                 attempt += 1
                 refused = False
+                wait: float | None = None
                 try:
                     await self._session(session)
+                except Refused as exc:
+                    # Blocked, removed, revoked: said once, then a slow retry, so that
+                    # an unblock or a new token is picked up without hammering the server.
+                    wait = self.refused_retry
+                    self._lost(quietly=True)
+                    self._log_once(
+                        logging.ERROR,
+                        f"the server refused this agent: {exc}",
+                        f"trying again every {wait:.0f} s",
+                    )
                 except Rejected as exc:
                     self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
                     refused = True
@@ -191,13 +230,17 @@ class Link:
                     attempt = 64  # it would refuse again at once: wait the longest
                 elif was_up:
                     attempt = 1  # it was up: start the back-off over
-                delay = backoff(attempt, self.first_delay, self.max_delay, random.random)
+                delay = (
+                    wait
+                    if wait is not None
+                    else backoff(attempt, self.first_delay, self.max_delay, random.random)
+                )
                 log.debug("reconnecting in %.1f s", delay)
                 await asyncio.sleep(delay)
 
-    def _log_once(self, level: int, text: str) -> None:
+    def _log_once(self, level: int, text: str, retry: str = "retrying in the background") -> None:
         if text != self._last_error:
-            log.log(level, "%s (retrying in the background; %s)", text, self.status())
+            log.log(level, "%s (%s; %s)", text, retry, self.status())
             self._last_error = text
 
     def _lost(self, quietly: bool = False) -> None:
@@ -220,17 +263,7 @@ class Link:
         ) as ws:
             conv = AgentConversation(self.hello, self.encoding)
             await self._send_all(ws, conv.data_to_send())
-            msg = await ws.receive(timeout=15)
-            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
-                raise Throttled(said) if ws.close_code in RETRY_LATER else Rejected(said)
-            for event in conv.receive(msg.data):
-                if isinstance(event, ErrorReceived):
-                    self._fatal(event.error.code, event.error.message)
-                if isinstance(event, WelcomeReceived):
-                    self.welcome = event.welcome
-            if self.welcome is None:
-                raise Rejected("no welcome from the server")
+            self.welcome = await self._handshake(ws, conv)
             # The server has everything up to here already: no need to send it again.
             self.journal.continue_after(self.welcome.resume_from_seq)
             self.journal.ack(self.welcome.resume_from_seq)
@@ -253,6 +286,34 @@ class Link:
                 for task in (sender, receiver):
                     task.cancel()
                 await asyncio.gather(sender, receiver, return_exceptions=True)
+
+    async def _handshake(
+        self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation
+    ) -> Welcome:
+        """Read until the Welcome; an enrolment's credential comes first and is kept at
+        once (the token it was exchanged for is spent)."""
+        while True:
+            msg = await ws.receive(timeout=15)
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
+                if ws.close_code in RETRY_LATER:
+                    raise Throttled(said)
+                if ws.close_code in REFUSAL_CLOSE_CODES:
+                    raise Refused(said)
+                raise Rejected(said)
+            for event in conv.receive(msg.data):
+                if isinstance(event, ErrorReceived):
+                    self._fatal(event.error.code, event.error.message)
+                if isinstance(event, EnrolledReceived):
+                    self._enrolled(event.credential)
+                if isinstance(event, WelcomeReceived):
+                    return event.welcome
+
+    def _enrolled(self, credential: str) -> None:
+        if self.on_credential is not None:
+            self.on_credential(credential)
+        # From now on every Hello carries the credential, and the token is not sent again.
+        self.hello = msgspec.structs.replace(self.hello, token=credential, enroll=None)
 
     async def _sender(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
         cursor = self.journal.acked_seq
@@ -354,6 +415,8 @@ class Link:
                         )
         if ws.close_code in RETRY_LATER:
             self._fatal(CloseCode(ws.close_code).slug, str(msg.extra or ""))
+        if ws.close_code in REFUSAL_CLOSE_CODES:
+            raise Refused(f"closed by the server with code {ws.close_code}")
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
 
@@ -364,6 +427,8 @@ class Link:
             self.backfill_rate = max(float(self.batch_max), self.backfill_rate / 2)
         if code in RETRY_LATER_SLUGS:
             raise Throttled(message)
+        if code in REFUSAL_CODES:
+            raise Refused(message)  # blocked, removed, no valid credential: slow retries
         raise Rejected(message)
 
     @staticmethod

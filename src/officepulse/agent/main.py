@@ -9,12 +9,15 @@ import platform
 import signal
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import tzlocal
 
 from officepulse import __version__
 from officepulse.agent.config import load_config
+from officepulse.agent.credential import CredentialStore, CredentialStoreError
 from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver
 from officepulse.agent.identity import agent_id
 from officepulse.agent.journal import Journal
@@ -104,7 +107,11 @@ def open_journal(settings: AgentSettings) -> Journal:
 
 
 def make_link(
-    settings: AgentSettings, hello: Hello, journal: Journal, tls: ssl.SSLContext | None
+    settings: AgentSettings,
+    hello: Hello,
+    journal: Journal,
+    tls: ssl.SSLContext | None,
+    on_credential: Callable[[str], None] | None = None,
 ) -> Link:
     return Link(
         settings.server_url,
@@ -115,7 +122,35 @@ def make_link(
         backfill_rate=settings.backfill_rate,
         ack_timeout=settings.ack_timeout,
         ssl_context=tls,
+        refused_retry=settings.refused_retry,
+        on_credential=on_credential,
     )
+
+
+def with_credentials(settings: AgentSettings, hello: Hello) -> tuple[Hello, Callable[[str], None]]:
+    """The Hello with this agent's credential, or with the enrollment token when it has
+    not been exchanged yet; and what keeps the credential the server sends back."""
+    store = CredentialStore(settings.state_dir, hello.agent_id, settings.credential_store)
+    try:
+        credential = store.load()
+    except CredentialStoreError as exc:
+        raise SystemExit(f"officepulse agent: {exc}") from exc
+    token = settings.enroll_token
+    enroll = token if token and not store.enrolled_with(token) else None
+    if token and enroll is None:
+        log.info("this agent was enrolled with that token already; using its credential")
+
+    def keep(secret: str) -> None:
+        try:
+            where = store.save(secret)
+        except CredentialStoreError as exc:
+            # Without a credential kept, the next start could not connect: stop now.
+            raise SystemExit(f"officepulse agent: enrolled, but {exc}") from exc
+        if token:
+            store.mark_enrolled(token)
+        log.info("enrolled with the server; this agent's credential is kept in %s", where)
+
+    return msgspec.structs.replace(hello, token=credential, enroll=enroll), keep
 
 
 async def _compact_now_and_then(journal: Journal, every: float = 60.0) -> None:
@@ -135,8 +170,9 @@ async def run_agent(settings: AgentSettings) -> None:
     config = load_config(settings.agent_config)
     if config.found:
         log.info("privacy lists from %s", config.path)
+    hello, keep_credential = with_credentials(settings, hello)
     journal = open_journal(settings)
-    link = make_link(settings, hello, journal, link_ssl)
+    link = make_link(settings, hello, journal, link_ssl, keep_credential)
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))

@@ -4,23 +4,10 @@ for a server on this computer unless ``allow_insecure`` says otherwise."""
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from urllib.parse import urlsplit
 
-from officepulse.settings import AgentSettings, SettingsError, env_name
-
-
-def is_loopback(host: str) -> bool:
-    """A name or address that can only mean this computer (no DNS asked: a
-    resolver could say anything)."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from officepulse.settings import AgentSettings, SettingsError, env_name, is_loopback
 
 
 def check_server_url(url: str, allow_insecure: bool) -> str | None:

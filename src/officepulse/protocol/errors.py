@@ -21,6 +21,12 @@ class CloseCode(enum.IntEnum):
     UNSUPPORTED_VERSION = 4003
     HELLO_EXPECTED = 4004
     REPLACED = 4009
+    # The agent is blocked; it should try again only slowly (an unblock is picked up).
+    AGENT_BLOCKED = 4010
+    # No usable credential or enrollment token, or the agent was removed: always with a
+    # finer error code that says which (agent/link.py REFUSAL_CODES). Retrying with the
+    # same one will be refused again.
+    UNAUTHORIZED = 4011
     # Limits: 4000 + the nearest HTTP status, clear of the protocol's own 40xx.
     HANDSHAKE_TIMEOUT = 4408
     RATE_LIMITED = 4429
@@ -34,14 +40,17 @@ class CloseCode(enum.IntEnum):
 class ProtocolError(Exception):
     """The peer broke the protocol; the connection closes with ``close_code``."""
 
-    def __init__(self, close_code: CloseCode, message: str) -> None:
+    def __init__(self, close_code: CloseCode, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.close_code = close_code
         self.message = message
+        self._code = code
 
     @property
     def code(self) -> str:
-        return self.close_code.slug
+        """The error's code: the close code's name unless a finer one was given
+        (``credential-revoked`` under 4011 ``unauthorized``)."""
+        return self._code or self.close_code.slug
 
     def close_reason(self) -> str:
         """The message cut to what a websocket close frame can carry (123 bytes)."""

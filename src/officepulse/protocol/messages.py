@@ -66,7 +66,10 @@ class Hello(msgspec.Struct, frozen=True, kw_only=True, tag="hello", tag_field="t
     platform: ShortText
     agent_version: ShortText
     tz: ShortText
+    # The agent's credential (from an earlier enrollment), and an enrollment token to
+    # exchange for one: the server answers an ``enroll`` with ``enrolled`` before ``welcome``.
     token: ShortText | None = None
+    enroll: ShortText | None = None
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat", tag_field="type"):
@@ -126,6 +129,13 @@ class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_fiel
     max_batch_spans: int = MAX_BATCH_SPANS
 
 
+class Enrolled(msgspec.Struct, frozen=True, kw_only=True, tag="enrolled", tag_field="type"):
+    """The enrollment token in the Hello was accepted: ``credential`` is this agent's own
+    secret, sent once. The agent keeps it and sends it as ``token`` in every Hello after."""
+
+    credential: str
+
+
 class Pong(msgspec.Struct, frozen=True, kw_only=True, tag="pong", tag_field="type"):
     id: int
 
@@ -146,4 +156,4 @@ class Error(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="t
 
 
 AgentMessage = Hello | Heartbeat | Spans | Presence | Ping
-ServerMessage = Welcome | Pong | Ack | Error
+ServerMessage = Welcome | Enrolled | Pong | Ack | Error

@@ -31,6 +31,7 @@ from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import (
     SUPPORTED_VERSIONS,
     Ack,
+    Enrolled,
     Error,
     Heartbeat,
     Hello,
@@ -158,6 +159,12 @@ class ServerConversation:
             return [SpansReceived(message)]
         return [PresenceReceived(message)]
 
+    def enrolled(self, credential: str) -> None:
+        """The Hello's enrollment token was exchanged: the credential goes out before
+        the Welcome."""
+        assert self.state is State.ACCEPTING, self.state
+        self._send(Enrolled(credential=credential))
+
     def accept(self, welcome: Welcome) -> None:
         assert self.state is State.ACCEPTING, self.state
         self._send(welcome)
@@ -180,6 +187,11 @@ class WelcomeReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrolledReceived:
+    credential: str
+
+
+@dataclass(frozen=True, slots=True)
 class PongReceived:
     id: int
 
@@ -194,7 +206,7 @@ class AckReceived:
     seq: int
 
 
-AgentEvent = WelcomeReceived | PongReceived | AckReceived | ErrorReceived
+AgentEvent = WelcomeReceived | EnrolledReceived | PongReceived | AckReceived | ErrorReceived
 
 
 class AgentConversation:
@@ -221,6 +233,8 @@ class AgentConversation:
             self.welcome = message
             self.state = State.OPEN
             return [WelcomeReceived(message)]
+        if isinstance(message, Enrolled):
+            return [EnrolledReceived(message.credential)]
         if isinstance(message, Pong):
             return [PongReceived(message.id)]
         if isinstance(message, Ack):

@@ -35,6 +35,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractMatchInfo
 
+from officepulse.core.categories import RuleSet, compile_rules
 from officepulse.server.visibility import Directory
 from officepulse.store.accounts import AuditEntry, Person
 from officepulse.store.base import Store
@@ -54,6 +55,9 @@ class Access(enum.Enum):
     AW_LOOPBACK = "aw"  # ActivityWatch watchers: loopback only once accounts exist
     SIGNED_IN = "signed-in"  # any signed-in person (open mode: anyone)
     ADMIN = "admin"  # admins only (open mode: nobody; create the first admin)
+    # Admins only; open mode: anyone, as the whole dashboard is until accounts exist
+    # (the agents page and the category rules: what a single-user install needs).
+    MANAGE = "manage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,19 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("POST", "/admin/people/{person_id}/remove"): Access.ADMIN,
     ("POST", "/admin/agents/{agent_id}/owner"): Access.ADMIN,
     ("GET", "/admin/audit"): Access.ADMIN,
+    # Category rules: anyone signed in reads them (they name no one); admins change them.
+    ("GET", "/categories"): Access.SIGNED_IN,
+    ("POST", "/categories/edit"): Access.MANAGE,
+    ("POST", "/categories/save"): Access.MANAGE,
+    ("POST", "/categories/reset"): Access.MANAGE,
+    ("GET", "/api/v1/categories"): Access.SIGNED_IN,
+    ("PUT", "/api/v1/categories"): Access.MANAGE,
+    ("POST", "/api/v1/categories/reset"): Access.MANAGE,
+    # Agents and enrollment tokens (server/admin.py).
+    ("GET", "/agents"): Access.MANAGE,
+    ("POST", "/agents/{agent_id}/{action}"): Access.MANAGE,
+    ("POST", "/tokens"): Access.MANAGE,
+    ("POST", "/tokens/{token_id}/revoke"): Access.MANAGE,
 }
 # Whole namespaces that belong to one policy.
 PREFIXES: tuple[tuple[str, Policy], ...] = (("/api/0/", Access.AW_LOOPBACK),)
@@ -153,6 +170,11 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         return self.person is not None and self.person.is_admin
+
+    @property
+    def may_manage(self) -> bool:
+        """Access.MANAGE: admins; anyone in open mode."""
+        return not self.locked or self.is_admin
 
     @property
     def sees_all(self) -> bool:
@@ -211,6 +233,7 @@ class AccessControl:
         self.store = store
         self.clock = clock
         self._locked = False
+        self._rules: RuleSet | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -226,7 +249,15 @@ class AccessControl:
     async def directory(self) -> Directory:
         owners = await self.store.agent_owners()
         people = {p.id: p for p in await self.store.people()}
-        return Directory(owners, people)
+        return Directory(owners, people, await self.rules())
+
+    async def rules(self) -> RuleSet:
+        """The category rules in force, compiled again only when they changed (another
+        server process may change them: they are read each time)."""
+        rules = await self.store.categories()
+        if self._rules is None or self._rules.rules != tuple(rules):
+            self._rules = compile_rules(rules)
+        return self._rules
 
     async def audit(
         self, actor: Person | str | None, action: str, target: str, detail: str = ""
@@ -321,7 +352,9 @@ class AccessControl:
             if _wants_html(request):
                 raise web.HTTPSeeOther("/signin?next=" + quote(request.path_qs, safe=""))
             return error(401, "sign in first (POST /signin), then send the session cookie")
-        if policy is Access.ADMIN and not viewer.is_admin:
+        if (policy is Access.ADMIN and not viewer.is_admin) or (
+            policy is Access.MANAGE and not viewer.may_manage
+        ):
             return refuse(request, 403, "only an admin may do this")
         if isinstance(policy, Detail):
             return await self._check_detail(request, policy, viewer)

@@ -21,11 +21,23 @@ from aiohttp import WSMsgType, web
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
+from officepulse.core.categories import (
+    UNCATEGORIZED,
+    CategoryError,
+    CategoryNode,
+    Rule,
+    category_tree,
+    default_rules,
+)
 from officepulse.core.periods import midnight_ms
 from officepulse.core.spans import Span
 from officepulse.server import api, aw_compat, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
+from officepulse.server.admin import add_routes as add_admin_routes
+from officepulse.server.admission import Admission
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
+from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
+from officepulse.server.control import AgentControl
 from officepulse.server.days import usage_by_day
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
@@ -47,7 +59,7 @@ from officepulse.server.visible_reads import VisibleReads
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import AgentStatus, Store
+from officepulse.store.base import DAY_MS, AgentStatus, Store
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -91,6 +103,14 @@ def refused(exc: api.ApiError) -> web.Response:
     return bad_request(str(exc), 404 if isinstance(exc, api.UnknownAgent) else 400)
 
 
+def html_response(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/html")
+
+
+def spans_changed(changed: int) -> str:
+    return f"Saved. {changed} span{'' if changed == 1 else 's'} re-categorised."
+
+
 class Server:
     def __init__(
         self,
@@ -107,7 +127,12 @@ class Server:
         self.node_modules = find_node_modules(settings.assets_dir)
         self.views = Views(assets_ok=self.node_modules is not None)
         self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
-        self.gateway = Gateway(settings, self.ingest)
+        self.auth_mode = settings.agent_auth_mode()
+        self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
+        self.gateway = Gateway(settings, self.ingest, self.admission)
+        self.control = AgentControl(
+            self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock
+        )
         self.access = AccessControl(self.store, clock)
         # Who owns which agent and what each person shows: read again on every page and
         # dashboard connection and after every change made here; the hub's fan-out uses
@@ -118,7 +143,7 @@ class Server:
         )
         self.hub = Hub(
             lambda view, level: self.views.person(
-                present_view(view, level), self.now_ms(), UTC_ZONE
+                present_view(view, level, self.directory.rules), self.now_ms(), UTC_ZONE
             ),
             self.views.count,
             settings.browser_send_timeout,
@@ -141,6 +166,10 @@ class Server:
         app = web.Application(middlewares=[guard(self.hosts), self.access.middleware])
         app.router.add_get("/", self.office)
         self.reports.add_routes(app)
+        app.router.add_get("/categories", self.categories_page)
+        app.router.add_post("/categories/edit", self.categories_edit)
+        app.router.add_post("/categories/save", self.categories_save)
+        app.router.add_post("/categories/reset", self.categories_reset)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
@@ -149,10 +178,14 @@ class Server:
         app.router.add_get("/api/v1/spans", self.api_spans)
         app.router.add_get("/api/v1/timeline", self.api_timeline)
         app.router.add_get("/api/v1/titles", self.api_titles)
+        app.router.add_get("/api/v1/categories", self.api_categories)
+        app.router.add_put("/api/v1/categories", self.api_set_categories)
+        app.router.add_post("/api/v1/categories/reset", self.api_reset_categories)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
         self.people.add_routes(app)
+        add_admin_routes(app, self)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
@@ -166,11 +199,22 @@ class Server:
                 "htmx is not installed, so dashboards cannot update live: run `make setup` "
                 "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
             )
+        if self.auth_mode == "open":
+            log.warning(
+                "agent_auth is open: anyone who can reach %s:%d can connect an agent without "
+                "a credential, and the dashboard is open to all; set agent_auth = required "
+                "and enroll agents (officepulse tokens create) before listening beyond "
+                "this computer",
+                self.settings.host,
+                self.settings.port,
+            )
         await self.store.open()
         await self._refresh_directory()
         # No agent is connected to a server that is only now starting.
         await self.store.mark_all_offline()
         await self.bus.start()
+        # Events from here on are acted on; the hub starts from the state after them.
+        await self.control.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
         if await self.access.locked():
@@ -187,6 +231,7 @@ class Server:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
     async def _shutdown(self, app: web.Application) -> None:
+        await self.control.stop()
         if self._retention_task is not None:
             self._retention_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -220,13 +265,16 @@ class Server:
     async def _visible_views(self, viewer: Viewer) -> list[AgentView]:
         await self._refresh_directory()
         level = self._level(viewer)
-        return [present_view(v, level(v.id)) for v in self.hub.views.values()]
+        rules = self.directory.rules
+        return [present_view(v, level(v.id), rules) for v in self.hub.views.values()]
 
     async def reads(self, request: web.Request) -> VisibleReads:
         """The store as the request's viewer may see it."""
         viewer = request[VIEWER]
         await self._refresh_directory()
-        return VisibleReads(self.store, self._level(viewer), sees_all=viewer.sees_all)
+        return VisibleReads(
+            self.store, self._level(viewer), self.directory.rules, sees_all=viewer.sees_all
+        )
 
     async def _visible_spans(
         self, request: web.Request, start_ms: int, end_ms: int, agent_id: str | None, limit: int
@@ -252,6 +300,77 @@ class Server:
         html = self.views.office_page(views, self.now_ms(), UTC_ZONE, **chrome(viewer))
         return web.Response(text=html, content_type="text/html")
 
+    # -- categories page ---------------------------------------------------------------
+    # Anyone signed in reads it; admins change the rules (access.py; open mode: anyone).
+
+    async def _category_tree(self, request: web.Request) -> list[CategoryNode]:
+        end = self.now_ms()
+        reads = await self.reads(request)  # a person on "category" counts in its top level
+        rows = await reads.usage(end - 7 * DAY_MS, end, ["category"])
+        return category_tree((r.category or UNCATEGORIZED, r.active_ms, r.idle_ms) for r in rows)
+
+    async def categories_page(self, request: web.Request) -> web.Response:
+        rules = await self.store.categories()
+        tree = await self._category_tree(request)
+        viewer = request[VIEWER]
+        page = self.views.categories_page(rules, tree, not viewer.may_manage, **chrome(viewer))
+        return html_response(page)
+
+    @staticmethod
+    async def _form(request: web.Request) -> dict[str, str]:
+        return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+
+    async def categories_edit(self, request: web.Request) -> web.Response:
+        form = await self._form(request)
+        try:
+            rules = apply_edit(rules_from_form(form), form.get("op", ""))
+        except FormError as exc:
+            return web.Response(status=400, text=str(exc))
+        tree = await self._category_tree(request)
+        return html_response(self.views.categories_editor(rules, tree, draft=True))
+
+    async def categories_save(self, request: web.Request) -> web.Response:
+        try:
+            rules = rules_from_form(await self._form(request))
+        except FormError as exc:
+            return web.Response(status=400, text=str(exc))
+        try:
+            changed = await self._set_categories(request, rules, "categories.set")
+        except CategoryError as exc:
+            # Shown in the page (htmx swaps only 2xx answers), numbered as the page does.
+            where = f"rule {exc.index + 1}: " if exc.index is not None else ""
+            tree = await self._category_tree(request)
+            return html_response(
+                self.views.categories_editor(
+                    rules,
+                    tree,
+                    error=f"Not saved: {where}{exc.reason}",
+                    error_index=exc.index,
+                    draft=True,
+                )
+            )
+        return await self._saved_editor(request, changed)
+
+    async def categories_reset(self, request: web.Request) -> web.Response:
+        changed = await self._set_categories(request, default_rules(), "categories.reset")
+        return await self._saved_editor(request, changed)
+
+    async def _set_categories(self, request: web.Request, rules: list[Rule], action: str) -> int:
+        """Store the rules (CategoryError: nothing changed), audit who did it, and show
+        the people on "category" by the new rules."""
+        changed = await self.store.set_categories(rules)
+        detail = f"{len(rules)} rules; {changed} spans re-categorised"
+        await self.access.audit(request[VIEWER].person, action, "categories", detail)
+        await self._people_changed()
+        return changed
+
+    async def _saved_editor(self, request: web.Request, changed: int) -> web.Response:
+        rules = await self.store.categories()
+        tree = await self._category_tree(request)
+        return html_response(
+            self.views.categories_editor(rules, tree, message=spans_changed(changed))
+        )
+
     async def vendor(self, request: web.Request) -> web.StreamResponse:
         rel = VENDOR_FILES.get(request.match_info["name"])
         if rel is None or self.node_modules is None:
@@ -269,7 +388,7 @@ class Server:
         level = self._level(viewer)
         queue = self.hub.attach(ws.send_str, level)
         views = list(self.hub.views.values())  # the same instant as attach(): nothing missed
-        shown = [present_view(v, level(v.id)) for v in views]
+        shown = [present_view(v, level(v.id), self.directory.rules) for v in views]
         try:
             await ws.send_str(
                 self.views.people(shown, self.now_ms(), UTC_ZONE) + self.views.count(views)
@@ -309,7 +428,11 @@ class Server:
         level = self._level(request[VIEWER])
         agents = [
             api.agent_out(
-                present_view(live.get(s.info.id) or AgentView.of_status(s), level(s.info.id))
+                present_view(
+                    live.get(s.info.id) or AgentView.of_status(s),
+                    level(s.info.id),
+                    self.directory.rules,
+                )
             )
             for s in statuses
         ]
@@ -396,6 +519,25 @@ class Server:
         rows, truncated = await report_data.titles(reads, agent.info.id, app, start_ms, end_ms)
         out = api.titles_out(agent, app, start, end, rows, truncated)
         return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
+
+    async def api_categories(self, request: web.Request) -> web.Response:
+        return json_response(api.CategoriesOut(rules=await self.store.categories()))
+
+    async def api_set_categories(self, request: web.Request) -> web.Response:
+        try:
+            rules = api.parse_rules(await request.read())
+            changed = await self._set_categories(request, rules, "categories.set")
+        except (api.ApiError, CategoryError) as exc:
+            return bad_request(str(exc))
+        return await self._categories_saved(changed)
+
+    async def api_reset_categories(self, request: web.Request) -> web.Response:
+        changed = await self._set_categories(request, default_rules(), "categories.reset")
+        return await self._categories_saved(changed)
+
+    async def _categories_saved(self, changed: int) -> web.Response:
+        rules = await self.store.categories()
+        return json_response(api.CategoriesSaved(rules=rules, changed=changed))
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())

@@ -1453,6 +1453,15 @@ class AwApi:
     def _wrap(self, handler: Handler) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
             try:
+                if request.method != "GET" and self.server.auth_mode == "required":
+                    # ActivityWatch's clients have no credential to present (its API key
+                    # is not one): a server that admits enrolled agents only takes no
+                    # writes from them.
+                    raise AwError(
+                        403,
+                        "this server admits enrolled officepulse agents only (agent_auth = "
+                        "required); the ActivityWatch API takes no writes here",
+                    )
                 response: web.StreamResponse = await handler(request)
             except AwError as exc:
                 response = _error(exc.status, exc.message)

@@ -4,10 +4,12 @@ ServerConversation, and hands what it decodes to ingest."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 from aiohttp import WSMsgType, web
 
@@ -23,6 +25,7 @@ from officepulse.protocol.session import (
     SpansReceived,
     State,
 )
+from officepulse.server.admission import Admission
 from officepulse.server.ingest import AgentState, Ingest
 from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.settings import ServerSettings
@@ -125,11 +128,13 @@ class Gateway:
         self,
         settings: ServerSettings,
         ingest: Ingest,
+        admission: Admission,
         max_inflight: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
+        self.admission = admission
         self.max_inflight = max_inflight
         self.clock = clock
         self.limits = Limits(limit_rules(settings))
@@ -232,11 +237,23 @@ class Gateway:
         if isinstance(event, HelloReceived):
             hello = event.hello
             try:
+                credential = await self.admission.admit(hello)
                 conn.state = await self.ingest.connect(hello)
             except ProtocolError as exc:
+                log.info("refused agent %s from %s: %s", hello.agent_id, peer, exc.message)
                 conv.reject(exc)
                 return
+            if credential is not None:
+                log.info("agent %s enrolled from %s", hello.agent_id, peer)
+                conv.enrolled(credential)
             await self._replace(hello.agent_id, conn)
+            # Blocked while this hello was being checked? The block's kick may have come
+            # before the connection was listed; from here on a kick finds it.
+            late = await self.admission.blocked(hello.agent_id)
+            if late is not None:
+                conn.state.gone = "blocked"
+                conv.reject(late)
+                return
             conv.accept(self._welcome(hello.v, conn.state.seq))
             log.info(
                 "agent %s (%s on %s) connected from %s, protocol v%d",
@@ -290,6 +307,23 @@ class Gateway:
             await old.ws.close(
                 code=CloseCode.REPLACED, message=b"replaced by a newer connection of this agent"
             )
+
+    async def kick(
+        self, agent_id: str, error: ProtocolError, gone: Literal["blocked", "removed"] | None
+    ) -> bool:
+        """Disconnect the agent now, telling it why (an Error, then the close code).
+        False when it is not connected here."""
+        conn = self.connections.get(agent_id)
+        if conn is None or conn.state is None or conn.ws.closed:
+            return False
+        conn.state.gone = gone
+        conn.closing.set()
+        conn.conv.fail(error)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await conn.flush()
+        log.info("disconnecting agent %s: %s", agent_id, error.message)
+        await conn.ws.close(code=error.close_code, message=error.close_reason().encode())
+        return True
 
     async def close_all(self) -> None:
         for conn in list(self.connections.values()):

@@ -31,15 +31,25 @@ def everything(agent_id: str) -> Visibility:
 @dataclass(frozen=True, slots=True)
 class Fragment:
     """One agent's card, as a swap by id and as an insertion for browsers that
-    have never seen this agent."""
+    have never seen this agent; or (``gone``) its removal from those that have."""
 
     agent_id: str
     html: str
+    gone: bool = False
 
     def for_browser(self, known: bool) -> str:
+        if self.gone:
+            return self.html if known else ""
         if known:
             return self.html
         return f'<div hx-swap-oob="beforeend:#people">{self.html}</div>'
+
+
+def removal(agent_id: str) -> Fragment:
+    """Takes the agent's card off a dashboard (a blocked or removed agent)."""
+    return Fragment(
+        agent_id, f'<article id="agent-{agent_id}" hx-swap-oob="delete"></article>', True
+    )
 
 
 class BrowserQueue:
@@ -71,7 +81,10 @@ class BrowserQueue:
             parts = []
             for agent_id, fragment in pending.items():
                 parts.append(fragment.for_browser(agent_id in self.known))
-                self.known.add(agent_id)
+                if fragment.gone:
+                    self.known.discard(agent_id)
+                else:
+                    self.known.add(agent_id)
             if extra:
                 parts.append(extra)
             if not parts:
@@ -103,11 +116,14 @@ class Hub:
         self.browsers: set[BrowserQueue] = set()
 
     def seed(self, views: list[AgentView]) -> None:
-        self.views = {v.id: v for v in views}
+        self.views = {v.id: v for v in views if v.listed}
 
     async def on_presence(self, payload: bytes) -> None:
         view = decode_view(payload)
-        self.views[view.id] = view
+        if view.listed:
+            self.views[view.id] = view
+        elif self.views.pop(view.id, None) is None:
+            return  # not on any dashboard of this hub
         if not self.browsers:
             return  # nobody to show it to: skip the rendering
         self._fan_out(view, self.render_count(list(self.views.values())))
@@ -116,9 +132,10 @@ class Hub:
         # One rendering per audience, not per browser: at most one per visibility level
         # (the person themself sees "full", everyone else the level the person chose).
         rendered: dict[Visibility, Fragment] = {}
+        gone = None if view.listed else removal(view.id)
         for browser in list(self.browsers):
             level = browser.level(view.id)
-            fragment = rendered.get(level)
+            fragment = gone or rendered.get(level)
             if fragment is None:
                 fragment = rendered[level] = Fragment(view.id, self.render_person(view, level))
             browser.offer(fragment, count)

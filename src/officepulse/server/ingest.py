@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from officepulse.bus.base import Bus
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
@@ -43,6 +44,8 @@ class AgentState:
     # The zone the hello named: spans that name none were recorded in it. ``info.tz``
     # follows the newest span's zone (a traveller's current zone).
     hello_tz: str = "UTC"
+    # Set when a team lead blocked or removed the agent while it was connected.
+    gone: Literal["blocked", "removed"] | None = None
 
     def seen_info(self) -> AgentInfo:
         return replace(self.info, last_seen_ms=self.last_seen_ms)
@@ -63,9 +66,13 @@ class Ingest:
 
     async def _publish(self, state: AgentState) -> None:
         shown = state.live if state.speaks_presence else state.current
-        await self.bus.publish(
-            PRESENCE_SUBJECT, encode_view(AgentView.of(state.seen_info(), shown))
+        view = AgentView.of(
+            state.seen_info(),
+            shown,
+            blocked=state.gone == "blocked",
+            removed=state.gone == "removed",
         )
+        await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))
 
     async def connect(self, hello: Hello) -> AgentState:
         if not known_zone(hello.tz):
@@ -185,5 +192,6 @@ class Ingest:
     async def disconnect(self, state: AgentState) -> None:
         state.last_seen_ms = self._now_ms()
         state.info = replace(state.info, online=False)
-        self.store.save_agent(state.seen_info())
+        if state.gone != "removed":  # a removed agent's row must not come back
+            self.store.save_agent(state.seen_info())
         await self._publish(state)

@@ -29,9 +29,18 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     online: bool
     last_seen_ms: int
     current: CurrentSpan | None = None
+    # A blocked or removed agent leaves every dashboard (the admin page lists it).
+    blocked: bool = False
+    removed: bool = False
+
+    @property
+    def listed(self) -> bool:
+        return not (self.blocked or self.removed)
 
     @classmethod
-    def of(cls, info: AgentInfo, current: Span | None) -> AgentView:
+    def of(
+        cls, info: AgentInfo, current: Span | None, *, blocked: bool = False, removed: bool = False
+    ) -> AgentView:
         span = (
             CurrentSpan(start_ms=current.start_ms, end_ms=current.end_ms, activity=current.activity)
             if current is not None
@@ -47,11 +56,28 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
             online=info.online,
             last_seen_ms=info.last_seen_ms,
             current=span,
+            blocked=blocked,
+            removed=removed,
         )
 
     @classmethod
     def of_status(cls, status: AgentStatus) -> AgentView:
-        return cls.of(status.info, status.current)
+        return cls.of(status.info, status.current, blocked=status.blocked is not None)
+
+    @classmethod
+    def gone(cls, agent_id: str) -> AgentView:
+        """A removed agent: only its id matters."""
+        return cls(
+            id=agent_id,
+            name="",
+            host="",
+            platform="",
+            version="",
+            tz="UTC",
+            online=False,
+            last_seen_ms=0,
+            removed=True,
+        )
 
 
 _encoder = msgspec.msgpack.Encoder()

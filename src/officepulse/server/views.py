@@ -3,17 +3,20 @@ formatting helpers they use. ``now_ms`` and the zone are parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
 
+from officepulse.core.categories import FIELDS, CategoryNode, Rule
 from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
+from officepulse.enrollment import NewToken, utc_minute
 from officepulse.server.presence import AgentView
+from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
 
 
 def hm(ms: int) -> str:
@@ -50,6 +53,7 @@ class Views:
         self.env.globals.update(
             iso=iso_utc,
             hm=hm,
+            utc=utc_minute,
             colour=colour,
             bar_width=bar_width,
             is_web_url=is_web_url,
@@ -109,3 +113,62 @@ class Views:
     def template(self, name: str, **context: object) -> str:
         """Any other page; ``context`` includes what base.html needs (people.chrome)."""
         return self.env.get_template(name).render(**context)
+
+    def categories_page(
+        self, rules: list[Rule], tree: list[CategoryNode], read_only: bool, **chrome: object
+    ) -> str:
+        """``chrome``: what base.html needs about who is looking (people.chrome)."""
+        return self._editor(
+            "categories.html", rules, tree, page="categories", read_only=read_only, **chrome
+        )
+
+    def categories_editor(
+        self,
+        rules: list[Rule],
+        tree: list[CategoryNode],
+        *,
+        message: str = "",
+        error: str = "",
+        error_index: int | None = None,
+        draft: bool = False,
+    ) -> str:
+        return self._editor(
+            "categories_editor.html",
+            rules,
+            tree,
+            message=message,
+            error=error,
+            error_index=error_index,
+            draft=draft,
+        )
+
+    def _editor(
+        self, template: str, rules: list[Rule], tree: list[CategoryNode], **context: object
+    ) -> str:
+        state: dict[str, object] = {"message": "", "error": "", "error_index": None, "draft": False}
+        return self.env.get_template(template).render(
+            rules=rules, fields=FIELDS, tree=tree, **{**state, **context}
+        )
+
+    def admin_page(self, panel: str, **chrome: object) -> str:
+        return self.env.get_template("agents.html").render(page="agents", panel=panel, **chrome)
+
+    def admin_panel(
+        self,
+        statuses: list[AgentStatus],
+        credentials: Mapping[str, Credential | None],
+        tokens: list[tuple[EnrollmentToken, str]],
+        new: NewToken | None,
+        auth_mode: str,
+        now_ms: int,
+    ) -> str:
+        return self._render(
+            "agents_panel.html",
+            now_ms,
+            ZoneInfo("UTC"),
+            statuses=statuses,
+            credentials=credentials,
+            tokens=tokens,
+            new=new,
+            auth_mode=auth_mode,
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from officepulse.core.categories import RuleSet
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
 from officepulse.server.visibility import present_span, present_usage
@@ -16,15 +17,16 @@ Level = Callable[[str | None], Visibility]
 
 
 class VisibleReads:
-    def __init__(self, store: Store, level: Level, *, sees_all: bool) -> None:
+    def __init__(self, store: Store, level: Level, rules: RuleSet, *, sees_all: bool) -> None:
         self.store = store
         self.level = level
+        self.rules = rules  # the category rules in force (what "category" shows)
         self.sees_all = sees_all  # open mode: everything as stored
 
     def _status(self, status: AgentStatus) -> AgentStatus:
         if status.current is None or self.sees_all:
             return status
-        current = present_span(status.current, self.level(status.info.id))
+        current = present_span(status.current, self.level(status.info.id), self.rules)
         return AgentStatus(status.info, current)
 
     async def agents(self) -> list[AgentStatus]:
@@ -40,7 +42,7 @@ class VisibleReads:
         rows = await self.store.spans(start_ms, end_ms, agent_id, limit)
         if self.sees_all:
             return rows
-        return [(a, present_span(span, self.level(a))) for a, span in rows]
+        return [(a, present_span(span, self.level(a), self.rules)) for a, span in rows]
 
     async def zones(
         self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
@@ -56,18 +58,9 @@ class VisibleReads:
     ) -> list[UsageRow]:
         if self.sees_all:
             return await self.store.usage(start_ms, end_ms, group_by, agent_ids)
-        # Each person's apps as their level shows them, so rows are read per agent even
-        # when not grouped by agent (a team-wide sum must not reveal a hidden app), then
-        # summed over agents.
-        by_agent: list[GroupKey] = ["agent", *(k for k in group_by if k != "agent")]
-        rows = present_usage(
-            await self.store.usage(start_ms, end_ms, by_agent, agent_ids), self.level
-        )
-        if "agent" in group_by:
-            return rows
-        totals: dict[str | None, list[int]] = {}
-        for row in rows:
-            slot = totals.setdefault(row.app, [0, 0])
-            slot[0] += row.active_ms
-            slot[1] += row.idle_ms
-        return [UsageRow(None, app, a, i) for app, (a, i) in totals.items() if a or i]
+        # Each person's apps as their level shows them, so rows are read per agent and
+        # category even when not grouped by them (a team-wide sum must not reveal a hidden
+        # app; "category" shows the category), then summed to the keys asked for.
+        keys: list[GroupKey] = ["agent", "category", *(k for k in group_by if k == "app")]
+        rows = await self.store.usage(start_ms, end_ms, keys, agent_ids)
+        return present_usage(rows, self.level, group_by)

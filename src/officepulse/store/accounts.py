@@ -9,13 +9,16 @@ what they find there.
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 Role = Literal["admin", "member"]
 ROLES: tuple[Role, ...] = get_args(Role)
 # What others see of a person: window titles and all ("full"), the app only, or only a
-# category (until categories exist: only whether they are active or away).
+# category (core/categories.py: what the rules make of the app, title and URL).
 Visibility = Literal["full", "app", "category"]
 VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
 # New people, and agents nobody owns, show others the app only: titles need the person's
@@ -86,10 +89,25 @@ class PersonChange:
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     at_ms: int
-    actor: str  # the login of who did it ("" when nobody was signed in, "cli" for the CLI)
+    # The login of who did it: "" when nobody was signed in, cli_actor() for the CLI.
+    actor: str
     action: str
     target: str
     detail: str
+
+
+def cli_actor() -> str:
+    """Who acts from the command line: ``cli:<OS login>@<host>``."""
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (Python < 3.13 raises KeyError)
+        login = f"uid{os.getuid()}"
+    return f"cli:{login}@{socket.gethostname()}"
+
+
+def agent_action(action: str, erase: bool = False) -> str:
+    """The audit action of a change to an agent (dashboard and CLI name it alike)."""
+    return "agent.erase" if action == "remove" and erase else f"agent.{action}"
 
 
 class Accounts(Protocol):

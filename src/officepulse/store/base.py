@@ -10,28 +10,39 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from officepulse.core.categories import Rule
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
 from officepulse.store.accounts import Accounts
 
-GroupKey = Literal["agent", "app"]
-GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app")
+GroupKey = Literal["agent", "app", "category"]
+GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app", "category")
 
-# Rollups: milliseconds per (agent, app, idle) in minute, hour and (UTC) day buckets, a
-# bucket named by the UTC epoch milliseconds of its start; and the same summed over every
-# agent (team rollups: per (app, idle)), which answer usage() not grouped by agent without
+# Rollups: milliseconds per (agent, app, category, idle) in minute, hour and (UTC) day
+# buckets, a bucket named by the UTC epoch milliseconds of its start; and the same summed
+# over every agent (team rollups: per (app, category, idle)), which answer usage() not
+# grouped by agent without
 # reading a row per agent. Both stores keep them in the same transaction as the spans they
 # sum (see rollup_delta, team_delta) and answer usage() from them.
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 BUCKET_SIZES: tuple[int, ...] = (MINUTE_MS, HOUR_MS, DAY_MS)
-# (agent_id, app, idle, bucket_ms) -> milliseconds
-RollupKey = tuple[str, str, bool, int]
-# (app, idle, bucket_ms) -> milliseconds, over every agent
-TeamKey = tuple[str, bool, int]
-# What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, idle).
-Contribution = tuple[str, int, int, str, bool]
+# (agent_id, app, category, idle, bucket_ms) -> milliseconds
+RollupKey = tuple[str, str, str, bool, int]
+# (app, category, idle, bucket_ms) -> milliseconds, over every agent
+TeamKey = tuple[str, str, bool, int]
+# What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, category, idle).
+Contribution = tuple[str, int, int, str, str, bool]
+# Spans re-categorised per transaction by set_categories: ingest waits at most one chunk.
+RECATEGORIZE_CHUNK = 1_000
+
+
+def migration_steps(steps: Iterable[int], version: int) -> list[int]:
+    """The schema steps a database at ``version`` still needs, in order. Step numbers
+    are given to features as they are planned, so a build may lack one in between
+    (a feature merged elsewhere): what it has runs, and the gap is skipped."""
+    return sorted(step for step in steps if step > version)
 
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
@@ -52,10 +63,10 @@ def rollup_delta(
     change adds up to zero (a span rewritten as it was) are left out."""
     delta: dict[int, dict[RollupKey, int]] = {size: {} for size in BUCKET_SIZES}
     for rows, sign in ((old, -1), (new, 1)):
-        for agent_id, start_ms, end_ms, app, idle in rows:
+        for agent_id, start_ms, end_ms, app, category, idle in rows:
             for size, table in delta.items():
                 for bucket, ms in split(start_ms, end_ms, size):
-                    key = (agent_id, app, bool(idle), bucket)
+                    key = (agent_id, app, category, bool(idle), bucket)
                     table[key] = table.get(key, 0) + sign * ms
     return {size: {k: v for k, v in t.items() if v} for size, t in delta.items()}
 
@@ -65,8 +76,8 @@ def team_delta(delta: dict[int, dict[RollupKey, int]]) -> dict[int, dict[TeamKey
     team: dict[int, dict[TeamKey, int]] = {}
     for size, table in delta.items():
         out: dict[TeamKey, int] = {}
-        for (_, app, idle, bucket), ms in table.items():
-            key = (app, idle, bucket)
+        for (_, app, category, idle, bucket), ms in table.items():
+            key = (app, category, idle, bucket)
             out[key] = out.get(key, 0) + ms
         team[size] = {k: v for k, v in out.items() if v}
     return team
@@ -129,9 +140,70 @@ class AgentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Blocked:
+    reason: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class AgentStatus:
     info: AgentInfo
     current: Span | None
+    blocked: Blocked | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentToken:
+    """An enrollment token as the store keeps it (its secret only as a hash, elsewhere).
+    ``uses_left`` None: any number of agents; ``expires_ms`` None: never."""
+
+    id: str
+    label: str
+    created_ms: int
+    expires_ms: int | None
+    uses_left: int | None
+    revoked_ms: int | None
+
+    def refusal(self, now_ms: int) -> str | None:
+        """Why this token cannot enroll an agent at ``now_ms`` (an error code), or None."""
+        if self.revoked_ms is not None:
+            return "enroll-token-revoked"
+        if self.expires_ms is not None and now_ms >= self.expires_ms:
+            return "enroll-token-expired"
+        if self.uses_left is not None and self.uses_left <= 0:
+            return "enroll-token-used-up"
+        return None
+
+
+def enroll_refusal(token: EnrollmentToken | None, now_ms: int) -> str | None:
+    """Why the token found for a hash (None: none was) cannot enroll an agent, or None."""
+    return "enroll-token-unknown" if token is None else token.refusal(now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """An agent's credential: one per agent, kept as a hash; revoked ones stay listed."""
+
+    agent_id: str
+    hash: str
+    created_ms: int
+    token_id: str | None
+    revoked_ms: int | None
+
+
+# "erase": removed with its history.
+AgentEventKind = Literal["block", "unblock", "remove", "erase", "revoke"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """A change made to an agent by a team lead (CLI or dashboard), in the order made.
+    Servers poll for new ones (``agent_events``) to act on changes made elsewhere."""
+
+    seq: int
+    agent_id: str
+    kind: AgentEventKind
+    at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +215,27 @@ class UsageRow:
     app: str | None
     active_ms: int
     idle_ms: int
+    category: str | None = None
+
+
+class AgentChanges:
+    """Block, unblock and revoke, for both stores: each is one UPDATE of the agent that the
+    store's ``_change`` runs with its event (each store has its own SQL: placeholders
+    differ)."""
+
+    async def _change(
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
+    ) -> bool:
+        raise NotImplementedError
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "revoke", now_ms, (now_ms, agent_id))
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "block", now_ms, (now_ms, reason, agent_id))
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
+        return await self._change(agent_id, "unblock", now_ms, (agent_id,))
 
 
 class Store(Accounts, Protocol):
@@ -191,6 +284,43 @@ class Store(Accounts, Protocol):
         Deletes in bounded chunks so that writes keep flowing; returns how many."""
         ...
 
+    # -- enrollment, credentials, blocking and removing (each records an AgentEvent) --
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None: ...
+
+    async def tokens(self) -> list[EnrollmentToken]: ...
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        """False when there is no such token."""
+        ...
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        """Exchange an enrollment token for a credential, in one transaction: the token is
+        checked and one use taken, and the agent's credential set (replacing any other).
+        Returns why the token was refused (an error code), or None."""
+        ...
+
+    async def credential(self, agent_id: str) -> Credential | None: ...
+
+    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool: ...
+
+    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
+        """False when there is no such agent."""
+        ...
+
+    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool: ...
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        """Delete the agent and its credential; with ``erase`` its spans too, their time
+        taken out of the rollups by the same delta path as every write."""
+        ...
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        """Events after ``after_seq``, oldest first (cheap when there are none)."""
+        ...
+
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
@@ -216,3 +346,37 @@ class Store(Accounts, Protocol):
         in time order; every agent's when ``agent_ids`` is None. Agents without runs
         there are left out."""
         ...
+
+    async def categories(self) -> list[Rule]:
+        """The category rules in force, in order (core/categories.py)."""
+        ...
+
+    async def set_categories(self, rules: Sequence[Rule]) -> int:
+        """Check and store ``rules`` (CategoryError names a bad one; nothing changes
+        then), then re-categorise every stored span with them, in chunks of
+        RECATEGORIZE_CHUNK spans per transaction so that ingest keeps flowing; rollups stay
+        exact throughout. Returns how many spans changed category."""
+        ...
+
+
+def check_group_by(group_by: Sequence[str]) -> None:
+    for key in group_by:
+        if key not in GROUP_KEYS:
+            raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+
+
+def usage_rows(rows: Iterable[Sequence[object]], group_by: Sequence[GroupKey]) -> list[UsageRow]:
+    """Rows of (the group_by columns in order, idle, ms) → one UsageRow per group, active
+    and idle time apart."""
+    totals: dict[tuple[str | None, ...], list[int]] = {}
+    n = len(group_by)
+    for row in rows:
+        values = dict(zip(group_by, row[:n], strict=True))
+        idle, ms = row[n], row[n + 1]
+        assert isinstance(ms, int)
+        key = tuple(
+            None if values.get(k) is None else str(values[k]) for k in ("agent", "app", "category")
+        )
+        slot = totals.setdefault(key, [0, 0])
+        slot[1 if idle else 0] += ms
+    return [UsageRow(k[0], k[1], v[0], v[1], k[2]) for k, v in totals.items()]

@@ -17,7 +17,7 @@ from officepulse.store.accounts_sql import LAST_ADMIN, SQLAccounts, Statement, n
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
-# Migration 6 (store/postgres.py).
+# Migration 9 (store/postgres.py).
 ACCOUNT_TABLES: LiteralString = """
     CREATE TABLE people (
         id BIGSERIAL PRIMARY KEY,

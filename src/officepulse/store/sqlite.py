@@ -15,36 +15,55 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
+from officepulse.core.categories import (
+    DEFAULT_RULES,
+    CategoryError,
+    Rule,
+    RuleSet,
+    compile_rules,
+    rules_from_json,
+    rules_to_json,
+)
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
-    GROUP_KEYS,
     HOUR_MS,
     MINUTE_MS,
+    RECATEGORIZE_CHUNK,
+    AgentChanges,
+    AgentEvent,
+    AgentEventKind,
     AgentInfo,
     AgentStatus,
+    Blocked,
     Contribution,
+    Credential,
+    EnrollmentToken,
     GroupKey,
     UsageRow,
+    check_group_by,
+    enroll_refusal,
+    migration_steps,
     rollup_delta,
     team_delta,
     usage_plan,
+    usage_rows,
 )
 from officepulse.store.sqlite_accounts import ACCOUNT_TABLES, SQLiteAccounts
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+_T = TypeVar("_T")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 9
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -88,9 +107,14 @@ MIGRATIONS: dict[int, str] = {
     # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
     # zone history as runs, kept in the same transaction as the spans (the backfill).
     6: "ALTER TABLE spans ADD COLUMN tz TEXT",
+    # Categories (core/categories.py): each span's, set when it is written (NULL until the
+    # store folds a span another writer made); the rollups are rebuilt with it below.
+    7: "ALTER TABLE spans ADD COLUMN category TEXT",
+    # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
+    8: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
     # People, sessions, agents' owners and the audit log (store/sqlite_accounts.py): the
     # first table here, the others as this step's follow-up statements below.
-    7: ACCOUNT_TABLES[0],
+    9: ACCOUNT_TABLES[0],
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -163,7 +187,85 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s "
         "JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id",
     ),
-    7: ACCOUNT_TABLES[1:],
+    7: (
+        # The rules in force (one JSON list) and a version that changes with them.
+        "CREATE TABLE categories (id INTEGER PRIMARY KEY CHECK (id = 0), "
+        "version INTEGER NOT NULL, rules TEXT NOT NULL)",
+        "INSERT INTO categories VALUES (0, 1, "
+        + "'"
+        + rules_to_json(DEFAULT_RULES).replace("'", "''")
+        + "')",
+        # The rollups are rebuilt from the spans below, so what other writers left
+        # pending is in them already; the pending rows now carry what categorising needs.
+        "DROP TRIGGER spans_rollup_ins",
+        "DROP TRIGGER spans_rollup_del",
+        "DROP TRIGGER spans_rollup_upd",
+        "DROP TABLE rollup_pending",
+        # op_category: the store's rules (here the defaults), registered on each connection.
+        "UPDATE spans SET category = op_category(app, title, url)",
+        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
+        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
+        "title TEXT NOT NULL, url TEXT, category TEXT, idle INTEGER NOT NULL)",
+        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.title, new.url, new.category, new.idle); END",
+        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.title, old.url, old.category, old.idle); END",
+        # Not on an UPDATE of the category alone: only this store does that (folding,
+        # re-categorising), and it moves the time in the rollups itself.
+        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
+        "title, url, idle ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.title, old.url, old.category, old.idle); "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.title, new.url, new.category, new.idle); END",
+        "DROP TABLE rollups",
+        "DROP TABLE team_rollups",
+        "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+        "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
+        "idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
+        "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)) WITHOUT ROWID",
+        "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+        "app TEXT NOT NULL, category TEXT NOT NULL, idle INTEGER NOT NULL, "
+        "ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category, idle)) "
+        "WITHOUT ROWID",
+        # Minutes (each span cut recursively), hours from minutes, days from hours...
+        "WITH RECURSIVE b(agent_id, app, category, idle, s, e, bucket) AS ("
+        "SELECT agent_id, app, category, idle, start_ms, end_ms, "
+        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
+        "FROM spans WHERE end_ms > start_ms "
+        f"UNION ALL SELECT agent_id, app, category, idle, s, e, bucket + {MINUTE_MS} FROM b "
+        f"WHERE bucket + {MINUTE_MS} < e) "
+        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+        f"SELECT {MINUTE_MS}, bucket, agent_id, app, category, idle, "
+        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
+        "GROUP BY bucket, agent_id, app, category, idle",
+        *(
+            "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+            f"SELECT {big}, bucket_ms - ((bucket_ms % {big}) + {big}) % {big} AS b, "
+            f"agent_id, app, category, idle, SUM(ms) FROM rollups WHERE size_ms = {small} "
+            "GROUP BY b, agent_id, app, category, idle"
+            for small, big in ((MINUTE_MS, HOUR_MS), (HOUR_MS, DAY_MS))
+        ),
+        # ...then every size summed over agents.
+        "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+        "SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups "
+        "GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) != 0",
+    ),
+    8: (
+        "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
+        # Secrets only as SHA-256 hex (officepulse/credentials.py says why not a slow hash).
+        "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
+        "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
+        "revoked_ms INTEGER)",
+        "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
+        "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
+        # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
+        "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    ),
+    9: ACCOUNT_TABLES[1:],
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
@@ -241,6 +343,55 @@ def _span_from(row: Sequence[object]) -> Span:
     return Span(start, end, activity, tz if isinstance(tz, str) else None)
 
 
+def _int(value: object) -> int:
+    assert isinstance(value, int), value
+    return value
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else _int(value)
+
+
+def status_from(row: Sequence[object]) -> AgentStatus:
+    """A row of the agent query: 8 agent columns, those of its last span, blocked_ms,
+    blocked_reason."""
+    span_end = 8 + len(_SPAN_COLUMNS.split(","))
+    blocked_ms, reason = row[span_end], row[span_end + 1]
+    return AgentStatus(
+        _agent_from(row[:8]),
+        _span_from(row[8:span_end]) if row[8] is not None else None,
+        Blocked(str(reason or ""), _int(blocked_ms)) if blocked_ms is not None else None,
+    )
+
+
+def token_from(row: Sequence[object]) -> EnrollmentToken:
+    id_, label, created, expires, uses, revoked = row
+    return EnrollmentToken(
+        str(id_), str(label), _int(created), _opt_int(expires), _opt_int(uses), _opt_int(revoked)
+    )
+
+
+def credential_from(row: Sequence[object]) -> Credential:
+    agent_id, hash_, created, token_id, revoked = row
+    return Credential(
+        str(agent_id),
+        str(hash_),
+        _int(created),
+        None if token_id is None else str(token_id),
+        _opt_int(revoked),
+    )
+
+
+def event_from(row: Sequence[object]) -> AgentEvent:
+    seq, agent_id, kind, at_ms = row
+    assert kind in ("block", "unblock", "remove", "erase", "revoke"), kind
+    return AgentEvent(_int(seq), str(agent_id), kind, _int(at_ms))
+
+
+TOKEN_COLUMNS = "id, label, created_ms, expires_ms, uses_left, revoked_ms"
+CREDENTIAL_COLUMNS = "agent_id, hash, created_ms, token_id, revoked_ms"
+
+
 def _agent_from(row: Sequence[object]) -> AgentInfo:
     id_, name, host, platform, version, tz, online, last_seen = row
     assert isinstance(last_seen, int)
@@ -257,12 +408,12 @@ def _agent_from(row: Sequence[object]) -> AgentInfo:
 
 
 _SPAN_UPSERT = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
     "app=excluded.app, title=excluded.title, url=excluded.url, "
     "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
-    "details=excluded.details, tz=excluded.tz"
+    "details=excluded.details, tz=excluded.tz, category=excluded.category"
 )
 # An agent's runs near [?, ?] (agent, agent, lo, lo, agent, hi, hi): the last one that
 # starts before lo, every one that starts within, and the first one after hi, which are
@@ -277,31 +428,33 @@ _ZONES_NEAR = (
 # Agents named by one JSON array parameter: one statement however many there are.
 _AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
 _ROLLUP_ADD = (
-    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
+    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (size_ms, bucket_ms, agent_id, app, category, idle) "
     "DO UPDATE SET ms = ms + excluded.ms"
 )
 _ROLLUP_PRUNE = (
     "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND agent_id = ? AND app = ? "
-    "AND idle = ? AND ms = 0"
+    "AND category = ? AND idle = ? AND ms = 0"
 )
 _TEAM_ADD = (
-    "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, idle) "
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, category, idle) "
     "DO UPDATE SET ms = ms + excluded.ms"
 )
 _TEAM_PRUNE = (
-    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? AND idle = ? "
-    "AND ms = 0"
+    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? "
+    "AND category = ? AND idle = ? AND ms = 0"
 )
 
 
-def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
-    """Upsert span rows and keep the rollups in step, inside the caller's transaction:
-    each (agent, start) row's old contribution is read first and taken away, the new
-    one added (a later row of the same key wins, as one upsert after another would).
-    Every writer of the ``spans`` table must go through here."""
-    fold_pending(conn)
+def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet) -> None:
+    """Upsert span rows, each with its category by ``rules``, and keep the rollups in
+    step, inside the caller's transaction: each (agent, start) row's old contribution is
+    read first and taken away, the new one added (a later row of the same key wins, as
+    one upsert after another would). Every writer of the ``spans`` table must go through
+    here or leave its changes in ``rollup_pending`` (the triggers do)."""
+    fold_pending(conn, rules)
     final: dict[tuple[str, int], SpanRow] = {}
     for row in rows:
         final[(row[0], row[1])] = row
@@ -310,13 +463,17 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     old: list[Contribution] = []
     for agent_id, start_ms in final:
         found = conn.execute(
-            "SELECT end_ms, app, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
+            "SELECT end_ms, app, category, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
             (agent_id, start_ms),
         ).fetchone()
         if found is not None:
-            old.append((agent_id, start_ms, int(found[0]), str(found[1]), bool(found[2])))
-    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
-    conn.executemany(_SPAN_UPSERT, list(final.values()))
+            old.append(
+                (agent_id, start_ms, int(found[0]), str(found[1]), str(found[2]), bool(found[3]))
+            )
+    written = [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
+    # The category is the last column written (after main's SpanRow, whose r[10] is tz).
+    new = [(r[0], r[1], r[2], r[3], r[-1], bool(r[8])) for r in written]
+    conn.executemany(_SPAN_UPSERT, written)
     _apply_rollups(conn, old, new)
     _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
@@ -340,19 +497,67 @@ def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int,
     )
 
 
-def fold_pending(conn: sqlite3.Connection) -> None:
-    """Fold what other writers changed (rollup_pending) into the rollups."""
+# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
+_CHANGES: dict[str, str] = {
+    "revoke": "UPDATE agent_credentials SET revoked_ms = ? "
+    "WHERE agent_id = ? AND revoked_ms IS NULL",
+    "block": "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
+    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
+}
+
+
+def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet) -> None:
+    """Delete an agent's spans, zones and rollups, and take its time out of the team
+    rollups. Its rollups are what it contributed, counting spans that retention already
+    pruned (their rollups outlive them), so they are subtracted whole rather than span
+    by span."""
+    fold_pending(conn, rules)  # other writers' changes first: the delete's own must not count
+    conn.execute("DELETE FROM spans WHERE agent_id = ?", (agent_id,))
+    conn.execute("DELETE FROM rollup_pending")  # what the delete trigger noted of this
+    conn.execute("DELETE FROM zone_runs WHERE agent_id = ?", (agent_id,))
+    left = conn.execute(
+        "DELETE FROM rollups WHERE agent_id = ? "
+        "RETURNING size_ms, bucket_ms, app, category, idle, ms",
+        (agent_id,),
+    ).fetchall()
+    conn.executemany(_TEAM_ADD, [(*key, -ms) for *key, ms in left])
+    conn.executemany(_TEAM_PRUNE, [tuple(key) for *key, _ in left])
+
+
+def fold_pending(conn: sqlite3.Connection, rules: RuleSet) -> None:
+    """Fold what other writers changed (rollup_pending) into the rollups. Their spans
+    have no category yet: it is decided here, by ``rules``, and written to the span."""
     old: list[Contribution] = []
     new: list[Contribution] = []
-    for sign, agent_id, start_ms, end_ms, app, idle in conn.execute(
-        "SELECT sign, agent_id, start_ms, end_ms, app, idle FROM rollup_pending"
+    unset: list[tuple[str, int]] = []
+    for sign, agent_id, start_ms, end_ms, app, title, url, category, idle in conn.execute(
+        "SELECT sign, agent_id, start_ms, end_ms, app, title, url, category, idle "
+        "FROM rollup_pending"
     ).fetchall():
+        if category is None:
+            # A row deleted or rewritten before it was folded is categorised as its
+            # insertion is, in this same fold: the two cancel out.
+            category = rules.categorize(app, title, url)
+            if sign > 0:
+                unset.append((agent_id, start_ms))
         (new if sign > 0 else old).append(
-            (str(agent_id), int(start_ms), int(end_ms), str(app), bool(idle))
+            (str(agent_id), int(start_ms), int(end_ms), str(app), str(category), bool(idle))
         )
-    if old or new:
-        _apply_rollups(conn, old, new)
-        conn.execute("DELETE FROM rollup_pending")
+    if not (old or new):
+        return
+    for agent_id, start_ms in unset:
+        found = conn.execute(
+            "SELECT app, title, url FROM spans WHERE agent_id = ? AND start_ms = ? "
+            "AND category IS NULL",
+            (agent_id, start_ms),
+        ).fetchone()
+        if found is not None:
+            conn.execute(
+                "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
+                (rules.categorize(*found), agent_id, start_ms),
+            )
+    _apply_rollups(conn, old, new)
+    conn.execute("DELETE FROM rollup_pending")
 
 
 def _apply_rollups(
@@ -361,28 +566,52 @@ def _apply_rollups(
     deltas = rollup_delta(old, new)
     for size, team in team_delta(deltas).items():
         conn.executemany(
-            _TEAM_ADD, [(size, bucket, app, idle, ms) for (app, idle, bucket), ms in team.items()]
+            _TEAM_ADD,
+            [(size, bucket, *key, ms) for (*key, bucket), ms in team.items()],
         )
         conn.executemany(
             _TEAM_PRUNE,
-            [(size, bucket, app, idle) for (app, idle, bucket), ms in team.items() if ms < 0],
+            [(size, bucket, *key) for (*key, bucket), ms in team.items() if ms < 0],
         )
     for size, delta in deltas.items():
         conn.executemany(
             _ROLLUP_ADD,
-            [
-                (size, bucket, agent, app, idle, ms)
-                for (agent, app, idle, bucket), ms in delta.items()
-            ],
+            [(size, bucket, *key, ms) for (*key, bucket), ms in delta.items()],
         )
         conn.executemany(
             _ROLLUP_PRUNE,
-            [
-                (size, bucket, agent, app, idle)
-                for (agent, app, idle, bucket), ms in delta.items()
-                if ms < 0
-            ],
+            [(size, bucket, *key) for (*key, bucket), ms in delta.items() if ms < 0],
         )
+
+
+def recategorize_chunk(
+    conn: sqlite3.Connection, rules: RuleSet, after: tuple[str, int] | None, size: int
+) -> tuple[int, tuple[str, int] | None]:
+    """One transaction's share of a re-categorisation (the caller's transaction): the
+    next ``size`` spans after the key ``after`` (None: from the first), those
+    whose category changes rewritten, their time moved in the rollups. Returns how many
+    changed and the last key read (None: the end)."""
+    fold_pending(conn, rules)
+    where, params = ("WHERE (agent_id, start_ms) > (?, ?) ", after) if after else ("", ())
+    rows = conn.execute(
+        "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
+        f"{where}ORDER BY agent_id, start_ms LIMIT ?",
+        (*params, size),
+    ).fetchall()
+    old: list[Contribution] = []
+    new: list[Contribution] = []
+    for agent_id, start_ms, end_ms, app, title, url, category, idle in rows:
+        now = rules.categorize(app, title, url)
+        if now != category:
+            old.append((agent_id, start_ms, end_ms, app, category, bool(idle)))
+            new.append((agent_id, start_ms, end_ms, app, now, bool(idle)))
+    conn.executemany(
+        "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
+        [(c[4], c[0], c[1]) for c in new],
+    )
+    _apply_rollups(conn, old, new)
+    last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == size else None
+    return len(new), last
 
 
 @dataclass
@@ -399,11 +628,17 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class SQLiteStore(SQLiteAccounts):
+class SQLiteStore(SQLiteAccounts, AgentChanges):
     def __init__(
-        self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.05,
+        max_pending_commits: int = 256,
+        recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
         self.path = Path(path)
+        self.recategorize_chunk = recategorize_chunk
         self.flush_interval = flush_interval
         self.max_pending_commits = max_pending_commits
         self._commits: list[_Commit] = []
@@ -418,6 +653,14 @@ class SQLiteStore(SQLiteAccounts):
         self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        # The rules in force: the defaults until open() reads the stored ones (migration 7
+        # categorises existing spans with the defaults). Replaced, never changed in place.
+        self._rules = compile_rules(DEFAULT_RULES)
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        # op_category(app, title, url): the category of a span written by another writer
+        # and not folded yet (its category is NULL), by the rules in force now.
+        conn.create_function("op_category", 3, lambda a, t, u: self._rules.categorize(a, t, u))
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -433,6 +676,7 @@ class SQLiteStore(SQLiteAccounts):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        self._register(conn)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
             conn.close()
@@ -443,13 +687,19 @@ class SQLiteStore(SQLiteAccounts):
         if version == 0:
             conn.executescript(SCHEMA)
             version = 1
-        for step in range(version + 1, SCHEMA_VERSION + 1):
+        for step in migration_steps(MIGRATIONS, version):
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(MIGRATIONS[step])
             for statement in BACKFILLS.get(step, ()):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={step}")
             conn.execute("COMMIT")
+        (stored,) = conn.execute("SELECT rules FROM categories").fetchone()
+        try:
+            self._rules = compile_rules(rules_from_json(stored))
+        except (CategoryError, msgspec.ValidationError) as exc:
+            conn.close()
+            raise RuntimeError(f"the category rules stored in {self.path} are bad: {exc}") from exc
         self._writer = conn
 
     async def close(self) -> None:
@@ -544,7 +794,11 @@ class SQLiteStore(SQLiteAccounts):
                 )
                 # The pending writes, then each commit in order (a later write of one
                 # (agent, start) wins), with their rollups, in this one transaction.
-                write_span_rows(conn, [*spans.values(), *(row for c in commits for row in c.rows)])
+                write_span_rows(
+                    conn,
+                    [*spans.values(), *(row for c in commits for row in c.rows)],
+                    self._rules,
+                )
                 for commit in commits:
                     conn.execute(
                         "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
@@ -572,6 +826,7 @@ class SQLiteStore(SQLiteAccounts):
         if conn is None:
             conn = sqlite3.connect(self.path, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=5000")
+            self._register(conn)
             self._local.conn = conn
             with self._queue_lock:
                 self._readers.append(conn)
@@ -587,25 +842,6 @@ class SQLiteStore(SQLiteAccounts):
 
         return await asyncio.to_thread(run)
 
-    async def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` in one transaction on the write connection, in turn with the writer."""
-
-        def run() -> T:
-            with self._write_lock:
-                conn = self._writer
-                assert conn is not None, "store is not open"
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                return result
-
-        return await asyncio.to_thread(run)
-
     async def last_span(self, agent_id: str) -> Span | None:
         rows = await self._read(
             f"SELECT {_SPAN_COLUMNS} FROM spans WHERE agent_id = ? ORDER BY start_ms DESC LIMIT 1",
@@ -615,24 +851,144 @@ class SQLiteStore(SQLiteAccounts):
 
     _AGENT_SQL = (
         "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))} FROM agents a "
+        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))}, "
+        "a.blocked_ms, a.blocked_reason FROM agents a "
         "LEFT JOIN spans s ON s.agent_id = a.id AND s.start_ms = "
         "(SELECT MAX(start_ms) FROM spans WHERE agent_id = a.id)"
     )
 
-    @staticmethod
-    def _status(row: Sequence[object]) -> AgentStatus:
-        return AgentStatus(
-            _agent_from(row[:8]), _span_from(row[8:]) if row[8] is not None else None
-        )
-
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(self._AGENT_SQL + " ORDER BY a.name, a.host, a.id")
-        return [self._status(r) for r in rows]
+        return [status_from(r) for r in rows]
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(self._AGENT_SQL + " WHERE a.id = ?", (agent_id,))
-        return self._status(rows[0]) if rows else None
+        return status_from(rows[0]) if rows else None
+
+    # -- enrollment, credentials, blocking and removing --------------------------------
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in its own transaction on the write connection, after what is
+        queued (so that, say, a removal comes after the agent's last queued write)."""
+        await self.flush()
+
+        def run() -> _T:
+            with self._write_lock:
+                conn = self._writer
+                assert conn is not None, "store is not open"
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+
+        return await asyncio.to_thread(run)
+
+    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token_hash,
+                    token.id,
+                    token.label,
+                    token.created_ms,
+                    token.expires_ms,
+                    token.uses_left,
+                    token.revoked_ms,
+                ),
+            )
+
+        await self._transaction(work)
+
+    async def tokens(self) -> list[EnrollmentToken]:
+        rows = await self._read(
+            f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id"
+        )
+        return [token_from(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?",
+                (now_ms, token_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def enroll(
+        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
+    ) -> str | None:
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = ?", (token_hash,)
+            ).fetchone()
+            token = None if row is None else token_from(row)
+            refusal = enroll_refusal(token, now_ms)
+            if token is None or refusal is not None:
+                return refusal
+            conn.execute(
+                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
+                "WHERE id = ? AND uses_left IS NOT NULL",
+                (token.id,),
+            )
+            conn.execute(
+                f"INSERT OR REPLACE INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, NULL)",
+                (agent_id, credential_hash, now_ms, token.id),
+            )
+            return None
+
+        return await self._transaction(work)
+
+    async def credential(self, agent_id: str) -> Credential | None:
+        rows = await self._read(
+            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?", (agent_id,)
+        )
+        return credential_from(rows[0]) if rows else None
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, agent_id: str, kind: str, now_ms: int) -> None:
+        conn.execute(
+            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (?, ?, ?)",
+            (agent_id, kind, now_ms),
+        )
+
+    async def _change(
+        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
+    ) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(_CHANGES[kind], params).rowcount > 0
+            if changed:
+                self._event(conn, agent_id, kind, now_ms)
+            return changed
+
+        return await self._transaction(work)
+
+    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            if erase:
+                erase_spans(conn, agent_id, self._rules)
+            conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
+            cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+            if cur.rowcount:
+                self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
+            return cur.rowcount > 0
+
+        return await self._transaction(work)
+
+    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
+        rows = await self._read(
+            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > ? ORDER BY seq",
+            (after_seq,),
+        )
+        return [event_from(r) for r in rows]
 
     async def mark_all_offline(self) -> None:
         await self.flush()
@@ -661,7 +1017,7 @@ class SQLiteStore(SQLiteAccounts):
             try:
                 # What other writers left for the rollups is folded first, so that what the
                 # delete triggers note next is only this delete, which must not count.
-                fold_pending(conn)
+                fold_pending(conn, self._rules)
                 deleted = conn.execute(_PRUNE, (before_ms, before_ms, chunk)).rowcount
                 conn.execute("DELETE FROM rollup_pending")
                 conn.execute("COMMIT")
@@ -706,31 +1062,31 @@ class SQLiteStore(SQLiteAccounts):
         group_by: Sequence[GroupKey],
         agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        for key in group_by:
-            if key not in GROUP_KEYS:
-                raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        check_group_by(group_by)
         if agent_ids is not None and not agent_ids:
             return []
         # Only these agents: every part of the query is filtered by one JSON parameter.
         only = "" if agent_ids is None else " AND " + _AGENT_IN
         only_param: list[object] = [] if agent_ids is None else [json.dumps(list(agent_ids))]
-        columns = {"agent": "agent_id", "app": "app"}
+        columns = {"agent": "agent_id", "app": "app", "category": "category"}
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
         # whole minutes at the edges from their buckets, the rest from raw spans. Not
         # grouped by agent: from the team rollups (a row per app, not per agent and app).
         plan = usage_plan(start_ms, end_ms)
         rollups = (
-            "SELECT agent_id, app, idle, ms FROM rollups"
+            "SELECT agent_id, app, category, idle, ms FROM rollups"
             if "agent" in group_by or agent_ids is not None
-            else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
+            else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
         )
+        # A span another writer made has no category until it is folded: decided now.
+        category = "COALESCE(category, op_category(app, title, url)) AS category"
         parts: list[str] = []
         params: list[object] = []
         for lo, hi in plan.raw:
             parts.append(
-                "SELECT agent_id, app, idle, MIN(end_ms, ?) - MAX(start_ms, ?) AS ms "
-                f"FROM spans WHERE {_OVERLAP}{only}"
+                f"SELECT agent_id, app, {category}, idle, MIN(end_ms, ?) - MAX(start_ms, ?) "
+                f"AS ms FROM spans WHERE {_OVERLAP}{only}"
             )
             params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
@@ -746,8 +1102,9 @@ class SQLiteStore(SQLiteAccounts):
         for _, ranges in plan.by_size():
             for lo, hi in ranges:
                 parts.append(
-                    "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
-                    f"AS ms FROM rollup_pending WHERE start_ms < ? AND end_ms > ?{only}"
+                    f"SELECT agent_id, app, {category}, idle, "
+                    "sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) AS ms FROM rollup_pending "
+                    f"WHERE start_ms < ? AND end_ms > ?{only}"
                 )
                 params += [hi, lo, hi, lo, *only_param]
         group = ", ".join([*keys, "idle"])
@@ -756,17 +1113,54 @@ class SQLiteStore(SQLiteAccounts):
             f"GROUP BY {group} HAVING SUM(ms) != 0 ORDER BY {group}",
             params,
         )
-        totals: dict[tuple[str | None, str | None], list[int]] = {}
-        for row in rows:
-            values = dict(zip(group_by, row, strict=False))
-            idle, ms = row[len(keys)], row[len(keys) + 1]
-            assert isinstance(ms, int)
-            agent = values.get("agent")
-            app = values.get("app")
-            group_key = (
-                str(agent) if agent is not None else None,
-                str(app) if app is not None else None,
-            )
-            slot = totals.setdefault(group_key, [0, 0])
-            slot[1 if idle else 0] += ms
-        return [UsageRow(k[0], k[1], v[0], v[1]) for k, v in totals.items()]
+        return usage_rows(rows, group_by)
+
+    # -- categories --------------------------------------------------------------------
+
+    async def categories(self) -> list[Rule]:
+        rows = await self._read("SELECT rules FROM categories")
+        return rules_from_json(str(rows[0][0]))
+
+    async def set_categories(self, rules: Sequence[Rule]) -> int:
+        ruleset = compile_rules(rules)  # a bad rule changes nothing
+        return await asyncio.to_thread(self._recategorize, ruleset)
+
+    def _recategorize(self, rules: RuleSet) -> int:
+        self._write_pending()  # what was queued is written by the rules it came under
+        with self._write_lock:
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            with _transaction(conn):
+                conn.execute(
+                    "UPDATE categories SET version = version + 1, rules = ?",
+                    (rules_to_json(rules.rules),),
+                )
+            # From here every write uses the new rules; the chunks fix what came before.
+            self._rules = rules
+        changed = 0
+        after: tuple[str, int] | None = None
+        while True:
+            # Ingest's writes go in between chunks (the writer thread may not get the
+            # lock back in time: a lock is not fair), so a commit waits one chunk at most.
+            self._write_pending()
+            with self._write_lock:
+                if self._rules is not rules:
+                    break  # newer rules came meanwhile; their pass re-categorises all
+                with _transaction(conn):
+                    count, after = recategorize_chunk(conn, rules, after, self.recategorize_chunk)
+            changed += count
+            if after is None:
+                break
+        return changed
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

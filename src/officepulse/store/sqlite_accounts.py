@@ -13,7 +13,7 @@ from officepulse.store.accounts_sql import LAST_ADMIN, SQLAccounts, Statement, n
 
 T = TypeVar("T")
 
-# Migration 6 (store/sqlite.py runs these in one transaction).
+# Migration 9 (store/sqlite.py runs these in one transaction).
 ACCOUNT_TABLES: tuple[str, ...] = (
     "CREATE TABLE people (id INTEGER PRIMARY KEY, login TEXT NOT NULL UNIQUE, "
     "name TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('admin', 'member')), "

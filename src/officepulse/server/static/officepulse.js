@@ -56,5 +56,26 @@
   document.addEventListener("DOMContentLoaded", function () { fillZone(); });
   document.addEventListener("htmx:afterSwap", function (e) { fillZone(e.target); });
 
+  // The Agents page: a refused change says why (the server answers {"error": ...}),
+  // above the panel rather than in place of it as the reports' 400s are (base.html).
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.xhr.status === 400 && e.detail.target.closest("#admin")) {
+      e.detail.shouldSwap = false;
+      e.detail.isError = true;
+    }
+  });
+  document.addEventListener("htmx:responseError", function (e) {
+    var box = document.getElementById("admin-error");
+    if (!box) return;
+    var text = e.detail.xhr.responseText;
+    try { text = JSON.parse(text).error; } catch (ignored) { /* not JSON: show as is */ }
+    box.textContent = text;
+    box.hidden = false;
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var box = document.getElementById("admin-error");
+    if (box && e.detail.successful) box.hidden = true;
+  });
+
   window.officepulse = { timeZone: timeZone, duration: duration, refresh: refresh };
 })();

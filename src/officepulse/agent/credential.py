@@ -1,0 +1,123 @@
+"""Where the agent keeps its credential: the system keyring where there is a usable one
+(macOS Keychain, Windows Credential Manager, the Secret Service of GNOME or KDE), else a
+file in the state folder that only its owner can read (0600). Also remembers which
+enrollment token it was exchanged for (as a hash), so that an ``enroll_token`` left in
+the settings is not sent again at every start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+from officepulse.credentials import secret_hash
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "officepulse-agent"
+Mode = Literal["auto", "keyring", "file"]
+
+
+class CredentialStoreError(Exception):
+    """The credential cannot be kept where asked; the message says why."""
+
+
+def usable_keyring() -> str | None:
+    """The name of the keyring backend the credential would go to, or None when there
+    is no recommended one (a headless Linux without a Secret Service, say)."""
+    try:
+        import keyring
+        from keyring.core import recommended
+    except ImportError:  # pragma: no cover - keyring is a dependency
+        return None
+    backend = keyring.get_keyring()
+    if not recommended(backend):
+        return None
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+class CredentialStore:
+    def __init__(self, state_dir: str | Path, agent_id: str, mode: Mode = "auto") -> None:
+        self.state_dir = Path(state_dir)
+        self.agent_id = agent_id
+        self.mode = mode
+        self.path = self.state_dir / "credential"
+        self.marker = self.state_dir / "enrolled-token"
+
+    def _keyring(self) -> str | None:
+        if self.mode == "file":
+            return None
+        name = usable_keyring()
+        if name is None and self.mode == "keyring":
+            raise CredentialStoreError(
+                "credential_store is 'keyring' but there is no usable system keyring here "
+                "(on Linux: a Secret Service such as gnome-keyring, unlocked); use 'auto'"
+            )
+        return name
+
+    def load(self) -> str | None:
+        if self._keyring() is not None:
+            import keyring
+            from keyring.errors import KeyringError
+
+            try:
+                found = keyring.get_password(KEYRING_SERVICE, self.agent_id)
+            except KeyringError as exc:
+                if self.mode == "keyring":
+                    raise CredentialStoreError(f"cannot read the system keyring: {exc}") from exc
+                log.warning("cannot read the system keyring (%s); looking in %s", exc, self.path)
+            else:
+                if found:
+                    return found
+        try:
+            return self.path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def save(self, credential: str) -> str:
+        """Keep the credential; says where, in words."""
+        name = self._keyring()
+        if name is not None:
+            import keyring
+            from keyring.errors import KeyringError
+
+            try:
+                keyring.set_password(KEYRING_SERVICE, self.agent_id, credential)
+            except KeyringError as exc:
+                if self.mode == "keyring":
+                    raise CredentialStoreError(f"cannot write the system keyring: {exc}") from exc
+                log.warning("cannot write the system keyring (%s); using a file instead", exc)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # an older copy must not outlive the keyring's
+                return f"the system keyring ({name})"
+        self._write_private(self.path, credential + "\n")
+        return f"{self.path} (readable by you only)"
+
+    @staticmethod
+    def _write_private(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        # Created 0600, never readable by others even for an instant; replaced whole.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)  # the mode given to open() is cut by the umask only
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    def enrolled_with(self, token: str) -> bool:
+        try:
+            return self.marker.read_text().strip() == secret_hash(token)
+        except FileNotFoundError:
+            return False
+
+    def mark_enrolled(self, token: str) -> None:
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(secret_hash(token) + "\n")

@@ -1,0 +1,98 @@
+"""Acting on what team leads do to agents, whichever process did it.
+
+The CLI (another process) and the dashboard (any server process) change agents in the
+shared database, and each change leaves an AgentEvent. Every server process polls for
+new events every ``interval`` seconds (one indexed query that finds nothing, almost
+always) and acts on those that concern it: a blocked or removed agent connected here is
+disconnected with the reason; every change is published on the bus, so every dashboard
+of this process drops (or shows again) the agent. So a block takes effect within
+``interval`` plus a round trip, with one server process or several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from officepulse.bus.base import Bus
+from officepulse.server.admission import agent_blocked, agent_removed, credential_revoked
+from officepulse.server.gateway import Gateway
+from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
+from officepulse.store.base import AgentEvent, Store
+
+log = logging.getLogger(__name__)
+
+
+class AgentControl:
+    def __init__(
+        self,
+        store: Store,
+        gateway: Gateway,
+        bus: Bus,
+        *,
+        required: bool,
+        clock: Callable[[], float],
+        interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.bus = bus
+        self.required = required
+        self.clock = clock
+        self.interval = interval
+        self.seen = 0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """From now on; earlier events are in the state the server starts from."""
+        events = await self.store.agent_events(0)
+        self.seen = events[-1].seq if events else 0
+        self._task = asyncio.create_task(self._run(), name="agent-control")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.poll()
+            except Exception:
+                # A database hiccup must not end the watching; the next poll tries again.
+                log.exception("checking for changes to agents failed")
+
+    async def poll(self) -> None:
+        """Act on every event not yet seen (the dashboard calls this right after a change,
+        so that its own process does not wait for the next tick)."""
+        async with self._lock:
+            for event in await self.store.agent_events(self.seen):
+                await self._apply(event)
+                self.seen = event.seq
+
+    async def _apply(self, event: AgentEvent) -> None:
+        agent_id = event.agent_id
+        status = await self.store.agent(agent_id)
+        if status is None:
+            if await self.gateway.kick(agent_id, agent_removed(), "removed"):
+                # What it wrote between the removal and its disconnection goes too.
+                await self.store.flush()
+                erase = event.kind == "erase"
+                await self.store.remove_agent(agent_id, erase, int(self.clock() * 1000))
+            await self._publish(AgentView.gone(agent_id))
+        elif status.blocked is not None:
+            await self.gateway.kick(agent_id, agent_blocked(status.blocked), "blocked")
+            await self._publish(AgentView.of_status(status))
+        elif event.kind == "unblock":
+            await self._publish(AgentView.of_status(status))
+        elif event.kind == "revoke" and self.required:
+            await self.gateway.kick(agent_id, credential_revoked(), None)
+
+    async def _publish(self, view: AgentView) -> None:
+        await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))

@@ -1,0 +1,432 @@
+"""Enrollment, credentials, blocking and removing over real connections: a real server
+process (agent_auth = required), the real `officepulse` CLI acting on its database, real
+agent processes and a JSON websocket client for exact exchanges. Nothing is mocked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import (
+    OFFICEPULSE,
+    ServerProcess,
+    admin,
+    clean_env,
+    run_agent,
+    start_agent,
+    start_server,
+    stop,
+    wait_until,
+)
+from tests.test_introspect_mpris import Bus
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server that admits enrolled agents only."""
+    srv = start_server(tmp_path, "--agent-auth", "required")
+    yield srv
+    srv.stop()
+
+
+def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """`officepulse agents|tokens ...` on the server's database."""
+    return admin(server.database, *args)
+
+
+def new_token(server: ServerProcess, *args: str) -> str:
+    result = cli(server, "tokens", "create", *args)
+    assert result.returncode == 0, result.stderr
+    secret = result.stdout.splitlines()[1]
+    assert secret.startswith("opet_")
+    return secret
+
+
+def hello(agent_id: str, **extra: str) -> dict[str, Any]:
+    return {
+        "type": "hello",
+        "v": 2,
+        "agent_id": agent_id,
+        "name": agent_id.title(),
+        "host": "laptop",
+        "platform": "linux",
+        "agent_version": "test",
+        "tz": "UTC",
+        **extra,
+    }
+
+
+@contextmanager
+def say_hello(
+    server: ServerProcess, agent_id: str, **extra: str
+) -> Iterator[tuple[ClientConnection, Any]]:
+    """Connected inside the block, with the server's first reply to the hello."""
+    with connect(server.ws_url, open_timeout=10, proxy=None) as ws:
+        ws.send(json.dumps(hello(agent_id, **extra)))
+        yield ws, json.loads(ws.recv(timeout=10))
+
+
+def refused(server: ServerProcess, agent_id: str, **extra: str) -> tuple[str, int, str]:
+    """(error code, close code, message) of a refused hello."""
+    with say_hello(server, agent_id, **extra) as (ws, reply):
+        assert reply["type"] == "error", reply
+        assert reply["fatal"] is True
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return reply["code"], closed.value.rcvd.code, reply["message"]
+
+
+def enroll(server: ServerProcess, agent_id: str, token: str) -> str:
+    with say_hello(server, agent_id, enroll=token) as (ws, reply):
+        assert reply["type"] == "enrolled", reply
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+    credential: str = reply["credential"]
+    assert credential.startswith("opac_")
+    return credential
+
+
+def db(server: ServerProcess, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(server.database) as conn:
+        rows = conn.execute(sql, params).fetchall()
+    conn.close()
+    return rows
+
+
+def count(server: ServerProcess, needle: str) -> int:
+    return sum(needle in line for line in list(server.log))
+
+
+# -- the exchange -------------------------------------------------------------------------
+
+
+def test_an_agent_enrolls_once_and_keeps_its_credential_in_a_private_file(
+    locked: ServerProcess, tmp_path: Path
+) -> None:
+    token = new_token(locked, "--label", "alice's laptop")
+    state = tmp_path / "agent-state"
+    # The default, auto: with no Secret Service on this session, the file.
+    args = ("--source", "none", "--name", "Alice")
+    no_bus = {"DBUS_SESSION_BUS_ADDRESS": None}
+    agent = start_agent(locked, tmp_path, *args, "--enroll-token", token, **no_bus)
+    try:
+        locked.wait_for_log("enrolled from")
+        wait_until(lambda: locked.get("/api/v1/agents")["agents"][0]["online"], 10, "online")
+    finally:
+        out = stop(agent)
+    credential_file = state / "credential"
+    assert f"credential is kept in {credential_file} (readable by you only)" in out
+    assert stat.S_IMODE(credential_file.stat().st_mode) == 0o600
+    credential = credential_file.read_text().strip()
+    assert credential.startswith("opac_")
+    assert token not in out
+    assert credential not in out
+    # The server keeps a hash only.
+    agent_id = (state / "agent-id").read_text().strip()
+    ((stored,),) = db(locked, "SELECT hash FROM agent_credentials WHERE agent_id = ?", agent_id)
+    assert stored == hashlib.sha256(credential.encode()).hexdigest()
+    assert credential not in locked.database.read_bytes().decode(errors="replace")
+
+    # Started again with the same settings (the token still given): the credential is
+    # used, the spent token is not sent again.
+    again = start_agent(locked, tmp_path, *args, "--enroll-token", token, **no_bus)
+    try:
+        wait_until(lambda: count(locked, f"agent {agent_id} (Alice") >= 2, 10, "second hello")
+    finally:
+        out = stop(again)
+    assert "enrolled with that token already" in out
+    assert count(locked, "refused agent") == 0
+    listed = cli(locked, "tokens", "list").stdout
+    assert "alice's laptop" in listed
+    assert "used up" in listed
+
+
+def test_asking_for_a_keyring_where_there_is_none_stops_the_agent_with_words(
+    locked: ServerProcess, tmp_path: Path
+) -> None:
+    result = run_agent(
+        locked,
+        tmp_path,
+        *("--source", "none", "--credential-store", "keyring"),
+        DBUS_SESSION_BUS_ADDRESS=None,
+    )
+    assert result.returncode == 1
+    assert "credential_store is 'keyring' but there is no usable system keyring" in result.stderr
+
+
+def test_tokens_are_refused_when_reused_expired_revoked_or_unknown(locked: ServerProcess) -> None:
+    once = new_token(locked)
+    enroll(locked, "first", once)
+    assert refused(locked, "second", enroll=once)[:2] == ("enroll-token-used-up", 4011)
+
+    twice = new_token(locked, "--uses", "2")
+    enroll(locked, "a2", twice)
+    enroll(locked, "a3", twice)
+    assert refused(locked, "a4", enroll=twice)[0] == "enroll-token-used-up"
+
+    unlimited = new_token(locked, "--unlimited")
+    for n in range(3):
+        enroll(locked, f"u{n}", unlimited)
+    token_id = next(
+        line.split("\t")[0]
+        for line in cli(locked, "tokens", "list").stdout.splitlines()
+        if "any number of agents" in line
+    )
+    assert cli(locked, "tokens", "revoke", token_id).returncode == 0
+    code, close, message = refused(locked, "u9", enroll=unlimited)
+    assert (code, close) == ("enroll-token-revoked", 4011)
+    assert (
+        message == "the enrollment token was revoked; ask your team lead for a new enrollment token"
+    )
+
+    brief = new_token(locked, "--expires-in-hours", "0.0001")  # 0.36 s
+    time.sleep(0.5)
+    assert refused(locked, "late", enroll=brief)[0] == "enroll-token-expired"
+    assert refused(locked, "guess", enroll="opet_" + "A" * 43)[0] == "enroll-token-unknown"
+
+    bad = cli(locked, "tokens", "create", "--uses", "0")
+    assert bad.returncode == 2
+    assert "uses is 0; give 1 or more" in bad.stderr
+    assert cli(locked, "tokens", "revoke", "nope").returncode == 1
+
+
+def test_credentials_are_required_checked_and_revocable(locked: ServerProcess) -> None:
+    credential = enroll(locked, "alice", new_token(locked))
+    assert refused(locked, "alice")[:2] == ("credential-required", 4011)
+    assert refused(locked, "alice", token="opac_" + "x" * 43)[0] == "credential-unknown"
+    # Another agent's credential is not this one's.
+    assert refused(locked, "mallory", token=credential)[0] == "credential-unknown"
+
+    with say_hello(locked, "alice", token=credential) as (ws, reply):
+        assert reply["type"] == "welcome"
+        assert cli(locked, "agents", "revoke", "alice").returncode == 0
+        # Disconnected now, with the reason.
+        error = json.loads(ws.recv(timeout=5))
+        assert (error["code"], error["fatal"]) == ("credential-revoked", True)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4011
+    code, _, message = refused(locked, "alice", token=credential)
+    assert code == "credential-revoked"
+    assert (
+        message
+        == "this agent's credential was revoked; ask your team lead for a new enrollment token"
+    )
+    # A new token lets it back in, with a new credential.
+    renewed = enroll(locked, "alice", new_token(locked))
+    assert renewed != credential
+    with say_hello(locked, "alice", token=renewed) as (_, reply):
+        assert reply["type"] == "welcome"
+
+
+def test_an_open_server_says_so_and_admits_anyone(tmp_path: Path) -> None:
+    srv = start_server(tmp_path)  # loopback: open unless told otherwise
+    try:
+        srv.wait_for_log("WARNING: agent_auth is open")
+        with say_hello(srv, "anyone") as (_, reply):
+            assert reply["type"] == "welcome"
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path, "--host", "0.0.0.0")  # beyond loopback: required
+    try:
+        srv.wait_for_log("agents must be enrolled")
+        assert refused(srv, "anyone")[0] == "credential-required"
+        # ActivityWatch's watchers cannot enroll: their writes are refused here.
+        request = urllib.request.Request(
+            srv.url + "/api/0/buckets/aw-watcher-window_x",
+            data=json.dumps({"client": "aw-watcher-window", "type": "currentwindow"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refusal:
+            urllib.request.urlopen(request, timeout=10)
+        assert refusal.value.code == 403
+        assert "agent_auth = required" in json.loads(refusal.value.read())["message"]
+        refusal.value.close()
+    finally:
+        srv.stop()
+
+
+# -- blocking -------------------------------------------------------------------------------
+
+
+def test_a_blocked_agent_is_told_why_retries_slowly_and_an_unblock_lets_it_back(
+    locked: ServerProcess, tmp_path: Path
+) -> None:
+    token = new_token(locked, "--uses", "2")
+    common = ("--source", "none", "--credential-store", "file", "--enroll-token", token)
+    # Two real agents: one with the default slow retry (300 s), one that tries every second.
+    patient = start_agent(locked, tmp_path / "p", *common, "--name", "Pat", "--agent-id", "pat")
+    eager = start_agent(
+        locked,
+        tmp_path / "e",
+        *common,
+        "--name",
+        "Eve",
+        "--agent-id",
+        "eve",
+        "--refused-retry",
+        "1",
+    )
+    try:
+        for agent_id in ("pat", "eve"):
+            locked.wait_for_log(f"agent {agent_id} (")
+        for agent_id in ("pat", "eve"):
+            result = cli(locked, "agents", "block", agent_id, "--reason", "on leave")
+            assert result.returncode == 0, result.stderr
+        for agent_id in ("pat", "eve"):
+            locked.wait_for_log(f"disconnecting agent {agent_id}: this agent was blocked")
+        listed = cli(locked, "agents", "list").stdout
+        assert listed.count("blocked since") == 2
+        assert "(on leave)" in listed
+        # Eve tries again every second and is refused; Pat does not come back at all
+        # (the normal back-off would have tried within a second).
+        wait_until(lambda: count(locked, "refused agent eve") >= 2, 10, "eve's retries")
+        assert count(locked, "refused agent pat") == 0
+        # History is kept, and the blocked agents are not on the office's list.
+        assert {a["id"]: a["blocked"] for a in locked.get("/api/v1/agents")["agents"]} == {
+            "eve": True,
+            "pat": True,
+        }
+        for agent_id in ("pat", "eve"):
+            assert cli(locked, "agents", "unblock", agent_id).returncode == 0
+        wait_until(
+            lambda: {a["id"]: a["online"] for a in locked.get("/api/v1/agents")["agents"]}["eve"],
+            10,
+            "eve back online",
+        )
+        assert count(locked, "refused agent pat") == 0
+    finally:
+        pat_out, eve_out = stop(patient), stop(eager)
+    said = "the server refused this agent: this agent was blocked by the team lead: on leave"
+    assert said in pat_out
+    assert "trying again every 300 s" in pat_out
+    assert said in eve_out
+    assert eve_out.count(said) == 1  # said once, not at every retry
+    assert "blocked" not in cli(locked, "agents", "list").stdout
+    assert cli(locked, "agents", "block", "nobody").returncode == 1
+
+
+def test_an_agent_told_its_credential_was_revoked_says_so_in_words(
+    locked: ServerProcess, tmp_path: Path
+) -> None:
+    token = new_token(locked)
+    agent = start_agent(
+        locked,
+        tmp_path,
+        *("--source", "none", "--credential-store", "file", "--agent-id", "rev"),
+        *("--enroll-token", token),
+    )
+    try:
+        locked.wait_for_log("agent rev (")
+        assert cli(locked, "agents", "revoke", "rev").returncode == 0
+        locked.wait_for_log("disconnecting agent rev: this agent's credential was revoked")
+        time.sleep(1.5)  # the normal back-off would try again in this time
+    finally:
+        out = stop(agent)
+    assert (
+        "the server refused this agent: this agent's credential was revoked; ask your team "
+        "lead for a new enrollment token (trying again every 300 s" in out
+    )
+    assert count(locked, "refused agent rev") == 0
+
+
+# -- the system keyring -------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret_service(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A real Secret Service: gnome-keyring on a private session bus, unlocked; the
+    environment an agent needs to find it."""
+    bus = Bus(tmp_path)  # a private session bus of its own
+    env = {
+        "DBUS_SESSION_BUS_ADDRESS": bus.address,
+        "HOME": str(tmp_path / "home"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+    }
+    (tmp_path / "home").mkdir()
+    (tmp_path / "run").mkdir(mode=0o700)
+    keyring = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(**env),
+    )
+    assert keyring.stdin is not None
+    keyring.stdin.write("test-password")  # the login keyring's password, then EOF
+    keyring.stdin.close()
+    try:
+        yield env
+    finally:
+        keyring.terminate()
+        try:
+            keyring.wait(5)
+        except subprocess.TimeoutExpired:
+            keyring.kill()
+            keyring.wait()
+        bus.stop()
+
+
+def keyring_password(env: dict[str, str], agent_id: str) -> str | None:
+    found = subprocess.run(
+        [str(Path(OFFICEPULSE).parent / "python"), "-c", KEYRING_GET, agent_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(**env),
+        check=True,
+    ).stdout.strip()
+    return found or None
+
+
+KEYRING_GET = """
+import sys, keyring
+print(keyring.get_password("officepulse-agent", sys.argv[1]) or "")
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("gnome-keyring-daemon") is None or shutil.which("dbus-daemon") is None,
+    reason="needs gnome-keyring and dbus (scripts/system-deps installs them)",
+)
+def test_an_agent_keeps_its_credential_in_the_system_keyring(
+    locked: ServerProcess, tmp_path: Path, secret_service: dict[str, str]
+) -> None:
+    token = new_token(locked)
+    args = ("--source", "none", "--agent-id", "kr", "--enroll-token", token)
+    agent = start_agent(locked, tmp_path, *args, **secret_service)
+    try:
+        locked.wait_for_log("agent kr (")
+    finally:
+        out = stop(agent)
+    assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
+    assert not (tmp_path / "agent-state" / "credential").exists()
+    credential = keyring_password(secret_service, "kr")
+    assert credential is not None
+    ((stored,),) = db(locked, "SELECT hash FROM agent_credentials WHERE agent_id = 'kr'")
+    assert stored == hashlib.sha256(credential.encode()).hexdigest()
+    # The next start, without the token, finds it there.
+    again = start_agent(locked, tmp_path, "--source", "none", "--agent-id", "kr", **secret_service)
+    try:
+        wait_until(lambda: count(locked, "agent kr (") >= 2, 10, "second connection")
+    finally:
+        stop(again)
+    assert count(locked, "refused agent") == 0
