@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from officepulse.store.accounts import AccountError, AuditEntry, NewPerson, PersonChange
-from officepulse.store.base import Store
+from officepulse.store.base import AgentInfo, Store
 from tests.test_store_contract import store
 
 pytest_plugins = ["tests.postgres"]
@@ -65,6 +65,18 @@ async def test_agents_belong_to_at_most_one_person(store: Store) -> None:
         await store.assign_agent("a3", 10_000)
     await store.remove_person(bob.id)
     assert await store.agent_owners() == {}
+
+
+@pytest.mark.parametrize("erase", [False, True])
+async def test_a_removed_agent_is_nobodys(store: Store, erase: bool) -> None:
+    ann = await store.add_person(NewPerson("ann", "Ann", "admin", "h", "full", 0))
+    for agent_id in ("a1", "a2"):
+        store.save_agent(AgentInfo(agent_id, agent_id, "h", "linux", "1", "UTC", False, 0))
+        await store.assign_agent(agent_id, ann.id)
+    await store.flush()
+    assert await store.remove_agent("a1", erase, 5)
+    # The same id enrolling again later belongs to nobody until an admin says so.
+    assert await store.agent_owners() == {"a2": ann.id}
 
 
 async def test_sessions_expire_are_revoked_and_go_with_their_person(store: Store) -> None:

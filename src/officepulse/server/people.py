@@ -38,7 +38,7 @@ FAILURE_WINDOW_MS = 15 * 60_000
 VISIBILITY_LABELS: tuple[tuple[Visibility, str], ...] = (
     ("full", "Everything: app and window title"),
     ("app", "The app only"),
-    ("category", "A category only (its top level, such as \"Work\")"),
+    ("category", 'A category only (its top level, such as "Work")'),
 )
 assert tuple(v for v, _ in VISIBILITY_LABELS) == VISIBILITIES
 

@@ -1057,6 +1057,8 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             if erase:
                 await erase_spans(conn, agent_id)
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
+            # Whose it was goes with it: the same id enrolling later is nobody's yet.
+            await conn.execute("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))
             cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
             if cur.rowcount:
                 await self._event(conn, agent_id, "erase" if erase else "remove", now_ms)

@@ -976,6 +976,8 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             if erase:
                 erase_spans(conn, agent_id, self._rules)
             conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
+            # Whose it was goes with it: the same id enrolling later is nobody's yet.
+            conn.execute("DELETE FROM agent_owners WHERE agent_id = ?", (agent_id,))
             cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
             if cur.rowcount:
                 self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
