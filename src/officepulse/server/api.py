@@ -569,8 +569,9 @@ def openapi() -> dict[str, Any]:
             "durations are seconds. The dashboard's reports are drawn from these same answers. "
             "Once people have accounts every call needs a signed-in session (the cookie POST "
             "/signin sets), and what it answers about others is at the level each person "
-            "lets others see; one person's timeline and titles are for that person or an "
-            "admin.",
+            "lets others see (a category only: the top level of their category, as the app and "
+            "as the category); one person's timeline and titles are for that person or an "
+            "admin, and changing the category rules is for admins.",
         },
         "paths": {
             "/api/v1/agents": {
@@ -738,6 +739,11 @@ def openapi() -> dict[str, Any]:
     for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/titles"):
         doc["paths"][path]["get"]["responses"]["403"] = {
             "description": "`agent` is another person's, and you are not an admin.",
+            **ref("ErrorOut"),
+        }
+    for method, path in (("put", "/api/v1/categories"), ("post", "/api/v1/categories/reset")):
+        doc["paths"][path][method]["responses"]["403"] = {
+            "description": "Only an admin changes the rules (once people have accounts).",
             **ref("ErrorOut"),
         }
     doc["paths"]["/api/v1/spans"]["get"]["description"] += (
