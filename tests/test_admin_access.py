@@ -9,7 +9,8 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -54,6 +55,25 @@ TOKEN_ACTIONS = ("token.create", "token.revoke")
 CATEGORY_ACTIONS = ("categories.set", "categories.reset")
 
 
+@asynccontextmanager
+async def signed_in(url: str, login: str) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """A session of ``login`` and its CSRF token."""
+    async with session() as http:
+        assert await sign_in(http, url, login) == 303
+        yield http, await csrf_of(http, url)
+
+
+async def put_rules(
+    http: aiohttp.ClientSession, url: str, csrf: str, rules: list[object]
+) -> tuple[int, str]:
+    async with http.put(
+        url + "/api/v1/categories",
+        data=json.dumps({"rules": rules}),
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+    ) as r:
+        return r.status, await r.text()
+
+
 async def post(http: aiohttp.ClientSession, url: str, csrf: str, **form: str) -> tuple[int, str]:
     """A change as the Agents and Categories pages make it (htmx: the header and CSRF)."""
     headers = {"HX-Request": "true", "X-CSRF-Token": csrf}
@@ -65,9 +85,7 @@ async def test_a_member_gets_403_on_the_agents_page_tokens_and_rule_changes(
     team: ServerProcess,
 ) -> None:
     url = team.url
-    async with session() as http:
-        assert await sign_in(http, url, "bob") == 303
-        csrf = await csrf_of(http, url)
+    async with signed_in(url, "bob") as (http, csrf):
         async with http.get(url + "/agents") as r:
             assert r.status == 403
             assert "only an admin" in (await r.json())["error"]
@@ -85,12 +103,7 @@ async def test_a_member_gets_403_on_the_agents_page_tokens_and_rule_changes(
         ]:
             status, _ = await post(http, url + path, csrf, **form)
             assert status == 403, path
-        async with http.put(
-            url + "/api/v1/categories",
-            data=json.dumps({"rules": []}),
-            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-        ) as r:
-            assert r.status == 403
+        assert (await put_rules(http, url, csrf, []))[0] == 403
         # Members read the rules, read-only.
         async with http.get(url + "/categories") as r:
             assert r.status == 200
@@ -113,9 +126,7 @@ async def test_dashboard_changes_are_audited_with_the_signed_in_admin(
     team: ServerProcess,
 ) -> None:
     url = team.url
-    async with session() as http:
-        assert await sign_in(http, url, "ann") == 303
-        csrf = await csrf_of(http, url)
+    async with signed_in(url, "ann") as (http, csrf):
         async with http.get(url + "/") as r:
             assert 'href="/agents"' in await r.text()
         for path, form in [
@@ -132,12 +143,8 @@ async def test_dashboard_changes_are_audited_with_the_signed_in_admin(
         status, _ = await post(http, url + f"/tokens/{token_id[0]}/revoke", csrf)
         assert status == 200
         rules = [*default_rules()][:3]
-        async with http.put(
-            url + "/api/v1/categories",
-            data=json.dumps({"rules": json.loads(rules_to_json(rules))}),
-            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-        ) as r:
-            assert r.status == 200, await r.text()
+        status, answer = await put_rules(http, url, csrf, json.loads(rules_to_json(rules)))
+        assert status == 200, answer
         status, _ = await post(http, url + "/categories/reset", csrf)
         assert status == 200
     assert audit(team, *AGENT_ACTIONS) == [
