@@ -17,6 +17,7 @@ from officepulse import __version__
 from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
+from officepulse.core.zones import ZoneRun
 from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
@@ -126,11 +127,21 @@ class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     idle: bool = False
 
 
+class ZonePieceOut(msgspec.Struct, kw_only=True):
+    """A stretch of the day on one zone's wall clock."""
+
+    start: datetime
+    end: datetime
+    tz: str
+
+
 class TimelineOut(msgspec.Struct, kw_only=True):
     agent: str
     name: str
     date: date
-    tz: str
+    day: str
+    tz: str | None
+    zones: list[ZonePieceOut]
     start: datetime
     end: datetime
     hours: int
@@ -281,20 +292,24 @@ def parse_date(name: str, raw: str | None) -> date:
 def timeline_out(
     agent: AgentStatus,
     day: date,
-    tz: str,
-    span: tuple[int, int],
+    mode: DayMode,
+    pieces: list[ZoneRun],
     blocks: list[Block],
     truncated: bool,
 ) -> TimelineOut:
-    start_ms, end_ms = span
+    """The day ``pieces`` make up (one, in the viewer's zone; or the person's own, in
+    as many as their zones that day), and its blocks."""
+    length = sum(p.end_ms - p.start_ms for p in pieces)
     return TimelineOut(
         agent=agent.info.id,
         name=agent.info.name,
         date=day,
-        tz=tz,
-        start=_dt(start_ms),
-        end=_dt(end_ms),
-        hours=-(-(end_ms - start_ms) // 3_600_000),
+        day=mode,
+        tz=pieces[0].tz if mode == "viewer" else None,
+        zones=[ZonePieceOut(start=_dt(p.start_ms), end=_dt(p.end_ms), tz=p.tz) for p in pieces],
+        start=_dt(pieces[0].start_ms),
+        end=_dt(pieces[-1].end_ms),
+        hours=-(-length // 3_600_000),
         seconds=sum(b.duration_ms for b in blocks if not b.idle) / 1000,
         idle_seconds=sum(b.duration_ms for b in blocks if b.idle) / 1000,
         blocks=[
@@ -429,6 +444,14 @@ def parse_day_mode(raw: str | None) -> DayMode:
         if ("viewer" if raw is None else raw) == mode:
             return mode
     raise ApiError(f"'day' must be one of {', '.join(DAY_MODES)}, not {raw!r}")
+
+
+def parse_day_zone(mode: DayMode, raw: str | None) -> ZoneInfo:
+    """``tz`` for a day: required for the viewer's day; for a person's own day their
+    zone history decides, and a ``tz`` given must still be a zone (it names the viewer)."""
+    if mode == "person" and raw is None:
+        return ZoneInfo("UTC")
+    return parse_zone(raw)
 
 
 def usage_days_out(
@@ -597,14 +620,30 @@ def openapi() -> dict[str, Any]:
                 "get": {
                     "operationId": "timeline",
                     "summary": "One person's calendar day, span by span, clipped to the day.",
-                    "description": "The day runs from midnight to midnight on the wall clock of "
-                    "`tz`, so it has 23 or 25 `hours` when daylight saving time begins or ends. "
+                    "description": "With `day=viewer` (the default) the day runs from midnight "
+                    "to midnight on the wall clock of `tz`, so it has 23 or 25 `hours` when "
+                    "daylight saving time begins or ends. With `day=person` it is the person's "
+                    "own day, on the wall clock of the zone their agent reported at the time, "
+                    "and `tz` is not needed: a flight east makes it shorter, one west longer or "
+                    "in two pieces; `zones` lists its stretches, each in one zone, `hours` "
+                    "is its real length and `tz` is null. "
                     "Blocks are in time order; idle blocks are the time the person was away "
                     "while the app was in front; gaps are times the agent was not running.",
                     "parameters": [
                         agent,
                         _param("date", day, "the calendar day"),
-                        _param("tz", text, "IANA time zone the day is reckoned in"),
+                        _param(
+                            "day",
+                            {"type": "string", "enum": list(DAY_MODES)},
+                            "viewer (default: the day in `tz`) or person (the person's own day)",
+                            required=False,
+                        ),
+                        _param(
+                            "tz",
+                            text,
+                            "IANA time zone the day is reckoned in; required unless day=person",
+                            required=False,
+                        ),
                         fmt,
                     ],
                     "responses": {
