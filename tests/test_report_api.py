@@ -290,6 +290,17 @@ def test_pages_say_what_is_wrong(server: ServerProcess) -> None:
     assert (status, "not a known time zone" in html) == (400, True)
     status, text = fetch(server, "/people/nobody?tz=UTC")
     assert (status, "nobody has the agent id 'nobody'" in text) == (404, True)
+    for day in ("person", "viewer"):  # the days around such dates would not be dates
+        status, html = fetch(
+            server, f"/time?range=custom&from=9999-12-31&to=9999-12-31&tz=UTC&day={day}"
+        )
+        assert status == 400
+        assert "&#39;from&#39; must be a date from 1000-01-01 to 9998-12-31" in html
+    status, body = server.get_status("/api/v1/usage/days?from=0001-01-01&to=0001-01-02&day=person")
+    assert (status, body["error"]) == (
+        400,
+        "'from' must be a date from 1000-01-01 to 9998-12-31: '0001-01-01'",
+    )
     status, html = fetch(server, "/time?range=today&tz=UTC&day=mine")
     assert status == 400
     assert "&#39;day&#39; must be one of viewer, person, not &#39;mine&#39;" in html

@@ -15,6 +15,7 @@ import msgspec
 
 from officepulse import __version__
 from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
+from officepulse.core.periods import PeriodError, parse_day
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
@@ -284,9 +285,9 @@ def parse_zone(raw: str | None) -> ZoneInfo:
 def parse_date(name: str, raw: str | None) -> date:
     value = parse_required(name, raw, "a calendar date such as 2026-11-30")
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(f"'{name}' is not a date like 2026-11-30: {value!r}") from None
+        return parse_day(name, value)
+    except PeriodError as exc:
+        raise ApiError(str(exc)) from None
 
 
 def timeline_out(
