@@ -216,3 +216,11 @@ def aw_installed() -> None:
     """ActivityWatch's real server and client, which `make test` installs in .venv-aw."""
     aw = Path(__file__).parent.parent / ".venv-aw" / "bin" / "aw-server"
     assert aw.exists(), f"{aw} is missing: run `make test` (it installs ActivityWatch there)"
+
+
+def assert_refused(server: ServerProcess, path: str, cases: dict[str, str]) -> None:
+    """Each query of ``cases`` on ``path`` is a 400 whose error says the given text."""
+    for query, message in cases.items():
+        status, body = server.get_status(f"{path}?{query}")
+        assert status == 400, query
+        assert message in body["error"], (query, body)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,12 +19,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from officepulse.agent.timeline import Timeline
-from tests.conftest import ServerProcess, start_agent, start_server, stop
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, Pages
-from tests.timelines import stretches, travelling
+from tests.conftest import ServerProcess, assert_refused, start_agent, start_server, stop
+from tests.test_dashboard_browser import Pages
+from tests.test_dashboard_browser import browser as browser  # the fixture, shared
+from tests.test_report_api import fetch
+from tests.timelines import Person, berlin_people, stretches, travelling
 
 pytest_plugins = ["tests.postgres"]
 
@@ -38,39 +37,15 @@ FIRST, LAST = date(2026, 11, 23), date(2026, 11, 27)  # Monday to Friday
 Totals = dict[str, dict[str, tuple[int, int]]]  # agent -> app -> (active ms, idle ms)
 
 
-@dataclass(frozen=True)
-class Person:
-    timeline: Timeline
-    start: datetime
-
-
 def _people(tmp: Path) -> dict[str, Person]:
-    week = datetime(2026, 11, 23, tzinfo=BERLIN)
     return {
-        # Berlin from Monday, in Tokyo from Wednesday 13:00 in Berlin (21:00 in Tokyo),
-        # round the clock to Saturday 00:00 in Berlin.
-        "kenji": Person(
-            travelling(
-                tmp / "kenji.jsonl",
-                11,
-                5 * 24,
-                [(0, "Europe/Berlin"), (2 * 24 * H + 13 * H, "Asia/Tokyo")],
-                (1200, 7200),
-            ),
-            week,
-        ),
+        # Kenji flies from Berlin to Tokyo on Wednesday 2026-11-25 at 13:00 in Berlin;
+        # spring and autumn stay in Berlin across its daylight-saving changes.
+        **berlin_people(tmp, 11),
         # At home in New York, Monday to Friday round the clock.
         "hana": Person(
-            travelling(tmp / "hana.jsonl", 12, 5 * 24, [(0, "America/New_York")], (900, 5400)),
+            travelling(tmp / "hana.jsonl", 14, 5 * 24, [(0, "America/New_York")], (900, 5400)),
             datetime(2026, 11, 23, tzinfo=ZoneInfo("America/New_York")),
-        ),
-        "spring": Person(
-            travelling(tmp / "spring.jsonl", 13, 3 * 24 - 1, [(0, "Europe/Berlin")], (1800, 9000)),
-            datetime(2026, 3, 28, tzinfo=BERLIN),
-        ),
-        "autumn": Person(
-            travelling(tmp / "autumn.jsonl", 14, 3 * 24 + 1, [(0, "Europe/Berlin")], (1800, 9000)),
-            datetime(2026, 10, 24, tzinfo=BERLIN),
         ),
     }
 
@@ -146,16 +121,6 @@ def api_totals(
             idle + round(r["idle_seconds"] * 1000),
         )
     return out
-
-
-def fetch(server: ServerProcess, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(server.url + path, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode()
-        exc.close()
-        return exc.code, body
 
 
 def report_url(path: str, mode: str, first: date = FIRST, last: date = LAST, **extra: str) -> str:
@@ -328,21 +293,10 @@ def test_bad_day_requests_say_what_is_wrong(office: Office) -> None:
         "agent=kenji&date=2026-11-25": "missing query parameter 'tz'",
         "agent=kenji&date=2026-11-25&day=viewer": "missing query parameter 'tz'",
     }
-    for query, message in cases.items():
-        status, body = office.server.get_status(f"/api/v1/timeline?{query}")
-        assert status == 400, query
-        assert message in body["error"], (query, body)
+    assert_refused(office.server, "/api/v1/timeline", cases)
 
 
 # -- in a real browser -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def page_apps(page: Page) -> dict[str, tuple[int, int]]:

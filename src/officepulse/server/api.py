@@ -531,6 +531,13 @@ def openapi() -> dict[str, Any]:
         f"Comma-separated subset of: {', '.join(GROUP_KEYS)}. Default: agent,app.",
         required=False,
     )
+    day_mode = _param(
+        "day",
+        {"type": "string", "enum": list(DAY_MODES)},
+        "whose days: viewer (default: midnight to midnight in `tz`) or person (each "
+        "person's own, on the clock of where they were)",
+        required=False,
+    )
     agent = _param(
         "agent",
         {"type": "string", "pattern": AGENT_ID_PATTERN},
@@ -582,12 +589,7 @@ def openapi() -> dict[str, Any]:
                     "parameters": [
                         _param("from", day, "the first day"),
                         _param("to", day, "the last day, included"),
-                        _param(
-                            "day",
-                            {"type": "string", "enum": list(DAY_MODES)},
-                            "viewer (default) or person",
-                            required=False,
-                        ),
+                        day_mode,
                         _param(
                             "tz",
                             {"type": "string", "default": "UTC"},
@@ -633,12 +635,7 @@ def openapi() -> dict[str, Any]:
                     "parameters": [
                         agent,
                         _param("date", day, "the calendar day"),
-                        _param(
-                            "day",
-                            {"type": "string", "enum": list(DAY_MODES)},
-                            "viewer (default: the day in `tz`) or person (the person's own day)",
-                            required=False,
-                        ),
+                        day_mode,
                         _param(
                             "tz",
                             text,
