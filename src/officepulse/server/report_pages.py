@@ -59,8 +59,8 @@ class Picker:
 
 
 def day_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
-    """ "Days: mine (zone) | each person's own" as links that keep everything else the
-    view was asked with (range, dates, app, the day on the timeline)."""
+    """The choice "Days: mine (zone) | each person's own" as links that keep everything
+    else the view was asked with (range, dates, app, the day on the timeline)."""
     asked = query.get("day") or "viewer"
     rest = {k: v for k, v in query.items() if k != "day"}
     labels = {"viewer": f"mine ({query.get('tz') or 'UTC'})", "person": "each person's own"}
@@ -163,7 +163,8 @@ class ReportPages:
             first=query.get("from", ""),
             last=query.get("to", ""),
             tz=query.get("tz", ""),
-            hidden={**hidden, **({"day": query["day"]} if query.get("day") else {})},
+            # A wrong ``day`` is not kept: choosing a range again puts it right.
+            hidden={**hidden, **({"day": "person"} if query.get("day") == "person" else {})},
             days=day_links(action, {**query, **hidden}),
         )
 
