@@ -373,12 +373,15 @@ def test_whose_days_in_the_browser(browser: Browser, sqlite_office: Office) -> N
         # The next day, one click away, is a whole Tokyo day.
         page.locator("#timeline a[rel='next']").click()
         expect(page.locator("#timeline[data-day='2026-11-26'][data-hours='24']")).to_be_visible()
+        expect(page).to_have_url(
+            re.compile(r"day=person.*date=2026-11-26|date=2026-11-26.*day=person")
+        )
         expect(page.locator("#timeline .day-zones .zone")).to_have_text(
             ["Tokyo, UTC+9 00:00–24:00"]
         )
 
-        # Back to the viewer's days, the same dates. (Chromium names Kolkata's zone by its
-        # older name, Asia/Calcutta: the same zone.)
+        # Back to the viewer's days: the same dates, the same day of the timeline.
+        # (Chromium names Kolkata's zone by its older name, Asia/Calcutta: the same zone.)
         mine_link = page.locator("#report .days a[data-days='viewer']")
         expect(mine_link).to_have_text(re.compile(r"^mine \(Asia.(Kolkata|Calcutta)\)$"))
         mine_link.click()
@@ -387,7 +390,7 @@ def test_whose_days_in_the_browser(browser: Browser, sqlite_office: Office) -> N
         mine = api_totals(server, FIRST + timedelta(days=1), LAST, "viewer", "kenji")
         assert page_apps(page) == mine["kenji"]
         assert page_apps(page) != own["kenji"]
-        expect(page.locator(f"#timeline[data-day='{LAST}'][data-days='viewer']")).to_be_visible()
+        expect(page.locator("#timeline[data-day='2026-11-26'][data-days='viewer']")).to_be_visible()
         expect(page.locator("#timeline")).to_have_attribute("data-hours", "24")
         expect(page.locator("#timeline .day-zones")).to_have_count(0)
         page.reload()

@@ -309,10 +309,18 @@ class ReportPages:
         except (api.ApiError, PeriodError) as exc:
             html = f'<section id="timeline"><p class="error">{_escape(exc)}</p></section>'
             return _html(html, 400)
-        context, zone_of = await self._timeline_context(
-            agent, chosen, day, request.query.get("app", "")
+        app = request.query.get("app", "")
+        context, zone_of = await self._timeline_context(agent, chosen, day, app)
+        # The page's URL and its "Days" links now name this date too, so a reload or a
+        # switch of whose days shows the same day.
+        path = f"/people/{agent.info.id}"
+        keep = {**({"app": app} if app else {}), "date": day.isoformat()}
+        links = self.views.render(
+            "day_links.html", chosen.zone, picker=self._picker_for(path, chosen, keep), oob=True
         )
-        return _html(self.views.render("timeline.html", zone_of, **context))
+        response = _html(self.views.render("timeline.html", zone_of, **context) + links)
+        response.headers["HX-Push-Url"] = with_query(path, {**chosen.params(), **keep})
+        return response
 
     def _day(self, query: Mapping[str, str], chosen: Chosen, agent: AgentStatus) -> date:
         """The date asked for; else today if it is in the range, else the range's last.
