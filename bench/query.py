@@ -25,7 +25,8 @@ This script pins itself to CPU 1 (the SQLite store runs in it); aw-server gets C
 All traffic is on 127.0.0.1; every loop is bounded; the scratch store, aw-server and its
 data directory are removed at the end, also on Ctrl-C.
 
-Run: .venv/bin/python bench/query.py [--agents 1000] [--days 30] [--skip-aw] [--json]
+Run: .venv/bin/python bench/query.py [--agents 1000] [--days 30] [--skip-aw]
+     [--skip-recategorize] [--json]
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ sys.path.insert(0, str(REPO))
 
 import ingest  # noqa: E402 - bench/ is on the path when run as a script
 
+from officepulse.core.categories import (  # noqa: E402
+    DEFAULT_RULES,
+    Rule,
+    RuleSet,
+    compile_rules,
+)
 from officepulse.core.spans import Span  # noqa: E402
 from officepulse.protocol.messages import Activity  # noqa: E402
 from officepulse.store.base import AgentInfo, GroupKey  # noqa: E402
@@ -81,8 +88,16 @@ ACTIVE = {a: Activity(app=a, title=f"{a} — bench window", process=a.lower()) f
 IDLE = {
     a: Activity(app=a, title=f"{a} — bench window", process=a.lower(), idle=True) for a in APP_NAMES
 }
-# (agent, app, idle) -> ms
-Totals = dict[tuple[str, str, bool], int]
+# (agent, app, category, idle) -> ms
+Totals = dict[tuple[str, str, str, bool], int]
+DEFAULTS = compile_rules(DEFAULT_RULES)
+OTHER_WINDOW = "whole, by OTHER_RULES"
+# The rules set for the re-categorisation measurement: most of the history moves.
+OTHER_RULES = [
+    Rule(category="Work > Making", pattern="^(code|xterm|gimp|libreoffice-calc)$", fields=("app",)),
+    Rule(category="Talk", pattern="^(slack|zoom|thunderbird)$", fields=("app",)),
+    Rule(category="Reading", pattern="bench window", fields=("title",)),
+]
 
 
 def agent_id(n: int) -> str:
@@ -112,11 +127,14 @@ def workload(agent: int, days: int, seed: int) -> list[Span]:
     return spans
 
 
-def add_totals(totals: Totals, agent: str, spans: Sequence[Span], lo: int, hi: int) -> None:
+def add_totals(
+    totals: Totals, agent: str, spans: Sequence[Span], lo: int, hi: int, rules: RuleSet = DEFAULTS
+) -> None:
     for s in spans:
         ms = min(s.end_ms, hi) - max(s.start_ms, lo)
         if ms > 0:
-            key = (agent, s.activity.app, s.activity.idle)
+            a = s.activity
+            key = (agent, a.app, rules.categorize(a.app, a.title, a.url), a.idle)
             totals[key] = totals.get(key, 0) + ms
 
 
@@ -154,7 +172,8 @@ async def fill_store(
     path: Path, args: argparse.Namespace, windows: dict[str, tuple[int, int]]
 ) -> tuple[Fill, dict[str, Totals], list[list[Span]]]:
     """Fill whole agents, ``args.writers`` at once, until done or the budget has passed."""
-    totals: dict[str, Totals] = {name: {} for name in windows}
+    totals: dict[str, Totals] = {name: {} for name in [*windows, OTHER_WINDOW]}
+    other = compile_rules(OTHER_RULES)
     store = SQLiteStore(path)
     await store.open()
     next_agent = 0
@@ -176,6 +195,7 @@ async def fill_store(
                 await store.commit_spans(aid, spans[i : i + BATCH], seq)
             for name, (lo, hi) in windows.items():
                 add_totals(totals[name], aid, spans, lo, hi)
+            add_totals(totals[OTHER_WINDOW], aid, spans, *windows["whole"], other)
             written += len(spans)
             done.append(n)
             if n < args.aw_agents_max:
@@ -208,12 +228,16 @@ async def fill_store(
 
 
 def compare(rows: Sequence[Any], expected: Totals, group_by: Sequence[GroupKey]) -> str:
-    want: dict[tuple[str | None, str | None], list[int]] = {}
-    for (agent, app, idle), ms in expected.items():
-        key = (agent if "agent" in group_by else None, app if "app" in group_by else None)
+    want: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+    for (agent, app, category, idle), ms in expected.items():
+        key = (
+            agent if "agent" in group_by else None,
+            app if "app" in group_by else None,
+            category if "category" in group_by else None,
+        )
         slot = want.setdefault(key, [0, 0])
         slot[1 if idle else 0] += ms
-    got = {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows}
+    got = {(r.agent_id, r.app, r.category): [r.active_ms, r.idle_ms] for r in rows}
     if got == want:
         return "exact"
     off = sum(1 for k in set(got) | set(want) if got.get(k) != want.get(k))
@@ -231,7 +255,10 @@ async def time_sqlite(
     cases: list[tuple[str, str, list[GroupKey]]] = [
         ("by app, whole period", "whole", ["app"]),
         ("by agent+app, whole period", "whole", ["agent", "app"]),
+        ("by category, whole period", "whole", ["category"]),
+        ("by agent+category, whole period", "whole", ["agent", "category"]),
         ("by app, unaligned edges", "unaligned", ["app"]),
+        ("by category, unaligned edges", "unaligned", ["category"]),
         ("whole team (no grouping), unaligned edges", "unaligned", []),
     ]
     out: list[QueryRow] = []
@@ -270,6 +297,75 @@ async def time_sqlite(
             )
         )
     return out
+
+
+# ------------------------------------------------------------------- re-categorisation
+
+
+@dataclass
+class Recategorized:
+    spans: int
+    changed: int
+    seconds: float
+    spans_per_s: float
+    unchanged_pass_s: float  # the same rules again: every span read, none rewritten
+    commits_during: int  # commits by a concurrent writer while the rules changed
+    commit_p50_ms: float
+    commit_max_ms: float
+    exact: str
+
+
+async def time_recategorize(
+    path: Path, fill: Fill, totals: dict[str, Totals], lo: int, hi: int
+) -> Recategorized:
+    """set_categories(OTHER_RULES) on the filled store while another agent commits a span
+    every 10 ms (how long each commit waits is what ingest sees), then the answer by
+    category checked against the spans; then the same rules again (nothing changes)."""
+    store = SQLiteStore(path)
+    await store.open()
+    latencies: list[float] = []
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        aid = "bench-live-writer"
+        store.save_agent(AgentInfo(aid, aid, "bench-host", "Linux", "0.1", "UTC", True, 0))
+        t = BASE_MS
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            t0 = time.perf_counter()
+            await store.commit_spans(aid, [Span(t, t + 1_000, ACTIVE["Code"])], seq)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            t += 1_000
+            await asyncio.sleep(0.01)
+
+    try:
+        live = asyncio.create_task(writer())
+        t0 = time.perf_counter()
+        changed = await store.set_categories(OTHER_RULES)
+        seconds = time.perf_counter() - t0
+        stop.set()
+        await live
+        t0 = time.perf_counter()
+        await store.set_categories(OTHER_RULES)
+        unchanged = time.perf_counter() - t0
+        rows = await store.usage(lo, hi, ["agent", "category"])
+        rows = [r for r in rows if r.agent_id != "bench-live-writer"]
+        exact = compare(rows, totals[OTHER_WINDOW], ["agent", "category"])
+        await store.set_categories(DEFAULT_RULES)  # as it was, for whoever reads it next
+    finally:
+        await store.close()
+    return Recategorized(
+        fill.spans,
+        changed,
+        round(seconds, 1),
+        round(fill.spans / seconds),
+        round(unchanged, 1),
+        len(latencies),
+        round(statistics.median(latencies), 1) if latencies else 0.0,
+        round(max(latencies), 1) if latencies else 0.0,
+        exact,
+    )
 
 
 # --------------------------------------------------------------------------- aw-server
@@ -497,6 +593,16 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
     return "\n".join(lines)
 
 
+def render_recategorized(r: Recategorized) -> str:
+    return (
+        f"re-categorisation (SQLite): {r.spans:,} spans stored, {r.changed:,} changed, in "
+        f"{r.seconds} s ({r.spans_per_s:,} spans/s); the same rules again (nothing changes) "
+        f"{r.unchanged_pass_s} s; answer by agent+category afterwards: {r.exact}\n"
+        f"a writer committing every 10 ms meanwhile: {r.commits_during:,} commits, p50 "
+        f"{r.commit_p50_ms} ms, max {r.commit_max_ms} ms"
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", type=int, default=1000)
@@ -514,6 +620,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--aw-agents-max", type=int, default=400, help="buckets at most")
     p.add_argument("--aw-warm", type=int, default=5)
     p.add_argument("--skip-aw", action="store_true")
+    p.add_argument("--skip-recategorize", action="store_true")
     p.add_argument("--json", action="store_true", help="also write bench/results/")
     return p.parse_args(argv)
 
@@ -537,6 +644,10 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     )
     fill, totals, kept = await fill_store(path, args, windows)
     rows = await time_sqlite(path, fill, totals, windows, args.warm)
+    recat = None
+    if not args.skip_recategorize:
+        print("re-categorising the whole history ...", flush=True)
+        recat = await time_recategorize(path, fill, totals, lo, hi)
     aw = None
     if not args.skip_aw:
         print(f"filling aw-server for up to {args.aw_fill_seconds:.0f} s ...", flush=True)
@@ -544,8 +655,11 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rows += aw.rows
     print()
     print(render(fill, rows, aw))
+    if recat is not None:
+        print(render_recategorized(recat))
     return {
         "fill": asdict(fill),
+        "recategorize": None if recat is None else asdict(recat),
         "rows": [asdict(r) for r in rows],
         "aw": None if aw is None else asdict(aw),
         "args": vars(args),

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from officepulse.core.categories import Rule
 from officepulse.server.aw_compat import (
     AFK,
     WEB,
@@ -290,3 +291,30 @@ def test_what_postgresql_cannot_hold_is_refused_with_the_reason(
         status, body, _ = request("POST", f"{op.url}/api/0/buckets/nul/heartbeat?pulsetime=1", beat)
         assert status == 200, body
         assert events(op.url, "nul")[0]["data"] == beat["data"]
+
+
+async def test_projected_spans_are_categorised_by_the_rules_in_force(postgres_url: str) -> None:
+    """The projection writes spans through the store's one write path, which categorises
+    them; rules changed by another process reach it (their version is read each write)."""
+    async with two_processes(postgres_url) as (one, two):
+        bucket = AwBucket("w", WINDOW, "test", "h", 0)
+        await one.aw_transaction(functools.partial(do_create_bucket, bucket=bucket), write=True)
+
+        async def add(event: AwEvent) -> None:
+            await one.aw_transaction(lambda tx: do_insert(tx, "w", [event]), write=True)
+
+        async def by_category() -> dict[str | None, int]:
+            rows = await one.store.usage(0, 10**6, ["category"])
+            return {r.category: r.active_ms for r in rows}
+
+        await add(AwEvent(0, 100 * S, {"app": "Code", "title": "a"}))
+        assert await by_category() == {"Work > Programming": 100_000}
+        editing = [Rule(category="Editing", pattern="^code$", fields=("app",))]
+        assert await two.store.set_categories(editing) == 1
+        assert await by_category() == {"Editing": 100_000}
+        await add(AwEvent(100 * S, 50 * S, {"app": "Code", "title": "b"}))
+        assert await by_category() == {"Editing": 150_000}
+        rows = await one.store.usage(0, 10**6, ["agent", "category"])
+        assert [(r.agent_id, r.category, r.active_ms) for r in rows] == [
+            ("aw-h", "Editing", 150_000)
+        ]

@@ -82,8 +82,10 @@ def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
 
 def test_every_api_path_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    for path in openapi()["paths"]:
-        assert f"`GET {path}" in readme, f"{path} is not in the README's API section"
+    for path, operations in openapi()["paths"].items():
+        for method in operations:
+            operation = f"{method.upper()} {path}"
+            assert f"`{operation}" in readme, f"{operation} is not in the README's API section"
 
 
 def test_every_close_code_is_in_the_protocol_document() -> None:

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,3 +200,85 @@ def test_a_server_with_retention_prunes_at_start_and_keeps_totals(tmp_path: Path
     assert spans
     assert all(datetime.fromisoformat(s["end"]) > horizon for s in spans)
     assert {s["title"] for s in spans} < {s["title"] for s in old_spans}
+
+
+def _call(url: str, method: str = "GET", body: object = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def test_activitywatch_events_are_pruned_and_old_time_cannot_be_rewritten(
+    tmp_path: Path,
+) -> None:
+    # An ActivityWatch window watcher's events, three and a half days old and recent; a
+    # server with a retention of two days drops the old events with the spans, keeps
+    # the totals, and refuses writes that would change time it no longer holds.
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = now - timedelta(days=3, hours=12)
+    recent = now - timedelta(hours=2)
+    bucket = "aw-watcher-window_laptop"
+
+    def events(at: datetime, apps: list[str]) -> list[dict[str, object]]:
+        return [
+            {
+                "timestamp": (at + timedelta(minutes=10 * i)).isoformat(),
+                "duration": 600.0,
+                "data": {"app": app, "title": f"{app} window"},
+            }
+            for i, app in enumerate(apps)
+        ]
+
+    server = start_server(tmp_path)
+    try:
+        base = server.url + "/api/0"
+        status, _ = _call(
+            f"{base}/buckets/{bucket}",
+            "POST",
+            {"client": "aw-watcher-window", "type": "currentwindow", "hostname": "laptop"},
+        )
+        assert status == 200
+        assert (
+            _call(f"{base}/buckets/{bucket}/events", "POST", events(old, ["Code", "Firefox"]))[0]
+            == 200
+        )
+        assert _call(f"{base}/buckets/{bucket}/events", "POST", events(recent, ["Code"]))[0] == 200
+        window = f"start={(now - timedelta(days=5)).isoformat()}&end={now.isoformat()}"
+        window = window.replace("+", "%2B")
+        before = server.get(f"/api/v1/usage?{window}&group_by=agent,app")["rows"]
+    finally:
+        server.stop()
+    assert {(r["app"], r["seconds"]) for r in before} == {("Code", 1200.0), ("Firefox", 600.0)}
+
+    server = start_server(tmp_path, "--retention-days", "2")
+    try:
+        base = server.url + "/api/0"
+        server.wait_for_log("retention: deleted")
+        status, kept = _call(f"{base}/buckets/{bucket}/events")
+        assert status == 200
+        assert [e["data"]["app"] for e in kept] == ["Code"]  # only the recent one
+        after = server.get(f"/api/v1/usage?{window}&group_by=agent,app")["rows"]
+        assert after == before
+        # Time before the horizon is final: new old events and old heartbeats are refused,
+        # saying why, and nothing changes.
+        status, error = _call(f"{base}/buckets/{bucket}/events", "POST", events(old, ["Slack"]))
+        assert status == 400
+        assert "retention_days" in error["message"]
+        assert "event 0" in error["message"]
+        beat = events(old, ["Slack"])[0]
+        status, error = _call(f"{base}/buckets/{bucket}/heartbeat?pulsetime=60", "POST", beat)
+        assert status == 400
+        assert "the heartbeat" in error["message"]
+        assert server.get(f"/api/v1/usage?{window}&group_by=agent,app")["rows"] == before
+        # Recent time is written as ever.
+        assert _call(f"{base}/buckets/{bucket}/events", "POST", events(now, ["Slack"]))[0] == 200
+    finally:
+        server.stop()

@@ -47,30 +47,36 @@ def test_split_covers_the_span_exactly_once(a: int, b: int, size: int) -> None:
 
 def test_the_delta_of_a_rewrite_is_what_changed() -> None:
     # An extension adds only the new time; rewriting as it was changes nothing.
-    grow = rollup_delta([("a", 0, 90_000, "Code", False)], [("a", 0, 150_000, "Code", False)])
-    assert grow[M] == {("a", "Code", False, M): 30_000, ("a", "Code", False, 2 * M): 30_000}
-    assert grow[H] == {("a", "Code", False, 0): 60_000}
-    assert grow[D] == {("a", "Code", False, 0): 60_000}
-    same = [("a", 0, 90_000, "Code", False)]
+    W = "Work"
+    grow = rollup_delta([("a", 0, 90_000, "Code", W, False)], [("a", 0, 150_000, "Code", W, False)])
+    assert grow[M] == {("a", "Code", W, False, M): 30_000, ("a", "Code", W, False, 2 * M): 30_000}
+    assert grow[H] == {("a", "Code", W, False, 0): 60_000}
+    assert grow[D] == {("a", "Code", W, False, 0): 60_000}
+    same = [("a", 0, 90_000, "Code", W, False)]
     assert rollup_delta(same, same) == {M: {}, H: {}, D: {}}
     # A change of app (or idle) moves the time from one key to the other.
-    moved = rollup_delta([("a", 0, 10, "Code", False)], [("a", 0, 10, "Code", True)])
-    assert moved[H] == {("a", "Code", False, 0): -10, ("a", "Code", True, 0): 10}
+    moved = rollup_delta([("a", 0, 10, "Code", W, False)], [("a", 0, 10, "Code", W, True)])
+    assert moved[H] == {("a", "Code", W, False, 0): -10, ("a", "Code", W, True, 0): 10}
+    # So does a change of category (re-categorisation): nothing else moves.
+    recat = rollup_delta([("a", 0, 10, "Code", W, False)], [("a", 0, 10, "Code", "Fun", False)])
+    assert recat[M] == {("a", "Code", W, False, 0): -10, ("a", "Code", "Fun", False, 0): 10}
+    assert team_delta(recat)[D] == {("Code", W, False, 0): -10, ("Code", "Fun", False, 0): 10}
     # A day bucket is a UTC day, also before the epoch.
-    assert rollup_delta([], [("a", -1, 1, "Code", False)])[D] == {
-        ("a", "Code", False, -D): 1,
-        ("a", "Code", False, 0): 1,
+    assert rollup_delta([], [("a", -1, 1, "Code", W, False)])[D] == {
+        ("a", "Code", W, False, -D): 1,
+        ("a", "Code", W, False, 0): 1,
     }
 
 
 def test_the_team_delta_sums_over_agents_and_drops_what_cancels() -> None:
     # Time moved from one agent to another at the same app and bucket: no team change.
-    delta = rollup_delta([("a", 0, 10, "Code", False)], [("b", 0, 10, "Code", False)])
-    assert delta[M] == {("a", "Code", False, 0): -10, ("b", "Code", False, 0): 10}
+    W = "Work"
+    delta = rollup_delta([("a", 0, 10, "Code", W, False)], [("b", 0, 10, "Code", W, False)])
+    assert delta[M] == {("a", "Code", W, False, 0): -10, ("b", "Code", W, False, 0): 10}
     assert team_delta(delta) == {M: {}, H: {}, D: {}}
-    both = rollup_delta([], [("a", 0, 10, "Code", False), ("b", 5, 2 * M, "Code", False)])
-    assert team_delta(both)[M] == {("Code", False, 0): 10 + M - 5, ("Code", False, M): M}
-    assert team_delta(both)[D] == {("Code", False, 0): 10 + 2 * M - 5}
+    both = rollup_delta([], [("a", 0, 10, "Code", W, False), ("b", 5, 2 * M, "Code", W, False)])
+    assert team_delta(both)[M] == {("Code", W, False, 0): 10 + M - 5, ("Code", W, False, M): M}
+    assert team_delta(both)[D] == {("Code", W, False, 0): 10 + 2 * M - 5}
 
 
 @given(times, times)

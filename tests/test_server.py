@@ -275,9 +275,14 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
         "/api/v1/spans",
         "/api/v1/timeline",
         "/api/v1/titles",
+        "/api/v1/categories",
+        "/api/v1/categories/reset",
     }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
+    assert {"CategoriesIn", "CategoriesOut", "CategoriesSaved", "Rule"} <= set(schemas)
+    assert set(doc["paths"]["/api/v1/categories"]) == {"get", "put"}
+    assert "category" in schemas["UsageRowOut"]["properties"]
     assert "seconds" in schemas["UsageRowOut"]["properties"]
 
 
@@ -288,6 +293,7 @@ def test_pages_are_served(server: ServerProcess) -> None:
         ("/", b'ws-connect="/browser"'),
         ("/time", b"officepulse.timeZone()"),  # asks the browser for its zone
         ("/time?tz=UTC", b"Last 7 days"),
+        ("/categories", b"Save and re-categorise"),
         ("/static/vendor/htmx.min.js", b"htmx"),
         ("/static/vendor/ws.js", b"ws"),
         ("/static/officepulse.js", b"timeZone"),

@@ -17,11 +17,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from officepulse.core.categories import (
+    DEFAULT_RULES,
+    UNCATEGORIZED,
+    CategoryError,
+    Rule,
+    compile_rules,
+)
 from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity, Media
 from officepulse.server.days import usage_by_day
-from officepulse.store.base import AgentInfo, Store
+from officepulse.store.base import AgentInfo, Store, UsageRow
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
 
@@ -41,11 +48,12 @@ def agent(id_: str = "a1", *, online: bool = True, seen: int = 0) -> AgentInfo:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     impl: Store
+    # Re-categorisation in chunks of 3 spans: the tests cross chunk boundaries.
     if request.param == "postgres":
         # Only a PostgreSQL test starts the server (`-k sqlite` does not).
-        impl = PostgresStore(request.getfixturevalue("postgres_url"))
+        impl = PostgresStore(request.getfixturevalue("postgres_url"), recategorize_chunk=3)
     else:
-        impl = SQLiteStore(tmp_path / "s.sqlite3")
+        impl = SQLiteStore(tmp_path / "s.sqlite3", recategorize_chunk=3)
     await impl.open()
     yield impl
     await impl.close()
@@ -242,11 +250,11 @@ instants = (
 )
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# One store serves every example of a property test (a fixture per test, not per example).
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@settings(PROPERTY, max_examples=30)
 @given(
     starts=st.lists(instants, min_size=6, max_size=6),
     ops=st.lists(writes, min_size=1, max_size=12),
@@ -532,6 +540,63 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
         assert got == {("a1", "Code"): (0, 65_000), ("b", "Tube"): (7, 0)}
         got = {r.app: (r.active_ms, r.idle_ms) for r in await impl.usage(0, 3 * H, ["app"])}
         assert got == {"Code": (0, 65_000), "Tube": (7, 0)}
+        # Schema 7: the spans categorised by the default rules, the rollups with them.
+        assert by_category(await impl.usage(-H, 10 * H, ["category"])) == {
+            "Work > Programming": (0, 65_000),
+            UNCATEGORIZED: (M + 8, 0),
+        }
+        assert await impl.categories() == list(DEFAULT_RULES)
+    finally:
+        await impl.close()
+
+
+@pytest.mark.parametrize("old", [5, 6])  # 6: zones, the version before categories
+async def test_an_older_database_with_pending_writes_is_categorised_exactly(
+    tmp_path: Path, old: int
+) -> None:
+    from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA
+
+    path = tmp_path / f"v{old}.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(SCHEMA)
+    for step in range(2, old + 1):
+        conn.execute(MIGRATIONS[step])
+        for statement in BACKFILLS.get(step, ()):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version={old}")
+    # Written by another connection (as aw_compat did): rollup_pending holds them.
+    conn.executemany(
+        "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, idle) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("a", 0, 2 * H + 5, "firefox", "cats - YouTube", None, 0),
+            ("a", 2 * H + 5, 3 * H, "Code", "x", None, 1),
+            ("b", -M, M, "Slack", "general", "https://app.slack.com/", 0),
+        ],
+    )
+    assert conn.execute("SELECT count(*) FROM rollup_pending").fetchone() == (3,)
+    conn.close()
+    impl = SQLiteStore(path)
+    await impl.open()
+    try:
+        firefox, code, slack = (
+            ("a", "firefox", "Entertainment > Video"),
+            ("a", "Code", "Work > Programming"),
+            ("b", "Slack", "Comms > Chat"),
+        )
+        whole = {firefox: (2 * H + 5, 0), code: (0, H - 5), slack: (2 * M, 0)}
+        # Edges 1 ms inside: Slack's span loses 1 ms at the start, Code's at the end.
+        inside = {firefox: (2 * H + 5, 0), code: (0, H - 6), slack: (2 * M - 1, 0)}
+        for (lo, hi), want in (((-D, D), whole), ((-M + 1, 3 * H - 1), inside)):
+            rows = await impl.usage(lo, hi, ["agent", "app", "category"])
+            got = {(r.agent_id, r.app, r.category): (r.active_ms, r.idle_ms) for r in rows}
+            assert got == want, (lo, hi)
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("SELECT count(*) FROM rollup_pending").fetchone() == (0,)
+            assert raw.execute("SELECT count(*) FROM spans WHERE category IS NULL").fetchone() == (
+                0,
+            )
+        raw.close()
     finally:
         await impl.close()
 
@@ -562,6 +627,285 @@ async def test_a_long_span_from_another_writer_is_counted_at_unaligned_edges(
         (row,) = await impl.usage(lo, hi + 3 * M, ["app"])
         assert row.active_ms == hi + 3 * M - lo
         assert [s.start_ms for _, s in await impl.spans(lo, hi)] == [5_000]
+    finally:
+        await impl.close()
+
+
+# -- categories ------------------------------------------------------------------------
+
+FUN = [
+    Rule(category="Work > Learning", pattern="lecture", fields=("title",)),
+    Rule(category="Fun > Video", pattern="youtube", fields=("url",)),
+    Rule(category="Work", pattern="^Code$", fields=("app",)),
+]
+
+
+def by_category(rows: list[UsageRow]) -> dict[str | None, tuple[int, int]]:
+    return {r.category: (r.active_ms, r.idle_ms) for r in rows}
+
+
+async def test_spans_are_categorised_by_the_default_rules(store: Store) -> None:
+    assert await store.categories() == list(DEFAULT_RULES)
+    store.save_agent(agent("a"))
+    store.save_span("a", Span(0, 2 * H, CODE))
+    store.save_span("a", Span(2 * H, 3 * H, AWAY))
+    store.save_span("a", Span(3 * H, 4 * H, TUBE))
+    store.save_span("a", Span(4 * H, 5 * H, Activity(app="nautilus", title="Home")))
+    assert by_category(await store.usage(0, 10 * H, ["category"])) == {
+        "Work > Programming": (2 * H, H),
+        "Entertainment > Video": (H, 0),
+        UNCATEGORIZED: (H, 0),
+    }
+    rows = await store.usage(H + 1, 5 * H - 1, ["agent", "app", "category"])
+    assert {(r.agent_id, r.app, r.category): (r.active_ms, r.idle_ms) for r in rows} == {
+        ("a", "Code", "Work > Programming"): (H - 1, H),
+        ("a", "Google-chrome", "Entertainment > Video"): (H, 0),
+        ("a", "nautilus", UNCATEGORIZED): (H - 1, 0),
+    }
+    assert all(r.category is None for r in await store.usage(0, H, ["agent", "app"]))
+
+
+async def test_some_agents_and_their_days_are_grouped_by_category(store: Store) -> None:
+    store.save_agent(agent("a"))
+    store.save_agent(agent("b"))
+    await store.commit_spans("a", [Span(0, 2 * H, CODE), Span(D, D + H, TUBE)], 1)
+    await store.commit_spans("b", [Span(0, H, TUBE)], 1)
+    rows = await store.usage(0, 2 * D, ["category"], ["a"])
+    assert by_category(rows) == {"Work > Programming": (2 * H, 0), "Entertainment > Video": (H, 0)}
+    days = await usage_by_day(
+        store,
+        date(1970, 1, 1),
+        date(1970, 1, 3),
+        day="viewer",
+        zone=ZoneInfo("UTC"),
+        group_by=["category"],
+        agent_ids=["a"],
+    )
+    assert [(r.day, r.agent_id, r.category, r.active_ms) for r in days] == [
+        (date(1970, 1, 1), None, "Work > Programming", 2 * H),
+        (date(1970, 1, 2), None, "Entertainment > Video", H),
+    ]
+
+
+async def test_pruned_periods_keep_the_categories_they_had(store: Store) -> None:
+    store.save_agent(agent("a"))
+    await store.commit_spans("a", [Span(0, 2 * H, CODE), Span(10 * D, 10 * D + H, CODE)], 1)
+    assert await store.prune(D) == 1
+    # Re-categorising rewrites the spans still kept; the pruned hours have none to rewrite.
+    assert await store.set_categories(FUN) == 1
+    assert by_category(await store.usage(0, 2 * H, ["category"])) == {
+        "Work > Programming": (2 * H, 0)
+    }
+    assert by_category(await store.usage(0, 11 * D, ["category"])) == {
+        "Work > Programming": (2 * H, 0),
+        "Work": (H, 0),
+    }
+
+
+async def test_setting_rules_re_categorises_history_exactly(store: Store) -> None:
+    store.save_agent(agent("a"))
+    spans = [
+        Span(0, 90_000, CODE),
+        Span(90_000, 2 * H, TUBE),
+        Span(2 * H, 2 * H + 7, Activity(app="Google-chrome", title="MIT lecture", url="x")),
+        Span(3 * H, 4 * H, AWAY),
+        Span(4 * H, 5 * H, Activity(app="private", private=True)),
+    ]
+    await store.commit_spans("a", spans, 1)
+    await store.commit_spans("b", [Span(30, 3 * D, TUBE)], 1)
+    assert await store.set_categories(FUN) == 5  # everything but the private span
+    assert await store.categories() == FUN
+    want = {
+        "Work": (90_000, H),
+        "Fun > Video": (2 * H - 90_000 + 3 * D - 30, 0),
+        "Work > Learning": (7, 0),
+        "Private": (H, 0),
+    }
+    assert by_category(await store.usage(0, 4 * D, ["category"])) == want
+    rows = await store.usage(0, 4 * D, ["agent", "category"])
+    assert {(r.agent_id, r.category) for r in rows} == {
+        ("a", "Work"),
+        ("a", "Fun > Video"),
+        ("a", "Work > Learning"),
+        ("a", "Private"),
+        ("b", "Fun > Video"),
+    }
+    # The same rules again: nothing changes. A bad rule: refused, nothing changes.
+    assert await store.set_categories(FUN) == 0
+    with pytest.raises(CategoryError, match=r"rule 1 \('Oops'\): bad regular expression"):
+        await store.set_categories([FUN[0], Rule(category="Oops", pattern="[")])
+    assert await store.categories() == FUN
+    assert by_category(await store.usage(0, 4 * D, ["category"])) == want
+    # Later writes use the rules in force; back to the defaults re-categorises again.
+    await store.commit_spans("a", [Span(2 * H, 2 * H + 9, CODE)], 2)  # rewrites a span
+    assert by_category(await store.usage(2 * H, 3 * H, ["category"])) == {
+        "Work": (9, 0),
+        "Fun > Video": (H, 0),  # b's
+    }
+    assert await store.set_categories(DEFAULT_RULES) == 5
+    assert by_category(await store.usage(0, 5 * H, ["category"])) == {
+        "Work > Programming": (90_000 + 9, H),
+        "Entertainment > Video": (2 * H - 90_000 + 5 * H - 30, 0),
+        "Private": (H, 0),
+    }
+
+
+async def test_ingest_goes_on_while_rules_change(store: Store) -> None:
+    import asyncio
+
+    store.save_agent(agent("a"))
+    await store.commit_spans("a", [Span(i * M, i * M + M, CODE) for i in range(40)], 1)
+    commits = [
+        store.commit_spans("a", [Span(i * M, i * M + M // 2, TUBE)], 1 + i) for i in range(20, 60)
+    ]
+    changed, *_ = await asyncio.gather(store.set_categories(FUN), *commits)
+    assert changed <= 60  # the spans that exist when each chunk reads them
+    # Whatever the interleaving: every span is in its category by the rules now in force.
+    rules = compile_rules(FUN)
+    want: dict[str, list[int]] = {}
+    for _, span in await store.spans(0, D):
+        a = span.activity
+        want.setdefault(rules.categorize(a.app, a.title, a.url), [0, 0])[0] += span.duration_ms
+    for group_by in (["category"], ["agent", "category"], ["app", "category"]):
+        got: dict[str, list[int]] = {}
+        for r in await store.usage(0, D, group_by):  # type: ignore[arg-type]
+            assert r.category is not None
+            got.setdefault(r.category, [0, 0])[0] += r.active_ms
+        assert got == want
+
+
+RULE_SETS = [
+    [],
+    FUN,
+    [
+        Rule(category="K > x", pattern="Tube|lecture"),
+        Rule(category="K", pattern="e", fields=("app",)),
+    ],
+    list(DEFAULT_RULES),
+]
+# A write as in the test above, with a title (rules look at it); or ("rules", i): set
+# RULE_SETS[i].
+category_ops = st.tuples(
+    st.integers(0, 5),
+    st.integers(0, 3 * H) | st.integers(0, 90).map(lambda m: m * M) | st.integers(0, 2 * D),
+    st.sampled_from(["Code", "Tube"]),
+    st.sampled_from(["t", "a lecture"]),
+    st.booleans(),
+    st.sampled_from(["x", "y"]),
+    st.sampled_from(["save", "flush", "commit"]),
+) | st.tuples(st.just("rules"), st.integers(0, len(RULE_SETS) - 1))
+
+
+@settings(PROPERTY, max_examples=25)
+@given(
+    starts=st.lists(instants, min_size=6, max_size=6),
+    ops=st.lists(category_ops, min_size=1, max_size=12),
+    ranges=st.lists(st.tuples(instants, instants), min_size=1, max_size=3),
+)
+async def test_usage_by_category_equals_the_raw_spans_after_writes_and_rule_changes(
+    store: Store,
+    starts: list[int],
+    ops: list[tuple[object, ...]],
+    ranges: list[tuple[int, int]],
+) -> None:
+    p = f"c{next(_examples)}-"
+    model: dict[tuple[str, int], tuple[int, str, str, bool]] = {}
+    rules = compile_rules(await store.categories())  # what earlier examples left
+    for seq, op in enumerate(ops, start=1):
+        if op[0] == "rules":
+            chosen = RULE_SETS[int(str(op[1]))]
+            await store.set_categories(chosen)
+            rules = compile_rules(chosen)
+            continue
+        slot, length, app, title, idle, who, how = op
+        assert isinstance(slot, int)
+        assert isinstance(length, int)
+        assert isinstance(idle, bool)
+        start = starts[slot]
+        activity = Activity(app=p + str(app), title=str(title), idle=idle)
+        model[(p + str(who), start)] = (start + length, p + str(app), str(title), idle)
+        span = Span(start, start + length, activity)
+        if how == "commit":
+            await store.commit_spans(p + str(who), [span], seq)
+        else:
+            store.save_span(p + str(who), span)
+            if how == "flush":
+                await store.flush()
+    for a, b in [*ranges, (0, 6 * D), (D - 1, 2 * D + H + M + 1)]:
+        lo, hi = min(a, b), max(a, b)
+        expected: dict[tuple[str, str, str], list[int]] = {}
+        for (who, start), (end, app, title, idle) in model.items():
+            ms = min(end, hi) - max(start, lo)
+            if ms > 0:
+                key = (who, app, rules.categorize(app, title, None))
+                expected.setdefault(key, [0, 0])[1 if idle else 0] += ms
+        for group_by in (["agent", "app", "category"], ["agent", "category"], ["app", "category"]):
+            want: dict[tuple[str | None, ...], list[int]] = {}
+            for (who, app, cat), (act, idl) in expected.items():
+                key = (
+                    who if "agent" in group_by else None,
+                    app if "app" in group_by else None,
+                    cat,
+                )
+                slot_ms = want.setdefault(key, [0, 0])
+                slot_ms[0] += act
+                slot_ms[1] += idl
+            rows = await store.usage(lo, hi, group_by)  # type: ignore[arg-type]
+            got = {
+                (r.agent_id, r.app, r.category): [r.active_ms, r.idle_ms]
+                for r in rows
+                if (r.agent_id or "").startswith(p) or (r.app or "").startswith(p)
+            }
+            assert got == want, (lo, hi, group_by)
+
+
+async def test_spans_from_another_writer_are_categorised_before_and_after_folding(
+    tmp_path: Path,
+) -> None:
+    # server/aw_compat.py writes the SQLite spans table itself, without a category: usage
+    # decides it by the rules in force until the store folds the span (and writes it).
+    path = tmp_path / "s.sqlite3"
+    impl = SQLiteStore(path, recategorize_chunk=2)
+    await impl.open()
+    try:
+        await impl.commit_spans("a", [Span(0, 1_000, CODE)], 1)
+        with sqlite3.connect(path, isolation_level=None) as raw:
+            raw.executemany(
+                "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, idle) "
+                "VALUES ('b', ?, ?, 'firefox', ?, ?, 0)",
+                [
+                    (0, 5 * M + 7, "cats - YouTube", None),
+                    (5 * M + 7, 9 * M, "MIT lecture", "https://youtube.com/x"),
+                    (9 * M, 10 * M, "gone", None),
+                ],
+            )
+            raw.execute("DELETE FROM spans WHERE agent_id = 'b' AND start_ms = ?", (9 * M,))
+        raw.close()
+        # From rollups and the pending rows (a whole hour), and from raw spans (the edges).
+        assert by_category(await impl.usage(0, H, ["category"])) == {
+            "Work > Programming": (1_000, 0),
+            "Entertainment > Video": (9 * M, 0),
+        }
+        assert by_category(await impl.usage(3, 9 * M - 5, ["category"])) == {
+            "Work > Programming": (997, 0),
+            "Entertainment > Video": (9 * M - 8, 0),
+        }
+        # New rules: the pending spans are folded by them (they had no category to change
+        # from); of the rest, Code's span changes.
+        assert await impl.set_categories(FUN) == 1
+        assert by_category(await impl.usage(0, H, ["category"])) == {
+            "Work": (1_000, 0),
+            UNCATEGORIZED: (5 * M + 7, 0),
+            "Work > Learning": (4 * M - 7, 0),
+        }
+        with sqlite3.connect(path) as raw:
+            stored = raw.execute(
+                "SELECT start_ms, category FROM spans WHERE agent_id = 'b' ORDER BY 1"
+            ).fetchall()
+            (pending,) = raw.execute("SELECT count(*) FROM rollup_pending").fetchone()
+        raw.close()
+        assert stored == [(0, UNCATEGORIZED), (5 * M + 7, "Work > Learning")]
+        assert pending == 0
     finally:
         await impl.close()
 

@@ -50,8 +50,12 @@ def make_old_database(url: str, version: int) -> None:
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
         conn.execute("INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', true, 5)")
         conn.execute(
-            "INSERT INTO spans VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
+            "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, process, pid, idle) "
+            "VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
         )
+        if version >= 6:  # zones (schema 6): the span's zone and the agent's run, as written
+            conn.execute("UPDATE spans SET tz = 'UTC'")
+            conn.execute("INSERT INTO zone_runs VALUES ('a1', 0, 10, 'UTC')")
 
 
 MIGRATED = Span(0, 10, Activity(app="Code", title="main.py"), "UTC")

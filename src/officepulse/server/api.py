@@ -8,12 +8,13 @@ import io
 import itertools
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from officepulse import __version__
+from officepulse.core.categories import MAX_RULES, Rule
 from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
 from officepulse.core.periods import PeriodError, parse_day
 from officepulse.core.reports import Block, TitleTotal
@@ -64,6 +65,7 @@ class UsageRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     agent: str | None = None
     name: str | None = None
     app: str | None = None
+    category: str | None = None
     seconds: float
     idle_seconds: float
 
@@ -92,6 +94,34 @@ class UsageDaysOut(msgspec.Struct, kw_only=True):
 
 class ErrorOut(msgspec.Struct, kw_only=True):
     error: str
+
+
+class CategoriesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The whole ordered rule list; the first rule that matches an activity wins."""
+
+    rules: Annotated[list[Rule], msgspec.Meta(extra_json_schema={"maxItems": MAX_RULES})]
+
+
+class CategoriesOut(msgspec.Struct, kw_only=True):
+    rules: list[Rule]
+
+
+class CategoriesSaved(msgspec.Struct, kw_only=True):
+    rules: list[Rule]
+    changed: int  # stored spans whose category changed
+
+
+_categories_decoder = msgspec.json.Decoder(CategoriesIn)
+
+
+def parse_rules(body: bytes) -> list[Rule]:
+    """A PUT body; the error names the path of what was wrong ("$.rules[2].fields[0]")."""
+    if not body.strip():
+        raise ApiError('the body is empty; send {"rules": [...]}')
+    try:
+        return _categories_decoder.decode(body).rules
+    except msgspec.DecodeError as exc:
+        raise ApiError(f"bad rules: {exc}") from None
 
 
 class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -408,6 +438,7 @@ def _row_fields(r: UsageRow | DayUsage, names: dict[str, str]) -> dict[str, Any]
         "agent": r.agent_id,
         "name": names.get(r.agent_id) if r.agent_id is not None else None,
         "app": r.app,
+        "category": r.category,
         "seconds": r.active_ms / 1000,
         "idle_seconds": r.idle_ms / 1000,
     }
@@ -476,10 +507,12 @@ def usage_days_out(
 
 
 def key_columns(group_by: list[GroupKey]) -> list[str]:
-    """The CSV columns that name a row's group: the agent's id and name, the app."""
+    """The CSV columns that name a row's group: the agent's id and name, the app, the
+    category."""
     return [
         *(["agent", "name"] if "agent" in group_by else []),
         *(["app"] if "app" in group_by else []),
+        *(["category"] if "category" in group_by else []),
     ]
 
 
@@ -498,7 +531,18 @@ def _param(
 
 def openapi() -> dict[str, Any]:
     (_, components) = msgspec.json.schema_components(
-        [AgentsOut, UsageOut, UsageDaysOut, SpansOut, TimelineOut, TitlesOut, ErrorOut],
+        [
+            AgentsOut,
+            UsageOut,
+            UsageDaysOut,
+            SpansOut,
+            TimelineOut,
+            TitlesOut,
+            ErrorOut,
+            CategoriesIn,
+            CategoriesOut,
+            CategoriesSaved,
+        ],
         ref_template="#/components/schemas/{name}",
     )
 
@@ -528,7 +572,8 @@ def openapi() -> dict[str, Any]:
     group_by = _param(
         "group_by",
         {"type": "string", "enum": group_by_values(), "default": "agent,app"},
-        f"Comma-separated subset of: {', '.join(GROUP_KEYS)}. Default: agent,app.",
+        f"Comma-separated subset of: {', '.join(GROUP_KEYS)} (a category's time without its "
+        "sub-categories'). Default: agent,app.",
         required=False,
     )
     day_mode = _param(
@@ -667,6 +712,41 @@ def openapi() -> dict[str, Any]:
                     "responses": {
                         **ok("Totals per title (as text/csv with format=csv).", "TitlesOut"),
                         "404": unknown,
+                    },
+                }
+            },
+            "/api/v1/categories": {
+                "get": {
+                    "operationId": "getCategories",
+                    "summary": "The category rules, in order (the first that matches wins).",
+                    "responses": {"200": {"description": "The rules.", **ref("CategoriesOut")}},
+                },
+                "put": {
+                    "operationId": "setCategories",
+                    "summary": "Replace the whole rule list and re-categorise every stored span.",
+                    "requestBody": {"required": True, **ref("CategoriesIn")},
+                    "responses": {
+                        "200": {
+                            "description": "The rules now in force and how many spans changed.",
+                            **ref("CategoriesSaved"),
+                        },
+                        "400": {
+                            "description": "A rule is wrong; `error` names it (its index) "
+                            "and what is wrong. Nothing was changed.",
+                            **ref("ErrorOut"),
+                        },
+                    },
+                },
+            },
+            "/api/v1/categories/reset": {
+                "post": {
+                    "operationId": "resetCategories",
+                    "summary": "Put the default rules back and re-categorise every stored span.",
+                    "responses": {
+                        "200": {
+                            "description": "The default rules and how many spans changed.",
+                            **ref("CategoriesSaved"),
+                        }
                     },
                 }
             },

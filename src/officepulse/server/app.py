@@ -20,9 +20,17 @@ from aiohttp import WSMsgType, web
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
+from officepulse.core.categories import (
+    UNCATEGORIZED,
+    CategoryError,
+    CategoryNode,
+    category_tree,
+    default_rules,
+)
 from officepulse.core.days import Days
 from officepulse.server import api, aw_compat, days, report_data
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
+from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
 from officepulse.server.hosts import HostRules, default_names
@@ -35,7 +43,7 @@ from officepulse.server.retention import Retention
 from officepulse.server.views import Views
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
-from officepulse.store.base import AgentStatus, Store
+from officepulse.store.base import DAY_MS, AgentStatus, Store
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -79,6 +87,14 @@ def refused(exc: api.ApiError) -> web.Response:
     return bad_request(str(exc), 404 if isinstance(exc, api.UnknownAgent) else 400)
 
 
+def html_response(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/html")
+
+
+def spans_changed(changed: int) -> str:
+    return f"Saved. {changed} span{'' if changed == 1 else 's'} re-categorised."
+
+
 class Server:
     def __init__(
         self,
@@ -117,6 +133,10 @@ class Server:
         app = web.Application(middlewares=[guard(self.hosts)])
         app.router.add_get("/", self.office)
         self.reports.add_routes(app)
+        app.router.add_get("/categories", self.categories_page)
+        app.router.add_post("/categories/edit", self.categories_edit)
+        app.router.add_post("/categories/save", self.categories_save)
+        app.router.add_post("/categories/reset", self.categories_reset)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_get("/browser", self.browser)
         app.router.add_get("/api/v1/agents", self.api_agents)
@@ -125,6 +145,9 @@ class Server:
         app.router.add_get("/api/v1/spans", self.api_spans)
         app.router.add_get("/api/v1/timeline", self.api_timeline)
         app.router.add_get("/api/v1/titles", self.api_titles)
+        app.router.add_get("/api/v1/categories", self.api_categories)
+        app.router.add_put("/api/v1/categories", self.api_set_categories)
+        app.router.add_post("/api/v1/categories/reset", self.api_reset_categories)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
@@ -132,6 +155,7 @@ class Server:
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
         aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        app.on_startup.append(self._start_retention)  # last: the AW tables prune too
         return app
 
     async def _startup(self, app: web.Application) -> None:
@@ -146,6 +170,8 @@ class Server:
         await self.bus.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+
+    async def _start_retention(self, app: web.Application) -> None:
         if self.settings.retention_days:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
@@ -168,6 +194,63 @@ class Server:
         views = list(self.hub.views.values())
         html = self.views.office_page(views, self.now_ms(), UTC_ZONE)
         return web.Response(text=html, content_type="text/html")
+
+    # -- categories page ---------------------------------------------------------------
+    # Open to anyone who can reach the server, like every page until accounts exist.
+
+    async def _category_tree(self) -> list[CategoryNode]:
+        end = self.now_ms()
+        rows = await self.store.usage(end - 7 * DAY_MS, end, ["category"])
+        return category_tree((r.category or UNCATEGORIZED, r.active_ms, r.idle_ms) for r in rows)
+
+    async def categories_page(self, request: web.Request) -> web.Response:
+        rules = await self.store.categories()
+        return html_response(self.views.categories_page(rules, await self._category_tree()))
+
+    @staticmethod
+    async def _form(request: web.Request) -> dict[str, str]:
+        return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+
+    async def categories_edit(self, request: web.Request) -> web.Response:
+        form = await self._form(request)
+        try:
+            rules = apply_edit(rules_from_form(form), form.get("op", ""))
+        except FormError as exc:
+            return web.Response(status=400, text=str(exc))
+        tree = await self._category_tree()
+        return html_response(self.views.categories_editor(rules, tree, draft=True))
+
+    async def categories_save(self, request: web.Request) -> web.Response:
+        try:
+            rules = rules_from_form(await self._form(request))
+        except FormError as exc:
+            return web.Response(status=400, text=str(exc))
+        try:
+            changed = await self.store.set_categories(rules)
+        except CategoryError as exc:
+            # Shown in the page (htmx swaps only 2xx answers), numbered as the page does.
+            where = f"rule {exc.index + 1}: " if exc.index is not None else ""
+            tree = await self._category_tree()
+            return html_response(
+                self.views.categories_editor(
+                    rules,
+                    tree,
+                    error=f"Not saved: {where}{exc.reason}",
+                    error_index=exc.index,
+                    draft=True,
+                )
+            )
+        return await self._saved_editor(changed)
+
+    async def categories_reset(self, request: web.Request) -> web.Response:
+        return await self._saved_editor(await self.store.set_categories(default_rules()))
+
+    async def _saved_editor(self, changed: int) -> web.Response:
+        rules = await self.store.categories()
+        tree = await self._category_tree()
+        return html_response(
+            self.views.categories_editor(rules, tree, message=spans_changed(changed))
+        )
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
         rel = VENDOR_FILES.get(request.match_info["name"])
@@ -304,6 +387,23 @@ class Server:
         )
         out = api.titles_out(agent, app, start, end, rows, truncated)
         return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
+
+    async def api_categories(self, request: web.Request) -> web.Response:
+        return json_response(api.CategoriesOut(rules=await self.store.categories()))
+
+    async def api_set_categories(self, request: web.Request) -> web.Response:
+        try:
+            changed = await self.store.set_categories(api.parse_rules(await request.read()))
+        except (api.ApiError, CategoryError) as exc:
+            return bad_request(str(exc))
+        return await self._categories_saved(changed)
+
+    async def api_reset_categories(self, request: web.Request) -> web.Response:
+        return await self._categories_saved(await self.store.set_categories(default_rules()))
+
+    async def _categories_saved(self, changed: int) -> web.Response:
+        rules = await self.store.categories()
+        return json_response(api.CategoriesSaved(rules=rules, changed=changed))
 
     async def api_openapi(self, request: web.Request) -> web.Response:
         return json_response(api.openapi())

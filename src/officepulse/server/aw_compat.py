@@ -73,6 +73,7 @@ from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.server.guard import EXTENSION_ORIGINS
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
+from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, AgentStatus, Store
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ GAP_MS = 5_000
 # An ActivityWatch agent counts as offline this long after its last request:
 # aw-client sends at least every commit_interval (10 s), aw-watcher-web every 60 s.
 OFFLINE_AFTER = 180.0
+# The retention floor when nothing is pruned (µs): before any instant anyone can write.
+NO_FLOOR = -(2**62)
 DAY_MS = 86_400_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
@@ -554,6 +557,14 @@ class AwTables(Protocol):
 
     def agent_exists(self, agent_id: str) -> bool: ...
 
+    # Retention (server/retention.py): raw activity before ``floor_us`` is no longer
+    # kept, and spans there are never recomputed (their time is in the rollups already).
+    floor_us: int
+
+    def prune_events(self, before_us: int) -> int:
+        """Delete the events that ended by ``before_us``; how many."""
+        ...
+
 
 @runtime_checkable
 class AwStore(Protocol):
@@ -637,6 +648,8 @@ class SqlAwTables(abc.ABC):
     BINARY = ""
     # The LIMIT that means none.
     NO_LIMIT: int | None = -1
+    # No retention: nothing is too old to recompute. The AwStore sets it per transaction.
+    floor_us: int = NO_FLOOR
 
     @abc.abstractmethod
     def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
@@ -648,6 +661,9 @@ class SqlAwTables(abc.ABC):
     def _one(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None
+
+    def prune_events(self, before_us: int) -> int:
+        return self._run("DELETE FROM aw_events WHERE ts_us + duration_us <= ?", (before_us,))
 
     def _for_update(self) -> str:
         """What locks the bucket row ``bucket()`` reads, where locking it is needed."""
@@ -896,6 +912,7 @@ class SQLiteAwStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self.floor_us: Callable[[], int] = lambda: NO_FLOOR
 
     async def open(self) -> None:
         await asyncio.to_thread(self._open)
@@ -926,7 +943,9 @@ class SQLiteAwStore:
                 raise RuntimeError("the ActivityWatch tables are not open")
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                result = work(SQLiteAwTables(conn))
+                tables = SQLiteAwTables(conn)
+                tables.floor_us = self.floor_us()
+                result = work(tables)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -936,6 +955,8 @@ class SQLiteAwStore:
 
 class OwnAwStore(AwStore, Protocol):
     """An AwStore made for an officepulse store, opened and closed by whoever made it."""
+
+    floor_us: Callable[[], int]  # the retention floor now (AwTables.floor_us)
 
     async def open(self) -> None: ...
 
@@ -985,6 +1006,12 @@ class Touched:
 
 def reproject(tx: AwTables, hostname: str, lo_us: int, hi_us: int) -> None:
     """Recompute the spans an event change in [lo_us, hi_us) can have changed."""
+    # Before the retention floor the raw spans are gone and their time is in the rollups:
+    # recomputing there would count it again. A span that crosses the floor is kept whole,
+    # so run_bounds may still reach back to its start, which is safe (it is all there).
+    lo_us = max(lo_us, tx.floor_us)
+    if hi_us <= lo_us:
+        return
     agent = agent_id_for(hostname)
     tx.hold_spans(agent)
     lo, hi = tx.run_bounds(agent, lo_us // 1000 - GAP_MS, -(-hi_us // 1000) + GAP_MS)
@@ -1292,8 +1319,11 @@ class AwApi:
                 )
                 return
             await own.open()
+            if self.server.settings.retention_days:
+                own.floor_us = self.floor_us
             self._own = own
             self._store = own
+            self.server.retention.also.append(self.prune)
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def shutdown(self, app: web.Application) -> None:
@@ -1314,6 +1344,34 @@ class AwApi:
 
     def now_us(self) -> int:
         return int(self.server.clock() * 1_000_000)
+
+    # -- retention
+
+    def floor_us(self) -> int:
+        """Raw activity before this instant is no longer kept (retention_days)."""
+        days = self.server.settings.retention_days
+        if not days:
+            return NO_FLOOR
+        return horizon_ms(self.server.now_ms(), days) * 1000
+
+    def check_floor(self, events: Iterable[tuple[str, AwEvent]]) -> None:
+        """Refuse to change time whose raw activity is no longer kept: its totals are
+        final (in the rollups), and recomputing it would count it twice."""
+        floor = self.floor_us()
+        for where, event in events:
+            if event.end_us <= floor:
+                raise AwError(
+                    400,
+                    f"{where} ends at {iso(event.end_us)}, before {iso(floor)}: this server "
+                    f"keeps raw activity for {self.server.settings.retention_days} days "
+                    "(retention_days), and time before then cannot be changed",
+                )
+
+    async def prune(self, before_ms: int) -> int:
+        """Retention: ActivityWatch's raw events go with the spans (Retention.also)."""
+        return await self.store.aw_transaction(
+            lambda tx: tx.prune_events(before_ms * 1000), write=True
+        )
 
     # -- presence
 
@@ -1566,6 +1624,7 @@ class AwApi:
             ]
         else:
             raise AwError(400, "Invalid POST data: expected an event or a list of events")
+        self.check_floor((f"event {n}", e) for n, e in enumerate(events))
         outcome = await self.store.aw_transaction(
             lambda tx: do_insert(tx, bucket_id, events), write=True
         )
@@ -1585,6 +1644,7 @@ class AwApi:
         except ValueError:
             raise AwError(400, f"'pulsetime' must be a number, not {raw_pulse!r}") from None
         pulsetime_us = parse_duration(pulsetime, "pulsetime")
+        self.check_floor([("the heartbeat", event)])
         result, outcome = await self.store.aw_transaction(
             lambda tx: do_heartbeat(tx, bucket_id, event, pulsetime_us), write=True
         )
@@ -1632,6 +1692,11 @@ class AwApi:
             payloads.append(decode_json(await read_body(request, MAX_IMPORT_BYTES)))
         for payload in payloads:
             buckets = parse_export(payload, now_us=self.now_us())
+            self.check_floor(
+                (f"event {n} of bucket {b.bucket.id!r}", e)
+                for b in buckets
+                for n, e in enumerate(b.events)
+            )
             _, views = await import_buckets(
                 self.store,
                 buckets,

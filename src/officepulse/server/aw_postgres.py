@@ -13,7 +13,8 @@ heartbeats of one bucket take turns whichever process receives them; and it take
 agent's span lock (``postgres.hold_agents``, the lock the store's writer takes) before it
 reads the events it projects, so changes to one computer's buckets recompute its spans one
 after the other, each from the events the other committed. Locks are taken in one order
-(bucket, agent, then what write_span_rows takes), so transactions do not deadlock.
+(bucket, agent, then what write_span_rows takes: the agent again, then the category rules'
+version), so transactions do not deadlock.
 
 The tables are made at ``open`` if missing, under the store's migration lock; they are the
 ActivityWatch module's, as on SQLite, not a step of the store's schema.
@@ -29,10 +30,11 @@ from typing import Any, TypeVar
 import psycopg
 
 from officepulse.core.spans import Span
-from officepulse.server.aw_compat import AW_TABLES, AwError, AwTables, SqlAwTables
+from officepulse.server.aw_compat import AW_TABLES, NO_FLOOR, AwError, AwTables, SqlAwTables
 from officepulse.store.postgres import (
     MIGRATION_LOCK,
     PostgresStore,
+    StoredRules,
     _pg_span_row,
     hold_agents,
     write_span_rows,
@@ -53,10 +55,13 @@ class PostgresAwTables(SqlAwTables):
     BINARY = ' COLLATE "C"'
     NO_LIMIT = None
 
-    def __init__(self, conn: _Conn, loop: asyncio.AbstractEventLoop, *, write: bool) -> None:
+    def __init__(
+        self, conn: _Conn, loop: asyncio.AbstractEventLoop, *, write: bool, rules: StoredRules
+    ) -> None:
         self.conn = conn
         self.loop = loop
         self.write = write
+        self.rules = rules  # the store's: projected spans are categorised as ingested ones
 
     def _await(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -91,7 +96,7 @@ class PostgresAwTables(SqlAwTables):
         kept = {s.start_ms for s in spans}
         removed = [(agent_id, int(r[0])) for r in stored if int(r[0]) not in kept]
         rows = [_pg_span_row(agent_id, s) for s in spans]
-        self._await(write_span_rows(self.conn, rows, removed=removed))
+        self._await(write_span_rows(self.conn, rows, self.rules, removed=removed))
 
 
 @functools.cache
@@ -105,6 +110,7 @@ class PostgresAwStore:
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+        self.floor_us: Callable[[], int] = lambda: NO_FLOOR
 
     async def open(self) -> None:
         async with self.store.transaction() as conn:
@@ -125,7 +131,9 @@ class PostgresAwStore:
         loop = asyncio.get_running_loop()
         try:
             async with self.store.transaction(write=write) as conn:
-                return await asyncio.to_thread(work, PostgresAwTables(conn, loop, write=write))
+                tables = PostgresAwTables(conn, loop, write=write, rules=self.store.rules)
+                tables.floor_us = self.floor_us()
+                return await asyncio.to_thread(work, tables)
         except psycopg.DataError as exc:
             # A value PostgreSQL cannot hold (a NUL in a text, a number out of range).
             raise AwError(400, f"the database cannot store this: {str(exc).strip()}") from None

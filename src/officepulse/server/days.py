@@ -35,6 +35,7 @@ class DayUsage:
     app: str | None
     active_ms: int
     idle_ms: int
+    category: str | None = None
 
 
 async def usage_by_day(
@@ -48,7 +49,7 @@ async def usage_by_day(
     agent_ids: Sequence[str] | None = None,
 ) -> list[DayUsage]:
     """Time per day from ``first`` to ``last`` (both included) per ``group_by``
-    ("agent", "app", both or neither), in day order then by key; days and groups
+    (any of "agent", "app", "category", or none), in day order then by key; days and groups
     without time are left out.
 
     ``day="viewer"``: a day is midnight to midnight in ``zone`` for everyone (one
@@ -64,11 +65,11 @@ async def usage_by_day(
                                   day="person", zone=viewer_zone,
                                   group_by=["app"], agent_ids=["alice"])
     """
-    totals: dict[tuple[date, str | None, str | None], list[int]] = {}
+    totals: dict[_Key, list[int]] = {}
 
     def add(d: date, rows: Sequence[UsageRow]) -> None:
         for row in rows:
-            slot = totals.setdefault((d, row.agent_id, row.app), [0, 0])
+            slot = totals.setdefault((d, row.agent_id, row.app, row.category), [0, 0])
             slot[0] += row.active_ms
             slot[1] += row.idle_ms
 
@@ -85,15 +86,19 @@ async def usage_by_day(
             for lo, hi in ranges:
                 add(d, await store.usage(lo, hi, group_by, agents))
     return [
-        DayUsage(d, agent, app, active, idle)
-        for (d, agent, app), (active, idle) in sorted(totals.items(), key=_order)
+        DayUsage(d, agent, app, active, idle, category)
+        for (d, agent, app, category), (active, idle) in sorted(totals.items(), key=_order)
         if active or idle
     ]
 
 
-def _order(item: tuple[tuple[date, str | None, str | None], list[int]]) -> tuple[date, str, str]:
-    (d, agent, app), _ = item
-    return d, agent or "", app or ""
+# (day, agent, app, category): a key not grouped by is None.
+_Key = tuple[date, str | None, str | None, str | None]
+
+
+def _order(item: tuple[_Key, list[int]]) -> tuple[date, str, str, str]:
+    (d, agent, app, category), _ = item
+    return d, agent or "", app or "", category or ""
 
 
 async def _current_zones(store: Store, agent_ids: Sequence[str] | None) -> dict[str, str]:
@@ -121,14 +126,17 @@ async def usage_over(
     plan = person_days_plan(
         days.first, days.last, histories, await _current_zones(store, agent_ids), span
     )
-    totals: dict[tuple[str | None, str | None], list[int]] = {}
+    totals: dict[tuple[str | None, str | None, str | None], list[int]] = {}
     for ranges, agents in plan.items():
         for lo, hi in ranges:
             for row in await store.usage(lo, hi, group_by, agents):
-                slot = totals.setdefault((row.agent_id, row.app), [0, 0])
+                slot = totals.setdefault((row.agent_id, row.app, row.category), [0, 0])
                 slot[0] += row.active_ms
                 slot[1] += row.idle_ms
-    return [UsageRow(agent, app, active, idle) for (agent, app), (active, idle) in totals.items()]
+    return [
+        UsageRow(agent, app, active, idle, category)
+        for (agent, app, category), (active, idle) in totals.items()
+    ]
 
 
 async def pieces(store: Store, agent: AgentStatus, days: Days) -> list[ZoneRun]:

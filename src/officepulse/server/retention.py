@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from officepulse.store.base import DAY_MS, Store
 
@@ -27,10 +27,14 @@ class Retention:
         self.days = days
         self.clock = clock
         self.every = every
+        # Others that keep raw activity (the ActivityWatch tables) prune with the spans.
+        self.also: list[Callable[[int], Awaitable[int]]] = []
 
     async def prune_once(self) -> int:
         before = horizon_ms(int(self.clock() * 1000), self.days)
         deleted = await self.store.prune(before)
+        for prune in self.also:
+            deleted += await prune(before)
         if deleted:
             log.info(
                 "retention: deleted %d raw spans older than %d days (totals are kept)",

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
+from officepulse.core.categories import FIELDS, CategoryNode, Rule
 from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
@@ -106,3 +107,34 @@ class Views:
     def count(self, views: Iterable[AgentView]) -> str:
         inner = self.env.get_template("office_count.html").render(**self._count(views)).strip()
         return f'<span id="office-count">{inner}</span>'
+
+    def categories_page(self, rules: list[Rule], tree: list[CategoryNode]) -> str:
+        return self._editor("categories.html", rules, tree, page="categories")
+
+    def categories_editor(
+        self,
+        rules: list[Rule],
+        tree: list[CategoryNode],
+        *,
+        message: str = "",
+        error: str = "",
+        error_index: int | None = None,
+        draft: bool = False,
+    ) -> str:
+        return self._editor(
+            "categories_editor.html",
+            rules,
+            tree,
+            message=message,
+            error=error,
+            error_index=error_index,
+            draft=draft,
+        )
+
+    def _editor(
+        self, template: str, rules: list[Rule], tree: list[CategoryNode], **context: object
+    ) -> str:
+        state: dict[str, object] = {"message": "", "error": "", "error_index": None, "draft": False}
+        return self.env.get_template(template).render(
+            rules=rules, fields=FIELDS, tree=tree, **{**state, **context}
+        )

@@ -10,27 +10,31 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from officepulse.core.categories import Rule
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
 
-GroupKey = Literal["agent", "app"]
-GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app")
+GroupKey = Literal["agent", "app", "category"]
+GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app", "category")
 
-# Rollups: milliseconds per (agent, app, idle) in minute, hour and (UTC) day buckets, a
-# bucket named by the UTC epoch milliseconds of its start; and the same summed over every
-# agent (team rollups: per (app, idle)), which answer usage() not grouped by agent without
+# Rollups: milliseconds per (agent, app, category, idle) in minute, hour and (UTC) day
+# buckets, a bucket named by the UTC epoch milliseconds of its start; and the same summed
+# over every agent (team rollups: per (app, category, idle)), which answer usage() not
+# grouped by agent without
 # reading a row per agent. Both stores keep them in the same transaction as the spans they
 # sum (see rollup_delta, team_delta) and answer usage() from them.
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 BUCKET_SIZES: tuple[int, ...] = (MINUTE_MS, HOUR_MS, DAY_MS)
-# (agent_id, app, idle, bucket_ms) -> milliseconds
-RollupKey = tuple[str, str, bool, int]
-# (app, idle, bucket_ms) -> milliseconds, over every agent
-TeamKey = tuple[str, bool, int]
-# What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, idle).
-Contribution = tuple[str, int, int, str, bool]
+# (agent_id, app, category, idle, bucket_ms) -> milliseconds
+RollupKey = tuple[str, str, str, bool, int]
+# (app, category, idle, bucket_ms) -> milliseconds, over every agent
+TeamKey = tuple[str, str, bool, int]
+# What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, category, idle).
+Contribution = tuple[str, int, int, str, str, bool]
+# Spans re-categorised per transaction by set_categories: ingest waits at most one chunk.
+RECATEGORIZE_CHUNK = 1_000
 
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
@@ -51,10 +55,10 @@ def rollup_delta(
     change adds up to zero (a span rewritten as it was) are left out."""
     delta: dict[int, dict[RollupKey, int]] = {size: {} for size in BUCKET_SIZES}
     for rows, sign in ((old, -1), (new, 1)):
-        for agent_id, start_ms, end_ms, app, idle in rows:
+        for agent_id, start_ms, end_ms, app, category, idle in rows:
             for size, table in delta.items():
                 for bucket, ms in split(start_ms, end_ms, size):
-                    key = (agent_id, app, bool(idle), bucket)
+                    key = (agent_id, app, category, bool(idle), bucket)
                     table[key] = table.get(key, 0) + sign * ms
     return {size: {k: v for k, v in t.items() if v} for size, t in delta.items()}
 
@@ -64,8 +68,8 @@ def team_delta(delta: dict[int, dict[RollupKey, int]]) -> dict[int, dict[TeamKey
     team: dict[int, dict[TeamKey, int]] = {}
     for size, table in delta.items():
         out: dict[TeamKey, int] = {}
-        for (_, app, idle, bucket), ms in table.items():
-            key = (app, idle, bucket)
+        for (_, app, category, idle, bucket), ms in table.items():
+            key = (app, category, idle, bucket)
             out[key] = out.get(key, 0) + ms
         team[size] = {k: v for k, v in out.items() if v}
     return team
@@ -142,6 +146,7 @@ class UsageRow:
     app: str | None
     active_ms: int
     idle_ms: int
+    category: str | None = None
 
 
 class Store(Protocol):
@@ -215,3 +220,37 @@ class Store(Protocol):
         in time order; every agent's when ``agent_ids`` is None. Agents without runs
         there are left out."""
         ...
+
+    async def categories(self) -> list[Rule]:
+        """The category rules in force, in order (core/categories.py)."""
+        ...
+
+    async def set_categories(self, rules: Sequence[Rule]) -> int:
+        """Check and store ``rules`` (CategoryError names a bad one; nothing changes
+        then), then re-categorise every stored span with them, in chunks of
+        RECATEGORIZE_CHUNK spans per transaction so that ingest keeps flowing; rollups stay
+        exact throughout. Returns how many spans changed category."""
+        ...
+
+
+def check_group_by(group_by: Sequence[str]) -> None:
+    for key in group_by:
+        if key not in GROUP_KEYS:
+            raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+
+
+def usage_rows(rows: Iterable[Sequence[object]], group_by: Sequence[GroupKey]) -> list[UsageRow]:
+    """Rows of (the group_by columns in order, idle, ms) → one UsageRow per group, active
+    and idle time apart."""
+    totals: dict[tuple[str | None, ...], list[int]] = {}
+    n = len(group_by)
+    for row in rows:
+        values = dict(zip(group_by, row[:n], strict=True))
+        idle, ms = row[n], row[n + 1]
+        assert isinstance(ms, int)
+        key = tuple(
+            None if values.get(k) is None else str(values[k]) for k in ("agent", "app", "category")
+        )
+        slot = totals.setdefault(key, [0, 0])
+        slot[1 if idle else 0] += ms
+    return [UsageRow(k[0], k[1], v[0], v[1], k[2]) for k, v in totals.items()]

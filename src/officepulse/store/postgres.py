@@ -26,28 +26,40 @@ from dataclasses import dataclass, field
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from officepulse.core.categories import (
+    DEFAULT_RULES,
+    CategoryError,
+    Rule,
+    RuleSet,
+    compile_rules,
+    rules_from_json,
+    rules_to_json,
+)
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.store.base import (
-    GROUP_KEYS,
+    RECATEGORIZE_CHUNK,
     AgentInfo,
     AgentStatus,
     Contribution,
     GroupKey,
     UsageRow,
+    check_group_by,
     rollup_delta,
     team_delta,
     usage_plan,
+    usage_rows,
 )
 from officepulse.store.sqlite import SpanRow, _agent_from, _span_from, _span_row
 
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Step N takes a database from version N-1 to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -147,7 +159,63 @@ MIGRATIONS: dict[int, LiteralString] = {
         SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s
         JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id, a.tz;
     """,
+    # Categories (core/categories.py): the rules in force (one JSON list, with a version
+    # that changes with them) and each span's category, which _categorize_spans fills
+    # with the default rules before CATEGORY_REBUILD rebuilds the rollups with it.
+    7: """
+        ALTER TABLE spans ADD COLUMN category TEXT;
+        CREATE TABLE categories (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            version BIGINT NOT NULL,
+            rules TEXT NOT NULL
+        );
+    """,
 }
+CATEGORY_STEP = 7
+CATEGORY_REBUILD: LiteralString = """
+    ALTER TABLE spans ALTER COLUMN category SET NOT NULL;
+    DROP TABLE rollups;
+    DROP TABLE team_rollups;
+    CREATE TABLE rollups (
+        size_ms BIGINT NOT NULL,
+        bucket_ms BIGINT NOT NULL,
+        agent_id TEXT NOT NULL,
+        app TEXT NOT NULL,
+        category TEXT NOT NULL,
+        idle BOOLEAN NOT NULL,
+        ms BIGINT NOT NULL,
+        PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)
+    );
+    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
+    SELECT 60000, b, agent_id, app, category, idle,
+           SUM(LEAST(end_ms, b + 60000) - GREATEST(start_ms, b))
+    FROM spans, generate_series(start_ms - mod(mod(start_ms, 60000) + 60000, 60000),
+                                end_ms - 1, 60000::bigint) AS b
+    WHERE end_ms > start_ms
+    GROUP BY b, agent_id, app, category, idle;
+    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
+    SELECT 3600000, h, agent_id, app, category, idle, SUM(ms)
+    FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
+                 agent_id, app, category, idle, ms FROM rollups WHERE size_ms = 60000) m
+    GROUP BY h, agent_id, app, category, idle;
+    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
+    SELECT 86400000, d, agent_id, app, category, idle, SUM(ms)
+    FROM (SELECT bucket_ms - mod(mod(bucket_ms, 86400000) + 86400000, 86400000) AS d,
+                 agent_id, app, category, idle, ms FROM rollups WHERE size_ms = 3600000) h
+    GROUP BY d, agent_id, app, category, idle;
+    CREATE TABLE team_rollups (
+        size_ms BIGINT NOT NULL,
+        bucket_ms BIGINT NOT NULL,
+        app TEXT NOT NULL,
+        category TEXT NOT NULL,
+        idle BOOLEAN NOT NULL,
+        ms BIGINT NOT NULL,
+        PRIMARY KEY (size_ms, bucket_ms, app, category, idle)
+    );
+    INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms)
+    SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups
+    GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) <> 0;
+"""
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
 
@@ -160,42 +228,37 @@ _AGENT_UPSERT: LiteralString = (
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
 _SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
-# Spans arrive by binary COPY into this per-session table, then one upsert moves them.
+# Spans arrive by binary COPY into this per-session table, then one upsert moves them (it
+# is named for the schema that last changed its columns, 7, which gave it the category
+# after 6 gave it the zone: a pooled session of an older version may still hold an older
+# one under the old name).
 # ON COMMIT DELETE ROWS empties it in place (no new file, no catalog churn) at each commit.
 # It is made, if missing, at the start of each write transaction rather than once per
 # connection, so that a pooler in transaction mode (PgBouncer) works too; one round trip,
 # with the "already exists" notice silenced.
 _STAGING: LiteralString = (
     "SET LOCAL client_min_messages = warning; "
-    "CREATE TEMP TABLE IF NOT EXISTS spans_in (agent_id TEXT, start_ms BIGINT, end_ms BIGINT, "
+    "CREATE TEMP TABLE IF NOT EXISTS spans_in7 (agent_id TEXT, start_ms BIGINT, end_ms BIGINT, "
     "app TEXT, title TEXT, url TEXT, process TEXT, pid BIGINT, idle BOOLEAN, details BYTEA, "
-    "tz TEXT) "
-    "ON COMMIT DELETE ROWS"
+    "tz TEXT, category TEXT) ON COMMIT DELETE ROWS"
 )
 # commit_spans promises durable. Where the database says synchronous_commit=off, the
 # store's write transactions overrule it (a stronger setting is left alone).
 _DURABLE: LiteralString = "; SET LOCAL synchronous_commit = on"
 _STAGING_TYPES = (
-    "text",
-    "int8",
-    "int8",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int8",
-    "bool",
-    "bytea",
-    "text",
+    *("text", "int8", "int8", "text", "text", "text", "text", "int8", "bool", "bytea"),
+    *("text", "text"),  # tz, category
 )
-_SPAN_COPY: LiteralString = f"COPY spans_in (agent_id, {_SPAN_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_SPAN_COPY: LiteralString = (
+    f"COPY spans_in7 (agent_id, {_SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
+)
 _SPAN_UPSERT: LiteralString = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-    f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans_in "
+    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
+    f"SELECT agent_id, {_SPAN_COLUMNS}, category FROM spans_in7 "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, "
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
-    "details = excluded.details, tz = excluded.tz"
+    "details = excluded.details, tz = excluded.tz, category = excluded.category"
 )
 # Each written agent's runs near the hull [lo, hi] of its new spans: the last one that
 # starts before lo, every one that starts within, the first one after hi (all that
@@ -217,15 +280,15 @@ _ZONES_INSERT: LiteralString = (
     "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
     "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])"
 )
+# Every write that categorises takes this row FOR SHARE; set_categories updates it, so it
+# waits for writes under the old rules to commit, and later writes see the new ones. Taken
+# after the agents' locks below, in every transaction (the ActivityWatch projection holds
+# its agent before it writes), so that no two transactions wait for each other.
+_RULES_VERSION: LiteralString = "SELECT version FROM categories FOR SHARE"
 # Rollup deltas need each written row's old contribution, read in the writing transaction.
 # Writers of one agent in other server processes take turns (a transaction-scoped lock
 # per agent, taken in order), so no two read the same old row.
 ROLLUP_LOCK = 0x6F70_726C  # "oprl"
-_LOCK_AGENTS: LiteralString = (
-    "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
-    'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM '
-    "(SELECT agent_id FROM spans_in UNION ALL SELECT unnest(%s::text[])) w ORDER BY 1) a"
-)
 _LOCK_LISTED: LiteralString = (
     "SELECT count(pg_advisory_xact_lock(%s, hashtext(agent_id))) "
     'FROM (SELECT DISTINCT agent_id COLLATE "C" AS agent_id FROM unnest(%s::text[]) '
@@ -235,38 +298,40 @@ _LOCK_LISTED: LiteralString = (
 _DELETE_ROWS: LiteralString = (
     "DELETE FROM spans s USING unnest(%s::text[], %s::bigint[]) AS g(agent_id, start_ms) "
     "WHERE s.agent_id = g.agent_id AND s.start_ms = g.start_ms "
-    "RETURNING s.agent_id, s.start_ms, s.end_ms, s.app, s.idle"
+    "RETURNING s.agent_id, s.start_ms, s.end_ms, s.app, s.category, s.idle"
 )
 _OLD_ROWS: LiteralString = (
-    "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.idle FROM spans_in i "
+    "SELECT s.agent_id, s.start_ms, s.end_ms, s.app, s.category, s.idle FROM spans_in7 i "
     "JOIN spans s ON s.agent_id = i.agent_id AND s.start_ms = i.start_ms"
 )
 _ROLLUP_ADD: LiteralString = (
-    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bool[], "
-    "%s::bigint[]) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
+    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+    "%s::bool[], %s::bigint[]) ON CONFLICT (size_ms, bucket_ms, agent_id, app, category, idle) "
     "DO UPDATE SET ms = rollups.ms + excluded.ms"
 )
 _ROLLUP_PRUNE: LiteralString = (
     "DELETE FROM rollups r USING unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-    "%s::bool[]) AS v(size_ms, bucket_ms, agent_id, app, idle) WHERE r.size_ms = v.size_ms "
-    "AND r.bucket_ms = v.bucket_ms AND r.agent_id = v.agent_id AND r.app = v.app "
-    "AND r.idle = v.idle AND r.ms = 0"
+    "%s::text[], %s::bool[]) AS v(size_ms, bucket_ms, agent_id, app, category, idle) "
+    "WHERE r.size_ms = v.size_ms AND r.bucket_ms = v.bucket_ms AND r.agent_id = v.agent_id "
+    "AND r.app = v.app AND r.category = v.category AND r.idle = v.idle AND r.ms = 0"
 )
 _TEAM_ADD: LiteralString = (
-    "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bool[], %s::bigint[]) "
-    "ON CONFLICT (size_ms, bucket_ms, app, idle) DO UPDATE SET ms = team_rollups.ms + excluded.ms"
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bool[], "
+    "%s::bigint[]) ON CONFLICT (size_ms, bucket_ms, app, category, idle) "
+    "DO UPDATE SET ms = team_rollups.ms + excluded.ms"
 )
 _TEAM_PRUNE: LiteralString = (
     "DELETE FROM team_rollups r USING unnest(%s::bigint[], %s::bigint[], %s::text[], "
-    "%s::bool[]) AS v(size_ms, bucket_ms, app, idle) WHERE r.size_ms = v.size_ms "
-    "AND r.bucket_ms = v.bucket_ms AND r.app = v.app AND r.idle = v.idle AND r.ms = 0"
+    "%s::text[], %s::bool[]) AS v(size_ms, bucket_ms, app, category, idle) "
+    "WHERE r.size_ms = v.size_ms AND r.bucket_ms = v.bucket_ms AND r.app = v.app "
+    "AND r.category = v.category AND r.idle = v.idle AND r.ms = 0"
 )
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
     "UPDATE span_stats SET max_span_ms = m.ms FROM "
-    "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in) m WHERE m.ms > span_stats.max_span_ms"
+    "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in7) m WHERE m.ms > span_stats.max_span_ms"
 )
 # Raw spans that overlap [lo, hi) (params hi, lo, lo), bounded both sides by the start index.
 _OVERLAP: LiteralString = (
@@ -344,6 +409,32 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+async def _categorize_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+    """Migration 7: every stored span categorised by the default rules, each distinct
+    (app, title, url) decided once; the defaults stored as the rules in force."""
+    rules = compile_rules(DEFAULT_RULES)
+    cur = await conn.execute("SELECT DISTINCT app, title, url FROM spans")
+    decided = [
+        (app, title, url, rules.categorize(app, title, url)) async for app, title, url in cur
+    ]
+    await conn.execute(
+        "CREATE TEMP TABLE span_categories (app TEXT, title TEXT, url TEXT, category TEXT) "
+        "ON COMMIT DROP"
+    )
+    async with conn.cursor() as copy_cur, copy_cur.copy("COPY span_categories FROM STDIN") as copy:
+        for row in decided:
+            await copy.write_row(row)
+    await conn.execute(
+        "UPDATE spans s SET category = c.category FROM span_categories c "
+        "WHERE s.app = c.app AND s.title = c.title "
+        "AND (s.url = c.url OR (s.url IS NULL AND c.url IS NULL))"
+    )
+    await conn.execute(
+        "INSERT INTO categories (id, version, rules) VALUES (0, 1, %s)",
+        (rules_to_json(rules.rules),),
+    )
+
+
 async def hold_agents(
     conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_ids: Iterable[str]
 ) -> None:
@@ -367,66 +458,116 @@ async def _paint_zones(cur: psycopg.AsyncCursor[tuple[Any, ...]], rows: Iterable
         await cur.execute(_ZONES_INSERT, _columns(inserts, 4))
 
 
+class StoredRules:
+    """The category rules in force in the database, kept by version: every writer of
+    spans asks ``current`` inside its transaction, which reads the version FOR SHARE
+    (``_RULES_VERSION``) and reads the rules again only when they changed (another server
+    process may have changed them). Shared by the store's writer and the ActivityWatch
+    projection of one PostgresStore."""
+
+    def __init__(self) -> None:
+        # Replaced together, never changed in place; version 0 is never stored.
+        self.rules = compile_rules(DEFAULT_RULES)
+        self.version = 0
+
+    async def current(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> RuleSet:
+        cur = await conn.execute(_RULES_VERSION)
+        row = await cur.fetchone()
+        assert row is not None, "migration 7 stores the rules"
+        return await self.load(conn, int(row[0]))
+
+    async def load(
+        self, conn: psycopg.AsyncConnection[tuple[Any, ...]], version: int | None = None
+    ) -> RuleSet:
+        """The stored rules; read unless ``version`` is the one kept already."""
+        if version is not None and version == self.version:
+            return self.rules
+        cur = await conn.execute("SELECT version, rules FROM categories")
+        row = await cur.fetchone()
+        assert row is not None, "migration 7 stores the rules"
+        try:
+            rules = compile_rules(rules_from_json(row[1]))
+        except (CategoryError, msgspec.ValidationError) as exc:
+            raise RuntimeError(f"the category rules stored in the database are bad: {exc}") from exc
+        self.rules, self.version = rules, int(row[0])
+        return rules
+
+
 async def write_span_rows(
     conn: psycopg.AsyncConnection[tuple[Any, ...]],
     rows: Sequence[SpanRow],
+    rules: StoredRules,
     *,
     removed: Sequence[tuple[str, int]] = (),
 ) -> None:
-    """Upsert span rows and delete the rows keyed (agent, start) in ``removed``, keeping
-    the rollups in step, inside the caller's write transaction (``PostgresStore.
-    transaction``): each row's old contribution is read and taken away, the new one
-    added. A later row of the same key wins. Every writer of the ``spans`` table goes
-    through here (the store's writer, the ActivityWatch projection)."""
+    """Upsert span rows, each with its category by the rules in force, and delete the
+    rows keyed (agent, start) in ``removed``, keeping the rollups in step, inside the
+    caller's write transaction (``PostgresStore.transaction``): each row's old
+    contribution is read and taken away, the new one added. A later row of the same key
+    wins. Every writer of the ``spans`` table goes through here (the store's writer, the
+    ActivityWatch projection)."""
     final = {(r[0], r[1]): r for r in rows}
     gone_agents = [agent for agent, _ in removed]
+    await hold_agents(conn, [*(agent for agent, _ in final), *gone_agents])
+    old: list[Contribution] = []
+    new: list[Contribution] = []
     async with conn.cursor() as cur:
-        if final:
-            # Empty unless this transaction wrote before (it is emptied at commit).
-            await cur.execute("DELETE FROM spans_in")
-            async with cur.copy(_SPAN_COPY) as copy:
-                copy.set_types(list(_STAGING_TYPES))
-                for row in final.values():
-                    await copy.write_row(row)
-        await cur.execute(_LOCK_AGENTS, (ROLLUP_LOCK, gone_agents))
-        old: list[Contribution] = []
         if removed:
             await cur.execute(_DELETE_ROWS, (gone_agents, [start for _, start in removed]))
             old += [
-                (str(a), int(s), int(e), str(app), bool(idle))
-                for a, s, e, app, idle in await cur.fetchall()
+                (str(a), int(s), int(e), str(app), str(c), bool(idle))
+                for a, s, e, app, c, idle in await cur.fetchall()
             ]
         if final:
+            ruleset = await rules.current(conn)
+            written = [(*r, ruleset.categorize(r[3], r[4], r[5])) for r in final.values()]
+            # Empty unless this transaction wrote before (it is emptied at commit).
+            await cur.execute("DELETE FROM spans_in7")
+            async with cur.copy(_SPAN_COPY) as copy:
+                copy.set_types(list(_STAGING_TYPES))
+                for staged in written:
+                    await copy.write_row(staged)
             await cur.execute(_OLD_ROWS)
             old += [
-                (str(a), int(s), int(e), str(app), bool(idle))
-                for a, s, e, app, idle in await cur.fetchall()
+                (str(a), int(s), int(e), str(app), str(c), bool(idle))
+                for a, s, e, app, c, idle in await cur.fetchall()
             ]
             await cur.execute(_SPAN_UPSERT)
             await cur.execute(_MAX_SPAN)
             await _paint_zones(cur, final.values())
-    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
+            # The category is the last column written (after SpanRow, whose r[10] is tz).
+            new = [(r[0], r[1], r[2], r[3], r[-1], bool(r[8])) for r in written]
+    await _apply_rollups(conn, old, new)
+
+
+async def _apply_rollups(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    old: Sequence[Contribution],
+    new: Sequence[Contribution],
+) -> None:
+    """Add to the rollups what replacing ``old`` by ``new`` changes, in the caller's
+    transaction (which holds the advisory locks of the agents concerned)."""
     deltas = rollup_delta(old, new)
-    # Team rows are shared by every agent's writers: taken in key order, so
-    # that writers in other server processes cannot deadlock on them.
+    # Team rows are shared by every agent's writers: taken in key order, so that writers
+    # in other server processes cannot deadlock on them.
     team = sorted(
-        (size, b, app, idle, ms)
+        (size, b, app, category, idle, ms)
         for size, t in team_delta(deltas).items()
-        for (app, idle, b), ms in t.items()
+        for (app, category, idle, b), ms in t.items()
     )
     if team:
-        await conn.execute(_TEAM_ADD, _columns(team, 5))
-        emptied_team = [row[:4] for row in team if row[4] < 0]
+        await conn.execute(_TEAM_ADD, _columns(team, 6))
+        emptied_team = [row[:5] for row in team if row[5] < 0]
         if emptied_team:
-            await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
-    added: list[tuple[int, int, str, str, bool, int]] = []
+            await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 5))
+    added: list[tuple[int, int, str, str, str, bool, int]] = []
     for size, delta in deltas.items():
-        added += [(size, b, a, app, idle, ms) for (a, app, idle, b), ms in delta.items()]
+        added += [(size, b, a, app, c, idle, ms) for (a, app, c, idle, b), ms in delta.items()]
     if added:
-        await conn.execute(_ROLLUP_ADD, _columns(added, 6))
-        emptied = [row[:5] for row in added if row[5] < 0]
+        await conn.execute(_ROLLUP_ADD, _columns(added, 7))
+        emptied = [row[:6] for row in added if row[6] < 0]
         if emptied:
-            await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 5))
+            await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 6))
 
 
 @dataclass
@@ -471,8 +612,10 @@ class PostgresStore:
         min_connections: int = 1,
         max_connections: int = 8,
         connect_timeout: float = 30.0,
+        recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
         self.url = url
+        self.recategorize_chunk = recategorize_chunk
         self.flush_interval = flush_interval
         self.max_pending_commits = max_pending_commits
         self.min_connections = min_connections
@@ -486,6 +629,9 @@ class PostgresStore:
         self._writer: asyncio.Task[None] | None = None
         self._pool: _Pool | None = None
         self._preamble: LiteralString = _STAGING
+        # The rules in force, checked by every write of spans (the ActivityWatch
+        # projection's too) against their version in the database.
+        self.rules = StoredRules()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -501,6 +647,7 @@ class PostgresStore:
                 cur = await conn.execute("SHOW synchronous_commit")
                 row = await cur.fetchone()
                 self._preamble = _STAGING + (_DURABLE if row and row[0] == "off" else "")
+                await self.rules.load(conn)
         except psycopg.Error as exc:
             raise RuntimeError(
                 f"cannot open the PostgreSQL store at {redact(self.url)}: {str(exc).strip()}"
@@ -548,6 +695,9 @@ class PostgresStore:
                 )
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 await conn.execute(MIGRATIONS[step])
+                if step == CATEGORY_STEP:
+                    await _categorize_spans(conn)
+                    await conn.execute(CATEGORY_REBUILD)
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
                 log.info("PostgreSQL store: schema migrated to version %d", step)
 
@@ -691,7 +841,7 @@ class PostgresStore:
                 ]
                 await conn.execute(_AGENT_UPSERT, _columns(agents, 8))
             if spans:
-                await write_span_rows(conn, list(spans.values()))
+                await write_span_rows(conn, list(spans.values()), self.rules)
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
@@ -793,31 +943,35 @@ class PostgresStore:
         group_by: Sequence[GroupKey],
         agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        for key in group_by:
-            if key not in GROUP_KEYS:
-                raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        check_group_by(group_by)
         if agent_ids is not None and not agent_ids:
             return []
         # Only these agents: every part of the query is filtered by one array parameter.
         only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
         only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
-        columns: dict[str, LiteralString] = {"agent": "agent_id", "app": "app"}
+        columns: dict[str, LiteralString] = {
+            "agent": "agent_id",
+            "app": "app",
+            "category": "category",
+        }
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
         # whole minutes at the edges from their buckets, the rest from raw spans. Not
         # grouped by agent: from the team rollups (a row per app, not per agent and app).
         plan = usage_plan(start_ms, end_ms)
         rollups: LiteralString = (
-            "SELECT agent_id, app, idle, ms FROM rollups"
+            "SELECT agent_id, app, category, idle, ms FROM rollups"
             if "agent" in group_by or agent_ids is not None
-            else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
+            else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
         )
         parts: list[LiteralString] = []
         params: list[object] = []
         for lo, hi in plan.raw:
             parts.append(
-                "SELECT agent_id, app, idle, LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms "
-                "FROM spans WHERE " + _OVERLAP + only
+                "SELECT agent_id, app, category, idle, "
+                "LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms FROM spans WHERE "
+                + _OVERLAP
+                + only
             )
             params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
@@ -835,18 +989,86 @@ class PostgresStore:
             f"GROUP BY {group} HAVING SUM(ms) <> 0 ORDER BY {order}",
             params,
         )
-        totals: dict[tuple[str | None, str | None], list[int]] = {}
-        for row in rows:
-            values = dict(zip(group_by, row, strict=False))
-            idle, ms = row[len(keys)], row[len(keys) + 1]
-            agent = values.get("agent")
-            app = values.get("app")
-            slot = totals.setdefault(
-                (
-                    str(agent) if agent is not None else None,
-                    str(app) if app is not None else None,
-                ),
-                [0, 0],
+        return usage_rows(rows, group_by)
+
+    # -- categories --------------------------------------------------------------------
+
+    async def categories(self) -> list[Rule]:
+        rows = await self._read("SELECT rules FROM categories")
+        return rules_from_json(rows[0][0])
+
+    async def set_categories(self, rules: Sequence[Rule]) -> int:
+        ruleset = compile_rules(rules)  # a bad rule changes nothing
+        await self.flush()
+        assert self._pool is not None, "store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            # Waits for writes under the old rules to commit; later ones see these.
+            cur = await conn.execute(
+                "UPDATE categories SET version = version + 1, rules = %s RETURNING version",
+                (rules_to_json(ruleset.rules),),
             )
-            slot[1 if idle else 0] += int(ms)
-        return [UsageRow(k[0], k[1], v[0], v[1]) for k, v in totals.items()]
+            row = await cur.fetchone()
+            assert row is not None
+            version = int(row[0])
+        changed = 0
+        after: tuple[str, int] | None = None
+        while True:
+            async with self._pool.connection() as conn, conn.transaction():
+                count, after = await self._recategorize_chunk(conn, ruleset, version, after)
+            changed += count
+            if after is None:
+                return changed
+
+    async def _recategorize_chunk(
+        self,
+        conn: psycopg.AsyncConnection[tuple[Any, ...]],
+        rules: RuleSet,
+        version: int,
+        after: tuple[str, int] | None,
+    ) -> tuple[int, tuple[str, int] | None]:
+        """The next ``recategorize_chunk`` spans after the key ``after``, in one transaction:
+        those whose category changes rewritten and their time moved in the rollups.
+        Returns how many changed and the last key read (None: the end, or newer rules
+        came, whose own pass re-categorises everything)."""
+        after_key: LiteralString = "(agent_id, start_ms) > (%s, %s)" if after else "TRUE"
+        params: tuple[object, ...] = after or ()
+        cur = await conn.execute(
+            f"SELECT agent_id, start_ms FROM spans WHERE {after_key} "
+            "ORDER BY agent_id, start_ms LIMIT %s",
+            (*params, self.recategorize_chunk),
+        )
+        keys = await cur.fetchall()
+        if not keys:
+            return 0, None
+        last = (str(keys[-1][0]), int(keys[-1][1]))
+        # The agents' ingest locks (as every writer takes them), then the rules' version
+        # (after them, as every writer reads it), then the rows as they are now: nobody
+        # else rewrites them until this commits.
+        agents = sorted({str(k[0]) for k in keys})
+        await hold_agents(conn, agents)
+        cur = await conn.execute(_RULES_VERSION)
+        row = await cur.fetchone()
+        if row is None or int(row[0]) != version:
+            return 0, None
+        cur = await conn.execute(
+            "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
+            f"WHERE agent_id = ANY(%s) AND {after_key} "
+            "AND (agent_id, start_ms) <= (%s, %s)",
+            (agents, *params, *last),
+        )
+        old: list[Contribution] = []
+        new: list[Contribution] = []
+        for agent_id, start_ms, end_ms, app, title, url, category, idle in await cur.fetchall():
+            now = rules.categorize(app, title, url)
+            if now != category:
+                old.append((agent_id, start_ms, end_ms, app, category, idle))
+                new.append((agent_id, start_ms, end_ms, app, now, idle))
+        if new:
+            await conn.execute(
+                "UPDATE spans s SET category = v.category FROM unnest(%s::text[], "
+                "%s::bigint[], %s::text[]) AS v(agent_id, start_ms, category) "
+                "WHERE s.agent_id = v.agent_id AND s.start_ms = v.start_ms",
+                [[c[0] for c in new], [c[1] for c in new], [c[4] for c in new]],
+            )
+            await _apply_rollups(conn, old, new)
+        return len(new), (last if len(keys) == self.recategorize_chunk else None)

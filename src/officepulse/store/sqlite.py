@@ -15,33 +15,44 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
+from officepulse.core.categories import (
+    DEFAULT_RULES,
+    CategoryError,
+    Rule,
+    RuleSet,
+    compile_rules,
+    rules_from_json,
+    rules_to_json,
+)
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
-    GROUP_KEYS,
     HOUR_MS,
     MINUTE_MS,
+    RECATEGORIZE_CHUNK,
     AgentInfo,
     AgentStatus,
     Contribution,
     GroupKey,
     UsageRow,
+    check_group_by,
     rollup_delta,
     team_delta,
     usage_plan,
+    usage_rows,
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -85,6 +96,9 @@ MIGRATIONS: dict[int, str] = {
     # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
     # zone history as runs, kept in the same transaction as the spans (the backfill).
     6: "ALTER TABLE spans ADD COLUMN tz TEXT",
+    # Categories (core/categories.py): each span's, set when it is written (NULL until the
+    # store folds a span another writer made); the rollups are rebuilt with it below.
+    7: "ALTER TABLE spans ADD COLUMN category TEXT",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -156,6 +170,72 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
         "SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s "
         "JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id",
+    ),
+    7: (
+        # The rules in force (one JSON list) and a version that changes with them.
+        "CREATE TABLE categories (id INTEGER PRIMARY KEY CHECK (id = 0), "
+        "version INTEGER NOT NULL, rules TEXT NOT NULL)",
+        "INSERT INTO categories VALUES (0, 1, "
+        + "'"
+        + rules_to_json(DEFAULT_RULES).replace("'", "''")
+        + "')",
+        # The rollups are rebuilt from the spans below, so what other writers left
+        # pending is in them already; the pending rows now carry what categorising needs.
+        "DROP TRIGGER spans_rollup_ins",
+        "DROP TRIGGER spans_rollup_del",
+        "DROP TRIGGER spans_rollup_upd",
+        "DROP TABLE rollup_pending",
+        # op_category: the store's rules (here the defaults), registered on each connection.
+        "UPDATE spans SET category = op_category(app, title, url)",
+        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
+        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
+        "title TEXT NOT NULL, url TEXT, category TEXT, idle INTEGER NOT NULL)",
+        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.title, new.url, new.category, new.idle); END",
+        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.title, old.url, old.category, old.idle); END",
+        # Not on an UPDATE of the category alone: only this store does that (folding,
+        # re-categorising), and it moves the time in the rollups itself.
+        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
+        "title, url, idle ON spans BEGIN "
+        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+        "old.app, old.title, old.url, old.category, old.idle); "
+        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+        "new.app, new.title, new.url, new.category, new.idle); END",
+        "DROP TABLE rollups",
+        "DROP TABLE team_rollups",
+        "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+        "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
+        "idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
+        "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)) WITHOUT ROWID",
+        "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+        "app TEXT NOT NULL, category TEXT NOT NULL, idle INTEGER NOT NULL, "
+        "ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category, idle)) "
+        "WITHOUT ROWID",
+        # Minutes (each span cut recursively), hours from minutes, days from hours...
+        "WITH RECURSIVE b(agent_id, app, category, idle, s, e, bucket) AS ("
+        "SELECT agent_id, app, category, idle, start_ms, end_ms, "
+        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
+        "FROM spans WHERE end_ms > start_ms "
+        f"UNION ALL SELECT agent_id, app, category, idle, s, e, bucket + {MINUTE_MS} FROM b "
+        f"WHERE bucket + {MINUTE_MS} < e) "
+        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+        f"SELECT {MINUTE_MS}, bucket, agent_id, app, category, idle, "
+        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
+        "GROUP BY bucket, agent_id, app, category, idle",
+        *(
+            "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+            f"SELECT {big}, bucket_ms - ((bucket_ms % {big}) + {big}) % {big} AS b, "
+            f"agent_id, app, category, idle, SUM(ms) FROM rollups WHERE size_ms = {small} "
+            "GROUP BY b, agent_id, app, category, idle"
+            for small, big in ((MINUTE_MS, HOUR_MS), (HOUR_MS, DAY_MS))
+        ),
+        # ...then every size summed over agents.
+        "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+        "SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups "
+        "GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) != 0",
     ),
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
@@ -250,12 +330,12 @@ def _agent_from(row: Sequence[object]) -> AgentInfo:
 
 
 _SPAN_UPSERT = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
     "app=excluded.app, title=excluded.title, url=excluded.url, "
     "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
-    "details=excluded.details, tz=excluded.tz"
+    "details=excluded.details, tz=excluded.tz, category=excluded.category"
 )
 # An agent's runs near [?, ?] (agent, agent, lo, lo, agent, hi, hi): the last one that
 # starts before lo, every one that starts within, and the first one after hi, which are
@@ -270,31 +350,33 @@ _ZONES_NEAR = (
 # Agents named by one JSON array parameter: one statement however many there are.
 _AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
 _ROLLUP_ADD = (
-    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, agent_id, app, idle) "
+    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (size_ms, bucket_ms, agent_id, app, category, idle) "
     "DO UPDATE SET ms = ms + excluded.ms"
 )
 _ROLLUP_PRUNE = (
     "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND agent_id = ? AND app = ? "
-    "AND idle = ? AND ms = 0"
+    "AND category = ? AND idle = ? AND ms = 0"
 )
 _TEAM_ADD = (
-    "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, idle) "
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, category, idle) "
     "DO UPDATE SET ms = ms + excluded.ms"
 )
 _TEAM_PRUNE = (
-    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? AND idle = ? "
-    "AND ms = 0"
+    "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? "
+    "AND category = ? AND idle = ? AND ms = 0"
 )
 
 
-def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
-    """Upsert span rows and keep the rollups in step, inside the caller's transaction:
-    each (agent, start) row's old contribution is read first and taken away, the new
-    one added (a later row of the same key wins, as one upsert after another would).
-    Every writer of the ``spans`` table must go through here."""
-    fold_pending(conn)
+def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet) -> None:
+    """Upsert span rows, each with its category by ``rules``, and keep the rollups in
+    step, inside the caller's transaction: each (agent, start) row's old contribution is
+    read first and taken away, the new one added (a later row of the same key wins, as
+    one upsert after another would). Every writer of the ``spans`` table must go through
+    here or leave its changes in ``rollup_pending`` (the triggers do)."""
+    fold_pending(conn, rules)
     final: dict[tuple[str, int], SpanRow] = {}
     for row in rows:
         final[(row[0], row[1])] = row
@@ -303,13 +385,17 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     old: list[Contribution] = []
     for agent_id, start_ms in final:
         found = conn.execute(
-            "SELECT end_ms, app, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
+            "SELECT end_ms, app, category, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
             (agent_id, start_ms),
         ).fetchone()
         if found is not None:
-            old.append((agent_id, start_ms, int(found[0]), str(found[1]), bool(found[2])))
-    new = [(r[0], r[1], r[2], r[3], bool(r[8])) for r in final.values()]
-    conn.executemany(_SPAN_UPSERT, list(final.values()))
+            old.append(
+                (agent_id, start_ms, int(found[0]), str(found[1]), str(found[2]), bool(found[3]))
+            )
+    written = [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
+    # The category is the last column written (after main's SpanRow, whose r[10] is tz).
+    new = [(r[0], r[1], r[2], r[3], r[-1], bool(r[8])) for r in written]
+    conn.executemany(_SPAN_UPSERT, written)
     _apply_rollups(conn, old, new)
     _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
     conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
@@ -333,19 +419,40 @@ def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int,
     )
 
 
-def fold_pending(conn: sqlite3.Connection) -> None:
-    """Fold what other writers changed (rollup_pending) into the rollups."""
+def fold_pending(conn: sqlite3.Connection, rules: RuleSet) -> None:
+    """Fold what other writers changed (rollup_pending) into the rollups. Their spans
+    have no category yet: it is decided here, by ``rules``, and written to the span."""
     old: list[Contribution] = []
     new: list[Contribution] = []
-    for sign, agent_id, start_ms, end_ms, app, idle in conn.execute(
-        "SELECT sign, agent_id, start_ms, end_ms, app, idle FROM rollup_pending"
+    unset: list[tuple[str, int]] = []
+    for sign, agent_id, start_ms, end_ms, app, title, url, category, idle in conn.execute(
+        "SELECT sign, agent_id, start_ms, end_ms, app, title, url, category, idle "
+        "FROM rollup_pending"
     ).fetchall():
+        if category is None:
+            # A row deleted or rewritten before it was folded is categorised as its
+            # insertion is, in this same fold: the two cancel out.
+            category = rules.categorize(app, title, url)
+            if sign > 0:
+                unset.append((agent_id, start_ms))
         (new if sign > 0 else old).append(
-            (str(agent_id), int(start_ms), int(end_ms), str(app), bool(idle))
+            (str(agent_id), int(start_ms), int(end_ms), str(app), str(category), bool(idle))
         )
-    if old or new:
-        _apply_rollups(conn, old, new)
-        conn.execute("DELETE FROM rollup_pending")
+    if not (old or new):
+        return
+    for agent_id, start_ms in unset:
+        found = conn.execute(
+            "SELECT app, title, url FROM spans WHERE agent_id = ? AND start_ms = ? "
+            "AND category IS NULL",
+            (agent_id, start_ms),
+        ).fetchone()
+        if found is not None:
+            conn.execute(
+                "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
+                (rules.categorize(*found), agent_id, start_ms),
+            )
+    _apply_rollups(conn, old, new)
+    conn.execute("DELETE FROM rollup_pending")
 
 
 def _apply_rollups(
@@ -354,28 +461,52 @@ def _apply_rollups(
     deltas = rollup_delta(old, new)
     for size, team in team_delta(deltas).items():
         conn.executemany(
-            _TEAM_ADD, [(size, bucket, app, idle, ms) for (app, idle, bucket), ms in team.items()]
+            _TEAM_ADD,
+            [(size, bucket, *key, ms) for (*key, bucket), ms in team.items()],
         )
         conn.executemany(
             _TEAM_PRUNE,
-            [(size, bucket, app, idle) for (app, idle, bucket), ms in team.items() if ms < 0],
+            [(size, bucket, *key) for (*key, bucket), ms in team.items() if ms < 0],
         )
     for size, delta in deltas.items():
         conn.executemany(
             _ROLLUP_ADD,
-            [
-                (size, bucket, agent, app, idle, ms)
-                for (agent, app, idle, bucket), ms in delta.items()
-            ],
+            [(size, bucket, *key, ms) for (*key, bucket), ms in delta.items()],
         )
         conn.executemany(
             _ROLLUP_PRUNE,
-            [
-                (size, bucket, agent, app, idle)
-                for (agent, app, idle, bucket), ms in delta.items()
-                if ms < 0
-            ],
+            [(size, bucket, *key) for (*key, bucket), ms in delta.items() if ms < 0],
         )
+
+
+def recategorize_chunk(
+    conn: sqlite3.Connection, rules: RuleSet, after: tuple[str, int] | None, size: int
+) -> tuple[int, tuple[str, int] | None]:
+    """One transaction's share of a re-categorisation (the caller's transaction): the
+    next ``size`` spans after the key ``after`` (None: from the first), those
+    whose category changes rewritten, their time moved in the rollups. Returns how many
+    changed and the last key read (None: the end)."""
+    fold_pending(conn, rules)
+    where, params = ("WHERE (agent_id, start_ms) > (?, ?) ", after) if after else ("", ())
+    rows = conn.execute(
+        "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
+        f"{where}ORDER BY agent_id, start_ms LIMIT ?",
+        (*params, size),
+    ).fetchall()
+    old: list[Contribution] = []
+    new: list[Contribution] = []
+    for agent_id, start_ms, end_ms, app, title, url, category, idle in rows:
+        now = rules.categorize(app, title, url)
+        if now != category:
+            old.append((agent_id, start_ms, end_ms, app, category, bool(idle)))
+            new.append((agent_id, start_ms, end_ms, app, now, bool(idle)))
+    conn.executemany(
+        "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
+        [(c[4], c[0], c[1]) for c in new],
+    )
+    _apply_rollups(conn, old, new)
+    last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == size else None
+    return len(new), last
 
 
 @dataclass
@@ -394,9 +525,15 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 class SQLiteStore:
     def __init__(
-        self, path: str | Path, *, flush_interval: float = 0.05, max_pending_commits: int = 256
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.05,
+        max_pending_commits: int = 256,
+        recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
         self.path = Path(path)
+        self.recategorize_chunk = recategorize_chunk
         self.flush_interval = flush_interval
         self.max_pending_commits = max_pending_commits
         self._commits: list[_Commit] = []
@@ -411,6 +548,14 @@ class SQLiteStore:
         self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        # The rules in force: the defaults until open() reads the stored ones (migration 7
+        # categorises existing spans with the defaults). Replaced, never changed in place.
+        self._rules = compile_rules(DEFAULT_RULES)
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        # op_category(app, title, url): the category of a span written by another writer
+        # and not folded yet (its category is NULL), by the rules in force now.
+        conn.create_function("op_category", 3, lambda a, t, u: self._rules.categorize(a, t, u))
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -426,6 +571,7 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        self._register(conn)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
             conn.close()
@@ -443,6 +589,12 @@ class SQLiteStore:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={step}")
             conn.execute("COMMIT")
+        (stored,) = conn.execute("SELECT rules FROM categories").fetchone()
+        try:
+            self._rules = compile_rules(rules_from_json(stored))
+        except (CategoryError, msgspec.ValidationError) as exc:
+            conn.close()
+            raise RuntimeError(f"the category rules stored in {self.path} are bad: {exc}") from exc
         self._writer = conn
 
     async def close(self) -> None:
@@ -537,7 +689,11 @@ class SQLiteStore:
                 )
                 # The pending writes, then each commit in order (a later write of one
                 # (agent, start) wins), with their rollups, in this one transaction.
-                write_span_rows(conn, [*spans.values(), *(row for c in commits for row in c.rows)])
+                write_span_rows(
+                    conn,
+                    [*spans.values(), *(row for c in commits for row in c.rows)],
+                    self._rules,
+                )
                 for commit in commits:
                     conn.execute(
                         "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
@@ -565,6 +721,7 @@ class SQLiteStore:
         if conn is None:
             conn = sqlite3.connect(self.path, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=5000")
+            self._register(conn)
             self._local.conn = conn
             with self._queue_lock:
                 self._readers.append(conn)
@@ -635,7 +792,7 @@ class SQLiteStore:
             try:
                 # What other writers left for the rollups is folded first, so that what the
                 # delete triggers note next is only this delete, which must not count.
-                fold_pending(conn)
+                fold_pending(conn, self._rules)
                 deleted = conn.execute(_PRUNE, (before_ms, before_ms, chunk)).rowcount
                 conn.execute("DELETE FROM rollup_pending")
                 conn.execute("COMMIT")
@@ -680,31 +837,31 @@ class SQLiteStore:
         group_by: Sequence[GroupKey],
         agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        for key in group_by:
-            if key not in GROUP_KEYS:
-                raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+        check_group_by(group_by)
         if agent_ids is not None and not agent_ids:
             return []
         # Only these agents: every part of the query is filtered by one JSON parameter.
         only = "" if agent_ids is None else " AND " + _AGENT_IN
         only_param: list[object] = [] if agent_ids is None else [json.dumps(list(agent_ids))]
-        columns = {"agent": "agent_id", "app": "app"}
+        columns = {"agent": "agent_id", "app": "app", "category": "category"}
         keys = [columns[k] for k in group_by]
         # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
         # whole minutes at the edges from their buckets, the rest from raw spans. Not
         # grouped by agent: from the team rollups (a row per app, not per agent and app).
         plan = usage_plan(start_ms, end_ms)
         rollups = (
-            "SELECT agent_id, app, idle, ms FROM rollups"
+            "SELECT agent_id, app, category, idle, ms FROM rollups"
             if "agent" in group_by or agent_ids is not None
-            else "SELECT '' AS agent_id, app, idle, ms FROM team_rollups"
+            else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
         )
+        # A span another writer made has no category until it is folded: decided now.
+        category = "COALESCE(category, op_category(app, title, url)) AS category"
         parts: list[str] = []
         params: list[object] = []
         for lo, hi in plan.raw:
             parts.append(
-                "SELECT agent_id, app, idle, MIN(end_ms, ?) - MAX(start_ms, ?) AS ms "
-                f"FROM spans WHERE {_OVERLAP}{only}"
+                f"SELECT agent_id, app, {category}, idle, MIN(end_ms, ?) - MAX(start_ms, ?) "
+                f"AS ms FROM spans WHERE {_OVERLAP}{only}"
             )
             params += [hi, lo, hi, lo, lo, *only_param]
         for size, ranges in plan.by_size():
@@ -720,8 +877,9 @@ class SQLiteStore:
         for _, ranges in plan.by_size():
             for lo, hi in ranges:
                 parts.append(
-                    "SELECT agent_id, app, idle, sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
-                    f"AS ms FROM rollup_pending WHERE start_ms < ? AND end_ms > ?{only}"
+                    f"SELECT agent_id, app, {category}, idle, "
+                    "sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) AS ms FROM rollup_pending "
+                    f"WHERE start_ms < ? AND end_ms > ?{only}"
                 )
                 params += [hi, lo, hi, lo, *only_param]
         group = ", ".join([*keys, "idle"])
@@ -730,17 +888,54 @@ class SQLiteStore:
             f"GROUP BY {group} HAVING SUM(ms) != 0 ORDER BY {group}",
             params,
         )
-        totals: dict[tuple[str | None, str | None], list[int]] = {}
-        for row in rows:
-            values = dict(zip(group_by, row, strict=False))
-            idle, ms = row[len(keys)], row[len(keys) + 1]
-            assert isinstance(ms, int)
-            agent = values.get("agent")
-            app = values.get("app")
-            group_key = (
-                str(agent) if agent is not None else None,
-                str(app) if app is not None else None,
-            )
-            slot = totals.setdefault(group_key, [0, 0])
-            slot[1 if idle else 0] += ms
-        return [UsageRow(k[0], k[1], v[0], v[1]) for k, v in totals.items()]
+        return usage_rows(rows, group_by)
+
+    # -- categories --------------------------------------------------------------------
+
+    async def categories(self) -> list[Rule]:
+        rows = await self._read("SELECT rules FROM categories")
+        return rules_from_json(str(rows[0][0]))
+
+    async def set_categories(self, rules: Sequence[Rule]) -> int:
+        ruleset = compile_rules(rules)  # a bad rule changes nothing
+        return await asyncio.to_thread(self._recategorize, ruleset)
+
+    def _recategorize(self, rules: RuleSet) -> int:
+        self._write_pending()  # what was queued is written by the rules it came under
+        with self._write_lock:
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            with _transaction(conn):
+                conn.execute(
+                    "UPDATE categories SET version = version + 1, rules = ?",
+                    (rules_to_json(rules.rules),),
+                )
+            # From here every write uses the new rules; the chunks fix what came before.
+            self._rules = rules
+        changed = 0
+        after: tuple[str, int] | None = None
+        while True:
+            # Ingest's writes go in between chunks (the writer thread may not get the
+            # lock back in time: a lock is not fair), so a commit waits one chunk at most.
+            self._write_pending()
+            with self._write_lock:
+                if self._rules is not rules:
+                    break  # newer rules came meanwhile; their pass re-categorises all
+                with _transaction(conn):
+                    count, after = recategorize_chunk(conn, rules, after, self.recategorize_chunk)
+            changed += count
+            if after is None:
+                break
+        return changed
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
