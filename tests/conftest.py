@@ -242,3 +242,11 @@ def usage_from_spans(
             slot = expected.setdefault((who, span.activity.app), [0, 0])
             slot[1 if span.activity.idle else 0] += ms
     return expected
+
+
+def assert_refused(server: ServerProcess, path: str, cases: dict[str, str]) -> None:
+    """Each query of ``cases`` on ``path`` is a 400 whose error says the given text."""
+    for query, message in cases.items():
+        status, body = server.get_status(f"{path}?{query}")
+        assert status == 400, query
+        assert message in body["error"], (query, body)

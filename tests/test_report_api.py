@@ -218,7 +218,11 @@ def test_bad_report_requests_are_told_what_is_wrong(server: ServerProcess) -> No
 def test_the_openapi_document_describes_the_reports(server: ServerProcess) -> None:
     doc = server.get("/api/v1/openapi.json")
     timeline = doc["paths"]["/api/v1/timeline"]["get"]
-    assert {p["name"] for p in timeline["parameters"]} == {"agent", "date", "tz", "format"}
+    params = {p["name"]: p for p in timeline["parameters"]}
+    assert set(params) == {"agent", "date", "day", "tz", "format"}
+    # Old requests (agent, date, tz) mean what they did; day=person makes tz unneeded.
+    assert params["day"]["schema"]["enum"] == ["viewer", "person"]
+    assert (params["day"]["required"], params["tz"]["required"]) == (False, False)
     assert set(timeline["responses"]) == {"200", "400", "401", "403", "404"}
     titles = doc["paths"]["/api/v1/titles"]["get"]
     assert {p["name"] for p in titles["parameters"]} == {"agent", "app", "start", "end", "format"}
@@ -249,12 +253,15 @@ def test_a_person_page_without_js_shows_the_dst_day_as_the_api_does(
             "from": "2026-03-28",
             "to": "2026-03-30",
             "tz": "Europe/Paris",
-            "day": "2026-03-29",
+            "date": "2026-03-29",
             "app": "Google-chrome",
         }
     )
     status, html = fetch(server, f"/people/spring?{query}")
     assert status == 200
+    # A link from before whose-days was a choice named the date "day": it still shows it.
+    old = query.replace("date=2026-03-29", "day=2026-03-29")
+    assert fetch(server, f"/people/spring?{old}") == (200, html)
     assert "<html" in html  # a whole page, not a fragment
     day = server.get("/api/v1/timeline?agent=spring&date=2026-03-29&tz=Europe/Paris")
     assert 'data-hours="23"' in html
@@ -283,3 +290,18 @@ def test_pages_say_what_is_wrong(server: ServerProcess) -> None:
     assert (status, "not a known time zone" in html) == (400, True)
     status, text = fetch(server, "/people/nobody?tz=UTC")
     assert (status, "nobody has the agent id 'nobody'" in text) == (404, True)
+    for day in ("person", "viewer"):  # the days around such dates would not be dates
+        status, html = fetch(
+            server, f"/time?range=custom&from=9999-12-31&to=9999-12-31&tz=UTC&day={day}"
+        )
+        assert status == 400
+        assert "&#39;from&#39; must be a date from 1000-01-01 to 9998-12-31" in html
+    status, body = server.get_status("/api/v1/usage/days?from=0001-01-01&to=0001-01-02&day=person")
+    assert (status, body["error"]) == (
+        400,
+        "'from' must be a date from 1000-01-01 to 9998-12-31: '0001-01-01'",
+    )
+    status, html = fetch(server, "/time?range=today&tz=UTC&day=mine")
+    assert status == 400
+    assert "&#39;day&#39; must be one of viewer, person, not &#39;mine&#39;" in html
+    assert 'href="/time?range=today&amp;tz=UTC&amp;day=person"' in html  # to put it right

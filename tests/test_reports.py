@@ -16,16 +16,19 @@ from officepulse.core.periods import midnight_ms
 from officepulse.core.reports import (
     OTHER,
     Block,
+    TitleTotal,
     Total,
     colour,
     day_blocks,
     is_web_url,
+    merge_title_totals,
     sort_totals,
     title_totals,
     top_and_other,
     totals_by_person,
 )
-from officepulse.core.spans import Span
+from officepulse.core.spans import Span, to_ms
+from officepulse.core.zones import ZoneRun
 from officepulse.protocol.messages import Activity
 
 H = 3_600_000
@@ -138,7 +141,7 @@ def test_a_timeline_places_blocks_on_two_rows_with_an_hour_tick_each() -> None:
         Block(start + 6 * H, start + 12 * H, "Code", "main.py", None, False),
         Block(start + 12 * H, start + 13 * H, "Code", "main.py", None, True),
     ]
-    tl = timeline(blocks, start, start + 24 * H, zone)
+    tl = timeline(blocks, [ZoneRun(start, start + 24 * H, "UTC")])
     assert tl.hours == 24
     assert [(p.x, p.width) for p in tl.active] == [(25.0, 25.0)]
     assert [(p.x, p.width) for p in tl.idle] == [(50.0, 4.1667)]
@@ -156,7 +159,9 @@ def test_daylight_saving_days_are_drawn_with_23_and_25_hours() -> None:
         end = midnight_ms(day + timedelta(days=1), paris)
         # 03:00 local, whatever the day's offset: placed by real time, not by wall-clock hour
         three = int(datetime(day.year, day.month, day.day, 3, tzinfo=paris).timestamp() * 1000)
-        tl = timeline([Block(three, end, "Code", "", None, False)], start, end, paris)
+        tl = timeline(
+            [Block(three, end, "Code", "", None, False)], [ZoneRun(start, end, paris.key)]
+        )
         assert tl.hours == hours
         assert len(tl.ticks) == hours
         assert [t.label for t in tl.ticks][: len(labels)] == labels
@@ -170,8 +175,59 @@ def test_a_zone_half_an_hour_off_utc_still_ticks_on_its_own_hours() -> None:
     day = datetime(2026, 6, 1).date()
     start = midnight_ms(day, kolkata)
     assert datetime.fromtimestamp(start / 1000, UTC).minute == 30
-    tl = timeline([], start, start + 24 * H, kolkata)
+    tl = timeline([], [ZoneRun(start, start + 24 * H, kolkata.key)])
     assert [t.label for t in tl.ticks] == [f"{h:02d}" for h in range(24)]
+
+
+def test_a_flight_east_is_a_shorter_band_on_both_wall_clocks() -> None:
+    # Berlin midnight to 13:00 (12:00 UTC), then Tokyo from 21:00 to midnight: 16 hours.
+    flight = to_ms(datetime(2026, 11, 25, 12, tzinfo=UTC))
+    berlin = ZoneRun(to_ms(datetime(2026, 11, 24, 23, tzinfo=UTC)), flight, "Europe/Berlin")
+    tokyo = ZoneRun(flight, to_ms(datetime(2026, 11, 25, 15, tzinfo=UTC)), "Asia/Tokyo")
+    blocks = [Block(flight - H, flight + H, "Code", "", None, False)]
+    tl = timeline(blocks, [berlin, tokyo])
+    assert (tl.start_ms, tl.end_ms, tl.hours) == (berlin.start_ms, tokyo.end_ms, 16)
+    assert [t.label for t in tl.ticks] == [f"{h:02d}" for h in [*range(13), 21, 22, 23]]
+    assert [(j.x, j.tz, j.gap) for j in tl.joins] == [(81.25, "Asia/Tokyo", False)]
+    assert (tl.active[0].x, tl.active[0].width) == (75.0, 12.5)
+
+
+def test_a_day_in_two_pieces_is_drawn_side_by_side() -> None:
+    # Tokyo until 03:00 on the 26th (18:00 UTC on the 25th), then the rest of the 25th
+    # again in Los Angeles: the time between the pieces is another day's.
+    tokyo = ZoneRun(
+        to_ms(datetime(2026, 11, 24, 15, tzinfo=UTC)),
+        to_ms(datetime(2026, 11, 25, 15, tzinfo=UTC)),
+        "Asia/Tokyo",
+    )
+    flight = to_ms(datetime(2026, 11, 25, 18, tzinfo=UTC))
+    la = ZoneRun(flight, to_ms(datetime(2026, 11, 26, 8, tzinfo=UTC)), "America/Los_Angeles")
+    tl = timeline([Block(flight, flight + H, "Slack", "", None, False)], [tokyo, la])
+    assert tl.hours == 24 + 14
+    assert [(j.tz, j.gap) for j in tl.joins] == [("America/Los_Angeles", True)]
+    assert tl.active[0].x == round(100 * 24 / 38, 4)
+    assert [t.label for t in tl.ticks][22:27] == ["22", "23", "10", "11", "12"]
+
+
+def test_a_zone_a_quarter_hour_off_ticks_on_its_own_hours_after_a_flight() -> None:
+    # Tokyo (+9) to Kathmandu (+5:45) at 06:00 UTC: 15:00 in Tokyo, 11:45 in Kathmandu.
+    flight = to_ms(datetime(2026, 11, 26, 6, tzinfo=UTC))
+    tokyo = ZoneRun(to_ms(datetime(2026, 11, 25, 15, tzinfo=UTC)), flight, "Asia/Tokyo")
+    ktm = ZoneRun(flight, to_ms(datetime(2026, 11, 26, 18, 15, tzinfo=UTC)), "Asia/Kathmandu")
+    tl = timeline([], [tokyo, ktm])
+    labels = [t.label for t in tl.ticks]
+    assert labels == [f"{h:02d}" for h in [*range(15), *range(12, 24)]]
+    # 12:00 in Kathmandu is 15 minutes after the flight, not an hour.
+    assert tl.ticks[15].x == round(100 * (15 * H + H // 4) / (tl.end_ms - tl.start_ms), 4)
+
+
+def test_title_totals_of_a_day_in_pieces_add_up() -> None:
+    spans = [span(0, 10 * H, "Code", "a.py"), span(10 * H, 20 * H, "Code", "b.py", idle=True)]
+    parts = [title_totals(spans, "Code", 0, 5 * H), title_totals(spans, "Code", 8 * H, 12 * H)]
+    assert merge_title_totals(parts) == [
+        TitleTotal("a.py", None, 7 * H, 0),
+        TitleTotal("b.py", None, 0, 2 * H),
+    ]
 
 
 def test_only_web_urls_become_links() -> None:

@@ -21,10 +21,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from officepulse.agent.timeline import Timeline
-from tests.conftest import ServerProcess, start_agent, start_server, stop, wait_until
+from tests.conftest import (
+    ServerProcess,
+    assert_refused,
+    start_agent,
+    start_server,
+    stop,
+    wait_until,
+)
 from tests.test_faults import free_port
-from tests.timelines import expected_days, travelling
+from tests.timelines import Person, berlin_people, expected_days, travelling
 
 pytest_plugins = ["tests.postgres"]
 
@@ -32,36 +38,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 H = 3600
 
 
-@dataclass(frozen=True)
-class Person:
-    timeline: Timeline
-    start: datetime
-
-
 def _people(tmp: Path) -> dict[str, Person]:
-    week = datetime(2026, 11, 23, tzinfo=BERLIN)  # a Monday, midnight in Berlin
     return {
-        # Berlin Monday to Friday, in Tokyo from Wednesday 12:00 UTC (13:00 in Berlin,
-        # 21:00 in Tokyo): Wednesday is 16 hours long on the person's own clock.
-        "kenji": Person(
-            travelling(
-                tmp / "kenji.jsonl",
-                1,
-                5 * 24,
-                [(0, "Europe/Berlin"), (2 * 24 * H + 13 * H, "Asia/Tokyo")],
-                (1200, 7200),
-            ),
-            week,
-        ),
-        # Round the clock across Berlin's spring and autumn changes.
-        "spring": Person(
-            travelling(tmp / "spring.jsonl", 2, 3 * 24 - 1, [(0, "Europe/Berlin")], (1800, 9000)),
-            datetime(2026, 3, 28, tzinfo=BERLIN),
-        ),
-        "autumn": Person(
-            travelling(tmp / "autumn.jsonl", 3, 3 * 24 + 1, [(0, "Europe/Berlin")], (1800, 9000)),
-            datetime(2026, 10, 24, tzinfo=BERLIN),
-        ),
+        # Kenji flies from Berlin to Tokyo on Wednesday; spring and autumn stay in
+        # Berlin across its daylight-saving changes.
+        **berlin_people(tmp, 1),
         # Recorded while the server is away, sent when it comes: Tokyo, then a flight
         # west to Los Angeles (a long day) and Kathmandu (+5:45) to end.
         "nomad": Person(
@@ -264,9 +245,6 @@ def test_bad_requests_say_what_is_wrong(office: Office) -> None:
         "from=2026-11-01&to=2026-11-02&group_by=title": "'group_by' cannot contain 'title'",
         "from=2026-11-01&to=2026-11-02&format=xml": "'format' must be one of",
     }
-    for query, message in cases.items():
-        status, body = office.server.get_status(f"/api/v1/usage/days?{query}")
-        assert status == 400, query
-        assert message in body["error"], (query, body)
+    assert_refused(office.server, "/api/v1/usage/days", cases)
     ok = days(office, date(2025, 1, 1), date(2025, 12, 31))  # 365 days: allowed
     assert ok == {}

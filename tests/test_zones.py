@@ -13,9 +13,19 @@ from hypothesis import strategies as st
 
 from officepulse.agent.timeline import Timeline, TimelineError
 from officepulse.agent.zonewatch import ZoneWatch
-from officepulse.core.days import dates, day_range, own_day, person_plan, window
+from officepulse.core.days import (
+    dates,
+    day_range,
+    joined,
+    own_day,
+    own_pieces,
+    person_days_plan,
+    person_plan,
+    window,
+)
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, changes, cover, paint, paint_all, repaint
+from officepulse.core.zones import zone_at as stored_zone_at
 
 H = 3_600_000
 ZONES = ["Europe/Berlin", "Asia/Tokyo", "America/Los_Angeles", "Asia/Kathmandu"]
@@ -176,6 +186,78 @@ def test_own_days_partition_any_history(stays: list[tuple[int, str]]) -> None:
     assert pieces[-1][1] == hi
     for a, b in itertools.pairwise(pieces):
         assert a[1] == b[0]  # no gap, no overlap
+
+
+@given(history, st.integers(0, 8), st.integers(0, 5))
+def test_several_own_days_are_those_days_together(
+    stays: list[tuple[int, str]], skip: int, more: int
+) -> None:
+    """A person's days first..last taken together (what a report over a range counts)
+    are exactly the union of each day's pieces, each instant in the same zone."""
+    first = date(2026, 3, 25) + timedelta(days=skip)
+    last = first + timedelta(days=more)
+    lo, hi = window(first, last)
+    runs: list[ZoneRun] = []
+    t = to_ms(datetime(2026, 3, 27, tzinfo=UTC))
+    for hours, tz in stays:
+        runs = paint(runs, t, t + hours * H, tz)
+        t += hours * H
+    segs = cover(runs, lo, hi, "UTC")
+    together = own_pieces(segs, first, last)
+    each = [p for d in dates(first, last) for p in own_pieces(segs, d, d)]
+    assert joined(together) == joined(sorted(each))
+    for piece in each:
+        for at in (piece.start_ms, (piece.start_ms + piece.end_ms) // 2, piece.end_ms - 1):
+            assert stored_zone_at(together, at, "none") == piece.tz
+    for a, b in itertools.pairwise(together):
+        assert a.end_ms <= b.start_ms
+        assert a.tz != b.tz or a.end_ms < b.start_ms  # touching pieces of one zone are one
+    plan = person_days_plan(first, last, {"p": runs}, {"p": "UTC", "q": "UTC"}, (lo, hi))
+    assert [ranges for ranges, agents in plan.items() if "p" in agents] == [joined(together)]
+
+
+def test_a_week_of_own_days_is_a_few_ranges_not_a_few_per_day() -> None:
+    days = dates(date(2026, 11, 23), date(2026, 11, 29))
+    span = window(days[0], days[-1])
+    flight = to_ms(datetime(2026, 11, 25, 12, tzinfo=UTC))  # Berlin to Tokyo
+    fallbacks = {"kenji": "Asia/Tokyo", "anna": "Europe/Berlin", "ben": "Europe/Berlin"}
+    plan = person_days_plan(
+        days[0], days[-1], {"kenji": [ZoneRun(span[0], flight, "Europe/Berlin")]}, fallbacks, span
+    )
+    berlin_week = (
+        day_range(days[0], ZoneInfo("Europe/Berlin"))[0],
+        day_range(days[-1], ZoneInfo("Europe/Berlin"))[1],
+    )
+    assert plan == {
+        # Monday midnight in Berlin to Sunday midnight in Tokyo: six days and 16 hours.
+        ((berlin_week[0], day_range(days[-1], ZoneInfo("Asia/Tokyo"))[1]),): ["kenji"],
+        (berlin_week,): ["anna", "ben"],
+    }
+    # The same time as the days one by one.
+    per_day = person_plan(
+        days, {"kenji": [ZoneRun(span[0], flight, "Europe/Berlin")]}, fallbacks, span
+    )
+    kenji = sorted(
+        r for (_, ranges), agents in per_day.items() if "kenji" in agents for r in ranges
+    )
+    ((lo, hi),) = next(iter(plan))
+    assert sum(b - a for a, b in kenji) == hi - lo == (6 * 24 + 16) * H
+
+
+def test_the_zone_at_an_instant() -> None:
+    runs = [ZoneRun(0, 10, "A"), ZoneRun(10, 20, "B"), ZoneRun(30, 40, "C")]
+    assert [stored_zone_at(runs, t, "X") for t in (-1, 0, 9, 10, 19, 20, 29, 30, 39, 40)] == [
+        "X",
+        "A",
+        "A",
+        "B",
+        "B",
+        "X",
+        "X",
+        "C",
+        "C",
+        "X",
+    ]
 
 
 def test_a_team_in_a_few_zones_is_a_few_groups() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -157,3 +158,45 @@ def stretches(timeline: Timeline, start: datetime, lo: datetime, hi: datetime) -
         if b > a:
             out.append((a, b, what[0], what[1], what[2], what[3]))
     return out
+
+
+@dataclass(frozen=True)
+class Person:
+    """A scripted person: their timeline and when it starts."""
+
+    timeline: Timeline
+    start: datetime
+
+
+def berlin_people(tmp: Path, seed: int) -> dict[str, Person]:
+    """Round the clock, with the computer's zone in the timeline: "kenji" in Berlin from
+    Monday 2026-11-23 and in Tokyo from Wednesday 12:00 UTC (13:00 in Berlin, 21:00 in
+    Tokyo, so Wednesday is 16 hours long on his own clock) to Saturday 00:00 in
+    Berlin; "spring" and "autumn" at home in Berlin across its daylight-saving changes
+    (2026-03-29 has 23 hours, 2026-10-25 has 25). Seeds ``seed`` to ``seed + 2``."""
+    berlin = ZoneInfo("Europe/Berlin")
+    h = 3600
+    return {
+        "kenji": Person(
+            travelling(
+                tmp / "kenji.jsonl",
+                seed,
+                5 * 24,
+                [(0, "Europe/Berlin"), (2 * 24 * h + 13 * h, "Asia/Tokyo")],
+                (1200, 7200),
+            ),
+            datetime(2026, 11, 23, tzinfo=berlin),
+        ),
+        "spring": Person(
+            travelling(
+                tmp / "spring.jsonl", seed + 1, 3 * 24 - 1, [(0, "Europe/Berlin")], (1800, 9000)
+            ),
+            datetime(2026, 3, 28, tzinfo=berlin),
+        ),
+        "autumn": Person(
+            travelling(
+                tmp / "autumn.jsonl", seed + 2, 3 * 24 + 1, [(0, "Europe/Berlin")], (1800, 9000)
+            ),
+            datetime(2026, 10, 24, tzinfo=berlin),
+        ),
+    }

@@ -5,12 +5,15 @@ a viewBox distorting its text). Pure; the zone is a parameter.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from officepulse.core.reports import Block, Total, colour
+from officepulse.core.zones import ZoneRun
 
 HOUR_MS = 3_600_000
 
@@ -74,9 +77,23 @@ class PlacedBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Join:
+    """Where a day drawn in pieces goes on: in another zone (a flight), or after a gap
+    (``gap``: the time between belongs to another day, as after a flight west)."""
+
+    x: float
+    start_ms: int
+    tz: str
+    gap: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """A day drawn as a band: active blocks on one row, idle blocks on another, and a
-    tick at every wall-clock hour (23 of them on a spring-forward day, 25 in autumn)."""
+    tick at every wall-clock hour (23 of them on a spring-forward day, 25 in autumn).
+    The band is the day's pieces side by side, each on its own zone's clock, so its
+    length is the day's real length (16 hours on the day of a flight from Berlin to
+    Tokyo)."""
 
     start_ms: int
     end_ms: int
@@ -84,21 +101,60 @@ class Timeline:
     active: list[PlacedBlock]
     idle: list[PlacedBlock]
     ticks: list[Tick]
+    pieces: list[ZoneRun]
+    joins: list[Join]
 
 
-def timeline(blocks: Sequence[Block], start_ms: int, end_ms: int, zone: ZoneInfo) -> Timeline:
-    length = end_ms - start_ms
+def _wall_hours(piece: ZoneRun) -> list[tuple[int, int]]:
+    """(instant, hour) of every whole hour on the piece's wall clock within it. Read off
+    the clock at each step rather than counted from the start, so a skipped or
+    repeated hour shows as it happened and a zone 5:45 off UTC ticks on its own hours."""
+    zone = ZoneInfo(piece.tz)
+    out, at = [], piece.start_ms
+    while at < piece.end_ms:
+        local = datetime.fromtimestamp(at / 1000, UTC).astimezone(zone)
+        into = (local.minute * 60 + local.second) * 1000 + local.microsecond // 1000
+        if into == 0:
+            out.append((at, local.hour))
+            at += HOUR_MS
+        else:
+            at += HOUR_MS - into
+    return out
+
+
+def timeline(blocks: Sequence[Block], pieces: Sequence[ZoneRun]) -> Timeline:
+    """``blocks`` (each within one of ``pieces``) on a band made of ``pieces`` (sorted,
+    disjoint stretches of time, each in one zone)."""
+    length = sum(p.end_ms - p.start_ms for p in pieces)
+    before = list(itertools.accumulate((p.end_ms - p.start_ms for p in pieces), initial=0))
+    starts = [p.start_ms for p in pieces]
+
+    def offset(ms: int) -> int:
+        i = max(bisect.bisect_right(starts, ms) - 1, 0)
+        return before[i] + ms - starts[i]
+
     active: list[PlacedBlock] = []
     idle: list[PlacedBlock] = []
     for b in blocks:
-        x, width = _span(b.start_ms - start_ms, b.end_ms - start_ms, length)
+        at = offset(b.start_ms)
+        x, width = _span(at, at + b.duration_ms, length)
         placed = PlacedBlock(b, x, width, colour(b.app))
         (idle if b.idle else active).append(placed)
-    ticks = []
-    # Offsets change by whole hours in all but a few zones, so the wall clock's hours
-    # begin every 3,600,000 ms of real time from midnight; the label is read off the
-    # wall clock, so a repeated or skipped hour shows as it happened.
-    for at in range(start_ms, end_ms, HOUR_MS):
-        hour = datetime.fromtimestamp(at / 1000, UTC).astimezone(zone).hour
-        ticks.append(Tick(_pct(at - start_ms, length), f"{hour:02d}"))
-    return Timeline(start_ms, end_ms, -(-length // HOUR_MS), active, idle, ticks)
+    ticks = [
+        Tick(_pct(offset(at), length), f"{hour:02d}") for p in pieces for at, hour in _wall_hours(p)
+    ]
+    joins = [
+        Join(_pct(before[i], length), p.start_ms, p.tz, pieces[i - 1].end_ms != p.start_ms)
+        for i, p in enumerate(pieces)
+        if i
+    ]
+    return Timeline(
+        pieces[0].start_ms if pieces else 0,
+        pieces[-1].end_ms if pieces else 0,
+        -(-length // HOUR_MS),
+        active,
+        idle,
+        ticks,
+        list(pieces),
+        joins,
+    )

@@ -11,6 +11,7 @@ in exactly one of their days.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -30,6 +31,24 @@ _ZONE_SLACK = timedelta(days=1)
 Range = tuple[int, int]
 
 
+@dataclass(frozen=True, slots=True)
+class Days:
+    """Dates ``first`` to ``last`` (both included) as a report counts them: midnight
+    to midnight in ``zone`` for everyone (``mode="viewer"``), or on each person's own
+    wall clock at the time (``mode="person"``; ``zone`` then only names the viewer)."""
+
+    first: date
+    last: date
+    mode: DayMode
+    zone: ZoneInfo
+
+    def viewer_pieces(self) -> list[ZoneRun]:
+        """The dates in the viewer's zone: one stretch of time."""
+        lo, _ = day_range(self.first, self.zone)
+        _, hi = day_range(self.last, self.zone)
+        return [ZoneRun(lo, hi, self.zone.key)]
+
+
 def dates(first: date, last: date) -> list[date]:
     """Every date from ``first`` to ``last``, both included."""
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
@@ -46,21 +65,53 @@ def window(first: date, last: date) -> Range:
     return midnight_ms(first - _ZONE_SLACK, utc), midnight_ms(last + 2 * _ZONE_SLACK, utc)
 
 
-def own_day(segments: Sequence[ZoneRun], day: date) -> tuple[Range, ...]:
-    """Day ``day`` of a person whose zone history over a window is ``segments``
-    (disjoint, sorted, covering the window): each segment's share of the day in its
-    zone, touching pieces joined."""
-    out: list[Range] = []
+def own_pieces(segments: Sequence[ZoneRun], first: date, last: date) -> list[ZoneRun]:
+    """Days ``first`` to ``last`` of a person whose zone history over a window is
+    ``segments`` (disjoint, sorted, covering the window), as pieces of time each in
+    one zone: each segment's share of those days on its wall clock. Touching pieces
+    of one zone are joined; a flight west past midnight leaves a gap (the time that
+    belongs to the day before, lived again)."""
+    out: list[ZoneRun] = []
     for seg in segments:
-        lo, hi = day_range(day, ZoneInfo(seg.tz))
-        lo, hi = max(lo, seg.start_ms), min(hi, seg.end_ms)
+        zone = ZoneInfo(seg.tz)
+        lo = max(midnight_ms(first, zone), seg.start_ms)
+        hi = min(midnight_ms(last + timedelta(days=1), zone), seg.end_ms)
         if lo >= hi:
             continue
-        if out and out[-1][1] == lo:
-            out[-1] = (out[-1][0], hi)
+        if out and out[-1].end_ms == lo and out[-1].tz == seg.tz:
+            out[-1] = ZoneRun(out[-1].start_ms, hi, seg.tz)
         else:
-            out.append((lo, hi))
+            out.append(ZoneRun(lo, hi, seg.tz))
+    return out
+
+
+def joined(pieces: Iterable[ZoneRun]) -> tuple[Range, ...]:
+    """The pieces' time as ranges, touching ones joined whatever their zones."""
+    out: list[Range] = []
+    for piece in pieces:
+        if out and out[-1][1] == piece.start_ms:
+            out[-1] = (out[-1][0], piece.end_ms)
+        else:
+            out.append((piece.start_ms, piece.end_ms))
     return tuple(out)
+
+
+def own_day(segments: Sequence[ZoneRun], day: date) -> tuple[Range, ...]:
+    """Day ``day`` of a person whose zone history over a window is ``segments``: each
+    segment's share of the day in its zone, touching pieces joined."""
+    return joined(own_pieces(segments, day, day))
+
+
+def _histories(
+    histories: Mapping[str, Sequence[ZoneRun]], fallbacks: Mapping[str, str], span: Range
+) -> dict[tuple[ZoneRun, ...], list[str]]:
+    """Agents of ``fallbacks`` (agent -> current zone, for time outside their runs)
+    grouped by their zone history over ``span``."""
+    by_history: dict[tuple[ZoneRun, ...], list[str]] = {}
+    for agent, tz in fallbacks.items():
+        segs = tuple(cover(histories.get(agent, ()), span[0], span[1], tz))
+        by_history.setdefault(segs, []).append(agent)
+    return by_history
 
 
 def person_plan(
@@ -73,17 +124,29 @@ def person_plan(
     Agents of ``fallbacks`` (agent -> current zone, for time outside their runs) whose
     histories over ``span`` agree share one entry, so a team that lives in a few
     zones costs a few queries per day however many people it has."""
-    segments = {
-        agent: tuple(cover(histories.get(agent, ()), span[0], span[1], tz))
-        for agent, tz in fallbacks.items()
-    }
-    by_history: dict[tuple[ZoneRun, ...], list[str]] = {}
-    for agent, segs in segments.items():
-        by_history.setdefault(segs, []).append(agent)
+    by_history = _histories(histories, fallbacks, span)
     plan: dict[tuple[date, tuple[Range, ...]], list[str]] = {}
     for day in days:
         for segs, agents in by_history.items():
             ranges = own_day(segs, day)
             if ranges:
                 plan.setdefault((day, ranges), []).extend(agents)
+    return plan
+
+
+def person_days_plan(
+    first: date,
+    last: date,
+    histories: Mapping[str, Sequence[ZoneRun]],
+    fallbacks: Mapping[str, str],
+    span: Range,
+) -> dict[tuple[Range, ...], list[str]]:
+    """Which ranges make up each agent's own days ``first`` to ``last`` taken together,
+    grouped: ranges -> agents. The same time as every day of ``person_plan`` (a
+    person's days follow one another), in a few ranges rather than a few per day."""
+    plan: dict[tuple[Range, ...], list[str]] = {}
+    for segs, agents in _histories(histories, fallbacks, span).items():
+        ranges = joined(own_pieces(segs, first, last))
+        if ranges:
+            plan.setdefault(ranges, []).extend(agents)
     return plan

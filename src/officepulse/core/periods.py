@@ -23,6 +23,9 @@ RANGE_LABELS: dict[str, str] = {
 }
 # The longest custom range the dashboard reckons; the API's own limit is in api.py.
 MAX_DAYS = 400
+# Dates a report may name: far enough from datetime's own limits (years 1 and 9999)
+# that the days around them, in any zone, are dates too.
+FIRST_DATE, LAST_DATE = date(1000, 1, 1), date(9998, 12, 31)
 
 
 class PeriodError(ValueError):
@@ -82,9 +85,12 @@ def period(name: RangeName, now: datetime, zone: ZoneInfo) -> Period:
 
 def parse_day(name: str, raw: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise PeriodError(f"'{name}' is not a date like 2026-11-30: {raw!r}") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise PeriodError(f"'{name}' must be a date from {FIRST_DATE} to {LAST_DATE}: {raw!r}")
+    return day
 
 
 def chosen_period(

@@ -76,6 +76,22 @@ def title_totals(spans: Iterable[Span], app: str, start_ms: int, end_ms: int) ->
         if ms > 0:
             slot = sums.setdefault((a.title, a.url), [0, 0])
             slot[1 if a.idle else 0] += ms
+    return _title_rows(sums)
+
+
+def merge_title_totals(parts: Iterable[Iterable[TitleTotal]]) -> list[TitleTotal]:
+    """Title totals of several ranges (a traveller's days in pieces) as one list."""
+    sums: dict[tuple[str, str | None], list[int]] = {}
+    for part in parts:
+        for row in part:
+            slot = sums.setdefault((row.title, row.url), [0, 0])
+            slot[0] += row.active_ms
+            slot[1] += row.idle_ms
+    return _title_rows(sums)
+
+
+def _title_rows(sums: dict[tuple[str, str | None], list[int]]) -> list[TitleTotal]:
+    """Most active first."""
     rows = [TitleTotal(t, u, active, idle) for (t, u), (active, idle) in sums.items()]
     rows.sort(key=lambda r: (-r.active_ms, -r.idle_ms, r.title, r.url or ""))
     return rows

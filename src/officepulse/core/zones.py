@@ -14,6 +14,7 @@ why late and back-filled spans keep the history right.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,3 +141,10 @@ def by_agent(rows: Iterable[Sequence[object]]) -> dict[str, list[ZoneRun]]:
         assert isinstance(end_ms, int)
         out.setdefault(str(agent_id), []).append(ZoneRun(start_ms, end_ms, str(tz)))
     return out
+
+
+def zone_at(runs: Sequence[ZoneRun], ms: int, fallback: str) -> str:
+    """The zone of the run holding instant ``ms`` (sorted, disjoint runs), else
+    ``fallback``."""
+    i = bisect.bisect_right([r.start_ms for r in runs], ms) - 1
+    return runs[i].tz if i >= 0 and ms < runs[i].end_ms else fallback

@@ -16,8 +16,10 @@ import msgspec
 from officepulse import __version__
 from officepulse.core.categories import MAX_RULES, Rule
 from officepulse.core.days import DAY_MODES, MAX_DAYS, DayMode
+from officepulse.core.periods import PeriodError, parse_day
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
+from officepulse.core.zones import ZoneRun
 from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
@@ -158,11 +160,21 @@ class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     idle: bool = False
 
 
+class ZonePieceOut(msgspec.Struct, kw_only=True):
+    """A stretch of the day on one zone's wall clock."""
+
+    start: datetime
+    end: datetime
+    tz: str
+
+
 class TimelineOut(msgspec.Struct, kw_only=True):
     agent: str
     name: str
     date: date
-    tz: str
+    day: str
+    tz: str | None
+    zones: list[ZonePieceOut]
     start: datetime
     end: datetime
     hours: int
@@ -306,28 +318,32 @@ def parse_zone(raw: str | None) -> ZoneInfo:
 def parse_date(name: str, raw: str | None) -> date:
     value = parse_required(name, raw, "a calendar date such as 2026-11-30")
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(f"'{name}' is not a date like 2026-11-30: {value!r}") from None
+        return parse_day(name, value)
+    except PeriodError as exc:
+        raise ApiError(str(exc)) from None
 
 
 def timeline_out(
     agent: AgentStatus,
     day: date,
-    tz: str,
-    span: tuple[int, int],
+    mode: DayMode,
+    pieces: list[ZoneRun],
     blocks: list[Block],
     truncated: bool,
 ) -> TimelineOut:
-    start_ms, end_ms = span
+    """The day ``pieces`` make up (one, in the viewer's zone; or the person's own, in
+    as many as their zones that day), and its blocks."""
+    length = sum(p.end_ms - p.start_ms for p in pieces)
     return TimelineOut(
         agent=agent.info.id,
         name=agent.info.name,
         date=day,
-        tz=tz,
-        start=_dt(start_ms),
-        end=_dt(end_ms),
-        hours=-(-(end_ms - start_ms) // 3_600_000),
+        day=mode,
+        tz=pieces[0].tz if mode == "viewer" else None,
+        zones=[ZonePieceOut(start=_dt(p.start_ms), end=_dt(p.end_ms), tz=p.tz) for p in pieces],
+        start=_dt(pieces[0].start_ms),
+        end=_dt(pieces[-1].end_ms),
+        hours=-(-length // 3_600_000),
         seconds=sum(b.duration_ms for b in blocks if not b.idle) / 1000,
         idle_seconds=sum(b.duration_ms for b in blocks if b.idle) / 1000,
         blocks=[
@@ -465,6 +481,14 @@ def parse_day_mode(raw: str | None) -> DayMode:
     raise ApiError(f"'day' must be one of {', '.join(DAY_MODES)}, not {raw!r}")
 
 
+def parse_day_zone(mode: DayMode, raw: str | None) -> ZoneInfo:
+    """``tz`` for a day: required for the viewer's day; for a person's own day their
+    zone history decides, and a ``tz`` given must still be a zone (it names the viewer)."""
+    if mode == "person" and raw is None:
+        return ZoneInfo("UTC")
+    return parse_zone(raw)
+
+
 def usage_days_out(
     first: date,
     last: date,
@@ -555,6 +579,13 @@ def openapi() -> dict[str, Any]:
         "sub-categories'). Default: agent,app.",
         required=False,
     )
+    day_mode = _param(
+        "day",
+        {"type": "string", "enum": list(DAY_MODES)},
+        "whose days: viewer (default: midnight to midnight in `tz`) or person (each "
+        "person's own, on the clock of where they were)",
+        required=False,
+    )
     agent = _param(
         "agent",
         {"type": "string", "pattern": AGENT_ID_PATTERN},
@@ -611,12 +642,7 @@ def openapi() -> dict[str, Any]:
                     "parameters": [
                         _param("from", day, "the first day"),
                         _param("to", day, "the last day, included"),
-                        _param(
-                            "day",
-                            {"type": "string", "enum": list(DAY_MODES)},
-                            "viewer (default) or person",
-                            required=False,
-                        ),
+                        day_mode,
                         _param(
                             "tz",
                             {"type": "string", "default": "UTC"},
@@ -650,14 +676,25 @@ def openapi() -> dict[str, Any]:
                 "get": {
                     "operationId": "timeline",
                     "summary": "One person's calendar day, span by span, clipped to the day.",
-                    "description": "The day runs from midnight to midnight on the wall clock of "
-                    "`tz`, so it has 23 or 25 `hours` when daylight saving time begins or ends. "
+                    "description": "With `day=viewer` (the default) the day runs from midnight "
+                    "to midnight on the wall clock of `tz`, so it has 23 or 25 `hours` when "
+                    "daylight saving time begins or ends. With `day=person` it is the person's "
+                    "own day, on the wall clock of the zone their agent reported at the time, "
+                    "and `tz` is not needed: a flight east makes it shorter, one west longer or "
+                    "in two pieces; `zones` lists its stretches, each in one zone, `hours` "
+                    "is its real length and `tz` is null. "
                     "Blocks are in time order; idle blocks are the time the person was away "
                     "while the app was in front; gaps are times the agent was not running.",
                     "parameters": [
                         agent,
                         _param("date", day, "the calendar day"),
-                        _param("tz", text, "IANA time zone the day is reckoned in"),
+                        day_mode,
+                        _param(
+                            "tz",
+                            text,
+                            "IANA time zone the day is reckoned in; required unless day=person",
+                            required=False,
+                        ),
                         fmt,
                     ],
                     "responses": {

@@ -12,7 +12,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,16 +28,15 @@ from officepulse.core.categories import (
     category_tree,
     default_rules,
 )
-from officepulse.core.periods import midnight_ms
+from officepulse.core.days import Days
 from officepulse.core.spans import Span
-from officepulse.server import api, aw_compat, report_data
+from officepulse.server import api, aw_compat, days, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
 from officepulse.server.control import AgentControl
-from officepulse.server.days import usage_by_day
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
 from officepulse.server.hosts import HostRules, default_names
@@ -464,7 +462,7 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         reads = await self.reads(request)
-        rows = await usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
+        rows = await days.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
         out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
         columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
         return export(out, fmt, list(out.rows), api.DayRowOut, "usage-days", columns)
@@ -493,16 +491,17 @@ class Server:
         q = request.query
         try:
             day = api.parse_date("date", q.get("date"))
-            zone = api.parse_zone(q.get("tz"))
+            mode = api.parse_day_mode(q.get("day"))
+            zone = api.parse_day_zone(mode, q.get("tz"))
             fmt = api.parse_format(q.get("format"))
             agent = await self._agent(q.get("agent"))
         except api.ApiError as exc:
             return refused(exc)
-        start_ms = midnight_ms(day, zone)
-        end_ms = midnight_ms(day + timedelta(days=1), zone)
         reads = await self.reads(request)
-        blocks, truncated = await report_data.day(reads, agent.info.id, start_ms, end_ms)
-        out = api.timeline_out(agent, day, q["tz"], (start_ms, end_ms), blocks, truncated)
+        pieces = await days.pieces(reads, agent, Days(day, day, mode, zone))
+        ranges = [(p.start_ms, p.end_ms) for p in pieces]
+        blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
+        out = api.timeline_out(agent, day, mode, pieces, blocks, truncated)
         return export(out, fmt, list(out.blocks), api.BlockOut, "timeline")
 
     async def api_titles(self, request: web.Request) -> web.Response:
@@ -516,7 +515,7 @@ class Server:
             return refused(exc)
         start_ms, end_ms = api.range_ms(start, end)
         reads = await self.reads(request)
-        rows, truncated = await report_data.titles(reads, agent.info.id, app, start_ms, end_ms)
+        rows, truncated = await report_data.titles(reads, agent.info.id, app, [(start_ms, end_ms)])
         out = api.titles_out(agent, app, start, end, rows, truncated)
         return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
 

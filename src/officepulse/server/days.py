@@ -12,9 +12,19 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from officepulse.core.days import DayMode, dates, day_range, person_plan, window
-from officepulse.server.report_data import Reads
-from officepulse.store.base import GroupKey, UsageRow
+from officepulse.core.days import (
+    DayMode,
+    Days,
+    dates,
+    day_range,
+    own_pieces,
+    person_days_plan,
+    person_plan,
+    window,
+)
+from officepulse.core.zones import ZoneRun, cover
+from officepulse.server.reads import Reads
+from officepulse.store.base import AgentStatus, GroupKey, UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +79,7 @@ async def usage_by_day(
             lo, hi = day_range(d, zone)
             add(d, await store.usage(lo, hi, group_by, agent_ids))
     else:
-        wanted = None if agent_ids is None else set(agent_ids)
-        fallbacks = {
-            s.info.id: s.info.tz
-            for s in await store.agents()
-            if wanted is None or s.info.id in wanted
-        }
+        fallbacks = await _current_zones(store, agent_ids)
         span = window(first, last)
         histories = await store.zones(agent_ids, *span)
         plan = person_plan(dates(first, last), histories, fallbacks, span)
@@ -95,3 +100,56 @@ _Key = tuple[date, str | None, str | None, str | None]
 def _order(item: tuple[_Key, list[int]]) -> tuple[date, str, str, str]:
     (d, agent, app, category), _ = item
     return d, agent or "", app or "", category or ""
+
+
+async def _current_zones(store: Reads, agent_ids: Sequence[str] | None) -> dict[str, str]:
+    """Each agent's current zone (for time outside its recorded runs)."""
+    wanted = None if agent_ids is None else set(agent_ids)
+    return {
+        s.info.id: s.info.tz for s in await store.agents() if wanted is None or s.info.id in wanted
+    }
+
+
+async def usage_over(
+    store: Reads,
+    days: Days,
+    group_by: Sequence[GroupKey],
+    agent_ids: Sequence[str] | None = None,
+) -> list[UsageRow]:
+    """Time per ``group_by`` over all of ``days`` taken together: exactly the sum of
+    ``usage_by_day`` over those dates (the same core reckons each person's days), but a
+    few ranges per zone history rather than a few per day."""
+    if days.mode == "viewer":
+        (piece,) = days.viewer_pieces()
+        return await store.usage(piece.start_ms, piece.end_ms, group_by, agent_ids)
+    span = window(days.first, days.last)
+    histories = await store.zones(agent_ids, *span)
+    plan = person_days_plan(
+        days.first, days.last, histories, await _current_zones(store, agent_ids), span
+    )
+    totals: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+    for ranges, agents in plan.items():
+        for lo, hi in ranges:
+            for row in await store.usage(lo, hi, group_by, agents):
+                slot = totals.setdefault((row.agent_id, row.app, row.category), [0, 0])
+                slot[0] += row.active_ms
+                slot[1] += row.idle_ms
+    return [
+        UsageRow(agent, app, active, idle, category)
+        for (agent, app, category), (active, idle) in totals.items()
+    ]
+
+
+async def pieces(store: Reads, agent: AgentStatus, days: Days) -> list[ZoneRun]:
+    """The stretches of time ``days`` are for this agent, each with the zone whose wall
+    clock counts it: the viewer's (one stretch), or the agent's own at the time (a
+    traveller's days may be in several zones, shorter or longer, or in two pieces)."""
+    if days.mode == "viewer":
+        return days.viewer_pieces()
+    span = window(days.first, days.last)
+    runs = (await store.zones([agent.info.id], *span)).get(agent.info.id, [])
+    found = own_pieces(cover(runs, span[0], span[1], agent.info.tz), days.first, days.last)
+    # Only a zone that moved across the date line skips a date (Samoa's 2011-12-30):
+    # none of its time, drawn as an empty day at midnight in the current zone.
+    lo, _ = day_range(days.first, ZoneInfo(agent.info.tz))
+    return found or [ZoneRun(lo, lo, agent.info.tz)]

@@ -4,73 +4,72 @@ REST API so that both show the same numbers (the same code makes them)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
+from officepulse.core.days import Days
 from officepulse.core.reports import (
     Block,
     PersonTotals,
     TitleTotal,
     day_blocks,
+    merge_title_totals,
     title_totals,
     totals_by_person,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun
-from officepulse.store.base import AgentStatus, GroupKey, UsageRow
+from officepulse.server.days import usage_over
+from officepulse.server.reads import Reads
+from officepulse.store.base import AgentStatus
 
-
-class Reads(Protocol):
-    """What the reports read: the store as the viewer may see it (visible_reads.py)."""
-
-    async def agents(self) -> list[AgentStatus]: ...
-
-    async def spans(
-        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
-    ) -> list[tuple[str, Span]]: ...
-
-    async def usage(
-        self,
-        start_ms: int,
-        end_ms: int,
-        group_by: Sequence[GroupKey],
-        agent_ids: Sequence[str] | None = None,
-    ) -> list[UsageRow]: ...
-
-    async def zones(
-        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
-    ) -> dict[str, list[ZoneRun]]: ...
-
+Range = tuple[int, int]
 
 # Raw spans read for one report at most; beyond it the answer says it was truncated.
 SPAN_LIMIT = 100_000
 
 
-async def team(store: Reads, start_ms: int, end_ms: int) -> list[PersonTotals]:
-    """Everyone's time per app in [start_ms, end_ms), most active person first
-    (exact, from the rollups: the same answer as /api/v1/usage)."""
-    rows = await store.usage(start_ms, end_ms, ["agent", "app"])
+async def team(
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
+) -> list[PersonTotals]:
+    """Everyone's time per app over ``days`` (the viewer's days, or each person's own),
+    most active person first (exact, from the rollups: the same answer as
+    /api/v1/usage/days summed over the dates)."""
+    rows = await usage_over(store, days, ["agent", "app"], agent_ids)
     names = {a.info.id: (a.info.name, a.info.host) for a in await store.agents()}
     return totals_by_person(
         ((r.agent_id or "?", r.app or "?", r.active_ms, r.idle_ms) for r in rows), names
     )
 
 
-async def person(store: Reads, agent: AgentStatus, start_ms: int, end_ms: int) -> PersonTotals:
-    everyone = await team(store, start_ms, end_ms)
-    found = next((p for p in everyone if p.id == agent.info.id), None)
-    return found or PersonTotals(agent.info.id, agent.info.name, agent.info.host)
+async def person(store: Reads, agent: AgentStatus, days: Days) -> PersonTotals:
+    found = await team(store, days, [agent.info.id])
+    return found[0] if found else PersonTotals(agent.info.id, agent.info.name, agent.info.host)
 
 
-async def day(store: Reads, agent_id: str, start_ms: int, end_ms: int) -> tuple[list[Block], bool]:
-    """The agent's blocks in [start_ms, end_ms), and whether there were too many."""
-    rows = await store.spans(start_ms, end_ms, agent_id, SPAN_LIMIT + 1)
-    blocks = day_blocks((span for _, span in rows[:SPAN_LIMIT]), start_ms, end_ms)
-    return blocks, len(rows) > SPAN_LIMIT
+async def _spans(
+    store: Reads, agent_id: str, ranges: Sequence[Range]
+) -> tuple[list[tuple[list[Span], int, int]], bool]:
+    """The agent's spans over each range (at most SPAN_LIMIT in all), and whether there
+    were more."""
+    out, left = [], SPAN_LIMIT
+    for lo, hi in ranges:
+        rows = await store.spans(lo, hi, agent_id, left + 1)
+        if len(rows) > left:
+            out.append(([span for _, span in rows[:left]], lo, hi))
+            return out, True
+        out.append(([span for _, span in rows], lo, hi))
+        left -= len(rows)
+    return out, False
+
+
+async def day(store: Reads, agent_id: str, ranges: Sequence[Range]) -> tuple[list[Block], bool]:
+    """The agent's blocks in ``ranges`` (a day: one range, or a traveller's pieces),
+    and whether there were too many."""
+    found, truncated = await _spans(store, agent_id, ranges)
+    return [b for spans, lo, hi in found for b in day_blocks(spans, lo, hi)], truncated
 
 
 async def titles(
-    store: Reads, agent_id: str, app: str, start_ms: int, end_ms: int
+    store: Reads, agent_id: str, app: str, ranges: Sequence[Range]
 ) -> tuple[list[TitleTotal], bool]:
-    rows = await store.spans(start_ms, end_ms, agent_id, SPAN_LIMIT + 1)
-    totals = title_totals((span for _, span in rows[:SPAN_LIMIT]), app, start_ms, end_ms)
-    return totals, len(rows) > SPAN_LIMIT
+    found, truncated = await _spans(store, agent_id, ranges)
+    totals = merge_title_totals(title_totals(spans, app, lo, hi) for spans, lo, hi in found)
+    return totals, truncated

@@ -1,6 +1,7 @@
 """The report pages: the team's time (/time) and one person's (/people/{id}), with
-a range picker in the viewer's zone, charts drawn as SVG on the server, and htmx
-fragments for each part (the whole report, a person's titles, a person's day).
+a range picker in the viewer's zone, a choice of whose days count (the viewer's or
+each person's own, ``day=viewer|person``), charts drawn as SVG on the server, and
+htmx fragments for each part (the whole report, a person's titles, a person's day).
 
 Every page is a plain GET of its URL, so it can be bookmarked and works without
 JS; htmx only swaps the part that changed and pushes the URL.
@@ -8,6 +9,7 @@ JS; htmx only swaps the part that changed and pushes the URL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -18,18 +20,31 @@ from aiohttp import web
 from markupsafe import escape
 
 from officepulse.core.charts import stacked_bar, timeline
-from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period, midnight_ms
+from officepulse.core.days import DayMode, Days
+from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period
 from officepulse.core.reports import top_and_other
-from officepulse.server import api, report_data
+from officepulse.core.spans import to_ms
+from officepulse.core.zones import ZoneRun, zone_at
+from officepulse.server import api, days, report_data
 from officepulse.server.access import VIEWER
 from officepulse.server.people import chrome
-from officepulse.server.report_data import Reads
+from officepulse.server.reads import Reads
 from officepulse.server.views import Views
 from officepulse.store.base import AgentStatus, Store
 
 # Apps drawn in each person's bar on the team view; the rest are "other".
 TOP_APPS = 5
 IDLE_FILL = "var(--idle-block)"
+
+
+@dataclass(frozen=True)
+class DayLink:
+    """One choice of whose days count, as a link to the same view with it."""
+
+    mode: str
+    label: str
+    url: str
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -42,7 +57,25 @@ class Picker:
     last: str
     tz: str
     hidden: Mapping[str, str] = field(default_factory=dict)
+    days: tuple[DayLink, ...] = ()
     ranges: tuple[tuple[str, str], ...] = tuple(RANGE_LABELS.items())
+
+
+def day_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
+    """The choice "Days: mine (zone) | each person's own" as links that keep everything
+    else the view was asked with (range, dates, app, the day on the timeline)."""
+    asked = query.get("day") or "viewer"
+    rest = {k: v for k, v in query.items() if k != "day"}
+    labels = {"viewer": f"mine ({query.get('tz') or 'UTC'})", "person": "each person's own"}
+    return tuple(
+        DayLink(
+            mode,
+            label,
+            with_query(path, {**rest, **({"day": mode} if mode != "viewer" else {})}),
+            mode == asked,
+        )
+        for mode, label in labels.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -53,16 +86,23 @@ class Chosen:
     period: Period
     tz: str
     zone: ZoneInfo
+    day: DayMode = "viewer"
 
     def params(self) -> dict[str, str]:
         """The query that asks for this range again (links keep presets relative)."""
         out = {"range": self.range, "tz": self.tz}
         if self.range == "custom" and self.period.first and self.period.last:
             out["from"], out["to"] = self.period.first.isoformat(), self.period.last.isoformat()
+        if self.day != "viewer":
+            out["day"] = self.day
         return out
 
-    def today(self, now: datetime) -> date:
-        return now.astimezone(self.zone).date()
+    def days(self, day: date | None = None) -> Days:
+        """The range's dates, or one ``day``, counted in whose days were asked."""
+        first, last = (day, day) if day else (self.period.first, self.period.last)
+        assert first is not None  # every chosen period has its dates
+        assert last is not None
+        return Days(first, last, self.day, self.zone)
 
 
 def _html(text: str, status: int = 200) -> web.Response:
@@ -112,7 +152,17 @@ class ReportPages:
         name, period = chosen_period(
             query.get("range"), query.get("from"), query.get("to"), self.now(), zone
         )
-        return Chosen(name, period, query["tz"], zone)
+        return Chosen(name, period, query["tz"], zone, api.parse_day_mode(query.get("day")))
+
+    @staticmethod
+    def old_day_link(request: web.Request) -> None:
+        """Links made before whose-days was a choice named the timeline's date ``day``;
+        it is ``date`` now (as in /api/v1/timeline), and ``day`` is viewer or person (as
+        in /api/v1/usage/days). Such a link is sent on to what it meant."""
+        raw = request.query.get("day", "")
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) and "date" not in request.query:
+            query = {k: v for k, v in request.query.items() if k != "day"}
+            raise web.HTTPFound(with_query(request.path, {**query, "date": raw}))
 
     @staticmethod
     def picker(action: str, query: Mapping[str, str], hidden: Mapping[str, str]) -> Picker:
@@ -123,7 +173,27 @@ class ReportPages:
             first=query.get("from", ""),
             last=query.get("to", ""),
             tz=query.get("tz", ""),
-            hidden=hidden,
+            # A wrong ``day`` is not kept: choosing a range again puts it right.
+            hidden={**hidden, **({"day": "person"} if query.get("day") == "person" else {})},
+            days=day_links(action, {**query, **hidden}),
+        )
+
+    def _picker_for(self, action: str, chosen: Chosen, keep: Mapping[str, str]) -> Picker:
+        """The picker for a report as reckoned. ``keep`` is what its links keep besides
+        the range (the app; on the timeline, its date); the form keeps ``app``."""
+        p = chosen.period
+        params = chosen.params()
+        return Picker(
+            action=action,
+            range=chosen.range,
+            first=p.first.isoformat() if p.first else "",
+            last=p.last.isoformat() if p.last else "",
+            tz=chosen.tz,
+            hidden={
+                **{k: v for k, v in keep.items() if k == "app"},
+                **({"day": chosen.day} if "day" in params else {}),
+            },
+            days=day_links(action, {**params, **keep}),
         )
 
     def _respond(
@@ -154,6 +224,7 @@ class ReportPages:
 
     async def team_page(self, request: web.Request) -> web.Response:
         title = "Time"
+        self.old_day_link(request)
         if not request.query.get("tz"):
             return self._loading(request, title)
         try:
@@ -162,7 +233,8 @@ class ReportPages:
             return self._error(request, title, self.picker("/time", request.query, {}), str(exc))
         period = chosen.period
         reads = await self.reads(request)
-        people = await report_data.team(reads, period.start_ms, period.end_ms)
+        people = await report_data.team(reads, chosen.days())
+        zones = {a.info.id: a.info.tz for a in await reads.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
         shown = []
         for person in people:
@@ -172,6 +244,7 @@ class ReportPages:
                     "id": person.id,
                     "name": person.name,
                     "host": person.host,
+                    "tz": zones.get(person.id, "UTC"),
                     "active_ms": person.active_ms,
                     "idle_ms": person.idle_ms,
                     "top": [t for t in top if t.active_ms],
@@ -183,21 +256,12 @@ class ReportPages:
             chosen.zone,
             picker=self._picker_for("/time", chosen, {}),
             period=period,
+            days=chosen.days(),
+            now_ms=to_ms(self.now()),
             people=shown,
             query=urlencode(chosen.params()),
         )
         return self._respond(request, title, html)
-
-    def _picker_for(self, action: str, chosen: Chosen, hidden: Mapping[str, str]) -> Picker:
-        p = chosen.period
-        return Picker(
-            action=action,
-            range=chosen.range,
-            first=p.first.isoformat() if p.first else "",
-            last=p.last.isoformat() if p.last else "",
-            tz=chosen.tz,
-            hidden=hidden,
-        )
 
     # -- a person ------------------------------------------------------------------
 
@@ -212,80 +276,103 @@ class ReportPages:
     async def person_page(self, request: web.Request) -> web.Response:
         agent = await self._agent(request)
         title = agent.info.name
+        self.old_day_link(request)
         if not request.query.get("tz"):
             return self._loading(request, title)
         path = f"/people/{agent.info.id}"
         app = request.query.get("app", "")
-        hidden = {"app": app} if app else {}
+        keep = {k: request.query[k] for k in ("app", "date") if request.query.get(k)}
         try:
             chosen = self.choose(request.query)
-            day = self._day(request.query, chosen)
+            day = self._day(request.query, chosen, agent)
         except (api.ApiError, PeriodError) as exc:
-            return self._error(request, title, self.picker(path, request.query, hidden), str(exc))
+            picker = self.picker(path, request.query, {"app": app} if app else {})
+            return self._error(request, title, picker, str(exc))
         reads = await self.reads(request)
+        pieces = await days.pieces(reads, agent, chosen.days())
+        timeline_context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
         context = {
-            **await self._person_context(reads, agent, chosen),
-            **await self._titles_context(reads, agent, chosen, app),
-            **await self._timeline_context(reads, agent, chosen, day, app),
-            "picker": self._picker_for(path, chosen, hidden),
+            **await self._person_context(reads, agent, chosen, pieces),
+            **await self._titles_context(reads, agent, chosen, app, pieces),
+            **timeline_context,
+            "picker": self._picker_for(path, chosen, keep),
         }
-        html = self.views.render("person_report.html", chosen.zone, **context)
+        html = self.views.render("person_report.html", zone_of, **context)
         return self._respond(request, title, html)
 
     async def titles_fragment(self, request: web.Request) -> web.Response:
         agent = await self._agent(request)
+        self.old_day_link(request)
         try:
             chosen = self.choose(request.query)
             app = api.parse_required("app", request.query.get("app"), "the app's name")
         except (api.ApiError, PeriodError) as exc:
             return _html(f'<section id="titles"><p class="error">{_escape(exc)}</p></section>', 400)
-        context = await self._titles_context(await self.reads(request), agent, chosen, app)
+        reads = await self.reads(request)
+        pieces = await days.pieces(reads, agent, chosen.days())
+        context = await self._titles_context(reads, agent, chosen, app, pieces)
         return _html(self.views.render("titles.html", chosen.zone, **context))
 
     async def timeline_fragment(self, request: web.Request) -> web.Response:
         agent = await self._agent(request)
+        self.old_day_link(request)
         try:
             chosen = self.choose(request.query)
-            day = self._day(request.query, chosen)
+            day = self._day(request.query, chosen, agent)
         except (api.ApiError, PeriodError) as exc:
             html = f'<section id="timeline"><p class="error">{_escape(exc)}</p></section>'
             return _html(html, 400)
         app = request.query.get("app", "")
-        context = await self._timeline_context(await self.reads(request), agent, chosen, day, app)
-        return _html(self.views.render("timeline.html", chosen.zone, **context))
+        reads = await self.reads(request)
+        context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
+        # The page's URL and its "Days" links now name this date too, so a reload or a
+        # switch of whose days shows the same day.
+        path = f"/people/{agent.info.id}"
+        keep = {**({"app": app} if app else {}), "date": day.isoformat()}
+        links = self.views.render(
+            "day_links.html", chosen.zone, picker=self._picker_for(path, chosen, keep), oob=True
+        )
+        response = _html(self.views.render("timeline.html", zone_of, **context) + links)
+        response.headers["HX-Push-Url"] = with_query(path, {**chosen.params(), **keep})
+        return response
 
-    def _day(self, query: Mapping[str, str], chosen: Chosen) -> date:
-        """The day asked for; else today if it is in the range, else the range's last."""
-        raw = query.get("day")
+    def _day(self, query: Mapping[str, str], chosen: Chosen, agent: AgentStatus) -> date:
+        """The date asked for; else today if it is in the range, else the range's last.
+        Today is the viewer's, or with their own days the person's."""
+        raw = query.get("date")
         if raw:
-            return api.parse_date("day", raw)
-        today, p = chosen.today(self.now()), chosen.period
+            return api.parse_date("date", raw)
+        zone = chosen.zone if chosen.day == "viewer" else ZoneInfo(agent.info.tz)
+        today, p = self.now().astimezone(zone).date(), chosen.period
         if p.first and p.last and not p.first <= today <= p.last:
             return p.last
         return today
 
     async def _person_context(
-        self, reads: Reads, agent: AgentStatus, chosen: Chosen
+        self, reads: Reads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
     ) -> dict[str, object]:
-        p = chosen.period
-        person = await report_data.person(reads, agent, p.start_ms, p.end_ms)
+        person = await report_data.person(reads, agent, chosen.days())
+        zones: list[ZoneRun] = []
+        for piece in pieces:  # each zone the range is in, at its first stretch
+            if not zones or zones[-1].tz != piece.tz:
+                zones.append(piece)
         return {
             "person": person,
-            "period": p,
+            "period": chosen.period,
+            "days": chosen.days(),
+            "range_zones": zones,
             "max_ms": max((t.active_ms for t in person.items), default=0),
             "query": urlencode(chosen.params()),
         }
 
     async def _titles_context(
-        self, reads: Reads, agent: AgentStatus, chosen: Chosen, app: str
+        self, reads: Reads, agent: AgentStatus, chosen: Chosen, app: str, pieces: list[ZoneRun]
     ) -> dict[str, object]:
-        p = chosen.period
         path = f"/people/{agent.info.id}"
         params = chosen.params()
+        ranges = [(p.start_ms, p.end_ms) for p in pieces]
         titles, truncated = (
-            await report_data.titles(reads, agent.info.id, app, p.start_ms, p.end_ms)
-            if app
-            else ([], False)
+            await report_data.titles(reads, agent.info.id, app, ranges) if app else ([], False)
         )
 
         def self_url(**extra: str) -> str:
@@ -293,7 +380,7 @@ class ReportPages:
 
         return {
             "app": app,
-            "period": p,
+            "period": chosen.period,
             "titles": titles,
             "truncated": truncated,
             "titles_max_ms": max((t.active_ms for t in titles), default=0),
@@ -303,17 +390,23 @@ class ReportPages:
 
     async def _timeline_context(
         self, reads: Reads, agent: AgentStatus, chosen: Chosen, day: date, app: str
-    ) -> dict[str, object]:
+    ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
+        """The day's band and table, and the zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
-        start_ms = midnight_ms(day, chosen.zone)
-        end_ms = midnight_ms(day + timedelta(days=1), chosen.zone)
-        blocks, truncated = await report_data.day(reads, agent.info.id, start_ms, end_ms)
+        pieces = await days.pieces(reads, agent, chosen.days(day))
+        ranges = [(p.start_ms, p.end_ms) for p in pieces]
+        blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         keep = {**chosen.params(), **({"app": app} if app else {})}
-        return {
+
+        def zone_of(ms: int) -> ZoneInfo:
+            return ZoneInfo(zone_at(pieces, ms, chosen.tz))
+
+        context: dict[str, object] = {
             "day": day,
+            "day_mode": chosen.day,
             "previous": day - timedelta(days=1),
             "following": day + timedelta(days=1),
-            "tl": timeline(blocks, start_ms, end_ms, chosen.zone),
+            "tl": timeline(blocks, pieces),
             "blocks": blocks,
             "truncated": truncated,
             "day_active_ms": sum(b.duration_ms for b in blocks if not b.idle),
@@ -321,11 +414,12 @@ class ReportPages:
             "page_url": path,
             "timeline_action": f"{path}/timeline",
             "day_hidden": keep,
-            "day_url": lambda d: with_query(path, {**keep, "day": d.isoformat()}) + "#timeline",
+            "day_url": lambda d: with_query(path, {**keep, "date": d.isoformat()}) + "#timeline",
             "day_fragment_url": lambda d: with_query(
-                f"{path}/timeline", {**keep, "day": d.isoformat()}
+                f"{path}/timeline", {**keep, "date": d.isoformat()}
             ),
         }
+        return context, zone_of
 
 
 def _escape(exc: Exception) -> str:

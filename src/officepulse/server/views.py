@@ -3,7 +3,7 @@ formatting helpers they use. ``now_ms`` and the zone are parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from officepulse.core.categories import FIELDS, CategoryNode, Rule
 from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
+from officepulse.core.zone_names import wall_hours, zone_label
 from officepulse.enrollment import NewToken, utc_minute
 from officepulse.server.presence import AgentView
 from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
@@ -57,17 +58,26 @@ class Views:
             colour=colour,
             bar_width=bar_width,
             is_web_url=is_web_url,
+            zone_label=zone_label,
+            wall_hours=wall_hours,
             assets_ok=assets_ok,
         )
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:
         return self.render(name, zone, ago=lambda ms: ago(ms, now_ms), **context)
 
-    def render(self, name: str, zone: ZoneInfo, **context: object) -> str:
-        """A template with times of day shown on the wall clock of ``zone``."""
+    def render(
+        self, name: str, zone: ZoneInfo | Callable[[int], ZoneInfo], **context: object
+    ) -> str:
+        """A template with times of day shown on the wall clock of ``zone``, or of the
+        zone it gives for each instant (a traveller's day). ``clock(end, start)`` shows
+        the end of a stretch on the clock of its start: a block that ends as a flight
+        lands ends on the clock it began on."""
+        zone_of = (lambda _ms: zone) if isinstance(zone, ZoneInfo) else zone
 
-        def clock(ms: int) -> str:
-            return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).strftime("%H:%M")
+        def clock(ms: int, at: int | None = None) -> str:
+            here = zone_of(ms if at is None else at)
+            return datetime.fromtimestamp(ms / 1000, UTC).astimezone(here).strftime("%H:%M")
 
         return self.env.get_template(name).render(clock=clock, **context)
 
