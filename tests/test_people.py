@@ -143,12 +143,13 @@ async def test_member_sees_the_office_at_each_persons_level(office: Office) -> N
         ) as r:
             days = (await r.json())["rows"]
         assert {row["app"] for row in days if row["agent"] == "a-ann"} == {"Work"}  # by day too
-        async with http.get(office.url + "/time?range=today&tz=UTC") as r:
-            report = await r.text()
-        assert r.status == 200
-        assert "Work" in report
-        assert "Code" not in report
-        assert ANN_TITLE not in report
+        for whose in ("viewer", "person"):  # the team on Bob's days, and on each one's own
+            async with http.get(office.url + f"/time?range=today&tz=UTC&day={whose}") as r:
+                report = await r.text()
+            assert r.status == 200, whose
+            assert "Work" in report, whose
+            assert "Code" not in report, whose
+            assert ANN_TITLE not in report, whose
         # Ann sees her own at full detail.
     async with session() as http:
         assert await sign_in(http, office.url, "ann") == 303
