@@ -20,7 +20,7 @@ from tests.conftest import ServerProcess, start_agent, start_server, stop
 from tests.test_dashboard_browser import Pages
 from tests.test_dashboard_browser import browser as browser  # the fixture, shared
 from tests.test_report_api import fetch
-from tests.test_report_days import SECTION, SEGMENT, Totals, as_bars, heads_of
+from tests.test_report_days import Totals, as_bars, heads_of, summed, team_shown
 from tests.timelines import browsing_day, random_day
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -87,17 +87,7 @@ def api_categories(server: ServerProcess, mode: str, agent: str | None = None) -
             {"from": FIRST, "to": LAST, "day": "person", "group_by": "agent,category"}
         )
         rows = server.get(f"/api/v1/usage/days?{query}")["rows"]
-    out: Totals = {}
-    for r in rows:
-        if agent is not None and r["agent"] != agent:
-            continue
-        cats = out.setdefault(r["agent"], {})
-        active, idle = cats.get(r["category"], (0, 0))
-        cats[r["category"]] = (
-            active + round(r["seconds"] * 1000),
-            idle + round(r["idle_seconds"] * 1000),
-        )
-    return out
+    return summed(rows, "category", agent)
 
 
 def under(totals: dict[str, tuple[int, int]], path: str) -> tuple[int, int]:
@@ -119,15 +109,6 @@ def report_url(path: str, mode: str, **extra: str) -> str:
 
 
 # -- what the pages show -------------------------------------------------------------------
-
-
-def team_bars(html: str) -> tuple[Totals, dict[str, tuple[int, int]]]:
-    bars: Totals = {}
-    heads = {}
-    for agent, active, idle, body in SECTION.findall(html):
-        heads[agent] = (int(active), int(idle))
-        bars[agent] = {label: (int(ms), 0) for _, label, ms in SEGMENT.findall(body)}
-    return bars, heads
 
 
 CATEGORY_ROW = re.compile(
@@ -156,13 +137,13 @@ def test_the_team_by_category_adds_up_each_top_level_category(office: Office, mo
     status, html = fetch(server, report_url("/time", mode, by="category"))
     assert status == 200
     assert 'data-by="category"' in html
-    bars, heads = team_bars(html)
+    bars, heads = team_shown(html)
     assert bars == as_bars(want)
     # The same people and the same totals as by app: only the bars' pieces differ.
     status, by_app = fetch(server, report_url("/time", mode))
     assert 'data-by="app"' in by_app
-    assert team_bars(by_app)[1] == heads == heads_of(want)
-    assert team_bars(by_app)[0] != bars
+    assert team_shown(by_app)[1] == heads == heads_of(want)
+    assert team_shown(by_app)[0] != bars
     # A category keeps its colour wherever it is drawn.
     fills = re.findall(r'style="fill: ([^"]+)" data-label="Work"', html)
     assert len(fills) == 2
