@@ -144,10 +144,13 @@ def test_the_team_by_category_adds_up_each_top_level_category(office: Office, mo
     assert 'data-by="app"' in by_app
     assert team_shown(by_app)[1] == heads == heads_of(want)
     assert team_shown(by_app)[0] != bars
-    # A category keeps its colour wherever it is drawn.
-    fills = re.findall(r'style="fill: ([^"]+)" data-label="Work"', html)
-    assert len(fills) == 2
-    assert len(set(fills)) == 1
+    # A category keeps its colour wherever it is drawn, and one of its own.
+    fills = {
+        label: set(re.findall(rf'style="fill: ([^"]+)" data-label="{label}"', html))
+        for label in ("Work", "Comms", "Entertainment")
+    }
+    assert all(len(f) == 1 for f in fills.values()), fills
+    assert len(set.union(*fills.values())) == 3
 
 
 def test_the_choice_of_bars_is_kept_by_every_link_and_the_form(office: Office) -> None:

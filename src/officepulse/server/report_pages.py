@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import escape
 
+from officepulse.core.categories import category_colour
 from officepulse.core.charts import stacked_bar, timeline
 from officepulse.core.days import DayMode, Days
 from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period
-from officepulse.core.reports import top_and_other
+from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
 from officepulse.server import api, days, report_data
@@ -261,6 +262,7 @@ class ReportPages:
             people = await report_data.team_by_category(self.store, chosen.days())
         else:
             people = await report_data.team(self.store, chosen.days())
+        paint = category_colour if by == "category" else colour
         zones = {a.info.id: a.info.tz for a in await self.store.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
         shown = []
@@ -275,7 +277,7 @@ class ReportPages:
                     "active_ms": person.active_ms,
                     "idle_ms": person.idle_ms,
                     "top": [t for t in top if t.active_ms],
-                    "segments": stacked_bar(top, scale, IDLE_FILL),
+                    "segments": stacked_bar(top, scale, IDLE_FILL, paint),
                 }
             )
         html = self.views.render(
@@ -285,6 +287,7 @@ class ReportPages:
                 "/time", chosen, {"by": by} if by != "app" else {}, charts=True
             ),
             by=by,
+            paint=paint,
             period=period,
             days=chosen.days(),
             now_ms=to_ms(self.now()),
