@@ -3,6 +3,8 @@ matching rule wins, private activity, the default rules, and the hierarchy of to
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 import pytest
 from hypothesis import given
@@ -11,15 +13,18 @@ from hypothesis import strategies as st
 from officepulse.core.categories import (
     DEFAULT_RULES,
     PRIVATE,
+    TOP_LEVEL_HUES,
     UNCATEGORIZED,
     CategoryError,
     Rule,
+    category_colour,
     category_tree,
     compile_rules,
     normalize_path,
     rules_from_json,
     rules_to_json,
 )
+from officepulse.core.reports import colour
 
 
 def test_the_first_matching_rule_wins_whatever_its_depth() -> None:
@@ -181,3 +186,17 @@ def test_each_total_is_its_own_time_plus_its_childrens_totals(
         assert node.total_idle_ms == node.own_idle_ms + sum(c.total_idle_ms for c in node.children)
         assert node.own_ms == sum(a for p, a, _ in rows if p == node.path)
         stack += node.children
+
+
+def test_the_default_top_level_categories_have_colours_far_apart() -> None:
+    hues = sorted(TOP_LEVEL_HUES.values())
+    assert {*TOP_LEVEL_HUES} == {r.category.split(" > ")[0] for r in DEFAULT_RULES} | {
+        UNCATEGORIZED,
+        PRIVATE,
+    }
+    gaps = [b - a for a, b in itertools.pairwise(hues)] + [hues[0] + 360 - hues[-1]]
+    assert min(gaps) >= 20
+    assert category_colour("Work") == f"hsl({TOP_LEVEL_HUES['Work']} 62% 48%)"
+    # Others (and sub-categories) are coloured from their path, as apps are.
+    assert category_colour("Work > Programming") == colour("Work > Programming")
+    assert category_colour("Hobbies") == colour("Hobbies")

@@ -110,13 +110,18 @@ def api_totals(
 ) -> Totals:
     """GET /api/v1/usage/days summed over the dates, per agent and app, in ms."""
     query = urlencode({"from": first, "to": last, "day": mode, "tz": VIEWER})
+    return summed(server.get(f"/api/v1/usage/days?{query}")["rows"], "app", agent)
+
+
+def summed(rows: list[dict[str, Any]], key: str, agent: str | None = None) -> Totals:
+    """Usage rows of the API summed per agent and ``key`` (app or category), in ms."""
     out: Totals = {}
-    for r in server.get(f"/api/v1/usage/days?{query}")["rows"]:
+    for r in rows:
         if agent is not None and r["agent"] != agent:
             continue
-        apps = out.setdefault(r["agent"], {})
-        active, idle = apps.get(r["app"], (0, 0))
-        apps[r["app"]] = (
+        labels = out.setdefault(r["agent"], {})
+        active, idle = labels.get(r[key], (0, 0))
+        labels[r[key]] = (
             active + round(r["seconds"] * 1000),
             idle + round(r["idle_seconds"] * 1000),
         )

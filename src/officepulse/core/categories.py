@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from officepulse.core.reports import colour, hue_colour
+
 Field = Literal["app", "title", "url"]
 FIELDS: tuple[Field, ...] = ("app", "title", "url")
 SEPARATOR = " > "
@@ -90,6 +92,26 @@ def ancestors(path: str) -> list[str]:
     """ "A > B > C" → ["A", "A > B", "A > B > C"]."""
     parts = path.split(SEPARATOR)
     return [SEPARATOR.join(parts[: i + 1]) for i in range(len(parts))]
+
+
+# The default rules' top-level categories, each a hue of its own: hashed, "Work" and
+# "Comms" would be 8 degrees apart (the same green) side by side in the team's bars.
+TOP_LEVEL_HUES = {
+    "Work": 215,
+    "Comms": 145,
+    "Entertainment": 350,
+    "Social Media": 280,
+    "News": 40,
+    UNCATEGORIZED: 185,
+    PRIVATE: 20,
+}
+
+
+def category_colour(path: str) -> str:
+    """A category's colour, the same on every page: a hue of its own for the default
+    top-level categories, else one from its path as for an app."""
+    hue = TOP_LEVEL_HUES.get(path)
+    return hue_colour(hue) if hue is not None else colour(path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -41,15 +41,21 @@ class Segment:
     idle: bool = False
 
 
-def stacked_bar(items: Sequence[Total], scale_ms: int, idle_colour: str) -> list[Segment]:
+def stacked_bar(
+    items: Sequence[Total],
+    scale_ms: int,
+    idle_colour: str,
+    paint: Callable[[str], str] = colour,
+) -> list[Segment]:
     """The labels' active time side by side, then all their idle time as one piece,
-    on a bar where ``scale_ms`` is the full width (so bars of several people compare)."""
+    on a bar where ``scale_ms`` is the full width (so bars of several people compare);
+    ``paint`` gives each label its colour."""
     segments, at = [], 0
     for item in items:
         if item.active_ms:
             x, width = _span(at, at + item.active_ms, scale_ms)
             at += item.active_ms
-            segments.append(Segment(item.label, item.active_ms, x, width, colour(item.label)))
+            segments.append(Segment(item.label, item.active_ms, x, width, paint(item.label)))
     idle = sum(item.idle_ms for item in items)
     if idle:
         x, width = _span(at, at + idle, scale_ms)

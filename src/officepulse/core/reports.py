@@ -153,5 +153,8 @@ def colour(label: str) -> str:
     a hue from a stable hash of the name (Python's hash() changes per process)."""
     if label == OTHER:
         return "hsl(220 9% 62%)"
-    hue = zlib.crc32(label.encode()) % 360
+    return hue_colour(zlib.crc32(label.encode()) % 360)
+
+
+def hue_colour(hue: int) -> str:
     return f"hsl({hue} 62% 48%)"

@@ -620,7 +620,9 @@ def openapi() -> dict[str, Any]:
                     "description": "Spans are clipped to the range. `seconds` is active time; "
                     "`idle_seconds` is time the person was away while the app was in front. "
                     "The dashboard's team view and a person's per-app chart are this report "
-                    "(group_by=agent,app) for the chosen days.",
+                    "(group_by=agent,app) for the chosen days; their charts by category are "
+                    "group_by=agent,category with each category's time added to its "
+                    'ancestors\' ("Work" = "Work > Programming" + … + exactly "Work").',
                     "parameters": [
                         start,
                         end,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from officepulse.core.categories import UNCATEGORIZED, CategoryNode, category_tree
 from officepulse.core.days import Days
 from officepulse.core.reports import (
     Block,
@@ -42,6 +43,34 @@ async def team(
 async def person(store: Reads, agent: AgentStatus, days: Days) -> PersonTotals:
     found = await team(store, days, [agent.info.id])
     return found[0] if found else PersonTotals(agent.info.id, agent.info.name, agent.info.host)
+
+
+async def category_trees(
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
+) -> dict[str, list[CategoryNode]]:
+    """Each person's categories over ``days`` as a tree (a category's total includes
+    its sub-categories'): /api/v1/usage with group_by=agent,category, added up."""
+    rows: dict[str, list[tuple[str, int, int]]] = {}
+    for r in await usage_over(store, days, ["agent", "category"], agent_ids):
+        rows.setdefault(r.agent_id or "?", []).append(
+            (r.category or UNCATEGORIZED, r.active_ms, r.idle_ms)
+        )
+    return {agent: category_tree(found) for agent, found in rows.items()}
+
+
+async def team_by_category(store: Reads, days: Days) -> list[PersonTotals]:
+    """Everyone's time per top-level category (sub-categories included), most active
+    person first: the team view's bars by category."""
+    trees = await category_trees(store, days)
+    names = {a.info.id: (a.info.name, a.info.host) for a in await store.agents()}
+    return totals_by_person(
+        (
+            (agent, node.path, node.total_ms, node.total_idle_ms)
+            for agent, tree in trees.items()
+            for node in tree
+        ),
+        names,
+    )
 
 
 async def _spans(

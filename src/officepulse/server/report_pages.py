@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import escape
 
+from officepulse.core.categories import category_colour
 from officepulse.core.charts import stacked_bar, timeline
 from officepulse.core.days import DayMode, Days
 from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period
-from officepulse.core.reports import top_and_other
+from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
 from officepulse.server import api, days, report_data
@@ -32,14 +33,17 @@ from officepulse.server.reads import Reads
 from officepulse.server.views import Views
 from officepulse.store.base import AgentStatus, Store
 
-# Apps drawn in each person's bar on the team view; the rest are "other".
-TOP_APPS = 5
+# Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
+TOP = 5
+# What the team's bars are stacked by (``by``); the first is the default.
+CHARTS = ("app", "category")
 IDLE_FILL = "var(--idle-block)"
 
 
 @dataclass(frozen=True)
 class DayLink:
-    """One choice of whose days count, as a link to the same view with it."""
+    """One choice (whose days count; what the bars are stacked by), as a link to the
+    same view with it."""
 
     mode: str
     label: str
@@ -58,24 +62,45 @@ class Picker:
     tz: str
     hidden: Mapping[str, str] = field(default_factory=dict)
     days: tuple[DayLink, ...] = ()
+    charts: tuple[DayLink, ...] = ()
     ranges: tuple[tuple[str, str], ...] = tuple(RANGE_LABELS.items())
 
 
-def day_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
-    """The choice "Days: mine (zone) | each person's own" as links that keep everything
-    else the view was asked with (range, dates, app, the day on the timeline)."""
-    asked = query.get("day") or "viewer"
-    rest = {k: v for k, v in query.items() if k != "day"}
-    labels = {"viewer": f"mine ({query.get('tz') or 'UTC'})", "person": "each person's own"}
+def choice_links(
+    path: str, query: Mapping[str, str], key: str, labels: Mapping[str, str]
+) -> tuple[DayLink, ...]:
+    """Links to the same view with ``key`` set to each of ``labels`` (the first is the
+    default, left out of the URL), keeping everything else the view was asked with."""
+    default = next(iter(labels))
+    asked = query.get(key) or default
+    rest = {k: v for k, v in query.items() if k != key}
     return tuple(
         DayLink(
             mode,
             label,
-            with_query(path, {**rest, **({"day": mode} if mode != "viewer" else {})}),
+            with_query(path, {**rest, **({key: mode} if mode != default else {})}),
             mode == asked,
         )
         for mode, label in labels.items()
     )
+
+
+def day_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
+    """The choice "Days: mine (zone) | each person's own" as links that keep everything
+    else the view was asked with (range, dates, app, the day on the timeline, by)."""
+    labels = {"viewer": f"mine ({query.get('tz') or 'UTC'})", "person": "each person's own"}
+    return choice_links(path, query, "day", labels)
+
+
+def chart_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
+    """The team view's "By app | By category" as links that keep the rest of the view."""
+    return choice_links(path, query, "by", {"app": "By app", "category": "By category"})
+
+
+def parse_by(raw: str | None) -> str:
+    if raw is None or raw in CHARTS:
+        return raw or CHARTS[0]
+    raise api.ApiError(f"'by' must be one of {', '.join(CHARTS)}, not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -165,8 +190,12 @@ class ReportPages:
             raise web.HTTPFound(with_query(request.path, {**query, "date": raw}))
 
     @staticmethod
-    def picker(action: str, query: Mapping[str, str], hidden: Mapping[str, str]) -> Picker:
+    def picker(
+        action: str, query: Mapping[str, str], hidden: Mapping[str, str], charts: bool = False
+    ) -> Picker:
         """The picker as asked (even when it was wrong, so it can be put right)."""
+        if charts and query.get("by") == "category":  # a wrong ``by`` is not kept
+            hidden = {**hidden, "by": "category"}
         return Picker(
             action=action,
             range=query.get("range") or ("custom" if query.get("from") else "today"),
@@ -176,11 +205,15 @@ class ReportPages:
             # A wrong ``day`` is not kept: choosing a range again puts it right.
             hidden={**hidden, **({"day": "person"} if query.get("day") == "person" else {})},
             days=day_links(action, {**query, **hidden}),
+            charts=chart_links(action, {**query, **hidden}) if charts else (),
         )
 
-    def _picker_for(self, action: str, chosen: Chosen, keep: Mapping[str, str]) -> Picker:
+    def _picker_for(
+        self, action: str, chosen: Chosen, keep: Mapping[str, str], charts: bool = False
+    ) -> Picker:
         """The picker for a report as reckoned. ``keep`` is what its links keep besides
-        the range (the app; on the timeline, its date); the form keeps ``app``."""
+        the range (the app or ``by``; on the timeline, its date); the form keeps ``app``
+        and ``by``. ``charts``: it offers the choice of what the bars are stacked by."""
         p = chosen.period
         params = chosen.params()
         return Picker(
@@ -190,10 +223,11 @@ class ReportPages:
             last=p.last.isoformat() if p.last else "",
             tz=chosen.tz,
             hidden={
-                **{k: v for k, v in keep.items() if k == "app"},
+                **{k: v for k, v in keep.items() if k in ("app", "by")},
                 **({"day": chosen.day} if "day" in params else {}),
             },
             days=day_links(action, {**params, **keep}),
+            charts=chart_links(action, {**params, **keep}) if charts else (),
         )
 
     def _respond(
@@ -229,16 +263,22 @@ class ReportPages:
             return self._loading(request, title)
         try:
             chosen = self.choose(request.query)
+            by = parse_by(request.query.get("by"))
         except (api.ApiError, PeriodError) as exc:
-            return self._error(request, title, self.picker("/time", request.query, {}), str(exc))
+            picker = self.picker("/time", request.query, {}, charts=True)
+            return self._error(request, title, picker, str(exc))
         period = chosen.period
         reads = await self.reads(request)
-        people = await report_data.team(reads, chosen.days())
+        if by == "category":
+            people = await report_data.team_by_category(reads, chosen.days())
+        else:
+            people = await report_data.team(reads, chosen.days())
+        paint = category_colour if by == "category" else colour
         zones = {a.info.id: a.info.tz for a in await reads.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
         shown = []
         for person in people:
-            top = top_and_other(person.items, TOP_APPS)
+            top = top_and_other(person.items, TOP)
             shown.append(
                 {
                     "id": person.id,
@@ -248,13 +288,17 @@ class ReportPages:
                     "active_ms": person.active_ms,
                     "idle_ms": person.idle_ms,
                     "top": [t for t in top if t.active_ms],
-                    "segments": stacked_bar(top, scale, IDLE_FILL),
+                    "segments": stacked_bar(top, scale, IDLE_FILL, paint),
                 }
             )
         html = self.views.render(
             "team_report.html",
             chosen.zone,
-            picker=self._picker_for("/time", chosen, {}),
+            picker=self._picker_for(
+                "/time", chosen, {"by": by} if by != "app" else {}, charts=True
+            ),
+            by=by,
+            paint=paint,
             period=period,
             days=chosen.days(),
             now_ms=to_ms(self.now()),
@@ -352,6 +396,8 @@ class ReportPages:
         self, reads: Reads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
     ) -> dict[str, object]:
         person = await report_data.person(reads, agent, chosen.days())
+        trees = await report_data.category_trees(reads, chosen.days(), [agent.info.id])
+        categories = trees.get(agent.info.id, [])
         zones: list[ZoneRun] = []
         for piece in pieces:  # each zone the range is in, at its first stretch
             if not zones or zones[-1].tz != piece.tz:
@@ -362,6 +408,8 @@ class ReportPages:
             "days": chosen.days(),
             "range_zones": zones,
             "max_ms": max((t.active_ms for t in person.items), default=0),
+            "categories": categories,
+            "categories_max_ms": max((n.total_ms for n in categories), default=0),
             "query": urlencode(chosen.params()),
         }
 

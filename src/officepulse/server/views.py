@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from officepulse.core.categories import FIELDS, CategoryNode, Rule
+from officepulse.core.categories import FIELDS, CategoryNode, Rule, category_colour
 from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
@@ -56,6 +56,7 @@ class Views:
             hm=hm,
             utc=utc_minute,
             colour=colour,
+            category_colour=category_colour,
             bar_width=bar_width,
             is_web_url=is_web_url,
             zone_label=zone_label,
