@@ -223,7 +223,7 @@ def test_the_openapi_document_describes_the_reports(server: ServerProcess) -> No
     # Old requests (agent, date, tz) mean what they did; day=person makes tz unneeded.
     assert params["day"]["schema"]["enum"] == ["viewer", "person"]
     assert (params["day"]["required"], params["tz"]["required"]) == (False, False)
-    assert set(timeline["responses"]) == {"200", "400", "404"}
+    assert set(timeline["responses"]) == {"200", "400", "401", "403", "404"}
     titles = doc["paths"]["/api/v1/titles"]["get"]
     assert {p["name"] for p in titles["parameters"]} == {"agent", "app", "start", "end", "format"}
     schemas = doc["components"]["schemas"]

@@ -1027,10 +1027,10 @@ async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Stor
 
 
 async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) -> None:
-    # Main's last step is 6 (zones); this branch's is 8. 7 is another branch's.
+    # From zones' 6 through categories' 7 and enrollment's 8 to accounts' 9.
     import sqlite3
 
-    from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA
+    from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
     path = tmp_path / "v6.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -1052,10 +1052,11 @@ async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) ->
         await store.add_token(token("t"), "h")
         assert await store.enroll("h", "a1", "c", 6) is None
         assert [e.kind for e in await store.agent_events(0)] == ["block"]
+        assert await store.count_people() == 0  # accounts' tables, empty: open mode
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone() == (8,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (9,)
     raw.close()
 
 

@@ -1,6 +1,7 @@
 """``officepulse agents ...`` and ``officepulse tokens ...``: what a team lead does to
 agents and enrollment tokens, on the database named by the same ``database`` setting as
-the server's. A running server acts on a change within a second (server/control.py)."""
+the server's. A running server acts on a change within a second (server/control.py).
+Each change goes in the audit log as done by ``cli:<OS login>@<host>``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from officepulse.accounts_cli import cli_audit
 from officepulse.enrollment import (
     DEFAULT_EXPIRES_HOURS,
     TokenOptionError,
@@ -19,6 +21,7 @@ from officepulse.enrollment import (
 )
 from officepulse.settings import HELP, env_name
 from officepulse.store import is_postgres, store_from_url
+from officepulse.store.accounts import agent_action
 from officepulse.store.base import Store
 
 ADMIN_COMMANDS = ("agents", "tokens")
@@ -135,6 +138,10 @@ async def _agents(args: argparse.Namespace, store: Store) -> int:
         what = "no enrolled agent" if args.action == "revoke" else "no agent"
         print(f"officepulse agents {args.action}: {what} with id {agent_id!r}", file=sys.stderr)
         return 1
+    reason = args.reason if args.action == "block" else ""
+    await cli_audit(
+        store, agent_action(args.action, args.action == "remove" and args.erase), agent_id, reason
+    )
     print(said)
     return 0
 
@@ -149,6 +156,7 @@ async def _tokens(args: argparse.Namespace, store: Store) -> int:
         except TokenOptionError as exc:
             print(f"officepulse tokens create: {exc}", file=sys.stderr)
             return 2
+        await cli_audit(store, "token.create", made.token.id, made.token.label)
         print(f"token {made.token.id} ({token_state(made.token, now)}); shown once:")
         print(made.secret)
         print(f"on the teammate's computer: officepulse agent --enroll-token {made.secret}")
@@ -161,6 +169,7 @@ async def _tokens(args: argparse.Namespace, store: Store) -> int:
     if not await store.revoke_token(args.token_id, now):
         print(f"officepulse tokens revoke: no token with id {args.token_id!r}", file=sys.stderr)
         return 1
+    await cli_audit(store, "token.revoke", args.token_id)
     print(f"revoked token {args.token_id}")
     return 0
 

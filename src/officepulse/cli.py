@@ -1,4 +1,5 @@
-"""The ``officepulse`` command: ``server``, ``agent``, ``agents``, ``tokens``, ``demo``.
+"""The ``officepulse`` command: ``server``, ``agent``, ``agents``, ``tokens``, ``demo``,
+``import-aw``, and ``admin`` / ``people`` for people's accounts.
 
 Every flag is a setting (see settings.py): ``--port`` is also OFFICEPULSE_PORT
 in the environment or in ``.env``.
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DATABASE",
         help=f"{HELP['database']}; env {env_name('database')}",
     )
+    from officepulse.accounts_cli import add_parsers
+
+    add_parsers(sub, f"{HELP['database']}; env {env_name('database')}")
     add_admin_commands(sub)
     demo = sub.add_parser(
         "demo",
@@ -204,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _probe(agent_settings)
             _logging(agent_settings.log_level)
             _run(run_agent(agent_settings))
+        elif args.command in ("admin", "people"):
+            from officepulse import accounts_cli
+
+            db_settings = load(ServerSettings, {"database": args.database}, env_file=args.env_file)
+            return accounts_cli.run(args, db_settings.database)
         elif args.command in ADMIN_COMMANDS:
             admin_settings = load(
                 ServerSettings, {"database": args.database}, env_file=args.env_file

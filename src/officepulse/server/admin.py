@@ -1,11 +1,12 @@
 """The Agents admin page: block, unblock, remove agents, revoke credentials, and make
 enrollment tokens (each shown once).
 
-Every route is wrapped by ``admin_only``, the one place where the admin check goes once
-people have accounts. Until then the page is open like the rest of the dashboard; it only
-insists on htmx's ``HX-Request`` header on changes, which a form or script on another site
-cannot send without the browser asking this server first (no CORS here), so a page
-elsewhere cannot block agents behind the visitor's back.
+Every route is wrapped by ``admin_only``: admins only once people have accounts (the
+access control's Access.MANAGE, checked again here). Until then the page is open like the
+rest of the dashboard; it only insists on htmx's ``HX-Request`` header on changes, which
+a form or script on another site cannot send without the browser asking this server
+first (no CORS here), so a page elsewhere cannot block agents behind the visitor's back.
+Every change goes in the audit log with the signed-in actor.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from officepulse.enrollment import (
     create_token,
     token_state,
 )
+from officepulse.server.access import VIEWER
+from officepulse.server.people import chrome
+from officepulse.store.accounts import agent_action
 
 if TYPE_CHECKING:
     from officepulse.server.app import Server
@@ -36,7 +40,10 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def authorize(request: web.Request) -> web.Response | None:
-    """None when the request may act as an admin; else the refusal."""
+    """None when the request may act as an admin; else the refusal. The access control
+    (server/access.py, Access.MANAGE) has refused everyone else before this runs."""
+    if not request[VIEWER].may_manage:
+        return _error(403, "only an admin may do this")
     if request.method != "GET" and request.headers.get("HX-Request") != "true":
         return _error(403, "changes to agents are made from the Agents page (HX-Request header)")
     return None
@@ -64,6 +71,11 @@ class AdminPages:
             web.post("/tokens/{token_id}/revoke", admin_only(self.revoke_token)),
         ]
 
+    async def _audit(
+        self, request: web.Request, action: str, target: str, detail: str = ""
+    ) -> None:
+        await self.server.access.audit(request[VIEWER].person, action, target, detail)
+
     async def _panel(self, new: NewToken | None = None) -> str:
         store = self.server.store
         now = self.server.now_ms()
@@ -75,7 +87,7 @@ class AdminPages:
         )
 
     async def page(self, request: web.Request) -> web.Response:
-        html = self.server.views.admin_page(await self._panel())
+        html = self.server.views.admin_page(await self._panel(), **chrome(request[VIEWER]))
         return web.Response(text=html, content_type="text/html")
 
     async def act(self, request: web.Request) -> web.Response:
@@ -101,6 +113,9 @@ class AdminPages:
             return _error(400, f"unknown action {action!r}: block, unblock, remove or revoke")
         if not ok:
             return _error(404, f"no agent {agent_id!r} to {action}")
+        detail = reason if action == "block" else ""
+        erase = action == "remove" and form.get("erase") == "1"
+        await self._audit(request, agent_action(action, erase), agent_id, detail)
         # This process acts at once; the others at their next poll.
         await self.server.control.poll()
         return web.Response(text=await self._panel(), content_type="text/html")
@@ -114,12 +129,14 @@ class AdminPages:
             made = await create_token(self.server.store, label, self.server.now_ms(), expires, uses)
         except TokenOptionError as exc:
             return _error(400, str(exc))
+        await self._audit(request, "token.create", made.token.id, made.token.label)
         return web.Response(text=await self._panel(made), content_type="text/html")
 
     async def revoke_token(self, request: web.Request) -> web.Response:
         token_id = request.match_info["token_id"]
         if not await self.server.store.revoke_token(token_id, self.server.now_ms()):
             return _error(404, f"no token {token_id!r}")
+        await self._audit(request, "token.revoke", token_id)
         return web.Response(text=await self._panel(), content_type="text/html")
 
 

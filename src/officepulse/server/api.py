@@ -591,13 +591,18 @@ def openapi() -> dict[str, Any]:
         {"type": "string", "pattern": AGENT_ID_PATTERN},
         "the agent's id (see /api/v1/agents)",
     )
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "officepulse",
             "version": __version__,
             "description": "Live team presence and time per app. Times are ISO 8601 instants; "
-            "durations are seconds. The dashboard's reports are drawn from these same answers.",
+            "durations are seconds. The dashboard's reports are drawn from these same answers. "
+            "Once people have accounts every call needs a signed-in session (the cookie POST "
+            "/signin sets), and what it answers about others is at the level each person "
+            "lets others see (a category only: the top level of their category, as the app and "
+            "as the category); one person's timeline and titles are for that person or an "
+            "admin, and changing the category rules is for admins.",
         },
         "paths": {
             "/api/v1/agents": {
@@ -756,5 +761,32 @@ def openapi() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            # Once people have accounts (server/access.py): the session cookie that
+            # POST /signin sets. Without accounts (open mode) no credential is needed.
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "officepulse_session"}
+            },
+        },
+        "security": [{"session": []}, {}],
     }
+    denied = {"description": "Not signed in (once people have accounts).", **ref("ErrorOut")}
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            operation["responses"]["401"] = denied
+    for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/titles"):
+        doc["paths"][path]["get"]["responses"]["403"] = {
+            "description": "`agent` is another person's, and you are not an admin.",
+            **ref("ErrorOut"),
+        }
+    for method, path in (("put", "/api/v1/categories"), ("post", "/api/v1/categories/reset")):
+        doc["paths"][path][method]["responses"]["403"] = {
+            "description": "Only an admin changes the rules (once people have accounts).",
+            **ref("ErrorOut"),
+        }
+    doc["paths"]["/api/v1/spans"]["get"]["description"] += (
+        " A member gets their own agents' spans only; an admin gets everyone's, each at "
+        "the level that person lets others see (no titles or URLs below `full`)."
+    )
+    return doc

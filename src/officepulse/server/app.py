@@ -24,11 +24,14 @@ from officepulse.core.categories import (
     UNCATEGORIZED,
     CategoryError,
     CategoryNode,
+    Rule,
     category_tree,
     default_rules,
 )
 from officepulse.core.days import Days
+from officepulse.core.spans import Span
 from officepulse.server import api, aw_compat, days, report_data
+from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
@@ -40,12 +43,20 @@ from officepulse.server.hosts import HostRules, default_names
 from officepulse.server.hub import Hub
 from officepulse.server.ingest import Ingest
 from officepulse.server.netnames import machine_names
+from officepulse.server.people import PeoplePages, chrome
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.server.report_pages import ReportPages
 from officepulse.server.retention import Retention
 from officepulse.server.views import Views
+from officepulse.server.visibility import (
+    EMPTY,
+    Directory,
+    present_view,
+)
+from officepulse.server.visible_reads import VisibleReads
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
+from officepulse.store.accounts import Visibility
 from officepulse.store.base import DAY_MS, AgentStatus, Store
 
 log = logging.getLogger(__name__)
@@ -120,12 +131,22 @@ class Server:
         self.control = AgentControl(
             self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock
         )
+        self.access = AccessControl(self.store, clock)
+        # Who owns which agent and what each person shows: read again on every page and
+        # dashboard connection and after every change made here; the hub's fan-out uses
+        # the latest.
+        self.directory: Directory = EMPTY
+        self.people = PeoplePages(
+            self.store, self.access, self.views.template, self._people_changed
+        )
         self.hub = Hub(
-            lambda view: self.views.person(view, self.now_ms(), UTC_ZONE),
+            lambda view, level: self.views.person(
+                present_view(view, level, self.directory.rules), self.now_ms(), UTC_ZONE
+            ),
             self.views.count,
             settings.browser_send_timeout,
         )
-        self.reports = ReportPages(self.store, self.views, clock)
+        self.reports = ReportPages(self.store, self.views, clock, self.reads)
         self._browser_tasks: set[asyncio.Task[bool]] = set()
         self.retention = Retention(self.store, settings.retention_days, clock)
         self._retention_task: asyncio.Task[None] | None = None
@@ -138,7 +159,9 @@ class Server:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[guard(self.hosts)])
+        # Every request passes the Host/Origin guard, then the access control
+        # (server/access.py: its route table).
+        app = web.Application(middlewares=[guard(self.hosts), self.access.middleware])
         app.router.add_get("/", self.office)
         self.reports.add_routes(app)
         app.router.add_get("/categories", self.categories_page)
@@ -159,6 +182,7 @@ class Server:
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
         app.router.add_get("/static/vendor/{name}", self.vendor)
         app.router.add_static("/static/", STATIC)
+        self.people.add_routes(app)
         add_admin_routes(app, self)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
@@ -183,6 +207,7 @@ class Server:
                 self.settings.port,
             )
         await self.store.open()
+        await self._refresh_directory()
         # No agent is connected to a server that is only now starting.
         await self.store.mark_all_offline()
         await self.bus.start()
@@ -190,6 +215,14 @@ class Server:
         await self.control.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+        if await self.access.locked():
+            log.info("people have accounts: sign-in is required for the dashboard and API")
+        else:
+            log.warning(
+                "open mode: no person accounts exist, so anyone who can reach this server "
+                "sees the office without signing in; create the first admin with "
+                "`officepulse admin create --login NAME`"
+            )
 
     async def _start_retention(self, app: web.Application) -> None:
         if self.settings.retention_days:
@@ -209,24 +242,77 @@ class Server:
         await self.bus.close()
         await self.store.close()
 
+    # -- who sees what (server/visibility.py) ----------------------------------------
+
+    async def _refresh_directory(self) -> Directory:
+        self.directory = await self.access.directory()
+        return self.directory
+
+    async def _people_changed(self) -> None:
+        await self._refresh_directory()
+        self.hub.resend_all()
+
+    def _level(self, viewer: Viewer) -> Callable[[str | None], Visibility]:
+        person = None if viewer.sees_all else viewer.person
+
+        def level(agent_id: str | None) -> Visibility:
+            return self.directory.level(person, agent_id)
+
+        return level
+
+    async def _visible_views(self, viewer: Viewer) -> list[AgentView]:
+        await self._refresh_directory()
+        level = self._level(viewer)
+        rules = self.directory.rules
+        return [present_view(v, level(v.id), rules) for v in self.hub.views.values()]
+
+    async def reads(self, request: web.Request) -> VisibleReads:
+        """The store as the request's viewer may see it."""
+        viewer = request[VIEWER]
+        await self._refresh_directory()
+        return VisibleReads(
+            self.store, self._level(viewer), self.directory.rules, sees_all=viewer.sees_all
+        )
+
+    async def _visible_spans(
+        self, request: web.Request, start_ms: int, end_ms: int, agent_id: str | None, limit: int
+    ) -> list[tuple[str, Span]]:
+        agent_id = agent_id or None  # "agent=" is no agent, as access.py reads it
+        reads = await self.reads(request)
+        viewer = request[VIEWER]
+        if viewer.sees_all or agent_id is not None or viewer.is_admin:
+            return await reads.spans(start_ms, end_ms, agent_id, limit)
+        # A member's export is their own agents' spans (access.py checked a named agent).
+        assert viewer.person is not None
+        rows = []
+        for own in sorted(self.directory.agents_of(viewer.person)):
+            rows += await reads.spans(start_ms, end_ms, own, limit)
+        rows.sort(key=lambda r: (r[1].start_ms, r[0]))
+        return rows[:limit]
+
     # -- pages -------------------------------------------------------------------
 
     async def office(self, request: web.Request) -> web.Response:
-        views = list(self.hub.views.values())
-        html = self.views.office_page(views, self.now_ms(), UTC_ZONE)
+        viewer = request[VIEWER]
+        views = await self._visible_views(viewer)
+        html = self.views.office_page(views, self.now_ms(), UTC_ZONE, **chrome(viewer))
         return web.Response(text=html, content_type="text/html")
 
     # -- categories page ---------------------------------------------------------------
-    # Open to anyone who can reach the server, like every page until accounts exist.
+    # Anyone signed in reads it; admins change the rules (access.py; open mode: anyone).
 
-    async def _category_tree(self) -> list[CategoryNode]:
+    async def _category_tree(self, request: web.Request) -> list[CategoryNode]:
         end = self.now_ms()
-        rows = await self.store.usage(end - 7 * DAY_MS, end, ["category"])
+        reads = await self.reads(request)  # a person on "category" counts in its top level
+        rows = await reads.usage(end - 7 * DAY_MS, end, ["category"])
         return category_tree((r.category or UNCATEGORIZED, r.active_ms, r.idle_ms) for r in rows)
 
     async def categories_page(self, request: web.Request) -> web.Response:
         rules = await self.store.categories()
-        return html_response(self.views.categories_page(rules, await self._category_tree()))
+        tree = await self._category_tree(request)
+        viewer = request[VIEWER]
+        page = self.views.categories_page(rules, tree, not viewer.may_manage, **chrome(viewer))
+        return html_response(page)
 
     @staticmethod
     async def _form(request: web.Request) -> dict[str, str]:
@@ -238,7 +324,7 @@ class Server:
             rules = apply_edit(rules_from_form(form), form.get("op", ""))
         except FormError as exc:
             return web.Response(status=400, text=str(exc))
-        tree = await self._category_tree()
+        tree = await self._category_tree(request)
         return html_response(self.views.categories_editor(rules, tree, draft=True))
 
     async def categories_save(self, request: web.Request) -> web.Response:
@@ -247,11 +333,11 @@ class Server:
         except FormError as exc:
             return web.Response(status=400, text=str(exc))
         try:
-            changed = await self.store.set_categories(rules)
+            changed = await self._set_categories(request, rules, "categories.set")
         except CategoryError as exc:
             # Shown in the page (htmx swaps only 2xx answers), numbered as the page does.
             where = f"rule {exc.index + 1}: " if exc.index is not None else ""
-            tree = await self._category_tree()
+            tree = await self._category_tree(request)
             return html_response(
                 self.views.categories_editor(
                     rules,
@@ -261,14 +347,24 @@ class Server:
                     draft=True,
                 )
             )
-        return await self._saved_editor(changed)
+        return await self._saved_editor(request, changed)
 
     async def categories_reset(self, request: web.Request) -> web.Response:
-        return await self._saved_editor(await self.store.set_categories(default_rules()))
+        changed = await self._set_categories(request, default_rules(), "categories.reset")
+        return await self._saved_editor(request, changed)
 
-    async def _saved_editor(self, changed: int) -> web.Response:
+    async def _set_categories(self, request: web.Request, rules: list[Rule], action: str) -> int:
+        """Store the rules (CategoryError: nothing changed), audit who did it, and show
+        the people on "category" by the new rules."""
+        changed = await self.store.set_categories(rules)
+        detail = f"{len(rules)} rules; {changed} spans re-categorised"
+        await self.access.audit(request[VIEWER].person, action, "categories", detail)
+        await self._people_changed()
+        return changed
+
+    async def _saved_editor(self, request: web.Request, changed: int) -> web.Response:
         rules = await self.store.categories()
-        tree = await self._category_tree()
+        tree = await self._category_tree(request)
         return html_response(
             self.views.categories_editor(rules, tree, message=spans_changed(changed))
         )
@@ -285,11 +381,15 @@ class Server:
         # No permessage-deflate: it would be paid once per dashboard for every change.
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, compress=False)
         await ws.prepare(request)
-        queue = self.hub.attach(ws.send_str)
+        viewer = request[VIEWER]
+        await self._refresh_directory()
+        level = self._level(viewer)
+        queue = self.hub.attach(ws.send_str, level)
         views = list(self.hub.views.values())  # the same instant as attach(): nothing missed
+        shown = [present_view(v, level(v.id), self.directory.rules) for v in views]
         try:
             await ws.send_str(
-                self.views.people(views, self.now_ms(), UTC_ZONE) + self.views.count(views)
+                self.views.people(shown, self.now_ms(), UTC_ZONE) + self.views.count(views)
             )
             sender = asyncio.create_task(queue.run())
             self._browser_tasks.add(sender)
@@ -322,7 +422,18 @@ class Server:
     async def api_agents(self, request: web.Request) -> web.Response:
         statuses = await self.store.agents()
         live = self.hub.views
-        agents = [api.agent_out(live.get(s.info.id) or AgentView.of_status(s)) for s in statuses]
+        await self._refresh_directory()
+        level = self._level(request[VIEWER])
+        agents = [
+            api.agent_out(
+                present_view(
+                    live.get(s.info.id) or AgentView.of_status(s),
+                    level(s.info.id),
+                    self.directory.rules,
+                )
+            )
+            for s in statuses
+        ]
         return json_response(api.AgentsOut(agents=agents))
 
     async def api_usage(self, request: web.Request) -> web.Response:
@@ -334,7 +445,7 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self.store.usage(start_ms, end_ms, group_by)
+        rows = await (await self.reads(request)).usage(start_ms, end_ms, group_by)
         agents = await self.store.agents()
         out = api.usage_out(start, end, group_by, rows, agents)
         columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
@@ -350,9 +461,8 @@ class Server:
             fmt = api.parse_format(q.get("format"))
         except api.ApiError as exc:
             return bad_request(str(exc))
-        rows = await days.usage_by_day(
-            self.store, first, last, day=mode, zone=zone, group_by=group_by
-        )
+        reads = await self.reads(request)
+        rows = await days.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
         out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
         columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
         return export(out, fmt, list(out.rows), api.DayRowOut, "usage-days", columns)
@@ -366,7 +476,7 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
-        rows = await self.store.spans(start_ms, end_ms, agent_id, api.EXPORT_LIMIT + 1)
+        rows = await self._visible_spans(request, start_ms, end_ms, agent_id, api.EXPORT_LIMIT + 1)
         out = api.spans_out(start, end, rows, await self.store.agents())
         return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
 
@@ -387,9 +497,10 @@ class Server:
             agent = await self._agent(q.get("agent"))
         except api.ApiError as exc:
             return refused(exc)
-        pieces = await days.pieces(self.store, agent, Days(day, day, mode, zone))
+        reads = await self.reads(request)
+        pieces = await days.pieces(reads, agent, Days(day, day, mode, zone))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
-        blocks, truncated = await report_data.day(self.store, agent.info.id, ranges)
+        blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         out = api.timeline_out(agent, day, mode, pieces, blocks, truncated)
         return export(out, fmt, list(out.blocks), api.BlockOut, "timeline")
 
@@ -403,9 +514,8 @@ class Server:
         except api.ApiError as exc:
             return refused(exc)
         start_ms, end_ms = api.range_ms(start, end)
-        rows, truncated = await report_data.titles(
-            self.store, agent.info.id, app, [(start_ms, end_ms)]
-        )
+        reads = await self.reads(request)
+        rows, truncated = await report_data.titles(reads, agent.info.id, app, [(start_ms, end_ms)])
         out = api.titles_out(agent, app, start, end, rows, truncated)
         return export(out, fmt, list(out.rows), api.TitleRowOut, "titles")
 
@@ -414,13 +524,15 @@ class Server:
 
     async def api_set_categories(self, request: web.Request) -> web.Response:
         try:
-            changed = await self.store.set_categories(api.parse_rules(await request.read()))
+            rules = api.parse_rules(await request.read())
+            changed = await self._set_categories(request, rules, "categories.set")
         except (api.ApiError, CategoryError) as exc:
             return bad_request(str(exc))
         return await self._categories_saved(changed)
 
     async def api_reset_categories(self, request: web.Request) -> web.Response:
-        return await self._categories_saved(await self.store.set_categories(default_rules()))
+        changed = await self._set_categories(request, default_rules(), "categories.reset")
+        return await self._categories_saved(changed)
 
     async def _categories_saved(self, changed: int) -> web.Response:
         rules = await self.store.categories()

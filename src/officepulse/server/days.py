@@ -23,7 +23,8 @@ from officepulse.core.days import (
     window,
 )
 from officepulse.core.zones import ZoneRun, cover
-from officepulse.store.base import AgentStatus, GroupKey, Store, UsageRow
+from officepulse.server.reads import Reads
+from officepulse.store.base import AgentStatus, GroupKey, UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class DayUsage:
 
 
 async def usage_by_day(
-    store: Store,
+    store: Reads,
     first: date,
     last: date,
     *,
@@ -101,7 +102,7 @@ def _order(item: tuple[_Key, list[int]]) -> tuple[date, str, str, str]:
     return d, agent or "", app or "", category or ""
 
 
-async def _current_zones(store: Store, agent_ids: Sequence[str] | None) -> dict[str, str]:
+async def _current_zones(store: Reads, agent_ids: Sequence[str] | None) -> dict[str, str]:
     """Each agent's current zone (for time outside its recorded runs)."""
     wanted = None if agent_ids is None else set(agent_ids)
     return {
@@ -110,7 +111,7 @@ async def _current_zones(store: Store, agent_ids: Sequence[str] | None) -> dict[
 
 
 async def usage_over(
-    store: Store,
+    store: Reads,
     days: Days,
     group_by: Sequence[GroupKey],
     agent_ids: Sequence[str] | None = None,
@@ -139,7 +140,7 @@ async def usage_over(
     ]
 
 
-async def pieces(store: Store, agent: AgentStatus, days: Days) -> list[ZoneRun]:
+async def pieces(store: Reads, agent: AgentStatus, days: Days) -> list[ZoneRun]:
     """The stretches of time ``days`` are for this agent, each with the zone whose wall
     clock counts it: the viewer's (one stretch), or the agent's own at the time (a
     traveller's days may be in several zones, shorter or longer, or in two pieces)."""

@@ -15,10 +15,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from officepulse.server.presence import AgentView, decode_view
+from officepulse.store.accounts import Visibility
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
+# What one dashboard's viewer may see of an agent (server/visibility.py).
+Level = Callable[[str], Visibility]
+
+
+def everything(agent_id: str) -> Visibility:
+    return "full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +53,11 @@ def removal(agent_id: str) -> Fragment:
 
 
 class BrowserQueue:
-    def __init__(self, send: Send, known: set[str], send_timeout: float) -> None:
+    def __init__(
+        self, send: Send, known: set[str], send_timeout: float, level: Level = everything
+    ) -> None:
         self.send = send
+        self.level = level
         self.known = known
         self.send_timeout = send_timeout
         self.pending: dict[str, Fragment] = {}
@@ -95,7 +105,7 @@ class Hub:
 
     def __init__(
         self,
-        render_person: Callable[[AgentView], str],
+        render_person: Callable[[AgentView, Visibility], str],
         render_count: Callable[[list[AgentView]], str],
         send_timeout: float,
     ) -> None:
@@ -116,14 +126,32 @@ class Hub:
             return  # not on any dashboard of this hub
         if not self.browsers:
             return  # nobody to show it to: skip the rendering
-        fragment = Fragment(view.id, self.render_person(view)) if view.listed else removal(view.id)
-        count = self.render_count(list(self.views.values()))
+        self._fan_out(view, self.render_count(list(self.views.values())))
+
+    def _fan_out(self, view: AgentView, count: str) -> None:
+        # One rendering per audience, not per browser: at most one per visibility level
+        # (the person themself sees "full", everyone else the level the person chose).
+        rendered: dict[Visibility, Fragment] = {}
+        gone = None if view.listed else removal(view.id)
         for browser in list(self.browsers):
+            level = browser.level(view.id)
+            fragment = gone or rendered.get(level)
+            if fragment is None:
+                fragment = rendered[level] = Fragment(view.id, self.render_person(view, level))
             browser.offer(fragment, count)
 
-    def attach(self, send: Send) -> BrowserQueue:
-        """A new dashboard; the caller has sent it every agent in ``self.views``."""
-        queue = BrowserQueue(send, set(self.views), self.send_timeout)
+    def resend_all(self) -> None:
+        """Every card again to every dashboard: who may see what has changed."""
+        if not self.browsers:
+            return
+        count = self.render_count(list(self.views.values()))
+        for view in list(self.views.values()):
+            self._fan_out(view, count)
+
+    def attach(self, send: Send, level: Level = everything) -> BrowserQueue:
+        """A new dashboard; the caller has sent it every agent in ``self.views``, each
+        at ``level``."""
+        queue = BrowserQueue(send, set(self.views), self.send_timeout, level)
         self.browsers.add(queue)
         return queue
 

@@ -18,7 +18,8 @@ from officepulse.core.reports import (
 )
 from officepulse.core.spans import Span
 from officepulse.server.days import usage_over
-from officepulse.store.base import AgentStatus, Store
+from officepulse.server.reads import Reads
+from officepulse.store.base import AgentStatus
 
 Range = tuple[int, int]
 
@@ -27,7 +28,7 @@ SPAN_LIMIT = 100_000
 
 
 async def team(
-    store: Store, days: Days, agent_ids: Sequence[str] | None = None
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
 ) -> list[PersonTotals]:
     """Everyone's time per app over ``days`` (the viewer's days, or each person's own),
     most active person first (exact, from the rollups: the same answer as
@@ -39,13 +40,13 @@ async def team(
     )
 
 
-async def person(store: Store, agent: AgentStatus, days: Days) -> PersonTotals:
+async def person(store: Reads, agent: AgentStatus, days: Days) -> PersonTotals:
     found = await team(store, days, [agent.info.id])
     return found[0] if found else PersonTotals(agent.info.id, agent.info.name, agent.info.host)
 
 
 async def category_trees(
-    store: Store, days: Days, agent_ids: Sequence[str] | None = None
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
 ) -> dict[str, list[CategoryNode]]:
     """Each person's categories over ``days`` as a tree (a category's total includes
     its sub-categories'): /api/v1/usage with group_by=agent,category, added up."""
@@ -57,7 +58,7 @@ async def category_trees(
     return {agent: category_tree(found) for agent, found in rows.items()}
 
 
-async def team_by_category(store: Store, days: Days) -> list[PersonTotals]:
+async def team_by_category(store: Reads, days: Days) -> list[PersonTotals]:
     """Everyone's time per top-level category (sub-categories included), most active
     person first: the team view's bars by category."""
     trees = await category_trees(store, days)
@@ -73,7 +74,7 @@ async def team_by_category(store: Store, days: Days) -> list[PersonTotals]:
 
 
 async def _spans(
-    store: Store, agent_id: str, ranges: Sequence[Range]
+    store: Reads, agent_id: str, ranges: Sequence[Range]
 ) -> tuple[list[tuple[list[Span], int, int]], bool]:
     """The agent's spans over each range (at most SPAN_LIMIT in all), and whether there
     were more."""
@@ -88,7 +89,7 @@ async def _spans(
     return out, False
 
 
-async def day(store: Store, agent_id: str, ranges: Sequence[Range]) -> tuple[list[Block], bool]:
+async def day(store: Reads, agent_id: str, ranges: Sequence[Range]) -> tuple[list[Block], bool]:
     """The agent's blocks in ``ranges`` (a day: one range, or a traveller's pieces),
     and whether there were too many."""
     found, truncated = await _spans(store, agent_id, ranges)
@@ -96,7 +97,7 @@ async def day(store: Store, agent_id: str, ranges: Sequence[Range]) -> tuple[lis
 
 
 async def titles(
-    store: Store, agent_id: str, app: str, ranges: Sequence[Range]
+    store: Reads, agent_id: str, app: str, ranges: Sequence[Range]
 ) -> tuple[list[TitleTotal], bool]:
     found, truncated = await _spans(store, agent_id, ranges)
     totals = merge_title_totals(title_totals(spans, app, lo, hi) for spans, lo, hi in found)

@@ -10,7 +10,7 @@ JS; htmx only swaps the part that changed and pushes the URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
@@ -27,6 +27,9 @@ from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
 from officepulse.server import api, days, report_data
+from officepulse.server.access import VIEWER
+from officepulse.server.people import chrome
+from officepulse.server.reads import Reads
 from officepulse.server.views import Views
 from officepulse.store.base import AgentStatus, Store
 
@@ -146,10 +149,17 @@ def with_query(path: str, params: Mapping[str, str]) -> str:
 
 
 class ReportPages:
-    def __init__(self, store: Store, views: Views, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        views: Views,
+        clock: Callable[[], float],
+        reads: Callable[[web.Request], Awaitable[Reads]],
+    ) -> None:
         self.store = store
         self.views = views
         self.clock = clock
+        self.reads = reads  # the store as the request's viewer may see it
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/time", self.team_page)
@@ -225,7 +235,7 @@ class ReportPages:
     ) -> web.Response:
         if is_fragment(request):
             return _html(fragment, status)
-        return _html(self.views.page(title, fragment, "time"), status)
+        return _html(self.views.page(title, fragment, "time", **chrome(request[VIEWER])), status)
 
     def _loading(self, request: web.Request, title: str) -> web.Response:
         """Opened without a zone: the page asks the browser for its own."""
@@ -258,12 +268,13 @@ class ReportPages:
             picker = self.picker("/time", request.query, {}, charts=True)
             return self._error(request, title, picker, str(exc))
         period = chosen.period
+        reads = await self.reads(request)
         if by == "category":
-            people = await report_data.team_by_category(self.store, chosen.days())
+            people = await report_data.team_by_category(reads, chosen.days())
         else:
-            people = await report_data.team(self.store, chosen.days())
+            people = await report_data.team(reads, chosen.days())
         paint = category_colour if by == "category" else colour
-        zones = {a.info.id: a.info.tz for a in await self.store.agents()}
+        zones = {a.info.id: a.info.tz for a in await reads.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
         shown = []
         for person in people:
@@ -321,11 +332,12 @@ class ReportPages:
         except (api.ApiError, PeriodError) as exc:
             picker = self.picker(path, request.query, {"app": app} if app else {})
             return self._error(request, title, picker, str(exc))
-        pieces = await days.pieces(self.store, agent, chosen.days())
-        timeline_context, zone_of = await self._timeline_context(agent, chosen, day, app)
+        reads = await self.reads(request)
+        pieces = await days.pieces(reads, agent, chosen.days())
+        timeline_context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
         context = {
-            **await self._person_context(agent, chosen, pieces),
-            **await self._titles_context(agent, chosen, app, pieces),
+            **await self._person_context(reads, agent, chosen, pieces),
+            **await self._titles_context(reads, agent, chosen, app, pieces),
             **timeline_context,
             "picker": self._picker_for(path, chosen, keep),
         }
@@ -340,8 +352,9 @@ class ReportPages:
             app = api.parse_required("app", request.query.get("app"), "the app's name")
         except (api.ApiError, PeriodError) as exc:
             return _html(f'<section id="titles"><p class="error">{_escape(exc)}</p></section>', 400)
-        pieces = await days.pieces(self.store, agent, chosen.days())
-        context = await self._titles_context(agent, chosen, app, pieces)
+        reads = await self.reads(request)
+        pieces = await days.pieces(reads, agent, chosen.days())
+        context = await self._titles_context(reads, agent, chosen, app, pieces)
         return _html(self.views.render("titles.html", chosen.zone, **context))
 
     async def timeline_fragment(self, request: web.Request) -> web.Response:
@@ -354,7 +367,8 @@ class ReportPages:
             html = f'<section id="timeline"><p class="error">{_escape(exc)}</p></section>'
             return _html(html, 400)
         app = request.query.get("app", "")
-        context, zone_of = await self._timeline_context(agent, chosen, day, app)
+        reads = await self.reads(request)
+        context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
         # The page's URL and its "Days" links now name this date too, so a reload or a
         # switch of whose days shows the same day.
         path = f"/people/{agent.info.id}"
@@ -379,10 +393,10 @@ class ReportPages:
         return today
 
     async def _person_context(
-        self, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
+        self, reads: Reads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
     ) -> dict[str, object]:
-        person = await report_data.person(self.store, agent, chosen.days())
-        trees = await report_data.category_trees(self.store, chosen.days(), [agent.info.id])
+        person = await report_data.person(reads, agent, chosen.days())
+        trees = await report_data.category_trees(reads, chosen.days(), [agent.info.id])
         categories = trees.get(agent.info.id, [])
         zones: list[ZoneRun] = []
         for piece in pieces:  # each zone the range is in, at its first stretch
@@ -400,13 +414,13 @@ class ReportPages:
         }
 
     async def _titles_context(
-        self, agent: AgentStatus, chosen: Chosen, app: str, pieces: list[ZoneRun]
+        self, reads: Reads, agent: AgentStatus, chosen: Chosen, app: str, pieces: list[ZoneRun]
     ) -> dict[str, object]:
         path = f"/people/{agent.info.id}"
         params = chosen.params()
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         titles, truncated = (
-            await report_data.titles(self.store, agent.info.id, app, ranges) if app else ([], False)
+            await report_data.titles(reads, agent.info.id, app, ranges) if app else ([], False)
         )
 
         def self_url(**extra: str) -> str:
@@ -423,13 +437,13 @@ class ReportPages:
         }
 
     async def _timeline_context(
-        self, agent: AgentStatus, chosen: Chosen, day: date, app: str
+        self, reads: Reads, agent: AgentStatus, chosen: Chosen, day: date, app: str
     ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
         """The day's band and table, and the zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
-        pieces = await days.pieces(self.store, agent, chosen.days(day))
+        pieces = await days.pieces(reads, agent, chosen.days(day))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
-        blocks, truncated = await report_data.day(self.store, agent.info.id, ranges)
+        blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         keep = {**chosen.params(), **({"app": app} if app else {})}
 
         def zone_of(ms: int) -> ZoneInfo:

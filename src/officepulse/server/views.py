@@ -82,19 +82,28 @@ class Views:
 
         return self.env.get_template(name).render(clock=clock, **context)
 
-    def page(self, title: str, fragment: str, page: str) -> str:
-        """A whole page around an HTML fragment rendered by ``render``."""
+    def page(self, title: str, fragment: str, page: str, **chrome: object) -> str:
+        """A whole page around an HTML fragment rendered by ``render``; ``chrome`` is
+        what base.html needs to know of the viewer (people.chrome)."""
         return self.env.get_template("report_page.html").render(
-            title=title, fragment=Markup(fragment), page=page
+            title=title, fragment=Markup(fragment), page=page, **chrome
         )
 
     @staticmethod
     def sort(views: Iterable[AgentView]) -> list[AgentView]:
         return sorted(views, key=lambda v: (not v.online, v.name.lower(), v.host, v.id))
 
-    def office_page(self, views: list[AgentView], now_ms: int, zone: ZoneInfo) -> str:
+    def office_page(
+        self, views: list[AgentView], now_ms: int, zone: ZoneInfo, **chrome: object
+    ) -> str:
         return self._render(
-            "office.html", now_ms, zone, page="office", views=self.sort(views), **self._count(views)
+            "office.html",
+            now_ms,
+            zone,
+            page="office",
+            views=self.sort(views),
+            **self._count(views),
+            **chrome,
         )
 
     @staticmethod
@@ -112,8 +121,17 @@ class Views:
         inner = self.env.get_template("office_count.html").render(**self._count(views)).strip()
         return f'<span id="office-count">{inner}</span>'
 
-    def categories_page(self, rules: list[Rule], tree: list[CategoryNode]) -> str:
-        return self._editor("categories.html", rules, tree, page="categories")
+    def template(self, name: str, **context: object) -> str:
+        """Any other page; ``context`` includes what base.html needs (people.chrome)."""
+        return self.env.get_template(name).render(**context)
+
+    def categories_page(
+        self, rules: list[Rule], tree: list[CategoryNode], read_only: bool, **chrome: object
+    ) -> str:
+        """``chrome``: what base.html needs about who is looking (people.chrome)."""
+        return self._editor(
+            "categories.html", rules, tree, page="categories", read_only=read_only, **chrome
+        )
 
     def categories_editor(
         self,
@@ -143,8 +161,8 @@ class Views:
             rules=rules, fields=FIELDS, tree=tree, **{**state, **context}
         )
 
-    def admin_page(self, panel: str) -> str:
-        return self.env.get_template("agents.html").render(page="agents", panel=panel)
+    def admin_page(self, panel: str, **chrome: object) -> str:
+        return self.env.get_template("agents.html").render(page="agents", panel=panel, **chrome)
 
     def admin_panel(
         self,

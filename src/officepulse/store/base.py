@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 from officepulse.core.categories import Rule
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
+from officepulse.store.accounts import Accounts
 
 GroupKey = Literal["agent", "app", "category"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app", "category")
@@ -237,7 +238,7 @@ class AgentChanges:
         return await self._change(agent_id, "unblock", now_ms, (agent_id,))
 
 
-class Store(Protocol):
+class Store(Accounts, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -61,6 +61,7 @@ from officepulse.store.base import (
     usage_plan,
     usage_rows,
 )
+from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
 from officepulse.store.sqlite import (
     CREDENTIAL_COLUMNS,
     TOKEN_COLUMNS,
@@ -76,7 +77,7 @@ from officepulse.store.sqlite import (
 log = logging.getLogger(__name__)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -214,6 +215,8 @@ MIGRATIONS: dict[int, LiteralString] = {
             at_ms BIGINT NOT NULL
         );
     """,
+    # People, sessions, agents' owners and the audit log (store/postgres_accounts.py).
+    9: ACCOUNT_TABLES,
 }
 CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
@@ -679,7 +682,7 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore(AgentChanges):
+class PostgresStore(PostgresAccounts, AgentChanges):
     def __init__(
         self,
         url: str,
@@ -1054,6 +1057,8 @@ class PostgresStore(AgentChanges):
             if erase:
                 await erase_spans(conn, agent_id)
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
+            # Whose it was goes with it: the same id enrolling later is nobody's yet.
+            await conn.execute("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))
             cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
             if cur.rowcount:
                 await self._event(conn, agent_id, "erase" if erase else "remove", now_ms)

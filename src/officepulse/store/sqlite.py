@@ -58,11 +58,12 @@ from officepulse.store.base import (
     usage_plan,
     usage_rows,
 )
+from officepulse.store.sqlite_accounts import ACCOUNT_TABLES, SQLiteAccounts
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -111,6 +112,9 @@ MIGRATIONS: dict[int, str] = {
     7: "ALTER TABLE spans ADD COLUMN category TEXT",
     # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
     8: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
+    # People, sessions, agents' owners and the audit log (store/sqlite_accounts.py): the
+    # first table here, the others as this step's follow-up statements below.
+    9: ACCOUNT_TABLES[0],
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -261,6 +265,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
         "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     ),
+    9: ACCOUNT_TABLES[1:],
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
@@ -623,7 +628,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class SQLiteStore(AgentChanges):
+class SQLiteStore(SQLiteAccounts, AgentChanges):
     def __init__(
         self,
         path: str | Path,
@@ -875,7 +880,8 @@ class SQLiteStore(AgentChanges):
                 try:
                     result = work(conn)
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
                 return result
@@ -970,6 +976,8 @@ class SQLiteStore(AgentChanges):
             if erase:
                 erase_spans(conn, agent_id, self._rules)
             conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
+            # Whose it was goes with it: the same id enrolling later is nobody's yet.
+            conn.execute("DELETE FROM agent_owners WHERE agent_id = ?", (agent_id,))
             cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
             if cur.rowcount:
                 self._event(conn, agent_id, "erase" if erase else "remove", now_ms)

@@ -1,0 +1,122 @@
+"""What a viewer may see of an agent's activity, applied on the server before anything
+is sent to a browser or an API client. Pure: no I/O, no clock.
+
+A person chooses what others see of them (store/accounts.py ``Visibility``): everything,
+the app only, or the top level of the category the rules in force give their activity
+(core/categories.py). They always see all of their own; so does everyone in
+open mode (no accounts yet: the office is as open as it was). Admins see others at the
+level each person chose: the privacy is the person's to set, not the admin's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import msgspec
+
+from officepulse.core.categories import (
+    DEFAULT_RULES,
+    SEPARATOR,
+    UNCATEGORIZED,
+    RuleSet,
+    compile_rules,
+)
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
+from officepulse.server.presence import AgentView
+from officepulse.store.accounts import DEFAULT_VISIBILITY, Person, Visibility
+from officepulse.store.base import GroupKey, UsageRow
+
+
+def top_category(path: str) -> str:
+    """What a person on "category" shows: the top level of their category ("Work" of
+    "Work > Programming"). Sub-categories often name the app or site itself ("Media >
+    YouTube"), which is what this level keeps to the person."""
+    return path.split(SEPARATOR, 1)[0]
+
+
+def present_activity(activity: Activity, level: Visibility, rules: RuleSet) -> Activity:
+    """The activity as it may be shown at ``level``, ``rules`` being the category rules
+    in force. The one place that decides it."""
+    if level == "full":
+        return activity
+    if level == "app":
+        return Activity(app=activity.app, idle=activity.idle, private=activity.private)
+    category = rules.categorize(activity.app, activity.title, activity.url)
+    return Activity(app=top_category(category), idle=activity.idle)
+
+
+def present_view(view: AgentView, level: Visibility, rules: RuleSet) -> AgentView:
+    if level == "full" or view.current is None:
+        return view
+    current = msgspec.structs.replace(
+        view.current, activity=present_activity(view.current.activity, level, rules)
+    )
+    return msgspec.structs.replace(view, current=current)
+
+
+def present_span(span: Span, level: Visibility, rules: RuleSet) -> Span:
+    if level == "full":
+        return span
+    return replace(span, activity=present_activity(span.activity, level, rules))
+
+
+def present_usage(
+    rows: Iterable[UsageRow],
+    level_of: Callable[[str | None], Visibility],
+    group_by: Sequence[GroupKey],
+) -> list[UsageRow]:
+    """Usage rows read per agent and category (and whatever else ``group_by`` names),
+    each shown at its agent's level, then summed to the keys of ``group_by`` (the others
+    None) in first-seen order. On "category" both the app and the category are the top
+    level of the row's category: rows that become one are summed, so a team-wide sum
+    does not reveal a hidden app either."""
+    out: dict[tuple[str | None, str | None, str | None], UsageRow] = {}
+    for row in rows:
+        app, category = row.app, row.category
+        if level_of(row.agent_id) == "category":
+            top = top_category(category or UNCATEGORIZED)
+            app, category = (top if app is not None else None), top
+        key = (
+            row.agent_id if "agent" in group_by else None,
+            app if "app" in group_by else None,
+            category if "category" in group_by else None,
+        )
+        seen = out.get(key)
+        active, idle = row.active_ms, row.idle_ms
+        if seen is not None:
+            active, idle = active + seen.active_ms, idle + seen.idle_ms
+        out[key] = UsageRow(key[0], key[1], active, idle, key[2])
+    return [r for r in out.values() if r.active_ms or r.idle_ms]
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """Who owns which agent, and what each person lets others see: read from the store
+    (server/access.py) and used for every decision of one request or one fan-out."""
+
+    owners: Mapping[str, int]  # agent id -> person id
+    people: Mapping[int, Person]
+    # The category rules in force: what a person on "category" shows.
+    rules: RuleSet = field(default_factory=lambda: compile_rules(DEFAULT_RULES))
+
+    def owner(self, agent_id: str) -> Person | None:
+        person_id = self.owners.get(agent_id)
+        return self.people.get(person_id) if person_id is not None else None
+
+    def agents_of(self, person: Person) -> frozenset[str]:
+        return frozenset(a for a, p in self.owners.items() if p == person.id)
+
+    def level(self, viewer: Person | None, agent_id: str | None) -> Visibility:
+        """What ``viewer`` (None: open mode, no accounts) may see of the agent. An agent
+        nobody owns shows the default level (no titles without a person's say-so)."""
+        if viewer is None:
+            return "full"
+        owner = self.owner(agent_id) if agent_id is not None else None
+        if owner is None:
+            return DEFAULT_VISIBILITY
+        return "full" if owner.id == viewer.id else owner.visibility
+
+
+EMPTY = Directory({}, {})
