@@ -1,0 +1,155 @@
+"""Open dashboards (/browser) over real connections: a real server process, real agents,
+people made with the real CLI, signed-in aiohttp clients. A dashboard closes when the
+session it was opened with ends, here or in another process; too many are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import ServerProcess, start_server
+from tests.people_office import add_people, cli_ok, csrf_of, heartbeat, session, sign_in
+from tests.test_dashboard_browser import FakeAgent, fake_agent
+
+# Seconds a test waits for what must come (never an assertion on time); less than the
+# default re-check period of 30 s.
+WAIT = 15
+
+
+@contextmanager
+def _office(tmp_path: Path, **env: str) -> Iterator[tuple[ServerProcess, FakeAgent]]:
+    server = start_server(tmp_path, **env)
+    with ExitStack() as stack:
+        agent = stack.enter_context(fake_agent(server, "a-bob", "Bob"))
+        agent.send(heartbeat("Firefox", "reading", 0))
+        agent.sync()
+        add_people(server.database, assign=False)
+        yield server, agent
+    server.stop()
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[tuple[ServerProcess, FakeAgent]]:
+    """Sessions re-read every 30 s (the default), longer than the tests wait: what
+    closes a dashboard here is the end made in this process."""
+    with _office(tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def rechecking_office(tmp_path: Path) -> Iterator[tuple[ServerProcess, FakeAgent]]:
+    with _office(tmp_path, OFFICEPULSE_BROWSER_SESSION_RECHECK="1") as made:
+        yield made
+
+
+async def _signed_in(url: str, login: str) -> aiohttp.ClientSession:
+    http = session()
+    assert await sign_in(http, url, login) == 303
+    return http
+
+
+async def _dashboard(
+    http: aiohttp.ClientSession, server: ServerProcess
+) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(server.browser_url)
+    first = await ws.receive(timeout=WAIT)
+    assert first.type == aiohttp.WSMsgType.TEXT  # the office as it is
+    return ws
+
+
+async def _closed_with(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+    """The close code and reason, skipping any live card sent before it."""
+    while True:
+        msg = await ws.receive(timeout=WAIT)
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            continue
+        assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+        return ws.close_code, str(msg.extra or "")
+
+
+async def test_signing_out_closes_that_sessions_dashboard_only(
+    office: tuple[ServerProcess, FakeAgent],
+) -> None:
+    server, agent = office
+    ann, bob = await _signed_in(server.url, "ann"), await _signed_in(server.url, "bob")
+    try:
+        ann_ws, bob_ws = await _dashboard(ann, server), await _dashboard(bob, server)
+        token = await csrf_of(ann, server.url)
+        async with ann.post(server.url + "/signout", data={"csrf": token}) as r:
+            assert r.status == 200  # redirected to the sign-in page
+        assert await _closed_with(ann_ws) == (4401, "signed out")
+        # Bob's session did not end: his dashboard goes on receiving live cards.
+        agent.send(heartbeat("Terminal", "building", 0))
+        while "Terminal" not in (text := str((await bob_ws.receive(timeout=WAIT)).data)):
+            assert text  # a card of another change; wait for this one
+        assert not bob_ws.closed
+        # A new dashboard on the ended session is refused like any request.
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await ann.ws_connect(server.browser_url)
+        assert refused.value.status == 401
+        await bob_ws.close()
+    finally:
+        await ann.close()
+        await bob.close()
+
+
+async def test_a_password_change_closes_the_persons_other_dashboards(
+    office: tuple[ServerProcess, FakeAgent],
+) -> None:
+    server, _ = office
+    other, http = await _signed_in(server.url, "bob"), await _signed_in(server.url, "bob")
+    try:
+        other_ws = await _dashboard(other, server)
+        token = await csrf_of(http, server.url)
+        async with http.post(
+            server.url + "/account/password",
+            data={"csrf": token, "current": "bob-password-2", "new": "bob-new-password"},
+        ) as r:
+            assert r.status == 200
+        assert await _closed_with(other_ws) == (4401, "signed out")
+    finally:
+        await other.close()
+        await http.close()
+
+
+async def test_ends_made_by_the_cli_close_dashboards_at_the_next_recheck(
+    rechecking_office: tuple[ServerProcess, FakeAgent],
+) -> None:
+    server, _ = rechecking_office
+    ann, bob, cat = [await _signed_in(server.url, login) for login in ("ann", "bob", "cat")]
+    try:
+        ann_ws, bob_ws, cat_ws = [await _dashboard(h, server) for h in (ann, bob, cat)]
+        cli_ok(server.database, "people", "remove", "bob")  # another process: only the store
+        cli_ok(server.database, "people", "set-role", "cat", "admin")
+        assert await _closed_with(bob_ws) == (4401, "signed out")
+        assert await _closed_with(cat_ws) == (4403, "role changed; reload")
+        assert not ann_ws.closed  # nothing changed for Ann
+        await ann_ws.close()
+    finally:
+        for http in (ann, bob, cat):
+            await http.close()
+
+
+@pytest.mark.parametrize("setting", ["MAX_BROWSERS", "MAX_BROWSERS_PER_IP"])
+async def test_the_dashboard_limits_refuse_one_more_only(tmp_path: Path, setting: str) -> None:
+    server = start_server(tmp_path, **{"OFFICEPULSE_" + setting: "2"})
+    try:
+        async with aiohttp.ClientSession() as http:
+            first, second = await _dashboard(http, server), await _dashboard(http, server)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(server.browser_url)
+            assert refused.value.status == 503
+            server.wait_for_log("dashboard refused: too many dashboards open")
+            assert not first.closed  # the open ones are unaffected
+            assert not second.closed
+            await first.close()
+            third = await _dashboard(http, server)  # room again
+            assert not third.closed
+            for ws in (second, third):
+                await ws.close()
+    finally:
+        server.stop()
