@@ -12,7 +12,15 @@ import aiohttp
 import pytest
 
 from tests.conftest import ServerProcess, start_server
-from tests.people_office import add_people, cli_ok, csrf_of, heartbeat, session, sign_in
+from tests.people_office import (
+    add_people,
+    cli_ok,
+    create_admin,
+    csrf_of,
+    heartbeat,
+    session,
+    sign_in,
+)
 from tests.test_dashboard_browser import FakeAgent, fake_agent
 
 # Seconds a test waits for what must come (never an assertion on time); less than the
@@ -132,6 +140,20 @@ async def test_ends_made_by_the_cli_close_dashboards_at_the_next_recheck(
     finally:
         for http in (ann, bob, cat):
             await http.close()
+
+
+async def test_open_mode_dashboards_close_once_the_first_admin_exists(tmp_path: Path) -> None:
+    server = start_server(tmp_path, OFFICEPULSE_BROWSER_SESSION_RECHECK="1")
+    try:
+        async with aiohttp.ClientSession() as http:
+            ws = await _dashboard(http, server)  # open mode: no session needed
+            create_admin(server.database)  # by the CLI, another process
+            assert await _closed_with(ws) == (4401, "sign-in required")
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(server.browser_url)
+            assert refused.value.status == 401
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("setting", ["MAX_BROWSERS", "MAX_BROWSERS_PER_IP"])

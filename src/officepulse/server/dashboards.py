@@ -76,10 +76,19 @@ class Dashboards:
 
     async def recheck(self, store: Store, now_ms: int) -> int:
         """Reads every open dashboard's session again (one indexed read each) and ends
-        those whose session has ended or whose person's role changed: how many ended."""
+        those whose session has ended or whose person's role changed, and those opened in
+        open mode once accounts exist: how many ended."""
         ended = 0
+        locked: bool | None = None  # read once, and only if an open-mode dashboard is open
         for dashboard in list(self.open):
-            if dashboard.session_hash is None or dashboard.ended.done():
+            if dashboard.ended.done():
+                continue
+            if dashboard.session_hash is None:
+                if locked is None:
+                    locked = await store.count_people() > 0
+                if locked:
+                    dashboard.end(SESSION_ENDED, "sign-in required")
+                    ended += 1
                 continue
             person = await store.session_person(dashboard.session_hash, now_ms)
             if person is None:
