@@ -4,8 +4,8 @@ session it was opened with ends, here or in another process; too many are refuse
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ServerProcess, start_server
 from tests.people_office import (
+    PASSWORDS,
     add_people,
     cli_ok,
     create_admin,
@@ -54,10 +55,14 @@ def rechecking_office(tmp_path: Path) -> Iterator[tuple[ServerProcess, FakeAgent
         yield made
 
 
-async def _signed_in(url: str, login: str) -> aiohttp.ClientSession:
-    http = session()
-    assert await sign_in(http, url, login) == 303
-    return http
+@asynccontextmanager
+async def _signed_in(url: str, *logins: str) -> AsyncIterator[list[aiohttp.ClientSession]]:
+    """A signed-in client per login (a login twice: two sessions of that person)."""
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(session()) for _ in logins]
+        for http, login in zip(clients, logins, strict=True):
+            assert await sign_in(http, url, login) == 303
+        yield clients
 
 
 async def _dashboard(
@@ -83,8 +88,7 @@ async def test_signing_out_closes_that_sessions_dashboard_only(
     office: tuple[ServerProcess, FakeAgent],
 ) -> None:
     server, agent = office
-    ann, bob = await _signed_in(server.url, "ann"), await _signed_in(server.url, "bob")
-    try:
+    async with _signed_in(server.url, "ann", "bob") as (ann, bob):
         ann_ws, bob_ws = await _dashboard(ann, server), await _dashboard(bob, server)
         token = await csrf_of(ann, server.url)
         async with ann.post(server.url + "/signout", data={"csrf": token}) as r:
@@ -100,36 +104,28 @@ async def test_signing_out_closes_that_sessions_dashboard_only(
             await ann.ws_connect(server.browser_url)
         assert refused.value.status == 401
         await bob_ws.close()
-    finally:
-        await ann.close()
-        await bob.close()
 
 
 async def test_a_password_change_closes_the_persons_other_dashboards(
     office: tuple[ServerProcess, FakeAgent],
 ) -> None:
     server, _ = office
-    other, http = await _signed_in(server.url, "bob"), await _signed_in(server.url, "bob")
-    try:
+    async with _signed_in(server.url, "bob", "bob") as (other, http):
         other_ws = await _dashboard(other, server)
         token = await csrf_of(http, server.url)
         async with http.post(
             server.url + "/account/password",
-            data={"csrf": token, "current": "bob-password-2", "new": "bob-new-password"},
+            data={"csrf": token, "current": PASSWORDS["bob"], "new": "bob-new-password"},
         ) as r:
             assert r.status == 200
         assert await _closed_with(other_ws) == (4401, "signed out")
-    finally:
-        await other.close()
-        await http.close()
 
 
 async def test_ends_made_by_the_cli_close_dashboards_at_the_next_recheck(
     rechecking_office: tuple[ServerProcess, FakeAgent],
 ) -> None:
     server, _ = rechecking_office
-    ann, bob, cat = [await _signed_in(server.url, login) for login in ("ann", "bob", "cat")]
-    try:
+    async with _signed_in(server.url, "ann", "bob", "cat") as (ann, bob, cat):
         ann_ws, bob_ws, cat_ws = [await _dashboard(h, server) for h in (ann, bob, cat)]
         cli_ok(server.database, "people", "remove", "bob")  # another process: only the store
         cli_ok(server.database, "people", "set-role", "cat", "admin")
@@ -137,9 +133,6 @@ async def test_ends_made_by_the_cli_close_dashboards_at_the_next_recheck(
         assert await _closed_with(cat_ws) == (4403, "role changed; reload")
         assert not ann_ws.closed  # nothing changed for Ann
         await ann_ws.close()
-    finally:
-        for http in (ann, bob, cat):
-            await http.close()
 
 
 async def test_open_mode_dashboards_close_once_the_first_admin_exists(tmp_path: Path) -> None:
