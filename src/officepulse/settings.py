@@ -47,6 +47,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pulsetime: PositiveSeconds = 25.0
     max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     browser_send_timeout: PositiveSeconds = 5.0
+    # How often an open dashboard's session is read again (ends made by another process).
+    browser_session_recheck: PositiveSeconds = 30.0
     # None: open when listening on loopback only (embedded, one desktop), else required.
     agent_auth: Literal["open", "required"] | None = None
     # 0 keeps raw spans for ever (as ActivityWatch does); rollups are always kept.
@@ -64,6 +66,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     handshake_timeout: PositiveSeconds = 10.0
     max_connections: Count = 10_000
     max_connections_per_ip: Count = 5_000
+    max_browsers: Count = 2_000
+    max_browsers_per_ip: Count = 50
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def agent_auth_mode(self) -> Literal["open", "required"]:
@@ -131,6 +135,8 @@ HELP: dict[str, str] = {
     "pulsetime": "heartbeats of the same activity closer than this many seconds merge",
     "max_frame_bytes": "largest websocket message accepted from an agent",
     "browser_send_timeout": "seconds a dashboard may lag before it is disconnected",
+    "browser_session_recheck": "seconds between reads of each open dashboard's session, so "
+    "that a sign-out made by another process (the CLI) closes it",
     "retention_days": "days raw spans (titles, URLs, timelines) are kept; totals are kept "
     "for ever; 0 keeps everything",
     "tls_cert": "PEM certificate (chain) file: serve https and wss (with tls_key)",
@@ -147,6 +153,8 @@ HELP: dict[str, str] = {
     "handshake_timeout": "seconds a new agent connection has to send its hello",
     "max_connections": "agent connections open at once, at most",
     "max_connections_per_ip": "agent connections open at once from one IP address, at most",
+    "max_browsers": "dashboards (live office websockets) open at once, at most",
+    "max_browsers_per_ip": "dashboards open at once from one IP address, at most",
     "log_level": "debug, info, warning or error",
     "agent_auth": "open (any agent may connect) or required (agents need a credential from "
     "an enrollment token); default: open only when listening on loopback",

@@ -13,10 +13,11 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
@@ -37,6 +38,7 @@ from officepulse.server.admission import Admission
 from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
 from officepulse.server.control import AgentControl
+from officepulse.server.dashboards import Dashboard, Dashboards
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
 from officepulse.server.hosts import HostRules, default_names
@@ -137,7 +139,7 @@ class Server:
         # the latest.
         self.directory: Directory = EMPTY
         self.people = PeoplePages(
-            self.store, self.access, self.views.template, self._people_changed
+            self.store, self.access, self.views.template, self._people_changed, self._recheck
         )
         self.hub = Hub(
             lambda view, level: self.views.person(
@@ -148,6 +150,8 @@ class Server:
         )
         self.reports = ReportPages(self.store, self.views, clock, self.reads)
         self._browser_tasks: set[asyncio.Task[bool]] = set()
+        self.dashboards = Dashboards(settings.max_browsers, settings.max_browsers_per_ip)
+        self._recheck_task: asyncio.Task[None] | None = None
         self.retention = Retention(self.store, settings.retention_days, clock)
         self._retention_task: asyncio.Task[None] | None = None
         names = settings.allowed_hosts
@@ -215,6 +219,7 @@ class Server:
         await self.control.start()
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+        self._recheck_task = asyncio.create_task(self._recheck_often(), name="session-recheck")
         if await self.access.locked():
             log.info("people have accounts: sign-in is required for the dashboard and API")
         else:
@@ -230,10 +235,11 @@ class Server:
 
     async def _shutdown(self, app: web.Application) -> None:
         await self.control.stop()
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention_task
+        for task in (self._retention_task, self._recheck_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.gateway.close_all()
         for queue in list(self.hub.browsers):
             self.hub.detach(queue)
@@ -251,6 +257,20 @@ class Server:
     async def _people_changed(self) -> None:
         await self._refresh_directory()
         self.hub.resend_all()
+        await self._recheck()  # a reset password, a removed person, a new role
+
+    async def _recheck(self) -> None:
+        """Closes the dashboards whose session has ended (sign-outs made here)."""
+        await self.dashboards.recheck(self.store, self.now_ms())
+
+    async def _recheck_often(self) -> None:
+        # Ends made by another process (the CLI, another server) reach only the store.
+        while True:
+            await asyncio.sleep(self.settings.browser_session_recheck)
+            try:
+                await self._recheck()
+            except Exception:
+                log.exception("re-reading the dashboards' sessions failed; trying again later")
 
     def _level(self, viewer: Viewer) -> Callable[[str | None], Visibility]:
         person = None if viewer.sees_all else viewer.person
@@ -379,14 +399,28 @@ class Server:
 
     async def browser(self, request: web.Request) -> web.StreamResponse:
         # No permessage-deflate: it would be paid once per dashboard for every change.
+        ip = request.remote or ""
+        refusal = self.dashboards.refusal(ip)
+        if refusal is not None:
+            log.warning("dashboard refused: %s", refusal)
+            return bad_request(refusal, 503)
+        viewer = request[VIEWER]
+        # Counted from here, before the first await: the limits cannot be overrun.
+        dashboard = self.dashboards.add(ip, viewer)
+        try:
+            return await self._dashboard(request, dashboard)
+        finally:
+            self.dashboards.discard(dashboard)
+
+    async def _dashboard(self, request: web.Request, dashboard: Dashboard) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, compress=False)
         await ws.prepare(request)
-        viewer = request[VIEWER]
         await self._refresh_directory()
-        level = self._level(viewer)
+        level = self._level(request[VIEWER])
         queue = self.hub.attach(ws.send_str, level)
         views = list(self.hub.views.values())  # the same instant as attach(): nothing missed
         shown = [present_view(v, level(v.id), self.directory.rules) for v in views]
+        close: tuple[int, str] = (WSCloseCode.OK, "")
         try:
             await ws.send_str(
                 self.views.people(shown, self.now_ms(), UTC_ZONE) + self.views.count(views)
@@ -395,19 +429,22 @@ class Server:
             self._browser_tasks.add(sender)
             sender.add_done_callback(self._browser_tasks.discard)
             reader = asyncio.create_task(self._drain(ws))
-            done, pending = await asyncio.wait(
-                {sender, reader}, return_when=asyncio.FIRST_COMPLETED
-            )
+            # Whichever comes first: the browser leaves, falls behind, or its session ends.
+            watched: set[asyncio.Future[Any]] = {sender, reader, dashboard.ended}
+            done, pending = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            if sender in done and sender.result() and request.transport is not None:
+            if dashboard.ended in done:
+                close = dashboard.ended.result()
+            elif sender in done and sender.result() and request.transport is not None:
                 # Its socket is full, so a polite close would wait behind the backlog.
                 request.transport.abort()
         finally:
             self.hub.detach(queue)
             if not ws.closed:
-                await ws.close()
+                code, reason = close
+                await ws.close(code=code, message=reason.encode())
         return ws
 
     @staticmethod

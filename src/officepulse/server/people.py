@@ -79,11 +79,13 @@ class PeoplePages:
         access: AccessControl,
         render: Render,
         on_change: Callable[[], Awaitable[None]],
+        on_sessions_ended: Callable[[], Awaitable[None]],
     ) -> None:
         self.store = store
         self.access = access
         self.render = render
         self.on_change = on_change  # who owns what, or what someone shows, changed
+        self.on_sessions_ended = on_sessions_ended  # their open dashboards close
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -168,6 +170,7 @@ class PeoplePages:
         await self.access.end_session(response, viewer)
         if viewer.person is not None:
             await self.access.audit(viewer.person, "sign-out", viewer.person.login)
+        await self.on_sessions_ended()
         return response
 
     # -- my account ------------------------------------------------------------------
@@ -210,6 +213,7 @@ class PeoplePages:
         await self.store.update_person(me.id, PersonChange(password_hash=new_hash))
         # Every session made with the old password ends; this browser gets a new one.
         await self.store.revoke_sessions(me.id)
+        await self.on_sessions_ended()
         session_id = await self.access.new_session(me)
         await self.access.audit(me, "person.password", me.login, "changed by themself")
         response = await self._account(
