@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import OFFICEPULSE, clean_env, start_server
+from tests.conftest import run_agent, start_server
 
 pytest_plugins = ["tests.postgres"]
 
@@ -153,31 +152,19 @@ def test_a_server_with_retention_prunes_at_start_and_keeps_totals(tmp_path: Path
     timeline.write_text("\n".join(lines) + "\n")
     server = start_server(tmp_path)
     try:
-        agent = subprocess.run(
-            [
-                OFFICEPULSE,
-                "--env-file",
-                "/dev/null",
-                "agent",
-                "--server-url",
-                server.ws_url,
-                "--source",
-                "scripted",
-                "--timeline",
-                str(timeline),
-                "--speed",
-                "0",
-                "--start",
-                start.isoformat(),
-                "--name",
-                "Ten",
-                "--state-dir",
-                str(tmp_path / "agent"),
-            ],
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
+        agent = run_agent(
+            server,
+            tmp_path,
+            "--source",
+            "scripted",
+            "--timeline",
+            str(timeline),
+            "--speed",
+            "0",
+            "--start",
+            start.isoformat(),
+            "--name",
+            "Ten",
         )
         assert agent.returncode == 0, agent.stderr
         window = f"start={start.isoformat()}&end={now.isoformat()}".replace("+", "%2B")

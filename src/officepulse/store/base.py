@@ -39,9 +39,8 @@ RECATEGORIZE_CHUNK = 1_000
 
 
 def migration_steps(steps: Iterable[int], version: int) -> list[int]:
-    """The schema steps a database at ``version`` still needs, in order. Step numbers
-    are given to features as they are planned, so a build may lack one in between
-    (a feature merged elsewhere): what it has runs, and the gap is skipped."""
+    """The schema steps a database at ``version`` still needs, in order (the steps are
+    numbered 1..SCHEMA_VERSION without gaps on both stores: tests/test_store_postgres.py)."""
     return sorted(step for step in steps if step > version)
 
 
