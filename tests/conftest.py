@@ -10,17 +10,28 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 pytest_plugins = ["tests.xserver"]
 
 BIN = Path(sys.executable).parent
 OFFICEPULSE = str(BIN / "officepulse")
+
+# How long a test waits for anything before it fails: generous, because on a loaded
+# 2-core machine a process can take many seconds to start or to answer, and a wait
+# that is met returns at once.
+WAIT = 30.0
+
+# Hypothesis's default 200 ms deadline per example fails tests on a loaded machine,
+# where one example can wait that long for a core: time is not what they check.
+settings.register_profile("officepulse", deadline=None)
+settings.load_profile("officepulse")
 
 
 def clean_env(**extra: str | None) -> dict[str, str]:
@@ -35,31 +46,76 @@ def clean_env(**extra: str | None) -> dict[str, str]:
     return env
 
 
-@dataclass
-class ServerProcess:
-    proc: subprocess.Popen[str]
-    url: str
-    database: Path
-    log: list[str] = field(default_factory=list)
-    _reader: threading.Thread | None = None
+class Process(subprocess.Popen[str]):
+    """A process whose output (stdout and stderr together) a thread of its own reads line
+    by line as it comes. A test waits for a line with ``wait_for_log``: what has been
+    read "so far" may lag behind what the process has printed. And the pipe never fills
+    up, which would stall the process."""
 
-    def __post_init__(self) -> None:
-        # Keep reading the server's output so that tests can wait for a log line
-        # and the pipe never fills up.
+    def __init__(self, args: Sequence[str], name: str, **kwargs: Any) -> None:
+        super().__init__(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
+        )
+        self.name = name  # for messages: "the server"
+        self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line.rstrip("\n"))
+        assert self.stdout is not None
+        with self.stdout:
+            for line in self.stdout:
+                self.lines.append(line.rstrip("\n"))
 
-    def wait_for_log(self, needle: str, timeout: float = 10) -> str:
-        return wait_until(
-            lambda: next((line for line in self.log if needle in line), None),
-            timeout,
-            f"server log line containing {needle!r}",
-        )
+    def logged(self, needle: str) -> list[str]:
+        """The lines read so far that contain ``needle``. To count them, first wait for
+        a line the process prints after them, or for its end (``stop``)."""
+        return [line for line in list(self.lines) if needle in line]
+
+    def wait_for_log(self, needle: str, timeout: float = WAIT, count: int = 1) -> str:
+        """The first line containing ``needle``, once ``count`` such lines have been
+        read. Fails with the end of the output if they have not come within ``timeout``
+        seconds, or as soon as the process has ended without printing them."""
+
+        def found() -> str | None:
+            ended = self.poll() is not None and not self._reader.is_alive()
+            lines = self.logged(needle)
+            if len(lines) >= count:
+                return lines[0]
+            if ended:
+                raise AssertionError(
+                    f"{self.name} ended ({self.returncode}) without printing {count} "
+                    f"line(s) containing {needle!r}\n{self.tail()}"
+                )
+            return None
+
+        what = f"{count} line(s) containing {needle!r} from {self.name}"
+        return str(wait_until(found, timeout, what, self.tail))
+
+    def tail(self, lines: int = 40) -> str:
+        return f"the last lines of {self.name}:\n" + "\n".join(self.lines[-lines:])
+
+    def output(self) -> str:
+        """Everything printed, once the process has ended (``stop`` ends it)."""
+        self._reader.join(WAIT)  # its children may hold the pipe open a moment longer
+        return "".join(line + "\n" for line in self.lines)
+
+
+@dataclass
+class ServerProcess:
+    proc: Process
+    url: str
+    database: Path
+
+    @property
+    def log(self) -> list[str]:
+        return self.proc.lines
+
+    def logged(self, needle: str) -> list[str]:
+        return self.proc.logged(needle)
+
+    def wait_for_log(self, needle: str, timeout: float = WAIT, count: int = 1) -> str:
+        return self.proc.wait_for_log(needle, timeout, count)
 
     @property
     def ws_url(self) -> str:
@@ -70,12 +126,12 @@ class ServerProcess:
         return "ws" + self.url[4:] + "/browser"
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+        with urllib.request.urlopen(self.url + path, timeout=WAIT) as response:
             return json.loads(response.read())
 
     def get_status(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            with urllib.request.urlopen(self.url + path, timeout=WAIT) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             body = json.loads(exc.read())
@@ -83,22 +139,12 @@ class ServerProcess:
             return exc.code, body
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        stop(self.proc)
 
 
 def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
     database = tmp / "officepulse.sqlite3"  # unless --database in args says otherwise
-    proc = subprocess.Popen(
+    proc = Process(
         [
             OFFICEPULSE,
             "--env-file",
@@ -110,27 +156,17 @@ def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
             str(database),
             *args,
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        name="the server",
         env=clean_env(**env),
         cwd=Path(__file__).parent.parent,
     )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 20
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.startswith("officepulse server listening on "):
-            url = line.split(" on ", 1)[1].strip().replace("localhost", "127.0.0.1")
-            return ServerProcess(proc, url, database, lines)
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
-    raise RuntimeError("server did not start:\n" + "\n".join(lines))
+    try:
+        line = proc.wait_for_log("officepulse server listening on ")
+    except AssertionError as exc:
+        stop(proc)
+        raise RuntimeError(f"server did not start: {exc}") from None
+    url = line.split(" on ", 1)[1].strip().replace("localhost", "127.0.0.1")
+    return ServerProcess(proc, url, database)
 
 
 @pytest.fixture
@@ -163,10 +199,8 @@ def run_agent(
     )
 
 
-def start_agent(
-    server: ServerProcess, tmp: Path, *args: str, **env: str | None
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+def start_agent(server: ServerProcess, tmp: Path, *args: str, **env: str | None) -> Process:
+    return Process(
         [
             OFFICEPULSE,
             "--env-file",
@@ -178,9 +212,7 @@ def start_agent(
             str(tmp / "agent-state"),
             *args,
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        name="the agent",
         env=clean_env(**env),
     )
 
@@ -194,6 +226,8 @@ def stop(proc: subprocess.Popen[str]) -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if isinstance(proc, Process):
+        return proc.output()
     if proc.stdout is None or proc.stdout.closed:
         return ""  # stopped before
     out = proc.stdout.read()
@@ -201,14 +235,23 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def wait_until(predicate: Any, timeout: float = 10, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = WAIT,
+    what: str = "condition",
+    context: Callable[[], str] | None = None,
+) -> Any:
+    """What ``predicate`` returns once it is truthy, polled until ``timeout`` seconds
+    have passed; then fails naming ``what``, followed by ``context()`` if given."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
         if value:
             return value
+        if time.monotonic() >= deadline:
+            message = f"timed out after {timeout:g} s waiting for {what}"
+            raise AssertionError(message + ("\n" + context() if context else ""))
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,8 @@ def test_an_agent_enrolls_once_and_keeps_its_credential_in_a_private_file(
     agent = start_agent(locked, tmp_path, *args, "--enroll-token", token, **no_bus)
     try:
         locked.wait_for_log("enrolled from")
-        wait_until(lambda: locked.get("/api/v1/agents")["agents"][0]["online"], 10, "online")
+        wait_until(lambda: locked.get("/api/v1/agents")["agents"][0]["online"], what="online")
+        agent.wait_for_log("credential is kept in")
     finally:
         out = stop(agent)
     credential_file = state / "credential"
@@ -146,7 +147,7 @@ def test_an_agent_enrolls_once_and_keeps_its_credential_in_a_private_file(
     # used, the spent token is not sent again.
     again = start_agent(locked, tmp_path, *args, "--enroll-token", token, **no_bus)
     try:
-        wait_until(lambda: count(locked, f"agent {agent_id} (Alice") >= 2, 10, "second hello")
+        locked.wait_for_log(f"agent {agent_id} (Alice", count=2)
     finally:
         out = stop(again)
     assert "enrolled with that token already" in out
@@ -292,12 +293,14 @@ def test_a_blocked_agent_is_told_why_retries_slowly_and_an_unblock_lets_it_back(
             assert result.returncode == 0, result.stderr
         for agent_id in ("pat", "eve"):
             locked.wait_for_log(f"disconnecting agent {agent_id}: this agent was blocked")
+        for agent in (patient, eager):
+            agent.wait_for_log("the server refused this agent")
         listed = cli(locked, "agents", "list").stdout
         assert listed.count("blocked since") == 2
         assert "(on leave)" in listed
         # Eve tries again every second and is refused; Pat does not come back at all
         # (the normal back-off would have tried within a second).
-        wait_until(lambda: count(locked, "refused agent eve") >= 2, 10, "eve's retries")
+        locked.wait_for_log("refused agent eve", count=2)
         assert count(locked, "refused agent pat") == 0
         # History is kept, and the blocked agents are not on the office's list.
         assert {a["id"]: a["blocked"] for a in locked.get("/api/v1/agents")["agents"]} == {
@@ -308,8 +311,7 @@ def test_a_blocked_agent_is_told_why_retries_slowly_and_an_unblock_lets_it_back(
             assert cli(locked, "agents", "unblock", agent_id).returncode == 0
         wait_until(
             lambda: {a["id"]: a["online"] for a in locked.get("/api/v1/agents")["agents"]}["eve"],
-            10,
-            "eve back online",
+            what="eve back online",
         )
         assert count(locked, "refused agent pat") == 0
     finally:
@@ -331,13 +333,14 @@ def test_an_agent_told_its_credential_was_revoked_says_so_in_words(
         locked,
         tmp_path,
         *("--source", "none", "--credential-store", "file", "--agent-id", "rev"),
-        *("--enroll-token", token),
+        *("--enroll-token", token, "--log-level", "debug"),
     )
     try:
         locked.wait_for_log("agent rev (")
         assert cli(locked, "agents", "revoke", "rev").returncode == 0
         locked.wait_for_log("disconnecting agent rev: this agent's credential was revoked")
-        time.sleep(1.5)  # the normal back-off would try again in this time
+        # Not the normal back-off, which would try again within a second.
+        agent.wait_for_log("reconnecting in 300.0 s")
     finally:
         out = stop(agent)
     assert (
@@ -415,6 +418,7 @@ def test_an_agent_keeps_its_credential_in_the_system_keyring(
     agent = start_agent(locked, tmp_path, *args, **secret_service)
     try:
         locked.wait_for_log("agent kr (")
+        agent.wait_for_log("credential is kept in")
     finally:
         out = stop(agent)
     assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
@@ -426,7 +430,7 @@ def test_an_agent_keeps_its_credential_in_the_system_keyring(
     # The next start, without the token, finds it there.
     again = start_agent(locked, tmp_path, "--source", "none", "--agent-id", "kr", **secret_service)
     try:
-        wait_until(lambda: count(locked, "agent kr (") >= 2, 10, "second connection")
+        locked.wait_for_log("agent kr (", count=2)
     finally:
         stop(again)
     assert count(locked, "refused agent") == 0

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from officepulse.protocol.errors import CloseCode
 from officepulse.server.limits import LimitRules, Limits, TokenBucket
-from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server, wait_until
+from tests.conftest import OFFICEPULSE, WAIT, ServerProcess, clean_env, start_server, wait_until
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -55,7 +55,7 @@ def beat(second: int) -> str:
     return json.dumps({"type": "heartbeat", "ts": ts, "activity": {"app": "Flood"}})
 
 
-async def recv(ws: ClientConnection, within: float = 5) -> str | bytes:
+async def recv(ws: ClientConnection, within: float = WAIT) -> str | bytes:
     async with asyncio.timeout(within):
         return await ws.recv()
 
@@ -85,7 +85,7 @@ async def closed_with(ws: ClientConnection) -> tuple[int | None, str, list[dict[
     got = []
     try:
         while True:
-            got.append(json.loads(await recv(ws, 10)))
+            got.append(json.loads(await recv(ws)))
     except ConnectionClosed as exc:
         rcvd = exc.rcvd
         return (rcvd.code if rcvd else None), (rcvd.reason if rcvd else ""), got
@@ -149,9 +149,11 @@ async def test_a_flooding_agent_is_closed_and_the_others_are_counted_exactly(
     assert got[-1]["type"] == "error"
     assert got[-1]["code"] == "rate-limited"
     await served_exactly(limited, calm, 5)
-    assert len(logged(limited, "closing with 4429")) == 1
-    assert "127.0.0.3 (agent flood)" in logged(limited, "closing with 4429")[0]
+    assert "127.0.0.3 (agent flood)" in limited.wait_for_log("closing with 4429")
     await calm.close()
+    # Logged after the flood's close: once it is read, so is every line before it.
+    limited.wait_for_log("agent calm disconnected")
+    assert len(logged(limited, "closing with 4429")) == 1
 
 
 async def test_one_address_flooding_with_several_agents_is_limited_as_a_whole(
@@ -216,6 +218,9 @@ async def test_a_connection_that_says_no_hello_is_closed_in_time(
     assert (code, reason) == (CloseCode.HANDSHAKE_TIMEOUT, "no hello within 1 s")
     # The welcomed agent has been quiet for longer than that and is still served.
     await served_exactly(limited, calm, 4)
+    limited.wait_for_log("closing with 4408")
+    await calm.close()
+    limited.wait_for_log("agent calm disconnected")  # logged after: the count is complete
     assert len(logged(limited, "closing with 4408")) == 1
 
 
@@ -316,7 +321,7 @@ def test_the_agent_backs_off_when_told_it_sends_too_much(tmp_path: Path) -> None
         )
     try:
         line = wait_until(
-            lambda: re.search(r"reconnecting in ([\d.]+) s", log.read_text()), 20, "a retry"
+            lambda: re.search(r"reconnecting in ([\d.]+) s", log.read_text()), what="a retry"
         )
     finally:
         agent.terminate()
