@@ -131,7 +131,7 @@ def test_an_agent_outlives_its_server_and_reconnects(tmp_path: Path) -> None:
     try:
         wait_until(lambda: first.get("/api/v1/agents")["agents"], what="first connection")
         first.stop()
-        time.sleep(1.5)  # the agent retries against a closed port meanwhile
+        agent.wait_for_log("cannot reach")  # it has retried against the closed port
         assert agent.poll() is None, "the agent must not exit when the server goes away"
         second = start_server(tmp_path / "two", "--port", port)
         try:
@@ -141,7 +141,7 @@ def test_an_agent_outlives_its_server_and_reconnects(tmp_path: Path) -> None:
                     for a in second.get("/api/v1/agents")["agents"]
                     if a["online"] and a["current"]
                 ],
-                timeout=30,
+                timeout=60,  # beyond its longest back-off (30 s)
                 what="the agent reconnecting",
             )
             assert back[0]["id"] == "survivor"

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -110,29 +109,6 @@ class WireRecorder:
         return found
 
 
-class Output:
-    """What a process prints, read as it comes, so a test can wait for a line."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def stop(self) -> str:
-        out = stop(self.proc)  # the pipe is at its end once the process is gone
-        self._reader.join(10)
-        return "".join(self.lines) + out
-
-    def wait_for(self, needle: str, timeout: float = 10) -> None:
-        wait_until(lambda: any(needle in line for line in self.lines), timeout, repr(needle))
-
-
 def write_config(tmp: Path, text: str) -> Path:
     """The config file where the agent looks by default (XDG_CONFIG_HOME)."""
     folder = tmp / "xdg" / "officepulse"
@@ -220,23 +196,21 @@ redact = ['card [0-9-]+']
     forbidden = ["OpVault", "bank.kdbx", "PIN 4242", "dear diary", "9876-5432"]
     xserver.activate(editor)
     with WireRecorder(server.ws_url) as wire:
-        agent = Output(
-            start_agent(
-                server,
-                tmp_path,
-                "--server-url",
-                wire.url,
-                "--agent-id",
-                "careful",
-                "--source",
-                "x11",
-                "--poll-interval",
-                "0.1",
-                "--encoding",
-                "json",
-                XDG_CONFIG_HOME=str(config_home),
-                **agent_env,
-            )
+        agent = start_agent(
+            server,
+            tmp_path,
+            "--server-url",
+            wire.url,
+            "--agent-id",
+            "careful",
+            "--source",
+            "x11",
+            "--poll-interval",
+            "0.1",
+            "--encoding",
+            "json",
+            XDG_CONFIG_HOME=str(config_home),
+            **agent_env,
         )
         try:
             wait_until(
@@ -268,7 +242,7 @@ redact = ['card [0-9-]+']
                 what="every span stored",
             )
         finally:
-            out = agent.stop()
+            out = stop(agent)
     assert "Traceback" not in out
 
     # On the wire: the lists were applied before anything was sent...
@@ -306,25 +280,23 @@ def test_nothing_mode_sends_nothing_at_all(
     forbidden = ["OpVault", "bank.kdbx", "PIN 4242", "private"]
     xserver.activate(editor)
     with WireRecorder(server.ws_url) as wire:
-        agent = Output(
-            start_agent(
-                server,
-                tmp_path,
-                "--server-url",
-                wire.url,
-                "--agent-id",
-                "silent",
-                "--source",
-                "x11",
-                "--poll-interval",
-                "0.1",
-                "--encoding",
-                "json",
-                "--log-level",
-                "debug",
-                OFFICEPULSE_AGENT_CONFIG=str(config),
-                **agent_env,
-            )
+        agent = start_agent(
+            server,
+            tmp_path,
+            "--server-url",
+            wire.url,
+            "--agent-id",
+            "silent",
+            "--source",
+            "x11",
+            "--poll-interval",
+            "0.1",
+            "--encoding",
+            "json",
+            "--log-level",
+            "debug",
+            OFFICEPULSE_AGENT_CONFIG=str(config),
+            **agent_env,
         )
         try:
             wait_until(
@@ -334,7 +306,7 @@ def test_nothing_mode_sends_nothing_at_all(
             time.sleep(0.5)  # some time in the editor, so that its span has a length
             xserver.activate(vault)
             # The agent has seen the vault (it says so, without naming it)...
-            agent.wait_for("a never-captured window is in front: nothing is sent meanwhile")
+            agent.wait_for_log("a never-captured window is in front: nothing is sent meanwhile")
             xserver.activate(other)
             wait_until(
                 lambda: (c := current(server, "silent")) and c["app"] == "OpOther",
@@ -342,7 +314,7 @@ def test_nothing_mode_sends_nothing_at_all(
             )
             wait_until(lambda: "OpEditor" in usage(server), what="the editor's span stored")
         finally:
-            out = agent.stop()
+            out = stop(agent)
     assert "Traceback" not in out
     # ...and the server heard of nothing between the editor and the next window.
     assert {a["app"] for a in wire.activities()} == {"OpEditor", "OpOther"}
