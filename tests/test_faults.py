@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from urllib.parse import urlencode
 import pytest
 
 from officepulse.agent.timeline import Timeline
+from officepulse.core.spans import to_ms
 from tests.conftest import ServerProcess, start_agent, start_server, stop, wait_until
 from tests.timelines import expected, random_day
 
@@ -39,6 +42,17 @@ def totals(server: ServerProcess) -> dict[str, tuple[float, float]]:
 
 def want(timeline: Timeline) -> dict[str, tuple[float, float]]:
     return expected(timeline, START, START - timedelta(days=1), START + timedelta(days=3))
+
+
+def recorded(journal: Path, timeline: Timeline) -> bool:
+    """Whether the agent's journal holds the timeline to its end: all of it has been
+    recorded, and what has not been acknowledged waits on disk."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+            (end_ms,) = db.execute("SELECT MAX(end_ms) FROM spans").fetchone()
+    except sqlite3.OperationalError:
+        return False  # not made yet, or made but without its tables yet
+    return bool(end_ms == to_ms(START + timedelta(seconds=timeline.duration)))
 
 
 def free_port() -> int:
@@ -66,7 +80,10 @@ def replay(server: ServerProcess, tmp: Path, timeline: Path, *extra: str, url: s
 
 
 def finish(agent, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
-    agent.wait(timeout)
+    try:
+        agent.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the agent did not finish in {timeout} s\n{agent.tail()}") from None
     out = stop(agent)
     assert agent.returncode == 0, out
     assert "every span was acknowledged by the server" in out, out
@@ -85,7 +102,7 @@ def test_the_server_killed_mid_stream(tmp_path: Path) -> None:
         wait_until(lambda: totals(server), what="the first spans stored")
         server.proc.kill()  # SIGKILL: no chance to flush anything
         server.stop()
-        time.sleep(0.5)
+        agent.wait_for_log("lost; reconnecting")
         server = start_server(tmp_path / "srv", "--port", port)
         out = finish(agent)
         assert "lost; reconnecting" in out
@@ -223,8 +240,7 @@ def test_a_day_offline_then_back_fill(tmp_path: Path) -> None:
     try:
         # The whole day is recorded while no server is there: it waits on disk.
         journal = tmp_path / "agent-state" / "journal.sqlite3"
-        wait_until(journal.exists, what="the journal")
-        time.sleep(2)
+        wait_until(lambda: recorded(journal, timeline), what="the whole day in the journal")
         assert agent.poll() is None
         server = start_server(tmp_path / "srv", "--port", str(port))
         try:
@@ -269,8 +285,7 @@ def test_a_back_log_of_long_titles_fits_the_servers_frame_limit(tmp_path: Path) 
     agent = replay(placeholder, tmp_path, path, "--speed", "0", "--encoding", "json")
     try:
         journal = tmp_path / "agent-state" / "journal.sqlite3"
-        wait_until(journal.exists, what="the journal")
-        time.sleep(1.5)  # the whole timeline waits on disk
+        wait_until(lambda: recorded(journal, timeline), what="the whole timeline on disk")
         server = start_server(tmp_path / "srv", "--port", str(port))
         try:
             finish(agent, timeout=30)
@@ -289,8 +304,6 @@ def test_a_slow_store_slows_the_agent_without_dropping_it(tmp_path: Path, stall:
     and once the store moves again everything lands exactly once. Stalled longer than
     the store waits for its lock (5 s), the writer fails, keeps every write and tries
     again: still nobody is dropped, nothing lost or doubled."""
-    import sqlite3
-
     timeline = random_day(tmp_path / "day.jsonl", seed=5, hours=24)
     server = start_server(tmp_path / "srv")
     agent = replay(
@@ -300,7 +313,11 @@ def test_a_slow_store_slows_the_agent_without_dropping_it(tmp_path: Path, stall:
         wait_until(lambda: totals(server), what="the first spans stored")
         blocker = sqlite3.connect(server.database, timeout=10, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # no writer gets in while this is held
-        time.sleep(stall)
+        if stall > 5:
+            # Held until the writer has waited its 5 s for the lock and failed.
+            server.wait_for_log("trying again")
+        else:
+            time.sleep(stall)
         # The agent was held back: spans wait in its journal, unacknowledged.
         journal = sqlite3.connect(tmp_path / "agent-state" / "journal.sqlite3")
         (waiting,) = journal.execute("SELECT COUNT(*) FROM spans").fetchone()
