@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import ServerProcess, admin
+from tests.conftest import WAIT, ServerProcess, admin
 from tests.test_dashboard_browser import (
     CHROMIUM,
     OFFLINE,
@@ -74,7 +74,7 @@ def test_an_agent_blocked_from_the_cli_is_gone_from_every_dashboard_within_a_sec
             expect(page.locator("#office-count")).to_have_text("2 online · 2 people")
         cli(server, "agents", "block", "alice", "--reason", "left the team")
         # Alice's connection is closed with the reason.
-        error = json.loads(alice.ws.recv(timeout=5))
+        error = json.loads(alice.ws.recv(timeout=WAIT))
         assert (error["code"], error["message"]) == (
             "agent-blocked",
             "this agent was blocked by the team lead: left the team",
@@ -121,7 +121,7 @@ def test_the_agents_page_blocks_removes_and_makes_tokens(
             ms = gone_after_ms(page, "bob", at)
             report(f"blocked (dashboard) to gone, {name} page", ms)
             assert ms <= 1000, f"{name} page showed the blocked agent for {ms:.0f} ms"
-        error = json.loads(bob.ws.recv(timeout=5))
+        error = json.loads(bob.ws.recv(timeout=WAIT))
         assert error["code"] == "agent-blocked"
 
         row.locator("button[data-action=unblock]").click()
@@ -134,7 +134,7 @@ def test_the_agents_page_blocks_removes_and_makes_tokens(
         expect(admin.locator("#admin-agent-carol")).to_have_count(0)
         for page in (first, second):
             expect(page.locator("#agent-carol")).to_have_count(0)
-        error = json.loads(carol.ws.recv(timeout=5))
+        error = json.loads(carol.ws.recv(timeout=WAIT))
         assert error["code"] == "agent-removed"
     assert [a["id"] for a in server.get("/api/v1/agents")["agents"]] == ["bob"]
 

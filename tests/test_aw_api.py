@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from officepulse.server import aw_compat
 from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
-from tests.conftest import ServerProcess
+from tests.conftest import WAIT, ServerProcess
 from tests.test_aw_support import (
     STORES,
     T0,
@@ -273,10 +273,9 @@ async def test_a_silent_watcher_goes_offline(database: Path | str) -> None:
         assert [(a["id"], a["online"], a["current"]["app"]) for a in agents] == [
             ("aw-gina", True, "Code")
         ]
-        for _ in range(50):
-            await asyncio.sleep(0.1)
-            agents = (await (await client.get("/api/v1/agents")).json())["agents"]
-            if not agents[0]["online"]:
-                break
+        async with asyncio.timeout(WAIT):
+            while agents[0]["online"]:
+                await asyncio.sleep(0.1)
+                agents = (await (await client.get("/api/v1/agents")).json())["agents"]
         assert agents[0]["online"] is False
         assert server.hub.views["aw-gina"].online is False

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import ServerProcess
+from tests.conftest import WAIT, ServerProcess
 from tests.test_aw_support import (
     CODE,
     OFFICE_DAY_SPANS,
@@ -100,7 +100,7 @@ def test_a_watcher_shows_up_live_on_the_dashboard(
 ) -> None:
     _, op, tmp, _ = servers
     with connect(op.browser_url) as dashboard:
-        dashboard.recv(timeout=5)  # the office as it is
+        dashboard.recv(timeout=WAIT)  # the office as it is
         drive(
             op.url,
             [window_watcher("dave-desktop", T0, [(0, "Alacritty", "vim notes.md")], 12)],
@@ -108,7 +108,7 @@ def test_a_watcher_shows_up_live_on_the_dashboard(
         )
         seen = ""
         while "Alacritty" not in seen or "dave-desktop" not in seen:
-            seen += dashboard.recv(timeout=5)
+            seen += dashboard.recv(timeout=WAIT)
     assert "vim notes.md" in seen
 
 

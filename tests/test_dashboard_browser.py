@@ -33,7 +33,7 @@ from playwright.sync_api import (
 )
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import ServerProcess, run_agent
+from tests.conftest import WAIT, ServerProcess, run_agent
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -69,6 +69,8 @@ IDLE = re.compile(r"\bidle\b")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # expect() gives up after 5 s by default: a loaded machine can take longer.
+        expect.set_options(timeout=WAIT * 1000)
         yield b
         b.close()
 
@@ -155,7 +157,7 @@ class FakeAgent:
         self.ws.send(json.dumps(message))
 
     def recv(self) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(self.ws.recv(timeout=10))
+        message: dict[str, Any] = json.loads(self.ws.recv(timeout=WAIT))
         if message["type"] == "error":
             raise AssertionError(f"the server refused a message: {message}")
         return message
@@ -182,7 +184,7 @@ def fake_agent(
     server: ServerProcess, agent_id: str, name: str, host: str = "laptop"
 ) -> Iterator[FakeAgent]:
     """Connected and welcomed inside the block; disconnected when it ends."""
-    with connect(server.ws_url, open_timeout=10, proxy=None) as ws:
+    with connect(server.ws_url, open_timeout=WAIT, proxy=None) as ws:
         agent = FakeAgent(ws)
         agent.send(
             {
