@@ -20,9 +20,8 @@ from urllib.parse import urlencode
 import pytest
 
 from officepulse.agent.timeline import Timeline
-from officepulse.core.spans import to_ms
 from tests.conftest import ServerProcess, start_agent, start_server, stop, wait_until
-from tests.timelines import expected, random_day
+from tests.timelines import expected, random_day, recorded
 
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)
 pytestmark = pytest.mark.timeout(120)
@@ -42,17 +41,6 @@ def totals(server: ServerProcess) -> dict[str, tuple[float, float]]:
 
 def want(timeline: Timeline) -> dict[str, tuple[float, float]]:
     return expected(timeline, START, START - timedelta(days=1), START + timedelta(days=3))
-
-
-def recorded(journal: Path, timeline: Timeline) -> bool:
-    """Whether the agent's journal holds the timeline to its end: all of it has been
-    recorded, and what has not been acknowledged waits on disk."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
-            (end_ms,) = db.execute("SELECT MAX(end_ms) FROM spans").fetchone()
-    except sqlite3.OperationalError:
-        return False  # not made yet, or made but without its tables yet
-    return bool(end_ms == to_ms(START + timedelta(seconds=timeline.duration)))
 
 
 def free_port() -> int:
@@ -240,7 +228,7 @@ def test_a_day_offline_then_back_fill(tmp_path: Path) -> None:
     try:
         # The whole day is recorded while no server is there: it waits on disk.
         journal = tmp_path / "agent-state" / "journal.sqlite3"
-        wait_until(lambda: recorded(journal, timeline), what="the whole day in the journal")
+        wait_until(lambda: recorded(journal, START, timeline), what="the whole day in the journal")
         assert agent.poll() is None
         server = start_server(tmp_path / "srv", "--port", str(port))
         try:
@@ -285,7 +273,7 @@ def test_a_back_log_of_long_titles_fits_the_servers_frame_limit(tmp_path: Path) 
     agent = replay(placeholder, tmp_path, path, "--speed", "0", "--encoding", "json")
     try:
         journal = tmp_path / "agent-state" / "journal.sqlite3"
-        wait_until(lambda: recorded(journal, timeline), what="the whole timeline on disk")
+        wait_until(lambda: recorded(journal, START, timeline), what="the whole timeline on disk")
         server = start_server(tmp_path / "srv", "--port", str(port))
         try:
             finish(agent, timeout=30)

@@ -311,7 +311,7 @@ def _kwin(desktop: Desktop, *, kde5: bool = False) -> KWin:
     return kwin
 
 
-def _wait_for(pred: Callable[[], Any], timeout: float = 5.0) -> Any:
+def _wait_for(pred: Callable[[], Any], timeout: float = 15.0) -> Any:  # < the 30 s timeout
     import time
 
     end = time.monotonic() + timeout

@@ -151,7 +151,7 @@ def test_sway_with_ext_idle_notify(runtime: Path) -> None:
             assert desktop.idle.idle_seconds() == 0.0
             assert desktop.idle.locked() is False
             assert len(desktop.notes) == 1  # only the lock
-            assert compositor.ready.wait(5)
+            assert compositor.ready.wait(15)
         finally:
             desktop.close()
 

@@ -43,7 +43,7 @@ def runtime() -> Iterator[Path]:
         yield path
 
 
-def _wait_for(pred: object, timeout: float = 5.0) -> None:
+def _wait_for(pred: object, timeout: float = 15.0) -> None:  # < the 30 s timeout
     assert callable(pred)
     end = time.monotonic() + timeout
     while not pred():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.test_faults import free_port
-from tests.timelines import Person, berlin_people, expected_days, travelling
+from tests.timelines import Person, berlin_people, expected_days, recorded, travelling
 
 pytest_plugins = ["tests.postgres"]
 
@@ -100,8 +99,11 @@ def office(
     agents = [nomad]
     try:
         # The nomad's days wait in its journal until there is a server to send them to.
-        wait_until((tmp / "nomad" / "agent-state" / "journal.sqlite3").exists, what="journal")
-        time.sleep(1)
+        journal = tmp / "nomad" / "agent-state" / "journal.sqlite3"
+        wait_until(
+            lambda: recorded(journal, people["nomad"].start, people["nomad"].timeline),
+            what="the nomad's days in its journal",
+        )
         assert nomad.poll() is None
         server = start_server(tmp / "srv", "--port", str(port), *database)
         for name in ("kenji", "spring", "autumn"):

@@ -19,6 +19,7 @@ from officepulse.server.visibility import (
 )
 from officepulse.store.accounts import NewPerson, Person, Visibility
 from officepulse.store.base import UsageRow
+from tests.conftest import WAIT
 
 FULL = Activity(
     app="Firefox",
@@ -149,10 +150,9 @@ async def test_the_hub_renders_one_fragment_per_level_not_per_browser() -> None:
     await hub.on_presence(encode_view(view))
     await asyncio.sleep(0)
     assert sorted(rendered) == ["app", "full"]  # four browsers, two renderings
-    for _ in range(10):
-        if all(inboxes.values()):
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(WAIT):
+        while not all(inboxes.values()):  # noqa: ASYNC110 - lists the senders fill
+            await asyncio.sleep(0.01)
     assert "Bank" in "".join(inboxes["own"])
     for name in ("m1", "m2", "m3"):
         assert "Bank" not in "".join(inboxes[name])

@@ -3,14 +3,17 @@ reckoned straight from the timeline (independently of the product's code)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from officepulse.agent.timeline import Timeline
+from officepulse.core.spans import to_ms
 
 APPS = [
     ("Code", "main.py — officepulse — Visual Studio Code"),
@@ -200,3 +203,14 @@ def berlin_people(tmp: Path, seed: int) -> dict[str, Person]:
             datetime(2026, 10, 24, tzinfo=berlin),
         ),
     }
+
+
+def recorded(journal: Path, start: datetime, timeline: Timeline) -> bool:
+    """Whether an agent's journal holds ``timeline`` (replayed from ``start``) to its
+    end: all of it has been recorded, and what is not acknowledged waits on disk."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+            (end_ms,) = db.execute("SELECT MAX(end_ms) FROM spans").fetchone()
+    except sqlite3.OperationalError:
+        return False  # not made yet, or made but without its tables yet
+    return bool(end_ms == to_ms(start + timedelta(seconds=timeline.duration)))
