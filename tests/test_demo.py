@@ -3,15 +3,14 @@ time page and live activity for the office."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, stop, wait_until
+from tests.conftest import OFFICEPULSE, Process, ServerProcess, clean_env, stop, wait_until
 
 
 def test_the_demo_fills_the_office(server: ServerProcess) -> None:
-    demo = subprocess.Popen(
+    demo = Process(
         [
             OFFICEPULSE,
             "--env-file",
@@ -24,9 +23,7 @@ def test_the_demo_fills_the_office(server: ServerProcess) -> None:
             "--days",
             "7",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        name="the demo",  # its output is read as it comes: a full pipe would stall it
         env=clean_env(),
     )
     try:

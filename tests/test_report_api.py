@@ -18,7 +18,7 @@ import pytest
 from markupsafe import escape
 
 from officepulse.agent.timeline import Timeline
-from tests.conftest import ServerProcess, start_agent, start_server
+from tests.conftest import ServerProcess, start_agent, start_server, stop
 from tests.timelines import browsing_day, stretches
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -47,7 +47,8 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
             )
         )
     for proc in procs:
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(120)
+        out = stop(proc)
         assert proc.returncode == 0, out
         assert "every span was acknowledged by the server" in out
     yield server, timelines
