@@ -13,7 +13,7 @@ from typing import Any
 from websockets.sync.client import connect
 
 from officepulse.core.categories import DEFAULT_RULES
-from tests.conftest import ServerProcess
+from tests.conftest import WAIT, ServerProcess
 
 DAY = "start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z"
 SPANS = [
@@ -48,9 +48,9 @@ def send_spans(server: ServerProcess) -> None:
                 }
             )
         )
-        assert json.loads(ws.recv(timeout=5))["type"] == "welcome"
+        assert json.loads(ws.recv(timeout=WAIT))["type"] == "welcome"
         ws.send(json.dumps({"type": "spans", "first_seq": 1, "spans": SPANS}))
-        assert json.loads(ws.recv(timeout=5)) == {"type": "ack", "seq": len(SPANS)}
+        assert json.loads(ws.recv(timeout=WAIT)) == {"type": "ack", "seq": len(SPANS)}
 
 
 def request(

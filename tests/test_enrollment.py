@@ -24,6 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import (
     OFFICEPULSE,
+    WAIT,
     ServerProcess,
     admin,
     clean_env,
@@ -217,10 +218,10 @@ def test_credentials_are_required_checked_and_revocable(locked: ServerProcess) -
         assert reply["type"] == "welcome"
         assert cli(locked, "agents", "revoke", "alice").returncode == 0
         # Disconnected now, with the reason.
-        error = json.loads(ws.recv(timeout=5))
+        error = json.loads(ws.recv(timeout=WAIT))
         assert (error["code"], error["fatal"]) == ("credential-revoked", True)
         with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=5)
+            ws.recv(timeout=WAIT)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4011
     code, _, message = refused(locked, "alice", token=credential)

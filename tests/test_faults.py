@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import pytest
 
 from officepulse.agent.timeline import Timeline
-from tests.conftest import ServerProcess, start_agent, start_server, stop, wait_until
+from tests.conftest import WAIT, ServerProcess, start_agent, start_server, stop, wait_until
 from tests.timelines import expected, random_day, recorded
 
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)
@@ -131,7 +131,7 @@ class Proxy:
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
         self.thread.start()
-        ready.wait(5)
+        assert ready.wait(WAIT), "the proxy did not start"
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)

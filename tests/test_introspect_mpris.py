@@ -134,7 +134,7 @@ class Bus:
             ],
             check=True,
             capture_output=True,
-            timeout=5,
+            timeout=30,  # a loaded machine starts a process slowly
         )
 
     def pids_of_connections(self) -> list[int]:
@@ -160,7 +160,7 @@ class Bus:
             ],
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=30,
             check=False,
         )
         words = done.stdout.replace("array [", " ").replace("]", " ").split()

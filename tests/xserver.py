@@ -50,14 +50,17 @@ from Xlib.protocol import event as xevent
 T = TypeVar("T")
 
 TOOLS = ("Xvfb", "openbox", "xterm", "xdotool", "xauth")
-START_TIMEOUT = 10.0
+# Generous: a loaded machine can take many seconds to start a process or draw a window.
+START_TIMEOUT = 30.0
 
 
 def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
-def wait_for(pred: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
+def wait_for(
+    pred: Callable[[], T | None], timeout: float = START_TIMEOUT, what: str = "condition"
+) -> T:
     """Poll ``pred`` until it returns something truthy; TimeoutError names ``what``."""
     end = time.monotonic() + timeout
     while True:
@@ -252,7 +255,9 @@ class XServer:
     # -- X helpers ----------------------------------------------------------------------
 
     @staticmethod
-    def wait_for(pred: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
+    def wait_for(
+        pred: Callable[[], T | None], timeout: float = START_TIMEOUT, what: str = "condition"
+    ) -> T:
         """``wait_for`` from this module, reachable without importing it (see the docstring)."""
         return wait_for(pred, timeout, what)
 
