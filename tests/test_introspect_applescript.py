@@ -31,6 +31,7 @@ from officepulse.agent.introspect.browsers import (
 from officepulse.agent.introspect.media import MAC_SCRIPT, MacPlayers, MediaPlugin
 from officepulse.agent.sources.base import WindowSample
 from officepulse.protocol.messages import Activity, Media
+from tests.conftest import WAIT
 
 RECORDED = Path(__file__).parent / "data" / "recorded" / "introspect" / "applescript.json"
 RECORDS: dict[str, dict[str, Any]] = {
@@ -76,7 +77,7 @@ class FakeOsascript:
             return []
         return [json.loads(line) for line in self.calls.read_text(encoding="utf-8").splitlines()]
 
-    def runner(self, timeout: float = 5.0) -> OsascriptRunner:
+    def runner(self, timeout: float = WAIT) -> OsascriptRunner:  # a python script, here
         return OsascriptRunner(timeout=timeout, osascript=str(self.path))
 
 
@@ -102,11 +103,11 @@ def test_runner_calls_osascript_e_with_the_script(osascript: FakeOsascript) -> N
 
 
 def test_runner_time_limit(osascript: FakeOsascript) -> None:
-    osascript.replay("chrome-normal", sleep=10)
+    osascript.replay("chrome-normal", sleep=60)
     started = time.monotonic()
     with pytest.raises(AppleScriptError, match=r"longer than 0\.5 s"):
         osascript.runner(timeout=0.5)(browser_script("Google Chrome") or "")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < WAIT  # not the 60 s the script would take
 
 
 def test_runner_without_osascript(tmp_path: Path) -> None:
