@@ -177,7 +177,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def run_agent(
-    server: ServerProcess, tmp: Path, *args: str, timeout: float = 60, **env: str | None
+    server: ServerProcess, tmp: Path, *args: str, timeout: float = 120, **env: str | None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
