@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import logging
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from officepulse import __version__
+from officepulse import __version__, logtext
 from officepulse.admin_cli import ADMIN_COMMANDS, add_admin_commands, run_admin
 from officepulse.settings import HELP, AgentSettings, ServerSettings, SettingsError, env_name, load
 
@@ -147,11 +146,8 @@ def _tls(settings: ServerSettings) -> TlsSetup | None:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    # Escaping: what clients send (names, titles, logins) cannot forge a log line.
+    logtext.configure(level, "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:

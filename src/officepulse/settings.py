@@ -68,7 +68,22 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_connections_per_ip: Count = 5_000
     max_browsers: Count = 2_000
     max_browsers_per_ip: Count = 50
+    # Sockets (server/sockets.py): slow or idle connections end; None: from the fd limit.
+    header_timeout: PositiveSeconds = 10.0
+    max_sockets: Count | None = None
+    trusted_proxies: list[Annotated[str, msgspec.Meta(min_length=1)]] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies or ():
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                # The path suffix lets load() name the setting and where it came from.
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.0.0.5 or "
+                    "10.0.0.0/24) - at `$.trusted_proxies`"
+                ) from None
 
     def agent_auth_mode(self) -> Literal["open", "required"]:
         if self.agent_auth is not None:
@@ -155,6 +170,13 @@ HELP: dict[str, str] = {
     "max_connections_per_ip": "agent connections open at once from one IP address, at most",
     "max_browsers": "dashboards (live office websockets) open at once, at most",
     "max_browsers_per_ip": "dashboards open at once from one IP address, at most",
+    "header_timeout": "seconds a connection has to send a request's headers (from when it "
+    "opens, or from the previous answer on a kept-alive connection); then it is closed",
+    "max_sockets": "connections (sockets) open at once, at most; at the limit one that has "
+    "sent no request yet is closed to make room, else a new one gets 503; default: the "
+    "file descriptor limit less a reserve",
+    "trusted_proxies": "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies "
+    "whose X-Forwarded-For and PROXY protocol headers say who the client is; default: none",
     "log_level": "debug, info, warning or error",
     "agent_auth": "open (any agent may connect) or required (agents need a credential from "
     "an enrollment token); default: open only when listening on loopback",

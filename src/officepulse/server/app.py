@@ -39,6 +39,7 @@ from officepulse.server.assets import VENDOR_FILES, find_node_modules
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
 from officepulse.server.control import AgentControl
 from officepulse.server.dashboards import Dashboard, Dashboards
+from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
 from officepulse.server.gateway import Gateway
 from officepulse.server.guard import guard
 from officepulse.server.hosts import HostRules, default_names
@@ -47,8 +48,10 @@ from officepulse.server.ingest import Ingest
 from officepulse.server.netnames import machine_names
 from officepulse.server.people import PeoplePages, chrome
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
+from officepulse.server.proxies import TrustedProxies
 from officepulse.server.report_pages import ReportPages
 from officepulse.server.retention import Retention
+from officepulse.server.sockets import GatedSite, SocketGate
 from officepulse.server.views import Views
 from officepulse.server.visibility import (
     EMPTY,
@@ -158,14 +161,22 @@ class Server:
         self.hosts = HostRules.of(
             names if names is not None else default_names(settings.host, machine_names())
         )
+        self.sockets = SocketGate(
+            settings.max_sockets or socket_cap(fd_limit()),
+            TrustedProxies.of(settings.trusted_proxies or ()),
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
         # Every request passes the Host/Origin guard, then the access control
-        # (server/access.py: its route table).
-        app = web.Application(middlewares=[guard(self.hosts), self.access.middleware])
+        # (server/access.py: its route table); behind trusted proxies it is first given
+        # its real client, which per-IP limits, the loopback check and logs see.
+        middlewares = [guard(self.hosts), self.access.middleware]
+        if self.sockets.trusted:
+            middlewares.insert(0, self.sockets.middleware())
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/", self.office)
         self.reports.add_routes(app)
         app.router.add_get("/categories", self.categories_page)
@@ -587,10 +598,30 @@ async def serve(
 ) -> None:
     """Run until cancelled. ``ready`` gets the URL once the port is bound; with
     ``tls`` it serves https and wss."""
+    limit = raise_fd_limit()
     server = Server(settings)
-    runner = web.AppRunner(server.app(), access_log=None)
+    cap = server.sockets.max_sockets
+    log.info("serving at most %d sockets at once (file descriptor limit: %s)", cap, limit)
+    if limit is not None and cap > socket_cap(limit):
+        log.warning(
+            "max_sockets %d leaves less than a tenth of the file descriptor limit %d for the "
+            "database and logs: connections may fail with 'Too many open files' first",
+            cap,
+            limit,
+        )
+    # aiohttp closes a connection with no complete request head within keepalive_timeout
+    # of its opening or of the last answer: the header timeout (server/sockets.py).
+    runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=settings.header_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    assert runner.server is not None
+    site = GatedSite(
+        runner,
+        server.sockets.factory(runner.server),
+        settings.host,
+        settings.port,
+        ssl_context=tls,
+        handshake_timeout=settings.header_timeout,
+    )
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
