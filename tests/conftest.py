@@ -96,10 +96,14 @@ class ServerProcess:
             self.proc.stdout.close()
 
 
-def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
+def start_server(
+    tmp: Path, *args: str, prefix: tuple[str, ...] = (), **env: str | None
+) -> ServerProcess:
+    """``prefix`` runs the server under a command (``prlimit --nofile=256``)."""
     database = tmp / "officepulse.sqlite3"  # unless --database in args says otherwise
     proc = subprocess.Popen(
         [
+            *prefix,
             OFFICEPULSE,
             "--env-file",
             "/dev/null",
