@@ -19,7 +19,12 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import ServerProcess, start_server, wait_until
 
-HEAD = b"GET /api/v1/agents HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 200
+PADDING = b"X-Padding: " + b"a" * 200
+HEADS = (  # a request and a websocket upgrade
+    b"GET /api/v1/agents HTTP/1.1\r\nHost: 127.0.0.1\r\n" + PADDING,
+    b"GET /agent HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + PADDING,
+)
 
 
 def port_of(server: ServerProcess) -> int:
@@ -107,9 +112,9 @@ def test_idle_and_slow_sockets_are_closed_after_the_header_timeout(
         sent = 0
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            for sock in slow:  # a request head, a byte at a time
+            for i, sock in enumerate(slow):  # request heads, a byte at a time
                 with suppress(OSError):
-                    sock.send(HEAD[sent : sent + 1])
+                    sock.send(HEADS[i % 2][sent : sent + 1])
             sent += 1
             open_idle_left = [s for s in idle if not closed_by_server(s)]
             open_slow_left = [s for s in slow if not closed_by_server(s)]
@@ -118,10 +123,23 @@ def test_idle_and_slow_sockets_are_closed_after_the_header_timeout(
             time.sleep(0.1)
         assert not open_idle_left, f"{len(open_idle_left)} idle sockets still open"
         assert not open_slow_left, f"{len(open_slow_left)} slow senders still open"
-        assert sent < len(HEAD)  # they were closed before their heads could end
+        assert sent < min(map(len, HEADS))  # closed before their heads could end
         # A welcomed agent quiet for longer than header_timeout is not touched by it.
         pong(quiet, 1)
         assert ask(server)[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_tls_handshake_that_never_comes_is_cut_off_as_slow_headers_are(
+    tmp_path: Path, sockets: ExitStack
+) -> None:
+    server = start_server(
+        tmp_path, "--dev-tls", "--header-timeout", "1", XDG_DATA_HOME=str(tmp_path / "data")
+    )
+    try:
+        (silent,) = open_idle(server, 1, sockets)
+        wait_until(lambda: closed_by_server(silent), 20, "the silent TLS socket closed")
     finally:
         server.stop()
 
