@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
@@ -131,15 +132,37 @@ def test_idle_and_slow_sockets_are_closed_after_the_header_timeout(
         server.stop()
 
 
-def test_a_tls_handshake_that_never_comes_is_cut_off_as_slow_headers_are(
+def test_a_tls_handshake_that_never_comes_is_cut_off_and_frees_its_place(
     tmp_path: Path, sockets: ExitStack
 ) -> None:
+    # One socket at most: the silent one holds it until its handshake times out.
+    data = tmp_path / "data"
     server = start_server(
-        tmp_path, "--dev-tls", "--header-timeout", "1", XDG_DATA_HOME=str(tmp_path / "data")
+        tmp_path,
+        "--dev-tls",
+        "--header-timeout",
+        "1",
+        "--max-sockets",
+        "1",
+        XDG_DATA_HOME=str(data),
     )
     try:
         (silent,) = open_idle(server, 1, sockets)
         wait_until(lambda: closed_by_server(silent), 20, "the silent TLS socket closed")
+        context = ssl.create_default_context(cafile=data / "officepulse" / "dev-tls" / "ca.pem")
+        context.check_hostname = False
+
+        def served() -> bool:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", port_of(server), timeout=10, context=context
+            )
+            try:
+                conn.request("GET", "/api/v1/agents")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+
+        wait_until(served, 20, "a TLS client served once the silent socket's place is free")
     finally:
         server.stop()
 

@@ -164,6 +164,7 @@ class Server:
         self.sockets = SocketGate(
             settings.max_sockets or socket_cap(fd_limit()),
             TrustedProxies.of(settings.trusted_proxies or ()),
+            made_within=settings.header_timeout + 1,  # the TLS handshake's timeout, and some
         )
 
     def now_ms(self) -> int:

@@ -8,8 +8,9 @@ Every connection passes through a ``Connection`` wrapped around aiohttp's own pr
   sends nothing, or its headers a byte at a time, is closed then (the TLS handshake has the
   same time). Nothing is needed here for it but to let aiohttp see the bytes.
 - **A cap on open sockets** (``max_sockets``), below the file descriptor limit
-  (fdlimit.py). At the cap, the connection that has waited longest without sending a
-  request head is closed to make room: a flood of idle sockets cannot lock anyone out.
+  (fdlimit.py), counted as they are accepted (TLS ones still in their handshake too).
+  At the cap, the connection that has waited longest without sending a request head is
+  closed to make room: a flood of idle sockets cannot lock anyone out.
   When every socket is busy, a new one is answered ``503`` with a sentence that says why
   and closed; everyone already connected is served on. Each episode at the cap is logged
   twice: when it starts and, with counts, when it ends.
@@ -81,10 +82,15 @@ class SocketGate:
         self,
         max_sockets: int,
         trusted: TrustedProxies,
+        made_within: float = 61.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_sockets = max_sockets
         self.trusted = trusted
+        # A socket is counted as it is accepted, since many may be accepted before any is
+        # handed over; one whose TLS handshake fails is never handed over, and is
+        # forgotten this long after (more than the handshake's timeout).
+        self.made_within = made_within
         self.clock = clock
         self.open = 0
         self.refusing = 0
@@ -98,16 +104,16 @@ class SocketGate:
         """The protocol factory for the listening socket, around aiohttp's ``inner``."""
 
         def make() -> asyncio.Protocol:
-            if self.open < self.max_sockets:
-                return Connection(self, inner())
-            episode = self._at_cap()
-            oldest = next(iter(self.waiting), None)
-            if oldest is not None:
+            if self.open >= self.max_sockets:
+                episode = self._at_cap()
+                oldest = next(iter(self.waiting), None)
+                if oldest is None:
+                    episode.refused += 1
+                    return Refusal(self, self.refusing >= REFUSING_AT_ONCE)
                 episode.evicted += 1
                 oldest.evict()
-                return Connection(self, inner())
-            episode.refused += 1
-            return Refusal(self, self.refusing >= REFUSING_AT_ONCE)
+            self.open += 1
+            return Connection(self, inner())
 
         return make
 
@@ -122,18 +128,14 @@ class SocketGate:
             )
         return self.episode
 
-    def opened(self, conn: Connection) -> None:
-        self.open += 1
-        self.waiting[conn] = None
-
-    def forget(self, conn: Connection) -> None:
+    def release(self, conn: Connection) -> None:
         self.open -= 1
         self.waiting.pop(conn, None)
         if conn.transport is not None:
             self.proxied.pop(conn.transport, None)
 
     def closed(self, conn: Connection) -> None:
-        self.forget(conn)
+        self.release(conn)
         episode = self.episode
         if episode is not None and self.open < self.max_sockets * EPISODE_END:
             self.episode = None
@@ -170,30 +172,47 @@ class SocketGate:
 class Connection(asyncio.Protocol):
     """One counted socket: aiohttp's protocol inside, a PROXY header taken off in front."""
 
-    __slots__ = ("evicted", "gate", "head", "inner", "tail", "transport")
+    __slots__ = ("counted", "gate", "head", "inner", "tail", "transport", "unmade")
 
     def __init__(self, gate: SocketGate, inner: asyncio.Protocol) -> None:
         self.gate = gate
         self.inner = inner
         self.transport: asyncio.Transport | None = None
+        self.counted = True  # by the gate, as it made this
+        loop = asyncio.get_running_loop()
+        self.unmade: asyncio.TimerHandle | None = loop.call_later(
+            gate.made_within, self._never_made
+        )
         # The first bytes, held back until it is known whether a PROXY header starts
         # the stream; None once it is.
         self.head: bytes | None = b""
         # The last bytes seen while no request head has ended (one may end across two
         # pieces); None once one has.
         self.tail: bytes | None = b""
-        self.evicted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio's, whatever they are.
         self.transport = cast(asyncio.Transport, transport)
-        self.gate.opened(self)
+        if self.unmade is not None:
+            self.unmade.cancel()
+            self.unmade = None
+        if not self.counted:  # made later than made_within: counted again
+            self.counted = True
+            self.gate.open += 1
+        self.gate.waiting[self] = None
         self.inner.connection_made(transport)
+
+    def _never_made(self) -> None:
+        self.unmade = None
+        if self.transport is None and self.counted:
+            self.counted = False
+            self.gate.release(self)
 
     def evict(self) -> None:
         """Closed to make room at the cap: counted as gone from now."""
-        self.evicted = True
-        self.gate.forget(self)
+        if self.counted:
+            self.counted = False
+            self.gate.release(self)
         if self.transport is not None:
             self.transport.abort()
 
@@ -253,7 +272,10 @@ class Connection(asyncio.Protocol):
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.evicted:
+        if self.unmade is not None:
+            self.unmade.cancel()
+        if self.counted:
+            self.counted = False
             self.gate.closed(self)
         self.inner.connection_lost(exc)
 
