@@ -5,9 +5,11 @@ file descriptors is not locked out by a flood of idle sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import re
+import signal
 import socket
 import ssl
 import time
@@ -16,8 +18,11 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from websockets.sync.client import ClientConnection, connect
 
+from officepulse.server.proxies import TrustedProxies
+from officepulse.server.sockets import GatedSite, SocketGate
 from tests.conftest import ServerProcess, start_server, wait_until
 
 PADDING = b"X-Padding: " + b"a" * 200
@@ -173,9 +178,17 @@ def test_at_the_cap_the_longest_idle_socket_makes_room(tmp_path: Path, sockets: 
     )
     try:
         busy = welcomed(sockets.enter_context(connect(server.ws_url)), "busy")
-        idle = open_idle(server, 19, sockets)
-        # The server accepts in order: this one comes with 20 open and finds no room.
-        assert ask(server)[0] == 200
+        # Stopped, the server finds all of these waiting at once when it goes on, and
+        # accepts them in order: the request comes 21st and finds no room.
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            idle = open_idle(server, 19, sockets)
+            newcomer = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=10)
+            sockets.callback(newcomer.close)
+            newcomer.request("GET", "/api/v1/agents")
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert newcomer.getresponse().status == 200
         wait_until(lambda: closed_by_server(idle[0]), 10, "the oldest idle socket closed")
         assert not any(closed_by_server(s) for s in idle[1:])
         pong(busy, 1)  # older than any idle one, but it has asked for something
@@ -235,3 +248,34 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one(tmp_path: Path) -> 
         server.wait_for_log("serving at most 922 sockets at once (file descriptor limit: 1024)")
     finally:
         server.stop()
+
+
+async def test_sockets_accepted_in_one_go_still_make_room(sockets: ExitStack) -> None:
+    # asyncio (unlike uvloop) makes every socket it accepts in one go before it hands any
+    # over: the cap must count them, and room is made with the oldest all the same.
+    async def hello_page(request: web.Request) -> web.Response:
+        return web.Response(text="served")
+
+    app = web.Application()
+    app.router.add_get("/", hello_page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    gate = SocketGate(3, TrustedProxies.of([]))
+    await GatedSite(runner, gate.factory(runner.server), "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        # The loop does not run while these connect: all four wait to be accepted together.
+        idle = [sockets.enter_context(socket.create_connection(("127.0.0.1", port))) for _ in "abc"]
+        newcomer = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        sockets.callback(newcomer.close)
+        newcomer.request("GET", "/")
+        response = await asyncio.to_thread(newcomer.getresponse)
+        assert (response.status, response.read()) == (200, b"served")
+        await asyncio.to_thread(
+            wait_until, lambda: closed_by_server(idle[0]), 10, "the oldest idle socket closed"
+        )
+        assert not any(closed_by_server(s) for s in idle[1:])
+        assert gate.open <= 3
+    finally:
+        await runner.cleanup()

@@ -617,7 +617,7 @@ async def serve(
     assert runner.server is not None
     site = GatedSite(
         runner,
-        server.sockets.factory(runner.server),
+        server.sockets.factory(runner.server, tls=tls is not None),
         settings.host,
         settings.port,
         ssl_context=tls,

@@ -100,7 +100,7 @@ class SocketGate:
         self.proxied: dict[asyncio.BaseTransport, str] = {}
         self.episode: Episode | None = None
 
-    def factory(self, inner: ProtocolFactory) -> ProtocolFactory:
+    def factory(self, inner: ProtocolFactory, *, tls: bool = False) -> ProtocolFactory:
         """The protocol factory for the listening socket, around aiohttp's ``inner``."""
 
         def make() -> asyncio.Protocol:
@@ -113,7 +113,13 @@ class SocketGate:
                 episode.evicted += 1
                 oldest.evict()
             self.open += 1
-            return Connection(self, inner())
+            conn = Connection(self, inner())
+            if not tls:
+                # Made in a moment, and waiting from now: many may be accepted at once
+                # before any is made. One in a TLS handshake is not made room with: it
+                # would keep its descriptor, uncounted, until the handshake timed out.
+                self.waiting[conn] = None
+            return conn
 
         return make
 
@@ -172,13 +178,14 @@ class SocketGate:
 class Connection(asyncio.Protocol):
     """One counted socket: aiohttp's protocol inside, a PROXY header taken off in front."""
 
-    __slots__ = ("counted", "gate", "head", "inner", "tail", "transport", "unmade")
+    __slots__ = ("counted", "doomed", "gate", "head", "inner", "tail", "transport", "unmade")
 
     def __init__(self, gate: SocketGate, inner: asyncio.Protocol) -> None:
         self.gate = gate
         self.inner = inner
         self.transport: asyncio.Transport | None = None
         self.counted = True  # by the gate, as it made this
+        self.doomed = False  # evicted before it was made: closed as it is
         loop = asyncio.get_running_loop()
         self.unmade: asyncio.TimerHandle | None = loop.call_later(
             gate.made_within, self._never_made
@@ -196,10 +203,14 @@ class Connection(asyncio.Protocol):
         if self.unmade is not None:
             self.unmade.cancel()
             self.unmade = None
+        if self.doomed:
+            self.inner.connection_made(transport)
+            self.transport.abort()
+            return
         if not self.counted:  # made later than made_within: counted again
             self.counted = True
             self.gate.open += 1
-        self.gate.waiting[self] = None
+        self.gate.waiting[self] = None  # where it is already, it keeps its place
         self.inner.connection_made(transport)
 
     def _never_made(self) -> None:
@@ -215,6 +226,8 @@ class Connection(asyncio.Protocol):
             self.gate.release(self)
         if self.transport is not None:
             self.transport.abort()
+        else:
+            self.doomed = True
 
     def data_received(self, data: bytes) -> None:
         if self.head is not None:
