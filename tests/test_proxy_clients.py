@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from officepulse.protocol.errors import CloseCode
@@ -155,6 +155,28 @@ def test_the_activitywatch_api_sees_the_client_behind_the_proxy(
     assert status == 403
     assert "answers only on this machine" in text
     assert ask(behind_proxy, "/api/0/info")[0] == 200
+
+
+def test_dashboards_behind_the_proxy_are_counted_per_client(
+    tmp_path: Path, stack: ExitStack
+) -> None:
+    server = start_server(
+        tmp_path, "--trusted-proxies", "127.0.0.0/8", "--max-browsers-per-ip", "1"
+    )
+    try:
+
+        def dashboard(client: str) -> ClientConnection:
+            headers = {"X-Forwarded-For": client}
+            return stack.enter_context(connect(server.browser_url, additional_headers=headers))
+
+        dashboard("203.0.113.30").recv(timeout=10)  # the office, as it opens
+        dashboard("203.0.113.31").recv(timeout=10)
+        with pytest.raises(InvalidStatus) as refused_one:
+            dashboard("203.0.113.30")
+        assert refused_one.value.response.status_code == 503
+        assert b"too many dashboards open from 203.0.113.30 (1)" in refused_one.value.response.body
+    finally:
+        server.stop()
 
 
 # -- a real HAProxy in front ------------------------------------------------------------
