@@ -31,11 +31,12 @@ from officepulse.core.categories import (
 )
 from officepulse.core.days import Days
 from officepulse.core.spans import Span
+from officepulse.database_choice import command
 from officepulse.server import api, aw_compat, days, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
-from officepulse.server.assets import VENDOR_FILES, find_node_modules
+from officepulse.server.assets import find_vendor_files
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
 from officepulse.server.control import AgentControl
 from officepulse.server.dashboards import Dashboard, Dashboards
@@ -124,8 +125,8 @@ class Server:
         self.clock = clock
         self.store: Store = store if store is not None else store_from_url(settings.database)
         self.bus: Bus = bus if bus is not None else MemoryBus()
-        self.node_modules = find_node_modules(settings.assets_dir)
-        self.views = Views(assets_ok=self.node_modules is not None)
+        self.vendor_files = find_vendor_files(settings.assets_dir)
+        self.views = Views(assets_ok=self.vendor_files is not None)
         self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
         self.auth_mode = settings.agent_auth_mode()
         self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
@@ -196,20 +197,6 @@ class Server:
         return app
 
     async def _startup(self, app: web.Application) -> None:
-        if self.node_modules is None:
-            log.warning(
-                "htmx is not installed, so dashboards cannot update live: run `make setup` "
-                "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
-            )
-        if self.auth_mode == "open":
-            log.warning(
-                "agent_auth is open: anyone who can reach %s:%d can connect an agent without "
-                "a credential, and the dashboard is open to all; set agent_auth = required "
-                "and enroll agents (officepulse tokens create) before listening beyond "
-                "this computer",
-                self.settings.host,
-                self.settings.port,
-            )
         await self.store.open()
         await self._refresh_directory()
         # No agent is connected to a server that is only now starting.
@@ -220,13 +207,31 @@ class Server:
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
         self._recheck_task = asyncio.create_task(self._recheck_often(), name="session-recheck")
+
+    async def announce(self, port: int) -> None:
+        """What a person starting the server must know, once it listens on ``port`` (said
+        only then: a server that could not listen has no one to warn about)."""
+        if self.vendor_files is None:
+            log.warning(
+                "htmx is not installed, so dashboards cannot update live: run `make setup` "
+                "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
+            )
+        if self.auth_mode == "open":
+            log.warning(
+                "agent_auth is open: anyone who can reach %s:%d can connect an agent without "
+                "a credential, and the dashboard is open to all; set agent_auth = required "
+                "and enroll agents (%s) before listening beyond this computer",
+                self.settings.host,
+                port,
+                command("tokens create", self.settings.database),
+            )
         if await self.access.locked():
             log.info("people have accounts: sign-in is required for the dashboard and API")
         else:
             log.warning(
                 "open mode: no person accounts exist, so anyone who can reach this server "
-                "sees the office without signing in; create the first admin with "
-                "`officepulse admin create --login NAME`"
+                "sees the office without signing in; create the first admin with `%s`",
+                command("admin create --login NAME", self.settings.database),
             )
 
     async def _start_retention(self, app: web.Application) -> None:
@@ -390,10 +395,10 @@ class Server:
         )
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
-        rel = VENDOR_FILES.get(request.match_info["name"])
-        if rel is None or self.node_modules is None:
+        path = (self.vendor_files or {}).get(request.match_info["name"])
+        if path is None:
             raise web.HTTPNotFound(text="not installed: run `make setup`")
-        return web.FileResponse(self.node_modules / rel)
+        return web.FileResponse(path)
 
     # -- dashboards ----------------------------------------------------------------
 
@@ -591,10 +596,15 @@ async def serve(
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()  # closes the store; the caller says why it could not listen
+        raise
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
     url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
+    await server.announce(port)
     if ready is not None:
         ready(url)
     try:
