@@ -96,11 +96,14 @@ class ServerProcess:
             self.proc.stdout.close()
 
 
-def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
+def start_server(
+    tmp: Path, *args: str, program: str = OFFICEPULSE, cwd: Path | None = None, **env: str | None
+) -> ServerProcess:
+    """``program`` (officepulse) ``server`` on a free port, run in ``cwd`` (the checkout)."""
     database = tmp / "officepulse.sqlite3"  # unless --database in args says otherwise
     proc = subprocess.Popen(
         [
-            OFFICEPULSE,
+            program,
             "--env-file",
             "/dev/null",
             "server",
@@ -114,7 +117,7 @@ def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
         stderr=subprocess.STDOUT,
         text=True,
         env=clean_env(**env),
-        cwd=Path(__file__).parent.parent,
+        cwd=cwd or Path(__file__).parent.parent,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 20

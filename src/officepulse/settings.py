@@ -179,7 +179,8 @@ HELP: dict[str, str] = {
     "there is a usable one, else a file only you can read in state_dir), keyring or file",
     "refused_retry": "seconds between tries once the server has refused this agent (blocked, "
     "credential revoked)",
-    "server_url": "websocket URL of the server's /agent endpoint",
+    "server_url": "websocket URL of the server's /agent endpoint (its http:// or https:// "
+    "address is taken to mean it)",
     "name": "the person's name shown on the dashboard",
     "agent_id": "stable id of this agent (default: made once and kept in state_dir)",
     "state_dir": "folder where the agent keeps its id, journal and (without a keyring) its "
