@@ -69,6 +69,7 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from officepulse import __version__
+from officepulse.core.plausible import span_refusal
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.server.guard import EXTENSION_ORIGINS
@@ -262,6 +263,22 @@ def parse_event(raw: object, where: str, *, now_us: int, timestamp_required: boo
     if event_id is not None and (not isinstance(event_id, int) or isinstance(event_id, bool)):
         raise AwError(400, f"{where}.id: expected an integer, got {event_id!r}")
     return AwEvent(ts_us, duration_us, data, event_id)
+
+
+def check_plausible(events: Iterable[tuple[str, AwEvent]], now_us: int) -> None:
+    """Refuse (400, naming the event and the rule) an event that no watcher can have
+    seen, by the rules every agent's span is held to (core/plausible.py): too long, in
+    the future, before 2000. Its time would otherwise be projected, stored and rolled up
+    like any span's. (A heartbeat merged into a longer event is many requests, each
+    checked.)"""
+    for where, event in events:
+        start_ms, end_ms = event.ts_us // 1000, -(-event.end_us // 1000)
+        why = span_refusal(start_ms, end_ms, now_us // 1000)
+        if why is not None:
+            raise AwError(
+                400,
+                f"{where} ({iso(event.ts_us)}, {seconds(event.duration_us)} s) refused: {why}",
+            )
 
 
 def heartbeat_merge(last: AwEvent, heartbeat: AwEvent, pulsetime_us: int) -> AwEvent | None:
@@ -1633,6 +1650,7 @@ class AwApi:
             ]
         else:
             raise AwError(400, "Invalid POST data: expected an event or a list of events")
+        check_plausible(((f"event {n}", e) for n, e in enumerate(events)), now)
         self.check_floor((f"event {n}", e) for n, e in enumerate(events))
         outcome = await self.store.aw_transaction(
             lambda tx: do_insert(tx, bucket_id, events), write=True
@@ -1643,8 +1661,10 @@ class AwApi:
     async def heartbeat(self, request: web.Request) -> web.Response:
         bucket_id = request.match_info["bucket_id"]
         body = decode_json(await read_body(request, MAX_BODY_BYTES))
-        event = parse_event(body, "heartbeat", now_us=self.now_us(), timestamp_required=True)
+        now = self.now_us()
+        event = parse_event(body, "heartbeat", now_us=now, timestamp_required=True)
         event = replace(event, id=None)
+        check_plausible([("the heartbeat", event)], now)
         raw_pulse = request.query.get("pulsetime")
         if raw_pulse is None:
             raise AwError(400, "Missing required parameter pulsetime")
