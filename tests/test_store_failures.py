@@ -2,7 +2,8 @@
 a recovery, never a traceback per attempt; nothing accepted lost; the server serving all
 along. Disks fill for real here: SQLite's own page limit, and a server process whose
 files may not grow (RLIMIT_FSIZE, what the kernel does to a full disk's writer). A write
-that can never be made is tests/test_store_contract.py's."""
+that can never be made is refused alone and the agent told (both stores:
+tests/test_store_contract.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import json
 import logging
 import resource
+import sqlite3
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -189,3 +191,56 @@ async def test_text_sqlite_cannot_hold_is_refused_and_the_writer_goes_on(tmp_pat
     await store.commit_spans("a", [Span(10, 20, code)], 2)
     assert await store.spans(0, 100) == [("b", Span(0, 10, code)), ("a", Span(10, 20, code))]
     await store.close()
+
+
+def test_an_agent_is_told_of_a_batch_the_store_can_never_write_and_moves_on(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+    def batch(first: int, *apps: str) -> str:
+        spans = [
+            [
+                (start + timedelta(minutes=i)).isoformat(),
+                (start + timedelta(minutes=i + 1)).isoformat(),
+                {"app": app},
+            ]
+            for i, app in enumerate(apps, start=first)
+        ]
+        return json.dumps({"type": "spans", "first_seq": first, "spans": spans})
+
+    hello = {"type": "hello", "v": 2, "agent_id": "p", "name": "P", "host": "h",
+             "platform": "Linux", "agent_version": "0", "tz": "UTC"}  # fmt: skip
+    try:
+        # A constraint of the database itself: spans of the app "poison" can never be stored.
+        with sqlite3.connect(server.database) as db:
+            db.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON spans WHEN new.app = 'poison' "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned span'); END"
+            )
+        db.close()
+        with connect(server.ws_url) as ws:
+            ws.send(json.dumps(hello))
+            assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+            ws.send(batch(1, "Code", "poison"))
+            refused = json.loads(ws.recv(timeout=30))
+            assert refused == {
+                "type": "error",
+                "code": "store-refused",
+                "message": "spans up to sequence number 2 could not be stored and were "
+                "dropped; the server's log says why",
+                "fatal": False,
+            }
+            # Acknowledged all the same: the agent's journal moves on, and so does it.
+            assert json.loads(ws.recv(timeout=10)) == {"type": "ack", "seq": 2}
+            ws.send(batch(3, "Slack"))
+            assert json.loads(ws.recv(timeout=30)) == {"type": "ack", "seq": 3}
+        lo, hi = start.isoformat(), (start + timedelta(hours=1)).isoformat()
+        query = urllib.parse.urlencode({"start": lo, "end": hi, "group_by": "app"})
+        rows = server.get(f"/api/v1/usage?{query}")["rows"]
+        assert {r["app"]: r["seconds"] for r in rows} == {"Slack": 60}
+        server.wait_for_log("refused agent p's spans up to sequence number 2: IntegrityError")
+    finally:
+        server.stop()
+    assert not [line for line in server.log if " failing: " in line]

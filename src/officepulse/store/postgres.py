@@ -655,20 +655,18 @@ async def write_span_rows(
     await _apply_rollups(conn, old, new)
 
 
-async def _apply_rollups(
-    conn: psycopg.AsyncConnection[tuple[Any, ...]],
-    old: Sequence[Contribution],
-    new: Sequence[Contribution],
-) -> None:
-    """Add to the rollups what replacing ``old`` by ``new`` changes, in the caller's
-    transaction (which holds the advisory locks of the agents concerned)."""
+_RunRow = tuple[str, int, int, str, str, bool, int]
+_TeamRow = tuple[int, int, str, str, bool, int]
+_RollupRow = tuple[int, int, str, str, str, bool, int]
+
+
+def _rollup_rows(
+    old: Sequence[Contribution], new: Sequence[Contribution]
+) -> tuple[list[_RunRow], list[_TeamRow], list[_RollupRow]]:
+    """The runs, team and rollup rows to add when ``old`` is replaced by ``new``."""
     deltas = rollup_delta(old, new)
     # Runs are the agent's own rows (its lock is held): any order will do.
     runs = sorted((*key, n) for key, n in run_delta(old, new).items())
-    if runs:
-        await conn.execute(_RUN_ADD, _columns(runs, 7))
-        # n may come back to 0 from below too (store/base.py), so every key is looked at.
-        await conn.execute(_RUN_PRUNE, _columns([row[:6] for row in runs], 6))
     # Team rows are shared by every agent's writers: taken in key order, so that writers
     # in other server processes cannot deadlock on them.
     team = sorted(
@@ -676,14 +674,31 @@ async def _apply_rollups(
         for size, t in team_delta(deltas).items()
         for (app, category, idle, b), ms in t.items()
     )
+    added: list[_RollupRow] = []
+    for size, delta in deltas.items():
+        added += [(size, b, a, app, c, idle, ms) for (a, app, c, idle, b), ms in delta.items()]
+    return runs, team, added
+
+
+async def _apply_rollups(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    old: Sequence[Contribution],
+    new: Sequence[Contribution],
+) -> None:
+    """Add to the rollups what replacing ``old`` by ``new`` changes, in the caller's
+    transaction (which holds the advisory locks of the agents concerned)."""
+    # Cutting a batch's spans into buckets is CPU work (up to two partial hours of
+    # minutes a span): on a thread, so that one big batch holds up no request.
+    runs, team, added = await asyncio.to_thread(_rollup_rows, old, new)
+    if runs:
+        await conn.execute(_RUN_ADD, _columns(runs, 7))
+        # n may come back to 0 from below too (store/base.py), so every key is looked at.
+        await conn.execute(_RUN_PRUNE, _columns([row[:6] for row in runs], 6))
     if team:
         await conn.execute(_TEAM_ADD, _columns(team, 6))
         emptied_team = [row[:5] for row in team if row[5] < 0]
         if emptied_team:
             await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 5))
-    added: list[tuple[int, int, str, str, str, bool, int]] = []
-    for size, delta in deltas.items():
-        added += [(size, b, a, app, c, idle, ms) for (a, app, c, idle, b), ms in delta.items()]
     if added:
         await conn.execute(_ROLLUP_ADD, _columns(added, 7))
         emptied = [row[:6] for row in added if row[6] < 0]
