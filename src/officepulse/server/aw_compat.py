@@ -76,6 +76,7 @@ from officepulse.server.guard import EXTENSION_ORIGINS
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, AgentStatus, Store
+from officepulse.store.failures import FailureLog
 
 if TYPE_CHECKING:
     from officepulse.server.app import Server
@@ -1426,12 +1427,10 @@ class AwApi:
     async def _sweep(self) -> None:
         """Mark ActivityWatch agents offline once they have been silent for long
         enough (they have no connection whose end would say so)."""
+        failures = FailureLog("marking silent ActivityWatch agents offline", log)
         while True:
             await asyncio.sleep(min(10.0, max(0.1, self.offline_after_ms / 4000)))
-            try:
-                await self.sweep_once()
-            except Exception:
-                log.exception("marking silent ActivityWatch agents offline failed")
+            await failures.attempt(self.sweep_once)
 
     async def sweep_once(self) -> None:
         now_ms = self.server.now_ms()

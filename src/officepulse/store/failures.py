@@ -12,7 +12,9 @@ bad write is found, refused (``StoreRefused``) and reported, and everything else
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 # Back-off between attempts while a store fails: 0.1 s doubling up to this.
@@ -84,3 +86,14 @@ class FailureLog:
             now - self.since,
         )
         self.attempts = 0
+
+    async def attempt(self, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work`` once, as a loop that reads the store now and then does: a failure
+        counts in the episode (and is not raised), a success ends it."""
+        loop = asyncio.get_running_loop()
+        try:
+            await work()
+        except Exception as exc:
+            self.failed(reason(exc), loop.time())
+        else:
+            self.succeeded(loop.time())
