@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.conftest import OFFICEPULSE, clean_env, start_server
+from tests.test_limits import spans
+from tests.test_store_failures import answer, said_once, usage, welcomed
 from tests.timelines import expected, random_day
 
 if TYPE_CHECKING:
@@ -72,30 +73,12 @@ def test_a_server_whose_postgresql_goes_away_says_so_once_and_loses_nothing(
     tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster
 ) -> None:
     server = start_server(tmp_path, "--database", postgres_url)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
-
-    def batch(first: int, count: int) -> str:
-        spans = [
-            [
-                (start + timedelta(minutes=i)).isoformat(),
-                (start + timedelta(minutes=i + 1)).isoformat(),
-                {"app": "Code"},
-            ]
-            for i in range(first, first + count)
-        ]
-        return json.dumps({"type": "spans", "first_seq": first, "spans": spans})
-
-    hello = {"type": "hello", "v": 2, "agent_id": "pg-away", "name": "A", "host": "h",
-             "platform": "Linux", "agent_version": "0", "tz": "UTC"}  # fmt: skip
     try:
-        with connect(server.ws_url) as ws:
-            ws.send(json.dumps(hello))
-            assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
-            ws.send(batch(1, 10))
-            assert json.loads(ws.recv(timeout=10)) == {"type": "ack", "seq": 10}
+        with welcomed(server, "pg-away") as ws:
+            assert answer(ws, spans(1, 10)) == {"type": "ack", "seq": 10}
             postgres_cluster.stop("fast")
             try:
-                ws.send(batch(11, 10))
+                ws.send(spans(11, 10))
                 # Every loop that reads or writes the store finds it away (once the pool
                 # has waited its 30 s for a connection), and says so.
                 server.wait_for_log("the PostgreSQL store at ", timeout=90)
@@ -107,12 +90,7 @@ def test_a_server_whose_postgresql_goes_away_says_so_once_and_loses_nothing(
             # Back: the batch lands and is acknowledged; the connection stayed.
             assert json.loads(ws.recv(timeout=60)) == {"type": "ack", "seq": 20}
         server.wait_for_log("checking for changes to agents recovered after ", timeout=90)
-        lo, hi = start.isoformat(), (start + timedelta(hours=1)).isoformat()
-        rows = server.get(f"/api/v1/usage?{urlencode({'start': lo, 'end': hi})}")["rows"]
-        assert [r["seconds"] for r in rows] == [20 * 60]
+        assert usage(server) == {"Code": 20 * 30}
     finally:
         server.stop()
-    failing = [line for line in server.log if " failing: " in line]
-    # Once per loop and episode, however many attempts; never a traceback.
-    assert len(failing) == len({line.split(" failing: ")[0] for line in failing}), failing
-    assert not [line for line in server.log if "Traceback" in line], server.log
+    said_once(server.log)

@@ -14,18 +14,22 @@ import resource
 import sqlite3
 import time
 import urllib.parse
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.store.base import AgentInfo
 from officepulse.store.failures import MAX_BACKOFF_S, FailureLog, backoff
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import start_server
+from tests.conftest import ServerProcess, start_server
+from tests.test_limits import DAY, hello, spans
 
 LOGGER = "officepulse.store.sqlite"
 
@@ -123,32 +127,14 @@ async def test_a_full_sqlite_database_keeps_every_commit_and_says_so_once(
 
 def test_a_server_whose_disk_fills_keeps_serving_and_loses_nothing(tmp_path: Path) -> None:
     server = start_server(tmp_path)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
-
-    def batch(first: int, count: int) -> str:
-        spans = [
-            [
-                (start + timedelta(seconds=10 * i)).isoformat(),
-                (start + timedelta(seconds=10 * i + 10)).isoformat(),
-                {"app": "Code", "title": f"file {i}"},
-            ]
-            for i in range(first, first + count)
-        ]
-        return json.dumps({"type": "spans", "first_seq": first, "spans": spans})
-
-    hello = {"type": "hello", "v": 2, "agent_id": "full", "name": "Full", "host": "h",
-             "platform": "Linux", "agent_version": "0", "tz": "UTC"}  # fmt: skip
     try:
-        with connect(server.ws_url) as ws:
-            ws.send(json.dumps(hello))
-            assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
-            ws.send(batch(1, 10))
-            assert json.loads(ws.recv(timeout=10)) == {"type": "ack", "seq": 10}
+        with welcomed(server, "full") as ws:
+            assert answer(ws, spans(1, 10)) == {"type": "ack", "seq": 10}
             # The server's files may not grow by a byte: its store's writes fail as on a
             # full disk (the kernel refuses them), until the limit goes.
             resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
             try:
-                ws.send(batch(11, 100))
+                ws.send(spans(11, 100))
                 server.wait_for_log("failing: ", timeout=30)
                 # Serving meanwhile: the API answers, from what is stored.
                 (listed,) = server.get("/api/v1/agents")["agents"]
@@ -160,16 +146,43 @@ def test_a_server_whose_disk_fills_keeps_serving_and_loses_nothing(tmp_path: Pat
                 resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, unlimited)
             assert json.loads(ws.recv(timeout=30)) == {"type": "ack", "seq": 110}
         server.wait_for_log(" recovered after ", timeout=10)
-        lo, hi = (start - timedelta(hours=1)).isoformat(), (start + timedelta(hours=1)).isoformat()
-        query = urllib.parse.urlencode({"start": lo, "end": hi})
-        rows = server.get(f"/api/v1/usage?{query}")["rows"]
-        assert [r["seconds"] for r in rows] == [1100]
+        assert usage(server) == {"Code": 110 * 30}
     finally:
         server.stop()
-    failing = [line for line in server.log if " failing: " in line]
-    assert len(failing) == 1, server.log
-    assert "store" in failing[0]
-    assert not [line for line in server.log if "Traceback" in line], server.log
+    (failing,) = said_once(server.log)
+    assert "the SQLite store at " in failing
+
+
+def said_once(log: list[str]) -> list[str]:
+    """A server log's "failing" lines: once per loop and episode however many attempts,
+    never a traceback."""
+    failing = [line for line in log if " failing: " in line]
+    assert len(failing) == len({line.split(" failing: ")[0] for line in failing}), failing
+    assert not [line for line in log if "Traceback" in line], log
+    return failing
+
+
+@contextmanager
+def welcomed(server: ServerProcess, agent_id: str) -> Iterator[ClientConnection]:
+    """A v2 agent's connection, past its welcome."""
+    with connect(server.ws_url) as ws:
+        ws.send(hello(agent_id))
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+        yield ws
+
+
+def answer(ws: ClientConnection, message: str) -> Any:
+    """What the server answers first to ``message``."""
+    ws.send(message)
+    return json.loads(ws.recv(timeout=30))
+
+
+def usage(server: ServerProcess) -> dict[str, float]:
+    """Seconds per app on the day tests/test_limits.py's spans lie in."""
+    query = urllib.parse.urlencode(
+        {"start": DAY.isoformat(), "end": (DAY + timedelta(days=1)).isoformat(), "group_by": "app"}
+    )
+    return {r["app"]: r["seconds"] for r in server.get(f"/api/v1/usage?{query}")["rows"]}
 
 
 async def test_text_sqlite_cannot_hold_is_refused_and_the_writer_goes_on(tmp_path: Path) -> None:
@@ -197,21 +210,6 @@ def test_an_agent_is_told_of_a_batch_the_store_can_never_write_and_moves_on(
     tmp_path: Path,
 ) -> None:
     server = start_server(tmp_path)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-
-    def batch(first: int, *apps: str) -> str:
-        spans = [
-            [
-                (start + timedelta(minutes=i)).isoformat(),
-                (start + timedelta(minutes=i + 1)).isoformat(),
-                {"app": app},
-            ]
-            for i, app in enumerate(apps, start=first)
-        ]
-        return json.dumps({"type": "spans", "first_seq": first, "spans": spans})
-
-    hello = {"type": "hello", "v": 2, "agent_id": "p", "name": "P", "host": "h",
-             "platform": "Linux", "agent_version": "0", "tz": "UTC"}  # fmt: skip
     try:
         # A constraint of the database itself: spans of the app "poison" can never be stored.
         with sqlite3.connect(server.database) as db:
@@ -220,12 +218,8 @@ def test_an_agent_is_told_of_a_batch_the_store_can_never_write_and_moves_on(
                 "BEGIN SELECT RAISE(ABORT, 'poisoned span'); END"
             )
         db.close()
-        with connect(server.ws_url) as ws:
-            ws.send(json.dumps(hello))
-            assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
-            ws.send(batch(1, "Code", "poison"))
-            refused = json.loads(ws.recv(timeout=30))
-            assert refused == {
+        with welcomed(server, "p") as ws:
+            assert answer(ws, spans(1, 2, "poison")) == {
                 "type": "error",
                 "code": "store-refused",
                 "message": "spans up to sequence number 2 could not be stored and were "
@@ -234,12 +228,8 @@ def test_an_agent_is_told_of_a_batch_the_store_can_never_write_and_moves_on(
             }
             # Acknowledged all the same: the agent's journal moves on, and so does it.
             assert json.loads(ws.recv(timeout=10)) == {"type": "ack", "seq": 2}
-            ws.send(batch(3, "Slack"))
-            assert json.loads(ws.recv(timeout=30)) == {"type": "ack", "seq": 3}
-        lo, hi = start.isoformat(), (start + timedelta(hours=1)).isoformat()
-        query = urllib.parse.urlencode({"start": lo, "end": hi, "group_by": "app"})
-        rows = server.get(f"/api/v1/usage?{query}")["rows"]
-        assert {r["app"]: r["seconds"] for r in rows} == {"Slack": 60}
+            assert answer(ws, spans(3, 1, "Slack")) == {"type": "ack", "seq": 3}
+        assert usage(server) == {"Slack": 30}
         server.wait_for_log("refused agent p's spans up to sequence number 2: IntegrityError")
     finally:
         server.stop()
