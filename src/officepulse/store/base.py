@@ -305,7 +305,10 @@ class Store(Accounts, Protocol):
         """Write ``spans`` (insert-or-update by start) and record that the agent's
         journal is stored up to sequence number ``seq``, in one transaction.
         Returns once durable; a caller may then acknowledge ``seq``. Waits when
-        too many commits are pending, which is how a slow store slows agents."""
+        too many commits are pending, which is how a slow store slows agents, and
+        while the store fails (it keeps trying: store/failures.py). Raises
+        ``StoreRefused`` when the spans can never be stored: ``seq`` is recorded as
+        taken all the same."""
         ...
 
     async def acked_seq(self, agent_id: str) -> int:
