@@ -41,6 +41,7 @@ from officepulse.server.aw_compat import (
     agent_id_for,
     agent_info,
     aw_store_for,
+    check_plausible,
     do_create_bucket,
     parse_event,
     parse_instant,
@@ -116,6 +117,7 @@ def parse_export(payload: object, *, now_us: int) -> list[ImportBucket]:
             )
             for n, raw_event in enumerate(events_raw)
         ]
+        check_plausible(((f"{where} event {n}", e) for n, e in enumerate(events)), now_us)
         bucket = AwBucket(
             id=bucket_id,
             type=texts["type"],

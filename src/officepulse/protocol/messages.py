@@ -145,8 +145,8 @@ class Pong(msgspec.Struct, frozen=True, kw_only=True, tag="pong", tag_field="typ
 
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag="ack", tag_field="type"):
-    """Every span up to sequence number ``seq`` is durably stored: the agent may
-    drop them from its journal (v2)."""
+    """Every span up to sequence number ``seq`` is durably stored, or was refused (an
+    Error said so first): the agent may drop them from its journal (v2)."""
 
     seq: int
 

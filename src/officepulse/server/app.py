@@ -64,6 +64,7 @@ from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
 from officepulse.store.accounts import Visibility
 from officepulse.store.base import DAY_MS, AgentStatus, Store
+from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -282,12 +283,10 @@ class Server:
 
     async def _recheck_often(self) -> None:
         # Ends made by another process (the CLI, another server) reach only the store.
+        failures = FailureLog("re-reading the dashboards' sessions", log)
         while True:
             await asyncio.sleep(self.settings.browser_session_recheck)
-            try:
-                await self._recheck()
-            except Exception:
-                log.exception("re-reading the dashboards' sessions failed; trying again later")
+            await failures.attempt(self._recheck)
 
     def _level(self, viewer: Viewer) -> Callable[[str | None], Visibility]:
         person = None if viewer.sees_all else viewer.person

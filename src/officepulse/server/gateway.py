@@ -29,6 +29,7 @@ from officepulse.server.admission import Admission
 from officepulse.server.ingest import AgentState, Ingest
 from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.settings import ServerSettings
+from officepulse.store.failures import StoreRefused
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,15 @@ class AgentConnection:
             commit, seq = await self.acks.get()
             try:
                 await commit
+            except StoreRefused:
+                # The store can never write these (store/failures.py; its log says why, as
+                # the agent need not know the database's words): it took the sequence
+                # number all the same, so the agent is told and its journal moves on.
+                self.conv.warn(
+                    "store-refused",
+                    f"spans up to sequence number {seq} could not be stored and were dropped; "
+                    "the server's log says why",
+                )
             except Exception:
                 log.exception("storing spans failed; the agent will send them again")
                 self.closing.set()
@@ -278,8 +288,16 @@ class Gateway:
             except ProtocolError as exc:
                 conv.fail(exc)
                 return
+            refused = [n for n in notes if n.code == "span-refused"]
+            if refused:
+                log.warning(
+                    "agent %s: %d span(s) refused, the first: %s",
+                    state.info.id,
+                    len(refused),
+                    refused[0].message,
+                )
             for note in notes[:3]:
-                conv.warn("span-adjusted", note)
+                conv.warn(note.code, note.message)
             await conn.flush()
             if not await conn.take_slot():
                 return  # the connection is going away; the agent sends these again
