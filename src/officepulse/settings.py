@@ -70,6 +70,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_per_ip: Rate = 200_000.0
     burst_per_ip: Burst = 400_000
     handshake_timeout: PositiveSeconds = 10.0
+    # An agent that vanished without closing (a laptop closed, a network gone) must not
+    # hold its place: with hello takeover=false a twin waits for it (agent/link.py).
+    ping_interval: PositiveSeconds = 30.0
     max_connections: Count = 10_000
     max_connections_per_ip: Count = 5_000
     max_browsers: Count = 2_000
@@ -181,6 +184,8 @@ HELP: dict[str, str] = {
     "rate_per_ip": "messages (and new connections) per second from one IP address, on average",
     "burst_per_ip": "messages (and new connections) one IP address may send at once above that",
     "handshake_timeout": "seconds a new agent connection has to send its hello",
+    "ping_interval": "seconds between the server's pings on each agent connection; one not "
+    "answered within half of that closes the connection",
     "max_connections": "agent connections open at once, at most",
     "max_connections_per_ip": "agent connections open at once from one IP address, at most",
     "max_browsers": "dashboards (live office websockets) open at once, at most",

@@ -153,7 +153,13 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # permessage-deflate is used when the agent asks for it (the officepulse
         # agent does: span batches compress well; see docs/performance.md).
-        ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=True)
+        # Pings find agents gone without a close (half-open TCP), which would otherwise
+        # stay online and keep a twin that waits with takeover=false out for hours.
+        ws = AgentSocket(
+            max_msg_size=self.settings.max_frame_bytes,
+            compress=True,
+            heartbeat=self.settings.ping_interval,
+        )
         await ws.prepare(request)
         peer = request.remote or "unknown"
         bucket, refused = self.limits.admit(peer, self.clock())
