@@ -142,11 +142,21 @@ class ServerProcess:
         stop(self.proc)
 
 
-def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
+def start_server(
+    tmp: Path,
+    *args: str,
+    program: str = OFFICEPULSE,
+    cwd: Path | None = None,
+    prefix: tuple[str, ...] = (),
+    **env: str | None,
+) -> ServerProcess:
+    """``program`` (officepulse) ``server`` on a free port, run in ``cwd`` (the checkout);
+    ``prefix`` runs it under a command (``prlimit --nofile=256``)."""
     database = tmp / "officepulse.sqlite3"  # unless --database in args says otherwise
     proc = Process(
         [
-            OFFICEPULSE,
+            *prefix,
+            program,
             "--env-file",
             "/dev/null",
             "server",
@@ -158,7 +168,7 @@ def start_server(tmp: Path, *args: str, **env: str | None) -> ServerProcess:
         ],
         name="the server",
         env=clean_env(**env),
-        cwd=Path(__file__).parent.parent,
+        cwd=cwd or Path(__file__).parent.parent,
     )
     try:
         line = proc.wait_for_log("officepulse server listening on ")

@@ -3,10 +3,17 @@ time page and live activity for the office."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.conftest import OFFICEPULSE, Process, ServerProcess, clean_env, stop, wait_until
+
+ROOT = Path(__file__).parent.parent
 
 
 def test_the_demo_fills_the_office(server: ServerProcess) -> None:
@@ -62,3 +69,38 @@ def test_the_demo_fills_the_office(server: ServerProcess) -> None:
     finally:
         out = stop(demo)
     assert "Traceback" not in out
+
+
+def test_make_demo_beside_a_running_server_keeps_to_its_own(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """`make demo` while `make run` holds the port: the demo people go to a server and a
+    database of the demo's own, never into the person's office."""
+    port = server.url.rsplit(":", 1)[1]
+    demo_database = tmp_path / "demo.sqlite3"
+    demo = Process(
+        [str(ROOT / "scripts" / "demo"), "--people", "2", "--days", "1"],
+        name="make demo",
+        env=clean_env(OFFICEPULSE_PORT=port, DEMO_DATABASE=str(demo_database)),
+        start_new_session=True,  # the script and the server it starts, stopped together
+    )
+    try:
+        opened = demo.wait_for_log("open http://", timeout=60)
+        # Said before where to watch it: read already.
+        assert demo.logged(f"port {port} is taken (by `make run`?)")
+        assert opened.endswith(f"/ to watch the demo office (its database: {demo_database})")
+        demo_url = opened.split()[1].rstrip("/").replace("localhost", "127.0.0.1")
+        assert demo_url != server.url
+
+        def demo_people() -> list[str]:
+            with urllib.request.urlopen(demo_url + "/api/v1/agents", timeout=10) as response:
+                agents = json.loads(response.read())["agents"]
+            return sorted(a["name"] for a in agents if a["online"])
+
+        assert wait_until(lambda: demo_people() == ["Alice", "Bob"], timeout=60, what="demo people")
+        assert server.get("/api/v1/agents")["agents"] == []  # the person's office: untouched
+        assert demo_database.is_file()
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(30)
+    assert "Traceback" not in demo.output()

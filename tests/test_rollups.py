@@ -1,6 +1,7 @@
-"""The pure parts of rollups (store/base.py): cutting time into buckets, the delta of a
-rewritten span, and how a usage range is split between hours, minutes and raw spans.
-Both stores use them; tests/test_store_contract.py checks the stores' answers."""
+"""The pure parts of rollups (store/base.py): cutting time into buckets, a span's whole
+hours kept as one run, the delta of a rewritten span, and how a usage range is split
+between days, hours, minutes and raw spans. Both stores use them;
+tests/test_store_contract.py checks the stores' answers."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from officepulse.store.base import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
+    Contribution,
+    RollupKey,
+    RunKey,
+    bucketed,
     rollup_delta,
+    run_delta,
     split,
     team_delta,
     usage_plan,
+    whole_hours,
 )
 
 M, H, D = MINUTE_MS, HOUR_MS, DAY_MS
@@ -114,3 +121,152 @@ def test_a_month_is_read_as_days_with_hours_minutes_and_raw_at_the_edges() -> No
     assert plan.hours == ((D - H, D), (31 * D, 31 * D + H))
     assert plan.minutes == ((D - H - M, D - H), (31 * D + H, 31 * D + H + M))
     assert plan.raw == ((D - H - M - 1, D - H - M), (31 * D + H + M, 31 * D + H + M + 1))
+
+
+# -- long spans: whole hours as one run ------------------------------------------------
+
+YEAR = 365 * D
+# Lengths from nothing to eleven years, with ragged edges.
+lengths = (
+    st.integers(0, 3 * H)
+    | st.integers(0, 2 * D)
+    | st.tuples(st.integers(0, 11 * 365), st.integers(0, D)).map(lambda t: t[0] * D + t[1])
+)
+
+
+@given(times, lengths)
+def test_a_span_is_its_edges_in_buckets_and_its_whole_hours_as_one_run(
+    start: int, length: int
+) -> None:
+    end = start + length
+    run = whole_hours(start, end)
+    edges = bucketed(start, end)
+    run_ms = run[1] - run[0] if run else 0
+    assert sum(hi - lo for lo, hi in edges) + run_ms == length
+    if run is not None:
+        assert run[0] % H == 0
+        assert run[1] % H == 0
+        assert start <= run[0] < run[1] <= end
+        # Each edge lies within one hour: a few dozen minute buckets at most.
+        assert all(lo // H == (hi - 1) // H for lo, hi in edges)
+    else:
+        assert length < 2 * H
+    buckets = rollup_delta([], [("a", start, end, "Code", "Work", False)])
+    assert len(buckets[M]) <= 2 * 60
+    assert len(buckets[H]) <= 2
+    assert len(buckets[D]) <= 2
+
+
+def test_ten_years_cost_what_an_hour_costs() -> None:
+    W = "Work"
+    start, end = 17 * M + 3, 10 * YEAR + 5 * H + 7 * M + 11
+    span: Contribution = ("a", start, end, "Code", W, False)
+    delta = rollup_delta([], [span])
+    assert sum(len(t) for t in delta.values()) == 43 + 8 + 2 + 2
+    assert run_delta([], [span]) == {("a", H, 10 * YEAR + 5 * H, "Code", W, False): 1}
+    assert sum(delta[M].values()) == (H - start) + (7 * M + 11)
+    # Extended by a minute: only the last hour's buckets change; the run stays as it was.
+    grown: Contribution = ("a", start, end + M, "Code", W, False)
+    assert run_delta([span], [grown]) == {}
+    assert rollup_delta([span], [grown])[M] == {
+        ("a", "Code", W, False, 10 * YEAR + 5 * H + 7 * M): M - 11,
+        ("a", "Code", W, False, 10 * YEAR + 5 * H + 8 * M): 11,
+    }
+    # Past the next hour: the run grows by that hour (one row out, one in).
+    longer: Contribution = ("a", start, end + H, "Code", W, False)
+    assert run_delta([span], [longer]) == {
+        ("a", H, 10 * YEAR + 5 * H, "Code", W, False): -1,
+        ("a", H, 10 * YEAR + 6 * H, "Code", W, False): 1,
+    }
+    # Re-categorised: the run moves to the new category with the buckets.
+    fun: Contribution = ("a", start, end, "Code", "Fun", False)
+    assert run_delta([span], [fun]) == {
+        ("a", H, 10 * YEAR + 5 * H, "Code", W, False): -1,
+        ("a", H, 10 * YEAR + 5 * H, "Code", "Fun", False): 1,
+    }
+
+
+class Rollups:
+    """Bucket rows and runs as a store keeps them, built only from deltas, and the answer
+    a store gives from them (raw edges from the spans, the rest from the rows)."""
+
+    def __init__(self) -> None:
+        self.spans: dict[tuple[str, int], Contribution] = {}
+        self.buckets: dict[int, dict[RollupKey, int]] = {M: {}, H: {}, D: {}}
+        self.runs: dict[RunKey, int] = {}
+
+    def write(self, row: Contribution) -> None:
+        key = (row[0], row[1])
+        old = [self.spans[key]] if key in self.spans else []
+        self.spans[key] = row
+        # Rows that come to nothing are deleted, as the stores delete them.
+        for size, delta in rollup_delta(old, [row]).items():
+            table = self.buckets[size]
+            for k, ms in delta.items():
+                if not (left := table.get(k, 0) + ms):
+                    del table[k]
+                else:
+                    table[k] = left
+        for k, n in run_delta(old, [row]).items():
+            if not (count := self.runs.get(k, 0) + n):
+                del self.runs[k]
+            else:
+                self.runs[k] = count
+
+    def usage(self, lo: int, hi: int) -> dict[tuple[str, str, bool], int]:
+        out: dict[tuple[str, str, bool], int] = {}
+
+        def add(key: tuple[str, str, bool], ms: int) -> None:
+            out[key] = out.get(key, 0) + ms
+
+        plan = usage_plan(lo, hi)
+        for a, b in plan.raw:
+            for agent, s, e, app, _, idle in self.spans.values():
+                if min(e, b) > max(s, a):
+                    add((agent, app, idle), min(e, b) - max(s, a))
+        for size, ranges in plan.by_size():
+            for a, b in ranges:
+                for (agent, app, _, idle, bucket), ms in self.buckets[size].items():
+                    if a <= bucket < b:
+                        add((agent, app, idle), ms)
+        rolled = plan.rolled()
+        if rolled is not None:
+            a, b = rolled
+            for (agent, s, e, app, _, idle), n in self.runs.items():
+                if min(e, b) > max(s, a):
+                    add((agent, app, idle), n * (min(e, b) - max(s, a)))
+        return {k: v for k, v in out.items() if v}
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from([0, 17 * M + 3, -5 * H - 1, 40 * D + 1])).map(
+            lambda t: ("a" if t[0] < 2 else "b", t[1])
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(lengths, min_size=8, max_size=8),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+    st.lists(st.tuples(times | lengths, times | lengths), min_size=1, max_size=4),
+)
+def test_rollups_built_from_deltas_answer_like_the_raw_spans(
+    slots: list[tuple[str, int]],
+    spans_ms: list[int],
+    idles: list[bool],
+    ranges: list[tuple[int, int]],
+) -> None:
+    rollups = Rollups()
+    for (agent, start), length, idle in zip(slots, spans_ms, idles, strict=False):
+        rollups.write((agent, start, start + length, "Code", "Work", idle))
+    for a, b in [*ranges, (-D, 12 * YEAR), (2 * YEAR + 7, 2 * YEAR + D + 5)]:
+        lo, hi = min(a, b), max(a, b)
+        raw: dict[tuple[str, str, bool], int] = {}
+        for agent, s, e, app, _, idle in rollups.spans.values():
+            if min(e, hi) > max(s, lo):
+                key = (agent, app, idle)
+                raw[key] = raw.get(key, 0) + min(e, hi) - max(s, lo)
+        assert rollups.usage(lo, hi) == raw, (lo, hi)
+    # However long the spans, the rows kept stay few.
+    assert sum(len(t) for t in rollups.buckets.values()) <= len(rollups.spans) * (120 + 4)
+    assert len(rollups.runs) <= len(rollups.spans)

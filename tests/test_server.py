@@ -329,3 +329,39 @@ async def test_spans_without_a_zone_take_the_hellos_and_bad_zones_are_named(
     (listed,) = server.get("/api/v1/agents")["agents"]
     assert listed["tz"] == "Asia/Tokyo"  # where the newest span was recorded
     await ws.close()
+
+
+async def test_an_agent_gone_without_a_close_is_found_by_pings_and_shown_offline(
+    tmp_path: Path,
+) -> None:
+    """A laptop shut mid-connection sends no close: the server's pings find it, while an
+    agent that answers them (the websockets library does, as every client should) stays."""
+    import aiohttp
+
+    from tests.conftest import wait_until
+
+    proc = start_server(tmp_path, "--ping-interval", "1")
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(proc.ws_url, autoping=False) as silent,
+            connect(proc.ws_url) as answering,
+        ):
+            await silent.send_str(hello("ghost1", name="Ghost"))
+            assert json.loads((await silent.receive()).data)["type"] == "welcome"
+            await answering.send(hello("bob1", name="Bob"))
+            assert json.loads(await answering.recv())["type"] == "welcome"
+
+            def online() -> dict[str, bool]:
+                return {a["id"]: a["online"] for a in proc.get("/api/v1/agents")["agents"]}
+
+            # The silent one never reads its pings, so it never answers them.
+            await asyncio.to_thread(
+                wait_until,
+                lambda: online() == {"ghost1": False, "bob1": True},
+                30,
+                "the ghost shown offline by the server's pings",
+            )
+            await ping(answering)  # and the answering one is still served
+    finally:
+        proc.stop()

@@ -3,13 +3,22 @@ is a postgresql:// URL, real agents replaying timelines, exact totals."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.conftest import OFFICEPULSE, clean_env, start_server
+from tests.test_limits import spans
+from tests.test_store_failures import answer, said_once, usage, welcomed
 from tests.timelines import expected, random_day
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresCluster
 
 pytest_plugins = ["tests.postgres"]
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)
@@ -58,3 +67,30 @@ def test_a_server_on_postgresql_keeps_exact_totals(tmp_path: Path, postgres_url:
         server.stop()
     # The ActivityWatch API is SQLite-only for now: not offered rather than broken.
     assert not any("Traceback" in line for line in server.log)
+
+
+def test_a_server_whose_postgresql_goes_away_says_so_once_and_loses_nothing(
+    tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster
+) -> None:
+    server = start_server(tmp_path, "--database", postgres_url)
+    try:
+        with welcomed(server, "pg-away") as ws:
+            assert answer(ws, spans(1, 10)) == {"type": "ack", "seq": 10}
+            postgres_cluster.stop("fast")
+            try:
+                ws.send(spans(11, 10))
+                # Every loop that reads or writes the store finds it away (once the pool
+                # has waited its 30 s for a connection), and says so.
+                server.wait_for_log("the PostgreSQL store at ", timeout=90)
+                server.wait_for_log("checking for changes to agents failing: ", timeout=90)
+                with pytest.raises(TimeoutError):
+                    ws.recv(timeout=0)  # not acknowledged: not stored yet
+            finally:
+                postgres_cluster.start()
+            # Back: the batch lands and is acknowledged; the connection stayed.
+            assert json.loads(ws.recv(timeout=60)) == {"type": "ack", "seq": 20}
+        server.wait_for_log("checking for changes to agents recovered after ", timeout=90)
+        assert usage(server) == {"Code": 20 * 30}
+    finally:
+        server.stop()
+    said_once(server.log)

@@ -4,7 +4,9 @@ database per test)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -36,6 +38,7 @@ from officepulse.store.base import (
     Store,
     UsageRow,
 )
+from officepulse.store.failures import StoreRefused
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
 from tests.conftest import usage_from_spans
@@ -242,9 +245,14 @@ _examples = itertools.count()
 # uses, so that writes hit the same (agent, start) again: extensions, cut-backs, another
 # app, an idle flip. "save" is coalesced by the store, "flush" makes it land at once (so
 # the next write of that key reads it back), "commit" is commit_spans.
+YEAR = 365 * D
 writes = st.tuples(
     st.integers(0, 5),
-    st.integers(0, 3 * H) | st.integers(0, 90).map(lambda m: m * M) | st.integers(0, 2 * D),
+    st.integers(0, 3 * H)
+    | st.integers(0, 90).map(lambda m: m * M)
+    | st.integers(0, 2 * D)
+    # Up to ten years: whole hours are runs (store/base.py), the edges buckets.
+    | st.integers(0, 10 * YEAR),
     st.sampled_from(["Code", "Tube"]),
     st.booleans(),
     st.sampled_from(["x", "y"]),
@@ -287,7 +295,14 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
             store.save_span(p + who, span)
             if how == "flush":
                 await store.flush()
-    for a, b in [*ranges, (0, 10 * H), (0, 6 * D), (D - 1, 2 * D + H + M + 1)]:
+    for a, b in [
+        *ranges,
+        (0, 10 * H),
+        (0, 6 * D),
+        (D - 1, 2 * D + H + M + 1),
+        (5 * YEAR + 7, 5 * YEAR + D + H + M + 9),
+        (-D, 11 * YEAR),
+    ]:
         lo, hi = min(a, b), max(a, b)
         expected: dict[tuple[str, str], list[int]] = {}
         for (who, start), (end, app, idle) in model.items():
@@ -336,7 +351,7 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
         } == by_app
     # The whole team (every example so far) equals every span stored, clipped.
     lo, hi = D - 1, 2 * D + H + M + 1
-    everything = await store.spans(-10 * D, 10 * D)
+    everything = await store.spans(-10 * D, 11 * YEAR)
     want = [0, 0]
     for _, span in everything:
         ms = min(span.end_ms, hi) - max(span.start_ms, lo)
@@ -344,6 +359,141 @@ async def test_usage_from_rollups_equals_the_raw_spans_clipped(
             want[1 if span.activity.idle else 0] += ms
     rows = await store.usage(lo, hi, [])
     assert [[r.active_ms, r.idle_ms] for r in rows] == ([want] if want != [0, 0] else [])
+
+
+def rollup_rows(store: Store) -> dict[str, int]:
+    """How many rows each rollup table holds."""
+    tables = ("rollups", "team_rollups", "rollup_runs")
+    sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as pg:
+            row = pg.execute(sql).fetchone()
+    else:
+        assert isinstance(store, SQLiteStore)
+        with sqlite3.connect(store.path) as raw:
+            row = raw.execute(sql).fetchone()
+        raw.close()
+    assert row is not None
+    return dict(zip(tables, map(int, row), strict=True))
+
+
+async def test_a_ten_year_span_is_a_few_rollup_rows_and_every_total_stays_exact(
+    store: Store,
+) -> None:
+    # The store takes what it is given (the server refuses spans this long at the door:
+    # core/plausible.py); what matters here is that length costs nothing.
+    store.save_agent(agent("long"))
+    start = to_ms(datetime(2014, 3, 5, 10, 17, 3, 5000, tzinfo=UTC))
+    end = to_ms(datetime(2024, 3, 5, 15, 44, 9, 11000, tzinfo=UTC))
+    await store.commit_spans("long", [Span(start, end, CODE)], 1)
+    # Two partial hours of minute rows, their hours and days, one run.
+    few = {"rollups": 43 + 45 + 2 + 2, "team_rollups": 43 + 45 + 2 + 2, "rollup_runs": 1}
+    assert rollup_rows(store) == few
+    mid = to_ms(datetime(2019, 7, 1, tzinfo=UTC))
+    ranges = [
+        (start - D, end + D),
+        (start + 1, end - 1),
+        (mid, mid + D),  # a UTC day
+        (mid - 5 * H - 30 * M, mid + 18 * H + 30 * M),  # a day in Kolkata: minutes, hours
+        (mid + 7 * M + 5, mid + 8 * M + 6),  # raw edges and one minute
+        (start - H, start + 3 * H + 7),
+        (end - 2 * D - 17, end + M),
+    ]
+
+    async def exact(length_end: int, category: str | None = None) -> None:
+        for lo, hi in ranges:
+            want = min(length_end, hi) - max(start, lo)
+            by_agent = await store.usage(lo, hi, ["agent", "app"])
+            assert [(r.agent_id, r.app, r.active_ms) for r in by_agent] == [
+                ("long", "Code", want)
+            ], (lo, hi)
+            team = await store.usage(lo, hi, ["app", "category"])  # the team rollups
+            assert [(r.app, r.active_ms) for r in team] == [("Code", want)], (lo, hi)
+            if category is not None:
+                assert [r.category for r in team] == [category]
+            only = await store.usage(lo, hi, [], agent_ids=["long"])
+            assert [r.active_ms for r in only] == [want], (lo, hi)
+
+    await exact(end, "Work > Programming")
+    # Extended by 90 minutes, as ingest extends an agent's last span: still as few rows.
+    await store.commit_spans("long", [Span(start, end + 90 * M, CODE)], 2)
+    rows = rollup_rows(store)
+    assert rows["rollup_runs"] == 1
+    assert rows["rollups"] <= 2 * 60 + 4
+    await exact(end + 90 * M)
+    # Re-categorised: its whole hours move with the rest.
+    await store.set_categories([Rule(category="Fun", pattern="^Code$", fields=("app",))])
+    await exact(end + 90 * M, "Fun")
+    assert rollup_rows(store)["rollup_runs"] == 1
+    # Erased: nothing of it is left anywhere.
+    assert await store.remove_agent("long", erase=True, now_ms=end)
+    assert await store.usage(start - D, end + D, ["app"]) == []
+    assert rollup_rows(store) == {"rollups": 0, "team_rollups": 0, "rollup_runs": 0}
+
+
+def poison(store: Store) -> None:
+    """A constraint the database itself holds: no span of the app "poison" may be
+    stored. Writes that break it can never succeed."""
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as pg:
+            pg.execute(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.app = 'poison' THEN RAISE EXCEPTION 'poisoned span' "
+                "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$"
+            )
+            pg.execute(
+                "CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON spans "
+                "FOR EACH ROW EXECUTE FUNCTION poison()"
+            )
+    else:
+        assert isinstance(store, SQLiteStore)
+        with sqlite3.connect(store.path) as raw:
+            raw.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON spans WHEN new.app = 'poison' "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned span'); END"
+            )
+        raw.close()
+
+
+async def test_a_write_that_can_never_succeed_is_refused_and_holds_up_nobody(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    poison(store)
+    for who in ("x", "y", "z"):
+        store.save_agent(agent(who))
+    await store.flush()
+    bad = Activity(app="poison")
+    with caplog.at_level(logging.INFO, logger="officepulse.store"):
+        # Queued together (one transaction, most likely): x's batch can never be stored.
+        results = await asyncio.gather(
+            store.commit_spans("x", [Span(0, H, CODE), Span(H, 2 * H, bad)], 2),
+            store.commit_spans("y", [Span(0, H, CODE)], 1),
+            store.commit_spans("z", [Span(0, H, TUBE)], 5),
+            return_exceptions=True,
+        )
+        # A span saved outside any commit that cannot be stored is dropped alone too.
+        store.save_span("y", Span(5 * H, 6 * H, bad))
+        store.save_span("z", Span(5 * H, 6 * H, TUBE))
+        await store.flush()
+    refused, *landed = results
+    assert isinstance(refused, StoreRefused)
+    assert "agent x's spans up to sequence number 2 could not be stored" in str(refused)
+    assert landed == [None, None]
+    # x's batch is dropped whole, and its number taken: its journal moves on.
+    assert await store.acked_seq("x") == 2
+    assert [r.agent_id for r in await store.usage(0, 10 * H, ["agent"])] == ["y", "z"]
+    assert await store.usage(0, 10 * H, ["app"], agent_ids=["z"]) == [
+        UsageRow(None, "Google-chrome", 2 * H, 0)
+    ]
+    # The writer goes on: x's next batch lands.
+    await store.commit_spans("x", [Span(2 * H, 3 * H, CODE)], 3)
+    assert await store.acked_seq("x") == 3
+    assert await store.spans(0, 10 * H, "x") == [("x", Span(2 * H, 3 * H, CODE))]
+    # Each refusal is said once; the store was never "failing".
+    lines = [r.getMessage() for r in caplog.records]
+    assert len([m for m in lines if " refused agent x's spans up to sequence number 2" in m]) == 1
+    assert len([m for m in lines if " refused agent y's span at " in m]) == 1
+    assert not [m for m in lines if " failing: " in m]
 
 
 # -- zone runs -----------------------------------------------------------------------
@@ -1027,7 +1177,7 @@ async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Stor
 
 
 async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) -> None:
-    # From zones' 6 through categories' 7 and enrollment's 8 to accounts' 9.
+    # From zones' 6 through categories' 7, enrollment's 8 and accounts' 9 to runs' 10.
     import sqlite3
 
     from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
@@ -1056,7 +1206,7 @@ async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) ->
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (9,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (10,)
     raw.close()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
@@ -289,31 +290,40 @@ async def test_a_commit_survives_a_server_crash(
     await store.close()
 
 
-async def test_writes_wait_out_a_server_that_is_down(
-    postgres_cluster: PostgresCluster, postgres_url: str
+async def test_writes_wait_out_a_server_that_is_down_logged_once(
+    postgres_cluster: PostgresCluster, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = PostgresStore(postgres_url, flush_interval=0.01, connect_timeout=1)
     await store.open()
     store.save_agent(agent())
     await store.flush()
-    with stopped(postgres_cluster, "fast"):
-        store.save_span("a1", Span(0, 10, CODE))
-        started = time.monotonic()
-        # Not acknowledged: the caller keeps its journal and sends again.
-        with pytest.raises(RuntimeError, match="could not write"):
-            await store.commit_spans("a1", [Span(10, 20, TUBE)], 2)
-        assert time.monotonic() - started < 10
-    # The queued span was kept; it lands once the pool has reconnected (it backs off).
-    while True:
-        try:
-            await store.flush()
-            break
-        except RuntimeError:
-            assert time.monotonic() - started < 30, "the store did not reconnect"
-            await asyncio.sleep(0.1)
-    assert await store.last_span("a1") == Span(0, 10, CODE)
-    assert await store.acked_seq("a1") == 0
+    with caplog.at_level(logging.INFO, logger="officepulse.store.postgres"):
+        with stopped(postgres_cluster, "fast"):
+            store.save_span("a1", Span(0, 10, CODE))
+            # Kept while the database is away: acknowledged once it is back, not failed
+            # (which would make every agent reconnect and send again meanwhile).
+            commit = asyncio.create_task(store.commit_spans("a1", [Span(10, 20, TUBE)], 2))
+            deadline = time.monotonic() + 30
+            while store.failures.attempts < 3:
+                assert time.monotonic() < deadline, "the store did not keep trying"
+                assert not commit.done()
+                await asyncio.sleep(0.05)
+            assert not commit.done()
+        # Back: the commit lands, with the span queued before it.
+        await asyncio.wait_for(commit, 60)
+    assert await store.last_span("a1") == Span(10, 20, TUBE)
+    assert (await store.spans(0, 20))[0] == ("a1", Span(0, 10, CODE))
+    assert await store.acked_seq("a1") == 2
     await store.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "officepulse.store.postgres"]
+    failing = [m for m in said if " failing: " in m]
+    recovered = [m for m in said if " recovered after " in m]
+    # Once per episode, however many attempts; never a traceback.
+    assert len(failing) == 1, said
+    assert len(recovered) == 1, said
+    attempts = int(recovered[0].split(" recovered after ")[1].split()[0])
+    assert attempts >= 3
+    assert not [r for r in caplog.records if r.exc_info], said
 
 
 def test_the_schema_steps_are_numbered_as_planned() -> None:

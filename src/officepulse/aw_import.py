@@ -29,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from officepulse.core.spans import Span
+from officepulse.database_choice import shown
 from officepulse.server.aw_compat import (
     IMPORT_BATCH,
     AwBucket,
@@ -40,13 +41,14 @@ from officepulse.server.aw_compat import (
     agent_id_for,
     agent_info,
     aw_store_for,
+    check_plausible,
     do_create_bucket,
     parse_event,
     parse_instant,
     reproject_later,
 )
 from officepulse.server.presence import AgentView
-from officepulse.store import is_postgres, store_from_url
+from officepulse.store import store_from_url
 from officepulse.store.base import AgentInfo
 
 
@@ -115,6 +117,7 @@ def parse_export(payload: object, *, now_us: int) -> list[ImportBucket]:
             )
             for n, raw_event in enumerate(events_raw)
         ]
+        check_plausible(((f"{where} event {n}", e) for n, e in enumerate(events)), now_us)
         bucket = AwBucket(
             id=bucket_id,
             type=texts["type"],
@@ -261,15 +264,6 @@ def run(file: str, database: str) -> int:
         return 1
     print(f"imported {file} into {shown(database)}: {report}")
     return 0
-
-
-def shown(database: str) -> str:
-    """The database as it may be printed: a URL without its password."""
-    if not is_postgres(database):
-        return database
-    from officepulse.store.postgres import redact
-
-    return redact(database)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+from officepulse.core.plausible import MAX_SPAN_MS
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 
@@ -284,12 +285,20 @@ class Journal:
         return Activity(app=activity.app, idle=activity.idle, private=activity.private)
 
     def _join_runs(self, level: int, limit: int = 5000) -> tuple[int, int]:
-        """Level 1: keep app, idle and zone, drop the details, join what then touches."""
+        """Level 1: keep app, idle and zone, drop the details, join what then touches,
+        up to the longest span a server accepts (core/plausible.py): a week away from
+        the server with the screen locked is still sent, as a few spans."""
         rows = self._unsent(level, limit)
         out: list[_Row] = []
         for seq, start, end, activity, tz in rows:
             summary = self._summary(activity)
-            if out and out[-1][3] == summary and out[-1][4] == tz and out[-1][2] == start:
+            if (
+                out
+                and out[-1][3] == summary
+                and out[-1][4] == tz
+                and out[-1][2] == start
+                and end - out[-1][1] <= MAX_SPAN_MS
+            ):
                 out[-1] = (out[-1][0], out[-1][1], end, summary, tz)
             else:
                 out.append((seq, start, end, summary, tz))

@@ -69,12 +69,14 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from officepulse import __version__
+from officepulse.core.plausible import span_refusal
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.server.guard import EXTENSION_ORIGINS
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, AgentStatus, Store
+from officepulse.store.failures import FailureLog
 
 if TYPE_CHECKING:
     from officepulse.server.app import Server
@@ -262,6 +264,22 @@ def parse_event(raw: object, where: str, *, now_us: int, timestamp_required: boo
     if event_id is not None and (not isinstance(event_id, int) or isinstance(event_id, bool)):
         raise AwError(400, f"{where}.id: expected an integer, got {event_id!r}")
     return AwEvent(ts_us, duration_us, data, event_id)
+
+
+def check_plausible(events: Iterable[tuple[str, AwEvent]], now_us: int) -> None:
+    """Refuse (400, naming the event and the rule) an event that no watcher can have
+    seen, by the rules every agent's span is held to (core/plausible.py): too long, in
+    the future, before 2000. Its time would otherwise be projected, stored and rolled up
+    like any span's. (A heartbeat merged into a longer event is many requests, each
+    checked.)"""
+    for where, event in events:
+        start_ms, end_ms = event.ts_us // 1000, -(-event.end_us // 1000)
+        why = span_refusal(start_ms, end_ms, now_us // 1000)
+        if why is not None:
+            raise AwError(
+                400,
+                f"{where} ({iso(event.ts_us)}, {seconds(event.duration_us)} s) refused: {why}",
+            )
 
 
 def heartbeat_merge(last: AwEvent, heartbeat: AwEvent, pulsetime_us: int) -> AwEvent | None:
@@ -1409,12 +1427,10 @@ class AwApi:
     async def _sweep(self) -> None:
         """Mark ActivityWatch agents offline once they have been silent for long
         enough (they have no connection whose end would say so)."""
+        failures = FailureLog("marking silent ActivityWatch agents offline", log)
         while True:
             await asyncio.sleep(min(10.0, max(0.1, self.offline_after_ms / 4000)))
-            try:
-                await self.sweep_once()
-            except Exception:
-                log.exception("marking silent ActivityWatch agents offline failed")
+            await failures.attempt(self.sweep_once)
 
     async def sweep_once(self) -> None:
         now_ms = self.server.now_ms()
@@ -1633,6 +1649,7 @@ class AwApi:
             ]
         else:
             raise AwError(400, "Invalid POST data: expected an event or a list of events")
+        check_plausible(((f"event {n}", e) for n, e in enumerate(events)), now)
         self.check_floor((f"event {n}", e) for n, e in enumerate(events))
         outcome = await self.store.aw_transaction(
             lambda tx: do_insert(tx, bucket_id, events), write=True
@@ -1643,8 +1660,10 @@ class AwApi:
     async def heartbeat(self, request: web.Request) -> web.Response:
         bucket_id = request.match_info["bucket_id"]
         body = decode_json(await read_body(request, MAX_BODY_BYTES))
-        event = parse_event(body, "heartbeat", now_us=self.now_us(), timestamp_required=True)
+        now = self.now_us()
+        event = parse_event(body, "heartbeat", now_us=now, timestamp_required=True)
         event = replace(event, id=None)
+        check_plausible([("the heartbeat", event)], now)
         raw_pulse = request.query.get("pulsetime")
         if raw_pulse is None:
             raise AwError(400, "Missing required parameter pulsetime")

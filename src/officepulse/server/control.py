@@ -21,6 +21,7 @@ from officepulse.server.admission import agent_blocked, agent_removed, credentia
 from officepulse.server.gateway import Gateway
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.store.base import AgentEvent, Store
+from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class AgentControl:
         self.seen = 0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self.failures = FailureLog("checking for changes to agents", log)
 
     async def start(self) -> None:
         """From now on; earlier events are in the state the server starts from."""
@@ -62,11 +64,9 @@ class AgentControl:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except Exception:
-                # A database hiccup must not end the watching; the next poll tries again.
-                log.exception("checking for changes to agents failed")
+            # A database hiccup must not end the watching; the next poll tries again, and
+            # a failing store is said once, not every half second.
+            await self.failures.attempt(self.poll)
 
     async def poll(self) -> None:
         """Act on every event not yet seen (the dashboard calls this right after a change,

@@ -29,6 +29,7 @@ from officepulse.server.admission import Admission
 from officepulse.server.ingest import AgentState, Ingest
 from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.settings import ServerSettings
+from officepulse.store.failures import StoreRefused
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,15 @@ class AgentConnection:
             commit, seq = await self.acks.get()
             try:
                 await commit
+            except StoreRefused:
+                # The store can never write these (store/failures.py; its log says why, as
+                # the agent need not know the database's words): it took the sequence
+                # number all the same, so the agent is told and its journal moves on.
+                self.conv.warn(
+                    "store-refused",
+                    f"spans up to sequence number {seq} could not be stored and were dropped; "
+                    "the server's log says why",
+                )
             except Exception:
                 log.exception("storing spans failed; the agent will send them again")
                 self.closing.set()
@@ -143,7 +153,13 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # permessage-deflate is used when the agent asks for it (the officepulse
         # agent does: span batches compress well; see docs/performance.md).
-        ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=True)
+        # Pings find agents gone without a close (half-open TCP), which would otherwise
+        # stay online and keep a twin that waits with takeover=false out for hours.
+        ws = AgentSocket(
+            max_msg_size=self.settings.max_frame_bytes,
+            compress=True,
+            heartbeat=self.settings.ping_interval,
+        )
         await ws.prepare(request)
         peer = request.remote or "unknown"
         bucket, refused = self.limits.admit(peer, self.clock())
@@ -238,6 +254,8 @@ class Gateway:
             hello = event.hello
             try:
                 credential = await self.admission.admit(hello)
+                if not hello.takeover:
+                    self._keep(hello.agent_id)
                 conn.state = await self.ingest.connect(hello)
             except ProtocolError as exc:
                 log.info("refused agent %s from %s: %s", hello.agent_id, peer, exc.message)
@@ -276,8 +294,16 @@ class Gateway:
             except ProtocolError as exc:
                 conv.fail(exc)
                 return
+            refused = [n for n in notes if n.code == "span-refused"]
+            if refused:
+                log.warning(
+                    "agent %s: %d span(s) refused, the first: %s",
+                    state.info.id,
+                    len(refused),
+                    refused[0].message,
+                )
             for note in notes[:3]:
-                conv.warn("span-adjusted", note)
+                conv.warn(note.code, note.message)
             await conn.flush()
             if not await conn.take_slot():
                 return  # the connection is going away; the agent sends these again
@@ -297,12 +323,25 @@ class Gateway:
             max_frame_bytes=self.settings.max_frame_bytes,
         )
 
+    def _keep(self, agent_id: str) -> None:
+        """A hello with ``takeover: false`` (an agent that another connection with its
+        id replaced) is refused while that connection is open: two agents sharing
+        an id then settle on one, instead of replacing each other for ever."""
+        old = self.connections.get(agent_id)
+        if old is not None and not old.closing.is_set() and not old.ws.closed:
+            raise ProtocolError(
+                CloseCode.REPLACED,
+                f"agent {agent_id} is connected on another connection, which this hello "
+                "asked not to replace (takeover: false)",
+            )
+
     async def _replace(self, agent_id: str, conn: AgentConnection) -> None:
         """One connection per agent: a newer one (an agent restarted before its
         old socket timed out) takes over."""
         old = self.connections.get(agent_id)
         self.connections[agent_id] = conn
         if old is not None and not old.ws.closed:
+            log.info("agent %s: a newer connection replaces the open one (4009)", agent_id)
             old.closing.set()
             await old.ws.close(
                 code=CloseCode.REPLACED, message=b"replaced by a newer connection of this agent"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from officepulse.bus.base import Bus
+from officepulse.core.plausible import instant_refusal, span_refusal
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
 from officepulse.core.zones import known_zone
 from officepulse.protocol.errors import CloseCode, ProtocolError
@@ -19,13 +20,17 @@ from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.store.base import AgentInfo, Store
 
-# A computer's clock may run a little fast; more than this is refused.
-MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
-
-
 # How often a connected agent's "last seen" is written while heartbeats flow;
 # connect and disconnect are always written at once.
 LAST_SEEN_EVERY_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """What the agent is told of one span of a batch (a non-fatal protocol error)."""
+
+    code: Literal["span-adjusted", "span-refused"]
+    message: str
 
 
 def _zoned(span: Span, tz: str) -> Span:
@@ -105,11 +110,9 @@ class Ingest:
         self.heartbeats += 1
         now_ms = self._now_ms()
         ts_ms = to_ms(heartbeat.ts)
-        if ts_ms > now_ms + MAX_CLOCK_AHEAD_MS:
-            return (
-                f"heartbeat at {heartbeat.ts.isoformat()} is {(ts_ms - now_ms) // 1000} s ahead of "
-                "the server's clock; check this computer's clock"
-            )
+        implausible = instant_refusal(ts_ms, now_ms)
+        if implausible is not None:
+            return f"heartbeat at {heartbeat.ts.isoformat()} refused: {implausible}"
         previous = state.current
         result = merge(previous, ts_ms, heartbeat.activity, self.pulsetime_ms)
         if isinstance(result, Stale):
@@ -136,39 +139,48 @@ class Ingest:
 
     async def take_spans(
         self, state: AgentState, batch: Spans
-    ) -> tuple[list[Span], int, list[str]]:
+    ) -> tuple[list[Span], int, list[Note]]:
         """The rows to commit for a batch, the sequence number they complete, and
-        notes on spans that had to be clipped or dropped. Sequence numbers
-        already taken are skipped: that is what makes re-sending safe."""
+        notes on spans that had to be clipped or were refused (core/plausible.py:
+        what no agent can have seen). Sequence numbers already taken are skipped:
+        that is what makes re-sending safe; a refused span's number is taken too, so
+        the agent's journal moves on past it."""
         # Sequence numbers only have to grow: an agent's journal compacts spans it
         # has never sent, which leaves gaps.
         rows: dict[int, Span] = {}
-        notes: list[str] = []
-        limit_ms = self._now_ms() + MAX_CLOCK_AHEAD_MS
+        notes: list[Note] = []
+        now_ms = self._now_ms()
         for offset, item in enumerate(batch.spans):
             seq = batch.first_seq + offset
             if seq <= state.seq:
                 continue
             state.seq = seq
             tz = item.tz or state.hello_tz
-            if not known_zone(tz):
-                notes.append(
-                    f"span {seq}: unknown time zone {tz!r}; counted in the connection's zone "
-                    f"{state.hello_tz!r} (use an IANA name such as 'Europe/Paris')"
-                )
-                tz = state.hello_tz
             span = Span(to_ms(item.start), to_ms(item.end), item.activity, tz)
-            if span.end_ms > limit_ms:
+            implausible = span_refusal(span.start_ms, span.end_ms, now_ms)
+            if implausible is not None:
                 notes.append(
-                    f"span {seq} ends at {iso_utc(span.end_ms)}, ahead of the server's clock; "
-                    "dropped (check this computer's clock)"
+                    Note(
+                        "span-refused",
+                        f"span {seq} ({iso_utc(span.start_ms)} to {iso_utc(span.end_ms)}) "
+                        f"refused: {implausible}",
+                    )
                 )
                 continue
+            if not known_zone(tz):
+                notes.append(
+                    Note(
+                        "span-adjusted",
+                        f"span {seq}: unknown time zone {tz!r}; counted in the connection's "
+                        f"zone {state.hello_tz!r} (use an IANA name such as 'Europe/Paris')",
+                    )
+                )
+                span = replace(span, tz=state.hello_tz)
             appended = append_span(state.current, span)
             if appended.upsert is not None:
                 rows[appended.upsert.start_ms] = appended.upsert  # a later version wins
             if appended.note is not None:
-                notes.append(f"span {seq}: {appended.note}")
+                notes.append(Note("span-adjusted", f"span {seq}: {appended.note}"))
             state.current = appended.last
         newest = state.current.tz if state.current is not None else None
         if newest is not None and newest != state.info.tz:

@@ -24,6 +24,15 @@ GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app", "category")
 # grouped by agent without
 # reading a row per agent. Both stores keep them in the same transaction as the spans they
 # sum (see rollup_delta, team_delta) and answer usage() from them.
+#
+# A span's whole hours (from its first whole hour to the end of its last) are not cut
+# into buckets: they are one *run* row (agent, start, end, app, category, idle, n; see
+# run_delta), which every answer from the rollups adds by arithmetic (its overlap with the
+# range asked, times n). So a span costs at most two partial hours of buckets (a minute
+# row each, an hour row and a day row) and one run, whatever its length: a year-long
+# span is as cheap to store, extend or re-categorise as an hour-long one. Rollups written
+# before runs existed (schema < 10) have every bucket of every span; both forms add up to
+# the same answers, so a run may have n < 0 where such a span was rewritten since.
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -34,6 +43,8 @@ RollupKey = tuple[str, str, str, bool, int]
 TeamKey = tuple[str, str, bool, int]
 # What a span row contributes to rollups: (agent_id, start_ms, end_ms, app, category, idle).
 Contribution = tuple[str, int, int, str, str, bool]
+# A run: (agent_id, start_ms, end_ms, app, category, idle), both ends on whole hours.
+RunKey = tuple[str, int, int, str, str, bool]
 # Spans re-categorised per transaction by set_categories: ingest waits at most one chunk.
 RECATEGORIZE_CHUNK = 1_000
 
@@ -54,20 +65,52 @@ def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
         bucket += size
 
 
+def whole_hours(start_ms: int, end_ms: int) -> tuple[int, int] | None:
+    """The whole hours inside [start_ms, end_ms), from the first to the end of the last
+    (a span's run), or None when it holds no whole hour."""
+    lo, hi = _ceil(start_ms, HOUR_MS), _floor(end_ms, HOUR_MS)
+    return (lo, hi) if lo < hi else None
+
+
+def bucketed(start_ms: int, end_ms: int) -> tuple[tuple[int, int], ...]:
+    """The parts of [start_ms, end_ms) that go into buckets: all of it when it holds no
+    whole hour (then it lies within two hours), else the edges around its whole hours
+    (each within one hour). Never more than two hours' worth of minutes."""
+    run = whole_hours(start_ms, end_ms)
+    if run is None:
+        return ((start_ms, end_ms),) if start_ms < end_ms else ()
+    return tuple(r for r in ((start_ms, run[0]), (run[1], end_ms)) if r[0] < r[1])
+
+
 def rollup_delta(
     old: Iterable[Contribution], new: Iterable[Contribution]
 ) -> dict[int, dict[RollupKey, int]]:
     """What to add to each rollup table (by bucket size) when the rows ``old`` are
-    replaced by ``new``: the old rows' time taken away, the new rows' added. Keys whose
-    change adds up to zero (a span rewritten as it was) are left out."""
+    replaced by ``new``: the old rows' time taken away, the new rows' added, except their
+    whole hours (``run_delta``). Keys whose change adds up to zero (a span rewritten as it
+    was) are left out."""
     delta: dict[int, dict[RollupKey, int]] = {size: {} for size in BUCKET_SIZES}
     for rows, sign in ((old, -1), (new, 1)):
         for agent_id, start_ms, end_ms, app, category, idle in rows:
-            for size, table in delta.items():
-                for bucket, ms in split(start_ms, end_ms, size):
-                    key = (agent_id, app, category, bool(idle), bucket)
-                    table[key] = table.get(key, 0) + sign * ms
+            for lo, hi in bucketed(start_ms, end_ms):
+                for size, table in delta.items():
+                    for bucket, ms in split(lo, hi, size):
+                        key = (agent_id, app, category, bool(idle), bucket)
+                        table[key] = table.get(key, 0) + sign * ms
     return {size: {k: v for k, v in t.items() if v} for size, t in delta.items()}
+
+
+def run_delta(old: Iterable[Contribution], new: Iterable[Contribution]) -> dict[RunKey, int]:
+    """What to add to the runs' counts when the rows ``old`` are replaced by ``new``: the
+    rest of ``rollup_delta``'s answer. Zeros (a run kept as it was) are left out."""
+    delta: dict[RunKey, int] = {}
+    for rows, sign in ((old, -1), (new, 1)):
+        for agent_id, start_ms, end_ms, app, category, idle in rows:
+            run = whole_hours(start_ms, end_ms)
+            if run is not None:
+                key = (agent_id, run[0], run[1], app, category, bool(idle))
+                delta[key] = delta.get(key, 0) + sign
+    return {k: v for k, v in delta.items() if v}
 
 
 def team_delta(delta: dict[int, dict[RollupKey, int]]) -> dict[int, dict[TeamKey, int]]:
@@ -96,6 +139,14 @@ class UsagePlan:
     def by_size(self) -> tuple[tuple[int, tuple[tuple[int, int], ...]], ...]:
         """The rollup parts: (bucket size, ranges)."""
         return ((MINUTE_MS, self.minutes), (HOUR_MS, self.hours), (DAY_MS, self.days))
+
+    def rolled(self) -> tuple[int, int] | None:
+        """The one range the rollup parts tile (they meet end to end), over which the
+        runs are added; None when every part is raw."""
+        parts = [*self.minutes, *self.hours, *self.days]
+        if not parts:
+            return None
+        return min(lo for lo, _ in parts), max(hi for _, hi in parts)
 
 
 def _ceil(ms: int, size: int) -> int:
@@ -254,7 +305,10 @@ class Store(Accounts, Protocol):
         """Write ``spans`` (insert-or-update by start) and record that the agent's
         journal is stored up to sequence number ``seq``, in one transaction.
         Returns once durable; a caller may then acknowledge ``seq``. Waits when
-        too many commits are pending, which is how a slow store slows agents."""
+        too many commits are pending, which is how a slow store slows agents, and
+        while the store fails (it keeps trying: store/failures.py). Raises
+        ``StoreRefused`` when the spans can never be stored: ``seq`` is recorded as
+        taken all the same."""
         ...
 
     async def acked_seq(self, agent_id: str) -> int:

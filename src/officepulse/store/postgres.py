@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, LiteralString
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,11 +57,14 @@ from officepulse.store.base import (
     enroll_refusal,
     migration_steps,
     rollup_delta,
+    run_delta,
     team_delta,
     usage_plan,
     usage_rows,
 )
+from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
+from officepulse.store.queued import Queued
 from officepulse.store.sqlite import (
     CREDENTIAL_COLUMNS,
     TOKEN_COLUMNS,
@@ -75,9 +78,14 @@ from officepulse.store.sqlite import (
 )
 
 log = logging.getLogger(__name__)
+# Errors that one write's data sets off, which trying again cannot mend (a constraint, a
+# value PostgreSQL cannot hold): that write is refused (store/failures.py). Any other
+# error (the connection was lost, the disk is full, a deadlock, a read-only standby) is
+# transient: the writer keeps what it had and tries again.
+_LASTING = (psycopg.IntegrityError, psycopg.DataError, ValueError, OverflowError)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -217,6 +225,20 @@ MIGRATIONS: dict[int, LiteralString] = {
     """,
     # People, sessions, agents' owners and the audit log (store/postgres_accounts.py).
     9: ACCOUNT_TABLES,
+    # Runs (store/base.py): a span's whole hours as one row, added by arithmetic.
+    10: """
+        CREATE TABLE rollup_runs (
+            agent_id TEXT NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
+            app TEXT NOT NULL,
+            category TEXT NOT NULL,
+            idle BOOLEAN NOT NULL,
+            n BIGINT NOT NULL,
+            PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)
+        );
+        CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
+    """,
 }
 CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
@@ -374,6 +396,18 @@ _TEAM_PRUNE: LiteralString = (
     "%s::text[], %s::bool[]) AS v(size_ms, bucket_ms, app, category, idle) "
     "WHERE r.size_ms = v.size_ms AND r.bucket_ms = v.bucket_ms AND r.app = v.app "
     "AND r.category = v.category AND r.idle = v.idle AND r.ms = 0"
+)
+_RUN_ADD: LiteralString = (
+    "INSERT INTO rollup_runs (agent_id, start_ms, end_ms, app, category, idle, n) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+    "%s::bool[], %s::bigint[]) ON CONFLICT (agent_id, start_ms, end_ms, app, category, idle) "
+    "DO UPDATE SET n = rollup_runs.n + excluded.n"
+)
+_RUN_PRUNE: LiteralString = (
+    "DELETE FROM rollup_runs r USING unnest(%s::text[], %s::bigint[], %s::bigint[], "
+    "%s::text[], %s::text[], %s::bool[]) AS v(agent_id, start_ms, end_ms, app, category, idle) "
+    "WHERE r.agent_id = v.agent_id AND r.start_ms = v.start_ms AND r.end_ms = v.end_ms "
+    "AND r.app = v.app AND r.category = v.category AND r.idle = v.idle AND r.n = 0"
 )
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
@@ -559,6 +593,7 @@ async def erase_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: 
     await hold_agents(conn, [agent_id])
     await conn.execute("DELETE FROM spans WHERE agent_id = %s", (agent_id,))
     await conn.execute("DELETE FROM zone_runs WHERE agent_id = %s", (agent_id,))
+    await conn.execute("DELETE FROM rollup_runs WHERE agent_id = %s", (agent_id,))
     cur = await conn.execute(
         "DELETE FROM rollups WHERE agent_id = %s "
         "RETURNING size_ms, bucket_ms, app, category, idle, ms",
@@ -620,14 +655,18 @@ async def write_span_rows(
     await _apply_rollups(conn, old, new)
 
 
-async def _apply_rollups(
-    conn: psycopg.AsyncConnection[tuple[Any, ...]],
-    old: Sequence[Contribution],
-    new: Sequence[Contribution],
-) -> None:
-    """Add to the rollups what replacing ``old`` by ``new`` changes, in the caller's
-    transaction (which holds the advisory locks of the agents concerned)."""
+_RunRow = tuple[str, int, int, str, str, bool, int]
+_TeamRow = tuple[int, int, str, str, bool, int]
+_RollupRow = tuple[int, int, str, str, str, bool, int]
+
+
+def _rollup_rows(
+    old: Sequence[Contribution], new: Sequence[Contribution]
+) -> tuple[list[_RunRow], list[_TeamRow], list[_RollupRow]]:
+    """The runs, team and rollup rows to add when ``old`` is replaced by ``new``."""
     deltas = rollup_delta(old, new)
+    # Runs are the agent's own rows (its lock is held): any order will do.
+    runs = sorted((*key, n) for key, n in run_delta(old, new).items())
     # Team rows are shared by every agent's writers: taken in key order, so that writers
     # in other server processes cannot deadlock on them.
     team = sorted(
@@ -635,14 +674,31 @@ async def _apply_rollups(
         for size, t in team_delta(deltas).items()
         for (app, category, idle, b), ms in t.items()
     )
+    added: list[_RollupRow] = []
+    for size, delta in deltas.items():
+        added += [(size, b, a, app, c, idle, ms) for (a, app, c, idle, b), ms in delta.items()]
+    return runs, team, added
+
+
+async def _apply_rollups(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    old: Sequence[Contribution],
+    new: Sequence[Contribution],
+) -> None:
+    """Add to the rollups what replacing ``old`` by ``new`` changes, in the caller's
+    transaction (which holds the advisory locks of the agents concerned)."""
+    # Cutting a batch's spans into buckets is CPU work (up to two partial hours of
+    # minutes a span): on a thread, so that one big batch holds up no request.
+    runs, team, added = await asyncio.to_thread(_rollup_rows, old, new)
+    if runs:
+        await conn.execute(_RUN_ADD, _columns(runs, 7))
+        # n may come back to 0 from below too (store/base.py), so every key is looked at.
+        await conn.execute(_RUN_PRUNE, _columns([row[:6] for row in runs], 6))
     if team:
         await conn.execute(_TEAM_ADD, _columns(team, 6))
         emptied_team = [row[:5] for row in team if row[5] < 0]
         if emptied_team:
             await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 5))
-    added: list[tuple[int, int, str, str, str, bool, int]] = []
-    for size, delta in deltas.items():
-        added += [(size, b, a, app, c, idle, ms) for (a, app, c, idle, b), ms in delta.items()]
     if added:
         await conn.execute(_ROLLUP_ADD, _columns(added, 7))
         emptied = [row[:6] for row in added if row[6] < 0]
@@ -659,17 +715,14 @@ class _Commit:
 
 
 @dataclass
-class _Batch:
-    """Everything the writer takes from the queue for one transaction."""
+class _Batch(Queued[SpanRow, _Commit]):
+    """Everything the writer takes from the queue for one transaction, and the callers of
+    ``flush`` waiting for it."""
 
-    agents: dict[str, AgentInfo] = field(default_factory=dict)
-    spans: dict[tuple[str, int], SpanRow] = field(default_factory=dict)
-    commits: list[_Commit] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
-    mark_offline: bool = False
 
-    def empty(self) -> bool:
-        return not (self.agents or self.spans or self.commits or self.mark_offline)
+
+_Writes = Queued[SpanRow, _Commit]
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -712,6 +765,8 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         # The rules in force, checked by every write of spans (the ActivityWatch
         # projection's too) against their version in the database.
         self.rules = StoredRules()
+        self._name = f"the PostgreSQL store at {redact(url)}"
+        self.failures = FailureLog(self._name, log)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -836,15 +891,10 @@ class PostgresStore(PostgresAccounts, AgentChanges):
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
-        failures = 0
+        loop = asyncio.get_running_loop()
         while True:
             if not self._stopping:
-                # After a failure, wait longer (up to 5 s) before the next try.
-                delay = self.flush_interval if failures == 0 else min(0.1 * 2**failures, 5.0)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
-                self._wake.clear()
+                await self._pause()
             batch, self._queue = self._queue, _Batch()
             if batch.empty():
                 # Nothing to write: waiters that came during the last write are done.
@@ -855,28 +905,91 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 continue
             self._writing = True
             try:
-                await self._write(batch)
+                await self._write_or_refuse(batch)
             except Exception as exc:
-                failures += 1
-                if failures == 1 or self._stopping:
-                    log.warning("PostgreSQL store: write failed, will retry: %s", exc)
-                # Put the writes back so that nothing accepted is lost; newer ones win.
-                # Commits fail: their callers have not acknowledged and will send again.
-                self._queue.agents = {**batch.agents, **self._queue.agents}
-                self._queue.spans = {**batch.spans, **self._queue.spans}
-                self._queue.mark_offline = batch.mark_offline or self._queue.mark_offline
-                for future in [*(c.done for c in batch.commits), *batch.waiters]:
+                self.failures.failed(reason(exc), loop.time())
+                # What was not written is queued again (_write_or_refuse); commits wait in
+                # the queue, so their agents are acknowledged once the database is back. A
+                # flush fails: nobody waits on a database that is away.
+                for future in batch.waiters:
                     _fail(future, exc)
                 if self._stopping:
+                    for commit in self._queue.commits:
+                        _fail(commit.done, exc)
                     raise RuntimeError(f"the store could not write at close: {exc}") from exc
                 continue
             finally:
                 self._writing = False
-            if failures:
-                log.warning("PostgreSQL store: writing again after %d failed tries", failures)
-                failures = 0
-            for future in [*(c.done for c in batch.commits), *batch.waiters]:
+            self.failures.succeeded(loop.time())
+            for future in batch.waiters:
                 _resolve(future)
+
+    async def _pause(self) -> None:
+        """Until the next write is due: ``flush_interval``, or at once when a caller waits;
+        while the database fails, a back-off that nothing but closing cuts short."""
+        assert self._wake is not None
+        failing = self.failures.failing
+        delay = backoff(self.failures.attempts) if failing else self.flush_interval
+        deadline = asyncio.get_running_loop().time() + delay
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    await self._wake.wait()
+                    self._wake.clear()
+                    if self._stopping or not failing:
+                        return
+
+    async def _write_or_refuse(self, batch: _Writes) -> None:
+        """Write ``batch`` in one transaction; when that fails for a lasting reason,
+        each part in its own, so that one write that can never be made is refused
+        (store/failures.py) and the rest land. A transient error queues again what
+        was not written, and is raised."""
+        try:
+            await self._write(batch)
+        except _LASTING as exc:
+            log.warning("%s: a write failed (%s); writing each apart", self._name, reason(exc))
+        except Exception:
+            self._put_back(batch)
+            raise
+        else:
+            for commit in batch.commits:
+                _resolve(commit.done)
+            return
+        parts = batch.parts()
+        for n, part in enumerate(parts):
+            try:
+                await self._write_part(part)
+            except Exception:
+                self._put_back(_Writes.joined(parts[n:]))
+                raise
+
+    async def _write_part(self, part: _Writes) -> None:
+        """One write; if it can never be made it is refused: an agent's details or a span
+        not committed are dropped (nobody was told they were stored), a commit's spans
+        are dropped and its sequence number recorded as taken (``StoreRefused``)."""
+        try:
+            await self._write(part)
+        except _LASTING as exc:
+            log.error("%s refused %s: %s", self._name, part.what(), reason(exc))
+            refused = StoreRefused(f"{part.what()} could not be stored: {reason(exc)}")
+        else:
+            for commit in part.commits:
+                _resolve(commit.done)
+            return
+        try:
+            await self._write(_Writes(commits=[replace(c, rows=[]) for c in part.commits]))
+        except _LASTING as exc:  # the agent sends the batch again, and is refused again
+            log.error("%s could not take %s either: %s", self._name, part.what(), reason(exc))
+        for commit in part.commits:
+            if not commit.done.done():
+                commit.done.set_exception(refused)
+
+    def _put_back(self, batch: _Writes) -> None:
+        """Queue again what was not written, before what came meanwhile (newer wins)."""
+        self._queue.agents = {**batch.agents, **self._queue.agents}
+        self._queue.spans = {**batch.spans, **self._queue.spans}
+        self._queue.commits = batch.commits + self._queue.commits
+        self._queue.mark_offline = batch.mark_offline or self._queue.mark_offline
 
     @contextlib.asynccontextmanager
     async def transaction(
@@ -893,7 +1006,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
 
-    async def _write(self, batch: _Batch) -> None:
+    async def _write(self, batch: _Writes) -> None:
         # The pending writes first, then each commit in order; a later write of the same
         # (agent, start) wins, as one upsert after another would.
         spans = dict(batch.spans)
@@ -930,8 +1043,10 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     async def _read(
         self, sql: LiteralString, params: Sequence[object] | Mapping[str, object] = ()
     ) -> list[Any]:
-        # Reads see every write queued before them.
-        await self.flush()
+        # Reads see every write queued before them, unless the store is failing: then
+        # the writer keeps trying, and this only reads.
+        if not self.failures.failing:
+            await self.flush()
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, params)
@@ -1175,6 +1290,18 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 params += [size, lo, hi, *only_param]
         if not parts:
             return []
+        rolled = plan.rolled()
+        if rolled is not None:
+            # Whole hours kept as runs (store/base.py), by arithmetic over what the
+            # rollups answer.
+            lo, hi = rolled
+            parts.append(
+                "SELECT agent_id, app, category, idle, "
+                "n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS ms FROM rollup_runs WHERE "
+                + _OVERLAP
+                + only
+            )
+            params += [hi, lo, hi, lo, lo, *only_param]
         group = ", ".join([*keys, "idle"])
         order = ", ".join([*(f'{k} COLLATE "C"' for k in keys), "idle"])
         rows = await self._read(

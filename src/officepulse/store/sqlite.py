@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,16 +54,23 @@ from officepulse.store.base import (
     enroll_refusal,
     migration_steps,
     rollup_delta,
+    run_delta,
     team_delta,
     usage_plan,
     usage_rows,
 )
+from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
+from officepulse.store.queued import Queued
 from officepulse.store.sqlite_accounts import ACCOUNT_TABLES, SQLiteAccounts
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# Errors that one write's data sets off, which trying again cannot mend (a constraint, a
+# value SQLite cannot hold, text it cannot encode): that write is refused
+# (store/failures.py). Any other error (full, locked, I/O) is transient: kept, retried.
+_LASTING = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -115,6 +122,11 @@ MIGRATIONS: dict[int, str] = {
     # People, sessions, agents' owners and the audit log (store/sqlite_accounts.py): the
     # first table here, the others as this step's follow-up statements below.
     9: ACCOUNT_TABLES[0],
+    # Runs (store/base.py): a span's whole hours as one row, added by arithmetic.
+    10: "CREATE TABLE rollup_runs (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL, "
+    "end_ms INTEGER NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
+    "idle INTEGER NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)) WITHOUT ROWID",
 }
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
@@ -266,6 +278,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     ),
     9: ACCOUNT_TABLES[1:],
+    10: ("CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",),
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
@@ -446,6 +459,15 @@ _TEAM_PRUNE = (
     "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? "
     "AND category = ? AND idle = ? AND ms = 0"
 )
+_RUN_ADD = (
+    "INSERT INTO rollup_runs (agent_id, start_ms, end_ms, app, category, idle, n) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (agent_id, start_ms, end_ms, app, category, idle) DO UPDATE SET n = n + excluded.n"
+)
+_RUN_PRUNE = (
+    "DELETE FROM rollup_runs WHERE agent_id = ? AND start_ms = ? AND end_ms = ? AND app = ? "
+    "AND category = ? AND idle = ? AND n = 0"
+)
 
 
 def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet) -> None:
@@ -515,6 +537,7 @@ def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet) -> None
     conn.execute("DELETE FROM spans WHERE agent_id = ?", (agent_id,))
     conn.execute("DELETE FROM rollup_pending")  # what the delete trigger noted of this
     conn.execute("DELETE FROM zone_runs WHERE agent_id = ?", (agent_id,))
+    conn.execute("DELETE FROM rollup_runs WHERE agent_id = ?", (agent_id,))
     left = conn.execute(
         "DELETE FROM rollups WHERE agent_id = ? "
         "RETURNING size_ms, bucket_ms, app, category, idle, ms",
@@ -564,6 +587,9 @@ def _apply_rollups(
     conn: sqlite3.Connection, old: Sequence[Contribution], new: Sequence[Contribution]
 ) -> None:
     deltas = rollup_delta(old, new)
+    runs = run_delta(old, new)
+    conn.executemany(_RUN_ADD, [(*key, n) for key, n in runs.items()])
+    conn.executemany(_RUN_PRUNE, list(runs))  # n may come back to 0 from below too
     for size, team in team_delta(deltas).items():
         conn.executemany(
             _TEAM_ADD,
@@ -622,10 +648,21 @@ class _Commit:
     loop: asyncio.AbstractEventLoop
     done: asyncio.Future[None]
 
+    def settle(self, refused: StoreRefused | None) -> None:
+        """Tell the waiting caller (on its own loop) that the batch is stored or refused."""
+        self.loop.call_soon_threadsafe(_settle, self.done, refused)
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
+
+def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
+    if future.done():
+        return
+    if refused is None:
         future.set_result(None)
+    else:
+        future.set_exception(refused)
+
+
+_Batch = Queued[SpanRow, _Commit]
 
 
 class SQLiteStore(SQLiteAccounts, AgentChanges):
@@ -653,6 +690,9 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._stopped = threading.Event()  # ends a back-off wait at close
+        self._name = f"the SQLite store at {self.path}"
+        self.failures = FailureLog(self._name, log)
         # The rules in force: the defaults until open() reads the stored ones (migration 7
         # categorises existing spans with the defaults). Replaced, never changed in place.
         self._rules = compile_rules(DEFAULT_RULES)
@@ -704,17 +744,20 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
     async def close(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
-        self._write_pending()
-        with self._queue_lock:
-            readers, self._readers = self._readers, []
-        for conn in readers:
-            conn.close()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        try:
+            self._write_pending()  # raises if what is left cannot be written now
+        finally:
+            with self._queue_lock:
+                readers, self._readers = self._readers, []
+            for conn in readers:
+                conn.close()
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     # -- writes --------------------------------------------------------------------
 
@@ -753,71 +796,112 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             self._wake.clear()
             try:
                 self._write_pending()
-            except sqlite3.Error:
-                # The writes were put back and their commits failed (their agents
-                # send again): keep the writer alive and try again shortly.
-                log.exception("writing to %s failed; trying again", self.path)
-                time.sleep(0.5)
+            except Exception:
+                # Kept and logged (store/failures.py); wait longer each time before the
+                # next try, whatever wakes the writer meanwhile, so that a full disk is not
+                # hammered by every commit that arrives.
+                self._stopped.wait(backoff(self.failures.attempts))
 
     def _write_pending(self) -> None:
         with self._write_lock:
             with self._queue_lock:
-                spans, self._spans = self._spans, {}
-                agents, self._agents = self._agents, {}
-                commits, self._commits = self._commits, []
-            if not spans and not agents and not commits:
+                batch = _Batch(agents=self._agents, spans=self._spans, commits=self._commits)
+                self._spans, self._agents, self._commits = {}, {}, []
+            if batch.empty():
                 return
             conn = self._writer
             assert conn is not None, "store is not open"
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "INSERT INTO agents (id, name, host, platform, version, tz, online, "
-                    "last_seen_ms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
-                    "SET name=excluded.name, host=excluded.host, platform=excluded.platform, "
-                    "version=excluded.version, tz=excluded.tz, online=excluded.online, "
-                    "last_seen_ms=excluded.last_seen_ms",
-                    [
-                        (
-                            a.id,
-                            a.name,
-                            a.host,
-                            a.platform,
-                            a.version,
-                            a.tz,
-                            a.online,
-                            a.last_seen_ms,
-                        )
-                        for a in agents.values()
-                    ],
-                )
-                # The pending writes, then each commit in order (a later write of one
-                # (agent, start) wins), with their rollups, in this one transaction.
-                write_span_rows(
-                    conn,
-                    [*spans.values(), *(row for c in commits for row in c.rows)],
-                    self._rules,
-                )
-                for commit in commits:
-                    conn.execute(
-                        "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
-                        (commit.seq, commit.agent_id),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                # Put everything back so that nothing accepted is lost (newer writes
-                # win) and try again: a slow or locked store slows agents down, their
-                # commits wait, nobody is dropped.
-                with self._queue_lock:
-                    self._spans = {**spans, **self._spans}
-                    self._agents = {**agents, **self._agents}
-                    self._commits = commits + self._commits
+                self._write_batch(conn, batch)
+            except _LASTING as exc:
+                # One write in the batch can never be made. Each on its own, so that it
+                # alone is refused and the rest land.
+                log.warning("%s: a write failed (%s); writing each apart", self._name, reason(exc))
+                self._write_apart(conn, batch)
+            except Exception as exc:
+                # Transient (full, locked, I/O): put everything back so that nothing
+                # accepted is lost (newer writes win) and try again later: a slow or
+                # failing store slows agents down, their commits wait, nobody is dropped.
+                self._put_back(batch)
+                self.failures.failed(reason(exc), time.monotonic())
                 raise
-            for commit in commits:
-                commit.loop.call_soon_threadsafe(_resolve, commit.done)
+            else:
+                for commit in batch.commits:
+                    commit.settle(None)
+            self.failures.succeeded(time.monotonic())
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        """Everything in ``batch`` in one transaction (its callers settle its commits)."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO agents (id, name, host, platform, version, tz, online, "
+                "last_seen_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET name=excluded.name, host=excluded.host, platform=excluded.platform, "
+                "version=excluded.version, tz=excluded.tz, online=excluded.online, "
+                "last_seen_ms=excluded.last_seen_ms",
+                [
+                    (a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms)
+                    for a in batch.agents.values()
+                ],
+            )
+            # The pending writes, then each commit in order (a later write of one
+            # (agent, start) wins), with their rollups, in this one transaction.
+            write_span_rows(
+                conn,
+                [*batch.spans.values(), *(row for c in batch.commits for row in c.rows)],
+                self._rules,
+            )
+            for commit in batch.commits:
+                conn.execute(
+                    "UPDATE agents SET acked_seq = MAX(acked_seq, ?) WHERE id = ?",
+                    (commit.seq, commit.agent_id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _write_apart(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        """Each part of ``batch`` in its own transaction, in order, refusing those that
+        fail for a lasting reason (``_write_part``). A transient error puts back what is
+        left and is raised."""
+        parts = batch.parts()
+        for n, part in enumerate(parts):
+            try:
+                self._write_part(conn, part)
+            except Exception as exc:
+                self._put_back(_Batch.joined(parts[n:]))
+                self.failures.failed(reason(exc), time.monotonic())
+                raise
+
+    def _write_part(self, conn: sqlite3.Connection, part: _Batch) -> None:
+        """One write; if it can never be made it is refused: an agent's details or a span
+        not committed are dropped (nobody was told they were stored), a commit's spans
+        are dropped and its sequence number recorded as taken (``StoreRefused``)."""
+        try:
+            self._write_batch(conn, part)
+        except _LASTING as exc:
+            log.error("%s refused %s: %s", self._name, part.what(), reason(exc))
+            refused = StoreRefused(f"{part.what()} could not be stored: {reason(exc)}")
+        else:
+            for commit in part.commits:
+                commit.settle(None)
+            return
+        try:
+            self._write_batch(conn, _Batch(commits=[replace(c, rows=[]) for c in part.commits]))
+        except _LASTING as exc:  # the agent sends the batch again, and is refused again
+            log.error("%s could not take %s either: %s", self._name, part.what(), reason(exc))
+        for commit in part.commits:
+            commit.settle(refused)
+
+    def _put_back(self, batch: _Batch) -> None:
+        with self._queue_lock:
+            self._spans = {**batch.spans, **self._spans}
+            self._agents = {**batch.agents, **self._agents}
+            self._commits = batch.commits + self._commits
 
     # -- reads ---------------------------------------------------------------------
 
@@ -834,10 +918,11 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         def run() -> list[tuple[object, ...]]:
-            # Reads see every write queued before them (unless the database is
-            # locked right now: then the writer thread keeps trying, and this reads).
-            with contextlib.suppress(sqlite3.OperationalError):
-                self._write_pending()
+            # Reads see every write queued before them, unless the store is failing
+            # (locked, full): then the writer thread keeps trying, and this only reads.
+            if not self.failures.failing:
+                with contextlib.suppress(Exception):  # the writer logs it
+                    self._write_pending()
             return self._reader().execute(sql, params).fetchall()
 
         return await asyncio.to_thread(run)
@@ -1099,6 +1184,16 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 params += [size, lo, hi, *only_param]
         if not parts:
             return []
+        rolled = plan.rolled()
+        if rolled is not None:
+            # Whole hours kept as runs (store/base.py), by arithmetic over what the
+            # rollups answer.
+            lo, hi = rolled
+            parts.append(
+                "SELECT agent_id, app, category, idle, n * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
+                f"AS ms FROM rollup_runs WHERE {_OVERLAP}{only}"
+            )
+            params += [hi, lo, hi, lo, lo, *only_param]
         # Changes by other writers not folded yet, clipped to the ranges read from rollups
         # (the raw edges read the spans table, which has them already).
         for _, ranges in plan.by_size():

@@ -29,6 +29,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 
+from officepulse.agent.sources._common import socket_trouble
 from officepulse.agent.sources.base import IdleSource, SourceUnavailable
 
 WORD = struct.Struct("=I")
@@ -140,7 +141,7 @@ class WaylandIdle(IdleSource):
         except OSError as exc:
             self.close()
             raise SourceUnavailable(
-                f"cannot talk to the Wayland compositor at {self._path}: {exc}"
+                f"cannot talk to the Wayland compositor at {self._path}: {socket_trouble(exc)}"
             ) from exc
         except BaseException:
             self.close()
