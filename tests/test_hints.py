@@ -18,6 +18,7 @@ import pytest
 from officepulse.agent.transport import agent_url
 from tests.conftest import (
     OFFICEPULSE,
+    Process,
     ServerProcess,
     clean_env,
     start_agent,
@@ -111,16 +112,14 @@ def test_following_the_start_up_hint_lets_an_agent_in(tmp_path: Path, own_databa
 
         agent_args = shlex.split(run_agent.replace("TOKEN", secret))[1:]
         assert agent_args[:2] == ["agent", "--server-url"]
-        agent = subprocess.Popen(
+        agent = Process(
             [
                 OFFICEPULSE,
                 *agent_args,
                 *("--agent-id", "hinted", "--source", "none", "--credential-store", "file"),
                 *("--state-dir", str(tmp_path / "agent")),
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            name="the agent",
             env=clean_env(**env),
             cwd=elsewhere,
         )
@@ -133,6 +132,7 @@ def test_following_the_start_up_hint_lets_an_agent_in(tmp_path: Path, own_databa
                 timeout=30,
                 what="the agent enrolled with the hinted token online",
             )
+            agent.wait_for_log("enrolled with the server")  # said once the credential is kept
         finally:
             out = stop(agent)
         assert "enrolled with the server" in out

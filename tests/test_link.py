@@ -235,6 +235,7 @@ async def test_an_hour_in_one_window_then_a_switch_keeps_the_one_connection(
         assert journal.acked_seq == last
         assert link.connected.is_set()
     assert stalls(caplog) == []
+    server.wait_for_log("agent quiet disconnected")  # logged last: the counts are complete
     assert connections(server, "quiet") == 1
     assert server_lines(server, "agent quiet: a newer connection replaces") == 0
 
@@ -275,6 +276,7 @@ def test_a_real_agent_quiet_for_longer_than_its_ack_timeout_keeps_its_connection
     assert "every span was acknowledged by the server" in out, out
     assert "no acknowledgement" not in out, out
     assert "reconnecting" not in out, out
+    server.wait_for_log("agent still disconnected")  # logged last: the counts are complete
     assert connections(server, "still") == 1, server.log
     assert server_lines(server, "agent still: a newer connection replaces") == 0
 
@@ -498,7 +500,8 @@ async def test_two_agents_sharing_an_id_settle_on_one_connection(
             await until(lambda: replacements() == 1, "the server to log the one replacement")
             assert newer.connected.is_set()
             assert not older.connected.is_set()
-            assert connections(server, "twin") == 2
+            # The newer one's connection is logged after the replacement it made.
+            await until(lambda: connections(server, "twin") == 2, "the newer one's connection")
         await until(lambda: older.connected.is_set(), "the replaced agent to come back")
         await until(lambda: connections(server, "twin") == 3, "the server to log its return")
     assert replacements() == 1
