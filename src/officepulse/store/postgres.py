@@ -40,8 +40,9 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
+from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.store.base import (
+    FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
     AgentChanges,
     AgentEvent,
@@ -323,6 +324,11 @@ _ZONES_DELETE: LiteralString = (
     "DELETE FROM zone_runs z USING unnest(%s::text[], %s::bigint[]) AS v(agent_id, start_ms) "
     "WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
 )
+_ZONES_UPDATE: LiteralString = (
+    "UPDATE zone_runs z SET end_ms = v.end_ms, tz = v.tz "
+    "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[]) AS v(agent_id, start_ms, "
+    "end_ms, tz) WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
+)
 _ZONES_INSERT: LiteralString = (
     "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
     "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])"
@@ -411,6 +417,7 @@ _AGENT_SQL: LiteralString = (
     "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
+_AGENT_NAMES: LiteralString = "SELECT id, name FROM agents"
 _AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
 
 
@@ -508,9 +515,12 @@ async def _paint_zones(cur: psycopg.AsyncCursor[tuple[Any, ...]], rows: Iterable
     hulls = [(agent_id, *hull(m)) for agent_id, m in marks.items()]
     await cur.execute(_ZONES_NEAR, _columns(hulls, 3))
     near = by_agent(await cur.fetchall())
-    deletes, inserts = repaint(near, marks)
+    # A run that only grew or changed zone (the common case) is updated in place.
+    deletes, updates, inserts = in_place(*repaint(near, marks))
     if deletes:
         await cur.execute(_ZONES_DELETE, _columns(deletes, 2))
+    if updates:
+        await cur.execute(_ZONES_UPDATE, _columns(updates, 4))
     if inserts:
         await cur.execute(_ZONES_INSERT, _columns(inserts, 4))
 
@@ -687,7 +697,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         self,
         url: str,
         *,
-        flush_interval: float = 0.05,
+        flush_interval: float = FLUSH_INTERVAL,
         max_pending_commits: int = 256,
         min_connections: int = 1,
         max_connections: int = 8,
@@ -947,6 +957,9 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(_AGENT_SQL + _AGENT_ORDER)
         return [status_from(r) for r in rows]
+
+    async def agent_names(self) -> dict[str, str]:
+        return {str(id_): str(name) for id_, name in await self._read(_AGENT_NAMES)}
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(_AGENT_SQL + " WHERE a.id = %s", (agent_id,))
