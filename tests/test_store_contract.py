@@ -4,6 +4,7 @@ database per test)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from collections.abc import AsyncIterator
@@ -267,6 +268,33 @@ async def test_a_write_of_many_agents_reads_a_few_times_and_grows_runs_in_place(
     rows = await store.usage(0, 60_000, ["agent"])
     assert {r.agent_id: r.active_ms for r in rows} == {a: 29_000 for a in agents}
     assert await store.zones(["a007"], 0, 60_000) == {"a007": [ZoneRun(0, 29_000, "UTC")]}
+    await store.close()
+
+
+async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: Path) -> None:
+    # Servers poll agent events twice a second and read people, owners and rules on every
+    # request: none of that is in the queue, so none of it may cut the coalescing short.
+    path = tmp_path / "q.sqlite3"
+    store = SQLiteStore(path, flush_interval=3600)
+    await store.open()
+    store.save_agent(agent())
+    store.save_span("a1", Span(0, 10_000, CODE, "UTC"))
+    await store.flush()
+    store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
+
+    def stored_end() -> int:
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            (end,) = raw.execute("SELECT end_ms FROM spans").fetchone()
+        return int(end)
+
+    await store.agent_events(0)
+    await store.people()
+    await store.agent_owners()
+    await store.categories()
+    assert stored_end() == 10_000
+    # A read of spans writes what is queued first: it sees the heartbeat.
+    assert [r.active_ms for r in await store.usage(0, 60_000, [])] == [20_000]
+    assert stored_end() == 20_000
     await store.close()
 
 

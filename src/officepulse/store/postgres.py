@@ -938,10 +938,17 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     # -- reads ---------------------------------------------------------------------
 
     async def _read(
-        self, sql: LiteralString, params: Sequence[object] | Mapping[str, object] = ()
+        self,
+        sql: LiteralString,
+        params: Sequence[object] | Mapping[str, object] = (),
+        *,
+        fresh: bool = True,
     ) -> list[Any]:
-        # Reads see every write queued before them.
-        await self.flush()
+        # Reads see every write queued before them. Not ``fresh``: a read of what is never
+        # queued (accounts, rules, events), which must not cut short the writer's
+        # coalescing of heartbeats.
+        if fresh:
+            await self.flush()
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, params)
@@ -1081,6 +1088,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         rows = await self._read(
             "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > %s ORDER BY seq",
             (after_seq,),
+            fresh=False,  # polled twice a second by every server process
         )
         return [event_from(r) for r in rows]
 
@@ -1200,7 +1208,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     # -- categories --------------------------------------------------------------------
 
     async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories")
+        rows = await self._read("SELECT rules FROM categories", fresh=False)
         return rules_from_json(rows[0][0])
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:

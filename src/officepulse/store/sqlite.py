@@ -835,12 +835,17 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 self._readers.append(conn)
         return conn
 
-    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    async def _read(
+        self, sql: str, params: Sequence[object] = (), *, fresh: bool = True
+    ) -> list[tuple[object, ...]]:
         def run() -> list[tuple[object, ...]]:
             # Reads see every write queued before them (unless the database is
             # locked right now: then the writer thread keeps trying, and this reads).
-            with contextlib.suppress(sqlite3.OperationalError):
-                self._write_pending()
+            # Not ``fresh``: a read of what is never queued (accounts, rules, events),
+            # which must not cut short the writer's coalescing of heartbeats.
+            if fresh:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    self._write_pending()
             return self._reader().execute(sql, params).fetchall()
 
         return await asyncio.to_thread(run)
@@ -995,6 +1000,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         rows = await self._read(
             "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > ? ORDER BY seq",
             (after_seq,),
+            fresh=False,  # polled twice a second by every server process
         )
         return [event_from(r) for r in rows]
 
@@ -1126,7 +1132,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
     # -- categories --------------------------------------------------------------------
 
     async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories")
+        rows = await self._read("SELECT rules FROM categories", fresh=False)
         return rules_from_json(str(rows[0][0]))
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:
