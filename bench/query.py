@@ -876,7 +876,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         out = RESULTS_DIR / f"query-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(result, indent=2))
+        out.write_text(json.dumps(result, indent=2, default=str))
         print(f"wrote {out}")
     return 0
 
