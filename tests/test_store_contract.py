@@ -91,6 +91,8 @@ async def test_agents_come_with_their_current_span(store: Store) -> None:
     assert one is not None
     assert one.info == agent("b", online=False, seen=5)
     assert await store.agent("zzz") is None
+    # Names alone (what API rows show), queued agents included: no span is read for them.
+    assert await store.agent_names() == {"a": "name-a", "b": "name-b"}
 
 
 async def test_usage_clips_spans_to_the_period_and_keeps_idle_apart(store: Store) -> None:
