@@ -737,14 +737,15 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
         )
         if r.note:
             lines.append(f"{'':<24}   {r.note}")
-    whole = next(r for r in rows if r.query == "by app, whole period")
-    verdict = "meets" if whole.warm_p50_ms < 100 and (whole.cold_ms or 0) < 100 else "misses"
     lines.append("")
-    lines.append(
-        f"target < 100 ms (by app, whole period, SQLite): {verdict} it at "
-        f"{fill.agents:,} agents × {fill.days} d (cold {whole.cold_ms} ms, warm p50 "
-        f"{whole.warm_p50_ms} ms)"
-    )
+    for whole in rows:
+        if whole.system == "officepulse SQLite" and whole.query == "by app, whole period":
+            ok = whole.warm_p50_ms < 100 and (whole.cold_ms or 0) < 100
+            lines.append(
+                f"target < 100 ms (by app, whole period, SQLite): {'meets' if ok else 'misses'} "
+                f"it at {fill.agents:,} agents × {fill.days} d (cold {whole.cold_ms} ms, warm "
+                f"p50 {whole.warm_p50_ms} ms)"
+            )
     for r in rows:
         if r.system.startswith("officepulse HTTP"):
             limit = 3.0 if r.query.startswith("by app") else 50.0
@@ -795,6 +796,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-aw", action="store_true")
     p.add_argument("--skip-recategorize", action="store_true")
     p.add_argument("--skip-http", action="store_true", help="no /api/v1/usage of a real server")
+    p.add_argument("--skip-sqlite", action="store_true", help="no usage() of the store itself")
     p.add_argument("--json", action="store_true", help="also write bench/results/")
     p.add_argument(
         "--keep",
@@ -840,7 +842,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         fill, totals, kept = await fill_store(path, args, windows)
         if args.keep is not None:
             save_kept(args.keep, fill, totals)
-    rows = await time_sqlite(path, fill, totals, windows, args.warm)
+    rows = [] if args.skip_sqlite else await time_sqlite(path, fill, totals, windows, args.warm)
     if not args.skip_http:
         print("asking a real server over HTTP ...", flush=True)
         rows += time_http(path, fill, totals, windows["whole"], args.warm, tmp)
