@@ -454,7 +454,8 @@ def usage_out(
     rows: list[UsageRow],
     names: Mapping[str, str],
 ) -> UsageOut:
-    """``names``: agents' names by id (only the rows' agents are looked up)."""
+    """``names``: agents' names by id, shown beside the rows' agents ({} when the rows
+    are not grouped by agent)."""
     return UsageOut(
         start=start,
         end=end,
