@@ -277,8 +277,10 @@ class Session:
         self.procs.append(proc)
         return proc
 
-    def officepulse(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``officepulse agent ARGS`` in this session, as the user."""
+    def officepulse(
+        self, *args: str, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``officepulse agent ARGS`` in this session (or ``env``), as the user."""
         return subprocess.run(
             [
                 *self.user.command(python=True),
@@ -288,7 +290,7 @@ class Session:
                 "agent",
                 *list(args),
             ],
-            env=self.agent_env,
+            env=dict(env if env is not None else self.agent_env),
             capture_output=True,
             text=True,
             timeout=60,
@@ -376,16 +378,21 @@ def _processes_of_session(uid: int, runtime: str) -> list[psutil.Process]:
 # -- what reached the server ------------------------------------------------------------
 
 
+def live(server: ServerProcess, agent: str) -> dict[str, Any] | None:
+    """What the server shows as ``agent``'s current activity, while it is online."""
+    for each in server.get("/api/v1/agents")["agents"]:
+        if each["id"] == agent and each["online"] and each["current"] is not None:
+            return dict(each["current"])
+    return None
+
+
 def seen_live(server: ServerProcess, agent: str, **fields: Any) -> dict[str, Any]:
     """Wait until the server shows ``agent``'s current activity with these fields."""
 
     def matches() -> dict[str, Any] | None:
-        for each in server.get("/api/v1/agents")["agents"]:
-            cur = each["current"]
-            if each["id"] != agent or not each["online"] or cur is None:
-                continue
-            if all(cur.get(k) == v for k, v in fields.items()):
-                return dict(cur)
+        cur = live(server, agent)
+        if cur is not None and all(cur.get(k) == v for k, v in fields.items()):
+            return cur
         return None
 
     return wait_for(matches, f"the server to show {agent} with {fields}")
