@@ -53,7 +53,7 @@ from officepulse.agent.sources.wayland_idle import (
     WaylandConnection,
     message,
 )
-from tests.conftest import OFFICEPULSE, ServerProcess
+from tests.conftest import OFFICEPULSE, ServerProcess, stop
 
 T = TypeVar("T")
 
@@ -247,13 +247,10 @@ class Session:
         self._states += 1
         return self.user.own(self.root / f"agent-state-{self._states}")
 
-    def agent(
-        self, server: ServerProcess, *args: str, env: Mapping[str, str] | None = None
-    ) -> subprocess.Popen[str]:
-        """A real ``officepulse agent`` in this session, as the user; its output is
-        readable from ``stdout`` (stop it with ``tests.conftest.stop``)."""
-        log = self.root / f"agent-{self._states + 1}.log"
-        self.logs.append(log)
+    @contextlib.contextmanager
+    def agent(self, server: ServerProcess, *args: str) -> Iterator[AgentRun]:
+        """A real ``officepulse agent`` in this session, as the user, stopped at the end
+        of the block; its output is then in ``output``, and is added to any failure."""
         command = [
             *self.user.command(python=True),
             OFFICEPULSE,
@@ -264,18 +261,29 @@ class Session:
             server.ws_url,
             "--state-dir",
             str(self.state_dir()),
+            # Not the keyring: with no login keyring, gnome-keyring asks GNOME Shell to
+            # prompt for a password to create one, and that waits for a person.
+            "--credential-store",
+            "file",
             *args,
         ]
         proc = subprocess.Popen(
             command,
-            env=dict(env if env is not None else self.agent_env),
+            env=self.agent_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=self.root,
             text=True,
         )
         self.procs.append(proc)
-        return proc
+        run = AgentRun(proc)
+        try:
+            yield run
+        except BaseException as exc:
+            run.output = stop(proc)
+            exc.add_note(f"--- the agent's output ---\n{run.output}")
+            raise
+        run.output = stop(proc)
 
     def officepulse(
         self, *args: str, env: Mapping[str, str] | None = None
@@ -294,6 +302,18 @@ class Session:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
+            cwd=self.root,
+        )
+
+    def run_as_user(self, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """A command of the session's own (``gsettings``), as the user."""
+        return subprocess.run(
+            [*self.user.command(), *command],
+            env=self.agent_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
             check=False,
             cwd=self.root,
         )
@@ -373,6 +393,12 @@ def _processes_of_session(uid: int, runtime: str) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+@dataclass
+class AgentRun:
+    proc: subprocess.Popen[str]
+    output: str = ""
 
 
 # -- what reached the server ------------------------------------------------------------
@@ -757,7 +783,7 @@ def start_kwin() -> Iterator[KWin]:
 
 # -- GNOME Shell ------------------------------------------------------------------------
 
-KEY_ESCAPE, KEY_ALT, KEY_TAB = 0xFF1B, 0xFFE9, 0xFF09
+KEY_SHIFT, KEY_ALT, KEY_TAB = 0xFFE1, 0xFFE9, 0xFF09
 
 
 class Gnome(Session):
@@ -807,6 +833,19 @@ class Gnome(Session):
             return self.focused_window() is not None
 
         wait_for(ready, "GNOME Shell with officepulse's extension", START_TIMEOUT, self.log_tail)
+        # GNOME Shell (40 and later) opens the overview once its startup is complete, and
+        # new windows get no focus under it: wait for it, then close it. org.gnome.Shell's
+        # OverviewActive is writable by anyone (no unsafe mode needed).
+        wait_for(self.overview_active, "the overview at the end of startup", log=self.log_tail)
+        self.call(
+            "org.gnome.Shell",
+            "/org/gnome/Shell",
+            "org.freedesktop.DBus.Properties",
+            "Set",
+            "ssv",
+            ("org.gnome.Shell", "OverviewActive", ("b", False)),
+        )
+        wait_for(lambda: not self.overview_active(), "the overview to close", log=self.log_tail)
         # Remote desktop input; the session lives as long as this connection.
         (self._remote,) = self.call(
             "org.gnome.Mutter.RemoteDesktop",
@@ -820,8 +859,34 @@ class Gnome(Session):
             "org.gnome.Mutter.RemoteDesktop.Session",
             "Start",
         )
-        # The overview is open after startup, and new windows get no focus under it.
-        self.keys(KEY_ESCAPE)
+        # The first key right after Start can be lost: spend it on a lone Shift.
+        self.keys(KEY_SHIFT)
+
+    def overview_active(self) -> bool:
+        (value,) = self.call(
+            "org.gnome.Shell",
+            "/org/gnome/Shell",
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            "ss",
+            ("org.gnome.Shell", "OverviewActive"),
+        )
+        return bool(value[1])
+
+    def alt_tab(self, to: Client) -> None:
+        """Alt+Tab until ``to`` has the focus (a key can be lost while the remote-desktop
+        session warms up, so it is typed again if nothing changed); nothing when it has."""
+        end = time.monotonic() + WAIT
+        while time.monotonic() < end:
+            if (self.focused_window() or {}).get("pid") == to.pid:
+                return
+            self.keys(KEY_ALT, KEY_TAB)
+            settle = time.monotonic() + 3
+            while time.monotonic() < settle:
+                if (self.focused_window() or {}).get("pid") == to.pid:
+                    return
+                time.sleep(0.02)
+        pytest.fail(f"Alt+Tab did not give {to.app_id} the focus within {WAIT:g} s")
 
     @property
     def env(self) -> dict[str, str]:
@@ -859,6 +924,38 @@ class Gnome(Session):
             return None
         window: dict[str, Any] = json.loads(text)
         return window
+
+    @contextlib.contextmanager
+    def focus_changes(self) -> Iterator[Callable[..., dict[str, Any]]]:
+        """Listen to the extension's ``Changed`` signal; the function waits for one whose
+        JSON has the given fields (passing over others, such as a moment of no focus) and
+        fails after a deadline."""
+        jeepney: Any = importlib.import_module("jeepney")
+        bus_messages: Any = importlib.import_module("jeepney.bus_messages")
+        rule = jeepney.MatchRule(
+            type="signal",
+            interface="org.officepulse.FocusedWindow",
+            member="Changed",
+            path="/org/officepulse/FocusedWindow",
+        )
+        self._bus.send_and_get_reply(bus_messages.message_bus.AddMatch(rule), timeout=10)
+        with self._bus.filter(rule) as queue:
+
+            def change_to(**fields: Any) -> dict[str, Any]:
+                end = time.monotonic() + WAIT
+                seen = []
+                while (left := end - time.monotonic()) > 0:
+                    try:
+                        signal_message = self._bus.recv_until_filtered(queue, timeout=left)
+                    except TimeoutError:
+                        break
+                    change: dict[str, Any] = json.loads(signal_message.body[0])
+                    if all(change.get(k) == v for k, v in fields.items()):
+                        return change
+                    seen.append(change)
+                pytest.fail(f"no Changed signal with {fields} within {WAIT:g} s; saw {seen}")
+
+            yield change_to
 
     def window(self, title: str, app_id: str) -> Client:
         client = gtk_window(self, title, app_id, self.env)

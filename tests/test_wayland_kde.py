@@ -31,7 +31,7 @@ from tests.compositors import (
     stored_windows,
     wait_for,
 )
-from tests.conftest import ServerProcess, stop
+from tests.conftest import ServerProcess
 from tests.test_agent_x11 import TODAY
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,8 +57,7 @@ def test_the_agent_follows_every_switch(
     kwin: KWin, editor: Client, browser: Client, server: ServerProcess
 ) -> None:
     kwin.activate(editor)
-    agent = kwin.agent(server, "--agent-id", "kdedesk", "--poll-interval", "0.2")
-    try:
+    with kwin.agent(server, "--agent-id", "kdedesk", "--poll-interval", "0.2") as agent:
         first = seen_live(server, "kdedesk", app="op-kate")
         assert (first["title"], first["process"]) == ("main.py - officepulse", "python3")
         kwin.activate(browser)
@@ -67,9 +66,8 @@ def test_the_agent_follows_every_switch(
         seen_live(server, "kdedesk", app="op-firefox", title="YouTube - dog video")
         kwin.activate(editor)
         seen_live(server, "kdedesk", app="op-kate", title="main.py - officepulse")
-    finally:
-        out = stop(agent)
-        browser.set_title("YouTube - cat video")
+    out = agent.output
+    browser.set_title("YouTube - cat video")
     assert "reading the kde desktop" in out
     assert "Traceback" not in out
     expected = [
@@ -88,8 +86,7 @@ def test_a_closed_window_hands_the_focus_on(
 ) -> None:
     scratch = kwin.window("scratch notes", "op-scratch")
     kwin.activate(scratch)
-    agent = kwin.agent(server, "--agent-id", "kdeclose", "--poll-interval", "0.2")
-    try:
+    with kwin.agent(server, "--agent-id", "kdeclose", "--poll-interval", "0.2") as agent:
         seen_live(server, "kdeclose", app="op-scratch")
         scratch.close()  # KWin activates another window, and the script says which
         after = wait_for(
@@ -97,8 +94,7 @@ def test_a_closed_window_hands_the_focus_on(
             "the focus to move on from the closed window",
         )
         assert after["app"] in ("op-kate", "op-firefox")
-    finally:
-        out = stop(agent)
+    out = agent.output
     assert "Traceback" not in out
 
 
@@ -121,10 +117,9 @@ def test_the_agent_goes_idle_and_comes_back(
 ) -> None:
     kwin.activate(editor)
     kwin.simulate_activity()
-    agent = kwin.agent(
+    with kwin.agent(
         server, "--agent-id", "kdeidle", "--poll-interval", "0.2", "--idle-threshold", "1.5"
-    )
-    try:
+    ) as agent:
         seen_live(server, "kdeidle", app="op-kate", idle=False)
         before = datetime.now(UTC)
         kwin.simulate_activity()
@@ -134,8 +129,7 @@ def test_the_agent_goes_idle_and_comes_back(
         assert before - timedelta(milliseconds=100) <= since <= after + timedelta(seconds=1)
         kwin.simulate_activity()
         seen_live(server, "kdeidle", app="op-kate", idle=False)
-    finally:
-        out = stop(agent)
+    out = agent.output
     assert "Traceback" not in out
     (row,) = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
     assert row["app"] == "op-kate"
@@ -172,15 +166,13 @@ def test_a_locked_screen_counts_as_away(kwin: KWin, editor: Client, server: Serv
     """The last test of the module: the lock stays."""
     kwin.activate(editor)
     kwin.simulate_activity()
-    agent = kwin.agent(
+    with kwin.agent(
         server, "--agent-id", "kdelock", "--poll-interval", "0.2", "--idle-threshold", "600"
-    )
-    try:
+    ) as agent:
         seen_live(server, "kdelock", app="op-kate", idle=False)
         kwin.lock()
         seen_live(server, "kdelock", idle=True)
-    finally:
-        out = stop(agent)
+    out = agent.output
     assert "Traceback" not in out
     done = kwin.probe("--idle-threshold", "600")
     assert "locked      yes (counts as away)" in done.stdout, done.stdout

@@ -25,7 +25,7 @@ from officepulse.agent.sources.wayland_idle import (
     WaylandIdle,
 )
 from tests.compositors import Client, Sway, seen_live, start_sway, stored_windows, wait_for
-from tests.conftest import ServerProcess, stop
+from tests.conftest import ServerProcess
 from tests.test_agent_x11 import TODAY
 
 pytestmark = pytest.mark.timeout(120)
@@ -59,8 +59,7 @@ def test_the_agent_follows_every_switch(
     sway: Sway, editor: Client, browser: Client, server: ServerProcess
 ) -> None:
     sway.focus(editor)
-    agent = sway.agent(server, "--agent-id", "swaydesk", "--poll-interval", "0.2")
-    try:
+    with sway.agent(server, "--agent-id", "swaydesk", "--poll-interval", "0.2") as agent:
         first = seen_live(server, "swaydesk", app="op-editor")
         assert (first["title"], first["process"]) == ("main.py - officepulse", "foot")
         sway.focus(browser)
@@ -69,9 +68,8 @@ def test_the_agent_follows_every_switch(
         seen_live(server, "swaydesk", app="op-browser", title="YouTube - dog video")
         sway.focus(editor)
         seen_live(server, "swaydesk", app="op-editor", title="main.py - officepulse")
-    finally:
-        out = stop(agent)
-        browser.set_title("YouTube - cat video")
+    out = agent.output
+    browser.set_title("YouTube - cat video")
     assert "reading the sway desktop" in out
     assert "Traceback" not in out
     expected = [
@@ -121,10 +119,9 @@ def test_the_agent_goes_idle_and_comes_back(
 ) -> None:
     sway.focus(editor)
     sway.move_pointer()
-    agent = sway.agent(
+    with sway.agent(
         server, "--agent-id", "swayidle", "--poll-interval", "0.2", "--idle-threshold", "1.5"
-    )
-    try:
+    ) as agent:
         seen_live(server, "swayidle", app="op-editor", idle=False)
         before = datetime.now(UTC)
         sway.move_pointer()  # the last input before the person walks away
@@ -135,8 +132,7 @@ def test_the_agent_goes_idle_and_comes_back(
         assert before - timedelta(milliseconds=100) <= since <= after + timedelta(seconds=1)
         sway.move_pointer()
         seen_live(server, "swayidle", app="op-editor", idle=False)
-    finally:
-        out = stop(agent)
+    out = agent.output
     assert "Traceback" not in out
     (row,) = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
     assert row["app"] == "op-editor"
