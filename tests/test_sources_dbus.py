@@ -586,7 +586,9 @@ def test_open_desktop_on_gnome_wayland(desktop: Desktop, bus_address: str, tmp_p
     env = _wayland_env(bus_address, tmp_path, "ubuntu:GNOME")
     opened = open_desktop("auto", "linux", env)
     try:
-        assert (opened.name, opened.idle_name, opened.lock_names) == ("gnome", "gnome", ("gnome",))
+        # officepulse's own extension is not there: the third-party one is read instead.
+        names = (opened.name, opened.idle_name, opened.lock_names)
+        assert names == ("focused-window", "gnome", ("gnome",))
         assert opened.notes == ()
         sample = opened.window.active_window()
         assert sample is not None
@@ -633,8 +635,12 @@ def test_survey_lists_every_backend(desktop: Desktop, bus_address: str, tmp_path
     reports = survey("linux", _wayland_env(bus_address, tmp_path, "GNOME"))
     table = {(r.capability, r.name): r for r in reports}
     assert {r.capability for r in reports} == {"window", "idle", "lock"}
-    gnome = table["window", "gnome"]
-    assert (gnome.applies, gnome.available, gnome.chosen) == (True, True, True)
+    ours = table["window", "gnome"]
+    assert (ours.applies, ours.available, ours.chosen) == (True, False, False)
+    assert ours.reason is not None
+    assert "is not installed: run `officepulse agent install-gnome-extension`" in ours.reason
+    third_party = table["window", "focused-window"]
+    assert (third_party.applies, third_party.available, third_party.chosen) == (True, True, True)
     kde = table["window", "kde"]
     assert (kde.applies, kde.available) == (False, False)
     assert kde.reason is not None
