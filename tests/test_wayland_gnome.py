@@ -177,7 +177,7 @@ def test_the_probe_names_each_backend_and_why(gnome: Gnome, browser: Client) -> 
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "[in use] gnome           officepulse's GNOME Shell extension" in out
-    assert "[failed] focused-window  the 'Focused Window D-Bus' extension is not installed" in out
+    assert "[failed] focused-window  the third-party 'Focused Window D-Bus' extension" in out
     assert "[failed] gnome-eval      org.gnome.Shell.Eval is refused" in out
     assert "[in use] gnome           org.gnome.Mutter.IdleMonitor.GetIdletime" in out
     assert "[failed] ext-idle-notify the Wayland compositor does not offer ext-idle" in out

@@ -53,10 +53,6 @@ FOCUSED_WINDOW_OBJECTS = (
     ("/org/gnome/shell/extensions/FocusedWindow", "org.gnome.shell.extensions.FocusedWindow"),
     ("/org/gnome/Shell/Extensions/FocusedWindow", "org.gnome.Shell.Extensions.FocusedWindow"),
 )
-EXTENSION_HINT = (
-    f"{INSTALL_HINT} (or install the third-party 'Focused Window D-Bus' extension, "
-    "github.com/flexagoon/focused-window-dbus)"
-)
 
 # Evaluated by org.gnome.Shell.Eval, which JSON-encodes what the expression returns.
 EVAL_FOCUSED_WINDOW = (
@@ -159,7 +155,8 @@ class GnomeFocusedWindow(_ExtensionWindow):
         if SERVICE_UNKNOWN in missing:
             raise SourceUnavailable("GNOME Shell is not running on this session bus")
         raise SourceUnavailable(
-            "the 'Focused Window D-Bus' extension is not installed or not enabled"
+            "the third-party 'Focused Window D-Bus' extension "
+            "(github.com/flexagoon/focused-window-dbus) is not installed or not enabled"
         )
 
 
@@ -210,6 +207,8 @@ def why_no_extension(bus: SessionBus, environ: Mapping[str, str]) -> str:
         return f"{name} is installed but disabled: {INSTALL_HINT}"
     if state == OUT_OF_DATE:
         return f"{name} is made for another GNOME Shell version: {INSTALL_HINT}"
+    if state == ENABLED:  # running, yet without our object: another version of it
+        return f"{name} runs but does not answer as this agent expects: {INSTALL_HINT}"
     if state == ERROR:
         return f"{name} failed in GNOME Shell: {fields.get('error') or 'no reason given'}"
     return f"{name} does not answer (GNOME Shell says its state is {state}): {INSTALL_HINT}"
@@ -227,8 +226,7 @@ class GnomeShellEval:
             raise SourceUnavailable(describe(exc, "GNOME Shell")) from exc
         if not ok:
             raise SourceUnavailable(
-                "org.gnome.Shell.Eval is refused (GNOME 41 and later allow it only in unsafe "
-                f"mode); {EXTENSION_HINT}"
+                "org.gnome.Shell.Eval is refused (GNOME 41 and later allow it only in unsafe mode)"
             )
 
     def active_window(self) -> WindowSample | None:
