@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: setup run run-server run-agent demo test check lint fmt system-deps bench clean
+.PHONY: setup run run-server run-agent demo wheel test check lint fmt system-deps bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -30,6 +30,10 @@ run-agent: setup
 
 demo: setup
 	scripts/demo
+
+# dist/officepulse-*.whl, with the dashboard's pinned htmx files inside (setup.py).
+wheel: setup
+	$(PY) -m build --wheel
 
 system-deps:
 	scripts/system-deps

@@ -97,14 +97,20 @@ class ServerProcess:
 
 
 def start_server(
-    tmp: Path, *args: str, prefix: tuple[str, ...] = (), **env: str | None
+    tmp: Path,
+    *args: str,
+    program: str = OFFICEPULSE,
+    cwd: Path | None = None,
+    prefix: tuple[str, ...] = (),
+    **env: str | None,
 ) -> ServerProcess:
-    """``prefix`` runs the server under a command (``prlimit --nofile=256``)."""
+    """``program`` (officepulse) ``server`` on a free port, run in ``cwd`` (the checkout);
+    ``prefix`` runs it under a command (``prlimit --nofile=256``)."""
     database = tmp / "officepulse.sqlite3"  # unless --database in args says otherwise
     proc = subprocess.Popen(
         [
             *prefix,
-            OFFICEPULSE,
+            program,
             "--env-file",
             "/dev/null",
             "server",
@@ -118,7 +124,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         text=True,
         env=clean_env(**env),
-        cwd=Path(__file__).parent.parent,
+        cwd=cwd or Path(__file__).parent.parent,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 20

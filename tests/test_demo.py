@@ -3,11 +3,19 @@ time page and live activity for the office."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
+import threading
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, stop, wait_until
+
+ROOT = Path(__file__).parent.parent
 
 
 def test_the_demo_fills_the_office(server: ServerProcess) -> None:
@@ -65,3 +73,50 @@ def test_the_demo_fills_the_office(server: ServerProcess) -> None:
     finally:
         out = stop(demo)
     assert "Traceback" not in out
+
+
+def test_make_demo_beside_a_running_server_keeps_to_its_own(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """`make demo` while `make run` holds the port: the demo people go to a server and a
+    database of the demo's own, never into the person's office."""
+    port = server.url.rsplit(":", 1)[1]
+    demo_database = tmp_path / "demo.sqlite3"
+    demo = subprocess.Popen(
+        [str(ROOT / "scripts" / "demo"), "--people", "2", "--days", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_env(OFFICEPULSE_PORT=port, DEMO_DATABASE=str(demo_database)),
+        start_new_session=True,  # the script and the server it starts, stopped together
+    )
+    lines: list[str] = []
+    # Read all along, so that the demo never waits on a full pipe.
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        opened = wait_until(
+            lambda: next((line for line in list(lines) if line.startswith("open http://")), None),
+            timeout=60,
+            what="the demo saying where to watch it",
+        ).rstrip("\n")
+        assert f"port {port} is taken (by `make run`?)" in "".join(lines)
+        assert opened.endswith(f"/ to watch the demo office (its database: {demo_database})")
+        demo_url = opened.split()[1].rstrip("/").replace("localhost", "127.0.0.1")
+        assert demo_url != server.url
+
+        def demo_people() -> list[str]:
+            with urllib.request.urlopen(demo_url + "/api/v1/agents", timeout=10) as response:
+                agents = json.loads(response.read())["agents"]
+            return sorted(a["name"] for a in agents if a["online"])
+
+        assert wait_until(lambda: demo_people() == ["Alice", "Bob"], timeout=60, what="demo people")
+        assert server.get("/api/v1/agents")["agents"] == []  # the person's office: untouched
+        assert demo_database.is_file()
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(30)
+        reader.join(30)
+        if demo.stdout is not None:
+            demo.stdout.close()
+    assert "Traceback" not in "".join(lines)

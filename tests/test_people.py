@@ -305,9 +305,10 @@ def test_cli_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     last = cli(db, "people", "set-role", "ann", "member")
     assert last.returncode == 1
     assert "last admin" in last.stderr
-    assert cli(db, "people", "remove", "nobody").stderr.strip() == (
-        "officepulse: nobody has the login 'nobody'"
-    )
+    assert cli(db, "people", "remove", "nobody").stderr.splitlines() == [
+        f"officepulse people remove: database {db} (from --database)",
+        "officepulse: nobody has the login 'nobody'",
+    ]
     agent = cli(db, "people", "assign-agent", "no-such-agent", "ann")
     assert "no agent 'no-such-agent'" in agent.stderr
     assert cli_ok(db, "people", "list").splitlines()[1].startswith("ann\tann\tadmin\tapp")

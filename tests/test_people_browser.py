@@ -117,3 +117,16 @@ def test_admin_sees_people_and_audit_pages(page: Page, office: Office) -> None:
     page.get_by_role("link", name="Audit").click()
     expect(page.locator('tr[data-action="agent.assign"]').first).to_contain_text("a-bob")
     expect(page.locator('tr[data-action="sign-in"]').first).to_contain_text("ann")
+
+
+def test_a_person_added_with_the_forms_defaults_is_a_member(page: Page, office: Office) -> None:
+    sign_in(page, office, "ann")
+    page.get_by_role("link", name="People").click()
+    form = page.locator('form[action="/admin/people"]')
+    role = form.get_by_label("Role")
+    expect(role).to_have_value("member")  # an admin is made on purpose, never by default
+    form.get_by_label("Login").fill("dan")
+    form.get_by_label("Password").fill("dan-password-4")
+    form.get_by_role("button", name="Add").click()
+    expect(page.locator(".notice")).to_contain_text("Added dan")
+    assert "dan\tdan\tmember\t" in cli_ok(office.database, "people", "list")

@@ -29,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from officepulse.core.spans import Span
+from officepulse.database_choice import shown
 from officepulse.server.aw_compat import (
     IMPORT_BATCH,
     AwBucket,
@@ -46,7 +47,7 @@ from officepulse.server.aw_compat import (
     reproject_later,
 )
 from officepulse.server.presence import AgentView
-from officepulse.store import is_postgres, store_from_url
+from officepulse.store import store_from_url
 from officepulse.store.base import AgentInfo
 
 
@@ -261,15 +262,6 @@ def run(file: str, database: str) -> int:
         return 1
     print(f"imported {file} into {shown(database)}: {report}")
     return 0
-
-
-def shown(database: str) -> str:
-    """The database as it may be printed: a URL without its password."""
-    if not is_postgres(database):
-        return database
-    from officepulse.store.postgres import redact
-
-    return redact(database)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,9 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from officepulse import __version__, logtext
+from officepulse import __version__, database_choice, logtext
 from officepulse.admin_cli import ADMIN_COMMANDS, add_admin_commands, run_admin
-from officepulse.settings import HELP, AgentSettings, ServerSettings, SettingsError, env_name, load
+from officepulse.settings import (
+    HELP,
+    AgentSettings,
+    ServerSettings,
+    SettingsError,
+    env_name,
+    load,
+    origin,
+)
 
 if TYPE_CHECKING:
     from officepulse.server.tls import TlsSetup
@@ -83,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="fill an office with scripted people (needs a running server)",
-        description="Run several scripted agents: a week of history, then live activity.",
+        description="Run several scripted agents: a week of history, then live activity. "
+        "They are kept in that server's database: `make demo` starts a server of its own "
+        "on var/demo.sqlite3 for them.",
     )
     demo.add_argument("--server-url", default=None, help="the server's /agent websocket URL")
     demo.add_argument("--people", type=int, default=5, help="how many people (default: 5)")
@@ -189,6 +199,78 @@ def _logging(level: str) -> None:
     logtext.configure(level, "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
 
 
+def _database(args: argparse.Namespace, command: str) -> str | None:
+    """The database a command works on, said on standard error; None (after saying why)
+    when it cannot be a database."""
+    flags = {"database": args.database}
+    database = load(ServerSettings, flags, env_file=args.env_file).database
+    database_choice.announce(command, database, origin("database", flags, env_file=args.env_file))
+    trouble = database_choice.problem(database)
+    if trouble is not None:
+        print(f"officepulse {command}: {trouble}", file=sys.stderr)
+        return None
+    return database
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """ "tokens create", "people list", "admin create", "import-aw": as typed."""
+    sub = getattr(args, "action", None) or getattr(args, "people_command", None)
+    if args.command == "admin":
+        sub = "create"
+    return f"{args.command} {sub}" if sub else args.command
+
+
+def _serve(args: argparse.Namespace, flags: dict[str, Any]) -> int:
+    from officepulse.server.app import serve
+    from officepulse.server.listen_errors import listen_failure
+
+    settings = load(ServerSettings, flags, env_file=args.env_file)
+    _logging(settings.log_level)
+    trouble = database_choice.problem(settings.database)
+    if trouble is not None:
+        print(f"officepulse server: {trouble}", file=sys.stderr)
+        return 2
+    tls = _tls(settings)
+    chosen = origin("database", flags, env_file=args.env_file)
+
+    def ready(url: str) -> None:
+        agents = f"ws{url[4:]}/agent"
+        print(f"officepulse server listening on {url}", flush=True)
+        print(f"  dashboard: {url}/   agents connect to: {agents}", flush=True)
+        how = f"from {chosen}" if chosen is not None else "the default"
+        print(f"  database: {database_choice.shown(settings.database)} ({how})", flush=True)
+        if tls is not None and tls.ca is not None:
+            print(
+                f"  self-signed (--dev-tls, {'made now' if tls.made else 'reused'}): "
+                f"agents trust it with --ca-file {tls.ca}",
+                flush=True,
+            )
+        if settings.agent_auth_mode() == "open":
+            print(
+                "  WARNING: agent_auth is open: anyone who can reach this port can "
+                "connect an agent without a credential, and see the office; fine for "
+                "one computer (loopback), not for a team: set agent_auth = required",
+                flush=True,
+            )
+        else:
+            make = database_choice.command("tokens create", settings.database)
+            print(
+                f"  agents must be enrolled: `{make}` makes a token for "
+                f"`officepulse agent --server-url {agents} --enroll-token TOKEN`",
+                flush=True,
+            )
+
+    try:
+        _run(serve(settings, ready=ready, tls=tls.context if tls else None))
+    except OSError as exc:
+        said = listen_failure(exc, settings.host, settings.port)
+        if said is None:
+            raise
+        print(f"officepulse server: {said}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _run(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop  # type: ignore[import-not-found,unused-ignore]
@@ -204,36 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in skip}
     try:
         if args.command == "server":
-            from officepulse.server.app import serve
-
-            server_settings = load(ServerSettings, flags, env_file=args.env_file)
-            _logging(server_settings.log_level)
-            tls = _tls(server_settings)
-
-            def ready(url: str) -> None:
-                print(f"officepulse server listening on {url}", flush=True)
-                print(f"  dashboard: {url}/   agents connect to: ws{url[4:]}/agent", flush=True)
-                if tls is not None and tls.ca is not None:
-                    print(
-                        f"  self-signed (--dev-tls, {'made now' if tls.made else 'reused'}): "
-                        f"agents trust it with --ca-file {tls.ca}",
-                        flush=True,
-                    )
-                if server_settings.agent_auth_mode() == "open":
-                    print(
-                        "  WARNING: agent_auth is open: anyone who can reach this port can "
-                        "connect an agent without a credential, and see the office; fine for "
-                        "one computer (loopback), not for a team: set agent_auth = required",
-                        flush=True,
-                    )
-                else:
-                    print(
-                        "  agents must be enrolled: `officepulse tokens create` makes a token "
-                        "for `officepulse agent --enroll-token TOKEN`",
-                        flush=True,
-                    )
-
-            _run(serve(server_settings, ready=ready, tls=tls.context if tls else None))
+            return _serve(args, flags)
         elif args.command == "agent" and args.agent_command == "install-gnome-extension":
             return _install_gnome_extension(args.shell_version, args.enable_extension)
         elif args.command == "agent":
@@ -244,30 +297,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _probe(agent_settings)
             _logging(agent_settings.log_level)
             _run(run_agent(agent_settings))
-        elif args.command in ("admin", "people"):
+        elif args.command in ("admin", "people", "import-aw", *ADMIN_COMMANDS):
+            database = _database(args, _command_name(args))
+            if database is None:
+                return 2
+            if args.command in ADMIN_COMMANDS:
+                return run_admin(args, database)
+            if args.command == "import-aw":
+                from officepulse.aw_import import run
+
+                return run(args.file, database)
             from officepulse import accounts_cli
 
-            db_settings = load(ServerSettings, {"database": args.database}, env_file=args.env_file)
-            return accounts_cli.run(args, db_settings.database)
-        elif args.command in ADMIN_COMMANDS:
-            admin_settings = load(
-                ServerSettings, {"database": args.database}, env_file=args.env_file
-            )
-            return run_admin(args, admin_settings.database)
-        elif args.command == "import-aw":
-            from officepulse.aw_import import run
-
-            import_settings = load(
-                ServerSettings, {"database": args.database}, env_file=args.env_file
-            )
-            return run(args.file, import_settings.database)
+            return accounts_cli.run(args, database)
         else:
+            from officepulse.agent.transport import with_agent_url
             from officepulse.demo import run_demo
 
             agent_settings = load(
                 AgentSettings, {"server_url": args.server_url}, env_file=args.env_file
             )
             _logging("info")
+            agent_settings = with_agent_url(agent_settings)
             _run(run_demo(agent_settings.server_url, people=args.people, days=args.days))
     except SettingsError as exc:
         print(f"officepulse: {exc}", file=sys.stderr)

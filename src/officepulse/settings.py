@@ -11,10 +11,13 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import os
+import re
+import types
+import typing
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import msgspec
 import msgspec.inspect
@@ -24,9 +27,10 @@ from platformdirs import user_data_dir
 PREFIX = "OFFICEPULSE_"
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
-PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
-Rate = Annotated[float, msgspec.Meta(gt=0)]
-Burst = Annotated[int, msgspec.Meta(ge=1)]
+# ``extra["unit"]`` names what the number counts, for the messages about a bad value.
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400, extra={"unit": "seconds"})]
+Rate = Annotated[float, msgspec.Meta(gt=0, extra={"unit": "messages per second"})]
+Burst = Annotated[int, msgspec.Meta(ge=1, extra={"unit": "messages"})]
 Count = Annotated[int, msgspec.Meta(ge=1)]
 
 
@@ -45,14 +49,16 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     assets_dir: str | None = None
     heartbeat_interval: PositiveSeconds = 10.0
     pulsetime: PositiveSeconds = 25.0
-    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    max_frame_bytes: Annotated[
+        int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024, extra={"unit": "bytes"})
+    ] = 64 * 1024
     browser_send_timeout: PositiveSeconds = 5.0
     # How often an open dashboard's session is read again (ends made by another process).
     browser_session_recheck: PositiveSeconds = 30.0
     # None: open when listening on loopback only (embedded, one desktop), else required.
     agent_auth: Literal["open", "required"] | None = None
     # 0 keeps raw spans for ever (as ActivityWatch does); rollups are always kept.
-    retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
+    retention_days: Annotated[int, msgspec.Meta(ge=0, le=36_500, extra={"unit": "days"})] = 0
     tls_cert: str | None = None
     tls_key: str | None = None
     dev_tls: bool = False
@@ -106,7 +112,15 @@ def is_loopback(host: str) -> bool:
 class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server_url: str = "ws://localhost:8080/agent"
     name: str = msgspec.field(default_factory=getpass.getuser)
-    agent_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    agent_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[A-Za-z0-9_-]{1,64}$", description="1 to 64 letters, digits, - or _"
+            ),
+        ]
+        | None
+    ) = None
     state_dir: str = msgspec.field(default_factory=_default_state_dir)
     source: Literal[
         "auto",
@@ -131,8 +145,8 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     encoding: Literal["msgpack", "json"] = "msgpack"
     compress: bool = True
     agent_config: str | None = None
-    journal_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 64.0
-    backfill_rate: Annotated[float, msgspec.Meta(gt=0)] = 5000.0
+    journal_budget_mb: Annotated[float, msgspec.Meta(gt=0, extra={"unit": "megabytes"})] = 64.0
+    backfill_rate: Annotated[float, msgspec.Meta(gt=0, extra={"unit": "spans per second"})] = 5000.0
     ack_timeout: PositiveSeconds = 30.0
     ca_file: str | None = None
     allow_insecure: bool = False
@@ -146,7 +160,8 @@ HELP: dict[str, str] = {
     "host": "address to listen on (0.0.0.0 for every interface)",
     "port": "port to listen on",
     "database": "SQLite file, or a postgresql:// URL, that keeps agents and their activity",
-    "assets_dir": "folder holding node_modules/ with htmx (default: found near the code)",
+    "assets_dir": "folder holding node_modules/ with htmx (default: the copy built into the "
+    "installed package, else node_modules/ near the code)",
     "heartbeat_interval": "seconds between heartbeats agents are asked to keep",
     "pulsetime": "heartbeats of the same activity closer than this many seconds merge",
     "max_frame_bytes": "largest websocket message accepted from an agent",
@@ -187,7 +202,8 @@ HELP: dict[str, str] = {
     "there is a usable one, else a file only you can read in state_dir), keyring or file",
     "refused_retry": "seconds between tries once the server has refused this agent (blocked, "
     "credential revoked)",
-    "server_url": "websocket URL of the server's /agent endpoint",
+    "server_url": "websocket URL of the server's /agent endpoint (its http:// or https:// "
+    "address is taken to mean it)",
     "name": "the person's name shown on the dashboard",
     "agent_id": "stable id of this agent (default: made once and kept in state_dir)",
     "state_dir": "folder where the agent keeps its id, journal and (without a keyring) its "
@@ -227,6 +243,19 @@ def env_name(key: str) -> str:
     return PREFIX + key.upper()
 
 
+def flag_and_env(key: str) -> str:
+    """How a setting is named in a message when it may have come from either."""
+    return f"--{key.replace('_', '-')} ({env_name(key)})"
+
+
+def unreadable(key: str, path: str | Path, exc: OSError) -> SettingsError:
+    """The file named by setting ``key`` cannot be read: said without Python's wording."""
+    reason = exc.strerror or str(exc)
+    return SettingsError(
+        f"{flag_and_env(key)} names {path}, which cannot be read: {reason[:1].lower()}{reason[1:]}"
+    )
+
+
 def _from_env(source: Mapping[str, str | None], where: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for name, value in source.items():
@@ -256,13 +285,12 @@ def _split_list(cls: type[S], key: str, value: Any) -> Any:
     return value
 
 
-def load(
-    cls: type[S],
-    flags: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-    env_file: str | Path | None = ".env",
-) -> S:
-    """Build ``cls`` from defaults, ``env_file``, ``environ`` and ``flags``."""
+def _merged(
+    flags: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None,
+    env_file: str | Path | None,
+) -> dict[str, tuple[Any, str]]:
+    """Every setting given, with where it was given (a flag, "environment" or the file)."""
     merged: dict[str, tuple[Any, str]] = {}
     if env_file is not None and Path(env_file).is_file():
         merged.update(_from_env(dotenv_values(env_file), str(env_file)))
@@ -270,17 +298,99 @@ def load(
     for key, value in (flags or {}).items():
         if value is not None:
             merged[key] = (value, f"--{key.replace('_', '-')}")
+    return merged
+
+
+def _said_by(key: str, where: str) -> str:
+    """How the person gave ``key``: "--port", "OFFICEPULSE_PORT in .env"."""
+    if where.startswith("--"):
+        return where
+    return f"{env_name(key)} in {'the environment' if where == 'environment' else where}"
+
+
+def origin(
+    key: str,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> str | None:
+    """Where the value ``load`` gives ``key`` comes from, said as in ``_said_by``; None
+    when it is the default."""
+    given = _merged(flags, environ, env_file).get(key)
+    return None if given is None else _said_by(key, given[1])
+
+
+def load(
+    cls: type[S],
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> S:
+    """Build ``cls`` from defaults, ``env_file``, ``environ`` and ``flags``."""
+    merged = _merged(flags, environ, env_file)
     fields = set(cls.__struct_fields__)
     data = {k: _split_list(cls, k, v) for k, (v, _) in merged.items() if k in fields}
     try:
         return msgspec.convert(data, cls, strict=False)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        for key in fields:
-            if text.endswith(f"`$.{key}`"):
-                value, where = merged[key]
-                reason = text.rsplit(" - at ", 1)[0]
-                raise SettingsError(
-                    f"setting {env_name(key)} has value {value!r} (from {where}): {reason}"
-                ) from exc
-        raise SettingsError(f"bad settings: {text}") from exc
+        # msgspec says "Expected `int`, got `str` - at `$.port`": say it with the flag
+        # or variable the person used, and what the setting takes.
+        found = re.search(r" - at `\$\.(\w+)", str(exc))
+        if found is None or found.group(1) not in merged:
+            raise SettingsError(f"bad settings: {exc}") from exc
+        key = found.group(1)
+        value, where = merged[key]
+        raise SettingsError(
+            f"{_said_by(key, where)} takes {takes(cls, key)} (got {value!r})"
+        ) from exc
+
+
+def takes(cls: type[msgspec.Struct], key: str) -> str:
+    """What setting ``key`` of ``cls`` takes, for people: "a whole number from 0 to 65535"."""
+    return _takes(typing.get_type_hints(cls, include_extras=True)[key])
+
+
+def _takes(hint: Any) -> str:
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    metas: list[msgspec.Meta] = []
+    if get_origin(hint) is Annotated:
+        hint, *extras = get_args(hint)
+        metas = [m for m in extras if isinstance(m, msgspec.Meta)]
+    described = next((m.description for m in metas if m.description), None)
+    if described is not None:
+        return described
+    if hint is bool:
+        return "true or false"
+    if hint in (int, float):
+        unit = next((m.extra["unit"] for m in metas if m.extra and "unit" in m.extra), None)
+        kind = "a whole number" if hint is int else "a number"
+        return kind + (f" of {unit}" if unit else "") + _bounds(metas)
+    if get_origin(hint) is Literal:
+        return "one of " + ", ".join(str(v) for v in get_args(hint))
+    if hint is datetime:
+        return "a date and time in ISO 8601, like 2026-03-02T09:00:00+01:00"
+    if get_origin(hint) is list:
+        return "a comma-separated list"
+    return "text"
+
+
+def _bounds(metas: list[msgspec.Meta]) -> str:
+    """ " from 0 to 65535", " above 0 and at most 86400", " of at least 1", or ""."""
+    ge = next((m.ge for m in metas if m.ge is not None), None)
+    le = next((m.le for m in metas if m.le is not None), None)
+    if ge is not None and le is not None:
+        return f" from {_number(ge)} to {_number(le)}"
+    gt = next((m.gt for m in metas if m.gt is not None), None)
+    low = f"at least {_number(ge)}" if ge is not None else ""
+    low = f"above {_number(gt)}" if gt is not None else low
+    high = f"at most {_number(le)}" if le is not None else ""
+    if low and high:
+        return f" {low} and {high}"
+    if low or high:
+        return f" of {low or high}" if ge is not None else f" {low or high}"
+    return ""
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:g}"

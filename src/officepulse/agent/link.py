@@ -7,7 +7,14 @@ Batches: up to ``batch_max`` spans, sent when full or when the oldest unsent
 span has waited ``batch_delay`` seconds. After an outage the back-log drains at
 most ``backfill_rate`` spans per second, with progress in the log, while
 presence keeps going first. A connection that takes spans but sends no ack for
-``ack_timeout`` seconds is taken as stalled and replaced.
+``ack_timeout`` seconds is taken as stalled and replaced (the clock runs from
+the oldest unacknowledged send, see stall.py: quiet time never counts).
+
+Closed with 4009, the agent knows another connection with its ``agent_id``
+took over (two agents share one id): it does not fight back, but asks again
+with ``takeover: false``, which the server refuses while that other
+connection is open; so two such agents settle instead of replacing each other
+for ever, and this one comes back once the other has gone.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import aiohttp
 import msgspec
 
 from officepulse.agent.journal import Entry, Journal
+from officepulse.agent.stall import StallWatch
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
@@ -73,6 +81,10 @@ REFUSAL_CLOSE_CODES = frozenset({CloseCode.AGENT_BLOCKED, CloseCode.UNAUTHORIZED
 
 class Stalled(Exception):
     """The server took spans but acknowledged nothing for too long."""
+
+
+class Replaced(Exception):
+    """Another connection with this agent's id is on the server (4009)."""
 
 
 class Throttled(Exception):
@@ -153,6 +165,9 @@ class Link:
         self._acked = asyncio.Event()
         self._unsent_since: float | None = None
         self._last_error: str | None = None
+        self._stall = StallWatch(ack_timeout)
+        # Replaced by another connection of this agent id: ask without taking over.
+        self._yielding = False
 
     # -- what the agent calls ----------------------------------------------------------
 
@@ -220,6 +235,20 @@ class Link:
                     refused = True
                 except Stalled as exc:
                     log.warning("%s; reconnecting", exc)
+                except Replaced as exc:
+                    # Not a lost connection: another agent with this id is there. Coming
+                    # straight back would close that one, which would come back too; and
+                    # the back-off is not started over (it was up) but keeps growing.
+                    self._yielding = True
+                    self._lost(quietly=True)
+                    log.debug("replaced: %s", exc)
+                    self._log_once(
+                        logging.ERROR,
+                        f"another connection with this agent's id ({self.hello.agent_id}) is "
+                        "on the server: are two agents sharing one agent_id (a copied state "
+                        "folder, or the same --agent-id twice)?",
+                        "connecting again once that one has gone, without replacing it",
+                    )
                 except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
                     self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
                 finally:
@@ -261,12 +290,19 @@ class Link:
             # Certificates are always verified; ca_file adds the server's own authority.
             ssl=self.ssl_context if self.ssl_context is not None else True,
         ) as ws:
-            conv = AgentConversation(self.hello, self.encoding)
+            hello = self.hello
+            if self._yielding:
+                hello = msgspec.structs.replace(hello, takeover=False)
+            conv = AgentConversation(hello, self.encoding)
             await self._send_all(ws, conv.data_to_send())
             self.welcome = await self._handshake(ws, conv)
+            if self._yielding:
+                self._yielding = False
+                log.info("the other connection with this agent's id has gone; taking over")
             # The server has everything up to here already: no need to send it again.
             self.journal.continue_after(self.welcome.resume_from_seq)
-            self.journal.ack(self.welcome.resume_from_seq)
+            self._stall = StallWatch(self.ack_timeout, acked=self.journal.acked_seq)
+            self._acknowledged(self.welcome.resume_from_seq)
             self._last_error = None
             self.offline_since = None
             self.connected.set()
@@ -300,6 +336,8 @@ class Link:
                     raise Throttled(said)
                 if ws.close_code in REFUSAL_CLOSE_CODES:
                     raise Refused(said)
+                if ws.close_code == CloseCode.REPLACED:
+                    raise Replaced(said)
                 raise Rejected(said)
             for event in conv.receive(msg.data):
                 if isinstance(event, ErrorReceived):
@@ -319,17 +357,14 @@ class Link:
         cursor = self.journal.acked_seq
         backlog_total = self.journal.stats().waiting
         progress_at = self.clock()
-        last_ack_check = (self.journal.acked_seq, self.clock())
         while True:
             if self._presence_dirty and self._presence is not None:
                 self._presence_dirty = False
                 conv.send(self._presence)
                 await self._send_all(ws, conv.data_to_send())
+            if self._stall.stalled(self.clock()):
+                raise Stalled(f"no acknowledgement for {self.ack_timeout:g} s")
             acked = self.journal.acked_seq
-            if acked != last_ack_check[0]:
-                last_ack_check = (acked, self.clock())
-            elif cursor > acked and self.clock() - last_ack_check[1] > self.ack_timeout:
-                raise Stalled(f"no acknowledgement for {self.ack_timeout:.0f} s")
             cursor = max(cursor, acked)
             in_flight = cursor - acked
             entries = (
@@ -337,8 +372,11 @@ class Link:
                 if in_flight >= self.window * self.batch_max
                 else (self.journal.read(cursor, self.batch_max))
             )
-            due = self._unsent_since is not None and (
-                self.clock() - self._unsent_since >= self.batch_delay
+            # Spans sent on a connection that was lost are due at once: they waited
+            # already, and nothing else may come to make them due (a flush at the end).
+            due = (bool(entries) and entries[0].seq <= self.journal.sent_seq) or (
+                self._unsent_since is not None
+                and self.clock() - self._unsent_since >= self.batch_delay
             )
             if entries and (len(entries) >= self.batch_max or due):
                 limit = self.welcome.max_frame_bytes if self.welcome else 65536
@@ -348,6 +386,7 @@ class Link:
                         await self._send_all(ws, conv.data_to_send())
                 cursor = entries[-1].seq
                 self.journal.mark_sent(cursor)
+                self._stall.on_send(cursor, self.clock())
                 more = self.journal.read(cursor, 1)
                 if not more:
                     self._unsent_since = None
@@ -364,12 +403,21 @@ class Link:
                         )
                 continue
             self._wake.clear()
-            timeout = self.batch_delay if entries or in_flight else self.ack_timeout
+            timeout = self._idle_wait(bool(entries))
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that arrives as the event is set, and the agent never stops.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    def _idle_wait(self, unsent: bool) -> float | None:
+        """How long the sender may sleep: until spans that wait are due, or until
+        the stall deadline; with neither, until it is woken."""
+        waits = [self.batch_delay] if unsent else []
+        deadline = self._stall.deadline()
+        if deadline is not None:
+            waits.append(deadline - self.clock())
+        return max(0.01, min(waits)) if waits else None
 
     def _fit(self, run: list[Entry], limit: int) -> list[Spans]:
         """Batches of ``run`` that each encode within the server's frame limit
@@ -400,9 +448,7 @@ class Link:
                 break
             for event in conv.receive(msg.data):
                 if isinstance(event, AckReceived):
-                    self.journal.ack(event.seq)
-                    self._acked.set()
-                    self._wake.set()
+                    self._acknowledged(event.seq)
                 elif isinstance(event, ErrorReceived):
                     if event.error.fatal:
                         self._fatal(event.error.code, event.error.message)
@@ -417,8 +463,18 @@ class Link:
             self._fatal(CloseCode(ws.close_code).slug, str(msg.extra or ""))
         if ws.close_code in REFUSAL_CLOSE_CODES:
             raise Refused(f"closed by the server with code {ws.close_code}")
+        if ws.close_code == CloseCode.REPLACED:
+            raise Replaced(f"closed with {ws.close_code}: {msg.extra or 'replaced'}")
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
+
+    def _acknowledged(self, seq: int) -> None:
+        """The server has everything up to ``seq``: every path that says so (an ack,
+        a welcome's ``resume_from_seq``) comes here, so a waiting flush() is released."""
+        self.journal.ack(seq)
+        self._stall.on_ack(seq, self.clock())
+        self._acked.set()
+        self._wake.set()
 
     def _fatal(self, code: str, message: str) -> NoReturn:
         """The server is closing this connection: why, and what to do about it."""
@@ -429,6 +485,8 @@ class Link:
             raise Throttled(message)
         if code in REFUSAL_CODES:
             raise Refused(message)  # blocked, removed, no valid credential: slow retries
+        if code == CloseCode.REPLACED.slug:
+            raise Replaced(message)  # another connection with this id is open
         raise Rejected(message)
 
     @staticmethod

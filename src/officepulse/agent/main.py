@@ -26,11 +26,11 @@ from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
-from officepulse.agent.timeline import Timeline
-from officepulse.agent.transport import client_ssl
+from officepulse.agent.timeline import Timeline, TimelineError
+from officepulse.agent.transport import client_ssl, with_agent_url
 from officepulse.agent.zonewatch import ZoneWatch
 from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
-from officepulse.settings import AgentSettings
+from officepulse.settings import AgentSettings, SettingsError, flag_and_env, unreadable
 
 log = logging.getLogger("officepulse.agent")
 Driver = DesktopDriver | ScriptedDriver | NoDesktop
@@ -81,8 +81,14 @@ def make_driver(settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None 
     if settings.source == "scripted":
         if settings.timeline is None:
             raise SystemExit("the scripted source needs --timeline FILE")
+        try:
+            timeline = Timeline.load(settings.timeline)
+        except OSError as exc:
+            raise unreadable("timeline", settings.timeline, exc) from exc
+        except TimelineError as exc:
+            raise SettingsError(f"{flag_and_env('timeline')}: {exc}") from exc
         return ScriptedDriver(
-            Timeline.load(settings.timeline),
+            timeline,
             start=settings.start,
             speed=settings.speed,
             loop=settings.loop,
@@ -164,6 +170,7 @@ async def _compact_now_and_then(journal: Journal, every: float = 60.0) -> None:
 async def run_agent(settings: AgentSettings) -> None:
     """Run until cancelled (Ctrl-C, SIGTERM), or until a scripted timeline
     without --loop ends and the server has acknowledged all of it."""
+    settings = with_agent_url(settings)
     hello = make_hello(settings)
     link_ssl = client_ssl(settings)  # a refused server_url or bad ca_file stops it here
     # A bad config file stops the agent here, before anything is read or sent.

@@ -70,6 +70,10 @@ class Hello(msgspec.Struct, frozen=True, kw_only=True, tag="hello", tag_field="t
     # exchange for one: the server answers an ``enroll`` with ``enrolled`` before ``welcome``.
     token: ShortText | None = None
     enroll: ShortText | None = None
+    # False: do not replace an open connection with this agent_id, be refused (4009)
+    # while there is one. An agent that was itself replaced asks so, which keeps two
+    # agents sharing an id from replacing each other for ever.
+    takeover: bool = True
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat", tag_field="type"):

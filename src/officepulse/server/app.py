@@ -31,11 +31,12 @@ from officepulse.core.categories import (
 )
 from officepulse.core.days import Days
 from officepulse.core.spans import Span
+from officepulse.database_choice import command
 from officepulse.server import api, aw_compat, days, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
-from officepulse.server.assets import VENDOR_FILES, find_node_modules
+from officepulse.server.assets import find_vendor_files
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
 from officepulse.server.control import AgentControl
 from officepulse.server.dashboards import Dashboard, Dashboards
@@ -127,8 +128,8 @@ class Server:
         self.clock = clock
         self.store: Store = store if store is not None else store_from_url(settings.database)
         self.bus: Bus = bus if bus is not None else MemoryBus()
-        self.node_modules = find_node_modules(settings.assets_dir)
-        self.views = Views(assets_ok=self.node_modules is not None)
+        self.vendor_files = find_vendor_files(settings.assets_dir)
+        self.views = Views(assets_ok=self.vendor_files is not None)
         self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
         self.auth_mode = settings.agent_auth_mode()
         self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
@@ -208,20 +209,6 @@ class Server:
         return app
 
     async def _startup(self, app: web.Application) -> None:
-        if self.node_modules is None:
-            log.warning(
-                "htmx is not installed, so dashboards cannot update live: run `make setup` "
-                "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
-            )
-        if self.auth_mode == "open":
-            log.warning(
-                "agent_auth is open: anyone who can reach %s:%d can connect an agent without "
-                "a credential, and the dashboard is open to all; set agent_auth = required "
-                "and enroll agents (officepulse tokens create) before listening beyond "
-                "this computer",
-                self.settings.host,
-                self.settings.port,
-            )
         await self.store.open()
         await self._refresh_directory()
         # No agent is connected to a server that is only now starting.
@@ -232,13 +219,31 @@ class Server:
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
         self._recheck_task = asyncio.create_task(self._recheck_often(), name="session-recheck")
+
+    async def announce(self, port: int) -> None:
+        """What a person starting the server must know, once it listens on ``port`` (said
+        only then: a server that could not listen has no one to warn about)."""
+        if self.vendor_files is None:
+            log.warning(
+                "htmx is not installed, so dashboards cannot update live: run `make setup` "
+                "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
+            )
+        if self.auth_mode == "open":
+            log.warning(
+                "agent_auth is open: anyone who can reach %s:%d can connect an agent without "
+                "a credential, and the dashboard is open to all; set agent_auth = required "
+                "and enroll agents (%s) before listening beyond this computer",
+                self.settings.host,
+                port,
+                command("tokens create", self.settings.database),
+            )
         if await self.access.locked():
             log.info("people have accounts: sign-in is required for the dashboard and API")
         else:
             log.warning(
                 "open mode: no person accounts exist, so anyone who can reach this server "
-                "sees the office without signing in; create the first admin with "
-                "`officepulse admin create --login NAME`"
+                "sees the office without signing in; create the first admin with `%s`",
+                command("admin create --login NAME", self.settings.database),
             )
 
     async def _start_retention(self, app: web.Application) -> None:
@@ -402,10 +407,10 @@ class Server:
         )
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
-        rel = VENDOR_FILES.get(request.match_info["name"])
-        if rel is None or self.node_modules is None:
+        path = (self.vendor_files or {}).get(request.match_info["name"])
+        if path is None:
             raise web.HTTPNotFound(text="not installed: run `make setup`")
-        return web.FileResponse(self.node_modules / rel)
+        return web.FileResponse(path)
 
     # -- dashboards ----------------------------------------------------------------
 
@@ -601,15 +606,6 @@ async def serve(
     ``tls`` it serves https and wss."""
     limit = raise_fd_limit()
     server = Server(settings)
-    cap = server.sockets.max_sockets
-    log.info("serving at most %d sockets at once (file descriptor limit: %s)", cap, limit)
-    if limit is not None and cap > socket_cap(limit):
-        log.warning(
-            "max_sockets %d leaves less than a tenth of the file descriptor limit %d for the "
-            "database and logs: connections may fail with 'Too many open files' first",
-            cap,
-            limit,
-        )
     # aiohttp closes a connection with no complete request head within keepalive_timeout
     # of its opening or of the last answer: the header timeout (server/sockets.py).
     runner = web.AppRunner(server.app(), access_log=None, keepalive_timeout=settings.header_timeout)
@@ -623,10 +619,25 @@ async def serve(
         ssl_context=tls,
         handshake_timeout=settings.header_timeout,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()  # closes the store; the caller says why it could not listen
+        raise
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
     url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
+    # Said once the port is bound, so that a busy port is all a person sees (cli.py).
+    cap = server.sockets.max_sockets
+    log.info("serving at most %d sockets at once (file descriptor limit: %s)", cap, limit)
+    if limit is not None and cap > socket_cap(limit):
+        log.warning(
+            "max_sockets %d leaves less than a tenth of the file descriptor limit %d for the "
+            "database and logs: connections may fail with 'Too many open files' first",
+            cap,
+            limit,
+        )
+    await server.announce(port)
     if ready is not None:
         ready(url)
     try:

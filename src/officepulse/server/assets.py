@@ -1,27 +1,37 @@
-"""Where the dashboard's third-party scripts come from: the npm packages that
-`make setup` installs (package.json pins them). They are served, never copied."""
+"""Where the dashboard's third-party scripts come from: the npm packages package.json
+pins. A built wheel carries copies of them (setup.py puts them in ``static/vendor/`` at
+build time), so that an installed server needs no npm; a checkout serves them from the
+node_modules that `make setup` installs. They are never committed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+# The name each file is served as (/static/vendor/NAME), and where npm puts it.
 VENDOR_FILES = {
     "htmx.min.js": Path("htmx.org/dist/htmx.min.js"),
     "ws.js": Path("htmx-ext-ws/dist/ws.js"),
 }
+# Inside the package, relative to this file's folder: where a wheel has its copies.
+PACKAGED = Path("static/vendor")
 
 
-def find_node_modules(assets_dir: str | None) -> Path | None:
-    """The node_modules folder holding every vendor file, or None.
+def find_vendor_files(assets_dir: str | None) -> dict[str, Path] | None:
+    """Every vendor file by the name it is served as, or None when one is missing.
 
-    Looks in ``assets_dir`` when given, else the working directory and the
-    source checkout this package runs from."""
+    Looks in ``assets_dir`` (a node_modules folder, or the folder holding one) when it is
+    given; else in the copies built into the installed package, then in node_modules in
+    the working directory and the source checkout this package runs from."""
+    here = Path(__file__).resolve().parent
     if assets_dir is not None:
-        candidates = [Path(assets_dir), Path(assets_dir) / "node_modules"]
+        modules = [Path(assets_dir), Path(assets_dir) / "node_modules"]
     else:
-        here = Path(__file__).resolve()
-        candidates = [Path.cwd() / "node_modules", *(p / "node_modules" for p in here.parents)]
-    for folder in candidates:
-        if all((folder / rel).is_file() for rel in VENDOR_FILES.values()):
-            return folder
+        packaged = {name: here / PACKAGED / name for name in VENDOR_FILES}
+        if all(path.is_file() for path in packaged.values()):
+            return packaged
+        modules = [Path.cwd() / "node_modules", *(p / "node_modules" for p in here.parents)]
+    for folder in modules:
+        found = {name: folder / rel for name, rel in VENDOR_FILES.items()}
+        if all(path.is_file() for path in found.values()):
+            return found
     return None

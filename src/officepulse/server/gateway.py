@@ -238,6 +238,8 @@ class Gateway:
             hello = event.hello
             try:
                 credential = await self.admission.admit(hello)
+                if not hello.takeover:
+                    self._keep(hello.agent_id)
                 conn.state = await self.ingest.connect(hello)
             except ProtocolError as exc:
                 log.info("refused agent %s from %s: %s", hello.agent_id, peer, exc.message)
@@ -297,12 +299,25 @@ class Gateway:
             max_frame_bytes=self.settings.max_frame_bytes,
         )
 
+    def _keep(self, agent_id: str) -> None:
+        """A hello with ``takeover: false`` (an agent that another connection with its
+        id replaced) is refused while that connection is open: two agents sharing
+        an id then settle on one, instead of replacing each other for ever."""
+        old = self.connections.get(agent_id)
+        if old is not None and not old.closing.is_set() and not old.ws.closed:
+            raise ProtocolError(
+                CloseCode.REPLACED,
+                f"agent {agent_id} is connected on another connection, which this hello "
+                "asked not to replace (takeover: false)",
+            )
+
     async def _replace(self, agent_id: str, conn: AgentConnection) -> None:
         """One connection per agent: a newer one (an agent restarted before its
         old socket timed out) takes over."""
         old = self.connections.get(agent_id)
         self.connections[agent_id] = conn
         if old is not None and not old.ws.closed:
+            log.info("agent %s: a newer connection replaces the open one (4009)", agent_id)
             old.closing.set()
             await old.ws.close(
                 code=CloseCode.REPLACED, message=b"replaced by a newer connection of this agent"

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from officepulse.settings import ServerSettings, SettingsError, env_name
+from officepulse.settings import ServerSettings, SettingsError, env_name, unreadable
 
 CA_LIFETIME = timedelta(days=3650)
 CERT_LIFETIME = timedelta(days=365)
@@ -82,7 +82,7 @@ def _read(path: Path, key: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise SettingsError(f"setting {env_name(key)}: cannot read {path}: {exc}") from exc
+        raise unreadable(key, path, exc) from exc
 
 
 def _check_cert(path: Path) -> None:

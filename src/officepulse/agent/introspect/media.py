@@ -13,6 +13,7 @@ whose process owns the window in front, then Spotify, then the others by name.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import psutil
 
 from officepulse.agent.introspect.applescript import NOT_RUNNING, AppleScriptError, Runner
 from officepulse.agent.introspect.base import NOTHING, Details, IntrospectionError
+from officepulse.agent.sources._dbus import NO_SESSION_BUS, session_address, unreachable
 from officepulse.agent.sources.base import WindowSample
 from officepulse.protocol.messages import Media
 
@@ -176,11 +178,13 @@ class Mpris:
                 raise IntrospectionError(
                     "reading MPRIS players needs jeepney: pip install jeepney"
                 ) from exc
+            address = session_address(os.environ) if self.bus == "SESSION" else self.bus
+            if address is None:
+                raise IntrospectionError(NO_SESSION_BUS)
             try:
-                self._conn = open_dbus_connection(bus=self.bus)
+                self._conn = open_dbus_connection(bus=address)
             except (OSError, KeyError, ValueError, RuntimeError) as exc:
-                # KeyError: DBUS_SESSION_BUS_ADDRESS unset; RuntimeError: auth refused
-                raise IntrospectionError(f"cannot connect to the D-Bus session bus: {exc}") from exc
+                raise IntrospectionError(unreachable(address, exc)) from exc
         return self._conn
 
     def close(self) -> None:

@@ -49,3 +49,15 @@ def runtime_path(environ: Mapping[str, str], name: str) -> str:
     if not runtime:
         raise ValueError("XDG_RUNTIME_DIR is not set")
     return os.path.join(runtime, name)
+
+
+def socket_trouble(exc: OSError) -> str:
+    """Why a local socket could not be used, in words rather than "[Errno 111] ..."."""
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+        return "nothing answers there (it is not running, or its session has ended)"
+    if isinstance(exc, PermissionError):
+        return "not allowed to connect (is it another user's?)"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from officepulse.agent.sources._common import socket_trouble
 from officepulse.agent.sources.base import SourceUnavailable
 
 CALL_TIMEOUT = 1.0
@@ -33,6 +34,32 @@ NOT_SUPPORTED = "org.freedesktop.DBus.Error.NotSupported"
 NOT_THERE = frozenset(
     {SERVICE_UNKNOWN, NAME_HAS_NO_OWNER, UNKNOWN_METHOD, UNKNOWN_OBJECT, UNKNOWN_INTERFACE}
 )
+
+
+NO_SESSION_BUS = (
+    "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set "
+    "(run the agent inside the desktop session)"
+)
+
+
+def session_address(environ: Mapping[str, str]) -> str | None:
+    """The session bus's address, or None when the environment names none."""
+    return environ.get("DBUS_SESSION_BUS_ADDRESS") or None
+
+
+def unreachable(address: str, exc: BaseException) -> str:
+    """Why connecting to the session bus at ``address`` failed with ``exc``, in words
+    (jeepney says ``KeyError: 'DBUS_SESSION_BUS_ADDRESS'`` or ``[Errno 111] ...``)."""
+    where = f"the D-Bus session bus at {address}"
+    if isinstance(exc, KeyError):
+        return NO_SESSION_BUS
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {socket_trouble(exc)}"
+    if type(exc).__name__ == "AuthenticationError":  # jeepney's (a ValueError), not imported
+        return f"{where} refused this agent (authentication failed: is it another user's?)"
+    if isinstance(exc, ValueError):
+        return f"DBUS_SESSION_BUS_ADDRESS is not a D-Bus address: {address!r}"
+    return f"cannot use {where}: {exc}"  # jeepney's RuntimeError: an unsupported transport
 
 
 class DBusError(Exception):
@@ -63,12 +90,9 @@ class SessionBus:
     """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        address = environ.get("DBUS_SESSION_BUS_ADDRESS", "")
-        if not address:
-            raise SourceUnavailable(
-                "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set "
-                "(run the agent inside the desktop session)"
-            )
+        address = session_address(environ)
+        if address is None:
+            raise SourceUnavailable(NO_SESSION_BUS)
         try:
             self._jeepney: Any = importlib.import_module("jeepney")
             blocking: Any = importlib.import_module("jeepney.io.blocking")
@@ -79,9 +103,7 @@ class SessionBus:
         try:
             self._conn: Any = blocking.open_dbus_connection(bus=address)
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
-            raise SourceUnavailable(
-                f"cannot connect to the D-Bus session bus at {address!r}: {exc}"
-            ) from exc
+            raise SourceUnavailable(unreachable(address, exc)) from exc
         self.address = address
         self.unique_name: str = str(self._conn.unique_name)
         self._closed = False

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from officepulse.agent.sources._common import as_pid, local_sample
+from officepulse.agent.sources._common import as_pid, local_sample, socket_trouble
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
 
 REQUEST = b"j/activewindow"
@@ -82,7 +82,7 @@ class HyprlandWindow:
                         raise ConnectionError("the reply is too long")
             except OSError as exc:
                 raise SourceUnavailable(
-                    f"cannot read Hyprland's socket {self._path}: {exc}"
+                    f"cannot read Hyprland's socket {self._path}: {socket_trouble(exc)}"
                 ) from exc
         return bytes(chunks)
 

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from officepulse.agent.sources._common import as_pid, local_sample
+from officepulse.agent.sources._common import as_pid, local_sample, socket_trouble
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
 
 MAGIC = b"i3-ipc"
@@ -72,7 +72,9 @@ class SwayWindow:
             self._sock.connect(path)
         except OSError as exc:
             self.close()
-            raise SourceUnavailable(f"cannot connect to sway's IPC socket {path!r}: {exc}") from exc
+            raise SourceUnavailable(
+                f"cannot connect to sway's IPC socket {path!r}: {socket_trouble(exc)}"
+            ) from exc
 
     def active_window(self) -> WindowSample | None:
         return sample_from_tree(self.get_tree())

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from officepulse.agent.sources._common import socket_trouble
 from officepulse.agent.sources.base import IdleSource, SourceUnavailable
 
 WORD = struct.Struct("=I")
@@ -150,7 +151,7 @@ class WaylandConnection:
         except OSError as exc:
             self.close()
             raise SourceUnavailable(
-                f"cannot talk to the Wayland compositor at {path}: {exc}"
+                f"cannot talk to the Wayland compositor at {path}: {socket_trouble(exc)}"
             ) from exc
         except BaseException:
             self.close()
@@ -303,7 +304,7 @@ class WaylandIdle(IdleSource):
         except OSError as exc:
             self.close()
             raise SourceUnavailable(
-                f"cannot talk to the Wayland compositor at {self._conn.path}: {exc}"
+                f"cannot talk to the Wayland compositor at {self._conn.path}: {socket_trouble(exc)}"
             ) from exc
         except BaseException:
             self.close()
