@@ -412,10 +412,16 @@ def live(server: ServerProcess, agent: str) -> dict[str, Any] | None:
     return None
 
 
-def seen_live(server: ServerProcess, agent: str, **fields: Any) -> dict[str, Any]:
-    """Wait until the server shows ``agent``'s current activity with these fields."""
+def seen_live(
+    server: ServerProcess, agent: str, during: Callable[[], None] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Wait until the server shows ``agent``'s current activity with these fields; ``during``
+    is done before each look (input, for a person who keeps working: "active" then holds
+    however slowly a loaded machine looks)."""
 
     def matches() -> dict[str, Any] | None:
+        if during is not None:
+            during()
         cur = live(server, agent)
         if cur is not None and all(cur.get(k) == v for k, v in fields.items()):
             return cur
@@ -735,9 +741,12 @@ class KWin(Session):
     def activate(self, client: Client) -> None:
         """Give ``client``'s window the focus, as clicking it would (a KWin script sets
         ``workspace.activeClient``)."""
+        # KWin 5 names them clients, KWin 6 windows.
         self.run_script(
-            "workspace.clientList().forEach(function (c) {"
-            f" if (c.pid === {client.pid}) workspace.activeClient = c; }});"
+            "(workspace.windowList ? workspace.windowList() : workspace.clientList())"
+            f".forEach(function (w) {{ if (w.pid === {client.pid}) {{"
+            " if (workspace.windowList) workspace.activeWindow = w;"
+            " else workspace.activeClient = w; }});"
         )
 
     def simulate_activity(self) -> None:
