@@ -48,6 +48,8 @@ def test_metadata_lists_the_versions_of_one_kind(shell: int, versions: list[str]
     metadata = json.loads(build(shell)["metadata.json"])
     assert metadata["uuid"] == EXTENSION_UUID
     assert metadata["shell-version"] == versions
+    # It keeps answering on the lock screen, where the shell turns other extensions off.
+    assert metadata["session-modes"] == ["user", "unlock-dialog"]
 
 
 def test_gnome_43_and_44_get_a_script(tmp_path: Path) -> None:

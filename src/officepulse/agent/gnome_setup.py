@@ -9,6 +9,11 @@ fits the shell's major version, and writes ``metadata.json`` listing the version
 kind (plus the running one, if it is newer than the list: GNOME refuses extensions whose
 metadata does not name its version).
 
+The metadata keeps the extension running on the lock screen (``session-modes`` with
+``unlock-dialog``): GNOME Shell turns other extensions off there, and the agent, finding no
+one to ask, would stop reading the desktop until it next looked (a minute later) instead of
+counting the locked time as away.
+
 Enabling adds the uuid to ``org.gnome.shell enabled-extensions`` (and takes it off
 ``disabled-extensions``) with ``gsettings``. GNOME Shell reads the extensions folder at login
 only, so a newly installed extension runs after the person logs out and in again.
