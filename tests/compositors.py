@@ -4,13 +4,13 @@ clients, and the agent run inside their session.
 
 Compositors refuse to run as root. When the tests run as root, every process of a session
 (the compositor, its D-Bus buses, clients and the agent) runs as the unprivileged user
-``officepulse-test``, which ``scripts/system-deps`` creates (``make test`` runs it); run as
-anyone else, they run as that user. The switch is ``setpriv``: unlike ``runuser`` it keeps the
-environment the test gives, and it can keep ``CAP_DAC_READ_SEARCH`` for the agent alone when
-the test's Python (the venv's interpreter) lives where that user cannot read it, such as a
-pyenv build in root's home. The test process itself talks to the sessions directly: root may
-connect to any Unix socket, and each session bus is started with a configuration that lets
-root in next to its owner.
+``officepulse-test``, which ``scripts/system-deps`` creates (``make test`` runs it); when
+the tests run as another user, they run as that same user. The switch is ``setpriv``:
+unlike ``runuser`` it keeps the environment the test gives, and it can keep
+``CAP_DAC_READ_SEARCH`` for the agent alone when the test's Python (the venv's interpreter)
+lives where that user cannot read it, such as a pyenv build in root's home. The test process
+itself talks to the sessions directly: root may connect to any Unix socket, and each session
+bus is started with a configuration that lets root in next to its owner.
 
 Every session lives in its own scratch folder under /tmp (short, for socket paths), owned by
 that user; its processes are stopped by their own pids at the end, with everything they
@@ -18,8 +18,9 @@ started (found by parentage, and by the session's XDG_RUNTIME_DIR in their envir
 D-Bus-activated helpers that outlive their parents). A compositor that cannot start fails the
 test with the reason and the tail of its log: nothing is skipped.
 
-Use one session per test module (module-scoped fixture): starting one takes 0.1 s (sway,
-KWin) to about 1 s (GNOME Shell). Recipes and their gotchas: /work/shared/TEST_RECIPES.md,
+Use one session per test module (module-scoped fixture): a compositor starts in well under
+a second (sway, KWin) to 2-4 s (GNOME Shell, after installing the extension), measured on a
+loaded 2-core machine. Recipes and their gotchas: /work/shared/TEST_RECIPES.md,
 section 13.
 """
 
@@ -110,7 +111,7 @@ def _can_run_python(uid: int, gid: int) -> bool:
             "setpriv",
             f"--reuid={uid}",
             f"--regid={gid}",
-            "--clear-groups",
+            "--init-groups",
             "--",
             sys.executable,
             "-c",
@@ -176,8 +177,6 @@ class Session:
     """What every compositor session has: a scratch folder owned by the user, a private
     XDG_RUNTIME_DIR, the processes started, and their logs."""
 
-    name = "session"
-
     def __init__(self, user: User) -> None:
         self.user = user
         self.root = Path(tempfile.mkdtemp(prefix="opwl-", dir="/tmp"))
@@ -207,7 +206,6 @@ class Session:
         log_name: str,
         *,
         env: Mapping[str, str] | None = None,
-        python: bool = False,
         stdin: int | IO[Any] | None = subprocess.DEVNULL,
         stdout: int | None = None,
     ) -> subprocess.Popen[str]:
@@ -216,7 +214,7 @@ class Session:
         self.logs.append(log)
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [*self.user.command(python=python), *command],
+                [*self.user.command(), *command],
                 env=dict(env if env is not None else self.env),
                 stdin=stdin,
                 stdout=stdout if stdout is not None else out,
@@ -502,8 +500,6 @@ def gtk_window(session: Session, title: str, app_id: str, env: Mapping[str, str]
 class Sway(Session):
     """sway, headless (wlroots' headless backend, pixman renderer, no input devices)."""
 
-    name = "sway"
-
     def __init__(self, user: User) -> None:
         super().__init__(user)
         self.socket = ""
@@ -636,7 +632,6 @@ class KWin(Session):
     """KWin on a virtual output (``kwin_wayland --virtual``), on its own session bus, as a
     KDE Plasma 5 session has it (KDE_SESSION_VERSION=5)."""
 
-    name = "kde"
     DISPLAY = "wayland-kde"
 
     def __init__(self, user: User) -> None:
@@ -801,7 +796,6 @@ class Gnome(Session):
     extensions at startup). gnome-shell needs a system bus (its logind lookup dies
     without one); a private one, started as the user, does."""
 
-    name = "gnome"
     DISPLAY = "wayland-gnome"
 
     def __init__(self, user: User) -> None:
