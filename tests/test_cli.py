@@ -49,7 +49,10 @@ def test_flags_name_their_environment_variable() -> None:
     assert "OFFICEPULSE_DATABASE" in out
 
 
-SOURCES = "auto, x11, sway, hyprland, kde, gnome, gnome-eval, macos, windows, scripted, none"
+SOURCES = (
+    "auto, x11, sway, hyprland, kde, gnome, focused-window, gnome-eval, macos, windows, "
+    "scripted, none"
+)
 
 
 @pytest.mark.parametrize(

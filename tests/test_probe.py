@@ -188,3 +188,33 @@ def test_probe_reads_the_config_file_named_by_flag_or_environment(tmp_path: Path
     missing = probe(tmp_path, "--source", "none", "--agent-config", str(tmp_path / "no.toml"))
     assert missing.returncode == 2
     assert f"config file {tmp_path / 'no.toml'} does not exist" in missing.stdout
+
+
+@pytest.mark.parametrize(
+    ("idle_for", "line"),
+    [
+        (0.0, "idle        less than 1 s since the last input → active (threshold 180 s)"),
+        (
+            4.25,
+            "idle        at least 4.2 s since the last input → active (threshold 180 s); "
+            "Wayland tells only since the agent started watching",
+        ),
+    ],
+)
+def test_wayland_idle_time_is_said_as_the_lower_bound_it_is(idle_for: float, line: str) -> None:
+    """ext-idle-notify and org_kde_kwin_idle say "idle" once a timeout passes without input,
+    counted from when the agent asked: the probe says so rather than show an exact time."""
+    sample = WindowSample("foot", "~", "foot", 7)
+    activity = Activity(app="foot", title="~", process="foot", pid=7)
+    report = Probe(
+        when=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+        platform="linux",
+        session="wayland",
+        idle_threshold=180,
+        desktop="sway",
+        idle_from="kde-idle",
+        idle_resolution=1.0,
+        seen=Seen(sample, idle_for, activity, activity, True),
+        config=parse_config("", Path("/home/a/.config/officepulse/agent.toml")),
+    )
+    assert line in render(report).splitlines()

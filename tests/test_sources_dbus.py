@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import psutil
 import pytest
-from dbus_fast import Message, MessageType
+from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import (
     DBusBool,
@@ -37,7 +37,7 @@ from dbus_fast.annotations import (
     DBusUInt64,
 )
 from dbus_fast.errors import DBusError as FastDBusError
-from dbus_fast.service import ServiceInterface, method
+from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
 
 from officepulse.agent.sources._dbus import DBusError, SessionBus
 from officepulse.agent.sources.base import SourceUnavailable
@@ -46,6 +46,7 @@ from officepulse.agent.sources.gnome import (
     GnomeScreenSaverLock,
     GnomeShellEval,
     MutterIdle,
+    OfficepulseExtensionWindow,
     parse_focused_window,
 )
 from officepulse.agent.sources.kde import INTERFACE, OBJECT_PATH, KWinScriptWindow
@@ -205,6 +206,25 @@ class ShellEval(ServiceInterface):
         return [True, json.dumps(self.window if "focus_window" in code else 0)]
 
 
+class ShellExtensions(ServiceInterface):
+    """org.gnome.Shell.Extensions' ``GetExtensionInfo(s) -> a{sv}`` (the numbers are doubles,
+    as GNOME Shell 43 sends them in test_wayland_gnome.py) and ``UserExtensionsEnabled``; the
+    states and errors are chosen by each test."""
+
+    def __init__(self) -> None:
+        super().__init__("org.gnome.Shell.Extensions")
+        self.info: dict[str, Variant] = {}
+        self.user_extensions = True
+
+    @method()
+    def GetExtensionInfo(self, uuid: DBusStr) -> Annotated[dict[str, Any], DBusSignature("a{sv}")]:
+        return self.info if uuid == "focused-window@officepulse" else {}
+
+    @dbus_property(access=PropertyAccess.READ)
+    def UserExtensionsEnabled(self) -> DBusBool:
+        return self.user_extensions
+
+
 class IdleMonitor(ServiceInterface):
     """org.gnome.Mutter.IdleMonitor as Mutter's XML declares it (GetIdletime -> t)."""
 
@@ -362,6 +382,50 @@ def test_without_the_extension_says_how_to_get_it(desktop: Desktop, session: Ses
     desktop.serve("/org/gnome/Shell", ShellEval(False, {}), "org.gnome.Shell")
     with pytest.raises(SourceUnavailable, match="Focused Window D-Bus"):
         GnomeFocusedWindow(session)
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "says"),
+    [
+        (None, "", "is not installed: run `officepulse agent install-gnome-extension`"),
+        (2.0, "", "is installed but disabled: run `officepulse agent install-gnome-extension`"),
+        (3.0, "SyntaxError: unexpected token", "failed in GNOME Shell: SyntaxError: unexpected"),
+        (4.0, "", "is made for another GNOME Shell version: run `officepulse agent install"),
+        (1.0, "", "runs but does not answer as this agent expects: run `officepulse agent"),
+    ],
+)
+def test_why_our_extension_does_not_answer(
+    desktop: Desktop,
+    session: SessionBus,
+    tmp_path: Path,
+    state: float | None,
+    error: str,
+    says: str,
+) -> None:
+    extensions = ShellExtensions()
+    if state is not None:
+        extensions.info = {"state": Variant("d", state), "error": Variant("s", error)}
+    desktop.serve("/org/gnome/Shell", extensions, "org.gnome.Shell")
+    with pytest.raises(SourceUnavailable) as caught:
+        OfficepulseExtensionWindow(session, {"XDG_DATA_HOME": str(tmp_path)})
+    assert says in str(caught.value)
+    assert "the officepulse GNOME Shell extension (focused-window@officepulse)" in str(caught.value)
+
+
+def test_installed_after_login_or_user_extensions_off(
+    desktop: Desktop, session: SessionBus, tmp_path: Path
+) -> None:
+    extensions = ShellExtensions()
+    desktop.serve("/org/gnome/Shell", extensions, "org.gnome.Shell")
+    folder = tmp_path / "gnome-shell" / "extensions" / "focused-window@officepulse"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text("{}")
+    env = {"XDG_DATA_HOME": str(tmp_path)}
+    with pytest.raises(SourceUnavailable, match="GNOME Shell has not loaded it yet: log out"):
+        OfficepulseExtensionWindow(session, env)
+    extensions.user_extensions = False
+    with pytest.raises(SourceUnavailable, match="GNOME's user extensions are turned off"):
+        OfficepulseExtensionWindow(session, env)
 
 
 def test_without_gnome_shell(session: SessionBus) -> None:
@@ -586,7 +650,9 @@ def test_open_desktop_on_gnome_wayland(desktop: Desktop, bus_address: str, tmp_p
     env = _wayland_env(bus_address, tmp_path, "ubuntu:GNOME")
     opened = open_desktop("auto", "linux", env)
     try:
-        assert (opened.name, opened.idle_name, opened.lock_names) == ("gnome", "gnome", ("gnome",))
+        # officepulse's own extension is not there: the third-party one is read instead.
+        names = (opened.name, opened.idle_name, opened.lock_names)
+        assert names == ("focused-window", "gnome", ("gnome",))
         assert opened.notes == ()
         sample = opened.window.active_window()
         assert sample is not None
@@ -633,8 +699,12 @@ def test_survey_lists_every_backend(desktop: Desktop, bus_address: str, tmp_path
     reports = survey("linux", _wayland_env(bus_address, tmp_path, "GNOME"))
     table = {(r.capability, r.name): r for r in reports}
     assert {r.capability for r in reports} == {"window", "idle", "lock"}
-    gnome = table["window", "gnome"]
-    assert (gnome.applies, gnome.available, gnome.chosen) == (True, True, True)
+    ours = table["window", "gnome"]
+    assert (ours.applies, ours.available, ours.chosen) == (True, False, False)
+    assert ours.reason is not None
+    assert "is not installed: run `officepulse agent install-gnome-extension`" in ours.reason
+    third_party = table["window", "focused-window"]
+    assert (third_party.applies, third_party.available, third_party.chosen) == (True, True, True)
     kde = table["window", "kde"]
     assert (kde.applies, kde.available) == (False, False)
     assert kde.reason is not None

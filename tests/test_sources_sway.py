@@ -1,7 +1,8 @@
 """SwayWindow against a fake sway: a real Unix socket speaking sway's IPC framing
 (``i3-ipc``, length and type as native u32), replying with ``swaymsg -t get_tree`` output
-recorded from a real sway (tests/data/recorded/sources/sway, see its README). sway itself is
-not installed here, so the socket code runs for real against recorded replies."""
+recorded from a real sway (tests/data/recorded/sources/sway, see its README): trees of a
+newer sway than Debian 12's 1.7 (which test_wayland_sway.py runs for real), and the error
+cases a real sway does not produce on demand."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ database per test)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import sqlite3
@@ -93,6 +94,8 @@ async def test_agents_come_with_their_current_span(store: Store) -> None:
     assert one is not None
     assert one.info == agent("b", online=False, seen=5)
     assert await store.agent("zzz") is None
+    # Names alone (what API rows show), queued agents included: no span is read for them.
+    assert await store.agent_names() == {"a": "name-a", "b": "name-b"}
 
 
 async def test_usage_clips_spans_to_the_period_and_keeps_idle_apart(store: Store) -> None:
@@ -233,6 +236,70 @@ async def test_more_concurrent_commits_than_slots_all_land(tmp_path: Path) -> No
     )
     assert len(done) == 20
     assert await store.acked_seq("a1") == 20
+    await store.close()
+
+
+async def test_a_write_of_many_agents_reads_a_few_times_and_grows_runs_in_place(
+    tmp_path: Path,
+) -> None:
+    # What a flush of live heartbeats looks like: every agent's open span grew. The write
+    # reads what the spans were and the zone runs near them once for all the agents (not
+    # once per agent), writes each span and each rollup key once, and grows each zone run
+    # in place (an UPDATE, not a DELETE and an INSERT).
+    store = SQLiteStore(tmp_path / "w.sqlite3", flush_interval=3600)
+    await store.open()
+    agents = [f"a{i:03}" for i in range(200)]
+    for a in agents:
+        store.save_agent(agent(a))
+        store.save_span(a, Span(0, 10_000, CODE, "UTC"))
+    await store.flush()
+    for end in range(11_000, 30_000, 1_000):  # many heartbeats between two writes
+        for a in agents:
+            store.save_span(a, Span(0, end, CODE, "UTC"))
+    assert store._writer is not None
+    ran: list[str] = []
+    store._writer.set_trace_callback(ran.append)
+    await store.flush()
+    store._writer.set_trace_callback(None)
+    reads = [sql for sql in ran if sql.lstrip().startswith(("SELECT", "WITH"))]
+    assert len(reads) <= 3, reads
+    # (The statements a trigger runs are reported with the text of the one that fired it.)
+    assert len({sql for sql in ran if sql.startswith("INSERT INTO spans")}) == len(agents)
+    # Each agent's span grew within one minute, hour and day: three rollup keys each.
+    assert len([sql for sql in ran if sql.startswith("INSERT INTO rollups")]) == 3 * len(agents)
+    zone_writes = [sql for sql in ran if "zone_runs" in sql and not sql.startswith("WITH")]
+    assert len(zone_writes) == len(agents)
+    assert all(sql.startswith("UPDATE zone_runs") for sql in zone_writes)
+    rows = await store.usage(0, 60_000, ["agent"])
+    assert {r.agent_id: r.active_ms for r in rows} == {a: 29_000 for a in agents}
+    assert await store.zones(["a007"], 0, 60_000) == {"a007": [ZoneRun(0, 29_000, "UTC")]}
+    await store.close()
+
+
+async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: Path) -> None:
+    # Servers poll agent events twice a second and read people, owners and rules on every
+    # request: none of that is in the queue, so none of it may cut the coalescing short.
+    path = tmp_path / "q.sqlite3"
+    store = SQLiteStore(path, flush_interval=3600)
+    await store.open()
+    store.save_agent(agent())
+    store.save_span("a1", Span(0, 10_000, CODE, "UTC"))
+    await store.flush()
+    store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
+
+    def stored_end() -> int:
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            (end,) = raw.execute("SELECT end_ms FROM spans").fetchone()
+        return int(end)
+
+    await store.agent_events(0)
+    await store.people()
+    await store.agent_owners()
+    await store.categories()
+    assert stored_end() == 10_000
+    # A read of spans writes what is queued first: it sees the heartbeat.
+    assert [r.active_ms for r in await store.usage(0, 60_000, [])] == [20_000]
+    assert stored_end() == 20_000
     await store.close()
 
 

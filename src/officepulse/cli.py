@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_probe(agent: argparse.ArgumentParser) -> None:
-    probes = agent.add_subparsers(dest="agent_command", metavar="probe", required=False)
+    probes = agent.add_subparsers(
+        dest="agent_command", metavar="{probe,install-gnome-extension}", required=False
+    )
     probe = probes.add_parser(
         "probe",
         help="print what the agent sees right now, source by source, and exit",
@@ -119,6 +122,42 @@ def _add_probe(agent: argparse.ArgumentParser) -> None:
             metavar=name.upper(),
             help=f"{HELP[name]}; env {env_name(name)}",
         )
+    gnome = probes.add_parser(
+        "install-gnome-extension",
+        help="install and enable officepulse's GNOME Shell extension, which tells the agent "
+        "the window in front on GNOME",
+        description="Install officepulse's GNOME Shell extension (GNOME 43 and later) in your "
+        "extensions folder and enable it. GNOME Shell loads it at your next login.",
+    )
+    gnome.add_argument(
+        "--shell-version",
+        type=int,
+        default=None,
+        metavar="MAJOR",
+        help="build it for this GNOME Shell (default: the gnome-shell installed here)",
+    )
+    gnome.add_argument(
+        "--no-enable",
+        dest="enable_extension",
+        action="store_false",
+        help="only install it; do not add it to org.gnome.shell enabled-extensions",
+    )
+
+
+# Options of agent subcommands that are not agent settings.
+_SUBCOMMAND_OPTIONS = ("shell_version", "enable_extension")
+
+
+def _install_gnome_extension(shell: int | None, enable_it: bool) -> int:
+    from officepulse.agent.gnome_setup import InstallError, install, report
+
+    try:
+        done = install(os.environ, shell=shell, enable_it=enable_it)
+    except InstallError as exc:
+        print(f"officepulse: cannot install the GNOME Shell extension: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(report(done))
+    return 0
 
 
 def _probe(agent_settings: AgentSettings) -> int:
@@ -243,12 +282,13 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    flags = {
-        k: v for k, v in vars(args).items() if k not in ("command", "env_file", "agent_command")
-    }
+    skip = ("command", "env_file", "agent_command", *_SUBCOMMAND_OPTIONS)
+    flags = {k: v for k, v in vars(args).items() if k not in skip}
     try:
         if args.command == "server":
             return _serve(args, flags)
+        elif args.command == "agent" and args.agent_command == "install-gnome-extension":
+            return _install_gnome_extension(args.shell_version, args.enable_extension)
         elif args.command == "agent":
             from officepulse.agent.main import run_agent
 

@@ -132,6 +132,7 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         "hyprland",
         "kde",
         "gnome",
+        "focused-window",
         "gnome-eval",
         "macos",
         "windows",
@@ -213,7 +214,9 @@ HELP: dict[str, str] = {
     "state_dir": "folder where the agent keeps its id, journal and (without a keyring) its "
     "credential",
     "source": "what to read: auto (chosen from the platform and session), x11, sway, "
-    "hyprland, kde, gnome, gnome-eval, macos, windows, scripted (replay --timeline) or none",
+    "hyprland, kde, gnome (officepulse's GNOME Shell extension), focused-window (the "
+    "Focused Window D-Bus extension), gnome-eval, macos, windows, scripted (replay "
+    "--timeline) or none",
     "timeline": "JSON-lines timeline file replayed by the scripted source",
     "speed": "scripted source: 1 = real time, 60 = a minute per second, 0 = as fast as possible",
     "start": "scripted source: ISO 8601 instant the timeline starts at (default: now)",

@@ -20,7 +20,7 @@ from officepulse.agent.config import AgentConfig, ConfigError, load_config
 from officepulse.agent.drivers import Seen, judge, make_introspector
 from officepulse.agent.journal import Journal
 from officepulse.agent.privacy import NO_RULES, PrivacyRules
-from officepulse.agent.sources.base import SourceUnavailable
+from officepulse.agent.sources.base import Settles, SourceUnavailable
 from officepulse.agent.sources.select import (
     WINDOW_BACKENDS,
     BackendReport,
@@ -48,6 +48,9 @@ class Probe:
     unreadable: str | None = None
     notes: tuple[str, ...] = ()
     idle_from: str | None = None
+    # Wayland's idle protocols tell idleness in steps of this many seconds, counted from
+    # when the source opened (base.Settles); None for sources that give the real idle time.
+    idle_resolution: float | None = None
     lock_from: tuple[str, ...] = ()
     seen: Seen | None = None
     window_error: str | None = None
@@ -135,6 +138,10 @@ def _look(probe: Probe, choice: str, env: Mapping[str, str], rules: PrivacyRules
             lock_from=desktop.lock_names,
         )
         try:
+            idle_source = getattr(desktop.idle, "source", None)
+            if isinstance(idle_source, Settles):
+                idle_source.settle()  # it knows nothing until its first event could come
+                probe = replace(probe, idle_resolution=idle_source.resolution)
             sample = desktop.window.active_window()
             if sample is None:
                 return probe
@@ -233,14 +240,25 @@ def _render_window(probe: Probe) -> list[str]:
     if owner:
         lines.append(_row("", owner))
     away = f"→ {'away' if seen.observed.idle else 'active'}"
+    threshold = f"(threshold {probe.idle_threshold:g} s)"
+    step = probe.idle_resolution
     if probe.idle_from is None or seen.idle_for is None:
         lines.append(_row("idle", f"unknown: this desktop cannot tell {away}"))
+    elif step is not None and seen.idle_for < step:
+        lines.append(_row("idle", f"less than {step:g} s since the last input {away} {threshold}"))
+    elif step is not None:
+        lines.append(
+            _row(
+                "idle",
+                f"at least {seen.idle_for:.1f} s since the last input {away} {threshold}; "
+                "Wayland tells only since the agent started watching",
+            )
+        )
     else:
         lines.append(
             _row(
                 "idle",
-                f"{seen.idle_for:.1f} s since the last input {away} "
-                f"(threshold {probe.idle_threshold:g} s)",
+                f"{seen.idle_for:.1f} s since the last input {away} {threshold}",
             )
         )
     if not probe.lock_from:

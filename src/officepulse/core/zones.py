@@ -109,6 +109,20 @@ def repaint(
     return deletes, inserts
 
 
+def in_place(
+    deletes: Sequence[tuple[str, int]], inserts: Sequence[tuple[str, int, int, str]]
+) -> tuple[list[tuple[str, int]], list[tuple[str, int, int, str]], list[tuple[str, int, int, str]]]:
+    """``repaint``'s rows as (deletes, updates, inserts): a run deleted and inserted again
+    at the same (agent, start_ms) (a run that grew, the common case) is one update."""
+    again = {(agent_id, start_ms) for agent_id, start_ms, _, _ in inserts}
+    gone = set(deletes)
+    return (
+        [d for d in deletes if d not in again],
+        [i for i in inserts if (i[0], i[1]) in gone],
+        [i for i in inserts if (i[0], i[1]) not in gone],
+    )
+
+
 def hull(marks: Sequence[tuple[int, int, str]]) -> tuple[int, int]:
     """The smallest range holding every mark."""
     return min(m[0] for m in marks), max(m[1] for m in marks)

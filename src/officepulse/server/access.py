@@ -19,6 +19,7 @@ refused whatever it carries.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
@@ -247,9 +248,11 @@ class AccessControl:
         return self._locked
 
     async def directory(self) -> Directory:
-        owners = await self.store.agent_owners()
-        people = {p.id: p for p in await self.store.people()}
-        return Directory(owners, people, await self.rules())
+        # Read on every page and API request: the three reads at once, not one after another.
+        owners, people, rules = await asyncio.gather(
+            self.store.agent_owners(), self.store.people(), self.rules()
+        )
+        return Directory(owners, {p.id: p for p in people}, rules)
 
     async def rules(self) -> RuleSet:
         """The category rules in force, compiled again only when they changed (another

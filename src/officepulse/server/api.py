@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,9 +225,8 @@ def parse_format(raw: str | None) -> str:
 
 
 def spans_out(
-    start: datetime, end: datetime, rows: list[tuple[str, Span]], agents: list[AgentStatus]
+    start: datetime, end: datetime, rows: list[tuple[str, Span]], names: Mapping[str, str]
 ) -> SpansOut:
-    names = {a.info.id: a.info.name for a in agents}
     out = []
     for agent_id, span in rows[:EXPORT_LIMIT]:
         a = span.activity
@@ -435,7 +435,7 @@ def usage_range(start_raw: str | None, end_raw: str | None) -> tuple[datetime, d
     return start, end
 
 
-def _row_fields(r: UsageRow | DayUsage, names: dict[str, str]) -> dict[str, Any]:
+def _row_fields(r: UsageRow | DayUsage, names: Mapping[str, str]) -> dict[str, Any]:
     """A usage row's fields as the API shows them: seconds, and the agent's name."""
     return {
         "agent": r.agent_id,
@@ -452,9 +452,10 @@ def usage_out(
     end: datetime,
     group_by: list[GroupKey],
     rows: list[UsageRow],
-    agents: list[AgentStatus],
+    names: Mapping[str, str],
 ) -> UsageOut:
-    names = {a.info.id: a.info.name for a in agents}
+    """``names``: agents' names by id, shown beside the rows' agents ({} when the rows
+    are not grouped by agent)."""
     return UsageOut(
         start=start,
         end=end,
@@ -496,9 +497,8 @@ def usage_days_out(
     zone: ZoneInfo,
     group_by: list[GroupKey],
     rows: list[DayUsage],
-    agents: list[AgentStatus],
+    names: Mapping[str, str],
 ) -> UsageDaysOut:
-    names = {a.info.id: a.info.name for a in agents}
     return UsageDaysOut(
         first=first,
         last=last,

@@ -63,7 +63,7 @@ from officepulse.server.visible_reads import VisibleReads
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import DAY_MS, AgentStatus, Store
+from officepulse.store.base import DAY_MS, AgentStatus, GroupKey, Store
 from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
@@ -305,9 +305,14 @@ class Server:
     async def reads(self, request: web.Request) -> VisibleReads:
         """The store as the request's viewer may see it."""
         viewer = request[VIEWER]
-        await self._refresh_directory()
+        directory = await self._refresh_directory()
+        person = None if viewer.sees_all else viewer.person
         return VisibleReads(
-            self.store, self._level(viewer), self.directory.rules, sees_all=viewer.sees_all
+            self.store,
+            self._level(viewer),
+            directory.rules,
+            sees_all=viewer.sees_all,
+            usage_as_stored=not directory.anyone_as_category(person),
         )
 
     async def _visible_spans(
@@ -489,6 +494,11 @@ class Server:
         ]
         return json_response(api.AgentsOut(agents=agents))
 
+    async def _names(self, group_by: list[GroupKey]) -> dict[str, str]:
+        """Agents' names for rows grouped by agent; rows that name no agent need none, so
+        nothing is read for them."""
+        return await self.store.agent_names() if "agent" in group_by else {}
+
     async def api_usage(self, request: web.Request) -> web.Response:
         q = request.query
         try:
@@ -499,8 +509,7 @@ class Server:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
         rows = await (await self.reads(request)).usage(start_ms, end_ms, group_by)
-        agents = await self.store.agents()
-        out = api.usage_out(start, end, group_by, rows, agents)
+        out = api.usage_out(start, end, group_by, rows, await self._names(group_by))
         columns = [*api.key_columns(group_by), "seconds", "idle_seconds"]
         return export(out, fmt, list(out.rows), api.UsageRowOut, "usage", columns)
 
@@ -516,7 +525,8 @@ class Server:
             return bad_request(str(exc))
         reads = await self.reads(request)
         rows = await days.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
-        out = api.usage_days_out(first, last, mode, zone, group_by, rows, await self.store.agents())
+        names = await self._names(group_by)
+        out = api.usage_days_out(first, last, mode, zone, group_by, rows, names)
         columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
         return export(out, fmt, list(out.rows), api.DayRowOut, "usage-days", columns)
 
@@ -530,7 +540,7 @@ class Server:
             return bad_request(str(exc))
         start_ms, end_ms = api.range_ms(start, end)
         rows = await self._visible_spans(request, start_ms, end_ms, agent_id, api.EXPORT_LIMIT + 1)
-        out = api.spans_out(start, end, rows, await self.store.agents())
+        out = api.spans_out(start, end, rows, await self.store.agent_names())
         return export(out, fmt, list(out.spans), api.SpanRowOut, "spans")
 
     async def _agent(self, raw: str | None) -> AgentStatus:

@@ -34,7 +34,8 @@ class Note:
 
 
 def _zoned(span: Span, tz: str) -> Span:
-    return span if span.tz is not None else replace(span, tz=tz)
+    # Not dataclasses.replace: this runs for every heartbeat that changes a span.
+    return span if span.tz is not None else Span(span.start_ms, span.end_ms, span.activity, tz)
 
 
 @dataclass

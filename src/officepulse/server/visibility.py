@@ -108,6 +108,18 @@ class Directory:
     def agents_of(self, person: Person) -> frozenset[str]:
         return frozenset(a for a, p in self.owners.items() if p == person.id)
 
+    def anyone_as_category(self, viewer: Person | None) -> bool:
+        """Whether ``viewer`` sees any agent's activity as its category only. When nobody
+        is ("full" and "app" show usage as stored), usage is read as the store keeps it,
+        summed over the team, rather than per agent and category (``present_usage``)."""
+        if viewer is None:
+            return False
+        if DEFAULT_VISIBILITY == "category":
+            return True  # the level of agents nobody owns
+        shown = {p.id for p in self.people.values() if p.visibility == "category"}
+        shown.discard(viewer.id)  # their own agents they see in full
+        return any(person_id in shown for person_id in self.owners.values())
+
     def level(self, viewer: Person | None, agent_id: str | None) -> Visibility:
         """What ``viewer`` (None: open mode, no accounts) may see of the agent. An agent
         nobody owns shows the default level (no titles without a person's say-so)."""

@@ -17,11 +17,22 @@ Level = Callable[[str | None], Visibility]
 
 
 class VisibleReads:
-    def __init__(self, store: Store, level: Level, rules: RuleSet, *, sees_all: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        level: Level,
+        rules: RuleSet,
+        *,
+        sees_all: bool,
+        usage_as_stored: bool = False,
+    ) -> None:
         self.store = store
         self.level = level
         self.rules = rules  # the category rules in force (what "category" shows)
         self.sees_all = sees_all  # open mode: everything as stored
+        # No agent is shown to this viewer as its category only (Directory.
+        # anyone_as_category): usage is then as stored, whoever's it is.
+        self.usage_as_stored = sees_all or usage_as_stored
 
     def _status(self, status: AgentStatus) -> AgentStatus:
         if status.current is None or self.sees_all:
@@ -56,7 +67,9 @@ class VisibleReads:
         group_by: Sequence[GroupKey],
         agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        if self.sees_all:
+        if self.usage_as_stored:
+            # Not grouped by agent, the team's rollups answer it (a row per app, not one
+            # per agent and app).
             return await self.store.usage(start_ms, end_ms, group_by, agent_ids)
         # Each person's apps as their level shows them, so rows are read per agent and
         # category even when not grouped by them (a team-wide sum must not reveal a hidden

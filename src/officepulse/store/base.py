@@ -47,6 +47,12 @@ Contribution = tuple[str, int, int, str, str, bool]
 RunKey = tuple[str, int, int, str, str, bool]
 # Spans re-categorised per transaction by set_categories: ingest waits at most one chunk.
 RECATEGORIZE_CHUNK = 1_000
+# How often the stores write what is queued (save_span, save_agent) when nothing else
+# makes them: commits are written at once, and every read writes what is queued first.
+# A span that heartbeats extend is written once per interval with its net change, so the
+# longer the interval, the fewer times each span, rollup and zone run is rewritten; the
+# price is what a crash loses of heartbeats' time (never a committed batch).
+FLUSH_INTERVAL = 1.0
 
 
 def migration_steps(steps: Iterable[int], version: int) -> list[int]:
@@ -322,6 +328,11 @@ class Store(Accounts, Protocol):
     async def last_span(self, agent_id: str) -> Span | None: ...
 
     async def agents(self) -> list[AgentStatus]: ...
+
+    async def agent_names(self) -> dict[str, str]:
+        """Every agent's name by id: what API rows show beside an agent's id. One read of
+        the agents table, none of spans (``agents`` finds each one's current span)."""
+        ...
 
     async def agent(self, agent_id: str) -> AgentStatus | None: ...
 

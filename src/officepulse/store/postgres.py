@@ -40,8 +40,9 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
+from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.store.base import (
+    FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
     AgentChanges,
     AgentEvent,
@@ -345,6 +346,11 @@ _ZONES_DELETE: LiteralString = (
     "DELETE FROM zone_runs z USING unnest(%s::text[], %s::bigint[]) AS v(agent_id, start_ms) "
     "WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
 )
+_ZONES_UPDATE: LiteralString = (
+    "UPDATE zone_runs z SET end_ms = v.end_ms, tz = v.tz "
+    "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[]) AS v(agent_id, start_ms, "
+    "end_ms, tz) WHERE z.agent_id = v.agent_id AND z.start_ms = v.start_ms"
+)
 _ZONES_INSERT: LiteralString = (
     "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
     "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])"
@@ -445,6 +451,7 @@ _AGENT_SQL: LiteralString = (
     "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
     "ORDER BY start_ms DESC LIMIT 1) s ON true"
 )
+_AGENT_NAMES: LiteralString = "SELECT id, name FROM agents"
 _AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
 
 
@@ -542,9 +549,12 @@ async def _paint_zones(cur: psycopg.AsyncCursor[tuple[Any, ...]], rows: Iterable
     hulls = [(agent_id, *hull(m)) for agent_id, m in marks.items()]
     await cur.execute(_ZONES_NEAR, _columns(hulls, 3))
     near = by_agent(await cur.fetchall())
-    deletes, inserts = repaint(near, marks)
+    # A run that only grew or changed zone (the common case) is updated in place.
+    deletes, updates, inserts = in_place(*repaint(near, marks))
     if deletes:
         await cur.execute(_ZONES_DELETE, _columns(deletes, 2))
+    if updates:
+        await cur.execute(_ZONES_UPDATE, _columns(updates, 4))
     if inserts:
         await cur.execute(_ZONES_INSERT, _columns(inserts, 4))
 
@@ -740,7 +750,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         self,
         url: str,
         *,
-        flush_interval: float = 0.05,
+        flush_interval: float = FLUSH_INTERVAL,
         max_pending_commits: int = 256,
         min_connections: int = 1,
         max_connections: int = 8,
@@ -1041,11 +1051,17 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     # -- reads ---------------------------------------------------------------------
 
     async def _read(
-        self, sql: LiteralString, params: Sequence[object] | Mapping[str, object] = ()
+        self,
+        sql: LiteralString,
+        params: Sequence[object] | Mapping[str, object] = (),
+        *,
+        fresh: bool = True,
     ) -> list[Any]:
-        # Reads see every write queued before them, unless the store is failing: then
-        # the writer keeps trying, and this only reads.
-        if not self.failures.failing:
+        # Reads see every write queued before them, unless the store is failing (then
+        # the writer keeps trying, and this only reads). Not ``fresh``: a read of what is
+        # never queued (accounts, rules, events), which must not cut short the writer's
+        # coalescing of heartbeats.
+        if fresh and not self.failures.failing:
             await self.flush()
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
@@ -1062,6 +1078,9 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(_AGENT_SQL + _AGENT_ORDER)
         return [status_from(r) for r in rows]
+
+    async def agent_names(self) -> dict[str, str]:
+        return {str(id_): str(name) for id_, name in await self._read(_AGENT_NAMES)}
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(_AGENT_SQL + " WHERE a.id = %s", (agent_id,))
@@ -1183,6 +1202,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         rows = await self._read(
             "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > %s ORDER BY seq",
             (after_seq,),
+            fresh=False,  # polled twice a second by every server process
         )
         return [event_from(r) for r in rows]
 
@@ -1314,7 +1334,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
     # -- categories --------------------------------------------------------------------
 
     async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories")
+        rows = await self._read("SELECT rules FROM categories", fresh=False)
         return rules_from_json(rows[0][0])
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:

@@ -76,13 +76,18 @@ class PostgresAccounts(SQLAccounts):
 
     # Provided by PostgresStore.
     async def _read(
-        self, sql: LiteralString, params: Sequence[object] | Mapping[str, object] = ()
+        self,
+        sql: LiteralString,
+        params: Sequence[object] | Mapping[str, object] = (),
+        *,
+        fresh: bool = True,
     ) -> list[Any]:
         raise NotImplementedError
 
     async def _select(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
         # The statements are this package's own (accounts_sql.py), never built from input.
-        return await self._read(sql, params)
+        # Accounts are written in transactions of their own, never queued.
+        return await self._read(sql, params, fresh=False)
 
     async def _write_all(self, statements: Sequence[Statement]) -> None:
         assert self._pool is not None, "store is not open"

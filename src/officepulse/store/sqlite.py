@@ -32,10 +32,11 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, by_agent, hull, marks_by_agent, repaint
+from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
+    FLUSH_INTERVAL,
     HOUR_MS,
     MINUTE_MS,
     RECATEGORIZE_CHUNK,
@@ -308,6 +309,9 @@ _NO_DETAILS = Details()
 
 
 def _details(a: Activity) -> bytes | None:
+    # Most activities have none of these, and this runs for every span written.
+    if (a.private, a.program, a.project, a.file, a.media) == (False, None, None, None, None):
+        return None
     d = Details(private=a.private, program=a.program, project=a.project, file=a.file, media=a.media)
     return None if d == _NO_DETAILS else _details_encoder.encode(d)
 
@@ -428,16 +432,23 @@ _SPAN_UPSERT = (
     "process=excluded.process, pid=excluded.pid, idle=excluded.idle, "
     "details=excluded.details, tz=excluded.tz, category=excluded.category"
 )
-# An agent's runs near [?, ?] (agent, agent, lo, lo, agent, hi, hi): the last one that
-# starts before lo, every one that starts within, and the first one after hi, which are
-# all that painting [lo, hi) can change or join.
+# The runs near each written agent's hull [lo, hi], for every agent of a write at once
+# (one JSON parameter: [[agent, lo, hi], ...]): the last run that starts before lo, every
+# one that starts within, and the first one after hi, which are all that painting
+# [lo, hi) can change or join.
 _ZONES_NEAR = (
-    "SELECT start_ms, end_ms, tz FROM zone_runs WHERE agent_id = ? AND start_ms >= "
-    "COALESCE((SELECT MAX(start_ms) FROM zone_runs WHERE agent_id = ? AND start_ms < ?), ?) "
-    "AND start_ms <= "
-    "COALESCE((SELECT MIN(start_ms) FROM zone_runs WHERE agent_id = ? AND start_ms > ?), ?) "
-    "ORDER BY start_ms"
+    "WITH v(agent_id, lo, hi) AS (SELECT value ->> 0, value ->> 1, value ->> 2 "
+    "FROM json_each(?)) "
+    "SELECT v.agent_id, z.start_ms, z.end_ms, z.tz FROM v JOIN zone_runs z "
+    "ON z.agent_id = v.agent_id AND z.start_ms >= "
+    "COALESCE((SELECT MAX(start_ms) FROM zone_runs WHERE agent_id = v.agent_id "
+    "AND start_ms < v.lo), v.lo) "
+    "AND z.start_ms <= "
+    "COALESCE((SELECT MIN(start_ms) FROM zone_runs WHERE agent_id = v.agent_id "
+    "AND start_ms > v.hi), v.hi) "
+    "ORDER BY v.agent_id, z.start_ms"
 )
+_AGENT_NAMES = "SELECT id, name FROM agents"
 # Agents named by one JSON array parameter: one statement however many there are.
 _AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
 _ROLLUP_ADD = (
@@ -472,48 +483,40 @@ _RUN_PRUNE = (
 
 def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet) -> None:
     """Upsert span rows, each with its category by ``rules``, and keep the rollups in
-    step, inside the caller's transaction: each (agent, start) row's old contribution is
-    read first and taken away, the new one added (a later row of the same key wins, as
-    one upsert after another would). Every writer of the ``spans`` table must go through
-    here or leave its changes in ``rollup_pending`` (the triggers do)."""
-    fold_pending(conn, rules)
+    step, inside the caller's transaction (a later row of the same key wins, as one
+    upsert after another would). Every writer of the ``spans`` table must go through
+    here or leave its changes in ``rollup_pending`` (the triggers do).
+
+    The triggers note each row's old and new contribution in ``rollup_pending`` as the
+    upserts run, so the rollups are kept by one fold of the whole batch: what other
+    writers left and what this write changed, netted per rollup key, each key written
+    once (none whose change adds up to zero) rather than read and written span by span."""
     final: dict[tuple[str, int], SpanRow] = {}
     for row in rows:
         final[(row[0], row[1])] = row
-    if not final:
-        return
-    old: list[Contribution] = []
-    for agent_id, start_ms in final:
-        found = conn.execute(
-            "SELECT end_ms, app, category, idle FROM spans WHERE agent_id = ? AND start_ms = ?",
-            (agent_id, start_ms),
-        ).fetchone()
-        if found is not None:
-            old.append(
-                (agent_id, start_ms, int(found[0]), str(found[1]), str(found[2]), bool(found[3]))
-            )
-    written = [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
-    # The category is the last column written (after main's SpanRow, whose r[10] is tz).
-    new = [(r[0], r[1], r[2], r[3], r[-1], bool(r[8])) for r in written]
-    conn.executemany(_SPAN_UPSERT, written)
-    _apply_rollups(conn, old, new)
-    _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
-    conn.execute("DELETE FROM rollup_pending")  # what the triggers noted of this write
+    if final:
+        conn.executemany(
+            _SPAN_UPSERT, [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
+        )
+    fold_pending(conn, rules)
+    if final:
+        _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
 
 
 def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int, str]]]) -> None:
-    """Keep each agent's zone runs in step with the spans just written (core/zones.py)."""
-    near: dict[str, list[ZoneRun]] = {}
-    for agent_id, agent_marks in marks.items():
-        lo, hi = hull(agent_marks)
-        near[agent_id] = [
-            ZoneRun(int(a), int(b), str(tz))
-            for a, b, tz in conn.execute(
-                _ZONES_NEAR, (agent_id, agent_id, lo, lo, agent_id, hi, hi)
-            ).fetchall()
-        ]
-    deletes, inserts = repaint(near, marks)
+    """Keep each agent's zone runs in step with the spans just written (core/zones.py):
+    the runs near every written agent read in one statement, and a run that only grows
+    or changes zone updated in place."""
+    if not marks:
+        return
+    hulls = [(agent_id, *hull(agent_marks)) for agent_id, agent_marks in marks.items()]
+    near = by_agent(conn.execute(_ZONES_NEAR, (json.dumps(hulls),)).fetchall())
+    deletes, updates, inserts = in_place(*repaint(near, marks))
     conn.executemany("DELETE FROM zone_runs WHERE agent_id = ? AND start_ms = ?", deletes)
+    conn.executemany(
+        "UPDATE zone_runs SET end_ms = ?, tz = ? WHERE agent_id = ? AND start_ms = ?",
+        [(end_ms, tz, agent_id, start_ms) for agent_id, start_ms, end_ms, tz in updates],
+    )
     conn.executemany(
         "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) VALUES (?, ?, ?, ?)", inserts
     )
@@ -670,7 +673,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         self,
         path: str | Path,
         *,
-        flush_interval: float = 0.05,
+        flush_interval: float = FLUSH_INTERVAL,
         max_pending_commits: int = 256,
         recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
@@ -916,11 +919,15 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 self._readers.append(conn)
         return conn
 
-    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    async def _read(
+        self, sql: str, params: Sequence[object] = (), *, fresh: bool = True
+    ) -> list[tuple[object, ...]]:
         def run() -> list[tuple[object, ...]]:
             # Reads see every write queued before them, unless the store is failing
             # (locked, full): then the writer thread keeps trying, and this only reads.
-            if not self.failures.failing:
+            # Not ``fresh``: a read of what is never queued (accounts, rules, events),
+            # which must not cut short the writer's coalescing of heartbeats.
+            if fresh and not self.failures.failing:
                 with contextlib.suppress(Exception):  # the writer logs it
                     self._write_pending()
             return self._reader().execute(sql, params).fetchall()
@@ -945,6 +952,9 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
     async def agents(self) -> list[AgentStatus]:
         rows = await self._read(self._AGENT_SQL + " ORDER BY a.name, a.host, a.id")
         return [status_from(r) for r in rows]
+
+    async def agent_names(self) -> dict[str, str]:
+        return {str(id_): str(name) for id_, name in await self._read(_AGENT_NAMES)}
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(self._AGENT_SQL + " WHERE a.id = ?", (agent_id,))
@@ -1074,6 +1084,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         rows = await self._read(
             "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > ? ORDER BY seq",
             (after_seq,),
+            fresh=False,  # polled twice a second by every server process
         )
         return [event_from(r) for r in rows]
 
@@ -1215,7 +1226,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
     # -- categories --------------------------------------------------------------------
 
     async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories")
+        rows = await self._read("SELECT rules FROM categories", fresh=False)
         return rules_from_json(str(rows[0][0]))
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:

@@ -50,14 +50,17 @@ class SQLiteAccounts(SQLAccounts):
     _mark = "?"
 
     # Provided by SQLiteStore.
-    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    async def _read(
+        self, sql: str, params: Sequence[object] = (), *, fresh: bool = True
+    ) -> list[tuple[object, ...]]:
         raise NotImplementedError
 
     async def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
 
     async def _select(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
-        return list(await self._read(sql, params))
+        # Accounts are written in transactions of their own, never queued.
+        return list(await self._read(sql, params, fresh=False))
 
     async def _write_all(self, statements: Sequence[Statement]) -> None:
         def work(conn: sqlite3.Connection) -> None:

@@ -67,6 +67,19 @@ class LockSource(Protocol):
 
 
 @runtime_checkable
+class Settles(Protocol):
+    """An idle source that learns about idleness from events only (Wayland's idle
+    protocols): it knows nothing right after it opens, and at any time only that the
+    person has not touched anything for *at least* the time it gives, counted from when it
+    started watching, in steps of ``resolution`` seconds. ``settle()`` waits (up to a little
+    over ``resolution``) until its first answer is in, for a one-off look such as ``probe``."""
+
+    resolution: float
+
+    def settle(self) -> None: ...
+
+
+@runtime_checkable
 class HasNotes(Protocol):
     """A source that works, but with something a person should know (say, window titles
     are empty until a permission is granted). ``select`` passes these on as notes."""

@@ -249,6 +249,12 @@ def _open_kwin(r: Resources) -> WindowSource:
 
 
 def _open_gnome_window(r: Resources) -> WindowSource:
+    from officepulse.agent.sources.gnome import OfficepulseExtensionWindow
+
+    return r.own(OfficepulseExtensionWindow(r.session_bus(), r.environ))
+
+
+def _open_focused_window(r: Resources) -> WindowSource:
     from officepulse.agent.sources.gnome import GnomeFocusedWindow
 
     return r.own(GnomeFocusedWindow(r.session_bus()))
@@ -288,9 +294,15 @@ def _open_mutter(r: Resources) -> IdleSource:
 
 
 def _open_ext_idle(r: Resources) -> IdleSource:
-    from officepulse.agent.sources.wayland_idle import WaylandIdle
+    from officepulse.agent.sources.wayland_idle import EXT_IDLE_NOTIFY, WaylandIdle
 
-    return r.own(WaylandIdle(r.environ))
+    return r.own(WaylandIdle(r.environ, protocol=EXT_IDLE_NOTIFY))
+
+
+def _open_kde_idle(r: Resources) -> IdleSource:
+    from officepulse.agent.sources.wayland_idle import KDE_IDLE, WaylandIdle
+
+    return r.own(WaylandIdle(r.environ, protocol=KDE_IDLE))
 
 
 def _open_screensaver_idle(r: Resources) -> IdleSource:
@@ -340,9 +352,15 @@ WINDOWS: tuple[Candidate[WindowSource], ...] = (
     ),
     Candidate(
         "gnome",
-        "GNOME Shell's Focused Window D-Bus extension",
+        "officepulse's GNOME Shell extension (org.officepulse.FocusedWindow)",
         _wayland_desktop("gnome", "GNOME"),
         _open_gnome_window,
+    ),
+    Candidate(
+        "focused-window",
+        "the third-party Focused Window D-Bus GNOME Shell extension",
+        _wayland_desktop("gnome", "GNOME"),
+        _open_focused_window,
     ),
     Candidate(
         "gnome-eval",
@@ -380,9 +398,15 @@ IDLES: tuple[Candidate[IdleSource], ...] = (
     ),
     Candidate(
         "ext-idle-notify",
-        "the Wayland protocol ext-idle-notify-v1 (sway, Hyprland, KWin)",
+        "the Wayland protocol ext-idle-notify-v1 (sway 1.8+, Hyprland, KWin)",
         _wayland,
         _open_ext_idle,
+    ),
+    Candidate(
+        "kde-idle",
+        "the Wayland protocol org_kde_kwin_idle (sway 1.7 and older, KWin 5)",
+        _wayland,
+        _open_kde_idle,
     ),
     Candidate(
         "screensaver",

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The SQLite writer's CPU per heartbeat, by how often it writes: the store's share of
+paced ingest, measured without websockets or an event loop, so that the figure does not
+depend on what else the machine is running.
+
+The workload is bench/ingest.py's paced row: ``--agents`` agents (1,000) sending
+``--rate`` heartbeats a second (10,000) in turn, each heartbeat one simulated second after
+the agent's last, a switch of app every 30; so each heartbeat extends its agent's open
+span, and every 30th closes it and opens the next. What ingest queues for each heartbeat
+(``save_span`` of the span as the merge rule leaves it) is queued here; every
+``interval`` seconds of the simulated wall clock the store writes what is queued, as its
+writer thread does (``_write_pending``). The CPU time of those writes (thread time: the
+writes run in this thread) divided by the heartbeats is the figure: the span upserts, the
+rollups and team rollups, the zone runs, and the commit.
+
+Each interval is measured on a fresh store (a scratch SQLite file, WAL, as the server runs
+it), over ``--seconds`` (10) of simulated time.
+
+Run: .venv/bin/python bench/writer.py [--intervals 0.05 0.25 1 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from officepulse.core.spans import Span  # noqa: E402 - needs the repo on the path
+from officepulse.protocol.messages import Activity  # noqa: E402
+from officepulse.store.base import FLUSH_INTERVAL, AgentInfo  # noqa: E402
+from officepulse.store.sqlite import SQLiteStore  # noqa: E402
+
+RESULTS_DIR = REPO / "bench" / "results"
+APPS = [
+    Activity(app=app, title=title)
+    for app, title in (
+        ("Code", "main.py"),
+        ("firefox", "docs"),
+        ("xterm", "bash"),
+        ("Slack", "chat"),
+    )
+]
+SWITCH_EVERY = 30
+BASE_MS = 1_800_000_000_000
+
+
+@dataclass
+class Row:
+    interval_s: float
+    heartbeats: int
+    writes: int
+    spans_per_write: float  # distinct (agent, start) rows each write upserts, on average
+    cpu_s: float
+    us_per_heartbeat: float
+
+
+async def measure(interval: float, args: argparse.Namespace) -> Row:
+    with tempfile.TemporaryDirectory(prefix="bench-writer-") as tmp:
+        # flush_interval: the writer thread never writes on its own; this loop does.
+        store = SQLiteStore(Path(tmp) / "writer.sqlite3", flush_interval=3600)
+        await store.open()
+        try:
+            ids = [f"agent-{n:04d}" for n in range(args.agents)]
+            for agent_id in ids:
+                store.save_agent(AgentInfo(agent_id, agent_id, "h", "Linux", "0.1", "UTC", True, 0))
+            await store.flush()
+            sent = [0] * args.agents
+            starts = [BASE_MS] * args.agents
+            per_write = round(args.rate * interval)
+            writes = max(1, round(args.seconds / interval))
+            turn = 0
+            spans = 0
+            cpu = 0.0
+            for _ in range(writes):
+                keys: set[tuple[int, int]] = set()
+                for _ in range(per_write):
+                    n = turn % args.agents
+                    turn += 1
+                    k = sent[n]
+                    sent[n] += 1
+                    ts = BASE_MS + k * 1_000
+                    if k % SWITCH_EVERY == 0:
+                        starts[n] = ts  # a switch: the next span starts here
+                    activity = APPS[(k // SWITCH_EVERY) % len(APPS)]
+                    store.save_span(ids[n], Span(starts[n], ts + 1_000, activity, "UTC"))
+                    keys.add((n, starts[n]))
+                spans += len(keys)
+                t0 = time.thread_time()
+                store._write_pending()  # what the writer thread does every interval
+                cpu += time.thread_time() - t0
+        finally:
+            await store.close()
+    heartbeats = per_write * writes
+    return Row(
+        interval,
+        heartbeats,
+        writes,
+        round(spans / writes, 1),
+        round(cpu, 3),
+        round(cpu / heartbeats * 1e6, 1),
+    )
+
+
+def render(rows: list[Row], args: argparse.Namespace) -> str:
+    lines = [
+        f"SQLite writer CPU per heartbeat, CPython {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs: {args.agents:,} agents, {args.rate:,} heartbeats/s paced, "
+        f"{args.seconds:g} s simulated (the store's default interval: {FLUSH_INTERVAL:g} s)",
+        "",
+        f"{'interval s':>10}  {'heartbeats':>10}  {'writes':>6}  {'spans/write':>11}  "
+        f"{'CPU s':>7}  {'µs CPU/hb':>9}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.interval_s:>10g}  {r.heartbeats:>10,}  {r.writes:>6}  {r.spans_per_write:>11,}  "
+            f"{r.cpu_s:>7.3f}  {r.us_per_heartbeat:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=1_000)
+    p.add_argument("--rate", type=int, default=10_000, help="heartbeats a second, all agents")
+    p.add_argument("--seconds", type=float, default=10.0, help="simulated seconds per interval")
+    p.add_argument("--intervals", type=float, nargs="+", default=[0.05, 0.25, FLUSH_INTERVAL, 2.0])
+    p.add_argument("--json", action="store_true", help="also write bench/results/")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows = [asyncio.run(measure(i, args)) for i in args.intervals]
+    print(render(rows, args))
+    if args.json:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        out = RESULTS_DIR / f"writer-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        payload = {
+            "rows": [asdict(r) for r in rows],
+            "args": vars(args),
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        }
+        out.write_text(json.dumps(payload, indent=2))
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
