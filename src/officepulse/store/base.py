@@ -6,6 +6,7 @@ one row update); reads see every write queued before them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -429,18 +430,32 @@ def check_group_by(group_by: Sequence[str]) -> None:
             raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
 
 
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def usage_rows(rows: Iterable[Sequence[object]], group_by: Sequence[GroupKey]) -> list[UsageRow]:
     """Rows of (the group_by columns in order, idle, ms) → one UsageRow per group, active
     and idle time apart."""
-    totals: dict[tuple[str | None, ...], list[int]] = {}
     n = len(group_by)
+    # Summed by the raw key columns first and named once per group afterwards: grouped by
+    # agent, the rows are tens of thousands, and this loop is their whole cost in Python.
+    summed: dict[tuple[object, ...], list[int]] = {}
     for row in rows:
-        values = dict(zip(group_by, row[:n], strict=True))
-        idle, ms = row[n], row[n + 1]
+        ms = row[n + 1]
         assert isinstance(ms, int)
-        key = tuple(
-            None if values.get(k) is None else str(values[k]) for k in ("agent", "app", "category")
-        )
-        slot = totals.setdefault(key, [0, 0])
-        slot[1 if idle else 0] += ms
+        slot = summed.get(key := tuple(row[:n]))
+        if slot is None:
+            slot = summed[key] = [0, 0]
+        slot[1 if row[n] else 0] += ms
+    # Each of agent, app and category from its column, or from a None put after the keys.
+    pick = operator.itemgetter(
+        *(group_by.index(k) if k in group_by else n for k in ("agent", "app", "category"))
+    )
+    totals: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+    for raw, (active, idle) in summed.items():
+        agent, app, category = pick((*raw, None))
+        slot = totals.setdefault((_text(agent), _text(app), _text(category)), [0, 0])
+        slot[0] += active
+        slot[1] += idle
     return [UsageRow(k[0], k[1], v[0], v[1], k[2]) for k, v in totals.items()]
