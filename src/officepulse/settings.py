@@ -345,6 +345,10 @@ def load(
             raise SettingsError(f"bad settings: {exc}") from exc
         key = found.group(1)
         value, where = merged[key]
+        said = str(exc)[: found.start()]
+        if not said.startswith(("Expected", "Invalid")):
+            # Our own words, from a __post_init__ check: they say what is wrong already.
+            raise SettingsError(f"{_said_by(key, where)}: {said} (got {value!r})") from exc
         raise SettingsError(
             f"{_said_by(key, where)} takes {takes(cls, key)} (got {value!r})"
         ) from exc
