@@ -614,6 +614,12 @@ class Sway(Session):
         """Input that resets idle time: a pointer motion of the seat."""
         self.msg("seat - cursor move 1 1")
 
+    def lock(self) -> subprocess.Popen[str]:
+        """swaylock locking the session, as the user. It runs until SIGUSR1, which unlocks
+        the screen and ends it (swaylock(1)); no password is ever typed."""
+        require("swaylock")
+        return self.spawn(["swaylock", "--color", "000000"], "swaylock")
+
 
 @contextlib.contextmanager
 def start_sway() -> Iterator[Sway]:

@@ -12,7 +12,7 @@ import pytest
 
 from officepulse.agent.config import ConfigError
 from officepulse.agent.drivers import DesktopDriver, look
-from officepulse.agent.privacy import PrivacyRules
+from officepulse.agent.privacy import NO_RULES, PrivacyRules
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
 from officepulse.protocol.messages import Activity, Heartbeat
 
@@ -48,6 +48,17 @@ class ReplayedDesktop:
         pass
 
 
+class LockingDesktop(ReplayedDesktop):
+    """A replay whose screen is locked at the polls ``locks`` says."""
+
+    def __init__(self, windows: list[WindowSample | None], locks: list[bool]) -> None:
+        super().__init__(windows)
+        self.locks = locks
+
+    def locked(self) -> bool:
+        return self.locks[self.polls - 1]
+
+
 class Clock:
     """One second per poll: the driver reads the clock once per look."""
 
@@ -62,7 +73,7 @@ class Clock:
 async def drive(
     windows: list[WindowSample | None], rules: PrivacyRules, **kw: object
 ) -> tuple[list[Heartbeat], list[datetime]]:
-    desktop = ReplayedDesktop(windows, kw.pop("idle", None))  # type: ignore[arg-type]
+    desktop = kw.pop("desktop", None) or ReplayedDesktop(windows, kw.pop("idle", None))  # type: ignore[arg-type]
     beats: list[Heartbeat] = []
     gaps: list[datetime] = []
 
@@ -175,3 +186,17 @@ def test_without_rules_the_driver_reads_the_config_file(
     config.write_text("[privacy]\nnever_capture = 'keepass'\n")
     with pytest.raises(ConfigError, match=r"agent.toml, line 2: privacy.never_capture: expected"):
         DesktopDriver(desktop, None, poll_interval=1, idle_threshold=180)
+
+
+async def test_a_locker_that_takes_the_focus_leaves_the_last_window_away() -> None:
+    """swaylock on sway: while it runs no window has the focus; the editor goes on, away,
+    and is active again once the screen is unlocked. No focus without a lock changes
+    nothing (the last activity goes on, as before)."""
+    windows: list[WindowSample | None] = [EDITOR, None, None, None, EDITOR, None]
+    locks = [False, True, True, False, False, False]
+    beats, _ = await drive(windows, NO_RULES, desktop=LockingDesktop(windows, locks))
+    assert [(b.ts, b.activity) for b in beats] == [
+        (at(0), editor()),
+        (at(1), editor(idle=True)),
+        (at(4), editor()),
+    ]

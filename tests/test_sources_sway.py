@@ -148,3 +148,45 @@ def test_a_reply_that_is_not_json(tmp_path: Path) -> None:
                 source.active_window()
         finally:
             source.close()
+
+
+# -- the screen locker's process -------------------------------------------------------
+
+SESSION = {"XDG_RUNTIME_DIR": "/run/user/1000", "WAYLAND_DISPLAY": "wayland-1"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "path"),
+    [
+        (SESSION, "/run/user/1000/wayland-1"),
+        ({"WAYLAND_DISPLAY": "/tmp/elsewhere/wayland-9"}, "/tmp/elsewhere/wayland-9"),
+        ({"WAYLAND_DISPLAY": "wayland-1"}, None),  # relative to nothing
+        ({"XDG_RUNTIME_DIR": "/run/user/1000"}, None),
+    ],
+)
+def test_the_wayland_socket_a_process_talks_to(environ: dict[str, str], path: str | None) -> None:
+    assert sway.wayland_socket(environ) == path
+
+
+@pytest.mark.parametrize(
+    ("name", "uid", "environ", "locks"),
+    [
+        ("swaylock", 1000, SESSION, True),
+        ("gtklock", 1000, SESSION, True),
+        ("waylock", 1000, SESSION, True),
+        ("swaylock", 1000, None, True),  # setuid: its environment is unreadable
+        ("swaylock", 1001, SESSION, False),  # someone else's
+        ("swaylock", 1000, {**SESSION, "WAYLAND_DISPLAY": "wayland-2"}, False),  # another display
+        ("swaylock", 1000, {"XDG_RUNTIME_DIR": "/run/user/1000"}, False),  # no display at all
+        ("swayidle", 1000, SESSION, False),  # not a locker
+    ],
+)
+def test_which_processes_lock_this_session(
+    name: str, uid: int, environ: dict[str, str] | None, locks: bool
+) -> None:
+    assert sway.locks_this_session(name, uid, environ, 1000, "/run/user/1000/wayland-1") is locks
+
+
+def test_no_lock_source_without_a_display() -> None:
+    with pytest.raises(SourceUnavailable, match="WAYLAND_DISPLAY or XDG_RUNTIME_DIR is not set"):
+        sway.SwayLock({"SWAYSOCK": "/run/user/1000/sway-ipc.sock"})

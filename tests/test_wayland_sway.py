@@ -5,11 +5,13 @@ in the session reporting to a real server (tests/compositors.py).
 Idle time comes from whichever idle protocol sway offers: Debian 12's sway 1.7 has
 ``org_kde_kwin_idle`` only, sway 1.8 and later ``ext-idle-notify-v1``; input that resets it
 is a pointer motion of the seat (swaymsg) or a key typed through a virtual keyboard (wtype).
-sway has no lock-screen query, so the probe must say it cannot tell.
+sway has no lock-screen query: a locked screen is swaylock's process, run here for real
+(last in the module, as it takes the session's input while it runs).
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,15 @@ from officepulse.agent.sources.wayland_idle import (
     WaylandConnection,
     WaylandIdle,
 )
-from tests.compositors import Client, Sway, seen_live, start_sway, stored_windows, wait_for
+from tests.compositors import (
+    WAIT,
+    Client,
+    Sway,
+    seen_live,
+    start_sway,
+    stored_windows,
+    wait_for,
+)
 from tests.conftest import ServerProcess
 from tests.test_agent_x11 import TODAY
 
@@ -159,4 +169,36 @@ def test_the_probe_names_each_backend_and_why(sway: Sway, editor: Client) -> Non
     idle = next(line for line in out.splitlines() if line.startswith("idle "))
     assert "since the last input → " in idle
     assert idle.split()[1] in ("less", "at"), idle  # a lower bound, said as one
-    assert "locked      cannot tell on this desktop" in out
+    assert "[in use] sway            a screen locker's process" in out
+    assert "locked      no" in out
+
+
+def test_a_locked_screen_counts_as_away(sway: Sway, editor: Client, server: ServerProcess) -> None:
+    """swaylock running in the session: away while it runs, though the person's input goes
+    on and the idle threshold is ten minutes off; active again once it unlocks."""
+    sway.focus(editor)
+    with sway.agent(
+        server, "--agent-id", "swaylocked", "--poll-interval", "0.2", "--idle-threshold", "600"
+    ) as agent:
+        seen_live(server, "swaylocked", sway.move_pointer, app="op-editor", idle=False)
+        locker = sway.lock()
+        try:
+
+            def input_while_locked() -> None:
+                sway.alive(locker, "swaylock")
+                sway.move_pointer()
+
+            # swaylock takes the focus: sway's tree has no focused window while it runs,
+            # and the editor goes on, away.
+            seen_live(server, "swaylocked", input_while_locked, app="op-editor", idle=True)
+            assert sway.focused() is None
+            probe = sway.probe("--idle-threshold", "600")
+            assert probe.returncode == 0, probe.stderr
+            assert "locked      yes (counts as away)" in probe.stdout
+            assert "would send  nothing new (the last activity goes on, away)" in probe.stdout
+        finally:
+            locker.send_signal(signal.SIGUSR1)  # swaylock unlocks and exits
+            assert locker.wait(WAIT) == 0, sway.log_tail()
+        seen_live(server, "swaylocked", sway.move_pointer, app="op-editor", idle=False)
+        assert "locked      no" in sway.probe("--idle-threshold", "600").stdout
+    assert "Traceback" not in agent.output

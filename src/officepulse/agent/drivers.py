@@ -203,9 +203,19 @@ class DesktopDriver:
             introspect = self._owned = make_introspector(privacy)
         self.introspect: Introspect | None = introspect
         self.gap = gap
+        self._last_sample: WindowSample | None = None  # the window last seen in front
 
     def look(self) -> Seen | None:
-        return look(self.window, self.idle, self.idle_threshold, self.privacy, self.introspect)
+        seen = look(self.window, self.idle, self.idle_threshold, self.privacy, self.introspect)
+        if seen is not None:
+            self._last_sample = seen.sample
+        elif self._last_sample is not None and self.idle is not None and self.idle.locked():
+            # A screen locker that takes the focus (swaylock on sway) leaves no window in
+            # front: the one that was goes on, away, rather than counting as active.
+            seen = judge(
+                self._last_sample, self.idle, self.idle_threshold, self.privacy, self.introspect
+            )
+        return seen
 
     async def run(self, emit: Emit, interval: float) -> None:
         try:

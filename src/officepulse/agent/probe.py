@@ -53,6 +53,8 @@ class Probe:
     idle_resolution: float | None = None
     lock_from: tuple[str, ...] = ()
     seen: Seen | None = None
+    # The lock as seen when no window has focus (a screen locker may hold it: swaylock).
+    locked_without_window: bool = False
     window_error: str | None = None
     introspection: tuple[tuple[str, str], ...] = ()
     config: AgentConfig | None = None
@@ -144,7 +146,8 @@ def _look(probe: Probe, choice: str, env: Mapping[str, str], rules: PrivacyRules
                 probe = replace(probe, idle_resolution=idle_source.resolution)
             sample = desktop.window.active_window()
             if sample is None:
-                return probe
+                locked = desktop.idle is not None and desktop.idle.locked()
+                return replace(probe, locked_without_window=locked)
             # The plugins one by one first: a failure is shown here as it is, and the
             # look below then gets the same answers.
             rows: tuple[tuple[str, str], ...] = ()
@@ -226,6 +229,7 @@ def _render_window(probe: Probe) -> list[str]:
         return [
             _row("window", "none has the focus (or no EWMH window manager runs)"),
             _row("idle", "not read (nothing to send without a window)"),
+            _lock_row(probe, probe.locked_without_window),
         ]
     sample = seen.sample
     owner = ", ".join(
@@ -261,10 +265,7 @@ def _render_window(probe: Probe) -> list[str]:
                 f"{seen.idle_for:.1f} s since the last input {away} {threshold}",
             )
         )
-    if not probe.lock_from:
-        lines.append(_row("locked", "cannot tell on this desktop"))
-    else:
-        lines.append(_row("locked", "yes (counts as away)" if seen.locked else "no"))
+    lines.append(_lock_row(probe, seen.locked))
     if not seen.introspected:
         lines.append(_row("introspect", "not run: this app is on a privacy list"))
     elif not probe.introspection:
@@ -318,12 +319,20 @@ def _verdict(seen: Seen, rules: PrivacyRules) -> str:
     return "on no list"
 
 
+def _lock_row(probe: Probe, locked: bool) -> str:
+    if not probe.lock_from:
+        return _row("locked", "cannot tell on this desktop")
+    return _row("locked", "yes (counts as away)" if locked else "no")
+
+
 def _render_result(probe: Probe) -> list[str]:
     if probe.config_error is not None:
         return [_row("would send", "nothing: the agent would not start until the file is fixed")]
     if probe.desktop is None or probe.window_error is not None:
         return [_row("would send", "no activity (online only)")]
     seen = probe.seen
+    if seen is None and probe.locked_without_window:
+        return [_row("would send", "nothing new (the last activity goes on, away)")]
     if seen is None:
         return [_row("would send", "nothing new (the last activity goes on)")]
     if seen.activity is None:

@@ -7,7 +7,8 @@ still gives what it can:
 - ``IdleSource``: seconds since the last input, and whether the person is away for a reason
   the idle time does not show: the screen is locked or the screensaver is on (``locked``).
 - ``LockSource``: only the second half of that, for desktops that tell the lock apart from
-  the idle time (GNOME's and KDE's screensaver services, the macOS session dictionary).
+  the idle time (GNOME's and KDE's screensaver services, sway's screen locker process, the
+  macOS session dictionary).
 
 ``locked()`` is part of ``IdleSource`` rather than an infinite ``idle_seconds()``: the idle
 time stays the real time since the last input (the driver dates going away from it), and a

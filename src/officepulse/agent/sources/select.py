@@ -311,6 +311,12 @@ def _open_screensaver_idle(r: Resources) -> IdleSource:
     return r.own(ScreenSaverIdle(r.session_bus()))
 
 
+def _open_sway_lock(r: Resources) -> LockSource:
+    from officepulse.agent.sources.sway import SwayLock
+
+    return r.own(SwayLock(r.environ))
+
+
 def _open_gnome_lock(r: Resources) -> LockSource:
     from officepulse.agent.sources.gnome import GnomeScreenSaverLock
 
@@ -425,6 +431,12 @@ IDLES: tuple[Candidate[IdleSource], ...] = (
 
 LOCKS: tuple[Candidate[LockSource], ...] = (
     Candidate("x11", "the X screen saver's state", _x11_session, _open_x11_lock),
+    Candidate(
+        "sway",
+        "a screen locker's process (swaylock, gtklock, waylock) on this Wayland display",
+        _needs_env("SWAYSOCK", "a sway session"),
+        _open_sway_lock,
+    ),
     Candidate(
         "gnome",
         "org.gnome.ScreenSaver.GetActive",

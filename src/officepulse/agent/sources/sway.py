@@ -9,15 +9,27 @@ The focused node is the one with ``"focused": true`` among ``nodes`` and ``float
 When it is a window (``con`` or ``floating_con`` with a ``pid``), its app is ``app_id`` for
 native Wayland windows and ``window_properties.class`` (else ``instance``) for XWayland ones;
 the title is ``name``. A focused workspace (an empty one) means no window: None.
+
+A locked screen (``SwayLock``): sway's IPC does not say whether the session is locked, and
+swaylock sets no logind ``LockedHint`` (swaylock issue 382: its authors keep D-Bus out of it);
+the lock protocol, ext-session-lock-v1, is for the locker alone. So the lock is the screen
+locker's process: one of ``LOCKERS`` run by this user on this Wayland display (its
+``WAYLAND_DISPLAY`` under its ``XDG_RUNTIME_DIR``), as ``pgrep -u $USER swaylock`` in
+swaylock's own issues (422) and other trackers do. The process is the lock's lifetime: swaylock
+exits when it unlocks (on the password, or SIGUSR1).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 from collections.abc import Iterator, Mapping
+from pathlib import PurePosixPath
 from typing import Any
+
+import psutil
 
 from officepulse.agent.sources._common import as_pid, local_sample, socket_trouble
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
@@ -27,6 +39,8 @@ HEADER = struct.Struct("=6sII")  # native byte order, no padding
 GET_TREE = 4
 TIMEOUT = 2.0
 MAX_REPLY = 64 * 1024 * 1024  # a tree is tens of kB; this only guards against garbage
+# Screen lockers for wlroots compositors, by process name (swaylock-effects is "swaylock" too).
+LOCKERS = frozenset({"swaylock", "gtklock", "waylock"})
 
 
 def encode(message_type: int, payload: bytes = b"") -> bytes:
@@ -123,6 +137,66 @@ class SwayWindow:
                 raise ConnectionResetError("sway closed the connection")
             chunks += chunk
         return bytes(chunks)
+
+
+def wayland_socket(environ: Mapping[str, str]) -> str | None:
+    """The path of the Wayland display a process with ``environ`` talks to: WAYLAND_DISPLAY,
+    relative to XDG_RUNTIME_DIR unless absolute (wayland-client's rule)."""
+    display = environ.get("WAYLAND_DISPLAY", "")
+    if not display:
+        return None
+    if display.startswith("/"):
+        return display
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    return str(PurePosixPath(runtime) / display) if runtime else None
+
+
+def locks_this_session(
+    name: str, uid: int, environ: Mapping[str, str] | None, my_uid: int, my_display: str
+) -> bool:
+    """Whether a process (its name, real uid and environment; None when the environment
+    cannot be read) is a screen locker of this person's session on ``my_display``.
+
+    An unreadable environment counts: a locker installed setuid (swaylock built for
+    shadow passwords) hides it even from its own user, and a person's locker almost always
+    locks their one session."""
+    if name not in LOCKERS or uid != my_uid:
+        return False
+    return environ is None or wayland_socket(environ) == my_display
+
+
+class SwayLock:
+    """Whether a screen locker (``LOCKERS``) of this user runs on this session's display."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        display = wayland_socket(environ)
+        if display is None:
+            raise SourceUnavailable(
+                "cannot tell which Wayland display this is: WAYLAND_DISPLAY or XDG_RUNTIME_DIR "
+                "is not set"
+            )
+        self._display = display
+        self._uid = os.getuid()
+        self.locked()
+
+    def locked(self) -> bool:
+        for process in psutil.process_iter(["name", "uids"]):
+            info = process.info
+            uids = info.get("uids")
+            if info.get("name") not in LOCKERS or uids is None:
+                continue
+            try:
+                environ: Mapping[str, str] | None = process.environ()
+            except psutil.AccessDenied:
+                environ = None
+            except psutil.Error:  # gone, or a zombie: it no longer locks anything
+                continue
+            if locks_this_session(info["name"], uids.real, environ, self._uid, self._display):
+                return True
+        return False
+
+    def close(self) -> None:
+        """Nothing is kept open between looks."""
 
 
 def _walk(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
