@@ -180,10 +180,15 @@ class SwayLock:
         self.locked()
 
     def locked(self) -> bool:
-        for process in psutil.process_iter(["name", "uids"]):
-            info = process.info
-            uids = info.get("uids")
-            if info.get("name") not in LOCKERS or uids is None:
+        # Names only for every process (one read of /proc/PID/stat each); the rest only
+        # for the few lockers among them.
+        for process in psutil.process_iter(["name"]):
+            name = process.info.get("name")
+            if name not in LOCKERS:
+                continue
+            try:
+                uid = process.uids().real
+            except psutil.Error:  # gone meanwhile
                 continue
             try:
                 environ: Mapping[str, str] | None = process.environ()
@@ -191,7 +196,7 @@ class SwayLock:
                 environ = None
             except psutil.Error:  # gone, or a zombie: it no longer locks anything
                 continue
-            if locks_this_session(info["name"], uids.real, environ, self._uid, self._display):
+            if locks_this_session(name, uid, environ, self._uid, self._display):
                 return True
         return False
 
