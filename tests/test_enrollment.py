@@ -407,6 +407,20 @@ print(keyring.get_password("officepulse-agent", sys.argv[1]) or "")
 """
 
 
+def enroll_once(server: ServerProcess, tmp: Path, agent_id: str, env: dict[str, str]) -> str:
+    """Enroll an agent with a new token in ``env``; what it printed once it said where it
+    keeps its credential."""
+    token = new_token(server)
+    args = ("--source", "none", "--agent-id", agent_id, "--enroll-token", token)
+    agent = start_agent(server, tmp, *args, **env)
+    try:
+        server.wait_for_log(f"agent {agent_id} (")
+        agent.wait_for_log("credential is kept in")
+    finally:
+        out = stop(agent)
+    return out
+
+
 @pytest.mark.skipif(
     shutil.which("gnome-keyring-daemon") is None or shutil.which("dbus-daemon") is None,
     reason="needs gnome-keyring and dbus (scripts/system-deps installs them)",
@@ -414,14 +428,7 @@ print(keyring.get_password("officepulse-agent", sys.argv[1]) or "")
 def test_an_agent_keeps_its_credential_in_the_system_keyring(
     locked: ServerProcess, tmp_path: Path, secret_service: dict[str, str]
 ) -> None:
-    token = new_token(locked)
-    args = ("--source", "none", "--agent-id", "kr", "--enroll-token", token)
-    agent = start_agent(locked, tmp_path, *args, **secret_service)
-    try:
-        locked.wait_for_log("agent kr (")
-        agent.wait_for_log("credential is kept in")
-    finally:
-        out = stop(agent)
+    out = enroll_once(locked, tmp_path, "kr", secret_service)
     assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
     assert not (tmp_path / "agent-state" / "credential").exists()
     credential = keyring_password(secret_service, "kr")
@@ -435,3 +442,66 @@ def test_an_agent_keeps_its_credential_in_the_system_keyring(
     finally:
         stop(again)
     assert count(locked, "refused agent") == 0
+
+
+# A Secret Service that never answers: it owns the name, so the keyring library finds it
+# and asks it, and it replies to nothing -- what gnome-keyring does while it waits for an
+# unlock prompt nobody answers (a GNOME session without a login keyring).
+SILENT_SECRET_SERVICE = """
+import sys
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import open_dbus_connection
+
+conn = open_dbus_connection(bus=sys.argv[1])
+conn.send_and_get_reply(message_bus.RequestName("org.freedesktop.secrets"), timeout=30)
+print("ready", flush=True)
+while True:
+    conn.receive()
+"""
+
+
+@pytest.fixture
+def silent_secret_service(tmp_path: Path) -> Iterator[dict[str, str]]:
+    bus = Bus(tmp_path)
+    service = subprocess.Popen(
+        [str(Path(OFFICEPULSE).parent / "python"), "-c", SILENT_SECRET_SERVICE, bus.address],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert service.stdout is not None
+        assert service.stdout.readline().strip() == "ready"
+        yield {"DBUS_SESSION_BUS_ADDRESS": bus.address}
+    finally:
+        stop(service)
+        bus.stop()
+
+
+@pytest.mark.skipif(shutil.which("dbus-daemon") is None, reason="needs dbus")
+def test_a_keyring_that_never_answers_does_not_hold_the_agent_back(
+    locked: ServerProcess, tmp_path: Path, silent_secret_service: dict[str, str]
+) -> None:
+    out = enroll_once(locked, tmp_path, "sk", silent_secret_service)
+    assert out.count("the system keyring did not answer") == 1, out
+    assert "probably waiting for an unlock prompt" in out
+    kept = tmp_path / "agent-state" / "credential"
+    assert f"credential is kept in {kept} (readable by you only)" in out
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    ((stored,),) = db(locked, "SELECT hash FROM agent_credentials WHERE agent_id = 'sk'")
+    assert stored == hashlib.sha256(kept.read_text().strip().encode()).hexdigest()
+
+
+@pytest.mark.skipif(shutil.which("dbus-daemon") is None, reason="needs dbus")
+def test_asking_for_a_keyring_that_never_answers_stops_the_agent_with_words(
+    locked: ServerProcess, tmp_path: Path, silent_secret_service: dict[str, str]
+) -> None:
+    result = run_agent(
+        locked,
+        tmp_path,
+        *("--source", "none", "--credential-store", "keyring"),
+        **silent_secret_service,
+    )
+    assert result.returncode == 1
+    assert "the system keyring did not answer" in result.stderr
+    assert "unlock it, or use 'auto'" in result.stderr

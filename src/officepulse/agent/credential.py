@@ -10,24 +10,65 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from officepulse.credentials import secret_hash
 
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "officepulse-agent"
+# How long one keyring call may take. A Secret Service that waits for an unlock prompt
+# nobody answers (a GNOME session without a login keyring) never replies at all.
+KEYRING_DEADLINE = 10.0
 Mode = Literal["auto", "keyring", "file"]
+T = TypeVar("T")
 
 
 class CredentialStoreError(Exception):
     """The credential cannot be kept where asked; the message says why."""
 
 
+class KeyringSilent(Exception):
+    """The system keyring did not answer within the deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(
+            f"the system keyring did not answer within {deadline:g} s "
+            "(probably waiting for an unlock prompt nobody answered)"
+        )
+
+
+def within_deadline(call: Callable[[], T], deadline: float = KEYRING_DEADLINE) -> T:
+    """``call()``'s result or exception, or KeyringSilent when it takes longer than
+    ``deadline``. Keyring calls block and cannot be cancelled, so the call runs in a
+    daemon thread that is left behind, blocked, if it never returns: it does not keep
+    the agent from going on nor from exiting."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="keyring-call", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        raise KeyringSilent(deadline)
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 def usable_keyring() -> str | None:
     """The name of the keyring backend the credential would go to, or None when there
-    is no recommended one (a headless Linux without a Secret Service, say)."""
+    is no recommended one (a headless Linux without a Secret Service, say). Blocking:
+    call it through ``within_deadline``."""
     try:
         import keyring
         from keyring.core import recommended
@@ -40,17 +81,42 @@ def usable_keyring() -> str | None:
 
 
 class CredentialStore:
-    def __init__(self, state_dir: str | Path, agent_id: str, mode: Mode = "auto") -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        agent_id: str,
+        mode: Mode = "auto",
+        deadline: float = KEYRING_DEADLINE,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.agent_id = agent_id
         self.mode = mode
+        self.deadline = deadline
         self.path = self.state_dir / "credential"
         self.marker = self.state_dir / "enrolled-token"
+        # Set once the keyring did not answer: it is not asked again (each try would
+        # cost another deadline and leave another thread blocked), and said once.
+        self._silent = False
+
+    def _keyring_call(self, call: Callable[[], T]) -> T:
+        """``call()`` with the deadline; a keyring that does not answer stops an agent
+        told to use it, and is unusable (said once) for one on ``auto``."""
+        try:
+            return within_deadline(call, self.deadline)
+        except KeyringSilent as exc:
+            if self.mode == "keyring":
+                raise CredentialStoreError(f"{exc}; unlock it, or use 'auto'") from exc
+            self._silent = True
+            log.warning("%s; using %s instead", exc, self.path)
+            raise
 
     def _keyring(self) -> str | None:
-        if self.mode == "file":
+        if self.mode == "file" or self._silent:
             return None
-        name = usable_keyring()
+        try:
+            name = self._keyring_call(usable_keyring)
+        except KeyringSilent:
+            return None
         if name is None and self.mode == "keyring":
             raise CredentialStoreError(
                 "credential_store is 'keyring' but there is no usable system keyring here "
@@ -64,7 +130,11 @@ class CredentialStore:
             from keyring.errors import KeyringError
 
             try:
-                found = keyring.get_password(KEYRING_SERVICE, self.agent_id)
+                found = self._keyring_call(
+                    lambda: keyring.get_password(KEYRING_SERVICE, self.agent_id)
+                )
+            except KeyringSilent:
+                pass  # said; the file is the fallback
             except KeyringError as exc:
                 if self.mode == "keyring":
                     raise CredentialStoreError(f"cannot read the system keyring: {exc}") from exc
@@ -85,7 +155,11 @@ class CredentialStore:
             from keyring.errors import KeyringError
 
             try:
-                keyring.set_password(KEYRING_SERVICE, self.agent_id, credential)
+                self._keyring_call(
+                    lambda: keyring.set_password(KEYRING_SERVICE, self.agent_id, credential)
+                )
+            except KeyringSilent:
+                pass  # said; the file is the fallback
             except KeyringError as exc:
                 if self.mode == "keyring":
                     raise CredentialStoreError(f"cannot write the system keyring: {exc}") from exc
