@@ -260,7 +260,9 @@ class Session:
             "--state-dir",
             str(self.state_dir()),
             # Not the keyring: with no login keyring, gnome-keyring asks GNOME Shell to
-            # prompt for a password to create one, and that waits for a person.
+            # prompt for a password to create one. The agent goes on with the file after
+            # the keyring deadline, but with the prompt up Alt+Tab no longer reaches the
+            # windows (the shell's modal prompt holds the keyboard, it seems).
             "--credential-store",
             "file",
             *args,
