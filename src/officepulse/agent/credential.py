@@ -107,7 +107,9 @@ class CredentialStore:
             if self.mode == "keyring":
                 raise CredentialStoreError(f"{exc}; unlock it, or use 'auto'") from exc
             self._silent = True
-            log.warning("%s; using %s instead", exc, self.path)
+            # A credential kept in the keyring before is not copied nor lost: it is
+            # found again at the next start where the keyring answers.
+            log.warning("%s; using %s instead until a start where it answers", exc, self.path)
             raise
 
     def _keyring(self) -> str | None:
