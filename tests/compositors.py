@@ -499,6 +499,45 @@ def gtk_window(session: Session, title: str, app_id: str, env: Mapping[str, str]
 # -- sway -------------------------------------------------------------------------------
 
 
+S = TypeVar("S", bound=Session)
+
+
+@contextlib.contextmanager
+def started(kind: type[S]) -> Iterator[S]:
+    """A compositor session of ``kind`` as the test user, stopped whatever happens."""
+    session = kind(session_user())
+    try:
+        session.start()
+        yield session
+    finally:
+        session.stop()
+
+
+class BusSession(Session):
+    """A session with its own session bus (KWin, GNOME Shell), called through jeepney."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(user)
+        self.bus_address = ""
+        self._bus: Any = None
+
+    def call(
+        self,
+        dest: str,
+        path: str,
+        iface: str,
+        member: str,
+        sig: str | None = None,
+        body: tuple[Any, ...] = (),
+    ) -> tuple[Any, ...]:
+        return _call(self._bus, dest, path, iface, member, sig, body)
+
+    def stop(self) -> None:
+        if self._bus is not None:
+            self._bus.close()
+        super().stop()
+
+
 class Sway(Session):
     """sway, headless (wlroots' headless backend, pixman renderer, no input devices)."""
 
@@ -623,20 +662,10 @@ class Sway(Session):
         return self.spawn(["swaylock", "--color", "000000"], "swaylock")
 
 
-@contextlib.contextmanager
-def start_sway() -> Iterator[Sway]:
-    sway = Sway(session_user())
-    try:
-        sway.start()
-        yield sway
-    finally:
-        sway.stop()
-
-
 # -- KWin -------------------------------------------------------------------------------
 
 
-class KWin(Session):
+class KWin(BusSession):
     """KWin on a virtual output (``kwin_wayland --virtual``), on its own session bus, as a
     KDE Plasma 5 session has it (KDE_SESSION_VERSION=5)."""
 
@@ -644,8 +673,6 @@ class KWin(Session):
 
     def __init__(self, user: User) -> None:
         super().__init__(user)
-        self.bus_address = ""
-        self._bus: Any = None
         self._scripts = 0
 
     def start(self) -> None:
@@ -704,17 +731,6 @@ class KWin(Session):
             (name,),
         )
         return bool(has)
-
-    def call(
-        self,
-        dest: str,
-        path: str,
-        iface: str,
-        member: str,
-        sig: str | None = None,
-        body: tuple[Any, ...] = (),
-    ) -> tuple[Any, ...]:
-        return _call(self._bus, dest, path, iface, member, sig, body)
 
     def window(self, title: str, app_id: str) -> Client:
         return gtk_window(self, title, app_id, self.env)
@@ -777,28 +793,13 @@ class KWin(Session):
             "org.freedesktop.ScreenSaver", "/ScreenSaver", "org.freedesktop.ScreenSaver", "Lock"
         )
 
-    def stop(self) -> None:
-        if self._bus is not None:
-            self._bus.close()
-        super().stop()
-
-
-@contextlib.contextmanager
-def start_kwin() -> Iterator[KWin]:
-    kwin = KWin(session_user())
-    try:
-        kwin.start()
-        yield kwin
-    finally:
-        kwin.stop()
-
 
 # -- GNOME Shell ------------------------------------------------------------------------
 
 KEY_SHIFT, KEY_ALT, KEY_TAB = 0xFFE1, 0xFFE9, 0xFF09
 
 
-class Gnome(Session):
+class Gnome(BusSession):
     """GNOME Shell, headless on a virtual monitor, with officepulse's extension installed
     by ``officepulse agent install-gnome-extension`` before it starts (the shell reads
     extensions at startup). gnome-shell needs a system bus (its logind lookup dies
@@ -808,9 +809,7 @@ class Gnome(Session):
 
     def __init__(self, user: User) -> None:
         super().__init__(user)
-        self.bus_address = ""
         self.installed = ""
-        self._bus: Any = None
         self._remote = ""
 
     def start(self) -> None:
@@ -910,17 +909,6 @@ class Gnome(Session):
     def agent_env(self) -> dict[str, str]:
         return {**self.env, "XDG_CURRENT_DESKTOP": "GNOME"}
 
-    def call(
-        self,
-        dest: str,
-        path: str,
-        iface: str,
-        member: str,
-        sig: str | None = None,
-        body: tuple[Any, ...] = (),
-    ) -> tuple[Any, ...]:
-        return _call(self._bus, dest, path, iface, member, sig, body)
-
     def focused_window(self) -> dict[str, Any] | None:
         """What officepulse's extension says ({} when nothing has focus), or None while it
         does not answer."""
@@ -1017,21 +1005,6 @@ class Gnome(Session):
             "GetIdletime",
         )
         return int(ms)
-
-    def stop(self) -> None:
-        if self._bus is not None:
-            self._bus.close()
-        super().stop()
-
-
-@contextlib.contextmanager
-def start_gnome() -> Iterator[Gnome]:
-    gnome = Gnome(session_user())
-    try:
-        gnome.start()
-        yield gnome
-    finally:
-        gnome.stop()
 
 
 # -- D-Bus for the harness --------------------------------------------------------------

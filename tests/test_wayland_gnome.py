@@ -28,7 +28,7 @@ from tests.compositors import (
     Gnome,
     live,
     seen_live,
-    start_gnome,
+    started,
     stored_windows,
     wait_for,
 )
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(150)
 
 @pytest.fixture(scope="module")
 def gnome() -> Iterator[Gnome]:
-    with start_gnome() as session:
+    with started(Gnome) as session:
         yield session
 
 

@@ -27,7 +27,7 @@ from tests.compositors import (
     KWin,
     live,
     seen_live,
-    start_kwin,
+    started,
     stored_windows,
     wait_for,
 )
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def kwin() -> Iterator[KWin]:
-    with start_kwin() as session:
+    with started(KWin) as session:
         yield session
 
 

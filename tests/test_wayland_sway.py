@@ -31,7 +31,7 @@ from tests.compositors import (
     Client,
     Sway,
     seen_live,
-    start_sway,
+    started,
     stored_windows,
     wait_for,
 )
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def sway() -> Iterator[Sway]:
-    with start_sway() as session:
+    with started(Sway) as session:
         yield session
 
 
