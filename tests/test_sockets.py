@@ -24,6 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 from officepulse.server.proxies import TrustedProxies
 from officepulse.server.sockets import GatedSite, SocketGate
 from tests.conftest import ServerProcess, start_server, wait_until
+from tests.test_limits import hello
 
 PADDING = b"X-Padding: " + b"a" * 200
 HEADS = (  # a request and a websocket upgrade
@@ -35,21 +36,6 @@ HEADS = (  # a request and a websocket upgrade
 
 def port_of(server: ServerProcess) -> int:
     return int(server.url.rsplit(":", 1)[1])
-
-
-def hello(agent_id: str) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "v": 2,
-            "agent_id": agent_id,
-            "name": agent_id,
-            "host": "h",
-            "platform": "Linux",
-            "agent_version": "test",
-            "tz": "UTC",
-        }
-    )
 
 
 def welcomed(ws: ClientConnection, agent_id: str) -> ClientConnection:
