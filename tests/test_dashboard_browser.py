@@ -457,9 +457,10 @@ def assert_fits(page: Page, what: str) -> None:
 
 
 @pytest.fixture
-def busy_office(server: ServerProcess, tmp_path: Path) -> Iterator[None]:
+def busy_office(server: ServerProcess, tmp_path: Path) -> Iterator[date]:
     """Three people online (one idle, one with very long texts), one gone, and
-    three hours of history today."""
+    three hours of Dora's history that ended an hour ago; yields the UTC date of
+    her Chrome half hour (yesterday when the suite runs just after midnight)."""
     timeline = tmp_path / "timeline.jsonl"
     history = [
         {"offset": 0, "app": "Code", "title": "main.py"},
@@ -491,12 +492,12 @@ def busy_office(server: ServerProcess, tmp_path: Path) -> Iterator[None]:
         long.beat("jetbrains-idea-ultimate-edition-2024.3", LONG_TITLE)
         carol = stack.enter_context(fake_agent(server, "carol", "Carol", "carol-desktop"))
         carol.beat("Code", "officepulse — hub.py", idle=True)
-        yield
+        yield (start + timedelta(hours=1, minutes=15)).date()
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
 def test_office_and_time_page_fit_the_screen(
-    pages: Pages, busy_office: None, size: str, tmp_path: Path
+    pages: Pages, busy_office: date, size: str, tmp_path: Path
 ) -> None:
     width, height = VIEWPORTS[size]
     shots = tmp_path / "screenshots"
@@ -517,6 +518,11 @@ def test_office_and_time_page_fit_the_screen(
     page.get_by_role("link", name="Dora").click()
     page.get_by_role("link", name="Google-chrome").click()
     expect(page.locator("#titles .title-row")).to_have_count(1)
+    if busy_office != datetime.now(UTC).date():
+        # The timeline opens on today; Dora's Chrome was before midnight (UTC, the
+        # browser's zone), so step back with the timeline's own link.
+        page.locator("#timeline a[rel=prev]").click()
+        expect(page.locator("#timeline")).to_contain_text(busy_office.isoformat())
     expect(page.locator("#timeline rect.block")).not_to_have_count(0)
     page.screenshot(path=shots / f"person-{size}.png", full_page=True)
     print(f"\n  screenshots: {shots}", end="")
