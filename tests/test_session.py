@@ -10,7 +10,7 @@ import pytest
 
 from officepulse.protocol import PROTOCOL_VERSION, Activity, CloseCode, Heartbeat, Hello, Welcome
 from officepulse.protocol.codec import decode_server_message
-from officepulse.protocol.errors import ProtocolError
+from officepulse.protocol.errors import ProtocolError, Refusal
 from officepulse.protocol.messages import Error, Ping
 from officepulse.protocol.session import (
     AgentConversation,
@@ -23,6 +23,7 @@ from officepulse.protocol.session import (
     State,
     WelcomeReceived,
 )
+from officepulse.server.admission import ASK, agent_removed
 
 HELLO = Hello(
     v=PROTOCOL_VERSION,
@@ -167,7 +168,7 @@ def test_a_refusal_carries_its_own_code_under_the_close_code() -> None:
     agent = AgentConversation(HELLO, "json")
     server = ServerConversation()
     pump(agent, server)
-    server.reject(ProtocolError(CloseCode.UNAUTHORIZED, "it was revoked", "credential-revoked"))
+    server.reject(Refusal(CloseCode.UNAUTHORIZED, "it was revoked", "credential-revoked"))
     (event,) = pump(server, agent)
     assert event == ErrorReceived(
         Error(code="credential-revoked", message="it was revoked", fatal=True)
@@ -175,3 +176,17 @@ def test_a_refusal_carries_its_own_code_under_the_close_code() -> None:
     assert server.close is not None
     assert server.close.code == 4011
     assert agent.state is State.CLOSED
+
+
+def test_a_refusal_tells_the_agent_what_to_do() -> None:
+    agent = AgentConversation(HELLO, "json")
+    server = ServerConversation()
+    pump(agent, server)
+    refusal = agent_removed()
+    server.reject(refusal)
+    (event,) = pump(server, agent)
+    told = "this agent was removed by the team lead; to join again, " + ASK
+    assert refusal.hint == "to join again, " + ASK
+    assert event == ErrorReceived(Error(code="agent-removed", message=told, fatal=True))
+    assert server.close is not None
+    assert server.close.reason == told

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TextIO, cast
 
+from officepulse.errors import CliError
 from officepulse.server.passwords import PasswordError, check_new, hash_password
 from officepulse.store import store_from_url
 from officepulse.store.accounts import (
@@ -28,10 +29,6 @@ from officepulse.store.accounts import (
     cli_actor,
 )
 from officepulse.store.base import Store
-
-
-class CliError(Exception):
-    """Said to the person at the terminal; the command exits with status 1."""
 
 
 def add_parsers(

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from officepulse.credentials import TOKEN_PREFIX, new_secret, new_token_id, secret_hash
+from officepulse.errors import OfficepulseError
 from officepulse.store.base import EnrollmentToken, Store
 
 DEFAULT_EXPIRES_HOURS = 7 * 24.0
 MAX_LABEL = 256
 
 
-class TokenOptionError(ValueError):
-    """A token option is out of range; the message names it."""
+class TokenOptionError(OfficepulseError, ValueError):
+    """A token option is out of range; the message names it, the hint says what to give."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +29,13 @@ def check_options(label: str, expires_hours: float | None, uses: int | None) -> 
         raise TokenOptionError(f"label is {len(label)} characters long; at most {MAX_LABEL}")
     if expires_hours is not None and not 0 < expires_hours <= 24 * 366:
         raise TokenOptionError(
-            f"expires_in_hours is {expires_hours:g}; give more than 0 and at most a year (8784)"
+            f"expires_in_hours is {expires_hours:g}",
+            hint="give more than 0 and at most a year (8784)",
         )
     if uses is not None and uses < 1:
-        raise TokenOptionError(f"uses is {uses}; give 1 or more (or leave it out: unlimited)")
+        raise TokenOptionError(
+            f"uses is {uses}", hint="give 1 or more (or leave it out: unlimited)"
+        )
 
 
 async def create_token(

@@ -24,6 +24,8 @@ import msgspec.inspect
 from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
+from officepulse.errors import OfficepulseError
+
 PREFIX = "OFFICEPULSE_"
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -240,7 +242,7 @@ S = TypeVar("S", ServerSettings, AgentSettings)
 ALL_KEYS = frozenset(ServerSettings.__struct_fields__) | frozenset(AgentSettings.__struct_fields__)
 
 
-class SettingsError(Exception):
+class SettingsError(OfficepulseError):
     """A setting is missing or has a bad value; the message names it."""
 
 

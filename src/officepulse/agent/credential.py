@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from officepulse.credentials import secret_hash
+from officepulse.errors import OfficepulseError
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,11 @@ Mode = Literal["auto", "keyring", "file"]
 T = TypeVar("T")
 
 
-class CredentialStoreError(Exception):
+class CredentialStoreError(OfficepulseError):
     """The credential cannot be kept where asked; the message says why."""
 
 
-class KeyringSilent(Exception):
+class KeyringSilent(OfficepulseError):
     """The system keyring did not answer within the deadline."""
 
     def __init__(self, deadline: float) -> None:

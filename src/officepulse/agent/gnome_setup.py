@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 
 from officepulse.agent.sources.gnome import EXTENSION_UUID, extension_folder
+from officepulse.errors import OfficepulseError
 
 OLDEST = 43  # the first shell the extension was written and tested for
 FIRST_ESM = 45
@@ -41,7 +42,7 @@ SCHEMA = "org.gnome.shell"
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 
 
-class InstallError(Exception):
+class InstallError(OfficepulseError):
     """The extension cannot be installed or enabled; the message says why and what to do."""
 
 

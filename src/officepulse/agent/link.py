@@ -34,6 +34,7 @@ import msgspec
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.agent.stall import StallWatch
+from officepulse.errors import OfficepulseError
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
@@ -53,7 +54,7 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
-class Rejected(Exception):
+class Rejected(OfficepulseError):
     """The server refused this agent; the message says why."""
 
 
@@ -79,15 +80,15 @@ REFUSAL_CODES = frozenset(
 REFUSAL_CLOSE_CODES = frozenset({CloseCode.AGENT_BLOCKED, CloseCode.UNAUTHORIZED})
 
 
-class Stalled(Exception):
+class Stalled(OfficepulseError):
     """The server took spans but acknowledged nothing for too long."""
 
 
-class Replaced(Exception):
+class Replaced(OfficepulseError):
     """Another connection with this agent's id is on the server (4009)."""
 
 
-class Throttled(Exception):
+class Throttled(OfficepulseError):
     """The server closed the connection over one of its limits: come back later."""
 
 

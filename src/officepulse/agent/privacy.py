@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity, Media
 
 __all__ = [
@@ -46,7 +47,7 @@ DEFAULT_MASK = "…"
 _MAX_ROUNDS = 16
 
 
-class RuleError(ValueError):
+class RuleError(OfficepulseError, ValueError):
     """A rule cannot be used. ``field`` and ``index`` say which (``redact``, 2)."""
 
     def __init__(self, field: str, index: int | None, message: str) -> None:

@@ -23,6 +23,7 @@ from typing import Annotated
 import msgspec
 
 from officepulse.core.zones import known_zone
+from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity, Heartbeat
 
 
@@ -36,7 +37,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     end: bool = False
 
 
-class TimelineError(ValueError):
+class TimelineError(OfficepulseError, ValueError):
     pass
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from officepulse.core.reports import colour, hue_colour
+from officepulse.errors import OfficepulseError
 
 Field = Literal["app", "title", "url"]
 FIELDS: tuple[Field, ...] = ("app", "title", "url")
@@ -68,7 +69,7 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     ignore_case: bool = True
 
 
-class CategoryError(ValueError):
+class CategoryError(OfficepulseError, ValueError):
     """A rule that cannot be used; the message names the rule (its index in the list,
     from 0) and why. ``index`` is None when the list as a whole is wrong."""
 

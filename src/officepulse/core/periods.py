@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from officepulse.errors import OfficepulseError
+
 RangeName = Literal["today", "yesterday", "week", "7d", "month", "30d"]
 RANGES: tuple[RangeName, ...] = ("today", "yesterday", "week", "7d", "month", "30d")
 RANGE_LABELS: dict[str, str] = {
@@ -28,7 +30,7 @@ MAX_DAYS = 400
 FIRST_DATE, LAST_DATE = date(1000, 1, 1), date(9998, 12, 31)
 
 
-class PeriodError(ValueError):
+class PeriodError(OfficepulseError, ValueError):
     """A range that cannot be reckoned; the message says which part was wrong."""
 
 

@@ -5,7 +5,7 @@ No sockets, no clocks, no environment.
 """
 
 from officepulse.protocol.codec import decode_agent_message, decode_server_message, encode
-from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import (
     PROTOCOL_VERSION,
     Ack,
@@ -30,6 +30,7 @@ __all__ = [
     "Activity",
     "AgentMessage",
     "CloseCode",
+    "ConversationError",
     "Error",
     "Heartbeat",
     "Hello",
@@ -38,6 +39,7 @@ __all__ = [
     "Pong",
     "Presence",
     "ProtocolError",
+    "Refusal",
     "ServerMessage",
     "SpanOut",
     "Spans",

@@ -1,13 +1,21 @@
-"""Protocol errors and the websocket close codes that carry them.
+"""The errors that end an agent's conversation, and the websocket close codes that carry
+them (their place in the project's tree: officepulse/errors.py).
 
-ProtocolError
- └── raised by the codec and the conversations; carries a CloseCode, a short
-     machine-readable ``code`` and a message that names what was wrong.
+ConversationError   a CloseCode, a short machine-readable ``code``, a message
+ ├── ProtocolError    the peer broke the protocol (close codes 4000-4004): raised by the codec
+ │                    and the conversations, and by ingest for a hello's unknown time zone (a
+ │                    field's value the pure codec cannot check: it has no zone database)
+ └── Refusal          the server will not take a well-formed hello or message (4009 and up):
+                      admission (blocked, removed, credentials, enrollment tokens), the
+                      gateway's one connection per agent and its limits; a hint, where there
+                      is one, says what the person at the agent can do
 """
 
 from __future__ import annotations
 
 import enum
+
+from officepulse.errors import OfficepulseError
 
 
 class CloseCode(enum.IntEnum):
@@ -37,14 +45,26 @@ class CloseCode(enum.IntEnum):
         return self.name.lower().replace("_", "-")
 
 
-class ProtocolError(Exception):
-    """The peer broke the protocol; the connection closes with ``close_code``."""
+class ConversationError(OfficepulseError):
+    """Ends a conversation: the peer is sent an Error (``code``, ``message``), then the
+    connection closes with ``close_code``."""
 
-    def __init__(self, close_code: CloseCode, message: str, code: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        close_code: CloseCode,
+        message: str,
+        code: str | None = None,
+        *,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.close_code = close_code
-        self.message = message
         self._code = code
+
+    @property
+    def message(self) -> str:
+        """What the peer is told: what was wrong, and the hint when there is one."""
+        return str(self)
 
     @property
     def code(self) -> str:
@@ -58,3 +78,13 @@ class ProtocolError(Exception):
         if len(raw) <= 123:
             return self.message
         return raw[:120].decode(errors="ignore") + "..."
+
+
+class ProtocolError(ConversationError):
+    """The peer broke the protocol; the connection closes with ``close_code``."""
+
+
+class Refusal(ConversationError):
+    """The message was well-formed, but the server will not take it (who the agent is,
+    what its hello says, a limit). Not a protocol error: the agent did nothing wrong
+    with the protocol, and it shows the message to its person as it is."""

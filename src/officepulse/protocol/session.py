@@ -27,7 +27,7 @@ from officepulse.protocol.codec import (
     encode,
     encoding_of,
 )
-from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError
 from officepulse.protocol.messages import (
     SUPPORTED_VERSIONS,
     Ack,
@@ -96,7 +96,7 @@ class ServerConversation:
     def _send(self, message: msgspec.Struct) -> None:
         self._outgoing.append(encode(message, self.encoding))
 
-    def fail(self, error: ProtocolError) -> None:
+    def fail(self, error: ConversationError) -> None:
         """Refuse the connection: an Error message, then a close naming the cause."""
         if self.state is State.CLOSED:
             return
@@ -170,7 +170,7 @@ class ServerConversation:
         self._send(welcome)
         self.state = State.OPEN
 
-    def reject(self, error: ProtocolError) -> None:
+    def reject(self, error: ConversationError) -> None:
         self.fail(error)
 
     def ack(self, seq: int) -> None:

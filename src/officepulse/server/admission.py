@@ -3,8 +3,8 @@
 Order: a blocked agent is refused first (whatever it presents); then an enrollment token
 in the Hello is exchanged for a credential (in any mode); then, where agents must
 authenticate (``agent_auth = required``), the Hello's credential is checked. Every refusal
-is a ProtocolError whose message says in words what is wrong and what to do; the agent
-shows it as it is.
+is a Refusal whose message says in words what is wrong, and whose hint what to do; the
+agent shows both as they are.
 """
 
 from __future__ import annotations
@@ -12,52 +12,56 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from officepulse.credentials import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
-from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.errors import CloseCode, Refusal
 from officepulse.protocol.messages import Hello
 from officepulse.store.base import Blocked, Store
 
 ASK = "ask your team lead for a new enrollment token"
+# What is wrong with an enrollment token, by its refusal code; the hint is ASK.
 TOKEN_REFUSALS = {
-    "enroll-token-unknown": "the enrollment token is not known to this server; check it, or " + ASK,
-    "enroll-token-expired": "the enrollment token has expired; " + ASK,
-    "enroll-token-used-up": "the enrollment token has been used up already; " + ASK,
-    "enroll-token-revoked": "the enrollment token was revoked; " + ASK,
+    "enroll-token-unknown": "the enrollment token is not known to this server",
+    "enroll-token-expired": "the enrollment token has expired",
+    "enroll-token-used-up": "the enrollment token has been used up already",
+    "enroll-token-revoked": "the enrollment token was revoked",
 }
+TOKEN_HINTS = {"enroll-token-unknown": "check it, or " + ASK}
 
 
-def unauthorized(code: str, message: str) -> ProtocolError:
-    return ProtocolError(CloseCode.UNAUTHORIZED, message, code)
+def unauthorized(code: str, message: str, hint: str) -> Refusal:
+    return Refusal(CloseCode.UNAUTHORIZED, message, code, hint=hint)
 
 
-def credential_required() -> ProtocolError:
+def credential_required() -> Refusal:
     return unauthorized(
         "credential-required",
-        "this server admits enrolled agents only; ask your team lead for an enrollment token "
-        "and start the agent once with --enroll-token TOKEN",
+        "this server admits enrolled agents only",
+        "ask your team lead for an enrollment token and start the agent once with "
+        "--enroll-token TOKEN",
     )
 
 
-def credential_unknown() -> ProtocolError:
+def credential_unknown() -> Refusal:
     return unauthorized(
         "credential-unknown",
         "this server does not know this agent's credential (the agent was removed, or "
-        "enrolled with another server); " + ASK,
+        "enrolled with another server)",
+        ASK,
     )
 
 
-def credential_revoked() -> ProtocolError:
-    return unauthorized("credential-revoked", "this agent's credential was revoked; " + ASK)
+def credential_revoked() -> Refusal:
+    return unauthorized("credential-revoked", "this agent's credential was revoked", ASK)
 
 
-def agent_removed() -> ProtocolError:
+def agent_removed() -> Refusal:
     return unauthorized(
-        "agent-removed", "this agent was removed by the team lead; to join again, " + ASK
+        "agent-removed", "this agent was removed by the team lead", "to join again, " + ASK
     )
 
 
-def agent_blocked(blocked: Blocked) -> ProtocolError:
+def agent_blocked(blocked: Blocked) -> Refusal:
     why = f": {blocked.reason}" if blocked.reason else ""
-    return ProtocolError(CloseCode.AGENT_BLOCKED, f"this agent was blocked by the team lead{why}")
+    return Refusal(CloseCode.AGENT_BLOCKED, f"this agent was blocked by the team lead{why}")
 
 
 class Admission:
@@ -66,7 +70,7 @@ class Admission:
         self.required = required
         self.clock = clock
 
-    async def blocked(self, agent_id: str) -> ProtocolError | None:
+    async def blocked(self, agent_id: str) -> Refusal | None:
         status = await self.store.agent(agent_id)
         if status is not None and status.blocked is not None:
             return agent_blocked(status.blocked)
@@ -86,7 +90,7 @@ class Admission:
                 int(self.clock() * 1000),
             )
             if refusal is not None:
-                raise unauthorized(refusal, TOKEN_REFUSALS[refusal])
+                raise unauthorized(refusal, TOKEN_REFUSALS[refusal], TOKEN_HINTS.get(refusal, ASK))
             return credential
         if not self.required:
             return None

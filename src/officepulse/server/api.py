@@ -21,6 +21,7 @@ from officepulse.core.periods import PeriodError, parse_day
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
+from officepulse.errors import OfficepulseError
 from officepulse.server.days import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
@@ -28,7 +29,7 @@ from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
 MAX_RANGE = timedelta(days=400)
 
 
-class ApiError(Exception):
+class ApiError(OfficepulseError):
     """A bad request; the message names the parameter and what was wrong."""
 
 

@@ -32,12 +32,13 @@ from officepulse.core.categories import (
 from officepulse.core.days import Days
 from officepulse.core.spans import Span
 from officepulse.database_choice import command
+from officepulse.errors import FormError
 from officepulse.server import api, aw_compat, days, report_data
 from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
 from officepulse.server.assets import find_vendor_files
-from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
+from officepulse.server.category_editor import apply_edit, rules_from_form
 from officepulse.server.control import AgentControl
 from officepulse.server.dashboards import Dashboard, Dashboards
 from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap

@@ -71,6 +71,7 @@ from aiohttp import BodyPartReader, web
 from officepulse import __version__
 from officepulse.core.plausible import span_refusal
 from officepulse.core.spans import Span
+from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity
 from officepulse.server.guard import EXTENSION_ORIGINS
 from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
@@ -146,7 +147,7 @@ BROWSER_APPS: dict[str, tuple[str, ...]] = {
 WEB_BUCKET_PREFIX = "aw-watcher-web-"
 
 
-class AwError(Exception):
+class AwError(OfficepulseError):
     """An answer other than 200, with aw-server's ``{"message": ...}`` body."""
 
     def __init__(self, status: int, message: str) -> None:

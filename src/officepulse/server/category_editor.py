@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from officepulse.core.categories import FIELDS, MAX_RULES, Field, Rule
-
-
-class FormError(ValueError):
-    """The form itself is malformed (not a rule in it: those are checked on save)."""
+from officepulse.errors import FormError
 
 
 def rules_from_form(form: Mapping[str, str]) -> list[Rule]:

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from officepulse import __version__
 from officepulse.protocol.codec import Encoding, Frame, encode
-from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import (
     HeartbeatReceived,
@@ -244,7 +244,7 @@ class Gateway:
         conv = conn.conv
         if conv.state is State.OPEN:
             # Welcomed agents also get an Error message in their own encoding.
-            conv.fail(ProtocolError(violation.code, violation.reason))
+            conv.fail(Refusal(violation.code, violation.reason))
             await conn.flush()
         await conn.ws.close(code=violation.code, message=violation.reason.encode()[:123])
 
@@ -257,7 +257,7 @@ class Gateway:
                 if not hello.takeover:
                     self._keep(hello.agent_id)
                 conn.state = await self.ingest.connect(hello)
-            except ProtocolError as exc:
+            except ConversationError as exc:
                 log.info("refused agent %s from %s: %s", hello.agent_id, peer, exc.message)
                 conv.reject(exc)
                 return
@@ -329,7 +329,7 @@ class Gateway:
         an id then settle on one, instead of replacing each other for ever."""
         old = self.connections.get(agent_id)
         if old is not None and not old.closing.is_set() and not old.ws.closed:
-            raise ProtocolError(
+            raise Refusal(
                 CloseCode.REPLACED,
                 f"agent {agent_id} is connected on another connection, which this hello "
                 "asked not to replace (takeover: false)",
@@ -348,7 +348,7 @@ class Gateway:
             )
 
     async def kick(
-        self, agent_id: str, error: ProtocolError, gone: Literal["blocked", "removed"] | None
+        self, agent_id: str, error: Refusal, gone: Literal["blocked", "removed"] | None
     ) -> bool:
         """Disconnect the agent now, telling it why (an Error, then the close code).
         False when it is not connected here."""

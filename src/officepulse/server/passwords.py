@@ -11,11 +11,13 @@ import functools
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from officepulse.errors import OfficepulseError
+
 MIN_LENGTH = 8
 _hasher = PasswordHasher()
 
 
-class PasswordError(ValueError):
+class PasswordError(OfficepulseError, ValueError):
     pass
 
 

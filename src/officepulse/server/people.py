@@ -9,6 +9,7 @@ from typing import cast
 
 from aiohttp import web
 
+from officepulse.errors import FormError
 from officepulse.server.access import VIEWER, AccessControl, Viewer, safe_next
 from officepulse.server.passwords import (
     PasswordError,
@@ -51,10 +52,6 @@ AdminWork = Callable[[web.Request, Form, Person], Awaitable[str]]
 def chrome(viewer: Viewer) -> dict[str, object]:
     """What base.html needs to know about who is looking."""
     return {"me": viewer.person, "csrf": viewer.csrf, "open_mode": not viewer.locked}
-
-
-class FormError(ValueError):
-    pass
 
 
 def field(form: Mapping[str, object], name: str, *, required: bool = True) -> str:

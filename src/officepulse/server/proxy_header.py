@@ -18,6 +18,7 @@ from proxyprotocol.result import ProxyResult, is_ipv4, is_ipv6
 from proxyprotocol.v1 import ProxyProtocolV1
 from proxyprotocol.v2 import ProxyProtocolV2
 
+from officepulse.errors import OfficepulseError
 from officepulse.server.proxies import parse_address
 
 V1_SIGNATURE = b"PROXY "
@@ -26,7 +27,7 @@ V1_MAX = 107  # the longest v1 line, CRLF included (section 2.1)
 V2_FIXED = 16  # signature, version and command, family, length
 
 
-class ProxyHeaderError(ValueError):
+class ProxyHeaderError(OfficepulseError, ValueError):
     """The bytes start like a PROXY header but are not a valid one."""
 
 

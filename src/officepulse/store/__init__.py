@@ -3,6 +3,7 @@ PostgreSQL (scale-out), behind one ``Store`` interface."""
 
 from __future__ import annotations
 
+from officepulse.errors import StoreUnavailable
 from officepulse.store.base import Store
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -19,8 +20,9 @@ def store_from_url(database: str) -> Store:
         try:
             from officepulse.store.postgres import PostgresStore
         except ImportError as exc:
-            raise RuntimeError(
-                "a postgresql:// database needs psycopg: pip install 'officepulse[postgresql]'"
+            raise StoreUnavailable(
+                "a postgresql:// database needs psycopg",
+                hint="pip install 'officepulse[postgresql]'",
             ) from exc
         return PostgresStore(database)
     from officepulse.store.sqlite import SQLiteStore

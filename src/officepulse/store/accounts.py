@@ -15,6 +15,8 @@ import socket
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
+from officepulse.errors import OfficepulseError
+
 Role = Literal["admin", "member"]
 ROLES: tuple[Role, ...] = get_args(Role)
 # What others see of a person: window titles and all ("full"), the app only, or only a
@@ -26,7 +28,7 @@ VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
 DEFAULT_VISIBILITY: Visibility = "app"
 
 
-class AccountError(ValueError):
+class AccountError(OfficepulseError, ValueError):
     """A change the accounts cannot make (a login taken, a person who does not exist);
     the message says which, for the person who asked."""
 

@@ -17,13 +17,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from officepulse.errors import StoreError
+
 # Back-off between attempts while a store fails: 0.1 s doubling up to this.
 MAX_BACKOFF_S = 5.0
 # How often a count is logged while a store keeps failing.
 REPORT_EVERY_S = 60.0
 
 
-class StoreRefused(Exception):
+class StoreRefused(StoreError):
     """A write that the store can never make (its data breaks a constraint, or cannot be
     stored at all). What it would have stored is dropped; it is not tried again, and the
     sequence number of a refused ``commit_spans`` batch counts as taken, so that the

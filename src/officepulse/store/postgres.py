@@ -41,6 +41,7 @@ from officepulse.core.categories import (
 )
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
+from officepulse.errors import StoreUnavailable
 from officepulse.store.base import (
     FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
@@ -589,7 +590,9 @@ class StoredRules:
         try:
             rules = compile_rules(rules_from_json(row[1]))
         except (CategoryError, msgspec.ValidationError) as exc:
-            raise RuntimeError(f"the category rules stored in the database are bad: {exc}") from exc
+            raise StoreUnavailable(
+                f"the category rules stored in the database are bad: {exc}"
+            ) from exc
         self.rules, self.version = rules, int(row[0])
         return rules
 
@@ -794,7 +797,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 self._preamble = _STAGING + (_DURABLE if row and row[0] == "off" else "")
                 await self.rules.load(conn)
         except psycopg.Error as exc:
-            raise RuntimeError(
+            raise StoreUnavailable(
                 f"cannot open the PostgreSQL store at {redact(self.url)}: {str(exc).strip()}"
             ) from exc
         pool: _Pool = AsyncConnectionPool(
@@ -812,7 +815,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, PoolTimeout):
-                raise RuntimeError(
+                raise StoreUnavailable(
                     f"cannot open the PostgreSQL store at {redact(self.url)}: {exc}"
                 ) from exc
             raise
@@ -834,9 +837,10 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             row = await cur.fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
+                raise StoreUnavailable(
                     f"database {redact(self.url)} has schema version {version}, newer than "
-                    f"this officepulse understands ({SCHEMA_VERSION}); upgrade officepulse"
+                    f"this officepulse understands ({SCHEMA_VERSION})",
+                    hint="upgrade officepulse",
                 )
             for step in migration_steps(MIGRATIONS, version):
                 await conn.execute(MIGRATIONS[step])

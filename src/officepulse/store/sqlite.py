@@ -33,6 +33,7 @@ from officepulse.core.categories import (
 )
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
+from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.base import (
     DAY_MS,
@@ -723,9 +724,10 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
             conn.close()
-            raise RuntimeError(
+            raise StoreUnavailable(
                 f"database {self.path} has schema version {version}, newer than this "
-                f"officepulse understands ({SCHEMA_VERSION}); upgrade officepulse"
+                f"officepulse understands ({SCHEMA_VERSION})",
+                hint="upgrade officepulse",
             )
         if version == 0:
             conn.executescript(SCHEMA)
@@ -742,7 +744,9 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             self._rules = compile_rules(rules_from_json(stored))
         except (CategoryError, msgspec.ValidationError) as exc:
             conn.close()
-            raise RuntimeError(f"the category rules stored in {self.path} are bad: {exc}") from exc
+            raise StoreUnavailable(
+                f"the category rules stored in {self.path} are bad: {exc}"
+            ) from exc
         self._writer = conn
 
     async def close(self) -> None:

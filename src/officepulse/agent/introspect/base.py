@@ -8,10 +8,11 @@ from typing import Protocol
 import msgspec
 
 from officepulse.agent.sources.base import WindowSample
+from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity, Media
 
 
-class IntrospectionError(Exception):
+class IntrospectionError(OfficepulseError):
     """A plugin could not look: the message says why, for the person reading the log
     (a missing permission, a tool that is not installed, a player that does not answer)."""
 

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from officepulse.agent.sources._common import socket_trouble
 from officepulse.agent.sources.base import SourceUnavailable
+from officepulse.errors import OfficepulseError
 
 CALL_TIMEOUT = 1.0
 
@@ -62,7 +63,7 @@ def unreachable(address: str, exc: BaseException) -> str:
     return f"cannot use {where}: {exc}"  # jeepney's RuntimeError: an unsupported transport
 
 
-class DBusError(Exception):
+class DBusError(OfficepulseError):
     """The peer answered a call with an error."""
 
     def __init__(self, name: str, message: str) -> None:

@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from officepulse.errors import OfficepulseError
 
-class SourceUnavailable(Exception):
+
+class SourceUnavailable(OfficepulseError):
     """This desktop cannot be read by this source. The message is for people:
     it says what is missing and, where there is one, what to do about it."""
 
