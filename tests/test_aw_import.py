@@ -1,13 +1,11 @@
 """Importing ActivityWatch's history: exports written by the real aw-server,
 from sessions driven by the real aw-client, imported with `officepulse
-import-aw` (here ``python -m officepulse.aw_import`` until the CLI has it) and
-with POST /api/0/import. Importing again counts nothing twice."""
+import-aw` and with POST /api/0/import. Importing again counts nothing twice."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +16,7 @@ import pytest
 
 from officepulse.aw_import import import_file
 from officepulse.store import store_from_url
-from tests.conftest import clean_env
+from tests.conftest import OFFICEPULSE, clean_env
 from tests.test_aw_support import (
     CODE,
     DATA,
@@ -53,7 +51,15 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
 
 def import_aw(file: Path, database: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "officepulse.aw_import", str(file), "--database", str(database)],
+        [
+            OFFICEPULSE,
+            "--env-file",
+            "/dev/null",
+            "import-aw",
+            str(file),
+            "--database",
+            str(database),
+        ],
         capture_output=True,
         text=True,
         env=clean_env(),

@@ -11,16 +11,12 @@ data) is not added again, only lengthened if the file has it longer (a later
 export of a bucket that was still being written). So importing the same file
 twice, or two overlapping exports, counts every moment once.
 
-``officepulse import-aw FILE`` runs ``run``; ``python -m officepulse.aw_import``
-does the same.
+``officepulse import-aw FILE`` (cli/import_aw.py) runs ``import_file``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import functools
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +25,6 @@ from pathlib import Path
 import msgspec
 
 from officepulse.core.spans import Span
-from officepulse.database_choice import shown
 from officepulse.server.aw_compat import (
     IMPORT_BATCH,
     AwBucket,
@@ -249,36 +244,3 @@ async def import_file(path: Path, database: str | Path) -> ImportReport:
     finally:
         await store.close()
     return report
-
-
-def run(file: str, database: str) -> int:
-    """``officepulse import-aw FILE``: import, say what was done; 0, 2 on a bad file,
-    1 when the database cannot be opened."""
-    try:
-        report = asyncio.run(import_file(Path(file), database))
-    except AwError as exc:
-        print(f"officepulse import-aw: {exc.message}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # the stores' "cannot open ..." (no password in it)
-        print(f"officepulse import-aw: {exc}", file=sys.stderr)
-        return 1
-    print(f"imported {file} into {shown(database)}: {report}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="officepulse import-aw",
-        description="Import an ActivityWatch export (aw-server's /api/0/export JSON) into "
-        "officepulse. Importing the same file again changes nothing.",
-    )
-    parser.add_argument("file", help="the export file (aw-buckets-export.json)")
-    parser.add_argument(
-        "--database", required=True, help="the officepulse SQLite file or postgresql:// URL"
-    )
-    args = parser.parse_args(argv)
-    return run(args.file, args.database)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

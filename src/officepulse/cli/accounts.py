@@ -12,28 +12,24 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TextIO, cast
 
+from officepulse.cli.database import add_database_flag, audit, chosen, with_store
 from officepulse.errors import CliError
 from officepulse.server.passwords import PasswordError, check_new, hash_password
-from officepulse.store import store_from_url
 from officepulse.store.accounts import (
     DEFAULT_VISIBILITY,
     ROLES,
     VISIBILITIES,
     AccountError,
-    AuditEntry,
     NewPerson,
     Person,
     PersonChange,
     Role,
     Visibility,
-    cli_actor,
 )
 from officepulse.store.base import Store
 
 
-def add_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], database_help: str
-) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = sub.add_parser(
         "admin",
         help="create the first admin (or another)",
@@ -42,7 +38,8 @@ def add_parsers(
     )
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="create")
     create = admin_sub.add_parser("create", help="create an admin account")
-    _person_flags(create, database_help)
+    _person_flags(create)
+    admin.set_defaults(run=run)
 
     people = sub.add_parser(
         "people",
@@ -51,34 +48,31 @@ def add_parsers(
     )
     people_sub = people.add_subparsers(dest="people_command", required=True, metavar="COMMAND")
     listing = people_sub.add_parser("list", help="everyone, with role, visibility and agents")
-    _database(listing, database_help)
+    add_database_flag(listing)
     add = people_sub.add_parser("add", help="add a person")
-    _person_flags(add, database_help)
+    _person_flags(add)
     add.add_argument("--role", choices=ROLES, default="member", help="default: member")
     role = people_sub.add_parser("set-role", help="make a person admin or member")
     role.add_argument("login")
     role.add_argument("role", choices=ROLES)
-    _database(role, database_help)
+    add_database_flag(role)
     vis = people_sub.add_parser("set-visibility", help="what others see of a person")
     vis.add_argument("login")
     vis.add_argument("visibility", choices=VISIBILITIES)
-    _database(vis, database_help)
+    add_database_flag(vis)
     assign = people_sub.add_parser(
         "assign-agent", help="say whose an agent is (its detail is theirs)"
     )
     assign.add_argument("agent_id")
     assign.add_argument("login", help="the person, or - for nobody")
-    _database(assign, database_help)
+    add_database_flag(assign)
     remove = people_sub.add_parser("remove", help="remove a person (their agents stay)")
     remove.add_argument("login")
-    _database(remove, database_help)
+    add_database_flag(remove)
+    people.set_defaults(run=run)
 
 
-def _database(parser: argparse.ArgumentParser, database_help: str) -> None:
-    parser.add_argument("--database", default=None, metavar="DATABASE", help=database_help)
-
-
-def _person_flags(parser: argparse.ArgumentParser, database_help: str) -> None:
+def _person_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--login", required=True, help="the name to sign in with")
     parser.add_argument("--name", default=None, help="the name others see (default: the login)")
     parser.add_argument(
@@ -86,7 +80,7 @@ def _person_flags(parser: argparse.ArgumentParser, database_help: str) -> None:
         action="store_true",
         help="read the password from the first line of standard input instead of asking",
     )
-    _database(parser, database_help)
+    add_database_flag(parser)
 
 
 def read_password(from_stdin: bool, stdin: TextIO) -> str:
@@ -102,15 +96,6 @@ def read_password(from_stdin: bool, stdin: TextIO) -> str:
         raise CliError(str(exc)) from exc
 
 
-async def _with_store(database: str, work: Callable[[Store], Awaitable[str]]) -> str:
-    store = store_from_url(database)
-    await store.open()
-    try:
-        return await work(store)
-    finally:
-        await store.close()
-
-
 async def _find(store: Store, login: str) -> Person:
     person = await store.person_by_login(login)
     if person is None:
@@ -118,21 +103,18 @@ async def _find(store: Store, login: str) -> Person:
     return person
 
 
-async def cli_audit(store: Store, action: str, target: str, detail: str = "") -> None:
-    """One line in the audit log, by the person at this terminal."""
-    entry = AuditEntry(int(time.time() * 1000), cli_actor(), action, target, detail)
-    await store.add_audit(entry)
-
-
-def run(args: argparse.Namespace, database: str, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Run ``admin create`` or a ``people`` command; the exit status."""
     command = "create" if args.command == "admin" else args.people_command
+    database = chosen(args, f"{args.command} {command}")
+    if database is None:
+        return 2
     try:
         password_hash = ""
         if command in ("create", "add"):
             # Asked before the database is opened, and hashed outside the event loop.
             password_hash = hash_password(read_password(args.password_stdin, sys.stdin))
-        message = asyncio.run(_with_store(database, _command(args, command, password_hash)))
+        message = asyncio.run(with_store(database, _command(args, command, password_hash)))
     except (CliError, AccountError) as exc:
         print(f"officepulse: {exc}", file=sys.stderr)
         return 1
@@ -152,7 +134,7 @@ def _command(
         await store.add_person(
             NewPerson(login, args.name or login, role, password_hash, DEFAULT_VISIBILITY, created)
         )
-        await cli_audit(store, "person.add", login, role)
+        await audit(store, "person.add", login, role)
         return f"{login} can sign in now ({role})."
 
     async def listing(store: Store) -> str:
@@ -166,7 +148,7 @@ def _command(
     async def set_role(store: Store) -> str:
         person = await _find(store, args.login)
         await store.update_person(person.id, PersonChange(role=cast(Role, args.role)))
-        await cli_audit(store, "person.role", person.login, args.role)
+        await audit(store, "person.role", person.login, args.role)
         return f"{person.login} is now {args.role}."
 
     async def set_visibility(store: Store) -> str:
@@ -174,7 +156,7 @@ def _command(
         await store.update_person(
             person.id, PersonChange(visibility=cast(Visibility, args.visibility))
         )
-        await cli_audit(store, "person.visibility", person.login, args.visibility)
+        await audit(store, "person.visibility", person.login, args.visibility)
         return f"Others now see {args.visibility} of {person.login}."
 
     async def assign(store: Store) -> str:
@@ -183,13 +165,13 @@ def _command(
         person = None if args.login == "-" else await _find(store, args.login)
         await store.assign_agent(args.agent_id, person.id if person else None)
         owner = person.login if person else "nobody"
-        await cli_audit(store, "agent.assign", args.agent_id, owner)
+        await audit(store, "agent.assign", args.agent_id, owner)
         return f"Agent {args.agent_id} now belongs to {owner}."
 
     async def remove(store: Store) -> str:
         person = await _find(store, args.login)
         await store.remove_person(person.id)
-        await cli_audit(store, "person.remove", person.login)
+        await audit(store, "person.remove", person.login)
         return f"Removed {person.login}."
 
     commands: dict[str, Callable[[Store], Awaitable[str]]] = {

@@ -1,0 +1,25 @@
+"""What the long-running commands (server, agent, demo) share: their log lines and the
+event loop they run on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from officepulse import logtext
+
+
+def configure_logging(level: str) -> None:
+    # Escaping: what clients send (names, titles, logins) cannot forge a log line.
+    logtext.configure(level, "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop where it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
