@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from websockets.sync.client import connect
 
-from officepulse.server.access import Access, Detail, policy_for
+from officepulse.security.access import Access, Detail, policy_for
 from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
 from tests.people_office import (
@@ -45,7 +45,7 @@ def test_every_route_has_an_access_policy(tmp_path: Path) -> None:
     routes = app_routes(tmp_path)
     assert len(routes) > 20
     missing = [f"{m} {p}" for m, p in routes if policy_for(m, p) is None]
-    assert missing == [], "routes without a line in server/access.py's ROUTES: " + ", ".join(
+    assert missing == [], "routes without a line in security/access.py's ROUTES: " + ", ".join(
         missing
     )
     # The detail of one agent is guarded wherever a route names one.

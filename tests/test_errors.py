@@ -13,9 +13,9 @@ import pytest
 
 import officepulse
 from officepulse import errors
-from officepulse.enrollment import TokenOptionError, check_options
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.errors import ConversationError, ProtocolError, Refusal
+from officepulse.security.enrollment import TokenOptionError, check_options
 from officepulse.server.admission import credential_revoked
 
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
-from officepulse.server.access import COOKIE
+from officepulse.security.access import COOKIE
 from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
 from officepulse.store.accounts import NewPerson, PersonChange

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from officepulse.credentials import secret_hash
 from officepulse.errors import OfficepulseError
+from officepulse.security.agent_secrets import secret_hash
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import TextIO, cast
 
 from officepulse.cli.database import add_database_flag, audit, chosen, with_store
 from officepulse.errors import CliError
-from officepulse.server.passwords import PasswordError, check_new, hash_password
+from officepulse.security.passwords import PasswordError, check_new, hash_password
 from officepulse.store.accounts import (
     DEFAULT_VISIBILITY,
     ROLES,

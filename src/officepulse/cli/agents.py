@@ -10,7 +10,7 @@ import sys
 import time
 
 from officepulse.cli.database import act, add_database_flag, audit
-from officepulse.enrollment import utc_minute
+from officepulse.security.enrollment import utc_minute
 from officepulse.store.accounts import agent_action
 from officepulse.store.base import Store
 

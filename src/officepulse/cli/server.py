@@ -13,7 +13,7 @@ from officepulse.cli.running import configure_logging, run_loop
 from officepulse.settings import ServerSettings, load, origin
 
 if TYPE_CHECKING:
-    from officepulse.server.tls import TlsSetup
+    from officepulse.security.tls import TlsSetup
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,9 +32,9 @@ def _tls(settings: ServerSettings) -> TlsSetup | None:
 
     from platformdirs import user_data_dir
 
+    from officepulse.security.tls import prepare
     from officepulse.server.hosts import default_names
     from officepulse.server.netnames import machine_names
-    from officepulse.server.tls import prepare
 
     extra = [n for n in settings.allowed_hosts or () if n != "*"]
     names = default_names(settings.host, [*machine_names(), *extra])

@@ -10,7 +10,7 @@ import sys
 import time
 
 from officepulse.cli.database import act, add_database_flag, audit
-from officepulse.enrollment import (
+from officepulse.security.enrollment import (
     DEFAULT_EXPIRES_HOURS,
     TokenOptionError,
     create_token,

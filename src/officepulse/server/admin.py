@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from officepulse.enrollment import (
+from officepulse.security.access import VIEWER
+from officepulse.security.enrollment import (
     DEFAULT_EXPIRES_HOURS,
     NewToken,
     TokenOptionError,
     create_token,
     token_state,
 )
-from officepulse.server.access import VIEWER
 from officepulse.server.people import chrome
 from officepulse.store.accounts import agent_action
 
@@ -41,7 +41,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def authorize(request: web.Request) -> web.Response | None:
     """None when the request may act as an admin; else the refusal. The access control
-    (server/access.py, Access.MANAGE) has refused everyone else before this runs."""
+    (security/access.py, Access.MANAGE) has refused everyone else before this runs."""
     if not request[VIEWER].may_manage:
         return _error(403, "only an admin may do this")
     if request.method != "GET" and request.headers.get("HX-Request") != "true":

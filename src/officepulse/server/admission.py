@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from officepulse.credentials import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
 from officepulse.protocol.errors import CloseCode, Refusal
 from officepulse.protocol.messages import Hello
+from officepulse.security.agent_secrets import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
 from officepulse.store.base import Blocked, Store
 
 ASK = "ask your team lead for a new enrollment token"

@@ -764,7 +764,7 @@ def openapi() -> dict[str, Any]:
         },
         "components": {
             "schemas": components,
-            # Once people have accounts (server/access.py): the session cookie that
+            # Once people have accounts (security/access.py): the session cookie that
             # POST /signin sets. Without accounts (open mode) no credential is needed.
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "officepulse_session"}

@@ -33,8 +33,8 @@ from officepulse.core.days import Days
 from officepulse.core.spans import Span
 from officepulse.database_choice import command
 from officepulse.errors import FormError
+from officepulse.security.access import VIEWER, AccessControl, Viewer
 from officepulse.server import api, aw_compat, days, report_data
-from officepulse.server.access import VIEWER, AccessControl, Viewer
 from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
 from officepulse.server.assets import find_vendor_files
@@ -175,7 +175,7 @@ class Server:
 
     def app(self) -> web.Application:
         # Every request passes the Host/Origin guard, then the access control
-        # (server/access.py: its route table); behind trusted proxies it is first given
+        # (security/access.py: its route table); behind trusted proxies it is first given
         # its real client, which per-IP limits, the loopback check and logs see.
         middlewares = [guard(self.hosts), self.access.middleware]
         if self.sockets.trusted:

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from officepulse.server.access import Viewer, token_hash
+from officepulse.security.access import Viewer, token_hash
 from officepulse.store.base import Store
 
 log = logging.getLogger(__name__)

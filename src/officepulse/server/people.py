@@ -1,6 +1,6 @@
 """People's pages: sign-in and sign-out, "My account" (password, what others see, who
 looked at my detail), and the admins' People and Audit pages. Who may reach each route
-is server/access.py's table; what is here checks the input and does the work."""
+is security/access.py's table; what is here checks the input and does the work."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import cast
 from aiohttp import web
 
 from officepulse.errors import FormError
-from officepulse.server.access import VIEWER, AccessControl, Viewer, safe_next
-from officepulse.server.passwords import (
+from officepulse.security.access import VIEWER, AccessControl, Viewer, safe_next
+from officepulse.security.passwords import (
     PasswordError,
     check_new,
     dummy_hash,

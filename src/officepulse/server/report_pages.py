@@ -26,8 +26,8 @@ from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_p
 from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
+from officepulse.security.access import VIEWER
 from officepulse.server import api, days, report_data
-from officepulse.server.access import VIEWER
 from officepulse.server.people import chrome
 from officepulse.server.reads import Reads
 from officepulse.server.views import Views

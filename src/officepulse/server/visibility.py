@@ -94,7 +94,7 @@ def present_usage(
 @dataclass(frozen=True, slots=True)
 class Directory:
     """Who owns which agent, and what each person lets others see: read from the store
-    (server/access.py) and used for every decision of one request or one fan-out."""
+    (security/access.py) and used for every decision of one request or one fan-out."""
 
     owners: Mapping[str, int]  # agent id -> person id
     people: Mapping[int, Person]

@@ -1,5 +1,5 @@
 """People, their sign-in sessions, which agents are theirs, and the audit log: the part
-of the Store seam that the access control (server/access.py) reads and the people admin
+of the Store seam that the access control (security/access.py) reads and the people admin
 writes. Both stores implement it (store/sqlite_accounts.py, store/postgres_accounts.py)
 and one contract suite tests both.
 

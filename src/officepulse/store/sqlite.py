@@ -269,7 +269,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
     ),
     8: (
         "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
-        # Secrets only as SHA-256 hex (officepulse/credentials.py says why not a slow hash).
+        # Secrets only as SHA-256 hex (security/agent_secrets.py says why not a slow hash).
         "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
         "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
         "revoked_ms INTEGER)",

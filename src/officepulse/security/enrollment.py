@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from officepulse.credentials import TOKEN_PREFIX, new_secret, new_token_id, secret_hash
 from officepulse.errors import OfficepulseError
+from officepulse.security.agent_secrets import TOKEN_PREFIX, new_secret, new_token_id, secret_hash
 from officepulse.store.base import EnrollmentToken, Store
 
 DEFAULT_EXPIRES_HOURS = 7 * 24.0
