@@ -29,8 +29,8 @@ from officepulse.core.categories import (
 )
 from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
+from officepulse.panel.day_usage import usage_by_day
 from officepulse.protocol.messages import Activity, Media
-from officepulse.server.days import usage_by_day
 from officepulse.store.base import (
     AgentInfo,
     Blocked,

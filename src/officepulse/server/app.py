@@ -12,7 +12,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,34 +31,36 @@ from officepulse.core.categories import (
 from officepulse.core.days import Days
 from officepulse.core.spans import Span
 from officepulse.database_choice import command
-from officepulse.server import api, aw_compat, days, report_data
-from officepulse.server.access import VIEWER, AccessControl, Viewer
-from officepulse.server.admin import add_routes as add_admin_routes
-from officepulse.server.admission import Admission
-from officepulse.server.assets import find_vendor_files
-from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
-from officepulse.server.control import AgentControl
-from officepulse.server.dashboards import Dashboard, Dashboards
-from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
-from officepulse.server.gateway import Gateway
-from officepulse.server.guard import guard
-from officepulse.server.hosts import HostRules, default_names
-from officepulse.server.hub import Hub
-from officepulse.server.ingest import Ingest
-from officepulse.server.netnames import machine_names
-from officepulse.server.people import PeoplePages, chrome
-from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
-from officepulse.server.proxies import TrustedProxies
-from officepulse.server.report_pages import ReportPages
-from officepulse.server.retention import Retention
-from officepulse.server.sockets import GatedSite, SocketGate
-from officepulse.server.views import Views
-from officepulse.server.visibility import (
+from officepulse.panel import day_usage, report_data
+from officepulse.panel.api import types as api
+from officepulse.panel.assets import STATIC, find_vendor_files
+from officepulse.panel.dashboards import Dashboard, Dashboards
+from officepulse.panel.hub import Hub
+from officepulse.panel.pages.admin import add_routes as add_admin_routes
+from officepulse.panel.pages.category_editor import FormError, apply_edit, rules_from_form
+from officepulse.panel.pages.people import PeoplePages, chrome
+from officepulse.panel.pages.reports import ReportPages
+from officepulse.panel.views import Views
+from officepulse.panel.visibility import (
     EMPTY,
     Directory,
     present_view,
 )
-from officepulse.server.visible_reads import VisibleReads
+from officepulse.panel.visible_reads import VisibleReads
+from officepulse.server import aw_compat
+from officepulse.server.access import VIEWER, AccessControl, Viewer
+from officepulse.server.admission import Admission
+from officepulse.server.control import AgentControl
+from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
+from officepulse.server.gateway import Gateway
+from officepulse.server.guard import guard
+from officepulse.server.hosts import HostRules, default_names
+from officepulse.server.ingest import Ingest
+from officepulse.server.netnames import machine_names
+from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
+from officepulse.server.proxies import TrustedProxies
+from officepulse.server.retention import Retention
+from officepulse.server.sockets import GatedSite, SocketGate
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
 from officepulse.store.accounts import Visibility
@@ -67,7 +68,6 @@ from officepulse.store.base import DAY_MS, AgentStatus, GroupKey, Store
 from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
-STATIC = Path(__file__).parent / "static"
 UTC_ZONE = ZoneInfo("UTC")
 
 _json = msgspec.json.Encoder()
@@ -524,7 +524,9 @@ class Server:
         except api.ApiError as exc:
             return bad_request(str(exc))
         reads = await self.reads(request)
-        rows = await days.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
+        rows = await day_usage.usage_by_day(
+            reads, first, last, day=mode, zone=zone, group_by=group_by
+        )
         names = await self._names(group_by)
         out = api.usage_days_out(first, last, mode, zone, group_by, rows, names)
         columns = ["day", *api.key_columns(group_by), "seconds", "idle_seconds"]
@@ -561,7 +563,7 @@ class Server:
         except api.ApiError as exc:
             return refused(exc)
         reads = await self.reads(request)
-        pieces = await days.pieces(reads, agent, Days(day, day, mode, zone))
+        pieces = await day_usage.pieces(reads, agent, Days(day, day, mode, zone))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         out = api.timeline_out(agent, day, mode, pieces, blocks, truncated)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from officepulse.core.categories import RuleSet
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
-from officepulse.server.visibility import present_span, present_usage
+from officepulse.panel.visibility import present_span, present_usage
 from officepulse.store.accounts import Visibility
 from officepulse.store.base import AgentStatus, GroupKey, Store, UsageRow
 

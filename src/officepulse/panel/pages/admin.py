@@ -24,8 +24,8 @@ from officepulse.enrollment import (
     create_token,
     token_state,
 )
+from officepulse.panel.pages.people import chrome
 from officepulse.server.access import VIEWER
-from officepulse.server.people import chrome
 from officepulse.store.accounts import agent_action
 
 if TYPE_CHECKING:

@@ -26,11 +26,12 @@ from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_p
 from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
-from officepulse.server import api, days, report_data
+from officepulse.panel import day_usage, report_data
+from officepulse.panel.api import types as api
+from officepulse.panel.pages.people import chrome
+from officepulse.panel.reads import Reads
+from officepulse.panel.views import Views
 from officepulse.server.access import VIEWER
-from officepulse.server.people import chrome
-from officepulse.server.reads import Reads
-from officepulse.server.views import Views
 from officepulse.store.base import AgentStatus, Store
 
 # Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
@@ -333,7 +334,7 @@ class ReportPages:
             picker = self.picker(path, request.query, {"app": app} if app else {})
             return self._error(request, title, picker, str(exc))
         reads = await self.reads(request)
-        pieces = await days.pieces(reads, agent, chosen.days())
+        pieces = await day_usage.pieces(reads, agent, chosen.days())
         timeline_context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
         context = {
             **await self._person_context(reads, agent, chosen, pieces),
@@ -353,7 +354,7 @@ class ReportPages:
         except (api.ApiError, PeriodError) as exc:
             return _html(f'<section id="titles"><p class="error">{_escape(exc)}</p></section>', 400)
         reads = await self.reads(request)
-        pieces = await days.pieces(reads, agent, chosen.days())
+        pieces = await day_usage.pieces(reads, agent, chosen.days())
         context = await self._titles_context(reads, agent, chosen, app, pieces)
         return _html(self.views.render("titles.html", chosen.zone, **context))
 
@@ -441,7 +442,7 @@ class ReportPages:
     ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
         """The day's band and table, and the zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
-        pieces = await days.pieces(reads, agent, chosen.days(day))
+        pieces = await day_usage.pieces(reads, agent, chosen.days(day))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         keep = {**chosen.params(), **({"app": app} if app else {})}

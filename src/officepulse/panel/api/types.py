@@ -21,7 +21,7 @@ from officepulse.core.periods import PeriodError, parse_day
 from officepulse.core.reports import Block, TitleTotal
 from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
-from officepulse.server.days import DayUsage
+from officepulse.panel.day_usage import DayUsage
 from officepulse.server.presence import AgentView
 from officepulse.store.base import GROUP_KEYS, AgentStatus, GroupKey, UsageRow
 
