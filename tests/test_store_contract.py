@@ -1300,7 +1300,7 @@ async def test_erase_takes_out_the_time_of_spans_retention_pruned(store: Store) 
     assert set(await store.zones(None, -D, 3 * D)) == {"stay"}
 
 
-# -- per-day totals over the store (server/days.py) ----------------------------------
+# -- per-day totals over the store (panel/day_usage.py) ----------------------------------
 
 
 class CountingStore:

@@ -1,4 +1,4 @@
-"""What each viewer may see (server/visibility.py), and the hub rendering once per
+"""What each viewer may see (panel/visibility.py), and the hub rendering once per
 audience rather than once per browser."""
 
 from __future__ import annotations

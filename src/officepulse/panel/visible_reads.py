@@ -1,5 +1,5 @@
 """The store's reads as one viewer may see them: what the pages, reports and API read
-about agents and their activity goes through here (server/visibility.py decides what
+about agents and their activity goes through here (panel/visibility.py decides what
 each level shows), so nothing reaches a browser before it is applied."""
 
 from __future__ import annotations

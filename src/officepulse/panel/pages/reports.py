@@ -27,8 +27,14 @@ from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
 from officepulse.panel import day_usage, report_data
-from officepulse.panel.api import types as api
-from officepulse.panel.pages.people import chrome
+from officepulse.panel.api.params import (
+    ApiError,
+    parse_date,
+    parse_day_mode,
+    parse_required,
+    parse_zone,
+)
+from officepulse.panel.pages.chrome import chrome
 from officepulse.panel.reads import Reads
 from officepulse.panel.views import Views
 from officepulse.server.access import VIEWER
@@ -101,7 +107,7 @@ def chart_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
 def parse_by(raw: str | None) -> str:
     if raw is None or raw in CHARTS:
         return raw or CHARTS[0]
-    raise api.ApiError(f"'by' must be one of {', '.join(CHARTS)}, not {raw!r}")
+    raise ApiError(f"'by' must be one of {', '.join(CHARTS)}, not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -162,11 +168,13 @@ class ReportPages:
         self.clock = clock
         self.reads = reads  # the store as the request's viewer may see it
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/time", self.team_page)
-        app.router.add_get("/people/{agent_id}", self.person_page)
-        app.router.add_get("/people/{agent_id}/titles", self.titles_fragment)
-        app.router.add_get("/people/{agent_id}/timeline", self.timeline_fragment)
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/time", self.team_page),
+            web.get("/people/{agent_id}", self.person_page),
+            web.get("/people/{agent_id}/titles", self.titles_fragment),
+            web.get("/people/{agent_id}/timeline", self.timeline_fragment),
+        ]
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -174,11 +182,11 @@ class ReportPages:
     # -- the range -----------------------------------------------------------------
 
     def choose(self, query: Mapping[str, str]) -> Chosen:
-        zone = api.parse_zone(query.get("tz"))
+        zone = parse_zone(query.get("tz"))
         name, period = chosen_period(
             query.get("range"), query.get("from"), query.get("to"), self.now(), zone
         )
-        return Chosen(name, period, query["tz"], zone, api.parse_day_mode(query.get("day")))
+        return Chosen(name, period, query["tz"], zone, parse_day_mode(query.get("day")))
 
     @staticmethod
     def old_day_link(request: web.Request) -> None:
@@ -265,7 +273,7 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             by = parse_by(request.query.get("by"))
-        except (api.ApiError, PeriodError) as exc:
+        except (ApiError, PeriodError) as exc:
             picker = self.picker("/time", request.query, {}, charts=True)
             return self._error(request, title, picker, str(exc))
         period = chosen.period
@@ -330,7 +338,7 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             day = self._day(request.query, chosen, agent)
-        except (api.ApiError, PeriodError) as exc:
+        except (ApiError, PeriodError) as exc:
             picker = self.picker(path, request.query, {"app": app} if app else {})
             return self._error(request, title, picker, str(exc))
         reads = await self.reads(request)
@@ -350,8 +358,8 @@ class ReportPages:
         self.old_day_link(request)
         try:
             chosen = self.choose(request.query)
-            app = api.parse_required("app", request.query.get("app"), "the app's name")
-        except (api.ApiError, PeriodError) as exc:
+            app = parse_required("app", request.query.get("app"), "the app's name")
+        except (ApiError, PeriodError) as exc:
             return _html(f'<section id="titles"><p class="error">{_escape(exc)}</p></section>', 400)
         reads = await self.reads(request)
         pieces = await day_usage.pieces(reads, agent, chosen.days())
@@ -364,7 +372,7 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             day = self._day(request.query, chosen, agent)
-        except (api.ApiError, PeriodError) as exc:
+        except (ApiError, PeriodError) as exc:
             html = f'<section id="timeline"><p class="error">{_escape(exc)}</p></section>'
             return _html(html, 400)
         app = request.query.get("app", "")
@@ -386,7 +394,7 @@ class ReportPages:
         Today is the viewer's, or with their own days the person's."""
         raw = query.get("date")
         if raw:
-            return api.parse_date("date", raw)
+            return parse_date("date", raw)
         zone = chosen.zone if chosen.day == "viewer" else ZoneInfo(agent.info.tz)
         today, p = self.now().astimezone(zone).date(), chosen.period
         if p.first and p.last and not p.first <= today <= p.last:
