@@ -20,7 +20,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 # Read from the package's own module (by path: the package is not importable while it
 # is being built), so the server and the build agree on the files.
-ASSETS = runpy.run_path(str(ROOT / "src" / "officepulse" / "server" / "assets.py"))
+ASSETS = runpy.run_path(str(ROOT / "src" / "officepulse" / "panel" / "assets.py"))
 VENDOR_FILES: dict[str, Path] = ASSETS["VENDOR_FILES"]
 PACKAGED: Path = ASSETS["PACKAGED"]
 
@@ -59,14 +59,14 @@ def pinned_node_modules() -> Path:
 
 
 class BuildWithVendorFiles(build_py):
-    """build_py, then the pinned npm files into officepulse/server/static/vendor/."""
+    """build_py, then the pinned npm files into officepulse/panel/static/vendor/."""
 
     def run(self) -> None:
         super().run()
         if self.editable_mode:
             return
         modules = pinned_node_modules()
-        target = Path(self.build_lib) / "officepulse" / "server" / PACKAGED
+        target = Path(self.build_lib) / "officepulse" / "panel" / PACKAGED
         target.mkdir(parents=True, exist_ok=True)
         for name, rel in VENDOR_FILES.items():
             shutil.copyfile(modules / rel, target / name)

@@ -28,7 +28,7 @@ __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with the das
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system chromium")
 
-# What the hub sends to take a card off a dashboard (server/hub.py, removal()).
+# What the hub sends to take a card off a dashboard (panel/hub.py, removal()).
 REMOVAL = 'id="agent-{}" hx-swap-oob="delete"'
 
 

@@ -278,4 +278,6 @@ async def test_a_silent_watcher_goes_offline(database: Path | str) -> None:
                 await asyncio.sleep(0.1)
                 agents = (await (await client.get("/api/v1/agents")).json())["agents"]
         assert agents[0]["online"] is False
-        assert server.hub.views["aw-gina"].online is False
+        shown = server.hub.view("aw-gina")
+        assert shown is not None
+        assert shown.online is False

@@ -127,7 +127,7 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
         "firefox,Fun > Video,60.0,0.0",
         "firefox,Work > Learning,30.0,0.0",
     ]
-    # Per day too (server/days.py), by the same categories.
+    # Per day too (panel/day_usage.py), by the same categories.
     days = "/api/v1/usage/days?from=2026-11-26&to=2026-11-28&group_by=category"
     rows = server.get(days)["rows"]
     assert {(r["day"], r["category"], r["seconds"], r["idle_seconds"]) for r in rows} == {

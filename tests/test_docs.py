@@ -10,8 +10,8 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 from officepulse.agent.link import REFUSAL_CODES
+from officepulse.panel.api.openapi import openapi
 from officepulse.protocol.errors import CloseCode
-from officepulse.server.api import openapi
 from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
 from tests.conftest import ServerProcess
 

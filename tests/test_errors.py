@@ -61,7 +61,7 @@ def test_every_exception_class_is_drawn_in_the_tree() -> None:
 
 
 def test_one_form_error_for_every_page() -> None:
-    from officepulse.server import category_editor, people
+    from officepulse.panel.pages import category_editor, people
 
     assert category_editor.FormError is people.FormError is errors.FormError
 

@@ -29,8 +29,8 @@ from officepulse.core.categories import (
 )
 from officepulse.core.spans import Span, to_ms
 from officepulse.core.zones import ZoneRun
+from officepulse.panel.day_usage import usage_by_day
 from officepulse.protocol.messages import Activity, Media
-from officepulse.server.days import usage_by_day
 from officepulse.store.base import (
     AgentInfo,
     Blocked,
@@ -1300,7 +1300,7 @@ async def test_erase_takes_out_the_time_of_spans_retention_pruned(store: Store) 
     assert set(await store.zones(None, -D, 3 * D)) == {"stay"}
 
 
-# -- per-day totals over the store (server/days.py) ----------------------------------
+# -- per-day totals over the store (panel/day_usage.py) ----------------------------------
 
 
 class CountingStore:

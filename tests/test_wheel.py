@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from officepulse.server.assets import VENDOR_FILES
+from officepulse.panel.assets import VENDOR_FILES
 from tests.conftest import clean_env, start_agent, start_server, stop
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -68,7 +68,7 @@ def test_the_built_wheel_serves_a_live_dashboard_without_npm(tmp_path: Path) -> 
     }
     with zipfile.ZipFile(wheel) as archive:
         for name, content in pinned.items():
-            assert archive.read(f"officepulse/server/static/vendor/{name}") == content
+            assert archive.read(f"officepulse/panel/static/vendor/{name}") == content
 
     run(sys.executable, "-m", "venv", venv, timeout=300)
     run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel, timeout=900)

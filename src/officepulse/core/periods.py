@@ -23,7 +23,7 @@ RANGE_LABELS: dict[str, str] = {
     "month": "This month",
     "30d": "Last 30 days",
 }
-# The longest custom range the dashboard reckons; the API's own limit is in api.py.
+# The longest custom range the dashboard reckons; the API's own limit is in panel/api/params.py.
 MAX_DAYS = 400
 # Dates a report may name: far enough from datetime's own limits (years 1 and 9999)
 # that the days around them, in any zone, are dates too.

@@ -1342,7 +1342,7 @@ class AwApi:
                 own.floor_us = self.floor_us
             self._own = own
             self._store = own
-            self.server.retention.also.append(self.prune)
+            self.server.retention.prune_also(self.prune)
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def shutdown(self, app: web.Application) -> None:
@@ -1387,7 +1387,7 @@ class AwApi:
                 )
 
     async def prune(self, before_ms: int) -> int:
-        """Retention: ActivityWatch's raw events go with the spans (Retention.also)."""
+        """Retention: ActivityWatch's raw events go with the spans (Retention.prune_also)."""
         return await self.store.aw_transaction(
             lambda tx: tx.prune_events(before_ms * 1000), write=True
         )
@@ -1407,7 +1407,7 @@ class AwApi:
             ) + [p for p in outcome.presence if p.hostname not in hosts]
         now_ms = self.server.now_ms()
         for p in outcome.presence:
-            shown = self.server.hub.views.get(agent_id_for(p.hostname))
+            shown = self.server.hub.view(agent_id_for(p.hostname))
             if outcome.alive:
                 info = agent_info(p.hostname, p.clients, online=True, seen_ms=now_ms)
             else:  # an edit through the API says nothing about the computer

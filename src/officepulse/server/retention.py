@@ -27,13 +27,17 @@ class Retention:
         self.days = days
         self.clock = clock
         self.every = every
-        # Others that keep raw activity (the ActivityWatch tables) prune with the spans.
-        self.also: list[Callable[[int], Awaitable[int]]] = []
+        self._also: list[Callable[[int], Awaitable[int]]] = []
+
+    def prune_also(self, prune: Callable[[int], Awaitable[int]]) -> None:
+        """Others that keep raw activity (the ActivityWatch tables) prune with the spans:
+        ``prune(before_ms)`` deletes what is older and says how many rows it deleted."""
+        self._also.append(prune)
 
     async def prune_once(self) -> int:
         before = horizon_ms(int(self.clock() * 1000), self.days)
         deleted = await self.store.prune(before)
-        for prune in self.also:
+        for prune in self._also:
             deleted += await prune(before)
         if deleted:
             log.info(

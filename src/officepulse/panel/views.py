@@ -44,7 +44,7 @@ def ago(ms: int, now_ms: int) -> str:
 class Views:
     def __init__(self, assets_ok: bool) -> None:
         self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("officepulse.server", "templates"),
+            loader=jinja2.PackageLoader("officepulse.panel", "templates"),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,

@@ -26,11 +26,18 @@ from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_p
 from officepulse.core.reports import colour, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
+from officepulse.panel import day_usage, report_data
+from officepulse.panel.api.params import (
+    ApiError,
+    parse_date,
+    parse_day_mode,
+    parse_required,
+    parse_zone,
+)
+from officepulse.panel.pages.chrome import chrome
+from officepulse.panel.reads import Reads
+from officepulse.panel.views import Views
 from officepulse.security.access import VIEWER
-from officepulse.server import api, days, report_data
-from officepulse.server.people import chrome
-from officepulse.server.reads import Reads
-from officepulse.server.views import Views
 from officepulse.store.base import AgentStatus, Store
 
 # Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
@@ -100,7 +107,7 @@ def chart_links(path: str, query: Mapping[str, str]) -> tuple[DayLink, ...]:
 def parse_by(raw: str | None) -> str:
     if raw is None or raw in CHARTS:
         return raw or CHARTS[0]
-    raise api.ApiError(f"'by' must be one of {', '.join(CHARTS)}, not {raw!r}")
+    raise ApiError(f"'by' must be one of {', '.join(CHARTS)}, not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -161,11 +168,13 @@ class ReportPages:
         self.clock = clock
         self.reads = reads  # the store as the request's viewer may see it
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/time", self.team_page)
-        app.router.add_get("/people/{agent_id}", self.person_page)
-        app.router.add_get("/people/{agent_id}/titles", self.titles_fragment)
-        app.router.add_get("/people/{agent_id}/timeline", self.timeline_fragment)
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/time", self.team_page),
+            web.get("/people/{agent_id}", self.person_page),
+            web.get("/people/{agent_id}/titles", self.titles_fragment),
+            web.get("/people/{agent_id}/timeline", self.timeline_fragment),
+        ]
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -173,11 +182,11 @@ class ReportPages:
     # -- the range -----------------------------------------------------------------
 
     def choose(self, query: Mapping[str, str]) -> Chosen:
-        zone = api.parse_zone(query.get("tz"))
+        zone = parse_zone(query.get("tz"))
         name, period = chosen_period(
             query.get("range"), query.get("from"), query.get("to"), self.now(), zone
         )
-        return Chosen(name, period, query["tz"], zone, api.parse_day_mode(query.get("day")))
+        return Chosen(name, period, query["tz"], zone, parse_day_mode(query.get("day")))
 
     @staticmethod
     def old_day_link(request: web.Request) -> None:
@@ -264,7 +273,7 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             by = parse_by(request.query.get("by"))
-        except (api.ApiError, PeriodError) as exc:
+        except (ApiError, PeriodError) as exc:
             picker = self.picker("/time", request.query, {}, charts=True)
             return self._error(request, title, picker, str(exc))
         period = chosen.period
@@ -329,11 +338,11 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             day = self._day(request.query, chosen, agent)
-        except (api.ApiError, PeriodError) as exc:
+        except (ApiError, PeriodError) as exc:
             picker = self.picker(path, request.query, {"app": app} if app else {})
             return self._error(request, title, picker, str(exc))
         reads = await self.reads(request)
-        pieces = await days.pieces(reads, agent, chosen.days())
+        pieces = await day_usage.pieces(reads, agent, chosen.days())
         timeline_context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
         context = {
             **await self._person_context(reads, agent, chosen, pieces),
@@ -349,11 +358,11 @@ class ReportPages:
         self.old_day_link(request)
         try:
             chosen = self.choose(request.query)
-            app = api.parse_required("app", request.query.get("app"), "the app's name")
-        except (api.ApiError, PeriodError) as exc:
+            app = parse_required("app", request.query.get("app"), "the app's name")
+        except (ApiError, PeriodError) as exc:
             return _html(f'<section id="titles"><p class="error">{_escape(exc)}</p></section>', 400)
         reads = await self.reads(request)
-        pieces = await days.pieces(reads, agent, chosen.days())
+        pieces = await day_usage.pieces(reads, agent, chosen.days())
         context = await self._titles_context(reads, agent, chosen, app, pieces)
         return _html(self.views.render("titles.html", chosen.zone, **context))
 
@@ -363,7 +372,7 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             day = self._day(request.query, chosen, agent)
-        except (api.ApiError, PeriodError) as exc:
+        except (ApiError, PeriodError) as exc:
             html = f'<section id="timeline"><p class="error">{_escape(exc)}</p></section>'
             return _html(html, 400)
         app = request.query.get("app", "")
@@ -385,7 +394,7 @@ class ReportPages:
         Today is the viewer's, or with their own days the person's."""
         raw = query.get("date")
         if raw:
-            return api.parse_date("date", raw)
+            return parse_date("date", raw)
         zone = chosen.zone if chosen.day == "viewer" else ZoneInfo(agent.info.tz)
         today, p = self.now().astimezone(zone).date(), chosen.period
         if p.first and p.last and not p.first <= today <= p.last:
@@ -441,7 +450,7 @@ class ReportPages:
     ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
         """The day's band and table, and the zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
-        pieces = await days.pieces(reads, agent, chosen.days(day))
+        pieces = await day_usage.pieces(reads, agent, chosen.days(day))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         keep = {**chosen.params(), **({"app": app} if app else {})}

@@ -10,6 +10,7 @@ from typing import cast
 from aiohttp import web
 
 from officepulse.errors import FormError
+from officepulse.panel.pages.chrome import chrome
 from officepulse.security.access import VIEWER, AccessControl, Viewer, safe_next
 from officepulse.security.passwords import (
     PasswordError,
@@ -49,11 +50,6 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 AdminWork = Callable[[web.Request, Form, Person], Awaitable[str]]
 
 
-def chrome(viewer: Viewer) -> dict[str, object]:
-    """What base.html needs to know about who is looking."""
-    return {"me": viewer.person, "csrf": viewer.csrf, "open_mode": not viewer.locked}
-
-
 def field(form: Mapping[str, object], name: str, *, required: bool = True) -> str:
     value = form.get(name)
     text = value.strip() if isinstance(value, str) else ""
@@ -84,21 +80,22 @@ class PeoplePages:
         self.on_change = on_change  # who owns what, or what someone shows, changed
         self.on_sessions_ended = on_sessions_ended  # their open dashboards close
 
-    def add_routes(self, app: web.Application) -> None:
-        r = app.router
-        r.add_get("/signin", self.signin_page)
-        r.add_post("/signin", self.signin)
-        r.add_post("/signout", self.signout)
-        r.add_get("/account", self.account)
-        r.add_post("/account/password", self.change_password)
-        r.add_post("/account/visibility", self.change_visibility)
-        r.add_get("/admin/people", self.people_page)
-        r.add_post("/admin/people", self._admin(self._add_person))
-        r.add_post("/admin/people/{person_id}/role", self._admin(self._set_role))
-        r.add_post("/admin/people/{person_id}/password", self._admin(self._reset_password))
-        r.add_post("/admin/people/{person_id}/remove", self._admin(self._remove_person))
-        r.add_post("/admin/agents/{agent_id}/owner", self._admin(self._assign_agent))
-        r.add_get("/admin/audit", self.audit_page)
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/signin", self.signin_page),
+            web.post("/signin", self.signin),
+            web.post("/signout", self.signout),
+            web.get("/account", self.account),
+            web.post("/account/password", self.change_password),
+            web.post("/account/visibility", self.change_visibility),
+            web.get("/admin/people", self.people_page),
+            web.post("/admin/people", self._admin(self._add_person)),
+            web.post("/admin/people/{person_id}/role", self._admin(self._set_role)),
+            web.post("/admin/people/{person_id}/password", self._admin(self._reset_password)),
+            web.post("/admin/people/{person_id}/remove", self._admin(self._remove_person)),
+            web.post("/admin/agents/{agent_id}/owner", self._admin(self._assign_agent)),
+            web.get("/admin/audit", self.audit_page),
+        ]
 
     def _html(
         self, name: str, viewer: Viewer, status: int = 200, **context: object

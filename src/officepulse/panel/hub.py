@@ -20,7 +20,7 @@ from officepulse.store.accounts import Visibility
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
-# What one dashboard's viewer may see of an agent (server/visibility.py).
+# What one dashboard's viewer may see of an agent (panel/visibility.py).
 Level = Callable[[str], Visibility]
 
 
@@ -112,21 +112,29 @@ class Hub:
         self.render_person = render_person
         self.render_count = render_count
         self.send_timeout = send_timeout
-        self.views: dict[str, AgentView] = {}
+        self._views: dict[str, AgentView] = {}
         self.browsers: set[BrowserQueue] = set()
 
     def seed(self, views: list[AgentView]) -> None:
-        self.views = {v.id: v for v in views if v.listed}
+        self._views = {v.id: v for v in views if v.listed}
+
+    def view(self, agent_id: str) -> AgentView | None:
+        """The agent as the dashboards show it now; None when it is on none."""
+        return self._views.get(agent_id)
+
+    def views(self) -> list[AgentView]:
+        """Every agent on the dashboards now."""
+        return list(self._views.values())
 
     async def on_presence(self, payload: bytes) -> None:
         view = decode_view(payload)
         if view.listed:
-            self.views[view.id] = view
-        elif self.views.pop(view.id, None) is None:
+            self._views[view.id] = view
+        elif self._views.pop(view.id, None) is None:
             return  # not on any dashboard of this hub
         if not self.browsers:
             return  # nobody to show it to: skip the rendering
-        self._fan_out(view, self.render_count(list(self.views.values())))
+        self._fan_out(view, self.render_count(self.views()))
 
     def _fan_out(self, view: AgentView, count: str) -> None:
         # One rendering per audience, not per browser: at most one per visibility level
@@ -144,14 +152,15 @@ class Hub:
         """Every card again to every dashboard: who may see what has changed."""
         if not self.browsers:
             return
-        count = self.render_count(list(self.views.values()))
-        for view in list(self.views.values()):
+        views = self.views()
+        count = self.render_count(views)
+        for view in views:
             self._fan_out(view, count)
 
     def attach(self, send: Send, level: Level = everything) -> BrowserQueue:
-        """A new dashboard; the caller has sent it every agent in ``self.views``, each
+        """A new dashboard; the caller has sent it every agent of ``views()``, each
         at ``level``."""
-        queue = BrowserQueue(send, set(self.views), self.send_timeout, level)
+        queue = BrowserQueue(send, set(self._views), self.send_timeout, level)
         self.browsers.add(queue)
         return queue
 
@@ -159,3 +168,7 @@ class Hub:
         queue.closed = True
         queue.wakeup.set()
         self.browsers.discard(queue)
+
+    def detach_all(self) -> None:
+        for queue in list(self.browsers):
+            self.detach(queue)

@@ -12,6 +12,8 @@ VENDOR_FILES = {
     "htmx.min.js": Path("htmx.org/dist/htmx.min.js"),
     "ws.js": Path("htmx-ext-ws/dist/ws.js"),
 }
+# The dashboard's own files (CSS, JS, icon), served under /static/.
+STATIC = Path(__file__).parent / "static"
 # Inside the package, relative to this file's folder: where a wheel has its copies.
 PACKAGED = Path("static/vendor")
 

@@ -1,6 +1,6 @@
 """What the reports and per-day totals read: the store's reads about agents and their
 activity. The server passes them the store as the request's viewer may see it
-(server/visible_reads.py); a Store satisfies it too."""
+(panel/visible_reads.py); a Store satisfies it too."""
 
 from __future__ import annotations
 

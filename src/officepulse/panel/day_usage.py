@@ -23,7 +23,7 @@ from officepulse.core.days import (
     window,
 )
 from officepulse.core.zones import ZoneRun, cover
-from officepulse.server.reads import Reads
+from officepulse.panel.reads import Reads
 from officepulse.store.base import AgentStatus, GroupKey, UsageRow
 
 

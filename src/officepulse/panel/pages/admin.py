@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from officepulse.security.access import VIEWER
+from officepulse.panel.pages.chrome import chrome
+from officepulse.panel.views import Views
+from officepulse.security.access import VIEWER, AccessControl
 from officepulse.security.enrollment import (
     DEFAULT_EXPIRES_HOURS,
     NewToken,
@@ -25,11 +26,8 @@ from officepulse.security.enrollment import (
     create_token,
     token_state,
 )
-from officepulse.server.people import chrome
 from officepulse.store.accounts import agent_action
-
-if TYPE_CHECKING:
-    from officepulse.server.app import Server
+from officepulse.store.base import Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -60,8 +58,22 @@ def admin_only(handler: Handler) -> Handler:
 
 
 class AdminPages:
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(
+        self,
+        store: Store,
+        access: AccessControl,
+        views: Views,
+        auth_mode: str,
+        now_ms: Callable[[], int],
+        agents_changed: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.access = access
+        self.views = views
+        self.auth_mode = auth_mode  # agent_auth, shown on the page
+        self.now_ms = now_ms
+        # Acts on a change at once in this process (the others at their next poll).
+        self.agents_changed = agents_changed
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -74,20 +86,18 @@ class AdminPages:
     async def _audit(
         self, request: web.Request, action: str, target: str, detail: str = ""
     ) -> None:
-        await self.server.access.audit(request[VIEWER].person, action, target, detail)
+        await self.access.audit(request[VIEWER].person, action, target, detail)
 
     async def _panel(self, new: NewToken | None = None) -> str:
-        store = self.server.store
-        now = self.server.now_ms()
+        store = self.store
+        now = self.now_ms()
         statuses = await store.agents()
         credentials = {s.info.id: await store.credential(s.info.id) for s in statuses}
         tokens = [(t, token_state(t, now)) for t in await store.tokens()]
-        return self.server.views.admin_panel(
-            statuses, credentials, tokens, new, self.server.auth_mode, now
-        )
+        return self.views.admin_panel(statuses, credentials, tokens, new, self.auth_mode, now)
 
     async def page(self, request: web.Request) -> web.Response:
-        html = self.server.views.admin_page(await self._panel(), **chrome(request[VIEWER]))
+        html = self.views.admin_page(await self._panel(), **chrome(request[VIEWER]))
         return web.Response(text=html, content_type="text/html")
 
     async def act(self, request: web.Request) -> web.Response:
@@ -96,8 +106,8 @@ class AdminPages:
         if not _AGENT_ID.match(agent_id):
             return _error(400, f"agent id {agent_id!r} is not valid ([A-Za-z0-9_-]{{1,64}})")
         form = await request.post()
-        store = self.server.store
-        now = self.server.now_ms()
+        store = self.store
+        now = self.now_ms()
         if action == "block":
             reason = str(form.get("reason", "")).strip()
             if len(reason) > 256:
@@ -116,8 +126,7 @@ class AdminPages:
         detail = reason if action == "block" else ""
         erase = action == "remove" and form.get("erase") == "1"
         await self._audit(request, agent_action(action, erase), agent_id, detail)
-        # This process acts at once; the others at their next poll.
-        await self.server.control.poll()
+        await self.agents_changed()
         return web.Response(text=await self._panel(), content_type="text/html")
 
     async def new_token(self, request: web.Request) -> web.Response:
@@ -126,7 +135,7 @@ class AdminPages:
         try:
             expires = _hours(form)
             uses = _uses(form)
-            made = await create_token(self.server.store, label, self.server.now_ms(), expires, uses)
+            made = await create_token(self.store, label, self.now_ms(), expires, uses)
         except TokenOptionError as exc:
             return _error(400, str(exc))
         await self._audit(request, "token.create", made.token.id, made.token.label)
@@ -134,7 +143,7 @@ class AdminPages:
 
     async def revoke_token(self, request: web.Request) -> web.Response:
         token_id = request.match_info["token_id"]
-        if not await self.server.store.revoke_token(token_id, self.server.now_ms()):
+        if not await self.store.revoke_token(token_id, self.now_ms()):
             return _error(404, f"no token {token_id!r}")
         await self._audit(request, "token.revoke", token_id)
         return web.Response(text=await self._panel(), content_type="text/html")
@@ -162,7 +171,3 @@ def _uses(form: Mapping[str, object]) -> int | None:
         return int(raw)
     except ValueError:
         raise TokenOptionError(f"uses must be a whole number, not {raw!r}") from None
-
-
-def add_routes(app: web.Application, server: Server) -> None:
-    app.router.add_routes(AdminPages(server).routes())

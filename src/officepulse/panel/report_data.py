@@ -17,8 +17,8 @@ from officepulse.core.reports import (
     totals_by_person,
 )
 from officepulse.core.spans import Span
-from officepulse.server.days import usage_over
-from officepulse.server.reads import Reads
+from officepulse.panel.day_usage import usage_over
+from officepulse.panel.reads import Reads
 from officepulse.store.base import AgentStatus
 
 Range = tuple[int, int]

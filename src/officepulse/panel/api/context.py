@@ -1,0 +1,39 @@
+"""What the REST API's handlers read and change, handed to each of them (routes.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from officepulse.panel.api.params import UnknownAgent, parse_required
+from officepulse.panel.category_rules import CategoryRules
+from officepulse.panel.hub import Hub
+from officepulse.panel.viewers import Viewers
+from officepulse.panel.visible_reads import VisibleReads
+from officepulse.store.base import AgentStatus, GroupKey, Store
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    store: Store
+    viewers: Viewers
+    hub: Hub  # the agents as the dashboards see them now
+    rules: CategoryRules
+
+    async def reads(self, request: web.Request) -> VisibleReads:
+        """The store as the request's viewer may see it."""
+        return await self.viewers.reads(request)
+
+    async def names(self, group_by: list[GroupKey]) -> dict[str, str]:
+        """Agents' names for rows grouped by agent; rows that name no agent need none, so
+        nothing is read for them."""
+        return await self.store.agent_names() if "agent" in group_by else {}
+
+    async def agent(self, raw: str | None) -> AgentStatus:
+        """The agent the ``agent`` parameter names (UnknownAgent: none has that id)."""
+        agent_id = parse_required("agent", raw, "an agent id")
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            raise UnknownAgent(f"no agent has the id {agent_id!r}")
+        return agent

@@ -1,0 +1,35 @@
+"""The REST API's route table: each path, and the handler that answers it with the
+ApiContext it is given (who may call each is security/access.py's table)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from officepulse.panel.api import agents, categories, openapi, spans, timeline, titles, usage
+from officepulse.panel.api.context import ApiContext
+
+ApiHandler = Callable[[ApiContext, web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def routes(api: ApiContext) -> list[web.RouteDef]:
+    def bound(handler: ApiHandler) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await handler(api, request)
+
+        return handle
+
+    return [
+        web.get("/api/v1/agents", bound(agents.list_agents)),
+        web.get("/api/v1/usage", bound(usage.usage)),
+        web.get("/api/v1/usage/days", bound(usage.usage_days)),
+        web.get("/api/v1/spans", bound(spans.spans)),
+        web.get("/api/v1/timeline", bound(timeline.timeline)),
+        web.get("/api/v1/titles", bound(titles.titles)),
+        web.get("/api/v1/categories", bound(categories.get_categories)),
+        web.put("/api/v1/categories", bound(categories.set_categories)),
+        web.post("/api/v1/categories/reset", bound(categories.reset_categories)),
+        web.get("/api/v1/openapi.json", bound(openapi.document)),
+    ]

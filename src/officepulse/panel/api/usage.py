@@ -1,0 +1,141 @@
+"""GET /api/v1/usage and /api/v1/usage/days: seconds of activity, grouped, over a range
+of instants or per calendar day."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from aiohttp import web
+
+from officepulse.core.days import DayMode
+from officepulse.panel import day_usage
+from officepulse.panel.api import params
+from officepulse.panel.api.context import ApiContext
+from officepulse.panel.api.responses import bad_request, export
+from officepulse.panel.day_usage import DayUsage
+from officepulse.store.base import GroupKey, UsageRow
+
+
+class UsageRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    agent: str | None = None
+    name: str | None = None
+    app: str | None = None
+    category: str | None = None
+    seconds: float
+    idle_seconds: float
+
+
+class UsageOut(msgspec.Struct, kw_only=True):
+    start: datetime
+    end: datetime
+    group_by: list[str]
+    rows: list[UsageRowOut]
+
+
+class DayRowOut(UsageRowOut, kw_only=True, omit_defaults=True):
+    """A usage row of one day."""
+
+    day: date
+
+
+class UsageDaysOut(msgspec.Struct, kw_only=True):
+    first: date = msgspec.field(name="from")
+    last: date = msgspec.field(name="to")
+    day: str
+    tz: str | None
+    group_by: list[str]
+    rows: list[DayRowOut]
+
+
+def _row_fields(r: UsageRow | DayUsage, names: Mapping[str, str]) -> dict[str, Any]:
+    """A usage row's fields as the API shows them: seconds, and the agent's name."""
+    return {
+        "agent": r.agent_id,
+        "name": names.get(r.agent_id) if r.agent_id is not None else None,
+        "app": r.app,
+        "category": r.category,
+        "seconds": r.active_ms / 1000,
+        "idle_seconds": r.idle_ms / 1000,
+    }
+
+
+def usage_out(
+    start: datetime,
+    end: datetime,
+    group_by: list[GroupKey],
+    rows: list[UsageRow],
+    names: Mapping[str, str],
+) -> UsageOut:
+    """``names``: agents' names by id, shown beside the rows' agents ({} when the rows
+    are not grouped by agent)."""
+    return UsageOut(
+        start=start,
+        end=end,
+        group_by=list(group_by),
+        rows=[UsageRowOut(**_row_fields(r, names)) for r in rows],
+    )
+
+
+def usage_days_out(
+    first: date,
+    last: date,
+    mode: DayMode,
+    zone: ZoneInfo,
+    group_by: list[GroupKey],
+    rows: list[DayUsage],
+    names: Mapping[str, str],
+) -> UsageDaysOut:
+    return UsageDaysOut(
+        first=first,
+        last=last,
+        day=mode,
+        tz=zone.key if mode == "viewer" else None,
+        group_by=list(group_by),
+        rows=[DayRowOut(day=r.day, **_row_fields(r, names)) for r in rows],
+    )
+
+
+def key_columns(group_by: list[GroupKey]) -> list[str]:
+    """The CSV columns that name a row's group: the agent's id and name, the app, the
+    category."""
+    return [
+        *(["agent", "name"] if "agent" in group_by else []),
+        *(["app"] if "app" in group_by else []),
+        *(["category"] if "category" in group_by else []),
+    ]
+
+
+async def usage(api: ApiContext, request: web.Request) -> web.Response:
+    q = request.query
+    try:
+        start, end = params.usage_range(q.get("start"), q.get("end"))
+        group_by = params.parse_group_by(q.get("group_by"))
+        fmt = params.parse_format(q.get("format"))
+    except params.ApiError as exc:
+        return bad_request(str(exc))
+    start_ms, end_ms = params.range_ms(start, end)
+    rows = await (await api.reads(request)).usage(start_ms, end_ms, group_by)
+    out = usage_out(start, end, group_by, rows, await api.names(group_by))
+    columns = [*key_columns(group_by), "seconds", "idle_seconds"]
+    return export(out, fmt, list(out.rows), UsageRowOut, "usage", columns)
+
+
+async def usage_days(api: ApiContext, request: web.Request) -> web.Response:
+    q = request.query
+    try:
+        first, last = params.days_range(q.get("from"), q.get("to"))
+        mode = params.parse_day_mode(q.get("day"))
+        zone = params.parse_zone(q.get("tz") or "UTC")
+        group_by = params.parse_group_by(q.get("group_by"))
+        fmt = params.parse_format(q.get("format"))
+    except params.ApiError as exc:
+        return bad_request(str(exc))
+    reads = await api.reads(request)
+    rows = await day_usage.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
+    out = usage_days_out(first, last, mode, zone, group_by, rows, await api.names(group_by))
+    columns = ["day", *key_columns(group_by), "seconds", "idle_seconds"]
+    return export(out, fmt, list(out.rows), DayRowOut, "usage-days", columns)

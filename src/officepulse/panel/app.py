@@ -1,0 +1,146 @@
+"""The panel's wiring: its parts (pages, REST API, dashboards and their hub), its routes,
+and its life in a process that gives it the store, the bus and the access control. It
+never talks to agents: what it does to them goes through ``agents_changed``.
+
+In embedded mode server/app.py runs it beside the gateway, in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from officepulse.bus.base import Bus
+from officepulse.panel.api.context import ApiContext
+from officepulse.panel.api.routes import routes as api_routes
+from officepulse.panel.assets import STATIC, find_vendor_files
+from officepulse.panel.category_rules import CategoryRules
+from officepulse.panel.dashboard_socket import DashboardSocket
+from officepulse.panel.dashboards import Dashboards
+from officepulse.panel.hub import Hub
+from officepulse.panel.pages.admin import AdminPages
+from officepulse.panel.pages.categories import CategoriesPage
+from officepulse.panel.pages.office import OfficePage
+from officepulse.panel.pages.people import PeoplePages
+from officepulse.panel.pages.reports import ReportPages
+from officepulse.panel.viewers import Viewers
+from officepulse.panel.views import Views
+from officepulse.security.access import AccessControl
+from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
+from officepulse.settings import ServerSettings
+from officepulse.store.base import Store
+from officepulse.store.failures import FailureLog
+
+log = logging.getLogger(__name__)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+class Panel:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        store: Store,
+        bus: Bus,
+        access: AccessControl,
+        *,
+        auth_mode: str,
+        agents_changed: Callable[[], Awaitable[None]],
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.vendor_files = find_vendor_files(settings.assets_dir)
+        self.views = Views(assets_ok=self.vendor_files is not None)
+        self.viewers = Viewers(store, access)
+        self.hub = Hub(
+            lambda view, level: self.views.person(
+                self.viewers.present(view, level), self.now_ms(), UTC_ZONE
+            ),
+            self.views.count,
+            settings.browser_send_timeout,
+        )
+        self.dashboards = Dashboards(settings.max_browsers, settings.max_browsers_per_ip)
+        self.socket = DashboardSocket(
+            self.hub, self.viewers, self.views, self.dashboards, self.now_ms
+        )
+        self.rules = CategoryRules(store, access, self.changed)
+        self.api = ApiContext(store, self.viewers, self.hub, self.rules)
+        self.office = OfficePage(self.views, self.viewers, self.hub, self.now_ms)
+        self.reports = ReportPages(store, self.views, clock, self.viewers.reads)
+        self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
+        self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
+        self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
+        self._recheck_task: asyncio.Task[None] | None = None
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            *self.office.routes(),
+            *self.reports.routes(),
+            *self.categories.routes(),
+            *self.socket.routes(),
+            *api_routes(self.api),
+            web.get("/static/vendor/{name}", self.vendor),
+            web.static("/static/", STATIC),
+            *self.people.routes(),
+            *self.admin.routes(),
+        ]
+
+    async def vendor(self, request: web.Request) -> web.StreamResponse:
+        path = (self.vendor_files or {}).get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound(text="not installed: run `make setup`")
+        return web.FileResponse(path)
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Once the store is open and the bus started: the hub starts from the agents as
+        stored, and presence from here on reaches it."""
+        await self.viewers.refresh()
+        self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
+        await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
+        self._recheck_task = asyncio.create_task(self._recheck_often(), name="session-recheck")
+
+    async def stop(self) -> None:
+        if self._recheck_task is not None:
+            self._recheck_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recheck_task
+        self.hub.detach_all()
+
+    def announce(self) -> None:
+        """What a person starting the server must know about the panel."""
+        if self.vendor_files is None:
+            log.warning(
+                "htmx is not installed, so dashboards cannot update live: run `make setup` "
+                "(npm ci) or set OFFICEPULSE_ASSETS_DIR to the folder holding node_modules"
+            )
+
+    # -- who sees what ---------------------------------------------------------------
+
+    async def changed(self) -> None:
+        """Who owns what, what someone shows, or the category rules changed here."""
+        await self.viewers.refresh()
+        self.hub.resend_all()
+        await self.recheck()  # a reset password, a removed person, a new role
+
+    async def recheck(self) -> None:
+        """Closes the dashboards whose session has ended (sign-outs made here)."""
+        await self.dashboards.recheck(self.store, self.now_ms())
+
+    async def _recheck_often(self) -> None:
+        # Ends made by another process (the CLI, another server) reach only the store.
+        failures = FailureLog("re-reading the dashboards' sessions", log)
+        while True:
+            await asyncio.sleep(self.settings.browser_session_recheck)
+            await failures.attempt(self.recheck)

@@ -1,0 +1,56 @@
+"""What each viewer may see, as of the last read of the directory (who owns which agent,
+what each person shows, the category rules in force): read again on every page and
+dashboard connection and after every change made here, so that the hub's fan-out, which
+cannot wait for the store, uses the latest (panel/visibility.py decides each level)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from officepulse.panel.visibility import EMPTY, Directory, present_view
+from officepulse.panel.visible_reads import Level, VisibleReads
+from officepulse.security.access import VIEWER, AccessControl, Viewer
+from officepulse.server.presence import AgentView
+from officepulse.store.accounts import Visibility
+from officepulse.store.base import Store
+
+
+class Viewers:
+    def __init__(self, store: Store, access: AccessControl) -> None:
+        self.store = store
+        self.access = access
+        self.directory: Directory = EMPTY
+
+    async def refresh(self) -> Directory:
+        self.directory = await self.access.directory()
+        return self.directory
+
+    def level(self, viewer: Viewer) -> Level:
+        """What ``viewer`` may see of each agent, by the directory as last read."""
+        person = None if viewer.sees_all else viewer.person
+
+        def level(agent_id: str | None) -> Visibility:
+            return self.directory.level(person, agent_id)
+
+        return level
+
+    def present(self, view: AgentView, level: Visibility) -> AgentView:
+        return present_view(view, level, self.directory.rules)
+
+    def shown(self, views: Iterable[AgentView], level: Level) -> list[AgentView]:
+        return [self.present(v, level(v.id)) for v in views]
+
+    async def reads(self, request: web.Request) -> VisibleReads:
+        """The store as the request's viewer may see it."""
+        viewer = request[VIEWER]
+        directory = await self.refresh()
+        person = None if viewer.sees_all else viewer.person
+        return VisibleReads(
+            self.store,
+            self.level(viewer),
+            directory.rules,
+            sees_all=viewer.sees_all,
+            usage_as_stored=not directory.anyone_as_category(person),
+        )
