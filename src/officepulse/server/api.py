@@ -42,6 +42,8 @@ class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
     url: str | None = None
     process: str | None = None
     idle: bool
+    # The person paused the agent (app is "paused"): nothing of the desktop is read.
+    paused: bool = False
     since: datetime
     last_heartbeat: datetime
 
@@ -138,6 +140,7 @@ class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     url: str | None = None
     idle: bool = False
     private: bool = False
+    paused: bool = False
     program: str | None = None
     project: str | None = None
     file: str | None = None
@@ -245,6 +248,7 @@ def spans_out(
                 url=a.url,
                 idle=a.idle,
                 private=a.private,
+                paused=a.paused,
                 program=a.program,
                 project=a.project,
                 file=a.file,
@@ -284,6 +288,7 @@ def agent_out(view: AgentView) -> AgentOut:
             url=a.url,
             process=a.process,
             idle=a.idle,
+            paused=a.paused,
             since=_dt(view.current.start_ms),
             last_heartbeat=_dt(view.current.end_ms),
         )
