@@ -19,6 +19,7 @@ import msgspec
 
 from officepulse import __version__, database_choice, logtext
 from officepulse.admin_cli import ADMIN_COMMANDS, add_admin_commands, run_admin
+from officepulse.agent import desktop_cli
 from officepulse.settings import (
     HELP,
     AgentSettings,
@@ -103,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_probe(agent: argparse.ArgumentParser) -> None:
     probes = agent.add_subparsers(
-        dest="agent_command", metavar="{probe,install-gnome-extension}", required=False
+        dest="agent_command",
+        metavar="{probe,settings,install,uninstall,install-gnome-extension}",
+        required=False,
     )
     probe = probes.add_parser(
         "probe",
@@ -142,10 +145,11 @@ def _add_probe(agent: argparse.ArgumentParser) -> None:
         action="store_false",
         help="only install it; do not add it to org.gnome.shell enabled-extensions",
     )
+    desktop_cli.add_parsers(probes)
 
 
 # Options of agent subcommands that are not agent settings.
-_SUBCOMMAND_OPTIONS = ("shell_version", "enable_extension")
+_SUBCOMMAND_OPTIONS = ("shell_version", "enable_extension", *desktop_cli.OPTIONS)
 
 
 def _install_gnome_extension(shell: int | None, enable_it: bool) -> int:
@@ -289,13 +293,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, flags)
         elif args.command == "agent" and args.agent_command == "install-gnome-extension":
             return _install_gnome_extension(args.shell_version, args.enable_extension)
+        elif args.command == "agent" and args.agent_command in desktop_cli.COMMANDS:
+            _logging("info")
+            return desktop_cli.run(args, flags)
         elif args.command == "agent":
+            from officepulse.agent.config import load_agent_settings
             from officepulse.agent.main import run_agent
 
-            agent_settings = load(AgentSettings, flags, env_file=args.env_file)
-            if getattr(args, "agent_command", None) == "probe":
+            probing = getattr(args, "agent_command", None) == "probe"
+            agent_settings = load_agent_settings(flags, args.env_file, bad_file_ok=probing)
+            if probing:
                 return _probe(agent_settings)
             _logging(agent_settings.log_level)
+            if agent_settings.tray:
+                done = desktop_cli.run_tray(flags, args.env_file)
+                if done is not None:
+                    return done
             _run(run_agent(agent_settings))
         elif args.command in ("admin", "people", "import-aw", *ADMIN_COMMANDS):
             database = _database(args, _command_name(args))
