@@ -71,12 +71,13 @@ def test_pause_from_the_tray_shows_paused_and_counts_as_paused(
     editor = xserver.xterm("OpEditor", "main.py - officepulse")
     secret = xserver.xterm("OpSecret", "a private letter")
     xserver.activate(editor)
-    with tray_agent(
-        xserver, server, tmp_path, "--source", "x11", "--poll-interval", "0.2"
-    ) as agent:
+    # --name is also an option of GTK's: it must not reach GTK (the menu's window class).
+    args = ("--source", "x11", "--poll-interval", "0.2", "--name", "Ada Lovelace")
+    with tray_agent(xserver, server, tmp_path, *args) as agent:
         tray.wait_for_state("connected")
         assert tray.title().startswith("officepulse: Connected to 127.0.0.1")
         wait_until(lambda: (c := current(server)) and c["app"] == "OpEditor", what="the editor")
+        assert server.get("/api/v1/agents")["agents"][0]["name"] == "Ada Lovelace"
 
         tray.choose("Pause for 15 minutes")
         tray.wait_for_state("paused")

@@ -78,7 +78,11 @@ def form_of(file: ConfigFile, effective: Mapping[str, Any]) -> Form:
         for entry in privacy.never_capture
     ]
     agent = file.agent
-    idle = agent.idle_threshold if agent.idle_threshold is not None else effective.get("idle")
+    idle = (
+        agent.idle_threshold
+        if agent.idle_threshold is not None
+        else effective.get("idle_threshold")
+    )
     return Form(
         server_url=agent.server_url or str(effective.get("server_url") or ""),
         name=agent.name or str(effective.get("name") or ""),

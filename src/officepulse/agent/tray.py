@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import webbrowser
 from collections.abc import Callable, Mapping
@@ -109,10 +110,15 @@ def icon_image(state: State, size: int = 64) -> Image:
 def _load_pystray() -> Any:
     """pystray with a backend that has a menu; TrayUnavailable otherwise. (Importing it
     picks the backend, and fails outright without a display.)"""
+    # GTK reads its own options from sys.argv as pystray imports it (--name, --display,
+    # --class...): officepulse's flags are not for it.
+    argv, sys.argv = sys.argv, sys.argv[:1]
     try:
         import pystray
     except Exception as exc:  # any failure of a backend's import means no tray
         raise TrayUnavailable(f"no system tray can be used here ({exc})") from exc
+    finally:
+        sys.argv = argv
     if not getattr(pystray.Icon, "HAS_MENU", False):
         raise TrayUnavailable(
             "the only tray pystray found here has no menu (xorg); install PyGObject and "
