@@ -194,22 +194,31 @@ def test_only_this_computer_with_a_link_used_once_may_use_the_page(tmp_path: Pat
         stop(proc)
 
 
-def test_saving_from_the_trays_settings_restarts_the_agent_with_them(
+def test_the_trays_settings_page_fixes_an_agent_that_could_not_start(
     xserver: XServer, server: ServerProcess, browser: Browser, tmp_path: Path
 ) -> None:
+    """The file names a server the agent refuses (plain ws:// to another computer): the
+    tray says it is not running, and why; saving the right address on the page starts it
+    with everything saved there."""
     require_tray_tools()
+    config = config_file(tmp_path)
+    config.parent.mkdir(parents=True)
+    config.write_text('# mine\n[agent]\nserver_url = "ws://office.example.com/agent"\n')
     tray = Tray(xserver)
     term = xserver.xterm("OpNotes", "notes.txt")
     xserver.activate(term)
     try:
-        with tray_agent(xserver, server, tmp_path, "--source", "x11") as agent:
-            tray.wait_for_state("connected")
+        with tray_agent(xserver, None, tmp_path, "--source", "x11") as agent:
+            tray.wait_for_state("offline")
+            tray.wait_for_title("officepulse: Not running: server_url 'ws://office.example.com/")
             tray.choose("Settings…")
             link = agent.wait_for_url(1)
             page = browser.new_page()
             try:
                 page.goto(link)
                 expect(page.locator("#would-send")).to_contain_text('"app":"OpNotes"')
+                expect(page.locator("#server_url")).to_have_value("ws://office.example.com/agent")
+                page.fill("#server_url", server.url)  # the web address will do
                 page.fill("#name", "Grace")
                 page.fill("#never_capture", "OpNotes")
                 page.click("#save")
@@ -217,20 +226,20 @@ def test_saving_from_the_trays_settings_restarts_the_agent_with_them(
             finally:
                 page.close()
             agent.proc.wait_for_log("starting again with the settings as saved")
+            tray.wait_for_state("connected")
 
-            def renamed() -> dict[str, Any] | None:
+            def grace() -> dict[str, Any] | None:
                 for a in server.get("/api/v1/agents")["agents"]:
                     if a["online"] and a["name"] == "Grace":
                         return dict(a)
                 return None
 
-            seen = wait_until(renamed, what="the agent back, named as saved")
             wait_until(
-                lambda: (r := renamed()) and r["current"] and r["current"]["app"] == "private",
-                what="the new privacy list in force",
-                context=lambda: str(seen),
+                lambda: (g := grace()) and g["current"] and g["current"]["app"] == "private",
+                what="the agent connected as saved, its new privacy list in force",
+                context=agent.proc.tail,
             )
-            tray.wait_for_state("connected")
     finally:
         tray.close()
+    assert config.read_text().startswith("# mine\n[agent]\n")
     assert "Traceback" not in agent.proc.output()

@@ -268,13 +268,14 @@ def session_bus(tmp: Path) -> tuple[subprocess.Popen[str], str]:
 
 def start_tray_agent(
     x: XServer,
-    server: ServerProcess | str,
+    server: ServerProcess | str | None,
     tmp: Path,
     *args: str,
     backend: str = "gtk",
     **env: str | None,
 ) -> TrayAgent:
-    """``officepulse agent --tray`` on ``x``'s display, against ``server`` (or a URL)."""
+    """``officepulse agent --tray`` on ``x``'s display, against ``server`` (or a URL; None:
+    the one its config file names, in ``tmp``/home/.config/officepulse/agent.toml)."""
     opened = tmp / "opened.txt"
     browser = tmp / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
@@ -282,11 +283,11 @@ def start_tray_agent(
     home = tmp / "home"
     home.mkdir(exist_ok=True)
     bus, address = session_bus(tmp)
-    url = server if isinstance(server, str) else server.ws_url
+    url = server if isinstance(server, str) or server is None else server.ws_url
     proc = Process(
         [
             OFFICEPULSE, "--env-file", "/dev/null", "agent",
-            "--server-url", url, "--state-dir", str(tmp / "agent-state"),
+            *(["--server-url", url] if url else []), "--state-dir", str(tmp / "agent-state"),
             "--credential-store", "file", "--tray", *args,
         ],
         name="the tray agent",
@@ -309,7 +310,7 @@ def start_tray_agent(
 
 @contextlib.contextmanager
 def tray_agent(
-    x: XServer, server: ServerProcess | str, tmp: Path, *args: str, **env: str | None
+    x: XServer, server: ServerProcess | str | None, tmp: Path, *args: str, **env: str | None
 ) -> Iterator[TrayAgent]:
     agent = start_tray_agent(x, server, tmp, *args, **env)
     try:

@@ -94,6 +94,8 @@ class AgentThread:
         wake = asyncio.Event()
         try:
             while not self.controls.quit_requested:
+                if self.controls.restart_requested:
+                    log.info("starting again with the settings as saved")
                 self.controls.restart_requested = False
                 try:
                     settings = self.settings()
@@ -112,8 +114,6 @@ class AgentThread:
                     continue
                 if not (self.controls.restart_requested or self.controls.quit_requested):
                     return
-                if self.controls.restart_requested:
-                    log.info("starting again with the settings as saved")
         finally:
             if self._page_server is not None:
                 await self._page_server.close()
