@@ -15,7 +15,7 @@ import pytest
 
 from officepulse.agent.config import ConfigError, load_agent_settings, parse_config
 from officepulse.agent.settings_form import Form, FormErrors, apply, form_of
-from officepulse.agent.settings_page import PageContext, PageServer, write_file
+from officepulse.agent.settings_page import Guard, PageContext, PageServer, write_file
 from officepulse.settings import AgentSettings
 
 PATH = Path("/home/ada/.config/officepulse/agent.toml")
@@ -194,3 +194,17 @@ async def test_the_pages_listen_on_loopback_only(tmp_path: Path) -> None:
     context = PageContext(AgentSettings, lambda key: None, tmp_path / "agent.toml")
     with pytest.raises(ValueError, match=r"on this computer only, not on 0\.0\.0\.0"):
         await PageServer(context).start(host="0.0.0.0")
+
+
+def test_a_link_opens_one_session_once_and_not_after_it_expired() -> None:
+    guard = Guard(lifetime=600)
+    token = guard.new_token(now=1000)
+    late = guard.new_token(now=1000)
+    session = guard.spend(token, now=1599)
+    assert session is not None
+    assert guard.knows(session)
+    assert guard.spend(token, now=1599) is None  # spent
+    assert guard.spend(late, now=1600) is None  # expired
+    assert guard.spend("made up", now=1000) is None
+    assert not guard.knows("made up")
+    assert not guard.knows(None)

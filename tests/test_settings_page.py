@@ -152,7 +152,9 @@ def test_only_this_computer_with_a_link_used_once_may_use_the_page(tmp_path: Pat
         here = f"{parts.hostname}:{parts.port}"
         token = parts.query
         # No session, a wrong token: refused.
-        assert _request(link, "/")[0] == 403
+        status, headers, _ = _request(link, "/")
+        assert status == 403
+        assert headers["X-Frame-Options"] == "DENY"
         assert _request(link, "/?token=not-the-one")[0] == 403
         assert _request(link, "/about")[0] == 403
         status, headers, _ = _request(link, f"/?{token}")

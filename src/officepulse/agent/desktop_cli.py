@@ -76,8 +76,9 @@ def run_tray(flags: Mapping[str, Any], env_file: str | None) -> int | None:
     def pages(controls: Controls) -> Any:
         from officepulse.agent.settings_page import PageServer, context_for
 
-        context = context_for(flags, env_file, on_saved=controls.restart)
-        context.status = lambda: controls.status.line
+        context = context_for(
+            flags, env_file, on_saved=controls.restart, status=lambda: controls.status.line
+        )
         return PageServer(context)
 
     try:

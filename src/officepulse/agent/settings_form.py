@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +260,3 @@ def _after_key(message: str) -> str:
         return message
     index = f"line {int(found.group(2)) + 1} of the list: " if found.group(2) else ""
     return index + found.group(3)
-
-
-def as_dict(form: Form) -> dict[str, str]:
-    return asdict(form)

@@ -165,29 +165,7 @@ class PageServer:
     async def _guard_middleware(
         self, request: web.Request, handler: _Handler
     ) -> web.StreamResponse:
-        refusal = self._refusal(request)
-        if refusal is not None:
-            return self._refused(refusal)
-        token = request.query.get("token")
-        if token is not None:
-            session = self.guard.spend(token, self.clock())
-            if session is None:
-                return self._refused("this link was used already, has expired or is wrong")
-            # The token leaves the address bar (and the history) at once.
-            response: web.StreamResponse = web.Response(
-                status=303, headers={"Location": request.path}
-            )
-            response.set_cookie(
-                COOKIE, session, httponly=True, samesite="Strict", path="/", max_age=None
-            )
-        elif not self.guard.knows(request.cookies.get(COOKIE)) and request.path not in (
-            "/page.css",
-        ):
-            return self._refused(
-                "open this page from the officepulse tray, or with `officepulse agent settings`"
-            )
-        else:
-            response = await handler(request)
+        response = await self._guarded(request, handler)
         response.headers.update(
             {
                 "Cache-Control": "no-store",
@@ -200,6 +178,26 @@ class PageServer:
             }
         )
         return response
+
+    async def _guarded(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return self._refused(refusal)
+        token = request.query.get("token")
+        if token is not None:
+            session = self.guard.spend(token, self.clock())
+            if session is None:
+                return self._refused("this link was used already, has expired or is wrong")
+            # The token leaves the address bar (and the history) at once.
+            response = web.Response(status=303, headers={"Location": request.path})
+            response.set_cookie(COOKIE, session, httponly=True, samesite="Strict", path="/")
+            return response
+        # The stylesheet is the refusal page's too.
+        if request.path != "/page.css" and not self.guard.knows(request.cookies.get(COOKIE)):
+            return self._refused(
+                "open this page from the officepulse tray, or with `officepulse agent settings`"
+            )
+        return await handler(request)
 
     def _refusal(self, request: web.Request) -> str | None:
         remote = request.remote or ""
@@ -386,7 +384,10 @@ def write_file(path: Path, text: str) -> None:
 
 
 def context_for(
-    flags: Mapping[str, Any], env_file: str | None, on_saved: Callable[[], None] | None = None
+    flags: Mapping[str, Any],
+    env_file: str | None,
+    on_saved: Callable[[], None] | None = None,
+    status: Callable[[], str] | None = None,
 ) -> PageContext:
     """The pages' context for an agent started with ``flags`` and ``env_file``."""
     from officepulse.agent.config import config_path, load_agent_settings
@@ -399,7 +400,7 @@ def context_for(
         return origin(key, flags, env_file=env_file)
 
     path, _ = config_path(settings().agent_config)
-    return PageContext(settings, overridden, path, on_saved=on_saved)
+    return PageContext(settings, overridden, path, on_saved=on_saved, status=status)
 
 
 async def serve(context: PageContext, opened: Callable[[str], None]) -> None:

@@ -143,14 +143,15 @@ class Tray:
         self.server_url = server_url
         self.open_url = open_url
         item = pystray.MenuItem
-        paused = controls
+        # Rows greyed out when they cannot act: pausing a timeline replay, resuming an
+        # agent that is not paused. (pystray asks each time the menu is built.)
         rows: list[Any] = [
-            item(lambda _: self.controls.status.line, None, enabled=False),
+            item(lambda _: controls.status.line, None, enabled=False),
             *(
-                item(text, self._pauser(seconds), enabled=lambda _: paused.can_pause)
+                item(text, self._pauser(seconds), enabled=lambda _: controls.can_pause)
                 for text, seconds in PAUSES.items()
             ),
-            item("Resume", self._resume, enabled=lambda _: paused.paused),
+            item("Resume", self._resume, enabled=lambda _: controls.paused),
             item("Open the dashboard", self._dashboard, default=True),
             item("Settings…", lambda: self._page("/")),
             item(f"About officepulse {__version__}", lambda: self._page("/about")),
