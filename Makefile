@@ -4,9 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: setup run run-server run-agent demo wheel test check lint fmt system-deps bench clean
+.PHONY: setup setup-tray run run-server run-agent demo wheel test check lint fmt system-deps bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
+
+# The agent's tray icon (`officepulse agent --tray`): pystray, Pillow and PyGObject, which
+# builds against the GTK libraries scripts/system-deps installs.
+setup-tray: system-deps $(VENV)/.tray-installed
+
+$(VENV)/.tray-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,tray]'
+	@touch $@
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "officepulse needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -45,7 +53,7 @@ system-deps:
 	.venv-aw/bin/python -m pip install --quiet 'aw-server==0.12.0' aw-client 'peewee<4' 'flask<2.3'
 	@touch $@
 
-test: setup .venv-aw/.installed system-deps check
+test: setup .venv-aw/.installed system-deps $(VENV)/.tray-installed check
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 check:

@@ -14,6 +14,9 @@ For each: the agent's CPU (user + system, psutil ``cpu_times`` before and after,
 one core and ms per poll), its RSS (the highest of samples every 0.25 s) and its RSS
 high-water mark (VmHWM). Targets: under 1 % of one core, under 60 MB RSS.
 
+``--tray`` runs the agent with its tray icon (``--tray``) in trayer, on a session bus of its
+own (what the icon costs).
+
 Run: .venv/bin/python bench/footprint.py [--seconds 60] [--json]   (bench/README.md)
 """
 
@@ -228,13 +231,37 @@ def extra_processes(count: int) -> Iterator[None]:
             proc.wait()
 
 
+@contextlib.contextmanager
+def tray_host(xserver: XServer, wanted: bool) -> Iterator[dict[str, str]]:
+    """trayer and a session bus for the agent's tray icon; the environment it needs."""
+    if not wanted:
+        yield {}
+        return
+    xserver.spawn("trayer", "--edge", "top", "--align", "right", "--height", "32", name="trayer")
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert bus.stdout is not None
+        yield {"DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip(), "NO_AT_BRIDGE": "1"}
+    finally:
+        stop(bus)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="officepulse-footprint-") as scratch:
         tmp = Path(scratch)
         (tmp / "xdg" / "officepulse").mkdir(parents=True)
         (tmp / "xdg" / "officepulse" / "agent.toml").write_text(CONFIG)
         pin_others()
-        with start_xserver(wm=True) as xserver, extra_processes(args.extra_processes):
+        with (
+            start_xserver(wm=True) as xserver,
+            extra_processes(args.extra_processes),
+            tray_host(xserver, args.tray) as tray_env,
+        ):
             windows = [xserver.xterm(cls, title) for cls, title in WINDOWS]
             xserver.activate(windows[0])
             server = Server(tmp)
@@ -254,6 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "x11",
                     "--poll-interval",
                     str(args.poll_interval),
+                    *(["--tray", "--credential-store", "file"] if args.tray else []),
                     *args.agent_arg,
                 ],
                 stdout=subprocess.DEVNULL,
@@ -262,6 +290,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     DISPLAY=xserver.display,
                     XDG_SESSION_TYPE="x11",
                     XDG_CONFIG_HOME=str(tmp / "xdg"),
+                    **tray_env,
                 ),
             )
             try:
@@ -299,6 +328,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "python": platform.python_version(),
         "poll_interval": args.poll_interval,
+        "tray": args.tray,
         "processes_on_the_machine": processes,
         "phases": [asdict(p) for p in phases],
         "rss_high_water_mb": round(hwm, 1),
@@ -353,6 +383,9 @@ def main() -> int:
         type=int,
         default=0,
         help="start this many idle processes first, to count like a desktop session",
+    )
+    parser.add_argument(
+        "--tray", action="store_true", help="the agent with its tray icon, in trayer"
     )
     parser.add_argument("--json", action="store_true", help="also write bench/results/")
     args = parser.parse_args()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from officepulse.core.categories import (
     DEFAULT_RULES,
+    PAUSED,
     PRIVATE,
     TOP_LEVEL_HUES,
     UNCATEGORIZED,
@@ -55,9 +56,10 @@ def test_a_rule_looks_only_at_its_fields_and_case_is_ignored_unless_asked() -> N
     assert rules.categorize("firefox", "jira board", None) == UNCATEGORIZED
 
 
-def test_private_activity_is_its_own_category_and_never_matched() -> None:
+def test_private_and_paused_activity_are_their_own_categories_and_never_matched() -> None:
     rules = compile_rules([Rule(category="Everything", pattern=".")])
     assert rules.categorize("private", "", None) == PRIVATE
+    assert rules.categorize("paused", "", None) == PAUSED
     assert rules.categorize("anything", "", None) == "Everything"
 
 
@@ -193,6 +195,7 @@ def test_the_default_top_level_categories_have_colours_far_apart() -> None:
     assert {*TOP_LEVEL_HUES} == {r.category.split(" > ")[0] for r in DEFAULT_RULES} | {
         UNCATEGORIZED,
         PRIVATE,
+        PAUSED,
     }
     gaps = [b - a for a, b in itertools.pairwise(hues)] + [hues[0] + 360 - hues[-1]]
     assert min(gaps) >= 20

@@ -171,6 +171,9 @@ async def test_every_part_of_an_activity_is_kept(store: Store) -> None:
     assert await store.last_span("a1") == Span(0, 5, rich)
     store.save_span("a1", Span(5, 9, private))
     assert await store.last_span("a1") == Span(5, 9, private)
+    paused = Activity(app="paused", paused=True)
+    store.save_span("a1", Span(9, 12, paused))
+    assert await store.last_span("a1") == Span(9, 12, paused)
 
 
 async def test_a_first_version_database_is_migrated_with_its_data(tmp_path: Path) -> None:

@@ -71,6 +71,10 @@ def test_present_activity_keeps_only_what_the_level_allows() -> None:
     assert present_activity(Activity(app="private", private=True), "app", RULES).private
     hidden = Activity(app="private", private=True)
     assert present_activity(hidden, "category", RULES) == Activity(app="Private")
+    # Everyone may see that a person paused the agent, at every level.
+    paused = Activity(app="paused", paused=True)
+    assert present_activity(paused, "app", RULES) == paused
+    assert present_activity(paused, "category", RULES) == Activity(app="Paused", paused=True)
 
 
 def test_levels_per_viewer() -> None:

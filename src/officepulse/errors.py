@@ -11,7 +11,9 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── SettingsError                     a setting missing or bad; names the key (settings.py)
  │    └── ConfigError                    the agent's config file; names file, line, key
  ├── FormError                         a form a page sent: a field missing or not one of the
- │                                     choices (people pages, categories editor)
+ │    │                                choices (people pages, categories editor)
+ │    └── FormErrors                     the agent's settings page: each field and why
+ │                                       (agent/settings_form.py)
  ├── CliError                          said to the person at the terminal, status 1 (cli/)
  ├── StoreError
  │    ├── StoreUnavailable               the store cannot be opened (also a RuntimeError)
@@ -20,7 +22,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── PasswordError                     a new password too short (security/passwords.py)
  ├── TokenOptionError                  an enrollment token option out of range
  │                                     (security/enrollment.py)
- ├── ApiError                          a bad REST request, 400 (server/api.py)
+ ├── ApiError                          a bad REST request, 400 (panel/api/params.py)
  │    └── UnknownAgent                   an agent never heard of, 404
  ├── AwError                           an ActivityWatch API answer other than 200
  │                                     (server/aw_compat.py; the importer's bad files too)
@@ -34,6 +36,8 @@ OfficepulseError                       .hint: what a person can do about it (or 
       ├── CredentialStoreError           the credential cannot be kept where asked
       ├── KeyringSilent                  the keyring did not answer in time (agent/credential.py)
       ├── InstallError                   the GNOME Shell extension (agent/gnome_setup.py)
+      ├── AutostartError                 the start-at-login entry (agent/autostart.py)
+      ├── TrayUnavailable                no tray can be shown here (agent/tray.py)
       ├── SourceUnavailable              this desktop cannot be read (agent/sources/base.py)
       ├── DBusError                      a D-Bus peer answered with an error (sources/_dbus.py)
       ├── IntrospectionError             a plugin could not look (agent/introspect/base.py)

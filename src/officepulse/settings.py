@@ -158,6 +158,7 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enroll_token: str | None = None
     credential_store: Literal["auto", "keyring", "file"] = "auto"
     refused_retry: PositiveSeconds = 300.0
+    tray: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -234,6 +235,8 @@ HELP: dict[str, str] = {
     "ack_timeout": "seconds without an acknowledgement before a connection counts as stalled",
     "ca_file": "PEM file of the certificate authority (or the self-signed certificate) that "
     "signed the server's certificate, when it is not one the system trusts",
+    "tray": "show an icon in the system tray or menu bar: the agent's state, pause, the "
+    "dashboard, settings",
     "allow_insecure": "allow a plain ws:// server_url to a server that is not on this computer "
     "(anyone on the way can read and change what the agent sends)",
 }
@@ -296,9 +299,11 @@ def _merged(
     flags: Mapping[str, Any] | None,
     environ: Mapping[str, str] | None,
     env_file: str | Path | None,
+    base: Mapping[str, tuple[Any, str]] | None = None,
 ) -> dict[str, tuple[Any, str]]:
-    """Every setting given, with where it was given (a flag, "environment" or the file)."""
-    merged: dict[str, tuple[Any, str]] = {}
+    """Every setting given, with where it was given (a flag, "environment", the file, or
+    what ``base`` says: the agent's config file)."""
+    merged: dict[str, tuple[Any, str]] = dict(base or {})
     if env_file is not None and Path(env_file).is_file():
         merged.update(_from_env(dotenv_values(env_file), str(env_file)))
     merged.update(_from_env(os.environ if environ is None else environ, "environment"))
@@ -312,6 +317,8 @@ def _said_by(key: str, where: str) -> str:
     """How the person gave ``key``: "--port", "OFFICEPULSE_PORT in .env"."""
     if where.startswith("--"):
         return where
+    if where.startswith("[agent] in "):
+        return f"{key} {where}"
     return f"{env_name(key)} in {'the environment' if where == 'environment' else where}"
 
 
@@ -332,9 +339,11 @@ def load(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     env_file: str | Path | None = ".env",
+    base: Mapping[str, tuple[Any, str]] | None = None,
 ) -> S:
-    """Build ``cls`` from defaults, ``env_file``, ``environ`` and ``flags``."""
-    merged = _merged(flags, environ, env_file)
+    """Build ``cls`` from defaults, ``base`` (values with where they came from: the
+    agent's config file), ``env_file``, ``environ`` and ``flags``."""
+    merged = _merged(flags, environ, env_file, base)
     fields = set(cls.__struct_fields__)
     data = {k: _split_list(cls, k, v) for k, (v, _) in merged.items() if k in fields}
     try:

@@ -1,4 +1,5 @@
-"""The agent's config file: a TOML file holding the person's privacy lists.
+"""The agent's config file: a TOML file holding the person's privacy lists, and the
+few settings the settings page sets (``[agent]``).
 
 Where it is: the path given by the ``agent_config`` setting, else the
 environment variable ``OFFICEPULSE_AGENT_CONFIG``, else ``agent.toml`` in the
@@ -14,6 +15,16 @@ explicitly is an error. Example::
     never_introspect = ["firefox", "code"]
     redact = ['\\b\\d{4}(?:[ -]?\\d{4}){3}\\b', '(?i)project \\w+']
     redact_mask = "…"
+
+    [agent]
+    server_url = "https://office.example.com"
+    enroll_token = "…"        # from the team lead; exchanged once for a credential
+    name = "Ada"
+    idle_threshold = 300      # seconds
+
+``[agent]`` holds settings (settings.py): a flag, the environment and ``.env`` each win
+over it, and it wins over the defaults. The settings page (settings_page.py) writes this
+file, keeping the person's own comments.
 
 A bad file stops the agent with a ``ConfigError`` naming the file, the line
 and the key, and what is wrong.
@@ -33,13 +44,15 @@ import msgspec
 from platformdirs import user_config_dir
 
 from officepulse.agent.privacy import DEFAULT_MASK, NO_RULES, PrivacyRules, RuleError
-from officepulse.settings import SettingsError
+from officepulse.settings import AgentSettings, PositiveSeconds, SettingsError, load
 
 __all__ = [
     "AgentConfig",
+    "AgentSection",
     "ConfigError",
     "ConfigFile",
     "config_path",
+    "load_agent_settings",
     "load_config",
     "parse_config",
 ]
@@ -66,9 +79,22 @@ class PrivacyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     redact_mask: Annotated[str, msgspec.Meta(max_length=64)] = DEFAULT_MASK
 
 
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class AgentSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[agent]``: settings under the flags, the environment and ``.env``; None: not set."""
+
+    server_url: NonEmpty | None = None
+    enroll_token: NonEmpty | None = None
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    idle_threshold: PositiveSeconds | None = None
+
+
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The file's contents. Other sections may come; unknown ones are refused."""
 
+    agent: AgentSection = AgentSection()
     privacy: PrivacyConfig = PrivacyConfig()
 
 
@@ -140,6 +166,30 @@ def parse_config(text: str, path: Path) -> AgentConfig:
         where = _where(text, ["privacy", exc.field])
         raise ConfigError(f"{path}{where}: privacy.{exc.field}{index}: {exc.message}") from exc
     return AgentConfig(path, True, file, rules)
+
+
+def load_agent_settings(
+    flags: Mapping[str, object] | None = None,
+    env_file: str | Path | None = ".env",
+    environ: Mapping[str, str] | None = None,
+    *,
+    bad_file_ok: bool = False,
+) -> AgentSettings:
+    """The agent's settings: flags, the environment, ``env_file``, then the config file's
+    ``[agent]`` (found through the ``agent_config`` those give), then the defaults. A bad
+    config file raises ``ConfigError``, unless ``bad_file_ok`` (the probe reports it)."""
+    settings = load(AgentSettings, flags, environ, env_file)
+    try:
+        config = load_config(settings.agent_config, environ)
+    except ConfigError:
+        if bad_file_ok:
+            return settings
+        raise
+    section = msgspec.structs.asdict(config.file.agent)
+    given = {k: (v, f"[agent] in {config.path}") for k, v in section.items() if v is not None}
+    if not given:
+        return settings
+    return load(AgentSettings, flags, environ, env_file, base=given)
 
 
 def _rules(privacy: PrivacyConfig) -> PrivacyRules:
@@ -215,7 +265,9 @@ _TOML_TYPES = {
 def _hint(parent: list[str]) -> str:
     fields: tuple[str, ...] = ()
     if parent == []:
-        fields = ("privacy",)
+        fields = ConfigFile.__struct_fields__
+    elif parent == ["agent"]:
+        fields = AgentSection.__struct_fields__
     elif parent == ["privacy"]:
         fields = PrivacyConfig.__struct_fields__
     elif parent[:2] == ["privacy", "never_capture"]:

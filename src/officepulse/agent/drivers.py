@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from officepulse.agent.heartbeats import HeartbeatPolicy
+from officepulse.agent.pause import Pause, hold
 from officepulse.agent.privacy import PrivacyRules, apply_privacy
 from officepulse.agent.sources.base import IdleSource, SourceUnavailable, WindowSample, WindowSource
 from officepulse.agent.timeline import Timeline
@@ -156,6 +157,9 @@ class DesktopDriver:
     ``introspect``: "auto" makes this platform's ``Introspector`` (closed when ``run``
     ends), None turns introspection off. It is never called for an app on a list.
 
+    While ``pause`` is active the desktop is not read at all: ``pause.hold`` emits the
+    paused activity instead, and the first look after it is sent at once.
+
     While a never-capture app whose entry says "nothing" is in front, nothing at
     all is emitted, not even going idle or coming back. When it comes to the front,
     the last activity gets a final heartbeat dated when it was last seen (so its span
@@ -176,8 +180,10 @@ class DesktopDriver:
         introspect: Introspect | Literal["auto"] | None = "auto",
         gap: Gap | None = None,
         on_close: Callable[[], None] | None = None,
+        pause: Pause | None = None,
     ) -> None:
         self.on_close = on_close  # closes the desktop's connections when the driver ends
+        self.pause = pause
         self.window = window
         self.idle = idle
         self.poll_interval = poll_interval
@@ -241,6 +247,13 @@ class DesktopDriver:
         seen_at: datetime | None = None  # when policy.last_activity was last seen
         hidden = False
         while True:
+            if self.pause is not None and self.pause.active():
+                last = policy.last_sent
+                ended_ms = await hold(self.pause, emit, interval, to_ms(last) if last else 0)
+                # Start afresh: what comes next is sent at once, never dated into the pause.
+                policy, last_idle, seen_at, hidden = HeartbeatPolicy(interval), False, None, False
+                span_start = datetime.fromtimestamp(ended_ms / 1000, UTC)
+                continue
             now = datetime.fromtimestamp(self.clock(), UTC)
             seen = self.look()
             if seen is not None and seen.activity is None:
@@ -330,12 +343,24 @@ class ScriptedDriver:
 
 class NoDesktop:
     """Stands in when the desktop cannot be read: says so once, then looks again
-    quietly now and then, in case a display appears."""
+    quietly now and then, in case a display appears. A pause is sent all the same
+    (then ``gap`` ends it, since there is no activity to go back to)."""
 
-    def __init__(self, reason: str, retry: Callable[[], DesktopDriver], every: float = 60) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry: Callable[[], DesktopDriver],
+        every: float = 60,
+        *,
+        pause: Pause | None = None,
+        gap: Gap | None = None,
+    ) -> None:
         self.reason = reason
         self.retry = retry
         self.every = every
+        self.pause = pause
+        self.gap = gap
+        self.reading = False  # the desktop could be read after all: a driver took over
 
     async def run(self, emit: Emit, interval: float) -> None:
         log.warning(
@@ -343,12 +368,25 @@ class NoDesktop:
             "without an activity.",
             self.reason,
         )
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.every)
+            retry_at = loop.time() + self.every
+            while loop.time() < retry_at:
+                if self.pause is None:
+                    await asyncio.sleep(self.every)
+                    break
+                if self.pause.active():
+                    ended_ms = await hold(self.pause, emit, interval)
+                    if self.gap is not None:
+                        await self.gap(datetime.fromtimestamp(ended_ms / 1000, UTC))
+                    continue
+                left = retry_at - loop.time()
+                await self.pause.changed(left if left != float("inf") else None)
             try:
                 driver = self.retry()
             except SourceUnavailable:
                 continue
             log.info("the desktop can be read now")
+            self.reading = True
             await driver.run(emit, interval)
             return

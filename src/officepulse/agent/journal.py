@@ -282,7 +282,9 @@ class Journal:
 
     @staticmethod
     def _summary(activity: Activity) -> Activity:
-        return Activity(app=activity.app, idle=activity.idle, private=activity.private)
+        return Activity(
+            app=activity.app, idle=activity.idle, private=activity.private, paused=activity.paused
+        )
 
     def _join_runs(self, level: int, limit: int = 5000) -> tuple[int, int]:
         """Level 1: keep app, idle and zone, drop the details, join what then touches,

@@ -17,11 +17,13 @@ import tzlocal
 
 from officepulse import __version__
 from officepulse.agent.config import load_config
+from officepulse.agent.controls import Controls, status_of
 from officepulse.agent.credential import CredentialStore, CredentialStoreError
 from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver
 from officepulse.agent.identity import agent_id
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
+from officepulse.agent.pause import Pause
 from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
@@ -60,7 +62,10 @@ def make_hello(settings: AgentSettings) -> Hello:
 
 
 def make_desktop_driver(
-    settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None = None
+    settings: AgentSettings,
+    privacy: PrivacyRules,
+    gap: Gap | None = None,
+    pause: Pause | None = None,
 ) -> DesktopDriver:
     d = open_desktop(settings.source if settings.source in WINDOW_BACKENDS else "auto")
     for note in d.notes:
@@ -74,10 +79,16 @@ def make_desktop_driver(
         privacy=privacy,
         gap=gap,
         on_close=d.close,
+        pause=pause,
     )
 
 
-def make_driver(settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None = None) -> Driver:
+def make_driver(
+    settings: AgentSettings,
+    privacy: PrivacyRules,
+    gap: Gap | None = None,
+    pause: Pause | None = None,
+) -> Driver:
     if settings.source == "scripted":
         if settings.timeline is None:
             raise SystemExit("the scripted source needs --timeline FILE")
@@ -95,14 +106,16 @@ def make_driver(settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None 
         )
 
     def desktop() -> DesktopDriver:
-        return make_desktop_driver(settings, privacy, gap)
+        return make_desktop_driver(settings, privacy, gap, pause)
 
     if settings.source == "none":
-        return NoDesktop("the source is set to 'none'", desktop, every=float("inf"))
+        return NoDesktop(
+            "the source is set to 'none'", desktop, every=float("inf"), pause=pause, gap=gap
+        )
     try:
         return desktop()
     except SourceUnavailable as exc:
-        return NoDesktop(str(exc), desktop)
+        return NoDesktop(str(exc), desktop, pause=pause, gap=gap)
 
 
 def open_journal(settings: AgentSettings) -> Journal:
@@ -167,9 +180,33 @@ async def _compact_now_and_then(journal: Journal, every: float = 60.0) -> None:
             log.info("journal over its disk budget: compacted %d old spans", removed)
 
 
-async def run_agent(settings: AgentSettings) -> None:
-    """Run until cancelled (Ctrl-C, SIGTERM), or until a scripted timeline
-    without --loop ends and the server has acknowledged all of it."""
+async def _publish_status(
+    controls: Controls,
+    pause: Pause,
+    link: Link,
+    journal: Journal,
+    problem: Callable[[], str | None],
+    every: float = 1.0,
+) -> None:
+    """Tell the tray how the agent is, once a second (it shows changes only)."""
+    while True:
+        offline = link.offline_since
+        controls.publish(
+            status_of(
+                pause=pause.describe() if pause.active() else None,
+                desktop_problem=problem(),
+                connected=link.connected.is_set(),
+                waiting=journal.stats().waiting,
+                offline_since_ms=None if offline is None else int(offline * 1000),
+                server_url=link.url,
+            )
+        )
+        await asyncio.sleep(every)
+
+
+async def run_agent(settings: AgentSettings, controls: Controls | None = None) -> None:
+    """Run until cancelled (Ctrl-C, SIGTERM, ``controls.quit``), or until a scripted
+    timeline without --loop ends and the server has acknowledged all of it."""
     settings = with_agent_url(settings)
     hello = make_hello(settings)
     link_ssl = client_ssl(settings)  # a refused server_url or bad ca_file stops it here
@@ -183,7 +220,11 @@ async def run_agent(settings: AgentSettings) -> None:
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))
-    driver = make_driver(settings, config.rules, recorder.gap)
+    # A pause the person started before a restart still holds (pause.json in state_dir).
+    pause = Pause(settings.state_dir)
+    if pause.active():
+        log.info("%s (kept from before this start)", pause)
+    driver = make_driver(settings, config.rules, recorder.gap, pause)
     # Every span carries the zone it was recorded in: a scripted timeline's own, else
     # the computer's, looked up again once a minute and after a sleep.
     desktop_zone = ZoneWatch(lambda: local_zone(reload=True))
@@ -203,13 +244,24 @@ async def run_agent(settings: AgentSettings) -> None:
     )
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
+    # Not on Windows, nor off the main thread (the tray's agent: the tray handles SIGTERM),
+    # where asyncio raises RuntimeError and uvloop ValueError.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         if main_task is not None:
             loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
     tasks = [
         asyncio.create_task(link.run(), name="link"),
         asyncio.create_task(_compact_now_and_then(journal), name="compact"),
     ]
+    if controls is not None and main_task is not None:
+        replay = isinstance(driver, ScriptedDriver)  # a timeline replay is not paused
+        controls.attach(loop, None if replay else pause, main_task.cancel)
+
+        def problem() -> str | None:
+            return driver.reason if isinstance(driver, NoDesktop) and not driver.reading else None
+
+        status = _publish_status(controls, pause, link, journal, problem)
+        tasks.append(asyncio.create_task(status, name="status"))
     try:
         while True:
             try:
@@ -218,7 +270,10 @@ async def run_agent(settings: AgentSettings) -> None:
             except SourceUnavailable as exc:
                 # The display went away under us (logged out, X server restarted).
                 driver = NoDesktop(
-                    str(exc), lambda: make_desktop_driver(settings, config.rules, recorder.gap)
+                    str(exc),
+                    lambda: make_desktop_driver(settings, config.rules, recorder.gap, pause),
+                    pause=pause,
+                    gap=recorder.gap,
                 )
         recorder.stop()
         await link.flush()
@@ -234,6 +289,8 @@ async def run_agent(settings: AgentSettings) -> None:
         log.info("stopped (%s)", link.status())
         raise
     finally:
+        if controls is not None:
+            controls.detach()
         recorder.save()
         for task in tasks:
             task.cancel()

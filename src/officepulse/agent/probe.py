@@ -96,16 +96,18 @@ def collect(
     platform: str = sys.platform,
     now: datetime | None = None,
     state_dir: str | Path | None = None,
+    agent_config: AgentConfig | None = None,
 ) -> Probe:
     """Look once. Never raises for a desktop that cannot be read or a bad config file:
-    the report says so."""
+    the report says so. ``agent_config``: use these lists rather than reading the file
+    (the settings page's preview of what it has not saved yet)."""
     env = os.environ if environ is None else environ
-    agent_config: AgentConfig | None = None
     config_error = None
-    try:
-        agent_config = load_config(config, env)
-    except ConfigError as exc:
-        config_error = str(exc)
+    if agent_config is None:
+        try:
+            agent_config = load_config(config, env)
+        except ConfigError as exc:
+            config_error = str(exc)
     base = Probe(
         when=now or datetime.now().astimezone(),
         platform=platform,
@@ -173,6 +175,11 @@ def _row(label: str, text: str) -> str:
 
 def _sub(label: str, text: str) -> str:
     return f"  {label:<{_W + 6}}{text}".rstrip()
+
+
+def would_send(probe: Probe) -> str:
+    """The probe's answer in one line: what the agent would send now."""
+    return _render_result(probe)[0][_W:]
 
 
 def render(probe: Probe) -> str:

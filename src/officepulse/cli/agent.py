@@ -8,9 +8,10 @@ import io
 import os
 import sys
 
+from officepulse.agent import desktop_cli
 from officepulse.cli.flags import add_setting_flags, setting_flags
 from officepulse.cli.running import configure_logging, run_loop
-from officepulse.settings import HELP, AgentSettings, env_name, load
+from officepulse.settings import HELP, AgentSettings, env_name
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_setting_flags(agent, AgentSettings)
     agent.set_defaults(run=run)
     probes = agent.add_subparsers(
-        dest="agent_command", metavar="{probe,install-gnome-extension}", required=False
+        dest="agent_command",
+        metavar="{probe,settings,install,uninstall,install-gnome-extension}",
+        required=False,
     )
     probe = probes.add_parser(
         "probe",
@@ -61,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_false",
         help="only install it; do not add it to org.gnome.shell enabled-extensions",
     )
+    desktop_cli.add_parsers(probes)
 
 
 def _install_gnome_extension(shell: int | None, enable_it: bool) -> int:
@@ -96,11 +100,21 @@ def _probe(agent_settings: AgentSettings) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.agent_command == "install-gnome-extension":
         return _install_gnome_extension(args.shell_version, args.enable_extension)
+    flags = setting_flags(args, AgentSettings)
+    if args.agent_command in desktop_cli.COMMANDS:
+        configure_logging("info")
+        return desktop_cli.run(args, flags)
+    from officepulse.agent.config import load_agent_settings
     from officepulse.agent.main import run_agent
 
-    agent_settings = load(AgentSettings, setting_flags(args, AgentSettings), env_file=args.env_file)
-    if args.agent_command == "probe":
+    probing = args.agent_command == "probe"
+    agent_settings = load_agent_settings(flags, args.env_file, bad_file_ok=probing)
+    if probing:
         return _probe(agent_settings)
     configure_logging(agent_settings.log_level)
+    if agent_settings.tray:
+        done = desktop_cli.run_tray(flags, args.env_file)
+        if done is not None:
+            return done
     run_loop(run_agent(agent_settings))
     return 0

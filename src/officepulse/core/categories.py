@@ -9,7 +9,8 @@ the rules, and order is the one precedence a person can see and change: a narrow
 an exception impossible to express when the broad category happens to be deeper.
 
 No rule matches → ``UNCATEGORIZED``. A private activity (the agent's never-capture list
-sends app ``"private"`` with no text) is ``PRIVATE``, never matched on text.
+sends app ``"private"`` with no text) is ``PRIVATE``, and time the person paused the agent
+(app ``"paused"``) is ``PAUSED``; neither is ever matched on text.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SEPARATOR = " > "
 UNCATEGORIZED = "Uncategorized"
 PRIVATE = "Private"
 PRIVATE_APP = "private"
+PAUSED = "Paused"
+PAUSED_APP = "paused"
 MAX_RULES = 1_000
 MAX_PATTERN = 1_000
 MAX_CATEGORY = 200
@@ -105,6 +108,7 @@ TOP_LEVEL_HUES = {
     "News": 40,
     UNCATEGORIZED: 185,
     PRIVATE: 20,
+    PAUSED: 90,
 }
 
 
@@ -147,6 +151,8 @@ class RuleSet:
     def _decide(self, app: str, title: str, url: str | None) -> str:
         if app == PRIVATE_APP:
             return PRIVATE
+        if app == PAUSED_APP:
+            return PAUSED
         for rule in self._compiled:
             search = rule.regex.search
             if (

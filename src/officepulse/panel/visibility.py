@@ -42,9 +42,11 @@ def present_activity(activity: Activity, level: Visibility, rules: RuleSet) -> A
     if level == "full":
         return activity
     if level == "app":
-        return Activity(app=activity.app, idle=activity.idle, private=activity.private)
+        return Activity(
+            app=activity.app, idle=activity.idle, private=activity.private, paused=activity.paused
+        )
     category = rules.categorize(activity.app, activity.title, activity.url)
-    return Activity(app=top_category(category), idle=activity.idle)
+    return Activity(app=top_category(category), idle=activity.idle, paused=activity.paused)
 
 
 def present_view(view: AgentView, level: Visibility, rules: RuleSet) -> AgentView:

@@ -41,6 +41,8 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     terminal (``vim``, or the tmux pane's command), ``project`` and ``file`` of
     an editor, the ``media`` playing. ``private`` marks an app on the person's
     never-capture list: the agent then sends ``app="private"`` and nothing else.
+    ``paused`` marks time the person paused the agent: it sends ``app="paused"`` and
+    nothing else, and reads nothing of the desktop meanwhile.
     """
 
     app: ShortText
@@ -50,6 +52,7 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     pid: Annotated[int, msgspec.Meta(ge=0, le=2**32)] | None = None
     idle: bool = False
     private: bool = False
+    paused: bool = False
     program: ShortText | None = None
     project: ShortText | None = None
     file: LongText | None = None

@@ -298,6 +298,7 @@ class Details(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The optional parts of an activity, kept in one column."""
 
     private: bool = False
+    paused: bool = False
     program: str | None = None
     project: str | None = None
     file: str | None = None
@@ -311,9 +312,16 @@ _NO_DETAILS = Details()
 
 def _details(a: Activity) -> bytes | None:
     # Most activities have none of these, and this runs for every span written.
-    if (a.private, a.program, a.project, a.file, a.media) == (False, None, None, None, None):
+    if not (a.private or a.paused) and (a.program, a.project, a.file, a.media) == (None,) * 4:
         return None
-    d = Details(private=a.private, program=a.program, project=a.project, file=a.file, media=a.media)
+    d = Details(
+        private=a.private,
+        paused=a.paused,
+        program=a.program,
+        project=a.project,
+        file=a.file,
+        media=a.media,
+    )
     return None if d == _NO_DETAILS else _details_encoder.encode(d)
 
 
@@ -351,6 +359,7 @@ def _span_from(row: Sequence[object]) -> Span:
         pid=pid if isinstance(pid, int) else None,
         idle=bool(idle),
         private=extra.private,
+        paused=extra.paused,
         program=extra.program,
         project=extra.project,
         file=extra.file,

@@ -19,6 +19,8 @@ class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
     url: str | None = None
     process: str | None = None
     idle: bool
+    # The person paused the agent (app is "paused"): nothing of the desktop is read.
+    paused: bool = False
     since: datetime
     last_heartbeat: datetime
 
@@ -51,6 +53,7 @@ def agent_out(view: AgentView) -> AgentOut:
             url=a.url,
             process=a.process,
             idle=a.idle,
+            paused=a.paused,
             since=instant(view.current.start_ms),
             last_heartbeat=instant(view.current.end_ms),
         )

@@ -29,6 +29,7 @@ class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     url: str | None = None
     idle: bool = False
     private: bool = False
+    paused: bool = False
     program: str | None = None
     project: str | None = None
     file: str | None = None
@@ -63,6 +64,7 @@ def spans_out(
                 url=a.url,
                 idle=a.idle,
                 private=a.private,
+                paused=a.paused,
                 program=a.program,
                 project=a.project,
                 file=a.file,
