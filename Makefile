@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: setup run run-server run-agent demo wheel test check lint fmt system-deps bench clean
+.PHONY: setup run run-server run-agent demo wheel extension test check lint fmt system-deps bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed extension/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "officepulse needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -18,6 +18,15 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
+
+# The browser extension's tools (web-ext: lint, build), pinned in extension/package-lock.json.
+extension/node_modules/.installed: extension/package.json extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund
+	@touch $@
+
+# extension/dist/officepulse_tabs-VERSION.zip, for a browser's add-on store.
+extension: extension/node_modules/.installed
+	cd extension && npm run lint && npm run build
 
 run: setup
 	scripts/run
@@ -63,4 +72,4 @@ bench: setup
 	$(PY) bench/ingest.py
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules extension/node_modules extension/dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -102,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_probe(agent: argparse.ArgumentParser) -> None:
+    from officepulse.agent import browser_cli
+
     probes = agent.add_subparsers(
-        dest="agent_command", metavar="{probe,install-gnome-extension}", required=False
+        dest="agent_command",
+        metavar="{probe,install-gnome-extension,install,uninstall,native-host}",
+        required=False,
     )
     probe = probes.add_parser(
         "probe",
@@ -142,10 +146,17 @@ def _add_probe(agent: argparse.ArgumentParser) -> None:
         action="store_false",
         help="only install it; do not add it to org.gnome.shell enabled-extensions",
     )
+    browser_cli.add_commands(probes)
 
 
 # Options of agent subcommands that are not agent settings.
-_SUBCOMMAND_OPTIONS = ("shell_version", "enable_extension")
+_SUBCOMMAND_OPTIONS = (
+    "shell_version",
+    "enable_extension",
+    "browser",
+    "extension_id",
+    "browser_args",
+)
 
 
 def _install_gnome_extension(shell: int | None, enable_it: bool) -> int:
@@ -289,6 +300,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, flags)
         elif args.command == "agent" and args.agent_command == "install-gnome-extension":
             return _install_gnome_extension(args.shell_version, args.enable_extension)
+        elif args.command == "agent" and args.agent_command in (
+            "native-host",
+            "install",
+            "uninstall",
+        ):
+            from officepulse.agent import browser_cli
+
+            return browser_cli.run(args)
         elif args.command == "agent":
             from officepulse.agent.main import run_agent
 

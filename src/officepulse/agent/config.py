@@ -14,6 +14,7 @@ explicitly is an error. Example::
     never_introspect = ["firefox", "code"]
     redact = ['\\b\\d{4}(?:[ -]?\\d{4}){3}\\b', '(?i)project \\w+']
     redact_mask = "…"
+    domain_only = ["mail.google.com", "mybank.example"]   # the site's name, not its pages
 
 A bad file stops the agent with a ``ConfigError`` naming the file, the line
 and the key, and what is wrong.
@@ -64,6 +65,7 @@ class PrivacyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     never_introspect: tuple[AppGlob, ...] = ()
     redact: tuple[Annotated[str, msgspec.Meta(min_length=1)], ...] = ()
     redact_mask: Annotated[str, msgspec.Meta(max_length=64)] = DEFAULT_MASK
+    domain_only: tuple[Annotated[str, msgspec.Meta(min_length=1, max_length=253)], ...] = ()
 
 
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -154,6 +156,7 @@ def _rules(privacy: PrivacyConfig) -> PrivacyRules:
         never_introspect=privacy.never_introspect,
         redact=privacy.redact,
         mask=privacy.redact_mask,
+        domain_only=privacy.domain_only,
     )
 
 

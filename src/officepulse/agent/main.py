@@ -16,6 +16,7 @@ import msgspec
 import tzlocal
 
 from officepulse import __version__
+from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.config import load_config
 from officepulse.agent.credential import CredentialStore, CredentialStoreError
 from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver
@@ -26,6 +27,7 @@ from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
+from officepulse.agent.tab_channel import TabListener
 from officepulse.agent.timeline import Timeline, TimelineError
 from officepulse.agent.transport import client_ssl, with_agent_url
 from officepulse.agent.zonewatch import ZoneWatch
@@ -60,7 +62,10 @@ def make_hello(settings: AgentSettings) -> Hello:
 
 
 def make_desktop_driver(
-    settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None = None
+    settings: AgentSettings,
+    privacy: PrivacyRules,
+    gap: Gap | None = None,
+    tabs: Tabs | None = None,
 ) -> DesktopDriver:
     d = open_desktop(settings.source if settings.source in WINDOW_BACKENDS else "auto")
     for note in d.notes:
@@ -74,10 +79,16 @@ def make_desktop_driver(
         privacy=privacy,
         gap=gap,
         on_close=d.close,
+        tabs=tabs,
     )
 
 
-def make_driver(settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None = None) -> Driver:
+def make_driver(
+    settings: AgentSettings,
+    privacy: PrivacyRules,
+    gap: Gap | None = None,
+    tabs: Tabs | None = None,
+) -> Driver:
     if settings.source == "scripted":
         if settings.timeline is None:
             raise SystemExit("the scripted source needs --timeline FILE")
@@ -95,7 +106,7 @@ def make_driver(settings: AgentSettings, privacy: PrivacyRules, gap: Gap | None 
         )
 
     def desktop() -> DesktopDriver:
-        return make_desktop_driver(settings, privacy, gap)
+        return make_desktop_driver(settings, privacy, gap, tabs)
 
     if settings.source == "none":
         return NoDesktop("the source is set to 'none'", desktop, every=float("inf"))
@@ -183,7 +194,10 @@ async def run_agent(settings: AgentSettings) -> None:
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))
-    driver = make_driver(settings, config.rules, recorder.gap)
+    # What officepulse's browser extension reports, for the desktop's browser windows.
+    tabs = Tabs()
+    driver = make_driver(settings, config.rules, recorder.gap, tabs)
+    listener = TabListener(tabs) if settings.source not in ("scripted", "none") else None
     # Every span carries the zone it was recorded in: a scripted timeline's own, else
     # the computer's, looked up again once a minute and after a sleep.
     desktop_zone = ZoneWatch(lambda: local_zone(reload=True))
@@ -210,6 +224,8 @@ async def run_agent(settings: AgentSettings) -> None:
         asyncio.create_task(link.run(), name="link"),
         asyncio.create_task(_compact_now_and_then(journal), name="compact"),
     ]
+    if listener is not None:
+        await listener.start()
     try:
         while True:
             try:
@@ -218,7 +234,8 @@ async def run_agent(settings: AgentSettings) -> None:
             except SourceUnavailable as exc:
                 # The display went away under us (logged out, X server restarted).
                 driver = NoDesktop(
-                    str(exc), lambda: make_desktop_driver(settings, config.rules, recorder.gap)
+                    str(exc),
+                    lambda: make_desktop_driver(settings, config.rules, recorder.gap, tabs),
                 )
         recorder.stop()
         await link.flush()
@@ -235,6 +252,8 @@ async def run_agent(settings: AgentSettings) -> None:
         raise
     finally:
         recorder.save()
+        if listener is not None:
+            await listener.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
