@@ -10,9 +10,12 @@ journal, have each tab's title, URL and time, and nothing of the private window;
 on the never-introspect list is sent by its name, while the probe shows what the extension
 reports.
 
-Playwright's own Chromium build is not used (nothing is downloaded here): Debian's
-/usr/bin/chromium (156) loads the unpacked extension with --load-extension, headful under
-Xvfb and headless alike (TEST_RECIPES.md, section 12).
+Which Chromium: Debian's /usr/bin/chromium (156) loads the unpacked extension with
+--load-extension, headful under Xvfb (here) and headless alike (TEST_RECIPES.md, section
+12). Google Chrome's branded builds ignore the flag since Chrome 137 ("--load-extension is
+not allowed in Google Chrome, ignoring": SeleniumHQ/selenium#15788,
+microsoft/playwright#36459); Chromium and Chrome for Testing keep it. Playwright's own
+Chromium build is not used: it is downloaded from a CDN this machine cannot reach.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import contextlib
 import functools
 import http.server
 import json
+import re
 import shutil
 import socketserver
 import sqlite3
@@ -182,7 +186,7 @@ class Chromium:
         return self.xserver.xdotool("getactivewindow", "getwindowname").strip()
 
     def window_titled(self, title: str) -> int:
-        found = self.xserver.xdotool("search", "--onlyvisible", "--name", f"^{title}$")
+        found = self.xserver.xdotool("search", "--onlyvisible", "--name", f"^{re.escape(title)}$")
         return int(found.split()[0])
 
     def bring_to_front(self, page: Page) -> None:
