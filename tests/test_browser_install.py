@@ -134,7 +134,7 @@ def test_windows_registers_the_manifest_under_the_documented_keys(tmp_path: Path
 
 def test_the_manifests_name_the_host_and_who_may_start_it() -> None:
     program = Path("/opt/op/officepulse-native-host")
-    chrome = json.loads(host_manifest("chrome", program, ["storeidstoreidstoreidstoreidstor"]))
+    chrome = json.loads(host_manifest("chrome", program, ["mnopabcdefghijklmnopabcdefghijkl"]))
     assert chrome == {
         "name": HOST_NAME,
         "description": chrome["description"],
@@ -142,13 +142,24 @@ def test_the_manifests_name_the_host_and_who_may_start_it() -> None:
         "type": "stdio",
         "allowed_origins": [
             f"chrome-extension://{CHROMIUM_EXTENSION_ID}/",  # the trailing slash is needed
-            "chrome-extension://storeidstoreidstoreidstoreidstor/",
+            "chrome-extension://mnopabcdefghijklmnopabcdefghijkl/",
         ],
     }
     firefox = json.loads(host_manifest("firefox", program, [FIREFOX_EXTENSION_ID]))
     assert firefox["allowed_extensions"] == [FIREFOX_EXTENSION_ID]  # once
     assert "allowed_origins" not in firefox
     assert firefox["type"] == "stdio"
+
+
+def test_another_extension_id_must_be_one() -> None:
+    program = Path("/opt/op/officepulse-native-host")
+    with pytest.raises(InstallError, match=r"'tabs@x' is not a chrome extension id \(32 letters"):
+        host_manifest("chrome", program, ["tabs@x"])
+    with pytest.raises(InstallError, match="'abcd' is not a Firefox add-on id"):
+        host_manifest("firefox", program, ["abcd"])
+    guid = "{12345678-1234-1234-1234-123456789abc}"
+    firefox = json.loads(host_manifest("firefox", program, [guid]))
+    assert firefox["allowed_extensions"] == [FIREFOX_EXTENSION_ID, guid]
 
 
 def test_the_launcher_quotes_what_it_runs() -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -163,11 +164,26 @@ def host_manifest(browser: str, program: Path, extension_ids: Sequence[str] = ()
         "type": "stdio",
     }
     if browser == "firefox":
+        for given in extension_ids:
+            if not _FIREFOX_ID.match(given):
+                raise InstallError(
+                    f"{given!r} is not a Firefox add-on id (name@domain, or a {{GUID}})"
+                )
         manifest["allowed_extensions"] = _unique([FIREFOX_EXTENSION_ID, *extension_ids])
     else:
+        for given in extension_ids:
+            if not _CHROMIUM_ID.match(given):
+                raise InstallError(
+                    f"{given!r} is not a {browser} extension id (32 letters from a to p)"
+                )
         origins = [f"chrome-extension://{i}/" for i in [CHROMIUM_EXTENSION_ID, *extension_ids]]
         manifest["allowed_origins"] = _unique(origins)
     return json.dumps(manifest, indent=2) + "\n"
+
+
+_CHROMIUM_ID = re.compile(r"^[a-p]{32}$")
+# What addons.mozilla.org takes: an email-like id, or a GUID in braces.
+_FIREFOX_ID = re.compile(r"^(?:[A-Za-z0-9._+-]*@[A-Za-z0-9._-]+|\{[0-9A-Fa-f-]{36}\})$")
 
 
 def _unique(items: list[str]) -> list[str]:
