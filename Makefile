@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: setup setup-tray run run-server run-agent demo wheel test check lint fmt system-deps bench clean
+.PHONY: setup setup-tray run run-server run-agent demo wheel extension test check lint fmt system-deps bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed extension/node_modules/.installed
 
 # The agent's tray icon (`officepulse agent --tray`): pystray, Pillow and PyGObject, which
 # builds against the GTK libraries scripts/system-deps installs.
@@ -26,6 +26,15 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
+
+# The browser extension's tools (web-ext: lint, build), pinned in extension/package-lock.json.
+extension/node_modules/.installed: extension/package.json extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund
+	@touch $@
+
+# extension/dist/officepulse_tabs-VERSION.zip, for a browser's add-on store.
+extension: extension/node_modules/.installed
+	cd extension && npm run lint && npm run build
 
 run: setup
 	scripts/run
@@ -71,4 +80,4 @@ bench: setup
 	$(PY) bench/ingest.py
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules extension/node_modules extension/dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

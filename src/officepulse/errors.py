@@ -35,7 +35,10 @@ OfficepulseError                       .hint: what a person can do about it (or 
       ├── Stalled, Replaced, Throttled   why the link dropped a connection (agent/link.py)
       ├── CredentialStoreError           the credential cannot be kept where asked
       ├── KeyringSilent                  the keyring did not answer in time (agent/credential.py)
-      ├── InstallError                   the GNOME Shell extension (agent/gnome_setup.py)
+      ├── InstallError                   the GNOME Shell extension (agent/gnome_setup.py);
+      │                                  a browser's native messaging host (browser_install.py)
+      ├── MessageError                   a browser extension's message (agent/native_host.py)
+      ├── ChannelError                   the local channel from the host (agent/tab_channel.py)
       ├── AutostartError                 the start-at-login entry (agent/autostart.py)
       ├── TrayUnavailable                no tray can be shown here (agent/tray.py)
       ├── SourceUnavailable              this desktop cannot be read (agent/sources/base.py)

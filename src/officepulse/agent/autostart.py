@@ -371,19 +371,20 @@ def _delete_run_value() -> str:
 
 # -- the command line ----------------------------------------------------------------------
 
-# Options of these subcommands that are not agent settings (cli.py leaves them out).
-OPTIONS = ("autostart_tray", "dry_run")
 
-
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``install`` and ``uninstall`` under ``officepulse agent``."""
+def add_parsers(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """``install`` and ``uninstall`` under ``officepulse agent``; the two parsers, for
+    the browser extension's ``--browser`` (which installs that instead)."""
     inst = commands.add_parser(
         "install",
         help="start the agent, with its tray icon, when you log in",
         description="Start the agent when you log in: a systemd user unit and an XDG "
         "autostart entry on Linux, a LaunchAgent on macOS, a Run entry on Windows. Agent "
         "settings given before `install` (officepulse agent --server-url URL install) are "
-        "kept in the command it starts; the enrollment token never is.",
+        "kept in the command it starts; the enrollment token never is. With --browser, "
+        "it installs the helper of officepulse's browser extension for that browser instead.",
     )
     inst.add_argument(
         "--no-tray",
@@ -396,11 +397,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="print what would be written, and write nothing",
     )
-    commands.add_parser(
+    uninst = commands.add_parser(
         "uninstall",
         help="stop starting the agent when you log in",
-        description="Remove what `officepulse agent install` wrote.",
+        description="Remove what `officepulse agent install` wrote (with --browser, what "
+        "`install --browser` wrote for that browser).",
     )
+    return inst, uninst
 
 
 def run(args: argparse.Namespace, flags: Mapping[str, object]) -> int:

@@ -15,6 +15,7 @@ explicitly is an error. Example::
     never_introspect = ["firefox", "code"]
     redact = ['\\b\\d{4}(?:[ -]?\\d{4}){3}\\b', '(?i)project \\w+']
     redact_mask = "…"
+    domain_only = ["mail.google.com", "mybank.example"]   # the site's name, not its pages
 
     [agent]
     server_url = "https://office.example.com"
@@ -77,6 +78,7 @@ class PrivacyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     never_introspect: tuple[AppGlob, ...] = ()
     redact: tuple[Annotated[str, msgspec.Meta(min_length=1)], ...] = ()
     redact_mask: Annotated[str, msgspec.Meta(max_length=64)] = DEFAULT_MASK
+    domain_only: tuple[Annotated[str, msgspec.Meta(min_length=1, max_length=253)], ...] = ()
 
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -204,6 +206,7 @@ def _rules(privacy: PrivacyConfig) -> PrivacyRules:
         never_introspect=privacy.never_introspect,
         redact=privacy.redact,
         mask=privacy.redact_mask,
+        domain_only=privacy.domain_only,
     )
 
 

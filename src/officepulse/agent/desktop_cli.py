@@ -13,19 +13,18 @@ import webbrowser
 from collections.abc import Mapping
 from typing import Any
 
-from officepulse.agent import autostart
+from officepulse.agent import autostart, browser_cli
 
-__all__ = ["COMMANDS", "OPTIONS", "add_parsers", "run", "run_tray"]
+__all__ = ["COMMANDS", "add_parsers", "run", "run_tray"]
 
 log = logging.getLogger("officepulse.agent")
 
-COMMANDS = ("install", "uninstall", "settings")
-# Options of these subcommands that are not agent settings (cli.py leaves them out).
-OPTIONS = (*autostart.OPTIONS, "open_browser")
+COMMANDS = ("install", "uninstall", "settings", "native-host")
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    autostart.add_parsers(commands)
+    install, uninstall = autostart.add_parsers(commands)
+    browser_cli.add_commands(commands, install, uninstall)
     page = commands.add_parser(
         "settings",
         help="change the agent's settings and privacy lists in your browser",
@@ -44,6 +43,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run(args: argparse.Namespace, flags: Mapping[str, Any]) -> int:
     """``install``, ``uninstall`` or ``settings``."""
+    if args.agent_command == "native-host" or getattr(args, "browser", None):
+        return browser_cli.run(args)
     if args.agent_command in ("install", "uninstall"):
         return autostart.run(args, flags)
     import asyncio

@@ -29,6 +29,7 @@ from officepulse.core.spans import to_ms
 from officepulse.protocol.messages import Activity, Heartbeat, Media
 
 if TYPE_CHECKING:
+    from officepulse.agent.browser_tabs import Tabs
     from officepulse.agent.introspect import Introspector
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,10 @@ def judge(
     return Seen(sample, idle_for, observed, None if sent is None else fit(sent), allowed, locked)
 
 
-def make_introspector(rules: PrivacyRules) -> Introspector:
+def make_introspector(rules: PrivacyRules, tabs: Tabs | None = None) -> Introspector:
     """This platform's introspection. Players on either list by plain name are never
-    even read; one matched by a glob is read, and its track dropped by the lists."""
+    even read; one matched by a glob is read, and its track dropped by the lists.
+    ``tabs``: what the browser extensions report (``browser_tabs.Tabs``)."""
     from officepulse.agent.introspect import Introspector
 
     hidden = [
@@ -114,7 +116,7 @@ def make_introspector(rules: PrivacyRules) -> Introspector:
         for p in (*rules.never_capture, *rules.never_introspect)
         if not any(c in p.glob for c in "*?[")
     ]
-    return Introspector(sys.platform, hidden_players=hidden)
+    return Introspector(sys.platform, hidden_players=hidden, tabs=tabs)
 
 
 def fit(activity: Activity) -> Activity:
@@ -155,7 +157,8 @@ class DesktopDriver:
     (``config.load_config``, which raises ``ConfigError`` for a bad file), so a
     caller that forgets them cannot send what the person listed.
     ``introspect``: "auto" makes this platform's ``Introspector`` (closed when ``run``
-    ends), None turns introspection off. It is never called for an app on a list.
+    ends), with the browser extensions' ``tabs``; None turns introspection off. It is
+    never called for an app on a list.
 
     While ``pause`` is active the desktop is not read at all: ``pause.hold`` emits the
     paused activity instead, and the first look after it is sent at once.
@@ -181,6 +184,7 @@ class DesktopDriver:
         gap: Gap | None = None,
         on_close: Callable[[], None] | None = None,
         pause: Pause | None = None,
+        tabs: Tabs | None = None,
     ) -> None:
         self.on_close = on_close  # closes the desktop's connections when the driver ends
         self.pause = pause
@@ -206,7 +210,7 @@ class DesktopDriver:
         self.privacy = privacy
         self._owned: Introspector | None = None
         if introspect == "auto":
-            introspect = self._owned = make_introspector(privacy)
+            introspect = self._owned = make_introspector(privacy, tabs)
         self.introspect: Introspect | None = introspect
         self.gap = gap
         self._last_sample: WindowSample | None = None  # the window last seen in front

@@ -16,6 +16,7 @@ import msgspec
 import tzlocal
 
 from officepulse import __version__
+from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.config import load_config
 from officepulse.agent.controls import Controls, status_of
 from officepulse.agent.credential import CredentialStore, CredentialStoreError
@@ -28,6 +29,7 @@ from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.select import WINDOW_BACKENDS, open_desktop
+from officepulse.agent.tab_channel import TabListener
 from officepulse.agent.timeline import Timeline, TimelineError
 from officepulse.agent.transport import client_ssl, with_agent_url
 from officepulse.agent.zonewatch import ZoneWatch
@@ -66,6 +68,7 @@ def make_desktop_driver(
     privacy: PrivacyRules,
     gap: Gap | None = None,
     pause: Pause | None = None,
+    tabs: Tabs | None = None,
 ) -> DesktopDriver:
     d = open_desktop(settings.source if settings.source in WINDOW_BACKENDS else "auto")
     for note in d.notes:
@@ -80,6 +83,7 @@ def make_desktop_driver(
         gap=gap,
         on_close=d.close,
         pause=pause,
+        tabs=tabs,
     )
 
 
@@ -88,6 +92,7 @@ def make_driver(
     privacy: PrivacyRules,
     gap: Gap | None = None,
     pause: Pause | None = None,
+    tabs: Tabs | None = None,
 ) -> Driver:
     if settings.source == "scripted":
         if settings.timeline is None:
@@ -106,7 +111,7 @@ def make_driver(
         )
 
     def desktop() -> DesktopDriver:
-        return make_desktop_driver(settings, privacy, gap, pause)
+        return make_desktop_driver(settings, privacy, gap, pause, tabs)
 
     if settings.source == "none":
         return NoDesktop(
@@ -224,7 +229,10 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
     pause = Pause(settings.state_dir)
     if pause.active():
         log.info("%s (kept from before this start)", pause)
-    driver = make_driver(settings, config.rules, recorder.gap, pause)
+    # What officepulse's browser extension reports, for the desktop's browser windows.
+    tabs = Tabs()
+    driver = make_driver(settings, config.rules, recorder.gap, pause, tabs)
+    listener = TabListener(tabs) if settings.source not in ("scripted", "none") else None
     # Every span carries the zone it was recorded in: a scripted timeline's own, else
     # the computer's, looked up again once a minute and after a sleep.
     desktop_zone = ZoneWatch(lambda: local_zone(reload=True))
@@ -262,6 +270,8 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
 
         status = _publish_status(controls, pause, link, journal, problem)
         tasks.append(asyncio.create_task(status, name="status"))
+    if listener is not None:
+        await listener.start()
     try:
         while True:
             try:
@@ -271,7 +281,7 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
                 # The display went away under us (logged out, X server restarted).
                 driver = NoDesktop(
                     str(exc),
-                    lambda: make_desktop_driver(settings, config.rules, recorder.gap, pause),
+                    lambda: make_desktop_driver(settings, config.rules, recorder.gap, pause, tabs),
                     pause=pause,
                     gap=recorder.gap,
                 )
@@ -292,6 +302,8 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
         if controls is not None:
             controls.detach()
         recorder.save()
+        if listener is not None:
+            await listener.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -12,6 +12,10 @@ Three lists, from the agent's config file (``config.py`` reads it):
 - ``redact``: regular expressions; every match in the text sent about a window
   (title, URL, program, project, file, media title and artist) is replaced by
   the mask.
+- ``domain_only``: web sites sent by their domain alone: while a browser shows
+  a page of one of them (and its URL is known: officepulse's browser extension,
+  macOS, a title that shows it), the title becomes the domain and the URL
+  ``https://domain/``. An entry covers the domain and every domain under it.
 
 Apps are matched by glob (``fnmatch``: ``*``, ``?``, ``[...]``), ignoring case,
 against the app name (WM_CLASS on X11) and the process name. Pure: no I/O, no
@@ -25,6 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity, Media
@@ -81,6 +86,7 @@ class PrivacyRules:
     never_introspect: tuple[AppPattern, ...] = ()
     redact: tuple[re.Pattern[str], ...] = ()
     mask: str = DEFAULT_MASK
+    domain_only: tuple[str, ...] = ()  # ASCII (IDNA), lower case
 
     @classmethod
     def build(
@@ -90,6 +96,7 @@ class PrivacyRules:
         never_introspect: Iterable[str] = (),
         redact: Sequence[str] = (),
         mask: str = DEFAULT_MASK,
+        domain_only: Iterable[str] = (),
     ) -> PrivacyRules:
         """Compile the lists; RuleError says which entry cannot be used and why."""
         capture = []
@@ -99,11 +106,30 @@ class PrivacyRules:
             AppPattern.build(_app_glob("never_introspect", i, glob))
             for i, glob in enumerate(never_introspect)
         )
-        return cls(tuple(capture), introspect, _compile_redactions(redact, mask), mask)
+        domains = tuple(_domain(i, entry) for i, entry in enumerate(domain_only))
+        return cls(tuple(capture), introspect, _compile_redactions(redact, mask), mask, domains)
 
     @property
     def empty(self) -> bool:
-        return not (self.never_capture or self.never_introspect or self.redact)
+        return not (self.never_capture or self.never_introspect or self.redact or self.domain_only)
+
+    def site_of(self, url: str | None) -> str | None:
+        """The host of ``url`` when it is on the domain-only list, else None."""
+        if url is None or not self.domain_only:
+            return None
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return None
+        if not host:
+            return None
+        ascii_host = _ascii_domain(host.rstrip("."))
+        if ascii_host is None:
+            return None
+        for domain in self.domain_only:
+            if ascii_host == domain or ascii_host.endswith("." + domain):
+                return ascii_host
+        return None
 
     def blocked(self, app: str, process: str | None) -> AppPattern | None:
         """The first never-capture entry this app matches, if any."""
@@ -136,6 +162,40 @@ def _app_glob(field: str, index: int, glob: str) -> str:
     return glob
 
 
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+# A domain name, maybe written "*.example.com" (which means what "example.com" means).
+_DOMAIN = re.compile(rf"^(?:\*\.)?({_LABEL}(?:\.{_LABEL})*)\.?$")
+
+
+def _ascii_domain(name: str) -> str | None:
+    """``name`` in lower case, as browsers put it in URLs (IDNA: "bücher.de" is
+    "xn--bcher-kva.de"), or None when it cannot be one."""
+    try:
+        return name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+
+
+def _domain(index: int, entry: str) -> str:
+    text = entry.strip()
+    if "/" in text or ":" in text:
+        try:
+            host = urlsplit(text if "//" in text else "//" + text).hostname or ""
+        except ValueError:
+            host = ""
+        raise RuleError(
+            "domain_only",
+            index,
+            f"{entry!r} is not a domain name; write the domain alone"
+            + (f", e.g. {host!r}" if host else ""),
+        )
+    ascii_text = _ascii_domain(text)
+    found = _DOMAIN.match(ascii_text or "")
+    if found is None:
+        raise RuleError("domain_only", index, f"{entry!r} is not a domain name")
+    return found.group(1)
+
+
 def _compile_redactions(patterns: Sequence[str], mask: str) -> tuple[re.Pattern[str], ...]:
     compiled = []
     for i, source in enumerate(patterns):
@@ -164,9 +224,10 @@ def private_activity(idle: bool) -> Activity:
 def apply_privacy(activity: Activity, rules: PrivacyRules) -> Activity | None:
     """``activity`` as it may leave this computer, or None for "send nothing".
 
-    Never-capture wins over never-introspect, which wins over redaction. The
-    away flag is always kept: it says nothing about the app, and without it an
-    hour away from a private window would count as an hour in it."""
+    Never-capture wins over never-introspect, which wins over domain-only, which
+    comes before redaction. The away flag is always kept: it says nothing about
+    the app, and without it an hour away from a private window would count as an
+    hour in it."""
     if rules.empty:
         return activity
     hit = rules.blocked(activity.app, activity.process)
@@ -179,10 +240,16 @@ def apply_privacy(activity: Activity, rules: PrivacyRules) -> Activity | None:
             pid=activity.pid,
             idle=activity.idle,
         )
+    title, url = activity.title, activity.url
+    site = rules.site_of(url)
+    if site is not None:
+        # The page's title and address say more than the person allows for this site;
+        # https:// whatever the scheme, so that a category rule on the site matches.
+        title, url = site, f"https://{site}/"
     return Activity(
         app=activity.app,
-        title=rules.redact_text(activity.title),
-        url=_opt(activity.url, rules),
+        title=rules.redact_text(title),
+        url=_opt(url, rules),
         process=activity.process,
         pid=activity.pid,
         idle=activity.idle,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from officepulse.agent.browser_tabs import BrowserView, Tabs
 from officepulse.agent.config import AgentConfig, ConfigError, load_config
 from officepulse.agent.drivers import Seen, judge, make_introspector
 from officepulse.agent.journal import Journal
@@ -60,6 +61,10 @@ class Probe:
     config: AgentConfig | None = None
     config_error: str | None = None
     link: str | None = None
+    # What officepulse's browser extension reports, as the running agent hears it; None
+    # with ``browsers_unknown`` saying why it could not be asked.
+    browsers: tuple[BrowserView, ...] | None = None
+    browsers_unknown: str | None = None
 
 
 def link_report(state_dir: str | Path | None, now_ms: int) -> str:
@@ -97,10 +102,13 @@ def collect(
     now: datetime | None = None,
     state_dir: str | Path | None = None,
     agent_config: AgentConfig | None = None,
+    tabs_address: str | None = None,
 ) -> Probe:
     """Look once. Never raises for a desktop that cannot be read or a bad config file:
     the report says so. ``agent_config``: use these lists rather than reading the file
-    (the settings page's preview of what it has not saved yet)."""
+    (the settings page's preview of what it has not saved yet). ``tabs_address``: where
+    the running agent hears the browser extension (``tab_channel.channel_address()``
+    when None)."""
     env = os.environ if environ is None else environ
     config_error = None
     if agent_config is None:
@@ -118,6 +126,7 @@ def collect(
     )
     when = base.when
     base = replace(base, link=link_report(state_dir, int(when.timestamp() * 1000)))
+    base = _ask_about_browsers(base, tabs_address)
     if source in ("none", "scripted"):
         what = "a timeline replay" if source == "scripted" else "nothing"
         return replace(base, unreadable=f"the source is set to {source!r} ({what})")
@@ -127,12 +136,25 @@ def collect(
     return _look(probe, choice, env, rules)
 
 
+def _ask_about_browsers(probe: Probe, address: str | None) -> Probe:
+    """What the running agent hears from the browser extension."""
+    from officepulse.agent.tab_channel import ask_agent
+
+    try:
+        reply = ask_agent(address)
+    except OSError as exc:
+        return replace(probe, browsers_unknown=f"no agent answers here to ask ({exc})")
+    return replace(probe, browsers=reply.browsers)
+
+
 def _look(probe: Probe, choice: str, env: Mapping[str, str], rules: PrivacyRules) -> Probe:
     try:
         desktop = open_desktop(choice, probe.platform, env)
     except SourceUnavailable as exc:
         return replace(probe, unreadable=str(exc))
-    introspector = make_introspector(rules)
+    # The tabs as the agent has them: the look below merges them as the agent would.
+    tabs = Tabs.of(probe.browsers, 0.0) if probe.browsers is not None else None
+    introspector = make_introspector(rules, tabs)
     try:
         probe = replace(
             probe,
@@ -197,6 +219,7 @@ def render(probe: Probe) -> str:
         )
     lines += _render_window(probe)
     lines += _render_privacy(probe)
+    lines += _render_browsers(probe)
     if probe.link is not None:
         lines.append(_row("link", probe.link))
     lines += _render_result(probe)
@@ -283,6 +306,32 @@ def _render_window(probe: Probe) -> list[str]:
     return lines
 
 
+def _render_browsers(probe: Probe) -> list[str]:
+    """What officepulse's browser extension reports, browser by browser."""
+    if probe.browsers is None:
+        return [_row("browser", f"extension not known: {probe.browsers_unknown}")]
+    if not probe.browsers:
+        return [
+            _row("browser", "no browser extension is connected to the agent"),
+            _row("", "(officepulse agent install --browser …, then add the extension: README)"),
+        ]
+    lines = []
+    for i, view in enumerate(probe.browsers):
+        pid = view.browser_pids[0] if view.browser_pids else "?"
+        who = f"extension {view.extension or '?'} in browser pid {pid} ({view.caller or '?'})"
+        lines.append(_row("browser" if i == 0 else "", who))
+        tab = view.tab
+        if tab is None:
+            said = "nothing reported yet"
+        elif not tab.focused:
+            said = "no window it may report is in front (another app, or a private window)"
+        else:
+            sound = ", playing sound" if tab.audible else ""
+            said = f"tab in front: {tab.title!r} {tab.url}{sound}"
+        lines.append(_row("", f"  {said} ({view.age:.1f} s ago)"))
+    return lines
+
+
 def _render_privacy(probe: Probe) -> list[str]:
     if probe.config_error is not None:
         return [
@@ -296,6 +345,7 @@ def _render_privacy(probe: Probe) -> list[str]:
     rules = config.rules
     capture = ", ".join(f"{p.glob} ({p.send})" for p in rules.never_capture) or "—"
     introspect = ", ".join(p.glob for p in rules.never_introspect) or "—"
+    domains = ", ".join(rules.domain_only) or "—"
     redact = (
         f"{len(rules.redact)} pattern(s) → {rules.mask!r}: "
         + ", ".join(repr(p.pattern) for p in rules.redact)
@@ -307,6 +357,7 @@ def _render_privacy(probe: Probe) -> list[str]:
         _sub("never capture", capture),
         _sub("never introspect", introspect),
         _sub("redact", redact),
+        _sub("domain only", domains),
     ]
     if probe.seen is not None:
         lines.append(_sub("this window", _verdict(probe.seen, rules)))
@@ -321,6 +372,9 @@ def _verdict(seen: Seen, rules: PrivacyRules) -> str:
     quiet = next((p for p in rules.never_introspect if p.matches(sample.app, sample.process)), None)
     if quiet is not None:
         return f"never introspected (matches {quiet.glob!r}): app name only"
+    site = rules.site_of(seen.observed.url)
+    if site is not None:
+        return f"domain only ({site}): the page's title and address are not sent"
     if seen.activity is not None and seen.activity != seen.observed:
         return "redacted"
     return "on no list"

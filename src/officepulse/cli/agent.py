@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     agent.set_defaults(run=run)
     probes = agent.add_subparsers(
         dest="agent_command",
-        metavar="{probe,settings,install,uninstall,install-gnome-extension}",
+        metavar="{probe,settings,install,uninstall,native-host,install-gnome-extension}",
         required=False,
     )
     probe = probes.add_parser(

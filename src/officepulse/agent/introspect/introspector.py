@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.introspect.applescript import OsascriptRunner, Runner
 from officepulse.agent.introspect.apps import find_app
 from officepulse.agent.introspect.base import NOTHING, Details, IntrospectionError, Plugin
 from officepulse.agent.introspect.browsers import AppleScriptBrowser, TitleBrowser
 from officepulse.agent.introspect.editors import EditorPlugin
+from officepulse.agent.introspect.extension import ExtensionBrowser
 from officepulse.agent.introspect.media import MacPlayers, MediaPlugin, Mpris, PlayerTitle
 from officepulse.agent.introspect.terminal import LinuxTerminal, MacTerminal, TitleTerminal
 from officepulse.agent.sources.base import WindowSample
@@ -37,9 +39,10 @@ class Introspector:
     (see ``PLUGINS``); ``hidden_players`` names media players whose track is never read
     (matched, ignoring case, on the MPRIS name or identity, or the macOS app name).
     ``runner`` runs AppleScript (macOS), ``bus`` is the D-Bus bus for MPRIS (Linux);
-    tests pass their own. The media players are read at most every ``media_interval``
-    seconds. A plugin that fails is logged once, gives no details, and is tried again
-    after ``retry_after`` seconds.
+    tests pass their own. ``tabs`` are the browser extensions' reports: a browser one of
+    them speaks for is described by it alone (``extension.ExtensionBrowser``). The media
+    players are read at most every ``media_interval`` seconds. A plugin that fails is
+    logged once, gives no details, and is tried again after ``retry_after`` seconds.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Introspector:
         media_interval: float = 5.0,
         retry_after: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        tabs: Tabs | None = None,
     ) -> None:
         unknown = set(disabled) - set(PLUGINS)
         if unknown:
@@ -76,8 +80,11 @@ class Introspector:
         elif linux:
             terminal = LinuxTerminal()
         editor = EditorPlugin()
+        browser: Plugin = AppleScriptBrowser(run) if mac else TitleBrowser()
+        if tabs is not None:
+            browser = ExtensionBrowser(tabs, browser)
         self._window: dict[str, Plugin] = {
-            "browser": AppleScriptBrowser(run) if mac else TitleBrowser(),
+            "browser": browser,
             "terminal": terminal,
             "vscode": editor,
             "jetbrains": editor,
@@ -153,7 +160,10 @@ class Introspector:
             notes.append("Firefox: no AppleScript for tabs; the page title comes from the window")
             notes.append("terminals other than Terminal and iTerm2: only what the title says")
         else:
-            notes.append("browsers: no URL unless the window title shows one")
+            notes.append(
+                "browsers: without officepulse's extension, no URL unless the window title "
+                "shows one"
+            )
         if self.platform == "win32":
             notes.append("media: only Spotify, and only while its window is in front")
             notes.append("terminals: Windows consoles have no foreground process group")
