@@ -338,6 +338,20 @@ async def test_spans_of_a_stalled_connection_go_out_at_once_on_the_next(
     assert p.received[:2] == [[1, 2, 3], [1, 2, 3]]
 
 
+async def test_spans_a_previous_run_never_sent_go_out_without_a_new_one(
+    peer: tuple[Peer, str],
+) -> None:
+    """The last run journalled three spans and never reached a server; this run's link
+    sends them on its first connection, though nothing new is journalled (a person who
+    stays in one window journals nothing for hours)."""
+    p, url = peer
+    journal = Journal(":memory:")
+    record(journal, 3)  # before the link exists: the previous run's spans
+    link = Link(url, hello("restarted"), journal, first_delay=0.05)
+    async with running(link):
+        await until(lambda: p.received and p.received[0] == [1, 2, 3], "the old spans sent")
+
+
 def _upgrade_and_welcome(data: bytes) -> int:
     """How much of what the server sent may pass: its HTTP upgrade answer once
     complete, and the websocket frame after it (the welcome) once complete."""

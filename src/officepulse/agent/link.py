@@ -164,7 +164,9 @@ class Link:
         self._presence_dirty = False
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
-        self._unsent_since: float | None = None
+        # Spans a previous run journalled but never sent are due like new ones: else
+        # they would wait for the next span, hours when the person stays in one window.
+        self._unsent_since: float | None = clock() if journal.stats().waiting else None
         self._last_error: str | None = None
         self._stall = StallWatch(ack_timeout)
         # Replaced by another connection of this agent id: ask without taking over.
