@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: setup setup-tray run run-server run-agent demo wheel extension test check lint fmt system-deps bench clean
+.PHONY: setup setup-tray run run-server run-agent demo wheel package extension test check lint fmt system-deps bench clean
 
 setup: $(VENV)/.installed node_modules/.installed extension/node_modules/.installed
 
@@ -52,6 +52,20 @@ demo: setup
 wheel: setup
 	$(PY) -m build --wheel
 
+# The packaged agent, dist/officepulse-agent: one file that runs without Python or the
+# project, with `officepulse agent`'s arguments (packaging/officepulse-agent.spec). The
+# same spec builds the macOS .app and the Windows .exe: .github/workflows/package.yml.
+PACKAGE_DIST ?= dist
+PACKAGE_WORK ?= build/pyinstaller
+
+$(VENV)/.package-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,package]'
+	@touch $@
+
+package: $(VENV)/.package-installed
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath $(PACKAGE_DIST) \
+		--workpath $(PACKAGE_WORK) packaging/officepulse-agent.spec
+
 system-deps:
 	scripts/system-deps
 
@@ -62,7 +76,7 @@ system-deps:
 	.venv-aw/bin/python -m pip install --quiet 'aw-server==0.12.0' aw-client 'peewee<4' 'flask<2.3'
 	@touch $@
 
-test: setup .venv-aw/.installed system-deps $(VENV)/.tray-installed check
+test: setup .venv-aw/.installed system-deps $(VENV)/.tray-installed $(VENV)/.package-installed check
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 check:

@@ -30,6 +30,7 @@ from officepulse.agent.autostart import (
     systemd_unit,
     windows_command,
 )
+from officepulse.agent.launch import agent_head
 from tests.conftest import OFFICEPULSE, clean_env
 
 GENERATOR = Path("/usr/lib/systemd/user-generators/systemd-xdg-autostart-generator")
@@ -64,6 +65,25 @@ def test_the_command_starts_this_agent_with_the_settings_given_but_no_secret() -
     assert agent_command({}, tray=False, env_file="/home/ada/.env") == [
         sys.executable, "-m", "officepulse", "--env-file", "/home/ada/.env", "agent",
     ]  # fmt: skip
+
+
+def test_a_packaged_agent_starts_itself_and_a_python_one_starts_python(tmp_path: Path) -> None:
+    """Whatever starts the agent later runs what runs now: the packaged file with the same
+    arguments (tests/test_package.py runs it), or Python with ``-m officepulse agent``;
+    pythonw on Windows when there is one (no console window at login)."""
+    packaged = agent_head(frozen=True, executable="/opt/officepulse-agent")
+    assert packaged == ["/opt/officepulse-agent"]
+    assert agent_head(frozen=True, executable="/opt/officepulse-agent", env_file="/e/.env") == [
+        "/opt/officepulse-agent", "--env-file", "/e/.env",
+    ]  # fmt: skip
+    python = tmp_path / "python.exe"
+    (tmp_path / "pythonw.exe").touch()
+    windows = agent_head(quiet=True, frozen=False, executable=str(python), platform="win32")
+    assert windows == [str(tmp_path / "pythonw.exe"), "-m", "officepulse", "agent"]
+    assert agent_head(frozen=False, executable=str(python), platform="win32")[0] == str(python)
+    assert agent_head(quiet=True, frozen=False, executable=str(python), platform="linux")[0] == (
+        str(python)
+    )
 
 
 def systemd_words(line: str) -> list[str]:

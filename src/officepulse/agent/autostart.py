@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from officepulse.agent.launch import agent_head
 from officepulse.errors import OfficepulseError
 
 __all__ = [
@@ -84,16 +85,7 @@ def agent_command(
     """The command that starts this agent again: the packaged program itself, or this
     Python (pythonw on Windows) with ``-m officepulse agent``; then the settings given
     as flags (``settings``: key to value, secrets left out), ``--env-file`` and ``--tray``."""
-    if getattr(sys, "frozen", False):
-        head = [sys.executable]
-        before: list[str] = []
-    else:
-        python = Path(sys.executable)
-        if sys.platform == "win32" and (quiet := python.with_name("pythonw.exe")).exists():
-            python = quiet
-        head = [str(python), "-m", "officepulse"]
-        before = ["--env-file", env_file] if env_file else []
-        head += [*before, "agent"]
+    head = agent_head(env_file=env_file, quiet=True)
     flags = []
     for key, value in settings.items():
         if value is None or key in SECRET_SETTINGS or key == "tray":

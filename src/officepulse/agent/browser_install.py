@@ -24,7 +24,7 @@ the user data folder (``…/officepulse/native-messaging/``).
 
 The program a manifest names cannot take arguments, so ``install`` writes a launcher beside
 the manifests that runs this very officepulse: ``<python> -m officepulse agent native-host``
-(or the packaged ``officepulse-agent agent native-host``), a shell script, or a batch file
+(or the packaged ``officepulse-agent native-host``), a shell script, or a batch file
 on Windows. ``uninstall`` removes the manifest (and the registry value), and the launcher
 once no browser's manifest is left.
 """
@@ -48,6 +48,7 @@ from officepulse.agent.browser_tabs import (
     FIREFOX_EXTENSION_ID,
     HOST_NAME,
 )
+from officepulse.agent.launch import agent_head
 from officepulse.errors import OfficepulseError
 
 __all__ = [
@@ -140,10 +141,9 @@ def placement(
 
 
 def host_command() -> list[str]:
-    """How to run this officepulse's native messaging host."""
-    if getattr(sys, "frozen", False):  # a packaged agent: the executable is officepulse
-        return [sys.executable, "agent", "native-host"]
-    return [sys.executable, "-m", "officepulse", "agent", "native-host"]
+    """How to run this officepulse's native messaging host (launch.py: the packaged
+    ``officepulse-agent native-host`` too)."""
+    return [*agent_head(), "native-host"]
 
 
 def launcher(platform: str, command: Sequence[str]) -> tuple[str, str]:

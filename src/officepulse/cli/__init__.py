@@ -1,7 +1,8 @@
 """The ``officepulse`` command, one module per command group: ``server``, ``agent``
 (with ``probe`` and ``install-gnome-extension``), ``import-aw``, ``admin`` / ``people``
 (accounts.py: people's accounts), ``agents``, ``tokens`` and ``demo``. Each module adds
-its parser and sets the function that runs it.
+its parser and sets the function that runs it. ``officepulse-agent`` (packaged.py) is
+``officepulse agent`` alone, as packaged.
 
 Every flag of ``server`` and ``agent`` is a setting (see settings.py): ``--port`` is also
 OFFICEPULSE_PORT in the environment or in ``.env``.
@@ -15,14 +16,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from officepulse import __version__
-from officepulse.cli import accounts, agent, agents, demo, import_aw, server, tokens
 from officepulse.settings import SettingsError
-
-# In the order ``officepulse --help`` lists them.
-GROUPS = (server, agent, import_aw, accounts, agents, tokens, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The groups are imported here, not with the package: `officepulse-agent` imports
+    # cli.agent alone, without the server's, the store's and the accounts' modules.
+    from officepulse.cli import accounts, agent, agents, demo, import_aw, server, tokens
+
     parser = argparse.ArgumentParser(
         prog="officepulse",
         description="Live presence and time per app for teams in a virtual office.",
@@ -30,20 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"officepulse {__version__}")
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in GROUPS:
+    # In the order ``officepulse --help`` lists them.
+    for group in (server, agent, import_aw, accounts, agents, tokens, demo):
         group.add_parser(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_parsed(args: argparse.Namespace, prog: str = "officepulse") -> int:
+    """Run the command ``args`` chose; its exit status. ``prog`` names the command in
+    messages."""
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
     except SettingsError as exc:
-        print(f"officepulse: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except asyncio.CancelledError:
         return 0  # stopped by SIGTERM, after cleaning up
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_parsed(build_parser().parse_args(argv))

@@ -13,13 +13,21 @@ from officepulse.cli.flags import add_setting_flags, setting_flags
 from officepulse.cli.running import configure_logging, run_loop
 from officepulse.settings import HELP, AgentSettings, env_name
 
+DESCRIPTION = "Watch this desktop (or replay a timeline) and stream it to the server."
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     agent = sub.add_parser(
         "agent",
         help="run the agent that tells the server what is in front of this person",
-        description="Watch this desktop (or replay a timeline) and stream it to the server.",
+        description=DESCRIPTION,
     )
+    configure(agent)
+
+
+def configure(agent: argparse.ArgumentParser) -> None:
+    """The agent's flags and commands on ``agent``: ``officepulse agent``'s parser, or
+    ``officepulse-agent``'s own (packaged.py)."""
     add_setting_flags(agent, AgentSettings)
     agent.set_defaults(run=run)
     probes = agent.add_subparsers(
