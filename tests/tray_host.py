@@ -14,7 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,17 +194,18 @@ class Tray:
         self._move(cx, cy)
         self.x.xdotool("click", "1")
 
-    def choose(self, label: str) -> None:
-        """Open the menu with a right click on the icon and click the row ``label``."""
-        row = MENU.index(label)
+    def choose(self, label: str, rows: Sequence[str] = MENU) -> None:
+        """Open the menu with a right click on the icon and click the row ``label``;
+        ``rows``: the menu as shown (``tray.menu_rows``)."""
+        row = rows.index(label)
         for _ in range(5):
             if self.menu() is None:
                 cx, cy = self.icon().centre
                 self._move(cx, cy)
                 self.x.xdotool("click", "3")
             menu = wait_until(self.menu, what="the tray menu to open")
-            # Rows are all as tall (no separators): the middle of row ``row`` of len(MENU).
-            y = menu.y + (2 * row + 1) * menu.h // (2 * len(MENU))
+            # Rows are all as tall (no separators): the middle of row ``row`` of len(rows).
+            y = menu.y + (2 * row + 1) * menu.h // (2 * len(rows))
             self._move(menu.x + menu.w // 2, y)
             self.x.xdotool("click", "1")
             with contextlib.suppress(AssertionError):

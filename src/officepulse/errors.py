@@ -29,9 +29,11 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── PeriodError                       a report range that cannot be reckoned (core/periods.py)
  ├── CategoryError                     a category rule that cannot be used (core/categories.py)
  ├── ProxyHeaderError                  a broken PROXY protocol header (server/proxy_header.py)
+ ├── VersionError                      not a PEP 440 version number (versions.py)
  └── agent side
       ├── Rejected                       the server refused this agent (agent/link.py)
       │    └── Refused                     for who it is: asking again soon is refused again
+      │         └── Outdated                 older than the server admits (4426): update it
       ├── Stalled, Replaced, Throttled   why the link dropped a connection (agent/link.py)
       ├── CredentialStoreError           the credential cannot be kept where asked
       ├── KeyringSilent                  the keyring did not answer in time (agent/credential.py)

@@ -25,6 +25,7 @@ from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
 from officepulse.errors import OfficepulseError
+from officepulse.versions import VersionError, parse
 
 PREFIX = "OFFICEPULSE_"
 
@@ -83,6 +84,11 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     header_timeout: PositiveSeconds = 10.0
     max_sockets: Count | None = None
     trusted_proxies: list[Annotated[str, msgspec.Meta(min_length=1)]] | None = None
+    # Updates: the agent version to tell agents about (the welcome), where to get it, and
+    # the oldest agent admitted (refused below it with 4426, docs/protocol.md).
+    agent_latest_version: str | None = None
+    agent_download_url: str | None = None
+    agent_min_version: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def __post_init__(self) -> None:
@@ -95,6 +101,29 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                     f"{entry!r} is not an IP address or network (such as 10.0.0.5 or "
                     "10.0.0.0/24) - at `$.trusted_proxies`"
                 ) from None
+        self._check_updates()
+
+    def _check_updates(self) -> None:
+        versions = {}
+        for key in ("agent_latest_version", "agent_min_version"):
+            given = getattr(self, key)
+            if given is not None:
+                try:
+                    versions[key] = parse(given)
+                except VersionError as exc:
+                    raise ValueError(f"{exc} - at `$.{key}`") from None
+        latest, least = versions.get("agent_latest_version"), versions.get("agent_min_version")
+        if latest is not None and least is not None and least > latest:
+            raise ValueError(
+                f"the oldest agent admitted ({least}) is newer than the latest one "
+                f"(agent_latest_version {latest}) - at `$.agent_min_version`"
+            )
+        url = self.agent_download_url
+        if url is not None and not re.match(r"^https?://[^/\s]+\S*$", url):
+            raise ValueError(
+                "the download address must be an http:// or https:// URL "
+                "- at `$.agent_download_url`"
+            )
 
     def agent_auth_mode(self) -> Literal["open", "required"]:
         if self.agent_auth is not None:
@@ -202,6 +231,12 @@ HELP: dict[str, str] = {
     "trusted_proxies": "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies "
     "whose X-Forwarded-For and PROXY protocol headers say who the client is; default: none",
     "log_level": "debug, info, warning or error",
+    "agent_latest_version": "the current officepulse agent's version (like 0.2.0): agents "
+    "that are older show that an update is available, in their tray and log",
+    "agent_download_url": "where people get the current agent (an http:// or https:// "
+    "address), shown with the update notice and the refusal below agent_min_version",
+    "agent_min_version": "the oldest agent version admitted: older agents are refused "
+    "(close code 4426, update-required) and told to update",
     "agent_auth": "open (any agent may connect) or required (agents need a credential from "
     "an enrollment token); default: open only when listening on loopback",
     "enroll_token": "an enrollment token from the team lead, exchanged once for this agent's "

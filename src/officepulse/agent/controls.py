@@ -18,6 +18,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from officepulse.agent.pause import Pause
+from officepulse.agent.updates import Update
 
 __all__ = ["CATCHING_UP_FROM", "Controls", "State", "Status", "status_of"]
 
@@ -36,6 +37,8 @@ class Status:
     line: str
     # Not compared: the tray changes when the state or the words do, not at every span.
     waiting: int = field(default=0, compare=False)
+    # A newer agent the server told of: the tray's menu has a row for it.
+    update: Update | None = None
 
 
 def _clock(ms: int) -> str:
@@ -55,23 +58,30 @@ def status_of(
     offline_since_ms: int | None,
     server_url: str,
     local: Callable[[int], str] = _clock,
+    update: Update | None = None,
+    outdated: str | None = None,
 ) -> Status:
     """The status, from the most pressing down: paused (the person's choice), the desktop
-    cannot be read, offline, catching up, connected. ``pause`` is how the pause is
-    described ("paused until 14:30"), None when not paused."""
+    cannot be read, offline (refused as too old: ``outdated`` says why), catching up,
+    connected. ``pause`` is how the pause is described ("paused until 14:30"), None when
+    not paused. ``update``, a newer agent the server told of, goes with any of them."""
     host = urlsplit(server_url).hostname or server_url
     offline = "offline" if offline_since_ms is None else f"offline since {local(offline_since_ms)}"
     if pause is not None:
         link = "" if connected else f"; {offline}"
-        return Status("paused", f"{pause[:1].upper()}{pause[1:]}{link}", waiting)
+        return Status("paused", f"{pause[:1].upper()}{pause[1:]}{link}", waiting, update)
     if desktop_problem is not None:
-        return Status("no-desktop", f"Cannot read this desktop: {desktop_problem}", waiting)
+        line = f"Cannot read this desktop: {desktop_problem}"
+        return Status("no-desktop", line, waiting, update)
     if not connected:
+        if outdated is not None:
+            return Status("offline", f"Update required: {outdated}", waiting, update)
         waits = f" · {_spans(waiting)} waiting" if waiting else ""
-        return Status("offline", f"{offline[:1].upper()}{offline[1:]}{waits}", waiting)
+        return Status("offline", f"{offline[:1].upper()}{offline[1:]}{waits}", waiting, update)
     if waiting >= CATCHING_UP_FROM:
-        return Status("catching-up", f"Catching up: {_spans(waiting)} to send", waiting)
-    return Status("connected", f"Connected to {host}", waiting)
+        line = f"Catching up: {_spans(waiting)} to send"
+        return Status("catching-up", line, waiting, update)
+    return Status("connected", f"Connected to {host}", waiting, update)
 
 
 class Controls:

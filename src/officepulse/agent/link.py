@@ -10,6 +10,10 @@ presence keeps going first. A connection that takes spans but sends no ack for
 ``ack_timeout`` seconds is taken as stalled and replaced (the clock runs from
 the oldest unacknowledged send, see stall.py: quiet time never counts).
 
+The welcome may tell of a newer agent (updates.py): said in the log once per connection,
+and kept in ``update`` for the tray. Refused as too old (4426), the agent says why and tries
+again only every ``refused_retry`` seconds, as when it is blocked.
+
 Closed with 4009, the agent knows another connection with its ``agent_id``
 took over (two agents share one id): it does not fight back, but asks again
 with ``takeover: false``, which the server refuses while that other
@@ -34,6 +38,7 @@ import msgspec
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.agent.stall import StallWatch
+from officepulse.agent.updates import Update, offered
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError
@@ -78,6 +83,11 @@ REFUSAL_CODES = frozenset(
     }
 )
 REFUSAL_CLOSE_CODES = frozenset({CloseCode.AGENT_BLOCKED, CloseCode.UNAUTHORIZED})
+
+
+class Outdated(Refused):
+    """The server admits newer agents only (4426 ``update-required``): this one must be
+    updated; the message says to which version, and where to get it."""
 
 
 class Stalled(OfficepulseError):
@@ -157,6 +167,10 @@ class Link:
         self.on_credential = on_credential
         self.clock = clock
         self.welcome: Welcome | None = None
+        # A newer agent the server told of (updates.py), and why it refused this one as
+        # too old: for the tray, which says both.
+        self.update: Update | None = None
+        self.outdated: str | None = None
         self.connected = asyncio.Event()
         self.offline_since: float | None = clock()
         self.refused = 0
@@ -212,6 +226,17 @@ class Link:
                 wait: float | None = None
                 try:
                     await self._session(session)
+                except Outdated as exc:
+                    # Only another agent can get in: said once, then a slow retry (the
+                    # operator may lower the minimum); the agent never replaces itself.
+                    wait = self.refused_retry
+                    self.outdated = str(exc)
+                    self._lost(quietly=True)
+                    self._log_once(
+                        logging.ERROR,
+                        f"the server refused this agent as too old: {exc}",
+                        f"trying again every {wait:.0f} s",
+                    )
                 except Refused as exc:
                     # Blocked, removed, revoked: said once, then a slow retry, so that
                     # an unblock or a new token is picked up without hammering the server.
@@ -299,6 +324,14 @@ class Link:
             conv = AgentConversation(hello, self.encoding)
             await self._send_all(ws, conv.data_to_send())
             self.welcome = await self._handshake(ws, conv)
+            self.outdated = None
+            self.update = offered(self.hello.agent_version, self.welcome.agent_release)
+            if self.update is not None:
+                log.warning(
+                    "%s: this agent is %s; get the new one there (it does not update itself)",
+                    self.update.describe(),
+                    self.hello.agent_version,
+                )
             if self._yielding:
                 self._yielding = False
                 log.info("the other connection with this agent's id has gone; taking over")
@@ -337,6 +370,8 @@ class Link:
                 said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
                 if ws.close_code in RETRY_LATER:
                     raise Throttled(said)
+                if ws.close_code == CloseCode.UPDATE_REQUIRED:
+                    raise Outdated(said)
                 if ws.close_code in REFUSAL_CLOSE_CODES:
                     raise Refused(said)
                 if ws.close_code == CloseCode.REPLACED:
@@ -486,6 +521,8 @@ class Link:
             self.backfill_rate = max(float(self.batch_max), self.backfill_rate / 2)
         if code in RETRY_LATER_SLUGS:
             raise Throttled(message)
+        if code == CloseCode.UPDATE_REQUIRED.slug:
+            raise Outdated(message)  # this agent is too old: slow retries, said in the tray
         if code in REFUSAL_CODES:
             raise Refused(message)  # blocked, removed, no valid credential: slow retries
         if code == CloseCode.REPLACED.slug:

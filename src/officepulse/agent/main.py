@@ -204,6 +204,8 @@ async def _publish_status(
                 waiting=journal.stats().waiting,
                 offline_since_ms=None if offline is None else int(offline * 1000),
                 server_url=link.url,
+                update=link.update,
+                outdated=link.outdated,
             )
         )
         await asyncio.sleep(every)

@@ -8,8 +8,9 @@ memory than the whole agent; pystray adds Pillow and, on Linux, PyGObject.
 
 The icon's colour and mark say the state (``controls.State``): connected (green),
 catching up (blue, an arrow), offline (grey ring), paused (amber, two bars), cannot read
-the desktop (red, "!"). The menu says it in words, then: pause for 15 minutes, for an hour,
-until resumed; resume; the dashboard (also a left click); settings; about; quit.
+the desktop (red, "!"). The menu says it in words, then (when the server told of a newer
+agent) "Update available", which opens its download page; pause for 15 minutes, for an
+hour, until resumed; resume; the dashboard (also a left click); settings; about; quit.
 
 Nothing here is imported unless the tray is asked for: pystray, Pillow and GTK cost more
 memory than the rest of the agent (docs/performance.md).
@@ -29,12 +30,22 @@ from urllib.parse import urlsplit, urlunsplit
 from officepulse import __version__
 from officepulse.agent.background import AgentThread
 from officepulse.agent.controls import Controls, State, Status
+from officepulse.agent.updates import Update
 from officepulse.errors import OfficepulseError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["COLOURS", "MENU", "TrayUnavailable", "dashboard_url", "icon_image", "run_with_tray"]
+__all__ = [
+    "COLOURS",
+    "MENU",
+    "TrayUnavailable",
+    "dashboard_url",
+    "icon_image",
+    "menu_rows",
+    "run_with_tray",
+    "update_label",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +71,26 @@ MENU = (
     f"About officepulse {__version__}",
     "Quit",
 )
+# Where the update row goes when the server told of a newer agent (below the status).
+UPDATE_ROW = 1
 PAUSES: Mapping[str, float | None] = {
     "Pause for 15 minutes": 15 * 60.0,
     "Pause for 1 hour": 3600.0,
     "Pause until I resume": None,
 }
+
+
+def update_label(update: Update) -> str:
+    """The update row: what is new, and where a click takes the person."""
+    return f"Update available: {update.version}" + (" (download…)" if update.url else "")
+
+
+def menu_rows(status: Status) -> tuple[str, ...]:
+    """The menu's rows as shown for ``status``: ``MENU``, with the update row when the
+    server told of a newer agent."""
+    if status.update is None:
+        return MENU
+    return (*MENU[:UPDATE_ROW], update_label(status.update), *MENU[UPDATE_ROW:])
 
 
 class TrayUnavailable(OfficepulseError):
@@ -148,6 +174,12 @@ class Tray:
         # agent that is not paused. (pystray asks each time the menu is built.)
         rows: list[Any] = [
             item(lambda _: controls.status.line, None, enabled=False),
+            item(
+                lambda _: update_label(u) if (u := controls.status.update) else "",
+                self._update,
+                visible=lambda _: controls.status.update is not None,
+                enabled=lambda _: bool((u := controls.status.update) and u.url),
+            ),
             *(
                 item(text, self._pauser(seconds), enabled=lambda _: controls.can_pause)
                 for text, seconds in PAUSES.items()
@@ -170,10 +202,17 @@ class Tray:
     def show(self, status: Status) -> None:
         """The agent's status changed (called in the agent's thread; pystray hands the
         changes to the toolkit's loop)."""
-        log.info("tray: %s (%s)", status.state, status.line)
+        update = f"; {status.update.describe()}" if status.update else ""
+        log.info("tray: %s (%s)%s", status.state, status.line, update)
         self.icon.icon = icon_image(status.state)
         self.icon.title = self._title(status)
         self.icon.update_menu()
+
+    def _update(self) -> None:
+        update = self.controls.status.update
+        if update is not None and update.url:
+            log.info("tray: opening the download page of %s: %s", update.version, update.url)
+            self._in_background(lambda: self.open_url(str(update.url)))
 
     def _pauser(self, seconds: float | None) -> Callable[[], None]:
         def pause() -> None:

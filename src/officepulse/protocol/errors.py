@@ -6,7 +6,8 @@ ConversationError   a CloseCode, a short machine-readable ``code``, a message
  │                    and the conversations, and by ingest for a hello's unknown time zone (a
  │                    field's value the pure codec cannot check: it has no zone database)
  └── Refusal          the server will not take a well-formed hello or message (4009 and up):
-                      admission (blocked, removed, credentials, enrollment tokens), the
+                      admission (blocked, removed, credentials, enrollment tokens, an
+                      agent older than the server's minimum version), the
                       gateway's one connection per agent and its limits; a hint, where there
                       is one, says what the person at the agent can do
 """
@@ -35,6 +36,9 @@ class CloseCode(enum.IntEnum):
     # finer error code that says which (agent/link.py REFUSAL_CODES). Retrying with the
     # same one will be refused again.
     UNAUTHORIZED = 4011
+    # The agent's version is below the server's agent_min_version: it must be updated
+    # (4000 + HTTP's 426 Upgrade Required). Retrying with the same agent is refused again.
+    UPDATE_REQUIRED = 4426
     # Limits: 4000 + the nearest HTTP status, clear of the protocol's own 40xx.
     HANDSHAKE_TIMEOUT = 4408
     RATE_LIMITED = 4429

@@ -121,10 +121,19 @@ class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="typ
     id: Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 
+class AgentRelease(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The current agent release, as the server's operator set it: its ``version``, and
+    ``url`` where people get it."""
+
+    version: ShortText
+    url: LongText | None = None
+
+
 class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_field="type"):
     """The server accepted the Hello. The agent heartbeats at least every
     ``heartbeat_interval`` seconds; heartbeats further apart than ``pulsetime``
-    start a new span."""
+    start a new span. ``agent_release``, when the server knows one, is the current agent
+    (left out otherwise: older agents ignore it either way)."""
 
     v: int
     session: str
@@ -134,6 +143,7 @@ class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_fiel
     max_frame_bytes: int
     resume_from_seq: int = 0
     max_batch_spans: int = MAX_BATCH_SPANS
+    agent_release: AgentRelease | msgspec.UnsetType = msgspec.UNSET
 
 
 class Enrolled(msgspec.Struct, frozen=True, kw_only=True, tag="enrolled", tag_field="type"):

@@ -1,8 +1,10 @@
 """Who may connect an agent: the checks on a Hello before it is welcomed.
 
-Order: a blocked agent is refused first (whatever it presents); then an enrollment token
-in the Hello is exchanged for a credential (in any mode); then, where agents must
-authenticate (``agent_auth = required``), the Hello's credential is checked. Every refusal
+Order: a blocked agent is refused first (whatever it presents); then an agent older than
+``agent_min_version`` (before its enrollment token is spent: it has to come back updated);
+then an enrollment token in the Hello is exchanged for a credential (in any mode); then,
+where agents must authenticate (``agent_auth = required``), the Hello's credential is
+checked. Every refusal
 is a Refusal whose message says in words what is wrong, and whose hint what to do; the
 agent shows both as they are.
 """
@@ -11,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from officepulse.protocol.errors import CloseCode, Refusal
-from officepulse.protocol.messages import Hello
+from officepulse.protocol.messages import AgentRelease, Hello
 from officepulse.security.agent_secrets import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
 from officepulse.store.base import Blocked, Store
+from officepulse.versions import Version, VersionError, parse
 
 ASK = "ask your team lead for a new enrollment token"
 # What is wrong with an enrollment token, by its refusal code; the hint is ASK.
@@ -64,11 +69,47 @@ def agent_blocked(blocked: Blocked) -> Refusal:
     return Refusal(CloseCode.AGENT_BLOCKED, f"this agent was blocked by the team lead{why}")
 
 
+def update_required(agent_version: str, least: Version, url: str | None) -> Refusal:
+    where = f"download it from {url}" if url else "ask your team lead for it"
+    return Refusal(
+        CloseCode.UPDATE_REQUIRED,
+        f"this agent is version {agent_version}; this server admits {least} and newer",
+        hint=f"update the officepulse agent: {where}",
+    )
+
+
+def too_old(agent_version: str, least: Version) -> bool:
+    """Whether ``agent_version`` (a hello's) is below ``least``; one that is no version
+    number at all cannot be told to be recent enough."""
+    try:
+        return parse(agent_version) < least
+    except VersionError:
+        return True
+
+
 class Admission:
-    def __init__(self, store: Store, *, required: bool, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        required: bool,
+        clock: Callable[[], float],
+        latest_version: str | None = None,
+        min_version: str | None = None,
+        download_url: str | None = None,
+    ) -> None:
         self.store = store
         self.required = required
         self.clock = clock
+        self.min_version = parse(min_version) if min_version is not None else None
+        self.download_url = download_url
+        # What the welcome tells every agent about the current agent (left out when the
+        # operator set no version).
+        self.release: AgentRelease | msgspec.UnsetType = (
+            AgentRelease(version=latest_version, url=download_url)
+            if latest_version is not None
+            else msgspec.UNSET
+        )
 
     async def blocked(self, agent_id: str) -> Refusal | None:
         status = await self.store.agent(agent_id)
@@ -81,6 +122,9 @@ class Admission:
         blocked = await self.blocked(hello.agent_id)
         if blocked is not None:
             raise blocked
+        least = self.min_version
+        if least is not None and too_old(hello.agent_version, least):
+            raise update_required(hello.agent_version, least, self.download_url)
         if hello.enroll is not None:
             credential = new_secret(CREDENTIAL_PREFIX)
             refusal = await self.store.enroll(

@@ -60,7 +60,14 @@ class Server:
         self.bus: Bus = bus if bus is not None else MemoryBus()
         self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
         self.auth_mode = settings.agent_auth_mode()
-        self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
+        self.admission = Admission(
+            self.store,
+            required=self.auth_mode == "required",
+            clock=clock,
+            latest_version=settings.agent_latest_version,
+            min_version=settings.agent_min_version,
+            download_url=settings.agent_download_url,
+        )
         self.gateway = Gateway(settings, self.ingest, self.admission)
         self.control = AgentControl(
             self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock

@@ -321,6 +321,7 @@ class Gateway:
             heartbeat_interval=self.settings.heartbeat_interval,
             pulsetime=self.settings.pulsetime,
             max_frame_bytes=self.settings.max_frame_bytes,
+            agent_release=self.admission.release,
         )
 
     def _keep(self, agent_id: str) -> None:
