@@ -32,6 +32,7 @@ from officepulse import __version__
 from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.native_host import encode_message
 from officepulse.agent.tab_channel import TabListener
+from tests import test_enrollment
 from tests.conftest import WAIT, Process, ServerProcess, clean_env, wait_until
 from tests.test_native_host import HELLO, tab
 
@@ -338,3 +339,31 @@ def test_a_program_without_a_console_writes_to_its_log(tmp_path: Path) -> None:
     assert "officepulse agent probe" in logged  # probe's report
     assert logged.rstrip().endswith(f"{NAME} {__version__}")
     assert done.returncode == 0, done.stderr
+
+
+# A real Secret Service (gnome-keyring on a private bus) and a server that admits enrolled
+# agents only: the fixtures of tests/test_enrollment.py.
+secret_service = test_enrollment.secret_service
+locked = test_enrollment.locked
+
+
+def test_the_file_keeps_its_credential_in_the_system_keyring(
+    packaged: Path, locked: ServerProcess, secret_service: dict[str, str], tmp_path: Path
+) -> None:
+    """keyring finds its backends through their packages' metadata: the file must carry it,
+    or the credential would go to a file where the person has a keyring."""
+    token = test_enrollment.new_token(locked)
+    args = ("--server-url", locked.ws_url, "--source", "none", "--agent-id", "pkgkr")
+    agent = Process(
+        [str(packaged), *args, "--enroll-token", token],
+        name="the packaged agent",
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), **secret_service},
+    )
+    try:
+        agent.wait_for_log("credential is kept in")
+    finally:
+        kill_tree(agent.pid)
+        agent.wait()
+    out = agent.output()
+    assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
+    assert test_enrollment.keyring_password(secret_service, "pkgkr") is not None
