@@ -21,6 +21,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -367,3 +368,41 @@ def test_the_file_keeps_its_credential_in_the_system_keyring(
     out = agent.output()
     assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
     assert test_enrollment.keyring_password(secret_service, "pkgkr") is not None
+
+
+def test_the_file_carries_its_pages_and_the_gnome_extension(packaged: Path, tmp_path: Path) -> None:
+    """What the agent reads from its package at run time is in the file: the GNOME Shell
+    extension it installs (the same files as from source), and the settings page with its
+    script and stylesheet."""
+    homes = {name: tmp_path / name for name in ("packaged", "source")}
+    for name, command in (
+        ("packaged", [str(packaged)]),
+        ("source", [sys.executable, "-m", "officepulse", "agent"]),
+    ):
+        homes[name].mkdir()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(homes[name]), "TMPDIR": str(tmp_path)}
+        args = ["install-gnome-extension", "--shell-version", "45", "--no-enable"]
+        done = run([*command, *args], env=env, cwd=homes[name])
+        assert done.returncode == 0, done.stdout + done.stderr
+    extensions = Path(".local/share/gnome-shell/extensions/focused-window@officepulse")
+    packaged_files = sorted((homes["packaged"] / extensions).iterdir())
+    assert [f.name for f in packaged_files] == ["extension.js", "metadata.json"]
+    for built in packaged_files:
+        assert built.read_bytes() == (homes["source"] / extensions / built.name).read_bytes()
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(homes["packaged"]), "TMPDIR": str(tmp_path)}
+    page = Process([str(packaged), "settings", "--no-browser"], name="the settings page", env=env)
+    try:
+        link = page.wait_for_log("the settings page: ").split(": ", 1)[1]
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(link, timeout=WAIT) as answer:
+            assert "<title>officepulse agent settings</title>" in answer.read().decode()
+        origin = link.split("/?", 1)[0]
+        for asset in ("page.js", "page.css"):
+            with opener.open(f"{origin}/{asset}", timeout=WAIT) as answer:
+                source = ROOT / "src" / "officepulse" / "agent" / "page" / asset
+                assert answer.read() == source.read_bytes()
+    finally:
+        kill_tree(page.pid)
+        page.wait()
+    assert "Traceback" not in page.output()
