@@ -118,6 +118,7 @@ def sandbox(
     command += ["--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]
     command += ["--ro-bind", str(program), INSIDE, "--bind", str(home), HOME]
     command += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--die-with-parent"]
+    command += ["--chdir", HOME]  # run from the home folder, far from any checkout
     given = {"HOME": HOME, "USER": "person", "LANG": "C.UTF-8", **(env or {})}
     if display is not None:
         command += ["--ro-bind", "/tmp/.X11-unix", "/tmp/.X11-unix"]
