@@ -24,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from officepulse.bus.presence import AgentView
 from officepulse.core.spans import Span
 from officepulse.server.aw_compat import (
     IMPORT_BATCH,
@@ -42,7 +43,6 @@ from officepulse.server.aw_compat import (
     parse_instant,
     reproject_later,
 )
-from officepulse.server.presence import AgentView
 from officepulse.store import store_from_url
 from officepulse.store.base import AgentInfo
 

@@ -69,12 +69,12 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from officepulse import __version__
+from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.core.plausible import span_refusal
 from officepulse.core.spans import Span
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity
 from officepulse.server.guard import EXTENSION_ORIGINS
-from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, AgentStatus, Store
 from officepulse.store.failures import FailureLog

@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from officepulse.bus.base import Bus
+from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.core.plausible import instant_refusal, span_refusal
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
 from officepulse.core.zones import known_zone
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
-from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.store.base import AgentInfo, Store
 
 # How often a connected agent's "last seen" is written while heartbeats flow;
