@@ -38,6 +38,7 @@ from officepulse.server.admin import add_routes as add_admin_routes
 from officepulse.server.admission import Admission
 from officepulse.server.assets import find_vendor_files
 from officepulse.server.category_editor import FormError, apply_edit, rules_from_form
+from officepulse.server.collector import tune_collector
 from officepulse.server.control import AgentControl
 from officepulse.server.dashboards import Dashboard, Dashboards
 from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
@@ -614,6 +615,7 @@ async def serve(
     """Run until cancelled. ``ready`` gets the URL once the port is bound; with
     ``tls`` it serves https and wss."""
     limit = raise_fd_limit()
+    tune_collector()
     server = Server(settings)
     # aiohttp closes a connection with no complete request head within keepalive_timeout
     # of its opening or of the last answer: the header timeout (server/sockets.py).
