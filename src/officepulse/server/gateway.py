@@ -28,6 +28,7 @@ from officepulse.protocol.session import (
 from officepulse.server.admission import Admission
 from officepulse.server.ingest import AgentState, Ingest
 from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
+from officepulse.server.sockets import Connection
 from officepulse.settings import ServerSettings
 from officepulse.store.failures import StoreRefused
 
@@ -62,12 +63,16 @@ class AgentConnection:
     """One agent's websocket: frames in through the conversation, replies out
     under one lock (acks are sent from their own task)."""
 
-    def __init__(self, ws: AgentSocket, max_inflight: int, now: float) -> None:
+    def __init__(
+        self, ws: AgentSocket, max_inflight: int, now: float, socket: Connection | None
+    ) -> None:
         self.ws = ws
         self.conv = ServerConversation()
         # When the agent was last heard from (any message, pongs too), by the gateway's
         # clock: keep_alive() pings it after a quiet spell.
         self.heard_at = now
+        # The socket under it (None when it is served without the gate of sockets.py).
+        self.socket = socket
         self.state: AgentState | None = None
         self.send_lock = asyncio.Lock()
         # Commits not yet acknowledged; when the store is slow this fills up, the
@@ -89,26 +94,30 @@ class AgentConnection:
         acquire.cancel()
         return False
 
+    def _arrivals(self) -> int:
+        return self.socket.arrivals if self.socket is not None else 0
+
     async def keep_alive(self, interval: float, clock: Callable[[], float], peer: str) -> None:
         """Ping the agent once it has been quiet for ``interval`` seconds, and let it go if
         nothing comes back within half of that (gone without closing: a laptop shut, a
         network lost), as aiohttp's ``heartbeat`` would. That one moves a timer at every
-        message an agent sends (about a tenth of the server's time per heartbeat); here a
-        message only notes the time in ``heard_at``, and this task looks at it once per
-        interval."""
+        piece of data an agent sends (about a tenth of the server's time per heartbeat);
+        here a message only notes the time in ``heard_at``, and this task looks at it once
+        per interval. Data still arriving (a big message on a slow link) is an answer too."""
         while True:
             quiet = clock() - self.heard_at
             if quiet < interval:
                 await asyncio.sleep(interval - quiet)
                 continue
-            asked = clock()
+            asked, arrivals = clock(), self._arrivals()
             try:
                 await self.ws.ping()
             except (ConnectionError, RuntimeError):
                 return  # closing already: the reader sees it
             await asyncio.sleep(interval / 2)
-            if self.heard_at <= asked:
+            if self.heard_at <= asked and self._arrivals() == arrivals:
                 break
+            self.heard_at = max(self.heard_at, asked)  # heard since the ping
         log.info(
             "agent connection from %s: no answer to a ping within %g s; closing", peer, interval / 2
         )
@@ -157,6 +166,13 @@ class AgentConnection:
                 self.inflight.release()
             self.conv.ack(seq)
             await self.flush()
+
+
+def _socket_of(request: web.Request) -> Connection | None:
+    """The counted socket under a request, when it came through the gate (sockets.py)."""
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if isinstance(protocol, Connection) else None
 
 
 def limit_rules(settings: ServerSettings) -> LimitRules:
@@ -212,14 +228,16 @@ class Gateway:
         # middlewares): about a tenth of a message's cost when the read is 12 deep. A
         # cancelled handler cancels the task it waits for.
         try:
-            await asyncio.create_task(self._serve(ws, peer, bucket))
+            await asyncio.create_task(self._serve(ws, peer, bucket, _socket_of(request)))
         finally:
             self.limits.release(peer)
         return ws
 
-    async def _serve(self, ws: AgentSocket, peer: str, bucket: TokenBucket) -> None:
+    async def _serve(
+        self, ws: AgentSocket, peer: str, bucket: TokenBucket, socket: Connection | None
+    ) -> None:
         clock = self.clock
-        conn = AgentConnection(ws, self.max_inflight, clock())
+        conn = AgentConnection(ws, self.max_inflight, clock(), socket)
         conv = conn.conv
         acker = asyncio.create_task(conn.acknowledge())
         keeper = asyncio.create_task(conn.keep_alive(self.settings.ping_interval, clock, peer))
