@@ -20,8 +20,8 @@ from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import (
     HeartbeatReceived,
     HelloReceived,
+    PresenceReceived,
     ServerConversation,
-    ServerEvent,
     SpansReceived,
     State,
 )
@@ -276,7 +276,12 @@ class Gateway:
                 if conn.state is None:
                     ws.encoding = "json" if isinstance(frame, str) else "msgpack"
                 for event in conv.receive(frame):
-                    await self._on_event(conn, event, peer)
+                    if isinstance(event, HeartbeatReceived):  # nearly every message of a v1
+                        moved = self._on_heartbeat(conn, event)  # agent: no coroutine for it
+                        if moved is not None:
+                            await self.ingest.publish(moved)
+                    else:
+                        await self._on_event(conn, event, peer)
                 if conv.has_data_to_send():  # most messages get no reply
                     await conn.flush()
                 close = conv.close
@@ -315,16 +320,22 @@ class Gateway:
             await conn.flush()
         await conn.ws.close(code=violation.code, message=violation.reason.encode()[:123])
 
-    async def _on_event(self, conn: AgentConnection, event: ServerEvent, peer: str | None) -> None:
+    def _on_heartbeat(self, conn: AgentConnection, event: HeartbeatReceived) -> AgentState | None:
+        """Ingest one heartbeat; the agent's state when what it shows moved (to publish)."""
+        state = conn.state
+        assert state is not None
+        refusal, moved = self.ingest.beat(state, event.heartbeat)
+        if refusal is not None:
+            conn.conv.warn("heartbeat-refused", refusal)
+        return state if moved else None
+
+    async def _on_event(
+        self,
+        conn: AgentConnection,
+        event: HelloReceived | SpansReceived | PresenceReceived,
+        peer: str | None,
+    ) -> None:
         conv = conn.conv
-        if isinstance(event, HeartbeatReceived):  # first: nearly every message of a v1 agent
-            assert conn.state is not None
-            refusal, moved = self.ingest.beat(conn.state, event.heartbeat)
-            if refusal is not None:
-                conv.warn("heartbeat-refused", refusal)
-            elif moved:
-                await self.ingest.publish(conn.state)
-            return
         if isinstance(event, HelloReceived):
             hello = event.hello
             try:
