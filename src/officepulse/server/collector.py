@@ -5,8 +5,9 @@ now and then, once enough objects have lived through two of them, one walks ever
 the process holds. An ingesting server makes a few such objects per message (futures,
 events, spans); most are freed at once by reference counting, a few live a fraction of a
 second. At 10,000 heartbeats/s over 1,000 agents it collected 40 times a second and every
-3 s walked about 150,000 objects (130 ms each, finding no garbage): a fifth of its CPU,
-and a pause of every connection each time (docs/performance.md, "Paced ingest").
+3 s walked 150,000 objects or more (about 100 ms each, finding no garbage): a fifth of its
+CPU, and a pause of every connection each time (docs/performance.md, "The gateway's own
+cost").
 
 With the young generation let grow to ``YOUNG_THRESHOLD`` objects first, what a message
 makes is gone before the next collection, and walks of every object become rare. Cycles
