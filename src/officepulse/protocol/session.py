@@ -127,8 +127,8 @@ class ServerConversation:
         except ProtocolError as exc:
             self.fail(exc)
             return []
-        # Heartbeats first: nearly every message of a v1 agent is one (their only
-        # place in this method; Structs are not subclassed).
+        # Heartbeats first, and only here: nearly every message of a v1 agent is one
+        # (``type() is``: message Structs are never subclassed).
         if type(message) is Heartbeat and state is _OPEN:
             return [HeartbeatReceived(message)]
         if isinstance(message, Hello):
