@@ -24,6 +24,7 @@ from officepulse.panel.hub import Hub
 from officepulse.security.access import AccessControl
 from officepulse.server import aw_compat
 from officepulse.server.admission import Admission
+from officepulse.server.collector import tune_collector
 from officepulse.server.control import AgentControl
 from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
 from officepulse.server.gateway import Gateway
@@ -170,6 +171,7 @@ async def serve(
     """Run until cancelled. ``ready`` gets the URL once the port is bound; with
     ``tls`` it serves https and wss."""
     limit = raise_fd_limit()
+    tune_collector()
     server = Server(settings)
     # aiohttp closes a connection with no complete request head within keepalive_timeout
     # of its opening or of the last answer: the header timeout (server/sockets.py).

@@ -106,27 +106,29 @@ class Ingest:
         await self._publish(state)
         return state
 
-    async def beat(self, state: AgentState, heartbeat: Heartbeat) -> str | None:
-        """Apply one heartbeat; returns why it was refused, or None."""
+    def beat(self, state: AgentState, heartbeat: Heartbeat) -> tuple[str | None, bool]:
+        """Apply one heartbeat: why it was refused (or None), and whether what the agent
+        shows changed, which the caller then ``publish``es. Not a coroutine, nor does it
+        publish itself: it runs for nearly every message, and most change nothing shown."""
         self.heartbeats += 1
         now_ms = self._now_ms()
         ts_ms = to_ms(heartbeat.ts)
         implausible = instant_refusal(ts_ms, now_ms)
         if implausible is not None:
-            return f"heartbeat at {heartbeat.ts.isoformat()} refused: {implausible}"
+            return f"heartbeat at {heartbeat.ts.isoformat()} refused: {implausible}", False
         previous = state.current
         result = merge(previous, ts_ms, heartbeat.activity, self.pulsetime_ms)
         if isinstance(result, Stale):
             return (
                 f"heartbeat at {heartbeat.ts.isoformat()} is older than the current span, which "
                 f"started at {iso_utc(result.current.start_ms)}"
-            )
+            ), False
         state.last_seen_ms = now_ms
         if now_ms - state.saved_seen_ms >= LAST_SEEN_EVERY_MS:
             state.saved_seen_ms = now_ms
             self.store.save_agent(state.seen_info())
         if not result.changed:
-            return None
+            return None, False
         # v1 heartbeats say nothing of zones: their spans are in the hello's zone.
         tz = state.hello_tz
         if result.closed is not None:
@@ -134,9 +136,12 @@ class Ingest:
         current = _zoned(result.current, tz)
         self.store.save_span(state.info.id, current)
         state.current = current
-        if previous is None or result.switched or previous.start_ms != result.current.start_ms:
-            await self._publish(state)
-        return None
+        moved = previous is None or result.switched or previous.start_ms != current.start_ms
+        return None, moved
+
+    async def publish(self, state: AgentState) -> None:
+        """Tell the dashboards what the agent shows now (after a ``beat`` that moved it)."""
+        await self._publish(state)
 
     async def take_spans(
         self, state: AgentState, batch: Spans

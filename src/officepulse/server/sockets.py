@@ -178,7 +178,17 @@ class SocketGate:
 class Connection(asyncio.Protocol):
     """One counted socket: aiohttp's protocol inside, a PROXY header taken off in front."""
 
-    __slots__ = ("counted", "doomed", "gate", "head", "inner", "tail", "transport", "unmade")
+    __slots__ = (
+        "arrivals",
+        "counted",
+        "doomed",
+        "gate",
+        "head",
+        "inner",
+        "tail",
+        "transport",
+        "unmade",
+    )
 
     def __init__(self, gate: SocketGate, inner: asyncio.Protocol) -> None:
         self.gate = gate
@@ -196,6 +206,9 @@ class Connection(asyncio.Protocol):
         # The last bytes seen while no request head has ended (one may end across two
         # pieces); None once one has.
         self.tail: bytes | None = b""
+        # Pieces of data received: the agent gateway's keep-alive counts a message still
+        # arriving (a big one on a slow link) as an answer (server/gateway.py).
+        self.arrivals = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio's, whatever they are.
@@ -230,6 +243,7 @@ class Connection(asyncio.Protocol):
             self.doomed = True
 
     def data_received(self, data: bytes) -> None:
+        self.arrivals += 1
         if self.head is not None:
             passed = self._after_proxy_header(self.head + data)
             if passed is None:

@@ -675,7 +675,9 @@ def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
         future.set_exception(refused)
 
 
-_Batch = Queued[SpanRow, _Commit]
+# Heartbeats' spans are queued as Spans and made rows by the writer: of the ten versions
+# of a span that a second of heartbeats queues, only the last is made a row.
+_Batch = Queued[Span, _Commit]
 
 
 class SQLiteStore(SQLiteAccounts, AgentChanges):
@@ -693,7 +695,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         self.max_pending_commits = max_pending_commits
         self._commits: list[_Commit] = []
         self._commit_slots: asyncio.Semaphore | None = None
-        self._spans: dict[tuple[str, int], SpanRow] = {}
+        self._spans: dict[tuple[str, int], Span] = {}
         self._agents: dict[str, AgentInfo] = {}
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -783,7 +785,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
     def save_span(self, agent_id: str, span: Span) -> None:
         with self._queue_lock:
-            self._spans[(agent_id, span.start_ms)] = _span_row(agent_id, span)
+            self._spans[(agent_id, span.start_ms)] = span
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -866,7 +868,10 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             # (agent, start) wins), with their rollups, in this one transaction.
             write_span_rows(
                 conn,
-                [*batch.spans.values(), *(row for c in batch.commits for row in c.rows)],
+                [
+                    *(_span_row(agent_id, span) for (agent_id, _), span in batch.spans.items()),
+                    *(row for c in batch.commits for row in c.rows),
+                ],
                 self._rules,
             )
             for commit in batch.commits:
