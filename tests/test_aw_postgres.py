@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from officepulse.core.categories import Rule
-from officepulse.server.aw_compat import (
+from officepulse.activitywatch.http import (
     AFK,
     WEB,
     WINDOW,
@@ -31,7 +30,8 @@ from officepulse.server.aw_compat import (
     parse_timestamp,
     project,
 )
-from officepulse.server.aw_postgres import PostgresAwStore
+from officepulse.activitywatch.postgres import PostgresAwStore
+from officepulse.core.categories import Rule
 from officepulse.store.postgres import PostgresStore
 from tests.test_aw_heartbeats import post_all, random_beats, shape
 from tests.test_aw_support import (

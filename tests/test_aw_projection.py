@@ -15,9 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from officepulse.core.spans import Span
-from officepulse.protocol.messages import Activity
-from officepulse.server.aw_compat import (
+from officepulse.activitywatch.http import (
     AFK,
     AW_SCHEMA,
     GAP_MS,
@@ -40,6 +38,8 @@ from officepulse.server.aw_compat import (
     is_browser,
     project,
 )
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
 from officepulse.store.base import Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore

@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     """Import, say what was done; 0, 2 on a bad file, 1 when the database cannot be
     opened."""
-    from officepulse.aw_import import import_file
-    from officepulse.server.aw_compat import AwError
+    from officepulse.activitywatch.http import AwError
+    from officepulse.activitywatch.importer import import_file
 
     database = chosen(args, "import-aw")
     if database is None:

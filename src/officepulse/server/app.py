@@ -16,13 +16,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from officepulse.activitywatch import http as aw_http
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
 from officepulse.panel.app import Panel
 from officepulse.panel.hub import Hub
 from officepulse.security.access import AccessControl
-from officepulse.server import aw_compat
 from officepulse.server.admission import Admission
 from officepulse.server.collector import tune_collector
 from officepulse.server.control import AgentControl
@@ -109,7 +109,7 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
-        aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        aw_http.add_routes(app, self)  # after _startup: its start-up needs the store
         app.on_startup.append(self._start_retention)  # last: the AW tables prune too
         return app
 

@@ -24,9 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from officepulse.bus.presence import AgentView
-from officepulse.core.spans import Span
-from officepulse.server.aw_compat import (
+from officepulse.activitywatch.http import (
     IMPORT_BATCH,
     AwBucket,
     AwError,
@@ -43,6 +41,8 @@ from officepulse.server.aw_compat import (
     parse_instant,
     reproject_later,
 )
+from officepulse.bus.presence import AgentView
+from officepulse.core.spans import Span
 from officepulse.store import store_from_url
 from officepulse.store.base import AgentInfo
 

@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from officepulse.activitywatch.http import AW_TABLES, NO_FLOOR, AwError, AwTables, SqlAwTables
 from officepulse.core.spans import Span
-from officepulse.server.aw_compat import AW_TABLES, NO_FLOOR, AwError, AwTables, SqlAwTables
 from officepulse.store.postgres import (
     MIGRATION_LOCK,
     PostgresStore,

@@ -991,7 +991,7 @@ def aw_store_for(store: Store) -> OwnAwStore | None:
     if isinstance(store, SQLiteStore):
         return SQLiteAwStore(store.path)
     try:
-        from officepulse.server.aw_postgres import PostgresAwStore
+        from officepulse.activitywatch.postgres import PostgresAwStore
         from officepulse.store.postgres import PostgresStore
     except ImportError:  # no psycopg, so it is no PostgresStore
         return None
@@ -1702,7 +1702,7 @@ class AwApi:
         )
 
     async def import_all(self, request: web.Request) -> web.Response:
-        from officepulse.aw_import import import_buckets, parse_export
+        from officepulse.activitywatch.importer import import_buckets, parse_export
 
         payloads: list[Any] = []
         if request.content_type.startswith("multipart/"):
