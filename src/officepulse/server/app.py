@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from officepulse.activitywatch import http as aw_http
+from officepulse.activitywatch.http import AwApi
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
@@ -77,6 +77,14 @@ class Server:
             clock=clock,
         )
         self.retention = Retention(self.store, settings.retention_days, clock)
+        self.activitywatch = AwApi(
+            self.store,
+            self.bus,
+            self.retention,
+            view=self.panel.hub.view,
+            clock=clock,
+            read_only=self.auth_mode == "required",
+        )
         self._retention_task: asyncio.Task[None] | None = None
         names = settings.allowed_hosts
         self.hosts = HostRules.of(
@@ -90,7 +98,7 @@ class Server:
 
     @property
     def hub(self) -> Hub:
-        """The agents as the dashboards see them now (the ActivityWatch API reads them)."""
+        """The agents as the dashboards see them now."""
         return self.panel.hub
 
     def now_ms(self) -> int:
@@ -109,7 +117,7 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
-        aw_http.add_routes(app, self)  # after _startup: its start-up needs the store
+        self.activitywatch.add_routes(app)  # after _startup: its start-up needs the store
         app.on_startup.append(self._start_retention)  # last: the AW tables prune too
         return app
 

@@ -9,14 +9,13 @@ import msgspec
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
+from officepulse.activitywatch.http import EXTENSION_ORIGINS
 from officepulse.server.hosts import HostRules
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# ActivityWatch's browser watcher posts from its extension's pages (aw_compat.py).
-EXTENSION_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
 _json = msgspec.json.Encoder()
 
 

@@ -149,7 +149,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         f"SELECT {HOUR_MS}, bucket_ms - ((bucket_ms % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS} AS h, "
         f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {MINUTE_MS} "
         "GROUP BY h, agent_id, app, idle",
-        # Writers of spans other than this store (server/aw_compat.py) leave what they
+        # Writers of spans other than this store (activitywatch/sqlite.py) leave what they
         # changed here, in their own transaction; usage() counts it and the store's next
         # write folds it into the rollups.
         "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
