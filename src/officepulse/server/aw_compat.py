@@ -74,7 +74,7 @@ from officepulse.core.plausible import span_refusal
 from officepulse.core.spans import Span
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.messages import Activity
-from officepulse.server.guard import EXTENSION_ORIGINS
+from officepulse.security.guard import EXTENSION_ORIGINS
 from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, AgentStatus, Store
 from officepulse.store.failures import FailureLog

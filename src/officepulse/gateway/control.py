@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from officepulse.bus.base import Bus
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, encode_view
-from officepulse.server.admission import agent_blocked, agent_removed, credential_revoked
-from officepulse.server.gateway import Gateway
+from officepulse.gateway.admission import agent_blocked, agent_removed, credential_revoked
+from officepulse.gateway.gateway import Gateway
 from officepulse.store.base import AgentEvent, Store
 from officepulse.store.failures import FailureLog
 

@@ -1,5 +1,6 @@
 """Ingest: turns an agent's hello, heartbeats, span batches, presence and
-goodbye into stored spans and presence updates on the bus.
+goodbye into stored spans and presence updates on the bus. The one path that writes an
+agent's spans: heartbeats through ``beat``, batches through ``take_spans`` then ``commit``.
 
 One ``AgentState`` per connection holds the agent's latest stored span (which a
 heartbeat or an equal span extends) and the highest journal sequence number
@@ -195,6 +196,11 @@ class Ingest:
             self.store.save_agent(state.seen_info())
             await self._publish(state)
         return list(rows.values()), state.seq, notes
+
+    async def commit(self, state: AgentState, rows: list[Span], seq: int) -> None:
+        """Store the rows ``take_spans`` gave, with the sequence number they complete, in one
+        durable commit (the gateway acknowledges ``seq`` once it returns)."""
+        await self.store.commit_spans(state.info.id, rows, seq)
 
     async def presence(self, state: AgentState, presence: Presence) -> None:
         now_ms = self._now_ms()

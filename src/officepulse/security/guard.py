@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from officepulse.server.hosts import HostRules
+from officepulse.security.hosts import HostRules
 
 log = logging.getLogger(__name__)
 
