@@ -6,6 +6,7 @@ interpreter (an import cycle hidden inside functions fails there first)."""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
@@ -87,3 +88,32 @@ def test_the_packages_are_the_layouts() -> None:
     assert {"agent", "bus", "cli", "core", "gateway", "panel", "protocol", "security"} <= set(
         _packages()
     )
+
+
+def _first_name(call: ast.Call) -> str | None:
+    arg = call.args[0] if call.args else None
+    return arg.id if isinstance(arg, ast.Name) else None
+
+
+def _calls(attribute: str, first: str | None = None) -> list[str]:
+    """Where src/officepulse calls ``<something>.<attribute>(...)`` (with the name
+    ``first`` as its first argument, when given)."""
+    found = []
+    for path in sorted((ROOT / "src" / "officepulse").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == attribute
+                and (first is None or _first_name(node) == first)
+            ):
+                found.append(f"{path.relative_to(ROOT / 'src')}:{node.lineno}")
+    return found
+
+
+def test_one_owner_saves_agents_and_publishes_presence() -> None:
+    # gateway/agents.py is the one owner of agent state; stores write their own rows.
+    savers = {c.split(":")[0] for c in _calls("save_agent")}
+    assert savers == {"officepulse/gateway/agents.py"}, _calls("save_agent")
+    presence = _calls("publish", "PRESENCE_SUBJECT")
+    assert {c.split(":")[0] for c in presence} == {"officepulse/gateway/agents.py"}, presence

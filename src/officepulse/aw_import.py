@@ -26,6 +26,7 @@ import msgspec
 
 from officepulse.bus.presence import AgentView
 from officepulse.core.spans import Span
+from officepulse.gateway.agents import Agents
 from officepulse.server.aw_compat import (
     IMPORT_BATCH,
     AwBucket,
@@ -237,7 +238,7 @@ async def import_file(path: Path, database: str | Path) -> ImportReport:
         await aw.open()
         try:
             report, _ = await import_buckets(
-                aw, buckets, now_ms=int(now * 1000), save_agent=store.save_agent
+                aw, buckets, now_ms=int(now * 1000), save_agent=Agents(store, None).save
             )
         finally:
             await aw.close()

@@ -15,7 +15,8 @@ from aiohttp import WSMsgType, web
 
 from officepulse import __version__
 from officepulse.gateway.admission import Admission
-from officepulse.gateway.ingest import AgentState, Ingest
+from officepulse.gateway.agents import AgentState
+from officepulse.gateway.ingest import Ingest
 from officepulse.gateway.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
@@ -208,6 +209,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.ingest = ingest
+        self.agents = ingest.agents
         self.admission = admission
         self.max_inflight = max_inflight
         self.clock = clock
@@ -291,7 +293,7 @@ class Gateway:
                     if isinstance(event, HeartbeatReceived):  # nearly every message of a v1
                         moved = self._on_heartbeat(conn, event)  # agent: no coroutine for it
                         if moved is not None:
-                            await self.ingest.publish(moved)
+                            await self.agents.show(moved)
                     else:
                         await self._on_event(conn, event, peer)
                 if conv.has_data_to_send():  # most messages get no reply
@@ -367,7 +369,7 @@ class Gateway:
             # before the connection was listed; from here on a kick finds it.
             late = await self.admission.blocked(hello.agent_id)
             if late is not None:
-                conn.state.gone = "blocked"
+                self.agents.let_go(conn.state, "blocked")
                 conv.reject(late)
                 return
             conv.accept(self._welcome(hello.v, conn.state.seq))
@@ -449,7 +451,8 @@ class Gateway:
         conn = self.connections.get(agent_id)
         if conn is None or conn.state is None or conn.ws.closed:
             return False
-        conn.state.gone = gone
+        if gone is not None:
+            self.agents.let_go(conn.state, gone)
         conn.closing.set()
         conn.conv.fail(error)
         with contextlib.suppress(ConnectionError, RuntimeError):

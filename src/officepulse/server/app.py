@@ -20,6 +20,7 @@ from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
 from officepulse.gateway.admission import Admission
+from officepulse.gateway.agents import Agents
 from officepulse.gateway.control import AgentControl
 from officepulse.gateway.gateway import Gateway
 from officepulse.gateway.ingest import Ingest
@@ -59,12 +60,19 @@ class Server:
         self.clock = clock
         self.store: Store = store if store is not None else store_from_url(settings.database)
         self.bus: Bus = bus if bus is not None else MemoryBus()
-        self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
+        # The one owner of agent state: every path that saves an agent or publishes its
+        # presence (ingest, control, the ActivityWatch API) goes through it.
+        self.agents = Agents(self.store, self.bus)
+        self.ingest = Ingest(self.store, self.agents, pulsetime=settings.pulsetime, clock=clock)
         self.auth_mode = settings.agent_auth_mode()
         self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
         self.gateway = Gateway(settings, self.ingest, self.admission, socket_of=socket_of)
         self.control = AgentControl(
-            self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock
+            self.store,
+            self.gateway,
+            self.agents,
+            required=self.auth_mode == "required",
+            clock=clock,
         )
         self.access = AccessControl(self.store, clock)
         self.panel = Panel(

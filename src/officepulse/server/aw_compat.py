@@ -69,7 +69,7 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from officepulse import __version__
-from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, encode_view
+from officepulse.bus.presence import AgentView
 from officepulse.core.plausible import span_refusal
 from officepulse.core.spans import Span
 from officepulse.errors import OfficepulseError
@@ -1414,7 +1414,7 @@ class AwApi:
                 online = shown is not None and shown.online
                 seen = shown.last_seen_ms if shown is not None else now_ms
                 info = agent_info(p.hostname, p.clients, online=online, seen_ms=seen)
-            self.server.store.save_agent(info)
+            self.server.agents.save(info)
             view = AgentView.of(info, p.current)
             if (
                 shown is None
@@ -1423,7 +1423,7 @@ class AwApi:
                 or shown.version != view.version
                 or _changed(shown, view)
             ):
-                await self.server.bus.publish(PRESENCE_SUBJECT, encode_view(view))
+                await self.server.agents.publish(view)
 
     async def _sweep(self) -> None:
         """Mark ActivityWatch agents offline once they have been silent for long
@@ -1437,10 +1437,8 @@ class AwApi:
         now_ms = self.server.now_ms()
         for status in stale_agents(await self.server.store.agents(), now_ms, self.offline_after_ms):
             info = replace(status.info, online=False)
-            self.server.store.save_agent(info)
-            await self.server.bus.publish(
-                PRESENCE_SUBJECT, encode_view(AgentView.of(info, status.current))
-            )
+            self.server.agents.save(info)
+            await self.server.agents.publish(AgentView.of(info, status.current))
 
     # -- routes
 
@@ -1730,10 +1728,10 @@ class AwApi:
                 self.store,
                 buckets,
                 now_ms=self.server.now_ms(),
-                save_agent=self.server.store.save_agent,
+                save_agent=self.server.agents.save,
             )
             for view in views:
-                await self.server.bus.publish(PRESENCE_SUBJECT, encode_view(view))
+                await self.server.agents.publish(view)
         return json_response(None)
 
 
