@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from officepulse.gateway.limits import LimitRules, Limits, TokenBucket
 from officepulse.protocol.errors import CloseCode
-from officepulse.server.limits import LimitRules, Limits, TokenBucket
 from tests.conftest import OFFICEPULSE, WAIT, ServerProcess, clean_env, start_server, wait_until
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)

@@ -29,7 +29,6 @@ from officepulse.activitywatch.answers import (
 )
 from officepulse.activitywatch.importer import import_buckets, parse_export
 from officepulse.activitywatch.model import (
-    AW_PLATFORM,
     AwBucket,
     AwError,
     AwEvent,
@@ -54,8 +53,9 @@ from officepulse.activitywatch.operations import (
 )
 from officepulse.activitywatch.stores import aw_store_for
 from officepulse.activitywatch.tables import NO_FLOOR, AwStore, AwTables, OwnAwStore
-from officepulse.bus.base import Bus
-from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, encode_view
+from officepulse.bus.presence import AgentView
+from officepulse.security.guard import EXTENSION_ORIGINS
+from officepulse.store.aw_erase import AW_PLATFORM
 from officepulse.store.base import AgentInfo, AgentStatus
 from officepulse.store.failures import FailureLog
 
@@ -70,17 +70,21 @@ Prune = Callable[[int], Awaitable[int]]
 OFFLINE_AFTER = 180.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
-# ActivityWatch's browser watcher posts from its extension's pages (the Host/Origin
-# guard lets these origins through, and the API answers them with CORS headers).
-EXTENSION_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
 
 
 class Agents(Protocol):
-    """What the API needs of the officepulse store: its agents (``Store`` provides it)."""
-
-    def save_agent(self, agent: AgentInfo) -> None: ...
+    """What the API reads of the officepulse store: its agents (``Store`` provides it)."""
 
     async def agents(self) -> list[AgentStatus]: ...
+
+
+class AgentOwner(Protocol):
+    """The one owner of agent state (gateway/agents.py's ``Agents``): it alone saves an
+    agent's row and publishes its presence."""
+
+    def save(self, info: AgentInfo) -> None: ...
+
+    async def publish(self, view: AgentView) -> None: ...
 
 
 class Retention(Protocol):
@@ -141,7 +145,7 @@ class AwApi:
     def __init__(
         self,
         officepulse: Agents,
-        bus: Bus,
+        owner: AgentOwner,
         retention: Retention,
         *,
         view: Callable[[str], AgentView | None],
@@ -150,7 +154,7 @@ class AwApi:
         offline_after: float = OFFLINE_AFTER,
     ) -> None:
         self.officepulse = officepulse
-        self.bus = bus
+        self.owner = owner
         self.retention = retention
         self.view = view
         self.clock = clock
@@ -255,7 +259,7 @@ class AwApi:
                 online = shown is not None and shown.online
                 seen = shown.last_seen_ms if shown is not None else now_ms
                 info = agent_info(p.hostname, p.clients, online=online, seen_ms=seen)
-            self.officepulse.save_agent(info)
+            self.owner.save(info)
             view = AgentView.of(info, p.current)
             if (
                 shown is None
@@ -264,7 +268,7 @@ class AwApi:
                 or shown.version != view.version
                 or _changed(shown, view)
             ):
-                await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))
+                await self.owner.publish(view)
 
     async def _sweep(self) -> None:
         """Mark ActivityWatch agents offline once they have been silent for long
@@ -278,10 +282,8 @@ class AwApi:
         now_ms = self.now_ms()
         for status in stale_agents(await self.officepulse.agents(), now_ms, self.offline_after_ms):
             info = replace(status.info, online=False)
-            self.officepulse.save_agent(info)
-            await self.bus.publish(
-                PRESENCE_SUBJECT, encode_view(AgentView.of(info, status.current))
-            )
+            self.owner.save(info)
+            await self.owner.publish(AgentView.of(info, status.current))
 
     # -- routes
 
@@ -574,10 +576,10 @@ class AwApi:
                 self.store,
                 buckets,
                 now_ms=self.now_ms(),
-                save_agent=self.officepulse.save_agent,
+                save_agent=self.owner.save,
             )
             for view in views:
-                await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))
+                await self.owner.publish(view)
         return json_response(None)
 
 

@@ -39,6 +39,7 @@ from officepulse.activitywatch.stores import aw_store_for
 from officepulse.activitywatch.tables import AwStore, AwTables
 from officepulse.bus.presence import AgentView
 from officepulse.core.spans import Span
+from officepulse.gateway.agents import Agents
 from officepulse.store import store_from_url
 from officepulse.store.base import AgentInfo
 
@@ -235,7 +236,7 @@ async def import_file(path: Path, database: str | Path) -> ImportReport:
         await aw.open()
         try:
             report, _ = await import_buckets(
-                aw, buckets, now_ms=int(now * 1000), save_agent=store.save_agent
+                aw, buckets, now_ms=int(now * 1000), save_agent=Agents(store, None).save
             )
         finally:
             await aw.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from officepulse.core.plausible import span_refusal
 from officepulse.errors import OfficepulseError
+from officepulse.store.aw_erase import AW_PLATFORM
 from officepulse.store.base import AgentInfo
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ AFK = "afkstatus"
 WEB = "web.tab.current"
 PROJECTED_TYPES = (WINDOW, AFK, WEB)
 
-AW_PLATFORM = "ActivityWatch"
 AW_TZ = "UTC"  # watchers do not say where they are
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -20,21 +20,22 @@ from officepulse.activitywatch.http import AwApi
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
+from officepulse.gateway.admission import Admission
+from officepulse.gateway.agents import Agents
+from officepulse.gateway.control import AgentControl
+from officepulse.gateway.gateway import Gateway
+from officepulse.gateway.ingest import Ingest
 from officepulse.panel.app import Panel
 from officepulse.panel.hub import Hub
 from officepulse.security.access import AccessControl
-from officepulse.server.admission import Admission
+from officepulse.security.guard import guard
+from officepulse.security.hosts import HostRules, default_names
 from officepulse.server.collector import tune_collector
-from officepulse.server.control import AgentControl
 from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
-from officepulse.server.gateway import Gateway
-from officepulse.server.guard import guard
-from officepulse.server.hosts import HostRules, default_names
-from officepulse.server.ingest import Ingest
 from officepulse.server.netnames import machine_names
 from officepulse.server.proxies import TrustedProxies
 from officepulse.server.retention import Retention
-from officepulse.server.sockets import GatedSite, SocketGate
+from officepulse.server.sockets import GatedSite, SocketGate, socket_of
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
 from officepulse.store.base import Store
@@ -59,12 +60,19 @@ class Server:
         self.clock = clock
         self.store: Store = store if store is not None else store_from_url(settings.database)
         self.bus: Bus = bus if bus is not None else MemoryBus()
-        self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
+        # The one owner of agent state: every path that saves an agent or publishes its
+        # presence (ingest, control, the ActivityWatch API) goes through it.
+        self.agents = Agents(self.store, self.bus)
+        self.ingest = Ingest(self.store, self.agents, pulsetime=settings.pulsetime, clock=clock)
         self.auth_mode = settings.agent_auth_mode()
         self.admission = Admission(self.store, required=self.auth_mode == "required", clock=clock)
-        self.gateway = Gateway(settings, self.ingest, self.admission)
+        self.gateway = Gateway(settings, self.ingest, self.admission, socket_of=socket_of)
         self.control = AgentControl(
-            self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock
+            self.store,
+            self.gateway,
+            self.agents,
+            required=self.auth_mode == "required",
+            clock=clock,
         )
         self.access = AccessControl(self.store, clock)
         self.panel = Panel(
@@ -79,7 +87,7 @@ class Server:
         self.retention = Retention(self.store, settings.retention_days, clock)
         self.activitywatch = AwApi(
             self.store,
-            self.bus,
+            self.agents,
             self.retention,
             view=self.panel.hub.view,
             clock=clock,

@@ -175,6 +175,14 @@ class SocketGate:
         return real_client
 
 
+def socket_of(request: web.Request) -> Connection | None:
+    """The counted socket under a request, when it came through the gate (the agent
+    gateway's keep-alive reads its ``arrivals``)."""
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if isinstance(protocol, Connection) else None
+
+
 class Connection(asyncio.Protocol):
     """One counted socket: aiohttp's protocol inside, a PROXY header taken off in front."""
 
@@ -207,7 +215,7 @@ class Connection(asyncio.Protocol):
         # pieces); None once one has.
         self.tail: bytes | None = b""
         # Pieces of data received: the agent gateway's keep-alive counts a message still
-        # arriving (a big one on a slow link) as an answer (server/gateway.py).
+        # arriving (a big one on a slow link) as an answer (gateway/gateway.py).
         self.arrivals = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -42,6 +42,7 @@ from officepulse.core.categories import (
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
     FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
@@ -1194,6 +1195,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             await conn.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
             if erase:
                 await erase_spans(conn, agent_id)
+                await erase_aw_events_postgres(conn, agent_id)
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
             # Whose it was goes with it: the same id enrolling later is nobody's yet.
             await conn.execute("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))

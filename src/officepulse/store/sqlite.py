@@ -35,6 +35,7 @@ from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
+from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
     DAY_MS,
     FLUSH_INTERVAL,
@@ -1088,6 +1089,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         def work(conn: sqlite3.Connection) -> bool:
             if erase:
                 erase_spans(conn, agent_id, self._rules)
+                erase_aw_events_sqlite(conn, agent_id)
             conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
             # Whose it was goes with it: the same id enrolling later is nobody's yet.
             conn.execute("DELETE FROM agent_owners WHERE agent_id = ?", (agent_id,))

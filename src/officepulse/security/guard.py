@@ -9,8 +9,11 @@ import msgspec
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from officepulse.activitywatch.http import EXTENSION_ORIGINS
-from officepulse.server.hosts import HostRules
+from officepulse.security.hosts import HostRules
+
+# ActivityWatch's browser watcher posts from its extension's pages: the guard lets these
+# origins through, and the ActivityWatch API answers them with CORS headers.
+EXTENSION_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,15 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 from aiohttp import WSMsgType, web
 
 from officepulse import __version__
+from officepulse.gateway.admission import Admission
+from officepulse.gateway.agents import AgentState
+from officepulse.gateway.ingest import Ingest
+from officepulse.gateway.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
@@ -25,10 +29,6 @@ from officepulse.protocol.session import (
     SpansReceived,
     State,
 )
-from officepulse.server.admission import Admission
-from officepulse.server.ingest import AgentState, Ingest
-from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
-from officepulse.server.sockets import Connection
 from officepulse.settings import ServerSettings
 from officepulse.store.failures import StoreRefused
 
@@ -38,6 +38,19 @@ log = logging.getLogger(__name__)
 # global on Python 3.11.
 _BINARY, _TEXT, _PING, _PONG = WSMsgType.BINARY, WSMsgType.TEXT, WSMsgType.PING, WSMsgType.PONG
 _AWAITING_HELLO = State.AWAITING_HELLO
+
+
+class Counted(Protocol):
+    """The socket under an agent's connection, as counted by the server's socket gate
+    (server/sockets.py, ``Connection``): pieces of data received so far."""
+
+    @property
+    def arrivals(self) -> int: ...
+
+
+def no_socket(request: web.Request) -> Counted | None:
+    """Served without a socket gate: keep_alive then hears messages only."""
+    return None
 
 
 class AgentSocket(web.WebSocketResponse):
@@ -69,14 +82,14 @@ class AgentConnection:
     under one lock (acks are sent from their own task)."""
 
     def __init__(
-        self, ws: AgentSocket, max_inflight: int, now: float, socket: Connection | None
+        self, ws: AgentSocket, max_inflight: int, now: float, socket: Counted | None
     ) -> None:
         self.ws = ws
         self.conv = ServerConversation()
         # When the agent was last heard from (any message, pongs too), by the gateway's
         # clock: keep_alive() pings it after a quiet spell.
         self.heard_at = now
-        # The socket under it (None when it is served without the gate of sockets.py).
+        # The socket under it (None when it is served without the server's socket gate).
         self.socket = socket
         self.state: AgentState | None = None
         self.send_lock = asyncio.Lock()
@@ -173,13 +186,6 @@ class AgentConnection:
             await self.flush()
 
 
-def _socket_of(request: web.Request) -> Connection | None:
-    """The counted socket under a request, when it came through the gate (sockets.py)."""
-    transport = request.transport
-    protocol = transport.get_protocol() if transport is not None else None
-    return protocol if isinstance(protocol, Connection) else None
-
-
 def limit_rules(settings: ServerSettings) -> LimitRules:
     return LimitRules(
         rate_per_agent=settings.rate_per_agent,
@@ -199,12 +205,15 @@ class Gateway:
         admission: Admission,
         max_inflight: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        socket_of: Callable[[web.Request], Counted | None] = no_socket,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
+        self.agents = ingest.agents
         self.admission = admission
         self.max_inflight = max_inflight
         self.clock = clock
+        self.socket_of = socket_of
         self.limits = Limits(limit_rules(settings))
         self.connections: dict[str, AgentConnection] = {}
 
@@ -233,13 +242,13 @@ class Gateway:
         # handler task (the middlewares, the handler), three in a task of its own. A
         # cancelled handler cancels the task it waits for.
         try:
-            await asyncio.create_task(self._serve(ws, peer, bucket, _socket_of(request)))
+            await asyncio.create_task(self._serve(ws, peer, bucket, self.socket_of(request)))
         finally:
             self.limits.release(peer)
         return ws
 
     async def _serve(
-        self, ws: AgentSocket, peer: str, bucket: TokenBucket, socket: Connection | None
+        self, ws: AgentSocket, peer: str, bucket: TokenBucket, socket: Counted | None
     ) -> None:
         clock = self.clock
         conn = AgentConnection(ws, self.max_inflight, clock(), socket)
@@ -284,7 +293,7 @@ class Gateway:
                     if isinstance(event, HeartbeatReceived):  # nearly every message of a v1
                         moved = self._on_heartbeat(conn, event)  # agent: no coroutine for it
                         if moved is not None:
-                            await self.ingest.publish(moved)
+                            await self.agents.show(moved)
                     else:
                         await self._on_event(conn, event, peer)
                 if conv.has_data_to_send():  # most messages get no reply
@@ -360,7 +369,7 @@ class Gateway:
             # before the connection was listed; from here on a kick finds it.
             late = await self.admission.blocked(hello.agent_id)
             if late is not None:
-                conn.state.gone = "blocked"
+                self.agents.let_go(conn.state, "blocked")
                 conv.reject(late)
                 return
             conv.accept(self._welcome(hello.v, conn.state.seq))
@@ -394,7 +403,7 @@ class Gateway:
             await conn.flush()
             if not await conn.take_slot():
                 return  # the connection is going away; the agent sends these again
-            commit = asyncio.create_task(self.ingest.store.commit_spans(state.info.id, rows, seq))
+            commit = asyncio.create_task(self.ingest.commit(state, rows, seq))
             conn.acks.put_nowait((commit, seq))
         else:
             await self.ingest.presence(state, event.presence)
@@ -442,7 +451,8 @@ class Gateway:
         conn = self.connections.get(agent_id)
         if conn is None or conn.state is None or conn.ws.closed:
             return False
-        conn.state.gone = gone
+        if gone is not None:
+            self.agents.let_go(conn.state, gone)
         conn.closing.set()
         conn.conv.fail(error)
         with contextlib.suppress(ConnectionError, RuntimeError):
