@@ -87,6 +87,8 @@ APPS = (
 MAX_HEARTBEATS_PER_AGENT = 86_400
 TIMELINE_END_MARGIN_S = 3_600
 
+# --fifo: the paced runs' server and generators get this real-time priority (1-99).
+FIFO_PRIORITY = 10
 CONNECT_CONCURRENCY = 64  # keeps us under the server's listen backlog while opening 1,000
 READY_TIMEOUT_S = 120.0
 SERVER_START_TIMEOUT_S = 30.0
@@ -174,6 +176,18 @@ def pin_server() -> None:
     pin_to(SERVER_CPU)
 
 
+def fifo() -> None:
+    """Run the calling process (and the threads it starts) at SCHED_FIFO priority
+    FIFO_PRIORITY: woken at once when its data arrives, never kept waiting by other
+    programs (the kernel still leaves them 5 % of each core). Needs root."""
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+
+
+def pin_server_fifo() -> None:
+    pin_server()
+    fifo()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
@@ -205,10 +219,13 @@ class ServerProcess:
     """A server under test. It runs in its own session so a Ctrl-C reaches this script
     first; we then stop the server ourselves (TERM, then KILL) and never leave it behind."""
 
-    def __init__(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, cwd: Path, env: dict[str, str], fifo: bool = False
+    ) -> None:
         self.argv = list(argv)
         self.cwd = cwd
         self.env = env
+        self.fifo = fifo
         self.log_path = cwd / "server.log"
         self._popen: subprocess.Popen[bytes] | None = None
 
@@ -222,7 +239,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=pin_server,
+                preexec_fn=pin_server_fifo if self.fifo else pin_server,
             )
         self.process = psutil.Process(self._popen.pid)
         return self
@@ -323,6 +340,7 @@ class WsPlan:
     rate: float | None  # this worker's heartbeats/s; None = as fast as the server takes them
     window: int | None  # heartbeats a connection may be ahead of the server; None = no limit
     base: datetime
+    fifo: bool = False  # this worker at SCHED_FIFO (--fifo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +378,8 @@ class HttpReport:
 def worker_entry(main: Callable[[Any, Connection], Any], plan: Any, pipe: Connection) -> None:
     """Common shell of a worker: pin, run the async body on uvloop, report failure as text."""
     pin_to(LOAD_CPU)
+    if getattr(plan, "fifo", False):
+        fifo()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(main(plan, pipe))
@@ -820,6 +840,7 @@ class WsLoad:
     rate: float | None
     generators: int
     in_flight: int  # heartbeats all connections together may be ahead of the server (flat out)
+    fifo: bool = False  # server and generators at SCHED_FIFO (--fifo; paced loads only)
 
 
 def ws_plans(url: str, load: WsLoad, tag: str) -> list[WsPlan]:
@@ -840,6 +861,7 @@ def ws_plans(url: str, load: WsLoad, tag: str) -> list[WsPlan]:
             rate=rate,
             window=window,
             base=base,
+            fifo=load.fifo,
         )
         for w in range(workers)
     ]
@@ -866,7 +888,8 @@ def run_ws_bench(
         tmp = Path(tmp_name)
         port = free_port()
         url = f"ws://{LOOPBACK}:{port}/agent"
-        with ServerProcess(argv_for(port, tmp), cwd=tmp, env=scratch_env(tmp)) as server:
+        env = scratch_env(tmp)
+        with ServerProcess(argv_for(port, tmp), cwd=tmp, env=env, fifo=load.fifo) as server:
             wait_until(lambda: tcp_open(port), server, system)
             asyncio.run(probe_officepulse(url))
             plans = ws_plans(url, load, os.urandom(3).hex())
@@ -1244,6 +1267,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="extra argument for `officepulse server` (repeatable)",
     )
     p.add_argument(
+        "--fifo",
+        action="store_true",
+        help=f"run the paced runs' server (or sink) and load generators at SCHED_FIFO priority "
+        f"{FIFO_PRIORITY} (root): on a shared machine other programs then cannot delay them, "
+        "so a paced run costs what it would on free cores (flat-out runs are left as they are)",
+    )
+    p.add_argument(
         "--json", action="store_true", help="also write bench/results/ingest-<time>.json"
     )
     p.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)
@@ -1258,18 +1288,28 @@ def raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def run_all(args: argparse.Namespace) -> list[RunResult]:
     results: list[RunResult] = []
     officepulse_argv = None if args.skip_officepulse else officepulse_argv_factory(args)
+    # --fifo only for paced loads: flat out, a real-time server would take all of its core.
+    fifo = args.fifo and args.rate is not None
     loads = [
-        WsLoad(n, args.seconds, args.rate, args.generators, args.in_flight) for n in args.agents
+        WsLoad(n, args.seconds, args.rate, args.generators, args.in_flight, fifo)
+        for n in args.agents
     ]
     if args.paced_rate and args.rate is None:
         # Flat-out runs make frames queue up and arrive together, which is cheaper per message;
         # a paced run at the target rate over many connections shows the realistic cost.
-        paced = WsLoad(max(args.agents), args.seconds, args.paced_rate, args.generators, 0)
+        paced = WsLoad(
+            max(args.agents), args.seconds, args.paced_rate, args.generators, 0, args.fifo
+        )
         loads.append(paced)
     for load in loads:
         if not args.skip_sink:
             sink_load = WsLoad(
-                load.agents, args.sink_seconds, load.rate, load.generators, load.in_flight
+                load.agents,
+                args.sink_seconds,
+                load.rate,
+                load.generators,
+                load.in_flight,
+                load.fifo,
             )
             results.append(announce(run_ws_bench("null-sink", sink_argv, sink_load)))
         if officepulse_argv is not None:

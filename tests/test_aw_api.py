@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from officepulse.server import aw_compat
+from officepulse.activitywatch.http import AW_API
 from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
 from tests.conftest import WAIT, ServerProcess
@@ -260,7 +260,7 @@ async def test_a_silent_watcher_goes_offline(database: Path | str) -> None:
     once nothing has come from it for a while (here 0.3 s)."""
     server = Server(ServerSettings(database=str(database)))
     app = server.app()
-    api = app.get(aw_compat.AW_API) or aw_compat.add_routes(app, server)
+    api = app[AW_API]
     api.offline_after_ms = 300
     async with TestClient(TestServer(app)) as client:
         meta = {"client": "aw-watcher-window", "type": "currentwindow", "hostname": "gina"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from officepulse.aw_import import import_file
+from officepulse.activitywatch.importer import import_file
 from officepulse.store import store_from_url
 from tests.conftest import OFFICEPULSE, clean_env
 from tests.test_aw_support import (

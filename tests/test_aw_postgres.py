@@ -14,24 +14,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from officepulse.core.categories import Rule
-from officepulse.server.aw_compat import (
+from officepulse.activitywatch.model import (
     AFK,
     WEB,
     WINDOW,
     AwBucket,
     AwEvent,
-    AwTables,
-    HostEvent,
     agent_id_for,
-    do_create_bucket,
-    do_heartbeat,
-    do_insert,
     parse_duration,
     parse_timestamp,
-    project,
 )
-from officepulse.server.aw_postgres import PostgresAwStore
+from officepulse.activitywatch.operations import do_create_bucket, do_heartbeat, do_insert
+from officepulse.activitywatch.postgres import PostgresAwStore
+from officepulse.activitywatch.projection import HostEvent, project
+from officepulse.activitywatch.tables import AwTables
+from officepulse.core.categories import Rule
 from officepulse.store.postgres import PostgresStore
 from tests.test_aw_heartbeats import post_all, random_beats, shape
 from tests.test_aw_support import (

@@ -1,4 +1,4 @@
-"""How ActivityWatch events become officepulse spans (server/aw_compat.py):
+"""How ActivityWatch events become officepulse spans (activitywatch/projection.py, operations.py):
 the pure rules, and that recomputing only what a change touched always leaves
 exactly the spans a recomputation of everything would give, with exact totals, on
 SQLite and PostgreSQL."""
@@ -15,31 +15,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from officepulse.core.spans import Span
-from officepulse.protocol.messages import Activity
-from officepulse.server.aw_compat import (
+from officepulse.activitywatch.model import (
     AFK,
-    AW_SCHEMA,
-    GAP_MS,
     PROJECTED_TYPES,
     WEB,
     WINDOW,
     AwBucket,
     AwEvent,
-    AwStore,
-    AwTables,
-    HostEvent,
-    SQLiteAwTables,
     agent_id_for,
-    aw_store_for,
+)
+from officepulse.activitywatch.operations import (
     do_create_bucket,
     do_delete_bucket,
     do_delete_event,
     do_heartbeat,
     do_insert,
-    is_browser,
-    project,
 )
+from officepulse.activitywatch.projection import GAP_MS, HostEvent, is_browser, project
+from officepulse.activitywatch.sqlite import AW_SCHEMA, SQLiteAwTables
+from officepulse.activitywatch.stores import aw_store_for
+from officepulse.activitywatch.tables import AwStore, AwTables
+from officepulse.core.spans import Span
+from officepulse.protocol.messages import Activity
 from officepulse.store.base import Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore

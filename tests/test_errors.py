@@ -14,9 +14,9 @@ import pytest
 import officepulse
 from officepulse import errors
 from officepulse.errors import OfficepulseError
+from officepulse.gateway.admission import credential_revoked
 from officepulse.protocol.errors import ConversationError, ProtocolError, Refusal
 from officepulse.security.enrollment import TokenOptionError, check_options
-from officepulse.server.admission import credential_revoked
 
 
 def exception_classes() -> list[type[BaseException]]:

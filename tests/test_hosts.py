@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from officepulse.agent.transport import check_server_url
-from officepulse.server.hosts import Authority, HostRules, default_names, parse_host_header
+from officepulse.security.hosts import Authority, HostRules, default_names, parse_host_header
 from officepulse.settings import is_loopback
 
 RULES = HostRules.of(default_names("127.0.0.1", ["office.example.com", "192.0.2.7"]))

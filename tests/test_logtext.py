@@ -10,7 +10,7 @@ from pathlib import Path
 from officepulse.logtext import EscapingFormatter, escape
 from tests.conftest import run_agent, start_server
 
-FORGED = "Eve\n12:00:00 INFO    officepulse.server.gateway: agent boss connected\x1b[2J\x1b[31m"
+FORGED = "Eve\n12:00:00 INFO    officepulse.gateway.gateway: agent boss connected\x1b[2J\x1b[31m"
 
 
 def test_control_characters_are_shown_as_python_writes_them() -> None:
@@ -38,7 +38,7 @@ def test_every_record_is_one_line_and_a_traceback_cannot_start_one() -> None:
         logger.removeHandler(handler)
     lines = out.getvalue().splitlines()
     assert lines[0] == (
-        "WARNING test_logtext: agent Eve\\n12:00:00 INFO    officepulse.server.gateway: "
+        "WARNING test_logtext: agent Eve\\n12:00:00 INFO    officepulse.gateway.gateway: "
         "agent boss connected\\x1b[2J\\x1b[31m connected"
     )
     assert lines[1] == "ERROR test_logtext: refused 'x'"
@@ -71,7 +71,7 @@ def test_an_agent_named_to_forge_a_line_is_logged_on_one_line(tmp_path: Path) ->
     finally:
         server.stop()
     assert line.split(": ", 1)[1].startswith(
-        "agent eve (Eve\\n12:00:00 INFO    officepulse.server.gateway: agent boss connected"
+        "agent eve (Eve\\n12:00:00 INFO    officepulse.gateway.gateway: agent boss connected"
         "\\x1b[2J\\x1b[31m on "
     )
     assert not [entry for entry in server.log if entry.startswith("12:00:00 INFO")]

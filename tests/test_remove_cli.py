@@ -1,20 +1,26 @@
 """`officepulse agents remove [--erase]` on a real SQLite file and a real PostgreSQL:
 the agent goes, its history stays or goes, and every total (read from the rollups)
-still equals a recomputation from the spans that remain."""
+still equals a recomputation from the spans that remain. An ActivityWatch agent's
+history is its raw events too: erased with it, and only its own."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from officepulse.activitywatch.importer import import_file
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
 from tests.conftest import OFFICEPULSE, admin, clean_env, usage_from_spans
+from tests.test_aw_support import DATA
 
 pytest_plugins = ["tests.postgres"]
 
@@ -84,6 +90,68 @@ async def test_remove_keeps_or_erases_history_and_totals_stay_exact(database: st
             assert [[r.active_ms, r.idle_ms] for r in rows] == ([team] if team != [0, 0] else [])
     finally:
         await store.close()
+
+
+def aw_events_by_host(database: str) -> dict[str, int]:
+    sql = (
+        "SELECT b.hostname, COUNT(e.id) FROM aw_buckets b "
+        "LEFT JOIN aw_events e ON e.bucket_id = b.id GROUP BY b.hostname"
+    )
+    if database.startswith("postgresql"):
+        with psycopg.connect(database) as pg:
+            rows = pg.execute(sql).fetchall()
+    else:
+        with sqlite3.connect(database) as conn:
+            rows = conn.execute(sql).fetchall()
+    return {str(host): int(n) for host, n in rows}
+
+
+def export_of(host: str, tmp: Path) -> Path:
+    """The checked-in export (carol-desktop's watchers) as if made on ``host``."""
+    export = json.loads((DATA / "aw-buckets-export.json").read_text())
+    buckets = {}
+    for bucket in export["buckets"].values():
+        bucket["hostname"] = host
+        bucket["id"] = bucket["id"].replace("carol-desktop", host)
+        buckets[bucket["id"]] = bucket
+    path = tmp / f"{host}.json"
+    path.write_text(json.dumps({"buckets": buckets}))
+    return path
+
+
+async def test_erasing_an_activitywatch_agent_erases_its_events_and_no_others(
+    database: str, tmp_path: Path
+) -> None:
+    for host in ("carol-desktop", "dave-desktop", "erin-desktop"):
+        report = await import_file(export_of(host, tmp_path), database)
+        assert report.events_added == 8
+    # An officepulse agent on carol's computer: erasing it leaves ActivityWatch's events.
+    store = open_store(database)
+    await store.open()
+    store.save_agent(AgentInfo("carol", "Carol", "carol-desktop", "Linux", "0.1", "UTC", False, 0))
+    await store.commit_spans("carol", HISTORY["stays"], 2)
+    await store.close()
+    every = {"carol-desktop": 8, "dave-desktop": 8, "erin-desktop": 8}
+    assert aw_events_by_host(database) == every
+
+    remove(database, "carol", "--erase")
+    assert aw_events_by_host(database) == every
+    remove(database, "aw-dave-desktop")  # removed, history kept
+    assert aw_events_by_host(database) == every
+    remove(database, "aw-carol-desktop", "--erase")
+    assert aw_events_by_host(database) == {**every, "carol-desktop": 0}
+
+    store = open_store(database)
+    await store.open()
+    try:
+        assert {s.info.id for s in await store.agents()} == {"aw-erin-desktop"}
+        stored = await store.spans(0, 2**53)
+        assert {who for who, _ in stored} == {"aw-dave-desktop", "aw-erin-desktop"}
+    finally:
+        await store.close()
+    # Nothing of carol's history is left to count twice: importing it again adds it all.
+    report = await import_file(export_of("carol-desktop", tmp_path), database)
+    assert (report.buckets_created, report.events_added) == (0, 8)
 
 
 def test_removing_an_unknown_agent_or_from_no_database_says_so(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ async def test_pruning_deletes_old_raw_spans_and_changes_no_total(store: Store) 
 async def test_sqlite_pruning_keeps_what_another_writer_left_for_the_rollups(
     tmp_path: Path,
 ) -> None:
-    # server/aw_compat.py writes spans on its own connection; its rollup share waits in
+    # activitywatch/sqlite.py writes spans on its own connection; its rollup share waits in
     # rollup_pending until the store folds it. Pruning must fold it, not throw it away.
     path = tmp_path / "s.sqlite3"
     impl = SQLiteStore(path)

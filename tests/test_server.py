@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from tests.conftest import WAIT, ServerProcess, start_server
 
@@ -363,5 +368,59 @@ async def test_an_agent_gone_without_a_close_is_found_by_pings_and_shown_offline
                 "the ghost shown offline by the server's pings",
             )
             await ping(answering)  # and the answering one is still served
+    finally:
+        proc.stop()
+
+
+def test_a_big_message_still_arriving_answers_the_servers_ping(tmp_path: Path) -> None:
+    """On a slow link a big message can take longer to arrive than a ping waits for its
+    answer, and the agent's pong waits behind it: data still arriving counts as an answer
+    (as it does for aiohttp's own keep-alive), so the connection is kept."""
+    proc = start_server(tmp_path, "--ping-interval", "2")
+    try:
+        host, port = proc.ws_url.removeprefix("ws://").split("/")[0].split(":")
+        client = ClientProtocol(parse_uri(proc.ws_url))
+        with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
+
+            def send() -> None:
+                sock.sendall(b"".join(client.data_to_send()))
+
+            def receive_text() -> dict[str, Any]:
+                while True:
+                    for event in client.events_received():
+                        if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                            return dict(json.loads(event.data))
+                    data = sock.recv(65536)
+                    assert data, f"the server closed the connection ({client.close_code})"
+                    client.receive_data(data)
+
+            client.send_request(client.connect())
+            send()
+            while client.state is not State.OPEN:  # the handshake's answer
+                client.receive_data(sock.recv(65536))
+            client.send_text(hello("slow1").encode())
+            send()
+            assert receive_text()["type"] == "welcome"
+            big = beat("Code", "x" * 4096, at=NOW)
+            client.send_text(big.encode())
+            frame = b"".join(client.data_to_send())
+            # A byte every 20 ms for three ping intervals (the server pings after 2 s of
+            # quiet and waits 1 s for an answer), then the rest; the pings it sends
+            # meanwhile are not answered (nothing is read).
+            sent, until = 0, time.monotonic() + 6
+            try:
+                while time.monotonic() < until:
+                    sock.sendall(frame[sent : sent + 1])
+                    sent += 1
+                    time.sleep(0.02)
+                assert sent < len(frame)
+                sock.sendall(frame[sent:])
+            except ConnectionError as exc:
+                pytest.fail(f"the server let the agent go while its message arrived: {exc!r}")
+            client.send_text(json.dumps({"type": "ping", "id": 1}).encode())
+            send()
+            while (reply := receive_text())["type"] != "pong":
+                assert reply["type"] == "error", reply
+            assert reply == {"type": "pong", "id": 1}
     finally:
         proc.stop()

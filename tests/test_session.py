@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from officepulse.gateway.admission import ASK, agent_removed
 from officepulse.protocol import PROTOCOL_VERSION, Activity, CloseCode, Heartbeat, Hello, Welcome
 from officepulse.protocol.codec import decode_server_message
 from officepulse.protocol.errors import ProtocolError, Refusal
@@ -23,7 +24,6 @@ from officepulse.protocol.session import (
     State,
     WelcomeReceived,
 )
-from officepulse.server.admission import ASK, agent_removed
 
 HELLO = Hello(
     v=PROTOCOL_VERSION,

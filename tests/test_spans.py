@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -116,3 +118,19 @@ def test_heartbeats_closer_than_pulsetime_cover_time_exactly_once(
     for span in ordered:
         totals[span.activity] += span.duration_ms
     assert totals == expected
+
+
+@given(
+    st.integers(0, 2**41),
+    st.integers(0, 2**41),
+    st.sampled_from([CODE, CHROME]),
+    st.one_of(st.none(), st.sampled_from(["UTC", "Europe/Paris"])),
+)
+def test_a_span_extended_is_the_span_made_anew_and_as_frozen(
+    start: int, end: int, activity: Activity, tz: str | None
+) -> None:
+    made = Span(start, start + 1, activity, tz).extended_to(end)
+    assert made == Span(start, end, activity, tz)
+    assert hash(made) == hash(Span(start, end, activity, tz))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.end_ms = end + 1  # type: ignore[misc]

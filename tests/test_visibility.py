@@ -1,22 +1,22 @@
-"""What each viewer may see (panel/visibility.py), and the hub rendering once per
+"""What each viewer may see (security/visibility.py), and the hub rendering once per
 audience rather than once per browser."""
 
 from __future__ import annotations
 
 import asyncio
 
+from officepulse.bus.presence import AgentView, CurrentSpan, encode_view
 from officepulse.core.categories import DEFAULT_RULES, compile_rules
 from officepulse.core.spans import Span
 from officepulse.panel.hub import Hub
-from officepulse.panel.visibility import (
+from officepulse.protocol.messages import Activity, Media
+from officepulse.security.visibility import (
     Directory,
     present_activity,
     present_span,
     present_usage,
     present_view,
 )
-from officepulse.protocol.messages import Activity, Media
-from officepulse.server.presence import AgentView, CurrentSpan, encode_view
 from officepulse.store.accounts import NewPerson, Person, Visibility
 from officepulse.store.base import UsageRow
 from tests.conftest import WAIT

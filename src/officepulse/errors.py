@@ -25,7 +25,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── ApiError                          a bad REST request, 400 (panel/api/params.py)
  │    └── UnknownAgent                   an agent never heard of, 404
  ├── AwError                           an ActivityWatch API answer other than 200
- │                                     (server/aw_compat.py; the importer's bad files too)
+ │                                     (activitywatch/model.py; the importer's bad files too)
  ├── PeriodError                       a report range that cannot be reckoned (core/periods.py)
  ├── CategoryError                     a category rule that cannot be used (core/categories.py)
  ├── ProxyHeaderError                  a broken PROXY protocol header (server/proxy_header.py)

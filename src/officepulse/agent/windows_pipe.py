@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from officepulse.agent.browser_tabs import MAX_LINE
 
 if TYPE_CHECKING:
-    from officepulse.agent.tab_channel import Session
+    from officepulse.agent.tab_session import Session
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class PipeServer:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make the first instance (``ChannelError`` when the name is taken) and accept."""
-        from officepulse.agent.tab_channel import ChannelError
+        from officepulse.agent.tab_session import ChannelError
 
         self._loop = loop
         self._attributes = self._security()

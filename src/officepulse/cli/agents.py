@@ -1,6 +1,6 @@
 """``officepulse agents ...``: what a team lead does to agents (list, block, unblock,
 remove, revoke their credentials), on the database named by the same ``database`` setting
-as the server's. A running server acts on a change within a second (server/control.py).
+as the server's. A running server acts on a change within a second (gateway/control.py).
 Each change goes in the audit log as done by ``cli:<OS login>@<host>``."""
 
 from __future__ import annotations

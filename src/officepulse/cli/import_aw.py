@@ -1,5 +1,5 @@
 """``officepulse import-aw FILE``: an ActivityWatch export into the database (the
-importer is aw_import.py); importing the same file again changes nothing."""
+importer is activitywatch/importer.py); importing the same file again changes nothing."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     """Import, say what was done; 0, 2 on a bad file, 1 when the database cannot be
     opened."""
-    from officepulse.aw_import import import_file
-    from officepulse.server.aw_compat import AwError
+    from officepulse.activitywatch.importer import import_file
+    from officepulse.activitywatch.model import AwError
 
     database = chosen(args, "import-aw")
     if database is None:

@@ -32,8 +32,8 @@ def _tls(settings: ServerSettings) -> TlsSetup | None:
 
     from platformdirs import user_data_dir
 
+    from officepulse.security.hosts import default_names
     from officepulse.security.tls import prepare
-    from officepulse.server.hosts import default_names
     from officepulse.server.netnames import machine_names
 
     extra = [n for n in settings.allowed_hosts or () if n != "*"]

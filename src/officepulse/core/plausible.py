@@ -1,6 +1,6 @@
 """What no agent can have seen, refused at the door: every span an agent sends, every
 heartbeat, every ActivityWatch event and heartbeat is checked against these rules before
-anything is stored (server/ingest.py, server/aw_compat.py). Pure: now is a parameter.
+anything is stored (gateway/ingest.py, activitywatch/http.py). Pure: now is a parameter.
 
 - A span lasts at most ``MAX_SPAN_MS``. The officepulse agent's spans last minutes (it
   hands on the open span every minute or so); its journal, compacting a long time offline,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from officepulse.bus.base import Bus
+from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.routes import routes as api_routes
 from officepulse.panel.assets import STATIC, find_vendor_files
@@ -31,7 +32,6 @@ from officepulse.panel.pages.reports import ReportPages
 from officepulse.panel.viewers import Viewers
 from officepulse.panel.views import Views
 from officepulse.security.access import AccessControl
-from officepulse.server.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.settings import ServerSettings
 from officepulse.store.base import Store
 from officepulse.store.failures import FailureLog

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from officepulse.server.presence import AgentView, decode_view
+from officepulse.bus.presence import AgentView, decode_view
 from officepulse.store.accounts import Visibility
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
-# What one dashboard's viewer may see of an agent (panel/visibility.py).
+# What one dashboard's viewer may see of an agent (security/visibility.py).
 Level = Callable[[str], Visibility]
 
 

@@ -1,7 +1,7 @@
 """What each viewer may see, as of the last read of the directory (who owns which agent,
 what each person shows, the category rules in force): read again on every page and
 dashboard connection and after every change made here, so that the hub's fan-out, which
-cannot wait for the store, uses the latest (panel/visibility.py decides each level)."""
+cannot wait for the store, uses the latest (security/visibility.py decides each level)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from officepulse.panel.visibility import EMPTY, Directory, present_view
+from officepulse.bus.presence import AgentView
 from officepulse.panel.visible_reads import Level, VisibleReads
 from officepulse.security.access import VIEWER, AccessControl, Viewer
-from officepulse.server.presence import AgentView
+from officepulse.security.visibility import EMPTY, Directory, present_view
 from officepulse.store.accounts import Visibility
 from officepulse.store.base import Store
 

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
+from officepulse.bus.presence import AgentView
 from officepulse.core.categories import FIELDS, CategoryNode, Rule, category_colour
 from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
 from officepulse.core.zone_names import wall_hours, zone_label
 from officepulse.security.enrollment import NewToken, utc_minute
-from officepulse.server.presence import AgentView
 from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
 
 

@@ -1,5 +1,5 @@
 """The store's reads as one viewer may see them: what the pages, reports and API read
-about agents and their activity goes through here (panel/visibility.py decides what
+about agents and their activity goes through here (security/visibility.py decides what
 each level shows), so nothing reaches a browser before it is applied."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from officepulse.core.categories import RuleSet
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
-from officepulse.panel.visibility import present_span, present_usage
+from officepulse.security.visibility import present_span, present_usage
 from officepulse.store.accounts import Visibility
 from officepulse.store.base import AgentStatus, GroupKey, Store, UsageRow
 

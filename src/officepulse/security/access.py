@@ -37,7 +37,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractMatchInfo
 
 from officepulse.core.categories import RuleSet, compile_rules
-from officepulse.panel.visibility import Directory
+from officepulse.security.visibility import Directory
 from officepulse.store.accounts import AuditEntry, Person
 from officepulse.store.base import Store
 

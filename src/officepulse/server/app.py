@@ -16,24 +16,26 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from officepulse.activitywatch.http import AwApi
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
+from officepulse.gateway.admission import Admission
+from officepulse.gateway.agents import Agents
+from officepulse.gateway.control import AgentControl
+from officepulse.gateway.gateway import Gateway
+from officepulse.gateway.ingest import Ingest
 from officepulse.panel.app import Panel
 from officepulse.panel.hub import Hub
 from officepulse.security.access import AccessControl
-from officepulse.server import aw_compat
-from officepulse.server.admission import Admission
-from officepulse.server.control import AgentControl
+from officepulse.security.guard import guard
+from officepulse.security.hosts import HostRules, default_names
+from officepulse.server.collector import tune_collector
 from officepulse.server.fdlimit import fd_limit, raise_fd_limit, socket_cap
-from officepulse.server.gateway import Gateway
-from officepulse.server.guard import guard
-from officepulse.server.hosts import HostRules, default_names
-from officepulse.server.ingest import Ingest
 from officepulse.server.netnames import machine_names
 from officepulse.server.proxies import TrustedProxies
 from officepulse.server.retention import Retention
-from officepulse.server.sockets import GatedSite, SocketGate
+from officepulse.server.sockets import GatedSite, SocketGate, socket_of
 from officepulse.settings import ServerSettings
 from officepulse.store import store_from_url
 from officepulse.store.base import Store
@@ -58,7 +60,10 @@ class Server:
         self.clock = clock
         self.store: Store = store if store is not None else store_from_url(settings.database)
         self.bus: Bus = bus if bus is not None else MemoryBus()
-        self.ingest = Ingest(self.store, self.bus, pulsetime=settings.pulsetime, clock=clock)
+        # The one owner of agent state: every path that saves an agent or publishes its
+        # presence (ingest, control, the ActivityWatch API) goes through it.
+        self.agents = Agents(self.store, self.bus)
+        self.ingest = Ingest(self.store, self.agents, pulsetime=settings.pulsetime, clock=clock)
         self.auth_mode = settings.agent_auth_mode()
         self.admission = Admission(
             self.store,
@@ -68,9 +73,13 @@ class Server:
             min_version=settings.agent_min_version,
             download_url=settings.agent_download_url,
         )
-        self.gateway = Gateway(settings, self.ingest, self.admission)
+        self.gateway = Gateway(settings, self.ingest, self.admission, socket_of=socket_of)
         self.control = AgentControl(
-            self.store, self.gateway, self.bus, required=self.auth_mode == "required", clock=clock
+            self.store,
+            self.gateway,
+            self.agents,
+            required=self.auth_mode == "required",
+            clock=clock,
         )
         self.access = AccessControl(self.store, clock)
         self.panel = Panel(
@@ -83,6 +92,14 @@ class Server:
             clock=clock,
         )
         self.retention = Retention(self.store, settings.retention_days, clock)
+        self.activitywatch = AwApi(
+            self.store,
+            self.agents,
+            self.retention,
+            view=self.panel.hub.view,
+            clock=clock,
+            read_only=self.auth_mode == "required",
+        )
         self._retention_task: asyncio.Task[None] | None = None
         names = settings.allowed_hosts
         self.hosts = HostRules.of(
@@ -96,7 +113,7 @@ class Server:
 
     @property
     def hub(self) -> Hub:
-        """The agents as the dashboards see them now (the ActivityWatch API reads them)."""
+        """The agents as the dashboards see them now."""
         return self.panel.hub
 
     def now_ms(self) -> int:
@@ -115,7 +132,7 @@ class Server:
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
-        aw_compat.add_routes(app, self)  # after _startup: its start-up needs the store
+        self.activitywatch.add_routes(app)  # after _startup: its start-up needs the store
         app.on_startup.append(self._start_retention)  # last: the AW tables prune too
         return app
 
@@ -177,6 +194,7 @@ async def serve(
     """Run until cancelled. ``ready`` gets the URL once the port is bound; with
     ``tls`` it serves https and wss."""
     limit = raise_fd_limit()
+    tune_collector()
     server = Server(settings)
     # aiohttp closes a connection with no complete request head within keepalive_timeout
     # of its opening or of the last answer: the header timeout (server/sockets.py).

@@ -29,13 +29,17 @@ class Retention:
         self.every = every
         self._also: list[Callable[[int], Awaitable[int]]] = []
 
+    def horizon_ms(self) -> int:
+        """The instant before which raw activity is no longer kept now."""
+        return horizon_ms(int(self.clock() * 1000), self.days)
+
     def prune_also(self, prune: Callable[[int], Awaitable[int]]) -> None:
         """Others that keep raw activity (the ActivityWatch tables) prune with the spans:
         ``prune(before_ms)`` deletes what is older and says how many rows it deleted."""
         self._also.append(prune)
 
     async def prune_once(self) -> int:
-        before = horizon_ms(int(self.clock() * 1000), self.days)
+        before = self.horizon_ms()
         deleted = await self.store.prune(before)
         for prune in self._also:
             deleted += await prune(before)

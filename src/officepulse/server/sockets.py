@@ -175,10 +175,28 @@ class SocketGate:
         return real_client
 
 
+def socket_of(request: web.Request) -> Connection | None:
+    """The counted socket under a request, when it came through the gate (the agent
+    gateway's keep-alive reads its ``arrivals``)."""
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if isinstance(protocol, Connection) else None
+
+
 class Connection(asyncio.Protocol):
     """One counted socket: aiohttp's protocol inside, a PROXY header taken off in front."""
 
-    __slots__ = ("counted", "doomed", "gate", "head", "inner", "tail", "transport", "unmade")
+    __slots__ = (
+        "arrivals",
+        "counted",
+        "doomed",
+        "gate",
+        "head",
+        "inner",
+        "tail",
+        "transport",
+        "unmade",
+    )
 
     def __init__(self, gate: SocketGate, inner: asyncio.Protocol) -> None:
         self.gate = gate
@@ -196,6 +214,9 @@ class Connection(asyncio.Protocol):
         # The last bytes seen while no request head has ended (one may end across two
         # pieces); None once one has.
         self.tail: bytes | None = b""
+        # Pieces of data received: the agent gateway's keep-alive counts a message still
+        # arriving (a big one on a slow link) as an answer (gateway/gateway.py).
+        self.arrivals = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio's, whatever they are.
@@ -230,6 +251,7 @@ class Connection(asyncio.Protocol):
             self.doomed = True
 
     def data_received(self, data: bytes) -> None:
+        self.arrivals += 1
         if self.head is not None:
             passed = self._after_proxy_header(self.head + data)
             if passed is None:

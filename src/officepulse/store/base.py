@@ -379,7 +379,8 @@ class Store(Accounts, Protocol):
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         """Delete the agent and its credential; with ``erase`` its spans too, their time
-        taken out of the rollups by the same delta path as every write."""
+        taken out of the rollups by the same delta path as every write, and an ActivityWatch
+        agent's raw events (store/aw_erase.py)."""
         ...
 
     async def agent_events(self, after_seq: int) -> list[AgentEvent]:

@@ -8,7 +8,7 @@ spans by binary COPY into a temporary table and one upsert from it (1.3-1.9x the
 the ``unnest`` upsert, 2-3x that of executemany, in bench/store.py's batches of 500), then
 the ``acked_seq`` of each committed batch. Reads run on the other pooled connections.
 Every write of spans, this writer's and the ActivityWatch projection's
-(server/aw_postgres.py, in its own transactions), goes through ``write_span_rows``,
+(activitywatch/postgres.py, in its own transactions), goes through ``write_span_rows``,
 which keeps the rollups.
 
 Times are BIGINT milliseconds. The schema is a numbered list of steps recorded in the
@@ -42,6 +42,7 @@ from officepulse.core.categories import (
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
     FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
@@ -484,7 +485,7 @@ def _opt_text(value: str | None) -> str | None:
     return None if value is None else _text(value)
 
 
-def _pg_span_row(agent_id: str, span: Span) -> SpanRow:
+def pg_span_row(agent_id: str, span: Span) -> SpanRow:
     row = _span_row(agent_id, span)
     return (
         row[0],
@@ -871,7 +872,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         self._queue.agents[agent.id] = agent
 
     def save_span(self, agent_id: str, span: Span) -> None:
-        self._queue.spans[(agent_id, span.start_ms)] = _pg_span_row(agent_id, span)
+        self._queue.spans[(agent_id, span.start_ms)] = pg_span_row(agent_id, span)
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -879,7 +880,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         async with self._commit_slots:
             commit = _Commit(
                 agent_id,
-                [_pg_span_row(agent_id, s) for s in spans],
+                [pg_span_row(agent_id, s) for s in spans],
                 seq,
                 asyncio.get_running_loop().create_future(),
             )
@@ -1194,6 +1195,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             await conn.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
             if erase:
                 await erase_spans(conn, agent_id)
+                await erase_aw_events_postgres(conn, agent_id)
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
             # Whose it was goes with it: the same id enrolling later is nobody's yet.
             await conn.execute("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))

@@ -35,6 +35,7 @@ from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
+from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
     DAY_MS,
     FLUSH_INTERVAL,
@@ -149,7 +150,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
         f"SELECT {HOUR_MS}, bucket_ms - ((bucket_ms % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS} AS h, "
         f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {MINUTE_MS} "
         "GROUP BY h, agent_id, app, idle",
-        # Writers of spans other than this store (server/aw_compat.py) leave what they
+        # Writers of spans other than this store (activitywatch/sqlite.py) leave what they
         # changed here, in their own transaction; usage() counts it and the store's next
         # write folds it into the rollups.
         "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
@@ -675,7 +676,9 @@ def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
         future.set_exception(refused)
 
 
-_Batch = Queued[SpanRow, _Commit]
+# Heartbeats' spans are queued as Spans and made rows by the writer: of the ten versions
+# of a span that a second of heartbeats queues, only the last is made a row.
+_Batch = Queued[Span, _Commit]
 
 
 class SQLiteStore(SQLiteAccounts, AgentChanges):
@@ -693,7 +696,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         self.max_pending_commits = max_pending_commits
         self._commits: list[_Commit] = []
         self._commit_slots: asyncio.Semaphore | None = None
-        self._spans: dict[tuple[str, int], SpanRow] = {}
+        self._spans: dict[tuple[str, int], Span] = {}
         self._agents: dict[str, AgentInfo] = {}
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -783,7 +786,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
     def save_span(self, agent_id: str, span: Span) -> None:
         with self._queue_lock:
-            self._spans[(agent_id, span.start_ms)] = _span_row(agent_id, span)
+            self._spans[(agent_id, span.start_ms)] = span
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -866,7 +869,10 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             # (agent, start) wins), with their rollups, in this one transaction.
             write_span_rows(
                 conn,
-                [*batch.spans.values(), *(row for c in batch.commits for row in c.rows)],
+                [
+                    *(_span_row(agent_id, span) for (agent_id, _), span in batch.spans.items()),
+                    *(row for c in batch.commits for row in c.rows),
+                ],
                 self._rules,
             )
             for commit in batch.commits:
@@ -1083,6 +1089,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         def work(conn: sqlite3.Connection) -> bool:
             if erase:
                 erase_spans(conn, agent_id, self._rules)
+                erase_aw_events_sqlite(conn, agent_id)
             conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
             # Whose it was goes with it: the same id enrolling later is nobody's yet.
             conn.execute("DELETE FROM agent_owners WHERE agent_id = ?", (agent_id,))

@@ -7,10 +7,10 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
+from officepulse.bus.presence import AgentView
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.responses import instant, json_response
 from officepulse.security.access import VIEWER
-from officepulse.server.presence import AgentView
 
 
 class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):

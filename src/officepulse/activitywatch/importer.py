@@ -4,7 +4,7 @@ An export is what aw-server's ``GET /api/0/export`` (or the web UI's "Export
 all buckets as JSON") writes: ``{"buckets": {id: {id, type, client, hostname,
 created, ..., "events": [...]}}}``. Its buckets and events go into the
 ActivityWatch tables exactly as ``POST /api/0/import`` would put them, and
-become the spans of the agents ``aw-<hostname>`` (server/aw_compat.py says how).
+become the spans of the agents ``aw-<hostname>`` (the package's docstring says how).
 
 Importing is idempotent: an event already there (same bucket, timestamp and
 data) is not added again, only lengthened if the file has it longer (a later
@@ -24,27 +24,26 @@ from pathlib import Path
 
 import msgspec
 
-from officepulse.core.spans import Span
-from officepulse.server.aw_compat import (
-    IMPORT_BATCH,
+from officepulse.activitywatch.model import (
     AwBucket,
     AwError,
     AwEvent,
-    AwStore,
-    AwTables,
-    Touched,
     agent_id_for,
     agent_info,
-    aw_store_for,
     check_plausible,
-    do_create_bucket,
     parse_event,
     parse_instant,
-    reproject_later,
 )
-from officepulse.server.presence import AgentView
+from officepulse.activitywatch.operations import Touched, do_create_bucket, reproject_later
+from officepulse.activitywatch.stores import aw_store_for
+from officepulse.activitywatch.tables import AwStore, AwTables
+from officepulse.bus.presence import AgentView
+from officepulse.core.spans import Span
+from officepulse.gateway.agents import Agents
 from officepulse.store import store_from_url
 from officepulse.store.base import AgentInfo
+
+IMPORT_BATCH = 2_000  # events per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +236,7 @@ async def import_file(path: Path, database: str | Path) -> ImportReport:
         await aw.open()
         try:
             report, _ = await import_buckets(
-                aw, buckets, now_ms=int(now * 1000), save_agent=store.save_agent
+                aw, buckets, now_ms=int(now * 1000), save_agent=Agents(store, None).save
             )
         finally:
             await aw.close()

@@ -9,14 +9,16 @@ import msgspec
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from officepulse.server.hosts import HostRules
+from officepulse.security.hosts import HostRules
+
+# ActivityWatch's browser watcher posts from its extension's pages: the guard lets these
+# origins through, and the ActivityWatch API answers them with CORS headers.
+EXTENSION_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# ActivityWatch's browser watcher posts from its extension's pages (aw_compat.py).
-EXTENSION_ORIGINS = ("moz-extension://", "chrome-extension://", "safari-web-extension://")
 _json = msgspec.json.Encoder()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import msgspec
 
+from officepulse.bus.presence import AgentView
 from officepulse.core.categories import (
     DEFAULT_RULES,
     SEPARATOR,
@@ -24,7 +25,6 @@ from officepulse.core.categories import (
 )
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
-from officepulse.server.presence import AgentView
 from officepulse.store.accounts import DEFAULT_VISIBILITY, Person, Visibility
 from officepulse.store.base import GroupKey, UsageRow
 

@@ -1,9 +1,11 @@
 """Ingest: turns an agent's hello, heartbeats, span batches, presence and
-goodbye into stored spans and presence updates on the bus.
+goodbye into stored spans and presence updates on the bus. The one path that writes an
+agent's spans: heartbeats through ``beat``, batches through ``take_spans`` then ``commit``.
 
-One ``AgentState`` per connection holds the agent's latest stored span (which a
-heartbeat or an equal span extends) and the highest journal sequence number
-taken, so a batch sent again is recognised and stored once."""
+One ``AgentState`` per connection (gateway/agents.py) holds the agent's latest stored span
+(which a heartbeat or an equal span extends) and the highest journal sequence number
+taken, so a batch sent again is recognised and stored once. What becomes of the agent
+itself (online, seen, offline, shown) is the owner's, ``Agents``: ingest tells it."""
 
 from __future__ import annotations
 
@@ -11,18 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from officepulse.bus.base import Bus
 from officepulse.core.plausible import instant_refusal, span_refusal
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
 from officepulse.core.zones import known_zone
+from officepulse.gateway.agents import Agents, AgentState
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
-from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.store.base import AgentInfo, Store
-
-# How often a connected agent's "last seen" is written while heartbeats flow;
-# connect and disconnect are always written at once.
-LAST_SEEN_EVERY_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,47 +35,18 @@ def _zoned(span: Span, tz: str) -> Span:
     return span if span.tz is not None else Span(span.start_ms, span.end_ms, span.activity, tz)
 
 
-@dataclass
-class AgentState:
-    info: AgentInfo
-    current: Span | None
-    last_seen_ms: int = 0
-    saved_seen_ms: int = 0
-    seq: int = 0
-    live: Span | None = None
-    speaks_presence: bool = False
-    # The zone the hello named: spans that name none were recorded in it. ``info.tz``
-    # follows the newest span's zone (a traveller's current zone).
-    hello_tz: str = "UTC"
-    # Set when a team lead blocked or removed the agent while it was connected.
-    gone: Literal["blocked", "removed"] | None = None
-
-    def seen_info(self) -> AgentInfo:
-        return replace(self.info, last_seen_ms=self.last_seen_ms)
-
-
 class Ingest:
     def __init__(
-        self, store: Store, bus: Bus, *, pulsetime: float, clock: Callable[[], float]
+        self, store: Store, agents: Agents, *, pulsetime: float, clock: Callable[[], float]
     ) -> None:
         self.store = store
-        self.bus = bus
+        self.agents = agents
         self.pulsetime_ms = int(pulsetime * 1000)
         self.clock = clock
         self.heartbeats = 0
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
-
-    async def _publish(self, state: AgentState) -> None:
-        shown = state.live if state.speaks_presence else state.current
-        view = AgentView.of(
-            state.seen_info(),
-            shown,
-            blocked=state.gone == "blocked",
-            removed=state.gone == "removed",
-        )
-        await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))
 
     async def connect(self, hello: Hello) -> AgentState:
         if not known_zone(hello.tz):
@@ -102,31 +70,30 @@ class Ingest:
             info, await self.store.last_span(hello.agent_id), now, now, hello_tz=hello.tz
         )
         state.seq = await self.store.acked_seq(hello.agent_id)
-        self.store.save_agent(info)
-        await self._publish(state)
+        await self.agents.online(state)
         return state
 
-    async def beat(self, state: AgentState, heartbeat: Heartbeat) -> str | None:
-        """Apply one heartbeat; returns why it was refused, or None."""
+    def beat(self, state: AgentState, heartbeat: Heartbeat) -> tuple[str | None, bool]:
+        """Apply one heartbeat: why it was refused (or None), and whether what the agent
+        shows changed, which the caller then shows (``Agents.show``). Not a coroutine, nor
+        does it publish itself: it runs for nearly every message, and most change nothing
+        shown."""
         self.heartbeats += 1
         now_ms = self._now_ms()
         ts_ms = to_ms(heartbeat.ts)
         implausible = instant_refusal(ts_ms, now_ms)
         if implausible is not None:
-            return f"heartbeat at {heartbeat.ts.isoformat()} refused: {implausible}"
+            return f"heartbeat at {heartbeat.ts.isoformat()} refused: {implausible}", False
         previous = state.current
         result = merge(previous, ts_ms, heartbeat.activity, self.pulsetime_ms)
         if isinstance(result, Stale):
             return (
                 f"heartbeat at {heartbeat.ts.isoformat()} is older than the current span, which "
                 f"started at {iso_utc(result.current.start_ms)}"
-            )
-        state.last_seen_ms = now_ms
-        if now_ms - state.saved_seen_ms >= LAST_SEEN_EVERY_MS:
-            state.saved_seen_ms = now_ms
-            self.store.save_agent(state.seen_info())
+            ), False
+        self.agents.seen(state, now_ms)
         if not result.changed:
-            return None
+            return None, False
         # v1 heartbeats say nothing of zones: their spans are in the hello's zone.
         tz = state.hello_tz
         if result.closed is not None:
@@ -134,9 +101,8 @@ class Ingest:
         current = _zoned(result.current, tz)
         self.store.save_span(state.info.id, current)
         state.current = current
-        if previous is None or result.switched or previous.start_ms != result.current.start_ms:
-            await self._publish(state)
-        return None
+        moved = previous is None or result.switched or previous.start_ms != current.start_ms
+        return None, moved
 
     async def take_spans(
         self, state: AgentState, batch: Spans
@@ -185,11 +151,13 @@ class Ingest:
             state.current = appended.last
         newest = state.current.tz if state.current is not None else None
         if newest is not None and newest != state.info.tz:
-            # The computer moved: the agent list and dashboards show the zone it is in now.
-            state.info = replace(state.info, tz=newest)
-            self.store.save_agent(state.seen_info())
-            await self._publish(state)
+            await self.agents.moved(state, newest)
         return list(rows.values()), state.seq, notes
+
+    async def commit(self, state: AgentState, rows: list[Span], seq: int) -> None:
+        """Store the rows ``take_spans`` gave, with the sequence number they complete, in one
+        durable commit (the gateway acknowledges ``seq`` once it returns)."""
+        await self.store.commit_spans(state.info.id, rows, seq)
 
     async def presence(self, state: AgentState, presence: Presence) -> None:
         now_ms = self._now_ms()
@@ -200,11 +168,7 @@ class Ingest:
             if presence.activity is not None
             else None
         )
-        await self._publish(state)
+        await self.agents.show(state)
 
     async def disconnect(self, state: AgentState) -> None:
-        state.last_seen_ms = self._now_ms()
-        state.info = replace(state.info, online=False)
-        if state.gone != "removed":  # a removed agent's row must not come back
-            self.store.save_agent(state.seen_info())
-        await self._publish(state)
+        await self.agents.offline(state, self._now_ms())

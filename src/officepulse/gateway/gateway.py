@@ -9,29 +9,48 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 from aiohttp import WSMsgType, web
 
 from officepulse import __version__
+from officepulse.gateway.admission import Admission
+from officepulse.gateway.agents import AgentState
+from officepulse.gateway.ingest import Ingest
+from officepulse.gateway.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import (
     HeartbeatReceived,
     HelloReceived,
+    PresenceReceived,
     ServerConversation,
-    ServerEvent,
     SpansReceived,
     State,
 )
-from officepulse.server.admission import Admission
-from officepulse.server.ingest import AgentState, Ingest
-from officepulse.server.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.settings import ServerSettings
 from officepulse.store.failures import StoreRefused
 
 log = logging.getLogger(__name__)
+
+# Compared with for every message: a member looked up on its enum class costs ten times a
+# global on Python 3.11.
+_BINARY, _TEXT, _PING, _PONG = WSMsgType.BINARY, WSMsgType.TEXT, WSMsgType.PING, WSMsgType.PONG
+_AWAITING_HELLO = State.AWAITING_HELLO
+
+
+class Counted(Protocol):
+    """The socket under an agent's connection, as counted by the server's socket gate
+    (server/sockets.py, ``Connection``): pieces of data received so far."""
+
+    @property
+    def arrivals(self) -> int: ...
+
+
+def no_socket(request: web.Request) -> Counted | None:
+    """Served without a socket gate: keep_alive then hears messages only."""
+    return None
 
 
 class AgentSocket(web.WebSocketResponse):
@@ -62,9 +81,16 @@ class AgentConnection:
     """One agent's websocket: frames in through the conversation, replies out
     under one lock (acks are sent from their own task)."""
 
-    def __init__(self, ws: AgentSocket, max_inflight: int) -> None:
+    def __init__(
+        self, ws: AgentSocket, max_inflight: int, now: float, socket: Counted | None
+    ) -> None:
         self.ws = ws
         self.conv = ServerConversation()
+        # When the agent was last heard from (any message, pongs too), by the gateway's
+        # clock: keep_alive() pings it after a quiet spell.
+        self.heard_at = now
+        # The socket under it (None when it is served without the server's socket gate).
+        self.socket = socket
         self.state: AgentState | None = None
         self.send_lock = asyncio.Lock()
         # Commits not yet acknowledged; when the store is slow this fills up, the
@@ -85,6 +111,44 @@ class AgentConnection:
             return True
         acquire.cancel()
         return False
+
+    def _arrivals(self) -> int:
+        return self.socket.arrivals if self.socket is not None else 0
+
+    async def keep_alive(self, interval: float, clock: Callable[[], float], peer: str) -> None:
+        """Ping the agent once it has been quiet for ``interval`` seconds, and let it go if
+        nothing comes back within half of that (gone without closing: a laptop shut, a
+        network lost), as aiohttp's ``heartbeat`` would. That one moves a timer at every
+        piece of data an agent sends (about a tenth of the server's time per heartbeat);
+        here a message only notes the time in ``heard_at``, and this task looks at it once
+        per interval. Data still arriving (a big message on a slow link) is an answer too."""
+        while True:
+            quiet = clock() - self.heard_at
+            if quiet < interval:
+                await asyncio.sleep(interval - quiet)
+                continue
+            asked, arrivals = clock(), self._arrivals()
+            try:
+                await self.ws.ping()
+            except (ConnectionError, RuntimeError):
+                return  # closing already: the reader sees it
+            await asyncio.sleep(interval / 2)
+            if self.heard_at <= asked and self._arrivals() == arrivals:
+                break
+            self.heard_at = max(self.heard_at, asked)  # heard since the ping
+        log.info(
+            "agent connection from %s: no answer to a ping within %g s; closing", peer, interval / 2
+        )
+        self.closing.set()
+        # No drain: the agent is gone, and what is still unsent may never leave. Shielded:
+        # the close ends the reader's loop, which cancels this task as it ends.
+        await asyncio.shield(
+            self.ws.close(
+                code=CloseCode.GOING_AWAY,
+                message=f"no answer to a ping within {interval / 2:g} s".encode(),
+                drain=False,
+            )
+        )
 
     async def flush(self) -> None:
         async with self.send_lock:
@@ -141,25 +205,25 @@ class Gateway:
         admission: Admission,
         max_inflight: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        socket_of: Callable[[web.Request], Counted | None] = no_socket,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
+        self.agents = ingest.agents
         self.admission = admission
         self.max_inflight = max_inflight
         self.clock = clock
+        self.socket_of = socket_of
         self.limits = Limits(limit_rules(settings))
         self.connections: dict[str, AgentConnection] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # permessage-deflate is used when the agent asks for it (the officepulse
         # agent does: span batches compress well; see docs/performance.md).
-        # Pings find agents gone without a close (half-open TCP), which would otherwise
-        # stay online and keep a twin that waits with takeover=false out for hours.
-        ws = AgentSocket(
-            max_msg_size=self.settings.max_frame_bytes,
-            compress=True,
-            heartbeat=self.settings.ping_interval,
-        )
+        # Pings and pongs are the gateway's own (AgentConnection.keep_alive): they find
+        # agents gone without a close (half-open TCP), which would otherwise stay online
+        # and keep a twin that waits with takeover=false out for hours.
+        ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=True, autoping=False)
         await ws.prepare(request)
         peer = request.remote or "unknown"
         bucket, refused = self.limits.admit(peer, self.clock())
@@ -173,41 +237,68 @@ class Gateway:
             )
             await ws.close(code=refused.code, message=refused.reason.encode())
             return ws
+        # Served in a task of its own: each message wakes the task that waits for it and
+        # resumes every coroutine between that task and the read, nine under aiohttp's
+        # handler task (the middlewares, the handler), three in a task of its own. A
+        # cancelled handler cancels the task it waits for.
         try:
-            await self._serve(ws, peer, bucket)
+            await asyncio.create_task(self._serve(ws, peer, bucket, self.socket_of(request)))
         finally:
             self.limits.release(peer)
         return ws
 
-    async def _serve(self, ws: AgentSocket, peer: str, bucket: TokenBucket) -> None:
-        conn = AgentConnection(ws, self.max_inflight)
+    async def _serve(
+        self, ws: AgentSocket, peer: str, bucket: TokenBucket, socket: Counted | None
+    ) -> None:
+        clock = self.clock
+        conn = AgentConnection(ws, self.max_inflight, clock(), socket)
+        conv = conn.conv
         acker = asyncio.create_task(conn.acknowledge())
-        hello_by = self.clock() + self.settings.handshake_timeout
+        keeper = asyncio.create_task(conn.keep_alive(self.settings.ping_interval, clock, peer))
+        hello_by = conn.heard_at + self.settings.handshake_timeout
         try:
             while True:
+                # Until the hello, reads wait until it is due; after it, for ever.
+                wait = None
+                if conv.state is _AWAITING_HELLO:
+                    wait = max(0.001, hello_by - clock())  # 0 would mean "no timeout" to aiohttp
                 try:
-                    msg = await ws.receive(timeout=self._hello_wait(conn, hello_by))
+                    msg = await ws.receive(timeout=wait)
                 except TimeoutError:
                     timeout = self.settings.handshake_timeout
                     message = f"no hello within {timeout:g} s"
                     await self._refuse(conn, peer, Violation(CloseCode.HANDSHAKE_TIMEOUT, message))
                     break
-                if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                kind = msg.type
+                now = clock()
+                conn.heard_at = now
+                if kind is _BINARY or kind is _TEXT:
                     frame: Frame = msg.data
-                    violation = self.limits.message(peer, bucket, self.clock())
+                    violation = self.limits.message(peer, bucket, now)
                     if violation is not None:
                         await self._refuse(conn, peer, violation)
                         break
+                elif kind is _PING:
+                    await ws.pong(msg.data)
+                    continue
+                elif kind is _PONG:
+                    continue  # heard: that is all a pong says
                 else:
-                    if msg.type is WSMsgType.ERROR:
+                    if kind is WSMsgType.ERROR:
                         log.info("agent connection from %s: %s", peer, ws.exception())
                     break
                 if conn.state is None:
                     ws.encoding = "json" if isinstance(frame, str) else "msgpack"
-                for event in conn.conv.receive(frame):
-                    await self._on_event(conn, event, peer)
-                await conn.flush()
-                close = conn.conv.close
+                for event in conv.receive(frame):
+                    if isinstance(event, HeartbeatReceived):  # nearly every message of a v1
+                        moved = self._on_heartbeat(conn, event)  # agent: no coroutine for it
+                        if moved is not None:
+                            await self.agents.show(moved)
+                    else:
+                        await self._on_event(conn, event, peer)
+                if conv.has_data_to_send():  # most messages get no reply
+                    await conn.flush()
+                close = conv.close
                 if close is not None:
                     log.info("closing agent connection from %s: %s", peer, close.reason)
                     await ws.close(code=close.code, message=close.reason.encode())
@@ -216,19 +307,14 @@ class Gateway:
             pass
         finally:
             acker.cancel()
-            await asyncio.gather(acker, return_exceptions=True)
+            keeper.cancel()
+            await asyncio.gather(acker, keeper, return_exceptions=True)
             state = conn.state
             if state is not None:
                 if self.connections.get(state.info.id) is conn:
                     del self.connections[state.info.id]
                     await self.ingest.disconnect(state)
                 log.info("agent %s disconnected", state.info.id)
-
-    def _hello_wait(self, conn: AgentConnection, hello_by: float) -> float | None:
-        """How long the next read may wait: until the hello is due, then for ever."""
-        if conn.conv.state is not State.AWAITING_HELLO:
-            return None
-        return max(0.001, hello_by - self.clock())  # 0 would mean "no timeout" to aiohttp
 
     async def _refuse(self, conn: AgentConnection, peer: str, violation: Violation) -> None:
         """Close one connection over a limit, saying why (logged once: it ends here)."""
@@ -248,7 +334,21 @@ class Gateway:
             await conn.flush()
         await conn.ws.close(code=violation.code, message=violation.reason.encode()[:123])
 
-    async def _on_event(self, conn: AgentConnection, event: ServerEvent, peer: str | None) -> None:
+    def _on_heartbeat(self, conn: AgentConnection, event: HeartbeatReceived) -> AgentState | None:
+        """Ingest one heartbeat; the agent's state when what it shows moved (to publish)."""
+        state = conn.state
+        assert state is not None
+        refusal, moved = self.ingest.beat(state, event.heartbeat)
+        if refusal is not None:
+            conn.conv.warn("heartbeat-refused", refusal)
+        return state if moved else None
+
+    async def _on_event(
+        self,
+        conn: AgentConnection,
+        event: HelloReceived | SpansReceived | PresenceReceived,
+        peer: str | None,
+    ) -> None:
         conv = conn.conv
         if isinstance(event, HelloReceived):
             hello = event.hello
@@ -269,7 +369,7 @@ class Gateway:
             # before the connection was listed; from here on a kick finds it.
             late = await self.admission.blocked(hello.agent_id)
             if late is not None:
-                conn.state.gone = "blocked"
+                self.agents.let_go(conn.state, "blocked")
                 conv.reject(late)
                 return
             conv.accept(self._welcome(hello.v, conn.state.seq))
@@ -284,11 +384,7 @@ class Gateway:
             return
         state = conn.state
         assert state is not None
-        if isinstance(event, HeartbeatReceived):
-            refusal = await self.ingest.beat(state, event.heartbeat)
-            if refusal is not None:
-                conv.warn("heartbeat-refused", refusal)
-        elif isinstance(event, SpansReceived):
+        if isinstance(event, SpansReceived):
             try:
                 rows, seq, notes = await self.ingest.take_spans(state, event.spans)
             except ProtocolError as exc:
@@ -307,7 +403,7 @@ class Gateway:
             await conn.flush()
             if not await conn.take_slot():
                 return  # the connection is going away; the agent sends these again
-            commit = asyncio.create_task(self.ingest.store.commit_spans(state.info.id, rows, seq))
+            commit = asyncio.create_task(self.ingest.commit(state, rows, seq))
             conn.acks.put_nowait((commit, seq))
         else:
             await self.ingest.presence(state, event.presence)
@@ -356,7 +452,8 @@ class Gateway:
         conn = self.connections.get(agent_id)
         if conn is None or conn.state is None or conn.ws.closed:
             return False
-        conn.state.gone = gone
+        if gone is not None:
+            self.agents.let_go(conn.state, gone)
         conn.closing.set()
         conn.conv.fail(error)
         with contextlib.suppress(ConnectionError, RuntimeError):

@@ -4,8 +4,9 @@ The CLI (another process) and the dashboard (any server process) change agents i
 shared database, and each change leaves an AgentEvent. Every server process polls for
 new events every ``interval`` seconds (one indexed query that finds nothing, almost
 always) and acts on those that concern it: a blocked or removed agent connected here is
-disconnected with the reason; every change is published on the bus, so every dashboard
-of this process drops (or shows again) the agent. So a block takes effect within
+disconnected with the reason; every change goes to the owner of agent state (agents.py),
+which publishes it on the bus, so every dashboard of this process drops (or shows again)
+the agent. So a block takes effect within
 ``interval`` plus a round trip, with one server process or several.
 """
 
@@ -16,10 +17,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from officepulse.bus.base import Bus
-from officepulse.server.admission import agent_blocked, agent_removed, credential_revoked
-from officepulse.server.gateway import Gateway
-from officepulse.server.presence import PRESENCE_SUBJECT, AgentView, encode_view
+from officepulse.gateway.admission import agent_blocked, agent_removed, credential_revoked
+from officepulse.gateway.agents import Agents
+from officepulse.gateway.gateway import Gateway
 from officepulse.store.base import AgentEvent, Store
 from officepulse.store.failures import FailureLog
 
@@ -31,7 +31,7 @@ class AgentControl:
         self,
         store: Store,
         gateway: Gateway,
-        bus: Bus,
+        agents: Agents,
         *,
         required: bool,
         clock: Callable[[], float],
@@ -39,7 +39,7 @@ class AgentControl:
     ) -> None:
         self.store = store
         self.gateway = gateway
-        self.bus = bus
+        self.agents = agents
         self.required = required
         self.clock = clock
         self.interval = interval
@@ -85,14 +85,11 @@ class AgentControl:
                 await self.store.flush()
                 erase = event.kind == "erase"
                 await self.store.remove_agent(agent_id, erase, int(self.clock() * 1000))
-            await self._publish(AgentView.gone(agent_id))
+            await self.agents.removed(agent_id)
         elif status.blocked is not None:
             await self.gateway.kick(agent_id, agent_blocked(status.blocked), "blocked")
-            await self._publish(AgentView.of_status(status))
+            await self.agents.changed(status)
         elif event.kind == "unblock":
-            await self._publish(AgentView.of_status(status))
+            await self.agents.changed(status)
         elif event.kind == "revoke" and self.required:
             await self.gateway.kick(agent_id, credential_revoked(), None)
-
-    async def _publish(self, view: AgentView) -> None:
-        await self.bus.publish(PRESENCE_SUBJECT, encode_view(view))
