@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from officepulse import __version__
-from officepulse.agent.controls import Status, status_of
+from officepulse.agent.controls import Status
 from officepulse.agent.tray import MENU, UPDATE_ROW, menu_rows, update_label
 from officepulse.agent.updates import Update, offered
 from officepulse.protocol.errors import CloseCode
@@ -32,6 +32,7 @@ from officepulse.protocol.messages import AgentRelease
 from officepulse.settings import ServerSettings, SettingsError, load
 from officepulse.versions import VersionError, parse
 from tests.conftest import ServerProcess, start_agent, start_server, stop
+from tests.test_pause import status
 
 if TYPE_CHECKING:
     from tests.tray_host import Tray
@@ -101,19 +102,6 @@ def test_an_update_is_offered_only_when_the_release_is_newer() -> None:
     assert offered("0.2.0", AgentRelease(version="next")) is None
 
 
-def status(**given: Any) -> Status:
-    settings: dict[str, Any] = {
-        "pause": None,
-        "desktop_problem": None,
-        "connected": True,
-        "waiting": 0,
-        "offline_since_ms": None,
-        "server_url": "ws://office.example.com/agent",
-        "local": lambda ms: "09:30",
-    }
-    return status_of(**(settings | given))
-
-
 def test_the_tray_has_an_update_row_whatever_the_state() -> None:
     update = Update("0.3.0", URL)
     assert menu_rows(status()) == MENU
@@ -135,7 +123,7 @@ def test_the_tray_says_why_an_agent_too_old_is_offline() -> None:
     why = "this agent is version 0.1.0; this server admits 0.2 and newer"
     shown = status(connected=False, offline_since_ms=0, outdated=why)
     assert shown == Status("offline", f"Update required: {why}")
-    assert status(connected=False, offline_since_ms=0).line == "Offline since 09:30"
+    assert status(connected=False, offline_since_ms=0).line == "Offline since 14:02"
     # The person's pause is still said first.
     assert status(connected=False, outdated=why, pause="paused until resumed").state == "paused"
 
