@@ -171,6 +171,6 @@ def test_the_probe_shows_what_the_extension_reports() -> None:
     assert "domain only       corp.example" in out
     out = render(replace(base, browsers=()))
     assert "browser     no browser extension is connected to the agent" in out
-    unknown = "no agent answers here to ask ([Errno 2] No such file or directory)"
+    unknown = "no agent is running here to ask"
     out = render(replace(base, browsers_unknown=unknown))
     assert f"browser     extension not known: {unknown}" in out

@@ -21,6 +21,7 @@ from officepulse.agent.config import AgentConfig, ConfigError, load_config
 from officepulse.agent.drivers import Seen, judge, make_introspector
 from officepulse.agent.journal import Journal
 from officepulse.agent.privacy import NO_RULES, PrivacyRules
+from officepulse.agent.sources._common import socket_trouble
 from officepulse.agent.sources.base import Settles, SourceUnavailable
 from officepulse.agent.sources.select import (
     WINDOW_BACKENDS,
@@ -142,8 +143,10 @@ def _ask_about_browsers(probe: Probe, address: str | None) -> Probe:
 
     try:
         reply = ask_agent(address)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return replace(probe, browsers_unknown="no agent is running here to ask")
     except OSError as exc:
-        return replace(probe, browsers_unknown=f"no agent answers here to ask ({exc})")
+        return replace(probe, browsers_unknown=f"cannot ask the agent: {socket_trouble(exc)}")
     return replace(probe, browsers=reply.browsers)
 
 
