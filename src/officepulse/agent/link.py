@@ -15,6 +15,10 @@ took over (two agents share one id): it does not fight back, but asks again
 with ``takeover: false``, which the server refuses while that other
 connection is open; so two such agents settle instead of replacing each other
 for ever, and this one comes back once the other has gone.
+
+The connection is the ``websockets`` library's asyncio client: the agent needs a
+websocket client and nothing else of an HTTP stack, and aiohttp's client cost it 9 MB
+more resident memory (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
-import aiohttp
 import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.agent.stall import StallWatch
@@ -47,6 +53,9 @@ from officepulse.protocol.session import (
 )
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG: with --log-level debug that would be every span's
+# bytes. Its own logger, kept at INFO.
+_frames_log = logging.getLogger(f"{__name__}.websocket")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -97,6 +106,16 @@ RETRY_LATER = frozenset(
     {CloseCode.RATE_LIMITED, CloseCode.TOO_MANY_CONNECTIONS, CloseCode.HANDSHAKE_TIMEOUT}
 )
 RETRY_LATER_SLUGS = frozenset(code.slug for code in RETRY_LATER)
+
+# The connection's limits and timers (as they were with aiohttp's client): a ping after
+# 30 s of quiet, the connection given up when its pong takes 15 s; 5 s for the closing
+# handshake; messages from the server up to 4 MiB. Opening (TCP, TLS, the upgrade) may
+# take 30 s on a slow link before it counts as a failed attempt.
+PING_INTERVAL = 30.0
+PING_TIMEOUT = 15.0
+CLOSE_TIMEOUT = 5.0
+OPEN_TIMEOUT = 30.0
+MAX_MESSAGE = 4 * 2**20
 
 
 def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
@@ -205,70 +224,70 @@ class Link:
 
     async def run(self) -> None:
         attempt = 0
-        async with aiohttp.ClientSession() as session:
-            while True:
-                attempt += 1
-                refused = False
-                wait: float | None = None
-                try:
-                    await self._session(session)
-                except Refused as exc:
-                    # Blocked, removed, revoked: said once, then a slow retry, so that
-                    # an unblock or a new token is picked up without hammering the server.
-                    wait = self.refused_retry
-                    self._lost(quietly=True)
-                    self._log_once(
-                        logging.ERROR,
-                        f"the server refused this agent: {exc}",
-                        f"trying again every {wait:.0f} s",
-                    )
-                except Rejected as exc:
-                    self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
-                    refused = True
-                except Throttled as exc:
-                    self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
-                    refused = True
-                except aiohttp.ClientConnectorCertificateError as exc:
-                    self._log_once(
-                        logging.ERROR,
-                        f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
-                        "if the server uses its own certificate authority or --dev-tls, set "
-                        "ca_file to its certificate",
-                    )
-                    refused = True
-                except Stalled as exc:
-                    log.warning("%s; reconnecting", exc)
-                except Replaced as exc:
-                    # Not a lost connection: another agent with this id is there. Coming
-                    # straight back would close that one, which would come back too; and
-                    # the back-off is not started over (it was up) but keeps growing.
-                    self._yielding = True
-                    self._lost(quietly=True)
-                    log.debug("replaced: %s", exc)
-                    self._log_once(
-                        logging.ERROR,
-                        f"another connection with this agent's id ({self.hello.agent_id}) is "
-                        "on the server: are two agents sharing one agent_id (a copied state "
-                        "folder, or the same --agent-id twice)?",
-                        "connecting again once that one has gone, without replacing it",
-                    )
-                except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
-                    self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
-                finally:
-                    was_up = self.connected.is_set()
-                    task = asyncio.current_task()
-                    self._lost(quietly=task is not None and task.cancelling() > 0)
-                if refused:
-                    attempt = 64  # it would refuse again at once: wait the longest
-                elif was_up:
-                    attempt = 1  # it was up: start the back-off over
-                delay = (
-                    wait
-                    if wait is not None
-                    else backoff(attempt, self.first_delay, self.max_delay, random.random)
+        _frames_log.setLevel(max(logging.INFO, _frames_log.getEffectiveLevel()))
+        while True:
+            attempt += 1
+            refused = False
+            wait: float | None = None
+            try:
+                await self._session()
+            except Refused as exc:
+                # Blocked, removed, revoked: said once, then a slow retry, so that
+                # an unblock or a new token is picked up without hammering the server.
+                wait = self.refused_retry
+                self._lost(quietly=True)
+                self._log_once(
+                    logging.ERROR,
+                    f"the server refused this agent: {exc}",
+                    f"trying again every {wait:.0f} s",
                 )
-                log.debug("reconnecting in %.1f s", delay)
-                await asyncio.sleep(delay)
+            except Rejected as exc:
+                self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
+                refused = True
+            except Throttled as exc:
+                self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
+                refused = True
+            except ssl.SSLCertVerificationError as exc:
+                self._log_once(
+                    logging.ERROR,
+                    f"the certificate of {self.url} is not trusted ({exc}); "
+                    "if the server uses its own certificate authority or --dev-tls, set "
+                    "ca_file to its certificate",
+                )
+                refused = True
+            except Stalled as exc:
+                log.warning("%s; reconnecting", exc)
+            except Replaced as exc:
+                # Not a lost connection: another agent with this id is there. Coming
+                # straight back would close that one, which would come back too; and
+                # the back-off is not started over (it was up) but keeps growing.
+                self._yielding = True
+                self._lost(quietly=True)
+                log.debug("replaced: %s", exc)
+                self._log_once(
+                    logging.ERROR,
+                    f"another connection with this agent's id ({self.hello.agent_id}) is "
+                    "on the server: are two agents sharing one agent_id (a copied state "
+                    "folder, or the same --agent-id twice)?",
+                    "connecting again once that one has gone, without replacing it",
+                )
+            except (WebSocketException, OSError, TimeoutError, ProtocolError) as exc:
+                self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
+            finally:
+                was_up = self.connected.is_set()
+                task = asyncio.current_task()
+                self._lost(quietly=task is not None and task.cancelling() > 0)
+            if refused:
+                attempt = 64  # it would refuse again at once: wait the longest
+            elif was_up:
+                attempt = 1  # it was up: start the back-off over
+            delay = (
+                wait
+                if wait is not None
+                else backoff(attempt, self.first_delay, self.max_delay, random.random)
+            )
+            log.debug("reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
 
     def _log_once(self, level: int, text: str, retry: str = "retrying in the background") -> None:
         if text != self._last_error:
@@ -284,14 +303,25 @@ class Link:
         self.connected.clear()
         self._presence_dirty = self._presence is not None
 
-    async def _session(self, session: aiohttp.ClientSession) -> None:
-        async with session.ws_connect(
+    async def _session(self) -> None:
+        # Certificates are always verified (wss without a context: the system's
+        # authorities); ca_file adds the server's own authority.
+        tls: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
+        async with connect(
             self.url,
-            heartbeat=30,
-            compress=15 if self.compress else 0,
-            timeout=aiohttp.ClientWSTimeout(ws_close=5),
-            # Certificates are always verified; ca_file adds the server's own authority.
-            ssl=self.ssl_context if self.ssl_context is not None else True,
+            # permessage-deflate with 32 KiB windows both ways, as aiohttp offered it.
+            compression=None,
+            extensions=[ClientPerMessageDeflateFactory(client_max_window_bits=True)]
+            if self.compress
+            else None,
+            proxy=None,  # never through a proxy named in the environment, as before
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+            max_size=MAX_MESSAGE,
+            logger=_frames_log,
+            **tls,
         ) as ws:
             hello = self.hello
             if self._yielding:
@@ -319,30 +349,36 @@ class Link:
                 done, _ = await asyncio.wait(
                     {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
                 )
-                for task in done:
-                    task.result()  # raises what ended it
+                if receiver not in done and isinstance(sender.exception(), ConnectionClosed):
+                    # Closed while sending: the receiver says why (4009, a refusal...),
+                    # once it has read the close, which comes within the close timeout.
+                    await asyncio.wait({receiver}, timeout=2 * CLOSE_TIMEOUT)
+                    done = {receiver, sender} if receiver.done() else done
+                for task in (receiver, sender):
+                    if task in done:
+                        task.result()  # raises what ended it
             finally:
                 for task in (sender, receiver):
                     task.cancel()
                 await asyncio.gather(sender, receiver, return_exceptions=True)
 
-    async def _handshake(
-        self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation
-    ) -> Welcome:
+    async def _handshake(self, ws: ClientConnection, conv: AgentConversation) -> Welcome:
         """Read until the Welcome; an enrolment's credential comes first and is kept at
         once (the token it was exchanged for is spent)."""
         while True:
-            msg = await ws.receive(timeout=15)
-            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
+            try:
+                async with asyncio.timeout(15):
+                    data = await ws.recv()
+            except ConnectionClosed:
+                said = f"closed during the handshake ({ws.close_code}: {ws.close_reason or ''})"
                 if ws.close_code in RETRY_LATER:
-                    raise Throttled(said)
+                    raise Throttled(said) from None
                 if ws.close_code in REFUSAL_CLOSE_CODES:
-                    raise Refused(said)
+                    raise Refused(said) from None
                 if ws.close_code == CloseCode.REPLACED:
-                    raise Replaced(said)
-                raise Rejected(said)
-            for event in conv.receive(msg.data):
+                    raise Replaced(said) from None
+                raise Rejected(said) from None
+            for event in conv.receive(data):
                 if isinstance(event, ErrorReceived):
                     self._fatal(event.error.code, event.error.message)
                 if isinstance(event, EnrolledReceived):
@@ -356,7 +392,7 @@ class Link:
         # From now on every Hello carries the credential, and the token is not sent again.
         self.hello = msgspec.structs.replace(self.hello, token=credential, enroll=None)
 
-    async def _sender(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
+    async def _sender(self, ws: ClientConnection, conv: AgentConversation) -> None:
         cursor = self.journal.acked_seq
         backlog_total = self.journal.stats().waiting
         progress_at = self.clock()
@@ -444,32 +480,34 @@ class Link:
         half = len(run) // 2
         return self._fit(run[:half], limit) + self._fit(run[half:], limit)
 
-    async def _receiver(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
-        while True:
-            msg = await ws.receive()
-            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                break
-            for event in conv.receive(msg.data):
-                if isinstance(event, AckReceived):
-                    self._acknowledged(event.seq)
-                elif isinstance(event, ErrorReceived):
-                    if event.error.fatal:
-                        self._fatal(event.error.code, event.error.message)
-                    self.refused += 1
-                    if self.refused <= 3 or self.refused % 1000 == 0:
-                        log.warning(
-                            "the server adjusted or refused a message (%d so far): %s",
-                            self.refused,
-                            event.error.message,
-                        )
+    async def _receiver(self, ws: ClientConnection, conv: AgentConversation) -> None:
+        with contextlib.suppress(ConnectionClosed):  # the close code below says how
+            async for data in ws:
+                self._received(conv, data)
+        reason = ws.close_reason or ""
         if ws.close_code in RETRY_LATER:
-            self._fatal(CloseCode(ws.close_code).slug, str(msg.extra or ""))
+            self._fatal(CloseCode(ws.close_code).slug, reason)
         if ws.close_code in REFUSAL_CLOSE_CODES:
             raise Refused(f"closed by the server with code {ws.close_code}")
         if ws.close_code == CloseCode.REPLACED:
-            raise Replaced(f"closed with {ws.close_code}: {msg.extra or 'replaced'}")
+            raise Replaced(f"closed with {ws.close_code}: {reason or 'replaced'}")
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
+
+    def _received(self, conv: AgentConversation, data: str | bytes) -> None:
+        for event in conv.receive(data):
+            if isinstance(event, AckReceived):
+                self._acknowledged(event.seq)
+            elif isinstance(event, ErrorReceived):
+                if event.error.fatal:
+                    self._fatal(event.error.code, event.error.message)
+                self.refused += 1
+                if self.refused <= 3 or self.refused % 1000 == 0:
+                    log.warning(
+                        "the server adjusted or refused a message (%d so far): %s",
+                        self.refused,
+                        event.error.message,
+                    )
 
     def _acknowledged(self, seq: int) -> None:
         """The server has everything up to ``seq``: every path that says so (an ack,
@@ -493,9 +531,6 @@ class Link:
         raise Rejected(message)
 
     @staticmethod
-    async def _send_all(ws: aiohttp.ClientWebSocketResponse, frames: list[Frame]) -> None:
+    async def _send_all(ws: ClientConnection, frames: list[Frame]) -> None:
         for frame in frames:
-            if isinstance(frame, str):
-                await ws.send_str(frame)
-            else:
-                await ws.send_bytes(frame)
+            await ws.send(frame)  # text for str, binary for bytes
