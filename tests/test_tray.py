@@ -1,6 +1,9 @@
-"""The agent's tray for real: `officepulse agent --tray` in trayer (a real XEmbed tray from
-Debian) on Xvfb, its menu clicked with xdotool, its icon read from the screen, connected to
-a real server whose office and API must show what the tray did."""
+"""The agent's tray for real: `officepulse agent --tray` on Xvfb, connected to a real
+server whose office and API must show what the tray did. Its own XEmbed icon in trayer (a
+real XEmbed tray from Debian), the menu clicked with xdotool and the icon read from the
+screen; its own StatusNotifierItem in xfce4-panel (a real StatusNotifierWatcher and host),
+its menu's rows chosen over D-Bus as a host does and its icon read back; and pystray's GTK
+and AppIndicator backends, in trayer too."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from websockets.asyncio.client import connect
 from officepulse import __version__
 from officepulse.agent.tray import MENU, dashboard_url
 from tests.conftest import ServerProcess, start_server, stop, wait_until
-from tests.tray_host import Tray, require_tray_tools, tray_agent
+from tests.tray_host import SniHost, Tray, require_tray_tools, tray_agent, tray_host
 
 if TYPE_CHECKING:
     from tests.xserver import XServer
@@ -118,15 +121,29 @@ def test_pause_from_the_tray_shows_paused_and_counts_as_paused(
     assert rows["paused"]["idle_seconds"] == 0
 
 
-@pytest.mark.parametrize("backend", ["gtk", "appindicator"])
+# The agent's own icons (XEmbed in trayer, a StatusNotifierItem in xfce4-panel), and
+# pystray's Linux backends: GTK's status icon, and AppIndicator (which falls back to an
+# XEmbed icon in trayer).
+BACKENDS = ("xembed", "sni", "gtk", "appindicator")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_menu_pauses_opens_pages_and_quits(
-    xserver: XServer, tray: Tray, server: ServerProcess, tmp_path: Path, backend: str
+    xserver: XServer, server: ServerProcess, tmp_path: Path, backend: str
 ) -> None:
     """Without a readable desktop (source none) the icon says so, and a pause is still sent;
-    every other row of the menu does what it says. In both of pystray's Linux backends:
-    GTK's status icon, and AppIndicator (which falls back to an XEmbed icon in trayer)."""
-    with tray_agent(xserver, server, tmp_path, "--source", "none", backend=backend) as agent:
+    every other row of the menu does what it says. In every backend."""
+    with (
+        tray_host(xserver, tmp_path, backend) as tray,
+        tray_agent(
+            xserver, server, tmp_path, "--source", "none",
+            backend=backend, bus=tray.address if isinstance(tray, SniHost) else None,
+        ) as agent,
+    ):  # fmt: skip
+        agent.proc.wait_for_log(f"tray: {backend} backend")
         tray.wait_for_state("no-desktop")
+        if isinstance(tray, SniHost):  # the panel drew the item's pixmap
+            wait_until(lambda: tray.drawn_state() == "no-desktop", what="the icon in the panel")
         tray.wait_for_title("officepulse: Cannot read this desktop: the source is set to 'none'$")
 
         tray.choose("Pause until I resume")
@@ -141,14 +158,14 @@ def test_the_menu_pauses_opens_pages_and_quits(
         wait_until(lambda: current(server) is None, what="no activity on the server after it")
 
         tray.left_click()
-        if backend == "gtk":  # the default row: the dashboard
+        if backend != "appindicator":  # the default row: the dashboard
             assert agent.wait_for_url(1) == dashboard_url(server.ws_url)
         else:  # AppIndicator has no default row: a left click opens the menu
             wait_until(tray.menu, what="the menu on a left click")
             xserver.xdotool("key", "Escape")
             wait_until(lambda: tray.menu() is None, what="the menu closed")
         tray.choose("Open the dashboard")
-        dashboards = 2 if backend == "gtk" else 1
+        dashboards = 1 if backend == "appindicator" else 2
         assert agent.wait_for_url(dashboards) == dashboard_url(server.ws_url)
 
         tray.choose("Settings…")
