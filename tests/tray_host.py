@@ -241,7 +241,8 @@ class SniHost:
     """xfce4-panel on ``x``, on a session bus of its own (``address``, for the agent), and
     a connection of the test's to that bus to read the agent's item as a host does."""
 
-    def __init__(self, x: XServer, tmp: Path) -> None:
+    def __init__(self, x: XServer, tmp: Path, panel: bool = True) -> None:
+        """``panel=False``: the bus only; ``start_panel()`` later."""
         from jeepney.io.blocking import open_dbus_connection
 
         self.x = x
@@ -250,30 +251,42 @@ class SniHost:
         channel.mkdir(parents=True)
         (channel / "xfce4-panel.xml").write_text(PANEL_CONFIG)
         (tmp / "panel-run").mkdir(mode=0o700)
-        env = {
+        self.env = {
             "XDG_CONFIG_HOME": str(config),
             "XDG_RUNTIME_DIR": str(tmp / "panel-run"),
             "HOME": str(tmp),
             "DISPLAY": x.display,
             "NO_AT_BRIDGE": "1",
         }
-        self.bus, self.address = session_bus(tmp, **env)
+        self.bus, self.address = session_bus(tmp, **self.env)
+        self.conn = open_dbus_connection(bus=self.address)
+        self.panel: Process | None = None
+        if panel:
+            self.start_panel()
+
+    def start_panel(self) -> None:
         self.panel = Process(
             ["xfce4-panel", "--disable-wm-check"],
             name="xfce4-panel",
-            env=clean_env(DBUS_SESSION_BUS_ADDRESS=self.address, **env),
+            env=clean_env(DBUS_SESSION_BUS_ADDRESS=self.address, **self.env),
         )
-        self.conn = open_dbus_connection(bus=self.address)
         wait_until(
             lambda: self._owner(WATCHER),
             what="xfce4-panel's StatusNotifierWatcher on the session bus",
             context=self.panel.tail,
         )
 
+    def stop_panel(self) -> None:
+        if self.panel is not None:
+            stop(self.panel)
+            self.panel = None
+        wait_until(lambda: not self._owner(WATCHER), what="the watcher gone with the panel")
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
-        stop(self.panel)
+        if self.panel is not None:
+            stop(self.panel)
         stop(self.bus)  # xfconfd, started by the bus, leaves with it
 
     # -- talking to the bus, as a host --------------------------------------------
@@ -301,6 +314,8 @@ class SniHost:
 
     def item(self) -> tuple[str, str] | None:
         """The agent's item the watcher knows of: its bus name and object path."""
+        if not self._owner(WATCHER):
+            return None
         for entry in self._get(WATCHER, "/StatusNotifierWatcher", WATCHER,
                                "RegisteredStatusNotifierItems"):  # fmt: skip
             name, _, path = str(entry).partition("/")
@@ -503,19 +518,19 @@ def start_tray_agent(
             "--credential-store", "file", "--tray", *args,
         ],
         name="the tray agent",
-        env=clean_env(
-            DISPLAY=x.display,
-            HOME=str(home),
-            XDG_CONFIG_HOME=str(home / ".config"),
-            XDG_SESSION_TYPE="x11",
-            WAYLAND_DISPLAY=None,
-            DBUS_SESSION_BUS_ADDRESS=address,
-            NO_AT_BRIDGE="1",  # no accessibility daemons outliving the test
-            PYSTRAY_BACKEND=backend if backend in PYSTRAY_BACKENDS else None,
-            BROWSER=str(browser),
-            TMPDIR=str(tmp),
-            **env,
-        ),
+        env=clean_env(**{
+            "DISPLAY": x.display,
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_SESSION_TYPE": "x11",
+            "WAYLAND_DISPLAY": None,
+            "DBUS_SESSION_BUS_ADDRESS": address,
+            "NO_AT_BRIDGE": "1",  # no accessibility daemons outliving the test
+            "PYSTRAY_BACKEND": backend if backend in PYSTRAY_BACKENDS else None,
+            "BROWSER": str(browser),
+            "TMPDIR": str(tmp),
+            **env,  # the test's own, over these (DISPLAY=None: no display)
+        }),
     )  # fmt: skip
     return TrayAgent(proc, opened, own_bus)
 
