@@ -107,15 +107,17 @@ RETRY_LATER = frozenset(
 )
 RETRY_LATER_SLUGS = frozenset(code.slug for code in RETRY_LATER)
 
-# The connection's limits and timers (as they were with aiohttp's client): a ping after
-# 30 s of quiet, the connection given up when its pong takes 15 s; 5 s for the closing
-# handshake; messages from the server up to 4 MiB. Opening (TCP, TLS, the upgrade) may
-# take 30 s on a slow link before it counts as a failed attempt.
+# The connection's limits and timers (as they were with aiohttp's client): a Ping once
+# nothing has come from the server for 30 s, the connection given up when its Pong takes
+# 15 s; 5 s for the closing handshake; messages from the server up to 4 MiB. Opening (TCP,
+# TLS, the upgrade) may take 30 s on a slow link before it counts as a failed attempt.
+# Compression as aiohttp's: a 32 KiB window, zlib's fastest level.
 PING_INTERVAL = 30.0
 PING_TIMEOUT = 15.0
 CLOSE_TIMEOUT = 5.0
 OPEN_TIMEOUT = 30.0
 MAX_MESSAGE = 4 * 2**20
+DEFLATE = {"level": 1}  # zlib.Z_BEST_SPEED
 
 
 def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
@@ -152,6 +154,8 @@ class Link:
         backfill_rate: float = 5000.0,
         window: int = 4,
         ack_timeout: float = 30.0,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
@@ -169,6 +173,8 @@ class Link:
         self.backfill_rate = backfill_rate
         self.window = window
         self.ack_timeout = ack_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.ssl_context = ssl_context
@@ -188,6 +194,7 @@ class Link:
         self._unsent_since: float | None = clock() if journal.stats().waiting else None
         self._last_error: str | None = None
         self._stall = StallWatch(ack_timeout)
+        self._heard_at = 0.0  # the loop's time of the last message from the server
         # Replaced by another connection of this agent id: ask without taking over.
         self._yielding = False
 
@@ -311,13 +318,16 @@ class Link:
             self.url,
             # permessage-deflate with 32 KiB windows both ways, as aiohttp offered it.
             compression=None,
-            extensions=[ClientPerMessageDeflateFactory(client_max_window_bits=True)]
+            extensions=[
+                ClientPerMessageDeflateFactory(
+                    client_max_window_bits=True, compress_settings=DEFLATE
+                )
+            ]
             if self.compress
             else None,
             proxy=None,  # never through a proxy named in the environment, as before
             open_timeout=OPEN_TIMEOUT,
-            ping_interval=PING_INTERVAL,
-            ping_timeout=PING_TIMEOUT,
+            ping_interval=None,  # _keepalive's, which pings a quiet connection only
             close_timeout=CLOSE_TIMEOUT,
             max_size=MAX_MESSAGE,
             logger=_frames_log,
@@ -345,22 +355,27 @@ class Link:
             log.info("connected to %s; %d spans to send", self.url, waiting)
             sender = asyncio.create_task(self._sender(ws, conv))
             receiver = asyncio.create_task(self._receiver(ws, conv))
+            keepalive = asyncio.create_task(self._keepalive(ws))
             try:
                 done, _ = await asyncio.wait(
-                    {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
+                    {sender, receiver, keepalive}, return_when=asyncio.FIRST_COMPLETED
                 )
-                if receiver not in done and isinstance(sender.exception(), ConnectionClosed):
+                if (
+                    sender in done
+                    and receiver not in done
+                    and isinstance(sender.exception(), ConnectionClosed)
+                ):
                     # Closed while sending: the receiver says why (4009, a refusal...),
                     # once it has read the close, which comes within the close timeout.
                     await asyncio.wait({receiver}, timeout=2 * CLOSE_TIMEOUT)
                     done = {receiver, sender} if receiver.done() else done
-                for task in (receiver, sender):
+                for task in (receiver, sender, keepalive):
                     if task in done:
                         task.result()  # raises what ended it
             finally:
-                for task in (sender, receiver):
+                for task in (sender, receiver, keepalive):
                     task.cancel()
-                await asyncio.gather(sender, receiver, return_exceptions=True)
+                await asyncio.gather(sender, receiver, keepalive, return_exceptions=True)
 
     async def _handshake(self, ws: ClientConnection, conv: AgentConversation) -> Welcome:
         """Read until the Welcome; an enrolment's credential comes first and is kept at
@@ -480,9 +495,32 @@ class Link:
         half = len(run) // 2
         return self._fit(run[:half], limit) + self._fit(run[half:], limit)
 
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """A Ping once nothing has come from the server for ``ping_interval`` seconds (a
+        busy connection sends none, as with aiohttp's heartbeat); TimeoutError when its
+        Pong does not come within ``ping_timeout``: the connection is gone, another is
+        opened."""
+        loop = asyncio.get_running_loop()
+        self._heard_at = loop.time()
+        while True:
+            quiet = loop.time() - self._heard_at
+            if quiet < self.ping_interval:
+                await asyncio.sleep(self.ping_interval - quiet)
+                continue
+            pong = await ws.ping()
+            try:
+                async with asyncio.timeout(self.ping_timeout):
+                    await pong
+            except TimeoutError:
+                said = f"no answer to a ping within {self.ping_timeout:g} s"
+                raise TimeoutError(said) from None
+            self._heard_at = loop.time()
+
     async def _receiver(self, ws: ClientConnection, conv: AgentConversation) -> None:
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(ConnectionClosed):  # the close code below says how
             async for data in ws:
+                self._heard_at = loop.time()
                 self._received(conv, data)
         reason = ws.close_reason or ""
         if ws.close_code in RETRY_LATER:
