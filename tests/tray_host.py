@@ -52,7 +52,7 @@ def require_tray_tools(backend: str = "xembed") -> None:
         try:
             import gi  # noqa: F401  - the GTK backends of pystray
         except ImportError:
-            missing.append("PyGObject (pip install -e '.[tray]')")
+            missing.append("PyGObject (pip install -e '.[tray-gtk]')")
     if missing:
         pytest.fail(
             f"the tray tests need {', '.join(missing)}: run `make system-deps` and "
