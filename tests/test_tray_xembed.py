@@ -100,3 +100,19 @@ def _open_menu(tray: Tray) -> None:
     tray.x.xdotool("mousemove", "--sync", str(cx), str(cy))
     tray.x.xdotool("click", "3")
     wait_until(tray.menu, what="the menu open")
+
+
+def test_a_display_that_cannot_be_opened_leaves_the_agent_without_its_icon(
+    xserver: XServer, server: ServerProcess, tmp_path: Path
+) -> None:
+    """DISPLAY names no X server: the icon cannot be shown, so the agent says so and runs
+    without it, and SIGTERM still stops it cleanly."""
+    require_tray_tools("xembed")
+    display = f":{xserver.number + 1000}"  # nobody listens there
+    with tray_agent(xserver, server, tmp_path, "--source", "none", DISPLAY=display) as agent:
+        agent.proc.wait_for_log("the agent runs without its tray icon")
+        server.wait_for_log("connected from")
+        out = agent.stop()
+    assert agent.proc.returncode == 0
+    assert "stopped (" in out
+    assert "Traceback" not in out

@@ -265,6 +265,7 @@ class Tray:
             self.agent.start()
 
         backend = type(self.icon).__module__
+        before = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT)}
         if backend not in GTK_BACKENDS:
             # AppKit, Win32 and the agent's own icons leave Python's handlers alone: set
             # them on the main thread. (Ctrl-C too for the agent's own, as under GTK.)
@@ -274,7 +275,11 @@ class Tray:
         try:
             self.icon.run(setup)
         except TrayUnavailable:
-            raise  # before the agent started: the caller runs it without a tray
+            # Before the agent started: the caller runs it without a tray, and the signals
+            # stop it as they do there.
+            for number, handler in before.items():
+                signal.signal(number, handler)
+            raise
         except Exception as exc:
             # pystray's GTK backend closes its notification on the way out, and raises when
             # no notification service runs (a bare X session): the agent has stopped already.
