@@ -8,12 +8,13 @@ PY := $(BIN)/python
 
 setup: $(VENV)/.installed node_modules/.installed extension/node_modules/.installed
 
-# The agent's tray icon (`officepulse agent --tray`): pystray, Pillow and PyGObject, which
-# builds against the GTK libraries scripts/system-deps installs.
+# The agent's tray icon (`officepulse agent --tray`): pystray and Pillow, and PyGObject for
+# pystray's GTK backends (tested too), which builds against the GTK libraries
+# scripts/system-deps installs.
 setup-tray: system-deps $(VENV)/.tray-installed
 
 $(VENV)/.tray-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[dev,tray]'
+	$(PY) -m pip install --quiet -e '.[dev,tray,tray-gtk]'
 	@touch $@
 
 $(VENV)/.installed: pyproject.toml

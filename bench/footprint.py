@@ -14,10 +14,18 @@ For each: the agent's CPU (user + system, psutil ``cpu_times`` before and after,
 one core and ms per poll), its RSS (the highest of samples every 0.25 s) and its RSS
 high-water mark (VmHWM). Targets: under 1 % of one core, under 60 MB RSS.
 
-``--tray`` runs the agent with its tray icon (``--tray``) in trayer, on a session bus of its
-own (what the icon costs). ``--agent-command dist/officepulse-agent`` measures the packaged
-agent (``make package``) instead of ``officepulse agent``: the process it unpacks, with the
-one-file loader's own memory said apart.
+``--tray`` runs the agent with its tray icon (``--tray``, what the icon costs), on a session
+bus of its own: ``--tray-backend xembed`` (the default) the agent's own XEmbed icon in
+trayer; ``sni`` its StatusNotifierItem in xfce4-panel (a StatusNotifierWatcher); ``gtk`` and
+``appindicator`` pystray's backends (PYSTRAY_BACKEND) in trayer. The agent's log says which
+backend it used (``tray_backend`` in the result). ``--breakdown`` adds the agent's largest
+memory mappings at the end (what its RSS is made of).
+
+To measure another commit's agent, run the bench with ``PYTHONPATH=<its checkout>/src``:
+the agent and server it starts import officepulse from there.
+``--agent-command dist/officepulse-agent`` measures the packaged agent (``make package``)
+instead of ``officepulse agent``: the process it unpacks, with the one-file loader's own
+memory said apart.
 
 Run: .venv/bin/python bench/footprint.py [--seconds 60] [--json]   (bench/README.md)
 """
@@ -29,6 +37,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -241,10 +250,20 @@ def extra_processes(count: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def tray_host(xserver: XServer, wanted: bool) -> Iterator[dict[str, str]]:
-    """trayer and a session bus for the agent's tray icon; the environment it needs."""
-    if not wanted:
+def tray_host(xserver: XServer, tmp: Path, backend: str | None) -> Iterator[dict[str, str]]:
+    """A tray and a session bus for the agent's tray icon (``backend``; None: no tray); the
+    environment the agent needs."""
+    if backend is None:
         yield {}
+        return
+    if backend == "sni":
+        from tests.tray_host import SniHost
+
+        host = SniHost(xserver, tmp)
+        try:
+            yield {"DBUS_SESSION_BUS_ADDRESS": host.address, "NO_AT_BRIDGE": "1"}
+        finally:
+            host.close()
         return
     xserver.spawn("trayer", "--edge", "top", "--align", "right", "--height", "32", name="trayer")
     bus = subprocess.Popen(
@@ -255,9 +274,36 @@ def tray_host(xserver: XServer, wanted: bool) -> Iterator[dict[str, str]]:
     )
     try:
         assert bus.stdout is not None
-        yield {"DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip(), "NO_AT_BRIDGE": "1"}
+        env = {"DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip(), "NO_AT_BRIDGE": "1"}
+        if backend in ("gtk", "appindicator"):
+            env["PYSTRAY_BACKEND"] = backend
+        yield env
     finally:
         stop(bus)
+
+
+def tray_backend(log: str) -> str | None:
+    """The tray backend the agent said it used ("tray: sni backend")."""
+    found = re.search(r"tray: (\w+) backend", log)
+    return found[1] if found else None
+
+
+def breakdown(pid: int, top: int = 15) -> list[dict[str, Any]]:
+    """The process's largest memory mappings by RSS (/proc/<pid>/smaps): shared libraries
+    by file, the rest as [heap] and [anon]."""
+    rss: dict[str, int] = {}
+    anon: dict[str, int] = {}
+    name = "?"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if not head[0].endswith(":"):  # a mapping's first line: address range, ..., path
+            name = head[5] if len(head) > 5 else "[anon]"
+        elif head[0] == "Rss:":
+            rss[name] = rss.get(name, 0) + int(head[1])
+        elif head[0] == "Anonymous:":
+            anon[name] = anon.get(name, 0) + int(head[1])
+    largest = sorted(rss, key=lambda n: -rss[n])[:top]
+    return [{"mapping": n, "rss_kb": rss[n], "anonymous_kb": anon.get(n, 0)} for n in largest]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -269,7 +315,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with (
             start_xserver(wm=True) as xserver,
             extra_processes(args.extra_processes),
-            tray_host(xserver, args.tray) as tray_env,
+            tray_host(xserver, tmp, args.tray_backend if args.tray else None) as tray_env,
         ):
             windows = [xserver.xterm(cls, title) for cls, title in WINDOWS]
             xserver.activate(windows[0])
@@ -334,6 +380,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ]
                 hwm = high_water_mb(agent.pid)
                 loader_rss = loader.memory_info().rss / 2**20 if loader is not None else None
+                mappings = breakdown(agent.pid) if args.breakdown else []
                 processes = len(psutil.pids())
                 seen = next(a for a in server.agents() if a["id"] == "footprint")
                 if proc.poll() is not None:
@@ -351,12 +398,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "agent_command": args.agent_command,
         "connected_after_s": round(connected_after, 2),
         "loader_rss_mb": None if loader_rss is None else round(loader_rss, 1),
+        "tray_backend": tray_backend(log),
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "processes_on_the_machine": processes,
         "phases": [asdict(p) for p in phases],
         "rss_high_water_mb": round(hwm, 1),
         "last_seen_on_server": seen.get("current"),
         "agent_log_lines": len(log.splitlines()),
         "tracebacks_in_log": log.count("Traceback"),
+        "largest_mappings": mappings,
     }
 
 
@@ -389,6 +439,10 @@ def report(result: dict[str, Any]) -> str:
         f"{result['tracebacks_in_log']} tracebacks; last seen on the server: "
         f"{json.dumps(result['last_seen_on_server'], ensure_ascii=False)}",
     ]
+    if result["tray"]:
+        verdict.append(f"tray: {result['tray_backend']}")
+    for m in result["largest_mappings"]:
+        verdict.append(f"  {m['rss_kb'] / 1024:6.1f} MB  {m['mapping']}")
     return "\n".join([*rows, "", *verdict])
 
 
@@ -412,8 +466,16 @@ def main() -> int:
         default=0,
         help="start this many idle processes first, to count like a desktop session",
     )
+    parser.add_argument("--tray", action="store_true", help="the agent with its tray icon")
     parser.add_argument(
-        "--tray", action="store_true", help="the agent with its tray icon, in trayer"
+        "--tray-backend",
+        choices=("xembed", "sni", "gtk", "appindicator"),
+        default="xembed",
+        help="with --tray: the agent's XEmbed icon in trayer (default), its "
+        "StatusNotifierItem in xfce4-panel, or pystray's GTK or AppIndicator backend",
+    )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="print the agent's largest memory mappings"
     )
     parser.add_argument(
         "--agent-command",

@@ -407,7 +407,7 @@ print(keyring.get_password("officepulse-agent", sys.argv[1]) or "")
 """
 
 
-def enroll_once(server: ServerProcess, tmp: Path, agent_id: str, env: dict[str, str]) -> str:
+def enroll_once(server: ServerProcess, tmp: Path, agent_id: str, env: dict[str, str | None]) -> str:
     """Enroll an agent with a new token in ``env``; what it printed once it said where it
     keeps its credential."""
     token = new_token(server)
@@ -442,6 +442,56 @@ def test_an_agent_keeps_its_credential_in_the_system_keyring(
     finally:
         stop(again)
     assert count(locked, "refused agent") == 0
+
+
+# A keyring backend of the person's own (as keyrings.alt or a company's would be): a JSON
+# file, named by PYTHON_KEYRING_BACKEND. Priority 1, so keyring recommends it.
+FILE_KEYRING = """
+import json, os
+from pathlib import Path
+from keyring.backend import KeyringBackend
+
+class Keyring(KeyringBackend):
+    priority = 1
+
+    def _all(self):
+        path = Path(os.environ["FILE_KEYRING"])
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def get_password(self, service, username):
+        return self._all().get(f"{service}/{username}")
+
+    def set_password(self, service, username, password):
+        found = self._all()
+        found[f"{service}/{username}"] = password
+        Path(os.environ["FILE_KEYRING"]).write_text(json.dumps(found))
+
+    def delete_password(self, service, username):
+        raise NotImplementedError
+"""
+
+
+def test_a_keyring_chosen_in_keyrings_own_settings_is_used(
+    locked: ServerProcess, tmp_path: Path
+) -> None:
+    """The agent looks for a Secret Service itself only where the person left keyring to
+    choose: a backend named in PYTHON_KEYRING_BACKEND (or keyringrc.cfg) is used, here
+    where no session bus exists at all."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "file_keyring.py").write_text(FILE_KEYRING)
+    store = tmp_path / "keyring.json"
+    env = {
+        "PYTHONPATH": str(tmp_path / "plugins"),
+        "PYTHON_KEYRING_BACKEND": "file_keyring.Keyring",
+        "FILE_KEYRING": str(store),
+        "DBUS_SESSION_BUS_ADDRESS": None,
+    }
+    out = enroll_once(locked, tmp_path, "own", env)
+    assert "credential is kept in the system keyring (file_keyring.Keyring)" in out
+    assert not (tmp_path / "agent-state" / "credential").exists()
+    credential = json.loads(store.read_text())["officepulse-agent/own"]
+    ((stored,),) = db(locked, "SELECT hash FROM agent_credentials WHERE agent_id = 'own'")
+    assert stored == hashlib.sha256(credential.encode()).hexdigest()
 
 
 # A Secret Service that never answers: it owns the name, so the keyring library finds it

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
@@ -146,10 +146,13 @@ class Peer:
     purpose: it takes spans and never acknowledges them, and welcomes each new
     connection with ``resume_from_seq`` = the highest sequence number sent to it.
     ``forgetful``: it loses what the first connection sent (welcomes again from 0),
-    and acknowledges every batch from the second connection on."""
+    and acknowledges every batch from the second connection on. ``pongs``: whether it
+    answers the agent's Pings (counted in ``pings``)."""
 
-    def __init__(self, *, forgetful: bool = False) -> None:
+    def __init__(self, *, forgetful: bool = False, pongs: bool = True) -> None:
         self.forgetful = forgetful
+        self.pongs = pongs
+        self.pings = 0
         self.received: list[list[int]] = []  # per connection, the seqs it was sent
         self._runner: web.AppRunner | None = None
 
@@ -168,7 +171,7 @@ class Peer:
             await self._runner.cleanup()
 
     async def _agent(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(autoping=False)  # Pings come here, counted
         await ws.prepare(request)
         resume = max((seq for seqs in self.received for seq in seqs), default=0)
         acks = self.forgetful and bool(self.received)
@@ -178,6 +181,11 @@ class Peer:
         self.received.append(seqs)
         conv = ServerConversation()
         async for msg in ws:
+            if msg.type is WSMsgType.PING:
+                self.pings += 1
+                if self.pongs:
+                    await ws.pong(msg.data)
+                continue
             for event in conv.receive(msg.data):
                 if isinstance(event, HelloReceived):
                     conv.accept(
@@ -298,6 +306,41 @@ async def test_a_server_that_never_acknowledges_is_still_a_stall(
             "the link to give up on the connection that took spans and never acknowledged",
         )
     assert stalls(caplog)[0] == "no acknowledgement for 0.5 s; reconnecting"
+
+
+# -- keepalive ----------------------------------------------------------------------
+
+
+async def test_a_quiet_connection_is_kept_by_its_pings() -> None:
+    p = Peer()
+    url = await p.start()
+    try:
+        link = Link(url, hello("pinged"), Journal(":memory:"), ping_interval=0.2, ping_timeout=2)
+        async with running(link):
+            await until(lambda: p.pings >= 5, "five pings on a quiet connection")
+            assert link.connected.is_set()
+        assert len(p.received) == 1  # one connection all along
+    finally:
+        await p.stop()
+
+
+async def test_a_connection_whose_pings_go_unanswered_is_replaced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    p = Peer(pongs=False)
+    url = await p.start()
+    try:
+        link = Link(
+            url, hello("unheard"), Journal(":memory:"),
+            ping_interval=0.2, ping_timeout=0.5, first_delay=0.05,
+        )  # fmt: skip
+        async with running(link):
+            await until(lambda: len(p.received) >= 2, "a new connection after the silence")
+    finally:
+        await p.stop()
+    said = [r.getMessage() for r in caplog.records if "no answer to a ping" in r.getMessage()]
+    assert said, "the link said nothing of its unanswered ping"
+    assert "no answer to a ping within 0.5 s" in said[0]
 
 
 # -- flush ---------------------------------------------------------------------------

@@ -1,6 +1,9 @@
-"""The agent's tray for real: `officepulse agent --tray` in trayer (a real XEmbed tray from
-Debian) on Xvfb, its menu clicked with xdotool, its icon read from the screen, connected to
-a real server whose office and API must show what the tray did."""
+"""The agent's tray for real: `officepulse agent --tray` on Xvfb, connected to a real
+server whose office and API must show what the tray did. Its own XEmbed icon in trayer (a
+real XEmbed tray from Debian), the menu clicked with xdotool and the icon read from the
+screen; its own StatusNotifierItem in xfce4-panel (a real StatusNotifierWatcher and host),
+its menu's rows chosen over D-Bus as a host does and its icon read back; and pystray's GTK
+and AppIndicator backends, in trayer too."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from websockets.asyncio.client import connect
 from officepulse import __version__
 from officepulse.agent.tray import MENU, dashboard_url
 from tests.conftest import ServerProcess, start_server, stop, wait_until
-from tests.tray_host import Tray, require_tray_tools, tray_agent
+from tests.test_agent_imports import imported
+from tests.tray_host import OWN_BACKENDS, SniHost, Tray, tray_agent, tray_host
 
 if TYPE_CHECKING:
     from tests.xserver import XServer
@@ -47,12 +51,9 @@ def current(server: ServerProcess) -> dict[str, Any] | None:
     return None
 
 
-@pytest.fixture
-def tray(xserver: XServer) -> Any:
-    require_tray_tools()
-    host = Tray(xserver)
-    yield host
-    host.close()
+def bus_of(host: Tray | SniHost) -> str | None:
+    """The session bus the agent must use: the StatusNotifierWatcher's."""
+    return host.address if isinstance(host, SniHost) else None
 
 
 async def office_card(server: ServerProcess, needle: str) -> str:
@@ -65,15 +66,19 @@ async def office_card(server: ServerProcess, needle: str) -> str:
                     return html
 
 
+@pytest.mark.parametrize("backend", OWN_BACKENDS)
 def test_pause_from_the_tray_shows_paused_and_counts_as_paused(
-    xserver: XServer, tray: Tray, server: ServerProcess, tmp_path: Path
+    xserver: XServer, server: ServerProcess, tmp_path: Path, backend: str
 ) -> None:
     editor = xserver.xterm("OpEditor", "main.py - officepulse")
     secret = xserver.xterm("OpSecret", "a private letter")
     xserver.activate(editor)
     # --name is also an option of GTK's: it must not reach GTK (the menu's window class).
     args = ("--source", "x11", "--poll-interval", "0.2", "--name", "Ada Lovelace")
-    with tray_agent(xserver, server, tmp_path, *args) as agent:
+    with (
+        tray_host(xserver, tmp_path, backend) as tray,
+        tray_agent(xserver, server, tmp_path, *args, backend=backend, bus=bus_of(tray)) as agent,
+    ):
         tray.wait_for_state("connected")
         assert tray.title().startswith("officepulse: Connected to 127.0.0.1")
         wait_until(lambda: (c := current(server)) and c["app"] == "OpEditor", what="the editor")
@@ -118,15 +123,30 @@ def test_pause_from_the_tray_shows_paused_and_counts_as_paused(
     assert rows["paused"]["idle_seconds"] == 0
 
 
-@pytest.mark.parametrize("backend", ["gtk", "appindicator"])
+# The agent's own icons (XEmbed in trayer, a StatusNotifierItem in xfce4-panel), and
+# pystray's Linux backends: GTK's status icon, and AppIndicator (which falls back to an
+# XEmbed icon in trayer).
+BACKENDS = ("xembed", "sni", "gtk", "appindicator")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_menu_pauses_opens_pages_and_quits(
-    xserver: XServer, tray: Tray, server: ServerProcess, tmp_path: Path, backend: str
+    xserver: XServer, server: ServerProcess, tmp_path: Path, backend: str
 ) -> None:
     """Without a readable desktop (source none) the icon says so, and a pause is still sent;
-    every other row of the menu does what it says. In both of pystray's Linux backends:
-    GTK's status icon, and AppIndicator (which falls back to an XEmbed icon in trayer)."""
-    with tray_agent(xserver, server, tmp_path, "--source", "none", backend=backend) as agent:
+    every other row of the menu does what it says. In every backend."""
+    with (
+        tray_host(xserver, tmp_path, backend) as tray,
+        tray_agent(
+            xserver, server, tmp_path, "--source", "none", backend=backend, bus=bus_of(tray),
+            # Python's import log: the agent's own icons must not bring GTK in.
+            PYTHONPROFILEIMPORTTIME="1" if backend in OWN_BACKENDS else None,
+        ) as agent,
+    ):  # fmt: skip
+        agent.proc.wait_for_log(f"tray: {backend} backend")
         tray.wait_for_state("no-desktop")
+        if isinstance(tray, SniHost):  # the panel drew the item's pixmap
+            wait_until(lambda: tray.drawn_state() == "no-desktop", what="the icon in the panel")
         tray.wait_for_title("officepulse: Cannot read this desktop: the source is set to 'none'$")
 
         tray.choose("Pause until I resume")
@@ -141,14 +161,14 @@ def test_the_menu_pauses_opens_pages_and_quits(
         wait_until(lambda: current(server) is None, what="no activity on the server after it")
 
         tray.left_click()
-        if backend == "gtk":  # the default row: the dashboard
+        if backend != "appindicator":  # the default row: the dashboard
             assert agent.wait_for_url(1) == dashboard_url(server.ws_url)
         else:  # AppIndicator has no default row: a left click opens the menu
             wait_until(tray.menu, what="the menu on a left click")
             xserver.xdotool("key", "Escape")
             wait_until(lambda: tray.menu() is None, what="the menu closed")
         tray.choose("Open the dashboard")
-        dashboards = 2 if backend == "gtk" else 1
+        dashboards = 1 if backend == "appindicator" else 2
         assert agent.wait_for_url(dashboards) == dashboard_url(server.ws_url)
 
         tray.choose("Settings…")
@@ -172,6 +192,10 @@ def test_the_menu_pauses_opens_pages_and_quits(
     assert "tray: quit" in out
     assert "stopped (" in out
     assert "Traceback" not in out
+    if backend in OWN_BACKENDS:
+        loaded = imported(out)
+        assert {"PIL", "jeepney"} <= loaded, "the import log was not read"
+        assert not {"gi", "cairo", "keyring"} & loaded, "GTK or the keyring was imported"
     wait_until(lambda: not server.get("/api/v1/agents")["agents"][0]["online"], what="offline")
 
 
@@ -182,8 +206,9 @@ def _open_once(url: str) -> str:
         return str(response.read().decode())
 
 
+@pytest.mark.parametrize("backend", OWN_BACKENDS)
 def test_offline_then_catching_up_then_connected(
-    xserver: XServer, tray: Tray, tmp_path: Path
+    xserver: XServer, tmp_path: Path, backend: str
 ) -> None:
     """A replayed day while the server is down: offline with the spans waiting; once it is
     back, catching up with them (slowly: --backfill-rate), then connected."""
@@ -198,7 +223,11 @@ def test_offline_then_catching_up_then_connected(
     timeline.write_text("\n".join([*lines, json.dumps({"offset": 15_000, "end": True})]) + "\n")
     start = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     args = ("--source", "scripted", "--timeline", str(timeline), "--speed", "0", "--start", start)
-    with tray_agent(xserver, url, tmp_path, *args, "--backfill-rate", "100") as agent:
+    args = (*args, "--backfill-rate", "100")
+    with (
+        tray_host(xserver, tmp_path, backend) as tray,
+        tray_agent(xserver, url, tmp_path, *args, backend=backend, bus=bus_of(tray)) as agent,
+    ):
         tray.wait_for_state("offline")
         tray.wait_for_title(r"officepulse: Offline since \d\d:\d\d · 1,500 spans waiting$")
         (tmp_path / "second").mkdir()

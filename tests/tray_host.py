@@ -1,6 +1,13 @@
-"""A real system tray for tests: trayer (an XEmbed tray from Debian) on a test X server
-(tests/xserver.py), a private session bus, and ``officepulse agent --tray`` in it, its icon
-read from the screen and its menu clicked with xdotool.
+"""Real system trays for tests, on a test X server (tests/xserver.py), and
+``officepulse agent --tray`` in them:
+
+- ``Tray``: trayer, an XEmbed tray from Debian; the agent's icon read from the screen and
+  its menu clicked with xdotool (the agent's own XEmbed icon, and pystray's GTK and
+  AppIndicator backends, which show an XEmbed icon there too);
+- ``SniHost``: xfce4-panel, whose Status Tray plugin is a StatusNotifierWatcher and host,
+  on a private session bus; the test reads the agent's StatusNotifierItem (its icon
+  pixmap, its tooltip) and chooses rows of its menu with dbusmenu's ``Event`` over D-Bus, as
+  a host does when a person clicks; and reads the icon the panel drew from the screen.
 
 Recipe and gotchas: /work/shared/TEST_RECIPES.md, section 10 (pystray's GTK backend needs a
 session bus; its menu is a new top-level window, found mapped; GTK menus want pointer
@@ -14,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +40,19 @@ if TYPE_CHECKING:
     from tests.xserver import XServer
 
 TOOLS = ("trayer", "dbus-daemon")
+# The agent's own icons, and pystray's Linux backends (GTK 3 through PyGObject).
+OWN_BACKENDS = ("xembed", "sni")
+PYSTRAY_BACKENDS = ("gtk", "appindicator")
 
 
-def require_tray_tools() -> None:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    try:
-        import gi  # noqa: F401  - the GTK backend of pystray
-    except ImportError:
-        missing.append("PyGObject (pip install -e '.[tray]')")
+def require_tray_tools(backend: str = "xembed") -> None:
+    tools = (*TOOLS, "xfce4-panel") if backend == "sni" else TOOLS
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if backend in PYSTRAY_BACKENDS:
+        try:
+            import gi  # noqa: F401  - the GTK backends of pystray
+        except ImportError:
+            missing.append("PyGObject (pip install -e '.[tray-gtk]')")
     if missing:
         pytest.fail(
             f"the tray tests need {', '.join(missing)}: run `make system-deps` and "
@@ -130,14 +143,7 @@ class Tray:
     def wait_for_title(self, pattern: str, timeout: float = WAIT) -> str:
         """The icon's tooltip once it matches ``pattern`` (a regular expression, from its
         start)."""
-        return str(
-            wait_until(
-                lambda: re.match(pattern, t := self.title()) and t,
-                timeout,
-                f"the icon's tooltip to match {pattern!r}",
-                lambda: f"it is {self.title()!r}",
-            )
-        )
+        return _wait_for_title(self.title, pattern, timeout)
 
     def state(self) -> State | None:
         """The state whose colour most of the icon's pixels are nearest to."""
@@ -150,23 +156,11 @@ class Tray:
         shot = ImageGrab.grab(
             bbox=(box.x, box.y, box.x + box.w, box.y + box.h), xdisplay=self.x.display
         ).convert("RGB")
-        votes: dict[State, int] = {}
         data = shot.tobytes()
-        for pixel in zip(data[0::3], data[1::3], data[2::3], strict=True):
-            # The tray's own grey (0xdddddd) and the marks' white are nobody's vote.
-            if min(pixel) > 200:
-                continue
-            nearest = min(COLOURS, key=lambda s: _distance(COLOURS[s], pixel))
-            votes[nearest] = votes.get(nearest, 0) + 1
-        return max(votes, key=lambda s: votes[s]) if votes else None
+        return _vote(zip(data[0::3], data[1::3], data[2::3], strict=True))
 
     def wait_for_state(self, state: State, timeout: float = WAIT) -> None:
-        wait_until(
-            lambda: self.state() == state,
-            timeout,
-            f"the icon to show {state!r}",
-            lambda: f"it shows {self.state()!r}, tooltip {self.title()!r}",
-        )
+        _wait_for_state(self.state, self.title, state, timeout)
 
     # -- the menu ------------------------------------------------------------------
 
@@ -214,6 +208,232 @@ class Tray:
         raise AssertionError(f"the menu row {label!r} could not be clicked")
 
 
+# xfce4-panel with one panel along the top of the screen and its Status Tray plugin alone
+# (read by xfconfd, which the session bus starts, from XDG_CONFIG_HOME).
+PANEL_CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
+<channel name="xfce4-panel" version="1.0">
+  <property name="configver" type="int" value="2"/>
+  <property name="panels" type="array">
+    <value type="int" value="1"/>
+    <property name="panel-1" type="empty">
+      <property name="position" type="string" value="p=6;x=0;y=0"/>
+      <property name="length" type="uint" value="100"/>
+      <property name="position-locked" type="bool" value="true"/>
+      <property name="icon-size" type="uint" value="24"/>
+      <property name="size" type="uint" value="32"/>
+      <property name="plugin-ids" type="array">
+        <value type="int" value="1"/>
+      </property>
+    </property>
+  </property>
+  <property name="plugins" type="empty">
+    <property name="plugin-1" type="string" value="systray">
+      <property name="square-icons" type="bool" value="true"/>
+    </property>
+  </property>
+</channel>
+"""
+WATCHER = "org.kde.StatusNotifierWatcher"
+ITEM = "org.kde.StatusNotifierItem"
+DBUSMENU = "com.canonical.dbusmenu"
+
+
+class SniHost:
+    """xfce4-panel on ``x``, on a session bus of its own (``address``, for the agent), and
+    a connection of the test's to that bus to read the agent's item as a host does."""
+
+    def __init__(self, x: XServer, tmp: Path, panel: bool = True) -> None:
+        """``panel=False``: the bus only; ``start_panel()`` later."""
+        from jeepney.io.blocking import open_dbus_connection
+
+        self.x = x
+        config = tmp / "panel-config"
+        channel = config / "xfce4" / "xfconf" / "xfce-perchannel-xml"
+        channel.mkdir(parents=True)
+        (channel / "xfce4-panel.xml").write_text(PANEL_CONFIG)
+        (tmp / "panel-run").mkdir(mode=0o700)
+        self.env = {
+            "XDG_CONFIG_HOME": str(config),
+            "XDG_RUNTIME_DIR": str(tmp / "panel-run"),
+            "HOME": str(tmp),
+            "DISPLAY": x.display,
+            "NO_AT_BRIDGE": "1",
+        }
+        self.bus, self.address = session_bus(tmp, **self.env)
+        self.conn = open_dbus_connection(bus=self.address)
+        self.panel: Process | None = None
+        if panel:
+            self.start_panel()
+
+    def start_panel(self) -> None:
+        self.panel = Process(
+            ["xfce4-panel", "--disable-wm-check"],
+            name="xfce4-panel",
+            env=clean_env(DBUS_SESSION_BUS_ADDRESS=self.address, **self.env),
+        )
+        wait_until(
+            lambda: self._owner(WATCHER),
+            what="xfce4-panel's StatusNotifierWatcher on the session bus",
+            context=self.panel.tail,
+        )
+
+    def stop_panel(self) -> None:
+        if self.panel is not None:
+            stop(self.panel)
+            self.panel = None
+        wait_until(lambda: not self._owner(WATCHER), what="the watcher gone with the panel")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        if self.panel is not None:
+            stop(self.panel)
+        stop(self.bus)  # xfconfd, started by the bus, leaves with it
+
+    # -- talking to the bus, as a host --------------------------------------------
+
+    def _call(self, dest: str, path: str, interface: str, member: str, sig: str = "",
+              *body: Any) -> tuple[Any, ...]:  # fmt: skip
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.wrappers import unwrap_msg
+
+        address = DBusAddress(path, bus_name=dest, interface=interface)
+        message = new_method_call(address, member, sig or None, body)
+        return tuple(unwrap_msg(self.conn.send_and_get_reply(message, timeout=10)))
+
+    def _owner(self, name: str) -> bool:
+        from jeepney.bus_messages import message_bus
+        from jeepney.wrappers import unwrap_msg
+
+        reply = self.conn.send_and_get_reply(message_bus.NameHasOwner(name), timeout=10)
+        return bool(unwrap_msg(reply)[0])
+
+    def _get(self, dest: str, path: str, interface: str, name: str) -> Any:
+        props = "org.freedesktop.DBus.Properties"
+        (value,) = self._call(dest, path, props, "Get", "ss", interface, name)
+        return value[1]  # (signature, value)
+
+    def item(self) -> tuple[str, str] | None:
+        """The agent's item the watcher knows of: its bus name and object path."""
+        if not self._owner(WATCHER):
+            return None
+        for entry in self._get(WATCHER, "/StatusNotifierWatcher", WATCHER,
+                               "RegisteredStatusNotifierItems"):  # fmt: skip
+            name, _, path = str(entry).partition("/")
+            return name, "/" + path if path else "/StatusNotifierItem"
+        return None
+
+    def _item(self) -> tuple[str, str]:
+        found = wait_until(self.item, what="the agent's item registered with the watcher")
+        return tuple(found)  # type: ignore[return-value]
+
+    # -- what a person sees ----------------------------------------------------------
+
+    def state(self) -> State | None:
+        """The state whose colour most of the icon's opaque pixels are nearest to, in the
+        largest pixmap the item offers."""
+        found = self.item()
+        if found is None:
+            return None
+        pixmaps = self._get(*found, ITEM, "IconPixmap")
+        width, height, data = max(pixmaps, key=lambda p: p[0] * p[1])
+        assert len(data) == 4 * width * height, "IconPixmap is not ARGB32"
+        argb = zip(data[0::4], data[1::4], data[2::4], data[3::4], strict=True)
+        return _vote((r, g, b) for a, r, g, b in argb if a >= 128)
+
+    def drawn_state(self) -> State | None:
+        """The state the panel drew (its pixels on the screen, along the top)."""
+        from PIL import ImageGrab
+
+        shot = ImageGrab.grab(bbox=(0, 0, 160, 32), xdisplay=self.x.display).convert("RGB")
+        data = shot.tobytes()
+        return _vote(zip(data[0::3], data[1::3], data[2::3], strict=True))
+
+    def title(self) -> str:
+        found = self.item()
+        return str(self._get(*found, ITEM, "ToolTip")[2]) if found else ""
+
+    def wait_for_title(self, pattern: str, timeout: float = WAIT) -> str:
+        return _wait_for_title(self.title, pattern, timeout)
+
+    def wait_for_state(self, state: State, timeout: float = WAIT) -> None:
+        _wait_for_state(self.state, self.title, state, timeout)
+
+    def rows(self) -> list[tuple[int, dict[str, Any]]]:
+        """The menu's rows as the host gets them: (id, properties) of the root's children."""
+        name, path = self._item()
+        menu = self._get(name, path, ITEM, "Menu")
+        _revision, (_root, _props, children) = self._call(
+            name, menu, DBUSMENU, "GetLayout", "iias", 0, -1, []
+        )
+        return [(int(n), {k: v[1] for k, v in props.items()}) for _s, (n, props, _c) in children]
+
+    def choose(self, label: str) -> None:
+        """Click the row ``label``, as a host does: dbusmenu's Event "clicked". A greyed
+        row cannot be clicked."""
+        name, path = self._item()
+        menu = self._get(name, path, ITEM, "Menu")
+        for n, props in self.rows():
+            if props.get("label", "").replace("__", "_") == label:
+                assert props.get("enabled", True), f"the menu row {label!r} is greyed out"
+                self._call(name, menu, DBUSMENU, "Event", "isvu", n, "clicked", ("i", 0),
+                           int(time.time()))  # fmt: skip
+                return
+        raise AssertionError(f"no menu row {label!r} in {self.rows()}")
+
+    def left_click(self) -> None:
+        """A click on the icon: the item's Activate."""
+        name, path = self._item()
+        self._call(name, path, ITEM, "Activate", "ii", 0, 0)
+
+    def menu(self) -> Box | None:  # the host's own menu is the panel's: not looked at
+        return None
+
+
+def _vote(pixels: Iterator[tuple[int, int, int]] | Any) -> State | None:
+    votes: dict[State, int] = {}
+    for pixel in pixels:
+        # The tray's own grey (0xdddddd), the panel's and the marks' white: nobody's vote.
+        if min(pixel) > 200:
+            continue
+        nearest = min(COLOURS, key=lambda s: _distance(COLOURS[s], pixel))
+        votes[nearest] = votes.get(nearest, 0) + 1
+    return max(votes, key=lambda s: votes[s]) if votes else None
+
+
+def _wait_for_title(title: Any, pattern: str, timeout: float) -> str:
+    """The tooltip once it matches ``pattern`` (a regular expression, from its start)."""
+    return str(
+        wait_until(
+            lambda: re.match(pattern, t := title()) and t,
+            timeout,
+            f"the icon's tooltip to match {pattern!r}",
+            lambda: f"it is {title()!r}",
+        )
+    )
+
+
+def _wait_for_state(state: Any, title: Any, wanted: State, timeout: float) -> None:
+    wait_until(
+        lambda: state() == wanted,
+        timeout,
+        f"the icon to show {wanted!r}",
+        lambda: f"it shows {state()!r}, tooltip {title()!r}",
+    )
+
+
+@contextlib.contextmanager
+def tray_host(x: XServer, tmp: Path, backend: str) -> Iterator[Tray | SniHost]:
+    """The tray an agent with ``backend`` shows its icon in: xfce4-panel for a
+    StatusNotifierItem, trayer for the others."""
+    require_tray_tools(backend)
+    host = SniHost(x, tmp) if backend == "sni" else Tray(x)
+    try:
+        yield host
+    finally:
+        host.close()
+
+
 def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return sum((x - y) ** 2 for x, y in zip(a, b, strict=False))
 
@@ -222,7 +442,7 @@ def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 class TrayAgent:
     proc: Process
     opened: Path  # the URLs the agent asked the browser to open, a line each
-    bus: subprocess.Popen[str]
+    bus: subprocess.Popen[str] | None  # its own session bus (None: the tray host's)
 
     def urls(self) -> list[str]:
         try:
@@ -249,17 +469,20 @@ class TrayAgent:
             self.proc.kill()
             self.proc.wait()
         out = self.proc.output()
-        stop(self.bus)
+        if self.bus is not None:
+            stop(self.bus)
         return out
 
 
-def session_bus(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    """A private session bus (pystray's GTK backend talks to it); its address."""
+def session_bus(tmp: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """A private session bus (pystray's GTK backend talks to it); its address. ``env``:
+    for the services it starts (xfconfd reads the panel's settings from XDG_CONFIG_HOME)."""
     bus = subprocess.Popen(
         ["dbus-daemon", "--session", "--nofork", "--print-address"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=clean_env(**env),
     )
     assert bus.stdout is not None
     address = bus.stdout.readline().strip()
@@ -272,18 +495,22 @@ def start_tray_agent(
     server: ServerProcess | str | None,
     tmp: Path,
     *args: str,
-    backend: str = "gtk",
+    backend: str = "xembed",
+    bus: str | None = None,
     **env: str | None,
 ) -> TrayAgent:
     """``officepulse agent --tray`` on ``x``'s display, against ``server`` (or a URL; None:
-    the one its config file names, in ``tmp``/home/.config/officepulse/agent.toml)."""
+    the one its config file names, in ``tmp``/home/.config/officepulse/agent.toml). With
+    ``backend`` one of pystray's, PYSTRAY_BACKEND asks for it; else the agent chooses its
+    own icon: a StatusNotifierItem where the session bus (``bus``, the tray host's; by
+    default a bus of its own, with no watcher) has a StatusNotifierWatcher, else XEmbed."""
     opened = tmp / "opened.txt"
     browser = tmp / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
     browser.chmod(0o755)
     home = tmp / "home"
     home.mkdir(exist_ok=True)
-    bus, address = session_bus(tmp)
+    own_bus, address = session_bus(tmp) if bus is None else (None, bus)
     url = server if isinstance(server, str) or server is None else server.ws_url
     proc = Process(
         [
@@ -292,21 +519,21 @@ def start_tray_agent(
             "--credential-store", "file", "--tray", *args,
         ],
         name="the tray agent",
-        env=clean_env(
-            DISPLAY=x.display,
-            HOME=str(home),
-            XDG_CONFIG_HOME=str(home / ".config"),
-            XDG_SESSION_TYPE="x11",
-            WAYLAND_DISPLAY=None,
-            DBUS_SESSION_BUS_ADDRESS=address,
-            NO_AT_BRIDGE="1",  # no accessibility daemons outliving the test
-            PYSTRAY_BACKEND=backend,
-            BROWSER=str(browser),
-            TMPDIR=str(tmp),
-            **env,
-        ),
+        env=clean_env(**{
+            "DISPLAY": x.display,
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_SESSION_TYPE": "x11",
+            "WAYLAND_DISPLAY": None,
+            "DBUS_SESSION_BUS_ADDRESS": address,
+            "NO_AT_BRIDGE": "1",  # no accessibility daemons outliving the test
+            "PYSTRAY_BACKEND": backend if backend in PYSTRAY_BACKENDS else None,
+            "BROWSER": str(browser),
+            "TMPDIR": str(tmp),
+            **env,  # the test's own, over these (DISPLAY=None: no display)
+        }),
     )  # fmt: skip
-    return TrayAgent(proc, opened, bus)
+    return TrayAgent(proc, opened, own_bus)
 
 
 @contextlib.contextmanager
@@ -319,4 +546,5 @@ def tray_agent(
     finally:
         if agent.proc.poll() is None:
             agent.stop()
-        stop(agent.bus)
+        if agent.bus is not None:
+            stop(agent.bus)

@@ -3,6 +3,16 @@
 file in the state folder that only its owner can read (0600). Also remembers which
 enrollment token it was exchanged for (as a hash), so that an ``enroll_token`` left in
 the settings is not sent again at every start.
+
+On Linux the keyring is looked for as cheaply as it can be: the only keyrings that can
+serve there are Secret Services (keyring's SecretService backend, and its libsecret one,
+which talks to the same service), so where the session bus has no
+``org.freedesktop.secrets`` keyring is not imported at all, and where it has one the
+SecretService backend is used without loading every other backend (PyGObject's GTK
+bindings among them). Memory imported stays for the agent's whole life: keyring's search
+of all backends cost it 18 MB, most of it to find nothing (docs/performance.md). A
+keyring chosen by its own settings (``PYTHON_KEYRING_BACKEND``, ``keyringrc.cfg``) is
+used as keyring would.
 """
 
 from __future__ import annotations
@@ -10,13 +20,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from officepulse.errors import OfficepulseError
 from officepulse.security.agent_secrets import secret_hash
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +38,7 @@ KEYRING_SERVICE = "officepulse-agent"
 # How long one keyring call may take. A Secret Service that waits for an unlock prompt
 # nobody answers (a GNOME session without a login keyring) never replies at all.
 KEYRING_DEADLINE = 10.0
+SECRET_SERVICE = "org.freedesktop.secrets"
 Mode = Literal["auto", "keyring", "file"]
 T = TypeVar("T")
 
@@ -66,18 +81,68 @@ def within_deadline(call: Callable[[], T], deadline: float = KEYRING_DEADLINE) -
     return outcome[0]
 
 
-def usable_keyring() -> str | None:
-    """The name of the keyring backend the credential would go to, or None when there
-    is no recommended one (a headless Linux without a Secret Service, say). Blocking:
-    call it through ``within_deadline``."""
+def keyring_configured(environ: Mapping[str, str]) -> bool:
+    """Whether the person chose a keyring backend in keyring's own settings: the
+    ``PYTHON_KEYRING_BACKEND`` variable, or a ``keyringrc.cfg`` (where keyring reads it
+    on Linux: ``$XDG_CONFIG_HOME/python_keyring``)."""
+    if environ.get("PYTHON_KEYRING_BACKEND"):
+        return True
+    root = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return (root / "python_keyring" / "keyringrc.cfg").is_file()
+
+
+def secret_service_on_bus(environ: Mapping[str, str]) -> bool:
+    """Whether the session bus has a Secret Service, running or activatable: the check
+    keyring's SecretService backend makes, without importing it (and the cryptography
+    it brings)."""
+    from officepulse.agent.sources._dbus import DBusError, SessionBus
+    from officepulse.agent.sources.base import SourceUnavailable
+
+    try:
+        bus = SessionBus(environ)
+    except SourceUnavailable:
+        return False
+    try:
+        if bus.name_owner(SECRET_SERVICE) is not None:
+            return True
+        (names,) = bus.call(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "ListActivatableNames",
+        )
+        return SECRET_SERVICE in names
+    except (DBusError, SourceUnavailable):
+        return False
+    finally:
+        bus.close()
+
+
+def usable_keyring(environ: Mapping[str, str] = os.environ) -> KeyringBackend | None:
+    """The keyring backend the credential would go to, or None when there is no
+    recommended one (a headless Linux without a Secret Service, say). Blocking: call it
+    through ``within_deadline``."""
+    if sys.platform == "linux" and not keyring_configured(environ):
+        if not secret_service_on_bus(environ):
+            return None
+        try:
+            from keyring.backends import SecretService
+        except ImportError:  # pragma: no cover - keyring is a dependency
+            return None
+        if not SecretService.Keyring.viable:
+            return None
+        backend: KeyringBackend = SecretService.Keyring()  # type: ignore[no-untyped-call]
+        return backend
     try:
         import keyring
         from keyring.core import recommended
     except ImportError:  # pragma: no cover - keyring is a dependency
         return None
     backend = keyring.get_keyring()
-    if not recommended(backend):
-        return None
+    return backend if recommended(backend) else None
+
+
+def backend_name(backend: KeyringBackend) -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
@@ -113,28 +178,28 @@ class CredentialStore:
             log.warning("%s; using %s instead until a start where it answers", exc, self.path)
             raise
 
-    def _keyring(self) -> str | None:
+    def _keyring(self) -> KeyringBackend | None:
         if self.mode == "file" or self._silent:
             return None
         try:
-            name = self._keyring_call(usable_keyring)
+            backend = self._keyring_call(usable_keyring)
         except KeyringSilent:
             return None
-        if name is None and self.mode == "keyring":
+        if backend is None and self.mode == "keyring":
             raise CredentialStoreError(
                 "credential_store is 'keyring' but there is no usable system keyring here "
                 "(on Linux: a Secret Service such as gnome-keyring, unlocked); use 'auto'"
             )
-        return name
+        return backend
 
     def load(self) -> str | None:
-        if self._keyring() is not None:
-            import keyring
+        backend = self._keyring()
+        if backend is not None:
             from keyring.errors import KeyringError
 
             try:
                 found = self._keyring_call(
-                    lambda: keyring.get_password(KEYRING_SERVICE, self.agent_id)
+                    lambda: backend.get_password(KEYRING_SERVICE, self.agent_id)
                 )
             except KeyringSilent:
                 pass  # said; the file is the fallback
@@ -152,14 +217,13 @@ class CredentialStore:
 
     def save(self, credential: str) -> str:
         """Keep the credential; says where, in words."""
-        name = self._keyring()
-        if name is not None:
-            import keyring
+        backend = self._keyring()
+        if backend is not None:
             from keyring.errors import KeyringError
 
             try:
                 self._keyring_call(
-                    lambda: keyring.set_password(KEYRING_SERVICE, self.agent_id, credential)
+                    lambda: backend.set_password(KEYRING_SERVICE, self.agent_id, credential)
                 )
             except KeyringSilent:
                 pass  # said; the file is the fallback
@@ -170,7 +234,7 @@ class CredentialStore:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()  # an older copy must not outlive the keyring's
-                return f"the system keyring ({name})"
+                return f"the system keyring ({backend_name(backend)})"
         self._write_private(self.path, credential + "\n")
         return f"{self.path} (readable by you only)"
 

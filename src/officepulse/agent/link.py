@@ -19,6 +19,10 @@ took over (two agents share one id): it does not fight back, but asks again
 with ``takeover: false``, which the server refuses while that other
 connection is open; so two such agents settle instead of replacing each other
 for ever, and this one comes back once the other has gone.
+
+The connection is the ``websockets`` library's asyncio client: the agent needs a
+websocket client and nothing else of an HTTP stack, and aiohttp's client cost it 9 MB
+more resident memory (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
-import aiohttp
 import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from officepulse.agent.journal import Entry, Journal
 from officepulse.agent.stall import StallWatch
@@ -52,6 +58,9 @@ from officepulse.protocol.session import (
 )
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG: with --log-level debug that would be every span's
+# bytes. Its own logger, kept at INFO.
+_frames_log = logging.getLogger(f"{__name__}.websocket")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -108,6 +117,18 @@ RETRY_LATER = frozenset(
 )
 RETRY_LATER_SLUGS = frozenset(code.slug for code in RETRY_LATER)
 
+# The connection's limits and timers (as they were with aiohttp's client): a Ping once
+# nothing has come from the server for 30 s, the connection given up when its Pong takes
+# 15 s; 5 s for the closing handshake; messages from the server up to 4 MiB. Opening (TCP,
+# TLS, the upgrade) may take 30 s on a slow link before it counts as a failed attempt.
+# Compression as aiohttp's: a 32 KiB window, zlib's fastest level.
+PING_INTERVAL = 30.0
+PING_TIMEOUT = 15.0
+CLOSE_TIMEOUT = 5.0
+OPEN_TIMEOUT = 30.0
+MAX_MESSAGE = 4 * 2**20
+DEFLATE = {"level": 1}  # zlib.Z_BEST_SPEED
+
 
 def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
     """Seconds to wait before reconnection ``attempt`` (1, 2, ...): doubling from
@@ -143,6 +164,8 @@ class Link:
         backfill_rate: float = 5000.0,
         window: int = 4,
         ack_timeout: float = 30.0,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
@@ -160,6 +183,8 @@ class Link:
         self.backfill_rate = backfill_rate
         self.window = window
         self.ack_timeout = ack_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.ssl_context = ssl_context
@@ -183,6 +208,7 @@ class Link:
         self._unsent_since: float | None = clock() if journal.stats().waiting else None
         self._last_error: str | None = None
         self._stall = StallWatch(ack_timeout)
+        self._heard_at = 0.0  # the loop's time of the last message from the server
         # Replaced by another connection of this agent id: ask without taking over.
         self._yielding = False
 
@@ -219,81 +245,81 @@ class Link:
 
     async def run(self) -> None:
         attempt = 0
-        async with aiohttp.ClientSession() as session:
-            while True:
-                attempt += 1
-                refused = False
-                wait: float | None = None
-                try:
-                    await self._session(session)
-                except Outdated as exc:
-                    # Only another agent can get in: said once, then a slow retry (the
-                    # operator may lower the minimum); the agent never replaces itself.
-                    wait = self.refused_retry
-                    self.outdated = str(exc)
-                    self._lost(quietly=True)
-                    self._log_once(
-                        logging.ERROR,
-                        f"the server refused this agent as too old: {exc}",
-                        f"trying again every {wait:.0f} s",
-                    )
-                except Refused as exc:
-                    # Blocked, removed, revoked: said once, then a slow retry, so that
-                    # an unblock or a new token is picked up without hammering the server.
-                    wait = self.refused_retry
-                    self._lost(quietly=True)
-                    self._log_once(
-                        logging.ERROR,
-                        f"the server refused this agent: {exc}",
-                        f"trying again every {wait:.0f} s",
-                    )
-                except Rejected as exc:
-                    self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
-                    refused = True
-                except Throttled as exc:
-                    self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
-                    refused = True
-                except aiohttp.ClientConnectorCertificateError as exc:
-                    self._log_once(
-                        logging.ERROR,
-                        f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
-                        "if the server uses its own certificate authority or --dev-tls, set "
-                        "ca_file to its certificate",
-                    )
-                    refused = True
-                except Stalled as exc:
-                    log.warning("%s; reconnecting", exc)
-                except Replaced as exc:
-                    # Not a lost connection: another agent with this id is there. Coming
-                    # straight back would close that one, which would come back too; and
-                    # the back-off is not started over (it was up) but keeps growing.
-                    self._yielding = True
-                    self._lost(quietly=True)
-                    log.debug("replaced: %s", exc)
-                    self._log_once(
-                        logging.ERROR,
-                        f"another connection with this agent's id ({self.hello.agent_id}) is "
-                        "on the server: are two agents sharing one agent_id (a copied state "
-                        "folder, or the same --agent-id twice)?",
-                        "connecting again once that one has gone, without replacing it",
-                    )
-                except (aiohttp.ClientError, OSError, TimeoutError, ProtocolError) as exc:
-                    self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
-                finally:
-                    was_up = self.connected.is_set()
-                    task = asyncio.current_task()
-                    self._lost(quietly=task is not None and task.cancelling() > 0)
-                if refused:
-                    attempt = 64  # it would refuse again at once: wait the longest
-                elif was_up:
-                    attempt = 1  # it was up: start the back-off over
-                delay = (
-                    wait
-                    if wait is not None
-                    else backoff(attempt, self.first_delay, self.max_delay, random.random)
+        _frames_log.setLevel(max(logging.INFO, _frames_log.getEffectiveLevel()))
+        while True:
+            attempt += 1
+            refused = False
+            wait: float | None = None
+            try:
+                await self._session()
+            except Outdated as exc:
+                # Only another agent can get in: said once, then a slow retry (the
+                # operator may lower the minimum); the agent never replaces itself.
+                wait = self.refused_retry
+                self.outdated = str(exc)
+                self._lost(quietly=True)
+                self._log_once(
+                    logging.ERROR,
+                    f"the server refused this agent as too old: {exc}",
+                    f"trying again every {wait:.0f} s",
                 )
-                log.debug("reconnecting in %.1f s", delay)
-                await asyncio.sleep(delay)
+            except Refused as exc:
+                # Blocked, removed, revoked: said once, then a slow retry, so that
+                # an unblock or a new token is picked up without hammering the server.
+                wait = self.refused_retry
+                self._lost(quietly=True)
+                self._log_once(
+                    logging.ERROR,
+                    f"the server refused this agent: {exc}",
+                    f"trying again every {wait:.0f} s",
+                )
+            except Rejected as exc:
+                self._log_once(logging.ERROR, f"the server refused this agent: {exc}")
+                refused = True
+            except Throttled as exc:
+                self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
+                refused = True
+            except ssl.SSLCertVerificationError as exc:
+                self._log_once(
+                    logging.ERROR,
+                    f"the certificate of {self.url} is not trusted ({exc}); "
+                    "if the server uses its own certificate authority or --dev-tls, set "
+                    "ca_file to its certificate",
+                )
+                refused = True
+            except Stalled as exc:
+                log.warning("%s; reconnecting", exc)
+            except Replaced as exc:
+                # Not a lost connection: another agent with this id is there. Coming
+                # straight back would close that one, which would come back too; and
+                # the back-off is not started over (it was up) but keeps growing.
+                self._yielding = True
+                self._lost(quietly=True)
+                log.debug("replaced: %s", exc)
+                self._log_once(
+                    logging.ERROR,
+                    f"another connection with this agent's id ({self.hello.agent_id}) is "
+                    "on the server: are two agents sharing one agent_id (a copied state "
+                    "folder, or the same --agent-id twice)?",
+                    "connecting again once that one has gone, without replacing it",
+                )
+            except (WebSocketException, OSError, TimeoutError, ProtocolError) as exc:
+                self._log_once(logging.WARNING, f"cannot reach {self.url}: {exc or type(exc)}")
+            finally:
+                was_up = self.connected.is_set()
+                task = asyncio.current_task()
+                self._lost(quietly=task is not None and task.cancelling() > 0)
+            if refused:
+                attempt = 64  # it would refuse again at once: wait the longest
+            elif was_up:
+                attempt = 1  # it was up: start the back-off over
+            delay = (
+                wait
+                if wait is not None
+                else backoff(attempt, self.first_delay, self.max_delay, random.random)
+            )
+            log.debug("reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
 
     def _log_once(self, level: int, text: str, retry: str = "retrying in the background") -> None:
         if text != self._last_error:
@@ -309,14 +335,28 @@ class Link:
         self.connected.clear()
         self._presence_dirty = self._presence is not None
 
-    async def _session(self, session: aiohttp.ClientSession) -> None:
-        async with session.ws_connect(
+    async def _session(self) -> None:
+        # Certificates are always verified (wss without a context: the system's
+        # authorities); ca_file adds the server's own authority.
+        tls: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
+        async with connect(
             self.url,
-            heartbeat=30,
-            compress=15 if self.compress else 0,
-            timeout=aiohttp.ClientWSTimeout(ws_close=5),
-            # Certificates are always verified; ca_file adds the server's own authority.
-            ssl=self.ssl_context if self.ssl_context is not None else True,
+            # permessage-deflate with 32 KiB windows both ways, as aiohttp offered it.
+            compression=None,
+            extensions=[
+                ClientPerMessageDeflateFactory(
+                    client_max_window_bits=True, compress_settings=DEFLATE
+                )
+            ]
+            if self.compress
+            else None,
+            proxy=None,  # never through a proxy named in the environment, as before
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=None,  # _keepalive's, which pings a quiet connection only
+            close_timeout=CLOSE_TIMEOUT,
+            max_size=MAX_MESSAGE,
+            logger=_frames_log,
+            **tls,
         ) as ws:
             hello = self.hello
             if self._yielding:
@@ -348,36 +388,47 @@ class Link:
             log.info("connected to %s; %d spans to send", self.url, waiting)
             sender = asyncio.create_task(self._sender(ws, conv))
             receiver = asyncio.create_task(self._receiver(ws, conv))
+            keepalive = asyncio.create_task(self._keepalive(ws))
             try:
                 done, _ = await asyncio.wait(
-                    {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
+                    {sender, receiver, keepalive}, return_when=asyncio.FIRST_COMPLETED
                 )
-                for task in done:
-                    task.result()  # raises what ended it
+                if (
+                    sender in done
+                    and receiver not in done
+                    and isinstance(sender.exception(), ConnectionClosed)
+                ):
+                    # Closed while sending: the receiver says why (4009, a refusal...),
+                    # once it has read the close, which comes within the close timeout.
+                    await asyncio.wait({receiver}, timeout=2 * CLOSE_TIMEOUT)
+                    done = {receiver, sender} if receiver.done() else done
+                for task in (receiver, sender, keepalive):
+                    if task in done:
+                        task.result()  # raises what ended it
             finally:
-                for task in (sender, receiver):
+                for task in (sender, receiver, keepalive):
                     task.cancel()
-                await asyncio.gather(sender, receiver, return_exceptions=True)
+                await asyncio.gather(sender, receiver, keepalive, return_exceptions=True)
 
-    async def _handshake(
-        self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation
-    ) -> Welcome:
+    async def _handshake(self, ws: ClientConnection, conv: AgentConversation) -> Welcome:
         """Read until the Welcome; an enrolment's credential comes first and is kept at
         once (the token it was exchanged for is spent)."""
         while True:
-            msg = await ws.receive(timeout=15)
-            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                said = f"closed during the handshake ({ws.close_code}: {msg.extra or ''})"
+            try:
+                async with asyncio.timeout(15):
+                    data = await ws.recv()
+            except ConnectionClosed:
+                said = f"closed during the handshake ({ws.close_code}: {ws.close_reason or ''})"
                 if ws.close_code in RETRY_LATER:
-                    raise Throttled(said)
+                    raise Throttled(said) from None
                 if ws.close_code == CloseCode.UPDATE_REQUIRED:
-                    raise Outdated(said)
+                    raise Outdated(said) from None
                 if ws.close_code in REFUSAL_CLOSE_CODES:
-                    raise Refused(said)
+                    raise Refused(said) from None
                 if ws.close_code == CloseCode.REPLACED:
-                    raise Replaced(said)
-                raise Rejected(said)
-            for event in conv.receive(msg.data):
+                    raise Replaced(said) from None
+                raise Rejected(said) from None
+            for event in conv.receive(data):
                 if isinstance(event, ErrorReceived):
                     self._fatal(event.error.code, event.error.message)
                 if isinstance(event, EnrolledReceived):
@@ -391,7 +442,7 @@ class Link:
         # From now on every Hello carries the credential, and the token is not sent again.
         self.hello = msgspec.structs.replace(self.hello, token=credential, enroll=None)
 
-    async def _sender(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
+    async def _sender(self, ws: ClientConnection, conv: AgentConversation) -> None:
         cursor = self.journal.acked_seq
         backlog_total = self.journal.stats().waiting
         progress_at = self.clock()
@@ -479,32 +530,57 @@ class Link:
         half = len(run) // 2
         return self._fit(run[:half], limit) + self._fit(run[half:], limit)
 
-    async def _receiver(self, ws: aiohttp.ClientWebSocketResponse, conv: AgentConversation) -> None:
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """A Ping once nothing has come from the server for ``ping_interval`` seconds (a
+        busy connection sends none, as with aiohttp's heartbeat); TimeoutError when its
+        Pong does not come within ``ping_timeout``: the connection is gone, another is
+        opened."""
+        loop = asyncio.get_running_loop()
+        self._heard_at = loop.time()
         while True:
-            msg = await ws.receive()
-            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                break
-            for event in conv.receive(msg.data):
-                if isinstance(event, AckReceived):
-                    self._acknowledged(event.seq)
-                elif isinstance(event, ErrorReceived):
-                    if event.error.fatal:
-                        self._fatal(event.error.code, event.error.message)
-                    self.refused += 1
-                    if self.refused <= 3 or self.refused % 1000 == 0:
-                        log.warning(
-                            "the server adjusted or refused a message (%d so far): %s",
-                            self.refused,
-                            event.error.message,
-                        )
+            quiet = loop.time() - self._heard_at
+            if quiet < self.ping_interval:
+                await asyncio.sleep(self.ping_interval - quiet)
+                continue
+            pong = await ws.ping()
+            try:
+                async with asyncio.timeout(self.ping_timeout):
+                    await pong
+            except TimeoutError:
+                said = f"no answer to a ping within {self.ping_timeout:g} s"
+                raise TimeoutError(said) from None
+            self._heard_at = loop.time()
+
+    async def _receiver(self, ws: ClientConnection, conv: AgentConversation) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(ConnectionClosed):  # the close code below says how
+            async for data in ws:
+                self._heard_at = loop.time()
+                self._received(conv, data)
+        reason = ws.close_reason or ""
         if ws.close_code in RETRY_LATER:
-            self._fatal(CloseCode(ws.close_code).slug, str(msg.extra or ""))
+            self._fatal(CloseCode(ws.close_code).slug, reason)
         if ws.close_code in REFUSAL_CLOSE_CODES:
             raise Refused(f"closed by the server with code {ws.close_code}")
         if ws.close_code == CloseCode.REPLACED:
-            raise Replaced(f"closed with {ws.close_code}: {msg.extra or 'replaced'}")
+            raise Replaced(f"closed with {ws.close_code}: {reason or 'replaced'}")
         if ws.close_code not in (None, 1000, 1001):
             log.warning("the server closed the connection with code %s", ws.close_code)
+
+    def _received(self, conv: AgentConversation, data: str | bytes) -> None:
+        for event in conv.receive(data):
+            if isinstance(event, AckReceived):
+                self._acknowledged(event.seq)
+            elif isinstance(event, ErrorReceived):
+                if event.error.fatal:
+                    self._fatal(event.error.code, event.error.message)
+                self.refused += 1
+                if self.refused <= 3 or self.refused % 1000 == 0:
+                    log.warning(
+                        "the server adjusted or refused a message (%d so far): %s",
+                        self.refused,
+                        event.error.message,
+                    )
 
     def _acknowledged(self, seq: int) -> None:
         """The server has everything up to ``seq``: every path that says so (an ack,
@@ -530,9 +606,6 @@ class Link:
         raise Rejected(message)
 
     @staticmethod
-    async def _send_all(ws: aiohttp.ClientWebSocketResponse, frames: list[Frame]) -> None:
+    async def _send_all(ws: ClientConnection, frames: list[Frame]) -> None:
         for frame in frames:
-            if isinstance(frame, str):
-                await ws.send_str(frame)
-            else:
-                await ws.send_bytes(frame)
+            await ws.send(frame)  # text for str, binary for bytes

@@ -1,10 +1,14 @@
 """``officepulse agent --tray``: the agent with an icon in the system tray or menu bar.
 
-pystray draws the icon with the platform's own tray: GTK or AppIndicator on Linux (XEmbed
-trays such as trayer, and StatusNotifier hosts such as KDE's or GNOME's AppIndicator
-extension), the menu bar on macOS (AppKit, already a dependency there), the notification
-area on Windows (Win32). Qt would serve too, but it weighs some 200 MB to install and more
-memory than the whole agent; pystray adds Pillow and, on Linux, PyGObject.
+On Linux the agent draws its icon itself, without GTK (whose import alone cost the agent
+70 MB, more than the rest of it): a StatusNotifierItem with its menu over D-Bus where the
+session has a StatusNotifierWatcher (KDE Plasma, GNOME's AppIndicator extension, Xfce's
+panel, waybar: ``tray_sni``), else an XEmbed icon on the X display (trayer, stalonetray,
+i3bar and the like: ``tray_xembed``), with pystray's menus. ``PYSTRAY_BACKEND`` set to one
+of pystray's own Linux backends (``gtk``, ``appindicator``) uses that one instead. pystray
+draws it on macOS (the menu bar, AppKit, already a dependency there) and Windows (Win32).
+Qt would serve too, but it weighs some 200 MB to install and more memory than the whole
+agent; pystray adds Pillow and, for its GTK backends, PyGObject.
 
 The icon's colour and mark say the state (``controls.State``): connected (green),
 catching up (blue, an arrow), offline (grey ring), paused (amber, two bars), cannot read
@@ -12,18 +16,20 @@ the desktop (red, "!"). The menu says it in words, then (when the server told of
 agent) "Update available", which opens its download page; pause for 15 minutes, for an
 hour, until resumed; resume; the dashboard (also a left click); settings; about; quit.
 
-Nothing here is imported unless the tray is asked for: pystray, Pillow and GTK cost more
-memory than the rest of the agent (docs/performance.md).
+Nothing here is imported unless the tray is asked for (docs/performance.md says what each
+costs).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 import webbrowser
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -134,23 +140,64 @@ def icon_image(state: State, size: int = 64) -> Image:
     return img
 
 
-def _load_pystray() -> Any:
-    """pystray with a backend that has a menu; TrayUnavailable otherwise. (Importing it
-    picks the backend, and fails outright without a display.)"""
+# pystray's backends that run GTK's loop (it takes the signals over: see _stop_on_signals).
+GTK_BACKENDS = ("pystray._gtk", "pystray._appindicator")
+
+
+def _import_pystray(backend: str | None) -> Any:
+    """pystray, its backend chosen as it is imported (and an import that fails outright
+    without a display); ``backend`` forces one for that import only."""
     # GTK reads its own options from sys.argv as pystray imports it (--name, --display,
     # --class...): officepulse's flags are not for it.
     argv, sys.argv = sys.argv, sys.argv[:1]
+    forced = os.environ.get("PYSTRAY_BACKEND")
+    if backend is not None:
+        os.environ["PYSTRAY_BACKEND"] = backend
     try:
         import pystray
     except Exception as exc:  # any failure of a backend's import means no tray
         raise TrayUnavailable(f"no system tray can be used here ({exc})") from exc
     finally:
         sys.argv = argv
+        if backend is not None:
+            if forced is None:
+                del os.environ["PYSTRAY_BACKEND"]
+            else:
+                os.environ["PYSTRAY_BACKEND"] = forced
+    return pystray
+
+
+def _load_pystray(environ: Mapping[str, str] = os.environ) -> Any:
+    """What draws the icon (``Icon``, ``Menu``, ``MenuItem``, as pystray names them);
+    TrayUnavailable when nothing can here. On Linux, unless PYSTRAY_BACKEND names one of
+    pystray's: the agent's own icons, with pystray's menus (its "dummy" backend, which
+    imports no toolkit)."""
+    if sys.platform.startswith("linux") and not environ.get("PYSTRAY_BACKEND"):
+        from officepulse.agent.sources._dbus import session_address
+        from officepulse.agent.tray_sni import SniIcon, watcher_present
+
+        icon: type
+        if watcher_present(environ):
+            icon = SniIcon
+        elif environ.get("DISPLAY"):
+            from officepulse.agent.tray_xembed import XEmbedIcon
+
+            icon = XEmbedIcon
+        elif session_address(environ) is not None:
+            icon = SniIcon  # shown once a StatusNotifierWatcher appears
+        else:
+            raise TrayUnavailable(
+                "no system tray here: no X display, and no D-Bus session bus for a "
+                "StatusNotifierItem"
+            )
+        pystray = _import_pystray("dummy")
+        return SimpleNamespace(Icon=icon, Menu=pystray.Menu, MenuItem=pystray.MenuItem)
+    pystray = _import_pystray(None)
     if not getattr(pystray.Icon, "HAS_MENU", False):
         raise TrayUnavailable(
-            "the only tray pystray found here has no menu (xorg); install PyGObject and "
-            "GTK 3 (Debian: python3-gi gir1.2-gtk-3.0, or gir1.2-ayatanaappindicator3-0.1 "
-            "for AppIndicator trays)"
+            "the only tray pystray found here has no menu (xorg); unset PYSTRAY_BACKEND for "
+            "officepulse's own tray icons, or install PyGObject and GTK 3 (Debian: python3-gi "
+            "gir1.2-gtk-3.0, or gir1.2-ayatanaappindicator3-0.1 for AppIndicator trays)"
         )
     return pystray
 
@@ -256,11 +303,22 @@ class Tray:
             _stop_on_signals(self.controls, type(icon).__module__)
             self.agent.start()
 
-        if type(self.icon).__module__ not in ("pystray._gtk", "pystray._appindicator"):
-            # AppKit and Win32 leave Python's handlers alone: set them on the main thread.
+        backend = type(self.icon).__module__
+        before = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT)}
+        if backend not in GTK_BACKENDS:
+            # AppKit, Win32 and the agent's own icons leave Python's handlers alone: set
+            # them on the main thread. (Ctrl-C too for the agent's own, as under GTK.)
             signal.signal(signal.SIGTERM, lambda *_: self.controls.quit())
+            if backend.startswith("officepulse."):
+                signal.signal(signal.SIGINT, lambda *_: self.controls.quit())
         try:
             self.icon.run(setup)
+        except TrayUnavailable:
+            # Before the agent started: the caller runs it without a tray, and the signals
+            # stop it as they do there.
+            for number, handler in before.items():
+                signal.signal(number, handler)
+            raise
         except Exception as exc:
             # pystray's GTK backend closes its notification on the way out, and raises when
             # no notification service runs (a bare X session): the agent has stopped already.
@@ -274,7 +332,7 @@ def _stop_on_signals(controls: Controls, backend: str) -> None:
     tray. pystray's GTK backends reset SIGINT to its default, and Python's own handlers run
     late under GTK's loop: GLib's handlers are used there (called from the setup thread,
     after that reset)."""
-    if backend not in ("pystray._gtk", "pystray._appindicator"):
+    if backend not in GTK_BACKENDS:
         return
     try:
         from gi.repository import GLib
@@ -307,7 +365,9 @@ def run_with_tray(
     agent = AgentThread(settings, controls, lambda: pages(controls), on_exit=stopped)
     tray = Tray(pystray, controls, agent, lambda: str(settings().server_url), open_url)
     controls.on_status = tray.show
-    log.info("tray: %s backend", type(tray.icon).__module__.rsplit(".", 1)[-1].lstrip("_"))
+    # "sni", "xembed" (the agent's own), "gtk", "appindicator", "darwin", "win32".
+    backend = type(tray.icon).__module__.rsplit(".", 1)[-1].lstrip("_").removeprefix("tray_")
+    log.info("tray: %s backend", backend)
     tray.run()
     agent.join()
     return 1 if agent.failure is not None else 0
