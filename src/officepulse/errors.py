@@ -42,7 +42,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
       ├── MessageError                   a browser extension's message (agent/native_host.py)
       ├── ChannelError                   the local channel from the host (agent/tab_channel.py)
       ├── AutostartError                 the start-at-login entry (agent/autostart.py)
-      ├── TrayUnavailable                no tray can be shown here (agent/tray.py)
+      ├── TrayUnavailable                no tray can be shown here (agent/tray_icon.py)
       ├── SourceUnavailable              this desktop cannot be read (agent/sources/base.py)
       ├── DBusError                      a D-Bus peer answered with an error (sources/_dbus.py)
       ├── IntrospectionError             a plugin could not look (agent/introspect/base.py)

@@ -36,8 +36,8 @@ from urllib.parse import urlsplit, urlunsplit
 from officepulse import __version__
 from officepulse.agent.background import AgentThread
 from officepulse.agent.controls import Controls, State, Status
+from officepulse.agent.tray_icon import TrayUnavailable
 from officepulse.agent.updates import Update
-from officepulse.errors import OfficepulseError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -97,10 +97,6 @@ def menu_rows(status: Status) -> tuple[str, ...]:
     if status.update is None:
         return MENU
     return (*MENU[:UPDATE_ROW], update_label(status.update), *MENU[UPDATE_ROW:])
-
-
-class TrayUnavailable(OfficepulseError):
-    """No tray can be shown here (no display, no toolkit); the message says why."""
 
 
 def dashboard_url(server_url: str) -> str:

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from officepulse.errors import OfficepulseError
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -31,6 +33,10 @@ __all__ = ["Item", "LoopIcon", "Menu", "rows"]
 log = logging.getLogger(__name__)
 
 SETUP_TIMEOUT = 5.0  # seconds to wait for the setup thread once stopped, as pystray does
+
+
+class TrayUnavailable(OfficepulseError):
+    """No tray can be shown here (no display, no toolkit); the message says why."""
 
 
 class Item(Protocol):
@@ -161,7 +167,6 @@ class LoopIcon:
         serve until ``stop()``. TrayUnavailable when it cannot connect. A tray lost on the
         way (the bus or the display gone) is said in the log; the agent goes on without
         it until stopped."""
-        from officepulse.agent.tray import TrayUnavailable
 
         try:
             fds = self._open()
