@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PIL import Image
 
-from officepulse.agent.tray import COLOURS, MENU, icon_image
+from officepulse.agent.tray import COLOURS, icon_image
 from officepulse.agent.tray_sni import escape_label, layout, menu_properties, pixmaps
 from tests.conftest import ServerProcess, wait_until
 from tests.tray_host import DBUSMENU, SniHost, require_tray_tools, tray_agent
@@ -141,7 +141,8 @@ def test_hosts_are_told_when_the_rows_change(
             rule = MatchRule(type="signal", interface=DBUSMENU)
             host.conn.send_and_get_reply(message_bus.AddMatch(rule), timeout=10)
             revision = host._call(name, "/MenuBar", DBUSMENU, "GetLayout", "iias", 0, 0, [])[0]
-            resume = MENU.index("Resume") + 1
+            # By label: the ids follow the rows, and a hidden update row may come first.
+            resume = next(n for n, row in host.rows() if row.get("label") == "Resume")
             assert dict(host.rows())[resume]["enabled"] is False
             with host.conn.filter(rule, bufsize=64) as signals:
                 host.choose("Pause until I resume")
