@@ -31,6 +31,7 @@ import psycopg
 
 from officepulse.core.spans import Span
 from officepulse.server.aw_compat import AW_TABLES, NO_FLOOR, AwError, AwTables, SqlAwTables
+from officepulse.store.base import KeyIds
 from officepulse.store.postgres import (
     MIGRATION_LOCK,
     PostgresStore,
@@ -56,12 +57,19 @@ class PostgresAwTables(SqlAwTables):
     NO_LIMIT = None
 
     def __init__(
-        self, conn: _Conn, loop: asyncio.AbstractEventLoop, *, write: bool, rules: StoredRules
+        self,
+        conn: _Conn,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        write: bool,
+        rules: StoredRules,
+        keys: KeyIds,
     ) -> None:
         self.conn = conn
         self.loop = loop
         self.write = write
         self.rules = rules  # the store's: projected spans are categorised as ingested ones
+        self.keys = keys  # the store's rollup key ids (store/base.py KeyIds)
 
     def _await(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -96,7 +104,7 @@ class PostgresAwTables(SqlAwTables):
         kept = {s.start_ms for s in spans}
         removed = [(agent_id, int(r[0])) for r in stored if int(r[0]) not in kept]
         rows = [_pg_span_row(agent_id, s) for s in spans]
-        self._await(write_span_rows(self.conn, rows, self.rules, removed=removed))
+        self._await(write_span_rows(self.conn, rows, self.rules, removed=removed, keys=self.keys))
 
 
 @functools.cache
@@ -131,7 +139,9 @@ class PostgresAwStore:
         loop = asyncio.get_running_loop()
         try:
             async with self.store.transaction(write=write) as conn:
-                tables = PostgresAwTables(conn, loop, write=write, rules=self.store.rules)
+                tables = PostgresAwTables(
+                    conn, loop, write=write, rules=self.store.rules, keys=self.store.keys
+                )
                 tables.floor_us = self.floor_us()
                 return await asyncio.to_thread(work, tables)
         except psycopg.DataError as exc:
