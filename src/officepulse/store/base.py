@@ -6,9 +6,10 @@ one row update); reads see every write queued before them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -527,29 +528,84 @@ def check_group_by(group_by: Sequence[str]) -> None:
             raise ValueError(f"cannot group by {key!r}; choose from {', '.join(GROUP_KEYS)}")
 
 
+class KeyNames:
+    """What each rollup key id names, as usage reads learn it: an id names one key for
+    ever (ids are never given again), so what is kept never goes stale; a key deleted
+    since (its agent erased) has no rows left to be asked about. At most ``limit``
+    names are kept (then all are forgotten and read again as they are needed)."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self.names: dict[int, RollupKey] = {}
+
+    def missing(self, rows: Iterable[Sequence[Any]]) -> list[int]:
+        """The key ids in ``rows`` (``usage_from``'s) not known yet, in order."""
+        ids: set[int | None] = {r[0] for r in rows}
+        ids.discard(None)
+        return sorted(i for i in ids - self.names.keys() if i is not None)
+
+    def learn(self, rows: Iterable[Sequence[object]]) -> None:
+        """Rows of (id, agent_id, app, category) read from the dictionary."""
+        if len(self.names) > self.limit:
+            self.names = {}
+        names = self.names
+        for id_, agent_id, app, category in rows:
+            assert isinstance(id_, int)
+            names[id_] = (str(agent_id), str(app), str(category))
+
+
+def _picker(order: Sequence[int]) -> Callable[[Sequence[object]], tuple[object, ...]]:
+    """What picks the grouped columns out of (agent, app, category), as a tuple."""
+    if len(order) > 1:
+        return operator.itemgetter(*order)
+    if order:
+        (index,) = order
+
+        def one(key: Sequence[object]) -> tuple[object, ...]:
+            return (key[index],)
+
+        return one
+    return lambda key: ()
+
+
+def usage_from(
+    rows: Iterable[Sequence[Any]], names: dict[int, RollupKey], group_by: Sequence[GroupKey]
+) -> list[UsageRow]:
+    """One UsageRow per group of ``group_by``, in its order, from the stores' usage rows
+    (key id, agent, app, category, active ms, idle ms): each either a rollup key's id,
+    named by ``names`` (its agent, app and category NULL), or the agent, app and category
+    themselves (the id NULL). Summed here, not in SQL: grouped by agent, the rows are one
+    per key (ten thousand for 1,000 agents), and naming them from memory costs less than
+    joining and sorting them by name. A key id ``names`` lacks was erased after the rows
+    were read: its rows are left out, as the erasure says. Groups with no time too."""
+    order = [GROUP_KEYS.index(k) for k in group_by]
+    pick = _picker(order)
+    totals: dict[tuple[object, ...], list[int]] = {}
+    get = names.get
+    for key_id, agent, app, category, active, idle in rows:
+        if key_id is None:
+            group = pick((agent, app, category))
+        elif (key := get(key_id)) is not None:
+            group = pick(key)
+        else:
+            continue
+        slot = totals.get(group)
+        if slot is None:
+            totals[group] = [active, idle]
+        else:
+            slot[0] += active
+            slot[1] += idle
+    # (agent, app, category) of a group: its own columns, None (put after them) for the
+    # others. Tuples of one grouping hold None at the same places, so they sort.
+    unpick = operator.itemgetter(*(order.index(i) if i in order else len(order) for i in range(3)))
+    out: list[UsageRow] = []
+    for group in sorted(totals):
+        active, idle = totals[group]
+        if active or idle:
+            agent_id, app_name, category_name = unpick((*group, None))
+            out.append(UsageRow(agent_id, app_name, active, idle, category_name))
+    return out
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def usage_rows(rows: Iterable[Sequence[object]], group_by: Sequence[GroupKey]) -> list[UsageRow]:
-    """Rows of (the group_by columns in order, active ms, idle ms), one per group, as the
-    stores' usage queries sum them → a UsageRow each; groups with no time are left out."""
-    n = len(group_by)
-    agent, app, category = (group_by.index(k) if k in group_by else None for k in GROUP_KEYS)
-    out: list[UsageRow] = []
-    for row in rows:
-        active, idle = row[n], row[n + 1]
-        if not (active or idle):
-            continue
-        assert isinstance(active, int), row
-        assert isinstance(idle, int), row
-        out.append(
-            UsageRow(
-                None if agent is None else _text(row[agent]),
-                None if app is None else _text(row[app]),
-                active,
-                idle,
-                None if category is None else _text(row[category]),
-            )
-        )
-    return out

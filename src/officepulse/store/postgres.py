@@ -55,6 +55,7 @@ from officepulse.store.base import (
     EnrollmentToken,
     GroupKey,
     KeyIds,
+    KeyNames,
     RollupKey,
     RunKey,
     UsageRow,
@@ -68,8 +69,8 @@ from officepulse.store.base import (
     run_delta,
     shrank,
     team_delta,
+    usage_from,
     usage_plan,
-    usage_rows,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
@@ -525,6 +526,9 @@ _KEY_IDS: LiteralString = (
     "ON k.agent_id = v.agent_id AND k.app = v.app AND k.category = v.category"
 )
 _KEYS_OF_AGENTS: LiteralString = "SELECT id FROM rollup_keys WHERE agent_id = ANY(%s::text[])"
+_KEY_NAMES: LiteralString = (
+    "SELECT id, agent_id, app, category FROM rollup_keys WHERE id = ANY(%s::bigint[])"
+)
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
     "UPDATE span_stats SET max_span_ms = m.ms FROM "
@@ -932,6 +936,8 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         # task's and re-categorisation's alike (the event loop runs one at a time), and
         # the ActivityWatch projection's (server/aw_postgres.py).
         self.keys = KeyIds()
+        # What the key ids that usage() reads name (store/base.py).
+        self.names = KeyNames()
         self._name = f"the PostgreSQL store at {redact(url)}"
         self.failures = FailureLog(self._name, log)
 
@@ -1440,7 +1446,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
         # minutes at the edges from their buckets (plus the runs over all of them), the
         # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
-        # summed per key id and only then named (rollup_keys); otherwise the team rollups
+        # summed per key id, named and grouped by usage_from; otherwise the team rollups
         # answer, a row per app and category.
         plan = usage_plan(start_ms, end_ms)
         rolled = plan.rolled()
@@ -1486,15 +1492,6 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                     "JOIN rollup_keys k ON k.id = key_id WHERE " + _OVERLAP
                 )
                 params += [hi, lo, hi, lo, hi, lo, lo]
-        if keyed:
-            parts.insert(
-                0,
-                "SELECT k.agent_id, k.app, k.category, s.active_ms, s.idle_ms FROM "
-                "(SELECT key_id, SUM(active_ms) AS active_ms, SUM(idle_ms) AS idle_ms "
-                "FROM (" + " UNION ALL ".join(keyed) + ") u GROUP BY key_id) s "
-                "JOIN rollup_keys k ON k.id = s.key_id",
-            )
-            params[:0] = keyed_params
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, category, "
@@ -1504,25 +1501,30 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 "AS idle_ms FROM spans WHERE " + _OVERLAP + only
             )
             params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
-        columns: dict[str, LiteralString] = {
-            "agent": "agent_id",
-            "app": "app",
-            "category": "category",
-        }
-        keys = [columns[k] for k in group_by]
+        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
         sums: LiteralString = "SUM(active_ms)::bigint, SUM(idle_ms)::bigint"
-        union = " UNION ALL ".join(parts)
-        if not keys:
-            sql: LiteralString = "SELECT " + sums + " FROM (" + union + ") u"
-        else:
-            group = ", ".join(keys)
-            order = ", ".join(k + ' COLLATE "C"' for k in keys)
-            sql = (
-                "SELECT " + group + ", " + sums + " FROM (" + union + ") u "
-                "GROUP BY " + group + " ORDER BY " + order
+        selects: list[LiteralString] = []
+        if keyed:
+            selects.append(
+                "SELECT key_id, NULL::text, NULL::text, NULL::text, "
+                + sums
+                + " FROM ("
+                + " UNION ALL ".join(keyed)
+                + ") k GROUP BY key_id"
             )
-        rows = await self._read(sql, params)
-        return usage_rows(rows, group_by)
+        if parts:
+            selects.append(
+                "SELECT NULL::bigint, agent_id, app, category, "
+                + sums
+                + " FROM ("
+                + " UNION ALL ".join(parts)
+                + ") n GROUP BY agent_id, app, category"
+            )
+        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
+        missing = self.names.missing(rows)
+        if missing:
+            self.names.learn(await self._read(_KEY_NAMES, (missing,), fresh=False))
+        return usage_from(rows, self.names.names, group_by)
 
     # -- categories --------------------------------------------------------------------
 

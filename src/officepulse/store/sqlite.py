@@ -52,6 +52,7 @@ from officepulse.store.base import (
     EnrollmentToken,
     GroupKey,
     KeyIds,
+    KeyNames,
     RollupKey,
     UsageRow,
     check_group_by,
@@ -64,8 +65,8 @@ from officepulse.store.base import (
     run_delta,
     shrank,
     team_delta,
+    usage_from,
     usage_plan,
-    usage_rows,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.queued import Queued
@@ -556,6 +557,10 @@ _KEY_IDS = (
     "ON k.agent_id = v.value ->> 0 AND k.app = v.value ->> 1 AND k.category = v.value ->> 2"
 )
 _AGENT_KEYS = "SELECT id FROM rollup_keys WHERE agent_id = ?"
+_KEY_NAMES = (
+    "SELECT id, agent_id, app, category FROM rollup_keys "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
 
 
 def write_span_rows(
@@ -823,6 +828,8 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         # The rollup keys' ids this store's writes have used (store/base.py): only the
         # writer connection, under the write lock, reads and changes it.
         self._keys = KeyIds()
+        # What the key ids that usage() reads name (store/base.py), for every reader.
+        self._names = KeyNames()
 
     def _register(self, conn: sqlite3.Connection) -> None:
         # op_category(app, title, url): the category of a span written by another writer
@@ -1295,7 +1302,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
         # minutes at the edges from their buckets (plus the runs over all of them), the
         # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
-        # summed per key id and only then named (rollup_keys); otherwise the team rollups
+        # summed per key id, named and grouped by usage_from; otherwise the team rollups
         # answer, a row per app and category.
         plan = usage_plan(start_ms, end_ms)
         rolled = plan.rolled()
@@ -1339,15 +1346,6 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                     f"JOIN rollup_keys k ON k.id = key_id WHERE {_OVERLAP}"
                 )
                 params += [hi, lo, hi, lo, hi, lo, lo]
-        if keyed:
-            parts.insert(
-                0,
-                "SELECT k.agent_id, k.app, k.category, s.active_ms, s.idle_ms FROM "
-                "(SELECT key_id, SUM(active_ms) AS active_ms, SUM(idle_ms) AS idle_ms "
-                f"FROM ({' UNION ALL '.join(keyed)}) GROUP BY key_id) s "
-                "JOIN rollup_keys k ON k.id = s.key_id",
-            )
-            params[:0] = keyed_params
         # By name, with the idle flag: (agent_id, app, category, idle, ms). A span another
         # writer made has no category until it is folded: decided now.
         category = "COALESCE(category, op_category(app, title, url)) AS category"
@@ -1373,15 +1371,24 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 "SELECT agent_id, app, category, CASE WHEN idle THEN 0 ELSE ms END AS active_ms, "
                 f"CASE WHEN idle THEN ms ELSE 0 END AS idle_ms FROM ({' UNION ALL '.join(named)})"
             )
-        columns = {"agent": "agent_id", "app": "app", "category": "category"}
-        group = ", ".join(columns[k] for k in group_by)
-        grouped = f" GROUP BY {group} ORDER BY {group}" if group else ""
-        rows = await self._read(
-            f"SELECT {group}{', ' if group else ''}SUM(active_ms), SUM(idle_ms) "
-            f"FROM ({' UNION ALL '.join(parts)}){grouped}",
-            params,
-        )
-        return usage_rows(rows, group_by)
+        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
+        sums = "SUM(active_ms), SUM(idle_ms)"
+        selects: list[str] = []
+        if keyed:
+            selects.append(
+                f"SELECT key_id, NULL, NULL, NULL, {sums} FROM ({' UNION ALL '.join(keyed)}) "
+                "GROUP BY key_id"
+            )
+        if parts:
+            selects.append(
+                f"SELECT NULL, agent_id, app, category, {sums} FROM ({' UNION ALL '.join(parts)}) "
+                "GROUP BY agent_id, app, category"
+            )
+        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
+        missing = self._names.missing(rows)
+        if missing:
+            self._names.learn(await self._read(_KEY_NAMES, (json.dumps(missing),), fresh=False))
+        return usage_from(rows, self._names.names, group_by)
 
     # -- categories --------------------------------------------------------------------
 
