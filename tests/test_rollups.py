@@ -19,8 +19,10 @@ from officepulse.store.base import (
     BucketKey,
     Contribution,
     KeyIds,
+    KeyNames,
     RunKey,
     UsagePlan,
+    UsageRow,
     bucketed,
     keys_of,
     learn_keys,
@@ -29,6 +31,7 @@ from officepulse.store.base import (
     run_delta,
     split,
     team_delta,
+    usage_from,
     usage_plan,
     whole_hours,
 )
@@ -346,3 +349,39 @@ def test_key_ids_are_kept_until_the_dictionary_changes() -> None:
     # Past the limit, all are forgotten (and looked up again as they are needed).
     learn_keys(later, [(9, "b", "x", "y"), (10, "c", "x", "y"), (11, "d", "x", "y")])
     assert keys.known(1) == {}
+
+
+def test_usage_rows_are_named_from_key_ids_and_grouped_in_order() -> None:
+    # Rows as the stores read them: per key id (named from memory), or by name (raw
+    # edges, another writer's spans, team rows), in any order.
+    names = KeyNames()
+    rows = [
+        (3, None, None, None, 5, 1),
+        (1, None, None, None, 7, 0),
+        (None, "b", "Code", "Work", 1, 0),
+        (2, None, None, None, 0, 4),
+        (9, None, None, None, 100, 100),  # erased after it was read: no name
+        (4, None, None, None, 0, 0),  # came to nothing: no row
+    ]
+    assert names.missing(rows) == [1, 2, 3, 4, 9]
+    names.learn([(1, "b", "Code", "Work"), (2, "a", "Code", "Work"), (3, "b", "Tube", "Fun")])
+    names.learn([(4, "c", "Code", "Work")])
+    assert names.missing(rows) == [9]
+    by_agent_app = usage_from(rows, names.names, ["agent", "app"])
+    assert by_agent_app == [
+        UsageRow("a", "Code", 0, 4),
+        UsageRow("b", "Code", 8, 0),
+        UsageRow("b", "Tube", 5, 1),
+    ]
+    # In the order asked for, keys not asked for left out.
+    assert usage_from(rows, names.names, ["category", "agent"]) == [
+        UsageRow("b", None, 5, 1, "Fun"),
+        UsageRow("a", None, 0, 4, "Work"),
+        UsageRow("b", None, 8, 0, "Work"),
+    ]
+    assert usage_from(rows, names.names, ["app"]) == [
+        UsageRow(None, "Code", 8, 4),
+        UsageRow(None, "Tube", 5, 1),
+    ]
+    assert usage_from(rows, names.names, []) == [UsageRow(None, None, 13, 5)]
+    assert usage_from([(4, None, None, None, 0, 0)], names.names, []) == []
