@@ -526,6 +526,12 @@ _KEY_IDS: LiteralString = (
     "ON k.agent_id = v.agent_id AND k.app = v.app AND k.category = v.category"
 )
 _KEYS_OF_AGENTS: LiteralString = "SELECT id FROM rollup_keys WHERE agent_id = ANY(%s::text[])"
+# The column of each key usage() groups by.
+_COLUMNS: dict[GroupKey, LiteralString] = {
+    "agent": "agent_id",
+    "app": "app",
+    "category": "category",
+}
 _KEY_NAMES: LiteralString = (
     "SELECT id, agent_id, app, category FROM rollup_keys WHERE id = ANY(%s::bigint[])"
 )
@@ -1513,12 +1519,18 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 + ") k GROUP BY key_id"
             )
         if parts:
+            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
+            # rows (a span per agent) are a row per app.
+            columns = [c if k in group_by else "NULL::text" for k, c in _COLUMNS.items()]
+            grouped = [c for k, c in _COLUMNS.items() if k in group_by]
             selects.append(
-                "SELECT NULL::bigint, agent_id, app, category, "
-                + sums
-                + " FROM ("
+                "SELECT NULL::bigint, "
+                + ", ".join(columns)
+                + ", COALESCE(SUM(active_ms), 0)::bigint, COALESCE(SUM(idle_ms), 0)::bigint "
+                + "FROM ("
                 + " UNION ALL ".join(parts)
-                + ") n GROUP BY agent_id, app, category"
+                + ") n"
+                + (" GROUP BY " + ", ".join(grouped) if grouped else "")
             )
         rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
         missing = self.names.missing(rows)

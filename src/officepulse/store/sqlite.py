@@ -521,6 +521,8 @@ _AGENT_NAMES = "SELECT id, name FROM agents"
 # Agents named by one JSON array parameter: one statement however many there are.
 _AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
 _KEYS_OF_AGENTS = f"SELECT id FROM rollup_keys WHERE {_AGENT_IN}"
+# The column of each key usage() groups by.
+_COLUMNS: dict[GroupKey, str] = {"agent": "agent_id", "app": "app", "category": "category"}
 _ROLLUP_ADD = (
     "INSERT INTO rollups (size_ms, bucket_ms, key_id, active_ms, idle_ms) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, key_id) "
@@ -1380,9 +1382,14 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 "GROUP BY key_id"
             )
         if parts:
+            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
+            # rows (a span per agent) are a row per app.
+            columns = [c if k in group_by else "NULL" for k, c in _COLUMNS.items()]
+            grouped = ", ".join(c for c in columns if c != "NULL")
             selects.append(
-                f"SELECT NULL, agent_id, app, category, {sums} FROM ({' UNION ALL '.join(parts)}) "
-                "GROUP BY agent_id, app, category"
+                f"SELECT NULL, {', '.join(columns)}, COALESCE(SUM(active_ms), 0), "
+                f"COALESCE(SUM(idle_ms), 0) FROM ({' UNION ALL '.join(parts)})"
+                + (f" GROUP BY {grouped}" if grouped else "")
             )
         rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
         missing = self._names.missing(rows)
