@@ -367,21 +367,21 @@ def test_usage_rows_are_named_from_key_ids_and_grouped_in_order() -> None:
     names.learn([(1, "b", "Code", "Work"), (2, "a", "Code", "Work"), (3, "b", "Tube", "Fun")])
     names.learn([(4, "c", "Code", "Work")])
     assert names.missing(rows) == [9]
-    by_agent_app = usage_from(rows, names.names, ["agent", "app"])
+    by_agent_app = usage_from(rows, names, ["agent", "app"])
     assert by_agent_app == [
         UsageRow("a", "Code", 0, 4),
         UsageRow("b", "Code", 8, 0),
         UsageRow("b", "Tube", 5, 1),
     ]
     # In the order asked for, keys not asked for left out.
-    assert usage_from(rows, names.names, ["category", "agent"]) == [
+    assert usage_from(rows, names, ["category", "agent"]) == [
         UsageRow("b", None, 5, 1, "Fun"),
         UsageRow("a", None, 0, 4, "Work"),
         UsageRow("b", None, 8, 0, "Work"),
     ]
-    assert usage_from(rows, names.names, ["app"]) == [
+    assert usage_from(rows, names, ["app"]) == [
         UsageRow(None, "Code", 8, 4),
         UsageRow(None, "Tube", 5, 1),
     ]
-    assert usage_from(rows, names.names, []) == [UsageRow(None, None, 13, 5)]
-    assert usage_from([(4, None, None, None, 0, 0)], names.names, []) == []
+    assert usage_from(rows, names, []) == [UsageRow(None, None, 13, 5)]
+    assert usage_from([(4, None, None, None, 0, 0)], names, []) == []

@@ -531,12 +531,15 @@ def check_group_by(group_by: Sequence[str]) -> None:
 class KeyNames:
     """What each rollup key id names, as usage reads learn it: an id names one key for
     ever (ids are never given again), so what is kept never goes stale; a key deleted
-    since (its agent erased) has no rows left to be asked about. At most ``limit``
+    since (its agent erased) has no rows left to be asked about. Also each id's group in
+    each grouping asked for (``usage_from``), kept as long as its name. At most ``limit``
     names are kept (then all are forgotten and read again as they are needed)."""
 
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
         self.names: dict[int, RollupKey] = {}
+        # (positions of the grouped keys in (agent, app, category)) -> key id -> group
+        self.groups: dict[tuple[int, ...], dict[int, tuple[Any, ...]]] = {}
 
     def missing(self, rows: Iterable[Sequence[Any]]) -> list[int]:
         """The key ids in ``rows`` (``usage_from``'s) not known yet, in order."""
@@ -547,14 +550,68 @@ class KeyNames:
     def learn(self, rows: Iterable[Sequence[object]]) -> None:
         """Rows of (id, agent_id, app, category) read from the dictionary."""
         if len(self.names) > self.limit:
-            self.names = {}
+            self.names, self.groups = {}, {}
         names = self.names
         for id_, agent_id, app, category in rows:
             assert isinstance(id_, int)
             names[id_] = (str(agent_id), str(app), str(category))
 
 
-def _picker(order: Sequence[int]) -> Callable[[Sequence[object]], tuple[object, ...]]:
+def usage_from(
+    rows: Iterable[Sequence[Any]], names: KeyNames, group_by: Sequence[GroupKey]
+) -> list[UsageRow]:
+    """One UsageRow per group of ``group_by``, in its order, from the stores' usage rows
+    (key id, agent, app, category, active ms, idle ms): each either a rollup key's id,
+    named by ``names`` (its agent, app and category NULL), or the agent, app and category
+    themselves (the id NULL). Summed here, not in SQL: grouped by agent, the rows are one
+    per key (ten thousand for 1,000 agents), and naming them from memory costs less than
+    joining and sorting them by name. A key id ``names`` lacks was erased after the rows
+    were read: its rows are left out, as the erasure says. Groups with no time too.
+
+    It allocates as little as it can (sums as ints, each id's group kept from one call to
+    the next): the rows are many, and a server's garbage collector walks its whole heap
+    when enough new container objects survive."""
+    order = tuple(GROUP_KEYS.index(k) for k in group_by)
+    pick = _picker(order)
+    groups = names.groups.setdefault(order, {})
+    known = names.names
+    active: dict[tuple[Any, ...], int] = {}
+    idle: dict[tuple[Any, ...], int] = {}
+    for key_id, agent, app, category, active_ms, idle_ms in rows:
+        if key_id is None:
+            group = pick((agent, app, category))
+        else:
+            cached = groups.get(key_id)
+            if cached is None:
+                key = known.get(key_id)
+                if key is None:
+                    continue
+                cached = groups[key_id] = pick(key)
+            group = cached
+        active[group] = active.get(group, 0) + active_ms
+        idle[group] = idle.get(group, 0) + idle_ms
+    # Where agent, app and category are in a group (-1: not grouped by).
+    at = [order.index(i) if i in order else -1 for i in range(3)]
+    agent_at, app_at, category_at = at
+    out: list[UsageRow] = []
+    # Tuples of one grouping hold None at the same places, so they sort.
+    for group in sorted(active):
+        active_ms, idle_ms = active[group], idle[group]
+        if active_ms or idle_ms:
+            # Names are text already (the dictionary's, or the database's columns).
+            out.append(
+                UsageRow(
+                    None if agent_at < 0 else group[agent_at],
+                    None if app_at < 0 else group[app_at],
+                    active_ms,
+                    idle_ms,
+                    None if category_at < 0 else group[category_at],
+                )
+            )
+    return out
+
+
+def _picker(order: Sequence[int]) -> Callable[[Sequence[object]], tuple[Any, ...]]:
     """What picks the grouped columns out of (agent, app, category), as a tuple."""
     if len(order) > 1:
         return operator.itemgetter(*order)
@@ -566,46 +623,3 @@ def _picker(order: Sequence[int]) -> Callable[[Sequence[object]], tuple[object, 
 
         return one
     return lambda key: ()
-
-
-def usage_from(
-    rows: Iterable[Sequence[Any]], names: dict[int, RollupKey], group_by: Sequence[GroupKey]
-) -> list[UsageRow]:
-    """One UsageRow per group of ``group_by``, in its order, from the stores' usage rows
-    (key id, agent, app, category, active ms, idle ms): each either a rollup key's id,
-    named by ``names`` (its agent, app and category NULL), or the agent, app and category
-    themselves (the id NULL). Summed here, not in SQL: grouped by agent, the rows are one
-    per key (ten thousand for 1,000 agents), and naming them from memory costs less than
-    joining and sorting them by name. A key id ``names`` lacks was erased after the rows
-    were read: its rows are left out, as the erasure says. Groups with no time too."""
-    order = [GROUP_KEYS.index(k) for k in group_by]
-    pick = _picker(order)
-    totals: dict[tuple[object, ...], list[int]] = {}
-    get = names.get
-    for key_id, agent, app, category, active, idle in rows:
-        if key_id is None:
-            group = pick((agent, app, category))
-        elif (key := get(key_id)) is not None:
-            group = pick(key)
-        else:
-            continue
-        slot = totals.get(group)
-        if slot is None:
-            totals[group] = [active, idle]
-        else:
-            slot[0] += active
-            slot[1] += idle
-    # (agent, app, category) of a group: its own columns, None (put after them) for the
-    # others. Tuples of one grouping hold None at the same places, so they sort.
-    unpick = operator.itemgetter(*(order.index(i) if i in order else len(order) for i in range(3)))
-    out: list[UsageRow] = []
-    for group in sorted(totals):
-        active, idle = totals[group]
-        if active or idle:
-            agent_id, app_name, category_name = unpick((*group, None))
-            out.append(UsageRow(agent_id, app_name, active, idle, category_name))
-    return out
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -1536,7 +1536,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         missing = self.names.missing(rows)
         if missing:
             self.names.learn(await self._read(_KEY_NAMES, (missing,), fresh=False))
-        return usage_from(rows, self.names.names, group_by)
+        return usage_from(rows, self.names, group_by)
 
     # -- categories --------------------------------------------------------------------
 

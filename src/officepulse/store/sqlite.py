@@ -1395,7 +1395,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         missing = self._names.missing(rows)
         if missing:
             self._names.learn(await self._read(_KEY_NAMES, (json.dumps(missing),), fresh=False))
-        return usage_from(rows, self._names.names, group_by)
+        return usage_from(rows, self._names, group_by)
 
     # -- categories --------------------------------------------------------------------
 
