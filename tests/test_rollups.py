@@ -385,3 +385,16 @@ def test_usage_rows_are_named_from_key_ids_and_grouped_in_order() -> None:
     ]
     assert usage_from(rows, names, []) == [UsageRow(None, None, 13, 5)]
     assert usage_from([(4, None, None, None, 0, 0)], names, []) == []
+
+
+def test_names_read_for_an_answer_name_it_even_if_the_kept_ones_were_forgotten() -> None:
+    # Another answer, read meanwhile, went past the limit and forgot every kept name.
+    names = KeyNames(limit=1)
+    rows = [(1, None, None, None, 5, 0), (2, None, None, None, 7, 0)]
+    fresh = names.learn([(1, "a", "Code", "Work"), (2, "b", "Code", "Work")])
+    names.learn([(3, "c", "Code", "Work")])  # more than the limit was kept: all forgotten
+    assert names.names == {3: ("c", "Code", "Work")}
+    assert usage_from(rows, names, ["agent"], fresh) == [
+        UsageRow("a", None, 5, 0),
+        UsageRow("b", None, 7, 0),
+    ]

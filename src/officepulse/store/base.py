@@ -7,7 +7,7 @@ one row update); reads see every write queued before them.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -547,18 +547,25 @@ class KeyNames:
         ids.discard(None)
         return sorted(i for i in ids - self.names.keys() if i is not None)
 
-    def learn(self, rows: Iterable[Sequence[object]]) -> None:
-        """Rows of (id, agent_id, app, category) read from the dictionary."""
+    def learn(self, rows: Iterable[Sequence[object]]) -> dict[int, RollupKey]:
+        """Rows of (id, agent_id, app, category) read from the dictionary; returns them
+        as names, for the answer that read them (``usage_from``'s ``fresh``): another
+        read may forget what is kept meanwhile."""
         if len(self.names) > self.limit:
             self.names, self.groups = {}, {}
-        names = self.names
+        fresh: dict[int, RollupKey] = {}
         for id_, agent_id, app, category in rows:
             assert isinstance(id_, int)
-            names[id_] = (str(agent_id), str(app), str(category))
+            fresh[id_] = (str(agent_id), str(app), str(category))
+        self.names.update(fresh)
+        return fresh
 
 
 def usage_from(
-    rows: Iterable[Sequence[Any]], names: KeyNames, group_by: Sequence[GroupKey]
+    rows: Iterable[Sequence[Any]],
+    names: KeyNames,
+    group_by: Sequence[GroupKey],
+    fresh: Mapping[int, RollupKey] | None = None,
 ) -> list[UsageRow]:
     """One UsageRow per group of ``group_by``, in its order, from the stores' usage rows
     (key id, agent, app, category, active ms, idle ms): each either a rollup key's id,
@@ -567,6 +574,7 @@ def usage_from(
     per key (ten thousand for 1,000 agents), and naming them from memory costs less than
     joining and sorting them by name. A key id ``names`` lacks was erased after the rows
     were read: its rows are left out, as the erasure says. Groups with no time too.
+    ``fresh``: the names the caller has just read for these rows (``KeyNames.learn``).
 
     It allocates as little as it can (sums as ints, each id's group kept from one call to
     the next): the rows are many, and a server's garbage collector walks its whole heap
@@ -584,6 +592,8 @@ def usage_from(
             cached = groups.get(key_id)
             if cached is None:
                 key = known.get(key_id)
+                if key is None and fresh is not None:
+                    key = fresh.get(key_id)
                 if key is None:
                     continue
                 cached = groups[key_id] = pick(key)

@@ -1534,9 +1534,13 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             )
         rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
         missing = self.names.missing(rows)
-        if missing:
+        # The names read now are handed on too: another read may forget what is kept.
+        fresh = (
             self.names.learn(await self._read(_KEY_NAMES, (missing,), fresh=False))
-        return usage_from(rows, self.names, group_by)
+            if missing
+            else None
+        )
+        return usage_from(rows, self.names, group_by, fresh)
 
     # -- categories --------------------------------------------------------------------
 

@@ -1393,9 +1393,13 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             )
         rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
         missing = self._names.missing(rows)
-        if missing:
+        # The names read now are handed on too: another read may forget what is kept.
+        fresh = (
             self._names.learn(await self._read(_KEY_NAMES, (json.dumps(missing),), fresh=False))
-        return usage_from(rows, self._names, group_by)
+            if missing
+            else None
+        )
+        return usage_from(rows, self._names, group_by, fresh)
 
     # -- categories --------------------------------------------------------------------
 
