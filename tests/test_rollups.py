@@ -346,8 +346,12 @@ def test_key_ids_are_kept_until_the_dictionary_changes() -> None:
     assert older is not later
     learn_keys(later, [(8, *fun)])
     assert keys.known(1) == {fun: 8}
+    # A write that failed forgets them all: what it added was rolled back.
+    keys.forget()
+    again = keys.known(1)
+    assert again == {}
     # Past the limit, all are forgotten (and looked up again as they are needed).
-    learn_keys(later, [(9, "b", "x", "y"), (10, "c", "x", "y"), (11, "d", "x", "y")])
+    learn_keys(again, [(8, *fun), (9, "b", "x", "y"), (10, "c", "x", "y"), (11, "d", "x", "y")])
     assert keys.known(1) == {}
 
 

@@ -1529,3 +1529,58 @@ async def test_an_agent_erased_elsewhere_and_written_again_is_counted_exactly(
         assert {r.app: [r.active_ms, r.idle_ms] for r in only} == {
             app: ms for (who, app), ms in expected.items() if who == "x"
         }
+
+
+def poison_rollups(store: Store, bucket_ms: int) -> None:
+    """A constraint on the rollups themselves: no week row of ``bucket_ms``. A write that
+    would make one fails after it has added its keys to the dictionary."""
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as pg:
+            pg.execute(
+                "CREATE FUNCTION poison_rollups() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.size_ms = {WEEK} AND NEW.bucket_ms = {bucket_ms} THEN "
+                "RAISE EXCEPTION 'poisoned week' USING ERRCODE = 'check_violation'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            pg.execute(
+                "CREATE TRIGGER poison_rollups BEFORE INSERT ON rollups "
+                "FOR EACH ROW EXECUTE FUNCTION poison_rollups()"
+            )
+    else:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as raw, raw:
+            raw.execute(
+                "CREATE TRIGGER poison_rollups BEFORE INSERT ON rollups "
+                f"WHEN new.size_ms = {WEEK} AND new.bucket_ms = {bucket_ms} "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned week'); END"
+            )
+
+
+def cure_rollups(store: Store) -> None:
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as pg:
+            pg.execute("DROP TRIGGER poison_rollups ON rollups")
+    else:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as raw, raw:
+            raw.execute("DROP TRIGGER poison_rollups")
+
+
+async def test_keys_added_by_a_write_that_failed_are_never_used(store: Store) -> None:
+    # A write adds b's new key (b, Tube) to the dictionary, then fails and is rolled back:
+    # the id it was given is gone (and SQLite gives it again, to the next new key). The
+    # store must not keep it: b's next write of Tube would count under another key's id,
+    # or under none.
+    await store.commit_spans("a", [Span(0, H, CODE)], 1)
+    poison_rollups(store, 14 * WEEK)
+    with pytest.raises(StoreRefused):
+        await store.commit_spans("b", [Span(14 * WEEK + 5 * M, 14 * WEEK + 9 * M, TUBE)], 1)
+    cure_rollups(store)
+    await store.commit_spans("c", [Span(20 * WEEK, 20 * WEEK + M, Activity(app="Slack"))], 1)
+    await store.commit_spans("b", [Span(30 * WEEK, 30 * WEEK + 7 * M, TUBE)], 2)
+    stored = await store.spans(-D, 40 * WEEK)
+    assert {who for who, _ in stored} == {"a", "b", "c"}
+    for lo, hi in [(-D, 40 * WEEK), (29 * WEEK, 31 * WEEK), (30 * WEEK, 30 * WEEK + D)]:
+        rows = await store.usage(lo, hi, ["agent", "app"])
+        want = usage_from_spans(stored, lo, hi)
+        assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows} == want, (lo, hi)

@@ -190,6 +190,12 @@ class KeyIds:
         self._ids: dict[RollupKey, int] = {}
         self._version = -1
 
+    def forget(self) -> None:
+        """A write transaction failed: ids it added to the dictionary were rolled back
+        (and SQLite may give them again), so none kept is trusted any more. Called before
+        the transaction's locks are released."""
+        self._ids, self._version = {}, -1
+
     def known(self, version: int) -> dict[RollupKey, int]:
         """The ids known at ``version`` (read in the writing transaction). The caller adds
         what it looks up to this dict and keeps using it to the end of its transaction,

@@ -1178,12 +1178,24 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         back if it raises. A write transaction is ready for ``write_span_rows`` (it has
         the staging table); a read transaction sees one snapshot from its first read."""
         assert self._pool is not None, "store is not open"
-        async with self._pool.connection() as conn, conn.transaction():
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if write:
+                    await conn.execute(self._preamble)
+                else:
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try:
+                    yield conn
+                except BaseException:
+                    # Before the rollback releases the agents' locks: the rollup key ids
+                    # this transaction gave are gone with it (KeyIds).
+                    if write:
+                        self.keys.forget()
+                    raise
+        except BaseException:
             if write:
-                await conn.execute(self._preamble)
-            else:
-                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield conn
+                self.keys.forget()  # the commit failed, or the transaction could not begin
+            raise
 
     async def _write(self, batch: _Writes) -> None:
         # The pending writes first, then each commit in order; a later write of the same
@@ -1565,7 +1577,11 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         after: tuple[str, int] | None = None
         while True:
             async with self._pool.connection() as conn, conn.transaction():
-                count, after = await self._recategorize_chunk(conn, ruleset, version, after)
+                try:
+                    count, after = await self._recategorize_chunk(conn, ruleset, version, after)
+                except BaseException:
+                    self.keys.forget()  # as in transaction()
+                    raise
             changed += count
             if after is None:
                 return changed

@@ -997,6 +997,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 )
             conn.execute("COMMIT")
         except BaseException:
+            self._keys.forget()  # the ids this transaction gave keys are gone with it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -1108,11 +1109,12 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
+                    conn.execute("COMMIT")
                 except BaseException:
+                    self._keys.forget()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
                 return result
 
         return await asyncio.to_thread(run)
@@ -1254,6 +1256,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 conn.execute("DELETE FROM rollup_pending")
                 conn.execute("COMMIT")
             except BaseException:
+                self._keys.forget()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -1432,7 +1435,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             with self._write_lock:
                 if self._rules is not rules:
                     break  # newer rules came meanwhile; their pass re-categorises all
-                with _transaction(conn):
+                with _transaction(conn, self._keys):
                     count, after = recategorize_chunk(
                         conn, rules, self._keys, after, self.recategorize_chunk
                     )
@@ -1443,12 +1446,15 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
 
 @contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def _transaction(conn: sqlite3.Connection, keys: KeyIds | None = None) -> Iterator[None]:
+    """A write transaction; ``keys``: the writer's rollup key ids, forgotten if it fails."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
+        if keys is not None:
+            keys.forget()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
