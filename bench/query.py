@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Per-app totals from rollups (issue 5, part 9): ``SQLiteStore.usage`` over N agents × 30
-days, beside the same question asked of ActivityWatch's aw-server over its raw events.
+"""Per-app totals from rollups (issue 5, part 9): ``Store.usage`` over N agents × 30 days,
+on SQLite and on PostgreSQL, and ``GET /api/v1/usage`` of a real server on each, beside the
+same question asked of ActivityWatch's aw-server over its raw events.
 
-  1. fill      A scratch SQLite store is filled through the real ``SQLiteStore``
-               (``save_agent``, then ``commit_spans`` in batches of 500, which also keeps the
-               minute and hour rollups) with a seeded workload: every day a workday of about
-               8 h, a switch every few minutes among 10 apps, a few idle stretches. Agents
-               are filled whole until ``--fill-budget`` seconds have passed: the scale that
-               was measured is printed, never the one asked for.
-  2. sqlite    ``usage(start, end, ["app"])`` and ``["agent", "app"]`` over the whole period,
+  1. fill      A scratch store of each kind (``--stores``) is filled through the real
+               ``SQLiteStore`` / ``PostgresStore`` (``save_agent``, then ``commit_spans`` in
+               batches of 500, which also keeps the rollups) with a seeded workload: every
+               day a workday of about 8 h, a switch every few minutes among 10 apps, a few
+               idle stretches. Agents are filled whole until ``--fill-budget`` seconds have
+               passed: the scale that was measured is printed, never the one asked for.
+               PostgreSQL is a scratch cluster of tests/postgres.py (its default settings).
+  2. store     ``usage(start, end, ["app"])`` and ``["agent", "app"]`` over the whole period,
                cold (the first call after the store is reopened; the OS page cache stays
                warm) and warm (median of ``--warm`` calls), plus ``["app"]`` and ``[]`` over
                a window with unaligned edges (day, hour and minute rollups, raw spans at the
@@ -21,18 +23,20 @@ days, beside the same question asked of ActivityWatch's aw-server over its raw e
                bucket, summed over buckets. What that implies at the SQLite scale is printed
                as an estimate (per-bucket time × agents), labelled as one.
 
-This script pins itself to CPU 1 (the SQLite store runs in it); aw-server gets CPU 0.
-All traffic is on 127.0.0.1; every loop is bounded; the scratch store, aw-server and its
-data directory are removed at the end, also on Ctrl-C.
+This script pins itself to CPU 1 (the stores' client side runs in it; so does PostgreSQL,
+which it starts); the servers under test (officepulse, aw-server) get CPU 0. All traffic is
+on 127.0.0.1 or a Unix socket; every loop is bounded; the scratch stores, aw-server and its
+data directory are removed at the end, also on Ctrl-C (unless ``--keep``).
 
-Run: .venv/bin/python bench/query.py [--agents 1000] [--days 30] [--skip-aw]
-     [--skip-recategorize] [--json]
+Run: .venv/bin/python bench/query.py [--agents 1000] [--days 30] [--stores sqlite,postgres]
+     [--skip-aw] [--skip-recategorize] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -55,6 +59,9 @@ from pathlib import Path
 from types import FrameType, SimpleNamespace
 from typing import Any
 
+import psutil
+import psycopg
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -68,11 +75,16 @@ from officepulse.core.categories import (  # noqa: E402
 )
 from officepulse.core.spans import Span  # noqa: E402
 from officepulse.protocol.messages import Activity  # noqa: E402
-from officepulse.store.base import AgentInfo, GroupKey  # noqa: E402
+from officepulse.store.base import AgentInfo, GroupKey, Store  # noqa: E402
+from officepulse.store.postgres import PostgresStore  # noqa: E402
 from officepulse.store.sqlite import SQLiteStore  # noqa: E402
+from tests.postgres import PostgresCluster  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 BATCH = 500
+STORE_KINDS = ("sqlite", "postgres")
+LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+PG_DATABASE = "query_bench"
 AW_BATCH = 1_000
 BASE = datetime(2026, 10, 1, tzinfo=UTC)
 BASE_MS = int(BASE.timestamp() * 1000)
@@ -143,7 +155,59 @@ def add_totals(
             totals[key] = totals.get(key, 0) + ms
 
 
-# --------------------------------------------------------------------------- SQLite
+# --------------------------------------------------------------------------- stores
+
+
+@dataclass(frozen=True)
+class Target:
+    """One store under test: its kind, its SQLite file or PostgreSQL URL, and for
+    PostgreSQL the cluster that serves it (whose CPU the rows report as "database CPU")."""
+
+    kind: str
+    database: str
+    cluster: PostgresCluster | None = None
+
+    def db_cpu_seconds(self) -> float | None:
+        """User + system CPU of the PostgreSQL cluster's processes so far (None: SQLite,
+        which runs in its caller). Backends that exit between two readings take their CPU
+        with them; the store's and the server's pooled connections stay open while timed."""
+        if self.cluster is None:
+            return None
+        pid = int((self.cluster.data / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        total = 0.0
+        for proc in [postmaster, *postmaster.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.kind]
+
+    def store(self) -> Store:
+        if self.kind == "sqlite":
+            return SQLiteStore(Path(self.database))
+        return PostgresStore(self.database)
+
+    def size_mb(self) -> float:
+        if self.kind == "sqlite":
+            path = Path(self.database)
+            return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
+        with psycopg.connect(self.database) as pg:
+            row = pg.execute("SELECT pg_database_size(current_database())").fetchone()
+        assert row is not None
+        return int(row[0]) / 2**20
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None:
+        """One statement on the database itself, outside any store (placeholders: ?)."""
+        if self.kind == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.database)) as db, db:
+                db.execute(sql, params)
+        else:
+            with psycopg.connect(self.database) as pg:
+                pg.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -171,15 +235,17 @@ class QueryRow:
     cpu_ms_per_call: float | None
     exact: str
     note: str = ""
+    # PostgreSQL's own CPU per call (its processes, psutil), beside the caller's.
+    db_cpu_ms_per_call: float | None = None
 
 
 async def fill_store(
-    path: Path, args: argparse.Namespace, windows: dict[str, tuple[int, int]]
+    target: Target, args: argparse.Namespace, windows: dict[str, tuple[int, int]]
 ) -> tuple[Fill, dict[str, Totals], list[list[Span]]]:
     """Fill whole agents, ``args.writers`` at once, until done or the budget has passed."""
     totals: dict[str, Totals] = {name: {} for name in [*windows, OTHER_WINDOW]}
     other = compile_rules(OTHER_RULES)
-    store = SQLiteStore(path)
+    store = target.store()
     await store.open()
     next_agent = 0
     done: list[int] = []
@@ -208,7 +274,8 @@ async def fill_store(
             if len(done) % 50 == 0:
                 rate = written / (time.perf_counter() - started)
                 print(
-                    f"  filled {len(done):,} agents, {written:,} spans, {rate:,.0f} spans/s",
+                    f"  {target.label}: filled {len(done):,} agents, {written:,} spans, "
+                    f"{rate:,.0f} spans/s",
                     flush=True,
                 )
 
@@ -218,7 +285,6 @@ async def fill_store(
     finally:
         await store.close()
     seconds = time.perf_counter() - started
-    db_bytes = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     fill = Fill(
         args.agents,
         len(done),
@@ -226,7 +292,7 @@ async def fill_store(
         written,
         round(seconds, 1),
         round(written / seconds),
-        round(db_bytes / 2**20, 1),
+        round(target.size_mb(), 1),
         len(done) < args.agents,
     )
     return fill, totals, kept
@@ -249,8 +315,8 @@ def compare(rows: Sequence[Any], expected: Totals, group_by: Sequence[GroupKey])
     return f"WRONG ({off} groups differ)"
 
 
-async def time_sqlite(
-    path: Path,
+async def time_store(
+    target: Target,
     fill: Fill,
     totals: dict[str, Totals],
     windows: dict[str, tuple[int, int]],
@@ -269,7 +335,7 @@ async def time_sqlite(
     out: list[QueryRow] = []
     for label, window, group_by in cases:
         lo, hi = windows[window]
-        store = SQLiteStore(path)  # reopened: the first call is cold (fresh connections)
+        store = target.store()  # reopened: the first call is cold (fresh connections)
         await store.open()
         try:
             t0 = time.perf_counter()
@@ -277,7 +343,7 @@ async def time_sqlite(
             cold = (time.perf_counter() - t0) * 1000
             exact = compare(rows, totals[window], group_by)
             times: list[float] = []
-            cpu0 = time.process_time()
+            cpu0, db0 = time.process_time(), target.db_cpu_seconds()
             for _ in range(warm):
                 t0 = time.perf_counter()
                 again = await store.usage(lo, hi, group_by)
@@ -285,12 +351,17 @@ async def time_sqlite(
                 if again != rows:
                     exact = "WRONG (answers differ between calls)"
             cpu = (time.process_time() - cpu0) * 1000 / warm
+            db = per_call(db0, target.db_cpu_seconds(), warm)
         finally:
             await store.close()
-        out.append(
-            timed_row("officepulse SQLite", label, scale, len(rows), cold, times, cpu, exact)
-        )
+        system = f"officepulse {target.label}"
+        out.append(timed_row(system, label, scale, len(rows), cold, times, cpu, exact, db))
     return out
+
+
+def per_call(before: float | None, after: float | None, calls: int) -> float | None:
+    """CPU ms per call between two readings in seconds (None when there are none)."""
+    return None if before is None or after is None else (after - before) * 1000 / calls
 
 
 def timed_row(
@@ -302,6 +373,7 @@ def timed_row(
     times: list[float],
     cpu: float,
     exact: str,
+    db_cpu: float | None = None,
 ) -> QueryRow:
     """A row of the table from the cold time, the warm times and CPU ms per call."""
     return QueryRow(
@@ -315,6 +387,7 @@ def timed_row(
         round(max(times), 1),
         round(cpu, 1),
         exact,
+        db_cpu_ms_per_call=None if db_cpu is None else round(db_cpu, 1),
     )
 
 
@@ -357,10 +430,10 @@ def sign_in(base_url: str) -> str:
     raise RuntimeError("signing in did not redirect")
 
 
-def officepulse_cli(path: Path, tmp: Path, *args: str, stdin: str = "") -> None:
+def officepulse_cli(database: str, tmp: Path, *args: str, stdin: str = "") -> None:
     exe = Path(sys.executable).parent / "officepulse"
     subprocess.run(
-        [str(exe), "--env-file", "/dev/null", *args, "--database", str(path)],
+        [str(exe), "--env-file", "/dev/null", *args, "--database", database],
         input=stdin,
         text=True,
         check=True,
@@ -370,17 +443,21 @@ def officepulse_cli(path: Path, tmp: Path, *args: str, stdin: str = "") -> None:
     )
 
 
-def forget_admin(path: Path) -> None:
+def forget_admin(target: Target) -> None:
     """Back to open mode, so that a kept store measures the same next time."""
-    with contextlib.closing(sqlite3.connect(path)) as db, db:
-        (person,) = db.execute("SELECT id FROM people WHERE login = ?", (BENCH_ADMIN,)).fetchone()
-        db.execute("DELETE FROM sessions WHERE person_id = ?", (person,))
-        db.execute("DELETE FROM people WHERE id = ?", (person,))
-        db.execute("DELETE FROM audit")
+    people = "SELECT id FROM people WHERE login = ?"
+    target.run(f"DELETE FROM sessions WHERE person_id IN ({people})", (BENCH_ADMIN,))
+    target.run("DELETE FROM people WHERE login = ?", (BENCH_ADMIN,))
+    target.run("DELETE FROM audit")
 
 
 def time_http(
-    path: Path, fill: Fill, totals: dict[str, Totals], window: tuple[int, int], warm: int, tmp: Path
+    target: Target,
+    fill: Fill,
+    totals: dict[str, Totals],
+    window: tuple[int, int],
+    warm: int,
+    tmp: Path,
 ) -> list[QueryRow]:
     """GET /api/v1/usage of a real server on the filled store (pinned to CPU 0), open (no
     accounts: everything as stored) and signed in as an admin (each agent at its owner's
@@ -392,7 +469,7 @@ def time_http(
     for mode in ("open", "admin"):
         if mode == "admin":
             officepulse_cli(
-                path,
+                target.database,
                 tmp,
                 "admin",
                 "create",
@@ -405,7 +482,7 @@ def time_http(
         base_url = f"http://{ingest.LOOPBACK}:{port}"
         exe = Path(sys.executable).parent / "officepulse"
         argv = [str(exe), "--env-file", "/dev/null", "server", "--host", ingest.LOOPBACK]
-        argv += ["--port", str(port), "--database", str(path)]
+        argv += ["--port", str(port), "--database", target.database]
         try:
             with ingest.ServerProcess(argv, cwd=tmp, env=ingest.scratch_env(tmp)) as server:
                 ingest.wait_until(lambda p=port: ingest.tcp_open(p), server, "officepulse server")
@@ -418,19 +495,20 @@ def time_http(
                     cold, body = http_get(url, cookie)
                     exact = compare_http(body["rows"], totals["whole"], group_by)
                     times: list[float] = []
-                    cpu0 = server.cpu_seconds()
+                    cpu0, db0 = server.cpu_seconds(), target.db_cpu_seconds()
                     for _ in range(warm):
                         ms, again = http_get(url, cookie)
                         times.append(ms)
                         if again != body:
                             exact = "WRONG (answers differ between calls)"
                     cpu = (server.cpu_seconds() - cpu0) * 1000 / warm
-                    system = f"officepulse HTTP, {mode}"
+                    db = per_call(db0, target.db_cpu_seconds(), warm)
+                    system = f"officepulse HTTP ({target.label}), {mode}"
                     count = len(body["rows"])
-                    out.append(timed_row(system, label, scale, count, cold, times, cpu, exact))
+                    out.append(timed_row(system, label, scale, count, cold, times, cpu, exact, db))
         finally:
             if mode == "admin":
-                forget_admin(path)
+                forget_admin(target)
     return out
 
 
@@ -454,6 +532,7 @@ def compare_http(rows: Sequence[Any], expected: Totals, group_by: Sequence[Group
 
 @dataclass
 class Recategorized:
+    store: str
     spans: int
     changed: int
     seconds: float
@@ -466,12 +545,12 @@ class Recategorized:
 
 
 async def time_recategorize(
-    path: Path, fill: Fill, totals: dict[str, Totals], lo: int, hi: int
+    target: Target, fill: Fill, totals: dict[str, Totals], lo: int, hi: int
 ) -> Recategorized:
     """set_categories(OTHER_RULES) on the filled store while another agent commits a span
     every 10 ms (how long each commit waits is what ingest sees), then the answer by
     category checked against the spans; then the same rules again (nothing changes)."""
-    store = SQLiteStore(path)
+    store = target.store()
     await store.open()
     latencies: list[float] = []
     stop = asyncio.Event()
@@ -506,6 +585,7 @@ async def time_recategorize(
     finally:
         await store.close()
     return Recategorized(
+        target.label,
         fill.spans,
         changed,
         round(seconds, 1),
@@ -671,34 +751,50 @@ def run_aw(
 # --------------------------------------------------------------------------- output
 
 
-def save_kept(where: Path, fill: Fill, totals: dict[str, Totals]) -> None:
-    """What --reuse needs besides the store: the fill's figures and the expected totals."""
-    flat = {name: [[*key, ms] for key, ms in t.items()] for name, t in totals.items()}
-    (where / "kept.json").write_text(json.dumps({"fill": asdict(fill), "totals": flat}))
-
-
-def load_kept(where: Path) -> tuple[Fill, dict[str, Totals]]:
-    kept = json.loads((where / "kept.json").read_text())
-    totals = {
-        name: {(a, app, c, bool(idle)): ms for a, app, c, idle, ms in rows}
-        for name, rows in kept["totals"].items()
+def save_kept(where: Path, fills: dict[str, tuple[Fill, dict[str, Totals]]]) -> None:
+    """What --reuse needs besides the stores: each fill's figures and expected totals."""
+    kept = {
+        kind: {
+            "fill": asdict(fill),
+            "totals": {name: [[*key, ms] for key, ms in t.items()] for name, t in totals.items()},
+        }
+        for kind, (fill, totals) in fills.items()
     }
-    return Fill(**kept["fill"]), totals
+    (where / "kept.json").write_text(json.dumps({"stores": kept}))
 
 
-def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
+def load_kept(where: Path) -> dict[str, tuple[Fill, dict[str, Totals]]]:
+    kept = json.loads((where / "kept.json").read_text())
+    # A directory kept before PostgreSQL was measured holds one SQLite store.
+    stores = kept.get("stores", {"sqlite": kept})
+    return {
+        kind: (
+            Fill(**one["fill"]),
+            {
+                name: {(a, app, c, bool(idle)): ms for a, app, c, idle, ms in rows}
+                for name, rows in one["totals"].items()
+            },
+        )
+        for kind, one in stores.items()
+    }
+
+
+def render(fills: dict[str, Fill], rows: Sequence[QueryRow], aw: AwResult | None, days: int) -> str:
     lines = [
         f"per-app totals, {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"SQLite fill: {fill.agents:,} agents × {fill.days} days = {fill.spans:,} spans in "
-        f"{fill.seconds:,} s ({fill.spans_per_s:,} spans/s, commit_spans ×{BATCH}, rollups "
-        f"kept), database + WAL {fill.db_mb:,} MB",
     ]
-    if fill.budget_hit:
+    for kind, fill in fills.items():
         lines.append(
-            f"  NOTE: the fill budget ran out: measured at {fill.agents:,} agents, "
-            f"NOT the {fill.agents_asked:,} asked for"
+            f"{LABELS[kind]} fill: {fill.agents:,} agents × {fill.days} days = {fill.spans:,} "
+            f"spans in {fill.seconds:,} s ({fill.spans_per_s:,} spans/s, commit_spans ×{BATCH}, "
+            f"rollups kept), database {fill.db_mb:,} MB"
         )
+        if fill.budget_hit:
+            lines.append(
+                f"  NOTE: the fill budget ran out: measured at {fill.agents:,} agents, "
+                f"NOT the {fill.agents_asked:,} asked for"
+            )
     if aw is not None:
         lines.append(
             f"aw-server fill: {aw.agents:,} buckets × {aw.days} days = {aw.events:,} events in "
@@ -716,9 +812,10 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
         "min",
         "max",
         "CPU ms",
+        "db CPU",
         "answer",
     )
-    fmt = "{:<24} {:<43} {:<20} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8}  {}"
+    fmt = "{:<36} {:<43} {:<20} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}  {}"
     lines += ["", fmt.format(*head)]
     for r in rows:
         lines.append(
@@ -732,19 +829,22 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
                 f"{r.warm_min_ms:,.1f}",
                 f"{r.warm_max_ms:,.1f}",
                 "—" if r.cpu_ms_per_call is None else f"{r.cpu_ms_per_call:,.1f}",
+                "—" if r.db_cpu_ms_per_call is None else f"{r.db_cpu_ms_per_call:,.1f}",
                 r.exact,
             )
         )
         if r.note:
-            lines.append(f"{'':<24}   {r.note}")
+            lines.append(f"{'':<36}   {r.note}")
     lines.append("")
     for whole in rows:
-        if whole.system == "officepulse SQLite" and whole.query == "by app, whole period":
+        if whole.system in (f"officepulse {LABELS[k]}" for k in fills) and (
+            whole.query == "by app, whole period"
+        ):
             ok = whole.warm_p50_ms < 100 and (whole.cold_ms or 0) < 100
             lines.append(
-                f"target < 100 ms (by app, whole period, SQLite): {'meets' if ok else 'misses'} "
-                f"it at {fill.agents:,} agents × {fill.days} d (cold {whole.cold_ms} ms, warm "
-                f"p50 {whole.warm_p50_ms} ms)"
+                f"target < 100 ms (by app, whole period, {whole.system}): "
+                f"{'meets' if ok else 'misses'} it at {whole.scale} (cold {whole.cold_ms} ms, "
+                f"warm p50 {whole.warm_p50_ms} ms)"
             )
     for r in rows:
         if r.system.startswith("officepulse HTTP"):
@@ -752,12 +852,18 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
             verdict = "meets" if r.warm_p50_ms < limit else "misses"
             lines.append(
                 f"target < {limit:g} ms warm ({r.system}, {r.query}): {verdict} it "
-                f"(warm p50 {r.warm_p50_ms} ms, server CPU {r.cpu_ms_per_call} ms per call)"
+                f"(warm p50 {r.warm_p50_ms} ms, server CPU {r.cpu_ms_per_call} ms per call"
+                + (
+                    ""
+                    if r.db_cpu_ms_per_call is None
+                    else f", PostgreSQL CPU {r.db_cpu_ms_per_call} ms per call"
+                )
+                + ")"
             )
     if aw is not None and aw.estimate_s is not None:
         med = statistics.median(aw.per_bucket_ms)
         lines.append(
-            f"aw-server, measured at {aw.agents} buckets × {aw.days} d: one query per bucket, "
+            f"aw-server, measured at {aw.agents} buckets × {days} d: one query per bucket, "
             f"median {med:,.0f} ms, summed {aw.summed_s:,} s (server CPU {aw.query_cpu_s} s)"
         )
         lines.append(
@@ -769,7 +875,7 @@ def render(fill: Fill, rows: Sequence[QueryRow], aw: AwResult | None) -> str:
 
 def render_recategorized(r: Recategorized) -> str:
     return (
-        f"re-categorisation (SQLite): {r.spans:,} spans stored, {r.changed:,} changed, in "
+        f"re-categorisation ({r.store}): {r.spans:,} spans stored, {r.changed:,} changed, in "
         f"{r.seconds} s ({r.spans_per_s:,} spans/s); the same rules again (nothing changes) "
         f"{r.unchanged_pass_s} s; answer by agent+category afterwards: {r.exact}\n"
         f"a writer committing every 10 ms meanwhile: {r.commits_during:,} commits, p50 "
@@ -777,17 +883,33 @@ def render_recategorized(r: Recategorized) -> str:
     )
 
 
+def parse_stores(raw: str) -> list[str]:
+    kinds = [k for k in raw.split(",") if k]
+    for kind in kinds:
+        if kind not in STORE_KINDS:
+            raise argparse.ArgumentTypeError(
+                f"--stores takes {' and/or '.join(STORE_KINDS)}, comma-separated, not {kind!r}"
+            )
+    return kinds
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument(
+        "--stores",
+        type=parse_stores,
+        default=list(STORE_KINDS),
+        help="which stores to fill and ask, comma-separated (default sqlite,postgres)",
+    )
     p.add_argument("--writers", type=int, default=4, help="agents filled at once")
     p.add_argument(
         "--fill-budget",
         type=float,
         default=180.0,
-        help="seconds; no new agent is started after it (default 180)",
+        help="seconds per store; no new agent is started after it (default 180)",
     )
     p.add_argument("--warm", type=int, default=20, help="warm calls per query")
     p.add_argument("--aw-fill-seconds", type=float, default=60.0)
@@ -796,19 +918,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-aw", action="store_true")
     p.add_argument("--skip-recategorize", action="store_true")
     p.add_argument("--skip-http", action="store_true", help="no /api/v1/usage of a real server")
-    p.add_argument("--skip-sqlite", action="store_true", help="no usage() of the store itself")
+    p.add_argument(
+        "--skip-store", "--skip-sqlite", action="store_true", help="no usage() of the stores"
+    )
     p.add_argument("--json", action="store_true", help="also write bench/results/")
     p.add_argument(
         "--keep",
         type=Path,
         default=None,
-        help="fill the store in this directory and leave it there, with its totals",
+        help="fill the stores in this directory and leave them there (PostgreSQL's cluster "
+        "in DIR/pg, stopped), with their totals",
     )
     p.add_argument(
         "--reuse",
         type=Path,
         default=None,
-        help="a directory left by --keep: measure its store instead of filling one",
+        help="a directory left by --keep: measure its stores instead of filling them",
     )
     return p.parse_args(argv)
 
@@ -817,7 +942,51 @@ def raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def postgres_cluster(args: argparse.Namespace) -> Any:
+    """The PostgreSQL cluster the run uses, if any: a scratch one, removed at the end; or
+    the one kept in DIR/pg (made by --keep, started again by --reuse), stopped at the end."""
+    if "postgres" not in args.stores:
+        yield None
+        return
+    kept = args.reuse or args.keep
+    if kept is None:
+        cluster = PostgresCluster.create(fast=False)
+        try:
+            yield cluster
+        finally:
+            cluster.destroy()
+        return
+    root = kept.resolve() / "pg"
+    if args.reuse is not None:
+        cluster = PostgresCluster.existing(root, fast=False)
+        cluster.start()
+    else:
+        cluster = PostgresCluster.create(fast=False, root=root)
+        atexit.unregister(cluster.destroy)
+        with psycopg.connect(cluster.url(), autocommit=True) as pg:
+            pg.execute(f"CREATE DATABASE {PG_DATABASE} TEMPLATE template0")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def targets(args: argparse.Namespace, cluster: PostgresCluster | None, where: Path) -> list[Target]:
+    out: list[Target] = []
+    for kind in args.stores:
+        if kind == "sqlite":
+            out.append(Target(kind, str(where / "query-bench.sqlite3")))
+        else:
+            assert cluster is not None
+            url = cluster.url(PG_DATABASE) if args.reuse or args.keep else cluster.create_database()
+            out.append(Target(kind, url, cluster))
+    return out
+
+
+async def main_async(
+    args: argparse.Namespace, tmp: Path, cluster: PostgresCluster | None
+) -> dict[str, Any]:
     lo, hi = BASE_MS, BASE_MS + args.days * DAY_MS
     windows = {
         "whole": (lo, hi),
@@ -825,43 +994,59 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "unaligned": (lo + 8 * 3_600_000 + 37 * 60_000 + 12_345, hi - 14 * 3_600_000 - 3_210),
     }
     where = args.reuse or args.keep or tmp
-    path = where / "query-bench.sqlite3"
+    stores = targets(args, cluster, where)
+    fills: dict[str, tuple[Fill, dict[str, Totals]]] = {}
+    kept: list[list[Span]] = []  # the first agents' spans, for aw-server
     if args.reuse is not None:
-        fill, totals = load_kept(args.reuse)
-        kept = [
-            workload(n, args.days, args.seed) for n in range(min(fill.agents, args.aw_agents_max))
-        ]
-        print(f"reusing {path}: {fill.agents:,} agents × {fill.days} days", flush=True)
+        fills = load_kept(args.reuse)
+        missing = [t.kind for t in stores if t.kind not in fills]
+        if missing:
+            raise SystemExit(f"{args.reuse} keeps no {', '.join(missing)} store; --stores")
+        for t in stores:
+            fill = fills[t.kind][0]
+            print(f"reusing {t.database}: {fill.agents:,} agents × {fill.days} days", flush=True)
     else:
-        print(
-            f"filling SQLite: {args.agents:,} agents × {args.days} days "
-            f"(budget {args.fill_budget:.0f} s) ...",
-            flush=True,
-        )
         where.mkdir(parents=True, exist_ok=True)
-        fill, totals, kept = await fill_store(path, args, windows)
+        for t in stores:
+            print(
+                f"filling {t.label}: {args.agents:,} agents × {args.days} days "
+                f"(budget {args.fill_budget:.0f} s) ...",
+                flush=True,
+            )
+            fill, totals, first = await fill_store(t, args, windows)
+            fills[t.kind] = (fill, totals)
+            kept = kept or first
         if args.keep is not None:
-            save_kept(args.keep, fill, totals)
-    rows = [] if args.skip_sqlite else await time_sqlite(path, fill, totals, windows, args.warm)
-    if not args.skip_http:
-        print("asking a real server over HTTP ...", flush=True)
-        rows += time_http(path, fill, totals, windows["whole"], args.warm, tmp)
-    recat = None
-    if not args.skip_recategorize:
-        print("re-categorising the whole history ...", flush=True)
-        recat = await time_recategorize(path, fill, totals, lo, hi)
+            save_kept(args.keep, fills)
+    rows: list[QueryRow] = []
+    recats: list[Recategorized] = []
+    for t in stores:
+        fill, totals = fills[t.kind]
+        if not args.skip_store:
+            rows += await time_store(t, fill, totals, windows, args.warm)
+        if not args.skip_http:
+            print(f"asking a real server on {t.label} over HTTP ...", flush=True)
+            rows += time_http(t, fill, totals, windows["whole"], args.warm, tmp)
+        if not args.skip_recategorize:
+            print(f"re-categorising the whole history ({t.label}) ...", flush=True)
+            recats.append(await time_recategorize(t, fill, totals, lo, hi))
     aw = None
     if not args.skip_aw:
+        agents = max(fill.agents for fill, _ in fills.values())
+        if not kept:
+            kept = [
+                workload(n, args.days, args.seed) for n in range(min(agents, args.aw_agents_max))
+            ]
         print(f"filling aw-server for up to {args.aw_fill_seconds:.0f} s ...", flush=True)
-        aw = run_aw(kept, args, lo, hi, fill.agents)
+        aw = run_aw(kept, args, lo, hi, agents)
         rows += aw.rows
     print()
-    print(render(fill, rows, aw))
-    if recat is not None:
+    print(render({k: f for k, (f, _) in fills.items()}, rows, aw, args.days))
+    for recat in recats:
         print(render_recategorized(recat))
     return {
-        "fill": asdict(fill),
-        "recategorize": None if recat is None else asdict(recat),
+        "fills": {k: asdict(f) for k, (f, _) in fills.items()},
+        "recategorize": [asdict(r) for r in recats],
         "rows": [asdict(r) for r in rows],
         "aw": None if aw is None else asdict(aw),
         "args": vars(args),
@@ -873,8 +1058,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, raise_on_sigterm)
     ingest.pin_to(ingest.LOAD_CPU)
-    with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
-        result = asyncio.run(main_async(args, Path(tmp)))
+    with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp, postgres_cluster(args) as pg:
+        result = asyncio.run(main_async(args, Path(tmp), pg))
     if args.json:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         out = RESULTS_DIR / f"query-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -110,6 +110,23 @@ def variants(lo: int, hi: int) -> list[tuple[str, str, tuple[int, ...]]]:
     ]
 
 
+def day_rows(conn: sqlite3.Connection) -> str:
+    """The kept store's day rows as schema 10 kept them, a row per key, idle flag and day
+    (a store of schema 11 keeps active and idle time in one row, by key id)."""
+    (version,) = conn.execute("PRAGMA kept.user_version").fetchone()
+    if version < 11:
+        return (
+            "SELECT bucket_ms, agent_id, app, category, idle, ms "
+            f"FROM kept.rollups WHERE size_ms = {DAY_MS}"
+        )
+    return " UNION ALL ".join(
+        f"SELECT r.bucket_ms, k.agent_id, k.app, k.category, {idle}, r.{column} "
+        "FROM kept.rollups r JOIN kept.rollup_keys k ON k.id = r.key_id "
+        f"WHERE r.size_ms = {DAY_MS} AND r.{column} != 0"
+        for idle, column in ((0, "active_ms"), (1, "idle_ms"))
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, required=True, help="a kept SQLite store")
@@ -122,8 +139,7 @@ def main() -> None:
             "CREATE TABLE rollups (bucket_ms INTEGER, agent_id TEXT, app TEXT, category TEXT, "
             "idle INTEGER, ms INTEGER, PRIMARY KEY (bucket_ms, agent_id, app, category, idle)) "
             "WITHOUT ROWID;"
-            "INSERT INTO rollups SELECT bucket_ms, agent_id, app, category, idle, ms "
-            f"FROM kept.rollups WHERE size_ms = {DAY_MS};"
+            f"INSERT INTO rollups {day_rows(conn)};"
             "CREATE INDEX rollups_by_key ON rollups (agent_id, app, category, idle, bucket_ms, ms);"
         )
         conn.execute("DETACH kept")

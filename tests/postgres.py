@@ -118,19 +118,20 @@ class PostgresCluster:
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def create(cls, *, fast: bool = True) -> PostgresCluster:
+    def create(cls, *, fast: bool = True, root: Path | None = None) -> PostgresCluster:
         """initdb and start a new cluster. ``fast`` turns fsync off (tests that do not
-        cut the power); otherwise every setting is PostgreSQL's default."""
-        binaries = _runnable_bin(server_bin())
-        # A short path in /tmp: the Unix socket's full name must stay under 108 bytes.
-        root = Path(tempfile.mkdtemp(prefix="opg-", dir="/tmp"))
+        cut the power); otherwise every setting is PostgreSQL's default. ``root``: an empty
+        folder to keep it in (made if missing; default a new one in /tmp); a benchmark
+        that keeps its cluster calls ``atexit.unregister(cluster.destroy)``."""
+        if root is None:
+            # A short path in /tmp: the Unix socket's full name must stay under 108 bytes.
+            root = Path(tempfile.mkdtemp(prefix="opg-", dir="/tmp"))
+        else:
+            root.mkdir(parents=True, exist_ok=True)
         run_as = _run_as()
         if run_as:
             os.chown(root, run_as["user"], run_as["group"])
-        settings = {"listen_addresses": "''", "unix_socket_directories": str(root)}
-        if fast:
-            settings |= {"fsync": "off", "full_page_writes": "off"}
-        cluster = cls(root, binaries, settings)
+        cluster = cls.existing(root, fast=fast)
         atexit.register(cluster.destroy)  # if a teardown never comes (destroy is idempotent)
         try:
             cluster._program(
@@ -142,6 +143,17 @@ class PostgresCluster:
             cluster.destroy()
             raise
         return cluster
+
+    @classmethod
+    def existing(cls, root: Path, *, fast: bool = True) -> PostgresCluster:
+        """The cluster ``create`` made in ``root`` (``start`` starts it again), with the
+        same settings; nothing removes it at exit."""
+        if len(str(root)) > 80:
+            raise ValueError(f"{root}: too long a path for PostgreSQL's Unix socket")
+        settings = {"listen_addresses": "''", "unix_socket_directories": str(root)}
+        if fast:
+            settings |= {"fsync": "off", "full_page_writes": "off"}
+        return cls(root, _runnable_bin(server_bin()), settings)
 
     @property
     def data(self) -> Path:

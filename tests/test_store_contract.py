@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -268,8 +270,8 @@ async def test_a_write_of_many_agents_reads_a_few_times_and_grows_runs_in_place(
     assert len(reads) <= 3, reads
     # (The statements a trigger runs are reported with the text of the one that fired it.)
     assert len({sql for sql in ran if sql.startswith("INSERT INTO spans")}) == len(agents)
-    # Each agent's span grew within one minute, hour and day: three rollup keys each.
-    assert len([sql for sql in ran if sql.startswith("INSERT INTO rollups")]) == 3 * len(agents)
+    # Each agent's span grew within one minute, hour, day and week: four rollup rows each.
+    assert len([sql for sql in ran if sql.startswith("INSERT INTO rollups")]) == 4 * len(agents)
     zone_writes = [sql for sql in ran if "zone_runs" in sql and not sql.startswith("WITH")]
     assert len(zone_writes) == len(agents)
     assert all(sql.startswith("UPDATE zone_runs") for sql in zone_writes)
@@ -456,8 +458,8 @@ async def test_a_ten_year_span_is_a_few_rollup_rows_and_every_total_stays_exact(
     start = to_ms(datetime(2014, 3, 5, 10, 17, 3, 5000, tzinfo=UTC))
     end = to_ms(datetime(2024, 3, 5, 15, 44, 9, 11000, tzinfo=UTC))
     await store.commit_spans("long", [Span(start, end, CODE)], 1)
-    # Two partial hours of minute rows, their hours and days, one run.
-    few = {"rollups": 43 + 45 + 2 + 2, "team_rollups": 43 + 45 + 2 + 2, "rollup_runs": 1}
+    # Two partial hours of minute rows, their hours, days and weeks, one run.
+    few = {"rollups": 43 + 45 + 2 + 2 + 2, "team_rollups": 43 + 45 + 2 + 2 + 2, "rollup_runs": 1}
     assert rollup_rows(store) == few
     mid = to_ms(datetime(2019, 7, 1, tzinfo=UTC))
     ranges = [
@@ -489,7 +491,7 @@ async def test_a_ten_year_span_is_a_few_rollup_rows_and_every_total_stays_exact(
     await store.commit_spans("long", [Span(start, end + 90 * M, CODE)], 2)
     rows = rollup_rows(store)
     assert rows["rollup_runs"] == 1
-    assert rows["rollups"] <= 2 * 60 + 4
+    assert rows["rollups"] <= 2 * 60 + 6
     await exact(end + 90 * M)
     # Re-categorised: its whole hours move with the rest.
     await store.set_categories([Rule(category="Fun", pattern="^Code$", fields=("app",))])
@@ -649,6 +651,19 @@ async def test_zone_runs_give_every_span_its_zone_in_any_write_order(
 
 
 BERLIN_AGENT = "('a1', 'A', 'h', 'p', 'v', 'Europe/Berlin', false, 0, 0)"
+WEEK = 7 * D
+# The rollup and team rows as schema 10 kept them, a row per idle flag (schema 11 keeps
+# active and idle time in one row, by key id).
+ROLLUPS_BY_IDLE = (
+    "SELECT r.size_ms, r.bucket_ms, k.agent_id, k.app, 0 AS idle, r.active_ms FROM rollups r "
+    "JOIN rollup_keys k ON k.id = r.key_id WHERE r.active_ms <> 0 UNION ALL "
+    "SELECT r.size_ms, r.bucket_ms, k.agent_id, k.app, 1 AS idle, r.idle_ms FROM rollups r "
+    "JOIN rollup_keys k ON k.id = r.key_id WHERE r.idle_ms <> 0 ORDER BY 1, 2, 3, 5"
+)
+TEAM_BY_IDLE = (
+    "SELECT size_ms, bucket_ms, app, 0, active_ms FROM team_rollups WHERE active_ms <> 0 "
+    "UNION ALL SELECT size_ms, bucket_ms, app, 1, idle_ms FROM team_rollups WHERE idle_ms <> 0"
+)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -701,7 +716,7 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
         impl = SQLiteStore(path)
     await impl.open()
     try:
-        sql = "SELECT size_ms, bucket_ms, agent_id, app, idle, ms FROM rollups ORDER BY 1, 2, 3, 5"
+        sql = ROLLUPS_BY_IDLE
         if kind == "postgres":
             with psycopg.connect(url) as pg:
                 stored = [tuple(r) for r in pg.execute(sql)]
@@ -738,7 +753,7 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
         last = await impl.last_span("a1")
         assert last is not None
         assert last.tz == "Europe/Berlin"
-        team_sql = "SELECT size_ms, bucket_ms, app, idle, ms FROM team_rollups"
+        team_sql = TEAM_BY_IDLE
         max_sql = "SELECT max_span_ms FROM span_stats"
         if kind == "postgres":
             with psycopg.connect(url) as pg:
@@ -750,7 +765,7 @@ async def test_a_schema_3_database_gets_its_rollups_backfilled(
                 (longest,) = raw.execute(max_sql).fetchall()
             raw.close()
         team = {(size, bucket, app, bool(idle)): ms for size, bucket, app, idle, ms in team_rows}
-        for size in (M, H, D):
+        for size in (M, H, D, WEEK):
             want: dict[tuple[int, int, str, bool], int] = {}
             for (sz, bucket, _, app, idle), ms in rollups.items():
                 if sz == size:
@@ -1247,7 +1262,8 @@ async def test_remove_keeps_or_erases_history_and_rollups_stay_exact(store: Stor
 
 
 async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) -> None:
-    # From zones' 6 through categories' 7, enrollment's 8 and accounts' 9 to runs' 10.
+    # From zones' 6 through categories' 7, enrollment's 8, accounts' 9 and runs' 10 to
+    # rollup keys' 11.
     import sqlite3
 
     from officepulse.store.sqlite import BACKFILLS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
@@ -1276,7 +1292,7 @@ async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) ->
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (10,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (11,)
     raw.close()
 
 
@@ -1370,3 +1386,204 @@ async def test_people_in_three_zones_cost_a_few_queries_a_day(store: Store) -> N
         (nov[24], "Code", 3 * H),
         (nov[26], "Google-chrome", H),
     ]
+
+
+# -- schema 11: rollups by key id, with weeks --------------------------------------------
+
+SCHEMA10 = Path(__file__).parent / "data" / "schema10"
+# The tables of a schema-10 store that hold what usage() answers from.
+SCHEMA10_TABLES = (
+    "agents",
+    "spans",
+    "rollups",
+    "team_rollups",
+    "rollup_runs",
+    "zone_runs",
+    "span_stats",
+    "categories",
+)
+
+
+def schema10_sqlite(path: Path) -> None:
+    """tests/data/schema10/store.sql (written by the code of schema 10) as a SQLite file."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.executescript((SCHEMA10 / "store.sql").read_text())
+        conn.execute("PRAGMA user_version=10")
+
+
+def schema10_postgres(url: str, tmp_path: Path) -> None:
+    """The same rows in a PostgreSQL database whose tables are schema 10's, made by its
+    own migration steps."""
+    from officepulse.store.postgres import CATEGORY_REBUILD, CATEGORY_STEP
+    from officepulse.store.postgres import MIGRATIONS as PG_MIGRATIONS
+
+    source = tmp_path / "schema10.sqlite3"
+    schema10_sqlite(source)
+    with psycopg.connect(url) as pg, contextlib.closing(sqlite3.connect(source)) as lite:
+        pg.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at "
+                   "TIMESTAMPTZ NOT NULL DEFAULT now())")  # fmt: skip
+        for step in range(1, 11):
+            pg.execute(PG_MIGRATIONS[step])
+            if step == CATEGORY_STEP:
+                pg.execute(CATEGORY_REBUILD)
+            pg.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
+        for table in SCHEMA10_TABLES:
+            pg.execute(f"DELETE FROM {table}")  # type: ignore[arg-type]
+            columns = ", ".join(c[1] for c in lite.execute(f"PRAGMA table_info({table})"))
+            with pg.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # type: ignore[arg-type]
+                for row in lite.execute(f"SELECT {columns} FROM {table}"):
+                    copy.write_row(row)
+
+
+async def answers_as_recorded(store: Store, recorded: list[dict[str, Any]]) -> None:
+    for case in recorded:
+        rows = await store.usage(case["lo"], case["hi"], case["group_by"], case["agent_ids"])
+        got = sorted([r.agent_id, r.app, r.category, r.active_ms, r.idle_ms] for r in rows)
+        assert got == case["rows"], case
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "sqlite-pending", "postgres"])
+async def test_a_schema_10_store_made_by_the_previous_code_answers_as_it_did(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    # The store of tests/data/schema10 was written by the code before rollup keys and
+    # weeks (its make_store.py): runs, idle time, an app in two categories, re-categorised,
+    # pruned spans whose time is in the rollups alone, an erased agent; with "pending",
+    # the ActivityWatch API's connection then wrote spans the store had not folded yet.
+    # Migrated, every answer that code gave is given again, to the millisecond.
+    expected = json.loads((SCHEMA10 / "expected.json").read_text())
+    impl: Store
+    if kind == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        schema10_postgres(url, tmp_path)
+        impl = PostgresStore(url)
+    else:
+        path = tmp_path / "v10.sqlite3"
+        schema10_sqlite(path)
+        if kind == "sqlite-pending":
+            with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+                for statement in expected["other_writer"]:
+                    raw.execute(statement)
+        impl = SQLiteStore(path)
+    recorded = expected["pending" if kind == "sqlite-pending" else "folded"]
+    await impl.open()
+    try:
+        await answers_as_recorded(impl, recorded)
+        # A write folds what another writer left and keeps the migrated rows in step: far
+        # from every range asked, it changes no answer...
+        await impl.commit_spans("zz", [Span(400 * D, 400 * D + 3 * H + 7, CODE)], 1)
+        await answers_as_recorded(impl, recorded)
+        # ...and a span of the history extended by 5 s adds 5 s wherever it is counted.
+        (last,) = [s for _, s in await impl.spans(0, 10**13, "cy")][-1:]
+        await impl.commit_spans("cy", [replace(last, end_ms=last.end_ms + 5_000)], 9)
+        lo, hi = recorded[0]["lo"], recorded[0]["hi"]
+        assert hi > last.end_ms + 5_000
+        (row,) = await impl.usage(lo, hi, [], ["cy"])
+        (was,) = (
+            r[3] + r[4]
+            for c in recorded
+            if (c["lo"], c["group_by"], c["agent_ids"]) == (lo, ["agent"], None)
+            for r in c["rows"]
+            if r[0] == "cy"
+        )
+        assert row.active_ms + row.idle_ms == was + 5_000
+    finally:
+        await impl.close()
+    if kind != "postgres":
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            assert raw.execute("PRAGMA user_version").fetchone() == (11,)
+            assert raw.execute("SELECT count(*) FROM rollup_pending").fetchone() == (0,)
+
+
+def second(store: Store) -> Store:
+    """Another store on the same database, as another process (the CLI) opens one."""
+    if isinstance(store, PostgresStore):
+        return PostgresStore(store.url)
+    assert isinstance(store, SQLiteStore)
+    return SQLiteStore(store.path)
+
+
+async def test_an_agent_erased_elsewhere_and_written_again_is_counted_exactly(
+    store: Store,
+) -> None:
+    # This store knows the ids of x's rollup keys from its writes; another process erases
+    # x, which deletes those keys. x's server still had it connected and writes again with
+    # the same apps: the store must look the keys up again, not write rows under ids that
+    # name nothing (their time would be missing from every total by agent).
+    store.save_agent(agent("x"))
+    await store.commit_spans("x", [Span(0, 2 * H + 5, CODE), Span(D, D + M, TUBE)], 1)
+    await store.commit_spans("y", [Span(0, H, CODE)], 1)
+    other = second(store)
+    await other.open()
+    try:
+        assert await other.remove_agent("x", erase=True, now_ms=5)
+    finally:
+        await other.close()
+    await store.commit_spans(
+        "x", [Span(3 * D, 3 * D + 2 * H + 7, CODE), Span(8 * D - 3, 8 * D + M, AWAY)], 2
+    )
+    stored = await store.spans(-D, 10 * D)
+    assert {who for who, _ in stored} == {"x", "y"}
+    for lo, hi in [(-D, 10 * D), (0, 7 * D), (3 * D + 1, 8 * D + 17), (7 * D, 14 * D)]:
+        expected = usage_from_spans(stored, lo, hi)
+        rows = await store.usage(lo, hi, ["agent", "app"])
+        assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows} == expected
+        only = await store.usage(lo, hi, ["app"], agent_ids=["x"])
+        assert {r.app: [r.active_ms, r.idle_ms] for r in only} == {
+            app: ms for (who, app), ms in expected.items() if who == "x"
+        }
+
+
+def poison_rollups(store: Store, bucket_ms: int) -> None:
+    """A constraint on the rollups themselves: no week row of ``bucket_ms``. A write that
+    would make one fails after it has added its keys to the dictionary."""
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as pg:
+            pg.execute(
+                "CREATE FUNCTION poison_rollups() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.size_ms = {WEEK} AND NEW.bucket_ms = {bucket_ms} THEN "
+                "RAISE EXCEPTION 'poisoned week' USING ERRCODE = 'check_violation'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            pg.execute(
+                "CREATE TRIGGER poison_rollups BEFORE INSERT ON rollups "
+                "FOR EACH ROW EXECUTE FUNCTION poison_rollups()"
+            )
+    else:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as raw, raw:
+            raw.execute(
+                "CREATE TRIGGER poison_rollups BEFORE INSERT ON rollups "
+                f"WHEN new.size_ms = {WEEK} AND new.bucket_ms = {bucket_ms} "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned week'); END"
+            )
+
+
+def cure_rollups(store: Store) -> None:
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as pg:
+            pg.execute("DROP TRIGGER poison_rollups ON rollups")
+    else:
+        assert isinstance(store, SQLiteStore)
+        with contextlib.closing(sqlite3.connect(store.path)) as raw, raw:
+            raw.execute("DROP TRIGGER poison_rollups")
+
+
+async def test_keys_added_by_a_write_that_failed_are_never_used(store: Store) -> None:
+    # A write adds b's new key (b, Tube) to the dictionary, then fails and is rolled back:
+    # the id it was given is gone (and SQLite gives it again, to the next new key). The
+    # store must not keep it: b's next write of Tube would count under another key's id,
+    # or under none.
+    await store.commit_spans("a", [Span(0, H, CODE)], 1)
+    poison_rollups(store, 14 * WEEK)
+    with pytest.raises(StoreRefused):
+        await store.commit_spans("b", [Span(14 * WEEK + 5 * M, 14 * WEEK + 9 * M, TUBE)], 1)
+    cure_rollups(store)
+    await store.commit_spans("c", [Span(20 * WEEK, 20 * WEEK + M, Activity(app="Slack"))], 1)
+    await store.commit_spans("b", [Span(30 * WEEK, 30 * WEEK + 7 * M, TUBE)], 2)
+    stored = await store.spans(-D, 40 * WEEK)
+    assert {who for who, _ in stored} == {"a", "b", "c"}
+    for lo, hi in [(-D, 40 * WEEK), (29 * WEEK, 31 * WEEK), (30 * WEEK, 30 * WEEK + D)]:
+        rows = await store.usage(lo, hi, ["agent", "app"])
+        want = usage_from_spans(stored, lo, hi)
+        assert {(r.agent_id, r.app): [r.active_ms, r.idle_ms] for r in rows} == want, (lo, hi)

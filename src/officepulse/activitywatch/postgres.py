@@ -33,6 +33,7 @@ import psycopg
 from officepulse.activitywatch.model import AwError
 from officepulse.activitywatch.tables import NO_FLOOR, POSTGRES, AwTables, SqlAwTables, schema
 from officepulse.core.spans import Span
+from officepulse.store.base import KeyIds
 from officepulse.store.postgres import (
     MIGRATION_LOCK,
     StoredRules,
@@ -53,9 +54,11 @@ AW_SCHEMA = schema(POSTGRES)
 @runtime_checkable
 class PostgresSpans(Protocol):
     """What the PostgreSQL side needs of its store (PostgresStore provides it): a
-    transaction on the store's pool, and the category rules its spans are written by."""
+    transaction on the store's pool, the category rules its spans are written by, and
+    its rollup key ids."""
 
     rules: StoredRules
+    keys: KeyIds
 
     def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[_Conn]: ...
 
@@ -66,12 +69,19 @@ class PostgresAwTables(SqlAwTables):
     dialect = POSTGRES
 
     def __init__(
-        self, conn: _Conn, loop: asyncio.AbstractEventLoop, *, write: bool, rules: StoredRules
+        self,
+        conn: _Conn,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        write: bool,
+        rules: StoredRules,
+        keys: KeyIds,
     ) -> None:
         self.conn = conn
         self.loop = loop
         self.write = write
         self.rules = rules  # the store's: projected spans are categorised as ingested ones
+        self.keys = keys  # the store's rollup key ids (store/base.py KeyIds)
 
     def _await(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -101,7 +111,7 @@ class PostgresAwTables(SqlAwTables):
         kept = {s.start_ms for s in spans}
         removed = [(agent_id, int(r[0])) for r in stored if int(r[0]) not in kept]
         rows = [pg_span_row(agent_id, s) for s in spans]
-        self._await(write_span_rows(self.conn, rows, self.rules, removed=removed))
+        self._await(write_span_rows(self.conn, rows, self.rules, removed=removed, keys=self.keys))
 
 
 @functools.cache
@@ -136,7 +146,9 @@ class PostgresAwStore:
         loop = asyncio.get_running_loop()
         try:
             async with self.store.transaction(write=write) as conn:
-                tables = PostgresAwTables(conn, loop, write=write, rules=self.store.rules)
+                tables = PostgresAwTables(
+                    conn, loop, write=write, rules=self.store.rules, keys=self.store.keys
+                )
                 tables.floor_us = self.floor_us()
                 return await asyncio.to_thread(work, tables)
         except psycopg.DataError as exc:

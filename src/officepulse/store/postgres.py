@@ -51,19 +51,28 @@ from officepulse.store.base import (
     AgentEventKind,
     AgentInfo,
     AgentStatus,
+    BucketKey,
     Contribution,
     Credential,
     EnrollmentToken,
     GroupKey,
+    KeyIds,
+    KeyNames,
+    RollupKey,
+    RunKey,
     UsageRow,
     check_group_by,
     enroll_refusal,
+    keys_of,
+    learn_keys,
     migration_steps,
+    missing_keys,
     rollup_delta,
     run_delta,
+    shrank,
     team_delta,
+    usage_from,
     usage_plan,
-    usage_rows,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
@@ -88,7 +97,7 @@ log = logging.getLogger(__name__)
 _LASTING = (psycopg.IntegrityError, psycopg.DataError, ValueError, OverflowError)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -242,6 +251,96 @@ MIGRATIONS: dict[int, LiteralString] = {
         );
         CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
     """,
+    # Rollups by key id, active and idle time in one row, and weeks (store/base.py), from
+    # schema 10's rows (nothing recomputed from spans: rollups outlive the spans retention
+    # pruned). An identity id is never given again once its key is deleted (KeyIds);
+    # erasing an agent raises rollup_keys_version. Weeks from the epoch's (a Thursday).
+    11: """
+        CREATE TABLE rollup_keys (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            app TEXT NOT NULL,
+            category TEXT NOT NULL,
+            UNIQUE (agent_id, app, category)
+        );
+        CREATE TABLE rollup_keys_version (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            version BIGINT NOT NULL
+        );
+        INSERT INTO rollup_keys_version VALUES (0, 0);
+        INSERT INTO rollup_keys (agent_id, app, category)
+        SELECT agent_id, app, category FROM (SELECT agent_id, app, category FROM rollups
+        UNION SELECT agent_id, app, category FROM rollup_runs) u
+        ORDER BY agent_id COLLATE "C", app COLLATE "C", category COLLATE "C";
+        CREATE TABLE rollups_11 (
+            size_ms BIGINT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            key_id BIGINT NOT NULL,
+            active_ms BIGINT NOT NULL,
+            idle_ms BIGINT NOT NULL,
+            PRIMARY KEY (size_ms, bucket_ms, key_id)
+        );
+        INSERT INTO rollups_11
+        SELECT r.size_ms, r.bucket_ms, k.id,
+               SUM(CASE WHEN r.idle THEN 0 ELSE r.ms END),
+               SUM(CASE WHEN r.idle THEN r.ms ELSE 0 END)
+        FROM rollups r JOIN rollup_keys k USING (agent_id, app, category)
+        GROUP BY r.size_ms, r.bucket_ms, k.id
+        HAVING SUM(CASE WHEN r.idle THEN 0 ELSE r.ms END) <> 0
+            OR SUM(CASE WHEN r.idle THEN r.ms ELSE 0 END) <> 0;
+        INSERT INTO rollups_11
+        SELECT 604800000, w, key_id, SUM(active_ms), SUM(idle_ms)
+        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 604800000) + 604800000, 604800000) AS w,
+                     key_id, active_ms, idle_ms FROM rollups_11 WHERE size_ms = 86400000) d
+        GROUP BY w, key_id;
+        DROP TABLE rollups;
+        ALTER TABLE rollups_11 RENAME TO rollups;
+        ALTER INDEX rollups_11_pkey RENAME TO rollups_pkey;
+        CREATE TABLE team_rollups_11 (
+            size_ms BIGINT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            app TEXT NOT NULL,
+            category TEXT NOT NULL,
+            active_ms BIGINT NOT NULL,
+            idle_ms BIGINT NOT NULL,
+            PRIMARY KEY (size_ms, bucket_ms, app, category)
+        );
+        INSERT INTO team_rollups_11
+        SELECT size_ms, bucket_ms, app, category,
+               SUM(CASE WHEN idle THEN 0 ELSE ms END), SUM(CASE WHEN idle THEN ms ELSE 0 END)
+        FROM team_rollups GROUP BY size_ms, bucket_ms, app, category
+        HAVING SUM(CASE WHEN idle THEN 0 ELSE ms END) <> 0
+            OR SUM(CASE WHEN idle THEN ms ELSE 0 END) <> 0;
+        INSERT INTO team_rollups_11
+        SELECT 604800000, w, app, category, SUM(active_ms), SUM(idle_ms)
+        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 604800000) + 604800000, 604800000) AS w,
+                     app, category, active_ms, idle_ms
+              FROM team_rollups_11 WHERE size_ms = 86400000) d
+        GROUP BY w, app, category;
+        DROP TABLE team_rollups;
+        ALTER TABLE team_rollups_11 RENAME TO team_rollups;
+        ALTER INDEX team_rollups_11_pkey RENAME TO team_rollups_pkey;
+        CREATE TABLE rollup_runs_11 (
+            key_id BIGINT NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
+            active_n BIGINT NOT NULL,
+            idle_n BIGINT NOT NULL,
+            PRIMARY KEY (key_id, start_ms, end_ms)
+        );
+        INSERT INTO rollup_runs_11
+        SELECT k.id, r.start_ms, r.end_ms,
+               SUM(CASE WHEN r.idle THEN 0 ELSE r.n END), SUM(CASE WHEN r.idle THEN r.n ELSE 0 END)
+        FROM rollup_runs r JOIN rollup_keys k USING (agent_id, app, category)
+        GROUP BY k.id, r.start_ms, r.end_ms
+        HAVING SUM(CASE WHEN r.idle THEN 0 ELSE r.n END) <> 0
+            OR SUM(CASE WHEN r.idle THEN r.n ELSE 0 END) <> 0;
+        DROP TABLE rollup_runs;
+        ALTER TABLE rollup_runs_11 RENAME TO rollup_runs;
+        ALTER INDEX rollup_runs_11_pkey RENAME TO rollup_runs_pkey;
+        CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
+        ANALYZE rollup_keys, rollups, team_rollups, rollup_runs;
+    """,
 }
 CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
@@ -382,40 +481,61 @@ _OLD_ROWS: LiteralString = (
     "JOIN spans s ON s.agent_id = i.agent_id AND s.start_ms = i.start_ms"
 )
 _ROLLUP_ADD: LiteralString = (
-    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
-    "%s::bool[], %s::bigint[]) ON CONFLICT (size_ms, bucket_ms, agent_id, app, category, idle) "
-    "DO UPDATE SET ms = rollups.ms + excluded.ms"
+    "INSERT INTO rollups (size_ms, bucket_ms, key_id, active_ms, idle_ms) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+    "%s::bigint[]) ON CONFLICT (size_ms, bucket_ms, key_id) DO UPDATE SET "
+    "active_ms = rollups.active_ms + excluded.active_ms, "
+    "idle_ms = rollups.idle_ms + excluded.idle_ms"
 )
 _ROLLUP_PRUNE: LiteralString = (
-    "DELETE FROM rollups r USING unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-    "%s::text[], %s::bool[]) AS v(size_ms, bucket_ms, agent_id, app, category, idle) "
-    "WHERE r.size_ms = v.size_ms AND r.bucket_ms = v.bucket_ms AND r.agent_id = v.agent_id "
-    "AND r.app = v.app AND r.category = v.category AND r.idle = v.idle AND r.ms = 0"
+    "DELETE FROM rollups r USING unnest(%s::bigint[], %s::bigint[], %s::bigint[]) "
+    "AS v(size_ms, bucket_ms, key_id) WHERE r.size_ms = v.size_ms "
+    "AND r.bucket_ms = v.bucket_ms AND r.key_id = v.key_id AND r.active_ms = 0 AND r.idle_ms = 0"
 )
 _TEAM_ADD: LiteralString = (
-    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bool[], "
-    "%s::bigint[]) ON CONFLICT (size_ms, bucket_ms, app, category, idle) "
-    "DO UPDATE SET ms = team_rollups.ms + excluded.ms"
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, active_ms, idle_ms) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], "
+    "%s::bigint[]) ON CONFLICT (size_ms, bucket_ms, app, category) DO UPDATE SET "
+    "active_ms = team_rollups.active_ms + excluded.active_ms, "
+    "idle_ms = team_rollups.idle_ms + excluded.idle_ms"
 )
 _TEAM_PRUNE: LiteralString = (
     "DELETE FROM team_rollups r USING unnest(%s::bigint[], %s::bigint[], %s::text[], "
-    "%s::text[], %s::bool[]) AS v(size_ms, bucket_ms, app, category, idle) "
+    "%s::text[]) AS v(size_ms, bucket_ms, app, category) "
     "WHERE r.size_ms = v.size_ms AND r.bucket_ms = v.bucket_ms AND r.app = v.app "
-    "AND r.category = v.category AND r.idle = v.idle AND r.ms = 0"
+    "AND r.category = v.category AND r.active_ms = 0 AND r.idle_ms = 0"
 )
 _RUN_ADD: LiteralString = (
-    "INSERT INTO rollup_runs (agent_id, start_ms, end_ms, app, category, idle, n) "
-    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-    "%s::bool[], %s::bigint[]) ON CONFLICT (agent_id, start_ms, end_ms, app, category, idle) "
-    "DO UPDATE SET n = rollup_runs.n + excluded.n"
+    "INSERT INTO rollup_runs (key_id, start_ms, end_ms, active_n, idle_n) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+    "%s::bigint[]) ON CONFLICT (key_id, start_ms, end_ms) DO UPDATE SET "
+    "active_n = rollup_runs.active_n + excluded.active_n, "
+    "idle_n = rollup_runs.idle_n + excluded.idle_n"
 )
 _RUN_PRUNE: LiteralString = (
-    "DELETE FROM rollup_runs r USING unnest(%s::text[], %s::bigint[], %s::bigint[], "
-    "%s::text[], %s::text[], %s::bool[]) AS v(agent_id, start_ms, end_ms, app, category, idle) "
-    "WHERE r.agent_id = v.agent_id AND r.start_ms = v.start_ms AND r.end_ms = v.end_ms "
-    "AND r.app = v.app AND r.category = v.category AND r.idle = v.idle AND r.n = 0"
+    "DELETE FROM rollup_runs r USING unnest(%s::bigint[], %s::bigint[], %s::bigint[]) "
+    "AS v(key_id, start_ms, end_ms) WHERE r.key_id = v.key_id AND r.start_ms = v.start_ms "
+    "AND r.end_ms = v.end_ms AND r.active_n = 0 AND r.idle_n = 0"
+)
+_KEYS_VERSION: LiteralString = "SELECT version FROM rollup_keys_version"
+_KEY_ADD: LiteralString = (
+    "INSERT INTO rollup_keys (agent_id, app, category) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING"
+)
+_KEY_IDS: LiteralString = (
+    "SELECT k.id, k.agent_id, k.app, k.category FROM rollup_keys k "
+    "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS v(agent_id, app, category) "
+    "ON k.agent_id = v.agent_id AND k.app = v.app AND k.category = v.category"
+)
+_KEYS_OF_AGENTS: LiteralString = "SELECT id FROM rollup_keys WHERE agent_id = ANY(%s::text[])"
+# The column of each key usage() groups by.
+_COLUMNS: dict[GroupKey, LiteralString] = {
+    "agent": "agent_id",
+    "app": "app",
+    "category": "category",
+}
+_KEY_NAMES: LiteralString = (
+    "SELECT id, agent_id, app, category FROM rollup_keys WHERE id = ANY(%s::bigint[])"
 )
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
@@ -598,28 +718,41 @@ class StoredRules:
         return rules
 
 
-async def erase_spans(conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str) -> None:
-    """Delete an agent's spans, zones and rollups, and take its time out of the team
-    rollups, in the caller's write transaction. Its rollups are what it contributed,
-    counting spans that retention already pruned (their rollups outlive them), so they
-    are subtracted whole rather than span by span; team rows are taken in key order, as
-    ``write_span_rows`` takes them, and the agent's lock first."""
+async def erase_spans(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str, keys: KeyIds
+) -> None:
+    """Delete an agent's spans, zones, rollups and rollup keys, and take its time out of
+    the team rollups, in the caller's write transaction. Its rollups are what it
+    contributed, counting spans that retention already pruned (their rollups outlive
+    them), so they are subtracted whole rather than span by span; team rows are taken in
+    key order, as ``write_span_rows`` takes them, and the agent's lock first. Deleting
+    keys raises the key dictionary's version (KeyIds)."""
     await hold_agents(conn, [agent_id])
     await conn.execute("DELETE FROM spans WHERE agent_id = %s", (agent_id,))
     await conn.execute("DELETE FROM zone_runs WHERE agent_id = %s", (agent_id,))
-    await conn.execute("DELETE FROM rollup_runs WHERE agent_id = %s", (agent_id,))
     cur = await conn.execute(
-        "DELETE FROM rollups WHERE agent_id = %s "
-        "RETURNING size_ms, bucket_ms, app, category, idle, ms",
-        (agent_id,),
+        "DELETE FROM rollup_keys WHERE agent_id = %s RETURNING id, app, category", (agent_id,)
     )
-    left = sorted(
-        (int(size), int(bucket), str(app), str(category), bool(idle), -int(ms))
-        for size, bucket, app, category, idle, ms in await cur.fetchall()
+    named = {int(id_): (str(app), str(category)) for id_, app, category in await cur.fetchall()}
+    if not named:
+        return
+    ids = list(named)
+    await conn.execute("DELETE FROM rollup_runs WHERE key_id = ANY(%s::bigint[])", (ids,))
+    cur = await conn.execute(
+        "DELETE FROM rollups WHERE key_id = ANY(%s::bigint[]) "
+        "RETURNING size_ms, bucket_ms, key_id, active_ms, idle_ms",
+        (ids,),
     )
-    if left:
-        await conn.execute(_TEAM_ADD, _columns(left, 6))
-        await conn.execute(_TEAM_PRUNE, _columns([row[:5] for row in left], 5))
+    team: dict[tuple[int, int, str, str], list[int]] = {}
+    for size, bucket, key_id, active, idle in await cur.fetchall():
+        pair = team.setdefault((int(size), int(bucket), *named[int(key_id)]), [0, 0])
+        pair[0] -= int(active)
+        pair[1] -= int(idle)
+    rows = sorted((*key, active, idle) for key, (active, idle) in team.items())
+    if rows:
+        await conn.execute(_TEAM_ADD, _columns(rows, 6))
+        await conn.execute(_TEAM_PRUNE, _columns([row[:4] for row in rows], 4))
+    await conn.execute("UPDATE rollup_keys_version SET version = version + 1")
 
 
 async def write_span_rows(
@@ -628,13 +761,15 @@ async def write_span_rows(
     rules: StoredRules,
     *,
     removed: Sequence[tuple[str, int]] = (),
+    keys: KeyIds | None = None,
 ) -> None:
     """Upsert span rows, each with its category by the rules in force, and delete the
     rows keyed (agent, start) in ``removed``, keeping the rollups in step, inside the
     caller's write transaction (``PostgresStore.transaction``): each row's old
     contribution is read and taken away, the new one added. A later row of the same key
     wins. Every writer of the ``spans`` table goes through here (the store's writer, the
-    ActivityWatch projection)."""
+    ActivityWatch projection). ``keys``: the rollup key ids the writer knows (none: each
+    is looked up)."""
     final = {(r[0], r[1]): r for r in rows}
     gone_agents = [agent for agent, _ in removed]
     await hold_agents(conn, [*(agent for agent, _ in final), *gone_agents])
@@ -666,36 +801,59 @@ async def write_span_rows(
             await _paint_zones(cur, final.values())
             # The category is the last column written (after SpanRow, whose r[10] is tz).
             new = [(r[0], r[1], r[2], r[3], r[-1], bool(r[8])) for r in written]
-    await _apply_rollups(conn, old, new)
+    await _apply_rollups(conn, KeyIds() if keys is None else keys, old, new)
 
 
-_RunRow = tuple[str, int, int, str, str, bool, int]
-_TeamRow = tuple[int, int, str, str, bool, int]
-_RollupRow = tuple[int, int, str, str, str, bool, int]
+_RunRow = tuple[int, int, int, int, int]
+_TeamRow = tuple[int, int, str, str, int, int]
+_RollupRow = tuple[int, int, int, int, int]
 
 
 def _rollup_rows(
-    old: Sequence[Contribution], new: Sequence[Contribution]
+    deltas: dict[int, dict[BucketKey, list[int]]],
+    runs: dict[RunKey, list[int]],
+    ids: dict[RollupKey, int],
 ) -> tuple[list[_RunRow], list[_TeamRow], list[_RollupRow]]:
-    """The runs, team and rollup rows to add when ``old`` is replaced by ``new``."""
-    deltas = rollup_delta(old, new)
-    # Runs are the agent's own rows (its lock is held): any order will do.
-    runs = sorted((*key, n) for key, n in run_delta(old, new).items())
+    """The runs, team and rollup rows to add for a rollup and a run delta."""
+    # Runs and rollups are the agent's own rows (its lock is held): any order will do.
+    run_rows = [(ids[(a, app, c)], s, e, n[0], n[1]) for (a, s, e, app, c), n in runs.items()]
     # Team rows are shared by every agent's writers: taken in key order, so that writers
     # in other server processes cannot deadlock on them.
     team = sorted(
-        (size, b, app, category, idle, ms)
+        (size, b, app, category, ms[0], ms[1])
         for size, t in team_delta(deltas).items()
-        for (app, category, idle, b), ms in t.items()
+        for (app, category, b), ms in t.items()
     )
-    added: list[_RollupRow] = []
-    for size, delta in deltas.items():
-        added += [(size, b, a, app, c, idle, ms) for (a, app, c, idle, b), ms in delta.items()]
-    return runs, team, added
+    added = [
+        (size, b, ids[(a, app, c)], ms[0], ms[1])
+        for size, delta in deltas.items()
+        for (a, app, c, b), ms in delta.items()
+    ]
+    return run_rows, team, added
+
+
+async def _key_ids(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], keys: KeyIds, wanted: set[RollupKey]
+) -> dict[RollupKey, int]:
+    """The ids of ``wanted`` (added to the dictionary if new), in the caller's write
+    transaction, which holds the locks of the agents concerned: an erasure of one of
+    them (the only deleter of keys) has committed before, or waits until this commits."""
+    cur = await conn.execute(_KEYS_VERSION)
+    row = await cur.fetchone()
+    assert row is not None, "migration 11 stores the version"
+    ids = keys.known(int(row[0]))
+    missing = missing_keys(ids, wanted)
+    if missing:
+        columns = _columns(missing, 3)
+        await conn.execute(_KEY_ADD, columns)
+        cur = await conn.execute(_KEY_IDS, columns)
+        learn_keys(ids, await cur.fetchall())
+    return ids
 
 
 async def _apply_rollups(
     conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    keys: KeyIds,
     old: Sequence[Contribution],
     new: Sequence[Contribution],
 ) -> None:
@@ -703,21 +861,26 @@ async def _apply_rollups(
     transaction (which holds the advisory locks of the agents concerned)."""
     # Cutting a batch's spans into buckets is CPU work (up to two partial hours of
     # minutes a span): on a thread, so that one big batch holds up no request.
-    runs, team, added = await asyncio.to_thread(_rollup_rows, old, new)
-    if runs:
-        await conn.execute(_RUN_ADD, _columns(runs, 7))
-        # n may come back to 0 from below too (store/base.py), so every key is looked at.
-        await conn.execute(_RUN_PRUNE, _columns([row[:6] for row in runs], 6))
+    deltas, runs = await asyncio.to_thread(lambda: (rollup_delta(old, new), run_delta(old, new)))
+    wanted = keys_of(deltas, runs)
+    if not wanted:
+        return
+    ids = await _key_ids(conn, keys, wanted)
+    run_rows, team, added = _rollup_rows(deltas, runs, ids)
+    if run_rows:
+        await conn.execute(_RUN_ADD, _columns(run_rows, 5))
+        # A count may come back to 0 from below too (store/base.py): every key is looked at.
+        await conn.execute(_RUN_PRUNE, _columns([row[:3] for row in run_rows], 3))
     if team:
         await conn.execute(_TEAM_ADD, _columns(team, 6))
-        emptied_team = [row[:5] for row in team if row[5] < 0]
+        emptied_team = [row[:4] for row in team if shrank(row[4:])]
         if emptied_team:
-            await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 5))
+            await conn.execute(_TEAM_PRUNE, _columns(emptied_team, 4))
     if added:
-        await conn.execute(_ROLLUP_ADD, _columns(added, 7))
-        emptied = [row[:6] for row in added if row[6] < 0]
+        await conn.execute(_ROLLUP_ADD, _columns(added, 5))
+        emptied = [row[:3] for row in added if shrank(row[3:])]
         if emptied:
-            await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 6))
+            await conn.execute(_ROLLUP_PRUNE, _columns(emptied, 3))
 
 
 @dataclass
@@ -779,6 +942,12 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         # The rules in force, checked by every write of spans (the ActivityWatch
         # projection's too) against their version in the database.
         self.rules = StoredRules()
+        # The rollup keys' ids this store's writes have used (store/base.py), its writer
+        # task's and re-categorisation's alike (the event loop runs one at a time), and
+        # the ActivityWatch projection's (server/aw_postgres.py).
+        self.keys = KeyIds()
+        # What the key ids that usage() reads name (store/base.py).
+        self.names = KeyNames()
         self._name = f"the PostgreSQL store at {redact(url)}"
         self.failures = FailureLog(self._name, log)
 
@@ -1014,12 +1183,24 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         back if it raises. A write transaction is ready for ``write_span_rows`` (it has
         the staging table); a read transaction sees one snapshot from its first read."""
         assert self._pool is not None, "store is not open"
-        async with self._pool.connection() as conn, conn.transaction():
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if write:
+                    await conn.execute(self._preamble)
+                else:
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try:
+                    yield conn
+                except BaseException:
+                    # Before the rollback releases the agents' locks: the rollup key ids
+                    # this transaction gave are gone with it (KeyIds).
+                    if write:
+                        self.keys.forget()
+                    raise
+        except BaseException:
             if write:
-                await conn.execute(self._preamble)
-            else:
-                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield conn
+                self.keys.forget()  # the commit failed, or the transaction could not begin
+            raise
 
     async def _write(self, batch: _Writes) -> None:
         # The pending writes first, then each commit in order; a later write of the same
@@ -1049,7 +1230,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 ]
                 await conn.execute(_AGENT_UPSERT, _columns(agents, 8))
             if spans:
-                await write_span_rows(conn, list(spans.values()), self.rules)
+                await write_span_rows(conn, list(spans.values()), self.rules, keys=self.keys)
             if acked:
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
@@ -1194,7 +1375,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             # so that removing an agent that is writing cannot deadlock with it.
             await conn.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
             if erase:
-                await erase_spans(conn, agent_id)
+                await erase_spans(conn, agent_id, self.keys)
                 await erase_aw_events_postgres(conn, agent_id)
             await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
             # Whose it was goes with it: the same id enrolling later is nobody's yet.
@@ -1282,60 +1463,102 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             return []
         # Only these agents: every part of the query is filtered by one array parameter.
         only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
-        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
-        columns: dict[str, LiteralString] = {
-            "agent": "agent_id",
-            "app": "app",
-            "category": "category",
-        }
-        keys = [columns[k] for k in group_by]
-        # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
-        # whole minutes at the edges from their buckets, the rest from raw spans. Not
-        # grouped by agent: from the team rollups (a row per app, not per agent and app).
-        plan = usage_plan(start_ms, end_ms)
-        rollups: LiteralString = (
-            "SELECT agent_id, app, category, idle, ms FROM rollups"
-            if "agent" in group_by or agent_ids is not None
-            else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
+        only_keys: LiteralString = (
+            "" if agent_ids is None else " AND key_id IN (" + _KEYS_OF_AGENTS + ")"
         )
+        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
+        # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
+        # minutes at the edges from their buckets (plus the runs over all of them), the
+        # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
+        # summed per key id, named and grouped by usage_from; otherwise the team rollups
+        # answer, a row per app and category.
+        plan = usage_plan(start_ms, end_ms)
+        rolled = plan.rolled()
+        if rolled is None and not plan.raw:
+            return []
+        per_agent = "agent" in group_by or agent_ids is not None
+        where: LiteralString = "WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s"
+        # Each part: (agent_id, app, category, active_ms, idle_ms).
         parts: list[LiteralString] = []
         params: list[object] = []
-        for lo, hi in plan.raw:
-            parts.append(
-                "SELECT agent_id, app, category, idle, "
-                "LEAST(end_ms, %s) - GREATEST(start_ms, %s) AS ms FROM spans WHERE "
-                + _OVERLAP
-                + only
-            )
-            params += [hi, lo, hi, lo, lo, *only_param]
+        # By key id: (key_id, active_ms, idle_ms).
+        keyed: list[LiteralString] = []
+        keyed_params: list[object] = []
         for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(
-                    rollups + " WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s" + only
-                )
-                params += [size, lo, hi, *only_param]
-        if not parts:
-            return []
-        rolled = plan.rolled()
+                if per_agent:
+                    keyed.append(
+                        "SELECT key_id, active_ms, idle_ms FROM rollups " + where + only_keys
+                    )
+                    keyed_params += [size, lo, hi, *only_param]
+                else:
+                    parts.append(
+                        "SELECT '' AS agent_id, app, category, active_ms, idle_ms "
+                        "FROM team_rollups " + where
+                    )
+                    params += [size, lo, hi]
         if rolled is not None:
-            # Whole hours kept as runs (store/base.py), by arithmetic over what the
-            # rollups answer.
+            # Whole hours kept as runs (store/base.py), by arithmetic over the range the
+            # rollup parts tile.
             lo, hi = rolled
-            parts.append(
-                "SELECT agent_id, app, category, idle, "
-                "n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS ms FROM rollup_runs WHERE "
-                + _OVERLAP
-                + only
+            counts: LiteralString = (
+                "active_n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS active_ms, "
+                "idle_n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS idle_ms"
             )
-            params += [hi, lo, hi, lo, lo, *only_param]
-        group = ", ".join([*keys, "idle"])
-        order = ", ".join([*(f'{k} COLLATE "C"' for k in keys), "idle"])
-        rows = await self._read(
-            f"SELECT {group}, SUM(ms)::bigint FROM ({' UNION ALL '.join(parts)}) u "
-            f"GROUP BY {group} HAVING SUM(ms) <> 0 ORDER BY {order}",
-            params,
+            if per_agent:
+                keyed.append(
+                    "SELECT key_id, " + counts + " FROM rollup_runs WHERE " + _OVERLAP + only_keys
+                )
+                keyed_params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
+            else:
+                parts.append(
+                    "SELECT '' AS agent_id, k.app, k.category, " + counts + " FROM rollup_runs "
+                    "JOIN rollup_keys k ON k.id = key_id WHERE " + _OVERLAP
+                )
+                params += [hi, lo, hi, lo, hi, lo, lo]
+        for lo, hi in plan.raw:
+            parts.append(
+                "SELECT agent_id, app, category, "
+                "CASE WHEN idle THEN 0 ELSE LEAST(end_ms, %s) - GREATEST(start_ms, %s) END "
+                "AS active_ms, "
+                "CASE WHEN idle THEN LEAST(end_ms, %s) - GREATEST(start_ms, %s) ELSE 0 END "
+                "AS idle_ms FROM spans WHERE " + _OVERLAP + only
+            )
+            params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
+        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
+        sums: LiteralString = "SUM(active_ms)::bigint, SUM(idle_ms)::bigint"
+        selects: list[LiteralString] = []
+        if keyed:
+            selects.append(
+                "SELECT key_id, NULL::text, NULL::text, NULL::text, "
+                + sums
+                + " FROM ("
+                + " UNION ALL ".join(keyed)
+                + ") k GROUP BY key_id"
+            )
+        if parts:
+            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
+            # rows (a span per agent) are a row per app.
+            columns = [c if k in group_by else "NULL::text" for k, c in _COLUMNS.items()]
+            grouped = [c for k, c in _COLUMNS.items() if k in group_by]
+            selects.append(
+                "SELECT NULL::bigint, "
+                + ", ".join(columns)
+                + ", COALESCE(SUM(active_ms), 0)::bigint, COALESCE(SUM(idle_ms), 0)::bigint "
+                + "FROM ("
+                + " UNION ALL ".join(parts)
+                + ") n"
+                + (" GROUP BY " + ", ".join(grouped) if grouped else "")
+            )
+        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
+        missing = self.names.missing(rows)
+        # The names read now are handed on too: another read may forget what is kept.
+        fresh = (
+            self.names.learn(await self._read(_KEY_NAMES, (missing,), fresh=False))
+            if missing
+            else None
         )
-        return usage_rows(rows, group_by)
+        return usage_from(rows, self.names, group_by, fresh)
 
     # -- categories --------------------------------------------------------------------
 
@@ -1360,7 +1583,11 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         after: tuple[str, int] | None = None
         while True:
             async with self._pool.connection() as conn, conn.transaction():
-                count, after = await self._recategorize_chunk(conn, ruleset, version, after)
+                try:
+                    count, after = await self._recategorize_chunk(conn, ruleset, version, after)
+                except BaseException:
+                    self.keys.forget()  # as in transaction()
+                    raise
             changed += count
             if after is None:
                 return changed
@@ -1416,5 +1643,5 @@ class PostgresStore(PostgresAccounts, AgentChanges):
                 "WHERE s.agent_id = v.agent_id AND s.start_ms = v.start_ms",
                 [[c[0] for c in new], [c[1] for c in new], [c[4] for c in new]],
             )
-            await _apply_rollups(conn, old, new)
+            await _apply_rollups(conn, self.keys, old, new)
         return len(new), (last if len(keys) == self.recategorize_chunk else None)

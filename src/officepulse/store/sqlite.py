@@ -42,6 +42,7 @@ from officepulse.store.base import (
     HOUR_MS,
     MINUTE_MS,
     RECATEGORIZE_CHUNK,
+    WEEK_MS,
     AgentChanges,
     AgentEvent,
     AgentEventKind,
@@ -52,15 +53,22 @@ from officepulse.store.base import (
     Credential,
     EnrollmentToken,
     GroupKey,
+    KeyIds,
+    KeyNames,
+    RollupKey,
     UsageRow,
     check_group_by,
     enroll_refusal,
+    keys_of,
+    learn_keys,
     migration_steps,
+    missing_keys,
     rollup_delta,
     run_delta,
+    shrank,
     team_delta,
+    usage_from,
     usage_plan,
-    usage_rows,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.queued import Queued
@@ -73,7 +81,7 @@ _T = TypeVar("_T")
 # (store/failures.py). Any other error (full, locked, I/O) is transient: kept, retried.
 _LASTING = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -130,7 +138,67 @@ MIGRATIONS: dict[int, str] = {
     "end_ms INTEGER NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
     "idle INTEGER NOT NULL, n INTEGER NOT NULL, "
     "PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)) WITHOUT ROWID",
+    # Rollups by key id, active and idle time in one row, and weeks (store/base.py): the
+    # key dictionary here, the rest in BACKFILLS. AUTOINCREMENT: an id is never given
+    # again once its key is deleted (KeyIds).
+    11: "CREATE TABLE rollup_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
+    "UNIQUE (agent_id, app, category))",
 }
+# SQL: the start of the ``size`` bucket holding the instant ``column`` (a floor, also
+# before the epoch).
+_FLOOR = "{column} - (({column} % {size}) + {size}) % {size}"
+_ACTIVE = "SUM(CASE WHEN {t}.idle THEN 0 ELSE {t}.{ms} END)"
+_IDLE = "SUM(CASE WHEN {t}.idle THEN {t}.{ms} ELSE 0 END)"
+_PIVOT = f"{_ACTIVE}, {_IDLE}"
+_SOME = f"HAVING {_ACTIVE} != 0 OR {_IDLE} != 0"
+# Schema 11 from schema 10's rows, nothing recomputed from spans (rollups outlive the spans
+# that retention pruned): every key numbered in key order, then each table's rows summed
+# per new key (old rows come in their key order, so the sums stream), week rows from the
+# day rows, and the tables swapped.
+_KEYED = (
+    "JOIN rollup_keys k ON k.agent_id = r.agent_id AND k.app = r.app AND k.category = r.category"
+)
+_PIVOT_11: tuple[str, ...] = (
+    "CREATE TABLE rollup_keys_version (id INTEGER PRIMARY KEY CHECK (id = 0), "
+    "version INTEGER NOT NULL)",
+    "INSERT INTO rollup_keys_version VALUES (0, 0)",
+    "INSERT INTO rollup_keys (agent_id, app, category) SELECT agent_id, app, category "
+    "FROM rollups UNION SELECT agent_id, app, category FROM rollup_runs ORDER BY 1, 2, 3",
+    "CREATE TABLE rollups_11 (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+    "key_id INTEGER NOT NULL, active_ms INTEGER NOT NULL, idle_ms INTEGER NOT NULL, "
+    "PRIMARY KEY (size_ms, bucket_ms, key_id)) WITHOUT ROWID",
+    f"INSERT INTO rollups_11 SELECT r.size_ms, r.bucket_ms, k.id, "
+    f"{_PIVOT.format(t='r', ms='ms')} FROM rollups r {_KEYED} "
+    "GROUP BY r.size_ms, r.bucket_ms, r.agent_id, r.app, r.category "
+    f"{_SOME.format(t='r', ms='ms')}",
+    "DROP TABLE rollups",
+    "ALTER TABLE rollups_11 RENAME TO rollups",
+    f"INSERT INTO rollups SELECT {WEEK_MS}, "
+    f"{_FLOOR.format(column='bucket_ms', size=WEEK_MS)} AS week, key_id, SUM(active_ms), "
+    f"SUM(idle_ms) FROM rollups WHERE size_ms = {DAY_MS} GROUP BY week, key_id",
+    "CREATE TABLE team_rollups_11 (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
+    "app TEXT NOT NULL, category TEXT NOT NULL, active_ms INTEGER NOT NULL, "
+    "idle_ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category)) WITHOUT ROWID",
+    f"INSERT INTO team_rollups_11 SELECT r.size_ms, r.bucket_ms, r.app, r.category, "
+    f"{_PIVOT.format(t='r', ms='ms')} FROM team_rollups r "
+    f"GROUP BY r.size_ms, r.bucket_ms, r.app, r.category {_SOME.format(t='r', ms='ms')}",
+    "DROP TABLE team_rollups",
+    "ALTER TABLE team_rollups_11 RENAME TO team_rollups",
+    f"INSERT INTO team_rollups SELECT {WEEK_MS}, "
+    f"{_FLOOR.format(column='bucket_ms', size=WEEK_MS)} AS week, app, category, "
+    f"SUM(active_ms), SUM(idle_ms) FROM team_rollups WHERE size_ms = {DAY_MS} "
+    "GROUP BY week, app, category",
+    "CREATE TABLE rollup_runs_11 (key_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, "
+    "end_ms INTEGER NOT NULL, active_n INTEGER NOT NULL, idle_n INTEGER NOT NULL, "
+    "PRIMARY KEY (key_id, start_ms, end_ms)) WITHOUT ROWID",
+    f"INSERT INTO rollup_runs_11 SELECT k.id, r.start_ms, r.end_ms, "
+    f"{_PIVOT.format(t='r', ms='n')} FROM rollup_runs r {_KEYED} "
+    f"GROUP BY k.id, r.start_ms, r.end_ms {_SOME.format(t='r', ms='n')}",
+    "DROP TABLE rollup_runs",
+    "ALTER TABLE rollup_runs_11 RENAME TO rollup_runs",
+    "CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",
+)
 # Statements run after a step, in its transaction: what fills new tables from old data.
 BACKFILLS: dict[int, tuple[str, ...]] = {
     4: (
@@ -282,6 +350,7 @@ BACKFILLS: dict[int, tuple[str, ...]] = {
     ),
     9: ACCOUNT_TABLES[1:],
     10: ("CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",),
+    11: _PIVOT_11,
 }
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
@@ -462,37 +531,54 @@ _ZONES_NEAR = (
 _AGENT_NAMES = "SELECT id, name FROM agents"
 # Agents named by one JSON array parameter: one statement however many there are.
 _AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
+_KEYS_OF_AGENTS = f"SELECT id FROM rollup_keys WHERE {_AGENT_IN}"
+# The column of each key usage() groups by.
+_COLUMNS: dict[GroupKey, str] = {"agent": "agent_id", "app": "app", "category": "category"}
 _ROLLUP_ADD = (
-    "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (size_ms, bucket_ms, agent_id, app, category, idle) "
-    "DO UPDATE SET ms = ms + excluded.ms"
+    "INSERT INTO rollups (size_ms, bucket_ms, key_id, active_ms, idle_ms) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, key_id) "
+    "DO UPDATE SET active_ms = active_ms + excluded.active_ms, "
+    "idle_ms = idle_ms + excluded.idle_ms"
 )
 _ROLLUP_PRUNE = (
-    "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND agent_id = ? AND app = ? "
-    "AND category = ? AND idle = ? AND ms = 0"
+    "DELETE FROM rollups WHERE size_ms = ? AND bucket_ms = ? AND key_id = ? "
+    "AND active_ms = 0 AND idle_ms = 0"
 )
 _TEAM_ADD = (
-    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, category, idle) "
-    "DO UPDATE SET ms = ms + excluded.ms"
+    "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, active_ms, idle_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, app, category) "
+    "DO UPDATE SET active_ms = active_ms + excluded.active_ms, "
+    "idle_ms = idle_ms + excluded.idle_ms"
 )
 _TEAM_PRUNE = (
     "DELETE FROM team_rollups WHERE size_ms = ? AND bucket_ms = ? AND app = ? "
-    "AND category = ? AND idle = ? AND ms = 0"
+    "AND category = ? AND active_ms = 0 AND idle_ms = 0"
 )
 _RUN_ADD = (
-    "INSERT INTO rollup_runs (agent_id, start_ms, end_ms, app, category, idle, n) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (agent_id, start_ms, end_ms, app, category, idle) DO UPDATE SET n = n + excluded.n"
+    "INSERT INTO rollup_runs (key_id, start_ms, end_ms, active_n, idle_n) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, start_ms, end_ms) "
+    "DO UPDATE SET active_n = active_n + excluded.active_n, idle_n = idle_n + excluded.idle_n"
 )
 _RUN_PRUNE = (
-    "DELETE FROM rollup_runs WHERE agent_id = ? AND start_ms = ? AND end_ms = ? AND app = ? "
-    "AND category = ? AND idle = ? AND n = 0"
+    "DELETE FROM rollup_runs WHERE key_id = ? AND start_ms = ? AND end_ms = ? "
+    "AND active_n = 0 AND idle_n = 0"
+)
+_KEY_ADD = "INSERT OR IGNORE INTO rollup_keys (agent_id, app, category) VALUES (?, ?, ?)"
+# The ids of the keys in one JSON parameter ([[agent, app, category], ...]).
+_KEY_IDS = (
+    "SELECT k.id, k.agent_id, k.app, k.category FROM json_each(?) v JOIN rollup_keys k "
+    "ON k.agent_id = v.value ->> 0 AND k.app = v.value ->> 1 AND k.category = v.value ->> 2"
+)
+_AGENT_KEYS = "SELECT id FROM rollup_keys WHERE agent_id = ?"
+_KEY_NAMES = (
+    "SELECT id, agent_id, app, category FROM rollup_keys "
+    "WHERE id IN (SELECT value FROM json_each(?))"
 )
 
 
-def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet) -> None:
+def write_span_rows(
+    conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet, keys: KeyIds
+) -> None:
     """Upsert span rows, each with its category by ``rules``, and keep the rollups in
     step, inside the caller's transaction (a later row of the same key wins, as one
     upsert after another would). Every writer of the ``spans`` table must go through
@@ -509,7 +595,7 @@ def write_span_rows(conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: Ru
         conn.executemany(
             _SPAN_UPSERT, [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
         )
-    fold_pending(conn, rules)
+    fold_pending(conn, rules, keys)
     if final:
         _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
 
@@ -542,26 +628,41 @@ _CHANGES: dict[str, str] = {
 }
 
 
-def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet) -> None:
-    """Delete an agent's spans, zones and rollups, and take its time out of the team
-    rollups. Its rollups are what it contributed, counting spans that retention already
-    pruned (their rollups outlive them), so they are subtracted whole rather than span
-    by span."""
-    fold_pending(conn, rules)  # other writers' changes first: the delete's own must not count
+def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet, keys: KeyIds) -> None:
+    """Delete an agent's spans, zones, rollups and rollup keys, and take its time out of
+    the team rollups. Its rollups are what it contributed, counting spans that retention
+    already pruned (their rollups outlive them), so they are subtracted whole rather than
+    span by span. Deleting keys raises the key dictionary's version (KeyIds)."""
+    fold_pending(conn, rules, keys)  # other writers' changes first: the delete's own must not count
     conn.execute("DELETE FROM spans WHERE agent_id = ?", (agent_id,))
     conn.execute("DELETE FROM rollup_pending")  # what the delete trigger noted of this
     conn.execute("DELETE FROM zone_runs WHERE agent_id = ?", (agent_id,))
-    conn.execute("DELETE FROM rollup_runs WHERE agent_id = ?", (agent_id,))
+    named = {
+        int(id_): (str(app), str(category))
+        for id_, app, category in conn.execute(
+            "SELECT id, app, category FROM rollup_keys WHERE agent_id = ?", (agent_id,)
+        )
+    }
+    if not named:
+        return
+    conn.execute(f"DELETE FROM rollup_runs WHERE key_id IN ({_AGENT_KEYS})", (agent_id,))
     left = conn.execute(
-        "DELETE FROM rollups WHERE agent_id = ? "
-        "RETURNING size_ms, bucket_ms, app, category, idle, ms",
+        f"DELETE FROM rollups WHERE key_id IN ({_AGENT_KEYS}) "
+        "RETURNING size_ms, bucket_ms, key_id, active_ms, idle_ms",
         (agent_id,),
     ).fetchall()
-    conn.executemany(_TEAM_ADD, [(*key, -ms) for *key, ms in left])
-    conn.executemany(_TEAM_PRUNE, [tuple(key) for *key, _ in left])
+    team: dict[tuple[int, int, str, str], list[int]] = {}
+    for size, bucket, key_id, active, idle in left:
+        pair = team.setdefault((size, bucket, *named[key_id]), [0, 0])
+        pair[0] -= active
+        pair[1] -= idle
+    conn.executemany(_TEAM_ADD, [(*key, active, idle) for key, (active, idle) in team.items()])
+    conn.executemany(_TEAM_PRUNE, list(team))
+    conn.execute("DELETE FROM rollup_keys WHERE agent_id = ?", (agent_id,))
+    conn.execute("UPDATE rollup_keys_version SET version = version + 1")
 
 
-def fold_pending(conn: sqlite3.Connection, rules: RuleSet) -> None:
+def fold_pending(conn: sqlite3.Connection, rules: RuleSet, keys: KeyIds) -> None:
     """Fold what other writers changed (rollup_pending) into the rollups. Their spans
     have no category yet: it is decided here, by ``rules``, and written to the span."""
     old: list[Contribution] = []
@@ -593,45 +694,72 @@ def fold_pending(conn: sqlite3.Connection, rules: RuleSet) -> None:
                 "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
                 (rules.categorize(*found), agent_id, start_ms),
             )
-    _apply_rollups(conn, old, new)
+    _apply_rollups(conn, keys, old, new)
     conn.execute("DELETE FROM rollup_pending")
 
 
+def _key_ids(
+    conn: sqlite3.Connection, keys: KeyIds, wanted: set[RollupKey]
+) -> dict[RollupKey, int]:
+    """The ids of ``wanted`` (added to the dictionary if new), inside the write
+    transaction: SQLite's one writer at a time serialises this with any erasure."""
+    (version,) = conn.execute("SELECT version FROM rollup_keys_version").fetchone()
+    ids = keys.known(int(version))
+    missing = missing_keys(ids, wanted)
+    if missing:
+        conn.executemany(_KEY_ADD, missing)
+        learn_keys(ids, conn.execute(_KEY_IDS, (json.dumps(missing),)).fetchall())
+    return ids
+
+
 def _apply_rollups(
-    conn: sqlite3.Connection, old: Sequence[Contribution], new: Sequence[Contribution]
+    conn: sqlite3.Connection,
+    keys: KeyIds,
+    old: Sequence[Contribution],
+    new: Sequence[Contribution],
 ) -> None:
     deltas = rollup_delta(old, new)
     runs = run_delta(old, new)
-    conn.executemany(_RUN_ADD, [(*key, n) for key, n in runs.items()])
-    conn.executemany(_RUN_PRUNE, list(runs))  # n may come back to 0 from below too
+    wanted = keys_of(deltas, runs)
+    if not wanted:
+        return
+    ids = _key_ids(conn, keys, wanted)
+    conn.executemany(
+        _RUN_ADD,
+        [(ids[(a, app, c)], s, e, n[0], n[1]) for (a, s, e, app, c), n in runs.items()],
+    )
+    # A count may come back to 0 from below too (store/base.py): every key is looked at.
+    conn.executemany(_RUN_PRUNE, [(ids[(a, app, c)], s, e) for a, s, e, app, c in runs])
     for size, team in team_delta(deltas).items():
         conn.executemany(
-            _TEAM_ADD,
-            [(size, bucket, *key, ms) for (*key, bucket), ms in team.items()],
+            _TEAM_ADD, [(size, b, app, c, ms[0], ms[1]) for (app, c, b), ms in team.items()]
         )
         conn.executemany(
-            _TEAM_PRUNE,
-            [(size, bucket, *key) for (*key, bucket), ms in team.items() if ms < 0],
+            _TEAM_PRUNE, [(size, b, app, c) for (app, c, b), ms in team.items() if shrank(ms)]
         )
     for size, delta in deltas.items():
         conn.executemany(
             _ROLLUP_ADD,
-            [(size, bucket, *key, ms) for (*key, bucket), ms in delta.items()],
+            [(size, b, ids[(a, app, c)], ms[0], ms[1]) for (a, app, c, b), ms in delta.items()],
         )
         conn.executemany(
             _ROLLUP_PRUNE,
-            [(size, bucket, *key) for (*key, bucket), ms in delta.items() if ms < 0],
+            [(size, b, ids[(a, app, c)]) for (a, app, c, b), ms in delta.items() if shrank(ms)],
         )
 
 
 def recategorize_chunk(
-    conn: sqlite3.Connection, rules: RuleSet, after: tuple[str, int] | None, size: int
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    keys: KeyIds,
+    after: tuple[str, int] | None,
+    size: int,
 ) -> tuple[int, tuple[str, int] | None]:
     """One transaction's share of a re-categorisation (the caller's transaction): the
     next ``size`` spans after the key ``after`` (None: from the first), those
     whose category changes rewritten, their time moved in the rollups. Returns how many
     changed and the last key read (None: the end)."""
-    fold_pending(conn, rules)
+    fold_pending(conn, rules, keys)
     where, params = ("WHERE (agent_id, start_ms) > (?, ?) ", after) if after else ("", ())
     rows = conn.execute(
         "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
@@ -649,7 +777,7 @@ def recategorize_chunk(
         "UPDATE spans SET category = ? WHERE agent_id = ? AND start_ms = ?",
         [(c[4], c[0], c[1]) for c in new],
     )
-    _apply_rollups(conn, old, new)
+    _apply_rollups(conn, keys, old, new)
     last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == size else None
     return len(new), last
 
@@ -712,6 +840,11 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         # The rules in force: the defaults until open() reads the stored ones (migration 7
         # categorises existing spans with the defaults). Replaced, never changed in place.
         self._rules = compile_rules(DEFAULT_RULES)
+        # The rollup keys' ids this store's writes have used (store/base.py): only the
+        # writer connection, under the write lock, reads and changes it.
+        self._keys = KeyIds()
+        # What the key ids that usage() reads name (store/base.py), for every reader.
+        self._names = KeyNames()
 
     def _register(self, conn: sqlite3.Connection) -> None:
         # op_category(app, title, url): the category of a span written by another writer
@@ -874,6 +1007,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                     *(row for c in batch.commits for row in c.rows),
                 ],
                 self._rules,
+                self._keys,
             )
             for commit in batch.commits:
                 conn.execute(
@@ -882,6 +1016,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 )
             conn.execute("COMMIT")
         except BaseException:
+            self._keys.forget()  # the ids this transaction gave keys are gone with it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -993,11 +1128,12 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
+                    conn.execute("COMMIT")
                 except BaseException:
+                    self._keys.forget()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
                 return result
 
         return await asyncio.to_thread(run)
@@ -1088,7 +1224,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             if erase:
-                erase_spans(conn, agent_id, self._rules)
+                erase_spans(conn, agent_id, self._rules, self._keys)
                 erase_aw_events_sqlite(conn, agent_id)
             conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
             # Whose it was goes with it: the same id enrolling later is nobody's yet.
@@ -1135,11 +1271,12 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             try:
                 # What other writers left for the rollups is folded first, so that what the
                 # delete triggers note next is only this delete, which must not count.
-                fold_pending(conn, self._rules)
+                fold_pending(conn, self._rules, self._keys)
                 deleted = conn.execute(_PRUNE, (before_ms, before_ms, chunk)).rowcount
                 conn.execute("DELETE FROM rollup_pending")
                 conn.execute("COMMIT")
             except BaseException:
+                self._keys.forget()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -1185,63 +1322,107 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             return []
         # Only these agents: every part of the query is filtered by one JSON parameter.
         only = "" if agent_ids is None else " AND " + _AGENT_IN
+        only_keys = "" if agent_ids is None else f" AND key_id IN ({_KEYS_OF_AGENTS})"
         only_param: list[object] = [] if agent_ids is None else [json.dumps(list(agent_ids))]
-        columns = {"agent": "agent_id", "app": "app", "category": "category"}
-        keys = [columns[k] for k in group_by]
-        # Exactly the raw answer, mostly from rollups: whole days, then whole hours, then
-        # whole minutes at the edges from their buckets, the rest from raw spans. Not
-        # grouped by agent: from the team rollups (a row per app, not per agent and app).
+        # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
+        # minutes at the edges from their buckets (plus the runs over all of them), the
+        # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
+        # summed per key id, named and grouped by usage_from; otherwise the team rollups
+        # answer, a row per app and category.
         plan = usage_plan(start_ms, end_ms)
-        rollups = (
-            "SELECT agent_id, app, category, idle, ms FROM rollups"
-            if "agent" in group_by or agent_ids is not None
-            else "SELECT '' AS agent_id, app, category, idle, ms FROM team_rollups"
-        )
-        # A span another writer made has no category until it is folded: decided now.
-        category = "COALESCE(category, op_category(app, title, url)) AS category"
+        rolled = plan.rolled()
+        if rolled is None and not plan.raw:
+            return []
+        per_agent = "agent" in group_by or agent_ids is not None
+        # Each part: (agent_id, app, category, active_ms, idle_ms).
         parts: list[str] = []
         params: list[object] = []
-        for lo, hi in plan.raw:
-            parts.append(
-                f"SELECT agent_id, app, {category}, idle, MIN(end_ms, ?) - MAX(start_ms, ?) "
-                f"AS ms FROM spans WHERE {_OVERLAP}{only}"
-            )
-            params += [hi, lo, hi, lo, lo, *only_param]
+        # By key id: (key_id, active_ms, idle_ms).
+        keyed: list[str] = []
+        keyed_params: list[object] = []
         for size, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(
-                    f"{rollups} WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?{only}"
-                )
-                params += [size, lo, hi, *only_param]
-        if not parts:
-            return []
-        rolled = plan.rolled()
+                where = "WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?"
+                if per_agent:
+                    keyed.append(
+                        f"SELECT key_id, active_ms, idle_ms FROM rollups {where}{only_keys}"
+                    )
+                    keyed_params += [size, lo, hi, *only_param]
+                else:
+                    parts.append(
+                        "SELECT '' AS agent_id, app, category, active_ms, idle_ms "
+                        f"FROM team_rollups {where}"
+                    )
+                    params += [size, lo, hi]
         if rolled is not None:
-            # Whole hours kept as runs (store/base.py), by arithmetic over what the
-            # rollups answer.
+            # Whole hours kept as runs (store/base.py), by arithmetic over the range the
+            # rollup parts tile.
             lo, hi = rolled
-            parts.append(
-                "SELECT agent_id, app, category, idle, n * (MIN(end_ms, ?) - MAX(start_ms, ?)) "
-                f"AS ms FROM rollup_runs WHERE {_OVERLAP}{only}"
+            overlap = "(MIN(end_ms, ?) - MAX(start_ms, ?))"
+            counts = f"active_n * {overlap} AS active_ms, idle_n * {overlap} AS idle_ms"
+            if per_agent:
+                keyed.append(
+                    f"SELECT key_id, {counts} FROM rollup_runs WHERE {_OVERLAP}{only_keys}"
+                )
+                keyed_params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
+            else:
+                parts.append(
+                    f"SELECT '' AS agent_id, k.app, k.category, {counts} FROM rollup_runs "
+                    f"JOIN rollup_keys k ON k.id = key_id WHERE {_OVERLAP}"
+                )
+                params += [hi, lo, hi, lo, hi, lo, lo]
+        # By name, with the idle flag: (agent_id, app, category, idle, ms). A span another
+        # writer made has no category until it is folded: decided now.
+        category = "COALESCE(category, op_category(app, title, url)) AS category"
+        named: list[str] = []
+        for lo, hi in plan.raw:
+            named.append(
+                f"SELECT agent_id, app, {category}, idle, MIN(end_ms, ?) - MAX(start_ms, ?) "
+                f"AS ms FROM spans WHERE {_OVERLAP}{only}"
             )
             params += [hi, lo, hi, lo, lo, *only_param]
         # Changes by other writers not folded yet, clipped to the ranges read from rollups
         # (the raw edges read the spans table, which has them already).
         for _, ranges in plan.by_size():
             for lo, hi in ranges:
-                parts.append(
+                named.append(
                     f"SELECT agent_id, app, {category}, idle, "
                     "sign * (MIN(end_ms, ?) - MAX(start_ms, ?)) AS ms FROM rollup_pending "
                     f"WHERE start_ms < ? AND end_ms > ?{only}"
                 )
                 params += [hi, lo, hi, lo, *only_param]
-        group = ", ".join([*keys, "idle"])
-        rows = await self._read(
-            f"SELECT {group}, SUM(ms) FROM ({' UNION ALL '.join(parts)}) "
-            f"GROUP BY {group} HAVING SUM(ms) != 0 ORDER BY {group}",
-            params,
+        if named:
+            parts.append(
+                "SELECT agent_id, app, category, CASE WHEN idle THEN 0 ELSE ms END AS active_ms, "
+                f"CASE WHEN idle THEN ms ELSE 0 END AS idle_ms FROM ({' UNION ALL '.join(named)})"
+            )
+        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
+        sums = "SUM(active_ms), SUM(idle_ms)"
+        selects: list[str] = []
+        if keyed:
+            selects.append(
+                f"SELECT key_id, NULL, NULL, NULL, {sums} FROM ({' UNION ALL '.join(keyed)}) "
+                "GROUP BY key_id"
+            )
+        if parts:
+            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
+            # rows (a span per agent) are a row per app.
+            columns = [c if k in group_by else "NULL" for k, c in _COLUMNS.items()]
+            grouped = ", ".join(c for c in columns if c != "NULL")
+            selects.append(
+                f"SELECT NULL, {', '.join(columns)}, COALESCE(SUM(active_ms), 0), "
+                f"COALESCE(SUM(idle_ms), 0) FROM ({' UNION ALL '.join(parts)})"
+                + (f" GROUP BY {grouped}" if grouped else "")
+            )
+        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
+        missing = self._names.missing(rows)
+        # The names read now are handed on too: another read may forget what is kept.
+        fresh = (
+            self._names.learn(await self._read(_KEY_NAMES, (json.dumps(missing),), fresh=False))
+            if missing
+            else None
         )
-        return usage_rows(rows, group_by)
+        return usage_from(rows, self._names, group_by, fresh)
 
     # -- categories --------------------------------------------------------------------
 
@@ -1274,8 +1455,10 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             with self._write_lock:
                 if self._rules is not rules:
                     break  # newer rules came meanwhile; their pass re-categorises all
-                with _transaction(conn):
-                    count, after = recategorize_chunk(conn, rules, after, self.recategorize_chunk)
+                with _transaction(conn, self._keys):
+                    count, after = recategorize_chunk(
+                        conn, rules, self._keys, after, self.recategorize_chunk
+                    )
             changed += count
             if after is None:
                 break
@@ -1283,12 +1466,15 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
 
 @contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def _transaction(conn: sqlite3.Connection, keys: KeyIds | None = None) -> Iterator[None]:
+    """A write transaction; ``keys``: the writer's rollup key ids, forgotten if it fails."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
+        if keys is not None:
+            keys.forget()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
