@@ -848,7 +848,7 @@ async def test_a_long_span_from_another_writer_is_counted_at_unaligned_edges(
     tmp_path: Path,
 ) -> None:
     # The raw edge query reads starts in [lo - longest span, hi): a span written past the
-    # store (server/aw_compat.py writes the SQLite file itself) must raise that bound too.
+    # store (activitywatch/sqlite.py writes the SQLite file itself) must raise that bound too.
     path = tmp_path / "s.sqlite3"
     impl = SQLiteStore(path)
     await impl.open()
@@ -1105,7 +1105,7 @@ async def test_usage_by_category_equals_the_raw_spans_after_writes_and_rule_chan
 async def test_spans_from_another_writer_are_categorised_before_and_after_folding(
     tmp_path: Path,
 ) -> None:
-    # server/aw_compat.py writes the SQLite spans table itself, without a category: usage
+    # activitywatch/sqlite.py writes the SQLite spans table itself, without a category: usage
     # decides it by the rules in force until the store folds the span (and writes it).
     path = tmp_path / "s.sqlite3"
     impl = SQLiteStore(path, recategorize_chunk=2)

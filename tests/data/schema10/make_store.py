@@ -157,7 +157,7 @@ async def write(path: Path) -> None:
         await store.close()
 
 
-# What the ActivityWatch API's own connection wrote afterwards (as server/aw_compat.py
+# What the ActivityWatch API's own connection wrote afterwards (as activitywatch/sqlite.py
 # does): the store's triggers leave it in rollup_pending until its next write.
 OTHER_WRITER = [
     "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, idle) VALUES "
