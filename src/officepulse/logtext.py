@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import re
 
+from officepulse.logjson import JsonFormatter
+
 # C0 and C1 controls and DEL; the Unicode line and paragraph separators; the marks and
 # overrides that reorder text (a "Trojan Source" title could show its words in another
 # order). Zero-width joiners and the like are left alone: emoji need them.
@@ -63,8 +65,9 @@ class EscapingFormatter(logging.Formatter):
         return escape_block(super().formatStack(stack_info))
 
 
-def configure(level: str, fmt: str, datefmt: str) -> None:
-    """Log to stderr at ``level`` through the escaping formatter."""
+def configure(level: str, fmt: str, datefmt: str, *, json: bool = False) -> None:
+    """Log to stderr at ``level`` through the escaping formatter, or with ``json`` one
+    JSON object per line (logjson.py)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(EscapingFormatter(fmt, datefmt))
+    handler.setFormatter(JsonFormatter() if json else EscapingFormatter(fmt, datefmt))
     logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -90,6 +90,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     agent_download_url: str | None = None
     agent_min_version: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Service operation (ops/): log lines for collectors; who else may read /metrics.
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: Annotated[str, msgspec.Meta(min_length=16)] | None = None
 
     def __post_init__(self) -> None:
         for entry in self.trusted_proxies or ():
@@ -189,6 +192,7 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     refused_retry: PositiveSeconds = 300.0
     tray: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
 
 
 HELP: dict[str, str] = {
@@ -231,6 +235,10 @@ HELP: dict[str, str] = {
     "trusted_proxies": "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies "
     "whose X-Forwarded-For and PROXY protocol headers say who the client is; default: none",
     "log_level": "debug, info, warning or error",
+    "log_format": "text (readable lines) or json (one object per line: time, level, logger, "
+    "message, and the agent, gateway and request ids where there are some)",
+    "metrics_token": "a secret of 16 characters or more: a request to /metrics with "
+    "`Authorization: Bearer` and it is answered from anywhere (without it, from loopback only)",
     "agent_latest_version": "the current officepulse agent's version (like 0.2.0): agents "
     "that are older show that an update is available, in their tray and log",
     "agent_download_url": "where people get the current agent (an http:// or https:// "

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     agent_settings = load_agent_settings(flags, args.env_file, bad_file_ok=probing)
     if probing:
         return _probe(agent_settings)
-    configure_logging(agent_settings.log_level)
+    configure_logging(agent_settings.log_level, agent_settings.log_format)
     if agent_settings.tray:
         done = desktop_cli.run_tray(flags, args.env_file)
         if done is not None:

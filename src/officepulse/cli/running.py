@@ -10,9 +10,14 @@ from typing import Any
 from officepulse import logtext
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     # Escaping: what clients send (names, titles, logins) cannot forge a log line.
-    logtext.configure(level, "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    logtext.configure(
+        level,
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        "%H:%M:%S",
+        json=log_format == "json",
+    )
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     flags = setting_flags(args, ServerSettings)
     settings = load(ServerSettings, flags, env_file=args.env_file)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     trouble = database_choice.problem(settings.database)
     if trouble is not None:
         print(f"officepulse server: {trouble}", file=sys.stderr)

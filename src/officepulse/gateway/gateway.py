@@ -18,6 +18,8 @@ from officepulse.gateway.admission import Admission
 from officepulse.gateway.agents import AgentState
 from officepulse.gateway.ingest import Ingest
 from officepulse.gateway.limits import LimitRules, Limits, TokenBucket, Violation
+from officepulse.logcontext import agent_id as agent_id_var
+from officepulse.ops.counts import GatewayCounts, backfilling
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
@@ -100,6 +102,11 @@ class AgentConnection:
         # Set when this connection is being let go (replaced, failed): a reader
         # waiting for a commit slot must not wait for ever.
         self.closing = asyncio.Event()
+        # When its last span batch came (ms, the batch's clock) and how old its newest
+        # span was then: back-fill or live (ops/counts.py, read at scrape time only).
+        self.last_batch_ms = 0
+        self.behind_ms = 0
+        self.committing = 0  # the commit ``acknowledge`` waits for (0 or 1)
 
     async def take_slot(self) -> bool:
         """Wait for room for one more commit; False if the connection is closing."""
@@ -162,6 +169,7 @@ class AgentConnection:
         """Send each Ack once its commit is durable, in order."""
         while True:
             commit, seq = await self.acks.get()
+            self.committing = 1
             try:
                 await commit
             except StoreRefused:
@@ -181,6 +189,7 @@ class AgentConnection:
                 )
                 return
             finally:
+                self.committing = 0
                 self.inflight.release()
             self.conv.ack(seq)
             await self.flush()
@@ -216,6 +225,29 @@ class Gateway:
         self.socket_of = socket_of
         self.limits = Limits(limit_rules(settings))
         self.connections: dict[str, AgentConnection] = {}
+        # Plain counts for /metrics (ops/metrics.py reads them through ``counts``):
+        # connections closed unserved, by close code.
+        self.refused: dict[int, int] = {}
+
+    def _count_refused(self, code: int) -> None:
+        self.refused[code] = self.refused.get(code, 0) + 1
+
+    def counts(self) -> GatewayCounts:
+        """What /metrics shows of the agents' side, read when it is scraped."""
+        now_ms = int(self.ingest.clock() * 1000)
+        conns = list(self.connections.values())
+        ingest = self.ingest
+        return GatewayCounts(
+            agents_connected=len(conns),
+            agents_backfilling=sum(
+                backfilling(c.last_batch_ms, c.behind_ms, now_ms) for c in conns
+            ),
+            commits_pending=sum(c.acks.qsize() + c.committing for c in conns),
+            heartbeats=ingest.heartbeats,
+            spans_stored=ingest.spans_stored,
+            spans_refused=ingest.spans_refused,
+            refused=dict(self.refused),
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # permessage-deflate is used when the agent asks for it (the officepulse
@@ -235,6 +267,7 @@ class Gateway:
                 refused.reason,
                 refused.code,
             )
+            self._count_refused(refused.code)
             await ws.close(code=refused.code, message=refused.reason.encode())
             return ws
         # Served in a task of its own: each message wakes the task that waits for it and
@@ -300,6 +333,7 @@ class Gateway:
                     await conn.flush()
                 close = conv.close
                 if close is not None:
+                    self._count_refused(close.code)
                     log.info("closing agent connection from %s: %s", peer, close.reason)
                     await ws.close(code=close.code, message=close.reason.encode())
                     break
@@ -326,6 +360,7 @@ class Gateway:
             violation.reason,
             violation.code,
         )
+        self._count_refused(violation.code)
         conn.closing.set()
         conv = conn.conv
         if conv.state is State.OPEN:
@@ -373,6 +408,9 @@ class Gateway:
                 conv.reject(late)
                 return
             conv.accept(self._welcome(hello.v, conn.state.seq))
+            # Every log line of this connection's task from here on names the agent
+            # (logjson.py); the task is this connection's alone (``handle``).
+            agent_id_var.set(hello.agent_id)
             log.info(
                 "agent %s (%s on %s) connected from %s, protocol v%d",
                 hello.agent_id,
@@ -390,6 +428,10 @@ class Gateway:
             except ProtocolError as exc:
                 conv.fail(exc)
                 return
+            newest = state.current
+            if newest is not None:
+                conn.last_batch_ms = int(self.ingest.clock() * 1000)
+                conn.behind_ms = conn.last_batch_ms - newest.end_ms
             refused = [n for n in notes if n.code == "span-refused"]
             if refused:
                 log.warning(

@@ -9,6 +9,7 @@ itself (online, seen, offline, shown) is the owner's, ``Agents``: ingest tells i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -35,15 +36,31 @@ def _zoned(span: Span, tz: str) -> Span:
     return span if span.tz is not None else Span(span.start_ms, span.end_ms, span.activity, tz)
 
 
+def _unobserved(seconds: float) -> None:
+    return None
+
+
 class Ingest:
     def __init__(
-        self, store: Store, agents: Agents, *, pulsetime: float, clock: Callable[[], float]
+        self,
+        store: Store,
+        agents: Agents,
+        *,
+        pulsetime: float,
+        clock: Callable[[], float],
+        commit_seconds: Callable[[float], None] = _unobserved,
     ) -> None:
         self.store = store
         self.agents = agents
         self.pulsetime_ms = int(pulsetime * 1000)
         self.clock = clock
+        # Plain counts, read by /metrics at scrape time (ops/counts.py): what a heartbeat
+        # pays for metrics is one integer addition.
         self.heartbeats = 0
+        self.spans_stored = 0
+        self.spans_refused = 0
+        # Each commit's time to durable, in seconds (ops/metrics.py's histogram).
+        self.commit_seconds = commit_seconds
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -101,6 +118,8 @@ class Ingest:
         current = _zoned(result.current, tz)
         self.store.save_span(state.info.id, current)
         state.current = current
+        if previous is None or previous.start_ms != current.start_ms:
+            self.spans_stored += 1  # a new span: extending one stores none
         moved = previous is None or result.switched or previous.start_ms != current.start_ms
         return None, moved
 
@@ -126,6 +145,7 @@ class Ingest:
             span = Span(to_ms(item.start), to_ms(item.end), item.activity, tz)
             implausible = span_refusal(span.start_ms, span.end_ms, now_ms)
             if implausible is not None:
+                self.spans_refused += 1
                 notes.append(
                     Note(
                         "span-refused",
@@ -157,7 +177,10 @@ class Ingest:
     async def commit(self, state: AgentState, rows: list[Span], seq: int) -> None:
         """Store the rows ``take_spans`` gave, with the sequence number they complete, in one
         durable commit (the gateway acknowledges ``seq`` once it returns)."""
+        started = time.perf_counter()
         await self.store.commit_spans(state.info.id, rows, seq)
+        self.commit_seconds(time.perf_counter() - started)
+        self.spans_stored += len(rows)
 
     async def presence(self, state: AgentState, presence: Presence) -> None:
         now_ms = self._now_ms()

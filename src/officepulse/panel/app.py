@@ -51,6 +51,7 @@ class Panel:
         auth_mode: str,
         agents_changed: Callable[[], Awaitable[None]],
         clock: Callable[[], float],
+        fanout_seconds: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,6 +66,7 @@ class Panel:
             ),
             self.views.count,
             settings.browser_send_timeout,
+            *([fanout_seconds] if fanout_seconds is not None else []),
         )
         self.dashboards = Dashboards(settings.max_browsers, settings.max_browsers_per_ip)
         self.socket = DashboardSocket(

@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from officepulse.ops.counts import PanelCounts
 from officepulse.security.access import Viewer, token_hash
 from officepulse.store.base import Store
 
@@ -46,12 +47,18 @@ class Dashboards:
         self.max_per_ip = max_per_ip
         self.open: set[Dashboard] = set()
         self._per_ip: Counter[str] = Counter()
+        self.refused = 0  # for /metrics (ops/counts.py)
+
+    def counts(self) -> PanelCounts:
+        return PanelCounts(dashboards_connected=len(self.open), dashboards_refused=self.refused)
 
     def refusal(self, ip: str) -> str | None:
-        """Why one more dashboard from ``ip`` is refused, or None."""
+        """Why one more dashboard from ``ip`` is refused, or None (each refusal counted)."""
         if len(self.open) >= self.max_total:
+            self.refused += 1
             return f"too many dashboards open ({self.max_total}); try again later"
         if self._per_ip[ip] >= self.max_per_ip:
+            self.refused += 1
             return f"too many dashboards open from {ip} ({self.max_per_ip}); try again later"
         return None
 

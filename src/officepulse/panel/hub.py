@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,10 @@ Level = Callable[[str], Visibility]
 
 def everything(agent_id: str) -> Visibility:
     return "full"
+
+
+def _unobserved(seconds: float) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,12 @@ def removal(agent_id: str) -> Fragment:
 
 class BrowserQueue:
     def __init__(
-        self, send: Send, known: set[str], send_timeout: float, level: Level = everything
+        self,
+        send: Send,
+        known: set[str],
+        send_timeout: float,
+        level: Level = everything,
+        observe: Callable[[float], None] = _unobserved,
     ) -> None:
         self.send = send
         self.level = level
@@ -64,11 +74,17 @@ class BrowserQueue:
         self.extra: str = ""
         self.wakeup = asyncio.Event()
         self.closed = False
+        # Fan-out latency (ops/metrics.py): from when the oldest change now pending
+        # reached the hub (time.perf_counter) until it is sent.
+        self.observe = observe
+        self.since: float | None = None
 
-    def offer(self, fragment: Fragment, extra: str) -> None:
+    def offer(self, fragment: Fragment, extra: str, at: float | None = None) -> None:
         # Replacing the entry is the coalescing: only the newest state matters.
         self.pending[fragment.agent_id] = fragment
         self.extra = extra
+        if self.since is None:
+            self.since = time.perf_counter() if at is None else at
         self.wakeup.set()
 
     async def run(self) -> bool:
@@ -78,6 +94,7 @@ class BrowserQueue:
             self.wakeup.clear()
             pending, self.pending = self.pending, {}
             extra, self.extra = self.extra, ""
+            since, self.since = self.since, None
             parts = []
             for agent_id, fragment in pending.items():
                 parts.append(fragment.for_browser(agent_id in self.known))
@@ -92,6 +109,8 @@ class BrowserQueue:
             try:
                 async with asyncio.timeout(self.send_timeout):
                     await self.send("".join(parts))
+                if since is not None:
+                    self.observe(time.perf_counter() - since)
             except TimeoutError:
                 log.warning(
                     "a dashboard fell behind by %.1f s; disconnecting it", self.send_timeout
@@ -108,10 +127,13 @@ class Hub:
         render_person: Callable[[AgentView, Visibility], str],
         render_count: Callable[[list[AgentView]], str],
         send_timeout: float,
+        fanout_seconds: Callable[[float], None] = _unobserved,
     ) -> None:
         self.render_person = render_person
         self.render_count = render_count
         self.send_timeout = send_timeout
+        # Each dashboard's send's delay since the change reached the hub, in seconds.
+        self.fanout_seconds = fanout_seconds
         self._views: dict[str, AgentView] = {}
         self.browsers: set[BrowserQueue] = set()
 
@@ -127,6 +149,7 @@ class Hub:
         return list(self._views.values())
 
     async def on_presence(self, payload: bytes) -> None:
+        at = time.perf_counter()
         view = decode_view(payload)
         if view.listed:
             self._views[view.id] = view
@@ -134,9 +157,9 @@ class Hub:
             return  # not on any dashboard of this hub
         if not self.browsers:
             return  # nobody to show it to: skip the rendering
-        self._fan_out(view, self.render_count(self.views()))
+        self._fan_out(view, self.render_count(self.views()), at)
 
-    def _fan_out(self, view: AgentView, count: str) -> None:
+    def _fan_out(self, view: AgentView, count: str, at: float | None = None) -> None:
         # One rendering per audience, not per browser: at most one per visibility level
         # (the person themself sees "full", everyone else the level the person chose).
         rendered: dict[Visibility, Fragment] = {}
@@ -146,7 +169,7 @@ class Hub:
             fragment = gone or rendered.get(level)
             if fragment is None:
                 fragment = rendered[level] = Fragment(view.id, self.render_person(view, level))
-            browser.offer(fragment, count)
+            browser.offer(fragment, count, at)
 
     def resend_all(self) -> None:
         """Every card again to every dashboard: who may see what has changed."""
@@ -160,7 +183,7 @@ class Hub:
     def attach(self, send: Send, level: Level = everything) -> BrowserQueue:
         """A new dashboard; the caller has sent it every agent of ``views()``, each
         at ``level``."""
-        queue = BrowserQueue(send, set(self._views), self.send_timeout, level)
+        queue = BrowserQueue(send, set(self._views), self.send_timeout, level, self.fanout_seconds)
         self.browsers.add(queue)
         return queue
 

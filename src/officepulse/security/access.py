@@ -59,6 +59,13 @@ class Access(enum.Enum):
     # Admins only; open mode: anyone, as the whole dashboard is until accounts exist
     # (the agents page and the category rules: what a single-user install needs).
     MANAGE = "manage"
+    # Health checks (ops/health.py): anyone, always, and no session is looked up: they
+    # answer while the store is down, and say nothing of people.
+    PROBE = "probe"
+    # /metrics (ops/metrics.py): loopback, or anyone sending the metrics_token as a
+    # Bearer token. Not a person's session: Prometheus has none, and the counts name no
+    # one but say how busy the office is.
+    METRICS = "metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,10 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("POST", "/agents/{agent_id}/{action}"): Access.MANAGE,
     ("POST", "/tokens"): Access.MANAGE,
     ("POST", "/tokens/{token_id}/revoke"): Access.MANAGE,
+    # Running it as a service (ops/).
+    ("GET", "/healthz"): Access.PROBE,
+    ("GET", "/readyz"): Access.PROBE,
+    ("GET", "/metrics"): Access.METRICS,
 }
 # Whole namespaces that belong to one policy.
 PREFIXES: tuple[tuple[str, Policy], ...] = (("/api/0/", Access.AW_LOOPBACK),)
@@ -147,6 +158,30 @@ def is_loopback(remote: str | None) -> bool:
         return remote is not None and ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
+
+
+# Headers a reverse proxy adds: a request that carries one came through a proxy, so its
+# loopback address is the proxy's, not the client's (trusted_proxies, when set, has
+# already put the client's own address in request.remote).
+_RELAYED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
+    """Why this request may not read /metrics (Access.METRICS), or None."""
+    sent = request.headers.get("Authorization", "")
+    if token is not None and sent.startswith("Bearer "):
+        if hmac.compare_digest(sent[7:].strip().encode(), token.encode()):
+            return None
+        return error(401, "wrong metrics token")
+    if is_loopback(request.remote) and not any(h in request.headers for h in _RELAYED):
+        return None
+    if token is None:
+        return error(
+            403,
+            "metrics answer on this machine (loopback) only; set metrics_token "
+            "to read them from elsewhere with a Bearer token",
+        )
+    return error(401, "send the metrics_token as `Authorization: Bearer TOKEN`")
 
 
 def safe_next(target: str | None) -> str:
@@ -230,9 +265,12 @@ def _agent_param(request: web.Request, detail: Detail) -> str | None:
 class AccessControl:
     """The middleware, and what handlers ask of it (the viewer, the directory, audit)."""
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float], *, metrics_token: str | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.metrics_token = metrics_token
         self._locked = False
         self._rules: RuleSet | None = None
 
@@ -314,6 +352,12 @@ class AccessControl:
         if policy is None:
             log.error("no access policy for %s %s: refused", request.method, request.path)
             return error(403, f"no access policy for {request.method} {request.path}")
+        # Before the viewer is read: these two answer without the store.
+        if policy is Access.PROBE:
+            return await handler(request)
+        if policy is Access.METRICS:
+            denied = metrics_refusal(request, self.metrics_token)
+            return denied if denied is not None else await handler(request)
         viewer = await self.viewer(request)
         request[VIEWER] = viewer
         refusal = await self._check(request, policy, viewer)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from officepulse.activitywatch.http import AwApi
 from officepulse.bus.base import Bus
+from officepulse.bus.counted import CountedBus
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
 from officepulse.gateway.admission import Admission
@@ -25,6 +26,9 @@ from officepulse.gateway.agents import Agents
 from officepulse.gateway.control import AgentControl
 from officepulse.gateway.gateway import Gateway
 from officepulse.gateway.ingest import Ingest
+from officepulse.ops.health import Health, running_check, store_check
+from officepulse.ops.metrics import Metrics
+from officepulse.ops.request_ids import request_ids
 from officepulse.panel.app import Panel
 from officepulse.panel.hub import Hub
 from officepulse.security.access import AccessControl
@@ -59,11 +63,20 @@ class Server:
         self.settings = settings
         self.clock = clock
         self.store: Store = store if store is not None else store_from_url(settings.database)
-        self.bus: Bus = bus if bus is not None else MemoryBus()
+        # Counted for /metrics, whichever bus it is (bus/counted.py).
+        self.bus = CountedBus(bus if bus is not None else MemoryBus())
+        # This process's own metrics registry (ops/metrics.py); each part counts its own.
+        self.metrics = Metrics("server")
         # The one owner of agent state: every path that saves an agent or publishes its
         # presence (ingest, control, the ActivityWatch API) goes through it.
         self.agents = Agents(self.store, self.bus)
-        self.ingest = Ingest(self.store, self.agents, pulsetime=settings.pulsetime, clock=clock)
+        self.ingest = Ingest(
+            self.store,
+            self.agents,
+            pulsetime=settings.pulsetime,
+            clock=clock,
+            commit_seconds=self.metrics.commit_seconds.observe,
+        )
         self.auth_mode = settings.agent_auth_mode()
         self.admission = Admission(
             self.store,
@@ -81,7 +94,7 @@ class Server:
             required=self.auth_mode == "required",
             clock=clock,
         )
-        self.access = AccessControl(self.store, clock)
+        self.access = AccessControl(self.store, clock, metrics_token=settings.metrics_token)
         self.panel = Panel(
             settings,
             self.store,
@@ -90,6 +103,16 @@ class Server:
             auth_mode=self.auth_mode,
             agents_changed=self.control.poll,  # this process acts at once; others poll
             clock=clock,
+            fanout_seconds=self.metrics.fanout_seconds.observe,
+        )
+        self.metrics.watch_gateway(self.gateway.counts)
+        self.metrics.watch_panel(self.panel.dashboards.counts)
+        self.metrics.watch_bus(self.bus.counts)
+        self.health = Health(
+            {
+                "store": store_check(self.store.schema_version),
+                "bus": running_check("bus", lambda: self.bus.running),
+            }
         )
         self.retention = Retention(self.store, settings.retention_days, clock)
         self.activitywatch = AwApi(
@@ -123,12 +146,14 @@ class Server:
         # Every request passes the Host/Origin guard, then the access control
         # (security/access.py: its route table); behind trusted proxies it is first given
         # its real client, which per-IP limits, the loopback check and logs see.
-        middlewares = [guard(self.hosts), self.access.middleware]
+        # Each request gets its id for the logs first (ops/request_ids.py).
+        middlewares = [request_ids, guard(self.hosts), self.access.middleware]
         if self.sockets.trusted:
             middlewares.insert(0, self.sockets.middleware())
         app = web.Application(middlewares=middlewares)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_routes(self.panel.routes())
+        app.router.add_routes([*self.health.routes(), *self.metrics.routes()])
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
@@ -172,6 +197,7 @@ class Server:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
 
     async def _shutdown(self, app: web.Application) -> None:
+        self.health.stopping = True
         await self.control.stop()
         if self._retention_task is not None:
             self._retention_task.cancel()

@@ -1061,6 +1061,10 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         rows = await self._read("SELECT acked_seq FROM agents WHERE id = %s", (agent_id,))
         return int(rows[0][0]) if rows else 0
 
+    async def schema_version(self) -> tuple[int, int]:
+        rows = await self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version", fresh=False)
+        return int(rows[0][0]), SCHEMA_VERSION
+
     async def flush(self) -> None:
         """Return once everything queued so far is durably stored."""
         assert self._wake is not None, "store is not open"

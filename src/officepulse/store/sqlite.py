@@ -942,6 +942,10 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
     async def flush(self) -> None:
         await asyncio.to_thread(self._write_pending)
 
+    async def schema_version(self) -> tuple[int, int]:
+        rows = await self._read("PRAGMA user_version", fresh=False)
+        return int(str(rows[0][0])), SCHEMA_VERSION
+
     def _write_loop(self) -> None:
         while not self._stopping:
             self._wake.wait(self.flush_interval)
