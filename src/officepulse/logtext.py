@@ -18,12 +18,11 @@ from __future__ import annotations
 import logging
 import re
 
-from officepulse.logjson import JsonFormatter
-
 # C0 and C1 controls and DEL; the Unicode line and paragraph separators; the marks and
 # overrides that reorder text (a "Trojan Source" title could show its words in another
 # order). Zero-width joiners and the like are left alone: emoji need them.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+UNSAFE = _UNSAFE  # for logjson.py, which escapes the same characters its own way
 _UNSAFE_BUT_NEWLINE = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 )
@@ -65,9 +64,11 @@ class EscapingFormatter(logging.Formatter):
         return escape_block(super().formatStack(stack_info))
 
 
-def configure(level: str, fmt: str, datefmt: str, *, json: bool = False) -> None:
-    """Log to stderr at ``level`` through the escaping formatter, or with ``json`` one
-    JSON object per line (logjson.py)."""
+def configure(
+    level: str, fmt: str, datefmt: str, *, formatter: logging.Formatter | None = None
+) -> None:
+    """Log to stderr at ``level`` through the escaping formatter, or ``formatter`` when
+    given (logjson.py's ``JsonFormatter``)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if json else EscapingFormatter(fmt, datefmt))
+    handler.setFormatter(formatter or EscapingFormatter(fmt, datefmt))
     logging.basicConfig(level=level.upper(), handlers=[handler])

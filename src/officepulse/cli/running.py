@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from officepulse import logtext
+from officepulse.logjson import JsonFormatter
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
@@ -16,7 +17,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         level,
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         "%H:%M:%S",
-        json=log_format == "json",
+        formatter=JsonFormatter() if log_format == "json" else None,
     )
 
 
