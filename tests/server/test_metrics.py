@@ -68,6 +68,19 @@ def test_metrics_count_the_agents_spans_and_refusals_the_test_made(tmp_path: Pat
                 assert scrape(server)["officepulse_agents_backfilling"] == 1
             after = _waited(server, "officepulse_agents_connected", 2)
             assert after["officepulse_agents_backfilling"] == 0
+            # Heartbeats: the first starts a span, the second extends it, the third (another
+            # app) starts one more; a Ping's Pong says all three were taken.
+            with connect(server.ws_url) as ws:
+                ws.send(hello("hal"))
+                assert json.loads(ws.recv(timeout=WAIT))["type"] == "welcome"
+                for second, app in ((0, "Code"), (1, "Code"), (2, "Mail")):
+                    ts = (DAY + timedelta(hours=2, seconds=second)).isoformat()
+                    ws.send(json.dumps({"type": "heartbeat", "ts": ts, "activity": {"app": app}}))
+                ws.send(json.dumps({"type": "ping", "id": 1}))
+                assert json.loads(ws.recv(timeout=WAIT)) == {"type": "pong", "id": 1}
+                during = scrape(server)
+            assert during["officepulse_heartbeats_total"] == 3
+            assert during["officepulse_spans_stored_total"] == 25 + 2
             # An agent speaking a protocol version that does not exist: refused, 4003.
             with connect(server.ws_url) as ws:
                 ws.send(hello("dave").replace('"v": 2', '"v": 99'))
@@ -79,7 +92,7 @@ def test_metrics_count_the_agents_spans_and_refusals_the_test_made(tmp_path: Pat
                 f'officepulse_connections_refused_total{{code="{CloseCode.UNSUPPORTED_VERSION:d}"}}'
             )
             after = _waited(server, refused, 1)
-        assert after["officepulse_spans_stored_total"] == 25 == _stored_spans(server)
+        assert after["officepulse_spans_stored_total"] == 27 == _stored_spans(server)
         assert after["officepulse_spans_refused_total"] == 0
         # Three commits (the batch sent again is one too: it writes its sequence number).
         assert after["officepulse_ingest_commit_seconds_count"] == 3

@@ -226,10 +226,11 @@ class Gateway:
         self.limits = Limits(limit_rules(settings))
         self.connections: dict[str, AgentConnection] = {}
         # Plain counts for /metrics (ops/metrics.py reads them through ``counts``):
-        # connections closed unserved, by close code.
+        # connections refused or closed for a fault, by close code.
         self.refused: dict[int, int] = {}
 
     def _count_refused(self, code: int) -> None:
+        code = int(code)  # a CloseCode: its number is the label
         self.refused[code] = self.refused.get(code, 0) + 1
 
     def counts(self) -> GatewayCounts:

@@ -118,10 +118,10 @@ class Ingest:
         current = _zoned(result.current, tz)
         self.store.save_span(state.info.id, current)
         state.current = current
-        if previous is None or previous.start_ms != current.start_ms:
+        started = previous is None or previous.start_ms != current.start_ms
+        if started:
             self.spans_stored += 1  # a new span: extending one stores none
-        moved = previous is None or result.switched or previous.start_ms != current.start_ms
-        return None, moved
+        return None, started or result.switched
 
     async def take_spans(
         self, state: AgentState, batch: Spans

@@ -34,7 +34,7 @@ class GatewayCounts:
     heartbeats: int
     spans_stored: int
     spans_refused: int
-    # Agent connections the gateway closed without serving them, by close code.
+    # Agent connections the gateway refused or closed for a fault, by close code.
     refused: Mapping[int, int] = field(default_factory=dict)
 
 

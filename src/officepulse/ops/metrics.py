@@ -107,8 +107,8 @@ def _gateway(c: GatewayCounts) -> Iterator[Metric]:
     )
     refused = CounterMetricFamily(
         "officepulse_connections_refused",
-        "Agent connections the server closed without serving them, by close code "
-        "(docs/protocol.md)",
+        "Agent connections the server refused (admission, limits, handshake) or closed for "
+        "breaking the protocol, by close code (docs/protocol.md)",
         labels=["code"],
     )
     for code, count in sorted(c.refused.items()):
