@@ -15,6 +15,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.client import HTTPResponse, HTTPSConnection
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from officepulse.security.tls import ensure_dev_pair
 from officepulse.settings import ServerSettings, load
 from tests.conftest import (
+    OFFICEPULSE,
     WAIT,
     Process,
     ServerProcess,
@@ -324,6 +326,29 @@ def behind(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Ser
         server.stop()
 
 
+def first_admin(database: Path, login: str, password: str) -> subprocess.CompletedProcess[str]:
+    options = ("--login", login, "--password-stdin", "--database", str(database))
+    return subprocess.run(
+        [OFFICEPULSE, "--env-file", "/dev/null", "admin", "create", *options],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+
+def sign_in(port: int, context: ssl.SSLContext, login: str, password: str) -> HTTPResponse:
+    connection = HTTPSConnection("localhost", port, context=context, timeout=WAIT)
+    body = urlencode({"login": login, "password": password})
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    connection.request("POST", "/signin", body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
 async def _read_all(ws: ClientConnection) -> None:
     async for _ in ws:
         pass
@@ -378,3 +403,16 @@ async def test_through_the_tls_proxy_an_agent_enrolls_and_a_dashboard_goes_live(
     rows = json.loads(body)["rows"]
     got = {r["app"]: (r["seconds"], r["idle_seconds"]) for r in rows}
     assert got == expected(timeline, START, lo, hi)
+
+    # The first admin, then a sign-in through the proxy: the server knows from the
+    # proxy's X-Forwarded-Proto that the browser is on https, and marks the cookie Secure.
+    password = "a long enough password"
+    made = await asyncio.to_thread(first_admin, server.database, "lead", password)
+    assert made.returncode == 0, made.stderr
+    port = int(url.rsplit(":", 1)[1])
+    signed = await asyncio.to_thread(sign_in, port, context, "lead", password)
+    assert signed.status == 303, signed.status
+    cookie = signed.getheader("Set-Cookie") or ""
+    assert cookie.startswith("officepulse_session="), cookie
+    assert "Secure" in cookie, cookie
+    assert "HttpOnly" in cookie, cookie
