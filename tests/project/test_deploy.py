@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shlex
 import shutil
 import ssl
 import subprocess
@@ -23,6 +25,7 @@ import pytest
 from dotenv import dotenv_values
 from websockets.asyncio.client import ClientConnection, connect
 
+from officepulse.cli.database import with_store
 from officepulse.security.tls import ensure_dev_pair
 from officepulse.settings import ServerSettings, load
 from tests.conftest import (
@@ -99,7 +102,7 @@ def _for_this_machine(tmp_path: Path) -> Path:
     nats.chmod(0o755)
     folder = tmp_path / "units"
     folder.mkdir()
-    for source in UNITS.glob("*.service"):
+    for source in UNITS.glob("officepulse-*"):
         text = source.read_text()
         text = text.replace(INSTALLED, str(Path(sys.executable).parent / "officepulse"))
         text = text.replace("/usr/bin/nats-server", str(nats))
@@ -122,15 +125,18 @@ NAMES = (
     "officepulse-panel.service",
     "officepulse-nats.service",
     "officepulse-gateway@8101.service",  # an instance of the template
+    "officepulse-backup.service",
 )
 
 
+TIMER = "officepulse-backup.timer"
+
+
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    assert sorted(p.name for p in UNITS.glob("*.service")) == sorted(
-        n.replace("@8101", "@") for n in NAMES
-    )
+    shipped = sorted(p.name for p in UNITS.iterdir())
+    assert shipped == sorted([*(n.replace("@8101", "@") for n in NAMES), TIMER])
     folder = _for_this_machine(tmp_path)
-    done = _verify(*(folder / n for n in NAMES))
+    done = _verify(*(folder / n for n in (*NAMES, TIMER)))
     # Unknown keys and bad values are only warnings: nothing may be said at all.
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
 
@@ -158,8 +164,8 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         assert keys.get("StateDirectory"), name
         assert keys.get("User") == ["officepulse"] or keys.get("DynamicUser") == ["yes"], name
         (command,) = keys["ExecStart"]
-        if "officepulse" in command.split()[0]:
-            assert command.startswith(f"{INSTALLED} --env-file {ENV_FILE} "), name
+        if "officepulse" in command.split()[0] or name == "officepulse-backup.service":
+            assert f"{INSTALLED} --env-file {ENV_FILE} " in command, name
         # systemd's own review of the sandbox, offline: "OK" is below 2 of 10.
         review = subprocess.run(
             ["systemd-analyze", "security", "--offline=true", str(folder / name)],
@@ -171,6 +177,44 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         level = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", review.stdout)
         assert level is not None, review.stdout + review.stderr
         assert float(level.group(1)) < 2.0, (name, level.group(0))
+
+
+def _systemd_unescaped(command: str) -> str:
+    return command.replace("%%", "%").replace("$$", "$")
+
+
+def test_the_nightly_backup_unit_runs_its_commands(tmp_path: Path) -> None:
+    """The backup unit's commands as systemd would run them (unescaped), with this
+    machine's paths: today's backup is made, one older than two weeks is removed."""
+    state = tmp_path / "state"
+    (state / "backups").mkdir(parents=True)
+    database = state / "office.sqlite3"
+    asyncio.run(with_store(str(database), _nothing))
+    settings = tmp_path / "officepulse.env"
+    settings.write_text(f"OFFICEPULSE_DATABASE={database}\n")
+    old = state / "backups" / "office-2026-01-01.backup"
+    old.write_bytes(b"")
+    stamp = datetime.now().timestamp() - 20 * 86_400
+    os.utime(old, (stamp, stamp))
+    keys = unit("officepulse-backup.service")
+    for key in ("ExecStart", "ExecStartPost"):
+        (command,) = keys[key]
+        command = _systemd_unescaped(command)
+        command = command.replace(INSTALLED, str(Path(sys.executable).parent / "officepulse"))
+        command = command.replace(ENV_FILE, str(settings)).replace(
+            "/var/lib/officepulse", str(state)
+        )
+        done = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, timeout=WAIT, check=False
+        )
+        assert done.returncode == 0, (key, done.stderr)
+    made = sorted(p.name for p in (state / "backups").iterdir())
+    assert made == [f"office-{datetime.now():%Y-%m-%d}.backup"]
+    assert (state / "backups" / made[0]).read_bytes().startswith(b"SQLite format 3\x00")
+
+
+async def _nothing(_store: object) -> None:
+    return None
 
 
 # -- nginx and Caddy in front of a real server ----------------------------------------
@@ -272,8 +316,6 @@ def test_the_caddyfile_as_shipped_is_valid_and_formatted(tmp_path: Path) -> None
 
 
 def _root() -> bool:
-    import os
-
     return os.geteuid() == 0
 
 
