@@ -345,6 +345,32 @@ def test_restore_refuses_what_is_not_an_officepulse_backup_and_keeps_a_database(
     assert not fresh.exists()
     assert [p.name for p in fresh.parent.iterdir()] == []  # no staged copy left behind
 
+    # PostgreSQL: the programs it needs, and the password never said.
+    secret = "postgresql://op:s3cret-word@127.0.0.1:1/office"
+    dump = tmp_path / "office.pgdump"
+    missing = officepulse("backup", str(dump), "--database", secret, "--pg-bin", str(tmp_path))
+    assert missing.returncode == 1
+    assert f"pg_dump is not in {tmp_path}; install PostgreSQL's client programs" in missing.stderr
+    assert f"PGPASSWORD=... pg_dump --format=custom --no-owner --file {dump}" in missing.stderr
+    assert "s3cret-word" not in missing.stderr + missing.stdout
+    fake = tmp_path / "pg_dump"
+    seen = tmp_path / "seen"
+    fake.write_text(
+        f'#!/bin/sh\necho "$*" > {seen}\necho "$PGPASSWORD" >> {seen}\n'
+        "echo 'pg_dump: error: connection refused' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    failed = officepulse("backup", str(dump), "--database", secret, "--pg-bin", str(tmp_path))
+    assert failed.returncode == 1
+    assert "pg_dump failed: pg_dump: error: connection refused" in failed.stderr
+    assert f"--file {dump} --dbname" in failed.stderr, failed.stderr
+    assert "s3cret-word" not in failed.stderr + failed.stdout
+    assert not dump.exists()
+    assert not list(tmp_path.glob(".office.pgdump*"))
+    arguments, password = seen.read_text().splitlines()
+    assert "s3cret-word" not in arguments  # not for `ps` to show: in its environment
+    assert password == "s3cret-word"
+
     # With --force, a database no program has open is replaced by the backup.
     assert officepulse("tokens", "create", "--database", str(database)).returncode == 0
     tokens = officepulse("tokens", "list", "--database", str(database)).stdout.splitlines()
@@ -405,6 +431,9 @@ async def test_a_postgresql_backup_under_load_restores_into_a_fresh_database(
         assert all(acked[a] % BATCH == 0 and acked[a] >= 4 * BATCH for a in CLIENTS)
         assert totals == client_totals(acked)
         assert totals != client_totals(feeders.acked)  # the source moved on after the dump
+        print(
+            f"\n{made.stdout.strip()}\n  agents in the dump: {acked}\n  at the end: {feeders.acked}"
+        )
     finally:
         with suppress(Exception):
             postgres_cluster.drop_database(fresh)

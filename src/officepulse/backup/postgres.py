@@ -65,7 +65,9 @@ def restore_command(source: Path, url: str, clean: bool, pg_restore: str = "pg_r
     return Command([*argv, "--dbname", conninfo, str(source)], env)
 
 
-def _run(command: Command, what: str) -> None:
+def _run(command: Command, what: str, shown: Command | None = None) -> None:
+    """Run ``command``; a failure says ``shown`` (the command as the person would type
+    it: the backup's own name, not the temporary one written first)."""
     try:
         done = subprocess.run(
             command.argv,
@@ -78,7 +80,8 @@ def _run(command: Command, what: str) -> None:
         raise BackupError(f"cannot run {command.argv[0]}: {exc.strerror}") from exc
     if done.returncode != 0:
         said = done.stderr.strip() or f"exit status {done.returncode}"
-        raise BackupError(f"{what} failed: {said}", hint=f"the command was: {command.shown()}")
+        said_command = (shown or command).shown()
+        raise BackupError(f"{what} failed: {said}", hint=f"the command was: {said_command}")
 
 
 def _needed(name: str, bin_dir: Path | None, command: Command) -> str:
@@ -107,15 +110,14 @@ def backup(url: str, target: Path, bin_dir: Path | None, replace: bool = False) 
         )
     staged = target.with_name(f".{target.name}.backup-{os.getpid()}")
     pg_dump = _needed("pg_dump", bin_dir, dump_command(url, target))
-    command = dump_command(url, staged, pg_dump)
+    shown = dump_command(url, target, pg_dump)
     began = time.perf_counter()
     try:
-        _run(command, "pg_dump")
+        _run(dump_command(url, staged, pg_dump), "pg_dump", shown)
         staged.chmod(0o600)
         staged.replace(target)
     finally:
         staged.unlink(missing_ok=True)
-    shown = dump_command(url, target, pg_dump)
     return Dumped(shown, target.stat().st_size, time.perf_counter() - began)
 
 
