@@ -155,7 +155,9 @@ class SocketGate:
 
     def middleware(self) -> Middleware:
         """Gives each request its real client as ``request.remote``: the nearest hop that
-        is not a trusted proxy (proxies.py), from X-Forwarded-For and PROXY headers."""
+        is not a trusted proxy (proxies.py), from X-Forwarded-For and PROXY headers; and,
+        from a trusted proxy that terminates TLS, the scheme the client used
+        (X-Forwarded-Proto), so that the session cookie is marked Secure behind it."""
 
         @web.middleware
         async def real_client(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -168,8 +170,11 @@ class SocketGate:
             if proxied is not None:
                 hops.append(proxied)
             client = self.trusted.client([*hops, peer])
-            if client != peer:
-                request = request.clone(remote=client)
+            # The outermost proxy's word: the one the client spoke to.
+            said = request.headers.get(hdrs.X_FORWARDED_PROTO, "").split(",")[0].strip().lower()
+            scheme = said if said in ("http", "https") else request.scheme
+            if client != peer or scheme != request.scheme:
+                request = request.clone(remote=client, scheme=scheme)
             return await handler(request)
 
         return real_client
