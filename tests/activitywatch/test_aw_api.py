@@ -16,8 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from officepulse.activitywatch.http import AW_API
 from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
-from tests.conftest import WAIT, ServerProcess
-from tests.test_aw_support import (
+from tests.support.aw import (
     STORES,
     T0,
     AwServer,
@@ -30,9 +29,11 @@ from tests.test_aw_support import (
     request,
     usage,
 )
+from tests.support.processes import WAIT
+from tests.support.servers import ServerProcess
 
 pytestmark = needs_aw
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 
 def q(offset: float) -> str:

@@ -16,8 +16,7 @@ import pytest
 
 from officepulse.activitywatch.importer import import_file
 from officepulse.store import store_from_url
-from tests.conftest import OFFICEPULSE, clean_env
-from tests.test_aw_support import (
+from tests.support.aw import (
     CODE,
     DATA,
     OFFICE_DAY_SPANS,
@@ -39,8 +38,9 @@ from tests.test_aw_support import (
     usage,
     window_watcher,
 )
+from tests.support.processes import OFFICEPULSE, clean_env
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 
 @pytest.fixture(params=STORES)

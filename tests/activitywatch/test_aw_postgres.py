@@ -30,8 +30,7 @@ from officepulse.activitywatch.projection import HostEvent, project
 from officepulse.activitywatch.tables import AwTables
 from officepulse.core.categories import Rule
 from officepulse.store.postgres import PostgresStore
-from tests.test_aw_heartbeats import post_all, random_beats, shape
-from tests.test_aw_support import (
+from tests.support.aw import (
     T0,
     at,
     aw_server,
@@ -42,8 +41,9 @@ from tests.test_aw_support import (
     stored_spans,
     usage,
 )
+from tests.support.aw_heartbeats import post_all, random_beats, shape
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 S = 1_000_000  # µs in a second
 

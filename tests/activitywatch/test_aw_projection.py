@@ -41,7 +41,7 @@ from officepulse.store.base import Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 S = 1_000_000  # µs in a second
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import WAIT, ServerProcess
-from tests.test_aw_support import (
+from tests.support.aw import (
     CODE,
     OFFICE_DAY_SPANS,
     OFFICE_DAY_USAGE,
@@ -36,9 +35,11 @@ from tests.test_aw_support import (
     window_watcher,
     without_ids,
 )
+from tests.support.processes import WAIT
+from tests.support.servers import ServerProcess
 
 pytestmark = needs_aw
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 
 Servers = tuple[AwServer, ServerProcess, Path, Path | str]

@@ -9,7 +9,6 @@ on (PYTHONPROFILEIMPORTTIME); the test reads that log."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import ServerProcess, start_agent, stop, wait_until
+from tests.support.agent_imports import imported
+from tests.support.processes import stop, wait_until
+from tests.support.servers import ServerProcess, start_agent
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,8 +39,6 @@ NOT_FOR_THIS_AGENT = {
 }
 # Loaded for sure by this agent: if these are missing, the log was not read.
 USED = ("websockets", "Xlib", "sqlite3", "msgspec", "jeepney")
-
-IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)$")
 
 
 # A session bus that starts no services: no <servicedir>, no <standard_session_servicedirs/>.
@@ -77,11 +76,6 @@ def bare_bus(tmp_path: Path) -> Iterator[str]:
         yield address
     finally:
         stop(daemon)
-
-
-def imported(output: str) -> set[str]:
-    """The top-level packages named in Python's import log."""
-    return {m[1].split(".")[0] for line in output.splitlines() if (m := IMPORT_LINE.match(line))}
 
 
 def test_a_running_agent_loads_only_what_it_uses(

@@ -8,21 +8,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import ServerProcess, start_agent, stop, wait_until
+from tests.support.processes import stop, wait_until
+from tests.support.servers import ServerProcess, start_agent
+from tests.support.usage_query import TODAY
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(90)
-_now = datetime.now(UTC)
-TODAY = urlencode(
-    {"start": (_now - timedelta(days=1)).isoformat(), "end": (_now + timedelta(days=1)).isoformat()}
-)
 
 
 def current(server: ServerProcess, agent_id: str) -> dict[str, object] | None:

@@ -31,7 +31,7 @@ from officepulse.agent.autostart import (
     windows_command,
 )
 from officepulse.agent.launch import agent_head
-from tests.conftest import OFFICEPULSE, clean_env
+from tests.support.processes import OFFICEPULSE, clean_env
 
 GENERATOR = Path("/usr/lib/systemd/user-generators/systemd-xdg-autostart-generator")
 # Words a start-up command may hold: spaces, quotes, %-escapes of URLs, a name with an
@@ -69,7 +69,7 @@ def test_the_command_starts_this_agent_with_the_settings_given_but_no_secret() -
 
 def test_a_packaged_agent_starts_itself_and_a_python_one_starts_python(tmp_path: Path) -> None:
     """Whatever starts the agent later runs what runs now: the packaged file with the same
-    arguments (tests/test_package.py runs it), or Python with ``-m officepulse agent``;
+    arguments (tests/project/test_package.py runs it), or Python with ``-m officepulse agent``;
     pythonw on Windows when there is one (no console window at login)."""
     packaged = agent_head(frozen=True, executable="/opt/officepulse-agent")
     assert packaged == ["/opt/officepulse-agent"]

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from officepulse.agent.browser_tabs import CHROMIUM_EXTENSION_ID, FIREFOX_EXTENSION_ID, HOST_NAME
+from tests.support import paths
 
 pytestmark = pytest.mark.timeout(120)
 
-EXTENSION = Path(__file__).parent.parent / "extension"
+EXTENSION = paths.ROOT / "extension"
 SOURCE = EXTENSION / "src"
 WEB_EXT = EXTENSION / "node_modules" / ".bin" / "web-ext"
 

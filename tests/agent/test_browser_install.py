@@ -31,10 +31,10 @@ from officepulse.agent.browser_tabs import (
     Tabs,
 )
 from officepulse.agent.native_host import encode_message
-from tests.conftest import OFFICEPULSE, WAIT, clean_env
-from tests.test_native_host import address, listening, runtime, tab, titles, until
+from tests.support.native_host import address, listening, runtime, tab, titles, until
+from tests.support.processes import OFFICEPULSE, WAIT, clean_env
 
-__all__ = ["runtime"]  # the fixture, shared with test_native_host
+__all__ = ["runtime"]  # the fixture (tests/support/native_host.py)
 
 pytestmark = pytest.mark.timeout(60)
 

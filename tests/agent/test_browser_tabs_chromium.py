@@ -44,19 +44,9 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from officepulse.agent.browser_tabs import CHROMIUM_EXTENSION_ID
 from officepulse.agent.journal import Journal
-from tests.conftest import (
-    OFFICEPULSE,
-    WAIT,
-    Process,
-    ServerProcess,
-    clean_env,
-    start_agent,
-    start_server,
-    stop,
-    wait_until,
-)
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_privacy_x11 import (
+from tests.support import paths
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.privacy_checks import (
     assert_nowhere,
     current,
     database_text,
@@ -64,16 +54,18 @@ from tests.test_privacy_x11 import (
     today,
     usage,
 )
+from tests.support.processes import OFFICEPULSE, WAIT, Process, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess, start_agent, start_server
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system chromium"),
     pytest.mark.timeout(240),
 ]
 
-EXTENSION = Path(__file__).parent.parent / "extension" / "src"
+EXTENSION = paths.ROOT / "extension" / "src"
 SECRET = "Secret Ledger"  # the private window's page: nothing of it may be sent
 PAGES = {
     "a.html": "<title>Page A</title><h1>a</h1>",
@@ -220,7 +212,7 @@ class Chromium:
 
 
 def _window(wid: int, cls: str) -> Any:
-    from tests.xserver import Window
+    from tests.support.xserver import Window
 
     return Window(wid=wid, cls=cls, proc=None)  # type: ignore[arg-type]
 

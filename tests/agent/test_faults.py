@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -20,8 +19,10 @@ from urllib.parse import urlencode
 import pytest
 
 from officepulse.agent.timeline import Timeline
-from tests.conftest import WAIT, ServerProcess, start_agent, start_server, stop, wait_until
-from tests.timelines import expected, random_day, recorded
+from tests.support.ports import free_port
+from tests.support.processes import WAIT, stop, wait_until
+from tests.support.servers import ServerProcess, start_agent, start_server
+from tests.support.timelines import expected, random_day, recorded
 
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)
 pytestmark = pytest.mark.timeout(120)
@@ -41,13 +42,6 @@ def totals(server: ServerProcess) -> dict[str, tuple[float, float]]:
 
 def want(timeline: Timeline) -> dict[str, tuple[float, float]]:
     return expected(timeline, START, START - timedelta(days=1), START + timedelta(days=3))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def replay(server: ServerProcess, tmp: Path, timeline: Path, *extra: str, url: str | None = None):  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from officepulse.agent.gnome_setup import (
     shell_major,
 )
 from officepulse.agent.sources.gnome import EXTENSION_UUID
-from tests.conftest import OFFICEPULSE, clean_env
+from tests.support.processes import OFFICEPULSE, clean_env
 
 pytestmark = pytest.mark.timeout(60)
 

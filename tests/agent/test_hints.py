@@ -16,19 +16,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from officepulse.agent.transport import agent_url
-from tests.conftest import (
-    OFFICEPULSE,
-    Process,
-    ServerProcess,
-    clean_env,
-    start_agent,
-    start_server,
-    stop,
-    wait_until,
-)
+from tests.support.processes import OFFICEPULSE, Process, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess, start_agent, start_server
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 
 def officepulse(

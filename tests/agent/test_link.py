@@ -25,8 +25,9 @@ from officepulse.agent.stall import StallWatch
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import PROTOCOL_VERSION, Activity, Hello, Welcome
 from officepulse.protocol.session import HelloReceived, ServerConversation, SpansReceived
-from tests.conftest import ServerProcess, start_agent, stop
-from tests.timelines import random_day
+from tests.support.processes import stop
+from tests.support.servers import ServerProcess, start_agent
+from tests.support.timelines import random_day
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -6,18 +6,13 @@ agent, whenever either of them starts, and nobody else's."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
-import shutil
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,29 +26,11 @@ from officepulse.agent.native_host import (
     read_message,
 )
 from officepulse.agent.tab_channel import ChannelError, TabListener, ask_agent, prepare_folder
-from tests.conftest import OFFICEPULSE, WAIT, clean_env
+from tests.support.native_host import HELLO, address, listening, tab, titles, until
+from tests.support.native_host import runtime as runtime
+from tests.support.processes import OFFICEPULSE, WAIT, clean_env
 
 pytestmark = pytest.mark.timeout(60)
-
-HELLO = b'{"type": "hello", "extension": "0.1.0"}'
-
-
-def tab(title: str, url: str = "", *, focused: bool = True, audible: bool = False) -> bytes:
-    message = {"type": "tab", "focused": focused, "title": title, "url": url, "audible": audible}
-    return json.dumps(message).encode()
-
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    """A runtime folder with a short path (a socket's path may not pass 107 bytes)."""
-    folder = Path(tempfile.mkdtemp(prefix="op-rt-", dir="/tmp"))
-    folder.chmod(0o700)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def address(runtime: Path) -> str:
-    return str(runtime / "officepulse" / "tabs.sock")
 
 
 class Host:
@@ -97,30 +74,6 @@ def start_host(hosts: list[Host], runtime: Path) -> Host:
     host = Host(runtime)
     hosts.append(host)
     return host
-
-
-@contextlib.asynccontextmanager
-async def listening(runtime: Path, tabs: Tabs, retry: float = 10.0) -> AsyncIterator[TabListener]:
-    listener = TabListener(tabs, address(runtime), retry=retry)
-    await listener.start()
-    try:
-        yield listener
-    finally:
-        await listener.close()
-
-
-async def until(predicate: Callable[[], object], what: str) -> None:
-    """Poll ``predicate`` on the event loop until it holds; fail naming ``what``."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {WAIT:g} s waiting for {what}")
-
-
-def titles(tabs: Tabs) -> list[str | None]:
-    return [b.tab.title if b.tab else None for b in tabs.browsers.values()]
 
 
 # -- framing -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Pausing the agent: the pure pause, what the drivers send while it lasts (and that they
 read nothing of the desktop meanwhile), the pause kept across restarts, and the status
-the tray shows. The tray itself, end to end with a real server: tests/test_tray.py."""
+the tray shows. The tray itself, end to end with a real server: tests/agent/test_tray.py."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from officepulse.agent.controls import Controls, Status, status_of
+from officepulse.agent.controls import Controls, Status
 from officepulse.agent.drivers import DesktopDriver, NoDesktop
 from officepulse.agent.pause import PAUSED, Pause, PauseState
 from officepulse.agent.privacy import NO_RULES
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
 from officepulse.protocol.messages import Activity, Heartbeat
-from tests.test_privacy_driver import ReplayedDesktop
+from tests.support.pause_status import status
+from tests.support.replayed_desktop import ReplayedDesktop
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 EDITOR = WindowSample("Code", "main.py - officepulse", "code", 10)
@@ -186,19 +187,6 @@ async def test_a_pause_is_sent_when_the_desktop_cannot_be_read() -> None:
         await task
     assert beats == [(at(3), PAUSED), (at(30), PAUSED)]
     assert gaps == [at(30)]  # nothing to go back to: the paused span ends there
-
-
-def status(**kw: object) -> Status:
-    given: dict[str, object] = {
-        "pause": None,
-        "desktop_problem": None,
-        "connected": True,
-        "waiting": 0,
-        "offline_since_ms": None,
-        "server_url": "wss://office.example.com/agent",
-        "local": lambda t: "14:02",
-    }
-    return status_of(**(given | kw))  # type: ignore[arg-type]
 
 
 def test_the_status_goes_from_the_most_pressing_down() -> None:

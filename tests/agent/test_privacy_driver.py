@@ -4,7 +4,6 @@ emitted: polled through a window source that replays a list of windows (a real
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,37 +14,12 @@ from officepulse.agent.drivers import DesktopDriver, look
 from officepulse.agent.privacy import NO_RULES, PrivacyRules
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
 from officepulse.protocol.messages import Activity, Heartbeat
+from tests.support.replayed_desktop import ReplayedDesktop
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 EDITOR = WindowSample("Code", "main.py - officepulse", "code", 10)
 VAULT = WindowSample("KeePassXC", "bank.kdbx - PIN 4242", "keepassxc", 11)
 BROWSER = WindowSample("Firefox", "Inbox - Mozilla Firefox", "firefox", 12)
-
-
-class ReplayedDesktop:
-    """One window (or None) per poll, then SourceUnavailable; idle time per poll too."""
-
-    def __init__(self, windows: list[WindowSample | None], idle: list[float] | None = None):
-        self.windows: Iterator[WindowSample | None] = iter(windows)
-        self.idle = list(idle or [0.0] * len(windows))
-        self.polls = 0
-
-    def active_window(self) -> WindowSample | None:
-        try:
-            window = next(self.windows)
-        except StopIteration:
-            raise SourceUnavailable("the replay is over") from None
-        self.polls += 1
-        return window
-
-    def idle_seconds(self) -> float:
-        return self.idle[self.polls - 1]
-
-    def locked(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 class LockingDesktop(ReplayedDesktop):

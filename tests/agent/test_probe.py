@@ -16,10 +16,10 @@ from officepulse.agent.probe import Probe, render
 from officepulse.agent.sources.base import WindowSample
 from officepulse.agent.sources.select import BackendReport
 from officepulse.protocol.messages import Activity
-from tests.conftest import OFFICEPULSE, clean_env
+from tests.support.processes import OFFICEPULSE, clean_env
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(60)
 

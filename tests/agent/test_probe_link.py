@@ -8,7 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.conftest import OFFICEPULSE, clean_env, start_agent, start_server, stop, wait_until
+from tests.support.processes import OFFICEPULSE, clean_env, stop, wait_until
+from tests.support.servers import start_agent, start_server
 
 
 def probe(state_dir: Path) -> str:

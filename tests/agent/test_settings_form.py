@@ -1,7 +1,7 @@
 """The settings page's form, without the page: what it shows, the config file it writes
 (the person's comments kept, only what changed rewritten), what it refuses, and the
 ``[agent]`` table's place among the agent's settings. The page itself, in a real browser:
-tests/test_settings_page.py."""
+tests/agent/test_settings_page.py."""
 
 from __future__ import annotations
 

@@ -17,12 +17,13 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.conftest import OFFICEPULSE, WAIT, Process, ServerProcess, clean_env, stop, wait_until
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.tray_host import Tray, require_tray_tools, tray_agent
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.processes import OFFICEPULSE, WAIT, Process, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess
+from tests.support.tray_host import Tray, require_tray_tools, tray_agent
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -21,12 +21,13 @@ from websockets.asyncio.client import connect
 
 from officepulse import __version__
 from officepulse.agent.tray import MENU, dashboard_url
-from tests.conftest import ServerProcess, start_server, stop, wait_until
-from tests.test_agent_imports import imported
-from tests.tray_host import OWN_BACKENDS, SniHost, Tray, tray_agent, tray_host
+from tests.support.agent_imports import imported
+from tests.support.processes import stop, wait_until
+from tests.support.servers import ServerProcess, start_server
+from tests.support.tray_host import OWN_BACKENDS, SniHost, Tray, tray_agent, tray_host
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -14,11 +14,12 @@ from PIL import Image
 
 from officepulse.agent.tray import COLOURS, icon_image
 from officepulse.agent.tray_sni import escape_label, layout, menu_properties, pixmaps
-from tests.conftest import ServerProcess, wait_until
-from tests.tray_host import DBUSMENU, SniHost, require_tray_tools, tray_agent
+from tests.support.processes import wait_until
+from tests.support.servers import ServerProcess
+from tests.support.tray_host import DBUSMENU, SniHost, require_tray_tools, tray_agent
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(180)
 

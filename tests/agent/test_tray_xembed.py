@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from officepulse.agent.tray_xembed import LOOK, draw_menu, row_at
-from tests.conftest import ServerProcess, wait_until
-from tests.tray_host import Tray, require_tray_tools, tray_agent
+from tests.support.processes import wait_until
+from tests.support.servers import ServerProcess
+from tests.support.tray_host import Tray, require_tray_tools, tray_agent
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -31,12 +31,13 @@ from officepulse.protocol.errors import CloseCode
 from officepulse.protocol.messages import AgentRelease
 from officepulse.settings import ServerSettings, SettingsError, load
 from officepulse.versions import VersionError, parse
-from tests.conftest import ServerProcess, start_agent, start_server, stop
-from tests.test_pause import status
+from tests.support.pause_status import status
+from tests.support.processes import stop
+from tests.support.servers import ServerProcess, start_agent, start_server
 
 if TYPE_CHECKING:
-    from tests.tray_host import Tray
-    from tests.xserver import XServer
+    from tests.support.tray_host import Tray
+    from tests.support.xserver import XServer
 
 URL = "https://office.example.com/download/officepulse-agent"
 
@@ -285,7 +286,7 @@ def test_a_refused_agent_says_why_once_and_asks_again_only_slowly(
 def test_the_trays_update_row_opens_the_download_page(
     xserver: XServer, announcing: ServerProcess, tmp_path: Path
 ) -> None:
-    from tests.tray_host import Tray, require_tray_tools, tray_agent
+    from tests.support.tray_host import Tray, require_tray_tools, tray_agent
 
     require_tray_tools()
     tray: Tray = Tray(xserver)

@@ -10,7 +10,7 @@ import pytest
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
-from tests.conftest import WAIT
+from tests.support.processes import WAIT
 
 
 @pytest.fixture(params=["memory"])

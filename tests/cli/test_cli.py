@@ -10,15 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    OFFICEPULSE,
-    ServerProcess,
-    clean_env,
-    start_agent,
-    start_server,
-    stop,
-    wait_until,
-)
+from tests.support.processes import OFFICEPULSE, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess, start_agent, start_server
 
 
 def run(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:

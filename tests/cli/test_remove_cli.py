@@ -19,10 +19,12 @@ from officepulse.protocol.messages import Activity
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import OFFICEPULSE, admin, clean_env, usage_from_spans
-from tests.test_aw_support import DATA
+from tests.support.aw import DATA
+from tests.support.processes import OFFICEPULSE, clean_env
+from tests.support.servers import admin
+from tests.support.usage import usage_from_spans
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 M, H, D = 60_000, 3_600_000, 86_400_000
 CODE = Activity(app="Code", title="main.py")

@@ -28,9 +28,9 @@ from officepulse.core.plausible import (
 )
 from officepulse.core.spans import Span, iso_utc, to_ms
 from officepulse.protocol.messages import Activity
-from tests.conftest import ServerProcess, start_server
-from tests.test_aw_support import request
-from tests.test_limits import hello
+from tests.support.agent_messages import hello
+from tests.support.aw import request
+from tests.support.servers import ServerProcess, start_server
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NOW_MS = to_ms(NOW)

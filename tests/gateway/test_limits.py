@@ -11,7 +11,7 @@ import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,32 +22,10 @@ from websockets.exceptions import ConnectionClosed
 
 from officepulse.gateway.limits import LimitRules, Limits, TokenBucket
 from officepulse.protocol.errors import CloseCode
-from tests.conftest import OFFICEPULSE, WAIT, ServerProcess, clean_env, start_server, wait_until
-
-DAY = datetime(2026, 11, 27, tzinfo=UTC)
-
-
-def hello(agent_id: str) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "v": 2,
-            "agent_id": agent_id,
-            "name": agent_id,
-            "host": "h",
-            "platform": "Linux",
-            "agent_version": "test",
-            "tz": "UTC",
-        }
-    )
-
-
-def spans(first_seq: int, count: int, app: str = "Code") -> str:
-    rows = []
-    for i in range(count):
-        start = DAY + timedelta(minutes=first_seq + i)
-        rows.append([start.isoformat(), (start + timedelta(seconds=30)).isoformat(), {"app": app}])
-    return json.dumps({"type": "spans", "first_seq": first_seq, "spans": rows})
+from tests.support import paths
+from tests.support.agent_messages import DAY, hello, spans
+from tests.support.processes import OFFICEPULSE, WAIT, clean_env, wait_until
+from tests.support.servers import ServerProcess, start_server
 
 
 def beat(second: int) -> str:
@@ -324,7 +302,7 @@ def test_the_agent_backs_off_when_told_it_sends_too_much(tmp_path: Path) -> None
                 "--source",
                 "scripted",
                 "--timeline",
-                str(Path(__file__).parent / "data" / "bob-youtube.jsonl"),
+                str(paths.DATA / "bob-youtube.jsonl"),
                 "--speed",
                 "0",
                 "--start",

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from officepulse.agent.timeline import Timeline
-from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server
-from tests.timelines import expected
+from tests.support import paths
+from tests.support.processes import OFFICEPULSE, clean_env
+from tests.support.servers import ServerProcess, start_server
+from tests.support.timelines import expected
 
-DATA = Path(__file__).parent / "data"
+DATA = paths.DATA
 PEOPLE = {
     "bob": (DATA / "bob-youtube.jsonl", datetime(2026, 11, 20, 20, 0, tzinfo=UTC)),
     "alice": (DATA / "alice-vscode.jsonl", datetime(2026, 11, 20, 16, 0, tzinfo=UTC)),

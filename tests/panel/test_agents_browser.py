@@ -13,16 +13,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import WAIT, ServerProcess, admin
-from tests.test_dashboard_browser import (
-    CHROMIUM,
-    OFFLINE,
-    Pages,
-    assert_not_reloaded,
-    browser,
-    fake_agent,
-    report,
-)
+from tests.support.browser import CHROMIUM, OFFLINE, Pages, assert_not_reloaded, browser, report
+from tests.support.fake_agent import fake_agent
+from tests.support.processes import WAIT
+from tests.support.servers import ServerProcess, admin
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with the dashboard tests
 

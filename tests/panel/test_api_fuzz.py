@@ -27,7 +27,7 @@ from schemathesis.generation.case import Case
 from officepulse.core.days import MAX_DAYS
 from officepulse.core.periods import FIRST_DATE, LAST_DATE
 from officepulse.panel.api.params import MAX_RANGE
-from tests.conftest import ServerProcess, start_server
+from tests.support.servers import ServerProcess, start_server
 
 ZONES = zoneinfo.available_timezones()
 

@@ -7,16 +7,13 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from officepulse.core.categories import DEFAULT_RULES
-from tests.conftest import ServerProcess
-from tests.test_categories_api import by_category, send_spans
 
 # The browser and page fixtures of the dashboard's browser tests (the same Chromium).
-from tests.test_dashboard_browser import (  # noqa: F401 - fixtures
-    Pages,
-    browser,
-    pages,
-    pytestmark,
-)
+from tests.support.browser import Pages, browser, needs_chromium, pages  # noqa: F401 - fixtures
+from tests.support.categories import by_category, send_spans
+from tests.support.servers import ServerProcess
+
+pytestmark = needs_chromium
 
 DEFAULTS = {"Work > Programming": [300.0, 30.0], "Entertainment > Video": [90.0, 0.0]}
 

@@ -13,8 +13,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from itertools import pairwise
@@ -24,107 +23,30 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
     Page,
     expect,
-    sync_playwright,
 )
-from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import WAIT, ServerProcess, run_agent
+from tests.support.browser import (
+    OFFLINE,
+    Pages,
+    assert_not_reloaded,
+    needs_chromium,
+    report,
+)
+from tests.support.browser import browser as browser
+from tests.support.browser import pages as pages
+from tests.support.fake_agent import fake_agent
+from tests.support.servers import ServerProcess, run_agent
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = needs_chromium
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system chromium")
-
-# Logs every websocket message the dashboard has swapped in, with the browser's
-# wall clock, so a latency can be measured without the polling delay of expect().
-WS_LOG_SCRIPT = """
-window.__wsLog = [];
-document.addEventListener("htmx:wsAfterMessage", function (e) {
-  window.__wsLog.push({t: Date.now(), msg: String(e.detail.message)});
-});
-"""
 
 ONLINE = re.compile(r"\bonline\b")
-OFFLINE = re.compile(r"\boffline\b")
 IDLE = re.compile(r"\bidle\b")
 
 
 # -- browser and pages -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        # expect() gives up after 5 s by default: a loaded machine can take longer.
-        expect.set_options(timeout=WAIT * 1000)
-        yield b
-        b.close()
-
-
-@dataclass
-class Pages:
-    """Opens pages, each in its own browser context, and records every console
-    error and uncaught exception of all of them."""
-
-    browser: Browser
-    base_url: str
-    errors: list[str] = field(default_factory=list)
-    contexts: list[BrowserContext] = field(default_factory=list)
-
-    def open(self, path: str = "/", **context_options: Any) -> Page:
-        context = self.browser.new_context(**context_options)
-        self.contexts.append(context)
-        context.add_init_script(WS_LOG_SCRIPT)
-        page = context.new_page()
-        page.on("console", lambda m: self._console(page, m))
-        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: uncaught {e}"))
-        page.goto(self.base_url + path)
-        return page
-
-    def _console(self, page: Page, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"{page.url}: console error: {message.text} {message.location}")
-
-    def open_office(self, **context_options: Any) -> Page:
-        page = self.open("/", **context_options)
-        expect(page.locator("#live")).to_have_attribute("data-state", "open")
-        # Set once; if the page were reloaded it would be gone.
-        page.evaluate("window.__sameDocument = true")
-        return page
-
-    def assert_no_errors(self) -> None:
-        assert self.errors == [], "JS errors:\n" + "\n".join(self.errors)
-
-    def close(self) -> None:
-        for context in self.contexts:
-            context.close()
-
-
-@pytest.fixture
-def pages(browser: Browser, server: ServerProcess) -> Iterator[Pages]:
-    # Depends on `server`, so pages are closed before the server stops (a page
-    # left open would log its websocket's reconnection attempts).
-    opened = Pages(browser, server.url)
-    yield opened
-    opened.close()
-
-
-def assert_not_reloaded(page: Page) -> None:
-    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
 
 
 def latency_ms(page: Page, sent: float, needle: str) -> float:
@@ -139,67 +61,7 @@ def latency_ms(page: Page, sent: float, needle: str) -> float:
     return float(times[0]) - sent * 1000
 
 
-def report(what: str, ms: float) -> None:
-    print(f"\n  live update latency, {what}: {ms:.0f} ms", end="")
-
-
 # -- a hand-driven agent -----------------------------------------------------------------
-
-
-class FakeAgent:
-    """A real agent connection speaking JSON text frames, driven step by step."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.pings = 0
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.ws.send(json.dumps(message))
-
-    def recv(self) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(self.ws.recv(timeout=WAIT))
-        if message["type"] == "error":
-            raise AssertionError(f"the server refused a message: {message}")
-        return message
-
-    def sync(self) -> None:
-        """Returns once the server has processed everything sent so far."""
-        self.pings += 1
-        self.send({"type": "ping", "id": self.pings})
-        assert self.recv() == {"type": "pong", "id": self.pings}
-
-    def beat(self, app: str, title: str = "", idle: bool = False) -> float:
-        """Sends one heartbeat stamped now; returns when it was sent (time.time())."""
-        sent = time.time()
-        ts = datetime.fromtimestamp(sent, UTC).isoformat()
-        self.send(
-            {"type": "heartbeat", "ts": ts, "activity": {"app": app, "title": title, "idle": idle}}
-        )
-        self.sync()
-        return sent
-
-
-@contextmanager
-def fake_agent(
-    server: ServerProcess, agent_id: str, name: str, host: str = "laptop"
-) -> Iterator[FakeAgent]:
-    """Connected and welcomed inside the block; disconnected when it ends."""
-    with connect(server.ws_url, open_timeout=WAIT, proxy=None) as ws:
-        agent = FakeAgent(ws)
-        agent.send(
-            {
-                "type": "hello",
-                "v": 1,
-                "agent_id": agent_id,
-                "name": name,
-                "host": host,
-                "platform": "linux",
-                "agent_version": "test",
-                "tz": "UTC",
-            }
-        )
-        assert agent.recv()["type"] == "welcome"
-        yield agent
 
 
 # -- 1. a person appears and changes live ------------------------------------------------

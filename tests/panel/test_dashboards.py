@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import ServerProcess, start_server
-from tests.people_office import (
+from tests.support.fake_agent import FakeAgent, fake_agent
+from tests.support.people_office import (
     PASSWORDS,
     add_people,
     cli_ok,
@@ -23,7 +23,7 @@ from tests.people_office import (
     session,
     sign_in,
 )
-from tests.test_dashboard_browser import FakeAgent, fake_agent
+from tests.support.servers import ServerProcess, start_server
 
 # Seconds a test waits for what must come (never an assertion on time); less than the
 # default re-check period of 30 s.

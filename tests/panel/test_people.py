@@ -20,8 +20,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from yarl import URL
 
-from tests.conftest import OFFICEPULSE, clean_env, start_server
-from tests.people_office import (
+from tests.support.people_office import (
     ANN_TITLE,
     ANN_URL,
     BOB_TITLE,
@@ -38,6 +37,8 @@ from tests.people_office import (
     session,
     sign_in,
 )
+from tests.support.processes import OFFICEPULSE, clean_env
+from tests.support.servers import start_server
 
 __all__ = ["office"]  # the fixture, used by name
 

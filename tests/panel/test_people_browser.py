@@ -1,5 +1,5 @@
 """Signing in and the office at each person's level, in real headless Chromium against
-a real server process (Playwright, as tests/test_dashboard_browser.py does)."""
+a real server process (Playwright, as tests/panel/test_dashboard_browser.py does)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.people_office import (
-    ANN_TITLE,
-    BOB_TITLE,
-    PASSWORDS,
-    Office,
-    cli_ok,
-    office,
-)
-from tests.test_dashboard_browser import CHROMIUM, browser
+from tests.support.browser import CHROMIUM, browser
+from tests.support.people_office import ANN_TITLE, BOB_TITLE, PASSWORDS, Office, cli_ok, office
 
 __all__ = ["browser", "office"]  # fixtures, used by name
 

@@ -18,8 +18,10 @@ import pytest
 from markupsafe import escape
 
 from officepulse.agent.timeline import Timeline
-from tests.conftest import ServerProcess, start_agent, start_server, stop
-from tests.timelines import browsing_day, stretches
+from tests.support.processes import stop
+from tests.support.report_api import fetch
+from tests.support.servers import ServerProcess, start_agent, start_server
+from tests.support.timelines import browsing_day, stretches
 
 PARIS = ZoneInfo("Europe/Paris")
 # Each starts the evening before the change in Paris and runs 30 hours, so both the
@@ -232,16 +234,6 @@ def test_the_openapi_document_describes_the_reports(server: ServerProcess) -> No
     assert {"hours", "blocks", "seconds", "idle_seconds"} <= set(
         schemas["TimelineOut"]["properties"]
     )
-
-
-def fetch(server: ServerProcess, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(server.url + path, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode()
-        exc.close()
-        return exc.code, body
 
 
 def test_a_person_page_without_js_shows_the_dst_day_as_the_api_does(

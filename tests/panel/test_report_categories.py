@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import ServerProcess, start_agent, start_server, stop
-from tests.test_dashboard_browser import Pages
-from tests.test_dashboard_browser import browser as browser  # the fixture, shared
-from tests.test_report_api import fetch
-from tests.test_report_days import Totals, as_bars, heads_of, summed, team_shown
-from tests.timelines import browsing_day, random_day
+from tests.support.browser import Pages
+from tests.support.browser import browser as browser  # the fixture, shared
+from tests.support.processes import stop
+from tests.support.report_api import fetch
+from tests.support.report_days import Totals, as_bars, heads_of, summed, team_shown
+from tests.support.servers import ServerProcess, start_agent, start_server
+from tests.support.timelines import browsing_day, random_day
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 FIRST, LAST = "2026-11-02", "2026-11-03"

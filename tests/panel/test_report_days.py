@@ -21,20 +21,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import ServerProcess, assert_refused, start_agent, start_server, stop
-from tests.test_dashboard_browser import Pages
-from tests.test_dashboard_browser import browser as browser  # the fixture, shared
-from tests.test_report_api import fetch
-from tests.timelines import Person, berlin_people, stretches, travelling
+from tests.support.browser import Pages
+from tests.support.browser import browser as browser  # the fixture, shared
+from tests.support.processes import stop
+from tests.support.report_api import fetch
+from tests.support.report_days import Totals, as_bars, heads_of, ms, summed, team_shown
+from tests.support.servers import ServerProcess, assert_refused, start_agent, start_server
+from tests.support.timelines import Person, berlin_people, stretches, travelling
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H = 3600
 HOUR_MS = 3_600_000
 VIEWER = "Asia/Kolkata"  # the viewer's days are nobody's own
 FIRST, LAST = date(2026, 11, 23), date(2026, 11, 27)  # Monday to Friday
-Totals = dict[str, dict[str, tuple[int, int]]]  # agent -> app -> (active ms, idle ms)
 
 
 def _people(tmp: Path) -> dict[str, Person]:
@@ -113,21 +114,6 @@ def api_totals(
     return summed(server.get(f"/api/v1/usage/days?{query}")["rows"], "app", agent)
 
 
-def summed(rows: list[dict[str, Any]], key: str, agent: str | None = None) -> Totals:
-    """Usage rows of the API summed per agent and ``key`` (app or category), in ms."""
-    out: Totals = {}
-    for r in rows:
-        if agent is not None and r["agent"] != agent:
-            continue
-        labels = out.setdefault(r["agent"], {})
-        active, idle = labels.get(r[key], (0, 0))
-        labels[r[key]] = (
-            active + round(r["seconds"] * 1000),
-            idle + round(r["idle_seconds"] * 1000),
-        )
-    return out
-
-
 def report_url(path: str, mode: str, first: date = FIRST, last: date = LAST, **extra: str) -> str:
     query = {"range": "custom", "from": first, "to": last, "tz": VIEWER, "day": mode, **extra}
     return f"{path}?{urlencode(query)}"
@@ -135,45 +121,11 @@ def report_url(path: str, mode: str, first: date = FIRST, last: date = LAST, **e
 
 # -- what the pages show -------------------------------------------------------------------
 
-SECTION = re.compile(
-    r'<section class="person-usage" id="usage-(\w+)" data-active-ms="(\d+)" data-idle-ms="(\d+)">'
-    r"(.*?)</section>",
-    re.S,
-)
-SEGMENT = re.compile(r'<rect class="segment( idle)?"[^>]*data-label="([^"]*)" data-ms="(\d+)"')
 APP_ROW = re.compile(
     r'<tr data-app="([^"]*)".*?<td class="num" data-ms="(\d+)">.*?'
     r'<td class="num muted" data-ms="(\d+)">',
     re.S,
 )
-
-
-def team_shown(html: str) -> tuple[Totals, dict[str, tuple[int, int]]]:
-    """Per person: active time per app as the stacked bar draws it (idle as one piece
-    under "idle"), and the totals in the section's heading."""
-    bars: Totals = {}
-    heads = {}
-    for agent, active, idle, body in SECTION.findall(html):
-        heads[agent] = (int(active), int(idle))
-        bars[agent] = {label: (int(ms), 0) for _, label, ms in SEGMENT.findall(body)}
-    return bars, heads
-
-
-def as_bars(totals: Totals) -> Totals:
-    """The API's totals as the team's bars draw them (fewer than six apps: no "other")."""
-    out: Totals = {}
-    for agent, apps in totals.items():
-        bar = {app: (active, 0) for app, (active, _) in apps.items() if active}
-        idle = sum(i for _, i in apps.values())
-        out[agent] = {**bar, **({"idle": (idle, 0)} if idle else {})}
-    return out
-
-
-def heads_of(totals: Totals) -> dict[str, tuple[int, int]]:
-    return {
-        agent: (sum(a for a, _ in apps.values()), sum(i for _, i in apps.values()))
-        for agent, apps in totals.items()
-    }
 
 
 @pytest.mark.parametrize("mode", ["viewer", "person"])
@@ -404,7 +356,3 @@ def test_whose_days_in_the_browser(browser: Browser, sqlite_office: Office) -> N
         pages.assert_no_errors()
     finally:
         pages.close()
-
-
-def ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)

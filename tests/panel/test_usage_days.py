@@ -20,18 +20,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import (
-    ServerProcess,
-    assert_refused,
-    start_agent,
-    start_server,
-    stop,
-    wait_until,
-)
-from tests.test_faults import free_port
-from tests.timelines import Person, berlin_people, expected_days, recorded, travelling
+from tests.support.ports import free_port
+from tests.support.processes import stop, wait_until
+from tests.support.servers import ServerProcess, assert_refused, start_agent, start_server
+from tests.support.timelines import Person, berlin_people, expected_days, recorded, travelling
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H = 3600

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from websockets.sync.client import connect
 
@@ -13,9 +12,10 @@ from officepulse.agent.link import REFUSAL_CODES
 from officepulse.panel.api.openapi import openapi
 from officepulse.protocol.errors import CloseCode
 from officepulse.settings import HELP, AgentSettings, ServerSettings, env_name
-from tests.conftest import ServerProcess
+from tests.support import paths
+from tests.support.servers import ServerProcess
 
-ROOT = Path(__file__).parent.parent
+ROOT = paths.ROOT
 
 
 def test_every_setting_is_documented() -> None:

@@ -33,19 +33,20 @@ from officepulse import __version__
 from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.native_host import encode_message
 from officepulse.agent.tab_channel import TabListener
-from tests import test_enrollment
-from tests.conftest import WAIT, Process, ServerProcess, clean_env, wait_until
-from tests.test_native_host import HELLO, tab
+from tests.support import enrollment, paths
+from tests.support.native_host import HELLO, tab
+from tests.support.processes import WAIT, Process, clean_env, wait_until
+from tests.support.servers import ServerProcess
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux package"),
     pytest.mark.timeout(1500),  # the first test may build the file: a minute or more
 ]
 
-ROOT = Path(__file__).parent.parent
+ROOT = paths.ROOT
 CACHE = ROOT / "build" / "package-test"
 NAME = "officepulse-agent"
 INSIDE = f"/app/{NAME}"  # where the file is in the sandbox
@@ -344,9 +345,9 @@ def test_a_program_without_a_console_writes_to_its_log(tmp_path: Path) -> None:
 
 
 # A real Secret Service (gnome-keyring on a private bus) and a server that admits enrolled
-# agents only: the fixtures of tests/test_enrollment.py.
-secret_service = test_enrollment.secret_service
-locked = test_enrollment.locked
+# agents only: the fixtures of tests/support/enrollment.py.
+secret_service = enrollment.secret_service
+locked = enrollment.locked
 
 
 def test_the_file_keeps_its_credential_in_the_system_keyring(
@@ -354,7 +355,7 @@ def test_the_file_keeps_its_credential_in_the_system_keyring(
 ) -> None:
     """keyring finds its backends through their packages' metadata: the file must carry it,
     or the credential would go to a file where the person has a keyring."""
-    token = test_enrollment.new_token(locked)
+    token = enrollment.new_token(locked)
     args = ("--server-url", locked.ws_url, "--source", "none", "--agent-id", "pkgkr")
     agent = Process(
         [str(packaged), *args, "--enroll-token", token],
@@ -368,7 +369,7 @@ def test_the_file_keeps_its_credential_in_the_system_keyring(
         agent.wait()
     out = agent.output()
     assert "credential is kept in the system keyring (keyring.backends.SecretService" in out
-    assert test_enrollment.keyring_password(secret_service, "pkgkr") is not None
+    assert enrollment.keyring_password(secret_service, "pkgkr") is not None
 
 
 def test_the_file_carries_its_pages_and_the_gnome_extension(packaged: Path, tmp_path: Path) -> None:

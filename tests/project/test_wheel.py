@@ -17,10 +17,12 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from officepulse.panel.assets import VENDOR_FILES
-from tests.conftest import clean_env, start_agent, start_server, stop
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support import paths
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.processes import clean_env, stop
+from tests.support.servers import start_agent, start_server
 
-ROOT = Path(__file__).parent.parent
+ROOT = paths.ROOT
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system chromium"),

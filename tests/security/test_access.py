@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 from officepulse.security.access import Access, Detail, policy_for
 from officepulse.server.app import Server
 from officepulse.settings import ServerSettings
-from tests.people_office import (
+from tests.support.people_office import (
     ANN_TITLE,
     ANN_URL,
     Office,

@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from officepulse.core.categories import default_rules, rules_to_json
-from tests.conftest import ServerProcess, admin, start_server
-from tests.people_office import add_people, csrf_of, session, sign_in
-from tests.test_enrollment import db, enroll, new_token
+from tests.support.enrollment import db, enroll, new_token
+from tests.support.people_office import add_people, csrf_of, session, sign_in
+from tests.support.servers import ServerProcess, admin, start_server
 
 # The OS user at this terminal, as the CLI names them in the audit log.
 CLI_ACTOR = f"cli:{getpass.getuser()}@{socket.gethostname()}"

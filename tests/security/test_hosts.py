@@ -1,5 +1,5 @@
 """The Host and Origin rules and the agent's URL check, as pure functions
-(the same rules over real connections: tests/test_transport.py)."""
+(the same rules over real connections: tests/security/test_transport.py)."""
 
 from __future__ import annotations
 

@@ -17,17 +17,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import (
-    OFFICEPULSE,
-    WAIT,
-    ServerProcess,
-    clean_env,
-    start_agent,
-    start_server,
-    stop,
-)
+from tests.support import paths
+from tests.support.processes import OFFICEPULSE, WAIT, clean_env, stop
+from tests.support.servers import ServerProcess, start_agent, start_server
 
-DATA = Path(__file__).parent / "data"
+DATA = paths.DATA
 HELLO = {
     "type": "hello",
     "v": 2,

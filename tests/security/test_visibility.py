@@ -19,7 +19,7 @@ from officepulse.security.visibility import (
 )
 from officepulse.store.accounts import NewPerson, Person, Visibility
 from officepulse.store.base import UsageRow
-from tests.conftest import WAIT
+from tests.support.processes import WAIT
 
 FULL = Activity(
     app="Firefox",

@@ -20,10 +20,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from officepulse.protocol.errors import CloseCode
-from tests.conftest import ServerProcess, start_server, wait_until
-from tests.people_office import create_admin
-from tests.test_proxies import v1, v2
-from tests.test_sockets import ask, port_of, welcomed
+from tests.support.people_office import create_admin
+from tests.support.processes import wait_until
+from tests.support.proxy_headers import v1, v2
+from tests.support.raw_sockets import ask, port_of, welcomed
+from tests.support.servers import ServerProcess, start_server
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Retention: raw spans go, totals stay. Store.prune on SQLite and a real PostgreSQL
-(tests/postgres.py), and a real server process pruning at start-up."""
+(tests/support/postgres.py), and a real server process pruning at start-up."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from officepulse.server.retention import horizon_ms
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import run_agent, start_server
+from tests.support.servers import run_agent, start_server
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 M = 60_000
 H = 60 * M

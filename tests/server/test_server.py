@@ -21,7 +21,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from tests.conftest import WAIT, ServerProcess, start_server
+from tests.support.processes import WAIT
+from tests.support.servers import ServerProcess, start_server
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -343,7 +344,7 @@ async def test_an_agent_gone_without_a_close_is_found_by_pings_and_shown_offline
     agent that answers them (the websockets library does, as every client should) stays."""
     import aiohttp
 
-    from tests.conftest import wait_until
+    from tests.support.processes import wait_until
 
     proc = start_server(tmp_path, "--ping-interval", "1")
     try:

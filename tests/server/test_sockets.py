@@ -23,8 +23,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from officepulse.server.proxies import TrustedProxies
 from officepulse.server.sockets import GatedSite, SocketGate
-from tests.conftest import ServerProcess, start_server, wait_until
-from tests.test_limits import hello
+from tests.support.processes import wait_until
+from tests.support.raw_sockets import ask, port_of, welcomed
+from tests.support.servers import ServerProcess, start_server
 
 PADDING = b"X-Padding: " + b"a" * 200
 HEADS = (  # a request and a websocket upgrade
@@ -32,17 +33,6 @@ HEADS = (  # a request and a websocket upgrade
     b"GET /agent HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + PADDING,
 )
-
-
-def port_of(server: ServerProcess) -> int:
-    return int(server.url.rsplit(":", 1)[1])
-
-
-def welcomed(ws: ClientConnection, agent_id: str) -> ClientConnection:
-    ws.send(hello(agent_id))
-    reply = json.loads(ws.recv(timeout=10))
-    assert reply["type"] == "welcome", reply
-    return ws
 
 
 def pong(ws: ClientConnection, n: int) -> None:
@@ -61,18 +51,6 @@ def closed_by_server(sock: socket.socket) -> bool:
         return False
     except OSError:
         return True
-
-
-def ask(
-    server: ServerProcess, path: str = "/api/v1/agents", headers: dict[str, str] | None = None
-) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=10)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The pure parts of rollups (store/base.py): cutting time into buckets, a span's whole
 hours kept as one run, the delta of a rewritten span, how a usage range is split between
 weeks, days, hours, minutes and raw spans, and the ids of rollup keys a writer keeps. Both
-stores use them; tests/test_store_contract.py checks the stores' answers."""
+stores use them; tests/store/test_store_contract.py checks the stores' answers."""
 
 from __future__ import annotations
 

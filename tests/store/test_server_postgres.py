@@ -12,15 +12,16 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import OFFICEPULSE, clean_env, start_server
-from tests.test_limits import spans
-from tests.test_store_failures import answer, said_once, usage, welcomed
-from tests.timelines import expected, random_day
+from tests.support.agent_messages import spans
+from tests.support.processes import OFFICEPULSE, clean_env
+from tests.support.servers import start_server
+from tests.support.store_failures import answer, said_once, usage, welcomed
+from tests.support.timelines import expected, random_day
 
 if TYPE_CHECKING:
-    from tests.postgres import PostgresCluster
+    from tests.support.postgres import PostgresCluster
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)
 
 

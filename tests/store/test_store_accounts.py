@@ -7,9 +7,9 @@ import pytest
 
 from officepulse.store.accounts import AccountError, AuditEntry, NewPerson, PersonChange
 from officepulse.store.base import AgentInfo, Store
-from tests.test_store_contract import store
+from tests.support.stores import store
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 __all__ = ["store"]  # the contract suite's fixture: both stores
 
 

@@ -1,5 +1,5 @@
 """The Store contract. Every implementation runs this same suite: SQLite, and PostgreSQL
-on a real server that the tests start (tests/postgres.py; one per session, a fresh
+on a real server that the tests start (tests/support/postgres.py; one per session, a fresh
 database per test)."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import itertools
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,10 +43,12 @@ from officepulse.store.base import (
 from officepulse.store.failures import StoreRefused
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import usage_from_spans
+from tests.support import paths
+from tests.support.stores import store as store
+from tests.support.usage import usage_from_spans
 
-# The PostgreSQL server: tests/postgres.py (imported by pytest only, see its docstring).
-pytest_plugins = ["tests.postgres"]
+# The PostgreSQL server: tests/support/postgres.py (imported by pytest only, see its docstring).
+pytest_plugins = ["tests.support.postgres"]
 
 CODE = Activity(app="Code", title="main.py", process="code", pid=42)
 TUBE = Activity(app="Google-chrome", title="YouTube", url="https://youtube.com/")
@@ -57,20 +58,6 @@ H = 3_600_000
 
 def agent(id_: str = "a1", *, online: bool = True, seen: int = 0) -> AgentInfo:
     return AgentInfo(id_, f"name-{id_}", "host", "Linux", "0.1", "UTC", online, seen)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    impl: Store
-    # Re-categorisation in chunks of 3 spans: the tests cross chunk boundaries.
-    if request.param == "postgres":
-        # Only a PostgreSQL test starts the server (`-k sqlite` does not).
-        impl = PostgresStore(request.getfixturevalue("postgres_url"), recategorize_chunk=3)
-    else:
-        impl = SQLiteStore(tmp_path / "s.sqlite3", recategorize_chunk=3)
-    await impl.open()
-    yield impl
-    await impl.close()
 
 
 async def test_spans_are_upserted_by_agent_and_start(store: Store) -> None:
@@ -1390,7 +1377,7 @@ async def test_people_in_three_zones_cost_a_few_queries_a_day(store: Store) -> N
 
 # -- schema 11: rollups by key id, with weeks --------------------------------------------
 
-SCHEMA10 = Path(__file__).parent / "data" / "schema10"
+SCHEMA10 = paths.DATA / "schema10"
 # The tables of a schema-10 store that hold what usage() answers from.
 SCHEMA10_TABLES = (
     "agents",

@@ -3,7 +3,7 @@ a recovery, never a traceback per attempt; nothing accepted lost; the server ser
 along. Disks fill for real here: SQLite's own page limit, and a server process whose
 files may not grow (RLIMIT_FSIZE, what the kernel does to a full disk's writer). A write
 that can never be made is refused alone and the agent told (both stores:
-tests/test_store_contract.py)."""
+tests/store/test_store_contract.py)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,18 @@ import logging
 import resource
 import sqlite3
 import time
-import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
 
 from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.store.base import AgentInfo
 from officepulse.store.failures import MAX_BACKOFF_S, FailureLog, backoff
 from officepulse.store.sqlite import SQLiteStore
-from tests.conftest import ServerProcess, start_server
-from tests.test_limits import DAY, hello, spans
+from tests.support.agent_messages import spans
+from tests.support.servers import start_server
+from tests.support.store_failures import answer, said_once, usage, welcomed
 
 LOGGER = "officepulse.store.sqlite"
 
@@ -151,38 +146,6 @@ def test_a_server_whose_disk_fills_keeps_serving_and_loses_nothing(tmp_path: Pat
         server.stop()
     (failing,) = said_once(server.log)
     assert "the SQLite store at " in failing
-
-
-def said_once(log: list[str]) -> list[str]:
-    """A server log's "failing" lines: once per loop and episode however many attempts,
-    never a traceback."""
-    failing = [line for line in log if " failing: " in line]
-    assert len(failing) == len({line.split(" failing: ")[0] for line in failing}), failing
-    assert not [line for line in log if "Traceback" in line], log
-    return failing
-
-
-@contextmanager
-def welcomed(server: ServerProcess, agent_id: str) -> Iterator[ClientConnection]:
-    """A v2 agent's connection, past its welcome."""
-    with connect(server.ws_url) as ws:
-        ws.send(hello(agent_id))
-        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
-        yield ws
-
-
-def answer(ws: ClientConnection, message: str) -> Any:
-    """What the server answers first to ``message``."""
-    ws.send(message)
-    return json.loads(ws.recv(timeout=30))
-
-
-def usage(server: ServerProcess) -> dict[str, float]:
-    """Seconds per app on the day tests/test_limits.py's spans lie in."""
-    query = urllib.parse.urlencode(
-        {"start": DAY.isoformat(), "end": (DAY + timedelta(days=1)).isoformat(), "group_by": "app"}
-    )
-    return {r["app"]: r["seconds"] for r in server.get(f"/api/v1/usage?{query}")["rows"]}
 
 
 async def test_text_sqlite_cannot_hold_is_refused_and_the_writer_goes_on(tmp_path: Path) -> None:

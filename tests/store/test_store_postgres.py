@@ -1,6 +1,6 @@
 """What only PostgreSQL has: migrations under concurrency, a real server restart, the pool.
-The contract every store keeps is tests/test_store_contract.py. Each test gets a fresh
-database on the session's server (tests/postgres.py); the restart tests stop and start
+The contract every store keeps is tests/store/test_store_contract.py. Each test gets a fresh
+database on the session's server (tests/support/postgres.py); the restart tests stop and start
 that server."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from officepulse.store.base import AgentInfo
 from officepulse.store.postgres import MIGRATIONS, PostgresStore, redact
 
 if TYPE_CHECKING:
-    from tests.postgres import PostgresCluster
+    from tests.support.postgres import PostgresCluster
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 CODE = Activity(app="Code", title="main.py", process="code", pid=42)
 TUBE = Activity(app="Google-chrome", title="YouTube", url="https://youtube.com/")

@@ -23,10 +23,12 @@ import psycopg
 import pytest
 
 from officepulse.store import is_postgres
-from tests.conftest import ServerProcess, clean_env, start_server
+from tests.support import paths
+from tests.support.processes import clean_env
+from tests.support.servers import ServerProcess, start_server
 
-ROOT = Path(__file__).parent.parent
-DATA = Path(__file__).parent / "data" / "aw"
+ROOT = paths.ROOT
+DATA = paths.DATA / "aw"
 AW_VENV = ROOT / ".venv-aw" / "bin"
 AW_PYTHON = AW_VENV / "python"
 AW_SERVER = AW_VENV / "aw-server"
@@ -80,7 +82,7 @@ def request(
 # -- databases -----------------------------------------------------------------
 
 # Every store the ActivityWatch API runs on. A test module that parametrises over them
-# names the PostgreSQL plugin: pytest_plugins = ["tests.postgres"].
+# names the PostgreSQL plugin: pytest_plugins = ["tests.support.postgres"].
 STORES = ["sqlite", "postgresql"]
 
 

@@ -54,7 +54,8 @@ from officepulse.agent.sources.wayland_idle import (
     WaylandConnection,
     message,
 )
-from tests.conftest import OFFICEPULSE, ServerProcess, stop
+from tests.support.processes import OFFICEPULSE, stop
+from tests.support.servers import ServerProcess
 
 T = TypeVar("T")
 
@@ -472,7 +473,7 @@ class Client:
 
 
 def gtk_window(session: Session, title: str, app_id: str, env: Mapping[str, str]) -> Client:
-    """A GTK 3 window (tests/clients/gtk_window.py, the system's Python with python3-gi);
+    """A GTK 3 window (tests/support/clients/gtk_window.py, the system's Python with python3-gi);
     it prints "shown" once mapped, and takes new titles on stdin."""
     proc = session.spawn(
         [SYSTEM_PYTHON, str(CLIENTS / "gtk_window.py"), title, app_id],

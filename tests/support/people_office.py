@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.conftest import OFFICEPULSE, ServerProcess, clean_env, start_server
-from tests.test_dashboard_browser import FakeAgent, fake_agent
+from tests.support.fake_agent import FakeAgent, fake_agent
+from tests.support.processes import OFFICEPULSE, clean_env
+from tests.support.servers import ServerProcess, start_server
 
 PASSWORDS = {"ann": "ann-password-1", "bob": "bob-password-2", "cat": "cat-password-3"}
 # What each person's own agent has in front; the titles and URL are what nobody but the

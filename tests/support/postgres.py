@@ -11,9 +11,9 @@ PostgreSQL refuses to run as root, so as root the cluster belongs to the unprivi
 Fixtures: ``postgres_cluster`` (session-wide, fsync off: fast; a test may stop and start
 it) and ``postgres_url`` (a new, empty database on it, dropped after the test). Use them as
 a pytest plugin from a test module, importing this module only for type checking (see
-tests/xserver.py for why)::
+tests/support/xserver.py for why)::
 
-    pytest_plugins = ["tests.postgres"]
+    pytest_plugins = ["tests.support.postgres"]
 
 Outside pytest, ``PostgresCluster.create(...)`` starts one; ``stop()``/``start()`` restart
 it on the same data, ``destroy()`` stops it and removes its folder.

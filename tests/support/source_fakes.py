@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-RECORDED = Path(__file__).parent / "data" / "recorded" / "sources"
+from tests.support import paths
+
+RECORDED = paths.DATA / "recorded" / "sources"
 
 
 def recorded(name: str) -> bytes:

@@ -1,4 +1,4 @@
-"""Real system trays for tests, on a test X server (tests/xserver.py), and
+"""Real system trays for tests, on a test X server (tests/support/xserver.py), and
 ``officepulse agent --tray`` in them:
 
 - ``Tray``: trayer, an XEmbed tray from Debian; the agent's icon read from the screen and
@@ -34,10 +34,11 @@ from Xlib.error import BadDrawable, BadWindow
 
 from officepulse.agent.controls import State
 from officepulse.agent.tray import COLOURS, MENU
-from tests.conftest import OFFICEPULSE, WAIT, Process, ServerProcess, clean_env, stop, wait_until
+from tests.support.processes import OFFICEPULSE, WAIT, Process, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 TOOLS = ("trayer", "dbus-daemon")
 # The agent's own icons, and pystray's Linux backends (GTK 3 through PyGObject).

@@ -7,9 +7,9 @@ as a pytest plugin from a test module::
 
     from typing import TYPE_CHECKING
     if TYPE_CHECKING:
-        from tests.xserver import XServer
+        from tests.support.xserver import XServer
 
-    pytest_plugins = ["tests.xserver"]
+    pytest_plugins = ["tests.support.xserver"]
 
     def test_focus(xserver: XServer) -> None:
         a = xserver.xterm("TermA", "Alpha")
@@ -17,7 +17,8 @@ as a pytest plugin from a test module::
 
 Import it only for type checking there: a module named in ``pytest_plugins`` that the test
 module has already imported cannot be assert-rewritten, pytest warns, and warnings are errors
-here. (``pytest_plugins = ["tests.xserver"]`` in ``tests/conftest.py`` would lift that rule.)
+here. (``pytest_plugins = ["tests.support.xserver"]`` in ``tests/conftest.py`` would lift that
+rule.)
 Outside pytest, ``start_xserver(wm=..., xvfb_args=[...])`` is a context manager.
 
 On Linux a missing tool fails the test with the apt-get line to run; elsewhere it skips.

@@ -31,9 +31,10 @@ from officepulse.agent.introspect.browsers import (
 from officepulse.agent.introspect.media import MAC_SCRIPT, MacPlayers, MediaPlugin
 from officepulse.agent.sources.base import WindowSample
 from officepulse.protocol.messages import Activity, Media
-from tests.conftest import WAIT
+from tests.support import paths
+from tests.support.processes import WAIT
 
-RECORDED = Path(__file__).parent / "data" / "recorded" / "introspect" / "applescript.json"
+RECORDED = paths.DATA / "recorded" / "introspect" / "applescript.json"
 RECORDS: dict[str, dict[str, Any]] = {
     r["id"]: r for r in json.loads(RECORDED.read_text(encoding="utf-8"))
 }

@@ -28,7 +28,7 @@ from officepulse.agent.sources.base import WindowSample
 from officepulse.agent.sources.x11 import X11Desktop
 
 if TYPE_CHECKING:
-    from tests.xserver import Window, XServer
+    from tests.support.xserver import Window, XServer
 
 pytestmark = [
     pytest.mark.timeout(60),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from officepulse.agent.introspect.media import parse_spotify_title
 from officepulse.agent.introspect.terminal import parse_vim_title
 from officepulse.agent.sources.base import WindowSample
 from officepulse.protocol.messages import Activity, Media
+from tests.support import paths
 
-RECORDED = Path(__file__).parent / "data" / "recorded" / "introspect" / "window_titles.json"
+RECORDED = paths.DATA / "recorded" / "introspect" / "window_titles.json"
 RECORDS: list[dict[str, Any]] = json.loads(RECORDED.read_text(encoding="utf-8"))
 
 

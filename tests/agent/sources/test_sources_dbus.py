@@ -52,7 +52,7 @@ from officepulse.agent.sources.gnome import (
 from officepulse.agent.sources.kde import INTERFACE, OBJECT_PATH, KWinScriptWindow
 from officepulse.agent.sources.screensaver import ScreenSaverIdle, ScreenSaverLock
 from officepulse.agent.sources.select import open_desktop, survey
-from tests.test_sources_fakes import recorded
+from tests.support.source_fakes import recorded
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,7 +12,7 @@ import pytest
 
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.hyprland import HyprlandWindow, socket_path
-from tests.test_sources_fakes import FakeHyprland, recorded, short_dir
+from tests.support.source_fakes import FakeHyprland, recorded, short_dir
 
 pytestmark = pytest.mark.timeout(30)
 

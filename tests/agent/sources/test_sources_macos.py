@@ -26,7 +26,7 @@ from officepulse.agent.sources.macos import (
     PyObjCMac,
     session_away,
 )
-from tests.test_sources_fakes import recorded
+from tests.support.source_fakes import recorded
 
 pytestmark = pytest.mark.timeout(30)
 

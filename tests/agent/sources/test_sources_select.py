@@ -1,6 +1,6 @@
 """Choosing backends at run time (``select``): the session as the environment describes it,
 the tables of candidates, notes for what is missing, and ``survey`` for the probe. The
-compositors are the fakes of test_sources_fakes (real sockets, recorded replies)."""
+compositors are the fakes of tests/support/source_fakes.py (real sockets, recorded replies)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from officepulse.agent.sources.select import (
     session_kind,
     survey,
 )
-from tests.test_sources_fakes import (
+from tests.support.source_fakes import (
     FakeCompositor,
     FakeHyprland,
     FakeSway,

@@ -15,7 +15,7 @@ import pytest
 from officepulse.agent.sources import sway
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.sway import SwayWindow, encode, focused_node, sample_from_node
-from tests.test_sources_fakes import FakeSway, recorded, recorded_json
+from tests.support.source_fakes import FakeSway, recorded, recorded_json
 
 pytestmark = pytest.mark.timeout(30)
 

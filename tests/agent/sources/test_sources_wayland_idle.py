@@ -14,7 +14,7 @@ import pytest
 
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.agent.sources.wayland_idle import WaylandIdle, pack_string, socket_path
-from tests.test_sources_fakes import (
+from tests.support.source_fakes import (
     FakeCompositor,
     parse_globals,
     recorded,

@@ -13,7 +13,7 @@ import pytest
 
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
 from officepulse.agent.sources.windows import CtypesWin32, WindowsDesktop, elapsed_ms
-from tests.test_sources_fakes import recorded_json
+from tests.support.source_fakes import recorded_json
 
 pytestmark = pytest.mark.timeout(30)
 

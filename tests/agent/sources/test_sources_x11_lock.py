@@ -16,7 +16,7 @@ from officepulse.agent.sources.select import open_desktop
 from officepulse.agent.sources.x11 import X11Desktop
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 pytestmark = pytest.mark.timeout(60)
 

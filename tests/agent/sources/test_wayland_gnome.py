@@ -2,8 +2,8 @@
 module, with officepulse's own extension installed by ``officepulse agent
 install-gnome-extension`` before the shell starts, real GTK windows, focus switched with
 Alt+Tab typed through ``org.gnome.Mutter.RemoteDesktop``, and a real agent in the session
-reporting to a real server (tests/compositors.py). Idle time is Mutter's IdleMonitor, reset by
-pointer motion through the same remote-desktop session.
+reporting to a real server (tests/support/compositors.py). Idle time is Mutter's IdleMonitor,
+reset by pointer motion through the same remote-desktop session.
 
 GNOME Shell offers its lock screen only with GDM and logind (``LoginManager.canLock``), which
 a test cannot give it, so ``org.gnome.ScreenSaver`` is absent here and the probe must say so;
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from officepulse.agent.sources.gnome import EXTENSION_UUID
-from tests.compositors import (
+from tests.support.compositors import (
     Client,
     Gnome,
     live,
@@ -32,8 +32,8 @@ from tests.compositors import (
     stored_windows,
     wait_for,
 )
-from tests.conftest import ServerProcess
-from tests.test_agent_x11 import TODAY
+from tests.support.servers import ServerProcess
+from tests.support.usage_query import TODAY
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -1,7 +1,7 @@
 """KDE Plasma's compositor for real: one ``kwin_wayland --virtual`` (KWin 5.27 on Debian 12)
 on a private session bus for the module, real GTK windows, focus switched by a KWin script
 (as a click would), and a real agent in the session reporting to a real server
-(tests/compositors.py). The agent reads the window in front through its own KWin script;
+(tests/support/compositors.py). The agent reads the window in front through its own KWin script;
 idle time from ext-idle-notify-v1, reset by KWin's own "user activity" (KWin takes no
 injected input from clients); the lock screen is kscreenlocker inside KWin.
 
@@ -22,7 +22,7 @@ from officepulse.agent.sources.wayland_idle import (
     IdleProtocol,
     WaylandIdle,
 )
-from tests.compositors import (
+from tests.support.compositors import (
     Client,
     KWin,
     live,
@@ -31,8 +31,8 @@ from tests.compositors import (
     stored_windows,
     wait_for,
 )
-from tests.conftest import ServerProcess
-from tests.test_agent_x11 import TODAY
+from tests.support.servers import ServerProcess
+from tests.support.usage_query import TODAY
 
 pytestmark = pytest.mark.timeout(120)
 

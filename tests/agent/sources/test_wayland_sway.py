@@ -1,6 +1,6 @@
 """sway for real: one headless sway (wlroots' headless backend) for the module, real foot
 terminals with their own app ids and titles, focus switched with swaymsg, and a real agent
-in the session reporting to a real server (tests/compositors.py).
+in the session reporting to a real server (tests/support/compositors.py).
 
 Idle time comes from whichever idle protocol sway offers: Debian 12's sway 1.7 has
 ``org_kde_kwin_idle`` only, sway 1.8 and later ``ext-idle-notify-v1``; input that resets it
@@ -26,7 +26,7 @@ from officepulse.agent.sources.wayland_idle import (
     WaylandConnection,
     WaylandIdle,
 )
-from tests.compositors import (
+from tests.support.compositors import (
     WAIT,
     Client,
     Sway,
@@ -35,8 +35,8 @@ from tests.compositors import (
     stored_windows,
     wait_for,
 )
-from tests.conftest import ServerProcess
-from tests.test_agent_x11 import TODAY
+from tests.support.servers import ServerProcess
+from tests.support.usage_query import TODAY
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -23,7 +23,7 @@ from officepulse.agent.sources.base import (
 from officepulse.agent.sources.x11 import X11Desktop, decode_compound_text
 
 if TYPE_CHECKING:
-    from tests.xserver import XServer
+    from tests.support.xserver import XServer
 
 
 pytestmark = pytest.mark.timeout(60)
