@@ -2,7 +2,7 @@
 """Agent footprint: the CPU and memory of a real ``officepulse agent`` watching a real X
 desktop, polling once a second, with the privacy lists and introspection on.
 
-Starts Xvfb + openbox with three xterm windows (``tests/xserver.py``), a real server on a
+Starts Xvfb + openbox with three xterm windows (``tests/support/xserver.py``), a real server on a
 scratch database, and the agent (``--source x11 --poll-interval 1``, pinned to one core,
 everything else on the other). After a warm-up it measures two phases:
 
@@ -55,7 +55,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.xserver import XServer, start_xserver  # noqa: E402 - needs the repo on the path
+from tests.support.xserver import XServer, start_xserver  # noqa: E402 - needs the repo on the path
 
 RESULTS_DIR = REPO / "bench" / "results"
 OFFICEPULSE = str(Path(sys.executable).parent / "officepulse")
@@ -257,7 +257,7 @@ def tray_host(xserver: XServer, tmp: Path, backend: str | None) -> Iterator[dict
         yield {}
         return
     if backend == "sni":
-        from tests.tray_host import SniHost
+        from tests.support.tray_host import SniHost
 
         host = SniHost(xserver, tmp)
         try:

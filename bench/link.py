@@ -142,7 +142,7 @@ _TABS = (
     ("Sprint board - Jira", "https://acme.atlassian.net/jira/software/projects/OP/boards/3"),
 )
 _FILES = ("link.py", "journal.py", "gateway.py", "ingest.py", "spanner.py", "performance.md")
-_SHELL = ("pytest -x tests/test_faults.py", "git log --oneline", "htop", "vim notes.md")
+_SHELL = ("pytest -x tests/agent/test_faults.py", "git log --oneline", "htop", "vim notes.md")
 _CHANNELS = ("#engineering", "#general", "#incidents", "Bob Smith", "#random")
 VARIED: tuple[Act, ...] = (
     *(("firefox", f"{t} — Mozilla Firefox", u) for t, u in _TABS),

@@ -39,7 +39,7 @@ from officepulse.core.spans import Span  # noqa: E402 - needs the repo on the pa
 from officepulse.protocol.messages import Activity  # noqa: E402
 from officepulse.store.base import AgentInfo  # noqa: E402
 from officepulse.store.sqlite import SQLiteStore  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 
 DAY_MS = 86_400_000
 # Spans end a day before now, so that only their length decides what happens.

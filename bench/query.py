@@ -9,7 +9,7 @@ same question asked of ActivityWatch's aw-server over its raw events.
                day a workday of about 8 h, a switch every few minutes among 10 apps, a few
                idle stretches. Agents are filled whole until ``--fill-budget`` seconds have
                passed: the scale that was measured is printed, never the one asked for.
-               PostgreSQL is a scratch cluster of tests/postgres.py (its default settings).
+               PostgreSQL is a scratch cluster of tests/support/postgres.py (its default settings).
   2. store     ``usage(start, end, ["app"])`` and ``["agent", "app"]`` over the whole period,
                cold (the first call after the store is reopened; the OS page cache stays
                warm) and warm (median of ``--warm`` calls), plus ``["app"]`` and ``[]`` over
@@ -78,7 +78,7 @@ from officepulse.protocol.messages import Activity  # noqa: E402
 from officepulse.store.base import AgentInfo, GroupKey, Store  # noqa: E402
 from officepulse.store.postgres import PostgresStore  # noqa: E402
 from officepulse.store.sqlite import SQLiteStore  # noqa: E402
-from tests.postgres import PostgresCluster  # noqa: E402
+from tests.support.postgres import PostgresCluster  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 BATCH = 500

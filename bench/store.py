@@ -11,7 +11,7 @@ agent's acknowledged sequence number in one transaction, awaited until durable. 
 
 Every span is a new row (inserts, not the upserts of a span being extended). The SQLite
 store runs as the server runs it (WAL, synchronous=NORMAL: a commit survives a crash of the
-process, not of the machine). PostgreSQL is a scratch server from tests/postgres.py with
+process, not of the machine). PostgreSQL is a scratch server from tests/support/postgres.py with
 its default settings (fsync on, synchronous_commit on: a commit survives the machine), or
 the one at ``--postgres URL`` (its tables are created in that database and left there).
 
@@ -40,7 +40,7 @@ from officepulse.protocol.messages import Activity  # noqa: E402
 from officepulse.store.base import AgentInfo, Store  # noqa: E402
 from officepulse.store.postgres import PostgresStore  # noqa: E402
 from officepulse.store.sqlite import SQLiteStore  # noqa: E402
-from tests.postgres import PostgresCluster  # noqa: E402
+from tests.support.postgres import PostgresCluster  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 BATCH = 500

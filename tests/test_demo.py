@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.conftest import OFFICEPULSE, Process, ServerProcess, clean_env, stop, wait_until
+from tests.support.processes import OFFICEPULSE, Process, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).parent.parent
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from officepulse.logtext import EscapingFormatter, escape
-from tests.conftest import run_agent, start_server
+from tests.support.servers import run_agent, start_server
 
 FORGED = "Eve\n12:00:00 INFO    officepulse.gateway.gateway: agent boss connected\x1b[2J\x1b[31m"
 

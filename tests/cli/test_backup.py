@@ -31,21 +31,13 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from officepulse.cli import main
 from officepulse.cli.database import with_store
-from tests.conftest import (
-    OFFICEPULSE,
-    WAIT,
-    ServerProcess,
-    clean_env,
-    start_agent,
-    start_server,
-    stop,
-    wait_until,
-)
+from tests.support.processes import OFFICEPULSE, WAIT, clean_env, stop, wait_until
+from tests.support.servers import ServerProcess, start_agent, start_server
 
 if TYPE_CHECKING:
-    from tests.postgres import PostgresCluster
+    from tests.support.postgres import PostgresCluster
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 BASE = NOW - timedelta(days=40)
@@ -384,7 +376,7 @@ async def test_a_postgresql_backup_under_load_restores_into_a_fresh_database(
     tmp_path: Path, postgres_cluster: PostgresCluster, postgres_url: str
 ) -> None:
     """pg_dump while clients write, pg_restore into a new database, the same totals."""
-    from tests.postgres import server_bin
+    from tests.support.postgres import server_bin
 
     pg_bin = server_bin()  # pg_dump of the server's own version
     source = start_server(tmp_path, "--database", postgres_url)

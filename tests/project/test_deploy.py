@@ -28,19 +28,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from officepulse.cli.database import with_store
 from officepulse.security.tls import ensure_dev_pair
 from officepulse.settings import ServerSettings, load
-from tests.conftest import (
-    OFFICEPULSE,
-    WAIT,
-    Process,
-    ServerProcess,
-    admin,
-    start_agent,
-    start_server,
-    stop,
-    wait_until,
-)
-from tests.test_faults import free_port
-from tests.timelines import expected, random_day
+from tests.support.ports import free_port
+from tests.support.processes import OFFICEPULSE, WAIT, Process, stop, wait_until
+from tests.support.servers import ServerProcess, admin, start_agent, start_server
+from tests.support.timelines import expected, random_day
 
 DEPLOY = Path(__file__).parent.parent.parent / "deploy"
 UNITS = DEPLOY / "systemd"

@@ -17,13 +17,14 @@ from websockets.sync.client import connect
 
 from officepulse.store.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA
 from officepulse.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA
-from tests.conftest import WAIT, ServerProcess, start_server, wait_until
-from tests.test_limits import hello
+from tests.support.agent_messages import hello
+from tests.support.processes import WAIT, wait_until
+from tests.support.servers import ServerProcess, start_server
 
 if TYPE_CHECKING:
-    from tests.postgres import PostgresCluster
+    from tests.support.postgres import PostgresCluster
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 
 
 def probe(server: ServerProcess, path: str, request_id: str = "") -> tuple[int, Any]:

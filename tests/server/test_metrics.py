@@ -14,9 +14,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from officepulse.protocol.errors import CloseCode
-from tests.conftest import WAIT, ServerProcess, start_agent, start_server, stop, wait_until
-from tests.server.scrape import scrape
-from tests.test_limits import DAY, hello, spans
+from tests.support.agent_messages import DAY, hello, spans
+from tests.support.processes import WAIT, stop, wait_until
+from tests.support.scrape import scrape
+from tests.support.servers import ServerProcess, start_agent, start_server
 
 
 def _waited(server: ServerProcess, name: str, value: float) -> dict[str, float]:

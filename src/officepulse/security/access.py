@@ -1,6 +1,6 @@
 """Access control: one middleware that every request passes through, and one table that
 says, for each route, who may use it. A route missing from the table is refused (deny
-by default; tests/test_access.py walks the router and fails for a route without a line).
+by default; tests/security/test_access.py walks the router and fails for a route without a line).
 
 Modes. While no person account exists the server is *open* (embedded mode: `make run`
 shows the dashboard with no sign-in, and says so at start-up and on every page). Once

@@ -1,0 +1,54 @@
+"""Spans sent to a real server and its usage read back by category."""
+
+from __future__ import annotations
+
+import json
+
+from websockets.sync.client import connect
+
+from tests.support.processes import WAIT
+from tests.support.servers import ServerProcess
+
+DAY = "start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z"
+
+
+SPANS = [
+    ["2026-11-27T10:00:00Z", "2026-11-27T10:05:00Z", {"app": "Code", "title": "main.py"}],
+    [
+        "2026-11-27T10:05:00Z",
+        "2026-11-27T10:06:00Z",
+        {"app": "firefox", "title": "cats - YouTube", "url": "https://www.youtube.com/w"},
+    ],
+    [
+        "2026-11-27T10:06:00Z",
+        "2026-11-27T10:06:30Z",
+        {"app": "firefox", "title": "MIT lecture - YouTube", "url": "https://www.youtube.com/l"},
+    ],
+    ["2026-11-27T10:06:30Z", "2026-11-27T10:07:00Z", {"app": "Code", "title": "x", "idle": True}],
+]
+
+
+def send_spans(server: ServerProcess) -> None:
+    with connect(server.ws_url) as ws:
+        ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "v": 2,
+                    "agent_id": "b0b",
+                    "name": "Bob",
+                    "host": "h",
+                    "platform": "Linux",
+                    "agent_version": "0.1.0",
+                    "tz": "UTC",
+                }
+            )
+        )
+        assert json.loads(ws.recv(timeout=WAIT))["type"] == "welcome"
+        ws.send(json.dumps({"type": "spans", "first_seq": 1, "spans": SPANS}))
+        assert json.loads(ws.recv(timeout=WAIT)) == {"type": "ack", "seq": len(SPANS)}
+
+
+def by_category(server: ServerProcess) -> dict[str, list[float]]:
+    rows = server.get(f"/api/v1/usage?{DAY}&group_by=category")["rows"]
+    return {r["category"]: [r["seconds"], r["idle_seconds"]] for r in rows}
