@@ -30,6 +30,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── CategoryError                     a category rule that cannot be used (core/categories.py)
  ├── ProxyHeaderError                  a broken PROXY protocol header (server/proxy_header.py)
  ├── VersionError                      not a PEP 440 version number (versions.py)
+ ├── BusUnreachable                    NATS cannot be reached at start (bus/nats_bus.py)
  └── agent side
       ├── Rejected                       the server refused this agent (agent/link.py)
       │    └── Refused                     for who it is: asking again soon is refused again
