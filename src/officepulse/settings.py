@@ -90,6 +90,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     agent_download_url: str | None = None
     agent_min_version: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Scaled out (`officepulse gateway`, `officepulse panel`): the bus between the
+    # processes, and this gateway's name on it (default: host name and process id).
+    nats_url: str | None = None
+    gateway_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
 
     def __post_init__(self) -> None:
         for entry in self.trusted_proxies or ():
@@ -231,6 +235,10 @@ HELP: dict[str, str] = {
     "trusted_proxies": "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies "
     "whose X-Forwarded-For and PROXY protocol headers say who the client is; default: none",
     "log_level": "debug, info, warning or error",
+    "nats_url": "the NATS server that gateways and panels talk through (nats://host:4222); "
+    "needed by officepulse gateway and officepulse panel, unused by officepulse server",
+    "gateway_id": "this gateway's name among the gateways (letters, digits, _ . : -); "
+    "default: the host name and process id",
     "agent_latest_version": "the current officepulse agent's version (like 0.2.0): agents "
     "that are older show that an update is available, in their tray and log",
     "agent_download_url": "where people get the current agent (an http:// or https:// "

@@ -1,6 +1,7 @@
 """The ``officepulse`` command, one module per command group: ``server``, ``agent``
 (with ``probe`` and ``install-gnome-extension``), ``import-aw``, ``admin`` / ``people``
-(accounts.py: people's accounts), ``agents``, ``tokens`` and ``demo``. Each module adds
+(accounts.py: people's accounts), ``agents``, ``tokens``, ``demo``, and ``gateway`` and
+``panel`` (scaleout.py: the server as several processes). Each module adds
 its parser and sets the function that runs it. ``officepulse-agent`` (packaged.py) is
 ``officepulse agent`` alone, as packaged.
 
@@ -22,7 +23,7 @@ from officepulse.settings import SettingsError
 def build_parser() -> argparse.ArgumentParser:
     # The groups are imported here, not with the package: `officepulse-agent` imports
     # cli.agent alone, without the server's, the store's and the accounts' modules.
-    from officepulse.cli import accounts, agent, agents, demo, import_aw, server, tokens
+    from officepulse.cli import accounts, agent, agents, demo, import_aw, scaleout, server, tokens
 
     parser = argparse.ArgumentParser(
         prog="officepulse",
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # In the order ``officepulse --help`` lists them.
-    for group in (server, agent, import_aw, accounts, agents, tokens, demo):
+    for group in (server, agent, import_aw, accounts, agents, tokens, demo, scaleout):
         group.add_parser(sub)
     return parser
 
