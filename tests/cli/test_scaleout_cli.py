@@ -6,42 +6,35 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from officepulse.cli.scaleout import problem
+from officepulse.settings import ServerSettings
 from tests.conftest import OFFICEPULSE, clean_env
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OFFICEPULSE, "--env-file", "/dev/null", *args, "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
-        check=False,
-    )
+def test_a_sqlite_database_is_refused_saying_what_to_run_instead(tmp_path: Path) -> None:
+    said = problem(ServerSettings(database=str(tmp_path / "x.sqlite3"), nats_url="nats://h"))
+    assert said is not None
+    assert said.startswith("--database (OFFICEPULSE_DATABASE) must be a postgresql:// URL")
+    assert "`officepulse server`" in said
 
 
-@pytest.mark.parametrize("kind", ["gateway", "panel"])
-def test_a_sqlite_database_is_refused(kind: str, tmp_path: Path) -> None:
-    done = run(kind, "--database", str(tmp_path / "x.sqlite3"), "--nats-url", "nats://h:4222")
-    assert done.returncode == 2
-    assert f"officepulse {kind}: --database (OFFICEPULSE_DATABASE) must be a postgresql://" in (
-        done.stderr
-    )
-    assert "officepulse server" in done.stderr  # what to run instead
+def test_no_nats_url_is_refused() -> None:
+    said = problem(ServerSettings(database="postgresql://u@h/db"))
+    assert said is not None
+    assert said.startswith("--nats-url (OFFICEPULSE_NATS_URL) is needed")
+    assert problem(ServerSettings(database="postgresql://u@h/db", nats_url="nats://h")) is None
 
 
-@pytest.mark.parametrize("kind", ["gateway", "panel"])
-def test_no_nats_url_is_refused(kind: str) -> None:
-    done = run(kind, "--database", "postgresql://u@h/db")
-    assert done.returncode == 2
-    assert f"officepulse {kind}: --nats-url (OFFICEPULSE_NATS_URL) is needed" in done.stderr
-
-
-def test_both_are_listed_in_the_help() -> None:
-    done = subprocess.run(
-        [OFFICEPULSE, "--help"], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert "gateway" in done.stdout
-    assert "panel" in done.stdout
+def test_the_commands_exit_with_the_refusal(tmp_path: Path) -> None:
+    settings = ["--database", str(tmp_path / "x.sqlite3"), "--nats-url", "nats://h:4222"]
+    for kind in ("gateway", "panel"):
+        done = subprocess.run(
+            [OFFICEPULSE, "--env-file", "/dev/null", kind, "--port", "0", *settings],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"officepulse {kind}: --database (OFFICEPULSE_DATABASE) must be" in done.stderr

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from officepulse.bus.base import Bus
 from officepulse.bus.gateways import Gateways
 from officepulse.gateway.agents import Agents
 from officepulse.gateway.control import AgentControl
@@ -28,22 +27,14 @@ from officepulse.security.access import AccessControl
 from officepulse.server import wiring
 from officepulse.server.retention import Retention
 from officepulse.settings import ServerSettings
-from officepulse.store.base import Store
 from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
 
 class PanelProcess(wiring.Wired):
-    def __init__(
-        self,
-        settings: ServerSettings,
-        *,
-        store: Store | None = None,
-        bus: Bus | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(settings, store, bus or wiring.process_bus(settings, "panel"))
+    def __init__(self, settings: ServerSettings, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(settings, None, wiring.process_bus(settings, "panel"))
         self.gateways = Gateways(self.bus, time.monotonic)
         auth_mode = settings.agent_auth_mode()
         # Publishes only: the panel saves no agent's row.
