@@ -113,8 +113,11 @@ class NatsBus:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def publish(self, subject: str, payload: bytes) -> None:
+        if self._nc is None:  # closed: a connection's last words at shutdown go nowhere
+            self._dropped += 1
+            return
         try:
-            await self.nc.publish(subject, payload)
+            await self._nc.publish(subject, payload)
         except NatsError as exc:
             # Never into ingest: presence is sent whole again with the next change.
             self._dropped += 1
