@@ -31,6 +31,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── ProxyHeaderError                  a broken PROXY protocol header (server/proxy_header.py)
  ├── VersionError                      not a PEP 440 version number (versions.py)
  ├── BackupError                       a backup or restore that cannot be done (backup/)
+ ├── BusUnreachable                    NATS cannot be reached at start (bus/nats_bus.py)
  └── agent side
       ├── Rejected                       the server refused this agent (agent/link.py)
       │    └── Refused                     for who it is: asking again soon is refused again

@@ -93,6 +93,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Service operation (ops/): log lines for collectors; who else may read /metrics.
     log_format: Literal["text", "json"] = "text"
     metrics_token: Annotated[str, msgspec.Meta(min_length=16)] | None = None
+    # Scaled out (`officepulse gateway`, `officepulse panel`): the bus between the
+    # processes, and this gateway's name on it (default: host name and process id).
+    nats_url: str | None = None
+    gateway_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
 
     def __post_init__(self) -> None:
         for entry in self.trusted_proxies or ():
@@ -239,6 +243,10 @@ HELP: dict[str, str] = {
     "message, and the agent, gateway and request ids where there are some)",
     "metrics_token": "a secret of 16 characters or more: a request to /metrics with "
     "`Authorization: Bearer` and it is answered from anywhere (without it, from loopback only)",
+    "nats_url": "the NATS server that gateways and panels talk through (nats://host:4222); "
+    "needed by officepulse gateway and officepulse panel, unused by officepulse server",
+    "gateway_id": "this gateway's name among the gateways (letters, digits, _ . : -); "
+    "default: the host name and process id",
     "agent_latest_version": "the current officepulse agent's version (like 0.2.0): agents "
     "that are older show that an update is available, in their tray and log",
     "agent_download_url": "where people get the current agent (an http:// or https:// "

@@ -1,21 +1,33 @@
-"""The Bus contract, run against every implementation (in-process now; NATS
-joins the parametrisation when it lands)."""
+"""The Bus contract, run against every implementation: the in-process bus and the bus
+over a real NATS server (one per module, tests/nats_server.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
 from officepulse.bus.base import Bus
 from officepulse.bus.memory import MemoryBus
+from officepulse.bus.nats_bus import NatsBus
 from tests.support.processes import WAIT
 
+pytest_plugins = ["tests.support.nats_server"]
 
-@pytest.fixture(params=["memory"])
+if TYPE_CHECKING:
+    from tests.support.nats_server import NatsServer
+
+
+@pytest.fixture(params=["memory", "nats"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    impl = MemoryBus(maxsize=100)
+    impl: Bus
+    if request.param == "memory":
+        impl = MemoryBus(maxsize=100)
+    else:
+        server: NatsServer = request.getfixturevalue("nats_server")
+        impl = NatsBus(server.url, maxsize=100)
     await impl.start()
     yield impl
     await impl.close()
@@ -102,3 +114,62 @@ async def test_unsubscribe_stops_delivery(bus: Bus) -> None:
     await bus.publish("s", b"2")
     await until(lambda: witness, "the second message, to the subscriber still there")
     assert got == [b"1"]
+
+
+# -- request/reply: every responder answers (scatter-gather) -------------------------------
+
+
+def answering(name: bytes) -> Callable[[bytes], Awaitable[bytes]]:
+    async def respond(payload: bytes) -> bytes:
+        return name + b":" + payload
+
+    return respond
+
+
+async def test_a_request_gathers_the_reply_of_every_responder(bus: Bus) -> None:
+    await bus.serve("ask", answering(b"a"))
+    await bus.serve("ask", answering(b"b"))
+    await bus.serve("other", answering(b"c"))
+    replies = await bus.request("ask", b"q", within=WAIT, replies=2)
+    assert sorted(replies) == [b"a:q", b"b:q"]
+
+
+async def test_a_request_nobody_serves_gets_no_reply(bus: Bus) -> None:
+    assert await bus.request("nobody", b"q", within=WAIT, replies=1) == []
+
+
+async def test_a_failing_responder_sends_nothing_and_the_others_still_answer(bus: Bus) -> None:
+    async def broken(payload: bytes) -> bytes:
+        raise RuntimeError("responder bug")
+
+    await bus.serve("ask", broken)
+    await bus.serve("ask", answering(b"a"))
+    assert await bus.request("ask", b"q", within=WAIT, replies=1) == [b"a:q"]
+    # And it goes on serving.
+    assert await bus.request("ask", b"r", within=WAIT, replies=1) == [b"a:r"]
+
+
+async def test_a_request_stops_waiting_at_its_timeout_with_the_replies_it_has(bus: Bus) -> None:
+    release = asyncio.Event()
+    late: list[bytes] = []
+
+    async def stuck(payload: bytes) -> bytes:
+        await release.wait()
+        late.append(payload)
+        return b"late"
+
+    await bus.serve("ask", stuck)
+    await bus.serve("ask", answering(b"a"))
+    # Two replies are asked for; one never comes in time.
+    assert await bus.request("ask", b"q", within=0.5, replies=2) == [b"a:q"]
+    # A slow answer delays no later request, and still finishes its work.
+    assert await bus.request("ask", b"r", within=0.5, replies=2) == [b"a:r"]
+    release.set()
+    await until(lambda: len(late) == 2, "the slow responder finishing both")
+
+
+async def test_a_responder_that_stopped_serving_answers_no_more(bus: Bus) -> None:
+    service = await bus.serve("ask", answering(b"a"))
+    await bus.serve("ask", answering(b"b"))
+    await service.unsubscribe()
+    assert await bus.request("ask", b"q", within=0.5, replies=2) == [b"b:q"]

@@ -6,7 +6,7 @@ counted the same way; a networked bus adds its own connection errors with ``erro
 
 from __future__ import annotations
 
-from officepulse.bus.base import Bus, Handler, Subscription
+from officepulse.bus.base import Bus, Handler, Reconnected, Responder, Subscription
 from officepulse.ops.counts import BusCounts
 
 
@@ -52,3 +52,29 @@ class CountedBus:
             self.delivered += 1
 
         return await self.inner.subscribe(subject, counted)
+
+    async def serve(self, subject: str, responder: Responder) -> Subscription:
+        async def counted(payload: bytes) -> bytes:
+            try:
+                reply = await responder(payload)
+            except Exception:
+                self.errors += 1
+                raise
+            self.delivered += 1
+            return reply
+
+        return await self.inner.serve(subject, counted)
+
+    async def request(
+        self, subject: str, payload: bytes, *, within: float, replies: int | None = None
+    ) -> list[bytes]:
+        try:
+            answers = await self.inner.request(subject, payload, within=within, replies=replies)
+        except Exception:
+            self.errors += 1
+            raise
+        self.published += 1
+        return answers
+
+    def on_reconnected(self, callback: Reconnected) -> None:
+        self.inner.on_reconnected(callback)

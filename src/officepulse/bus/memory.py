@@ -1,12 +1,14 @@
 """The in-process bus: each subscription has its own queue and task, so a slow
-subscriber never holds up the publisher or the other subscribers."""
+subscriber never holds up the publisher or the other subscribers; each request runs its
+responders in tasks of their own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-from officepulse.bus.base import Handler
+from officepulse.bus.base import Handler, Reconnected, Responder
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,31 @@ class _Subscription:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
+class _Service:
+    def __init__(self, bus: MemoryBus, subject: str, responder: Responder) -> None:
+        self.bus = bus
+        self.subject = subject
+        self.responder = responder
+
+    async def answer(self, payload: bytes) -> bytes | None:
+        try:
+            return await self.responder(payload)
+        except Exception:
+            log.exception("bus responder on %r failed", self.subject)
+            return None
+
+    async def unsubscribe(self) -> None:
+        self.bus._services.get(self.subject, set()).discard(self)
+
+
 class MemoryBus:
     def __init__(self, maxsize: int = 10_000) -> None:
         self.maxsize = maxsize
         self._subs: dict[str, set[_Subscription]] = {}
+        self._services: dict[str, set[_Service]] = {}
+        # Answers still being worked on after their request stopped waiting: held here so
+        # that they finish (a late gateway still disconnects its agent), as on NATS.
+        self._answering: set[asyncio.Task[bytes | None]] = set()
 
     async def start(self) -> None:
         return None
@@ -54,6 +77,7 @@ class MemoryBus:
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 await sub.unsubscribe()
+        self._services.clear()
 
     async def publish(self, subject: str, payload: bytes) -> None:
         for sub in list(self._subs.get(subject, ())):
@@ -63,3 +87,34 @@ class MemoryBus:
         sub = _Subscription(self, subject, handler, self.maxsize)
         self._subs.setdefault(subject, set()).add(sub)
         return sub
+
+    async def serve(self, subject: str, responder: Responder) -> _Service:
+        service = _Service(self, subject, responder)
+        self._services.setdefault(subject, set()).add(service)
+        return service
+
+    async def request(
+        self, subject: str, payload: bytes, *, within: float, replies: int | None = None
+    ) -> list[bytes]:
+        tasks = []
+        for service in list(self._services.get(subject, ())):
+            task = asyncio.create_task(service.answer(payload), name=f"bus-answer:{subject}")
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+            tasks.append(task)
+        got: list[bytes] = []
+        if not tasks:
+            return got
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                for answered in asyncio.as_completed(tasks):
+                    reply = await answered
+                    if reply is None:
+                        continue
+                    got.append(reply)
+                    if replies is not None and len(got) >= replies:
+                        break
+        return got
+
+    def on_reconnected(self, callback: Reconnected) -> None:
+        """An in-process bus never loses its connection."""

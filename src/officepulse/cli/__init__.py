@@ -1,7 +1,8 @@
 """The ``officepulse`` command, one module per command group: ``server``, ``agent``
 (with ``probe`` and ``install-gnome-extension``), ``import-aw``, ``admin`` / ``people``
-(accounts.py: people's accounts), ``agents``, ``tokens``, ``demo``, and ``backup`` /
-``restore`` (backup.py). Each module adds
+(accounts.py: people's accounts), ``agents``, ``tokens``, ``demo``, ``gateway`` and
+``panel`` (scaleout.py: the server as several processes), and ``backup`` / ``restore``
+(backup.py). Each module adds
 its parser and sets the function that runs it. ``officepulse-agent`` (packaged.py) is
 ``officepulse agent`` alone, as packaged.
 
@@ -23,7 +24,17 @@ from officepulse.settings import SettingsError
 def build_parser() -> argparse.ArgumentParser:
     # The groups are imported here, not with the package: `officepulse-agent` imports
     # cli.agent alone, without the server's, the store's and the accounts' modules.
-    from officepulse.cli import accounts, agent, agents, backup, demo, import_aw, server, tokens
+    from officepulse.cli import (
+        accounts,
+        agent,
+        agents,
+        backup,
+        demo,
+        import_aw,
+        scaleout,
+        server,
+        tokens,
+    )
 
     parser = argparse.ArgumentParser(
         prog="officepulse",
@@ -33,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # In the order ``officepulse --help`` lists them.
-    for group in (server, agent, import_aw, accounts, agents, tokens, demo, backup):
+    for group in (server, agent, import_aw, accounts, agents, tokens, demo, scaleout, backup):
         group.add_parser(sub)
     return parser
 

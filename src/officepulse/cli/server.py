@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     server.set_defaults(run=run)
 
 
-def _tls(settings: ServerSettings) -> TlsSetup | None:
+def tls_setup(settings: ServerSettings) -> TlsSetup | None:
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if trouble is not None:
         print(f"officepulse server: {trouble}", file=sys.stderr)
         return 2
-    tls = _tls(settings)
+    tls = tls_setup(settings)
     chosen = origin("database", flags, env_file=args.env_file)
 
     def ready(url: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from officepulse.bus.gateways import AgentPolicy
 from officepulse.protocol.errors import CloseCode, Refusal
 from officepulse.protocol.messages import AgentRelease, Hello
 from officepulse.security.agent_secrets import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
@@ -101,13 +102,25 @@ class Admission:
         self.store = store
         self.required = required
         self.clock = clock
-        self.min_version = parse(min_version) if min_version is not None else None
-        self.download_url = download_url
+        self.apply(
+            AgentPolicy(
+                latest_version=latest_version, download_url=download_url, min_version=min_version
+            )
+        )
+
+    def apply(self, policy: AgentPolicy) -> None:
+        """Admit and welcome agents by ``policy`` from now on (at start: the settings; then
+        what a panel pushes). Raises VersionError, changing nothing, for a bad version."""
+        least = parse(policy.min_version) if policy.min_version is not None else None
+        if policy.latest_version is not None:
+            parse(policy.latest_version)
+        self.min_version = least
+        self.download_url = policy.download_url
         # What the welcome tells every agent about the current agent (left out when the
         # operator set no version).
         self.release: AgentRelease | msgspec.UnsetType = (
-            AgentRelease(version=latest_version, url=download_url)
-            if latest_version is not None
+            AgentRelease(version=policy.latest_version, url=policy.download_url)
+            if policy.latest_version is not None
             else msgspec.UNSET
         )
 

@@ -89,16 +89,20 @@ class Agents:
             self._store.save_agent(state.seen_info())
 
     async def show(self, state: AgentState) -> None:
-        """Tell the dashboards what it shows now: its presence if it sends any, else its
-        latest span."""
+        """Tell the dashboards what it shows now."""
+        await self.publish(self.view(state))
+
+    @staticmethod
+    def view(state: AgentState) -> AgentView:
+        """What the dashboards show of it: its presence if it sends any, else its latest
+        span (also a panel's snapshot of the agents connected here)."""
         shown = state.live if state.speaks_presence else state.current
-        view = AgentView.of(
+        return AgentView.of(
             state.seen_info(),
             shown,
             blocked=state.gone == "blocked",
             removed=state.gone == "removed",
         )
-        await self.publish(view)
 
     async def moved(self, state: AgentState, tz: str) -> None:
         """The computer is in another zone now: the agent list and dashboards show it."""

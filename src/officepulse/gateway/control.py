@@ -8,6 +8,10 @@ disconnected with the reason; every change goes to the owner of agent state (age
 which publishes it on the bus, so every dashboard of this process drops (or shows again)
 the agent. So a block takes effect within
 ``interval`` plus a round trip, with one server process or several.
+
+Where the agents are depends on the process: in the embedded server and in a gateway they
+are disconnected here (``LocalDisconnect``); a panel has none and asks every gateway over
+the bus (bus/gateways.py) at once, instead of waiting for their next poll.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from officepulse.bus.gateways import Disconnect
 from officepulse.gateway.admission import agent_blocked, agent_removed, credential_revoked
 from officepulse.gateway.agents import Agents
 from officepulse.gateway.gateway import Gateway
@@ -25,20 +30,48 @@ from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
+# Disconnects an agent wherever this process reaches it; how many connections it closed.
+Disconnector = Callable[[Disconnect], Awaitable[int]]
+
+
+class LocalDisconnect:
+    """Disconnects agents connected to this process's gateway, telling each why."""
+
+    def __init__(self, store: Store, gateway: Gateway, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.clock = clock
+
+    async def __call__(self, order: Disconnect) -> int:
+        agent_id = order.agent_id
+        if order.action == "remove":
+            if not await self.gateway.kick(agent_id, agent_removed(), "removed"):
+                return 0
+            # What it wrote between the removal and its disconnection goes too.
+            await self.store.flush()
+            await self.store.remove_agent(agent_id, order.erase, int(self.clock() * 1000))
+            return 1
+        if order.action == "block":
+            status = await self.store.agent(agent_id)
+            if status is None or status.blocked is None:
+                return 0  # unblocked (or removed) since
+            return int(await self.gateway.kick(agent_id, agent_blocked(status.blocked), "blocked"))
+        return int(await self.gateway.kick(agent_id, credential_revoked(), None))
+
 
 class AgentControl:
     def __init__(
         self,
         store: Store,
-        gateway: Gateway,
         agents: Agents,
+        disconnect: Disconnector,
         *,
         required: bool,
         clock: Callable[[], float],
         interval: float = 0.5,
     ) -> None:
         self.store = store
-        self.gateway = gateway
+        self.disconnect = disconnect
         self.agents = agents
         self.required = required
         self.clock = clock
@@ -80,16 +113,13 @@ class AgentControl:
         agent_id = event.agent_id
         status = await self.store.agent(agent_id)
         if status is None:
-            if await self.gateway.kick(agent_id, agent_removed(), "removed"):
-                # What it wrote between the removal and its disconnection goes too.
-                await self.store.flush()
-                erase = event.kind == "erase"
-                await self.store.remove_agent(agent_id, erase, int(self.clock() * 1000))
+            erase = event.kind == "erase"
+            await self.disconnect(Disconnect(agent_id=agent_id, action="remove", erase=erase))
             await self.agents.removed(agent_id)
         elif status.blocked is not None:
-            await self.gateway.kick(agent_id, agent_blocked(status.blocked), "blocked")
+            await self.disconnect(Disconnect(agent_id=agent_id, action="block"))
             await self.agents.changed(status)
         elif event.kind == "unblock":
             await self.agents.changed(status)
         elif event.kind == "revoke" and self.required:
-            await self.gateway.kick(agent_id, credential_revoked(), None)
+            await self.disconnect(Disconnect(agent_id=agent_id, action="revoke"))
