@@ -212,6 +212,17 @@ def wire_bytes(msgs: Sequence[model.Msg], option: str) -> int:
     return total
 
 
+def compress_cpu_us(msgs: Sequence[model.Msg], option: str, reps: int = 20) -> float:
+    """CPU to compress an hour's messages both ways (the senders' side), in µs."""
+    started = time.process_time()
+    for _ in range(reps):
+        wire_bytes(msgs, option)
+    none = time.process_time()
+    for _ in range(reps):
+        wire_bytes(msgs, "none")  # framing alone, taken off
+    return max(0.0, (2 * none - started - time.process_time()) / reps * 1e6)
+
+
 def wire_rows() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-idle-model-") as tmp:
         timeline = model.write_timeline(Path(tmp) / "hour.jsonl", "standard", 1)
@@ -223,6 +234,7 @@ def wire_rows() -> list[dict[str, Any]]:
             "option": name,
             "live_bytes_per_hour": wire_bytes(live, name),
             "backfill_bytes_per_hour": wire_bytes(backfill, name),
+            "live_compress_cpu_us_per_hour": round(compress_cpu_us(live, name)),
         }
         for name in ("none", "deflate", "window-9", "no-context", "agent-zlib")
     ]
@@ -259,9 +271,12 @@ def main() -> None:
             f"{r['server_cpu_ms_per_connection']:11.2f} {r['server_rss_mb']:7.1f}  "
             f"{','.join(r['negotiated']) or '-'}"
         )
-    print(f"\n{'option':11} {'live B/h':>9} {'back-fill B/h':>14}")
+    print(f"\n{'option':11} {'live B/h':>9} {'back-fill B/h':>14} {'live CPU µs/h':>14}")
     for w in wire:
-        print(f"{w['option']:11} {w['live_bytes_per_hour']:9d} {w['backfill_bytes_per_hour']:14d}")
+        print(
+            f"{w['option']:11} {w['live_bytes_per_hour']:9d} {w['backfill_bytes_per_hour']:14d} "
+            f"{w['live_compress_cpu_us_per_hour']:14d}"
+        )
     if args.json:
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"idle-{started:%Y%m%dT%H%M%SZ}.json"

@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import subprocess
@@ -36,6 +37,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 OFFICEPULSE = str(Path(sys.executable).parent / "officepulse")
 RESULTS = Path(__file__).parent / "results"
 
@@ -44,6 +47,11 @@ def doubling(attempt: int, base: float, cap: float, rand: Callable[[], float]) -
     """main's law (agent/link.py ``backoff`` before full jitter), with main's 30 s ceiling."""
     top: float = min(30.0, base * 2.0 ** min(attempt - 1, 32))
     return top * (0.5 + rand() / 2)
+
+
+def cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
 
 
 def raise_nofile() -> None:
@@ -129,7 +137,10 @@ def client(law: str, url: str, first: int, count: int, pipe: Connection) -> None
                 if i not in back and link.connected.is_set():
                     back[i] = now
             await asyncio.sleep(0.005)
-        pipe.send({"back": sorted(back.values())})
+        # When each began the attempt that got it in (the link's clock is time.time).
+        offset = time.monotonic() - time.time()
+        tried = sorted(link.attempt_at + offset for link in links)
+        pipe.send({"back": sorted(back.values()), "tried": tried})
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -161,10 +172,16 @@ def storm(law: str, agents: int, procs: int, outage: float, tmp: Path) -> dict[s
             assert pipe.recv() == "down"
         time.sleep(max(0.0, killed_at + outage - time.monotonic()))
         server = Server(tmp / f"{law}.sqlite3", server.port)
+        # Whose CPU the return took: the server's, and the client processes' (the agents).
+        watched = [psutil.Process(server.proc.pid)] + [psutil.Process(c.pid) for c in children]
+        cpu_at_ready = [cpu(p) for p in watched]
         back: list[float] = []
+        tried: list[float] = []
         for pipe in pipes:
             got = pipe.recv()
             back += [t - server.ready_at for t in got["back"]]
+            tried += [t - server.ready_at for t in got["tried"]]
+        used = [cpu(p) - at for p, at in zip(watched, cpu_at_ready, strict=True)]
         back.sort()
         return {
             "law": law,
@@ -174,6 +191,11 @@ def storm(law: str, agents: int, procs: int, outage: float, tmp: Path) -> dict[s
             "p50_s": round(statistics.median(back), 2),
             "p90_s": round(back[int(0.9 * (len(back) - 1))], 2),
             "first_back_s": round(back[0], 2),
+            # The law's part: the last agent to begin the attempt that got it in.
+            "last_tried_s": round(max(tried), 2),
+            "server_cpu_s": round(used[0], 2),
+            "clients_cpu_s": round(sum(used[1:]), 2),
+            "load_average_1min": os.getloadavg()[0],
         }
     finally:
         server.kill()
@@ -190,21 +212,34 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--laws", nargs="+", default=["before", "after"])
     ap.add_argument("--json", action="store_true", help="also write bench/results/reconnect-*.json")
+    ap.add_argument(
+        "--raise-priority",
+        type=int,
+        default=0,
+        help="lower the niceness of this run (server and clients inherit it) by N: on a "
+        "shared machine, the others' processes then wait instead of the server (needs root)",
+    )
     args = ap.parse_args()
+    if args.raise_priority:
+        os.nice(-args.raise_priority)
     raise_nofile()
     started = datetime.now(UTC)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-reconnect-") as tmp:
         for law in args.laws:
             row = storm(law, args.agents, args.procs, args.outage, Path(tmp))
+            row["niceness"] = os.nice(0)
             print(json.dumps(row), flush=True)
             rows.append(row)
     head = f"{'law':8} {'agents':>6} {'outage':>7} {'first':>6} {'p50':>6} {'p90':>6}"
-    print(f"\n{head} {'all back':>9}")
+    tail = f"{'all back':>9} {'last tried':>10} {'server CPU':>10} {'agents CPU':>10} {'load':>5}"
+    print(f"\n{head} {tail}")
     for r in rows:
         print(
             f"{r['law']:8} {r['agents']:6d} {r['outage_s']:6.0f}s {r['first_back_s']:5.2f}s "
-            f"{r['p50_s']:5.2f}s {r['p90_s']:5.2f}s {r['all_back_s']:8.2f}s"
+            f"{r['p50_s']:5.2f}s {r['p90_s']:5.2f}s {r['all_back_s']:8.2f}s "
+            f"{r['last_tried_s']:9.2f}s "
+            f"{r['server_cpu_s']:9.2f}s {r['clients_cpu_s']:9.2f}s {r['load_average_1min']:5.1f}"
         )
     print("(seconds after the server printed that it listens again)")
     if args.json:

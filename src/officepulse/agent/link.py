@@ -216,8 +216,10 @@ class Link:
         self.connected = asyncio.Event()
         self.offline_since: float | None = clock()
         self.refused = 0
-        # Attempts in a row that did not get a connection welcomed (for the tray and tests).
+        # Attempts in a row that did not get a connection welcomed, and when the latest
+        # began (by ``clock``): what the back-off did, apart from how long the server took.
         self.failed_attempts = 0
+        self.attempt_at = clock()
         self._presence: Presence | None = None
         self._presence_dirty = False
         self._wake = asyncio.Event()
@@ -267,6 +269,7 @@ class Link:
         _frames_log.setLevel(max(logging.INFO, _frames_log.getEffectiveLevel()))
         while True:
             attempt += 1
+            self.attempt_at = self.clock()
             refused = False
             wait: float | None = None
             suggested: float | None = None
