@@ -267,7 +267,8 @@ HELP: dict[str, str] = {
     "poll_interval": "seconds between looks at the desktop",
     "idle_threshold": "seconds without input after which the person counts as away",
     "encoding": "msgpack (compact) or json (readable, for debugging)",
-    "compress": "ask the server for permessage-deflate compression",
+    "compress": "ask the server for permessage-deflate compression (an officepulse server "
+    "takes it only with agent_deflate)",
     "agent_config": "the agent's config file with privacy lists (default: agent.toml in the "
     "user config folder)",
     "journal_budget_mb": "disk the journal may use while offline before it compacts old spans",
