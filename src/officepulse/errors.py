@@ -37,6 +37,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
       │    └── Refused                     for who it is: asking again soon is refused again
       │         └── Outdated                 older than the server admits (4426): update it
       ├── Stalled, Replaced, Throttled   why the link dropped a connection (agent/link.py)
+      ├── TryAgainSoon                   a full gateway (4013), with the delay it suggests
       ├── CredentialStoreError           the credential cannot be kept where asked
       ├── KeyringSilent                  the keyring did not answer in time (agent/credential.py)
       ├── InstallError                   the GNOME Shell extension (agent/gnome_setup.py);

@@ -78,6 +78,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ping_interval: PositiveSeconds = 30.0
     max_connections: Count = 10_000
     max_connections_per_ip: Count = 5_000
+    # permessage-deflate with agents: off, as each compressed connection costs the server
+    # about 100 KB (docs/performance.md, "Memory per agent connection").
+    agent_deflate: bool = False
     max_browsers: Count = 2_000
     max_browsers_per_ip: Count = 50
     # Sockets (server/sockets.py): slow or idle connections end; None: from the fd limit.
@@ -229,6 +232,8 @@ HELP: dict[str, str] = {
     "answered within half of that closes the connection",
     "max_connections": "agent connections open at once, at most",
     "max_connections_per_ip": "agent connections open at once from one IP address, at most",
+    "agent_deflate": "accept permessage-deflate from agents that offer it: fewer bytes on "
+    "the wire, about 100 KB more memory per agent connection",
     "max_browsers": "dashboards (live office websockets) open at once, at most",
     "max_browsers_per_ip": "dashboards open at once from one IP address, at most",
     "header_timeout": "seconds a connection has to send a request's headers (from when it "
@@ -278,7 +283,8 @@ HELP: dict[str, str] = {
     "poll_interval": "seconds between looks at the desktop",
     "idle_threshold": "seconds without input after which the person counts as away",
     "encoding": "msgpack (compact) or json (readable, for debugging)",
-    "compress": "ask the server for permessage-deflate compression",
+    "compress": "ask the server for permessage-deflate compression (an officepulse server "
+    "takes it only with agent_deflate)",
     "agent_config": "the agent's config file with privacy lists (default: agent.toml in the "
     "user config folder)",
     "journal_budget_mb": "disk the journal may use while offline before it compacts old spans",

@@ -189,8 +189,9 @@ async def test_connections_over_the_caps_are_refused_and_the_others_stay(
     calm = await agent(limited, "calm", "127.0.0.7", stack)  # the fourth: the server's cap
     over = await raw(limited, "127.0.0.8", stack)
     code, reason, _ = await closed_with(over)
-    assert code == CloseCode.TOO_MANY_CONNECTIONS
-    assert "this server takes 4 agents at most" in reason
+    # Full for everyone: come back soon, after the delay the reason suggests.
+    assert code == CloseCode.TRY_AGAIN_SOON
+    assert reason == "retry-after=2: this server takes 4 agents at most; try again soon"
     for i, ws in enumerate((a1, a2, b1)):
         await ws.send(json.dumps({"type": "ping", "id": i}))
         assert json.loads(await recv(ws)) == {"type": "pong", "id": i}
@@ -269,7 +270,7 @@ def test_connections_are_counted_back_when_they_end() -> None:
     assert limits.admit("b", 0.0)[0] is not None
     over = limits.admit("c", 0.0)[1]
     assert over is not None
-    assert over.code is CloseCode.TOO_MANY_CONNECTIONS
+    assert over.code is CloseCode.TRY_AGAIN_SOON
     limits.release("a")
     assert limits.admit("c", 0.0)[0] is not None
 

@@ -142,16 +142,6 @@ def _fields(hello: Hello) -> dict[str, object]:
     return {f: getattr(hello, f) for f in hello.__struct_fields__}
 
 
-def test_reconnect_back_off_doubles_up_to_a_ceiling_with_jitter() -> None:
-    from officepulse.agent.link import backoff
-
-    highest = [backoff(n, 0.5, 30, lambda: 1.0) for n in range(1, 10)]
-    assert highest == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
-    lowest = [backoff(n, 0.5, 30, lambda: 0.0) for n in range(1, 10)]
-    assert lowest == [h / 2 for h in highest]
-    assert backoff(10_000, 0.5, 30, lambda: 1.0) == 30
-
-
 @pytest.mark.parametrize("encoding", ["json", "msgpack"])
 def test_an_enrollment_sends_the_credential_before_the_welcome(encoding: str) -> None:
     hello = msgspec.structs.replace(HELLO, enroll="opet_token")

@@ -1,7 +1,9 @@
 """The agent's websocket link (protocol v2): live presence first, then the
 journal's spans in batches, each dropped from the journal only once the server
-acknowledges it. Reconnects with exponential back-off and jitter, resuming from
-the last sequence number the server has; never raises on a lost connection.
+acknowledges it. Reconnects with full-jitter back-off (backoff.py: the law and why its
+cap is 4 s), resuming from the last sequence number the server has; never raises on a
+lost connection. A gateway at its connection limit (4013) is tried again after the delay
+its close reason suggests.
 
 Batches: up to ``batch_max`` spans, sent when full or when the oldest unsent
 span has waited ``batch_delay`` seconds. After an outage the back-log drains at
@@ -42,12 +44,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
+from officepulse.agent.backoff import BASE, CAP, SLOW, after_suggestion, full_jitter, slow
 from officepulse.agent.journal import Entry, Journal
 from officepulse.agent.stall import StallWatch
 from officepulse.agent.updates import Update, offered
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.codec import Encoding, Frame, encode
-from officepulse.protocol.errors import CloseCode, ProtocolError
+from officepulse.protocol.errors import CloseCode, ProtocolError, retry_after
 from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
 from officepulse.protocol.session import (
     AckReceived,
@@ -111,6 +114,15 @@ class Throttled(OfficepulseError):
     """The server closed the connection over one of its limits: come back later."""
 
 
+class TryAgainSoon(OfficepulseError):
+    """The gateway is full (4013): come back soon, after ``retry_after`` seconds when it
+    suggested a delay."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # Close codes that mean "not now": wait the longest back-off before trying again.
 RETRY_LATER = frozenset(
     {CloseCode.RATE_LIMITED, CloseCode.TOO_MANY_CONNECTIONS, CloseCode.HANDSHAKE_TIMEOUT}
@@ -130,12 +142,13 @@ MAX_MESSAGE = 4 * 2**20
 DEFLATE = {"level": 1}  # zlib.Z_BEST_SPEED
 
 
-def backoff(attempt: int, first: float, ceiling: float, rand: Callable[[], float]) -> float:
-    """Seconds to wait before reconnection ``attempt`` (1, 2, ...): doubling from
-    ``first`` up to ``ceiling``, each drawn from the upper half of its range so
-    that agents cut off together do not all come back at the same instant."""
-    top: float = min(ceiling, first * 2.0 ** min(attempt - 1, 32))
-    return top * (0.5 + rand() / 2)
+def deflate_offer(compress: bool) -> list[ClientPerMessageDeflateFactory] | None:
+    """What the agent offers for permessage-deflate: 32 KiB windows both ways, as aiohttp
+    offered it. The officepulse server declines it (each compressed connection cost it
+    about 100 KB more, docs/performance.md); a server that accepts it gets compression."""
+    if not compress:
+        return None
+    return [ClientPerMessageDeflateFactory(client_max_window_bits=True, compress_settings=DEFLATE)]
 
 
 def runs(entries: list[Entry]) -> list[list[Entry]]:
@@ -166,12 +179,14 @@ class Link:
         ack_timeout: float = 30.0,
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
-        first_delay: float = 0.5,
-        max_delay: float = 30.0,
+        first_delay: float = BASE,
+        max_delay: float = CAP,
+        slow_delay: float = SLOW,
         ssl_context: ssl.SSLContext | None = None,
         refused_retry: float = 300.0,
         on_credential: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.url = url
         self.hello = hello
@@ -187,6 +202,8 @@ class Link:
         self.ping_timeout = ping_timeout
         self.first_delay = first_delay
         self.max_delay = max_delay
+        self.slow_delay = slow_delay
+        self.rand = rand
         self.ssl_context = ssl_context
         self.refused_retry = refused_retry
         self.on_credential = on_credential
@@ -199,6 +216,10 @@ class Link:
         self.connected = asyncio.Event()
         self.offline_since: float | None = clock()
         self.refused = 0
+        # Attempts in a row that did not get a connection welcomed, and when the latest
+        # began (by ``clock``): what the back-off did, apart from how long the server took.
+        self.failed_attempts = 0
+        self.attempt_at = clock()
         self._presence: Presence | None = None
         self._presence_dirty = False
         self._wake = asyncio.Event()
@@ -248,8 +269,10 @@ class Link:
         _frames_log.setLevel(max(logging.INFO, _frames_log.getEffectiveLevel()))
         while True:
             attempt += 1
+            self.attempt_at = self.clock()
             refused = False
             wait: float | None = None
+            suggested: float | None = None
             try:
                 await self._session()
             except Outdated as exc:
@@ -279,6 +302,10 @@ class Link:
             except Throttled as exc:
                 self._log_once(logging.WARNING, f"the server asked to back off: {exc}")
                 refused = True
+            except TryAgainSoon as exc:
+                # Full, not refusing this agent: the usual back-off, or what it suggests.
+                self._log_once(logging.WARNING, f"the server is full: {exc}")
+                suggested = exc.retry_after
             except ssl.SSLCertVerificationError as exc:
                 self._log_once(
                     logging.ERROR,
@@ -309,15 +336,17 @@ class Link:
                 was_up = self.connected.is_set()
                 task = asyncio.current_task()
                 self._lost(quietly=task is not None and task.cancelling() > 0)
-            if refused:
-                attempt = 64  # it would refuse again at once: wait the longest
-            elif was_up:
+            self.failed_attempts = 0 if was_up else self.failed_attempts + 1
+            if was_up:
                 attempt = 1  # it was up: start the back-off over
-            delay = (
-                wait
-                if wait is not None
-                else backoff(attempt, self.first_delay, self.max_delay, random.random)
-            )
+            if wait is not None:
+                delay = wait
+            elif refused:  # it would refuse again at once: wait the longest
+                delay = slow(self.slow_delay, self.rand)
+            elif suggested is not None:
+                delay = after_suggestion(suggested, self.rand)
+            else:
+                delay = full_jitter(attempt, self.first_delay, self.max_delay, self.rand)
             log.debug("reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 
@@ -341,15 +370,8 @@ class Link:
         tls: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
         async with connect(
             self.url,
-            # permessage-deflate with 32 KiB windows both ways, as aiohttp offered it.
             compression=None,
-            extensions=[
-                ClientPerMessageDeflateFactory(
-                    client_max_window_bits=True, compress_settings=DEFLATE
-                )
-            ]
-            if self.compress
-            else None,
+            extensions=deflate_offer(self.compress),
             proxy=None,  # never through a proxy named in the environment, as before
             open_timeout=OPEN_TIMEOUT,
             ping_interval=None,  # _keepalive's, which pings a quiet connection only
@@ -362,7 +384,6 @@ class Link:
             if self._yielding:
                 hello = msgspec.structs.replace(hello, takeover=False)
             conv = AgentConversation(hello, self.encoding)
-            await self._send_all(ws, conv.data_to_send())
             self.welcome = await self._handshake(ws, conv)
             self.outdated = None
             self.update = offered(self.hello.agent_version, self.welcome.agent_release)
@@ -411,8 +432,12 @@ class Link:
                 await asyncio.gather(sender, receiver, keepalive, return_exceptions=True)
 
     async def _handshake(self, ws: ClientConnection, conv: AgentConversation) -> Welcome:
-        """Read until the Welcome; an enrolment's credential comes first and is kept at
-        once (the token it was exchanged for is spent)."""
+        """Say hello, then read until the Welcome; an enrolment's credential comes first
+        and is kept at once (the token it was exchanged for is spent)."""
+        with contextlib.suppress(ConnectionClosed):
+            # A full gateway closes as the websocket opens, maybe before the hello has
+            # gone: the read below says why, by the close code.
+            await self._send_all(ws, conv.data_to_send())
         while True:
             try:
                 async with asyncio.timeout(15):
@@ -421,6 +446,8 @@ class Link:
                 said = f"closed during the handshake ({ws.close_code}: {ws.close_reason or ''})"
                 if ws.close_code in RETRY_LATER:
                     raise Throttled(said) from None
+                if ws.close_code == CloseCode.TRY_AGAIN_SOON:
+                    raise TryAgainSoon(said, retry_after(ws.close_reason or "")) from None
                 if ws.close_code == CloseCode.UPDATE_REQUIRED:
                     raise Outdated(said) from None
                 if ws.close_code in REFUSAL_CLOSE_CODES:

@@ -251,12 +251,19 @@ class Gateway:
         )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        # permessage-deflate is used when the agent asks for it (the officepulse
-        # agent does: span batches compress well; see docs/performance.md).
+        # permessage-deflate is declined unless agent_deflate is set, whatever the agent
+        # offers: its zlib streams cost about 100 KB per connection (the window is not what
+        # costs: bounding it or dropping its context saved at most 10 KB), 1.3 GB at 10,000
+        # idle agents against 0.3 GB without; live traffic is a few KB per agent-hour
+        # either way (docs/performance.md, "Memory per agent connection").
         # Pings and pongs are the gateway's own (AgentConnection.keep_alive): they find
         # agents gone without a close (half-open TCP), which would otherwise stay online
         # and keep a twin that waits with takeover=false out for hours.
-        ws = AgentSocket(max_msg_size=self.settings.max_frame_bytes, compress=True, autoping=False)
+        ws = AgentSocket(
+            max_msg_size=self.settings.max_frame_bytes,
+            compress=self.settings.agent_deflate,
+            autoping=False,
+        )
         await ws.prepare(request)
         peer = request.remote or "unknown"
         bucket, refused = self.limits.admit(peer, self.clock())

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from officepulse.protocol.errors import CloseCode
+from officepulse.protocol.errors import CloseCode, retry_reason
+
+# What a full gateway suggests to the agents it turns away (seconds; they wait that plus a
+# draw from as much again, agent/backoff.py): soon, as behind a load balancer the next
+# attempt usually lands on another gateway; not at once, as each refusal costs a handshake.
+FULL_RETRY_AFTER = 2.0
 
 
 @dataclass(slots=True)
@@ -61,6 +66,7 @@ class LimitRules:
     burst_per_ip: int
     max_connections: int
     max_connections_per_ip: int
+    full_retry_after: float = FULL_RETRY_AFTER
 
 
 @dataclass(slots=True)
@@ -87,10 +93,13 @@ class Limits:
         rules = self.rules
         peer = self._peer(ip, now)
         if self.connections >= rules.max_connections:
+            # Full for everyone, not for this address: retry soon (4013), with a delay.
             return None, Violation(
-                CloseCode.TOO_MANY_CONNECTIONS,
-                f"too many connections: this server takes {rules.max_connections} agents at "
-                "most; retry later",
+                CloseCode.TRY_AGAIN_SOON,
+                retry_reason(
+                    rules.full_retry_after,
+                    f"this server takes {rules.max_connections} agents at most; try again soon",
+                ),
             )
         if peer.connections >= rules.max_connections_per_ip:
             return None, Violation(

@@ -15,6 +15,7 @@ ConversationError   a CloseCode, a short machine-readable ``code``, a message
 from __future__ import annotations
 
 import enum
+import re
 
 from officepulse.errors import OfficepulseError
 
@@ -43,10 +44,30 @@ class CloseCode(enum.IntEnum):
     HANDSHAKE_TIMEOUT = 4408
     RATE_LIMITED = 4429
     TOO_MANY_CONNECTIONS = 4503
+    # The gateway has as many agent connections as it takes: come back soon (another gateway
+    # behind the load balancer, or this one once a place is free). RFC 6455's 1013 "try
+    # again later" in the private range; the reason may suggest a delay (retry_reason).
+    TRY_AGAIN_SOON = 4013
 
     @property
     def slug(self) -> str:
         return self.name.lower().replace("_", "-")
+
+
+# A close reason that suggests a delay starts with it: ``retry-after=2: ...`` (seconds).
+_RETRY_AFTER = re.compile(r"retry-after=(\d{1,6}(?:\.\d{1,3})?)(?::|$)")
+
+
+def retry_reason(seconds: float, text: str) -> str:
+    """A close reason suggesting ``seconds`` before the next attempt, then ``text``, cut to
+    what a close frame carries (123 bytes)."""
+    return f"retry-after={seconds:g}: {text}".encode()[:123].decode(errors="ignore")
+
+
+def retry_after(reason: str) -> float | None:
+    """The delay a close reason suggests (``retry_reason``), or None when it suggests none."""
+    match = _RETRY_AFTER.match(reason)
+    return float(match.group(1)) if match else None
 
 
 class ConversationError(OfficepulseError):
