@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from aiohttp import WSMsgType, web
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
 from officepulse.agent.stall import StallWatch
-from officepulse.core.spans import Span
-from officepulse.protocol.messages import PROTOCOL_VERSION, Activity, Hello, Welcome
+from officepulse.protocol.messages import PROTOCOL_VERSION, Welcome
 from officepulse.protocol.session import HelloReceived, ServerConversation, SpansReceived
+from tests.support.links import hello, record, running, until
 from tests.support.processes import stop
 from tests.support.servers import ServerProcess, start_agent
 from tests.support.timelines import random_day
@@ -77,50 +77,6 @@ def test_acks_for_what_was_acknowledged_already_change_nothing() -> None:
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def hello(agent_id: str) -> Hello:
-    return Hello(
-        v=PROTOCOL_VERSION,
-        agent_id=agent_id,
-        name=agent_id.title(),
-        host="test-host",
-        platform="Linux",
-        agent_version="test",
-        tz="UTC",
-    )
-
-
-# Spans are a second each from an hour ago, one after another by sequence number.
-BASE_MS = int(time.time() * 1000) - 3_600_000
-
-
-def record(journal: Journal, count: int) -> int:
-    """``count`` more closed spans into the journal; returns the last seq."""
-    first = journal.next_seq
-    spans = [
-        Span(BASE_MS + seq * 1000, BASE_MS + seq * 1000 + 1000, Activity(app=f"a{seq % 3}"), "UTC")
-        for seq in range(first, first + count)
-    ]
-    return journal.append(spans, None)
-
-
-async def until(predicate: Callable[[], object], what: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running(link: Link) -> AsyncIterator[Link]:
-    task = asyncio.create_task(link.run())
-    try:
-        yield link
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def server_lines(server: ServerProcess, *needles: str) -> int:

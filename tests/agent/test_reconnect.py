@@ -15,8 +15,8 @@ import pytest
 
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
-from tests.conftest import ServerProcess, start_server
-from tests.test_link import hello, record, running, until
+from tests.support.links import hello, record, running, until
+from tests.support.servers import ServerProcess, start_server
 
 AGENTS = 40
 

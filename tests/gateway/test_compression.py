@@ -17,8 +17,8 @@ from websockets.extensions.permessage_deflate import (
 )
 
 from officepulse.agent.link import DEFLATE, deflate_offer
-from tests.conftest import ServerProcess, start_server
-from tests.test_limits import hello, recv, spans
+from tests.support.agent_messages import hello, recv, spans
+from tests.support.servers import ServerProcess, start_server
 
 
 async def served(ws: ClientConnection, agent_id: str) -> None:

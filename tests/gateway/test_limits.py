@@ -5,7 +5,6 @@ counted exactly. Plus the token bucket itself, as a property."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -23,19 +22,14 @@ from websockets.exceptions import ConnectionClosed
 from officepulse.gateway.limits import LimitRules, Limits, TokenBucket
 from officepulse.protocol.errors import CloseCode
 from tests.support import paths
-from tests.support.agent_messages import DAY, hello, spans
-from tests.support.processes import OFFICEPULSE, WAIT, clean_env, wait_until
+from tests.support.agent_messages import DAY, hello, recv, spans
+from tests.support.processes import OFFICEPULSE, clean_env, wait_until
 from tests.support.servers import ServerProcess, start_server
 
 
 def beat(second: int) -> str:
     ts = (DAY + timedelta(seconds=second)).isoformat()
     return json.dumps({"type": "heartbeat", "ts": ts, "activity": {"app": "Flood"}})
-
-
-async def recv(ws: ClientConnection, within: float = WAIT) -> str | bytes:
-    async with asyncio.timeout(within):
-        return await ws.recv()
 
 
 @pytest.fixture

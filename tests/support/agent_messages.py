@@ -3,8 +3,13 @@ by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+
+from websockets.asyncio.client import ClientConnection
+
+from tests.support.processes import WAIT
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -30,3 +35,8 @@ def spans(first_seq: int, count: int, app: str = "Code") -> str:
         start = DAY + timedelta(minutes=first_seq + i)
         rows.append([start.isoformat(), (start + timedelta(seconds=30)).isoformat(), {"app": app}])
     return json.dumps({"type": "spans", "first_seq": first_seq, "spans": rows})
+
+
+async def recv(ws: ClientConnection, within: float = WAIT) -> str | bytes:
+    async with asyncio.timeout(within):
+        return await ws.recv()
