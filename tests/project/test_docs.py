@@ -75,6 +75,7 @@ def test_the_v2_session_in_the_protocol_document(server: ServerProcess) -> None:
     assert set(received[0]) == set(promised[0])
     (bob,) = listed
     assert bob["current"]["app"] == "Google-chrome"  # presence, live
+    assert bob["current"]["app_name"] == "Google Chrome"  # as app_names said
     rows = server.get(
         "/api/v1/usage?start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z&group_by=app"
     )["rows"]

@@ -35,7 +35,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -51,7 +51,17 @@ from officepulse.agent.updates import Update, offered
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError, retry_after
-from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
+from officepulse.protocol.messages import (
+    MAX_APP_NAMES,
+    Activity,
+    AppName,
+    AppNames,
+    Hello,
+    Presence,
+    SpanOut,
+    Spans,
+    Welcome,
+)
 from officepulse.protocol.session import (
     AckReceived,
     AgentConversation,
@@ -187,6 +197,7 @@ class Link:
         on_credential: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        namer: Callable[[str], str | None] | None = None,
     ) -> None:
         self.url = url
         self.hello = hello
@@ -208,6 +219,10 @@ class Link:
         self.refused_retry = refused_retry
         self.on_credential = on_credential
         self.clock = clock
+        # What an app is called (agent/app_names.py), told to the server once per
+        # connection before the first message that mentions the app.
+        self.namer = namer
+        self._named: set[str] = set()
         self.welcome: Welcome | None = None
         # A newer agent the server told of (updates.py), and why it refused this one as
         # too old: for the tray, which says both.
@@ -385,6 +400,7 @@ class Link:
                 hello = msgspec.structs.replace(hello, takeover=False)
             conv = AgentConversation(hello, self.encoding)
             self.welcome = await self._handshake(ws, conv)
+            self._named = set()  # a new connection: every name is told again
             self.outdated = None
             self.update = offered(self.hello.agent_version, self.welcome.agent_release)
             if self.update is not None:
@@ -476,6 +492,8 @@ class Link:
         while True:
             if self._presence_dirty and self._presence is not None:
                 self._presence_dirty = False
+                if self._presence.activity is not None:
+                    await self._name_apps(ws, conv, [self._presence.activity])
                 conv.send(self._presence)
                 await self._send_all(ws, conv.data_to_send())
             if self._stall.stalled(self.clock()):
@@ -496,6 +514,7 @@ class Link:
             )
             if entries and (len(entries) >= self.batch_max or due):
                 limit = self.welcome.max_frame_bytes if self.welcome else 65536
+                await self._name_apps(ws, conv, (e.span.activity for e in entries))
                 for run in runs(entries):
                     for batch in self._fit(run, limit):
                         conv.send(batch)
@@ -525,6 +544,22 @@ class Link:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    async def _name_apps(
+        self, ws: ClientConnection, conv: AgentConversation, activities: Iterable[Activity]
+    ) -> None:
+        """Tell the server the names of the apps in ``activities`` it has not heard of on
+        this connection, when it takes them (its Welcome says ``app_names``)."""
+        if self.namer is None or self.welcome is None or not self.welcome.app_names:
+            return
+        new = {a.app for a in activities} - self._named
+        if not new:
+            return
+        self._named |= new
+        named = [AppName(app=app, name=name) for app in sorted(new) if (name := self.namer(app))]
+        for i in range(0, len(named), MAX_APP_NAMES):
+            conv.send(AppNames(names=named[i : i + MAX_APP_NAMES]))
+            await self._send_all(ws, conv.data_to_send())
 
     def _idle_wait(self, unsent: bool) -> float | None:
         """How long the sender may sleep: until spans that wait are due, or until

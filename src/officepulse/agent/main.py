@@ -16,6 +16,7 @@ import msgspec
 import tzlocal
 
 from officepulse import __version__
+from officepulse.agent.app_names import AppNamer, DesktopEntries
 from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.config import load_config
 from officepulse.agent.controls import Controls, status_of
@@ -136,6 +137,7 @@ def make_link(
     journal: Journal,
     tls: ssl.SSLContext | None,
     on_credential: Callable[[str], None] | None = None,
+    namer: Callable[[str], str | None] | None = None,
 ) -> Link:
     return Link(
         settings.server_url,
@@ -148,6 +150,7 @@ def make_link(
         ssl_context=tls,
         refused_retry=settings.refused_retry,
         on_credential=on_credential,
+        namer=namer,
     )
 
 
@@ -223,7 +226,9 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
         log.info("privacy lists from %s", config.path)
     hello, keep_credential = with_credentials(settings, hello)
     journal = open_journal(settings)
-    link = make_link(settings, hello, journal, link_ssl, keep_credential)
+    # The names people know the apps by, from the desktop's launchers (read on first use).
+    namer = AppNamer(DesktopEntries.from_environ())
+    link = make_link(settings, hello, journal, link_ssl, keep_credential, namer.name)
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))

@@ -128,9 +128,11 @@ def _wall_hours(piece: ZoneRun) -> list[tuple[int, int]]:
     return out
 
 
-def timeline(blocks: Sequence[Block], pieces: Sequence[ZoneRun]) -> Timeline:
+def timeline(
+    blocks: Sequence[Block], pieces: Sequence[ZoneRun], paint: Callable[[str], str] = colour
+) -> Timeline:
     """``blocks`` (each within one of ``pieces``) on a band made of ``pieces`` (sorted,
-    disjoint stretches of time, each in one zone)."""
+    disjoint stretches of time, each in one zone); ``paint`` gives each app its colour."""
     length = sum(p.end_ms - p.start_ms for p in pieces)
     before = list(itertools.accumulate((p.end_ms - p.start_ms for p in pieces), initial=0))
     starts = [p.start_ms for p in pieces]
@@ -144,7 +146,7 @@ def timeline(blocks: Sequence[Block], pieces: Sequence[ZoneRun]) -> Timeline:
     for b in blocks:
         at = offset(b.start_ms)
         x, width = _span(at, at + b.duration_ms, length)
-        placed = PlacedBlock(b, x, width, colour(b.app))
+        placed = PlacedBlock(b, x, width, paint(b.app))
         (idle if b.idle else active).append(placed)
     ticks = [
         Tick(_pct(offset(at), length), f"{hour:02d}") for p in pieces for at, hour in _wall_hours(p)

@@ -24,6 +24,7 @@ from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import (
+    AppNamesReceived,
     HeartbeatReceived,
     HelloReceived,
     PresenceReceived,
@@ -389,7 +390,7 @@ class Gateway:
     async def _on_event(
         self,
         conn: AgentConnection,
-        event: HelloReceived | SpansReceived | PresenceReceived,
+        event: HelloReceived | SpansReceived | PresenceReceived | AppNamesReceived,
         peer: str | None,
     ) -> None:
         conv = conn.conv
@@ -455,6 +456,12 @@ class Gateway:
                 return  # the connection is going away; the agent sends these again
             commit = asyncio.create_task(self.ingest.commit(state, rows, seq))
             conn.acks.put_nowait((commit, seq))
+        elif isinstance(event, AppNamesReceived):
+            try:
+                await self.ingest.app_names(event.app_names)
+            except Exception as exc:
+                # Not stored: the next connection that sends them tries again.
+                log.warning("agent %s: app names not stored: %s", state.info.id, exc)
         else:
             await self.ingest.presence(state, event.presence)
 
@@ -468,6 +475,7 @@ class Gateway:
             pulsetime=self.settings.pulsetime,
             max_frame_bytes=self.settings.max_frame_bytes,
             agent_release=self.admission.release,
+            app_names=version >= 2,  # app_names is a v2 message
         )
 
     def _keep(self, agent_id: str) -> None:

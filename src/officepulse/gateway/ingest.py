@@ -19,7 +19,7 @@ from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_
 from officepulse.core.zones import known_zone
 from officepulse.gateway.agents import Agents, AgentState
 from officepulse.protocol.errors import CloseCode, ProtocolError
-from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
+from officepulse.protocol.messages import AppNames, Heartbeat, Hello, Presence, Spans
 from officepulse.store.base import AgentInfo, Store
 
 
@@ -61,6 +61,9 @@ class Ingest:
         self.spans_refused = 0
         # Each commit's time to durable, in seconds (ops/metrics.py's histogram).
         self.commit_seconds = commit_seconds
+        # The app names this process stored (app -> name): every connection sends its own,
+        # and most are the same, so only what is new or changed is written.
+        self.app_names_stored: dict[str, str] = {}
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -89,6 +92,14 @@ class Ingest:
         state.seq = await self.store.acked_seq(hello.agent_id)
         await self.agents.online(state)
         return state
+
+    async def app_names(self, message: AppNames) -> None:
+        """Keep what an agent's desktop calls its apps (the last name reported wins)."""
+        known = self.app_names_stored
+        new = {n.app: n.name for n in message.names if known.get(n.app) != n.name}
+        if new:
+            await self.store.report_app_names(new)
+            known.update(new)
 
     def beat(self, state: AgentState, heartbeat: Heartbeat) -> tuple[str | None, bool]:
         """Apply one heartbeat: why it was refused (or None), and whether what the agent

@@ -19,12 +19,14 @@ from officepulse.bus.base import Bus
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.routes import routes as api_routes
+from officepulse.panel.app_names import AppNames
 from officepulse.panel.assets import STATIC, find_vendor_files
 from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.dashboard_socket import DashboardSocket
 from officepulse.panel.dashboards import Dashboards
 from officepulse.panel.hub import Hub
 from officepulse.panel.pages.admin import AdminPages
+from officepulse.panel.pages.apps import AppsPage
 from officepulse.panel.pages.categories import CategoriesPage
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
@@ -58,7 +60,10 @@ class Panel:
         self.bus = bus
         self.clock = clock
         self.vendor_files = find_vendor_files(settings.assets_dir)
-        self.views = Views(assets_ok=self.vendor_files is not None)
+        self.app_names = AppNames(
+            store, audit=access.audit, on_change=lambda: self.hub.resend_all()
+        )
+        self.views = Views(self.vendor_files is not None, self.app_names.name)
         self.viewers = Viewers(store, access)
         self.hub = Hub(
             lambda view, level: self.views.person(
@@ -73,13 +78,15 @@ class Panel:
             self.hub, self.viewers, self.views, self.dashboards, self.now_ms
         )
         self.rules = CategoryRules(store, access, self.changed)
-        self.api = ApiContext(store, self.viewers, self.hub, self.rules)
+        self.api = ApiContext(store, self.viewers, self.hub, self.rules, self.app_names)
         self.office = OfficePage(self.views, self.viewers, self.hub, self.now_ms)
         self.reports = ReportPages(store, self.views, clock, self.viewers.reads)
         self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
+        self.apps = AppsPage(self.views, self.app_names, self.viewers.reads, self.now_ms)
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
         self._recheck_task: asyncio.Task[None] | None = None
+        self._names_task: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -89,6 +96,7 @@ class Panel:
             *self.office.routes(),
             *self.reports.routes(),
             *self.categories.routes(),
+            *self.apps.routes(),
             *self.socket.routes(),
             *api_routes(self.api),
             web.get("/static/vendor/{name}", self.vendor),
@@ -112,12 +120,15 @@ class Panel:
         self.hub.seed([AgentView.of_status(s) for s in await self.store.agents()])
         await self.bus.subscribe(PRESENCE_SUBJECT, self.hub.on_presence)
         self._recheck_task = asyncio.create_task(self._recheck_often(), name="session-recheck")
+        await self.app_names.reload()
+        self._names_task = asyncio.create_task(self._names_often(), name="app-names")
 
     async def stop(self) -> None:
-        if self._recheck_task is not None:
-            self._recheck_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recheck_task
+        for task in (self._recheck_task, self._names_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.hub.detach_all()
 
     def announce(self) -> None:
@@ -146,3 +157,17 @@ class Panel:
         while True:
             await asyncio.sleep(self.settings.browser_session_recheck)
             await failures.attempt(self.recheck)
+
+    async def _names_often(self) -> None:
+        # Names reported to a gateway (maybe another process) reach only the store: read
+        # again now and then, and the office's cards show a name as soon as it is known.
+        failures = FailureLog("re-reading the app names", log)
+        while True:
+            await asyncio.sleep(self.app_names.max_age_ms / 1000)
+            await failures.attempt(self._names_changed)
+
+    async def _names_changed(self) -> None:
+        before = self.app_names.names()
+        await self.app_names.reload()
+        if self.app_names.names() != before:
+            self.hub.resend_all()

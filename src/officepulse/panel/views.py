@@ -41,8 +41,12 @@ def ago(ms: int, now_ms: int) -> str:
     return f"{minutes // 60} h" + (f" {rest} min" if rest else "")
 
 
+def _raw(app: str) -> str:
+    return app
+
+
 class Views:
-    def __init__(self, assets_ok: bool) -> None:
+    def __init__(self, assets_ok: bool, app_name: Callable[[str], str] = _raw) -> None:
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("officepulse.panel", "templates"),
             autoescape=True,
@@ -62,6 +66,8 @@ class Views:
             zone_label=zone_label,
             wall_hours=wall_hours,
             assets_ok=assets_ok,
+            # An app as people read it (panel/app_names.py); the raw app stays in data-app.
+            app_name=app_name,
         )
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:

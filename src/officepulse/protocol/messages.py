@@ -14,6 +14,7 @@ import msgspec
 PROTOCOL_VERSION = 2
 SUPPORTED_VERSIONS = frozenset({1, 2})
 MAX_BATCH_SPANS = 1000
+MAX_APP_NAMES = 100
 
 # Identifiers end up in HTML ids and URLs, so they are kept to a safe alphabet.
 AgentId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -121,6 +122,25 @@ class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="typ
     id: Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 
+# A name people read: not empty, no longer than any other short text.
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class AppName(msgspec.Struct, frozen=True, kw_only=True):
+    """``app`` (an activity's raw ``app``, e.g. the X11 WM_CLASS ``libreoffice-writer``)
+    is called ``name`` by its desktop ("LibreOffice Writer")."""
+
+    app: ShortText
+    name: DisplayName
+
+
+class AppNames(msgspec.Struct, frozen=True, kw_only=True, tag="app_names", tag_field="type"):
+    """What the desktop calls the apps this connection is about to mention, each sent
+    once per connection (v2, and only to a server whose Welcome says ``app_names``)."""
+
+    names: Annotated[list[AppName], msgspec.Meta(min_length=1, max_length=MAX_APP_NAMES)]
+
+
 class AgentRelease(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The current agent release, as the server's operator set it: its ``version``, and
     ``url`` where people get it."""
@@ -144,6 +164,9 @@ class Welcome(msgspec.Struct, frozen=True, kw_only=True, tag="welcome", tag_fiel
     resume_from_seq: int = 0
     max_batch_spans: int = MAX_BATCH_SPANS
     agent_release: AgentRelease | msgspec.UnsetType = msgspec.UNSET
+    # The server takes ``app_names`` messages: older servers leave it out (an agent then
+    # sends none: an unknown message type would close the connection).
+    app_names: bool = False
 
 
 class Enrolled(msgspec.Struct, frozen=True, kw_only=True, tag="enrolled", tag_field="type"):
@@ -172,5 +195,5 @@ class Error(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="t
     fatal: bool
 
 
-AgentMessage = Hello | Heartbeat | Spans | Presence | Ping
+AgentMessage = Hello | Heartbeat | Spans | Presence | Ping | AppNames
 ServerMessage = Welcome | Enrolled | Pong | Ack | Error

@@ -31,6 +31,7 @@ from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolEr
 from officepulse.protocol.messages import (
     SUPPORTED_VERSIONS,
     Ack,
+    AppNames,
     Enrolled,
     Error,
     Heartbeat,
@@ -72,7 +73,14 @@ class PresenceReceived:
     presence: Presence
 
 
-ServerEvent = HelloReceived | HeartbeatReceived | SpansReceived | PresenceReceived
+@dataclass(slots=True)
+class AppNamesReceived:
+    app_names: AppNames
+
+
+ServerEvent = (
+    HelloReceived | HeartbeatReceived | SpansReceived | PresenceReceived | AppNamesReceived
+)
 
 
 # receive() compares the state on every message: a member looked up on its enum class
@@ -171,6 +179,8 @@ class ServerConversation:
             return []
         if isinstance(message, Spans):
             return [SpansReceived(message)]
+        if isinstance(message, AppNames):
+            return [AppNamesReceived(message)]
         assert isinstance(message, Presence)  # heartbeats were taken first
         return [PresenceReceived(message)]
 
@@ -237,7 +247,7 @@ class AgentConversation:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def send(self, message: Heartbeat | Spans | Presence | Ping) -> None:
+    def send(self, message: Heartbeat | Spans | Presence | Ping | AppNames) -> None:
         if self.state is not State.OPEN:
             raise RuntimeError(f"cannot send {type(message).__name__} while {self.state.value}")
         self._outgoing.append(encode(message, self.encoding))

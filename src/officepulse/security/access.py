@@ -122,6 +122,10 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/categories"): Access.SIGNED_IN,
     ("PUT", "/api/v1/categories"): Access.MANAGE,
     ("POST", "/api/v1/categories/reset"): Access.MANAGE,
+    ("GET", "/apps"): Access.SIGNED_IN,
+    ("POST", "/apps/name"): Access.MANAGE,
+    ("GET", "/api/v1/app-names"): Access.SIGNED_IN,
+    ("PUT", "/api/v1/app-names"): Access.MANAGE,
     # Agents and enrollment tokens (server/admin.py).
     ("GET", "/agents"): Access.MANAGE,
     ("POST", "/agents/{agent_id}/{action}"): Access.MANAGE,

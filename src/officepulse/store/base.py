@@ -399,6 +399,36 @@ class AgentChanges:
         return await self._change(agent_id, "unblock", now_ms, (agent_id,))
 
 
+# App names: the name agents report for an app (the desktop's, e.g. "LibreOffice Writer"
+# for "libreoffice-writer"; the latest report wins) and the one an admin set, which wins
+# over it. Keyed by the raw app, which totals stay keyed by. The same SQL in both stores.
+APP_NAMES_TABLE = "CREATE TABLE app_names (app TEXT PRIMARY KEY, reported TEXT, override TEXT)"
+APP_NAMES_SQL = "SELECT app, reported, override FROM app_names ORDER BY app"
+# {p} is the store's placeholder.
+APP_NAMES_REPORT = (
+    "INSERT INTO app_names (app, reported) VALUES ({p}, {p}) "
+    "ON CONFLICT (app) DO UPDATE SET reported = excluded.reported"
+)
+APP_NAMES_OVERRIDE = (
+    "INSERT INTO app_names (app, override) VALUES ({p}, {p}) "
+    "ON CONFLICT (app) DO UPDATE SET override = excluded.override"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppNameRow:
+    """One app's names: ``reported`` by an agent, ``override`` set by an admin (None:
+    none); ``name`` the one shown."""
+
+    app: str
+    reported: str | None
+    override: str | None
+
+    @property
+    def name(self) -> str:
+        return self.override or self.reported or self.app
+
+
 class Store(Accounts, Protocol):
     async def open(self) -> None: ...
 
@@ -524,6 +554,18 @@ class Store(Accounts, Protocol):
 
     async def categories(self) -> list[Rule]:
         """The category rules in force, in order (core/categories.py)."""
+        ...
+
+    async def app_names(self) -> list[AppNameRow]:
+        """Every app with a reported or overriding name, by app."""
+        ...
+
+    async def report_app_names(self, names: Mapping[str, str]) -> None:
+        """Keep what an agent's desktop calls each app (``names``: app → name)."""
+        ...
+
+    async def set_app_name(self, app: str, name: str | None) -> None:
+        """The name an admin gives ``app`` everywhere (None: the reported one again)."""
         ...
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:

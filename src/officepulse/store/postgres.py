@@ -44,6 +44,10 @@ from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_a
 from officepulse.errors import StoreUnavailable
 from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
+    APP_NAMES_OVERRIDE,
+    APP_NAMES_REPORT,
+    APP_NAMES_SQL,
+    APP_NAMES_TABLE,
     FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
     AgentChanges,
@@ -51,6 +55,7 @@ from officepulse.store.base import (
     AgentEventKind,
     AgentInfo,
     AgentStatus,
+    AppNameRow,
     BucketKey,
     Contribution,
     Credential,
@@ -97,7 +102,7 @@ log = logging.getLogger(__name__)
 _LASTING = (psycopg.IntegrityError, psycopg.DataError, ValueError, OverflowError)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -341,6 +346,8 @@ MIGRATIONS: dict[int, LiteralString] = {
         CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
         ANALYZE rollup_keys, rollups, team_rollups, rollup_runs;
     """,
+    # App names (store/base.py AppNameRow): what agents report and what an admin set.
+    12: APP_NAMES_TABLE,
 }
 CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
@@ -1565,6 +1572,18 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         return usage_from(rows, self.names, group_by, fresh)
 
     # -- categories --------------------------------------------------------------------
+
+    async def app_names(self) -> list[AppNameRow]:
+        rows = await self._read(APP_NAMES_SQL, fresh=False)
+        return [AppNameRow(str(a), r, o) for a, r, o in rows]
+
+    async def report_app_names(self, names: Mapping[str, str]) -> None:
+        async with self._transaction() as conn, conn.cursor() as cur:
+            await cur.executemany(APP_NAMES_REPORT.format(p="%s"), list(names.items()))
+
+    async def set_app_name(self, app: str, name: str | None) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(APP_NAMES_OVERRIDE.format(p="%s"), (app, name))
 
     async def categories(self) -> list[Rule]:
         rows = await self._read("SELECT rules FROM categories", fresh=False)

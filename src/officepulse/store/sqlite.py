@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -37,6 +37,10 @@ from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
+    APP_NAMES_OVERRIDE,
+    APP_NAMES_REPORT,
+    APP_NAMES_SQL,
+    APP_NAMES_TABLE,
     DAY_MS,
     FLUSH_INTERVAL,
     HOUR_MS,
@@ -48,6 +52,7 @@ from officepulse.store.base import (
     AgentEventKind,
     AgentInfo,
     AgentStatus,
+    AppNameRow,
     Blocked,
     Contribution,
     Credential,
@@ -81,7 +86,7 @@ _T = TypeVar("_T")
 # (store/failures.py). Any other error (full, locked, I/O) is transient: kept, retried.
 _LASTING = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -144,6 +149,8 @@ MIGRATIONS: dict[int, str] = {
     11: "CREATE TABLE rollup_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
     "UNIQUE (agent_id, app, category))",
+    # App names (store/base.py AppNameRow): what agents report and what an admin set.
+    12: APP_NAMES_TABLE,
 }
 # SQL: the start of the ``size`` bucket holding the instant ``column`` (a floor, also
 # before the epoch).
@@ -809,6 +816,10 @@ def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
 _Batch = Queued[Span, _Commit]
 
 
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 class SQLiteStore(SQLiteAccounts, AgentChanges):
     def __init__(
         self,
@@ -1433,6 +1444,22 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
     async def categories(self) -> list[Rule]:
         rows = await self._read("SELECT rules FROM categories", fresh=False)
         return rules_from_json(str(rows[0][0]))
+
+    async def app_names(self) -> list[AppNameRow]:
+        rows = await self._read(APP_NAMES_SQL, fresh=False)
+        return [AppNameRow(str(a), _text_or_none(r), _text_or_none(o)) for a, r, o in rows]
+
+    async def report_app_names(self, names: Mapping[str, str]) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(APP_NAMES_REPORT.format(p="?"), list(names.items()))
+
+        await self._transaction(work)
+
+    async def set_app_name(self, app: str, name: str | None) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(APP_NAMES_OVERRIDE.format(p="?"), (app, name))
+
+        await self._transaction(work)
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:
         ruleset = compile_rules(rules)  # a bad rule changes nothing

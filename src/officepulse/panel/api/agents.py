@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -15,6 +16,7 @@ from officepulse.security.access import VIEWER
 
 class CurrentActivity(msgspec.Struct, kw_only=True, omit_defaults=True):
     app: str
+    app_name: str  # the app as the dashboard shows it (/api/v1/app-names)
     title: str
     url: str | None = None
     process: str | None = None
@@ -43,12 +45,13 @@ class AgentsOut(msgspec.Struct, kw_only=True):
     agents: list[AgentOut]
 
 
-def agent_out(view: AgentView) -> AgentOut:
+def agent_out(view: AgentView, app_name: Callable[[str], str] = str) -> AgentOut:
     current = None
     if view.current is not None:
         a = view.current.activity
         current = CurrentActivity(
             app=a.app,
+            app_name=app_name(a.app),
             title=a.title,
             url=a.url,
             process=a.process,
@@ -76,5 +79,6 @@ async def list_agents(api: ApiContext, request: web.Request) -> web.Response:
     await api.viewers.refresh()
     level = api.viewers.level(request[VIEWER])
     views = [api.hub.view(s.info.id) or AgentView.of_status(s) for s in statuses]
-    agents = [agent_out(view) for view in api.viewers.shown(views, level)]
+    app_name = (await api.app_names.fresh()).name
+    agents = [agent_out(view, app_name) for view in api.viewers.shown(views, level)]
     return json_response(AgentsOut(agents=agents))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from officepulse.panel.api.params import UnknownAgent, parse_required
+from officepulse.panel.app_names import AppNames
 from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.hub import Hub
 from officepulse.panel.viewers import Viewers
@@ -20,6 +21,7 @@ class ApiContext:
     viewers: Viewers
     hub: Hub  # the agents as the dashboards see them now
     rules: CategoryRules
+    app_names: AppNames  # what apps are shown as (panel/app_names.py)
 
     async def reads(self, request: web.Request) -> VisibleReads:
         """The store as the request's viewer may see it."""

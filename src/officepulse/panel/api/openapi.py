@@ -11,6 +11,7 @@ from aiohttp import web
 from officepulse import __version__
 from officepulse.core.days import DAY_MODES, MAX_DAYS
 from officepulse.panel.api.agents import AgentsOut
+from officepulse.panel.api.app_names import AppNameIn, AppNameOut, AppNamesOut
 from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, CategoriesSaved
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.params import AGENT_ID_PATTERN, FORMATS, group_by_values
@@ -44,6 +45,9 @@ def openapi() -> dict[str, Any]:
             CategoriesIn,
             CategoriesOut,
             CategoriesSaved,
+            AppNamesOut,
+            AppNameIn,
+            AppNameOut,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -242,6 +246,27 @@ def openapi() -> dict[str, Any]:
                         "400": {
                             "description": "A rule is wrong; `error` names it (its index) "
                             "and what is wrong. Nothing was changed.",
+                            **ref("ErrorOut"),
+                        },
+                    },
+                },
+            },
+            "/api/v1/app-names": {
+                "get": {
+                    "operationId": "getAppNames",
+                    "summary": "Every app with a name: the one its desktop reports (agents "
+                    "send it) and the one an admin set, which wins. Totals stay keyed by `app`.",
+                    "responses": {"200": {"description": "The apps.", **ref("AppNamesOut")}},
+                },
+                "put": {
+                    "operationId": "setAppName",
+                    "summary": "Show an app by a name of your own everywhere (`name`: null "
+                    "gives it its reported name back).",
+                    "requestBody": {"required": True, **ref("AppNameIn")},
+                    "responses": {
+                        "200": {"description": "The app's names now.", **ref("AppNameOut")},
+                        "400": {
+                            "description": "The body is wrong; `error` says what.",
                             **ref("ErrorOut"),
                         },
                     },

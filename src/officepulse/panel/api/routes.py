@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from officepulse.panel.api import agents, categories, openapi, spans, timeline, titles, usage
+from officepulse.panel.api import (
+    agents,
+    app_names,
+    categories,
+    openapi,
+    spans,
+    timeline,
+    titles,
+    usage,
+)
 from officepulse.panel.api.context import ApiContext
 
 ApiHandler = Callable[[ApiContext, web.Request], Awaitable[web.StreamResponse]]
@@ -31,5 +40,7 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.get("/api/v1/categories", bound(categories.get_categories)),
         web.put("/api/v1/categories", bound(categories.set_categories)),
         web.post("/api/v1/categories/reset", bound(categories.reset_categories)),
+        web.get("/api/v1/app-names", bound(app_names.get_app_names)),
+        web.put("/api/v1/app-names", bound(app_names.set_app_name)),
         web.get("/api/v1/openapi.json", bound(openapi.document)),
     ]

@@ -3,7 +3,7 @@ see them (an export: at most EXPORT_LIMIT)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import msgspec
@@ -25,6 +25,7 @@ class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     end: datetime
     seconds: float
     app: str
+    app_name: str  # the app as the dashboard shows it (/api/v1/app-names)
     title: str = ""
     url: str | None = None
     idle: bool = False
@@ -44,7 +45,11 @@ class SpansOut(msgspec.Struct, kw_only=True):
 
 
 def spans_out(
-    start: datetime, end: datetime, rows: list[tuple[str, Span]], names: Mapping[str, str]
+    start: datetime,
+    end: datetime,
+    rows: list[tuple[str, Span]],
+    names: Mapping[str, str],
+    app_name: Callable[[str], str] = str,
 ) -> SpansOut:
     out = []
     for agent_id, span in rows[:EXPORT_LIMIT]:
@@ -60,6 +65,7 @@ def spans_out(
                 end=instant(span.end_ms),
                 seconds=span.duration_ms / 1000,
                 app=a.app,
+                app_name=app_name(a.app),
                 title=a.title,
                 url=a.url,
                 idle=a.idle,
@@ -84,7 +90,8 @@ async def spans(api: ApiContext, request: web.Request) -> web.Response:
         return bad_request(str(exc))
     start_ms, end_ms = params.range_ms(start, end)
     rows = await _visible_spans(api, request, start_ms, end_ms, agent_id, EXPORT_LIMIT + 1)
-    out = spans_out(start, end, rows, await api.store.agent_names())
+    app_name = (await api.app_names.fresh()).name
+    out = spans_out(start, end, rows, await api.store.agent_names(), app_name)
     return export(out, fmt, list(out.spans), SpanRowOut, "spans")
 
 

@@ -3,6 +3,7 @@ or on the person's own clock (as many zones as they were in that day)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import msgspec
@@ -23,6 +24,7 @@ class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     end: datetime
     seconds: float
     app: str
+    app_name: str  # the app as the dashboard shows it (/api/v1/app-names)
     title: str = ""
     url: str | None = None
     idle: bool = False
@@ -59,6 +61,7 @@ def timeline_out(
     pieces: list[ZoneRun],
     blocks: list[Block],
     truncated: bool,
+    app_name: Callable[[str], str] = str,
 ) -> TimelineOut:
     """The day ``pieces`` make up (one, in the viewer's zone; or the person's own, in
     as many as their zones that day), and its blocks."""
@@ -83,6 +86,7 @@ def timeline_out(
                 end=instant(b.end_ms),
                 seconds=b.duration_ms / 1000,
                 app=b.app,
+                app_name=app_name(b.app),
                 title=b.title,
                 url=b.url,
                 idle=b.idle,
@@ -107,5 +111,6 @@ async def timeline(api: ApiContext, request: web.Request) -> web.Response:
     pieces = await day_usage.pieces(reads, agent, Days(day, day, mode, zone))
     ranges = [(p.start_ms, p.end_ms) for p in pieces]
     blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
-    out = timeline_out(agent, day, mode, pieces, blocks, truncated)
+    app_name = (await api.app_names.fresh()).name
+    out = timeline_out(agent, day, mode, pieces, blocks, truncated, app_name)
     return export(out, fmt, list(out.blocks), BlockOut, "timeline")

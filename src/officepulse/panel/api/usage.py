@@ -3,7 +3,7 @@ of instants or per calendar day."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ class UsageRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     agent: str | None = None
     name: str | None = None
     app: str | None = None
+    app_name: str | None = None  # the app as the dashboard shows it (/api/v1/app-names)
     category: str | None = None
     seconds: float
     idle_seconds: float
@@ -51,12 +52,16 @@ class UsageDaysOut(msgspec.Struct, kw_only=True):
     rows: list[DayRowOut]
 
 
-def _row_fields(r: UsageRow | DayUsage, names: Mapping[str, str]) -> dict[str, Any]:
-    """A usage row's fields as the API shows them: seconds, and the agent's name."""
+def _row_fields(
+    r: UsageRow | DayUsage, names: Mapping[str, str], app_name: Callable[[str], str]
+) -> dict[str, Any]:
+    """A usage row's fields as the API shows them: seconds, the agent's name, and the
+    app's."""
     return {
         "agent": r.agent_id,
         "name": names.get(r.agent_id) if r.agent_id is not None else None,
         "app": r.app,
+        "app_name": app_name(r.app) if r.app is not None else None,
         "category": r.category,
         "seconds": r.active_ms / 1000,
         "idle_seconds": r.idle_ms / 1000,
@@ -69,14 +74,15 @@ def usage_out(
     group_by: list[GroupKey],
     rows: list[UsageRow],
     names: Mapping[str, str],
+    app_name: Callable[[str], str] = str,
 ) -> UsageOut:
     """``names``: agents' names by id, shown beside the rows' agents ({} when the rows
-    are not grouped by agent)."""
+    are not grouped by agent); ``app_name`` what each app is shown as."""
     return UsageOut(
         start=start,
         end=end,
         group_by=list(group_by),
-        rows=[UsageRowOut(**_row_fields(r, names)) for r in rows],
+        rows=[UsageRowOut(**_row_fields(r, names, app_name)) for r in rows],
     )
 
 
@@ -88,6 +94,7 @@ def usage_days_out(
     group_by: list[GroupKey],
     rows: list[DayUsage],
     names: Mapping[str, str],
+    app_name: Callable[[str], str] = str,
 ) -> UsageDaysOut:
     return UsageDaysOut(
         first=first,
@@ -95,7 +102,7 @@ def usage_days_out(
         day=mode,
         tz=zone.key if mode == "viewer" else None,
         group_by=list(group_by),
-        rows=[DayRowOut(day=r.day, **_row_fields(r, names)) for r in rows],
+        rows=[DayRowOut(day=r.day, **_row_fields(r, names, app_name)) for r in rows],
     )
 
 
@@ -104,7 +111,7 @@ def key_columns(group_by: list[GroupKey]) -> list[str]:
     category."""
     return [
         *(["agent", "name"] if "agent" in group_by else []),
-        *(["app"] if "app" in group_by else []),
+        *(["app", "app_name"] if "app" in group_by else []),
         *(["category"] if "category" in group_by else []),
     ]
 
@@ -119,7 +126,8 @@ async def usage(api: ApiContext, request: web.Request) -> web.Response:
         return bad_request(str(exc))
     start_ms, end_ms = params.range_ms(start, end)
     rows = await (await api.reads(request)).usage(start_ms, end_ms, group_by)
-    out = usage_out(start, end, group_by, rows, await api.names(group_by))
+    app_name = (await api.app_names.fresh()).name
+    out = usage_out(start, end, group_by, rows, await api.names(group_by), app_name)
     columns = [*key_columns(group_by), "seconds", "idle_seconds"]
     return export(out, fmt, list(out.rows), UsageRowOut, "usage", columns)
 
@@ -136,6 +144,9 @@ async def usage_days(api: ApiContext, request: web.Request) -> web.Response:
         return bad_request(str(exc))
     reads = await api.reads(request)
     rows = await day_usage.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
-    out = usage_days_out(first, last, mode, zone, group_by, rows, await api.names(group_by))
+    app_name = (await api.app_names.fresh()).name
+    out = usage_days_out(
+        first, last, mode, zone, group_by, rows, await api.names(group_by), app_name
+    )
     columns = ["day", *key_columns(group_by), "seconds", "idle_seconds"]
     return export(out, fmt, list(out.rows), DayRowOut, "usage-days", columns)

@@ -22,8 +22,9 @@ from markupsafe import escape
 from officepulse.core.categories import category_colour
 from officepulse.core.charts import stacked_bar, timeline
 from officepulse.core.days import DayMode, Days
+from officepulse.core.palette import Palette, team_palette
 from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period
-from officepulse.core.reports import colour, top_and_other
+from officepulse.core.reports import top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
 from officepulse.panel import day_usage, report_data
@@ -282,7 +283,9 @@ class ReportPages:
             people = await report_data.team_by_category(reads, chosen.days())
         else:
             people = await report_data.team(reads, chosen.days())
-        paint = category_colour if by == "category" else colour
+        paint = (
+            category_colour if by == "category" else team_palette([p.items for p in people], TOP)
+        )
         zones = {a.info.id: a.info.tz for a in await reads.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
         shown = []
@@ -343,11 +346,15 @@ class ReportPages:
             return self._error(request, title, picker, str(exc))
         reads = await self.reads(request)
         pieces = await day_usage.pieces(reads, agent, chosen.days())
-        timeline_context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
+        person, paint = await self._person_context(reads, agent, chosen, pieces)
+        timeline_context, zone_of = await self._timeline_context(
+            reads, agent, chosen, day, app, paint
+        )
         context = {
-            **await self._person_context(reads, agent, chosen, pieces),
+            **person,
             **await self._titles_context(reads, agent, chosen, app, pieces),
             **timeline_context,
+            "paint": paint,
             "picker": self._picker_for(path, chosen, keep),
         }
         html = self.views.render("person_report.html", zone_of, **context)
@@ -364,7 +371,8 @@ class ReportPages:
         reads = await self.reads(request)
         pieces = await day_usage.pieces(reads, agent, chosen.days())
         context = await self._titles_context(reads, agent, chosen, app, pieces)
-        return _html(self.views.render("titles.html", chosen.zone, **context))
+        paint = await self._palette(reads, agent, chosen)
+        return _html(self.views.render("titles.html", chosen.zone, paint=paint, **context))
 
     async def timeline_fragment(self, request: web.Request) -> web.Response:
         agent = await self._agent(request)
@@ -377,7 +385,8 @@ class ReportPages:
             return _html(html, 400)
         app = request.query.get("app", "")
         reads = await self.reads(request)
-        context, zone_of = await self._timeline_context(reads, agent, chosen, day, app)
+        paint = await self._palette(reads, agent, chosen)
+        context, zone_of = await self._timeline_context(reads, agent, chosen, day, app, paint)
         # The page's URL and its "Days" links now name this date too, so a reload or a
         # switch of whose days shows the same day.
         path = f"/people/{agent.info.id}"
@@ -388,6 +397,11 @@ class ReportPages:
         response = _html(self.views.render("timeline.html", zone_of, **context) + links)
         response.headers["HX-Push-Url"] = with_query(path, {**chosen.params(), **keep})
         return response
+
+    async def _palette(self, reads: Reads, agent: AgentStatus, chosen: Chosen) -> Palette:
+        """The person page's app colours, for a fragment of it: the same as the page's."""
+        person = await report_data.person(reads, agent, chosen.days())
+        return Palette([[t.label for t in person.items]])
 
     def _day(self, query: Mapping[str, str], chosen: Chosen, agent: AgentStatus) -> date:
         """The date asked for; else today if it is in the range, else the range's last.
@@ -403,7 +417,8 @@ class ReportPages:
 
     async def _person_context(
         self, reads: Reads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
-    ) -> dict[str, object]:
+    ) -> tuple[dict[str, object], Palette]:
+        """The page's totals, and its app colours (the apps ranked by their time)."""
         person = await report_data.person(reads, agent, chosen.days())
         trees = await report_data.category_trees(reads, chosen.days(), [agent.info.id])
         categories = trees.get(agent.info.id, [])
@@ -420,7 +435,7 @@ class ReportPages:
             "categories": categories,
             "categories_max_ms": max((n.total_ms for n in categories), default=0),
             "query": urlencode(chosen.params()),
-        }
+        }, Palette([[t.label for t in person.items]])
 
     async def _titles_context(
         self, reads: Reads, agent: AgentStatus, chosen: Chosen, app: str, pieces: list[ZoneRun]
@@ -446,7 +461,13 @@ class ReportPages:
         }
 
     async def _timeline_context(
-        self, reads: Reads, agent: AgentStatus, chosen: Chosen, day: date, app: str
+        self,
+        reads: Reads,
+        agent: AgentStatus,
+        chosen: Chosen,
+        day: date,
+        app: str,
+        paint: Palette,
     ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
         """The day's band and table, and the zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
@@ -463,7 +484,7 @@ class ReportPages:
             "day_mode": chosen.day,
             "previous": day - timedelta(days=1),
             "following": day + timedelta(days=1),
-            "tl": timeline(blocks, pieces),
+            "tl": timeline(blocks, pieces, paint),
             "blocks": blocks,
             "truncated": truncated,
             "day_active_ms": sum(b.duration_ms for b in blocks if not b.idle),

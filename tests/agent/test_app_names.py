@@ -1,0 +1,135 @@
+"""agent/app_names.py: desktop entries read from real files in a temporary XDG layout, as
+the Desktop Entry spec says (ids, precedence, Hidden, Type, locales, escapes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from officepulse.agent.app_names import (
+    AppNamer,
+    DesktopEntries,
+    data_dirs,
+    locale_keys,
+    unescape,
+)
+
+WRITER = """\
+[Desktop Entry]
+Version=1.0
+Type=Application
+Name=LibreOffice Writer
+Name[de]=LibreOffice Writer (Textverarbeitung)
+GenericName=Word Processor
+Comment=Create and edit text; 100% compatible: a value with %U and ; and : in it
+Exec=libreoffice --writer %U
+Icon=libreoffice-writer
+# a comment
+; not a comment in a desktop file, just a line configparser must not choke on=1
+
+[Desktop Action NewDocument]
+Name=New Document
+Exec=libreoffice --writer
+"""
+
+CODE = """\
+[Desktop Entry]
+Name=Visual Studio Code
+Type=Application
+StartupWMClass=Code
+Icon=vscode
+"""
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / "applications" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_an_app_is_found_by_its_window_class_or_its_desktop_file_id(tmp_path: Path) -> None:
+    write(tmp_path, "libreoffice-writer.desktop", WRITER)
+    write(tmp_path, "code.desktop", CODE)
+    write(tmp_path, "org.gnome.Nautilus.desktop", "[Desktop Entry]\nType=Application\nName=Files\n")
+    entries = DesktopEntries([tmp_path], "C.UTF-8")
+    assert entries.name("libreoffice-writer") == "LibreOffice Writer"  # the id
+    assert entries.name("Code") == "Visual Studio Code"  # StartupWMClass
+    assert entries.name("code") == "Visual Studio Code"  # without case
+    assert entries.name("org.gnome.Nautilus") == "Files"
+    assert entries.name("Nautilus") == "Files"  # the id's last dotted part
+    assert entries.name("XTerm") is None
+    entry = entries.entry("Code")
+    assert entry is not None
+    assert entry.icon == "vscode"
+
+
+def test_the_persons_language_is_read_with_the_specs_fallbacks(tmp_path: Path) -> None:
+    write(tmp_path, "libreoffice-writer.desktop", WRITER)
+    assert DesktopEntries([tmp_path], "de_AT.UTF-8@euro").name("libreoffice-writer") == (
+        "LibreOffice Writer (Textverarbeitung)"
+    )
+    assert DesktopEntries([tmp_path], "fr_FR.UTF-8").name("libreoffice-writer") == (
+        "LibreOffice Writer"
+    )
+    assert locale_keys("de_AT.UTF-8@euro") == [
+        "Name[de_AT@euro]",
+        "Name[de_AT]",
+        "Name[de@euro]",
+        "Name[de]",
+        "Name",
+    ]
+    assert locale_keys("C") == locale_keys(None) == ["Name"]
+
+
+def test_an_earlier_directory_hides_the_same_id_later_and_hidden_deletes(tmp_path: Path) -> None:
+    home, system = tmp_path / "home", tmp_path / "usr"
+    write(system, "code.desktop", CODE)
+    write(home, "code.desktop", CODE.replace("Visual Studio Code", "My Code"))
+    write(system, "gimp.desktop", "[Desktop Entry]\nType=Application\nName=GIMP\n")
+    write(home, "gimp.desktop", "[Desktop Entry]\nType=Application\nName=GIMP\nHidden=true\n")
+    write(system, "link.desktop", "[Desktop Entry]\nType=Link\nName=A link\nURL=x\n")
+    write(system, "kde4/okular.desktop", "[Desktop Entry]\nType=Application\nName=Okular\n")
+    write(system, "broken.desktop", "no group at all\n")
+    (system / "applications" / "bad.desktop").write_bytes(b"[Desktop Entry]\nName=\xff\n")
+    entries = DesktopEntries([home, system], None)
+    assert entries.name("Code") == "My Code"
+    assert entries.name("gimp") is None  # deleted by the user's Hidden entry
+    assert entries.name("link") is None
+    assert entries.name("kde4-okular") == "Okular"
+    assert entries.name("broken") is None
+    assert entries.name("bad") is None
+
+
+def test_xdg_directories_follow_the_base_directory_spec() -> None:
+    env = {"HOME": "/home/ann", "XDG_DATA_DIRS": "/opt/share:/usr/share"}
+    assert [str(d) for d in data_dirs(env)] == [
+        "/home/ann/.local/share",
+        "/opt/share",
+        "/usr/share",
+    ]
+    env = {"HOME": "/home/ann", "XDG_DATA_HOME": "/data"}
+    assert [str(d) for d in data_dirs(env)] == ["/data", "/usr/local/share", "/usr/share"]
+
+
+def test_an_app_installed_later_is_found_at_the_next_rescan(tmp_path: Path) -> None:
+    now = [0.0]
+    entries = DesktopEntries([tmp_path], None, rescan=300, clock=lambda: now[0])
+    assert entries.name("Code") is None
+    write(tmp_path, "code.desktop", CODE)
+    now[0] = 299
+    assert entries.name("Code") is None  # not read again yet
+    now[0] = 300
+    assert entries.name("Code") == "Visual Studio Code"
+
+
+def test_escapes_and_the_namer() -> None:
+    assert unescape(r"A\sB\\C\tD\x") == "A B\\C\tD\\x"
+    namer = AppNamer(None)
+    namer.learn("chrome", "Google Chrome")
+    namer.learn("Finder", "Finder")  # the app itself: nothing to tell
+    assert namer.name("chrome") == "Google Chrome"
+    assert namer.name("Finder") is None
+    assert namer.name("private") is None
+    assert namer.name("paused") is None
+    namer.learn("long", "x" * 300)
+    assert namer.name("long") == "x" * 256

@@ -1,0 +1,39 @@
+"""App names in the store (store/base.py AppNameRow), on SQLite and on a real PostgreSQL:
+what agents report, what an admin sets, and which one is shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from officepulse.store.base import AppNameRow, Store
+from tests.support.stores import store as store
+
+pytest_plugins = ["tests.support.postgres"]
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_reported_names_are_kept_and_the_latest_wins(store: Store) -> None:
+    assert await store.app_names() == []
+    await store.report_app_names({"libreoffice-writer": "LibreOffice Writer", "Code": "Code"})
+    await store.report_app_names({"Code": "Visual Studio Code"})
+    assert await store.app_names() == [
+        AppNameRow("Code", "Visual Studio Code", None),
+        AppNameRow("libreoffice-writer", "LibreOffice Writer", None),
+    ]
+
+
+async def test_an_override_wins_and_can_be_taken_back(store: Store) -> None:
+    await store.report_app_names({"Code": "Visual Studio Code"})
+    await store.set_app_name("Code", "Editor")
+    await store.set_app_name("XTerm", "Terminal")  # an app no agent named
+    # A later report changes what is reported, never what the admin set.
+    await store.report_app_names({"Code": "Code - OSS"})
+    rows = await store.app_names()
+    assert rows == [
+        AppNameRow("Code", "Code - OSS", "Editor"),
+        AppNameRow("XTerm", None, "Terminal"),
+    ]
+    assert [r.name for r in rows] == ["Editor", "Terminal"]
+    await store.set_app_name("Code", None)
+    (code, _) = await store.app_names()
+    assert code.name == "Code - OSS"
