@@ -79,10 +79,10 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
     ) as response:
         csv_text = response.read().decode()
     assert csv_text.splitlines() == [
-        "app,category,seconds,idle_seconds",
-        "Code,Work > Programming,300.0,30.0",
-        "firefox,Fun > Video,60.0,0.0",
-        "firefox,Work > Learning,30.0,0.0",
+        "app,app_name,category,seconds,idle_seconds",
+        "Code,Code,Work > Programming,300.0,30.0",
+        "firefox,firefox,Fun > Video,60.0,0.0",
+        "firefox,firefox,Work > Learning,30.0,0.0",
     ]
     # Per day too (panel/day_usage.py), by the same categories.
     days = "/api/v1/usage/days?from=2026-11-26&to=2026-11-28&group_by=category"

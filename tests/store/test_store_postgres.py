@@ -55,25 +55,30 @@ def make_old_database(url: str, version: int) -> None:
             if step > version:
                 break
             conn.execute(MIGRATIONS[step])
+            if step == postgres.CATEGORY_STEP and version >= 11:  # what the step runs after
+                conn.execute(postgres.CATEGORY_REBUILD)  # its SQL, which later steps need
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
         conn.execute("INSERT INTO agents VALUES ('a1', 'A', 'h', 'p', 'v', 'UTC', true, 5)")
+        rules = compile_rules(DEFAULT_RULES)
+        category = rules.categorize("Code", "main.py", None)
         conn.execute(
-            "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, process, pid, idle) "
-            "VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false)"
+            "INSERT INTO spans (agent_id, start_ms, end_ms, app, title, url, process, pid, idle"
+            + (", category) " if version >= 11 else ") ")
+            + "VALUES ('a1', 0, 10, 'Code', 'main.py', NULL, NULL, NULL, false"
+            + (", %s)" if version >= 11 else ")"),
+            (category,) if version >= 11 else (),
         )
         if version >= 6:  # zones (schema 6): the span's zone and the agent's run, as written
             conn.execute("UPDATE spans SET tz = 'UTC'")
             conn.execute("INSERT INTO zone_runs VALUES ('a1', 0, 10, 'UTC')")
         if version >= 7:  # categories (schema 7): the rules in force and the span's category
-            rules = compile_rules(DEFAULT_RULES)
             conn.execute(
                 "INSERT INTO categories (id, version, rules) VALUES (0, 1, %s)",
                 (rules_to_json(rules.rules),),
             )
-            conn.execute(
-                "UPDATE spans SET category = %s", (rules.categorize("Code", "main.py", None),)
-            )
-            conn.execute(postgres.CATEGORY_REBUILD)  # what the step runs after its SQL
+            conn.execute("UPDATE spans SET category = %s", (category,))
+            if version < 11:  # rollups of the span (schema 11 keys them by id: none then)
+                conn.execute(postgres.CATEGORY_REBUILD)
 
 
 MIGRATED = Span(0, 10, Activity(app="Code", title="main.py"), "UTC")

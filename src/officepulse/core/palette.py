@@ -30,7 +30,7 @@ TOL_MUTED = (
 )
 IDLE = "idle"
 OTHER_COLOUR = "var(--app-other)"
-IDLE_COLOUR = "var(--idle-block)"
+IDLE_COLOUR = "var(--app-idle)"
 
 
 class Palette:

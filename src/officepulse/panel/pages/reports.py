@@ -22,7 +22,7 @@ from markupsafe import escape
 from officepulse.core.categories import category_colour
 from officepulse.core.charts import stacked_bar, timeline
 from officepulse.core.days import DayMode, Days
-from officepulse.core.palette import Palette, team_palette
+from officepulse.core.palette import IDLE_COLOUR, Palette, team_palette
 from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period
 from officepulse.core.reports import top_and_other
 from officepulse.core.spans import to_ms
@@ -45,7 +45,7 @@ from officepulse.store.base import AgentStatus, Store
 TOP = 5
 # What the team's bars are stacked by (``by``); the first is the default.
 CHARTS = ("app", "category")
-IDLE_FILL = "var(--idle-block)"
+IDLE_FILL = IDLE_COLOUR
 
 
 @dataclass(frozen=True)
@@ -311,6 +311,7 @@ class ReportPages:
             ),
             by=by,
             paint=paint,
+            idle_fill=IDLE_FILL,
             period=period,
             days=chosen.days(),
             now_ms=to_ms(self.now()),
