@@ -12,6 +12,9 @@ from officepulse.agent.app_names import (
     locale_keys,
     unescape,
 )
+from officepulse.agent.drivers import DesktopDriver
+from officepulse.agent.privacy import PrivacyRules
+from officepulse.agent.sources.base import WindowSample
 
 WRITER = """\
 [Desktop Entry]
@@ -133,3 +136,33 @@ def test_escapes_and_the_namer() -> None:
     assert namer.name("paused") is None
     namer.learn("long", "x" * 300)
     assert namer.name("long") == "x" * 256
+
+
+class OneWindow:
+    """A window source that always shows one window (the OS boundary)."""
+
+    def __init__(self, sample: WindowSample) -> None:
+        self.sample = sample
+
+    def active_window(self) -> WindowSample:
+        return self.sample
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def test_a_name_the_source_gives_is_learned_through_the_driver() -> None:
+    namer = AppNamer(None)
+    chrome = WindowSample(app="chrome", title="New Tab", process="chrome.exe", name="Google Chrome")
+    driver = DesktopDriver(
+        OneWindow(chrome),
+        None,
+        poll_interval=1,
+        idle_threshold=180,
+        privacy=PrivacyRules(),
+        introspect=None,
+        learn=namer.learn,
+    )
+    assert namer.name("chrome") is None
+    driver.look()
+    assert namer.name("chrome") == "Google Chrome"

@@ -207,6 +207,10 @@ class DesktopEntries:
         return entry.name if entry is not None else None
 
 
+# What a source saw an app called: ``learn(app, name)`` (name None: nothing).
+Learn = Callable[[str, str | None], None]
+
+
 class AppNamer:
     """What the agent tells the server an app is called: a name a source saw for it
     (``learn``: macOS, Windows), else its desktop entry's. None when neither knows, or

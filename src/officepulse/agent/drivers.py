@@ -185,6 +185,7 @@ class DesktopDriver:
         on_close: Callable[[], None] | None = None,
         pause: Pause | None = None,
         tabs: Tabs | None = None,
+        learn: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.on_close = on_close  # closes the desktop's connections when the driver ends
         self.pause = pause
@@ -214,11 +215,15 @@ class DesktopDriver:
         self.introspect: Introspect | None = introspect
         self.gap = gap
         self._last_sample: WindowSample | None = None  # the window last seen in front
+        # Told the name a source gives an app (Windows' FileDescription): agent/app_names.py.
+        self.learn = learn
 
     def look(self) -> Seen | None:
         seen = look(self.window, self.idle, self.idle_threshold, self.privacy, self.introspect)
         if seen is not None:
             self._last_sample = seen.sample
+            if self.learn is not None and seen.sample.name is not None:
+                self.learn(seen.sample.app, seen.sample.name)
         elif self._last_sample is not None and self.idle is not None and self.idle.locked():
             # A screen locker that takes the focus (swaylock on sway) leaves no window in
             # front: the one that was goes on, away, rather than counting as active.

@@ -16,7 +16,7 @@ import msgspec
 import tzlocal
 
 from officepulse import __version__
-from officepulse.agent.app_names import AppNamer, DesktopEntries
+from officepulse.agent.app_names import AppNamer, DesktopEntries, Learn
 from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.config import load_config
 from officepulse.agent.controls import Controls, status_of
@@ -70,6 +70,7 @@ def make_desktop_driver(
     gap: Gap | None = None,
     pause: Pause | None = None,
     tabs: Tabs | None = None,
+    learn: Learn | None = None,
 ) -> DesktopDriver:
     d = open_desktop(settings.source if settings.source in WINDOW_BACKENDS else "auto")
     for note in d.notes:
@@ -85,6 +86,7 @@ def make_desktop_driver(
         on_close=d.close,
         pause=pause,
         tabs=tabs,
+        learn=learn,
     )
 
 
@@ -94,6 +96,7 @@ def make_driver(
     gap: Gap | None = None,
     pause: Pause | None = None,
     tabs: Tabs | None = None,
+    learn: Learn | None = None,
 ) -> Driver:
     if settings.source == "scripted":
         if settings.timeline is None:
@@ -112,7 +115,7 @@ def make_driver(
         )
 
     def desktop() -> DesktopDriver:
-        return make_desktop_driver(settings, privacy, gap, pause, tabs)
+        return make_desktop_driver(settings, privacy, gap, pause, tabs, learn)
 
     if settings.source == "none":
         return NoDesktop(
@@ -226,7 +229,8 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
         log.info("privacy lists from %s", config.path)
     hello, keep_credential = with_credentials(settings, hello)
     journal = open_journal(settings)
-    # The names people know the apps by, from the desktop's launchers (read on first use).
+    # The names people know the apps by: what the source saw (Windows' FileDescription),
+    # else the desktop's launchers (read on first use).
     namer = AppNamer(DesktopEntries.from_environ())
     link = make_link(settings, hello, journal, link_ssl, keep_credential, namer.name)
     # Going idle is dated at the last input, up to the idle threshold back:
@@ -238,7 +242,7 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
         log.info("%s (kept from before this start)", pause)
     # What officepulse's browser extension reports, for the desktop's browser windows.
     tabs = Tabs()
-    driver = make_driver(settings, config.rules, recorder.gap, pause, tabs)
+    driver = make_driver(settings, config.rules, recorder.gap, pause, tabs, namer.learn)
     listener = TabListener(tabs) if settings.source not in ("scripted", "none") else None
     # Every span carries the zone it was recorded in: a scripted timeline's own, else
     # the computer's, looked up again once a minute and after a sleep.
@@ -288,7 +292,9 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
                 # The display went away under us (logged out, X server restarted).
                 driver = NoDesktop(
                     str(exc),
-                    lambda: make_desktop_driver(settings, config.rules, recorder.gap, pause, tabs),
+                    lambda: make_desktop_driver(
+                        settings, config.rules, recorder.gap, pause, tabs, namer.learn
+                    ),
                     pause=pause,
                     gap=recorder.gap,
                 )

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from officepulse.agent.sources.base import SourceUnavailable, WindowSample
-from officepulse.agent.sources.windows import CtypesWin32, WindowsDesktop, elapsed_ms
+from officepulse.agent.sources.windows import (
+    CtypesWin32,
+    WindowsDesktop,
+    elapsed_ms,
+    pick_description,
+)
 from tests.support.source_fakes import recorded_json
 
 pytestmark = pytest.mark.timeout(30)
 
 LOCK = recorded_json("windows/lock-screen.json")
+CHROME_VERSION = recorded_json("windows/version-info-chrome.json")
 
 # Chosen: a Firefox window, and a UWP app (Calculator) inside ApplicationFrameHost.
 FIREFOX = (
@@ -43,6 +50,8 @@ class ReplayWin32:
     input_desktop: bool = True
     running: set[str] = field(default_factory=set)
     idle_ms: int = 0
+    resources: dict[str, Any] = field(default_factory=dict)  # version resources by image
+    version_reads: int = 0
 
     def foreground_window(self) -> int:
         return self.front[0] if self.front else 0
@@ -72,6 +81,19 @@ class ReplayWin32:
 
     def process_running(self, image_name: str) -> bool:
         return image_name in self.running
+
+    def file_description(self, image: str) -> str | None:
+        """What CtypesWin32 reads, with VerQueryValueW answering from ``resources``."""
+        resource = self.resources.get(image)
+        if resource is None:
+            return None
+        table = {
+            f"\\StringFileInfo\\{lang:04x}{page:04x}\\{key}": text
+            for lang, page in resource["translations"]
+            for key, text in resource["strings"].items()
+        }
+        self.version_reads += 1
+        return pick_description([tuple(t) for t in resource["translations"]], table.get)
 
 
 def test_the_foreground_window() -> None:
@@ -146,3 +168,37 @@ def test_the_real_adapter_refuses_off_windows() -> None:
         CtypesWin32()
     with pytest.raises(SourceUnavailable, match="only on Windows"):
         WindowsDesktop()
+
+
+CHROME = (0x4031A, 5120, r"C:\Program Files\Google\Chrome\Application\chrome.exe", "New Tab")
+
+
+def test_an_app_is_named_by_its_files_description() -> None:
+    """Recorded: Chrome's version resource (translation 0409.04b0, FileDescription "Google
+    Chrome"); read once per executable, however often the window is in front."""
+    api = ReplayWin32(front=CHROME, resources={CHROME[2]: CHROME_VERSION})
+    desktop = WindowsDesktop(api)
+    sample = desktop.active_window()
+    assert sample == WindowSample(
+        app="chrome", title="New Tab", process="chrome.exe", pid=5120, name="Google Chrome"
+    )
+    desktop.active_window()
+    assert api.version_reads == 1
+    # Without a version resource (chosen: Firefox here has none): no name to tell.
+    assert WindowsDesktop(ReplayWin32()).active_window().name is None  # type: ignore[union-attr]
+
+
+def test_the_description_follows_the_translation_table_then_us_english() -> None:
+    strings = {
+        "\\StringFileInfo\\040704b0\\FileDescription": "Editor (deutsch)",
+        "\\StringFileInfo\\040904e4\\FileDescription": "Editor",
+        "\\StringFileInfo\\040904b0\\FileDescription": " \0",
+    }
+    # Constructed: a German resource, one listing no translation, one whose only
+    # description is blank.
+    assert pick_description([(0x0407, 0x04B0)], strings.get) == "Editor (deutsch)"
+    assert pick_description([], strings.get) == "Editor"
+    assert pick_description([(0x0409, 0x04B0)], {}.get) is None
+    recorded = CHROME_VERSION["strings"]
+    table = {f"\\StringFileInfo\\040904b0\\{k}": v for k, v in recorded.items()}
+    assert pick_description([(1033, 1200)], table.get) == "Google Chrome"

@@ -32,12 +32,15 @@ class SourceUnavailable(OfficepulseError):
 @dataclass(frozen=True, slots=True)
 class WindowSample:
     """The window in front. ``app`` is the application's name as the window
-    system knows it (WM_CLASS on X11), ``process`` the executable's name."""
+    system knows it (WM_CLASS on X11), ``process`` the executable's name, ``name`` what
+    people call the app where the platform says so (Windows: the FileDescription), else
+    None (agent/app_names.py)."""
 
     app: str
     title: str
     process: str | None = None
     pid: int | None = None
+    name: str | None = None
 
 
 class WindowSource(Protocol):

@@ -11,6 +11,11 @@ holds the logic and is tested with an adapter that replays recorded values
   elevated processes too). ``app`` is the executable's name without ``.exe``. A UWP app's
   frame belongs to ``ApplicationFrameHost.exe``; the app is the child window of another
   process, so that one is reported.
+- Name: the executable's ``FileDescription`` ("Google Chrome" for chrome.exe), from its
+  version resource: ``GetFileVersionInfoSizeW``/``GetFileVersionInfoW``, then
+  ``VerQueryValueW`` of ``\\VarFileInfo\\Translation`` and of
+  ``\\StringFileInfo\\<lang><codepage>\\FileDescription`` (``pick_description``); read once
+  per executable. The agent tells the server (agent/app_names.py).
 - Idle: ``GetTickCount64`` minus ``GetLastInputInfo().dwTime``, both in milliseconds; dwTime
   is 32-bit, so the difference is taken modulo 2**32 (it wraps every 49.7 days).
 - Locked: the lock screen is ``LockApp.exe`` in front, or an input desktop that cannot be
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import ntpath
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,6 +84,29 @@ class Win32Api(Protocol):
         """Whether a process with this executable name runs (for consent.exe)."""
         ...
 
+    def file_description(self, image: str) -> str | None:
+        """The executable's FileDescription from its version resource, None without one."""
+        ...
+
+
+# Tried after the translations a resource lists (some list none, or a wrong one): US
+# English in Unicode, in Windows-1252, and language-neutral, as Explorer does.
+FALLBACK_TRANSLATIONS = ("040904b0", "040904e4", "04090000")
+
+
+def pick_description(
+    translations: Sequence[tuple[int, int]], value: Callable[[str], str | None]
+) -> str | None:
+    """The FileDescription of a version resource: ``value(sub_block)`` is what
+    ``VerQueryValueW`` gives for a sub-block (None: not there); ``translations`` the
+    (language, code page) pairs of its ``\\VarFileInfo\\Translation``, each tried in turn."""
+    keys = [f"{lang:04x}{page:04x}" for lang, page in translations]
+    for key in dict.fromkeys([*keys, *FALLBACK_TRANSLATIONS]):
+        text = value(f"\\StringFileInfo\\{key}\\FileDescription")
+        if text is not None and text.strip(" \0"):
+            return text.strip(" \0")
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class Foreground:
@@ -96,6 +125,7 @@ class WindowsDesktop(IdleSource):
     def __init__(self, api: Win32Api | None = None) -> None:
         self._api = api if api is not None else CtypesWin32()
         self._last: WindowSample | None = None
+        self._descriptions: dict[str, str | None] = {}  # by executable path, read once
 
     def active_window(self) -> WindowSample | None:
         front = self._foreground()
@@ -112,13 +142,24 @@ class WindowsDesktop(IdleSource):
         process = ntpath.basename(image) if image else None
         app = process[:-4] if process and process.lower().endswith(".exe") else (process or "")
         sample = WindowSample(
-            app=app, title=self._api.window_title(front.hwnd), process=process, pid=pid or None
+            app=app,
+            title=self._api.window_title(front.hwnd),
+            process=process,
+            pid=pid or None,
+            name=self._description(image),
         )
         self._last = sample
         return sample
 
     def idle_seconds(self) -> float:
         return self._api.idle_milliseconds() / 1000
+
+    def _description(self, image: str | None) -> str | None:
+        if image is None:
+            return None
+        if image not in self._descriptions:
+            self._descriptions[image] = self._api.file_description(image)
+        return self._descriptions[image]
 
     def locked(self) -> bool:
         front = self._foreground()
@@ -148,6 +189,7 @@ class CtypesWin32:
     _wintypes: Any
     _user32: Any
     _kernel32: Any
+    _version: Any
     _last_input_info: Any
     _enum_proc: Any
 
@@ -184,6 +226,22 @@ class CtypesWin32:
         class LastInputInfo(ctypes.Structure):
             _fields_ = [("cbSize", wintypes.UINT), ("dwTime", wintypes.DWORD)]
 
+        version: Any = ctypes.WinDLL("version", use_last_error=True)
+        version.GetFileVersionInfoSizeW.argtypes = [wintypes.LPCWSTR, wintypes.LPDWORD]
+        version.GetFileVersionInfoSizeW.restype = wintypes.DWORD
+        version.GetFileVersionInfoW.argtypes = [
+            wintypes.LPCWSTR,
+            wintypes.DWORD,
+            wintypes.DWORD,
+            wintypes.LPVOID,
+        ]
+        version.VerQueryValueW.argtypes = [
+            wintypes.LPCVOID,
+            wintypes.LPCWSTR,
+            ctypes.POINTER(wintypes.LPVOID),
+            ctypes.POINTER(wintypes.UINT),
+        ]
+        self._version = version
         self._user32, self._kernel32 = user32, kernel32
         self._last_input_info = LastInputInfo
         self._enum_proc = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.HWND, wintypes.LPARAM)
@@ -240,6 +298,32 @@ class CtypesWin32:
         if not self._user32.GetLastInputInfo(self._ctypes.byref(info)):
             raise SourceUnavailable("GetLastInputInfo failed: idle time is unknown")
         return elapsed_ms(int(self._kernel32.GetTickCount64()), int(info.dwTime))
+
+    def file_description(self, image: str) -> str | None:
+        ct, wt = self._ctypes, self._wintypes
+        size = int(self._version.GetFileVersionInfoSizeW(image, None))
+        if size <= 0:
+            return None  # no version resource
+        block = ct.create_string_buffer(size)
+        if not self._version.GetFileVersionInfoW(image, 0, size, block):
+            return None
+
+        def query(sub_block: str) -> tuple[Any, int]:
+            pointer, length = wt.LPVOID(), wt.UINT(0)
+            ok = self._version.VerQueryValueW(block, sub_block, ct.byref(pointer), ct.byref(length))
+            return (pointer, int(length.value)) if ok and pointer.value else (None, 0)
+
+        pointer, length = query("\\VarFileInfo\\Translation")
+        words = []
+        if length:
+            words = list(ct.cast(pointer, ct.POINTER(wt.WORD * (length // 2))).contents)
+        pairs = [(int(words[i]), int(words[i + 1])) for i in range(0, len(words) - 1, 2)]
+
+        def value(sub_block: str) -> str | None:
+            pointer, length = query(sub_block)  # a string's length is in characters
+            return str(ct.wstring_at(pointer, length)) if length else None
+
+        return pick_description(pairs, value)
 
     def process_running(self, image_name: str) -> bool:
         wanted = image_name.lower()
