@@ -48,8 +48,9 @@ class AppsPage:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/apps", self.page), web.post("/apps/name", self.rename)]
 
-    async def listed(self, request: web.Request) -> list[AppListed]:
-        """The apps with names and the apps used lately, the most used first."""
+    async def listed(self, request: web.Request, everything: bool) -> list[AppListed]:
+        """The apps used lately as the viewer may see them, the most used first; and,
+        ``everything`` (admins), every app with a name too (whoever used it)."""
         end = self.now_ms()
         reads = await self.reads(request)
         rows = await reads.usage(end - RECENT_DAYS * DAY_MS, end, ["app"])
@@ -57,7 +58,7 @@ class AppsPage:
         names = await self.names.fresh()
         by_app = {r.app: r for r in names.rows}
         out = []
-        for app in used.keys() | by_app.keys():
+        for app in used.keys() | (by_app.keys() if everything else set()):
             row = by_app.get(app)
             out.append(
                 AppListed(
@@ -75,7 +76,7 @@ class AppsPage:
         html = self.views.template(
             "apps.html",
             page="categories",
-            apps=await self.listed(request),
+            apps=await self.listed(request, viewer.may_manage),
             read_only=not viewer.may_manage,
             saved=request.query.get("saved"),
             error=error,
