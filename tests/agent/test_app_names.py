@@ -9,12 +9,18 @@ from officepulse.agent.app_names import (
     AppNamer,
     DesktopEntries,
     data_dirs,
+    icon_png,
     locale_keys,
     unescape,
 )
 from officepulse.agent.drivers import DesktopDriver
+from officepulse.agent.journal import Journal
+from officepulse.agent.link import Link
 from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.sources.base import WindowSample
+from officepulse.protocol.codec import encode
+from officepulse.protocol.messages import MAX_ICON_BYTES, AppName, Hello, Welcome
+from tests.support.app_names import png
 
 WRITER = """\
 [Desktop Entry]
@@ -166,3 +172,69 @@ def test_a_name_the_source_gives_is_learned_through_the_driver() -> None:
     assert namer.name("chrome") is None
     driver.look()
     assert namer.name("chrome") == "Google Chrome"
+
+
+def test_an_icon_is_the_themes_png_near_48_px(tmp_path: Path) -> None:
+    home, system = tmp_path / "home", tmp_path / "usr"
+    big, small = png(48, 48, (1, 2, 3)), png(32, 32, (4, 5, 6))
+    hicolor = system / "icons" / "hicolor"
+    for size, data in (("48x48", big), ("32x32", small)):
+        (hicolor / size / "apps").mkdir(parents=True)
+        (hicolor / size / "apps" / "writer.png").write_bytes(data)
+    (hicolor / "scalable" / "apps").mkdir(parents=True)
+    (hicolor / "scalable" / "apps" / "inkscape.svg").write_text("<svg/>")
+    (system / "pixmaps").mkdir()
+    (system / "pixmaps" / "xterm.png").write_bytes(small)
+    (system / "pixmaps" / "huge.png").write_bytes(png(200, 200, (9, 9, 9)) + b"\0" * MAX_ICON_BYTES)
+    (system / "pixmaps" / "fake.png").write_bytes(b"GIF89a not a png")
+    dirs = [home, system]
+    assert icon_png("writer", dirs) == big
+    assert icon_png("writer.png", dirs) == big
+    assert icon_png("xterm", dirs) == small  # pixmaps/
+    assert icon_png(str(system / "pixmaps" / "xterm.png"), dirs) == small  # a path
+    assert icon_png("inkscape", dirs) is None  # SVG only
+    assert icon_png("huge", dirs) is None
+    assert icon_png("fake", dirs) is None
+    assert icon_png(None, dirs) is None
+
+
+def test_what_the_agent_tells_of_an_app(tmp_path: Path) -> None:
+    write(tmp_path, "libreoffice-writer.desktop", WRITER)
+    write(tmp_path, "code.desktop", CODE)
+    icon = png(48, 48, (1, 2, 3))
+    (tmp_path / "icons" / "hicolor" / "48x48" / "apps").mkdir(parents=True)
+    (tmp_path / "icons" / "hicolor" / "48x48" / "apps" / "libreoffice-writer.png").write_bytes(icon)
+    namer = AppNamer(DesktopEntries([tmp_path], None))
+    assert namer.describe("libreoffice-writer") == AppName(
+        app="libreoffice-writer", name="LibreOffice Writer", icon=icon
+    )
+    assert namer.describe("Code") == AppName(app="Code", name="Visual Studio Code")
+    assert namer.describe("XTerm") is None
+    assert namer.describe("private") is None
+
+
+def test_names_with_icons_go_in_messages_that_fit_the_servers_frames(tmp_path: Path) -> None:
+    hello = Hello(
+        v=2, agent_id="a", name="A", host="h", platform="Linux", agent_version="t", tz="UTC"
+    )
+    journal = Journal(tmp_path / "journal.sqlite3")
+    link = Link("ws://127.0.0.1:9/agent", hello, journal, encoding="json")
+    link.welcome = Welcome(
+        v=2,
+        session="s",
+        server_version="t",
+        heartbeat_interval=10,
+        pulsetime=25,
+        max_frame_bytes=20_000,
+        app_names=True,
+    )
+    icon = png(40, 40, (1, 2, 3)) + b"\0" * 9_000  # about 12 KB: 16 KB in base64
+    names = [AppName(app=f"app{i}", name=f"App {i}", icon=icon) for i in range(5)]
+    names.append(AppName(app="big", name="Big", icon=b"\x89PNG\r\n\x1a\n" + b"\0" * 16_000))
+    batches = link._name_batches(names)
+    assert all(len(encode(b, "json")) <= 20_000 - 1024 for b in batches)
+    assert len(batches) >= 5  # one icon per message at most, at this limit
+    sent = [n for b in batches for n in b.names]
+    assert [n.app for n in sent] == [n.app for n in names]  # every name, in order
+    assert [n.icon is not None for n in sent] == [True] * 5 + [False]  # too big alone
+    journal.close()

@@ -4,9 +4,11 @@ that names what was wrong; the admin's override via the REST API."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.app_names import put_json
+from tests.support.app_names import png, put_json
 from tests.support.processes import WAIT
 from tests.support.servers import ServerProcess, start_server
 from tests.support.usage_query import TODAY
@@ -87,12 +89,14 @@ def test_names_sent_once_are_stored_and_shown_beside_the_app(server: ServerProce
                 "name": "XTerm terminal",
                 "reported": "XTerm terminal",
                 "override": None,
+                "icon": None,
             },
             {
                 "app": "libreoffice-writer",
                 "name": "LibreOffice Writer",
                 "reported": "LibreOffice Writer",
                 "override": None,
+                "icon": None,
             },
         ]
         (row,) = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
@@ -107,6 +111,7 @@ def test_names_sent_once_are_stored_and_shown_beside_the_app(server: ServerProce
             "name": "Terminal",
             "reported": "XTerm terminal",
             "override": "Terminal",
+            "icon": None,
         }
         (ann,) = server.get("/api/v1/agents")["agents"]
         assert (ann["current"]["app"], ann["current"]["app_name"]) == ("XTerm", "Terminal")
@@ -128,6 +133,10 @@ def test_names_sent_once_are_stored_and_shown_beside_the_app(server: ServerProce
         ([{"app": "Code"}], "missing required field `name` - at `$.names[0]`"),
         ("Code", "Expected `array`, got `str` - at `$.names`"),
         ([{"app": "x" * 257, "name": "X"}], "length <= 256 - at `$.names[0].app`"),
+        (
+            [{"app": "Code", "name": "Code", "icon": base64.b64encode(b"x" * 16_385).decode()}],
+            "length <= 16384 - at `$.names[0].icon`",
+        ),
     ],
 )
 def test_malformed_names_are_refused_naming_the_field(
@@ -164,4 +173,32 @@ def test_a_bad_override_is_refused_with_what_was_wrong(
     status, answer = put_json(shared, "/api/v1/app-names", body)
     assert status == 400
     assert says in answer["error"], answer
-    assert shared.get("/api/v1/app-names") == {"apps": []}  # nothing stored
+    stored = shared.get("/api/v1/app-names")["apps"]
+    assert not [a for a in stored if a["app"].strip() in ("", "XTerm")]  # nothing stored
+
+
+def test_an_icon_is_stored_and_served_and_one_that_is_no_png_refused(
+    shared: ServerProcess,
+) -> None:
+    icon = png(16, 16, (204, 102, 119))
+    with agent(shared) as (ws, _):
+        names = [
+            {"app": "gimp", "name": "GIMP", "icon": base64.b64encode(icon).decode()},
+            {"app": "evil", "name": "Evil", "icon": base64.b64encode(b"<svg onload=x>").decode()},
+        ]
+        ws.send(json.dumps({"type": "app_names", "names": names}))
+        error = json.loads(ws.recv(timeout=WAIT))
+        assert (error["code"], error["fatal"]) == ("icon-refused", False)
+        assert "the icon of 'evil' is not a PNG image; its name is kept" in error["message"]
+        sync(ws)  # the connection stays
+    apps = {a["app"]: a for a in shared.get("/api/v1/app-names")["apps"]}
+    assert apps["gimp"]["icon"] == "/app-icon?app=gimp"
+    assert (apps["evil"]["name"], apps["evil"]["icon"]) == ("Evil", None)
+    with urllib.request.urlopen(shared.url + "/app-icon?app=gimp", timeout=WAIT) as r:
+        assert r.headers["Content-Type"] == "image/png"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.read() == icon
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(shared.url + "/app-icon?app=evil", timeout=WAIT)
+    assert missing.value.code == 404
+    missing.value.close()

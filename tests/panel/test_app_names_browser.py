@@ -76,6 +76,13 @@ def test_desktop_names_reach_the_office_and_the_reports(
         card = office.locator("#agent-desk p.app")
         expect(card).to_have_text("LibreOffice Writer")
         expect(card).to_have_attribute("data-app", "libreoffice-writer")
+        # Its launcher's icon (hicolor, 48 px) came with the name, and the card shows it.
+        icon = office.locator("#agent-desk img.app-icon")
+        expect(icon).to_have_attribute("src", "/app-icon?app=libreoffice-writer")
+        wait_until(
+            lambda: icon.evaluate("i => i.complete && i.naturalWidth") == 48,
+            what="the icon loaded in the card",
+        )
         shot(office, "office-writer")
         xserver.activate(code)
         expect(card).to_have_text("Visual Studio Code")  # by StartupWMClass=Code

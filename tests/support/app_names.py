@@ -4,8 +4,10 @@ and a JSON PUT to the server's API."""
 from __future__ import annotations
 
 import json
+import struct
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +31,38 @@ ENTRIES = {
 }
 
 
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real PNG of one colour (signature, IHDR, IDAT, IEND), as the PNG spec lays out."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    rows = b"".join(b"\0" + bytes(rgb) * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# LibreOffice Writer's icon in the hicolor theme, as the package installs it (48 px).
+WRITER_ICON = png(48, 48, (21, 101, 192))
+
+
 def desktop_entries(root: Path) -> dict[str, str | None]:
-    """Writes ENTRIES under ``root``/share/applications; the environment that makes an
-    agent read them (and nothing of this computer's own)."""
+    """Writes ENTRIES under ``root``/share/applications, and Writer's icon in its hicolor
+    theme; the environment that makes an agent read them (and nothing of this computer's
+    own)."""
     apps = root / "share" / "applications"
     apps.mkdir(parents=True)
     for name, text in ENTRIES.items():
         (apps / name).write_text(text)
+    icons = root / "share" / "icons" / "hicolor" / "48x48" / "apps"
+    icons.mkdir(parents=True)
+    (icons / "libreoffice-writer.png").write_bytes(WRITER_ICON)
     (root / "home-share").mkdir()
     return {
         "XDG_DATA_DIRS": str(root / "share"),

@@ -22,6 +22,12 @@ Other platforms say the name themselves: on macOS the ``app`` already is
 ``NSRunningApplication.localizedName`` (the bundle's display name), and the Windows source
 reads the executable's ``FileDescription`` (sources/windows.py); both come in through
 ``AppNamer.learn``.
+
+Icons: the entry's ``Icon=``, when it is a PNG of at most MAX_ICON_BYTES: an absolute
+path, or a name looked up in the ``hicolor`` theme (the one every icon theme falls back
+to, Icon Theme Specification) at sizes near 48 px, then in ``pixmaps/``. Icons only in
+SVG are left out: an agent's SVG would be a script the dashboard serves, and no
+rasteriser is at hand.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ import configparser
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from officepulse.protocol.messages import MAX_ICON_BYTES, PNG_SIGNATURE, AppName
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +159,35 @@ def scan(dirs: Iterable[Path], name_keys: list[str]) -> list[DesktopEntry]:
     return entries
 
 
+# Sizes near what the dashboard shows (16 to 24 px, twice that on dense screens) first.
+ICON_SIZES = ("48x48", "32x32", "64x64", "24x24", "96x96", "128x128", "256x256")
+
+
+def icon_png(icon: str | None, dirs: Sequence[Path]) -> bytes | None:
+    """The PNG an entry's ``Icon=`` names, or None (no icon, only SVG, too big)."""
+    if not icon:
+        return None
+    if os.path.isabs(icon):
+        candidates = [Path(icon)]
+    else:
+        name = icon.removesuffix(".png")
+        candidates = [
+            base / "icons" / "hicolor" / size / "apps" / f"{name}.png"
+            for base in dirs
+            for size in ICON_SIZES
+        ] + [base / "pixmaps" / f"{name}.png" for base in dirs]
+    for path in candidates:
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_ICON_BYTES:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if data.startswith(PNG_SIGNATURE) and len(data) <= MAX_ICON_BYTES:
+            return data
+    return None
+
+
 class DesktopEntries:
     """The desktop's application entries, read when first asked and again (at most every
     ``rescan`` seconds by ``clock``) when an app has none."""
@@ -219,6 +256,7 @@ class AppNamer:
     def __init__(self, entries: DesktopEntries | None = None) -> None:
         self.entries = entries
         self._learned: dict[str, str] = {}
+        self._icons: dict[str, bytes | None] = {}
 
     def learn(self, app: str, name: str | None) -> None:
         if name and name != app:
@@ -232,3 +270,20 @@ class AppNamer:
             name = self.entries.name(app)
         # The protocol takes names of up to 256 characters.
         return name[:256] if name and name != app else None
+
+    def icon(self, app: str) -> bytes | None:
+        """The app's launcher icon as a PNG, read once."""
+        if app in UNNAMED or self.entries is None:
+            return None
+        if app not in self._icons:
+            entry = self.entries.entry(app)
+            self._icons[app] = icon_png(entry.icon, self.entries.dirs) if entry else None
+        return self._icons[app]
+
+    def describe(self, app: str) -> AppName | None:
+        """What to tell the server of ``app``: its name and icon, None when neither is
+        known (or the name is the app itself and there is no icon)."""
+        name, icon = self.name(app), self.icon(app)
+        if name is None and icon is None:
+            return None
+        return AppName(app=app, name=name or app, icon=icon)

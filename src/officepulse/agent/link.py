@@ -197,7 +197,7 @@ class Link:
         on_credential: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        namer: Callable[[str], str | None] | None = None,
+        namer: Callable[[str], AppName | None] | None = None,
     ) -> None:
         self.url = url
         self.hello = hello
@@ -556,10 +556,22 @@ class Link:
         if not new:
             return
         self._named |= new
-        named = [AppName(app=app, name=name) for app in sorted(new) if (name := self.namer(app))]
-        for i in range(0, len(named), MAX_APP_NAMES):
-            conv.send(AppNames(names=named[i : i + MAX_APP_NAMES]))
+        named = [d for app in sorted(new) if (d := self.namer(app)) is not None]
+        for message in self._name_batches(named) if named else []:
+            conv.send(message)
             await self._send_all(ws, conv.data_to_send())
+
+    def _name_batches(self, names: list[AppName]) -> list[AppNames]:
+        """``names`` in messages that each fit the server's frame limit (icons make them
+        big); a name whose icon alone would not fit goes without it."""
+        limit = (self.welcome.max_frame_bytes if self.welcome else 65536) - 1024
+        message = AppNames(names=names)
+        if len(names) <= MAX_APP_NAMES and len(encode(message, self.encoding)) <= limit:
+            return [message]
+        if len(names) == 1:
+            return [AppNames(names=[msgspec.structs.replace(names[0], icon=None)])]
+        half = len(names) // 2
+        return self._name_batches(names[:half]) + self._name_batches(names[half:])
 
     def _idle_wait(self, unsent: bool) -> float | None:
         """How long the sender may sleep: until spans that wait are due, or until

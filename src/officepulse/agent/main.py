@@ -34,7 +34,7 @@ from officepulse.agent.tab_channel import TabListener
 from officepulse.agent.timeline import Timeline, TimelineError
 from officepulse.agent.transport import client_ssl, with_agent_url
 from officepulse.agent.zonewatch import ZoneWatch
-from officepulse.protocol.messages import PROTOCOL_VERSION, Hello
+from officepulse.protocol.messages import PROTOCOL_VERSION, AppName, Hello
 from officepulse.settings import AgentSettings, SettingsError, flag_and_env, unreadable
 
 log = logging.getLogger("officepulse.agent")
@@ -140,7 +140,7 @@ def make_link(
     journal: Journal,
     tls: ssl.SSLContext | None,
     on_credential: Callable[[str], None] | None = None,
-    namer: Callable[[str], str | None] | None = None,
+    namer: Callable[[str], AppName | None] | None = None,
 ) -> Link:
     return Link(
         settings.server_url,
@@ -232,7 +232,7 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
     # The names people know the apps by: what the source saw (Windows' FileDescription),
     # else the desktop's launchers (read on first use).
     namer = AppNamer(DesktopEntries.from_environ())
-    link = make_link(settings, hello, journal, link_ssl, keep_credential, namer.name)
+    link = make_link(settings, hello, journal, link_ssl, keep_credential, namer.describe)
     # Going idle is dated at the last input, up to the idle threshold back:
     # the open span keeps that much in hand so it can still be cut back.
     recorder = Recorder(journal, link, hold_ms=int((settings.idle_threshold + 20) * 1000))

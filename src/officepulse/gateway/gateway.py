@@ -458,10 +458,15 @@ class Gateway:
             conn.acks.put_nowait((commit, seq))
         elif isinstance(event, AppNamesReceived):
             try:
-                await self.ingest.app_names(event.app_names)
-            except Exception as exc:
+                icon_refusals = await self.ingest.app_names(event.app_names)
+            except Exception as exc:  # names are a nicety: the spans go on regardless
                 # Not stored: the next connection that sends them tries again.
                 log.warning("agent %s: app names not stored: %s", state.info.id, exc)
+                return
+            for why in icon_refusals[:3]:
+                conv.warn("icon-refused", why)
+            if icon_refusals:
+                await conn.flush()
         else:
             await self.ingest.presence(state, event.presence)
 

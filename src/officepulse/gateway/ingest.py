@@ -9,6 +9,7 @@ itself (online, seen, offline, shown) is the owner's, ``Agents``: ingest tells i
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,7 +20,14 @@ from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_
 from officepulse.core.zones import known_zone
 from officepulse.gateway.agents import Agents, AgentState
 from officepulse.protocol.errors import CloseCode, ProtocolError
-from officepulse.protocol.messages import AppNames, Heartbeat, Hello, Presence, Spans
+from officepulse.protocol.messages import (
+    PNG_SIGNATURE,
+    AppNames,
+    Heartbeat,
+    Hello,
+    Presence,
+    Spans,
+)
 from officepulse.store.base import AgentInfo, Store
 
 
@@ -61,9 +69,10 @@ class Ingest:
         self.spans_refused = 0
         # Each commit's time to durable, in seconds (ops/metrics.py's histogram).
         self.commit_seconds = commit_seconds
-        # The app names this process stored (app -> name): every connection sends its own,
-        # and most are the same, so only what is new or changed is written.
-        self.app_names_stored: dict[str, str] = {}
+        # The app names this process stored (app -> name and a digest of its icon): every
+        # connection sends its own, and most are the same, so only what is new or changed
+        # is written.
+        self.app_names_stored: dict[str, tuple[str, bytes | None]] = {}
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -93,13 +102,23 @@ class Ingest:
         await self.agents.online(state)
         return state
 
-    async def app_names(self, message: AppNames) -> None:
-        """Keep what an agent's desktop calls its apps (the last name reported wins)."""
+    async def app_names(self, message: AppNames) -> list[str]:
+        """Keep what an agent's desktop calls its apps, and their icons (the last reported
+        wins). Returns why icons were refused (an icon that is no PNG: the name is kept)."""
         known = self.app_names_stored
-        new = {n.app: n.name for n in message.names if known.get(n.app) != n.name}
+        refused, new, seen = [], {}, {}
+        for n in message.names:
+            icon = n.icon
+            if icon is not None and not icon.startswith(PNG_SIGNATURE):
+                refused.append(f"the icon of {n.app!r} is not a PNG image; its name is kept")
+                icon = None
+            mark = (n.name, None if icon is None else hashlib.blake2b(icon).digest())
+            if known.get(n.app) != mark:
+                new[n.app], seen[n.app] = (n.name, icon), mark
         if new:
             await self.store.report_app_names(new)
-            known.update(new)
+            known.update(seen)
+        return refused
 
     def beat(self, state: AgentState, heartbeat: Heartbeat) -> tuple[str | None, bool]:
         """Apply one heartbeat: why it was refused (or None), and whether what the agent

@@ -63,7 +63,9 @@ class Panel:
         self.app_names = AppNames(
             store, audit=access.audit, on_change=lambda: self.hub.resend_all()
         )
-        self.views = Views(self.vendor_files is not None, self.app_names.name)
+        self.views = Views(
+            self.vendor_files is not None, self.app_names.name, self.app_names.icon_url
+        )
         self.viewers = Viewers(store, access)
         self.hub = Hub(
             lambda view, level: self.views.person(
@@ -167,7 +169,7 @@ class Panel:
             await failures.attempt(self._names_changed)
 
     async def _names_changed(self) -> None:
-        before = self.app_names.names()
+        before = self.app_names.names(), self.app_names.icons()
         await self.app_names.reload()
-        if self.app_names.names() != before:
+        if (self.app_names.names(), self.app_names.icons()) != before:
             self.hub.resend_all()

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
 
 from officepulse.store.accounts import Person
 from officepulse.store.base import AppNameRow, Store
 
 MAX_AGE_MS = 2_000
+
+
+def icon_path(app: str) -> str:
+    """Where an app's icon is served (pages/apps.py)."""
+    return f"/app-icon?{urlencode({'app': app})}"
 
 
 Audit = Callable[[Person | None, str, str, str], Awaitable[None]]
@@ -44,6 +50,7 @@ class AppNames:
         self.max_age_ms = max_age_ms
         self.rows: list[AppNameRow] = []
         self._names: dict[str, str] = {}
+        self._icons: frozenset[str] = frozenset()
         self._reading: asyncio.Lock = asyncio.Lock()
 
     def name(self, app: str) -> str:
@@ -53,11 +60,19 @@ class AppNames:
     def names(self) -> dict[str, str]:
         return dict(self._names)
 
+    def icon_url(self, app: str) -> str | None:
+        """Where the page finds the app's icon (AppsPage.icon), None without one."""
+        return icon_path(app) if app in self._icons else None
+
+    def icons(self) -> frozenset[str]:
+        return self._icons
+
     async def reload(self) -> None:
         async with self._reading:
             rows = await self.store.app_names()
             self.rows = rows
             self._names = {r.app: r.name for r in rows if r.name != r.app}
+            self._icons = frozenset(r.app for r in rows if r.has_icon)
 
     async def fresh(self) -> AppNames:
         """This, read again first: what the API answers and a page lists is what is

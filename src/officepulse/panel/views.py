@@ -45,8 +45,17 @@ def _raw(app: str) -> str:
     return app
 
 
+def _no_icon(app: str) -> str | None:
+    return None
+
+
 class Views:
-    def __init__(self, assets_ok: bool, app_name: Callable[[str], str] = _raw) -> None:
+    def __init__(
+        self,
+        assets_ok: bool,
+        app_name: Callable[[str], str] = _raw,
+        app_icon: Callable[[str], str | None] = _no_icon,
+    ) -> None:
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("officepulse.panel", "templates"),
             autoescape=True,
@@ -68,6 +77,7 @@ class Views:
             assets_ok=assets_ok,
             # An app as people read it (panel/app_names.py); the raw app stays in data-app.
             app_name=app_name,
+            app_icon=app_icon,  # its icon's URL, None without one
         )
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:

@@ -15,6 +15,9 @@ PROTOCOL_VERSION = 2
 SUPPORTED_VERSIONS = frozenset({1, 2})
 MAX_BATCH_SPANS = 1000
 MAX_APP_NAMES = 100
+# An app's icon: a small PNG (a 48 px launcher icon is 2 to 6 KB).
+MAX_ICON_BYTES = 16_384
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Identifiers end up in HTML ids and URLs, so they are kept to a safe alphabet.
 AgentId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -126,12 +129,14 @@ class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="typ
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
-class AppName(msgspec.Struct, frozen=True, kw_only=True):
+class AppName(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``app`` (an activity's raw ``app``, e.g. the X11 WM_CLASS ``libreoffice-writer``)
-    is called ``name`` by its desktop ("LibreOffice Writer")."""
+    is called ``name`` by its desktop ("LibreOffice Writer"); ``icon`` its launcher's
+    icon as a PNG of at most MAX_ICON_BYTES (base64 in JSON), where the desktop has one."""
 
     app: ShortText
     name: DisplayName
+    icon: Annotated[bytes, msgspec.Meta(max_length=MAX_ICON_BYTES)] | None = None
 
 
 class AppNames(msgspec.Struct, frozen=True, kw_only=True, tag="app_names", tag_field="type"):

@@ -123,6 +123,7 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("PUT", "/api/v1/categories"): Access.MANAGE,
     ("POST", "/api/v1/categories/reset"): Access.MANAGE,
     ("GET", "/apps"): Access.SIGNED_IN,
+    ("GET", "/app-icon"): Access.SIGNED_IN,
     ("POST", "/apps/name"): Access.MANAGE,
     # Every app any agent named, whoever used it: for admins, as others' spans are.
     ("GET", "/api/v1/app-names"): Access.MANAGE,

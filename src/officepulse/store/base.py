@@ -400,14 +400,19 @@ class AgentChanges:
 
 
 # App names: the name agents report for an app (the desktop's, e.g. "LibreOffice Writer"
-# for "libreoffice-writer"; the latest report wins) and the one an admin set, which wins
-# over it. Keyed by the raw app, which totals stay keyed by. The same SQL in both stores.
-APP_NAMES_TABLE = "CREATE TABLE app_names (app TEXT PRIMARY KEY, reported TEXT, override TEXT)"
-APP_NAMES_SQL = "SELECT app, reported, override FROM app_names ORDER BY app"
-# {p} is the store's placeholder.
+# for "libreoffice-writer"; the latest report wins), its icon (a small PNG, the latest
+# kept), and the name an admin set, which wins over the reported one. Keyed by the raw
+# app, which totals stay keyed by. The same SQL in both stores: {blob} is the dialect's
+# binary type, {p} its placeholder.
+APP_NAMES_TABLE = (
+    "CREATE TABLE app_names (app TEXT PRIMARY KEY, reported TEXT, override TEXT, icon {blob})"
+)
+APP_NAMES_SQL = "SELECT app, reported, override, icon IS NOT NULL FROM app_names ORDER BY app"
+APP_ICON_SQL = "SELECT icon FROM app_names WHERE app = {p}"
 APP_NAMES_REPORT = (
-    "INSERT INTO app_names (app, reported) VALUES ({p}, {p}) "
-    "ON CONFLICT (app) DO UPDATE SET reported = excluded.reported"
+    "INSERT INTO app_names (app, reported, icon) VALUES ({p}, {p}, {p}) "
+    "ON CONFLICT (app) DO UPDATE SET reported = excluded.reported, "
+    "icon = COALESCE(excluded.icon, app_names.icon)"
 )
 APP_NAMES_OVERRIDE = (
     "INSERT INTO app_names (app, override) VALUES ({p}, {p}) "
@@ -418,11 +423,12 @@ APP_NAMES_OVERRIDE = (
 @dataclass(frozen=True, slots=True)
 class AppNameRow:
     """One app's names: ``reported`` by an agent, ``override`` set by an admin (None:
-    none); ``name`` the one shown."""
+    none); ``name`` the one shown; ``has_icon``: an agent sent its icon."""
 
     app: str
     reported: str | None
     override: str | None
+    has_icon: bool = False
 
     @property
     def name(self) -> str:
@@ -560,8 +566,13 @@ class Store(Accounts, Protocol):
         """Every app with a reported or overriding name, by app."""
         ...
 
-    async def report_app_names(self, names: Mapping[str, str]) -> None:
-        """Keep what an agent's desktop calls each app (``names``: app → name)."""
+    async def report_app_names(self, names: Mapping[str, tuple[str, bytes | None]]) -> None:
+        """Keep what an agent's desktop calls each app, and its icon (``names``: app →
+        (name, PNG or None: the icon kept is kept))."""
+        ...
+
+    async def app_icon(self, app: str) -> bytes | None:
+        """The app's icon (a PNG), None without one."""
         ...
 
     async def set_app_name(self, app: str, name: str | None) -> None:

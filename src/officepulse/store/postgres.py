@@ -44,6 +44,7 @@ from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_a
 from officepulse.errors import StoreUnavailable
 from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
+    APP_ICON_SQL,
     APP_NAMES_OVERRIDE,
     APP_NAMES_REPORT,
     APP_NAMES_SQL,
@@ -347,7 +348,7 @@ MIGRATIONS: dict[int, LiteralString] = {
         ANALYZE rollup_keys, rollups, team_rollups, rollup_runs;
     """,
     # App names (store/base.py AppNameRow): what agents report and what an admin set.
-    12: APP_NAMES_TABLE,
+    12: APP_NAMES_TABLE.format(blob="BYTEA"),
 }
 CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
@@ -1575,11 +1576,16 @@ class PostgresStore(PostgresAccounts, AgentChanges):
 
     async def app_names(self) -> list[AppNameRow]:
         rows = await self._read(APP_NAMES_SQL, fresh=False)
-        return [AppNameRow(str(a), r, o) for a, r, o in rows]
+        return [AppNameRow(str(a), r, o, bool(i)) for a, r, o, i in rows]
 
-    async def report_app_names(self, names: Mapping[str, str]) -> None:
+    async def report_app_names(self, names: Mapping[str, tuple[str, bytes | None]]) -> None:
+        rows = [(app, name, icon) for app, (name, icon) in names.items()]
         async with self._transaction() as conn, conn.cursor() as cur:
-            await cur.executemany(APP_NAMES_REPORT.format(p="%s"), list(names.items()))
+            await cur.executemany(APP_NAMES_REPORT.format(p="%s"), rows)
+
+    async def app_icon(self, app: str) -> bytes | None:
+        rows = await self._read(APP_ICON_SQL.format(p="%s"), (app,), fresh=False)
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def set_app_name(self, app: str, name: str | None) -> None:
         async with self._transaction() as conn:

@@ -37,6 +37,7 @@ from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
+    APP_ICON_SQL,
     APP_NAMES_OVERRIDE,
     APP_NAMES_REPORT,
     APP_NAMES_SQL,
@@ -150,7 +151,7 @@ MIGRATIONS: dict[int, str] = {
     "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
     "UNIQUE (agent_id, app, category))",
     # App names (store/base.py AppNameRow): what agents report and what an admin set.
-    12: APP_NAMES_TABLE,
+    12: APP_NAMES_TABLE.format(blob="BLOB"),
 }
 # SQL: the start of the ``size`` bucket holding the instant ``column`` (a floor, also
 # before the epoch).
@@ -1447,13 +1448,21 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
     async def app_names(self) -> list[AppNameRow]:
         rows = await self._read(APP_NAMES_SQL, fresh=False)
-        return [AppNameRow(str(a), _text_or_none(r), _text_or_none(o)) for a, r, o in rows]
+        return [
+            AppNameRow(str(a), _text_or_none(r), _text_or_none(o), bool(i)) for a, r, o, i in rows
+        ]
 
-    async def report_app_names(self, names: Mapping[str, str]) -> None:
+    async def report_app_names(self, names: Mapping[str, tuple[str, bytes | None]]) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(APP_NAMES_REPORT.format(p="?"), list(names.items()))
+            rows = [(app, name, icon) for app, (name, icon) in names.items()]
+            conn.executemany(APP_NAMES_REPORT.format(p="?"), rows)
 
         await self._transaction(work)
+
+    async def app_icon(self, app: str) -> bytes | None:
+        rows = await self._read(APP_ICON_SQL.format(p="?"), (app,), fresh=False)
+        icon = rows[0][0] if rows else None
+        return bytes(icon) if isinstance(icon, bytes | memoryview) else None
 
     async def set_app_name(self, app: str, name: str | None) -> None:
         def work(conn: sqlite3.Connection) -> None:

@@ -11,6 +11,7 @@ from aiohttp import web
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.params import ApiError
 from officepulse.panel.api.responses import bad_request, json_response
+from officepulse.panel.app_names import icon_path
 from officepulse.security.access import VIEWER
 from officepulse.store.base import AppNameRow
 
@@ -22,6 +23,7 @@ class AppNameOut(msgspec.Struct, kw_only=True):
     name: str  # what the dashboard shows: the override, else the reported name, else app
     reported: str | None  # what an agent's desktop calls it
     override: str | None  # what an admin set
+    icon: str | None  # where its icon is (a PNG an agent sent), None without one
 
 
 class AppNamesOut(msgspec.Struct, kw_only=True):
@@ -39,7 +41,10 @@ _decoder = msgspec.json.Decoder(AppNameIn)
 
 
 def app_name_out(row: AppNameRow) -> AppNameOut:
-    return AppNameOut(app=row.app, name=row.name, reported=row.reported, override=row.override)
+    icon = icon_path(row.app) if row.has_icon else None
+    return AppNameOut(
+        app=row.app, name=row.name, reported=row.reported, override=row.override, icon=icon
+    )
 
 
 def check_name(app: str, name: str | None) -> tuple[str, str | None]:

@@ -46,7 +46,28 @@ class AppsPage:
         self.now_ms = now_ms
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/apps", self.page), web.post("/apps/name", self.rename)]
+        return [
+            web.get("/apps", self.page),
+            web.post("/apps/name", self.rename),
+            web.get("/app-icon", self.icon),
+        ]
+
+    async def icon(self, request: web.Request) -> web.Response:
+        """An app's icon, as its agent sent it: a PNG (checked when it came) of at most
+        16 KB, kept in the store. Served as nothing but an image."""
+        app = request.query.get("app", "")
+        png = await self.names.store.app_icon(app) if app else None
+        if png is None:
+            raise web.HTTPNotFound(text=f"no icon for the app {app!r}")
+        return web.Response(
+            body=png,
+            content_type="image/png",
+            headers={
+                "Cache-Control": "private, max-age=300",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'",
+            },
+        )
 
     async def listed(self, request: web.Request, everything: bool) -> list[AppListed]:
         """The apps used lately as the viewer may see them, the most used first; and,
