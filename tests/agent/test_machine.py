@@ -90,7 +90,8 @@ def test_this_machines_clocks_are_read() -> None:
     suspended = time.clock_gettime(time.CLOCK_BOOTTIME) - after
     assert 0 <= reading.asleep <= suspended + 1
     boot = boot_time()
-    assert boot is not None and boot == pytest.approx(psutil.boot_time())
+    assert boot is not None
+    assert boot == pytest.approx(psutil.boot_time())
 
 
 def test_a_builds_hash_follows_its_code_and_nothing_else(tmp_path: Path) -> None:

@@ -71,7 +71,9 @@ def test_after_a_reboot_the_stretch_runs_from_the_boot_to_the_agents_start() -> 
     second = run(at(13.5), at(15), boot_ms=at(13), asleep_ms=0)
     (gap,) = gaps([first, second])
     assert (gap.start_ms, gap.end_ms) == (at(13), at(13.5))
-    assert gap.reason == "agent not running while the computer was on (30 min, from when it started)"
+    assert (
+        gap.reason == "agent not running while the computer was on (30 min, from when it started)"
+    )
 
 
 def test_the_first_run_is_compared_with_nothing() -> None:
@@ -92,7 +94,9 @@ def test_an_unknown_or_untold_build_is_flagged_with_its_short_hash() -> None:
     untold = run(at(11), at(11) + 30_000, build=None, boot_ms=at(11) - 10_000)
     found = gaps([stranger, untold])
     assert [g.kind for g in found] == ["unknown-build", "unknown-build"]
-    assert found[0].reason == "unknown build bbbbbbbbbbbb (agent 0.0.9): not a build this server knows"
+    assert (
+        found[0].reason == "unknown build bbbbbbbbbbbb (agent 0.0.9): not a build this server knows"
+    )
     assert (found[0].start_ms, found[0].end_ms) == (at(9), at(10))
     assert "did not tell its build" in found[1].reason
 
@@ -138,10 +142,18 @@ def test_an_agent_that_did_not_tell_its_boot_is_marked_without_saying_the_comput
 
 
 def test_durations_read_as_people_say_them() -> None:
-    assert [duration_words(ms) for ms in (4_000, 20 * MIN, 2 * H, 2 * H + 5 * MIN, -3 * H)] == [
+    spoken = [duration_words(ms) for ms in (400, 4_000, 20 * MIN, 2 * H, 2 * H + 5 * MIN, -3 * H)]
+    assert spoken == [
+        "under a second",
         "4 s",
         "20 min",
         "2 h",
         "2 h 5 min",
         "3 h",
     ]
+
+
+def test_a_journal_kept_from_the_run_before_is_no_gap() -> None:
+    first = run(at(9), at(10), journal_begun_ms=at(9) + 300)  # made just after it started
+    second = run(at(10) + 30_000, at(12), journal_begun_ms=at(9) + 300)
+    assert gaps([first, second]) == []

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -98,10 +98,11 @@ async def test_sleeps_and_clock_jumps_reach_the_page_and_the_api_once(
     jump = gaps[-1]
     assert jump["start"] == jump["end"] == jumped.isoformat().replace("+00:00", "Z")
     query = urlencode({"tz": "UTC", "date": jumped.date().isoformat()})
-    with urllib.request.urlopen(
-        f"{server.url}/people/ada?{query}", timeout=WAIT
-    ) as page:
-        html = page.read().decode()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{server.url}/people/ada?{query}") as page,
+    ):
+        html = await page.text()
     assert "Not recorded, and why" in html
     assert "clock jumped 2 h forward" in html
     assert "the computer was asleep 40 min" in html
@@ -118,7 +119,9 @@ async def test_older_agents_are_welcomed_at_their_version_and_tell_nothing(
         with pytest.raises(ConnectionClosed):
             await ws.recv()
     assert error["fatal"] is True
-    assert "'facts' needs protocol version 3; this connection said hello with v2" in error["message"]
+    assert (
+        "'facts' needs protocol version 3; this connection said hello with v2" in error["message"]
+    )
     assert ws.close_code == 4002
     async with connect(server.ws_url) as ws:
         assert (await welcomed(ws, hello("old", v=1)))["v"] == 1
@@ -141,7 +144,8 @@ async def test_a_malformed_hello_is_refused_naming_the_field(
         error = json.loads(await ws.recv())
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-    assert error["type"] == "error" and error["fatal"] is True
+    assert error["type"] == "error"
+    assert error["fatal"] is True
     assert named in error["message"]
     assert ws.close_code == 4002
 

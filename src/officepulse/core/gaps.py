@@ -11,8 +11,8 @@ jumps it saw while it ran; and its spans, some of them paused or private. From t
   growth of its suspended seconds); after a reboot, the time from the boot to the agent's
   start, less its sleeps. The first run an agent ever made has nothing before it to
   compare with: it is not marked.
-- **journal gap**: a run whose journal was begun after the run before it started: the
-  journal was begun anew, and what the old one had not sent is lost.
+- **journal gap**: a run whose journal was begun after the run before it was last heard
+  of: the journal was begun anew, and what the old one had not sent is lost.
 - **asleep**: the computer slept (the agent saw it wake).
 - **clock jump**: the computer's clock was set forward or back.
 - **paused**, **private**: runs of paused spans, and of spans the person's own privacy
@@ -90,8 +90,11 @@ class Gap:
 
 
 def duration_words(ms: int) -> str:
-    """``45 s``, ``20 min``, ``2 h``, ``2 h 5 min``: rounded to what a reader needs."""
+    """``45 s``, ``20 min``, ``2 h``, ``2 h 5 min`` (``under a second``): rounded to what a
+    reader needs."""
     seconds = round(abs(ms) / 1000)
+    if seconds == 0:
+        return "under a second"
     if seconds < 60:
         return f"{seconds} s"
     minutes = round(seconds / 60)
@@ -174,7 +177,9 @@ def find_gaps(
         found, evidence = _not_running(prev, cur, spans, shortest_ms)
         gaps += found
         begun = cur.journal_begun_ms
-        if begun is not None and begun > prev.started_ms:
+        # The earlier run's journal was begun before it was last heard of; one begun
+        # after that was made by the later run: the old one is gone.
+        if begun is not None and begun > evidence:
             gaps.append(
                 Gap(
                     "journal-gap",
