@@ -144,7 +144,8 @@ class ClockJump(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     before ``at`` (its new time), beyond what the time that passed explains."""
 
     at: Instant
-    by: Annotated[float, msgspec.Meta(ge=-315_576_000, le=315_576_000)]
+    # Up to a century either way: a clock reset to 1970 by a flat battery is a jump too.
+    by: Annotated[float, msgspec.Meta(ge=-3_155_760_000, le=3_155_760_000)]
 
 
 class Facts(msgspec.Struct, frozen=True, kw_only=True, tag="facts", tag_field="type"):
