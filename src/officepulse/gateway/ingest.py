@@ -185,8 +185,9 @@ class Ingest:
 
     async def disconnect(self, state: AgentState) -> None:
         now_ms = self._now_ms()
+        await self.agents.offline(state, now_ms)
         if state.run is not None:
-            # The run's end: until here it is known to have run.
+            # The run's end: until here it is known to have run. After the agent is shown
+            # offline, which a failed write must not hold up.
             state.run = heard(state.run, now_ms)
             await self.store.save_facts(state.info.id, [state.run])
-        await self.agents.offline(state, now_ms)
