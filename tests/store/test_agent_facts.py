@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from officepulse.store.agent_facts import Fact
 from officepulse.store.base import Store
+from tests.postgres import postgres_cluster, postgres_url
 from tests.test_store_contract import store
 
-__all__ = ["store"]  # a fixture, used by name
+__all__ = ["postgres_cluster", "postgres_url", "store"]  # fixtures, used by name
 
 DETAIL = '{"version":"0.1.0","boot_ms":1000}'
 
