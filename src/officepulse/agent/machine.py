@@ -90,14 +90,6 @@ def boot_time() -> float | None:
         return None
 
 
-def started_at() -> float:
-    """When this process started (seconds since the epoch)."""
-    try:
-        return psutil.Process().create_time()
-    except (OSError, psutil.Error):
-        return time.time()
-
-
 def instant(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 

@@ -9,6 +9,7 @@ import platform
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDri
 from officepulse.agent.identity import agent_id
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
-from officepulse.agent.machine import boot_time, instant, read_clocks, started_at, watch_machine
+from officepulse.agent.machine import boot_time, instant, read_clocks, watch_machine
 from officepulse.agent.pause import Pause
 from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
@@ -65,7 +66,9 @@ def make_hello(settings: AgentSettings) -> Hello:
         tz=local_zone(),
         # For the server's honest gaps (docs/protocol.md): when this process and the
         # computer started, how long it slept since, and which build this is.
-        started=instant(started_at()),
+        # Started: now, as the agent begins to record (the process's creation time is
+        # known only to the second, as Linux counts it from a boot time in seconds).
+        started=instant(time.time()),
         boot=None if boot is None else instant(boot),
         asleep=read_clocks().asleep,
         build=build_hash(),
