@@ -79,7 +79,9 @@ def make_old_database(url: str, version: int) -> None:
 MIGRATED = Span(0, 10, Activity(app="Code", title="main.py"), "UTC")
 
 
-@pytest.mark.parametrize("old", STEPS[:-1])
+# make_old_database runs the category rebuild last, which step 11 needs before it: it
+# cannot make a schema 11 database. From schema 10 every later step is run, 11 and 12.
+@pytest.mark.parametrize("old", [step for step in STEPS[:-1] if step < 11])
 async def test_an_older_schema_is_migrated_with_its_data(postgres_url: str, old: int) -> None:
     make_old_database(postgres_url, old)
     store = PostgresStore(postgres_url)

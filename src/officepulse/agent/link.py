@@ -51,7 +51,15 @@ from officepulse.agent.updates import Update, offered
 from officepulse.errors import OfficepulseError
 from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ProtocolError, retry_after
-from officepulse.protocol.messages import Activity, Hello, Presence, SpanOut, Spans, Welcome
+from officepulse.protocol.messages import (
+    Activity,
+    Facts,
+    Hello,
+    Presence,
+    SpanOut,
+    Spans,
+    Welcome,
+)
 from officepulse.protocol.session import (
     AckReceived,
     AgentConversation,
@@ -222,6 +230,10 @@ class Link:
         self.attempt_at = clock()
         self._presence: Presence | None = None
         self._presence_dirty = False
+        # What the agent saw of its computer (machine.py), told on every connection to a
+        # server that takes it (v3): each sleep and jump is stored once however often sent.
+        self._facts: Facts | None = None
+        self._facts_dirty = False
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         # Spans a previous run journalled but never sent are due like new ones: else
@@ -239,6 +251,12 @@ class Link:
         """What is in front now: sent at once when connected, else on reconnect."""
         self._presence = Presence(since=from_ms(since_ms), activity=activity)
         self._presence_dirty = True
+        self._wake.set()
+
+    def tell(self, facts: Facts) -> None:
+        """Sleeps and clock jumps seen: sent at once when connected, else on reconnect."""
+        self._facts = facts
+        self._facts_dirty = True
         self._wake.set()
 
     def notify(self) -> None:
@@ -405,6 +423,7 @@ class Link:
             self.connected.set()
             self.journal.set_link_state("connected", int(self.clock() * 1000), self.url)
             self._presence_dirty = self._presence is not None
+            self._facts_dirty = self._facts is not None and self.welcome.v >= 3
             waiting = self.journal.stats().waiting
             log.info("connected to %s; %d spans to send", self.url, waiting)
             sender = asyncio.create_task(self._sender(ws, conv))
@@ -478,6 +497,11 @@ class Link:
                 self._presence_dirty = False
                 conv.send(self._presence)
                 await self._send_all(ws, conv.data_to_send())
+            if self._facts_dirty and self._facts is not None:
+                self._facts_dirty = False
+                if self.welcome is not None and self.welcome.v >= 3:  # older servers: never
+                    conv.send(self._facts)
+                    await self._send_all(ws, conv.data_to_send())
             if self._stall.stalled(self.clock()):
                 raise Stalled(f"no acknowledgement for {self.ack_timeout:g} s")
             acked = self.journal.acked_seq

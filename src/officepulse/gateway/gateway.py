@@ -24,6 +24,7 @@ from officepulse.protocol.codec import Encoding, Frame, encode
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import (
+    FactsReceived,
     HeartbeatReceived,
     HelloReceived,
     PresenceReceived,
@@ -389,7 +390,7 @@ class Gateway:
     async def _on_event(
         self,
         conn: AgentConnection,
-        event: HelloReceived | SpansReceived | PresenceReceived,
+        event: HelloReceived | SpansReceived | PresenceReceived | FactsReceived,
         peer: str | None,
     ) -> None:
         conv = conn.conv
@@ -455,6 +456,10 @@ class Gateway:
                 return  # the connection is going away; the agent sends these again
             commit = asyncio.create_task(self.ingest.commit(state, rows, seq))
             conn.acks.put_nowait((commit, seq))
+        elif isinstance(event, FactsReceived):
+            for why in await self.ingest.facts(state, event.facts):
+                conv.warn("facts-refused", why)
+            await conn.flush()
         else:
             await self.ingest.presence(state, event.presence)
 

@@ -23,6 +23,7 @@ from officepulse.panel.assets import STATIC, find_vendor_files
 from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.dashboard_socket import DashboardSocket
 from officepulse.panel.dashboards import Dashboards
+from officepulse.panel.gaps import Gaps, known_builds
 from officepulse.panel.hub import Hub
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.categories import CategoriesPage
@@ -73,9 +74,10 @@ class Panel:
             self.hub, self.viewers, self.views, self.dashboards, self.now_ms
         )
         self.rules = CategoryRules(store, access, self.changed)
-        self.api = ApiContext(store, self.viewers, self.hub, self.rules)
+        self.gaps = Gaps(store, known_builds(settings), round(settings.gap_min_seconds * 1000))
+        self.api = ApiContext(store, self.viewers, self.hub, self.rules, self.gaps)
         self.office = OfficePage(self.views, self.viewers, self.hub, self.now_ms)
-        self.reports = ReportPages(store, self.views, clock, self.viewers.reads)
+        self.reports = ReportPages(store, self.views, clock, self.viewers.reads, self.gaps)
         self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)

@@ -33,6 +33,7 @@ from officepulse.protocol.messages import (
     Ack,
     Enrolled,
     Error,
+    Facts,
     Heartbeat,
     Hello,
     Ping,
@@ -72,7 +73,12 @@ class PresenceReceived:
     presence: Presence
 
 
-ServerEvent = HelloReceived | HeartbeatReceived | SpansReceived | PresenceReceived
+@dataclass(slots=True)
+class FactsReceived:
+    facts: Facts
+
+
+ServerEvent = HelloReceived | HeartbeatReceived | SpansReceived | PresenceReceived | FactsReceived
 
 
 # receive() compares the state on every message: a member looked up on its enum class
@@ -171,6 +177,17 @@ class ServerConversation:
             return []
         if isinstance(message, Spans):
             return [SpansReceived(message)]
+        if isinstance(message, Facts):
+            if self.hello.v < 3:
+                self.fail(
+                    ProtocolError(
+                        CloseCode.INVALID_MESSAGE,
+                        f"'facts' needs protocol version 3; this connection said hello "
+                        f"with v{self.hello.v}",
+                    )
+                )
+                return []
+            return [FactsReceived(message)]
         assert isinstance(message, Presence)  # heartbeats were taken first
         return [PresenceReceived(message)]
 
@@ -237,7 +254,7 @@ class AgentConversation:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def send(self, message: Heartbeat | Spans | Presence | Ping) -> None:
+    def send(self, message: Heartbeat | Spans | Presence | Ping | Facts) -> None:
         if self.state is not State.OPEN:
             raise RuntimeError(f"cannot send {type(message).__name__} while {self.state.value}")
         self._outgoing.append(encode(message, self.encoding))

@@ -97,6 +97,7 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/usage/days"): Access.SIGNED_IN,
     ("GET", "/api/v1/spans"): Detail("agent", "query"),
     ("GET", "/api/v1/timeline"): Detail("agent", "query"),
+    ("GET", "/api/v1/gaps"): Detail("agent", "query"),
     ("GET", "/api/v1/titles"): Detail("agent", "query"),
     ("GET", "/api/v1/openapi.json"): Access.SIGNED_IN,
     ("GET", "/static/vendor/{name}"): Access.PUBLIC,

@@ -17,6 +17,7 @@ from officepulse.core.categories import Rule
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
 from officepulse.store.accounts import Accounts
+from officepulse.store.agent_facts import AgentFacts
 
 _K = TypeVar("_K")
 GroupKey = Literal["agent", "app", "category"]
@@ -399,7 +400,7 @@ class AgentChanges:
         return await self._change(agent_id, "unblock", now_ms, (agent_id,))
 
 
-class Store(Accounts, Protocol):
+class Store(Accounts, AgentFacts, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -42,6 +42,7 @@ from officepulse.core.categories import (
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store.agent_facts import POSTGRES_TABLE, SQLAgentFacts
 from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
     FLUSH_INTERVAL,
@@ -97,7 +98,7 @@ log = logging.getLogger(__name__)
 _LASTING = (psycopg.IntegrityError, psycopg.DataError, ValueError, OverflowError)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # Step N takes a database from the step before it to N; a new database gets every step. The
 # numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
 MIGRATIONS: dict[int, LiteralString] = {
@@ -341,6 +342,8 @@ MIGRATIONS: dict[int, LiteralString] = {
         CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
         ANALYZE rollup_keys, rollups, team_rollups, rollup_runs;
     """,
+    # What agents told of themselves, for honest gaps (store/agent_facts.py).
+    12: POSTGRES_TABLE,
 }
 CATEGORY_STEP = 7
 CATEGORY_REBUILD: LiteralString = """
@@ -912,7 +915,7 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore(PostgresAccounts, AgentChanges):
+class PostgresStore(PostgresAccounts, AgentChanges, SQLAgentFacts):
     def __init__(
         self,
         url: str,

@@ -35,6 +35,7 @@ from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
+from officepulse.store.agent_facts import SQLITE_TABLE, SQLAgentFacts
 from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
     DAY_MS,
@@ -81,7 +82,7 @@ _T = TypeVar("_T")
 # (store/failures.py). Any other error (full, locked, I/O) is transient: kept, retried.
 _LASTING = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -144,6 +145,8 @@ MIGRATIONS: dict[int, str] = {
     11: "CREATE TABLE rollup_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
     "UNIQUE (agent_id, app, category))",
+    # What agents told of themselves, for honest gaps (store/agent_facts.py).
+    12: SQLITE_TABLE,
 }
 # SQL: the start of the ``size`` bucket holding the instant ``column`` (a floor, also
 # before the epoch).
@@ -809,7 +812,7 @@ def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
 _Batch = Queued[Span, _Commit]
 
 
-class SQLiteStore(SQLiteAccounts, AgentChanges):
+class SQLiteStore(SQLiteAccounts, AgentChanges, SQLAgentFacts):
     def __init__(
         self,
         path: str | Path,

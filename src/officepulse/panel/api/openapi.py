@@ -13,6 +13,7 @@ from officepulse.core.days import DAY_MODES, MAX_DAYS
 from officepulse.panel.api.agents import AgentsOut
 from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, CategoriesSaved
 from officepulse.panel.api.context import ApiContext
+from officepulse.panel.api.gaps import GapsOut
 from officepulse.panel.api.params import AGENT_ID_PATTERN, FORMATS, group_by_values
 from officepulse.panel.api.responses import ErrorOut, json_response
 from officepulse.panel.api.spans import EXPORT_LIMIT, SpansOut
@@ -39,6 +40,7 @@ def openapi() -> dict[str, Any]:
             UsageDaysOut,
             SpansOut,
             TimelineOut,
+            GapsOut,
             TitlesOut,
             ErrorOut,
             CategoriesIn,
@@ -204,6 +206,39 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/gaps": {
+                "get": {
+                    "operationId": "gaps",
+                    "summary": "What one person's agent did not record on a calendar day, and why.",
+                    "description": "The same list the person's page shows, to the person and "
+                    "to admins alike, clipped to the day (`date`, `day` and `tz` as for "
+                    "/api/v1/timeline), in time order. `kind` is `not-running` (the computer "
+                    "was on but the agent was not running; its sleeps left out), "
+                    "`journal-gap` (the agent's journal was begun anew: what it had not sent "
+                    "is lost), `asleep` (the computer slept), `clock-jump` (its clock was set: "
+                    "`start` = `end`, the new time), `paused` (the person paused the agent), "
+                    "`private` (kept private by the person's own privacy lists: nothing of "
+                    "what it was is known), or `unknown-build` (the agent's build is not one "
+                    "this server knows: its own, or one in `agent_builds`). `reason` says it "
+                    "in words.",
+                    "parameters": [
+                        agent,
+                        _param("date", day, "the calendar day"),
+                        day_mode,
+                        _param(
+                            "tz",
+                            text,
+                            "IANA time zone the day is reckoned in; required unless day=person",
+                            required=False,
+                        ),
+                    ],
+                    "responses": {
+                        "200": {"description": "The day's gaps.", **ref("GapsOut")},
+                        "400": bad,
+                        "404": unknown,
+                    },
+                }
+            },
             "/api/v1/titles": {
                 "get": {
                     "operationId": "titles",
@@ -274,7 +309,7 @@ def openapi() -> dict[str, Any]:
     for operations in doc["paths"].values():
         for operation in operations.values():
             operation["responses"]["401"] = denied
-    for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/titles"):
+    for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/gaps", "/api/v1/titles"):
         doc["paths"][path]["get"]["responses"]["403"] = {
             "description": "`agent` is another person's, and you are not an admin.",
             **ref("ErrorOut"),

@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from officepulse.panel.api import agents, categories, openapi, spans, timeline, titles, usage
+from officepulse.panel.api import (
+    agents,
+    categories,
+    gaps,
+    openapi,
+    spans,
+    timeline,
+    titles,
+    usage,
+)
 from officepulse.panel.api.context import ApiContext
 
 ApiHandler = Callable[[ApiContext, web.Request], Awaitable[web.StreamResponse]]
@@ -27,6 +36,7 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.get("/api/v1/usage/days", bound(usage.usage_days)),
         web.get("/api/v1/spans", bound(spans.spans)),
         web.get("/api/v1/timeline", bound(timeline.timeline)),
+        web.get("/api/v1/gaps", bound(gaps.gaps)),
         web.get("/api/v1/titles", bound(titles.titles)),
         web.get("/api/v1/categories", bound(categories.get_categories)),
         web.put("/api/v1/categories", bound(categories.set_categories)),

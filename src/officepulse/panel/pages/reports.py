@@ -34,6 +34,7 @@ from officepulse.panel.api.params import (
     parse_required,
     parse_zone,
 )
+from officepulse.panel.gaps import Gaps
 from officepulse.panel.pages.chrome import chrome
 from officepulse.panel.reads import Reads
 from officepulse.panel.views import Views
@@ -162,11 +163,13 @@ class ReportPages:
         views: Views,
         clock: Callable[[], float],
         reads: Callable[[web.Request], Awaitable[Reads]],
+        gaps: Gaps,
     ) -> None:
         self.store = store
         self.views = views
         self.clock = clock
         self.reads = reads  # the store as the request's viewer may see it
+        self.gaps = gaps  # what the agent did not record, and why: the same for everyone
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -453,6 +456,7 @@ class ReportPages:
         pieces = await day_usage.pieces(reads, agent, chosen.days(day))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
+        gaps = await self.gaps.between(agent.info.id, pieces[0].start_ms, pieces[-1].end_ms)
         keep = {**chosen.params(), **({"app": app} if app else {})}
 
         def zone_of(ms: int) -> ZoneInfo:
@@ -465,6 +469,7 @@ class ReportPages:
             "following": day + timedelta(days=1),
             "tl": timeline(blocks, pieces),
             "blocks": blocks,
+            "gaps": gaps,
             "truncated": truncated,
             "day_active_ms": sum(b.duration_ms for b in blocks if not b.idle),
             "day_idle_ms": sum(b.duration_ms for b in blocks if b.idle),
