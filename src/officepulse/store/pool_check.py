@@ -24,14 +24,16 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-_STIRRED = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
-
 
 def has_something_to_read(fd: int) -> bool:
-    """Whether the socket ``fd`` is readable, hung up or in error, at once (poll, not
-    select: descriptors above 1023 are usual on a server with many agents)."""
+    """Whether the socket ``fd`` is readable, hung up or in error, at once: poll where
+    there is one (select cannot take descriptors above 1023, usual on a server with many
+    agents), select on Windows (whose select has no such limit)."""
+    if not hasattr(select, "poll"):
+        readable, _, broken = select.select([fd], [], [fd], 0)
+        return bool(readable or broken)
     poller = select.poll()
-    poller.register(fd, _STIRRED)
+    poller.register(fd, select.POLLIN | select.POLLPRI)  # errors and hang-ups always count
     return bool(poller.poll(0))
 
 
