@@ -76,6 +76,7 @@ from officepulse.store.base import (
     usage_plan,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
+from officepulse.store.pool_check import check_if_stirred
 from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
 from officepulse.store.queued import Queued
 from officepulse.store.sqlite import (
@@ -978,7 +979,9 @@ class PostgresStore(PostgresAccounts, AgentChanges, SQLAgentFacts):
             min_size=self.min_connections,
             max_size=self.max_connections,
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
+            # A connection is checked with a query only when its socket has something
+            # to read (a backend that ended says so and closes it): pool_check.py.
+            check=check_if_stirred,
             timeout=self.connect_timeout,
             name="officepulse-store",
             open=False,
