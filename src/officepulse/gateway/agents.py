@@ -97,6 +97,7 @@ class Agents:
             shown,
             blocked=state.gone == "blocked",
             removed=state.gone == "removed",
+            live=state.speaks_presence,
         )
         await self.publish(view)
 
