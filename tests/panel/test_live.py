@@ -110,6 +110,7 @@ def test_rows_are_grouped_as_asked_and_past_ranges_read_nothing() -> None:
     assert usage_rows(live, 0, 20_000, ["bob"], rules.categorize)[0].agent_id == "bob"
     snapshot = Live.of([view("ann", 5_000, CODE), view("x", 0, CODE, online=False)], 10_000)
     assert [v.id for v in snapshot.views] == ["ann"]
-    assert not snapshot.may_overlap(0, 5_000)  # a range ending before it began
-    assert not snapshot.may_overlap(10_000, 20_000)  # a range starting now
-    assert snapshot.may_overlap(0, 5_001)
+    assert snapshot.reaching(0, 5_000, None) == ()  # a range ending before it began
+    assert snapshot.reaching(10_000, 20_000, None) == ()  # a range starting now
+    assert [v.id for v in snapshot.reaching(0, 5_001, None)] == ["ann"]
+    assert snapshot.reaching(0, 5_001, ["bob"]) == ()

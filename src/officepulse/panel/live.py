@@ -49,13 +49,28 @@ class Live:
     def of(cls, views: Iterable[AgentView], now_ms: int) -> Live:
         return cls(tuple(v for v in views if reports_progress(v)), now_ms)
 
-    def may_overlap(self, start_ms: int, end_ms: int) -> bool:
-        """Whether any in-progress span can overlap ``[start_ms, end_ms)`` (one starts
-        no earlier than its activity did and ends now), so that past ranges read nothing
-        more."""
-        return start_ms < self.now_ms and any(
-            v.current is not None and v.current.start_ms < end_ms for v in self.views
+    def reaching(
+        self, start_ms: int, end_ms: int, agent_ids: Sequence[str] | None
+    ) -> tuple[AgentView, ...]:
+        """The agents (of ``agent_ids``, or all) whose in-progress span can overlap
+        ``[start_ms, end_ms)``: one starts no earlier than its activity did and ends now,
+        so past ranges read nothing more."""
+        if start_ms >= self.now_ms:
+            return ()
+        wanted = None if agent_ids is None else set(agent_ids)
+        return tuple(
+            v
+            for v in self.views
+            if v.current is not None
+            and v.current.start_ms < end_ms
+            and (wanted is None or v.id in wanted)
         )
+
+    def stored_window(self) -> tuple[int, int]:
+        """Where a stored span must reach to move an in-progress span's start: from the
+        longest one counted back from now, to the latest a span may end (the door lets
+        in spans 5 minutes ahead of the clock)."""
+        return self.now_ms - MAX_IN_PROGRESS_MS, self.now_ms + 10 * 60_000
 
 
 NOTHING_LIVE = Live((), 0)

@@ -67,14 +67,23 @@ class VisibleReads:
         given = self._given.get(agent_id)
         return given is not None and given[0] <= start_ms and end_ms <= given[1]
 
-    async def _in_progress(self, start_ms: int, end_ms: int) -> dict[str, Span]:
+    async def _in_progress(
+        self, start_ms: int, end_ms: int, agent_ids: Sequence[str] | None = None
+    ) -> dict[str, Span]:
         """The in-progress spans, their start read after the stored rows they are added
         to (so that a batch stored meanwhile is never counted twice: stored ends only
         grow); nothing is read for a range no activity in progress reaches."""
-        if not self.live.may_overlap(start_ms, end_ms):
+        views = self.live.reaching(start_ms, end_ms, agent_ids)
+        if not views:
             return {}
-        ends = {s.info.id: s.current.end_ms for s in await self.store.agents() if s.current}
-        return in_progress(self.live.views, ends, self.live.now_ms)
+        # Where each agent's stored spans end, from those of the last minutes (an older
+        # end is before any in-progress span counted), not the agent list.
+        lo, hi = self.live.stored_window()
+        one = views[0].id if len(views) == 1 else None
+        ends: dict[str, int] = {}
+        for agent_id, span in await self.store.spans(lo, hi, one):
+            ends[agent_id] = max(ends.get(agent_id, span.end_ms), span.end_ms)
+        return in_progress(views, ends, self.live.now_ms)
 
     def _status(self, status: AgentStatus) -> AgentStatus:
         if status.current is None or self.sees_all:
@@ -93,7 +102,9 @@ class VisibleReads:
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
     ) -> list[tuple[str, Span]]:
         rows = await self.store.spans(start_ms, end_ms, agent_id, limit) if self.stored else []
-        extra = overlapping(await self._in_progress(start_ms, end_ms), start_ms, end_ms, agent_id)
+        agent_ids = None if not agent_id else [agent_id]
+        live = await self._in_progress(start_ms, end_ms, agent_ids)
+        extra = overlapping(live, start_ms, end_ms, agent_id or None)
         if extra:  # in the store's order
             self._given.update((a, (span.start_ms, span.end_ms)) for a, span in extra)
             rows = sorted([*rows, *extra], key=lambda r: (r[1].start_ms, r[0]))[:limit]
@@ -141,5 +152,5 @@ class VisibleReads:
     async def _live_usage(
         self, start_ms: int, end_ms: int, agent_ids: Sequence[str] | None
     ) -> list[UsageRow]:
-        live = await self._in_progress(start_ms, end_ms)
+        live = await self._in_progress(start_ms, end_ms, agent_ids)
         return usage_rows(live, start_ms, end_ms, agent_ids, self.rules.categorize)
