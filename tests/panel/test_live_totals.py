@@ -6,9 +6,12 @@ the totals are exactly the stored spans, nothing counted twice, nothing lost."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,11 @@ def spans(server: ServerProcess) -> list[dict[str, Any]]:
     return server.get(f"/api/v1/spans?{urlencode({**WINDOW, 'agent': 'ann'})}")["spans"]
 
 
+def csv_rows(server: ServerProcess, path: str) -> list[dict[str, str]]:
+    with urllib.request.urlopen(server.url + path, timeout=30) as response:
+        return list(csv.DictReader(io.StringIO(response.read().decode())))
+
+
 def ms(text: str) -> int:
     instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
@@ -111,6 +119,9 @@ def test_totals_include_the_activity_in_progress_then_reconcile_exactly(
         # starting, as the agent dated it, to the API counting it.
         print(f"\nlag from activity to totals: {seen_at - ms(live['start']) / 1000:.2f} s")
         assert live["app"] == "Code"
+        # The export says so too.
+        (exported,) = csv_rows(server, f"/api/v1/usage?{urlencode({**WINDOW, 'format': 'csv'})}")
+        assert float(exported["in_progress_seconds"]) > 0, exported
         assert not live.get("idle")
 
         # Before the agent notices the person went idle at 8 s, Code counts on...
