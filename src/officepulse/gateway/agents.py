@@ -106,6 +106,7 @@ class Agents:
             shown,
             blocked=state.gone == "blocked",
             removed=state.gone == "removed",
+            live=state.speaks_presence,
         )
 
     async def moved(self, state: AgentState, tz: str) -> None:

@@ -25,6 +25,7 @@ from officepulse.panel.dashboard_socket import DashboardSocket
 from officepulse.panel.dashboards import Dashboards
 from officepulse.panel.gaps import Gaps, known_builds
 from officepulse.panel.hub import Hub
+from officepulse.panel.live import Live
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.categories import CategoriesPage
 from officepulse.panel.pages.office import OfficePage
@@ -60,7 +61,7 @@ class Panel:
         self.clock = clock
         self.vendor_files = find_vendor_files(settings.assets_dir)
         self.views = Views(assets_ok=self.vendor_files is not None)
-        self.viewers = Viewers(store, access)
+        self.viewers = Viewers(store, access, lambda: Live.of(self.hub.views(), self.now_ms()))
         self.hub = Hub(
             lambda view, level: self.views.person(
                 self.viewers.present(view, level), self.now_ms(), UTC_ZONE

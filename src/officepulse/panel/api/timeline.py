@@ -3,6 +3,7 @@ or on the person's own clock (as many zones as they were in that day)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import msgspec
@@ -26,6 +27,8 @@ class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     title: str = ""
     url: str | None = None
     idle: bool = False
+    # Counted up to now, not stored yet (panel/live.py): the agent's spans replace it.
+    in_progress: bool = False
 
 
 class ZonePieceOut(msgspec.Struct, kw_only=True):
@@ -59,9 +62,11 @@ def timeline_out(
     pieces: list[ZoneRun],
     blocks: list[Block],
     truncated: bool,
+    live: Callable[[str, int, int], bool],
 ) -> TimelineOut:
     """The day ``pieces`` make up (one, in the viewer's zone; or the person's own, in
-    as many as their zones that day), and its blocks."""
+    as many as their zones that day), and its blocks; ``live``: whether a stretch of an
+    agent's is in progress."""
     length = sum(p.end_ms - p.start_ms for p in pieces)
     return TimelineOut(
         agent=agent.info.id,
@@ -86,6 +91,7 @@ def timeline_out(
                 title=b.title,
                 url=b.url,
                 idle=b.idle,
+                in_progress=live(agent.info.id, b.start_ms, b.end_ms),
             )
             for b in blocks
         ],
@@ -107,5 +113,5 @@ async def timeline(api: ApiContext, request: web.Request) -> web.Response:
     pieces = await day_usage.pieces(reads, agent, Days(day, day, mode, zone))
     ranges = [(p.start_ms, p.end_ms) for p in pieces]
     blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
-    out = timeline_out(agent, day, mode, pieces, blocks, truncated)
+    out = timeline_out(agent, day, mode, pieces, blocks, truncated, reads.in_progress)
     return export(out, fmt, list(out.blocks), BlockOut, "timeline")

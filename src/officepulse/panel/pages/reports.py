@@ -36,7 +36,7 @@ from officepulse.panel.api.params import (
 )
 from officepulse.panel.gaps import Gaps
 from officepulse.panel.pages.chrome import chrome
-from officepulse.panel.reads import Reads
+from officepulse.panel.reads import LiveReads, Reads
 from officepulse.panel.views import Views
 from officepulse.security.access import VIEWER
 from officepulse.store.base import AgentStatus, Store
@@ -162,7 +162,7 @@ class ReportPages:
         store: Store,
         views: Views,
         clock: Callable[[], float],
-        reads: Callable[[web.Request], Awaitable[Reads]],
+        reads: Callable[[web.Request], Awaitable[LiveReads]],
         gaps: Gaps,
     ) -> None:
         self.store = store
@@ -285,6 +285,7 @@ class ReportPages:
             people = await report_data.team_by_category(reads, chosen.days())
         else:
             people = await report_data.team(reads, chosen.days())
+        live = await report_data.in_progress(reads, chosen.days())
         paint = category_colour if by == "category" else colour
         zones = {a.info.id: a.info.tz for a in await reads.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
@@ -299,6 +300,7 @@ class ReportPages:
                     "tz": zones.get(person.id, "UTC"),
                     "active_ms": person.active_ms,
                     "idle_ms": person.idle_ms,
+                    "in_progress_ms": live.get(person.id, 0),
                     "top": [t for t in top if t.active_ms],
                     "segments": stacked_bar(top, scale, IDLE_FILL, paint),
                 }
@@ -405,9 +407,10 @@ class ReportPages:
         return today
 
     async def _person_context(
-        self, reads: Reads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
+        self, reads: LiveReads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
     ) -> dict[str, object]:
         person = await report_data.person(reads, agent, chosen.days())
+        live = await report_data.in_progress(reads, chosen.days(), [agent.info.id])
         trees = await report_data.category_trees(reads, chosen.days(), [agent.info.id])
         categories = trees.get(agent.info.id, [])
         zones: list[ZoneRun] = []
@@ -419,6 +422,7 @@ class ReportPages:
             "period": chosen.period,
             "days": chosen.days(),
             "range_zones": zones,
+            "in_progress_ms": live.get(agent.info.id, 0),
             "max_ms": max((t.active_ms for t in person.items), default=0),
             "categories": categories,
             "categories_max_ms": max((n.total_ms for n in categories), default=0),
@@ -449,7 +453,7 @@ class ReportPages:
         }
 
     async def _timeline_context(
-        self, reads: Reads, agent: AgentStatus, chosen: Chosen, day: date, app: str
+        self, reads: LiveReads, agent: AgentStatus, chosen: Chosen, day: date, app: str
     ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
         """The day's band and table, and the zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
@@ -470,6 +474,7 @@ class ReportPages:
             "tl": timeline(blocks, pieces),
             "blocks": blocks,
             "gaps": gaps,
+            "live": {b for b in blocks if reads.in_progress(agent.info.id, b.start_ms, b.end_ms)},
             "truncated": truncated,
             "day_active_ms": sum(b.duration_ms for b in blocks if not b.idle),
             "day_idle_ms": sum(b.duration_ms for b in blocks if b.idle),
