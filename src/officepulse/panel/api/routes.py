@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from officepulse.panel.api import agents, categories, openapi, spans, timeline, titles, usage
+from officepulse.panel.api import (
+    agents,
+    categories,
+    gateways,
+    openapi,
+    spans,
+    timeline,
+    titles,
+    usage,
+)
 from officepulse.panel.api.context import ApiContext
 
 ApiHandler = Callable[[ApiContext, web.Request], Awaitable[web.StreamResponse]]
@@ -32,4 +41,5 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.put("/api/v1/categories", bound(categories.set_categories)),
         web.post("/api/v1/categories/reset", bound(categories.reset_categories)),
         web.get("/api/v1/openapi.json", bound(openapi.document)),
+        web.get("/api/v1/gateways", bound(gateways.list_gateways)),
     ]
