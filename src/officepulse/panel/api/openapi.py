@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from officepulse import __version__
+from officepulse.bus.gateways import ANNOUNCE_EVERY, FORGET_AFTER, INFO_WITHIN
 from officepulse.core.days import DAY_MODES, MAX_DAYS
 from officepulse.panel.api.agents import AgentsOut
 from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, CategoriesSaved
@@ -266,10 +267,11 @@ def openapi() -> dict[str, Any]:
                     "operationId": "listGateways",
                     "summary": "Every gateway process serving agents: its address, how many "
                     "agents are connected to it, since when it runs, its version.",
-                    "description": "Each gateway that announced itself (every 5 s) is asked "
-                    "now; one that does not answer within a second is listed with what it "
-                    "said last and `answering` false, and left out once it has not been "
-                    "heard from for 15 s. The embedded server (`officepulse server`) is one "
+                    "description": f"Each gateway that announced itself (every "
+                    f"{ANNOUNCE_EVERY:g} s) is asked now; one that does not answer within "
+                    f"{INFO_WITHIN:g} s is listed with what it said last and `answering` "
+                    f"false, and left out once it has not been heard from for "
+                    f"{FORGET_AFTER:g} s. The embedded server (`officepulse server`) is one "
                     'gateway, `"embedded"` unless gateway_id says otherwise. `uptime_seconds` '
                     "runs from `started` (the gateway's clock) to `last_heard` (the panel's).",
                     "responses": {
