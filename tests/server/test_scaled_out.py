@@ -18,8 +18,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.processes import WAIT, Process, stop, wait_until
-from tests.support.scaled_out import start
-from tests.support.servers import ServerProcess, start_agent
+from tests.support.servers import ServerProcess, start_agent, start_scaled
 
 pytest_plugins = ["tests.support.postgres", "tests.support.nats_server"]
 
@@ -50,9 +49,9 @@ def office(
 ) -> Iterator[Office]:
     # The gateway first: it makes the schema (a panel starting beside it would wait on the
     # migration's lock, which is fine, but slower).
-    idle = start("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g1")
-    gateway = start("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g2")
-    panel = start("panel", postgres_url, nats_server.url, tmp_path)
+    idle = start_scaled("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g1")
+    gateway = start_scaled("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g2")
+    panel = start_scaled("panel", postgres_url, nats_server.url, tmp_path)
     editor = xserver.xterm("ScaleEditor", "main.py - scaled")
     browser = xserver.xterm("ScaleBrowser", "cat video")
     xserver.activate(editor)

@@ -16,8 +16,8 @@ from websockets.sync.client import connect
 
 from tests.support.agent_messages import hello
 from tests.support.processes import WAIT, wait_until
-from tests.support.scaled_out import start
 from tests.support.scrape import scrape
+from tests.support.servers import start_scaled
 
 pytest_plugins = ["tests.support.postgres", "tests.support.nats_server"]
 
@@ -36,8 +36,8 @@ def answer(url: str) -> tuple[int, dict[str, object]]:
 def test_gateway_and_panel_answer_health_and_metrics(
     postgres_url: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    gateway = start("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g1")
-    panel = start("panel", postgres_url, nats_server.url, tmp_path)
+    gateway = start_scaled("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g1")
+    panel = start_scaled("panel", postgres_url, nats_server.url, tmp_path)
     try:
         for process in (gateway, panel):
             assert answer(f"{process.url}/healthz") == (200, {"status": "alive"})

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from officepulse.bus.base import Bus
+from officepulse.bus.gateways import Gateways
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.routes import routes as api_routes
@@ -23,11 +24,13 @@ from officepulse.panel.assets import STATIC, find_vendor_files
 from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.dashboard_socket import DashboardSocket
 from officepulse.panel.dashboards import Dashboards
+from officepulse.panel.fleet import Fleet
 from officepulse.panel.gaps import Gaps, known_builds
 from officepulse.panel.hub import Hub
 from officepulse.panel.live import Live
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.categories import CategoriesPage
+from officepulse.panel.pages.gateways import GatewaysPage
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
 from officepulse.panel.pages.reports import ReportPages
@@ -52,6 +55,7 @@ class Panel:
         *,
         auth_mode: str,
         agents_changed: Callable[[], Awaitable[None]],
+        gateways: Gateways,
         clock: Callable[[], float],
         fanout_seconds: Callable[[float], None] | None = None,
     ) -> None:
@@ -76,12 +80,14 @@ class Panel:
         )
         self.rules = CategoryRules(store, access, self.changed)
         self.gaps = Gaps(store, known_builds(settings), round(settings.gap_min_seconds * 1000))
-        self.api = ApiContext(store, self.viewers, self.hub, self.rules, self.gaps)
+        self.fleet = Fleet(gateways, clock)
+        self.api = ApiContext(store, self.viewers, self.hub, self.rules, self.gaps, self.fleet)
         self.office = OfficePage(self.views, self.viewers, self.hub, self.now_ms)
         self.reports = ReportPages(store, self.views, clock, self.viewers.reads, self.gaps)
         self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
+        self.gateways = GatewaysPage(self.views.template, self.fleet, self.now_ms)
         self._recheck_task: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:
@@ -98,6 +104,7 @@ class Panel:
             web.static("/static/", STATIC),
             *self.people.routes(),
             *self.admin.routes(),
+            *self.gateways.routes(),
         ]
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:

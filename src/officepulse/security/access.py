@@ -128,6 +128,10 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("POST", "/agents/{agent_id}/{action}"): Access.MANAGE,
     ("POST", "/tokens"): Access.MANAGE,
     ("POST", "/tokens/{token_id}/revoke"): Access.MANAGE,
+    # The fleet (panel/fleet.py): the gateways, their addresses and load.
+    ("GET", "/api/v1/gateways"): Access.MANAGE,
+    ("GET", "/gateways"): Access.MANAGE,
+    ("GET", "/gateways/table"): Access.MANAGE,
     # Running it as a service (ops/).
     ("GET", "/healthz"): Access.PROBE,
     ("GET", "/readyz"): Access.PROBE,

@@ -54,6 +54,7 @@ class PanelProcess(wiring.Wired):
             self.access,
             auth_mode=auth_mode,
             agents_changed=self.control.poll,  # asks the gateways at once
+            gateways=self.gateways,
             clock=clock,
             fanout_seconds=self.metrics.fanout_seconds.observe,
         )

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from officepulse.panel.api.params import UnknownAgent, parse_required
 from officepulse.panel.category_rules import CategoryRules
+from officepulse.panel.fleet import Fleet
 from officepulse.panel.gaps import Gaps
 from officepulse.panel.hub import Hub
 from officepulse.panel.viewers import Viewers
@@ -22,6 +23,7 @@ class ApiContext:
     hub: Hub  # the agents as the dashboards see them now
     rules: CategoryRules
     gaps: Gaps
+    fleet: Fleet  # the gateways, as this panel hears them
 
     async def reads(self, request: web.Request) -> VisibleReads:
         """The store as the request's viewer may see it."""

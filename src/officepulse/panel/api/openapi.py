@@ -9,11 +9,13 @@ import msgspec
 from aiohttp import web
 
 from officepulse import __version__
+from officepulse.bus.gateways import ANNOUNCE_EVERY, FORGET_AFTER, INFO_WITHIN
 from officepulse.core.days import DAY_MODES, MAX_DAYS
 from officepulse.panel.api.agents import AgentsOut
 from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, CategoriesSaved
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.gaps import GapsOut
+from officepulse.panel.api.gateways import GatewaysOut
 from officepulse.panel.api.params import AGENT_ID_PATTERN, FORMATS, group_by_values
 from officepulse.panel.api.responses import ErrorOut, json_response
 from officepulse.panel.api.spans import EXPORT_LIMIT, SpansOut
@@ -46,6 +48,7 @@ def openapi() -> dict[str, Any]:
             CategoriesIn,
             CategoriesOut,
             CategoriesSaved,
+            GatewaysOut,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -291,6 +294,28 @@ def openapi() -> dict[str, Any]:
                             "description": "The default rules and how many spans changed.",
                             **ref("CategoriesSaved"),
                         }
+                    },
+                }
+            },
+            "/api/v1/gateways": {
+                "get": {
+                    "operationId": "listGateways",
+                    "summary": "Every gateway process serving agents: its address, how many "
+                    "agents are connected to it, since when it runs, its version.",
+                    "description": f"Each gateway that announced itself (every "
+                    f"{ANNOUNCE_EVERY:g} s) is asked now; one that does not answer within "
+                    f"{INFO_WITHIN:g} s is listed with what it said last and `answering` "
+                    f"false, and left out once it has not been heard from for "
+                    f"{FORGET_AFTER:g} s. The embedded server (`officepulse server`) is one "
+                    'gateway, `"embedded"` unless gateway_id says otherwise. `uptime_seconds` '
+                    "runs from `started` (the gateway's clock) to `last_heard` (the panel's).",
+                    "responses": {
+                        "200": {"description": "The gateways, by id.", **ref("GatewaysOut")},
+                        "403": {
+                            "description": "Only an admin sees the gateways (once people "
+                            "have accounts).",
+                            **ref("ErrorOut"),
+                        },
                     },
                 }
             },

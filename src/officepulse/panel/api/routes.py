@@ -11,6 +11,7 @@ from officepulse.panel.api import (
     agents,
     categories,
     gaps,
+    gateways,
     openapi,
     spans,
     timeline,
@@ -42,4 +43,5 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.put("/api/v1/categories", bound(categories.set_categories)),
         web.post("/api/v1/categories/reset", bound(categories.reset_categories)),
         web.get("/api/v1/openapi.json", bound(openapi.document)),
+        web.get("/api/v1/gateways", bound(gateways.list_gateways)),
     ]
