@@ -26,6 +26,7 @@ from officepulse.panel.dashboards import Dashboards
 from officepulse.panel.hub import Hub
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.categories import CategoriesPage
+from officepulse.panel.pages.errors import ErrorPages
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
 from officepulse.panel.pages.reports import ReportPages
@@ -79,6 +80,8 @@ class Panel:
         self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
+        # A middleware (server/app.py puts it outside the access control's).
+        self.error_pages = ErrorPages(self.views, access).middleware
         self._recheck_task: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:

@@ -146,8 +146,14 @@ class Server:
         # Every request passes the Host/Origin guard, then the access control
         # (security/access.py: its route table); behind trusted proxies it is first given
         # its real client, which per-IP limits, the loopback check and logs see.
-        # Each request gets its id for the logs first (ops/request_ids.py).
-        middlewares = [request_ids, guard(self.hosts), self.access.middleware]
+        # Each request gets its id for the logs first (ops/request_ids.py). A browser's
+        # unknown, refused or failed page is a page of the dashboard (panel/pages/errors.py).
+        middlewares = [
+            request_ids,
+            guard(self.hosts),
+            self.panel.error_pages,
+            self.access.middleware,
+        ]
         if self.sockets.trusted:
             middlewares.insert(0, self.sockets.middleware())
         app = web.Application(middlewares=middlewares)
