@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -156,6 +158,29 @@ def test_error_pages_are_pages_of_the_dashboard(page: Page, office: Office) -> N
     api = page.request.get(office.url + "/api/v1/spans?agent=a-ann")
     assert api.status == 403
     assert api.json() == {"error": "you may see your own detail only"}
+
+
+def test_the_audit_log_reads_in_words_on_the_viewers_clock(
+    browser: Browser, office: Office
+) -> None:
+    zone = "America/St_Johns"  # UTC-03:30: a wrong zone shows in the minutes too
+    context = browser.new_context(timezone_id=zone)
+    try:
+        page = context.new_page()
+        sign_in(page, office, "ann")
+        page.goto(office.url + "/admin/audit")
+        expect(page.locator("table.audit thead")).to_contain_text(f"When ({zone})")
+        row = page.locator('tr[data-action="sign-in"]').first
+        expect(row.locator("td.what")).to_have_text("Signed in")
+        stamp = row.locator("time").get_attribute("datetime")
+        assert stamp is not None
+        there = datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
+        expect(row.locator("time")).to_have_text(there.strftime("%Y-%m-%d %H:%M"))
+        words = page.locator("td.what").all_inner_texts()
+        assert "Agent assigned" in words
+        assert [w for w in words if re.fullmatch(r"[a-z-]+(\.[a-z-]+)?", w)] == []
+    finally:
+        context.close()
 
 
 # -- the keyboard -------------------------------------------------------------------------
