@@ -154,7 +154,17 @@ def test_error_pages_are_pages_of_the_dashboard(page: Page, office: Office) -> N
     # The member's own menu is there, to go on from.
     expect(page.get_by_role("link", name="My account")).to_be_visible()
     expect(page.get_by_role("link", name="People", exact=True)).to_have_count(0)
+    # What a page did not find, it says.
+    page.context.clear_cookies()
+    sign_in(page, office, "ann")
+    response = page.goto(office.url + "/people/nobody-has-this?" + TODAY)
+    assert response is not None
+    assert response.status == 404
+    expect(page.locator("main h1")).to_have_text("Page not found")
+    expect(page.locator("main")).to_contain_text("Nobody has the agent id 'nobody-has-this'.")
     # API clients keep their JSON answers.
+    page.context.clear_cookies()
+    sign_in(page, office, "bob")
     api = page.request.get(office.url + "/api/v1/spans?agent=a-ann")
     assert api.status == 403
     assert api.json() == {"error": "you may see your own detail only"}

@@ -28,13 +28,19 @@ class ErrorText:
     message: str
 
 
+def sentence(words: str) -> str:
+    said = words.strip().rstrip(".")
+    return said[:1].upper() + said[1:] + "." if said else ""
+
+
 def error_text(status: int, path: str, reason: str, request: str | None) -> ErrorText:
-    """What the page says for ``status``: ``reason`` is the refusal's own words (403)."""
+    """What the page says for ``status``: ``reason`` is the handler's own words (a
+    refusal's, or what was not found), when it gave any."""
     if status == 404:
-        return ErrorText("Page not found", f"There is no page at {unquote(path)}.")
+        own = reason if reason and not reason.startswith("404:") else ""  # aiohttp's own
+        return ErrorText("Page not found", sentence(own) or f"There is no page at {unquote(path)}.")
     if status == 403:
-        said = reason.strip().rstrip(".")
-        return ErrorText("Not for you", (said[:1].upper() + said[1:] + ".") if said else "")
+        return ErrorText("Not for you", sentence(reason))
     where = f" (request id {request})" if request else ""
     return ErrorText(
         "Something went wrong",
