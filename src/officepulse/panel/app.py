@@ -30,6 +30,7 @@ from officepulse.panel.hub import Hub
 from officepulse.panel.live import Live
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.categories import CategoriesPage
+from officepulse.panel.pages.errors import ErrorPages
 from officepulse.panel.pages.gateways import GatewaysPage
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
@@ -88,6 +89,8 @@ class Panel:
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
         self.gateways = GatewaysPage(self.views.template, self.fleet, self.now_ms)
+        # A middleware (server/app.py puts it outside the access control's).
+        self.error_pages = ErrorPages(self.views, access).middleware
         self._recheck_task: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:

@@ -23,7 +23,6 @@ import asyncio
 import enum
 import hashlib
 import hmac
-import html
 import ipaddress
 import logging
 import secrets
@@ -233,20 +232,23 @@ def error(status: int, message: str) -> web.Response:
     )
 
 
-def _wants_html(request: web.Request) -> bool:
-    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+def wants_html(request: web.Request) -> bool:
+    """A browser's GET for a page (not htmx's request for a piece of one)."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("Accept", "")
+        and request.headers.get("HX-Request") != "true"
+    )
 
 
 def refuse(request: web.Request, status: int, message: str) -> web.Response:
-    """A refusal: JSON for API clients, a short page for a browser that followed a link
-    (a name on the office page is a link to that person's page)."""
-    if not _wants_html(request):
+    """A refusal: JSON for API clients; for a browser that followed a link (a name on
+    the office page is a link to that person's page) an HTTPForbidden carrying
+    ``message``, which the panel's error pages (panel/pages/errors.py) show in the
+    dashboard's layout."""
+    if not wants_html(request):
         return error(status, message)
-    page = (
-        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Not for you</title>'
-        f'<p>{html.escape(message).capitalize()}.</p><p><a href="/">Back to the office</a></p>'
-    )
-    return web.Response(text=page, status=status, content_type="text/html")
+    raise web.HTTPForbidden(text=message)
 
 
 def _cross_site(request: web.Request) -> bool:
@@ -401,7 +403,7 @@ class AccessControl:
                 )
             return None
         if viewer.person is None:
-            if _wants_html(request):
+            if wants_html(request):
                 raise web.HTTPSeeOther("/signin?next=" + quote(request.path_qs, safe=""))
             return error(401, "sign in first (POST /signin), then send the session cookie")
         if (policy is Access.ADMIN and not viewer.is_admin) or (

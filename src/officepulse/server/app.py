@@ -100,8 +100,10 @@ class Server(wiring.Wired):
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        # The access control: security/access.py, its route table.
-        app = self.application(self.access.middleware)
+        # The access control: security/access.py, its route table. A browser's unknown,
+        # refused or failed page is a page of the dashboard (panel/pages/errors.py): that
+        # middleware sits outside the access control's.
+        app = self.application(self.panel.error_pages, self.access.middleware)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_routes(self.panel.routes())
         self.activitywatch.add_routes(app)  # after _startup: its start-up needs the store

@@ -64,7 +64,8 @@ class PanelProcess(wiring.Wired):
         self.resyncs = FailureLog("taking the gateways' snapshot", log)
 
     def app(self) -> web.Application:
-        app = self.application(self.access.middleware)
+        # A browser's unknown, refused or failed page is a page of the dashboard.
+        app = self.application(self.panel.error_pages, self.access.middleware)
         app.router.add_routes(self.panel.routes())
         return app
 
