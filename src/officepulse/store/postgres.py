@@ -65,7 +65,6 @@ from officepulse.store.base import (
     enroll_refusal,
     keys_of,
     learn_keys,
-    migration_steps,
     missing_keys,
     rollup_delta,
     run_delta,
@@ -75,7 +74,16 @@ from officepulse.store.base import (
     usage_plan,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
-from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
+from officepulse.store.migrations import (
+    CATEGORY_REBUILD,
+    CATEGORY_STEP,
+    STEPS,
+    pending,
+)
+from officepulse.store.migrations import (
+    SCHEMA_VERSION as SCHEMA_VERSION,  # what tests compare
+)
+from officepulse.store.postgres_accounts import PostgresAccounts
 from officepulse.store.queued import Queued
 from officepulse.store.sqlite import (
     CREDENTIAL_COLUMNS,
@@ -97,296 +105,9 @@ log = logging.getLogger(__name__)
 _LASTING = (psycopg.IntegrityError, psycopg.DataError, ValueError, OverflowError)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 11
-# Step N takes a database from the step before it to N; a new database gets every step. The
-# numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
-MIGRATIONS: dict[int, LiteralString] = {
-    1: """
-        CREATE TABLE agents (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            host TEXT NOT NULL,
-            platform TEXT NOT NULL,
-            version TEXT NOT NULL,
-            tz TEXT NOT NULL,
-            online BOOLEAN NOT NULL,
-            last_seen_ms BIGINT NOT NULL
-        );
-        CREATE TABLE spans (
-            agent_id TEXT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            title TEXT NOT NULL,
-            url TEXT,
-            process TEXT,
-            pid BIGINT,
-            idle BOOLEAN NOT NULL,
-            PRIMARY KEY (agent_id, start_ms)
-        );
-        CREATE INDEX spans_by_start ON spans (start_ms);
-    """,
-    2: "ALTER TABLE spans ADD COLUMN details BYTEA",
-    3: "ALTER TABLE agents ADD COLUMN acked_seq BIGINT NOT NULL DEFAULT 0",
-    # Rollups (store/base.py), as SQLite's: milliseconds per (agent, app, idle) per bucket
-    # of size_ms (minutes and hours), filled from the spans already stored.
-    4: """
-        CREATE TABLE rollups (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            agent_id TEXT NOT NULL,
-            app TEXT NOT NULL,
-            idle BOOLEAN NOT NULL,
-            ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)
-        );
-        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
-        SELECT 60000, b, agent_id, app, idle,
-               SUM(LEAST(end_ms, b + 60000) - GREATEST(start_ms, b))
-        FROM spans, generate_series(start_ms - mod(mod(start_ms, 60000) + 60000, 60000),
-                                    end_ms - 1, 60000::bigint) AS b
-        WHERE end_ms > start_ms
-        GROUP BY b, agent_id, app, idle;
-        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
-        SELECT 3600000, h, agent_id, app, idle, SUM(ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
-                     agent_id, app, idle, ms FROM rollups WHERE size_ms = 60000) m
-        GROUP BY h, agent_id, app, idle;
-    """,
-    # Day buckets from the hour buckets; team rollups (every size summed over agents, for
-    # usage() not grouped by agent); the longest span ever stored (never lowered), which
-    # bounds the raw-span edge query on both sides of the start index.
-    5: """
-        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
-        SELECT 86400000, d, agent_id, app, idle, SUM(ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 86400000) + 86400000, 86400000) AS d,
-                     agent_id, app, idle, ms FROM rollups WHERE size_ms = 3600000) h
-        GROUP BY d, agent_id, app, idle;
-        CREATE TABLE team_rollups (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            idle BOOLEAN NOT NULL,
-            ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, app, idle)
-        );
-        INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms)
-        SELECT size_ms, bucket_ms, app, idle, SUM(ms) FROM rollups
-        GROUP BY size_ms, bucket_ms, app, idle HAVING SUM(ms) <> 0;
-        CREATE TABLE span_stats (
-            id INTEGER PRIMARY KEY CHECK (id = 0),
-            max_span_ms BIGINT NOT NULL
-        );
-        INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
-    """,
-    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
-    # zone history as runs, kept in the same transaction as the spans. Spans stored
-    # before zones were recorded were in the agent's current zone, as far as anyone
-    # can tell now: one run per agent over all of them.
-    6: """
-        ALTER TABLE spans ADD COLUMN tz TEXT;
-        UPDATE spans SET tz = a.tz FROM agents a WHERE a.id = spans.agent_id;
-        CREATE TABLE zone_runs (
-            agent_id TEXT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            tz TEXT NOT NULL,
-            PRIMARY KEY (agent_id, start_ms)
-        );
-        INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz)
-        SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s
-        JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id, a.tz;
-    """,
-    # Categories (core/categories.py): the rules in force (one JSON list, with a version
-    # that changes with them) and each span's category, which _categorize_spans fills
-    # with the default rules before CATEGORY_REBUILD rebuilds the rollups with it.
-    7: """
-        ALTER TABLE spans ADD COLUMN category TEXT;
-        CREATE TABLE categories (
-            id INTEGER PRIMARY KEY CHECK (id = 0),
-            version BIGINT NOT NULL,
-            rules TEXT NOT NULL
-        );
-    """,
-    # Enrollment tokens and agent credentials (SHA-256 hex only), blocked agents, and
-    # what team leads did to agents, in order (servers poll it: WHERE seq > last seen).
-    8: """
-        ALTER TABLE agents ADD COLUMN blocked_ms BIGINT, ADD COLUMN blocked_reason TEXT;
-        CREATE TABLE enrollment_tokens (
-            id TEXT PRIMARY KEY,
-            hash TEXT NOT NULL UNIQUE,
-            label TEXT NOT NULL,
-            created_ms BIGINT NOT NULL,
-            expires_ms BIGINT,
-            uses_left INTEGER,
-            revoked_ms BIGINT
-        );
-        CREATE TABLE agent_credentials (
-            agent_id TEXT PRIMARY KEY,
-            hash TEXT NOT NULL,
-            created_ms BIGINT NOT NULL,
-            token_id TEXT,
-            revoked_ms BIGINT
-        );
-        CREATE TABLE agent_events (
-            seq BIGSERIAL PRIMARY KEY,
-            agent_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            at_ms BIGINT NOT NULL
-        );
-    """,
-    # People, sessions, agents' owners and the audit log (store/postgres_accounts.py).
-    9: ACCOUNT_TABLES,
-    # Runs (store/base.py): a span's whole hours as one row, added by arithmetic.
-    10: """
-        CREATE TABLE rollup_runs (
-            agent_id TEXT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            category TEXT NOT NULL,
-            idle BOOLEAN NOT NULL,
-            n BIGINT NOT NULL,
-            PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)
-        );
-        CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
-    """,
-    # Rollups by key id, active and idle time in one row, and weeks (store/base.py), from
-    # schema 10's rows (nothing recomputed from spans: rollups outlive the spans retention
-    # pruned). An identity id is never given again once its key is deleted (KeyIds);
-    # erasing an agent raises rollup_keys_version. Weeks from the epoch's (a Thursday).
-    11: """
-        CREATE TABLE rollup_keys (
-            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            agent_id TEXT NOT NULL,
-            app TEXT NOT NULL,
-            category TEXT NOT NULL,
-            UNIQUE (agent_id, app, category)
-        );
-        CREATE TABLE rollup_keys_version (
-            id INTEGER PRIMARY KEY CHECK (id = 0),
-            version BIGINT NOT NULL
-        );
-        INSERT INTO rollup_keys_version VALUES (0, 0);
-        INSERT INTO rollup_keys (agent_id, app, category)
-        SELECT agent_id, app, category FROM (SELECT agent_id, app, category FROM rollups
-        UNION SELECT agent_id, app, category FROM rollup_runs) u
-        ORDER BY agent_id COLLATE "C", app COLLATE "C", category COLLATE "C";
-        CREATE TABLE rollups_11 (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            key_id BIGINT NOT NULL,
-            active_ms BIGINT NOT NULL,
-            idle_ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, key_id)
-        );
-        INSERT INTO rollups_11
-        SELECT r.size_ms, r.bucket_ms, k.id,
-               SUM(CASE WHEN r.idle THEN 0 ELSE r.ms END),
-               SUM(CASE WHEN r.idle THEN r.ms ELSE 0 END)
-        FROM rollups r JOIN rollup_keys k USING (agent_id, app, category)
-        GROUP BY r.size_ms, r.bucket_ms, k.id
-        HAVING SUM(CASE WHEN r.idle THEN 0 ELSE r.ms END) <> 0
-            OR SUM(CASE WHEN r.idle THEN r.ms ELSE 0 END) <> 0;
-        INSERT INTO rollups_11
-        SELECT 604800000, w, key_id, SUM(active_ms), SUM(idle_ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 604800000) + 604800000, 604800000) AS w,
-                     key_id, active_ms, idle_ms FROM rollups_11 WHERE size_ms = 86400000) d
-        GROUP BY w, key_id;
-        DROP TABLE rollups;
-        ALTER TABLE rollups_11 RENAME TO rollups;
-        ALTER INDEX rollups_11_pkey RENAME TO rollups_pkey;
-        CREATE TABLE team_rollups_11 (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            category TEXT NOT NULL,
-            active_ms BIGINT NOT NULL,
-            idle_ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, app, category)
-        );
-        INSERT INTO team_rollups_11
-        SELECT size_ms, bucket_ms, app, category,
-               SUM(CASE WHEN idle THEN 0 ELSE ms END), SUM(CASE WHEN idle THEN ms ELSE 0 END)
-        FROM team_rollups GROUP BY size_ms, bucket_ms, app, category
-        HAVING SUM(CASE WHEN idle THEN 0 ELSE ms END) <> 0
-            OR SUM(CASE WHEN idle THEN ms ELSE 0 END) <> 0;
-        INSERT INTO team_rollups_11
-        SELECT 604800000, w, app, category, SUM(active_ms), SUM(idle_ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 604800000) + 604800000, 604800000) AS w,
-                     app, category, active_ms, idle_ms
-              FROM team_rollups_11 WHERE size_ms = 86400000) d
-        GROUP BY w, app, category;
-        DROP TABLE team_rollups;
-        ALTER TABLE team_rollups_11 RENAME TO team_rollups;
-        ALTER INDEX team_rollups_11_pkey RENAME TO team_rollups_pkey;
-        CREATE TABLE rollup_runs_11 (
-            key_id BIGINT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            active_n BIGINT NOT NULL,
-            idle_n BIGINT NOT NULL,
-            PRIMARY KEY (key_id, start_ms, end_ms)
-        );
-        INSERT INTO rollup_runs_11
-        SELECT k.id, r.start_ms, r.end_ms,
-               SUM(CASE WHEN r.idle THEN 0 ELSE r.n END), SUM(CASE WHEN r.idle THEN r.n ELSE 0 END)
-        FROM rollup_runs r JOIN rollup_keys k USING (agent_id, app, category)
-        GROUP BY k.id, r.start_ms, r.end_ms
-        HAVING SUM(CASE WHEN r.idle THEN 0 ELSE r.n END) <> 0
-            OR SUM(CASE WHEN r.idle THEN r.n ELSE 0 END) <> 0;
-        DROP TABLE rollup_runs;
-        ALTER TABLE rollup_runs_11 RENAME TO rollup_runs;
-        ALTER INDEX rollup_runs_11_pkey RENAME TO rollup_runs_pkey;
-        CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
-        ANALYZE rollup_keys, rollups, team_rollups, rollup_runs;
-    """,
-}
-CATEGORY_STEP = 7
-CATEGORY_REBUILD: LiteralString = """
-    ALTER TABLE spans ALTER COLUMN category SET NOT NULL;
-    DROP TABLE rollups;
-    DROP TABLE team_rollups;
-    CREATE TABLE rollups (
-        size_ms BIGINT NOT NULL,
-        bucket_ms BIGINT NOT NULL,
-        agent_id TEXT NOT NULL,
-        app TEXT NOT NULL,
-        category TEXT NOT NULL,
-        idle BOOLEAN NOT NULL,
-        ms BIGINT NOT NULL,
-        PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)
-    );
-    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
-    SELECT 60000, b, agent_id, app, category, idle,
-           SUM(LEAST(end_ms, b + 60000) - GREATEST(start_ms, b))
-    FROM spans, generate_series(start_ms - mod(mod(start_ms, 60000) + 60000, 60000),
-                                end_ms - 1, 60000::bigint) AS b
-    WHERE end_ms > start_ms
-    GROUP BY b, agent_id, app, category, idle;
-    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
-    SELECT 3600000, h, agent_id, app, category, idle, SUM(ms)
-    FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
-                 agent_id, app, category, idle, ms FROM rollups WHERE size_ms = 60000) m
-    GROUP BY h, agent_id, app, category, idle;
-    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
-    SELECT 86400000, d, agent_id, app, category, idle, SUM(ms)
-    FROM (SELECT bucket_ms - mod(mod(bucket_ms, 86400000) + 86400000, 86400000) AS d,
-                 agent_id, app, category, idle, ms FROM rollups WHERE size_ms = 3600000) h
-    GROUP BY d, agent_id, app, category, idle;
-    CREATE TABLE team_rollups (
-        size_ms BIGINT NOT NULL,
-        bucket_ms BIGINT NOT NULL,
-        app TEXT NOT NULL,
-        category TEXT NOT NULL,
-        idle BOOLEAN NOT NULL,
-        ms BIGINT NOT NULL,
-        PRIMARY KEY (size_ms, bucket_ms, app, category, idle)
-    );
-    INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms)
-    SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups
-    GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) <> 0;
-"""
+# The schema steps (store/migrations.py) as PostgreSQL runs them, by version (tests build
+# old databases from these).
+MIGRATIONS: dict[int, LiteralString] = {step.version: step.postgres for step in STEPS}
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
 
@@ -1006,19 +727,15 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
             row = await cur.fetchone()
             version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"database {redact(self.url)} has schema version {version}, newer than "
-                    f"this officepulse understands ({SCHEMA_VERSION})",
-                    hint="upgrade officepulse",
-                )
-            for step in migration_steps(MIGRATIONS, version):
-                await conn.execute(MIGRATIONS[step])
-                if step == CATEGORY_STEP:
+            for step in pending(version, redact(self.url)):
+                await conn.execute(step.postgres)
+                if step.version == CATEGORY_STEP:
                     await _categorize_spans(conn)
                     await conn.execute(CATEGORY_REBUILD)
-                await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
-                log.info("PostgreSQL store: schema migrated to version %d", step)
+                await conn.execute(
+                    "INSERT INTO schema_version (version) VALUES (%s)", (step.version,)
+                )
+                log.info("PostgreSQL store: schema migrated to version %d", step.version)
 
     async def close(self) -> None:
         """Write what is queued, then close. Raises if that last write failed."""

@@ -37,12 +37,8 @@ from officepulse.errors import StoreUnavailable
 from officepulse.protocol.messages import Activity, Media
 from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
-    DAY_MS,
     FLUSH_INTERVAL,
-    HOUR_MS,
-    MINUTE_MS,
     RECATEGORIZE_CHUNK,
-    WEEK_MS,
     AgentChanges,
     AgentEvent,
     AgentEventKind,
@@ -61,7 +57,6 @@ from officepulse.store.base import (
     enroll_refusal,
     keys_of,
     learn_keys,
-    migration_steps,
     missing_keys,
     rollup_delta,
     run_delta,
@@ -71,8 +66,10 @@ from officepulse.store.base import (
     usage_plan,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
+from officepulse.store.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # for tests
+from officepulse.store.migrations import STEPS, SchemaTooNew, pending
 from officepulse.store.queued import Queued
-from officepulse.store.sqlite_accounts import ACCOUNT_TABLES, SQLiteAccounts
+from officepulse.store.sqlite_accounts import SQLiteAccounts
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -81,277 +78,12 @@ _T = TypeVar("_T")
 # (store/failures.py). Any other error (full, locked, I/O) is transient: kept, retried.
 _LASTING = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
-SCHEMA_VERSION = 11
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    host TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    version TEXT NOT NULL,
-    tz TEXT NOT NULL,
-    online INTEGER NOT NULL,
-    last_seen_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS spans (
-    agent_id TEXT NOT NULL,
-    start_ms INTEGER NOT NULL,
-    end_ms INTEGER NOT NULL,
-    app TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    process TEXT,
-    pid INTEGER,
-    idle INTEGER NOT NULL,
-    PRIMARY KEY (agent_id, start_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ms);
-"""
-# Each step takes a database from the version before it to the next; a new
-# database gets SCHEMA and then every step.
-MIGRATIONS: dict[int, str] = {
-    2: "ALTER TABLE spans ADD COLUMN details BLOB",
-    3: "ALTER TABLE agents ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0",
-    # Rollups (store/base.py): milliseconds per (agent, app, idle) per bucket of size_ms
-    # (minutes and hours), bucket_ms the UTC epoch ms of the bucket's start.
-    4: "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "agent_id TEXT NOT NULL, app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
-    "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)) WITHOUT ROWID",
-    # Team rollups (store/base.py): the rollups summed over agents, for usage() not
-    # grouped by agent; and day buckets in both (the backfill below).
-    5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
-    "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
-    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
-    # zone history as runs, kept in the same transaction as the spans (the backfill).
-    6: "ALTER TABLE spans ADD COLUMN tz TEXT",
-    # Categories (core/categories.py): each span's, set when it is written (NULL until the
-    # store folds a span another writer made); the rollups are rebuilt with it below.
-    7: "ALTER TABLE spans ADD COLUMN category TEXT",
-    # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
-    8: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
-    # People, sessions, agents' owners and the audit log (store/sqlite_accounts.py): the
-    # first table here, the others as this step's follow-up statements below.
-    9: ACCOUNT_TABLES[0],
-    # Runs (store/base.py): a span's whole hours as one row, added by arithmetic.
-    10: "CREATE TABLE rollup_runs (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL, "
-    "end_ms INTEGER NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
-    "idle INTEGER NOT NULL, n INTEGER NOT NULL, "
-    "PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)) WITHOUT ROWID",
-    # Rollups by key id, active and idle time in one row, and weeks (store/base.py): the
-    # key dictionary here, the rest in BACKFILLS. AUTOINCREMENT: an id is never given
-    # again once its key is deleted (KeyIds).
-    11: "CREATE TABLE rollup_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
-    "UNIQUE (agent_id, app, category))",
-}
-# SQL: the start of the ``size`` bucket holding the instant ``column`` (a floor, also
-# before the epoch).
-_FLOOR = "{column} - (({column} % {size}) + {size}) % {size}"
-_ACTIVE = "SUM(CASE WHEN {t}.idle THEN 0 ELSE {t}.{ms} END)"
-_IDLE = "SUM(CASE WHEN {t}.idle THEN {t}.{ms} ELSE 0 END)"
-_PIVOT = f"{_ACTIVE}, {_IDLE}"
-_SOME = f"HAVING {_ACTIVE} != 0 OR {_IDLE} != 0"
-# Schema 11 from schema 10's rows, nothing recomputed from spans (rollups outlive the spans
-# that retention pruned): every key numbered in key order, then each table's rows summed
-# per new key (old rows come in their key order, so the sums stream), week rows from the
-# day rows, and the tables swapped.
-_KEYED = (
-    "JOIN rollup_keys k ON k.agent_id = r.agent_id AND k.app = r.app AND k.category = r.category"
-)
-_PIVOT_11: tuple[str, ...] = (
-    "CREATE TABLE rollup_keys_version (id INTEGER PRIMARY KEY CHECK (id = 0), "
-    "version INTEGER NOT NULL)",
-    "INSERT INTO rollup_keys_version VALUES (0, 0)",
-    "INSERT INTO rollup_keys (agent_id, app, category) SELECT agent_id, app, category "
-    "FROM rollups UNION SELECT agent_id, app, category FROM rollup_runs ORDER BY 1, 2, 3",
-    "CREATE TABLE rollups_11 (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "key_id INTEGER NOT NULL, active_ms INTEGER NOT NULL, idle_ms INTEGER NOT NULL, "
-    "PRIMARY KEY (size_ms, bucket_ms, key_id)) WITHOUT ROWID",
-    f"INSERT INTO rollups_11 SELECT r.size_ms, r.bucket_ms, k.id, "
-    f"{_PIVOT.format(t='r', ms='ms')} FROM rollups r {_KEYED} "
-    "GROUP BY r.size_ms, r.bucket_ms, r.agent_id, r.app, r.category "
-    f"{_SOME.format(t='r', ms='ms')}",
-    "DROP TABLE rollups",
-    "ALTER TABLE rollups_11 RENAME TO rollups",
-    f"INSERT INTO rollups SELECT {WEEK_MS}, "
-    f"{_FLOOR.format(column='bucket_ms', size=WEEK_MS)} AS week, key_id, SUM(active_ms), "
-    f"SUM(idle_ms) FROM rollups WHERE size_ms = {DAY_MS} GROUP BY week, key_id",
-    "CREATE TABLE team_rollups_11 (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "app TEXT NOT NULL, category TEXT NOT NULL, active_ms INTEGER NOT NULL, "
-    "idle_ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category)) WITHOUT ROWID",
-    f"INSERT INTO team_rollups_11 SELECT r.size_ms, r.bucket_ms, r.app, r.category, "
-    f"{_PIVOT.format(t='r', ms='ms')} FROM team_rollups r "
-    f"GROUP BY r.size_ms, r.bucket_ms, r.app, r.category {_SOME.format(t='r', ms='ms')}",
-    "DROP TABLE team_rollups",
-    "ALTER TABLE team_rollups_11 RENAME TO team_rollups",
-    f"INSERT INTO team_rollups SELECT {WEEK_MS}, "
-    f"{_FLOOR.format(column='bucket_ms', size=WEEK_MS)} AS week, app, category, "
-    f"SUM(active_ms), SUM(idle_ms) FROM team_rollups WHERE size_ms = {DAY_MS} "
-    "GROUP BY week, app, category",
-    "CREATE TABLE rollup_runs_11 (key_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, "
-    "end_ms INTEGER NOT NULL, active_n INTEGER NOT NULL, idle_n INTEGER NOT NULL, "
-    "PRIMARY KEY (key_id, start_ms, end_ms)) WITHOUT ROWID",
-    f"INSERT INTO rollup_runs_11 SELECT k.id, r.start_ms, r.end_ms, "
-    f"{_PIVOT.format(t='r', ms='n')} FROM rollup_runs r {_KEYED} "
-    f"GROUP BY k.id, r.start_ms, r.end_ms {_SOME.format(t='r', ms='n')}",
-    "DROP TABLE rollup_runs",
-    "ALTER TABLE rollup_runs_11 RENAME TO rollup_runs",
-    "CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",
-)
-# Statements run after a step, in its transaction: what fills new tables from old data.
-BACKFILLS: dict[int, tuple[str, ...]] = {
-    4: (
-        # Each span cut into the minutes it touches (recursively), summed per minute...
-        "WITH RECURSIVE b(agent_id, app, idle, s, e, bucket) AS ("
-        "SELECT agent_id, app, idle, start_ms, end_ms, "
-        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
-        "FROM spans WHERE end_ms > start_ms "
-        f"UNION ALL SELECT agent_id, app, idle, s, e, bucket + {MINUTE_MS} FROM b "
-        f"WHERE bucket + {MINUTE_MS} < e) "
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-        f"SELECT {MINUTE_MS}, bucket, agent_id, app, idle, "
-        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
-        "GROUP BY bucket, agent_id, app, idle",
-        # ...and the minutes summed per hour (a minute lies in one hour).
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-        f"SELECT {HOUR_MS}, bucket_ms - ((bucket_ms % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS} AS h, "
-        f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {MINUTE_MS} "
-        "GROUP BY h, agent_id, app, idle",
-        # Writers of spans other than this store (activitywatch/sqlite.py) leave what they
-        # changed here, in their own transaction; usage() counts it and the store's next
-        # write folds it into the rollups.
-        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
-        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
-        "idle INTEGER NOT NULL)",
-        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.idle); END",
-        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.idle); END",
-        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.idle); "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.idle); END",
-    ),
-    5: (
-        # Day buckets from the hour buckets (an hour lies in one UTC day)...
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-        f"SELECT {DAY_MS}, bucket_ms - ((bucket_ms % {DAY_MS}) + {DAY_MS}) % {DAY_MS} AS d, "
-        f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {HOUR_MS} "
-        "GROUP BY d, agent_id, app, idle",
-        # ...then every size summed over agents.
-        "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
-        "SELECT size_ms, bucket_ms, app, idle, SUM(ms) FROM rollups "
-        "GROUP BY size_ms, bucket_ms, app, idle HAVING SUM(ms) != 0",
-        # The longest span ever stored (an upper bound: never lowered), kept by triggers
-        # so that every writer keeps it; usage() reads raw spans that overlap [lo, hi)
-        # as start_ms in [lo - max_span_ms, hi), which the start index bounds both sides.
-        "CREATE TABLE span_stats (id INTEGER PRIMARY KEY CHECK (id = 0), "
-        "max_span_ms INTEGER NOT NULL)",
-        "INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans",
-        "CREATE TRIGGER spans_max_ins AFTER INSERT ON spans "
-        "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
-        "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
-        "CREATE TRIGGER spans_max_upd AFTER UPDATE OF start_ms, end_ms ON spans "
-        "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
-        "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
-    ),
-    6: (
-        # Spans stored before zones were recorded were in the agent's current zone, as
-        # far as anyone can tell now: one run per agent over all of them.
-        "UPDATE spans SET tz = (SELECT tz FROM agents WHERE agents.id = spans.agent_id)",
-        "CREATE TABLE zone_runs (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL, "
-        "end_ms INTEGER NOT NULL, tz TEXT NOT NULL, PRIMARY KEY (agent_id, start_ms)) "
-        "WITHOUT ROWID",
-        "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
-        "SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s "
-        "JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id",
-    ),
-    7: (
-        # The rules in force (one JSON list) and a version that changes with them.
-        "CREATE TABLE categories (id INTEGER PRIMARY KEY CHECK (id = 0), "
-        "version INTEGER NOT NULL, rules TEXT NOT NULL)",
-        "INSERT INTO categories VALUES (0, 1, "
-        + "'"
-        + rules_to_json(DEFAULT_RULES).replace("'", "''")
-        + "')",
-        # The rollups are rebuilt from the spans below, so what other writers left
-        # pending is in them already; the pending rows now carry what categorising needs.
-        "DROP TRIGGER spans_rollup_ins",
-        "DROP TRIGGER spans_rollup_del",
-        "DROP TRIGGER spans_rollup_upd",
-        "DROP TABLE rollup_pending",
-        # op_category: the store's rules (here the defaults), registered on each connection.
-        "UPDATE spans SET category = op_category(app, title, url)",
-        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
-        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
-        "title TEXT NOT NULL, url TEXT, category TEXT, idle INTEGER NOT NULL)",
-        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.title, new.url, new.category, new.idle); END",
-        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.title, old.url, old.category, old.idle); END",
-        # Not on an UPDATE of the category alone: only this store does that (folding,
-        # re-categorising), and it moves the time in the rollups itself.
-        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
-        "title, url, idle ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.title, old.url, old.category, old.idle); "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.title, new.url, new.category, new.idle); END",
-        "DROP TABLE rollups",
-        "DROP TABLE team_rollups",
-        "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-        "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
-        "idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
-        "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)) WITHOUT ROWID",
-        "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-        "app TEXT NOT NULL, category TEXT NOT NULL, idle INTEGER NOT NULL, "
-        "ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category, idle)) "
-        "WITHOUT ROWID",
-        # Minutes (each span cut recursively), hours from minutes, days from hours...
-        "WITH RECURSIVE b(agent_id, app, category, idle, s, e, bucket) AS ("
-        "SELECT agent_id, app, category, idle, start_ms, end_ms, "
-        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
-        "FROM spans WHERE end_ms > start_ms "
-        f"UNION ALL SELECT agent_id, app, category, idle, s, e, bucket + {MINUTE_MS} FROM b "
-        f"WHERE bucket + {MINUTE_MS} < e) "
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
-        f"SELECT {MINUTE_MS}, bucket, agent_id, app, category, idle, "
-        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
-        "GROUP BY bucket, agent_id, app, category, idle",
-        *(
-            "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
-            f"SELECT {big}, bucket_ms - ((bucket_ms % {big}) + {big}) % {big} AS b, "
-            f"agent_id, app, category, idle, SUM(ms) FROM rollups WHERE size_ms = {small} "
-            "GROUP BY b, agent_id, app, category, idle"
-            for small, big in ((MINUTE_MS, HOUR_MS), (HOUR_MS, DAY_MS))
-        ),
-        # ...then every size summed over agents.
-        "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
-        "SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups "
-        "GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) != 0",
-    ),
-    8: (
-        "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
-        # Secrets only as SHA-256 hex (security/agent_secrets.py says why not a slow hash).
-        "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
-        "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
-        "revoked_ms INTEGER)",
-        "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
-        "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
-        # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
-        "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-        "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-    ),
-    9: ACCOUNT_TABLES[1:],
-    10: ("CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",),
-    11: _PIVOT_11,
-}
+# Views of the schema steps (store/migrations.py) as SQLite runs them: step 1 as one
+# script, then each later step's first statement and the rest (tests build old databases
+# from these).
+SCHEMA = ";\n".join(STEPS[0].sqlite) + ";\n"
+MIGRATIONS: dict[int, str] = {step.version: step.sqlite[0] for step in STEPS[1:]}
+BACKFILLS: dict[int, tuple[str, ...]] = {step.version: step.sqlite[1:] for step in STEPS[1:]}
 # Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
 _OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
 
@@ -867,22 +599,16 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         conn.execute("PRAGMA busy_timeout=5000")
         self._register(conn)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
+        try:
+            steps = pending(version, str(self.path))
+        except SchemaTooNew:
             conn.close()
-            raise StoreUnavailable(
-                f"database {self.path} has schema version {version}, newer than this "
-                f"officepulse understands ({SCHEMA_VERSION})",
-                hint="upgrade officepulse",
-            )
-        if version == 0:
-            conn.executescript(SCHEMA)
-            version = 1
-        for step in migration_steps(MIGRATIONS, version):
+            raise
+        for step in steps:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(MIGRATIONS[step])
-            for statement in BACKFILLS.get(step, ()):
+            for statement in step.sqlite:
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={step}")
+            conn.execute(f"PRAGMA user_version={step.version}")
             conn.execute("COMMIT")
         (stored,) = conn.execute("SELECT rules FROM categories").fetchone()
         try:
