@@ -19,7 +19,8 @@ from officepulse.core.zones import known_zone
 from officepulse.gateway.agents import Agents, AgentState
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Heartbeat, Hello, Presence, Spans
-from officepulse.store.base import AgentInfo, Store
+from officepulse.store.base import AgentInfo
+from officepulse.store.spans import SpanWrites
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ def _zoned(span: Span, tz: str) -> Span:
 
 class Ingest:
     def __init__(
-        self, store: Store, agents: Agents, *, pulsetime: float, clock: Callable[[], float]
+        self, store: SpanWrites, agents: Agents, *, pulsetime: float, clock: Callable[[], float]
     ) -> None:
         self.store = store
         self.agents = agents

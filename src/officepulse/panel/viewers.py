@@ -10,15 +10,14 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from officepulse.bus.presence import AgentView
-from officepulse.panel.visible_reads import Level, VisibleReads
+from officepulse.panel.visible_reads import Level, StoreReads, VisibleReads
 from officepulse.security.access import VIEWER, AccessControl, Viewer
 from officepulse.security.visibility import EMPTY, Directory, present_view
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import Store
 
 
 class Viewers:
-    def __init__(self, store: Store, access: AccessControl) -> None:
+    def __init__(self, store: StoreReads, access: AccessControl) -> None:
         self.store = store
         self.access = access
         self.directory: Directory = EMPTY

@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -40,29 +40,21 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
+from officepulse.core.zones import by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store.agents_sql import SQLAgents, forget_agent
 from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
     FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
-    AgentChanges,
-    AgentEvent,
-    AgentEventKind,
     AgentInfo,
-    AgentStatus,
     BucketKey,
     Contribution,
-    Credential,
-    EnrollmentToken,
-    GroupKey,
     KeyIds,
     KeyNames,
     RollupKey,
     RunKey,
-    UsageRow,
-    check_group_by,
-    enroll_refusal,
+    UsagePlan,
     keys_of,
     learn_keys,
     missing_keys,
@@ -70,8 +62,6 @@ from officepulse.store.base import (
     run_delta,
     shrank,
     team_delta,
-    usage_from,
-    usage_plan,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.migrations import (
@@ -85,19 +75,12 @@ from officepulse.store.migrations import (
 )
 from officepulse.store.postgres_accounts import PostgresAccounts
 from officepulse.store.queued import Queued
-from officepulse.store.sqlite import (
-    CREDENTIAL_COLUMNS,
-    TOKEN_COLUMNS,
-    SpanRow,
-    _span_from,
-    _span_row,
-    credential_from,
-    event_from,
-    status_from,
-    token_from,
-)
+from officepulse.store.reads_sql import OVERLAP, SQLReads
+from officepulse.store.rows import SPAN_COLUMNS, SpanRow, span_row
+from officepulse.store.sql import Dialect, Done, Script
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Errors that one write's data sets off, which trying again cannot mend (a constraint, a
 # value PostgreSQL cannot hold): that write is refused (store/failures.py). Any other
 # error (the connection was lost, the disk is full, a deadlock, a read-only standby) is
@@ -119,7 +102,6 @@ _AGENT_UPSERT: LiteralString = (
     "platform = excluded.platform, version = excluded.version, tz = excluded.tz, "
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
-_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
 # Spans arrive by binary COPY into this per-session table, then one upsert moves them (it
 # is named for the schema that last changed its columns, 7, which gave it the category
 # after 6 gave it the zone: a pooled session of an older version may still hold an older
@@ -142,11 +124,11 @@ _STAGING_TYPES = (
     *("text", "text"),  # tz, category
 )
 _SPAN_COPY: LiteralString = (
-    f"COPY spans_in7 (agent_id, {_SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
+    f"COPY spans_in7 (agent_id, {SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
 )
 _SPAN_UPSERT: LiteralString = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
-    f"SELECT agent_id, {_SPAN_COLUMNS}, category FROM spans_in7 "
+    f"INSERT INTO spans (agent_id, {SPAN_COLUMNS}, category) "
+    f"SELECT agent_id, {SPAN_COLUMNS}, category FROM spans_in7 "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, "
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
@@ -248,24 +230,10 @@ _KEY_IDS: LiteralString = (
     "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS v(agent_id, app, category) "
     "ON k.agent_id = v.agent_id AND k.app = v.app AND k.category = v.category"
 )
-_KEYS_OF_AGENTS: LiteralString = "SELECT id FROM rollup_keys WHERE agent_id = ANY(%s::text[])"
-# The column of each key usage() groups by.
-_COLUMNS: dict[GroupKey, LiteralString] = {
-    "agent": "agent_id",
-    "app": "app",
-    "category": "category",
-}
-_KEY_NAMES: LiteralString = (
-    "SELECT id, agent_id, app, category FROM rollup_keys WHERE id = ANY(%s::bigint[])"
-)
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
     "UPDATE span_stats SET max_span_ms = m.ms FROM "
     "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in7) m WHERE m.ms > span_stats.max_span_ms"
-)
-# Raw spans that overlap [lo, hi) (params hi, lo, lo), bounded both sides by the start index.
-_OVERLAP: LiteralString = (
-    "start_ms < %s AND end_ms > %s AND start_ms >= %s - (SELECT max_span_ms FROM span_stats)"
 )
 # Retention (Store.prune), a chunk a transaction: the agents whose old spans go are locked
 # as writers lock them (same lock, same order), so a write that reads a span's old row
@@ -286,25 +254,34 @@ _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
     "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE agents.id = v.id"
 )
-# Binary order, as SQLite sorts, whatever the database's collation.
-_AGENT_SQL: LiteralString = (
-    "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz, "
-    "a.blocked_ms, a.blocked_reason FROM agents a "
-    "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
-    "ORDER BY start_ms DESC LIMIT 1) s ON true"
+POSTGRES = Dialect(
+    mark="%s",
+    binary=' COLLATE "C"',  # code point order, as SQLite sorts, whatever the collation
+    lock_row=" FOR UPDATE",
+    lock_events="LOCK TABLE agent_events IN EXCLUSIVE MODE",
+    least="LEAST",
+    greatest="GREATEST",
+    casts=True,
+    agent_in="agent_id = ANY(%s::text[])",
+    key_in="id = ANY(%s::bigint[])",
+    ids=list,
+    text=lambda value: _text(value),
+    latest_span="LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
+    "ORDER BY start_ms DESC LIMIT 1) s ON true",
 )
-_AGENT_NAMES: LiteralString = "SELECT id, name FROM agents"
-_AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
 
 
-# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
-_CHANGES: dict[str, LiteralString] = {
-    "revoke": "UPDATE agent_credentials SET revoked_ms = %s "
-    "WHERE agent_id = %s AND revoked_ms IS NULL",
-    "block": "UPDATE agents SET blocked_ms = %s, blocked_reason = %s WHERE id = %s",
-    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = %s",
-}
+async def run_script(conn: psycopg.AsyncConnection[tuple[Any, ...]], script: Script[T]) -> T:
+    """Run a transaction's statements (store/sql.py) on ``conn``, in the caller's
+    transaction."""
+    try:
+        statement = next(script)
+        while True:
+            cur = await conn.execute(*statement)
+            rows = await cur.fetchall() if cur.description is not None else []
+            statement = script.send(Done(rows, cur.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 def redact(url: str) -> str:
@@ -327,7 +304,7 @@ def _opt_text(value: str | None) -> str | None:
 
 
 def pg_span_row(agent_id: str, span: Span) -> SpanRow:
-    row = _span_row(agent_id, span)
+    row = span_row(agent_id, span)
     return (
         row[0],
         row[1],
@@ -633,7 +610,9 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore(PostgresAccounts, AgentChanges):
+class PostgresStore(PostgresAccounts, SQLAgents, SQLReads):
+    dialect = POSTGRES
+
     def __init__(
         self,
         url: str,
@@ -773,10 +752,6 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             self._queue.commits.append(commit)
             self._wake.set()
             await commit.done
-
-    async def acked_seq(self, agent_id: str) -> int:
-        rows = await self._read("SELECT acked_seq FROM agents WHERE id = %s", (agent_id,))
-        return int(rows[0][0]) if rows else 0
 
     async def flush(self) -> None:
         """Return once everything queued so far is durably stored."""
@@ -971,24 +946,6 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
 
-    async def last_span(self, agent_id: str) -> Span | None:
-        rows = await self._read(
-            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE agent_id = %s ORDER BY start_ms DESC LIMIT 1",
-            (agent_id,),
-        )
-        return _span_from(rows[0]) if rows else None
-
-    async def agents(self) -> list[AgentStatus]:
-        rows = await self._read(_AGENT_SQL + _AGENT_ORDER)
-        return [status_from(r) for r in rows]
-
-    async def agent_names(self) -> dict[str, str]:
-        return {str(id_): str(name) for id_, name in await self._read(_AGENT_NAMES)}
-
-    async def agent(self, agent_id: str) -> AgentStatus | None:
-        rows = await self._read(_AGENT_SQL + " WHERE a.id = %s", (agent_id,))
-        return status_from(rows[0]) if rows else None
-
     # -- enrollment, credentials, blocking and removing --------------------------------
 
     @contextlib.asynccontextmanager
@@ -999,92 +956,9 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         async with self.transaction() as conn:
             yield conn
 
-    @staticmethod
-    async def _event(
-        conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str, kind: str, now_ms: int
-    ) -> None:
-        # One event writer at a time: sequence numbers are handed out at insert but seen at
-        # commit, and a poller must never see seq N+1 before N has committed.
-        await conn.execute("LOCK TABLE agent_events IN EXCLUSIVE MODE")
-        await conn.execute(
-            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (%s, %s, %s)",
-            (agent_id, kind, now_ms),
-        )
-
-    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+    async def _run(self, script: Script[T]) -> T:
         async with self._transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    token_hash,
-                    token.id,
-                    _text(token.label),
-                    token.created_ms,
-                    token.expires_ms,
-                    token.uses_left,
-                    token.revoked_ms,
-                ),
-            )
-
-    async def tokens(self) -> list[EnrollmentToken]:
-        rows = await self._read(
-            f'SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id COLLATE "C"'
-        )
-        return [token_from(r) for r in rows]
-
-    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, %s) WHERE id = %s",
-                (now_ms, token_id),
-            )
-            return cur.rowcount > 0
-
-    async def enroll(
-        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
-    ) -> str | None:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = %s FOR UPDATE",
-                (token_hash,),
-            )
-            row = await cur.fetchone()
-            token = None if row is None else token_from(row)
-            refusal = enroll_refusal(token, now_ms)
-            if token is None or refusal is not None:
-                return refusal
-            await conn.execute(
-                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
-                "WHERE id = %s AND uses_left IS NOT NULL",
-                (token.id,),
-            )
-            await conn.execute(
-                f"INSERT INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (agent_id) DO UPDATE SET "
-                "hash = excluded.hash, created_ms = excluded.created_ms, "
-                "token_id = excluded.token_id, revoked_ms = NULL",
-                (agent_id, credential_hash, now_ms, token.id),
-            )
-            return None
-
-    async def credential(self, agent_id: str) -> Credential | None:
-        rows = await self._read(
-            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = %s",
-            (agent_id,),
-        )
-        return credential_from(rows[0]) if rows else None
-
-    async def _change(
-        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
-    ) -> bool:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                _CHANGES[kind], [_text(p) if isinstance(p, str) else p for p in params]
-            )
-            if cur.rowcount:
-                await self._event(conn, agent_id, kind, now_ms)
-            return cur.rowcount > 0
+            return await run_script(conn, script)
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         async with self._transaction() as conn:
@@ -1094,21 +968,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             if erase:
                 await erase_spans(conn, agent_id, self.keys)
                 await erase_aw_events_postgres(conn, agent_id)
-            await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
-            # Whose it was goes with it: the same id enrolling later is nobody's yet.
-            await conn.execute("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))
-            cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
-            if cur.rowcount:
-                await self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
-            return cur.rowcount > 0
-
-    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
-        rows = await self._read(
-            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > %s ORDER BY seq",
-            (after_seq,),
-            fresh=False,  # polled twice a second by every server process
-        )
-        return [event_from(r) for r in rows]
+            return await run_script(conn, forget_agent(POSTGRES, agent_id, erase, now_ms))
 
     async def mark_all_offline(self) -> None:
         # Agents queued before this call are written offline; those queued after it keep
@@ -1137,145 +997,23 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             if deleted < PRUNE_CHUNK:
                 return total
 
-    async def spans(
-        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
-    ) -> list[tuple[str, Span]]:
-        where: LiteralString = (
-            "start_ms < %(end)s AND end_ms > %(start)s "
-            "AND start_ms >= %(start)s - (SELECT max_span_ms FROM span_stats)"
-        )
-        if agent_id:
-            where += " AND agent_id = %(agent)s"
-        rows = await self._read(
-            f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans WHERE {where} "
-            'ORDER BY start_ms, agent_id COLLATE "C" LIMIT %(limit)s',
-            {"start": start_ms, "end": end_ms, "agent": agent_id, "limit": limit},
-        )
-        return [(str(row[0]), _span_from(row[1:])) for row in rows]
-
-    async def zones(
-        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
-    ) -> dict[str, list[ZoneRun]]:
-        where: LiteralString = "start_ms < %s AND end_ms > %s"
-        params: list[object] = [end_ms, start_ms]
-        if agent_ids is not None:
-            where += " AND agent_id = ANY(%s::text[])"
-            params.append(list(agent_ids))
-        rows = await self._read(
-            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
-            'ORDER BY agent_id COLLATE "C", start_ms',
-            params,
-        )
-        return by_agent(rows)
-
-    async def usage(
-        self,
-        start_ms: int,
-        end_ms: int,
-        group_by: Sequence[GroupKey],
-        agent_ids: Sequence[str] | None = None,
-    ) -> list[UsageRow]:
-        check_group_by(group_by)
-        if agent_ids is not None and not agent_ids:
-            return []
-        # Only these agents: every part of the query is filtered by one array parameter.
-        only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
-        only_keys: LiteralString = (
-            "" if agent_ids is None else " AND key_id IN (" + _KEYS_OF_AGENTS + ")"
-        )
-        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
-        # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
-        # minutes at the edges from their buckets (plus the runs over all of them), the
-        # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
-        # summed per key id, named and grouped by usage_from; otherwise the team rollups
-        # answer, a row per app and category.
-        plan = usage_plan(start_ms, end_ms)
-        rolled = plan.rolled()
-        if rolled is None and not plan.raw:
-            return []
-        per_agent = "agent" in group_by or agent_ids is not None
-        where: LiteralString = "WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s"
-        # Each part: (agent_id, app, category, active_ms, idle_ms).
-        parts: list[LiteralString] = []
+    def _raw_usage(
+        self, plan: UsagePlan, only: str, only_param: list[object]
+    ) -> tuple[list[str], list[object]]:
+        # Every writer folds its spans into the rollups as it writes them: the raw edges
+        # are all there is to add.
+        parts: list[str] = []
         params: list[object] = []
-        # By key id: (key_id, active_ms, idle_ms).
-        keyed: list[LiteralString] = []
-        keyed_params: list[object] = []
-        for size, ranges in plan.by_size():
-            for lo, hi in ranges:
-                if per_agent:
-                    keyed.append(
-                        "SELECT key_id, active_ms, idle_ms FROM rollups " + where + only_keys
-                    )
-                    keyed_params += [size, lo, hi, *only_param]
-                else:
-                    parts.append(
-                        "SELECT '' AS agent_id, app, category, active_ms, idle_ms "
-                        "FROM team_rollups " + where
-                    )
-                    params += [size, lo, hi]
-        if rolled is not None:
-            # Whole hours kept as runs (store/base.py), by arithmetic over the range the
-            # rollup parts tile.
-            lo, hi = rolled
-            counts: LiteralString = (
-                "active_n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS active_ms, "
-                "idle_n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS idle_ms"
-            )
-            if per_agent:
-                keyed.append(
-                    "SELECT key_id, " + counts + " FROM rollup_runs WHERE " + _OVERLAP + only_keys
-                )
-                keyed_params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
-            else:
-                parts.append(
-                    "SELECT '' AS agent_id, k.app, k.category, " + counts + " FROM rollup_runs "
-                    "JOIN rollup_keys k ON k.id = key_id WHERE " + _OVERLAP
-                )
-                params += [hi, lo, hi, lo, hi, lo, lo]
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, category, "
-                "CASE WHEN idle THEN 0 ELSE LEAST(end_ms, %s) - GREATEST(start_ms, %s) END "
+                "CASE WHEN idle THEN 0 ELSE LEAST(end_ms, ?) - GREATEST(start_ms, ?) END "
                 "AS active_ms, "
-                "CASE WHEN idle THEN LEAST(end_ms, %s) - GREATEST(start_ms, %s) ELSE 0 END "
-                "AS idle_ms FROM spans WHERE " + _OVERLAP + only
+                "CASE WHEN idle THEN LEAST(end_ms, ?) - GREATEST(start_ms, ?) ELSE 0 END "
+                f"AS idle_ms FROM spans WHERE {OVERLAP}{only}"
             )
             params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
-        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
-        sums: LiteralString = "SUM(active_ms)::bigint, SUM(idle_ms)::bigint"
-        selects: list[LiteralString] = []
-        if keyed:
-            selects.append(
-                "SELECT key_id, NULL::text, NULL::text, NULL::text, "
-                + sums
-                + " FROM ("
-                + " UNION ALL ".join(keyed)
-                + ") k GROUP BY key_id"
-            )
-        if parts:
-            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
-            # rows (a span per agent) are a row per app.
-            columns = [c if k in group_by else "NULL::text" for k, c in _COLUMNS.items()]
-            grouped = [c for k, c in _COLUMNS.items() if k in group_by]
-            selects.append(
-                "SELECT NULL::bigint, "
-                + ", ".join(columns)
-                + ", COALESCE(SUM(active_ms), 0)::bigint, COALESCE(SUM(idle_ms), 0)::bigint "
-                + "FROM ("
-                + " UNION ALL ".join(parts)
-                + ") n"
-                + (" GROUP BY " + ", ".join(grouped) if grouped else "")
-            )
-        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
-        missing = self.names.missing(rows)
-        # The names read now are handed on too: another read may forget what is kept.
-        fresh = (
-            self.names.learn(await self._read(_KEY_NAMES, (missing,), fresh=False))
-            if missing
-            else None
-        )
-        return usage_from(rows, self.names, group_by, fresh)
+        return parts, params
 
     # -- categories --------------------------------------------------------------------
 

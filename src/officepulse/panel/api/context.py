@@ -10,13 +10,13 @@ from officepulse.panel.api.params import UnknownAgent, parse_required
 from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.hub import Hub
 from officepulse.panel.viewers import Viewers
-from officepulse.panel.visible_reads import VisibleReads
-from officepulse.store.base import AgentStatus, GroupKey, Store
+from officepulse.panel.visible_reads import StoreReads, VisibleReads
+from officepulse.store.base import AgentStatus, GroupKey
 
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
-    store: Store
+    store: StoreReads
     viewers: Viewers
     hub: Hub  # the agents as the dashboards see them now
     rules: CategoryRules

@@ -38,7 +38,8 @@ from officepulse.panel.pages.chrome import chrome
 from officepulse.panel.reads import Reads
 from officepulse.panel.views import Views
 from officepulse.security.access import VIEWER
-from officepulse.store.base import AgentStatus, Store
+from officepulse.store.agents import AgentReads
+from officepulse.store.base import AgentStatus
 
 # Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
 TOP = 5
@@ -158,7 +159,7 @@ def with_query(path: str, params: Mapping[str, str]) -> str:
 class ReportPages:
     def __init__(
         self,
-        store: Store,
+        store: AgentReads,
         views: Views,
         clock: Callable[[], float],
         reads: Callable[[web.Request], Awaitable[Reads]],
