@@ -1017,10 +1017,6 @@ class PostgresStore(PostgresAccounts, SQLAgents, SQLReads):
 
     # -- categories --------------------------------------------------------------------
 
-    async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories", fresh=False)
-        return rules_from_json(rows[0][0])
-
     async def set_categories(self, rules: Sequence[Rule]) -> int:
         ruleset = compile_rules(rules)  # a bad rule changes nothing
         await self.flush()

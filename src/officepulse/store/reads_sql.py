@@ -1,13 +1,15 @@
-"""Spans, zones and usage read from either SQL store, written once (the protocol:
-store/spans.py ``UsageReads``): each store gives its ``Dialect`` (store/sql.py), its
-``_read`` and the raw-span part of a usage query, which is where the two truly differ
-(on SQLite other writers' spans may be waiting to be folded into the rollups)."""
+"""Spans, zones, usage and the category rules read from either SQL store, written once
+(the protocols: store/spans.py ``UsageReads``, ``CategoryStore``): each store gives its
+``Dialect`` (store/sql.py), its ``_read`` and the raw-span part of a usage query, which is
+where the two truly differ (on SQLite other writers' spans may be waiting to be folded
+into the rollups)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from officepulse.core.categories import Rule, rules_from_json
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun, by_agent
 from officepulse.store.base import (
@@ -30,7 +32,7 @@ COLUMNS: dict[GroupKey, str] = {"agent": "agent_id", "app": "app", "category": "
 
 
 class SQLReads:
-    """``spans``, ``zones`` and ``usage`` of a SQL store."""
+    """``categories``, ``spans``, ``zones`` and ``usage`` of a SQL store."""
 
     dialect: ClassVar[Dialect]
     # What the key ids that usage() reads name (store/base.py), for every reader.
@@ -49,6 +51,10 @@ class SQLReads:
         active_ms, idle_ms), and their parameters: the plan's raw edges, filtered by
         ``only`` (its parameter ``only_param``)."""
         raise NotImplementedError
+
+    async def categories(self) -> list[Rule]:
+        rows = await self._read("SELECT rules FROM categories", fresh=False)
+        return rules_from_json(str(rows[0][0]))
 
     async def spans(
         self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000

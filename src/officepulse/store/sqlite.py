@@ -761,10 +761,6 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads):
 
     # -- categories --------------------------------------------------------------------
 
-    async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories", fresh=False)
-        return rules_from_json(str(rows[0][0]))
-
     async def set_categories(self, rules: Sequence[Rule]) -> int:
         ruleset = compile_rules(rules)  # a bad rule changes nothing
         return await asyncio.to_thread(self._recategorize, ruleset)
