@@ -20,7 +20,8 @@ from collections.abc import Callable
 from officepulse.gateway.admission import agent_blocked, agent_removed, credential_revoked
 from officepulse.gateway.agents import Agents
 from officepulse.gateway.gateway import Gateway
-from officepulse.store.base import AgentEvent, Store
+from officepulse.store.agents import AgentRecords
+from officepulse.store.base import AgentEvent
 from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 class AgentControl:
     def __init__(
         self,
-        store: Store,
+        store: AgentRecords,
         gateway: Gateway,
         agents: Agents,
         *,
