@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from officepulse.core.plausible import instant_refusal, span_refusal
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
@@ -21,7 +21,9 @@ from officepulse.gateway.agents import Agents, AgentState
 from officepulse.gateway.facts import facts_of, heard, run_of
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import Facts, Heartbeat, Hello, Presence, Spans
-from officepulse.store.base import AgentInfo, Store
+from officepulse.store.agent_facts import AgentFacts
+from officepulse.store.base import AgentInfo
+from officepulse.store.spans import SpanWrites
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +43,14 @@ def _unobserved(seconds: float) -> None:
     return None
 
 
+class IngestStore(SpanWrites, AgentFacts, Protocol):
+    """What ingest writes: spans, and what agents say of their computers."""
+
+
 class Ingest:
     def __init__(
         self,
-        store: Store,
+        store: IngestStore,
         agents: Agents,
         *,
         pulsetime: float,

@@ -11,11 +11,10 @@ from aiohttp import web
 
 from officepulse.bus.presence import AgentView
 from officepulse.panel.live import NOTHING_LIVE, Live
-from officepulse.panel.visible_reads import Level, VisibleReads
+from officepulse.panel.visible_reads import Level, StoreReads, VisibleReads
 from officepulse.security.access import VIEWER, AccessControl, Viewer
 from officepulse.security.visibility import EMPTY, Directory, present_view
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import Store
 
 
 def _nothing_live() -> Live:
@@ -24,7 +23,7 @@ def _nothing_live() -> Live:
 
 class Viewers:
     def __init__(
-        self, store: Store, access: AccessControl, live: Callable[[], Live] = _nothing_live
+        self, store: StoreReads, access: AccessControl, live: Callable[[], Live] = _nothing_live
     ) -> None:
         """``live``: the agents whose activity is in progress, and now (the hub's views:
         the reports count that activity up to now, panel/live.py)."""

@@ -9,6 +9,7 @@ spans. ``live_only`` is that part alone, which the answers mark as in progress."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from officepulse.core.categories import RuleSet
 from officepulse.core.spans import Span
@@ -16,15 +17,21 @@ from officepulse.core.zones import ZoneRun
 from officepulse.panel.live import NOTHING_LIVE, Live, grouped, in_progress, overlapping, usage_rows
 from officepulse.security.visibility import present_span, present_usage
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import AgentStatus, GroupKey, Store, UsageRow
+from officepulse.store.agents import AgentReads
+from officepulse.store.base import AgentStatus, GroupKey, UsageRow
+from officepulse.store.spans import UsageReads
 
 Level = Callable[[str | None], Visibility]
+
+
+class StoreReads(UsageReads, AgentReads, Protocol):
+    """What the panel reads of a store: agents, spans, usage and zones."""
 
 
 class VisibleReads:
     def __init__(
         self,
-        store: Store,
+        store: StoreReads,
         level: Level,
         rules: RuleSet,
         *,

@@ -28,7 +28,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -37,8 +37,8 @@ from aiohttp.abc import AbstractMatchInfo
 
 from officepulse.core.categories import RuleSet, compile_rules
 from officepulse.security.visibility import Directory
-from officepulse.store.accounts import AuditEntry, Person
-from officepulse.store.base import Store
+from officepulse.store.accounts import Accounts, AuditEntry, Person
+from officepulse.store.spans import CategoryStore
 
 log = logging.getLogger(__name__)
 
@@ -269,11 +269,16 @@ def _agent_param(request: web.Request, detail: Detail) -> str | None:
     return source.get(detail.param) or None
 
 
+class AccessStore(Accounts, CategoryStore, Protocol):
+    """What access control reads and writes: people, sessions, owners, the audit log, and
+    the category rules (what a category-level viewer sees)."""
+
+
 class AccessControl:
     """The middleware, and what handlers ask of it (the viewer, the directory, audit)."""
 
     def __init__(
-        self, store: Store, clock: Callable[[], float], *, metrics_token: str | None = None
+        self, store: AccessStore, clock: Callable[[], float], *, metrics_token: str | None = None
     ) -> None:
         self.store = store
         self.clock = clock

@@ -11,7 +11,7 @@ sleeps and jumps on every connection) is stored once:
 - ``sleep``: the computer slept from start to end;
 - ``clock``: the clock was set at start (= end) by ``value`` ms.
 
-Migration 12 of each store makes the table (``SQLITE_TABLE``, ``POSTGRES_TABLE``).
+Step 12 of the migration list (store/migrations.py) makes the table.
 """
 
 from __future__ import annotations
@@ -24,22 +24,6 @@ import msgspec
 
 FactKind = Literal["run", "sleep", "clock"]
 
-SQLITE_TABLE = (
-    "CREATE TABLE agent_facts (agent_id TEXT NOT NULL, kind TEXT NOT NULL, "
-    "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, value INTEGER, "
-    "detail TEXT NOT NULL, PRIMARY KEY (agent_id, kind, start_ms)) WITHOUT ROWID"
-)
-POSTGRES_TABLE = """
-    CREATE TABLE agent_facts (
-        agent_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        start_ms BIGINT NOT NULL,
-        end_ms BIGINT NOT NULL,
-        value BIGINT,
-        detail TEXT NOT NULL,
-        PRIMARY KEY (agent_id, kind, start_ms)
-    );
-"""
 # A run told again (a reconnection) keeps what its first hello said; its end and
 # sleep count move on (never back: messages of one run may be taken out of order).
 _UPSERT = (

@@ -12,13 +12,13 @@ from officepulse.panel.fleet import Fleet
 from officepulse.panel.gaps import Gaps
 from officepulse.panel.hub import Hub
 from officepulse.panel.viewers import Viewers
-from officepulse.panel.visible_reads import VisibleReads
-from officepulse.store.base import AgentStatus, GroupKey, Store
+from officepulse.panel.visible_reads import StoreReads, VisibleReads
+from officepulse.store.base import AgentStatus, GroupKey
 
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
-    store: Store
+    store: StoreReads
     viewers: Viewers
     hub: Hub  # the agents as the dashboards see them now
     rules: CategoryRules

@@ -39,7 +39,8 @@ from officepulse.panel.pages.chrome import chrome
 from officepulse.panel.reads import LiveReads, Reads
 from officepulse.panel.views import Views
 from officepulse.security.access import VIEWER
-from officepulse.store.base import AgentStatus, Store
+from officepulse.store.agents import AgentReads
+from officepulse.store.base import AgentStatus
 
 # Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
 TOP = 5
@@ -159,7 +160,7 @@ def with_query(path: str, params: Mapping[str, str]) -> str:
 class ReportPages:
     def __init__(
         self,
-        store: Store,
+        store: AgentReads,
         views: Views,
         clock: Callable[[], float],
         reads: Callable[[web.Request], Awaitable[LiveReads]],
