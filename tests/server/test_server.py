@@ -281,6 +281,7 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
         "/api/v1/spans",
         "/api/v1/timeline",
         "/api/v1/gaps",
+        "/api/v1/gateways",
         "/api/v1/titles",
         "/api/v1/categories",
         "/api/v1/categories/reset",
