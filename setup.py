@@ -1,5 +1,5 @@
-"""The build step pyproject.toml cannot say: the dashboard's pinned npm packages (htmx and
-its websocket extension, see package.json and package-lock.json) go into the built
+"""The build step pyproject.toml cannot say: the dashboard's pinned npm packages (htmx,
+its websocket extension and the Pico CSS base, see package.json and package-lock.json) go into the built
 package, so that `pip install officepulse-*.whl` serves a live dashboard on a machine
 without npm. They are copied from node_modules at build time (`npm ci` first when
 node_modules is missing or holds other versions than package-lock.json pins) and never
@@ -23,12 +23,13 @@ ROOT = Path(__file__).resolve().parent
 ASSETS = runpy.run_path(str(ROOT / "src" / "officepulse" / "panel" / "assets.py"))
 VENDOR_FILES: dict[str, Path] = ASSETS["VENDOR_FILES"]
 PACKAGED: Path = ASSETS["PACKAGED"]
+npm_package = ASSETS["npm_package"]
 
 
 def _pinned() -> dict[str, str]:
     """Each npm package the dashboard uses, with the version package-lock.json pins."""
     lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))["packages"]
-    packages = {rel.parts[0] for rel in VENDOR_FILES.values()}
+    packages = {npm_package(rel) for rel in VENDOR_FILES.values()}
     return {name: lock[f"node_modules/{name}"]["version"] for name in sorted(packages)}
 
 
@@ -71,9 +72,10 @@ class BuildWithVendorFiles(build_py):
         for name, rel in VENDOR_FILES.items():
             shutil.copyfile(modules / rel, target / name)
         for package in _pinned():  # their licences travel with them
-            licence = modules / package / "LICENSE"
-            if licence.is_file():
-                shutil.copyfile(licence, target / f"{package}.LICENSE")
+            for licence in (modules / package / "LICENSE", modules / package / "LICENSE.md"):
+                if licence.is_file():
+                    name = package.lstrip("@").replace("/", "-")
+                    shutil.copyfile(licence, target / f"{name}.LICENSE")
 
 
 setup(cmdclass={"build_py": BuildWithVendorFiles})

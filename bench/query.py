@@ -52,7 +52,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,14 +167,19 @@ class Target:
     database: str
     cluster: PostgresCluster | None = None
 
+    def postmaster(self) -> psutil.Process | None:
+        """The PostgreSQL cluster's first process (None: SQLite)."""
+        if self.cluster is None:
+            return None
+        return psutil.Process(int((self.cluster.data / "postmaster.pid").read_text().split()[0]))
+
     def db_cpu_seconds(self) -> float | None:
         """User + system CPU of the PostgreSQL cluster's processes so far (None: SQLite,
         which runs in its caller). Backends that exit between two readings take their CPU
         with them; the store's and the server's pooled connections stay open while timed."""
-        if self.cluster is None:
+        postmaster = self.postmaster()
+        if postmaster is None:
             return None
-        pid = int((self.cluster.data / "postmaster.pid").read_text().split()[0])
-        postmaster = psutil.Process(pid)
         total = 0.0
         for proc in [postmaster, *postmaster.children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -451,6 +456,32 @@ def forget_admin(target: Target) -> None:
     target.run("DELETE FROM audit")
 
 
+def set_policy(processes: Sequence[psutil.Process], policy: int, priority: int) -> None:
+    """Every thread of ``processes`` and of their children to ``policy`` (root)."""
+    for root in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                    for thread in proc.threads():
+                        os.sched_setscheduler(thread.id, policy, os.sched_param(priority))
+
+
+@contextlib.contextmanager
+def real_time(on: bool, processes: Sequence[psutil.Process]) -> Iterator[None]:
+    """With ``on``, this process, ``processes`` and their children (PostgreSQL's backends,
+    new ones too: they inherit it) at SCHED_FIFO ``ingest.FIFO_PRIORITY`` for the block, as
+    ``bench/ingest.py --fifo``: woken as their data arrives, as on free cores. Then back."""
+    if not on:
+        yield
+        return
+    everyone = [psutil.Process(), *processes]
+    set_policy(everyone, os.SCHED_FIFO, ingest.FIFO_PRIORITY)
+    try:
+        yield
+    finally:
+        set_policy(everyone, os.SCHED_OTHER, 0)
+
+
 def time_http(
     target: Target,
     fill: Fill,
@@ -458,6 +489,7 @@ def time_http(
     window: tuple[int, int],
     warm: int,
     tmp: Path,
+    fifo: bool = False,
 ) -> list[QueryRow]:
     """GET /api/v1/usage of a real server on the filled store (pinned to CPU 0), open (no
     accounts: everything as stored) and signed in as an admin (each agent at its owner's
@@ -487,25 +519,30 @@ def time_http(
             with ingest.ServerProcess(argv, cwd=tmp, env=ingest.scratch_env(tmp)) as server:
                 ingest.wait_until(lambda p=port: ingest.tcp_open(p), server, "officepulse server")
                 cookie = sign_in(base_url) if mode == "admin" else None
-                for label, group_by in HTTP_CASES:
-                    query = urllib.parse.urlencode(
-                        {"start": iso(lo), "end": iso(hi), "group_by": ",".join(group_by)}
-                    )
-                    url = f"{base_url}/api/v1/usage?{query}"
-                    cold, body = http_get(url, cookie)
-                    exact = compare_http(body["rows"], totals["whole"], group_by)
-                    times: list[float] = []
-                    cpu0, db0 = server.cpu_seconds(), target.db_cpu_seconds()
-                    for _ in range(warm):
-                        ms, again = http_get(url, cookie)
-                        times.append(ms)
-                        if again != body:
-                            exact = "WRONG (answers differ between calls)"
-                    cpu = (server.cpu_seconds() - cpu0) * 1000 / warm
-                    db = per_call(db0, target.db_cpu_seconds(), warm)
-                    system = f"officepulse HTTP ({target.label}), {mode}"
-                    count = len(body["rows"])
-                    out.append(timed_row(system, label, scale, count, cold, times, cpu, exact, db))
+                postmaster = target.postmaster()
+                cluster = [] if postmaster is None else [postmaster]
+                with real_time(fifo, [server.process, *cluster]):
+                    for label, group_by in HTTP_CASES:
+                        query = urllib.parse.urlencode(
+                            {"start": iso(lo), "end": iso(hi), "group_by": ",".join(group_by)}
+                        )
+                        url = f"{base_url}/api/v1/usage?{query}"
+                        cold, body = http_get(url, cookie)
+                        exact = compare_http(body["rows"], totals["whole"], group_by)
+                        times: list[float] = []
+                        cpu0, db0 = server.cpu_seconds(), target.db_cpu_seconds()
+                        for _ in range(warm):
+                            ms, again = http_get(url, cookie)
+                            times.append(ms)
+                            if again != body:
+                                exact = "WRONG (answers differ between calls)"
+                        cpu = (server.cpu_seconds() - cpu0) * 1000 / warm
+                        db = per_call(db0, target.db_cpu_seconds(), warm)
+                        system = f"officepulse HTTP ({target.label}), {mode}"
+                        count = len(body["rows"])
+                        out.append(
+                            timed_row(system, label, scale, count, cold, times, cpu, exact, db)
+                        )
         finally:
             if mode == "admin":
                 forget_admin(target)
@@ -921,6 +958,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip-store", "--skip-sqlite", action="store_true", help="no usage() of the stores"
     )
+    p.add_argument(
+        "--fifo",
+        action="store_true",
+        help="time the HTTP calls with this script, the server and PostgreSQL at SCHED_FIFO "
+        f"priority {ingest.FIFO_PRIORITY} (root), as bench/ingest.py --fifo: on a shared "
+        "machine other programs then cannot delay them",
+    )
     p.add_argument("--json", action="store_true", help="also write bench/results/")
     p.add_argument(
         "--keep",
@@ -1026,7 +1070,7 @@ async def main_async(
             rows += await time_store(t, fill, totals, windows, args.warm)
         if not args.skip_http:
             print(f"asking a real server on {t.label} over HTTP ...", flush=True)
-            rows += time_http(t, fill, totals, windows["whole"], args.warm, tmp)
+            rows += time_http(t, fill, totals, windows["whole"], args.warm, tmp, args.fifo)
         if not args.skip_recategorize:
             print(f"re-categorising the whole history ({t.label}) ...", flush=True)
             recats.append(await time_recategorize(t, fill, totals, lo, hi))

@@ -17,6 +17,7 @@ OfficepulseError                       .hint: what a person can do about it (or 
  ├── CliError                          said to the person at the terminal, status 1 (cli/)
  ├── StoreError
  │    ├── StoreUnavailable               the store cannot be opened (also a RuntimeError)
+ │    │    └── SchemaTooNew                its schema is newer than this code (store/migrations.py)
  │    └── StoreRefused                   one write the store can never make (store/failures.py)
  ├── AccountError                      a change the accounts cannot make (store/accounts.py)
  ├── PasswordError                     a new password too short (security/passwords.py)

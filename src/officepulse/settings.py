@@ -92,6 +92,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     agent_latest_version: str | None = None
     agent_download_url: str | None = None
     agent_min_version: str | None = None
+    # Honest gaps (core/gaps.py): agent builds known besides the server's own (their hashes,
+    # officepulse/builds.py), and the shortest stretch of "agent not running" marked.
+    agent_builds: list[Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]] | None = None
+    gap_min_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Service operation (ops/): log lines for collectors; who else may read /metrics.
     log_format: Literal["text", "json"] = "text"
@@ -258,6 +262,11 @@ HELP: dict[str, str] = {
     "address), shown with the update notice and the refusal below agent_min_version",
     "agent_min_version": "the oldest agent version admitted: older agents are refused "
     "(close code 4426, update-required) and told to update",
+    "agent_builds": "comma-separated SHA-256 hashes of agent builds this server knows besides "
+    "its own (python -m officepulse.builds prints one); agents of other builds are flagged "
+    "as unknown builds on their person's page",
+    "gap_min_seconds": 'the shortest stretch of "agent not running while the computer was '
+    "on\" marked on a person's page",
     "agent_auth": "open (any agent may connect) or required (agents need a credential from "
     "an enrollment token); default: open only when listening on loopback",
     "enroll_token": "an enrollment token from the team lead, exchanged once for this agent's "

@@ -25,6 +25,7 @@ from tests.support.privacy_checks import (
     files_text,
     today,
     usage,
+    write_config,
 )
 from tests.support.processes import stop, wait_until
 from tests.support.servers import ServerProcess, start_agent
@@ -113,14 +114,6 @@ class WireRecorder:
             assert isinstance(message, str), "the agent was started with --encoding json"
             walk(json.loads(message))
         return found
-
-
-def write_config(tmp: Path, text: str) -> Path:
-    """The config file where the agent looks by default (XDG_CONFIG_HOME)."""
-    folder = tmp / "xdg" / "officepulse"
-    folder.mkdir(parents=True)
-    (folder / "agent.toml").write_text(text)
-    return tmp / "xdg"
 
 
 @pytest.fixture

@@ -99,10 +99,13 @@ def test_names_sent_once_are_stored_and_shown_beside_the_app(server: ServerProce
                 "icon": None,
             },
         ]
-        (row,) = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
-        assert (row["app"], row["app_name"]) == ("libreoffice-writer", "LibreOffice Writer")
-        (span_out,) = server.get(f"/api/v1/spans?{TODAY}")["spans"]
-        assert span_out["app_name"] == "LibreOffice Writer"
+        # XTerm, in front now, is counted too (in progress, live-totals), by its name.
+        rows = {r["app"]: r for r in server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]}
+        assert rows["libreoffice-writer"]["app_name"] == "LibreOffice Writer"
+        assert rows["XTerm"]["app_name"] == "XTerm terminal"
+        assert rows["XTerm"]["in_progress_seconds"] > 0
+        spans = {s["app"]: s for s in server.get(f"/api/v1/spans?{TODAY}")["spans"]}
+        assert spans["libreoffice-writer"]["app_name"] == "LibreOffice Writer"
         # The admin's name wins everywhere, and totals stay keyed by the raw app.
         status, body = put_json(server, "/api/v1/app-names", {"app": "XTerm", "name": "Terminal"})
         assert status == 200, body
@@ -116,8 +119,8 @@ def test_names_sent_once_are_stored_and_shown_beside_the_app(server: ServerProce
         (ann,) = server.get("/api/v1/agents")["agents"]
         assert (ann["current"]["app"], ann["current"]["app_name"]) == ("XTerm", "Terminal")
     with urllib.request.urlopen(f"{server.url}/api/v1/usage?{TODAY}&format=csv") as r:
-        (csv_row,) = list(csv.DictReader(io.StringIO(r.read().decode())))
-    assert (csv_row["app"], csv_row["app_name"]) == ("libreoffice-writer", "LibreOffice Writer")
+        csv_rows = {row["app"]: row for row in csv.DictReader(io.StringIO(r.read().decode()))}
+    assert csv_rows["libreoffice-writer"]["app_name"] == "LibreOffice Writer"
     # null: the reported name again.
     status, body = put_json(server, "/api/v1/app-names", {"app": "XTerm", "name": None})
     assert (status, body["name"]) == (200, "XTerm terminal")

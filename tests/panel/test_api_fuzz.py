@@ -61,8 +61,9 @@ def within_rules(label: str, query: dict[str, Any] | None) -> bool:
         with contextlib.suppress(KeyError, ValueError, TypeError):
             if not FIRST_DATE <= date.fromisoformat(str((query or {})[name])) <= LAST_DATE:
                 return False
-    # A timeline needs a zone unless it is the person's own day.
-    if label == "GET /api/v1/timeline" and tz is None and (query or {}).get("day") != "person":
+    # A timeline (and its gaps) needs a zone unless it is the person's own day.
+    days = ("GET /api/v1/timeline", "GET /api/v1/gaps")
+    if label in days and tz is None and (query or {}).get("day") != "person":
         return False
     try:
         first = date.fromisoformat(str((query or {})["from"]))

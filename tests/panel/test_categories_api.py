@@ -79,10 +79,10 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
     ) as response:
         csv_text = response.read().decode()
     assert csv_text.splitlines() == [
-        "app,app_name,category,seconds,idle_seconds",
-        "Code,Code,Work > Programming,300.0,30.0",
-        "firefox,firefox,Fun > Video,60.0,0.0",
-        "firefox,firefox,Work > Learning,30.0,0.0",
+        "app,app_name,category,seconds,idle_seconds,in_progress_seconds",
+        "Code,Code,Work > Programming,300.0,30.0,0.0",
+        "firefox,firefox,Fun > Video,60.0,0.0,0.0",
+        "firefox,firefox,Work > Learning,30.0,0.0,0.0",
     ]
     # Per day too (panel/day_usage.py), by the same categories.
     days = "/api/v1/usage/days?from=2026-11-26&to=2026-11-28&group_by=category"
@@ -94,10 +94,10 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
     }
     with urllib.request.urlopen(server.url + days + "&format=csv", timeout=10) as response:
         assert response.read().decode().splitlines() == [
-            "day,category,seconds,idle_seconds",
-            "2026-11-27,Fun > Video,60.0,0.0",
-            "2026-11-27,Work > Learning,30.0,0.0",
-            "2026-11-27,Work > Programming,300.0,30.0",
+            "day,category,seconds,idle_seconds,in_progress_seconds",
+            "2026-11-27,Fun > Video,60.0,0.0,0.0",
+            "2026-11-27,Work > Learning,30.0,0.0,0.0",
+            "2026-11-27,Work > Programming,300.0,30.0,0.0",
         ]
     status, reset = request(server, "POST", "/api/v1/categories/reset", b"")
     assert status == 200

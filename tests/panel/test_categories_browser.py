@@ -75,8 +75,11 @@ def test_editing_rules_in_the_page_re_categorises_history(
     # Delete the lecture rule and reset to the defaults.
     page.get_by_label("delete rule 1", exact=True).click()
     expect(page.locator("#rules-editor tbody tr")).to_have_count(n)
+    asked: list[str] = []  # resetting loses the rules written: the page asks first
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Reset to defaults").click()
     expect(page.locator("#rules-status")).to_have_text("Saved. 3 spans re-categorised.")
+    assert asked == ["Reset the rules to the defaults and re-categorise all history?"]
     expect(page.get_by_label("category of rule 1", exact=True)).to_have_value("Work > Programming")
     assert by_category(server) == DEFAULTS
     pages.assert_no_errors()

@@ -30,6 +30,7 @@ from playwright.sync_api import (
 from tests.support.browser import (
     OFFLINE,
     Pages,
+    assert_fits,
     assert_not_reloaded,
     needs_chromium,
     report,
@@ -306,16 +307,6 @@ def test_time_page_splits_days_in_the_viewers_time_zone(
 
 LONG_TITLE = "https://example.com/" + "a-very-long-path-segment-without-spaces/" * 6 + "?q=1"
 VIEWPORTS = {"phone": (390, 844), "laptop": (1366, 768)}
-
-
-def assert_fits(page: Page, what: str) -> None:
-    widths = page.evaluate(
-        "() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth,"
-        " widest: Math.max(...Array.from(document.querySelectorAll('main *'),"
-        " el => el.getBoundingClientRect().right))})"
-    )
-    assert widths["scroll"] <= widths["inner"], f"{what} scrolls sideways: {widths}"
-    assert widths["widest"] <= widths["inner"], f"{what}: something sticks out: {widths}"
 
 
 @pytest.fixture

@@ -212,6 +212,10 @@ def test_the_file_connects_and_its_spans_are_stored(
         seen = wait_until(online, what="the packaged agent online with a current window")
         assert seen["version"] == __version__
         assert seen["current"]["app"] == "PkgFirst"
+        # The build's hash recorded when the file was built (officepulse/builds.py) is the
+        # server's own, as they come from one source: no unknown build is flagged.
+        day = "/api/v1/gaps?agent=packaged&tz=UTC&date=" + _today_date()
+        assert [g for g in server.get(day)["gaps"] if g["kind"] == "unknown-build"] == []
         xserver.activate(second)  # ends the first window's span, which the agent then sends
         spans = wait_until(
             lambda: [
@@ -235,6 +239,12 @@ def test_the_file_connects_and_its_spans_are_stored(
     out = agent.output()
     assert "stopped (" in out
     assert "Traceback" not in out
+
+
+def _today_date() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date().isoformat()
 
 
 def _today() -> str:

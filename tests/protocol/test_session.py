@@ -96,7 +96,7 @@ def test_unsupported_version_names_the_versions() -> None:
     pump(agent, server)
     assert server.close is not None
     assert server.close.code is CloseCode.UNSUPPORTED_VERSION
-    assert server.close.reason == "protocol version 99 is not supported; this server speaks 1, 2"
+    assert server.close.reason == "protocol version 99 is not supported; this server speaks 1, 2, 3"
     events = pump(server, agent)
     assert isinstance(events[0], ErrorReceived)
     assert agent.state is State.CLOSED

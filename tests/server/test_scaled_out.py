@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.processes import OFFICEPULSE, WAIT, Process, clean_env, stop, wait_until
-from tests.support.servers import ServerProcess, start_agent
+from tests.support.processes import WAIT, Process, stop, wait_until
+from tests.support.servers import ServerProcess, start_agent, start_scaled
 
 pytest_plugins = ["tests.support.postgres", "tests.support.nats_server"]
 
@@ -30,34 +30,6 @@ _now = datetime.now(UTC)
 TODAY = urlencode(
     {"start": (_now - timedelta(days=1)).isoformat(), "end": (_now + timedelta(days=1)).isoformat()}
 )
-
-
-def start(kind: str, database: str, nats_url: str, tmp: Path, *args: str) -> ServerProcess:
-    """``officepulse gateway`` or ``officepulse panel`` on a free port."""
-    proc = Process(
-        [
-            OFFICEPULSE,
-            "--env-file",
-            "/dev/null",
-            kind,
-            "--port",
-            "0",
-            "--database",
-            database,
-            "--nats-url",
-            nats_url,
-            *args,
-        ],
-        name=f"the {kind}",
-        env=clean_env(),
-    )
-    try:
-        line = proc.wait_for_log(f"officepulse {kind} listening on ")
-    except AssertionError:
-        stop(proc)
-        raise
-    url = line.split(" on ", 1)[1].strip().replace("localhost", "127.0.0.1")
-    return ServerProcess(proc, url, tmp)  # its database is PostgreSQL: the path is unused
 
 
 @dataclass
@@ -77,9 +49,9 @@ def office(
 ) -> Iterator[Office]:
     # The gateway first: it makes the schema (a panel starting beside it would wait on the
     # migration's lock, which is fine, but slower).
-    idle = start("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g1")
-    gateway = start("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g2")
-    panel = start("panel", postgres_url, nats_server.url, tmp_path)
+    idle = start_scaled("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g1")
+    gateway = start_scaled("gateway", postgres_url, nats_server.url, tmp_path, "--gateway-id", "g2")
+    panel = start_scaled("panel", postgres_url, nats_server.url, tmp_path)
     editor = xserver.xterm("ScaleEditor", "main.py - scaled")
     browser = xserver.xterm("ScaleBrowser", "cat video")
     xserver.activate(editor)

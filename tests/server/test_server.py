@@ -141,7 +141,7 @@ BAD_INPUT = [
     (b"\xc1", 4000, "malformed MessagePack"),
     ('{"type": "teleport"}', 4001, "unknown message type"),
     ('{"type": "hello", "v": 1}', 4002, "missing required field"),
-    (hello(v=3), 4003, "protocol version 3 is not supported; this server speaks 1, 2"),
+    (hello(v=4), 4003, "protocol version 4 is not supported; this server speaks 1, 2, 3"),
     ('{"type": "ping", "id": 1}', 4004, "first message must be 'hello'"),
     (hello(tz="Mars/Olympus_Mons"), 4002, "unknown time zone 'Mars/Olympus_Mons'"),
     ("x" * 70_000, 1009, "message too big: the limit is 65536 bytes"),
@@ -280,13 +280,18 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
         "/api/v1/usage/days",
         "/api/v1/spans",
         "/api/v1/timeline",
+        "/api/v1/gaps",
+        "/api/v1/gateways",
         "/api/v1/titles",
         "/api/v1/categories",
         "/api/v1/categories/reset",
+        "/api/v1/app-names",
     }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
     assert {"CategoriesIn", "CategoriesOut", "CategoriesSaved", "Rule"} <= set(schemas)
+    assert {"GapsOut", "GapOut"} <= set(schemas)
+    assert {"AppNamesOut", "AppNameIn", "AppNameOut"} <= set(schemas)
     assert set(doc["paths"]["/api/v1/categories"]) == {"get", "put"}
     assert "category" in schemas["UsageRowOut"]["properties"]
     assert "seconds" in schemas["UsageRowOut"]["properties"]

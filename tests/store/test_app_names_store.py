@@ -1,11 +1,12 @@
-"""App names in the store (store/base.py AppNameRow), on SQLite and on a real PostgreSQL:
+"""App names in the store (store/app_names.py AppNameRow), on SQLite and on a real PostgreSQL:
 what agents report, what an admin sets, and which one is shown."""
 
 from __future__ import annotations
 
 import pytest
 
-from officepulse.store.base import AppNameRow, Store
+from officepulse.store.app_names import AppNameRow
+from officepulse.store.base import Store
 from tests.support.app_names import png
 from tests.support.stores import store as store
 

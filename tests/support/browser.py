@@ -114,5 +114,16 @@ def assert_not_reloaded(page: Page) -> None:
     assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
 
 
+def assert_fits(page: Page, what: str) -> None:
+    """Nothing on the page is wider than the window: no sideways scrolling."""
+    widths = page.evaluate(
+        "() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth,"
+        " widest: Math.max(...Array.from(document.querySelectorAll('main *'),"
+        " el => el.getBoundingClientRect().right))})"
+    )
+    assert widths["scroll"] <= widths["inner"], f"{what} scrolls sideways: {widths}"
+    assert widths["widest"] <= widths["inner"], f"{what}: something sticks out: {widths}"
+
+
 def report(what: str, ms: float) -> None:
     print(f"\n  live update latency, {what}: {ms:.0f} ms", end="")

@@ -8,7 +8,7 @@ import asyncio
 import re
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,6 +88,13 @@ def add_people(database: Path, *, assign: bool = True) -> None:
 
 @pytest.fixture
 def office(tmp_path: Path) -> Iterator[Office]:
+    with running_office(tmp_path) as opened:
+        yield opened
+
+
+@contextmanager
+def running_office(tmp_path: Path) -> Iterator[Office]:
+    """The office of ``office``, for a fixture of another scope."""
     server = start_server(tmp_path)
     with ExitStack() as stack:
         ann = stack.enter_context(fake_agent(server, "a-ann", "Ann"))

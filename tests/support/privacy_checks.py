@@ -66,3 +66,11 @@ def assert_nowhere(forbidden: list[str], **places: str) -> None:
         lowered = text.lower()
         for word in forbidden:
             assert word.lower() not in lowered, f"{word!r} reached {where}"
+
+
+def write_config(tmp: Path, text: str) -> Path:
+    """The config file where the agent looks by default (XDG_CONFIG_HOME)."""
+    folder = tmp / "xdg" / "officepulse"
+    folder.mkdir(parents=True)
+    (folder / "agent.toml").write_text(text)
+    return tmp / "xdg"

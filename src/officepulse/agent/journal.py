@@ -15,7 +15,8 @@ each hour becomes one span per app, back to back.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +81,17 @@ class Stats:
 
 
 class Journal:
-    def __init__(self, path: str | Path, *, budget_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        budget_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = Path(path)
         self.budget_bytes = budget_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a committed span survives the agent being killed; only a power
@@ -96,6 +104,10 @@ class Journal:
             self._db.execute(MIGRATIONS[step])
             self._db.execute(f"PRAGMA user_version={step}")
             self._db.execute("COMMIT")
+        if fresh:
+            # The hello tells the server when this journal was begun: one begun anew (a
+            # deleted state folder) lost whatever the one before had not sent.
+            self._set_meta("begun_ms", str(int(clock() * 1000)).encode())
 
     def close(self) -> None:
         self._db.close()
@@ -112,6 +124,12 @@ class Journal:
     def _int(self, key: str) -> int:
         raw = self._meta(key)
         return int(raw) if raw is not None else 0
+
+    @property
+    def begun_ms(self) -> int | None:
+        """When this journal file was made; None for one made before journals kept it."""
+        raw = self._meta("begun_ms")
+        return int(raw) if raw is not None else None
 
     @property
     def acked_seq(self) -> int:

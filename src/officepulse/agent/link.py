@@ -56,6 +56,7 @@ from officepulse.protocol.messages import (
     Activity,
     AppName,
     AppNames,
+    Facts,
     Hello,
     Presence,
     SpanOut,
@@ -237,6 +238,10 @@ class Link:
         self.attempt_at = clock()
         self._presence: Presence | None = None
         self._presence_dirty = False
+        # What the agent saw of its computer (machine.py), told on every connection to a
+        # server that takes it (v3): each sleep and jump is stored once however often sent.
+        self._facts: Facts | None = None
+        self._facts_dirty = False
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         # Spans a previous run journalled but never sent are due like new ones: else
@@ -254,6 +259,12 @@ class Link:
         """What is in front now: sent at once when connected, else on reconnect."""
         self._presence = Presence(since=from_ms(since_ms), activity=activity)
         self._presence_dirty = True
+        self._wake.set()
+
+    def tell(self, facts: Facts) -> None:
+        """Sleeps and clock jumps seen: sent at once when connected, else on reconnect."""
+        self._facts = facts
+        self._facts_dirty = True
         self._wake.set()
 
     def notify(self) -> None:
@@ -421,6 +432,7 @@ class Link:
             self.connected.set()
             self.journal.set_link_state("connected", int(self.clock() * 1000), self.url)
             self._presence_dirty = self._presence is not None
+            self._facts_dirty = self._facts is not None and self.welcome.v >= 3
             waiting = self.journal.stats().waiting
             log.info("connected to %s; %d spans to send", self.url, waiting)
             sender = asyncio.create_task(self._sender(ws, conv))
@@ -496,6 +508,11 @@ class Link:
                     await self._name_apps(ws, conv, [self._presence.activity])
                 conv.send(self._presence)
                 await self._send_all(ws, conv.data_to_send())
+            if self._facts_dirty and self._facts is not None:
+                self._facts_dirty = False
+                if self.welcome is not None and self.welcome.v >= 3:  # older servers: never
+                    conv.send(self._facts)
+                    await self._send_all(ws, conv.data_to_send())
             if self._stall.stalled(self.clock()):
                 raise Stalled(f"no acknowledgement for {self.ack_timeout:g} s")
             acked = self.journal.acked_seq

@@ -9,6 +9,7 @@ import platform
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDri
 from officepulse.agent.identity import agent_id
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
+from officepulse.agent.machine import boot_time, instant, read_clocks, watch_machine
 from officepulse.agent.pause import Pause
 from officepulse.agent.privacy import PrivacyRules
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
@@ -34,6 +36,7 @@ from officepulse.agent.tab_channel import TabListener
 from officepulse.agent.timeline import Timeline, TimelineError
 from officepulse.agent.transport import client_ssl, with_agent_url
 from officepulse.agent.zonewatch import ZoneWatch
+from officepulse.builds import build_hash
 from officepulse.protocol.messages import PROTOCOL_VERSION, AppName, Hello
 from officepulse.settings import AgentSettings, SettingsError, flag_and_env, unreadable
 
@@ -53,6 +56,7 @@ def local_zone(*, reload: bool = False) -> str:
 
 
 def make_hello(settings: AgentSettings) -> Hello:
+    boot = boot_time()
     return Hello(
         v=PROTOCOL_VERSION,
         agent_id=settings.agent_id or agent_id(settings.state_dir),
@@ -61,6 +65,24 @@ def make_hello(settings: AgentSettings) -> Hello:
         platform=f"{platform.system()} {platform.release()}".strip() or "unknown",
         agent_version=__version__,
         tz=local_zone(),
+        # For the server's honest gaps (docs/protocol.md): when this process and the
+        # computer started, how long it slept since, and which build this is.
+        # Started: now, as the agent begins to record (the process's creation time is
+        # known only to the second, as Linux counts it from a boot time in seconds).
+        started=instant(time.time()),
+        boot=None if boot is None else instant(boot),
+        asleep=read_clocks().asleep,
+        build=build_hash(),
+    )
+
+
+def with_journal(hello: Hello, journal: Journal) -> Hello:
+    """The hello telling when the journal was begun (when it knows)."""
+    begun = journal.begun_ms
+    return (
+        hello
+        if begun is None
+        else msgspec.structs.replace(hello, journal_begun=instant(begun / 1000))
     )
 
 
@@ -229,6 +251,7 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
         log.info("privacy lists from %s", config.path)
     hello, keep_credential = with_credentials(settings, hello)
     journal = open_journal(settings)
+    hello = with_journal(hello, journal)
     # The names people know the apps by: what the source saw (Windows' FileDescription),
     # else the desktop's launchers (read on first use).
     namer = AppNamer(DesktopEntries.from_environ())
@@ -271,6 +294,7 @@ async def run_agent(settings: AgentSettings, controls: Controls | None = None) -
     tasks = [
         asyncio.create_task(link.run(), name="link"),
         asyncio.create_task(_compact_now_and_then(journal), name="compact"),
+        asyncio.create_task(watch_machine(link.tell), name="machine"),
     ]
     if controls is not None and main_task is not None:
         replay = isinstance(driver, ScriptedDriver)  # a timeline replay is not paused

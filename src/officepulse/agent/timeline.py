@@ -9,7 +9,11 @@
 ``end`` line says when the person stops (the agent goes offline), so the last
 activity has a known length. A line may name the IANA time zone the computer is
 in from then on (``"tz": "Asia/Tokyo"``: the person travelled); until a line
-does, the computer's own zone. Pure: parsing and planning take no clock.
+does, the computer's own zone. An idle line may say when the agent noticed it
+(``"noticed": 10``: seconds after ``offset``), as a desktop agent does once the idle
+threshold has passed: until then the app before it is still seen in front, then the
+idle stretch is dated back to ``offset`` and the open span is cut back to it. Pure:
+parsing and planning take no clock.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     idle: bool = False
     tz: str | None = None
     end: bool = False
+    noticed: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
 class TimelineError(OfficepulseError, ValueError):
@@ -63,6 +68,10 @@ class Timeline:
                 raise TimelineError(f"{name}, line {number}: nothing may follow the end line")
             if not entry.end and not entry.app:
                 raise TimelineError(f"{name}, line {number}: 'app' is required")
+            if entry.noticed and not (entry.idle and entries):
+                raise TimelineError(
+                    f"{name}, line {number}: only an idle line after another may say 'noticed'"
+                )
             if entry.tz is not None and not known_zone(entry.tz):
                 raise TimelineError(
                     f"{name}, line {number}: unknown time zone {entry.tz!r} "
@@ -97,11 +106,21 @@ class Timeline:
         for entry, following in zip(self.entries, self.entries[1:], strict=False):
             assert entry.app is not None
             activity = Activity(app=entry.app, title=entry.title, url=entry.url, idle=entry.idle)
-            ts = start + timedelta(seconds=entry.offset)
+            ts = start + timedelta(seconds=entry.offset + entry.noticed)
+            if entry.noticed:
+                # Noticed late, dated back to when the person went idle.
+                yield Heartbeat(ts=start + timedelta(seconds=entry.offset), activity=activity)
             until = start + timedelta(seconds=following.offset)
             while ts < until:
                 yield Heartbeat(ts=ts, activity=activity)
                 ts += step
+            if following.noticed:
+                # Still seen in front until the idle line is noticed.
+                seen = start + timedelta(seconds=following.offset + following.noticed)
+                while ts < seen:
+                    yield Heartbeat(ts=ts, activity=activity)
+                    ts += step
+                yield Heartbeat(ts=seen, activity=activity)
             last = activity
         if last is not None:
             yield Heartbeat(ts=start + timedelta(seconds=self.duration), activity=last)

@@ -44,3 +44,9 @@ class Bus(Protocol):
         ...
 
     def on_reconnected(self, callback: Reconnected) -> None: ...
+
+    @property
+    def connected(self) -> bool:
+        """Whether a message published now would go out (started, not closed, and for a
+        networked bus its connection up): what /readyz asks (ops/health.py)."""
+        ...

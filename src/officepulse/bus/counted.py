@@ -22,6 +22,10 @@ class CountedBus:
     def counts(self) -> BusCounts:
         return BusCounts(self.published, self.delivered, self.errors)
 
+    @property
+    def connected(self) -> bool:
+        return self.running and self.inner.connected
+
     def error(self) -> None:
         """One more error, seen by the bus itself (a lost connection)."""
         self.errors += 1

@@ -9,6 +9,7 @@ Subjects, all under ``officepulse.gateways.``: ``connections``, ``disconnect`` a
 seconds and when a panel calls the roll on ``roll-call`` as it starts) and ``gone`` (at a
 clean stop) are published, so a panel knows how many replies to wait for: it stops
 waiting once every gateway it knows has answered, or at the request's deadline.
+``info`` is a request too: each gateway's GatewayInfo now, for the fleet page.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ POLICY = "officepulse.gateways.policy"
 ANNOUNCE = "officepulse.gateways.announce"
 GONE = "officepulse.gateways.gone"
 ROLL_CALL = "officepulse.gateways.roll-call"
+# A request: each gateway's GatewayInfo as it is now (the fleet page and /api/v1/gateways).
+INFO = "officepulse.gateways.info"
 
 # A gateway says it is there this often; one not heard for FORGET_AFTER is not waited for.
 ANNOUNCE_EVERY = 5.0
@@ -40,10 +43,13 @@ FORGET_AFTER = 3 * ANNOUNCE_EVERY
 DISCONNECT_WITHIN = 1.0
 CONNECTIONS_WITHIN = 2.0
 POLICY_WITHIN = 2.0
+# The fleet page asks every few seconds; a gateway that does not answer within this is
+# shown as silent (its last announcement stands) until FORGET_AFTER drops it.
+INFO_WITHIN = 1.0
 
 
 class GatewayInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One gateway process as it announces itself (the fleet page's row, later)."""
+    """One gateway process as it announces itself (a row of the fleet page)."""
 
     id: str
     address: str
@@ -122,6 +128,12 @@ class Gateways:
                 del self._known[gid]
         return [info for info, _ in self._known.values()]
 
+    def heard(self) -> list[tuple[GatewayInfo, float]]:
+        """``known()``, each with how many seconds ago it was last heard from."""
+        self.known()
+        now = self.clock()
+        return [(info, now - at) for info, at in self._known.values()]
+
     def _heard(self, info: GatewayInfo) -> None:
         self._known[info.id] = (info, self.clock())
 
@@ -145,6 +157,14 @@ class Gateways:
             self._heard(answer.gateway)
         return answers
 
+    async def infos(self) -> list[GatewayInfo]:
+        """What each gateway that answers within ``INFO_WITHIN`` says of itself now."""
+        replies = await self._ask(INFO, b"", INFO_WITHIN)
+        answers = _decoded(replies, _info_decoder.decode, INFO)
+        for answer in answers:
+            self._heard(answer)
+        return answers
+
     async def disconnect(self, order: Disconnect) -> int:
         """Disconnect the agent wherever it is connected; how many gateways held it."""
         replies = await self._ask(DISCONNECT, msgspec.msgpack.encode(order), DISCONNECT_WITHIN)
@@ -160,3 +180,4 @@ class Gateways:
 _connections_decoder = msgspec.msgpack.Decoder(Connections)
 _disconnected_decoder = msgspec.msgpack.Decoder(Disconnected)
 _applied_decoder = msgspec.msgpack.Decoder(PolicyApplied)
+_info_decoder = msgspec.msgpack.Decoder(GatewayInfo)

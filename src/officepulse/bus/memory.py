@@ -69,11 +69,17 @@ class MemoryBus:
         # Answers still being worked on after their request stopped waiting: held here so
         # that they finish (a late gateway still disconnects its agent), as on NATS.
         self._answering: set[asyncio.Task[bytes | None]] = set()
+        self._started = False
+
+    @property
+    def connected(self) -> bool:
+        return self._started
 
     async def start(self) -> None:
-        return None
+        self._started = True
 
     async def close(self) -> None:
+        self._started = False
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 await sub.unsubscribe()

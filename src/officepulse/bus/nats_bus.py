@@ -77,6 +77,10 @@ class NatsBus:
             raise RuntimeError("the NATS bus is not started")
         return self._nc
 
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
     async def start(self) -> None:
         try:
             async with asyncio.timeout(self.start_timeout):

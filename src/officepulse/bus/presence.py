@@ -29,6 +29,10 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     online: bool
     last_seen_ms: int
     current: CurrentSpan | None = None
+    # ``current`` is the activity in progress as the agent itself reports it (protocol
+    # v2's presence, since when it is in front), not its latest stored span: the reports
+    # count it up to now until the agent's spans arrive (panel/live.py).
+    live: bool = False
     # A blocked or removed agent leaves every dashboard (the admin page lists it).
     blocked: bool = False
     removed: bool = False
@@ -39,7 +43,13 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(
-        cls, info: AgentInfo, current: Span | None, *, blocked: bool = False, removed: bool = False
+        cls,
+        info: AgentInfo,
+        current: Span | None,
+        *,
+        blocked: bool = False,
+        removed: bool = False,
+        live: bool = False,
     ) -> AgentView:
         span = (
             CurrentSpan(start_ms=current.start_ms, end_ms=current.end_ms, activity=current.activity)
@@ -56,6 +66,7 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
             online=info.online,
             last_seen_ms=info.last_seen_ms,
             current=span,
+            live=live and span is not None,
             blocked=blocked,
             removed=removed,
         )

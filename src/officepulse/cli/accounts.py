@@ -21,12 +21,12 @@ from officepulse.store.accounts import (
     VISIBILITIES,
     AccountError,
     NewPerson,
+    PeopleAdmin,
     Person,
     PersonChange,
     Role,
     Visibility,
 )
-from officepulse.store.base import Store
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,7 +96,7 @@ def read_password(from_stdin: bool, stdin: TextIO) -> str:
         raise CliError(str(exc)) from exc
 
 
-async def _find(store: Store, login: str) -> Person:
+async def _find(store: PeopleAdmin, login: str) -> Person:
     person = await store.person_by_login(login)
     if person is None:
         raise CliError(f"nobody has the login {login!r}")
@@ -124,8 +124,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def _command(
     args: argparse.Namespace, command: str, password_hash: str
-) -> Callable[[Store], Awaitable[str]]:
-    async def create(store: Store) -> str:
+) -> Callable[[PeopleAdmin], Awaitable[str]]:
+    async def create(store: PeopleAdmin) -> str:
         role = cast(Role, "admin" if command == "create" else args.role)
         login = args.login.strip()
         if not login:
@@ -137,7 +137,7 @@ def _command(
         await audit(store, "person.add", login, role)
         return f"{login} can sign in now ({role})."
 
-    async def listing(store: Store) -> str:
+    async def listing(store: PeopleAdmin) -> str:
         owners = await store.agent_owners()
         lines = []
         for p in await store.people():
@@ -145,13 +145,13 @@ def _command(
             lines.append(f"{p.login}\t{p.name}\t{p.role}\t{p.visibility}\t{agents}")
         return "\n".join(["login\tname\trole\tvisibility\tagents", *lines])
 
-    async def set_role(store: Store) -> str:
+    async def set_role(store: PeopleAdmin) -> str:
         person = await _find(store, args.login)
         await store.update_person(person.id, PersonChange(role=cast(Role, args.role)))
         await audit(store, "person.role", person.login, args.role)
         return f"{person.login} is now {args.role}."
 
-    async def set_visibility(store: Store) -> str:
+    async def set_visibility(store: PeopleAdmin) -> str:
         person = await _find(store, args.login)
         await store.update_person(
             person.id, PersonChange(visibility=cast(Visibility, args.visibility))
@@ -159,7 +159,7 @@ def _command(
         await audit(store, "person.visibility", person.login, args.visibility)
         return f"Others now see {args.visibility} of {person.login}."
 
-    async def assign(store: Store) -> str:
+    async def assign(store: PeopleAdmin) -> str:
         if await store.agent(args.agent_id) is None:
             raise CliError(f"no agent {args.agent_id!r} has connected to this database")
         person = None if args.login == "-" else await _find(store, args.login)
@@ -168,13 +168,13 @@ def _command(
         await audit(store, "agent.assign", args.agent_id, owner)
         return f"Agent {args.agent_id} now belongs to {owner}."
 
-    async def remove(store: Store) -> str:
+    async def remove(store: PeopleAdmin) -> str:
         person = await _find(store, args.login)
         await store.remove_person(person.id)
         await audit(store, "person.remove", person.login)
         return f"Removed {person.login}."
 
-    commands: dict[str, Callable[[Store], Awaitable[str]]] = {
+    commands: dict[str, Callable[[PeopleAdmin], Awaitable[str]]] = {
         "create": create,
         "add": create,
         "list": listing,

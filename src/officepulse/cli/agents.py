@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Protocol
 
 from officepulse.cli.database import act, add_database_flag, audit
 from officepulse.security.enrollment import utc_minute
-from officepulse.store.accounts import agent_action
-from officepulse.store.base import Store
+from officepulse.store.accounts import Accounts, agent_action
+from officepulse.store.enrollment import AgentAdmin
 
 
 def _agent_command(
@@ -45,7 +46,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     agents.set_defaults(run=run)
 
 
-async def _agents(args: argparse.Namespace, store: Store) -> int:
+class AgentsCliStore(AgentAdmin, Accounts, Protocol):
+    """What ``officepulse agents`` changes, and the audit log it writes to."""
+
+
+async def _agents(args: argparse.Namespace, store: AgentsCliStore) -> int:
     if args.action == "list":
         for status in await store.agents():
             info = status.info

@@ -17,7 +17,7 @@ from typing import TypeVar
 from officepulse import database_choice
 from officepulse.settings import HELP, ServerSettings, env_name, load, origin
 from officepulse.store import is_postgres, store_from_url
-from officepulse.store.accounts import AuditEntry, cli_actor
+from officepulse.store.accounts import Accounts, AuditEntry, cli_actor
 from officepulse.store.base import Store
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ async def with_store(database: str, work: Callable[[Store], Awaitable[T]]) -> T:
         await store.close()
 
 
-async def audit(store: Store, action: str, target: str, detail: str = "") -> None:
+async def audit(store: Accounts, action: str, target: str, detail: str = "") -> None:
     """One line in the audit log, by the person at this terminal."""
     entry = AuditEntry(int(time.time() * 1000), cli_actor(), action, target, detail)
     await store.add_audit(entry)

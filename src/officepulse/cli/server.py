@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from officepulse import database_choice
 from officepulse.cli.flags import add_setting_flags, setting_flags
 from officepulse.cli.running import configure_logging, run_loop
+from officepulse.errors import StoreUnavailable
 from officepulse.settings import ServerSettings, load, origin
 
 if TYPE_CHECKING:
@@ -90,5 +91,8 @@ def run(args: argparse.Namespace) -> int:
         if said is None:
             raise
         print(f"officepulse server: {said}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:  # away, unusable, or newer than this code: said, no trace
+        print(f"officepulse server: {exc}", file=sys.stderr)
         return 1
     return 0

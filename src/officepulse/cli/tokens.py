@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Protocol
 
 from officepulse.cli.database import act, add_database_flag, audit
 from officepulse.security.enrollment import (
@@ -17,7 +18,8 @@ from officepulse.security.enrollment import (
     token_state,
     utc_minute,
 )
-from officepulse.store.base import Store
+from officepulse.store.accounts import Accounts
+from officepulse.store.enrollment import Enrollment
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +51,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tokens.set_defaults(run=run)
 
 
-async def _tokens(args: argparse.Namespace, store: Store) -> int:
+class TokenStore(Enrollment, Accounts, Protocol):
+    """What ``officepulse tokens`` changes, and the audit log it writes to."""
+
+
+async def _tokens(args: argparse.Namespace, store: TokenStore) -> int:
     now = int(time.time() * 1000)
     if args.action == "create":
         try:

@@ -12,6 +12,7 @@ agent shows both as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 
@@ -19,7 +20,9 @@ from officepulse.bus.gateways import AgentPolicy
 from officepulse.protocol.errors import CloseCode, Refusal
 from officepulse.protocol.messages import AgentRelease, Hello
 from officepulse.security.agent_secrets import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
-from officepulse.store.base import Blocked, Store
+from officepulse.store.agents import AgentReads
+from officepulse.store.base import Blocked
+from officepulse.store.enrollment import Enrollment
 from officepulse.versions import Version, VersionError, parse
 
 ASK = "ask your team lead for a new enrollment token"
@@ -88,10 +91,15 @@ def too_old(agent_version: str, least: Version) -> bool:
         return True
 
 
+class AdmissionStore(AgentReads, Enrollment, Protocol):
+    """What admission reads of agents (blocked, removed) and of their credentials, and the
+    enrollment it makes."""
+
+
 class Admission:
     def __init__(
         self,
-        store: Store,
+        store: AdmissionStore,
         *,
         required: bool,
         clock: Callable[[], float],

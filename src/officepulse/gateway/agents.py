@@ -26,6 +26,7 @@ from typing import Literal, Protocol
 from officepulse.bus.base import Bus
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, encode_view
 from officepulse.core.spans import Span
+from officepulse.store.agent_facts import Fact
 from officepulse.store.base import AgentInfo, AgentStatus
 
 # How often a connected agent's "last seen" is written while heartbeats flow;
@@ -60,6 +61,9 @@ class AgentState:
     hello_tz: str = "UTC"
     # Set when a team lead blocked or removed the agent while it was connected.
     gone: Gone | None = None
+    # The agent process's run, as its hello and facts told (gateway/facts.py); None for
+    # agents that predate run facts.
+    run: Fact | None = None
 
     def seen_info(self) -> AgentInfo:
         return replace(self.info, last_seen_ms=self.last_seen_ms)
@@ -102,6 +106,7 @@ class Agents:
             shown,
             blocked=state.gone == "blocked",
             removed=state.gone == "removed",
+            live=state.speaks_presence,
         )
 
     async def moved(self, state: AgentState, tz: str) -> None:

@@ -25,7 +25,8 @@ from officepulse.bus.gateways import Disconnect
 from officepulse.gateway.admission import agent_blocked, agent_removed, credential_revoked
 from officepulse.gateway.agents import Agents
 from officepulse.gateway.gateway import Gateway
-from officepulse.store.base import AgentEvent, Store
+from officepulse.store.agents import AgentRecords
+from officepulse.store.base import AgentEvent
 from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ Disconnector = Callable[[Disconnect], Awaitable[int]]
 class LocalDisconnect:
     """Disconnects agents connected to this process's gateway, telling each why."""
 
-    def __init__(self, store: Store, gateway: Gateway, clock: Callable[[], float]) -> None:
+    def __init__(self, store: AgentRecords, gateway: Gateway, clock: Callable[[], float]) -> None:
         self.store = store
         self.gateway = gateway
         self.clock = clock
@@ -62,7 +63,7 @@ class LocalDisconnect:
 class AgentControl:
     def __init__(
         self,
-        store: Store,
+        store: AgentRecords,
         agents: Agents,
         disconnect: Disconnector,
         *,

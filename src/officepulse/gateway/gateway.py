@@ -25,6 +25,7 @@ from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolEr
 from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
 from officepulse.protocol.session import (
     AppNamesReceived,
+    FactsReceived,
     HeartbeatReceived,
     HelloReceived,
     PresenceReceived,
@@ -390,7 +391,7 @@ class Gateway:
     async def _on_event(
         self,
         conn: AgentConnection,
-        event: HelloReceived | SpansReceived | PresenceReceived | AppNamesReceived,
+        event: HelloReceived | SpansReceived | PresenceReceived | AppNamesReceived | FactsReceived,
         peer: str | None,
     ) -> None:
         conv = conn.conv
@@ -467,6 +468,10 @@ class Gateway:
                 conv.warn("icon-refused", why)
             if icon_refusals:
                 await conn.flush()
+        elif isinstance(event, FactsReceived):
+            for why in await self.ingest.facts(state, event.facts):
+                conv.warn("facts-refused", why)
+            await conn.flush()
         else:
             await self.ingest.presence(state, event.presence)
 

@@ -13,22 +13,27 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from officepulse.core.plausible import instant_refusal, span_refusal
 from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
 from officepulse.core.zones import known_zone
 from officepulse.gateway.agents import Agents, AgentState
+from officepulse.gateway.facts import facts_of, heard, run_of
 from officepulse.protocol.errors import CloseCode, ProtocolError
 from officepulse.protocol.messages import (
     PNG_SIGNATURE,
     AppNames,
+    Facts,
     Heartbeat,
     Hello,
     Presence,
     Spans,
 )
-from officepulse.store.base import AgentInfo, Store
+from officepulse.store.agent_facts import AgentFacts
+from officepulse.store.app_names import AppNames as AppNameStore
+from officepulse.store.base import AgentInfo
+from officepulse.store.spans import SpanWrites
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +53,15 @@ def _unobserved(seconds: float) -> None:
     return None
 
 
+class IngestStore(SpanWrites, AgentFacts, AppNameStore, Protocol):
+    """What ingest writes: spans, what agents say of their computers, and what their
+    desktops call their apps."""
+
+
 class Ingest:
     def __init__(
         self,
-        store: Store,
+        store: IngestStore,
         agents: Agents,
         *,
         pulsetime: float,
@@ -99,6 +109,9 @@ class Ingest:
             info, await self.store.last_span(hello.agent_id), now, now, hello_tz=hello.tz
         )
         state.seq = await self.store.acked_seq(hello.agent_id)
+        state.run = run_of(hello, now)
+        if state.run is not None:
+            await self.store.save_facts(hello.agent_id, [state.run])
         await self.agents.online(state)
         return state
 
@@ -118,6 +131,15 @@ class Ingest:
         if new:
             await self.store.report_app_names(new)
             known.update(seen)
+        return refused
+
+    async def facts(self, state: AgentState, facts: Facts) -> list[str]:
+        """Store what the agent saw of its computer; what was refused, in words."""
+        rows, refused = facts_of(state.run, facts, self._now_ms())
+        if state.run is not None:
+            state.run = rows[-1]
+        if rows:
+            await self.store.save_facts(state.info.id, rows)
         return refused
 
     def beat(self, state: AgentState, heartbeat: Heartbeat) -> tuple[str | None, bool]:
@@ -224,4 +246,10 @@ class Ingest:
         await self.agents.show(state)
 
     async def disconnect(self, state: AgentState) -> None:
-        await self.agents.offline(state, self._now_ms())
+        now_ms = self._now_ms()
+        await self.agents.offline(state, now_ms)
+        if state.run is not None:
+            # The run's end: until here it is known to have run. After the agent is shown
+            # offline, which a failed write must not hold up.
+            state.run = heard(state.run, now_ms)
+            await self.store.save_facts(state.info.id, [state.run])

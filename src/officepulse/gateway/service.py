@@ -21,6 +21,7 @@ from officepulse.bus.gateways import (
     CONNECTIONS,
     DISCONNECT,
     GONE,
+    INFO,
     POLICY,
     ROLL_CALL,
     AgentPolicy,
@@ -79,6 +80,7 @@ class GatewayService:
             await self.bus.serve(CONNECTIONS, self._connections),
             await self.bus.serve(DISCONNECT, self._disconnect),
             await self.bus.serve(POLICY, self._policy),
+            await self.bus.serve(INFO, self._info),
             await self.bus.subscribe(ROLL_CALL, self._roll_call),
         ]
         self._announcer = asyncio.create_task(self._announce_often(), name="gateway-announce")
@@ -131,6 +133,9 @@ class GatewayService:
             if conn.state is not None and not conn.ws.closed
         ]
         return msgspec.msgpack.encode(Connections(gateway=self.info(), agents=views))
+
+    async def _info(self, payload: bytes) -> bytes:
+        return msgspec.msgpack.encode(self.info())
 
     async def _disconnect(self, payload: bytes) -> bytes:
         order = _disconnect_decoder.decode(payload)

@@ -57,10 +57,11 @@ def store_check(schema_version: Callable[[], Awaitable[tuple[int, int]]]) -> Che
 
 
 def running_check(name: str, running: Callable[[], bool]) -> Check:
-    """A part that is ready while it runs (the in-process bus)."""
+    """A part that is ready while it runs and is connected (the bus: in-process, or NATS
+    with its connection up)."""
 
     async def check() -> str | None:
-        return None if running() else f"{name}: not running"
+        return None if running() else f"{name}: not connected"
 
     return check
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from officepulse.bus.base import Bus
+from officepulse.bus.gateways import Gateways
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.routes import routes as api_routes
@@ -24,10 +25,15 @@ from officepulse.panel.assets import STATIC, find_vendor_files
 from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.dashboard_socket import DashboardSocket
 from officepulse.panel.dashboards import Dashboards
+from officepulse.panel.fleet import Fleet
+from officepulse.panel.gaps import Gaps, known_builds
 from officepulse.panel.hub import Hub
+from officepulse.panel.live import Live
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.apps import AppsPage
 from officepulse.panel.pages.categories import CategoriesPage
+from officepulse.panel.pages.errors import ErrorPages
+from officepulse.panel.pages.gateways import GatewaysPage
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
 from officepulse.panel.pages.reports import ReportPages
@@ -52,6 +58,7 @@ class Panel:
         *,
         auth_mode: str,
         agents_changed: Callable[[], Awaitable[None]],
+        gateways: Gateways,
         clock: Callable[[], float],
         fanout_seconds: Callable[[float], None] | None = None,
     ) -> None:
@@ -66,7 +73,7 @@ class Panel:
         self.views = Views(
             self.vendor_files is not None, self.app_names.name, self.app_names.icon_url
         )
-        self.viewers = Viewers(store, access)
+        self.viewers = Viewers(store, access, lambda: Live.of(self.hub.views(), self.now_ms()))
         self.hub = Hub(
             lambda view, level: self.views.person(
                 self.viewers.present(view, level), self.now_ms(), UTC_ZONE
@@ -80,13 +87,20 @@ class Panel:
             self.hub, self.viewers, self.views, self.dashboards, self.now_ms
         )
         self.rules = CategoryRules(store, access, self.changed)
-        self.api = ApiContext(store, self.viewers, self.hub, self.rules, self.app_names)
+        self.gaps = Gaps(store, known_builds(settings), round(settings.gap_min_seconds * 1000))
+        self.fleet = Fleet(gateways, clock)
+        self.api = ApiContext(
+            store, self.viewers, self.hub, self.rules, self.gaps, self.fleet, self.app_names
+        )
         self.office = OfficePage(self.views, self.viewers, self.hub, self.now_ms)
-        self.reports = ReportPages(store, self.views, clock, self.viewers.reads)
+        self.reports = ReportPages(store, self.views, clock, self.viewers.reads, self.gaps)
         self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
         self.apps = AppsPage(self.views, self.app_names, self.viewers.reads, self.now_ms)
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
+        self.gateways = GatewaysPage(self.views.template, self.fleet, self.now_ms)
+        # A middleware (server/app.py puts it outside the access control's).
+        self.error_pages = ErrorPages(self.views, access).middleware
         self._recheck_task: asyncio.Task[None] | None = None
         self._names_task: asyncio.Task[None] | None = None
 
@@ -105,6 +119,7 @@ class Panel:
             web.static("/static/", STATIC),
             *self.people.routes(),
             *self.admin.routes(),
+            *self.gateways.routes(),
         ]
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:

@@ -1,5 +1,5 @@
 """The names apps are shown by: what agents reported their desktops call them, unless an
-admin set another (store/base.py AppNameRow). Totals stay keyed by the raw app; only what
+admin set another (store/app_names.py AppNameRow). Totals stay keyed by the raw app; only what
 is shown changes.
 
 Kept in memory for what is drawn without a request (the office's live cards), and read
@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from officepulse.store.accounts import Person
-from officepulse.store.base import AppNameRow, Store
+from officepulse.store.app_names import AppNameRow
+from officepulse.store.app_names import AppNames as AppNameStore
 
 MAX_AGE_MS = 2_000
 
@@ -38,7 +39,7 @@ def _nothing() -> None:
 class AppNames:
     def __init__(
         self,
-        store: Store,
+        store: AppNameStore,
         max_age_ms: int = MAX_AGE_MS,
         *,
         audit: Audit = _no_audit,

@@ -1,4 +1,4 @@
-"""Where the dashboard's third-party scripts come from: the npm packages package.json
+"""Where the dashboard's third-party scripts and CSS come from: the npm packages package.json
 pins. A built wheel carries copies of them (setup.py puts them in ``static/vendor/`` at
 build time), so that an installed server needs no npm; a checkout serves them from the
 node_modules that `make setup` installs. They are never committed."""
@@ -11,6 +11,9 @@ from pathlib import Path
 VENDOR_FILES = {
     "htmx.min.js": Path("htmx.org/dist/htmx.min.js"),
     "ws.js": Path("htmx-ext-ws/dist/ws.js"),
+    # The pages' CSS base (forms, tables, dark mode from prefers-color-scheme);
+    # officepulse.css adds the dashboard's own parts on top of it.
+    "pico.min.css": Path("@picocss/pico/css/pico.min.css"),
 }
 # The dashboard's own files (CSS, JS, icon), served under /static/.
 STATIC = Path(__file__).parent / "static"
@@ -37,3 +40,9 @@ def find_vendor_files(assets_dir: str | None) -> dict[str, Path] | None:
         if all(path.is_file() for path in found.values()):
             return found
     return None
+
+
+def npm_package(rel: Path) -> str:
+    """The npm package a vendor file is in: its first folder, or its first two for a
+    scoped package (``@picocss/pico``)."""
+    return "/".join(rel.parts[:2]) if rel.parts[0].startswith("@") else rel.parts[0]

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from officepulse.core.categories import Rule, default_rules
 from officepulse.security.access import AccessControl
 from officepulse.store.accounts import Person
-from officepulse.store.base import Store
+from officepulse.store.spans import CategoryStore
 
 
 class CategoryRules:
     def __init__(
-        self, store: Store, access: AccessControl, on_change: Callable[[], Awaitable[None]]
+        self, store: CategoryStore, access: AccessControl, on_change: Callable[[], Awaitable[None]]
     ) -> None:
         self.store = store
         self.access = access

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from officepulse.ops.counts import PanelCounts
 from officepulse.security.access import Viewer, token_hash
-from officepulse.store.base import Store
+from officepulse.store.accounts import Accounts
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Dashboards:
             if not self._per_ip[dashboard.ip]:
                 del self._per_ip[dashboard.ip]
 
-    async def recheck(self, store: Store, now_ms: int) -> int:
+    async def recheck(self, store: Accounts, now_ms: int) -> int:
         """Reads every open dashboard's session again (one indexed read each) and ends
         those whose session has ended or whose person's role changed, and those opened in
         open mode once accounts exist: how many ended."""

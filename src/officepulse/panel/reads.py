@@ -30,3 +30,16 @@ class Reads(Protocol):
     async def zones(
         self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
     ) -> dict[str, list[ZoneRun]]: ...
+
+
+class LiveReads(Reads, Protocol):
+    """Reads that include the activity in progress (panel/visible_reads.py), and can say
+    which part of what they give it is."""
+
+    def live_only(self) -> LiveReads:
+        """The same reads of the activity in progress alone."""
+        ...
+
+    def in_progress(self, agent_id: str, start_ms: int, end_ms: int) -> bool:
+        """Whether that stretch of an agent's, as ``spans`` gave it, is in progress."""
+        ...

@@ -18,7 +18,7 @@ from officepulse.core.reports import (
 )
 from officepulse.core.spans import Span
 from officepulse.panel.day_usage import usage_over
-from officepulse.panel.reads import Reads
+from officepulse.panel.reads import LiveReads, Reads
 from officepulse.store.base import AgentStatus
 
 Range = tuple[int, int]
@@ -38,6 +38,15 @@ async def team(
     return totals_by_person(
         ((r.agent_id or "?", r.app or "?", r.active_ms, r.idle_ms) for r in rows), names
     )
+
+
+async def in_progress(
+    reads: LiveReads, days: Days, agent_ids: Sequence[str] | None = None
+) -> dict[str, int]:
+    """Of each person's time over ``days`` (active and idle), the ms still in progress:
+    counted up to now, not yet in their agent's stored spans (panel/live.py)."""
+    rows = await usage_over(reads.live_only(), days, ["agent"], agent_ids)
+    return {r.agent_id or "?": r.active_ms + r.idle_ms for r in rows}
 
 
 async def person(store: Reads, agent: AgentStatus, days: Days) -> PersonTotals:

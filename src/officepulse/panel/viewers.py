@@ -5,23 +5,32 @@ cannot wait for the store, uses the latest (security/visibility.py decides each 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
 from officepulse.bus.presence import AgentView
-from officepulse.panel.visible_reads import Level, VisibleReads
+from officepulse.panel.live import NOTHING_LIVE, Live
+from officepulse.panel.visible_reads import Level, StoreReads, VisibleReads
 from officepulse.security.access import VIEWER, AccessControl, Viewer
 from officepulse.security.visibility import EMPTY, Directory, present_view
 from officepulse.store.accounts import Visibility
-from officepulse.store.base import Store
+
+
+def _nothing_live() -> Live:
+    return NOTHING_LIVE
 
 
 class Viewers:
-    def __init__(self, store: Store, access: AccessControl) -> None:
+    def __init__(
+        self, store: StoreReads, access: AccessControl, live: Callable[[], Live] = _nothing_live
+    ) -> None:
+        """``live``: the agents whose activity is in progress, and now (the hub's views:
+        the reports count that activity up to now, panel/live.py)."""
         self.store = store
         self.access = access
         self.directory: Directory = EMPTY
+        self.live = live
 
     async def refresh(self) -> Directory:
         self.directory = await self.access.directory()
@@ -53,4 +62,5 @@ class Viewers:
             directory.rules,
             sees_all=viewer.sees_all,
             usage_as_stored=not directory.anyone_as_category(person),
+            live=self.live(),
         )

@@ -16,6 +16,7 @@ from officepulse.core.charts import bar_width
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
 from officepulse.core.zone_names import wall_hours, zone_label
+from officepulse.panel.audit_words import action_words
 from officepulse.security.enrollment import NewToken, utc_minute
 from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
 
@@ -75,6 +76,7 @@ class Views:
             zone_label=zone_label,
             wall_hours=wall_hours,
             assets_ok=assets_ok,
+            action_words=action_words,
             # An app as people read it (panel/app_names.py); the raw app stays in data-app.
             app_name=app_name,
             app_icon=app_icon,  # its icon's URL, None without one

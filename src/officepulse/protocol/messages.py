@@ -11,13 +11,16 @@ from typing import Annotated
 
 import msgspec
 
-PROTOCOL_VERSION = 2
-SUPPORTED_VERSIONS = frozenset({1, 2})
+PROTOCOL_VERSION = 3
+SUPPORTED_VERSIONS = frozenset({1, 2, 3})
 MAX_BATCH_SPANS = 1000
 MAX_APP_NAMES = 100
 # An app's icon: a small PNG (a 48 px launcher icon is 2 to 6 KB).
 MAX_ICON_BYTES = 16_384
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Sleeps and clock jumps in one ``facts`` message: an agent sends them as they happen,
+# so a handful; a backlog after a long time offline is sent in several.
+MAX_FACTS = 100
 
 # Identifiers end up in HTML ids and URLs, so they are kept to a safe alphabet.
 AgentId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -26,6 +29,10 @@ LongText = Annotated[str, msgspec.Meta(max_length=4096)]
 # Timestamps must say which instant they are: naive datetimes are refused.
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+# A build's hash (officepulse/builds.py): SHA-256 in lower-case hex.
+BuildHash = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+# Seconds a computer was suspended since it booted: at most ten years.
+Asleep = Annotated[float, msgspec.Meta(ge=0, le=315_576_000)]
 
 
 class Media(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -81,6 +88,16 @@ class Hello(msgspec.Struct, frozen=True, kw_only=True, tag="hello", tag_field="t
     # while there is one. An agent that was itself replaced asks so, which keeps two
     # agents sharing an id from replacing each other for ever.
     takeover: bool = True
+    # What the agent tells of itself and its computer (v3; older servers ignore them,
+    # older agents leave them out): when this agent process ``started``, when the
+    # computer booted (``boot``), the seconds it was suspended since (``asleep``), the
+    # hash of the agent's own ``build`` (officepulse/builds.py), and when its journal
+    # was begun (``journal_begun``: a journal begun anew lost what was not sent yet).
+    started: Instant | None = None
+    boot: Instant | None = None
+    asleep: Asleep | None = None
+    build: BuildHash | None = None
+    journal_begun: Instant | None = None
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat", tag_field="type"):
@@ -117,6 +134,33 @@ class Presence(msgspec.Struct, frozen=True, kw_only=True, tag="presence", tag_fi
 
     since: Instant
     activity: Activity | None
+
+
+class Stretch(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """From ``start`` to ``end`` (sent as a two-element array)."""
+
+    start: Instant
+    end: Instant
+
+
+class ClockJump(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """The computer's wall clock was set ``by`` seconds forward (negative: back) just
+    before ``at`` (its new time), beyond what the time that passed explains."""
+
+    at: Instant
+    # Up to a century either way: a clock reset to 1970 by a flat battery is a jump too.
+    by: Annotated[float, msgspec.Meta(ge=-3_155_760_000, le=3_155_760_000)]
+
+
+class Facts(msgspec.Struct, frozen=True, kw_only=True, tag="facts", tag_field="type"):
+    """What the agent saw of its computer since it said hello or sent facts last (v3):
+    at ``at`` it had been suspended ``asleep`` seconds in all since it booted; it slept
+    in each of ``sleeps``, and its clock jumped as ``clock_jumps`` say."""
+
+    at: Instant
+    asleep: Asleep
+    sleeps: Annotated[list[Stretch], msgspec.Meta(max_length=MAX_FACTS)] = []
+    clock_jumps: Annotated[list[ClockJump], msgspec.Meta(max_length=MAX_FACTS)] = []
 
 
 class Ping(msgspec.Struct, frozen=True, kw_only=True, tag="ping", tag_field="type"):
@@ -200,5 +244,5 @@ class Error(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="t
     fatal: bool
 
 
-AgentMessage = Hello | Heartbeat | Spans | Presence | Ping | AppNames
+AgentMessage = Hello | Heartbeat | Spans | Presence | Ping | AppNames | Facts
 ServerMessage = Welcome | Enrolled | Pong | Ack | Error

@@ -34,6 +34,7 @@ from officepulse.protocol.messages import (
     AppNames,
     Enrolled,
     Error,
+    Facts,
     Heartbeat,
     Hello,
     Ping,
@@ -78,8 +79,18 @@ class AppNamesReceived:
     app_names: AppNames
 
 
+@dataclass(slots=True)
+class FactsReceived:
+    facts: Facts
+
+
 ServerEvent = (
-    HelloReceived | HeartbeatReceived | SpansReceived | PresenceReceived | AppNamesReceived
+    HelloReceived
+    | HeartbeatReceived
+    | SpansReceived
+    | PresenceReceived
+    | AppNamesReceived
+    | FactsReceived
 )
 
 
@@ -181,6 +192,17 @@ class ServerConversation:
             return [SpansReceived(message)]
         if isinstance(message, AppNames):
             return [AppNamesReceived(message)]
+        if isinstance(message, Facts):
+            if self.hello.v < 3:
+                self.fail(
+                    ProtocolError(
+                        CloseCode.INVALID_MESSAGE,
+                        f"'facts' needs protocol version 3; this connection said hello "
+                        f"with v{self.hello.v}",
+                    )
+                )
+                return []
+            return [FactsReceived(message)]
         assert isinstance(message, Presence)  # heartbeats were taken first
         return [PresenceReceived(message)]
 
@@ -247,7 +269,7 @@ class AgentConversation:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def send(self, message: Heartbeat | Spans | Presence | Ping | AppNames) -> None:
+    def send(self, message: Heartbeat | Spans | Presence | Ping | AppNames | Facts) -> None:
         if self.state is not State.OPEN:
             raise RuntimeError(f"cannot send {type(message).__name__} while {self.state.value}")
         self._outgoing.append(encode(message, self.encoding))

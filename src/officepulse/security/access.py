@@ -23,13 +23,12 @@ import asyncio
 import enum
 import hashlib
 import hmac
-import html
 import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -38,8 +37,8 @@ from aiohttp.abc import AbstractMatchInfo
 
 from officepulse.core.categories import RuleSet, compile_rules
 from officepulse.security.visibility import Directory
-from officepulse.store.accounts import AuditEntry, Person
-from officepulse.store.base import Store
+from officepulse.store.accounts import Accounts, AuditEntry, Person
+from officepulse.store.spans import CategoryStore
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,7 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/usage/days"): Access.SIGNED_IN,
     ("GET", "/api/v1/spans"): Detail("agent", "query"),
     ("GET", "/api/v1/timeline"): Detail("agent", "query"),
+    ("GET", "/api/v1/gaps"): Detail("agent", "query"),
     ("GET", "/api/v1/titles"): Detail("agent", "query"),
     ("GET", "/api/v1/openapi.json"): Access.SIGNED_IN,
     ("GET", "/static/vendor/{name}"): Access.PUBLIC,
@@ -133,6 +133,10 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("POST", "/agents/{agent_id}/{action}"): Access.MANAGE,
     ("POST", "/tokens"): Access.MANAGE,
     ("POST", "/tokens/{token_id}/revoke"): Access.MANAGE,
+    # The fleet (panel/fleet.py): the gateways, their addresses and load.
+    ("GET", "/api/v1/gateways"): Access.MANAGE,
+    ("GET", "/gateways"): Access.MANAGE,
+    ("GET", "/gateways/table"): Access.MANAGE,
     # Running it as a service (ops/).
     ("GET", "/healthz"): Access.PROBE,
     ("GET", "/readyz"): Access.PROBE,
@@ -234,20 +238,23 @@ def error(status: int, message: str) -> web.Response:
     )
 
 
-def _wants_html(request: web.Request) -> bool:
-    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+def wants_html(request: web.Request) -> bool:
+    """A browser's GET for a page (not htmx's request for a piece of one)."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("Accept", "")
+        and request.headers.get("HX-Request") != "true"
+    )
 
 
 def refuse(request: web.Request, status: int, message: str) -> web.Response:
-    """A refusal: JSON for API clients, a short page for a browser that followed a link
-    (a name on the office page is a link to that person's page)."""
-    if not _wants_html(request):
+    """A refusal: JSON for API clients; for a browser that followed a link (a name on
+    the office page is a link to that person's page) an HTTPForbidden carrying
+    ``message``, which the panel's error pages (panel/pages/errors.py) show in the
+    dashboard's layout."""
+    if not wants_html(request):
         return error(status, message)
-    page = (
-        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Not for you</title>'
-        f'<p>{html.escape(message).capitalize()}.</p><p><a href="/">Back to the office</a></p>'
-    )
-    return web.Response(text=page, status=status, content_type="text/html")
+    raise web.HTTPForbidden(text=message)
 
 
 def _cross_site(request: web.Request) -> bool:
@@ -268,11 +275,16 @@ def _agent_param(request: web.Request, detail: Detail) -> str | None:
     return source.get(detail.param) or None
 
 
+class AccessStore(Accounts, CategoryStore, Protocol):
+    """What access control reads and writes: people, sessions, owners, the audit log, and
+    the category rules (what a category-level viewer sees)."""
+
+
 class AccessControl:
     """The middleware, and what handlers ask of it (the viewer, the directory, audit)."""
 
     def __init__(
-        self, store: Store, clock: Callable[[], float], *, metrics_token: str | None = None
+        self, store: AccessStore, clock: Callable[[], float], *, metrics_token: str | None = None
     ) -> None:
         self.store = store
         self.clock = clock
@@ -402,7 +414,7 @@ class AccessControl:
                 )
             return None
         if viewer.person is None:
-            if _wants_html(request):
+            if wants_html(request):
                 raise web.HTTPSeeOther("/signin?next=" + quote(request.path_qs, safe=""))
             return error(401, "sign in first (POST /signin), then send the session cookie")
         if (policy is Access.ADMIN and not viewer.is_admin) or (

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from officepulse.errors import OfficepulseError
 from officepulse.security.agent_secrets import TOKEN_PREFIX, new_secret, new_token_id, secret_hash
-from officepulse.store.base import EnrollmentToken, Store
+from officepulse.store.base import EnrollmentToken
+from officepulse.store.enrollment import Enrollment
 
 DEFAULT_EXPIRES_HOURS = 7 * 24.0
 MAX_LABEL = 256
@@ -39,7 +40,7 @@ def check_options(label: str, expires_hours: float | None, uses: int | None) -> 
 
 
 async def create_token(
-    store: Store, label: str, now_ms: int, expires_hours: float | None, uses: int | None
+    store: Enrollment, label: str, now_ms: int, expires_hours: float | None, uses: int | None
 ) -> NewToken:
     check_options(label, expires_hours, uses)
     expires_ms = None if expires_hours is None else now_ms + round(expires_hours * 3_600_000)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from officepulse.activitywatch.http import AwApi
 from officepulse.bus.base import Bus
+from officepulse.bus.gateways import Gateways
 from officepulse.bus.memory import MemoryBus
 from officepulse.database_choice import command
 from officepulse.gateway.parts import GatewayParts
@@ -64,6 +65,8 @@ class Server(wiring.Wired):
         self.gateway = self.parts.gateway
         self.control = self.parts.control
         self.access = AccessControl(self.store, clock, metrics_token=settings.metrics_token)
+        # The panel's view of the fleet: this process's one gateway, over the in-process bus.
+        self.gateways = Gateways(self.bus, time.monotonic)
         self.panel = Panel(
             settings,
             self.store,
@@ -71,6 +74,7 @@ class Server(wiring.Wired):
             self.access,
             auth_mode=self.auth_mode,
             agents_changed=self.control.poll,  # this process acts at once; others poll
+            gateways=self.gateways,
             clock=clock,
             fanout_seconds=self.metrics.fanout_seconds.observe,
         )
@@ -96,8 +100,10 @@ class Server(wiring.Wired):
         return int(self.clock() * 1000)
 
     def app(self) -> web.Application:
-        # The access control: security/access.py, its route table.
-        app = self.application(self.access.middleware)
+        # The access control: security/access.py, its route table. A browser's unknown,
+        # refused or failed page is a page of the dashboard (panel/pages/errors.py): that
+        # middleware sits outside the access control's.
+        app = self.application(self.panel.error_pages, self.access.middleware)
         app.router.add_get("/agent", self.gateway.handle)
         app.router.add_routes(self.panel.routes())
         self.activitywatch.add_routes(app)  # after _startup: its start-up needs the store
@@ -111,6 +117,7 @@ class Server(wiring.Wired):
         await self.bus.start()
         # Events from here on are acted on; the hub starts from the state after them.
         await self.parts.start()
+        await self.gateways.start()  # its roll call: the gateway above says it is here
         await self.panel.start()
 
     async def announce(self, port: int) -> None:

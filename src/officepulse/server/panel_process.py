@@ -54,6 +54,7 @@ class PanelProcess(wiring.Wired):
             self.access,
             auth_mode=auth_mode,
             agents_changed=self.control.poll,  # asks the gateways at once
+            gateways=self.gateways,
             clock=clock,
             fanout_seconds=self.metrics.fanout_seconds.observe,
         )
@@ -63,7 +64,8 @@ class PanelProcess(wiring.Wired):
         self.resyncs = FailureLog("taking the gateways' snapshot", log)
 
     def app(self) -> web.Application:
-        app = self.application(self.access.middleware)
+        # A browser's unknown, refused or failed page is a page of the dashboard.
+        app = self.application(self.panel.error_pages, self.access.middleware)
         app.router.add_routes(self.panel.routes())
         return app
 

@@ -1,5 +1,5 @@
 """Retention: raw spans older than ``retention_days`` are deleted, once at start-up and
-then every hour; rollups are kept, so totals never change (Store.prune)."""
+then every hour; rollups are kept, so totals never change (Pruning.prune)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from officepulse.store.base import DAY_MS, Store
+from officepulse.store.base import DAY_MS
+from officepulse.store.spans import Pruning
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def horizon_ms(now_ms: int, days: int) -> int:
 
 class Retention:
     def __init__(
-        self, store: Store, days: int, clock: Callable[[], float], every: float = PRUNE_EVERY
+        self, store: Pruning, days: int, clock: Callable[[], float], every: float = PRUNE_EVERY
     ) -> None:
         self.store = store
         self.days = days

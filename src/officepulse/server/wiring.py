@@ -57,7 +57,7 @@ class Wired:
         self.health = Health(
             {
                 "store": store_check(self.store.schema_version),
-                "bus": running_check("bus", lambda: self.bus.running),
+                "bus": running_check("bus", lambda: self.bus.connected),
             }
         )
         self.hosts = host_rules(settings)

@@ -1,5 +1,6 @@
 """Where agents and their activity are kept: SQLite (embedded default) or
-PostgreSQL (scale-out), behind one ``Store`` interface."""
+PostgreSQL (scale-out), both implementing ``Store`` (store/base.py), the sum of the narrow
+protocols callers depend on (store/spans.py, agents.py, enrollment.py, accounts.py)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 from officepulse.errors import OfficepulseError
+from officepulse.store.agents import AgentReads
 
 Role = Literal["admin", "member"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -171,3 +172,8 @@ class Accounts(Protocol):
     async def count_audit(self, target: str, action: str, since_ms: int) -> int:
         """How many entries of this target and action are at or after ``since_ms``."""
         ...
+
+
+class PeopleAdmin(Accounts, AgentReads, Protocol):
+    """What the people admin (``officepulse admin``, the people page) reads and changes:
+    people and the agents they own."""

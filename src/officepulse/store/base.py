@@ -9,18 +9,27 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import msgspec
-
-from officepulse.core.categories import Rule
-from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun
 from officepulse.store.accounts import Accounts
+from officepulse.store.agent_facts import AgentFacts
+from officepulse.store.agents import AgentRecords
+from officepulse.store.app_names import AppNames
+from officepulse.store.enrollment import Enrollment
+from officepulse.store.records import GROUP_KEYS as GROUP_KEYS
+from officepulse.store.records import AgentEvent as AgentEvent
+from officepulse.store.records import AgentEventKind as AgentEventKind
+from officepulse.store.records import AgentInfo as AgentInfo
+from officepulse.store.records import AgentStatus as AgentStatus
+from officepulse.store.records import Blocked as Blocked
+from officepulse.store.records import Credential as Credential
+from officepulse.store.records import EnrollmentToken as EnrollmentToken
+from officepulse.store.records import GroupKey as GroupKey
+from officepulse.store.records import UsageRow as UsageRow
+from officepulse.store.records import enroll_refusal as enroll_refusal
+from officepulse.store.spans import CategoryStore, Pruning, SpanWrites, UsageReads
 
 _K = TypeVar("_K")
-GroupKey = Literal["agent", "app", "category"]
-GROUP_KEYS: tuple[GroupKey, ...] = ("agent", "app", "category")
 
 # Rollups: milliseconds of active and of idle time per (agent, app, category) in minute,
 # hour, (UTC) day and week buckets, a bucket named by the UTC epoch milliseconds of its
@@ -69,12 +78,6 @@ RECATEGORIZE_CHUNK = 1_000
 # longer the interval, the fewer times each span, rollup and zone run is rewritten; the
 # price is what a crash loses of heartbeats' time (never a committed batch).
 FLUSH_INTERVAL = 1.0
-
-
-def migration_steps(steps: Iterable[int], version: int) -> list[int]:
-    """The schema steps a database at ``version`` still needs, in order (the steps are
-    numbered 1..SCHEMA_VERSION without gaps on both stores: tests/test_store_postgres.py)."""
-    return sorted(step for step in steps if step > version)
 
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:
@@ -287,303 +290,31 @@ def usage_plan(start_ms: int, end_ms: int) -> UsagePlan:
     return UsagePlan(raw, minutes, hours, _edges(d0, w0, w1, d1), ((w0, w1),))
 
 
-@dataclass(frozen=True, slots=True)
-class AgentInfo:
-    id: str
-    name: str
-    host: str
-    platform: str
-    version: str
-    tz: str
-    online: bool
-    last_seen_ms: int
+class Store(
+    SpanWrites,
+    UsageReads,
+    CategoryStore,
+    Pruning,
+    AgentRecords,
+    Enrollment,
+    Accounts,
+    AgentFacts,
+    AppNames,
+    Protocol,
+):
+    """Everything a store keeps, as both stores implement it (store/sqlite.py,
+    store/postgres.py). Callers depend on the narrow protocols they use (store/spans.py,
+    store/agents.py, store/enrollment.py, store/accounts.py; the ActivityWatch tables'
+    own in activitywatch/tables.py); only the wiring that opens a store and hands it on
+    holds the whole of it."""
 
-
-@dataclass(frozen=True, slots=True)
-class Blocked:
-    reason: str
-    at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStatus:
-    info: AgentInfo
-    current: Span | None
-    blocked: Blocked | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EnrollmentToken:
-    """An enrollment token as the store keeps it (its secret only as a hash, elsewhere).
-    ``uses_left`` None: any number of agents; ``expires_ms`` None: never."""
-
-    id: str
-    label: str
-    created_ms: int
-    expires_ms: int | None
-    uses_left: int | None
-    revoked_ms: int | None
-
-    def refusal(self, now_ms: int) -> str | None:
-        """Why this token cannot enroll an agent at ``now_ms`` (an error code), or None."""
-        if self.revoked_ms is not None:
-            return "enroll-token-revoked"
-        if self.expires_ms is not None and now_ms >= self.expires_ms:
-            return "enroll-token-expired"
-        if self.uses_left is not None and self.uses_left <= 0:
-            return "enroll-token-used-up"
-        return None
-
-
-def enroll_refusal(token: EnrollmentToken | None, now_ms: int) -> str | None:
-    """Why the token found for a hash (None: none was) cannot enroll an agent, or None."""
-    return "enroll-token-unknown" if token is None else token.refusal(now_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """An agent's credential: one per agent, kept as a hash; revoked ones stay listed."""
-
-    agent_id: str
-    hash: str
-    created_ms: int
-    token_id: str | None
-    revoked_ms: int | None
-
-
-# "erase": removed with its history.
-AgentEventKind = Literal["block", "unblock", "remove", "erase", "revoke"]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentEvent:
-    """A change made to an agent by a team lead (CLI or dashboard), in the order made.
-    Servers poll for new ones (``agent_events``) to act on changes made elsewhere."""
-
-    seq: int
-    agent_id: str
-    kind: AgentEventKind
-    at_ms: int
-
-
-class UsageRow(msgspec.Struct, frozen=True, gc=False):
-    """Time in a period. A key not grouped by is None. Idle time is counted
-    apart from active time, against the app that was in front. (A Struct: grouped by
-    agent, an answer is tens of thousands of rows, and a Struct is made ten times faster
-    than a frozen dataclass.)"""
-
-    agent_id: str | None
-    app: str | None
-    active_ms: int
-    idle_ms: int
-    category: str | None = None
-
-
-class AgentChanges:
-    """Block, unblock and revoke, for both stores: each is one UPDATE of the agent that the
-    store's ``_change`` runs with its event (each store has its own SQL: placeholders
-    differ)."""
-
-    async def _change(
-        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
-    ) -> bool:
-        raise NotImplementedError
-
-    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool:
-        return await self._change(agent_id, "revoke", now_ms, (now_ms, agent_id))
-
-    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
-        return await self._change(agent_id, "block", now_ms, (now_ms, reason, agent_id))
-
-    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool:
-        return await self._change(agent_id, "unblock", now_ms, (agent_id,))
-
-
-# App names: the name agents report for an app (the desktop's, e.g. "LibreOffice Writer"
-# for "libreoffice-writer"; the latest report wins), its icon (a small PNG, the latest
-# kept), and the name an admin set, which wins over the reported one. Keyed by the raw
-# app, which totals stay keyed by. The same SQL in both stores: {blob} is the dialect's
-# binary type, {p} its placeholder.
-APP_NAMES_TABLE = (
-    "CREATE TABLE app_names (app TEXT PRIMARY KEY, reported TEXT, override TEXT, icon {blob})"
-)
-APP_NAMES_SQL = "SELECT app, reported, override, icon IS NOT NULL FROM app_names ORDER BY app"
-APP_ICON_SQL = "SELECT icon FROM app_names WHERE app = {p}"
-APP_NAMES_REPORT = (
-    "INSERT INTO app_names (app, reported, icon) VALUES ({p}, {p}, {p}) "
-    "ON CONFLICT (app) DO UPDATE SET reported = excluded.reported, "
-    "icon = COALESCE(excluded.icon, app_names.icon)"
-)
-APP_NAMES_OVERRIDE = (
-    "INSERT INTO app_names (app, override) VALUES ({p}, {p}) "
-    "ON CONFLICT (app) DO UPDATE SET override = excluded.override"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class AppNameRow:
-    """One app's names: ``reported`` by an agent, ``override`` set by an admin (None:
-    none); ``name`` the one shown; ``has_icon``: an agent sent its icon."""
-
-    app: str
-    reported: str | None
-    override: str | None
-    has_icon: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.override or self.reported or self.app
-
-
-class Store(Accounts, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
 
-    def save_agent(self, agent: AgentInfo) -> None:
-        """Queue an insert-or-update of the agent."""
-        ...
-
-    def save_span(self, agent_id: str, span: Span) -> None:
-        """Queue an insert-or-update of the span keyed by (agent_id, start_ms)."""
-        ...
-
-    async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
-        """Write ``spans`` (insert-or-update by start) and record that the agent's
-        journal is stored up to sequence number ``seq``, in one transaction.
-        Returns once durable; a caller may then acknowledge ``seq``. Waits when
-        too many commits are pending, which is how a slow store slows agents, and
-        while the store fails (it keeps trying: store/failures.py). Raises
-        ``StoreRefused`` when the spans can never be stored: ``seq`` is recorded as
-        taken all the same."""
-        ...
-
-    async def acked_seq(self, agent_id: str) -> int:
-        """The highest sequence number stored for the agent (0: none)."""
-        ...
-
-    async def flush(self) -> None:
-        """Return once everything queued so far is durably stored."""
-        ...
-
     async def schema_version(self) -> tuple[int, int]:
         """(the database's schema version, the one this code writes), read from the
         database each time: /readyz (ops/health.py) is not ready while they differ."""
-        ...
-
-    async def last_span(self, agent_id: str) -> Span | None: ...
-
-    async def agents(self) -> list[AgentStatus]: ...
-
-    async def agent_names(self) -> dict[str, str]:
-        """Every agent's name by id: what API rows show beside an agent's id. One read of
-        the agents table, none of spans (``agents`` finds each one's current span)."""
-        ...
-
-    async def agent(self, agent_id: str) -> AgentStatus | None: ...
-
-    async def mark_all_offline(self) -> None:
-        """At start-up: no agent is connected to a server that just started."""
-        ...
-
-    async def prune(self, before_ms: int) -> int:
-        """Retention: delete the raw spans that ended at or before ``before_ms``, and
-        nothing else. Rollups are kept as they are, so every total over whole minutes
-        (hours, days in any zone) is the same after as before; only what needs raw spans
-        (titles, URLs, the timeline, sub-minute edges) is gone before that instant.
-        Deletes in bounded chunks so that writes keep flowing; returns how many."""
-        ...
-
-    # -- enrollment, credentials, blocking and removing (each records an AgentEvent) --
-
-    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None: ...
-
-    async def tokens(self) -> list[EnrollmentToken]: ...
-
-    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
-        """False when there is no such token."""
-        ...
-
-    async def enroll(
-        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
-    ) -> str | None:
-        """Exchange an enrollment token for a credential, in one transaction: the token is
-        checked and one use taken, and the agent's credential set (replacing any other).
-        Returns why the token was refused (an error code), or None."""
-        ...
-
-    async def credential(self, agent_id: str) -> Credential | None: ...
-
-    async def revoke_credential(self, agent_id: str, now_ms: int) -> bool: ...
-
-    async def block_agent(self, agent_id: str, reason: str, now_ms: int) -> bool:
-        """False when there is no such agent."""
-        ...
-
-    async def unblock_agent(self, agent_id: str, now_ms: int) -> bool: ...
-
-    async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
-        """Delete the agent and its credential; with ``erase`` its spans too, their time
-        taken out of the rollups by the same delta path as every write, and an ActivityWatch
-        agent's raw events (store/aw_erase.py)."""
-        ...
-
-    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
-        """Events after ``after_seq``, oldest first (cheap when there are none)."""
-        ...
-
-    async def spans(
-        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
-    ) -> list[tuple[str, Span]]:
-        """Stored spans that overlap [start_ms, end_ms), whole (not clipped), in
-        time order, per agent; at most ``limit``."""
-        ...
-
-    async def usage(
-        self,
-        start_ms: int,
-        end_ms: int,
-        group_by: Sequence[GroupKey],
-        agent_ids: Sequence[str] | None = None,
-    ) -> list[UsageRow]:
-        """Time per group within [start_ms, end_ms); spans are clipped to it. With
-        ``agent_ids``, only those agents' time (an empty list: nobody's)."""
-        ...
-
-    async def zones(
-        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
-    ) -> dict[str, list[ZoneRun]]:
-        """Each agent's zone runs (core/zones.py) that overlap [start_ms, end_ms), whole,
-        in time order; every agent's when ``agent_ids`` is None. Agents without runs
-        there are left out."""
-        ...
-
-    async def categories(self) -> list[Rule]:
-        """The category rules in force, in order (core/categories.py)."""
-        ...
-
-    async def app_names(self) -> list[AppNameRow]:
-        """Every app with a reported or overriding name, by app."""
-        ...
-
-    async def report_app_names(self, names: Mapping[str, tuple[str, bytes | None]]) -> None:
-        """Keep what an agent's desktop calls each app, and its icon (``names``: app →
-        (name, PNG or None: the icon kept is kept))."""
-        ...
-
-    async def app_icon(self, app: str) -> bytes | None:
-        """The app's icon (a PNG), None without one."""
-        ...
-
-    async def set_app_name(self, app: str, name: str | None) -> None:
-        """The name an admin gives ``app`` everywhere (None: the reported one again)."""
-        ...
-
-    async def set_categories(self, rules: Sequence[Rule]) -> int:
-        """Check and store ``rules`` (CategoryError names a bad one; nothing changes
-        then), then re-categorise every stored span with them, in chunks of
-        RECATEGORIZE_CHUNK spans per transaction so that ingest keeps flowing; rollups stay
-        exact throughout. Returns how many spans changed category."""
         ...
 
 

@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -40,62 +40,50 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
+from officepulse.core.zones import by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store.agent_facts import SQLAgentFacts
+from officepulse.store.agents_sql import SQLAgents, forget_agent
+from officepulse.store.app_names import SQLAppNames
 from officepulse.store.aw_erase import erase_aw_events_postgres
 from officepulse.store.base import (
-    APP_ICON_SQL,
-    APP_NAMES_OVERRIDE,
-    APP_NAMES_REPORT,
-    APP_NAMES_SQL,
-    APP_NAMES_TABLE,
     FLUSH_INTERVAL,
     RECATEGORIZE_CHUNK,
-    AgentChanges,
-    AgentEvent,
-    AgentEventKind,
     AgentInfo,
-    AgentStatus,
-    AppNameRow,
     BucketKey,
     Contribution,
-    Credential,
-    EnrollmentToken,
-    GroupKey,
     KeyIds,
     KeyNames,
     RollupKey,
     RunKey,
-    UsageRow,
-    check_group_by,
-    enroll_refusal,
+    UsagePlan,
     keys_of,
     learn_keys,
-    migration_steps,
     missing_keys,
     rollup_delta,
     run_delta,
     shrank,
     team_delta,
-    usage_from,
-    usage_plan,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
-from officepulse.store.postgres_accounts import ACCOUNT_TABLES, PostgresAccounts
-from officepulse.store.queued import Queued
-from officepulse.store.sqlite import (
-    CREDENTIAL_COLUMNS,
-    TOKEN_COLUMNS,
-    SpanRow,
-    _span_from,
-    _span_row,
-    credential_from,
-    event_from,
-    status_from,
-    token_from,
+from officepulse.store.migrations import (
+    CATEGORY_REBUILD,
+    CATEGORY_STEP,
+    STEPS,
+    pending,
 )
+from officepulse.store.migrations import (
+    SCHEMA_VERSION as SCHEMA_VERSION,  # what tests compare
+)
+from officepulse.store.pool_check import check_if_stirred
+from officepulse.store.postgres_accounts import PostgresAccounts
+from officepulse.store.queued import Queued
+from officepulse.store.reads_sql import OVERLAP, SQLReads
+from officepulse.store.rows import SPAN_COLUMNS, SpanRow, span_row
+from officepulse.store.sql import Dialect, Done, Script
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Errors that one write's data sets off, which trying again cannot mend (a constraint, a
 # value PostgreSQL cannot hold): that write is refused (store/failures.py). Any other
 # error (the connection was lost, the disk is full, a deadlock, a read-only standby) is
@@ -103,298 +91,9 @@ log = logging.getLogger(__name__)
 _LASTING = (psycopg.IntegrityError, psycopg.DataError, ValueError, OverflowError)
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
-SCHEMA_VERSION = 12
-# Step N takes a database from the step before it to N; a new database gets every step. The
-# numbers follow SQLite's (store/sqlite.py), so a version names the same tables in both.
-MIGRATIONS: dict[int, LiteralString] = {
-    1: """
-        CREATE TABLE agents (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            host TEXT NOT NULL,
-            platform TEXT NOT NULL,
-            version TEXT NOT NULL,
-            tz TEXT NOT NULL,
-            online BOOLEAN NOT NULL,
-            last_seen_ms BIGINT NOT NULL
-        );
-        CREATE TABLE spans (
-            agent_id TEXT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            title TEXT NOT NULL,
-            url TEXT,
-            process TEXT,
-            pid BIGINT,
-            idle BOOLEAN NOT NULL,
-            PRIMARY KEY (agent_id, start_ms)
-        );
-        CREATE INDEX spans_by_start ON spans (start_ms);
-    """,
-    2: "ALTER TABLE spans ADD COLUMN details BYTEA",
-    3: "ALTER TABLE agents ADD COLUMN acked_seq BIGINT NOT NULL DEFAULT 0",
-    # Rollups (store/base.py), as SQLite's: milliseconds per (agent, app, idle) per bucket
-    # of size_ms (minutes and hours), filled from the spans already stored.
-    4: """
-        CREATE TABLE rollups (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            agent_id TEXT NOT NULL,
-            app TEXT NOT NULL,
-            idle BOOLEAN NOT NULL,
-            ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)
-        );
-        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
-        SELECT 60000, b, agent_id, app, idle,
-               SUM(LEAST(end_ms, b + 60000) - GREATEST(start_ms, b))
-        FROM spans, generate_series(start_ms - mod(mod(start_ms, 60000) + 60000, 60000),
-                                    end_ms - 1, 60000::bigint) AS b
-        WHERE end_ms > start_ms
-        GROUP BY b, agent_id, app, idle;
-        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
-        SELECT 3600000, h, agent_id, app, idle, SUM(ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
-                     agent_id, app, idle, ms FROM rollups WHERE size_ms = 60000) m
-        GROUP BY h, agent_id, app, idle;
-    """,
-    # Day buckets from the hour buckets; team rollups (every size summed over agents, for
-    # usage() not grouped by agent); the longest span ever stored (never lowered), which
-    # bounds the raw-span edge query on both sides of the start index.
-    5: """
-        INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms)
-        SELECT 86400000, d, agent_id, app, idle, SUM(ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 86400000) + 86400000, 86400000) AS d,
-                     agent_id, app, idle, ms FROM rollups WHERE size_ms = 3600000) h
-        GROUP BY d, agent_id, app, idle;
-        CREATE TABLE team_rollups (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            idle BOOLEAN NOT NULL,
-            ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, app, idle)
-        );
-        INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms)
-        SELECT size_ms, bucket_ms, app, idle, SUM(ms) FROM rollups
-        GROUP BY size_ms, bucket_ms, app, idle HAVING SUM(ms) <> 0;
-        CREATE TABLE span_stats (
-            id INTEGER PRIMARY KEY CHECK (id = 0),
-            max_span_ms BIGINT NOT NULL
-        );
-        INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans;
-    """,
-    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
-    # zone history as runs, kept in the same transaction as the spans. Spans stored
-    # before zones were recorded were in the agent's current zone, as far as anyone
-    # can tell now: one run per agent over all of them.
-    6: """
-        ALTER TABLE spans ADD COLUMN tz TEXT;
-        UPDATE spans SET tz = a.tz FROM agents a WHERE a.id = spans.agent_id;
-        CREATE TABLE zone_runs (
-            agent_id TEXT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            tz TEXT NOT NULL,
-            PRIMARY KEY (agent_id, start_ms)
-        );
-        INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz)
-        SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s
-        JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id, a.tz;
-    """,
-    # Categories (core/categories.py): the rules in force (one JSON list, with a version
-    # that changes with them) and each span's category, which _categorize_spans fills
-    # with the default rules before CATEGORY_REBUILD rebuilds the rollups with it.
-    7: """
-        ALTER TABLE spans ADD COLUMN category TEXT;
-        CREATE TABLE categories (
-            id INTEGER PRIMARY KEY CHECK (id = 0),
-            version BIGINT NOT NULL,
-            rules TEXT NOT NULL
-        );
-    """,
-    # Enrollment tokens and agent credentials (SHA-256 hex only), blocked agents, and
-    # what team leads did to agents, in order (servers poll it: WHERE seq > last seen).
-    8: """
-        ALTER TABLE agents ADD COLUMN blocked_ms BIGINT, ADD COLUMN blocked_reason TEXT;
-        CREATE TABLE enrollment_tokens (
-            id TEXT PRIMARY KEY,
-            hash TEXT NOT NULL UNIQUE,
-            label TEXT NOT NULL,
-            created_ms BIGINT NOT NULL,
-            expires_ms BIGINT,
-            uses_left INTEGER,
-            revoked_ms BIGINT
-        );
-        CREATE TABLE agent_credentials (
-            agent_id TEXT PRIMARY KEY,
-            hash TEXT NOT NULL,
-            created_ms BIGINT NOT NULL,
-            token_id TEXT,
-            revoked_ms BIGINT
-        );
-        CREATE TABLE agent_events (
-            seq BIGSERIAL PRIMARY KEY,
-            agent_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            at_ms BIGINT NOT NULL
-        );
-    """,
-    # People, sessions, agents' owners and the audit log (store/postgres_accounts.py).
-    9: ACCOUNT_TABLES,
-    # Runs (store/base.py): a span's whole hours as one row, added by arithmetic.
-    10: """
-        CREATE TABLE rollup_runs (
-            agent_id TEXT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            category TEXT NOT NULL,
-            idle BOOLEAN NOT NULL,
-            n BIGINT NOT NULL,
-            PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)
-        );
-        CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
-    """,
-    # Rollups by key id, active and idle time in one row, and weeks (store/base.py), from
-    # schema 10's rows (nothing recomputed from spans: rollups outlive the spans retention
-    # pruned). An identity id is never given again once its key is deleted (KeyIds);
-    # erasing an agent raises rollup_keys_version. Weeks from the epoch's (a Thursday).
-    11: """
-        CREATE TABLE rollup_keys (
-            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            agent_id TEXT NOT NULL,
-            app TEXT NOT NULL,
-            category TEXT NOT NULL,
-            UNIQUE (agent_id, app, category)
-        );
-        CREATE TABLE rollup_keys_version (
-            id INTEGER PRIMARY KEY CHECK (id = 0),
-            version BIGINT NOT NULL
-        );
-        INSERT INTO rollup_keys_version VALUES (0, 0);
-        INSERT INTO rollup_keys (agent_id, app, category)
-        SELECT agent_id, app, category FROM (SELECT agent_id, app, category FROM rollups
-        UNION SELECT agent_id, app, category FROM rollup_runs) u
-        ORDER BY agent_id COLLATE "C", app COLLATE "C", category COLLATE "C";
-        CREATE TABLE rollups_11 (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            key_id BIGINT NOT NULL,
-            active_ms BIGINT NOT NULL,
-            idle_ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, key_id)
-        );
-        INSERT INTO rollups_11
-        SELECT r.size_ms, r.bucket_ms, k.id,
-               SUM(CASE WHEN r.idle THEN 0 ELSE r.ms END),
-               SUM(CASE WHEN r.idle THEN r.ms ELSE 0 END)
-        FROM rollups r JOIN rollup_keys k USING (agent_id, app, category)
-        GROUP BY r.size_ms, r.bucket_ms, k.id
-        HAVING SUM(CASE WHEN r.idle THEN 0 ELSE r.ms END) <> 0
-            OR SUM(CASE WHEN r.idle THEN r.ms ELSE 0 END) <> 0;
-        INSERT INTO rollups_11
-        SELECT 604800000, w, key_id, SUM(active_ms), SUM(idle_ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 604800000) + 604800000, 604800000) AS w,
-                     key_id, active_ms, idle_ms FROM rollups_11 WHERE size_ms = 86400000) d
-        GROUP BY w, key_id;
-        DROP TABLE rollups;
-        ALTER TABLE rollups_11 RENAME TO rollups;
-        ALTER INDEX rollups_11_pkey RENAME TO rollups_pkey;
-        CREATE TABLE team_rollups_11 (
-            size_ms BIGINT NOT NULL,
-            bucket_ms BIGINT NOT NULL,
-            app TEXT NOT NULL,
-            category TEXT NOT NULL,
-            active_ms BIGINT NOT NULL,
-            idle_ms BIGINT NOT NULL,
-            PRIMARY KEY (size_ms, bucket_ms, app, category)
-        );
-        INSERT INTO team_rollups_11
-        SELECT size_ms, bucket_ms, app, category,
-               SUM(CASE WHEN idle THEN 0 ELSE ms END), SUM(CASE WHEN idle THEN ms ELSE 0 END)
-        FROM team_rollups GROUP BY size_ms, bucket_ms, app, category
-        HAVING SUM(CASE WHEN idle THEN 0 ELSE ms END) <> 0
-            OR SUM(CASE WHEN idle THEN ms ELSE 0 END) <> 0;
-        INSERT INTO team_rollups_11
-        SELECT 604800000, w, app, category, SUM(active_ms), SUM(idle_ms)
-        FROM (SELECT bucket_ms - mod(mod(bucket_ms, 604800000) + 604800000, 604800000) AS w,
-                     app, category, active_ms, idle_ms
-              FROM team_rollups_11 WHERE size_ms = 86400000) d
-        GROUP BY w, app, category;
-        DROP TABLE team_rollups;
-        ALTER TABLE team_rollups_11 RENAME TO team_rollups;
-        ALTER INDEX team_rollups_11_pkey RENAME TO team_rollups_pkey;
-        CREATE TABLE rollup_runs_11 (
-            key_id BIGINT NOT NULL,
-            start_ms BIGINT NOT NULL,
-            end_ms BIGINT NOT NULL,
-            active_n BIGINT NOT NULL,
-            idle_n BIGINT NOT NULL,
-            PRIMARY KEY (key_id, start_ms, end_ms)
-        );
-        INSERT INTO rollup_runs_11
-        SELECT k.id, r.start_ms, r.end_ms,
-               SUM(CASE WHEN r.idle THEN 0 ELSE r.n END), SUM(CASE WHEN r.idle THEN r.n ELSE 0 END)
-        FROM rollup_runs r JOIN rollup_keys k USING (agent_id, app, category)
-        GROUP BY k.id, r.start_ms, r.end_ms
-        HAVING SUM(CASE WHEN r.idle THEN 0 ELSE r.n END) <> 0
-            OR SUM(CASE WHEN r.idle THEN r.n ELSE 0 END) <> 0;
-        DROP TABLE rollup_runs;
-        ALTER TABLE rollup_runs_11 RENAME TO rollup_runs;
-        ALTER INDEX rollup_runs_11_pkey RENAME TO rollup_runs_pkey;
-        CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms);
-        ANALYZE rollup_keys, rollups, team_rollups, rollup_runs;
-    """,
-    # App names (store/base.py AppNameRow): what agents report and what an admin set.
-    12: APP_NAMES_TABLE.format(blob="BYTEA"),
-}
-CATEGORY_STEP = 7
-CATEGORY_REBUILD: LiteralString = """
-    ALTER TABLE spans ALTER COLUMN category SET NOT NULL;
-    DROP TABLE rollups;
-    DROP TABLE team_rollups;
-    CREATE TABLE rollups (
-        size_ms BIGINT NOT NULL,
-        bucket_ms BIGINT NOT NULL,
-        agent_id TEXT NOT NULL,
-        app TEXT NOT NULL,
-        category TEXT NOT NULL,
-        idle BOOLEAN NOT NULL,
-        ms BIGINT NOT NULL,
-        PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)
-    );
-    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
-    SELECT 60000, b, agent_id, app, category, idle,
-           SUM(LEAST(end_ms, b + 60000) - GREATEST(start_ms, b))
-    FROM spans, generate_series(start_ms - mod(mod(start_ms, 60000) + 60000, 60000),
-                                end_ms - 1, 60000::bigint) AS b
-    WHERE end_ms > start_ms
-    GROUP BY b, agent_id, app, category, idle;
-    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
-    SELECT 3600000, h, agent_id, app, category, idle, SUM(ms)
-    FROM (SELECT bucket_ms - mod(mod(bucket_ms, 3600000) + 3600000, 3600000) AS h,
-                 agent_id, app, category, idle, ms FROM rollups WHERE size_ms = 60000) m
-    GROUP BY h, agent_id, app, category, idle;
-    INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms)
-    SELECT 86400000, d, agent_id, app, category, idle, SUM(ms)
-    FROM (SELECT bucket_ms - mod(mod(bucket_ms, 86400000) + 86400000, 86400000) AS d,
-                 agent_id, app, category, idle, ms FROM rollups WHERE size_ms = 3600000) h
-    GROUP BY d, agent_id, app, category, idle;
-    CREATE TABLE team_rollups (
-        size_ms BIGINT NOT NULL,
-        bucket_ms BIGINT NOT NULL,
-        app TEXT NOT NULL,
-        category TEXT NOT NULL,
-        idle BOOLEAN NOT NULL,
-        ms BIGINT NOT NULL,
-        PRIMARY KEY (size_ms, bucket_ms, app, category, idle)
-    );
-    INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms)
-    SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups
-    GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) <> 0;
-"""
+# The schema steps (store/migrations.py) as PostgreSQL runs them, by version (tests build
+# old databases from these).
+MIGRATIONS: dict[int, LiteralString] = {step.version: step.postgres for step in STEPS}
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
 
@@ -406,7 +105,6 @@ _AGENT_UPSERT: LiteralString = (
     "platform = excluded.platform, version = excluded.version, tz = excluded.tz, "
     "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
 )
-_SPAN_COLUMNS: LiteralString = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
 # Spans arrive by binary COPY into this per-session table, then one upsert moves them (it
 # is named for the schema that last changed its columns, 7, which gave it the category
 # after 6 gave it the zone: a pooled session of an older version may still hold an older
@@ -429,11 +127,11 @@ _STAGING_TYPES = (
     *("text", "text"),  # tz, category
 )
 _SPAN_COPY: LiteralString = (
-    f"COPY spans_in7 (agent_id, {_SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
+    f"COPY spans_in7 (agent_id, {SPAN_COLUMNS}, category) FROM STDIN (FORMAT BINARY)"
 )
 _SPAN_UPSERT: LiteralString = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
-    f"SELECT agent_id, {_SPAN_COLUMNS}, category FROM spans_in7 "
+    f"INSERT INTO spans (agent_id, {SPAN_COLUMNS}, category) "
+    f"SELECT agent_id, {SPAN_COLUMNS}, category FROM spans_in7 "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, "
     "app = excluded.app, title = excluded.title, url = excluded.url, "
     "process = excluded.process, pid = excluded.pid, idle = excluded.idle, "
@@ -535,24 +233,10 @@ _KEY_IDS: LiteralString = (
     "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS v(agent_id, app, category) "
     "ON k.agent_id = v.agent_id AND k.app = v.app AND k.category = v.category"
 )
-_KEYS_OF_AGENTS: LiteralString = "SELECT id FROM rollup_keys WHERE agent_id = ANY(%s::text[])"
-# The column of each key usage() groups by.
-_COLUMNS: dict[GroupKey, LiteralString] = {
-    "agent": "agent_id",
-    "app": "app",
-    "category": "category",
-}
-_KEY_NAMES: LiteralString = (
-    "SELECT id, agent_id, app, category FROM rollup_keys WHERE id = ANY(%s::bigint[])"
-)
 # Raises the stored longest span if this write has a longer one (no row lock otherwise).
 _MAX_SPAN: LiteralString = (
     "UPDATE span_stats SET max_span_ms = m.ms FROM "
     "(SELECT MAX(end_ms - start_ms) AS ms FROM spans_in7) m WHERE m.ms > span_stats.max_span_ms"
-)
-# Raw spans that overlap [lo, hi) (params hi, lo, lo), bounded both sides by the start index.
-_OVERLAP: LiteralString = (
-    "start_ms < %s AND end_ms > %s AND start_ms >= %s - (SELECT max_span_ms FROM span_stats)"
 )
 # Retention (Store.prune), a chunk a transaction: the agents whose old spans go are locked
 # as writers lock them (same lock, same order), so a write that reads a span's old row
@@ -573,25 +257,34 @@ _ACK: LiteralString = (
     "UPDATE agents SET acked_seq = GREATEST(agents.acked_seq, v.seq) "
     "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE agents.id = v.id"
 )
-# Binary order, as SQLite sorts, whatever the database's collation.
-_AGENT_SQL: LiteralString = (
-    "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-    "s.start_ms, s.end_ms, s.app, s.title, s.url, s.process, s.pid, s.idle, s.details, s.tz, "
-    "a.blocked_ms, a.blocked_reason FROM agents a "
-    "LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
-    "ORDER BY start_ms DESC LIMIT 1) s ON true"
+POSTGRES = Dialect(
+    mark="%s",
+    binary=' COLLATE "C"',  # code point order, as SQLite sorts, whatever the collation
+    lock_row=" FOR UPDATE",
+    lock_events="LOCK TABLE agent_events IN EXCLUSIVE MODE",
+    least="LEAST",
+    greatest="GREATEST",
+    casts=True,
+    agent_in="agent_id = ANY(%s::text[])",
+    key_in="id = ANY(%s::bigint[])",
+    ids=list,
+    text=lambda value: _text(value),
+    latest_span="LEFT JOIN LATERAL (SELECT * FROM spans WHERE spans.agent_id = a.id "
+    "ORDER BY start_ms DESC LIMIT 1) s ON true",
 )
-_AGENT_NAMES: LiteralString = "SELECT id, name FROM agents"
-_AGENT_ORDER: LiteralString = ' ORDER BY a.name COLLATE "C", a.host COLLATE "C", a.id COLLATE "C"'
 
 
-# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
-_CHANGES: dict[str, LiteralString] = {
-    "revoke": "UPDATE agent_credentials SET revoked_ms = %s "
-    "WHERE agent_id = %s AND revoked_ms IS NULL",
-    "block": "UPDATE agents SET blocked_ms = %s, blocked_reason = %s WHERE id = %s",
-    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = %s",
-}
+async def run_script(conn: psycopg.AsyncConnection[tuple[Any, ...]], script: Script[T]) -> T:
+    """Run a transaction's statements (store/sql.py) on ``conn``, in the caller's
+    transaction."""
+    try:
+        statement = next(script)
+        while True:
+            cur = await conn.execute(*statement)
+            rows = await cur.fetchall() if cur.description is not None else []
+            statement = script.send(Done(rows, cur.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 def redact(url: str) -> str:
@@ -614,7 +307,7 @@ def _opt_text(value: str | None) -> str | None:
 
 
 def pg_span_row(agent_id: str, span: Span) -> SpanRow:
-    row = _span_row(agent_id, span)
+    row = span_row(agent_id, span)
     return (
         row[0],
         row[1],
@@ -920,7 +613,9 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore(PostgresAccounts, AgentChanges):
+class PostgresStore(PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppNames):
+    dialect = POSTGRES
+
     def __init__(
         self,
         url: str,
@@ -983,7 +678,9 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             min_size=self.min_connections,
             max_size=self.max_connections,
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
+            # A connection is checked with a query only when its socket has something
+            # to read (a backend that ended says so and closes it): pool_check.py.
+            check=check_if_stirred,
             timeout=self.connect_timeout,
             name="officepulse-store",
             open=False,
@@ -1014,19 +711,15 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
             row = await cur.fetchone()
             version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"database {redact(self.url)} has schema version {version}, newer than "
-                    f"this officepulse understands ({SCHEMA_VERSION})",
-                    hint="upgrade officepulse",
-                )
-            for step in migration_steps(MIGRATIONS, version):
-                await conn.execute(MIGRATIONS[step])
-                if step == CATEGORY_STEP:
+            for step in pending(version, redact(self.url)):
+                await conn.execute(step.postgres)
+                if step.version == CATEGORY_STEP:
                     await _categorize_spans(conn)
                     await conn.execute(CATEGORY_REBUILD)
-                await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
-                log.info("PostgreSQL store: schema migrated to version %d", step)
+                await conn.execute(
+                    "INSERT INTO schema_version (version) VALUES (%s)", (step.version,)
+                )
+                log.info("PostgreSQL store: schema migrated to version %d", step.version)
 
     async def close(self) -> None:
         """Write what is queued, then close. Raises if that last write failed."""
@@ -1064,10 +757,6 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             self._queue.commits.append(commit)
             self._wake.set()
             await commit.done
-
-    async def acked_seq(self, agent_id: str) -> int:
-        rows = await self._read("SELECT acked_seq FROM agents WHERE id = %s", (agent_id,))
-        return int(rows[0][0]) if rows else 0
 
     async def schema_version(self) -> tuple[int, int]:
         rows = await self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version", fresh=False)
@@ -1266,24 +955,6 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
 
-    async def last_span(self, agent_id: str) -> Span | None:
-        rows = await self._read(
-            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE agent_id = %s ORDER BY start_ms DESC LIMIT 1",
-            (agent_id,),
-        )
-        return _span_from(rows[0]) if rows else None
-
-    async def agents(self) -> list[AgentStatus]:
-        rows = await self._read(_AGENT_SQL + _AGENT_ORDER)
-        return [status_from(r) for r in rows]
-
-    async def agent_names(self) -> dict[str, str]:
-        return {str(id_): str(name) for id_, name in await self._read(_AGENT_NAMES)}
-
-    async def agent(self, agent_id: str) -> AgentStatus | None:
-        rows = await self._read(_AGENT_SQL + " WHERE a.id = %s", (agent_id,))
-        return status_from(rows[0]) if rows else None
-
     # -- enrollment, credentials, blocking and removing --------------------------------
 
     @contextlib.asynccontextmanager
@@ -1294,92 +965,9 @@ class PostgresStore(PostgresAccounts, AgentChanges):
         async with self.transaction() as conn:
             yield conn
 
-    @staticmethod
-    async def _event(
-        conn: psycopg.AsyncConnection[tuple[Any, ...]], agent_id: str, kind: str, now_ms: int
-    ) -> None:
-        # One event writer at a time: sequence numbers are handed out at insert but seen at
-        # commit, and a poller must never see seq N+1 before N has committed.
-        await conn.execute("LOCK TABLE agent_events IN EXCLUSIVE MODE")
-        await conn.execute(
-            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (%s, %s, %s)",
-            (agent_id, kind, now_ms),
-        )
-
-    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
+    async def _run(self, script: Script[T]) -> T:
         async with self._transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    token_hash,
-                    token.id,
-                    _text(token.label),
-                    token.created_ms,
-                    token.expires_ms,
-                    token.uses_left,
-                    token.revoked_ms,
-                ),
-            )
-
-    async def tokens(self) -> list[EnrollmentToken]:
-        rows = await self._read(
-            f'SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id COLLATE "C"'
-        )
-        return [token_from(r) for r in rows]
-
-    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, %s) WHERE id = %s",
-                (now_ms, token_id),
-            )
-            return cur.rowcount > 0
-
-    async def enroll(
-        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
-    ) -> str | None:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = %s FOR UPDATE",
-                (token_hash,),
-            )
-            row = await cur.fetchone()
-            token = None if row is None else token_from(row)
-            refusal = enroll_refusal(token, now_ms)
-            if token is None or refusal is not None:
-                return refusal
-            await conn.execute(
-                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
-                "WHERE id = %s AND uses_left IS NOT NULL",
-                (token.id,),
-            )
-            await conn.execute(
-                f"INSERT INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (agent_id) DO UPDATE SET "
-                "hash = excluded.hash, created_ms = excluded.created_ms, "
-                "token_id = excluded.token_id, revoked_ms = NULL",
-                (agent_id, credential_hash, now_ms, token.id),
-            )
-            return None
-
-    async def credential(self, agent_id: str) -> Credential | None:
-        rows = await self._read(
-            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = %s",
-            (agent_id,),
-        )
-        return credential_from(rows[0]) if rows else None
-
-    async def _change(
-        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
-    ) -> bool:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                _CHANGES[kind], [_text(p) if isinstance(p, str) else p for p in params]
-            )
-            if cur.rowcount:
-                await self._event(conn, agent_id, kind, now_ms)
-            return cur.rowcount > 0
+            return await run_script(conn, script)
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         async with self._transaction() as conn:
@@ -1389,21 +977,7 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             if erase:
                 await erase_spans(conn, agent_id, self.keys)
                 await erase_aw_events_postgres(conn, agent_id)
-            await conn.execute("DELETE FROM agent_credentials WHERE agent_id = %s", (agent_id,))
-            # Whose it was goes with it: the same id enrolling later is nobody's yet.
-            await conn.execute("DELETE FROM agent_owners WHERE agent_id = %s", (agent_id,))
-            cur = await conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,))
-            if cur.rowcount:
-                await self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
-            return cur.rowcount > 0
-
-    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
-        rows = await self._read(
-            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > %s ORDER BY seq",
-            (after_seq,),
-            fresh=False,  # polled twice a second by every server process
-        )
-        return [event_from(r) for r in rows]
+            return await run_script(conn, forget_agent(POSTGRES, agent_id, erase, now_ms))
 
     async def mark_all_offline(self) -> None:
         # Agents queued before this call are written offline; those queued after it keep
@@ -1432,168 +1006,25 @@ class PostgresStore(PostgresAccounts, AgentChanges):
             if deleted < PRUNE_CHUNK:
                 return total
 
-    async def spans(
-        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
-    ) -> list[tuple[str, Span]]:
-        where: LiteralString = (
-            "start_ms < %(end)s AND end_ms > %(start)s "
-            "AND start_ms >= %(start)s - (SELECT max_span_ms FROM span_stats)"
-        )
-        if agent_id:
-            where += " AND agent_id = %(agent)s"
-        rows = await self._read(
-            f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans WHERE {where} "
-            'ORDER BY start_ms, agent_id COLLATE "C" LIMIT %(limit)s',
-            {"start": start_ms, "end": end_ms, "agent": agent_id, "limit": limit},
-        )
-        return [(str(row[0]), _span_from(row[1:])) for row in rows]
-
-    async def zones(
-        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
-    ) -> dict[str, list[ZoneRun]]:
-        where: LiteralString = "start_ms < %s AND end_ms > %s"
-        params: list[object] = [end_ms, start_ms]
-        if agent_ids is not None:
-            where += " AND agent_id = ANY(%s::text[])"
-            params.append(list(agent_ids))
-        rows = await self._read(
-            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
-            'ORDER BY agent_id COLLATE "C", start_ms',
-            params,
-        )
-        return by_agent(rows)
-
-    async def usage(
-        self,
-        start_ms: int,
-        end_ms: int,
-        group_by: Sequence[GroupKey],
-        agent_ids: Sequence[str] | None = None,
-    ) -> list[UsageRow]:
-        check_group_by(group_by)
-        if agent_ids is not None and not agent_ids:
-            return []
-        # Only these agents: every part of the query is filtered by one array parameter.
-        only: LiteralString = "" if agent_ids is None else " AND agent_id = ANY(%s::text[])"
-        only_keys: LiteralString = (
-            "" if agent_ids is None else " AND key_id IN (" + _KEYS_OF_AGENTS + ")"
-        )
-        only_param: list[object] = [] if agent_ids is None else [list(agent_ids)]
-        # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
-        # minutes at the edges from their buckets (plus the runs over all of them), the
-        # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
-        # summed per key id, named and grouped by usage_from; otherwise the team rollups
-        # answer, a row per app and category.
-        plan = usage_plan(start_ms, end_ms)
-        rolled = plan.rolled()
-        if rolled is None and not plan.raw:
-            return []
-        per_agent = "agent" in group_by or agent_ids is not None
-        where: LiteralString = "WHERE size_ms = %s AND bucket_ms >= %s AND bucket_ms < %s"
-        # Each part: (agent_id, app, category, active_ms, idle_ms).
-        parts: list[LiteralString] = []
+    def _raw_usage(
+        self, plan: UsagePlan, only: str, only_param: list[object]
+    ) -> tuple[list[str], list[object]]:
+        # Every writer folds its spans into the rollups as it writes them: the raw edges
+        # are all there is to add.
+        parts: list[str] = []
         params: list[object] = []
-        # By key id: (key_id, active_ms, idle_ms).
-        keyed: list[LiteralString] = []
-        keyed_params: list[object] = []
-        for size, ranges in plan.by_size():
-            for lo, hi in ranges:
-                if per_agent:
-                    keyed.append(
-                        "SELECT key_id, active_ms, idle_ms FROM rollups " + where + only_keys
-                    )
-                    keyed_params += [size, lo, hi, *only_param]
-                else:
-                    parts.append(
-                        "SELECT '' AS agent_id, app, category, active_ms, idle_ms "
-                        "FROM team_rollups " + where
-                    )
-                    params += [size, lo, hi]
-        if rolled is not None:
-            # Whole hours kept as runs (store/base.py), by arithmetic over the range the
-            # rollup parts tile.
-            lo, hi = rolled
-            counts: LiteralString = (
-                "active_n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS active_ms, "
-                "idle_n * (LEAST(end_ms, %s) - GREATEST(start_ms, %s)) AS idle_ms"
-            )
-            if per_agent:
-                keyed.append(
-                    "SELECT key_id, " + counts + " FROM rollup_runs WHERE " + _OVERLAP + only_keys
-                )
-                keyed_params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
-            else:
-                parts.append(
-                    "SELECT '' AS agent_id, k.app, k.category, " + counts + " FROM rollup_runs "
-                    "JOIN rollup_keys k ON k.id = key_id WHERE " + _OVERLAP
-                )
-                params += [hi, lo, hi, lo, hi, lo, lo]
         for lo, hi in plan.raw:
             parts.append(
                 "SELECT agent_id, app, category, "
-                "CASE WHEN idle THEN 0 ELSE LEAST(end_ms, %s) - GREATEST(start_ms, %s) END "
+                "CASE WHEN idle THEN 0 ELSE LEAST(end_ms, ?) - GREATEST(start_ms, ?) END "
                 "AS active_ms, "
-                "CASE WHEN idle THEN LEAST(end_ms, %s) - GREATEST(start_ms, %s) ELSE 0 END "
-                "AS idle_ms FROM spans WHERE " + _OVERLAP + only
+                "CASE WHEN idle THEN LEAST(end_ms, ?) - GREATEST(start_ms, ?) ELSE 0 END "
+                f"AS idle_ms FROM spans WHERE {OVERLAP}{only}"
             )
             params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
-        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
-        sums: LiteralString = "SUM(active_ms)::bigint, SUM(idle_ms)::bigint"
-        selects: list[LiteralString] = []
-        if keyed:
-            selects.append(
-                "SELECT key_id, NULL::text, NULL::text, NULL::text, "
-                + sums
-                + " FROM ("
-                + " UNION ALL ".join(keyed)
-                + ") k GROUP BY key_id"
-            )
-        if parts:
-            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
-            # rows (a span per agent) are a row per app.
-            columns = [c if k in group_by else "NULL::text" for k, c in _COLUMNS.items()]
-            grouped = [c for k, c in _COLUMNS.items() if k in group_by]
-            selects.append(
-                "SELECT NULL::bigint, "
-                + ", ".join(columns)
-                + ", COALESCE(SUM(active_ms), 0)::bigint, COALESCE(SUM(idle_ms), 0)::bigint "
-                + "FROM ("
-                + " UNION ALL ".join(parts)
-                + ") n"
-                + (" GROUP BY " + ", ".join(grouped) if grouped else "")
-            )
-        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
-        missing = self.names.missing(rows)
-        # The names read now are handed on too: another read may forget what is kept.
-        fresh = (
-            self.names.learn(await self._read(_KEY_NAMES, (missing,), fresh=False))
-            if missing
-            else None
-        )
-        return usage_from(rows, self.names, group_by, fresh)
+        return parts, params
 
     # -- categories --------------------------------------------------------------------
-
-    async def app_names(self) -> list[AppNameRow]:
-        rows = await self._read(APP_NAMES_SQL, fresh=False)
-        return [AppNameRow(str(a), r, o, bool(i)) for a, r, o, i in rows]
-
-    async def report_app_names(self, names: Mapping[str, tuple[str, bytes | None]]) -> None:
-        rows = [(app, name, icon) for app, (name, icon) in names.items()]
-        async with self._transaction() as conn, conn.cursor() as cur:
-            await cur.executemany(APP_NAMES_REPORT.format(p="%s"), rows)
-
-    async def app_icon(self, app: str) -> bytes | None:
-        rows = await self._read(APP_ICON_SQL.format(p="%s"), (app,), fresh=False)
-        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
-
-    async def set_app_name(self, app: str, name: str | None) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(APP_NAMES_OVERRIDE.format(p="%s"), (app, name))
-
-    async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories", fresh=False)
-        return rules_from_json(rows[0][0])
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:
         ruleset = compile_rules(rules)  # a bad rule changes nothing

@@ -17,39 +17,6 @@ from officepulse.store.accounts_sql import LAST_ADMIN, SQLAccounts, Statement, n
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
-# Migration 9 (store/postgres.py).
-ACCOUNT_TABLES: LiteralString = """
-    CREATE TABLE people (
-        id BIGSERIAL PRIMARY KEY,
-        login TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
-        password_hash TEXT NOT NULL,
-        visibility TEXT NOT NULL CHECK (visibility IN ('full', 'app', 'category')),
-        created_ms BIGINT NOT NULL
-    );
-    CREATE TABLE sessions (
-        token_hash TEXT PRIMARY KEY,
-        person_id BIGINT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
-        created_ms BIGINT NOT NULL,
-        expires_ms BIGINT NOT NULL
-    );
-    CREATE INDEX sessions_by_person ON sessions (person_id);
-    CREATE TABLE agent_owners (
-        agent_id TEXT PRIMARY KEY,
-        person_id BIGINT NOT NULL REFERENCES people (id) ON DELETE CASCADE
-    );
-    CREATE TABLE audit (
-        id BIGSERIAL PRIMARY KEY,
-        at_ms BIGINT NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        detail TEXT NOT NULL
-    );
-    CREATE INDEX audit_by_target ON audit (target, action, at_ms);
-"""
-
 
 async def _role(conn: _Conn, person_id: int) -> str:
     # Every admin row locked: whoever changes admins next waits for this transaction.

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -32,53 +32,37 @@ from officepulse.core.categories import (
     rules_to_json,
 )
 from officepulse.core.spans import Span
-from officepulse.core.zones import ZoneRun, by_agent, hull, in_place, marks_by_agent, repaint
+from officepulse.core.zones import by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
-from officepulse.protocol.messages import Activity, Media
+from officepulse.store.agent_facts import SQLAgentFacts
+from officepulse.store.agents_sql import SQLAgents, forget_agent
+from officepulse.store.app_names import SQLAppNames
 from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
-    APP_ICON_SQL,
-    APP_NAMES_OVERRIDE,
-    APP_NAMES_REPORT,
-    APP_NAMES_SQL,
-    APP_NAMES_TABLE,
-    DAY_MS,
     FLUSH_INTERVAL,
-    HOUR_MS,
-    MINUTE_MS,
     RECATEGORIZE_CHUNK,
-    WEEK_MS,
-    AgentChanges,
-    AgentEvent,
-    AgentEventKind,
     AgentInfo,
-    AgentStatus,
-    AppNameRow,
-    Blocked,
     Contribution,
-    Credential,
-    EnrollmentToken,
-    GroupKey,
     KeyIds,
     KeyNames,
     RollupKey,
-    UsageRow,
-    check_group_by,
-    enroll_refusal,
+    UsagePlan,
     keys_of,
     learn_keys,
-    migration_steps,
     missing_keys,
     rollup_delta,
     run_delta,
     shrank,
     team_delta,
-    usage_from,
-    usage_plan,
 )
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
+from officepulse.store.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # for tests
+from officepulse.store.migrations import STEPS, SchemaTooNew, pending
 from officepulse.store.queued import Queued
-from officepulse.store.sqlite_accounts import ACCOUNT_TABLES, SQLiteAccounts
+from officepulse.store.reads_sql import OVERLAP, SQLReads
+from officepulse.store.rows import SPAN_COLUMNS, SpanRow, span_row
+from officepulse.store.sql import Dialect, Done, Script
+from officepulse.store.sqlite_accounts import SQLiteAccounts
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -87,282 +71,12 @@ _T = TypeVar("_T")
 # (store/failures.py). Any other error (full, locked, I/O) is transient: kept, retried.
 _LASTING = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, OverflowError)
 
-SCHEMA_VERSION = 12
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    host TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    version TEXT NOT NULL,
-    tz TEXT NOT NULL,
-    online INTEGER NOT NULL,
-    last_seen_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS spans (
-    agent_id TEXT NOT NULL,
-    start_ms INTEGER NOT NULL,
-    end_ms INTEGER NOT NULL,
-    app TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    process TEXT,
-    pid INTEGER,
-    idle INTEGER NOT NULL,
-    PRIMARY KEY (agent_id, start_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ms);
-"""
-# Each step takes a database from the version before it to the next; a new
-# database gets SCHEMA and then every step.
-MIGRATIONS: dict[int, str] = {
-    2: "ALTER TABLE spans ADD COLUMN details BLOB",
-    3: "ALTER TABLE agents ADD COLUMN acked_seq INTEGER NOT NULL DEFAULT 0",
-    # Rollups (store/base.py): milliseconds per (agent, app, idle) per bucket of size_ms
-    # (minutes and hours), bucket_ms the UTC epoch ms of the bucket's start.
-    4: "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "agent_id TEXT NOT NULL, app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
-    "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, idle)) WITHOUT ROWID",
-    # Team rollups (store/base.py): the rollups summed over agents, for usage() not
-    # grouped by agent; and day buckets in both (the backfill below).
-    5: "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "app TEXT NOT NULL, idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
-    "PRIMARY KEY (size_ms, bucket_ms, app, idle)) WITHOUT ROWID",
-    # Time zones (core/zones.py): the zone each span was recorded in, and each agent's
-    # zone history as runs, kept in the same transaction as the spans (the backfill).
-    6: "ALTER TABLE spans ADD COLUMN tz TEXT",
-    # Categories (core/categories.py): each span's, set when it is written (NULL until the
-    # store folds a span another writer made); the rollups are rebuilt with it below.
-    7: "ALTER TABLE spans ADD COLUMN category TEXT",
-    # Enrollment, credentials, blocking (the rest of the step is in BACKFILLS).
-    8: "ALTER TABLE agents ADD COLUMN blocked_ms INTEGER",
-    # People, sessions, agents' owners and the audit log (store/sqlite_accounts.py): the
-    # first table here, the others as this step's follow-up statements below.
-    9: ACCOUNT_TABLES[0],
-    # Runs (store/base.py): a span's whole hours as one row, added by arithmetic.
-    10: "CREATE TABLE rollup_runs (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL, "
-    "end_ms INTEGER NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
-    "idle INTEGER NOT NULL, n INTEGER NOT NULL, "
-    "PRIMARY KEY (agent_id, start_ms, end_ms, app, category, idle)) WITHOUT ROWID",
-    # Rollups by key id, active and idle time in one row, and weeks (store/base.py): the
-    # key dictionary here, the rest in BACKFILLS. AUTOINCREMENT: an id is never given
-    # again once its key is deleted (KeyIds).
-    11: "CREATE TABLE rollup_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
-    "UNIQUE (agent_id, app, category))",
-    # App names (store/base.py AppNameRow): what agents report and what an admin set.
-    12: APP_NAMES_TABLE.format(blob="BLOB"),
-}
-# SQL: the start of the ``size`` bucket holding the instant ``column`` (a floor, also
-# before the epoch).
-_FLOOR = "{column} - (({column} % {size}) + {size}) % {size}"
-_ACTIVE = "SUM(CASE WHEN {t}.idle THEN 0 ELSE {t}.{ms} END)"
-_IDLE = "SUM(CASE WHEN {t}.idle THEN {t}.{ms} ELSE 0 END)"
-_PIVOT = f"{_ACTIVE}, {_IDLE}"
-_SOME = f"HAVING {_ACTIVE} != 0 OR {_IDLE} != 0"
-# Schema 11 from schema 10's rows, nothing recomputed from spans (rollups outlive the spans
-# that retention pruned): every key numbered in key order, then each table's rows summed
-# per new key (old rows come in their key order, so the sums stream), week rows from the
-# day rows, and the tables swapped.
-_KEYED = (
-    "JOIN rollup_keys k ON k.agent_id = r.agent_id AND k.app = r.app AND k.category = r.category"
-)
-_PIVOT_11: tuple[str, ...] = (
-    "CREATE TABLE rollup_keys_version (id INTEGER PRIMARY KEY CHECK (id = 0), "
-    "version INTEGER NOT NULL)",
-    "INSERT INTO rollup_keys_version VALUES (0, 0)",
-    "INSERT INTO rollup_keys (agent_id, app, category) SELECT agent_id, app, category "
-    "FROM rollups UNION SELECT agent_id, app, category FROM rollup_runs ORDER BY 1, 2, 3",
-    "CREATE TABLE rollups_11 (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "key_id INTEGER NOT NULL, active_ms INTEGER NOT NULL, idle_ms INTEGER NOT NULL, "
-    "PRIMARY KEY (size_ms, bucket_ms, key_id)) WITHOUT ROWID",
-    f"INSERT INTO rollups_11 SELECT r.size_ms, r.bucket_ms, k.id, "
-    f"{_PIVOT.format(t='r', ms='ms')} FROM rollups r {_KEYED} "
-    "GROUP BY r.size_ms, r.bucket_ms, r.agent_id, r.app, r.category "
-    f"{_SOME.format(t='r', ms='ms')}",
-    "DROP TABLE rollups",
-    "ALTER TABLE rollups_11 RENAME TO rollups",
-    f"INSERT INTO rollups SELECT {WEEK_MS}, "
-    f"{_FLOOR.format(column='bucket_ms', size=WEEK_MS)} AS week, key_id, SUM(active_ms), "
-    f"SUM(idle_ms) FROM rollups WHERE size_ms = {DAY_MS} GROUP BY week, key_id",
-    "CREATE TABLE team_rollups_11 (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-    "app TEXT NOT NULL, category TEXT NOT NULL, active_ms INTEGER NOT NULL, "
-    "idle_ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category)) WITHOUT ROWID",
-    f"INSERT INTO team_rollups_11 SELECT r.size_ms, r.bucket_ms, r.app, r.category, "
-    f"{_PIVOT.format(t='r', ms='ms')} FROM team_rollups r "
-    f"GROUP BY r.size_ms, r.bucket_ms, r.app, r.category {_SOME.format(t='r', ms='ms')}",
-    "DROP TABLE team_rollups",
-    "ALTER TABLE team_rollups_11 RENAME TO team_rollups",
-    f"INSERT INTO team_rollups SELECT {WEEK_MS}, "
-    f"{_FLOOR.format(column='bucket_ms', size=WEEK_MS)} AS week, app, category, "
-    f"SUM(active_ms), SUM(idle_ms) FROM team_rollups WHERE size_ms = {DAY_MS} "
-    "GROUP BY week, app, category",
-    "CREATE TABLE rollup_runs_11 (key_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, "
-    "end_ms INTEGER NOT NULL, active_n INTEGER NOT NULL, idle_n INTEGER NOT NULL, "
-    "PRIMARY KEY (key_id, start_ms, end_ms)) WITHOUT ROWID",
-    f"INSERT INTO rollup_runs_11 SELECT k.id, r.start_ms, r.end_ms, "
-    f"{_PIVOT.format(t='r', ms='n')} FROM rollup_runs r {_KEYED} "
-    f"GROUP BY k.id, r.start_ms, r.end_ms {_SOME.format(t='r', ms='n')}",
-    "DROP TABLE rollup_runs",
-    "ALTER TABLE rollup_runs_11 RENAME TO rollup_runs",
-    "CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",
-)
-# Statements run after a step, in its transaction: what fills new tables from old data.
-BACKFILLS: dict[int, tuple[str, ...]] = {
-    4: (
-        # Each span cut into the minutes it touches (recursively), summed per minute...
-        "WITH RECURSIVE b(agent_id, app, idle, s, e, bucket) AS ("
-        "SELECT agent_id, app, idle, start_ms, end_ms, "
-        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
-        "FROM spans WHERE end_ms > start_ms "
-        f"UNION ALL SELECT agent_id, app, idle, s, e, bucket + {MINUTE_MS} FROM b "
-        f"WHERE bucket + {MINUTE_MS} < e) "
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-        f"SELECT {MINUTE_MS}, bucket, agent_id, app, idle, "
-        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
-        "GROUP BY bucket, agent_id, app, idle",
-        # ...and the minutes summed per hour (a minute lies in one hour).
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-        f"SELECT {HOUR_MS}, bucket_ms - ((bucket_ms % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS} AS h, "
-        f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {MINUTE_MS} "
-        "GROUP BY h, agent_id, app, idle",
-        # Writers of spans other than this store (activitywatch/sqlite.py) leave what they
-        # changed here, in their own transaction; usage() counts it and the store's next
-        # write folds it into the rollups.
-        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
-        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
-        "idle INTEGER NOT NULL)",
-        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.idle); END",
-        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.idle); END",
-        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.idle); "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.idle); END",
-    ),
-    5: (
-        # Day buckets from the hour buckets (an hour lies in one UTC day)...
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, idle, ms) "
-        f"SELECT {DAY_MS}, bucket_ms - ((bucket_ms % {DAY_MS}) + {DAY_MS}) % {DAY_MS} AS d, "
-        f"agent_id, app, idle, SUM(ms) FROM rollups WHERE size_ms = {HOUR_MS} "
-        "GROUP BY d, agent_id, app, idle",
-        # ...then every size summed over agents.
-        "INSERT INTO team_rollups (size_ms, bucket_ms, app, idle, ms) "
-        "SELECT size_ms, bucket_ms, app, idle, SUM(ms) FROM rollups "
-        "GROUP BY size_ms, bucket_ms, app, idle HAVING SUM(ms) != 0",
-        # The longest span ever stored (an upper bound: never lowered), kept by triggers
-        # so that every writer keeps it; usage() reads raw spans that overlap [lo, hi)
-        # as start_ms in [lo - max_span_ms, hi), which the start index bounds both sides.
-        "CREATE TABLE span_stats (id INTEGER PRIMARY KEY CHECK (id = 0), "
-        "max_span_ms INTEGER NOT NULL)",
-        "INSERT INTO span_stats SELECT 0, COALESCE(MAX(end_ms - start_ms), 0) FROM spans",
-        "CREATE TRIGGER spans_max_ins AFTER INSERT ON spans "
-        "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
-        "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
-        "CREATE TRIGGER spans_max_upd AFTER UPDATE OF start_ms, end_ms ON spans "
-        "WHEN new.end_ms - new.start_ms > (SELECT max_span_ms FROM span_stats) BEGIN "
-        "UPDATE span_stats SET max_span_ms = new.end_ms - new.start_ms; END",
-    ),
-    6: (
-        # Spans stored before zones were recorded were in the agent's current zone, as
-        # far as anyone can tell now: one run per agent over all of them.
-        "UPDATE spans SET tz = (SELECT tz FROM agents WHERE agents.id = spans.agent_id)",
-        "CREATE TABLE zone_runs (agent_id TEXT NOT NULL, start_ms INTEGER NOT NULL, "
-        "end_ms INTEGER NOT NULL, tz TEXT NOT NULL, PRIMARY KEY (agent_id, start_ms)) "
-        "WITHOUT ROWID",
-        "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) "
-        "SELECT s.agent_id, MIN(s.start_ms), MAX(s.end_ms), a.tz FROM spans s "
-        "JOIN agents a ON a.id = s.agent_id GROUP BY s.agent_id",
-    ),
-    7: (
-        # The rules in force (one JSON list) and a version that changes with them.
-        "CREATE TABLE categories (id INTEGER PRIMARY KEY CHECK (id = 0), "
-        "version INTEGER NOT NULL, rules TEXT NOT NULL)",
-        "INSERT INTO categories VALUES (0, 1, "
-        + "'"
-        + rules_to_json(DEFAULT_RULES).replace("'", "''")
-        + "')",
-        # The rollups are rebuilt from the spans below, so what other writers left
-        # pending is in them already; the pending rows now carry what categorising needs.
-        "DROP TRIGGER spans_rollup_ins",
-        "DROP TRIGGER spans_rollup_del",
-        "DROP TRIGGER spans_rollup_upd",
-        "DROP TABLE rollup_pending",
-        # op_category: the store's rules (here the defaults), registered on each connection.
-        "UPDATE spans SET category = op_category(app, title, url)",
-        "CREATE TABLE rollup_pending (sign INTEGER NOT NULL, agent_id TEXT NOT NULL, "
-        "start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, app TEXT NOT NULL, "
-        "title TEXT NOT NULL, url TEXT, category TEXT, idle INTEGER NOT NULL)",
-        "CREATE TRIGGER spans_rollup_ins AFTER INSERT ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.title, new.url, new.category, new.idle); END",
-        "CREATE TRIGGER spans_rollup_del AFTER DELETE ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.title, old.url, old.category, old.idle); END",
-        # Not on an UPDATE of the category alone: only this store does that (folding,
-        # re-categorising), and it moves the time in the rollups itself.
-        "CREATE TRIGGER spans_rollup_upd AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
-        "title, url, idle ON spans BEGIN "
-        "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
-        "old.app, old.title, old.url, old.category, old.idle); "
-        "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
-        "new.app, new.title, new.url, new.category, new.idle); END",
-        "DROP TABLE rollups",
-        "DROP TABLE team_rollups",
-        "CREATE TABLE rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-        "agent_id TEXT NOT NULL, app TEXT NOT NULL, category TEXT NOT NULL, "
-        "idle INTEGER NOT NULL, ms INTEGER NOT NULL, "
-        "PRIMARY KEY (size_ms, bucket_ms, agent_id, app, category, idle)) WITHOUT ROWID",
-        "CREATE TABLE team_rollups (size_ms INTEGER NOT NULL, bucket_ms INTEGER NOT NULL, "
-        "app TEXT NOT NULL, category TEXT NOT NULL, idle INTEGER NOT NULL, "
-        "ms INTEGER NOT NULL, PRIMARY KEY (size_ms, bucket_ms, app, category, idle)) "
-        "WITHOUT ROWID",
-        # Minutes (each span cut recursively), hours from minutes, days from hours...
-        "WITH RECURSIVE b(agent_id, app, category, idle, s, e, bucket) AS ("
-        "SELECT agent_id, app, category, idle, start_ms, end_ms, "
-        f"start_ms - ((start_ms % {MINUTE_MS}) + {MINUTE_MS}) % {MINUTE_MS} "
-        "FROM spans WHERE end_ms > start_ms "
-        f"UNION ALL SELECT agent_id, app, category, idle, s, e, bucket + {MINUTE_MS} FROM b "
-        f"WHERE bucket + {MINUTE_MS} < e) "
-        "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
-        f"SELECT {MINUTE_MS}, bucket, agent_id, app, category, idle, "
-        f"SUM(MIN(e, bucket + {MINUTE_MS}) - MAX(s, bucket)) FROM b "
-        "GROUP BY bucket, agent_id, app, category, idle",
-        *(
-            "INSERT INTO rollups (size_ms, bucket_ms, agent_id, app, category, idle, ms) "
-            f"SELECT {big}, bucket_ms - ((bucket_ms % {big}) + {big}) % {big} AS b, "
-            f"agent_id, app, category, idle, SUM(ms) FROM rollups WHERE size_ms = {small} "
-            "GROUP BY b, agent_id, app, category, idle"
-            for small, big in ((MINUTE_MS, HOUR_MS), (HOUR_MS, DAY_MS))
-        ),
-        # ...then every size summed over agents.
-        "INSERT INTO team_rollups (size_ms, bucket_ms, app, category, idle, ms) "
-        "SELECT size_ms, bucket_ms, app, category, idle, SUM(ms) FROM rollups "
-        "GROUP BY size_ms, bucket_ms, app, category, idle HAVING SUM(ms) != 0",
-    ),
-    8: (
-        "ALTER TABLE agents ADD COLUMN blocked_reason TEXT",
-        # Secrets only as SHA-256 hex (security/agent_secrets.py says why not a slow hash).
-        "CREATE TABLE enrollment_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, "
-        "label TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER, uses_left INTEGER, "
-        "revoked_ms INTEGER)",
-        "CREATE TABLE agent_credentials (agent_id TEXT PRIMARY KEY, hash TEXT NOT NULL, "
-        "created_ms INTEGER NOT NULL, token_id TEXT, revoked_ms INTEGER)",
-        # What team leads did to agents, in order; servers poll it (WHERE seq > last seen).
-        "CREATE TABLE agent_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-        "agent_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-    ),
-    9: ACCOUNT_TABLES[1:],
-    10: ("CREATE INDEX rollup_runs_by_start ON rollup_runs (start_ms)",),
-    11: _PIVOT_11,
-}
-# Raw spans that overlap [?, ?) (hi, lo, lo): bounded on both sides by the start index.
-_OVERLAP = "start_ms < ? AND end_ms > ? AND start_ms >= ? - (SELECT max_span_ms FROM span_stats)"
-
+# Views of the schema steps (store/migrations.py) as SQLite runs them: step 1 as one
+# script, then each later step's first statement and the rest (tests build old databases
+# from these).
+SCHEMA = ";\n".join(STEPS[0].sqlite) + ";\n"
+MIGRATIONS: dict[int, str] = {step.version: step.sqlite[0] for step in STEPS[1:]}
+BACKFILLS: dict[int, tuple[str, ...]] = {step.version: step.sqlite[1:] for step in STEPS[1:]}
 # Retention (Store.prune): spans that ended by then, a chunk a transaction; the start index
 # finds them (a span ends after it starts).
 PRUNE_CHUNK = 10_000
@@ -372,148 +86,8 @@ _PRUNE = (
 )
 
 
-class Details(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """The optional parts of an activity, kept in one column."""
-
-    private: bool = False
-    paused: bool = False
-    program: str | None = None
-    project: str | None = None
-    file: str | None = None
-    media: Media | None = None
-
-
-_details_encoder = msgspec.msgpack.Encoder()
-_details_decoder = msgspec.msgpack.Decoder(Details)
-_NO_DETAILS = Details()
-
-
-def _details(a: Activity) -> bytes | None:
-    # Most activities have none of these, and this runs for every span written.
-    if not (a.private or a.paused) and (a.program, a.project, a.file, a.media) == (None,) * 4:
-        return None
-    d = Details(
-        private=a.private,
-        paused=a.paused,
-        program=a.program,
-        project=a.project,
-        file=a.file,
-        media=a.media,
-    )
-    return None if d == _NO_DETAILS else _details_encoder.encode(d)
-
-
-_SPAN_COLUMNS = "start_ms, end_ms, app, title, url, process, pid, idle, details, tz"
-SpanRow = tuple[
-    str, int, int, str, str, str | None, str | None, int | None, int, bytes | None, str | None
-]
-
-
-def _span_row(agent_id: str, span: Span) -> SpanRow:
-    a = span.activity
-    return (
-        agent_id,
-        span.start_ms,
-        span.end_ms,
-        a.app,
-        a.title,
-        a.url,
-        a.process,
-        a.pid,
-        a.idle,
-        _details(a),
-        span.tz,
-    )
-
-
-def _span_from(row: Sequence[object]) -> Span:
-    start, end, app, title, url, process, pid, idle, details, tz = row
-    extra = _details_decoder.decode(details) if isinstance(details, bytes) else _NO_DETAILS
-    activity = Activity(
-        app=str(app),
-        title=str(title),
-        url=url if isinstance(url, str) else None,
-        process=process if isinstance(process, str) else None,
-        pid=pid if isinstance(pid, int) else None,
-        idle=bool(idle),
-        private=extra.private,
-        paused=extra.paused,
-        program=extra.program,
-        project=extra.project,
-        file=extra.file,
-        media=extra.media,
-    )
-    assert isinstance(start, int)
-    assert isinstance(end, int)
-    return Span(start, end, activity, tz if isinstance(tz, str) else None)
-
-
-def _int(value: object) -> int:
-    assert isinstance(value, int), value
-    return value
-
-
-def _opt_int(value: object) -> int | None:
-    return None if value is None else _int(value)
-
-
-def status_from(row: Sequence[object]) -> AgentStatus:
-    """A row of the agent query: 8 agent columns, those of its last span, blocked_ms,
-    blocked_reason."""
-    span_end = 8 + len(_SPAN_COLUMNS.split(","))
-    blocked_ms, reason = row[span_end], row[span_end + 1]
-    return AgentStatus(
-        _agent_from(row[:8]),
-        _span_from(row[8:span_end]) if row[8] is not None else None,
-        Blocked(str(reason or ""), _int(blocked_ms)) if blocked_ms is not None else None,
-    )
-
-
-def token_from(row: Sequence[object]) -> EnrollmentToken:
-    id_, label, created, expires, uses, revoked = row
-    return EnrollmentToken(
-        str(id_), str(label), _int(created), _opt_int(expires), _opt_int(uses), _opt_int(revoked)
-    )
-
-
-def credential_from(row: Sequence[object]) -> Credential:
-    agent_id, hash_, created, token_id, revoked = row
-    return Credential(
-        str(agent_id),
-        str(hash_),
-        _int(created),
-        None if token_id is None else str(token_id),
-        _opt_int(revoked),
-    )
-
-
-def event_from(row: Sequence[object]) -> AgentEvent:
-    seq, agent_id, kind, at_ms = row
-    assert kind in ("block", "unblock", "remove", "erase", "revoke"), kind
-    return AgentEvent(_int(seq), str(agent_id), kind, _int(at_ms))
-
-
-TOKEN_COLUMNS = "id, label, created_ms, expires_ms, uses_left, revoked_ms"
-CREDENTIAL_COLUMNS = "agent_id, hash, created_ms, token_id, revoked_ms"
-
-
-def _agent_from(row: Sequence[object]) -> AgentInfo:
-    id_, name, host, platform, version, tz, online, last_seen = row
-    assert isinstance(last_seen, int)
-    return AgentInfo(
-        str(id_),
-        str(name),
-        str(host),
-        str(platform),
-        str(version),
-        str(tz),
-        bool(online),
-        last_seen,
-    )
-
-
 _SPAN_UPSERT = (
-    f"INSERT INTO spans (agent_id, {_SPAN_COLUMNS}, category) "
+    f"INSERT INTO spans (agent_id, {SPAN_COLUMNS}, category) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (agent_id, start_ms) DO UPDATE SET end_ms=excluded.end_ms, "
     "app=excluded.app, title=excluded.title, url=excluded.url, "
@@ -536,12 +110,6 @@ _ZONES_NEAR = (
     "AND start_ms > v.hi), v.hi) "
     "ORDER BY v.agent_id, z.start_ms"
 )
-_AGENT_NAMES = "SELECT id, name FROM agents"
-# Agents named by one JSON array parameter: one statement however many there are.
-_AGENT_IN = "agent_id IN (SELECT value FROM json_each(?))"
-_KEYS_OF_AGENTS = f"SELECT id FROM rollup_keys WHERE {_AGENT_IN}"
-# The column of each key usage() groups by.
-_COLUMNS: dict[GroupKey, str] = {"agent": "agent_id", "app": "app", "category": "category"}
 _ROLLUP_ADD = (
     "INSERT INTO rollups (size_ms, bucket_ms, key_id, active_ms, idle_ms) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (size_ms, bucket_ms, key_id) "
@@ -578,10 +146,6 @@ _KEY_IDS = (
     "ON k.agent_id = v.value ->> 0 AND k.app = v.value ->> 1 AND k.category = v.value ->> 2"
 )
 _AGENT_KEYS = "SELECT id FROM rollup_keys WHERE agent_id = ?"
-_KEY_NAMES = (
-    "SELECT id, agent_id, app, category FROM rollup_keys "
-    "WHERE id IN (SELECT value FROM json_each(?))"
-)
 
 
 def write_span_rows(
@@ -625,15 +189,6 @@ def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int,
     conn.executemany(
         "INSERT INTO zone_runs (agent_id, start_ms, end_ms, tz) VALUES (?, ?, ?, ?)", inserts
     )
-
-
-# Block, unblock, revoke (store/base.py AgentChanges): one UPDATE each.
-_CHANGES: dict[str, str] = {
-    "revoke": "UPDATE agent_credentials SET revoked_ms = ? "
-    "WHERE agent_id = ? AND revoked_ms IS NULL",
-    "block": "UPDATE agents SET blocked_ms = ?, blocked_reason = ? WHERE id = ?",
-    "unblock": "UPDATE agents SET blocked_ms = NULL, blocked_reason = NULL WHERE id = ?",
-}
 
 
 def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet, keys: KeyIds) -> None:
@@ -790,6 +345,35 @@ def recategorize_chunk(
     return len(new), last
 
 
+SQLITE = Dialect(
+    mark="?",
+    binary="",
+    lock_row="",  # one writer at a time: a write transaction holds the whole file
+    lock_events="",
+    least="MIN",
+    greatest="MAX",
+    casts=False,
+    agent_in="agent_id IN (SELECT value FROM json_each(?))",
+    key_in="id IN (SELECT value FROM json_each(?))",
+    ids=lambda values: json.dumps(list(values)),
+    text=lambda value: value,
+    latest_span="LEFT JOIN spans s ON s.agent_id = a.id AND s.start_ms = "
+    "(SELECT MAX(start_ms) FROM spans WHERE agent_id = a.id)",
+)
+
+
+def run_script(conn: sqlite3.Connection, script: Script[_T]) -> _T:
+    """Run a transaction's statements (store/sql.py) on ``conn``, in the caller's
+    transaction."""
+    try:
+        statement = next(script)
+        while True:
+            cur = conn.execute(*statement)
+            statement = script.send(Done(cur.fetchall(), cur.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
 @dataclass
 class _Commit:
     agent_id: str
@@ -817,11 +401,9 @@ def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
 _Batch = Queued[Span, _Commit]
 
 
-def _text_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppNames):
+    dialect = SQLITE
 
-
-class SQLiteStore(SQLiteAccounts, AgentChanges):
     def __init__(
         self,
         path: str | Path,
@@ -856,7 +438,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         # writer connection, under the write lock, reads and changes it.
         self._keys = KeyIds()
         # What the key ids that usage() reads name (store/base.py), for every reader.
-        self._names = KeyNames()
+        self.names = KeyNames()
 
     def _register(self, conn: sqlite3.Connection) -> None:
         # op_category(app, title, url): the category of a span written by another writer
@@ -879,22 +461,16 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         conn.execute("PRAGMA busy_timeout=5000")
         self._register(conn)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
+        try:
+            steps = pending(version, str(self.path))
+        except SchemaTooNew:
             conn.close()
-            raise StoreUnavailable(
-                f"database {self.path} has schema version {version}, newer than this "
-                f"officepulse understands ({SCHEMA_VERSION})",
-                hint="upgrade officepulse",
-            )
-        if version == 0:
-            conn.executescript(SCHEMA)
-            version = 1
-        for step in migration_steps(MIGRATIONS, version):
+            raise
+        for step in steps:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(MIGRATIONS[step])
-            for statement in BACKFILLS.get(step, ()):
+            for statement in step.sqlite:
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={step}")
+            conn.execute(f"PRAGMA user_version={step.version}")
             conn.execute("COMMIT")
         (stored,) = conn.execute("SELECT rules FROM categories").fetchone()
         try:
@@ -938,18 +514,12 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         async with self._commit_slots:
             loop = asyncio.get_running_loop()
             commit = _Commit(
-                agent_id, [_span_row(agent_id, s) for s in spans], seq, loop, loop.create_future()
+                agent_id, [span_row(agent_id, s) for s in spans], seq, loop, loop.create_future()
             )
             with self._queue_lock:
                 self._commits.append(commit)
             self._wake.set()
             await commit.done
-
-    async def acked_seq(self, agent_id: str) -> int:
-        rows = await self._read("SELECT acked_seq FROM agents WHERE id = ?", (agent_id,))
-        value = rows[0][0] if rows else 0
-        assert isinstance(value, int)
-        return value
 
     async def flush(self) -> None:
         await asyncio.to_thread(self._write_pending)
@@ -1019,7 +589,7 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             write_span_rows(
                 conn,
                 [
-                    *(_span_row(agent_id, span) for (agent_id, _), span in batch.spans.items()),
+                    *(span_row(agent_id, span) for (agent_id, _), span in batch.spans.items()),
                     *(row for c in batch.commits for row in c.rows),
                 ],
                 self._rules,
@@ -1104,32 +674,6 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
 
         return await asyncio.to_thread(run)
 
-    async def last_span(self, agent_id: str) -> Span | None:
-        rows = await self._read(
-            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE agent_id = ? ORDER BY start_ms DESC LIMIT 1",
-            (agent_id,),
-        )
-        return _span_from(rows[0]) if rows else None
-
-    _AGENT_SQL = (
-        "SELECT a.id, a.name, a.host, a.platform, a.version, a.tz, a.online, a.last_seen_ms, "
-        f"{', '.join('s.' + c.strip() for c in _SPAN_COLUMNS.split(','))}, "
-        "a.blocked_ms, a.blocked_reason FROM agents a "
-        "LEFT JOIN spans s ON s.agent_id = a.id AND s.start_ms = "
-        "(SELECT MAX(start_ms) FROM spans WHERE agent_id = a.id)"
-    )
-
-    async def agents(self) -> list[AgentStatus]:
-        rows = await self._read(self._AGENT_SQL + " ORDER BY a.name, a.host, a.id")
-        return [status_from(r) for r in rows]
-
-    async def agent_names(self) -> dict[str, str]:
-        return {str(id_): str(name) for id_, name in await self._read(_AGENT_NAMES)}
-
-    async def agent(self, agent_id: str) -> AgentStatus | None:
-        rows = await self._read(self._AGENT_SQL + " WHERE a.id = ?", (agent_id,))
-        return status_from(rows[0]) if rows else None
-
     # -- enrollment, credentials, blocking and removing --------------------------------
 
     async def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -1141,124 +685,22 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
             with self._write_lock:
                 conn = self._writer
                 assert conn is not None, "store is not open"
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self._keys.forget()
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                return result
+                with _transaction(conn, self._keys):
+                    return work(conn)
 
         return await asyncio.to_thread(run)
 
-    async def add_token(self, token: EnrollmentToken, token_hash: str) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                f"INSERT INTO enrollment_tokens (hash, {TOKEN_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    token_hash,
-                    token.id,
-                    token.label,
-                    token.created_ms,
-                    token.expires_ms,
-                    token.uses_left,
-                    token.revoked_ms,
-                ),
-            )
-
-        await self._transaction(work)
-
-    async def tokens(self) -> list[EnrollmentToken]:
-        rows = await self._read(
-            f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_ms, id"
-        )
-        return [token_from(r) for r in rows]
-
-    async def revoke_token(self, token_id: str, now_ms: int) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE enrollment_tokens SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?",
-                (now_ms, token_id),
-            )
-            return cur.rowcount > 0
-
-        return await self._transaction(work)
-
-    async def enroll(
-        self, token_hash: str, agent_id: str, credential_hash: str, now_ms: int
-    ) -> str | None:
-        def work(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                f"SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE hash = ?", (token_hash,)
-            ).fetchone()
-            token = None if row is None else token_from(row)
-            refusal = enroll_refusal(token, now_ms)
-            if token is None or refusal is not None:
-                return refusal
-            conn.execute(
-                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
-                "WHERE id = ? AND uses_left IS NOT NULL",
-                (token.id,),
-            )
-            conn.execute(
-                f"INSERT OR REPLACE INTO agent_credentials ({CREDENTIAL_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, NULL)",
-                (agent_id, credential_hash, now_ms, token.id),
-            )
-            return None
-
-        return await self._transaction(work)
-
-    async def credential(self, agent_id: str) -> Credential | None:
-        rows = await self._read(
-            f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?", (agent_id,)
-        )
-        return credential_from(rows[0]) if rows else None
-
-    @staticmethod
-    def _event(conn: sqlite3.Connection, agent_id: str, kind: str, now_ms: int) -> None:
-        conn.execute(
-            "INSERT INTO agent_events (agent_id, kind, at_ms) VALUES (?, ?, ?)",
-            (agent_id, kind, now_ms),
-        )
-
-    async def _change(
-        self, agent_id: str, kind: AgentEventKind, now_ms: int, params: Sequence[object]
-    ) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            changed = conn.execute(_CHANGES[kind], params).rowcount > 0
-            if changed:
-                self._event(conn, agent_id, kind, now_ms)
-            return changed
-
-        return await self._transaction(work)
+    async def _run(self, script: Script[_T]) -> _T:
+        return await self._transaction(lambda conn: run_script(conn, script))
 
     async def remove_agent(self, agent_id: str, erase: bool, now_ms: int) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             if erase:
                 erase_spans(conn, agent_id, self._rules, self._keys)
                 erase_aw_events_sqlite(conn, agent_id)
-            conn.execute("DELETE FROM agent_credentials WHERE agent_id = ?", (agent_id,))
-            # Whose it was goes with it: the same id enrolling later is nobody's yet.
-            conn.execute("DELETE FROM agent_owners WHERE agent_id = ?", (agent_id,))
-            cur = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
-            if cur.rowcount:
-                self._event(conn, agent_id, "erase" if erase else "remove", now_ms)
-            return cur.rowcount > 0
+            return run_script(conn, forget_agent(SQLITE, agent_id, erase, now_ms))
 
         return await self._transaction(work)
-
-    async def agent_events(self, after_seq: int) -> list[AgentEvent]:
-        rows = await self._read(
-            "SELECT seq, agent_id, kind, at_ms FROM agent_events WHERE seq > ? ORDER BY seq",
-            (after_seq,),
-            fresh=False,  # polled twice a second by every server process
-        )
-        return [event_from(r) for r in rows]
 
     async def mark_all_offline(self) -> None:
         await self.flush()
@@ -1283,118 +725,26 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
         with self._write_lock:
             conn = self._writer
             assert conn is not None, "store is not open"
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn, self._keys):
                 # What other writers left for the rollups is folded first, so that what the
                 # delete triggers note next is only this delete, which must not count.
                 fold_pending(conn, self._rules, self._keys)
                 deleted = conn.execute(_PRUNE, (before_ms, before_ms, chunk)).rowcount
                 conn.execute("DELETE FROM rollup_pending")
-                conn.execute("COMMIT")
-            except BaseException:
-                self._keys.forget()
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return max(deleted, 0)
 
-    async def spans(
-        self, start_ms: int, end_ms: int, agent_id: str | None = None, limit: int = 100_000
-    ) -> list[tuple[str, Span]]:
-        where = _OVERLAP + (" AND agent_id = ?" if agent_id else "")
-        params: list[object] = [end_ms, start_ms, start_ms, *([agent_id] if agent_id else [])]
-        params.append(limit)
-        rows = await self._read(
-            f"SELECT agent_id, {_SPAN_COLUMNS} FROM spans WHERE {where} "
-            "ORDER BY start_ms, agent_id LIMIT ?",
-            params,
-        )
-        return [(str(row[0]), _span_from(row[1:])) for row in rows]
-
-    async def zones(
-        self, agent_ids: Sequence[str] | None, start_ms: int, end_ms: int
-    ) -> dict[str, list[ZoneRun]]:
-        where = "start_ms < ? AND end_ms > ?"
-        params: list[object] = [end_ms, start_ms]
-        if agent_ids is not None:
-            where += " AND " + _AGENT_IN
-            params.append(json.dumps(list(agent_ids)))
-        rows = await self._read(
-            f"SELECT agent_id, start_ms, end_ms, tz FROM zone_runs WHERE {where} "
-            "ORDER BY agent_id, start_ms",
-            params,
-        )
-        return by_agent(rows)
-
-    async def usage(
-        self,
-        start_ms: int,
-        end_ms: int,
-        group_by: Sequence[GroupKey],
-        agent_ids: Sequence[str] | None = None,
-    ) -> list[UsageRow]:
-        check_group_by(group_by)
-        if agent_ids is not None and not agent_ids:
-            return []
-        # Only these agents: every part of the query is filtered by one JSON parameter.
-        only = "" if agent_ids is None else " AND " + _AGENT_IN
-        only_keys = "" if agent_ids is None else f" AND key_id IN ({_KEYS_OF_AGENTS})"
-        only_param: list[object] = [] if agent_ids is None else [json.dumps(list(agent_ids))]
-        # Exactly the raw answer, mostly from rollups: whole weeks, days, hours, then whole
-        # minutes at the edges from their buckets (plus the runs over all of them), the
-        # rest from raw spans. Grouped by agent (or for some agents), the rollup rows are
-        # summed per key id, named and grouped by usage_from; otherwise the team rollups
-        # answer, a row per app and category.
-        plan = usage_plan(start_ms, end_ms)
-        rolled = plan.rolled()
-        if rolled is None and not plan.raw:
-            return []
-        per_agent = "agent" in group_by or agent_ids is not None
-        # Each part: (agent_id, app, category, active_ms, idle_ms).
-        parts: list[str] = []
-        params: list[object] = []
-        # By key id: (key_id, active_ms, idle_ms).
-        keyed: list[str] = []
-        keyed_params: list[object] = []
-        for size, ranges in plan.by_size():
-            for lo, hi in ranges:
-                where = "WHERE size_ms = ? AND bucket_ms >= ? AND bucket_ms < ?"
-                if per_agent:
-                    keyed.append(
-                        f"SELECT key_id, active_ms, idle_ms FROM rollups {where}{only_keys}"
-                    )
-                    keyed_params += [size, lo, hi, *only_param]
-                else:
-                    parts.append(
-                        "SELECT '' AS agent_id, app, category, active_ms, idle_ms "
-                        f"FROM team_rollups {where}"
-                    )
-                    params += [size, lo, hi]
-        if rolled is not None:
-            # Whole hours kept as runs (store/base.py), by arithmetic over the range the
-            # rollup parts tile.
-            lo, hi = rolled
-            overlap = "(MIN(end_ms, ?) - MAX(start_ms, ?))"
-            counts = f"active_n * {overlap} AS active_ms, idle_n * {overlap} AS idle_ms"
-            if per_agent:
-                keyed.append(
-                    f"SELECT key_id, {counts} FROM rollup_runs WHERE {_OVERLAP}{only_keys}"
-                )
-                keyed_params += [hi, lo, hi, lo, hi, lo, lo, *only_param]
-            else:
-                parts.append(
-                    f"SELECT '' AS agent_id, k.app, k.category, {counts} FROM rollup_runs "
-                    f"JOIN rollup_keys k ON k.id = key_id WHERE {_OVERLAP}"
-                )
-                params += [hi, lo, hi, lo, hi, lo, lo]
+    def _raw_usage(
+        self, plan: UsagePlan, only: str, only_param: list[object]
+    ) -> tuple[list[str], list[object]]:
         # By name, with the idle flag: (agent_id, app, category, idle, ms). A span another
         # writer made has no category until it is folded: decided now.
         category = "COALESCE(category, op_category(app, title, url)) AS category"
         named: list[str] = []
+        params: list[object] = []
         for lo, hi in plan.raw:
             named.append(
                 f"SELECT agent_id, app, {category}, idle, MIN(end_ms, ?) - MAX(start_ms, ?) "
-                f"AS ms FROM spans WHERE {_OVERLAP}{only}"
+                f"AS ms FROM spans WHERE {OVERLAP}{only}"
             )
             params += [hi, lo, hi, lo, lo, *only_param]
         # Changes by other writers not folded yet, clipped to the ranges read from rollups
@@ -1407,68 +757,15 @@ class SQLiteStore(SQLiteAccounts, AgentChanges):
                     f"WHERE start_ms < ? AND end_ms > ?{only}"
                 )
                 params += [hi, lo, hi, lo, *only_param]
-        if named:
-            parts.append(
-                "SELECT agent_id, app, category, CASE WHEN idle THEN 0 ELSE ms END AS active_ms, "
-                f"CASE WHEN idle THEN ms ELSE 0 END AS idle_ms FROM ({' UNION ALL '.join(named)})"
-            )
-        # (key id, agent, app, category, active ms, idle ms): by key, then by name.
-        sums = "SUM(active_ms), SUM(idle_ms)"
-        selects: list[str] = []
-        if keyed:
-            selects.append(
-                f"SELECT key_id, NULL, NULL, NULL, {sums} FROM ({' UNION ALL '.join(keyed)}) "
-                "GROUP BY key_id"
-            )
-        if parts:
-            # Summed by the keys asked for alone: not by agent, the raw edges' thousands of
-            # rows (a span per agent) are a row per app.
-            columns = [c if k in group_by else "NULL" for k, c in _COLUMNS.items()]
-            grouped = ", ".join(c for c in columns if c != "NULL")
-            selects.append(
-                f"SELECT NULL, {', '.join(columns)}, COALESCE(SUM(active_ms), 0), "
-                f"COALESCE(SUM(idle_ms), 0) FROM ({' UNION ALL '.join(parts)})"
-                + (f" GROUP BY {grouped}" if grouped else "")
-            )
-        rows = await self._read(" UNION ALL ".join(selects), [*keyed_params, *params])
-        missing = self._names.missing(rows)
-        # The names read now are handed on too: another read may forget what is kept.
-        fresh = (
-            self._names.learn(await self._read(_KEY_NAMES, (json.dumps(missing),), fresh=False))
-            if missing
-            else None
+        if not named:
+            return [], []
+        part = (
+            "SELECT agent_id, app, category, CASE WHEN idle THEN 0 ELSE ms END AS active_ms, "
+            f"CASE WHEN idle THEN ms ELSE 0 END AS idle_ms FROM ({' UNION ALL '.join(named)})"
         )
-        return usage_from(rows, self._names, group_by, fresh)
+        return [part], params
 
     # -- categories --------------------------------------------------------------------
-
-    async def categories(self) -> list[Rule]:
-        rows = await self._read("SELECT rules FROM categories", fresh=False)
-        return rules_from_json(str(rows[0][0]))
-
-    async def app_names(self) -> list[AppNameRow]:
-        rows = await self._read(APP_NAMES_SQL, fresh=False)
-        return [
-            AppNameRow(str(a), _text_or_none(r), _text_or_none(o), bool(i)) for a, r, o, i in rows
-        ]
-
-    async def report_app_names(self, names: Mapping[str, tuple[str, bytes | None]]) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            rows = [(app, name, icon) for app, (name, icon) in names.items()]
-            conn.executemany(APP_NAMES_REPORT.format(p="?"), rows)
-
-        await self._transaction(work)
-
-    async def app_icon(self, app: str) -> bytes | None:
-        rows = await self._read(APP_ICON_SQL.format(p="?"), (app,), fresh=False)
-        icon = rows[0][0] if rows else None
-        return bytes(icon) if isinstance(icon, bytes | memoryview) else None
-
-    async def set_app_name(self, app: str, name: str | None) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(APP_NAMES_OVERRIDE.format(p="?"), (app, name))
-
-        await self._transaction(work)
 
     async def set_categories(self, rules: Sequence[Rule]) -> int:
         ruleset = compile_rules(rules)  # a bad rule changes nothing

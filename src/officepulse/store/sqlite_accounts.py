@@ -13,22 +13,6 @@ from officepulse.store.accounts_sql import LAST_ADMIN, SQLAccounts, Statement, n
 
 T = TypeVar("T")
 
-# Migration 9 (store/sqlite.py runs these in one transaction).
-ACCOUNT_TABLES: tuple[str, ...] = (
-    "CREATE TABLE people (id INTEGER PRIMARY KEY, login TEXT NOT NULL UNIQUE, "
-    "name TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('admin', 'member')), "
-    "password_hash TEXT NOT NULL, "
-    "visibility TEXT NOT NULL CHECK (visibility IN ('full', 'app', 'category')), "
-    "created_ms INTEGER NOT NULL)",
-    "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, person_id INTEGER NOT NULL, "
-    "created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)",
-    "CREATE INDEX sessions_by_person ON sessions (person_id)",
-    "CREATE TABLE agent_owners (agent_id TEXT PRIMARY KEY, person_id INTEGER NOT NULL)",
-    "CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, "
-    "action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL)",
-    "CREATE INDEX audit_by_target ON audit (target, action, at_ms)",
-)
-
 
 def _role(conn: sqlite3.Connection, person_id: int) -> str:
     row = conn.execute("SELECT role FROM people WHERE id = ?", (person_id,)).fetchone()

@@ -13,7 +13,7 @@ from officepulse.panel.api.params import ApiError
 from officepulse.panel.api.responses import bad_request, json_response
 from officepulse.panel.app_names import icon_path
 from officepulse.security.access import VIEWER
-from officepulse.store.base import AppNameRow
+from officepulse.store.app_names import AppNameRow
 
 NAME_MAX = 256
 

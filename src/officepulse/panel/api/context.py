@@ -9,18 +9,22 @@ from aiohttp import web
 from officepulse.panel.api.params import UnknownAgent, parse_required
 from officepulse.panel.app_names import AppNames
 from officepulse.panel.category_rules import CategoryRules
+from officepulse.panel.fleet import Fleet
+from officepulse.panel.gaps import Gaps
 from officepulse.panel.hub import Hub
 from officepulse.panel.viewers import Viewers
-from officepulse.panel.visible_reads import VisibleReads
-from officepulse.store.base import AgentStatus, GroupKey, Store
+from officepulse.panel.visible_reads import StoreReads, VisibleReads
+from officepulse.store.base import AgentStatus, GroupKey
 
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
-    store: Store
+    store: StoreReads
     viewers: Viewers
     hub: Hub  # the agents as the dashboards see them now
     rules: CategoryRules
+    gaps: Gaps
+    fleet: Fleet  # the gateways, as this panel hears them
     app_names: AppNames  # what apps are shown as (panel/app_names.py)
 
     async def reads(self, request: web.Request) -> VisibleReads:

@@ -9,11 +9,14 @@ import msgspec
 from aiohttp import web
 
 from officepulse import __version__
+from officepulse.bus.gateways import ANNOUNCE_EVERY, FORGET_AFTER, INFO_WITHIN
 from officepulse.core.days import DAY_MODES, MAX_DAYS
 from officepulse.panel.api.agents import AgentsOut
 from officepulse.panel.api.app_names import AppNameIn, AppNameOut, AppNamesOut
 from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, CategoriesSaved
 from officepulse.panel.api.context import ApiContext
+from officepulse.panel.api.gaps import GapsOut
+from officepulse.panel.api.gateways import GatewaysOut
 from officepulse.panel.api.params import AGENT_ID_PATTERN, FORMATS, group_by_values
 from officepulse.panel.api.responses import ErrorOut, json_response
 from officepulse.panel.api.spans import EXPORT_LIMIT, SpansOut
@@ -40,6 +43,7 @@ def openapi() -> dict[str, Any]:
             UsageDaysOut,
             SpansOut,
             TimelineOut,
+            GapsOut,
             TitlesOut,
             ErrorOut,
             CategoriesIn,
@@ -48,6 +52,7 @@ def openapi() -> dict[str, Any]:
             AppNamesOut,
             AppNameIn,
             AppNameOut,
+            GatewaysOut,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -208,6 +213,39 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/gaps": {
+                "get": {
+                    "operationId": "gaps",
+                    "summary": "What one person's agent did not record on a calendar day, and why.",
+                    "description": "The same list the person's page shows, to the person and "
+                    "to admins alike, clipped to the day (`date`, `day` and `tz` as for "
+                    "/api/v1/timeline), in time order. `kind` is `not-running` (the computer "
+                    "was on but the agent was not running; its sleeps left out), "
+                    "`journal-gap` (the agent's journal was begun anew: what it had not sent "
+                    "is lost), `asleep` (the computer slept), `clock-jump` (its clock was set: "
+                    "`start` = `end`, the new time), `paused` (the person paused the agent), "
+                    "`private` (kept private by the person's own privacy lists: nothing of "
+                    "what it was is known), or `unknown-build` (the agent's build is not one "
+                    "this server knows: its own, or one in `agent_builds`). `reason` says it "
+                    "in words.",
+                    "parameters": [
+                        agent,
+                        _param("date", day, "the calendar day"),
+                        day_mode,
+                        _param(
+                            "tz",
+                            text,
+                            "IANA time zone the day is reckoned in; required unless day=person",
+                            required=False,
+                        ),
+                    ],
+                    "responses": {
+                        "200": {"description": "The day's gaps.", **ref("GapsOut")},
+                        "400": bad,
+                        "404": unknown,
+                    },
+                }
+            },
             "/api/v1/titles": {
                 "get": {
                     "operationId": "titles",
@@ -284,6 +322,28 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/gateways": {
+                "get": {
+                    "operationId": "listGateways",
+                    "summary": "Every gateway process serving agents: its address, how many "
+                    "agents are connected to it, since when it runs, its version.",
+                    "description": f"Each gateway that announced itself (every "
+                    f"{ANNOUNCE_EVERY:g} s) is asked now; one that does not answer within "
+                    f"{INFO_WITHIN:g} s is listed with what it said last and `answering` "
+                    f"false, and left out once it has not been heard from for "
+                    f"{FORGET_AFTER:g} s. The embedded server (`officepulse server`) is one "
+                    'gateway, `"embedded"` unless gateway_id says otherwise. `uptime_seconds` '
+                    "runs from `started` (the gateway's clock) to `last_heard` (the panel's).",
+                    "responses": {
+                        "200": {"description": "The gateways, by id.", **ref("GatewaysOut")},
+                        "403": {
+                            "description": "Only an admin sees the gateways (once people "
+                            "have accounts).",
+                            **ref("ErrorOut"),
+                        },
+                    },
+                }
+            },
         },
         "components": {
             "schemas": components,
@@ -299,7 +359,7 @@ def openapi() -> dict[str, Any]:
     for operations in doc["paths"].values():
         for operation in operations.values():
             operation["responses"]["401"] = denied
-    for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/titles"):
+    for path in ("/api/v1/spans", "/api/v1/timeline", "/api/v1/gaps", "/api/v1/titles"):
         doc["paths"][path]["get"]["responses"]["403"] = {
             "description": "`agent` is another person's, and you are not an admin.",
             **ref("ErrorOut"),

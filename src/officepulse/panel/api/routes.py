@@ -11,6 +11,8 @@ from officepulse.panel.api import (
     agents,
     app_names,
     categories,
+    gaps,
+    gateways,
     openapi,
     spans,
     timeline,
@@ -36,6 +38,7 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.get("/api/v1/usage/days", bound(usage.usage_days)),
         web.get("/api/v1/spans", bound(spans.spans)),
         web.get("/api/v1/timeline", bound(timeline.timeline)),
+        web.get("/api/v1/gaps", bound(gaps.gaps)),
         web.get("/api/v1/titles", bound(titles.titles)),
         web.get("/api/v1/categories", bound(categories.get_categories)),
         web.put("/api/v1/categories", bound(categories.set_categories)),
@@ -43,4 +46,5 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.get("/api/v1/app-names", bound(app_names.get_app_names)),
         web.put("/api/v1/app-names", bound(app_names.set_app_name)),
         web.get("/api/v1/openapi.json", bound(openapi.document)),
+        web.get("/api/v1/gateways", bound(gateways.list_gateways)),
     ]

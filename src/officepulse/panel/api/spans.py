@@ -13,9 +13,14 @@ from officepulse.core.spans import Span
 from officepulse.panel.api import params
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.responses import bad_request, export, instant
+from officepulse.panel.visible_reads import VisibleReads
 from officepulse.security.access import VIEWER
 
 EXPORT_LIMIT = 100_000
+
+
+def _stored(agent_id: str, start_ms: int, end_ms: int) -> bool:
+    return False
 
 
 class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -35,6 +40,8 @@ class SpanRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     project: str | None = None
     file: str | None = None
     media: str | None = None
+    # Counted up to now, not stored yet (panel/live.py): the agent's spans replace it.
+    in_progress: bool = False
 
 
 class SpansOut(msgspec.Struct, kw_only=True):
@@ -49,8 +56,10 @@ def spans_out(
     end: datetime,
     rows: list[tuple[str, Span]],
     names: Mapping[str, str],
+    live: Callable[[str, int, int], bool] = _stored,
     app_name: Callable[[str], str] = str,
 ) -> SpansOut:
+    """``live``: whether an agent's span (its start and end) is in progress."""
     out = []
     for agent_id, span in rows[:EXPORT_LIMIT]:
         a = span.activity
@@ -75,6 +84,7 @@ def spans_out(
                 project=a.project,
                 file=a.file,
                 media=media,
+                in_progress=live(agent_id, span.start_ms, span.end_ms),
             )
         )
     return SpansOut(start=start, end=end, spans=out, truncated=len(rows) > EXPORT_LIMIT)
@@ -89,22 +99,23 @@ async def spans(api: ApiContext, request: web.Request) -> web.Response:
     except params.ApiError as exc:
         return bad_request(str(exc))
     start_ms, end_ms = params.range_ms(start, end)
-    rows = await _visible_spans(api, request, start_ms, end_ms, agent_id, EXPORT_LIMIT + 1)
+    reads = await api.reads(request)
+    rows = await _visible_spans(reads, request, api, start_ms, end_ms, agent_id, EXPORT_LIMIT + 1)
     app_name = (await api.app_names.fresh()).name
-    out = spans_out(start, end, rows, await api.store.agent_names(), app_name)
+    out = spans_out(start, end, rows, await api.store.agent_names(), reads.in_progress, app_name)
     return export(out, fmt, list(out.spans), SpanRowOut, "spans")
 
 
 async def _visible_spans(
-    api: ApiContext,
+    reads: VisibleReads,
     request: web.Request,
+    api: ApiContext,
     start_ms: int,
     end_ms: int,
     agent_id: str | None,
     limit: int,
 ) -> list[tuple[str, Span]]:
     agent_id = agent_id or None  # "agent=" is no agent, as access.py reads it
-    reads = await api.reads(request)
     viewer = request[VIEWER]
     if viewer.sees_all or agent_id is not None or viewer.is_admin:
         return await reads.spans(start_ms, end_ms, agent_id, limit)

@@ -28,6 +28,8 @@ class BlockOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     title: str = ""
     url: str | None = None
     idle: bool = False
+    # Counted up to now, not stored yet (panel/live.py): the agent's spans replace it.
+    in_progress: bool = False
 
 
 class ZonePieceOut(msgspec.Struct, kw_only=True):
@@ -61,10 +63,12 @@ def timeline_out(
     pieces: list[ZoneRun],
     blocks: list[Block],
     truncated: bool,
+    live: Callable[[str, int, int], bool],
     app_name: Callable[[str], str] = str,
 ) -> TimelineOut:
     """The day ``pieces`` make up (one, in the viewer's zone; or the person's own, in
-    as many as their zones that day), and its blocks."""
+    as many as their zones that day), and its blocks; ``live``: whether a stretch of an
+    agent's is in progress."""
     length = sum(p.end_ms - p.start_ms for p in pieces)
     return TimelineOut(
         agent=agent.info.id,
@@ -90,6 +94,7 @@ def timeline_out(
                 title=b.title,
                 url=b.url,
                 idle=b.idle,
+                in_progress=live(agent.info.id, b.start_ms, b.end_ms),
             )
             for b in blocks
         ],
@@ -112,5 +117,5 @@ async def timeline(api: ApiContext, request: web.Request) -> web.Response:
     ranges = [(p.start_ms, p.end_ms) for p in pieces]
     blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
     app_name = (await api.app_names.fresh()).name
-    out = timeline_out(agent, day, mode, pieces, blocks, truncated, app_name)
+    out = timeline_out(agent, day, mode, pieces, blocks, truncated, reads.in_progress, app_name)
     return export(out, fmt, list(out.blocks), BlockOut, "timeline")

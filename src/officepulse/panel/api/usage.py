@@ -3,7 +3,7 @@ of instants or per calendar day."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,9 @@ class UsageRowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     category: str | None = None
     seconds: float
     idle_seconds: float
+    # Of ``seconds`` and ``idle_seconds``, the time still in progress (counted up to
+    # now, not yet in the agent's stored spans: panel/live.py); left out when none.
+    in_progress_seconds: float = 0.0
 
 
 class UsageOut(msgspec.Struct, kw_only=True):
@@ -52,12 +55,26 @@ class UsageDaysOut(msgspec.Struct, kw_only=True):
     rows: list[DayRowOut]
 
 
+# A row's keys: (day or None, agent, app, category).
+RowKey = tuple[date | None, str | None, str | None, str | None]
+
+
+def row_key(r: UsageRow | DayUsage) -> RowKey:
+    return (r.day if isinstance(r, DayUsage) else None, r.agent_id, r.app, r.category)
+
+
 def _row_fields(
-    r: UsageRow | DayUsage, names: Mapping[str, str], app_name: Callable[[str], str]
+    r: UsageRow | DayUsage,
+    names: Mapping[str, str],
+    live: Mapping[RowKey, int],
+    app_name: Callable[[str], str],
 ) -> dict[str, Any]:
-    """A usage row's fields as the API shows them: seconds, the agent's name, and the
-    app's."""
+    """A usage row's fields as the API shows them: seconds, the agent's name, the app's,
+    and how much of it is in progress (``live``: ms per row's keys)."""
+    in_progress = live.get(row_key(r), 0)
     return {
+        # Only when there is some: msgspec leaves a default out by identity, not value.
+        **({"in_progress_seconds": in_progress / 1000} if in_progress else {}),
         "agent": r.agent_id,
         "name": names.get(r.agent_id) if r.agent_id is not None else None,
         "app": r.app,
@@ -74,15 +91,17 @@ def usage_out(
     group_by: list[GroupKey],
     rows: list[UsageRow],
     names: Mapping[str, str],
+    live: Mapping[RowKey, int] | None = None,
     app_name: Callable[[str], str] = str,
 ) -> UsageOut:
     """``names``: agents' names by id, shown beside the rows' agents ({} when the rows
-    are not grouped by agent); ``app_name`` what each app is shown as."""
+    are not grouped by agent); ``live``: the ms of each row in progress; ``app_name``
+    what each app is shown as."""
     return UsageOut(
         start=start,
         end=end,
         group_by=list(group_by),
-        rows=[UsageRowOut(**_row_fields(r, names, app_name)) for r in rows],
+        rows=[UsageRowOut(**_row_fields(r, names, live or {}, app_name)) for r in rows],
     )
 
 
@@ -94,6 +113,7 @@ def usage_days_out(
     group_by: list[GroupKey],
     rows: list[DayUsage],
     names: Mapping[str, str],
+    live: Mapping[RowKey, int] | None = None,
     app_name: Callable[[str], str] = str,
 ) -> UsageDaysOut:
     return UsageDaysOut(
@@ -102,7 +122,7 @@ def usage_days_out(
         day=mode,
         tz=zone.key if mode == "viewer" else None,
         group_by=list(group_by),
-        rows=[DayRowOut(day=r.day, **_row_fields(r, names, app_name)) for r in rows],
+        rows=[DayRowOut(day=r.day, **_row_fields(r, names, live or {}, app_name)) for r in rows],
     )
 
 
@@ -116,6 +136,15 @@ def key_columns(group_by: list[GroupKey]) -> list[str]:
     ]
 
 
+# The CSV columns of every usage row after its keys.
+FIGURES = ["seconds", "idle_seconds", "in_progress_seconds"]
+
+
+def in_progress_ms(rows: Iterable[UsageRow | DayUsage]) -> dict[RowKey, int]:
+    """The in-progress part of each row's keys (rows read from ``live_only`` reads)."""
+    return {row_key(r): r.active_ms + r.idle_ms for r in rows}
+
+
 async def usage(api: ApiContext, request: web.Request) -> web.Response:
     q = request.query
     try:
@@ -125,10 +154,12 @@ async def usage(api: ApiContext, request: web.Request) -> web.Response:
     except params.ApiError as exc:
         return bad_request(str(exc))
     start_ms, end_ms = params.range_ms(start, end)
-    rows = await (await api.reads(request)).usage(start_ms, end_ms, group_by)
+    reads = await api.reads(request)
+    rows = await reads.usage(start_ms, end_ms, group_by)
+    live = in_progress_ms(await reads.live_only().usage(start_ms, end_ms, group_by))
     app_name = (await api.app_names.fresh()).name
-    out = usage_out(start, end, group_by, rows, await api.names(group_by), app_name)
-    columns = [*key_columns(group_by), "seconds", "idle_seconds"]
+    out = usage_out(start, end, group_by, rows, await api.names(group_by), live, app_name)
+    columns = [*key_columns(group_by), *FIGURES]
     return export(out, fmt, list(out.rows), UsageRowOut, "usage", columns)
 
 
@@ -144,9 +175,14 @@ async def usage_days(api: ApiContext, request: web.Request) -> web.Response:
         return bad_request(str(exc))
     reads = await api.reads(request)
     rows = await day_usage.usage_by_day(reads, first, last, day=mode, zone=zone, group_by=group_by)
+    live = in_progress_ms(
+        await day_usage.usage_by_day(
+            reads.live_only(), first, last, day=mode, zone=zone, group_by=group_by
+        )
+    )
     app_name = (await api.app_names.fresh()).name
     out = usage_days_out(
-        first, last, mode, zone, group_by, rows, await api.names(group_by), app_name
+        first, last, mode, zone, group_by, rows, await api.names(group_by), live, app_name
     )
-    columns = ["day", *key_columns(group_by), "seconds", "idle_seconds"]
+    columns = ["day", *key_columns(group_by), *FIGURES]
     return export(out, fmt, list(out.rows), DayRowOut, "usage-days", columns)

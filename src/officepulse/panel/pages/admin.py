@@ -27,7 +27,7 @@ from officepulse.security.enrollment import (
     token_state,
 )
 from officepulse.store.accounts import agent_action
-from officepulse.store.base import Store
+from officepulse.store.enrollment import AgentAdmin
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -60,7 +60,7 @@ def admin_only(handler: Handler) -> Handler:
 class AdminPages:
     def __init__(
         self,
-        store: Store,
+        store: AgentAdmin,
         access: AccessControl,
         views: Views,
         auth_mode: str,

@@ -25,12 +25,12 @@ from officepulse.store.accounts import (
     VISIBILITIES,
     AccountError,
     NewPerson,
+    PeopleAdmin,
     Person,
     PersonChange,
     Role,
     Visibility,
 )
-from officepulse.store.base import Store
 
 # Wrong passwords: after this many for one login within the window, that login cannot
 # sign in until the window has passed. Counted in the store (the audit log's failed
@@ -68,7 +68,7 @@ def choice(form: Mapping[str, object], name: str, allowed: tuple[str, ...]) -> s
 class PeoplePages:
     def __init__(
         self,
-        store: Store,
+        store: PeopleAdmin,
         access: AccessControl,
         render: Render,
         on_change: Callable[[], Awaitable[None]],

@@ -35,11 +35,13 @@ from officepulse.panel.api.params import (
     parse_required,
     parse_zone,
 )
+from officepulse.panel.gaps import Gaps
 from officepulse.panel.pages.chrome import chrome
-from officepulse.panel.reads import Reads
+from officepulse.panel.reads import LiveReads, Reads
 from officepulse.panel.views import Views
 from officepulse.security.access import VIEWER
-from officepulse.store.base import AgentStatus, Store
+from officepulse.store.agents import AgentReads
+from officepulse.store.base import AgentStatus
 
 # Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
 TOP = 5
@@ -159,15 +161,17 @@ def with_query(path: str, params: Mapping[str, str]) -> str:
 class ReportPages:
     def __init__(
         self,
-        store: Store,
+        store: AgentReads,
         views: Views,
         clock: Callable[[], float],
-        reads: Callable[[web.Request], Awaitable[Reads]],
+        reads: Callable[[web.Request], Awaitable[LiveReads]],
+        gaps: Gaps,
     ) -> None:
         self.store = store
         self.views = views
         self.clock = clock
         self.reads = reads  # the store as the request's viewer may see it
+        self.gaps = gaps  # what the agent did not record, and why: the same for everyone
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -283,6 +287,7 @@ class ReportPages:
             people = await report_data.team_by_category(reads, chosen.days())
         else:
             people = await report_data.team(reads, chosen.days())
+        live = await report_data.in_progress(reads, chosen.days())
         paint = (
             category_colour if by == "category" else team_palette([p.items for p in people], TOP)
         )
@@ -299,6 +304,7 @@ class ReportPages:
                     "tz": zones.get(person.id, "UTC"),
                     "active_ms": person.active_ms,
                     "idle_ms": person.idle_ms,
+                    "in_progress_ms": live.get(person.id, 0),
                     "top": [t for t in top if t.active_ms],
                     "segments": stacked_bar(top, scale, IDLE_FILL, paint),
                 }
@@ -417,10 +423,11 @@ class ReportPages:
         return today
 
     async def _person_context(
-        self, reads: Reads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
+        self, reads: LiveReads, agent: AgentStatus, chosen: Chosen, pieces: list[ZoneRun]
     ) -> tuple[dict[str, object], Palette]:
         """The page's totals, and its app colours (the apps ranked by their time)."""
         person = await report_data.person(reads, agent, chosen.days())
+        live = await report_data.in_progress(reads, chosen.days(), [agent.info.id])
         trees = await report_data.category_trees(reads, chosen.days(), [agent.info.id])
         categories = trees.get(agent.info.id, [])
         zones: list[ZoneRun] = []
@@ -432,6 +439,7 @@ class ReportPages:
             "period": chosen.period,
             "days": chosen.days(),
             "range_zones": zones,
+            "in_progress_ms": live.get(agent.info.id, 0),
             "max_ms": max((t.active_ms for t in person.items), default=0),
             "categories": categories,
             "categories_max_ms": max((n.total_ms for n in categories), default=0),
@@ -463,7 +471,7 @@ class ReportPages:
 
     async def _timeline_context(
         self,
-        reads: Reads,
+        reads: LiveReads,
         agent: AgentStatus,
         chosen: Chosen,
         day: date,
@@ -475,6 +483,7 @@ class ReportPages:
         pieces = await day_usage.pieces(reads, agent, chosen.days(day))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
+        gaps = await self.gaps.between(agent.info.id, pieces[0].start_ms, pieces[-1].end_ms)
         keep = {**chosen.params(), **({"app": app} if app else {})}
 
         def zone_of(ms: int) -> ZoneInfo:
@@ -487,6 +496,8 @@ class ReportPages:
             "following": day + timedelta(days=1),
             "tl": timeline(blocks, pieces, paint),
             "blocks": blocks,
+            "gaps": gaps,
+            "live": {b for b in blocks if reads.in_progress(agent.info.id, b.start_ms, b.end_ms)},
             "truncated": truncated,
             "day_active_ms": sum(b.duration_ms for b in blocks if not b.idle),
             "day_idle_ms": sum(b.duration_ms for b in blocks if b.idle),

@@ -29,6 +29,21 @@
       var d = new Date(Number(el.dataset.clock));
       el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     });
+    // Dates in lists (the audit log, the agents page): the page says UTC; the viewer
+    // reads them on their own clock, and the column says which.
+    (root || document).querySelectorAll("time[data-when]").forEach(function (el) {
+      el.textContent = when(Number(el.dataset.when));
+    });
+    (root || document).querySelectorAll("[data-viewer-zone]").forEach(function (el) {
+      el.textContent = "(" + timeZone() + ")";
+    });
+  }
+
+  function when(ms) {
+    var d = new Date(ms);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes());
   }
 
   function setLive(state, text) {
@@ -75,6 +90,13 @@
   document.addEventListener("htmx:afterRequest", function (e) {
     var box = document.getElementById("admin-error");
     if (box && e.detail.successful) box.hidden = true;
+  });
+
+  // A form that loses something (removing a person) asks first; htmx's buttons say
+  // hx-confirm, a plain form says data-confirm.
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) e.preventDefault();
   });
 
   window.officepulse = { timeZone: timeZone, duration: duration, refresh: refresh };

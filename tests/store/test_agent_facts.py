@@ -1,0 +1,48 @@
+"""What agents told of themselves (store/agent_facts.py), on SQLite and PostgreSQL: each
+fact stored once however often told, a run's end and sleep count moving on but never
+back, and a window's facts read with the run before it."""
+
+from __future__ import annotations
+
+from officepulse.store.agent_facts import Fact
+from officepulse.store.base import Store
+from tests.support.postgres import postgres_cluster, postgres_url
+from tests.support.stores import store
+
+__all__ = ["postgres_cluster", "postgres_url", "store"]  # fixtures, used by name
+
+DETAIL = '{"version":"0.1.0","boot_ms":1000}'
+
+
+async def test_facts_are_stored_once_and_runs_move_on_but_never_back(store: Store) -> None:
+    run = Fact("run", 10_000, 20_000, 5, DETAIL)
+    await store.save_facts(
+        "a1", [run, Fact("sleep", 12_000, 13_000), Fact("clock", 15_000, 15_000, 7_200_000)]
+    )
+    # Told again (a reconnection), and later: the sleep and jump once, the run extended
+    # with its newest sleep count; its first hello's detail kept.
+    await store.save_facts(
+        "a1", [Fact("sleep", 12_000, 13_000), Fact("run", 10_000, 30_000, 9, "{}")]
+    )
+    # A late message of the same run (out of order) moves nothing back.
+    await store.save_facts("a1", [Fact("run", 10_000, 25_000, 7, "{}")])
+    await store.save_facts("other", [Fact("run", 11_000, 12_000, 0, DETAIL)])
+    assert await store.facts("a1", 0, 100_000) == [
+        Fact("run", 10_000, 30_000, 9, DETAIL),
+        Fact("sleep", 12_000, 13_000, None, ""),
+        Fact("clock", 15_000, 15_000, 7_200_000, ""),
+    ]
+
+
+async def test_a_window_is_read_with_the_run_before_it(store: Store) -> None:
+    await store.save_facts(
+        "a1",
+        [
+            Fact("run", 1_000, 2_000, 0, DETAIL),
+            Fact("run", 3_000, 4_000, 0, DETAIL),
+            Fact("sleep", 3_500, 3_600),
+            Fact("run", 50_000, 60_000, 0, DETAIL),
+        ],
+    )
+    found = await store.facts("a1", 40_000, 70_000)
+    assert [(f.kind, f.start_ms) for f in found] == [("run", 3_000), ("run", 50_000)]
