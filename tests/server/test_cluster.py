@@ -14,12 +14,15 @@ import asyncio
 import contextlib
 import functools
 import json
+import signal
+import sys
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,11 +34,14 @@ from officepulse.core.spans import Span
 from officepulse.gateway.agents import LEASE_SECONDS
 from officepulse.protocol.messages import Activity
 from officepulse.server.leases import SWEEP_EVERY
+from tests.support import paths
 from tests.support.cluster import Cluster, block, running_cluster
 from tests.support.fake_agent import FakeAgent, fake_agent
 from tests.support.links import BASE_MS, hello, until
-from tests.support.processes import WAIT, stop, wait_until
+from tests.support.ports import free_port
+from tests.support.processes import WAIT, Process, clean_env, stop, wait_until
 from tests.support.scrape import scrape
+from tests.support.servers import ServerProcess
 
 pytest_plugins = ["tests.support.postgres"]
 
@@ -433,8 +439,6 @@ async def test_journals_hold_and_drain_when_postgresql_restarts(
 
 
 async def test_nginx_least_conn_balances_and_routes_like_haproxy(cluster: Cluster) -> None:
-    from tests.support.ports import free_port
-
     port = free_port()
     nginx = await asyncio.to_thread(cluster.start_nginx, port)
     try:
@@ -475,3 +479,29 @@ async def test_nginx_least_conn_balances_and_routes_like_haproxy(cluster: Cluste
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stop(nginx)
+
+
+def test_make_cluster_serves_the_office_on_one_port_and_stops_it_all(tmp_path: Path) -> None:
+    """What `make cluster` runs (with a free port instead of 8080), from the checkout."""
+    port = free_port()
+    proc = Process(
+        [sys.executable, "-m", "tests.support.cluster", "--port", str(port)],
+        name="make cluster",
+        cwd=paths.ROOT,
+        env=clean_env(),
+    )
+    try:
+        proc.wait_for_log("officepulse cluster ready", timeout=2 * WAIT)
+        url = f"http://127.0.0.1:{port}"
+        with fake_agent(ServerProcess(proc, url, tmp_path), "tryout", "Tryout") as agent:
+            agent.beat("Editor")
+            assert [a["id"] for a in _get(f"{url}/api/v1/agents")["agents"]] == ["tryout"]
+        database = proc.wait_for_log("  PostgreSQL ").split("host=", 1)[1].strip()
+        logs = proc.wait_for_log("  logs, sockets ").split()[-1]
+        proc.send_signal(signal.SIGTERM)  # as Ctrl-C: everything it started stops
+        assert proc.wait(WAIT) == 0, proc.tail()
+        assert proc.logged("stopping the cluster")
+        assert not Path(database).exists()
+        assert not Path(logs).exists()
+    finally:
+        stop(proc)

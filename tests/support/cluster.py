@@ -226,9 +226,9 @@ class Cluster:
         site = NGINX_CONFIG.read_text()
         addresses = {
             "127.0.0.1:8080;": f"127.0.0.1:{port};",
-            "127.0.0.1:8090;": f"127.0.0.1:{self.panel_port};",
+            "127.0.0.1:8100;": f"127.0.0.1:{self.panel_port};",
             **{
-                f"127.0.0.1:{8090 + i} ": f"127.0.0.1:{gport} "
+                f"127.0.0.1:{8100 + i} ": f"127.0.0.1:{gport} "
                 for i, gport in enumerate(self.gateway_ports.values(), 1)
             },
         }

@@ -87,7 +87,12 @@ class Sessions:
         )
 
     async def _on_claim(self, payload: bytes) -> None:
-        claim = _claim_decoder.decode(payload)
+        try:
+            claim = _claim_decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            # A gateway of another version: its claim is left out, not the others'.
+            log.warning("a claim on %s could not be read: %s", CLAIMED, exc)
+            return
         if claim.gateway == self.id:
             return
         for agent_id, began_ms in claim.agents:
