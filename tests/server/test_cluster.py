@@ -239,7 +239,7 @@ async def test_a_killed_gateways_agents_reconnect_elsewhere_and_those_that_do_no
         # Three agents pinned to it that will not come back (their computers went off
         # with it, say): their leases lapse.
         stranded = [f"stranded-{i}" for i in range(3)]
-        with contextlib.ExitStack() as stack:
+        with dashboards(cluster, 1) as (board,), contextlib.ExitStack() as stack:
             for agent_id in stranded:
                 agent = stack.enter_context(
                     fake_agent(cluster.gateways[victim], agent_id, agent_id)
@@ -280,6 +280,15 @@ async def test_a_killed_gateways_agents_reconnect_elsewhere_and_those_that_do_no
                 "the killed gateway's stranded agents shown offline (their leases lapsed)",
             )
             offline_after = time.monotonic() - killed_at
+            # And the dashboards show them so (the sweep published their views).
+            for agent_id in stranded:
+                needles = (f'id="agent-{agent_id}"', 'class="person offline')
+                await asyncio.to_thread(
+                    wait_until,
+                    functools.partial(board.saw, *needles),
+                    WAIT,
+                    f"the dashboard to show {agent_id} offline",
+                )
             # The sweep that ended the stranded ones' leases left alone those that had
             # reconnected: all still online.
             assert agents_online(cluster, "kill") == ids
