@@ -22,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import LiteralString
+from typing import TYPE_CHECKING, LiteralString
 
 from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents
 from officepulse.gateway.gateway import Gateway
 from officepulse.store.base import AgentStatus, Store
 from officepulse.store.failures import FailureLog
-from officepulse.store.postgres import PostgresStore
+
+if TYPE_CHECKING:
+    from officepulse.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,11 @@ class Sweeper:
 
 def sweeper(store: Store, agents: Agents, clock: Callable[[], float]) -> Sweeper | None:
     """The sweeper for ``store``; None when it is not PostgreSQL (module docstring)."""
+    # Imported here: psycopg is the postgresql extra's; without it no store is PostgreSQL.
+    try:
+        from officepulse.store.postgres import PostgresStore
+    except ImportError:
+        return None
     if isinstance(store, PostgresStore):
         return Sweeper(store, agents, clock)
     return None
