@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
@@ -338,6 +339,45 @@ async def test_one_agent_connecting_to_two_gateways_keeps_one_live_session(
             lambda: agents_online(cluster, "twin") == {"twin": False},
             WAIT,
             "the agent offline once its one session ended",
+        )
+
+
+async def test_an_agent_swept_while_still_connected_is_renewed_and_shown_online_again(
+    cluster: Cluster,
+) -> None:
+    holder_gateway = cluster.gateways["g3"]
+    late = "agent late: its lease lapsed while connected here"
+    with (
+        dashboards(cluster, 1) as (board,),
+        fake_agent(holder_gateway, "late", "Late") as agent,
+        psycopg.connect(cluster.database, autocommit=True) as db,
+    ):
+        await asyncio.to_thread(agent.beat, "late-app")
+
+        def lapsed() -> bool:
+            # As if g3's renewals reached the database too late: the row's lease is old
+            # (again at every poll, as g3 renews it every 3 s) until a sweep takes it.
+            db.execute("UPDATE agents SET last_seen_ms = 0 WHERE id = 'late'")
+            return bool(holder_gateway.logged(late))
+
+        await asyncio.to_thread(wait_until, lapsed, WAIT, "a sweep to take the late lease")
+        needles = ('id="agent-late"', 'class="person offline')
+        await asyncio.to_thread(
+            wait_until, functools.partial(board.saw, *needles), WAIT, "the sweep's offline view"
+        )
+
+        def shown_online_again() -> bool:
+            mine = [m for m in list(board.messages) if 'id="agent-late"' in m]
+            return bool(mine) and 'class="person online' in mine[-1]
+
+        await asyncio.to_thread(
+            wait_until, shown_online_again, WAIT, "the dashboard to show it online again"
+        )
+        await asyncio.to_thread(
+            wait_until,
+            lambda: agents_online(cluster, "late") == {"late": True},
+            WAIT,
+            "its row online again",
         )
 
 

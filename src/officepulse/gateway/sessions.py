@@ -15,6 +15,10 @@ meanwhile keeps its newest session then.
 
 A hello with ``takeover: false`` (an agent replaced once already, perhaps a twin sharing
 an id) claims nothing: across gateways such twins each keep a session until one ends.
+
+And a lease swept while its agent is still connected here (this gateway's renewals
+reached the database too late, server/leases.py): the sweeper says so on ``EXPIRED``, and
+this gateway renews it and shows it again, so no dashboard keeps it offline.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from officepulse.protocol.errors import CloseCode, Refusal
 log = logging.getLogger(__name__)
 
 CLAIMED = "officepulse.gateways.claimed"
+# The ids of agents whose leases a sweep ended (MessagePack list of strings).
+EXPIRED = "officepulse.gateways.expired"
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +47,7 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _claim_decoder = msgspec.msgpack.Decoder(Claim)
+_expired_decoder = msgspec.msgpack.Decoder(list[str])
 
 
 def older(mine: tuple[int, str], theirs: tuple[int, str]) -> bool:
@@ -56,16 +63,19 @@ class Sessions:
         self.bus = bus
         self.gateway = gateway
         self.clock = clock
-        self._sub: Subscription | None = None
+        self._subs: list[Subscription] = []
 
     async def start(self) -> None:
-        self._sub = await self.bus.subscribe(CLAIMED, self._on_claim)
+        self._subs = [
+            await self.bus.subscribe(CLAIMED, self._on_claim),
+            await self.bus.subscribe(EXPIRED, self._on_expired),
+        ]
         self.bus.on_reconnected(self.claim_all)
         self.gateway.claimed = self.claim
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        for sub in self._subs:
+            await sub.unsubscribe()
 
     async def claim(self, state: AgentState) -> None:
         """Its hello was taken here: any other gateway's session of it ends."""
@@ -109,3 +119,23 @@ class Sessions:
                 ),
                 "elsewhere",
             )
+
+    async def _on_expired(self, payload: bytes) -> None:
+        try:
+            agent_ids = _expired_decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            log.warning("a message on %s could not be read: %s", EXPIRED, exc)
+            return
+        now_ms = int(self.clock() * 1000)
+        for agent_id in agent_ids:
+            conn = self.gateway.connections.get(agent_id)
+            state = conn.state if conn is not None else None
+            if conn is None or state is None or conn.ws.closed or state.gone is not None:
+                continue
+            log.warning(
+                "agent %s: its lease lapsed while connected here (renewals late); "
+                "renewed and shown again",
+                agent_id,
+            )
+            self.gateway.agents.renew(state, now_ms)
+            await self.gateway.agents.show(state)

@@ -61,7 +61,7 @@ class GatewayProcess(wiring.Wired):
         self.metrics.watch_gateway(self.parts.gateway.counts)
         self.sessions = Sessions(self.id, self.bus, self.parts.gateway, clock)
         self.renewals = Renewals(self.parts.gateway, self.parts.agents, clock)
-        self.sweeper = sweeper(self.store, self.parts.agents, clock)
+        self.sweeper = sweeper(self.store, self.parts.agents, self.bus, clock)
         self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:

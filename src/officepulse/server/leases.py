@@ -24,8 +24,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, LiteralString
 
+import msgspec
+
+from officepulse.bus.base import Bus
 from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents
 from officepulse.gateway.gateway import Gateway
+from officepulse.gateway.sessions import EXPIRED
 from officepulse.store.base import AgentStatus, Store
 from officepulse.store.failures import FailureLog
 
@@ -72,9 +76,12 @@ class Renewals:
 class Sweeper:
     """Ends lapsed leases and shows those agents offline."""
 
-    def __init__(self, store: PostgresStore, agents: Agents, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: PostgresStore, agents: Agents, bus: Bus, clock: Callable[[], float]
+    ) -> None:
         self.store = store
         self.agents = agents
+        self.bus = bus
         self.clock = clock
         self.failures = FailureLog("sweeping agents' lapsed leases", log)
         # After the database did not answer for a while (or this process did not run),
@@ -109,6 +116,8 @@ class Sweeper:
             ", ".join(sorted(ids)),
         )
         await self.agents.expired(statuses)
+        # A gateway that still holds one of them (its renewals were late) shows it again.
+        await self.bus.publish(EXPIRED, msgspec.msgpack.encode(ids))
         return statuses
 
     async def _attempt(self) -> None:
@@ -122,7 +131,7 @@ class Sweeper:
             await self._attempt()
 
 
-def sweeper(store: Store, agents: Agents, clock: Callable[[], float]) -> Sweeper | None:
+def sweeper(store: Store, agents: Agents, bus: Bus, clock: Callable[[], float]) -> Sweeper | None:
     """The sweeper for ``store``; None when it is not PostgreSQL (module docstring)."""
     # Imported here: psycopg is the postgresql extra's; without it no store is PostgreSQL.
     try:
@@ -130,5 +139,5 @@ def sweeper(store: Store, agents: Agents, clock: Callable[[], float]) -> Sweeper
     except ImportError:
         return None
     if isinstance(store, PostgresStore):
-        return Sweeper(store, agents, clock)
+        return Sweeper(store, agents, bus, clock)
     return None

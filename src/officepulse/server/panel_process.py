@@ -63,7 +63,7 @@ class PanelProcess(wiring.Wired):
         self._retention_task: asyncio.Task[None] | None = None
         # Sweeps lapsed leases too: the agents of a dead gateway go offline even when
         # every gateway is dead (server/leases.py).
-        self.sweeper = sweeper(self.store, agents, clock)
+        self.sweeper = sweeper(self.store, agents, self.bus, clock)
         self._sweeper_task: asyncio.Task[None] | None = None
         self.resyncs = FailureLog("taking the gateways' snapshot", log)
 
