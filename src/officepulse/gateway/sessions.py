@@ -96,6 +96,13 @@ class Sessions:
             CLAIMED, msgspec.msgpack.encode(Claim(gateway=self.id, agents=agents))
         )
 
+    def _held(self, agent_id: str) -> AgentState | None:
+        """The agent's state while it is connected here and not being let go."""
+        conn = self.gateway.connections.get(agent_id)
+        if conn is None or conn.state is None or conn.ws.closed or conn.state.gone is not None:
+            return None
+        return conn.state
+
     async def _on_claim(self, payload: bytes) -> None:
         try:
             claim = _claim_decoder.decode(payload)
@@ -106,10 +113,10 @@ class Sessions:
         if claim.gateway == self.id:
             return
         for agent_id, began_ms in claim.agents:
-            conn = self.gateway.connections.get(agent_id)
-            if conn is None or conn.state is None or conn.ws.closed or not conn.state.began_ms:
+            state = self._held(agent_id)
+            if state is None or not state.began_ms:
                 continue
-            if not older((conn.state.began_ms, self.id), (began_ms, claim.gateway)):
+            if not older((state.began_ms, self.id), (began_ms, claim.gateway)):
                 continue  # ours is the newer: the other gateway lets its session go
             await self.gateway.kick(
                 agent_id,
@@ -128,9 +135,8 @@ class Sessions:
             return
         now_ms = int(self.clock() * 1000)
         for agent_id in agent_ids:
-            conn = self.gateway.connections.get(agent_id)
-            state = conn.state if conn is not None else None
-            if conn is None or state is None or conn.ws.closed or state.gone is not None:
+            state = self._held(agent_id)
+            if state is None:
                 continue
             log.warning(
                 "agent %s: its lease lapsed while connected here (renewals late); "
