@@ -275,8 +275,9 @@ async def fanout(target: Target, args: argparse.Namespace) -> list[dict[str, Any
         asyncio.create_task(dashboard(sessions[i // 40], ready)) for i, ready in enumerate(readies)
     ]
     gate = asyncio.Semaphore(ingest.CONNECT_CONCURRENCY)
+    movers: list[ingest.Agent] = []
     try:
-        movers = await asyncio.gather(
+        movers[:] = await asyncio.gather(
             *(
                 ingest.connect_agent(sessions[0], target.agent_url, a, gate, asyncio.Event())
                 for a in ingest.agent_ids(args.movers, f"{target.name}-fan")
@@ -299,6 +300,8 @@ async def fanout(target: Target, args: argparse.Namespace) -> list[dict[str, Any
         took = time.monotonic() - began
         end = cpu_by_process(target)
     finally:
+        for mover in movers:
+            mover.done.cancel()  # no last Ping here: its closing is no failure
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
