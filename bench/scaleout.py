@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -449,6 +450,7 @@ def main() -> None:
                 rows += run_part(part, target, args)
             finally:
                 server.stop()
+    shutil.rmtree(root, ignore_errors=True)
     result = {"started": started.isoformat(), "args": vars(args), "rows": rows}
     if args.json:
         RESULTS.mkdir(exist_ok=True)
