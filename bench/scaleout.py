@@ -348,7 +348,8 @@ def rss_mb(target: Target) -> dict[str, float]:
 
 async def idle(target: Target, args: argparse.Namespace) -> list[dict[str, Any]]:
     """bench/idle_memory.py's idle agents (hello, presence, one span, its ack; no
-    compression), as many as ``--idle`` or as come in within ``--seconds`` x 6."""
+    compression), as many as ``--idle`` or as come in within ``--seconds`` x 6; then
+    each process's share of a core over ``--seconds`` of them idle."""
     option = idle_memory.options()[0]
     gate = asyncio.Semaphore(idle_memory.CONNECTING_AT_ONCE)
     conns: list[Any] = []
@@ -373,6 +374,10 @@ async def idle(target: Target, args: argparse.Namespace) -> list[dict[str, Any]]
         used = {k: v - start[k] for k, v in cpu_by_process(target).items()}
         await asyncio.sleep(2)  # idle: what the servers free after a message is freed
         after = rss_mb(target)
+        # Idle is not free: each gateway renews its agents' leases (a row each) every 3 s.
+        quiet = cpu_by_process(target)
+        await asyncio.sleep(args.seconds)
+        idle_cpu = {k: v - quiet[k] for k, v in cpu_by_process(target).items()}
     finally:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
     return [
@@ -386,6 +391,7 @@ async def idle(target: Target, args: argparse.Namespace) -> list[dict[str, Any]]
             "rss_mb_before": before,
             "rss_mb_after": after,
             "cpu_s_connecting": {k: round(v, 2) for k, v in used.items()},
+            "idle_cpu_share": {k: round(v / args.seconds, 3) for k, v in idle_cpu.items()},
             "load_average_1min": os.getloadavg()[0],
         }
     ]
