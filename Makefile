@@ -94,5 +94,16 @@ fmt:
 bench: setup
 	$(PY) bench/ingest.py
 
+# A scaled-out office on this one machine, for trying it: NATS, PostgreSQL (both from the
+# dev extra's wheels), three `officepulse gateway`s, an `officepulse panel` and HAProxy
+# (deploy/haproxy/officepulse.cfg) on :8080, the same URLs as `make run`; Ctrl-C stops it
+# all and throws its database away. tests/server/test_cluster.py starts the same
+# (tests/support/cluster.py) on free ports.
+CLUSTER_PORT ?= 8080
+.PHONY: cluster
+cluster: setup
+	@test -x /usr/sbin/haproxy || command -v haproxy >/dev/null || { echo "make cluster needs HAProxy: run make system-deps"; exit 1; }
+	$(PY) -m tests.support.cluster --port $(CLUSTER_PORT)
+
 clean:
 	rm -rf $(VENV) node_modules extension/node_modules extension/dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

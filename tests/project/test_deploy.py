@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import ssl
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from officepulse.cli.database import with_store
 from officepulse.security.tls import ensure_dev_pair
 from officepulse.settings import ServerSettings, load
+from tests.support.nginx import private_nginx
 from tests.support.ports import free_port
 from tests.support.processes import OFFICEPULSE, WAIT, Process, stop, wait_until
 from tests.support.servers import ServerProcess, admin, start_agent, start_server
@@ -211,12 +211,6 @@ async def _nothing(_store: object) -> None:
 # -- nginx and Caddy in front of a real server ----------------------------------------
 
 
-def nginx_program() -> str:
-    found = shutil.which("nginx") or "/usr/sbin/nginx"
-    assert Path(found).exists(), "nginx is missing: scripts/system-deps installs it"
-    return found
-
-
 def _replaced(text: str, old: str, new: str) -> str:
     assert old in text, f"the example no longer has {old!r}: update this test's rendering"
     return text.replace(old, new)
@@ -239,26 +233,7 @@ def nginx_config(root: Path, upstream: int, port: int, tls: Path) -> list[str]:
     )
     site = site.replace("office.example.com", "localhost")
     (root / "officepulse.conf").write_text(site)
-    temp = "\n".join(
-        f"    {kind}_temp_path {root / kind};" for kind in ("client_body", "proxy", "fastcgi")
-    )
-    (root / "nginx.conf").write_text(
-        f"""{"user root;" if _root() else ""}
-worker_processes 1;
-pid {root / "nginx.pid"};
-error_log stderr notice;
-events {{ worker_connections 256; }}
-http {{
-    access_log {root / "access.log"};
-{temp}
-    uwsgi_temp_path {root / "uwsgi"};
-    scgi_temp_path {root / "scgi"};
-    include {root / "officepulse.conf"};
-}}
-"""
-    )
-    prog = nginx_program()
-    return [prog, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", "stderr"]
+    return private_nginx(root, root / "officepulse.conf")
 
 
 def caddy_config(root: Path, upstream: int, port: int, tls: Path) -> list[str]:
@@ -304,10 +279,6 @@ def test_the_caddyfile_as_shipped_is_valid_and_formatted(tmp_path: Path) -> None
     proxy = next(h for h in sub["handle"] if h["handler"] == "reverse_proxy")
     assert proxy["upstreams"] == [{"dial": "127.0.0.1:8080"}]
     assert proxy["flush_interval"] == -1
-
-
-def _root() -> bool:
-    return os.geteuid() == 0
 
 
 def https_get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:

@@ -6,7 +6,6 @@ websocket on the panel."""
 from __future__ import annotations
 
 import contextlib
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support.cluster import block
 from tests.support.processes import WAIT, Process, stop, wait_until
 from tests.support.servers import ServerProcess, start_agent, start_scaled
 
@@ -83,18 +83,6 @@ def until_html(browser: ClientConnection, *needles: str) -> str:
     raise AssertionError(f"no dashboard message with {needles} within {WAIT:g} s")
 
 
-def block(panel: ServerProcess, agent_id: str) -> None:
-    """What the Agents page's button sends (open mode: no accounts)."""
-    request = urllib.request.Request(
-        f"{panel.url}/agents/{agent_id}/block",
-        data=b"reason=on+leave",
-        headers={"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=WAIT) as response:
-        assert response.status == 200
-
-
 def test_an_agent_on_a_gateway_is_seen_live_on_the_panel_and_blocked_from_it(
     office: Office,
 ) -> None:
@@ -107,7 +95,7 @@ def test_an_agent_on_a_gateway_is_seen_live_on_the_panel_and_blocked_from_it(
         assert [(a["id"], a["online"], a["current"]["app"]) for a in agents] == [
             ("desk", True, "ScaleBrowser")
         ]
-        block(office.panel, "desk")
+        block(office.panel.url, "desk")
         # The gateway holding it let it go, and every dashboard dropped it.
         until_html(browser, 'id="agent-desk"', 'hx-swap-oob="delete"')
         office.gateway.wait_for_log("disconnecting agent desk: this agent was blocked")

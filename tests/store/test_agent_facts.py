@@ -5,7 +5,7 @@ back, and a window's facts read with the run before it."""
 from __future__ import annotations
 
 from officepulse.store.agent_facts import Fact
-from officepulse.store.base import Store
+from officepulse.store.base import AgentInfo, Store
 from tests.support.postgres import postgres_cluster, postgres_url
 from tests.support.stores import store
 
@@ -46,3 +46,14 @@ async def test_a_window_is_read_with_the_run_before_it(store: Store) -> None:
     )
     found = await store.facts("a1", 40_000, 70_000)
     assert [(f.kind, f.start_ms) for f in found] == [("run", 3_000), ("run", 50_000)]
+
+
+async def test_erasing_an_agent_erases_what_it_told_removing_keeps_it(store: Store) -> None:
+    for agent_id in ("kept", "erased"):
+        store.save_agent(AgentInfo(agent_id, agent_id, "h", "Linux", "1", "UTC", False, 1_000))
+        await store.save_facts(agent_id, [Fact("run", 1_000, 2_000, 0, DETAIL)])
+    await store.flush()
+    assert await store.remove_agent("kept", False, 5_000)
+    assert await store.remove_agent("erased", True, 5_000)
+    assert await store.facts("kept", 0, 10_000) == [Fact("run", 1_000, 2_000, 0, DETAIL)]
+    assert await store.facts("erased", 0, 10_000) == []

@@ -4,17 +4,23 @@ Every path that changes what is known of an agent goes through ``Agents``: inges
 heartbeat, presence, goodbye), control (what team leads did: block, unblock, remove,
 revoke), ActivityWatch's watchers and its importer. It alone saves an agent's row
 (``save_agent``) and alone publishes its presence on the bus, so there is one place that
-says an agent is online or offline: the place the scale-out gives leases to (a gateway
-holds a lease on each agent between ``online`` and ``offline``; nobody else marks it).
+says an agent is online or offline. Scaled out, a gateway holds a lease on each agent
+connected to it, between ``online`` and ``offline``: its row's ``last_seen_ms``, which
+``renew`` pushes forward every ``LEASE_RENEW_EVERY`` seconds while the connection lives.
+A lease not renewed for ``LEASE_SECONDS`` (its gateway died) is ended by whichever
+process sweeps first (server/leases.py), in one conditional UPDATE, and ``expired``
+shows those agents offline; nobody else marks an agent offline.
 
 Its interface, in three parts:
 
 - agents connected here, through their ``AgentState``: ``online`` (hello), ``seen`` (a
   heartbeat: a plain method, no await, nothing allocated unless its row is due),
   ``show`` (what it shows moved), ``moved`` (its zone changed), ``let_go`` (blocked or
-  removed while connected), ``offline`` (goodbye or connection lost);
+  removed while connected, or connected to another gateway since), ``renew`` (its lease),
+  ``offline`` (goodbye or connection lost);
 - agents changed by team leads, in any process: ``changed`` (blocked, unblocked),
   ``removed``;
+- agents whose gateway died: ``expired``;
 - agents with no connection (ActivityWatch): ``save`` and ``publish``.
 """
 
@@ -33,7 +39,17 @@ from officepulse.store.base import AgentInfo, AgentStatus
 # connect and disconnect are always written at once.
 LAST_SEEN_EVERY_MS = 10_000
 
-Gone = Literal["blocked", "removed"]
+# A gateway renews the leases on its agents this often; a lease not renewed for
+# LEASE_SECONDS has lapsed. The margin between the two (7 s) is what a renewal may lag
+# behind in the store's write queue on a loaded machine before its agent is wrongly
+# swept; an agent of a dead gateway is offline at most LEASE_SECONDS + the sweep's
+# period (server/leases.py) after its last renewal: 12 s, inside issue 12's 15 s.
+LEASE_RENEW_EVERY = 3.0
+LEASE_SECONDS = 10.0
+
+# "elsewhere": the agent connected to another gateway since (single session across
+# gateways, gateway/sessions.py): its row and presence are that gateway's now.
+Gone = Literal["blocked", "removed", "elsewhere"]
 
 
 class AgentRows(Protocol):
@@ -59,11 +75,15 @@ class AgentState:
     # The zone the hello named: spans that name none were recorded in it. ``info.tz``
     # follows the newest span's zone (a traveller's current zone).
     hello_tz: str = "UTC"
-    # Set when a team lead blocked or removed the agent while it was connected.
+    # Set when a team lead blocked or removed the agent while it was connected, or when
+    # it connected to another gateway since.
     gone: Gone | None = None
     # The agent process's run, as its hello and facts told (gateway/facts.py); None for
     # agents that predate run facts.
     run: Fact | None = None
+    # When its session here began (wall clock, ms), once claimed across gateways
+    # (gateway/sessions.py); 0 when nobody claims (the embedded server, takeover: false).
+    began_ms: int = 0
 
     def seen_info(self) -> AgentInfo:
         return replace(self.info, last_seen_ms=self.last_seen_ms)
@@ -117,11 +137,20 @@ class Agents:
 
     def let_go(self, state: AgentState, gone: Gone) -> None:
         """A team lead blocked or removed it while it was connected here: ``offline``
-        then shows it so, and does not write a removed agent's row back."""
+        then shows it so, and does not write a removed agent's row back. Connected to
+        another gateway since: ``offline`` neither writes nor shows anything."""
         state.gone = gone
+
+    def renew(self, state: AgentState, now_ms: int) -> None:
+        """Its connection is alive (the gateway's pings are answered): its lease runs
+        ``LEASE_SECONDS`` from now. A plain call: queued in the store's next batch."""
+        state.last_seen_ms = state.saved_seen_ms = now_ms
+        self._store.save_agent(state.seen_info())
 
     async def offline(self, state: AgentState, now_ms: int) -> None:
         """Its connection ended."""
+        if state.gone == "elsewhere":
+            return  # the gateway it connected to since has its row and its presence
         state.last_seen_ms = now_ms
         state.info = replace(state.info, online=False)
         if state.gone != "removed":  # a removed agent's row must not come back
@@ -137,6 +166,14 @@ class Agents:
     async def removed(self, agent_id: str) -> None:
         """Removed: every dashboard drops it."""
         await self.publish(AgentView.gone(agent_id))
+
+    # -- agents whose gateway died
+
+    async def expired(self, statuses: list[AgentStatus]) -> None:
+        """Their leases lapsed and the store marked them offline (server/leases.py):
+        every dashboard shows them as the store has them now."""
+        for status in statuses:
+            await self.changed(status)
 
     # -- agents with no connection (ActivityWatch's watchers and importer)
 

@@ -8,14 +8,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Literal, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 
 from officepulse import __version__
 from officepulse.gateway.admission import Admission
-from officepulse.gateway.agents import AgentState
+from officepulse.gateway.agents import AgentState, Gone
 from officepulse.gateway.ingest import Ingest
 from officepulse.gateway.limits import LimitRules, Limits, TokenBucket, Violation
 from officepulse.logcontext import agent_id as agent_id_var
@@ -197,6 +197,10 @@ class AgentConnection:
             await self.flush()
 
 
+async def _claim_nothing(state: AgentState) -> None:
+    """One process (the embedded server): ``_replace`` is all there is to it."""
+
+
 def limit_rules(settings: ServerSettings) -> LimitRules:
     return LimitRules(
         rate_per_agent=settings.rate_per_agent,
@@ -230,6 +234,9 @@ class Gateway:
         # Plain counts for /metrics (ops/metrics.py reads them through ``counts``):
         # connections refused or closed for a fault, by close code.
         self.refused: dict[int, int] = {}
+        # Told of each hello taken that may replace another connection of its agent:
+        # scaled out, the other gateways hear of it (gateway/sessions.py).
+        self.claimed: Callable[[AgentState], Awaitable[None]] = _claim_nothing
 
     def _count_refused(self, code: int) -> None:
         code = int(code)  # a CloseCode: its number is the label
@@ -410,6 +417,8 @@ class Gateway:
                 log.info("agent %s enrolled from %s", hello.agent_id, peer)
                 conv.enrolled(credential)
             await self._replace(hello.agent_id, conn)
+            if hello.takeover:
+                await self.claimed(conn.state)
             # Blocked while this hello was being checked? The block's kick may have come
             # before the connection was listed; from here on a kick finds it.
             late = await self.admission.blocked(hello.agent_id)
@@ -512,9 +521,7 @@ class Gateway:
                 code=CloseCode.REPLACED, message=b"replaced by a newer connection of this agent"
             )
 
-    async def kick(
-        self, agent_id: str, error: Refusal, gone: Literal["blocked", "removed"] | None
-    ) -> bool:
+    async def kick(self, agent_id: str, error: Refusal, gone: Gone | None) -> bool:
         """Disconnect the agent now, telling it why (an Error, then the close code).
         False when it is not connected here."""
         conn = self.connections.get(agent_id)

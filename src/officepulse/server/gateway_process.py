@@ -5,10 +5,15 @@ database for what the CLI changed (gateway/control.py), like the embedded server
 
 Several run at once on one database: a gateway starting does not mark every agent
 offline as the embedded server does, since most are connected to the other gateways.
+Instead it holds a lease on each agent connected to it, renewed while connected, and
+sweeps the leases other gateways stopped renewing (server/leases.py); and an agent's
+hello here ends its session on any other gateway (gateway/sessions.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +23,9 @@ from aiohttp import web
 from officepulse import logcontext
 from officepulse.bus.base import Bus
 from officepulse.gateway.parts import GatewayParts
+from officepulse.gateway.sessions import Sessions
 from officepulse.server import wiring
+from officepulse.server.leases import Renewals, sweeper
 from officepulse.server.sockets import socket_of
 from officepulse.settings import ServerSettings
 from officepulse.store.base import Store
@@ -52,6 +59,10 @@ class GatewayProcess(wiring.Wired):
             commit_seconds=self.metrics.commit_seconds.observe,
         )
         self.metrics.watch_gateway(self.parts.gateway.counts)
+        self.sessions = Sessions(self.id, self.bus, self.parts.gateway, clock)
+        self.renewals = Renewals(self.parts.gateway, self.parts.agents, clock)
+        self.sweeper = sweeper(self.store, self.parts.agents, self.bus, clock)
+        self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:
         # No access control: /agent is the only route, and agents are admitted by their
@@ -64,10 +75,19 @@ class GatewayProcess(wiring.Wired):
         await self.store.open()
         await self.bus.start()
         await self.parts.start()
+        await self.sessions.start()
+        self._tasks.append(asyncio.create_task(self.renewals.run(), name="lease-renewals"))
+        if self.sweeper is not None:
+            self._tasks.append(asyncio.create_task(self.sweeper.run(), name="lease-sweeper"))
 
     async def announce(self, port: int) -> None:
         await self.parts.service.listening(f"{self.settings.host}:{port}")
         log.info("gateway %s serving agents on port %d", self.id, port)
 
     async def _shutdown(self, app: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.sessions.stop()
         await self.parts.stop()

@@ -25,6 +25,7 @@ from officepulse.panel.app import Panel
 from officepulse.panel.snapshot import resync
 from officepulse.security.access import AccessControl
 from officepulse.server import wiring
+from officepulse.server.leases import sweeper
 from officepulse.server.retention import Retention
 from officepulse.settings import ServerSettings
 from officepulse.store.failures import FailureLog
@@ -61,6 +62,10 @@ class PanelProcess(wiring.Wired):
         self.metrics.watch_panel(self.panel.dashboards.counts)
         self.retention = Retention(self.store, settings.retention_days, clock)
         self._retention_task: asyncio.Task[None] | None = None
+        # Sweeps lapsed leases too: the agents of a dead gateway go offline even when
+        # every gateway is dead (server/leases.py).
+        self.sweeper = sweeper(self.store, agents, self.bus, clock)
+        self._sweeper_task: asyncio.Task[None] | None = None
         self.resyncs = FailureLog("taking the gateways' snapshot", log)
 
     def app(self) -> web.Application:
@@ -79,6 +84,8 @@ class PanelProcess(wiring.Wired):
         await self.resyncs.attempt(self.resync)
         if self.settings.retention_days:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
+        if self.sweeper is not None:
+            self._sweeper_task = asyncio.create_task(self.sweeper.run(), name="lease-sweeper")
 
     async def resync(self) -> None:
         live = [view for answer in await self.gateways.connections() for view in answer.agents]
@@ -98,8 +105,9 @@ class PanelProcess(wiring.Wired):
 
     async def _shutdown(self, app: web.Application) -> None:
         await self.control.stop()
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention_task
+        for task in (self._retention_task, self._sweeper_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.panel.stop()

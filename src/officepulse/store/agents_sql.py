@@ -76,6 +76,9 @@ def forget_agent(d: Dialect, agent_id: str, erase: bool, now_ms: int) -> Script[
     yield d.sql("DELETE FROM agent_credentials WHERE agent_id = ?"), (agent_id,)
     # Whose it was goes with it: the same id enrolling later is nobody's yet.
     yield d.sql("DELETE FROM agent_owners WHERE agent_id = ?"), (agent_id,)
+    if erase:
+        # What the agent told of its computer (store/agent_facts.py) is its history too.
+        yield d.sql("DELETE FROM agent_facts WHERE agent_id = ?"), (agent_id,)
     done = yield d.sql("DELETE FROM agents WHERE id = ?"), (agent_id,)
     if done.rowcount:
         yield from record_event(d, agent_id, "erase" if erase else "remove", now_ms)

@@ -99,6 +99,18 @@ def openapi() -> dict[str, Any]:
         {"type": "string", "pattern": AGENT_ID_PATTERN},
         "the agent's id (see /api/v1/agents)",
     )
+    # One person's calendar day: the timeline and the gaps take it alike.
+    one_day = [
+        agent,
+        _param("date", day, "the calendar day"),
+        day_mode,
+        _param(
+            "tz",
+            text,
+            "IANA time zone the day is reckoned in; required unless day=person",
+            required=False,
+        ),
+    ]
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -196,15 +208,7 @@ def openapi() -> dict[str, Any]:
                     "Blocks are in time order; idle blocks are the time the person was away "
                     "while the app was in front; gaps are times the agent was not running.",
                     "parameters": [
-                        agent,
-                        _param("date", day, "the calendar day"),
-                        day_mode,
-                        _param(
-                            "tz",
-                            text,
-                            "IANA time zone the day is reckoned in; required unless day=person",
-                            required=False,
-                        ),
+                        *one_day,
                         fmt,
                     ],
                     "responses": {
@@ -229,15 +233,7 @@ def openapi() -> dict[str, Any]:
                     "this server knows: its own, or one in `agent_builds`). `reason` says it "
                     "in words.",
                     "parameters": [
-                        agent,
-                        _param("date", day, "the calendar day"),
-                        day_mode,
-                        _param(
-                            "tz",
-                            text,
-                            "IANA time zone the day is reckoned in; required unless day=person",
-                            required=False,
-                        ),
+                        *one_day,
                     ],
                     "responses": {
                         "200": {"description": "The day's gaps.", **ref("GapsOut")},

@@ -1,0 +1,143 @@
+"""Leases on agents, scaled out (gateway/agents.py says what a lease is).
+
+A gateway renews the lease of every agent connected to it (``Renewals``); every gateway
+and panel process sweeps lapsed leases (``Sweeper``): one conditional UPDATE marks
+offline the agents online whose ``last_seen_ms`` is older than ``LEASE_SECONDS``, and
+returns them, so whichever process's sweep takes a row shows it offline, once. An agent
+that reconnected to another gateway first has a fresh row, which the UPDATE's condition
+leaves alone: no race between a sweep and a reconnect.
+
+Why rows in PostgreSQL and not NATS heartbeats: the database is the truth the panel's
+pages, the REST API and a restarted panel read, and the UPDATE is atomic; a lease kept
+only on the bus would leave rows saying "online" for ever after a gateway died while
+the panel was down, and NATS going away (tests/server/test_cluster.py restarts it) would
+look like every gateway dying.
+
+Only on PostgreSQL: with SQLite there is one process (the embedded server), which marks
+every agent offline when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, LiteralString
+
+import msgspec
+
+from officepulse.bus.base import Bus
+from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents
+from officepulse.gateway.gateway import Gateway
+from officepulse.gateway.sessions import EXPIRED
+from officepulse.store.base import AgentStatus, Store
+from officepulse.store.failures import FailureLog
+
+if TYPE_CHECKING:
+    from officepulse.store.postgres import PostgresStore
+
+log = logging.getLogger(__name__)
+
+# How often each process sweeps. Several sweep at once harmlessly: a row is taken once.
+SWEEP_EVERY = 2.0
+# A sweep that finds the database answered last longer ago than this was away.
+QUIET_AFTER_GAP = 3 * SWEEP_EVERY
+
+_EXPIRE: LiteralString = (
+    "UPDATE agents SET online = false WHERE online AND last_seen_ms < %s RETURNING id"
+)
+
+
+class Renewals:
+    """A gateway's leases on its agents, renewed every ``LEASE_RENEW_EVERY`` seconds."""
+
+    def __init__(self, gateway: Gateway, agents: Agents, clock: Callable[[], float]) -> None:
+        self.gateway = gateway
+        self.agents = agents
+        self.clock = clock
+
+    def renew(self) -> int:
+        now_ms = int(self.clock() * 1000)
+        states = [
+            conn.state
+            for conn in list(self.gateway.connections.values())
+            if conn.state is not None and not conn.ws.closed and conn.state.gone is None
+        ]
+        for state in states:
+            self.agents.renew(state, now_ms)
+        return len(states)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_RENEW_EVERY)
+            self.renew()
+
+
+class Sweeper:
+    """Ends lapsed leases and shows those agents offline."""
+
+    def __init__(
+        self, store: PostgresStore, agents: Agents, bus: Bus, clock: Callable[[], float]
+    ) -> None:
+        self.store = store
+        self.agents = agents
+        self.bus = bus
+        self.clock = clock
+        self.failures = FailureLog("sweeping agents' lapsed leases", log)
+        # After the database did not answer for a while (or this process did not run),
+        # the gateways' renewals wait in their write queues: no sweep until a whole lease
+        # has passed with it answering again. So also for a lease after this process
+        # started: the gateways may be starting too.
+        self._answered_at = float("-inf")
+        self._quiet_until = 0.0
+
+    def _heard_database(self, now: float) -> bool:
+        """The database answered at ``now``: whether a sweep may run."""
+        if now - self._answered_at > QUIET_AFTER_GAP:
+            self._quiet_until = now + LEASE_SECONDS
+        self._answered_at = now
+        return now >= self._quiet_until
+
+    async def sweep(self) -> list[AgentStatus]:
+        """The agents this sweep marked offline (their views published)."""
+        async with self.store.transaction() as conn:
+            # Read once the pool gave a connection, which waits while PostgreSQL is away.
+            now = self.clock()
+            if not self._heard_database(now):
+                return []
+            before_ms = int((now - LEASE_SECONDS) * 1000)
+            cur = await conn.execute(_EXPIRE, (before_ms,))
+            ids = [str(row[0]) for row in await cur.fetchall()]
+        if not ids:
+            return []
+        statuses = [s for s in await asyncio.gather(*map(self.store.agent, ids)) if s is not None]
+        log.info(
+            "lease lapsed (its gateway stopped renewing it): agent(s) %s shown offline",
+            ", ".join(sorted(ids)),
+        )
+        await self.agents.expired(statuses)
+        # A gateway that still holds one of them (its renewals were late) shows it again.
+        await self.bus.publish(EXPIRED, msgspec.msgpack.encode(ids))
+        return statuses
+
+    async def _attempt(self) -> None:
+        await self.failures.attempt(self.sweep)
+        if self.failures.failing:
+            self._quiet_until = self.clock() + LEASE_SECONDS
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            await self._attempt()
+
+
+def sweeper(store: Store, agents: Agents, bus: Bus, clock: Callable[[], float]) -> Sweeper | None:
+    """The sweeper for ``store``; None when it is not PostgreSQL (module docstring)."""
+    # Imported here: psycopg is the postgresql extra's; without it no store is PostgreSQL.
+    try:
+        from officepulse.store.postgres import PostgresStore
+    except ImportError:
+        return None
+    if isinstance(store, PostgresStore):
+        return Sweeper(store, agents, bus, clock)
+    return None
