@@ -28,8 +28,7 @@ class AgentReads(Protocol):
 class AgentBlocks(Protocol):
     async def blocked(self, agent_id: str) -> Blocked | None:
         """Whether a team lead blocked the agent: what admission asks at every hello,
-        one small read that never waits for queued writes (blocking is a transaction of
-        its own, never queued)."""
+        one small read of the agent's row (not its latest span)."""
         ...
 
 

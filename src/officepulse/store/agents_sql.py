@@ -206,7 +206,10 @@ class SQLAgents:
         rows = await self._read(
             self.dialect.sql("SELECT blocked_ms, blocked_reason FROM agents WHERE id = ?"),
             (agent_id,),
-            fresh=False,  # blocking is a transaction of its own (``_run``), never queued
+            # Blocking is a transaction of its own, never queued; but once the hello has
+            # queued the agent's row, the check after it writes the row, so that a welcomed
+            # agent is in the database (a team lead's ``agents block`` finds it).
+            fresh=self._fresh_for(agent_id),
         )
         if not rows or rows[0][0] is None:
             return None
