@@ -295,6 +295,57 @@ async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: P
     await store.close()
 
 
+async def test_a_hellos_reads_write_only_its_own_agents_queued_rows_first(
+    tmp_path: Path,
+) -> None:
+    # A reconnect storm: 2,000 hellos each read their agent (last span, acked seq, block,
+    # credential) while the others' rows are queued. Each read writes what is queued first
+    # only when its own agent has something queued: it sees all of its agent's writes,
+    # and the hellos do not take turns with the writer (docs/performance.md, reconnect).
+    path = tmp_path / "h.sqlite3"
+    store = SQLiteStore(path, flush_interval=3600)
+    await store.open()
+    store.save_agent(agent("a1"))
+    await store.commit_spans("a1", [Span(0, 7_000, CODE, "UTC")], 3)
+    # The commit is settled while the writer still counts a1 as being written (a read then
+    # writes the queue first, as it must): wait until the writer is done with it.
+    await store.flush()
+    store.save_agent(agent("other"))
+    store.save_span("other", Span(0, 5_000, CODE, "UTC"))
+
+    def stored(agent_id: str) -> int:
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            sql = "SELECT COUNT(*) FROM spans WHERE agent_id = ?"
+            (n,) = raw.execute(sql, (agent_id,)).fetchone()
+        return int(n)
+
+    assert await store.last_span("a1") == Span(0, 7_000, CODE, "UTC")
+    assert await store.acked_seq("a1") == 3
+    assert await store.blocked("a1") is None
+    assert await store.credential("a1") is None
+    status = await store.agent("a1")
+    assert status is not None
+    assert status.info.id == "a1"
+    assert stored("other") == 0, "a read of a1 wrote another agent's queued span"
+    # Its own queued heartbeat span is written before its read: the hello extends it.
+    store.save_span("a1", Span(7_000, 9_000, TUBE, "UTC"))
+    assert await store.last_span("a1") == Span(7_000, 9_000, TUBE, "UTC")
+    assert stored("other") == 1
+    # A block is its own transaction, never queued: read at once, whatever is queued.
+    await store.block_agent("a1", "left the team", 1_000)
+    blocked = await store.blocked("a1")
+    assert blocked is not None
+    assert blocked.reason == "left the team"
+    store.save_agent(replace(agent("a1"), online=False))
+    assert await store.blocked("a1") == blocked  # a queued row of it leaves the block alone
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("SELECT online, acked_seq FROM agents WHERE id = 'a1'").fetchone() == (
+            0,
+            3,
+        )
+
+
 # -- rollups ---------------------------------------------------------------------------
 
 M = 60_000

@@ -20,7 +20,7 @@ from officepulse.bus.gateways import AgentPolicy
 from officepulse.protocol.errors import CloseCode, Refusal
 from officepulse.protocol.messages import AgentRelease, Hello
 from officepulse.security.agent_secrets import CREDENTIAL_PREFIX, matches, new_secret, secret_hash
-from officepulse.store.agents import AgentReads
+from officepulse.store.agents import AgentBlocks, AgentReads
 from officepulse.store.base import Blocked
 from officepulse.store.enrollment import Enrollment
 from officepulse.versions import Version, VersionError, parse
@@ -91,7 +91,7 @@ def too_old(agent_version: str, least: Version) -> bool:
         return True
 
 
-class AdmissionStore(AgentReads, Enrollment, Protocol):
+class AdmissionStore(AgentReads, AgentBlocks, Enrollment, Protocol):
     """What admission reads of agents (blocked, removed) and of their credentials, and the
     enrollment it makes."""
 
@@ -133,10 +133,8 @@ class Admission:
         )
 
     async def blocked(self, agent_id: str) -> Refusal | None:
-        status = await self.store.agent(agent_id)
-        if status is not None and status.blocked is not None:
-            return agent_blocked(status.blocked)
-        return None
+        blocked = await self.store.blocked(agent_id)
+        return agent_blocked(blocked) if blocked is not None else None
 
     async def admit(self, hello: Hello) -> str | None:
         """Raises the refusal; returns the agent's new credential when the Hello enrolled."""

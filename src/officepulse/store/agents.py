@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from officepulse.store.records import AgentEvent, AgentInfo, AgentStatus
+from officepulse.store.records import AgentEvent, AgentInfo, AgentStatus, Blocked
 from officepulse.store.spans import Flushes
 
 
@@ -22,6 +22,13 @@ class AgentReads(Protocol):
 
     async def agent_events(self, after_seq: int) -> list[AgentEvent]:
         """Events after ``after_seq``, oldest first (cheap when there are none)."""
+        ...
+
+
+class AgentBlocks(Protocol):
+    async def blocked(self, agent_id: str) -> Blocked | None:
+        """Whether a team lead blocked the agent: what admission asks at every hello,
+        one small read of the agent's row (not its latest span)."""
         ...
 
 
@@ -50,5 +57,5 @@ class AgentWrites(Flushes, Protocol):
         ...
 
 
-class AgentRecords(AgentReads, AgentWrites, Protocol):
+class AgentRecords(AgentReads, AgentBlocks, AgentWrites, Protocol):
     """Agents, read and written."""

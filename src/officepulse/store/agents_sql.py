@@ -15,6 +15,7 @@ from officepulse.store.records import (
     AgentEvent,
     AgentEventKind,
     AgentStatus,
+    Blocked,
     Credential,
     EnrollmentToken,
     enroll_refusal,
@@ -157,9 +158,18 @@ class SQLAgents:
         say, a removal comes after the agent's last queued write)."""
         raise NotImplementedError
 
+    def _fresh_for(self, agent_id: str) -> bool:
+        """Whether a read of one agent's rows must first write what is queued (``_read``'s
+        ``fresh``): here always; a store that knows whose writes are queued says so for
+        that agent alone, so that a reconnect storm's hellos do not each wait for the
+        writer to write the others' queued rows (docs/performance.md, reconnect)."""
+        return True
+
     async def acked_seq(self, agent_id: str) -> int:
         rows = await self._read(
-            self.dialect.sql("SELECT acked_seq FROM agents WHERE id = ?"), (agent_id,)
+            self.dialect.sql("SELECT acked_seq FROM agents WHERE id = ?"),
+            (agent_id,),
+            fresh=self._fresh_for(agent_id),
         )
         return int(rows[0][0]) if rows else 0
 
@@ -170,6 +180,7 @@ class SQLAgents:
                 "ORDER BY start_ms DESC LIMIT 1"
             ),
             (agent_id,),
+            fresh=self._fresh_for(agent_id),
         )
         return span_from(rows[0]) if rows else None
 
@@ -185,9 +196,24 @@ class SQLAgents:
 
     async def agent(self, agent_id: str) -> AgentStatus | None:
         rows = await self._read(
-            agent_sql(self.dialect) + self.dialect.sql(" WHERE a.id = ?"), (agent_id,)
+            agent_sql(self.dialect) + self.dialect.sql(" WHERE a.id = ?"),
+            (agent_id,),
+            fresh=self._fresh_for(agent_id),
         )
         return status_from(rows[0]) if rows else None
+
+    async def blocked(self, agent_id: str) -> Blocked | None:
+        rows = await self._read(
+            self.dialect.sql("SELECT blocked_ms, blocked_reason FROM agents WHERE id = ?"),
+            (agent_id,),
+            # Blocking is a transaction of its own, never queued; but once the hello has
+            # queued the agent's row, the check after it writes the row, so that a welcomed
+            # agent is in the database (a team lead's ``agents block`` finds it).
+            fresh=self._fresh_for(agent_id),
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        return Blocked(str(rows[0][1] or ""), int(rows[0][0]))
 
     async def agent_events(self, after_seq: int) -> list[AgentEvent]:
         rows = await self._read(
@@ -223,6 +249,7 @@ class SQLAgents:
                 f"SELECT {CREDENTIAL_COLUMNS} FROM agent_credentials WHERE agent_id = ?"
             ),
             (agent_id,),
+            fresh=self._fresh_for(agent_id),
         )
         return credential_from(rows[0]) if rows else None
 

@@ -420,6 +420,11 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         self._commit_slots: asyncio.Semaphore | None = None
         self._spans: dict[tuple[str, int], Span] = {}
         self._agents: dict[str, AgentInfo] = {}
+        # The agents with a write queued, and those of the batch being written: a read of
+        # one agent's rows writes what is queued first only when that agent is among them
+        # (``_fresh_for``). Both under the queue lock.
+        self._queued_for: set[str] = set()
+        self._writing_for: frozenset[str] = frozenset()
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -504,10 +509,12 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
     def save_agent(self, agent: AgentInfo) -> None:
         with self._queue_lock:
             self._agents[agent.id] = agent
+            self._queued_for.add(agent.id)
 
     def save_span(self, agent_id: str, span: Span) -> None:
         with self._queue_lock:
             self._spans[(agent_id, span.start_ms)] = span
+            self._queued_for.add(agent_id)
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -518,6 +525,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             )
             with self._queue_lock:
                 self._commits.append(commit)
+                self._queued_for.add(agent_id)
             self._wake.set()
             await commit.done
 
@@ -545,28 +553,37 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             with self._queue_lock:
                 batch = _Batch(agents=self._agents, spans=self._spans, commits=self._commits)
                 self._spans, self._agents, self._commits = {}, {}, []
+                self._writing_for, self._queued_for = frozenset(self._queued_for), set()
             if batch.empty():
                 return
-            conn = self._writer
-            assert conn is not None, "store is not open"
             try:
-                self._write_batch(conn, batch)
-            except _LASTING as exc:
-                # One write in the batch can never be made. Each on its own, so that it
-                # alone is refused and the rest land.
-                log.warning("%s: a write failed (%s); writing each apart", self._name, reason(exc))
-                self._write_apart(conn, batch)
-            except Exception as exc:
-                # Transient (full, locked, I/O): put everything back so that nothing
-                # accepted is lost (newer writes win) and try again later: a slow or
-                # failing store slows agents down, their commits wait, nobody is dropped.
-                self._put_back(batch)
-                self.failures.failed(reason(exc), time.monotonic())
-                raise
-            else:
-                for commit in batch.commits:
-                    commit.settle(None)
-            self.failures.succeeded(time.monotonic())
+                self._write_taken(batch)
+            finally:
+                with self._queue_lock:
+                    self._writing_for = frozenset()
+
+    def _write_taken(self, batch: _Batch) -> None:
+        """Write the batch ``_write_pending`` took (under the write lock)."""
+        conn = self._writer
+        assert conn is not None, "store is not open"
+        try:
+            self._write_batch(conn, batch)
+        except _LASTING as exc:
+            # One write in the batch can never be made. Each on its own, so that it
+            # alone is refused and the rest land.
+            log.warning("%s: a write failed (%s); writing each apart", self._name, reason(exc))
+            self._write_apart(conn, batch)
+        except Exception as exc:
+            # Transient (full, locked, I/O): put everything back so that nothing
+            # accepted is lost (newer writes win) and try again later: a slow or
+            # failing store slows agents down, their commits wait, nobody is dropped.
+            self._put_back(batch)
+            self.failures.failed(reason(exc), time.monotonic())
+            raise
+        else:
+            for commit in batch.commits:
+                commit.settle(None)
+        self.failures.succeeded(time.monotonic())
 
     def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         """Everything in ``batch`` in one transaction (its callers settle its commits)."""
@@ -642,6 +659,11 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
 
     def _put_back(self, batch: _Batch) -> None:
         with self._queue_lock:
+            self._queued_for.update(
+                batch.agents,
+                (agent_id for agent_id, _ in batch.spans),
+                (c.agent_id for c in batch.commits),
+            )
             self._spans = {**batch.spans, **self._spans}
             self._agents = {**batch.agents, **self._agents}
             self._commits = batch.commits + self._commits
@@ -658,6 +680,13 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             with self._queue_lock:
                 self._readers.append(conn)
         return conn
+
+    def _fresh_for(self, agent_id: str) -> bool:
+        # Nothing of this agent queued nor being written: its rows are all in the database
+        # already, and the read need not write the others' queued rows first (a storm of
+        # hellos would otherwise take turns with the writer, one small transaction each).
+        with self._queue_lock:
+            return agent_id in self._queued_for or agent_id in self._writing_for
 
     async def _read(
         self, sql: str, params: Sequence[object] = (), *, fresh: bool = True
