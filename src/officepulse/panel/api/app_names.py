@@ -33,7 +33,9 @@ class AppNamesOut(msgspec.Struct, kw_only=True):
 class AppNameIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The name to show ``app`` by everywhere; null: the name its desktop reports again."""
 
-    app: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
+    # Something besides blanks (the document says so: blanks are trimmed, and an app of
+    # blanks alone names none).
+    app: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX, pattern=r"\S")]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)] | None
 
 
