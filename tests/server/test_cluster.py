@@ -361,10 +361,9 @@ async def test_an_agent_swept_while_still_connected_is_renewed_and_shown_online_
             return bool(holder_gateway.logged(late))
 
         await asyncio.to_thread(wait_until, lapsed, WAIT, "a sweep to take the late lease")
-        needles = ('id="agent-late"', 'class="person offline')
-        await asyncio.to_thread(
-            wait_until, functools.partial(board.saw, *needles), WAIT, "the sweep's offline view"
-        )
+        # The sweep's offline view and the holder's online one may follow each other so
+        # closely that the dashboard's coalescing queue sends only the latter: what counts
+        # is where it ends.
 
         def shown_online_again() -> bool:
             mine = [m for m in list(board.messages) if 'id="agent-late"' in m]
