@@ -174,6 +174,19 @@ def test_a_server_with_retention_prunes_at_start_and_keeps_totals(tmp_path: Path
         server.stop()
     assert before
     assert {s["title"] for s in old_spans} >= {f"day{d}.py" for d in range(10)}
+    # What the agent told of itself (honest gaps) goes with the spans it explained, but
+    # for its latest run, which its next start is compared with however long ago.
+    database = sqlite3.connect(tmp_path / "officepulse.sqlite3")
+    with database:
+        (agent_id,) = database.execute("SELECT agent_id FROM agent_facts").fetchone()
+        old = int((now - timedelta(days=5)).timestamp() * 1000)
+        database.executemany(
+            "INSERT INTO agent_facts (agent_id, kind, start_ms, end_ms, value, detail) "
+            "VALUES (?, ?, ?, ?, ?, '')",
+            [(agent_id, "run", old - H, old, 0), (agent_id, "sleep", old - M, old, None)],
+        )
+    facts_before = database.execute("SELECT kind, start_ms FROM agent_facts").fetchall()
+    database.close()
 
     server = start_server(tmp_path, "--retention-days", "3")
     try:
@@ -187,6 +200,11 @@ def test_a_server_with_retention_prunes_at_start_and_keeps_totals(tmp_path: Path
     assert spans
     assert all(datetime.fromisoformat(s["end"]) > horizon for s in spans)
     assert {s["title"] for s in spans} < {s["title"] for s in old_spans}
+    database = sqlite3.connect(tmp_path / "officepulse.sqlite3")
+    facts_after = database.execute("SELECT kind, start_ms FROM agent_facts").fetchall()
+    database.close()
+    assert len(facts_before) == 3
+    assert facts_after == [f for f in facts_before if f[1] > old]  # the agent's own run
 
 
 def _call(url: str, method: str = "GET", body: object = None) -> tuple[int, Any]:

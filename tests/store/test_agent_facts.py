@@ -57,3 +57,23 @@ async def test_erasing_an_agent_erases_what_it_told_removing_keeps_it(store: Sto
     assert await store.remove_agent("erased", True, 5_000)
     assert await store.facts("kept", 0, 10_000) == [Fact("run", 1_000, 2_000, 0, DETAIL)]
     assert await store.facts("erased", 0, 10_000) == []
+
+
+async def test_retention_prunes_old_facts_but_each_agents_latest_run(store: Store) -> None:
+    await store.save_facts(
+        "a1",
+        [
+            Fact("run", 1_000, 2_000, 0, DETAIL),
+            Fact("sleep", 1_500, 1_600),
+            Fact("run", 3_000, 4_000, 0, DETAIL),  # before the horizon, but a1's latest
+        ],
+    )
+    await store.save_facts(
+        "a2", [Fact("run", 1_000, 2_000, 0, DETAIL), Fact("run", 8_000, 9_000, 0, DETAIL)]
+    )
+    await store.save_facts("a3", [Fact("clock", 4_500, 4_500, 60_000), Fact("sleep", 6_000, 7_000)])
+    assert await store.prune_facts(5_000) == 4
+    assert await store.prune_facts(5_000) == 0
+    assert await store.facts("a1", 0, 100_000) == [Fact("run", 3_000, 4_000, 0, DETAIL)]
+    assert await store.facts("a2", 0, 100_000) == [Fact("run", 8_000, 9_000, 0, DETAIL)]
+    assert await store.facts("a3", 0, 100_000) == [Fact("sleep", 6_000, 7_000, None, "")]

@@ -81,6 +81,7 @@ class Server(wiring.Wired):
         self.metrics.watch_gateway(self.gateway.counts)
         self.metrics.watch_panel(self.panel.dashboards.counts)
         self.retention = Retention(self.store, settings.retention_days, clock)
+        self.retention.prune_also(self.store.prune_facts)  # honest gaps' facts
         self.activitywatch = AwApi(
             self.store,
             self.agents,

@@ -61,6 +61,7 @@ class PanelProcess(wiring.Wired):
         )
         self.metrics.watch_panel(self.panel.dashboards.counts)
         self.retention = Retention(self.store, settings.retention_days, clock)
+        self.retention.prune_also(self.store.prune_facts)  # honest gaps' facts
         self._retention_task: asyncio.Task[None] | None = None
         # Sweeps lapsed leases too: the agents of a dead gateway go offline even when
         # every gateway is dead (server/leases.py).

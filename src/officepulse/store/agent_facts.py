@@ -38,6 +38,15 @@ _UPSERT = (
 )
 _COLUMNS = "kind, start_ms, end_ms, value, detail"
 
+# Retention: facts that ended before the horizon go with the spans they explained, except
+# each agent's latest run, which the next start is compared with (core/gaps.py) however
+# long ago it ended.
+_OLD = (
+    "FROM agent_facts WHERE end_ms < ? AND NOT (kind = 'run' AND start_ms = "
+    "(SELECT max(latest.start_ms) FROM agent_facts latest "
+    "WHERE latest.agent_id = agent_facts.agent_id AND latest.kind = 'run'))"
+)
+
 
 class RunDetail(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What a run's hello told, kept as JSON in its row's ``detail``."""
@@ -70,6 +79,8 @@ class AgentFacts(Protocol):
 
     async def facts(self, agent_id: str, lo_ms: int, hi_ms: int) -> list[Fact]: ...
 
+    async def prune_facts(self, before_ms: int) -> int: ...
+
 
 class SQLAgentFacts(SQLTable):
     """``AgentFacts`` for a store that gives what ``SQLTable`` needs."""
@@ -99,3 +110,10 @@ class SQLAgentFacts(SQLTable):
             (agent_id, lo_ms),
         )
         return [_fact(r) for r in before] + [_fact(r) for r in touching]
+
+    async def prune_facts(self, before_ms: int) -> int:
+        """Delete the facts retention no longer keeps (``_OLD``); how many went."""
+        (count,) = (await self._select(self._sql(f"SELECT count(*) {_OLD}"), (before_ms,)))[0]
+        if count:
+            await self._write_all([(self._sql(f"DELETE {_OLD}"), (before_ms,))])
+        return int(count)
