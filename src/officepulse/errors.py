@@ -9,7 +9,9 @@ OfficepulseError                       .hint: what a person can do about it (or 
  │                                       (blocked, removed, credential, token), takeover: false,
  │                                       a limit (both in protocol/errors.py)
  ├── SettingsError                     a setting missing or bad; names the key (settings.py)
- │    └── ConfigError                    the agent's config file; names file, line, key
+ │    ├── ConfigError                    the agent's config file; names file, line, key
+ │    └── AgentRunning                   another agent runs on this state folder
+ │                                       (agent/instance.py)
  ├── FormError                         a form a page sent: a field missing or not one of the
  │    │                                choices (people pages, categories editor)
  │    └── FormErrors                     the agent's settings page: each field and why

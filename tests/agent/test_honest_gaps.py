@@ -120,7 +120,10 @@ def test_a_killed_agent_its_pause_and_private_time_are_told_on_the_persons_page(
             context=lambda: json.dumps(gaps_of(server, "ada"), indent=1),
         )
         gaps = gaps_of(server, "ada")
-        stopped = next(g for g in gaps if g["kind"] == "not-running")
+        # The killed run's stretch first; on a loaded machine the clean stop and restart
+        # below may take over --gap-min-seconds too, and is then rightly a second one.
+        not_running = [g for g in gaps if g["kind"] == "not-running"]
+        stopped = not_running[0]
         # From the last thing the killed run recorded (its connection's end, or a span it
         # closed before) to when the restarted agent began.
         assert killed_ms - 10_000 <= ms(stopped["start"]) <= killed_ms
@@ -146,7 +149,7 @@ def test_a_killed_agent_its_pause_and_private_time_are_told_on_the_persons_page(
                 listed = page.locator(".gaps li")
                 expect(
                     listed.filter(has_text="agent not running while the computer")
-                ).to_have_count(1)
+                ).to_have_count(len(not_running))
                 expect(listed.filter(has_text="paused")).to_have_count(1)
                 expect(listed.filter(has_text="kept by their own lists")).to_have_count(1)
                 page.locator(".gaps").scroll_into_view_if_needed()

@@ -24,6 +24,7 @@ from officepulse.agent.controls import Controls, status_of
 from officepulse.agent.credential import CredentialStore, CredentialStoreError
 from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver
 from officepulse.agent.identity import agent_id
+from officepulse.agent.instance import Instance
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
 from officepulse.agent.machine import boot_time, instant, read_clocks, watch_machine
@@ -241,8 +242,14 @@ async def _publish_status(
 
 async def run_agent(settings: AgentSettings, controls: Controls | None = None) -> None:
     """Run until cancelled (Ctrl-C, SIGTERM, ``controls.quit``), or until a scripted
-    timeline without --loop ends and the server has acknowledged all of it."""
+    timeline without --loop ends and the server has acknowledged all of it. Refused
+    (``AgentRunning``) while another agent runs with the same state folder."""
     settings = with_agent_url(settings)
+    with Instance(settings.state_dir):
+        await _run_agent(settings, controls)
+
+
+async def _run_agent(settings: AgentSettings, controls: Controls | None) -> None:
     hello = make_hello(settings)
     link_ssl = client_ssl(settings)  # a refused server_url or bad ca_file stops it here
     # A bad config file stops the agent here, before anything is read or sent.
