@@ -106,14 +106,20 @@ def test_a_killed_agent_its_pause_and_private_time_are_told_on_the_persons_page(
     finally:
         out = stop(second)  # a clean stop, this time
     assert "Traceback" not in out
-    # Started again while paused for 3 s (as the tray's "pause" leaves it in the state
+    # Started again while paused for 10 s (as the tray's "pause" leaves it in the state
     # folder): the pause holds across the restart, and ends by itself.
     now_ms = round(time.time() * 1000)
-    pause = {"since_ms": now_ms, "until_ms": now_ms + 3000}
+    # (Long enough that an agent slow to start on a loaded machine still finds it on.)
+    pause = {"since_ms": now_ms, "until_ms": now_ms + 10_000}
     (tmp_path / "agent-state" / "pause.json").write_text(json.dumps(pause))
     third = agent()
     try:
-        wait_until(lambda: "paused" in usage(server), what="the paused span stored", timeout=60)
+        wait_until(
+            lambda: "paused" in usage(server),
+            what="the paused span stored",
+            timeout=60,
+            context=third.tail,
+        )
         wait_until(
             lambda: {"not-running", "paused", "private"} <= kinds(server, "ada"),
             what="the gaps of the day",
@@ -124,9 +130,10 @@ def test_a_killed_agent_its_pause_and_private_time_are_told_on_the_persons_page(
         # below may take over --gap-min-seconds too, and is then rightly a second one.
         not_running = [g for g in gaps if g["kind"] == "not-running"]
         stopped = not_running[0]
-        # From the last thing the killed run recorded (its connection's end, or a span it
-        # closed before) to when the restarted agent began.
-        assert killed_ms - 10_000 <= ms(stopped["start"]) <= killed_ms
+        # From the last thing the killed run recorded (its connection's end, which the
+        # server may notice a moment after the kill, or a span it closed before) to when
+        # the restarted agent began.
+        assert killed_ms - 10_000 <= ms(stopped["start"]) <= killed_ms + 5_000
         assert restarted_ms <= ms(stopped["end"]) <= round(time.time() * 1000)
         assert ms(stopped["end"]) - ms(stopped["start"]) >= 2000
         assert stopped["reason"].startswith("agent not running while the computer was on (")
