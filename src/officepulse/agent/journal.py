@@ -259,6 +259,17 @@ class Journal:
             for seq, start, end, blob, tz in rows
         ]
 
+    def waiting_after(self, after_seq: int, limit: int) -> tuple[int, int | None]:
+        """How many of the first ``limit`` spans after ``after_seq`` there are, and the
+        first one's sequence number: what ``read`` would return, without decoding it
+        (the sender asks at every closed span, and sends only a full or due batch)."""
+        count, first = self._db.execute(
+            "SELECT COUNT(*), MIN(seq) FROM "
+            "(SELECT seq FROM spans WHERE seq > ? ORDER BY seq LIMIT ?)",
+            (after_seq, limit),
+        ).fetchone()
+        return int(count), first
+
     def stats(self) -> Stats:
         waiting, size = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(activity) + 24), 0) FROM spans"

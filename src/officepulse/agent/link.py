@@ -518,18 +518,21 @@ class Link:
             acked = self.journal.acked_seq
             cursor = max(cursor, acked)
             in_flight = cursor - acked
-            entries = (
-                []
+            waiting, first = (
+                (0, None)
                 if in_flight >= self.window * self.batch_max
-                else (self.journal.read(cursor, self.batch_max))
+                else self.journal.waiting_after(cursor, self.batch_max)
             )
             # Spans sent on a connection that was lost are due at once: they waited
             # already, and nothing else may come to make them due (a flush at the end).
-            due = (bool(entries) and entries[0].seq <= self.journal.sent_seq) or (
+            due = (first is not None and first <= self.journal.sent_seq) or (
                 self._unsent_since is not None
                 and self.clock() - self._unsent_since >= self.batch_delay
             )
-            if entries and (len(entries) >= self.batch_max or due):
+            if waiting and (waiting >= self.batch_max or due):
+                # Read (and decode) only a batch that goes now: a back-log is asked
+                # about at every span that closes.
+                entries = self.journal.read(cursor, self.batch_max)
                 limit = self.welcome.max_frame_bytes if self.welcome else 65536
                 await self._name_apps(ws, conv, (e.span.activity for e in entries))
                 for run in runs(entries):
@@ -555,7 +558,7 @@ class Link:
                         )
                 continue
             self._wake.clear()
-            timeout = self._idle_wait(bool(entries))
+            timeout = self._idle_wait(waiting > 0)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that arrives as the event is set, and the agent never stops.
             with contextlib.suppress(TimeoutError):
