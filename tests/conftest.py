@@ -15,7 +15,7 @@ pytest.register_assert_rewrite("tests.support")
 
 from tests.support.servers import ServerProcess, start_server  # noqa: E402
 
-pytest_plugins = ["tests.support.xserver"]
+pytest_plugins = ["tests.support.xserver", "tests.support.package_build"]
 
 
 # Hypothesis's default 200 ms deadline per example fails tests on a loaded machine,

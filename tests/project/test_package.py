@@ -1,6 +1,6 @@
 """The packaged agent for real. `make package` builds the one file (PyInstaller), once for
-each state of the sources: it is kept in build/package-test/<hash of the sources, the spec,
-pyproject.toml and the Makefile>, so a second run of the tests, or of this file, reuses it.
+each state of the sources, in the background from the moment the tests are collected: the
+``packaged`` fixture of tests/support/package_build.py, which keeps it for the next run.
 
 The file then runs in a sandbox (bubblewrap) that holds no Python, no project and no
 /usr/bin: only the system's shared libraries, the file, a home folder, /proc and the X
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import shutil
 import signal
 import subprocess
@@ -47,52 +46,9 @@ pytestmark = [
 ]
 
 ROOT = paths.ROOT
-CACHE = ROOT / "build" / "package-test"
 NAME = "officepulse-agent"
 INSIDE = f"/app/{NAME}"  # where the file is in the sandbox
 HOME = "/home/person"
-
-
-def source_hash() -> str:
-    """What the file is built from: when none of it changed, the file is the same."""
-    digest = hashlib.sha256()
-    files = [ROOT / "pyproject.toml", ROOT / "Makefile"]
-    files += sorted((ROOT / "packaging").rglob("*")) + sorted(
-        (ROOT / "src" / "officepulse").rglob("*")
-    )
-    for path in files:
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@pytest.fixture(scope="session")
-def packaged() -> Path:
-    """The one file `make package` builds from these sources (built now if not kept)."""
-    key = source_hash()
-    target = CACHE / key / NAME
-    if target.is_file():
-        return target
-    # Built aside, then moved in whole: an interrupted build leaves nothing to reuse.
-    partial = CACHE / f"{key}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    done = subprocess.run(
-        ["make", "package", f"PACKAGE_DIST={partial}", f"PACKAGE_WORK={CACHE / 'work'}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=clean_env(),
-        check=False,
-    )
-    assert done.returncode == 0, (
-        f"make package failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    )
-    for old in CACHE.iterdir():  # one kept build is enough
-        if old.is_dir() and old.name not in (f"{key}.partial", "work"):
-            shutil.rmtree(old, ignore_errors=True)
-    partial.rename(CACHE / key)
-    return target
 
 
 def require_bwrap() -> None:
