@@ -71,7 +71,9 @@ def bar_width(ms: int, scale_ms: int) -> float:
 @dataclass(frozen=True, slots=True)
 class Tick:
     x: float
-    label: str  # the wall-clock hour, "00" to "23"
+    label: str  # the wall-clock hour, "00" to "23"; "09:10" for a tick within the hour
+    hour: int = 0
+    minute: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,28 +113,34 @@ class Timeline:
     joins: list[Join]
 
 
-def _wall_hours(piece: ZoneRun) -> list[tuple[int, int]]:
-    """(instant, hour) of every whole hour on the piece's wall clock within it. Read off
-    the clock at each step rather than counted from the start, so a skipped or
-    repeated hour shows as it happened and a zone 5:45 off UTC ticks on its own hours."""
+def _wall_ticks(piece: ZoneRun, minutes: int = 60) -> list[tuple[int, int, int]]:
+    """(instant, hour, minute) of every whole ``minutes`` (60: every whole hour; a
+    divisor of 60) on the piece's wall clock within it. Read off the clock at each step
+    rather than counted from the start, so a skipped or repeated hour shows as it
+    happened and a zone 5:45 off UTC ticks on its own hours."""
     zone = ZoneInfo(piece.tz)
+    step = minutes * 60_000
     out, at = [], piece.start_ms
     while at < piece.end_ms:
         local = datetime.fromtimestamp(at / 1000, UTC).astimezone(zone)
-        into = (local.minute * 60 + local.second) * 1000 + local.microsecond // 1000
+        into = ((local.minute % minutes) * 60 + local.second) * 1000 + local.microsecond // 1000
         if into == 0:
-            out.append((at, local.hour))
-            at += HOUR_MS
+            out.append((at, local.hour, local.minute))
+            at += step
         else:
-            at += HOUR_MS - into
+            at += step - into
     return out
 
 
 def timeline(
-    blocks: Sequence[Block], pieces: Sequence[ZoneRun], paint: Callable[[str], str] = colour
+    blocks: Sequence[Block],
+    pieces: Sequence[ZoneRun],
+    paint: Callable[[str], str] = colour,
+    tick_minutes: int = 60,
 ) -> Timeline:
     """``blocks`` (each within one of ``pieces``) on a band made of ``pieces`` (sorted,
-    disjoint stretches of time, each in one zone); ``paint`` gives each app its colour."""
+    disjoint stretches of time, each in one zone); ``paint`` gives each app its colour;
+    a tick every ``tick_minutes`` of the wall clock (an hour; less for a zoomed band)."""
     length = sum(p.end_ms - p.start_ms for p in pieces)
     before = list(itertools.accumulate((p.end_ms - p.start_ms for p in pieces), initial=0))
     starts = [p.start_ms for p in pieces]
@@ -149,7 +157,14 @@ def timeline(
         placed = PlacedBlock(b, x, width, paint(b.app))
         (idle if b.idle else active).append(placed)
     ticks = [
-        Tick(_pct(offset(at), length), f"{hour:02d}") for p in pieces for at, hour in _wall_hours(p)
+        Tick(
+            _pct(offset(at), length),
+            f"{hour:02d}" if tick_minutes == 60 else f"{hour:02d}:{minute:02d}",
+            hour,
+            minute,
+        )
+        for p in pieces
+        for at, hour, minute in _wall_ticks(p, tick_minutes)
     ]
     joins = [
         Join(_pct(before[i], length), p.start_ms, p.tz, pieces[i - 1].end_ms != p.start_ms)

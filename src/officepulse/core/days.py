@@ -102,16 +102,16 @@ def own_day(segments: Sequence[ZoneRun], day: date) -> tuple[Range, ...]:
     return joined(own_pieces(segments, day, day))
 
 
-def _histories(
+def by_history(
     histories: Mapping[str, Sequence[ZoneRun]], fallbacks: Mapping[str, str], span: Range
 ) -> dict[tuple[ZoneRun, ...], list[str]]:
     """Agents of ``fallbacks`` (agent -> current zone, for time outside their runs)
     grouped by their zone history over ``span``."""
-    by_history: dict[tuple[ZoneRun, ...], list[str]] = {}
+    groups: dict[tuple[ZoneRun, ...], list[str]] = {}
     for agent, tz in fallbacks.items():
         segs = tuple(cover(histories.get(agent, ()), span[0], span[1], tz))
-        by_history.setdefault(segs, []).append(agent)
-    return by_history
+        groups.setdefault(segs, []).append(agent)
+    return groups
 
 
 def person_plan(
@@ -124,10 +124,10 @@ def person_plan(
     Agents of ``fallbacks`` (agent -> current zone, for time outside their runs) whose
     histories over ``span`` agree share one entry, so a team that lives in a few
     zones costs a few queries per day however many people it has."""
-    by_history = _histories(histories, fallbacks, span)
+    groups = by_history(histories, fallbacks, span)
     plan: dict[tuple[date, tuple[Range, ...]], list[str]] = {}
     for day in days:
-        for segs, agents in by_history.items():
+        for segs, agents in groups.items():
             ranges = own_day(segs, day)
             if ranges:
                 plan.setdefault((day, ranges), []).extend(agents)
@@ -145,7 +145,7 @@ def person_days_plan(
     grouped: ranges -> agents. The same time as every day of ``person_plan`` (a
     person's days follow one another), in a few ranges rather than a few per day."""
     plan: dict[tuple[Range, ...], list[str]] = {}
-    for segs, agents in _histories(histories, fallbacks, span).items():
+    for segs, agents in by_history(histories, fallbacks, span).items():
         ranges = joined(own_pieces(segs, first, last))
         if ranges:
             plan.setdefault(ranges, []).extend(agents)

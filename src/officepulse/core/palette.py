@@ -73,13 +73,16 @@ class Palette:
         return dict(self._of)
 
 
-def team_palette(charts: Sequence[Sequence[Total]], top: int) -> Palette:
+def team_palette(charts: Sequence[Sequence[Total]], top: int, main: Sequence[str] = ()) -> Palette:
     """The colours of a page of charts, one per person (each ``Total`` list sorted, most
     time first, of which a chart shows the ``top``): the page's most used apps over
-    everyone get the first colours, then each chart's own top apps theirs."""
+    everyone get the first colours, then each chart's own top apps theirs. ``main``: the
+    labels of a chart of the whole team (its per-day columns), most used first: they
+    choose first and never share a colour with one another."""
     overall: dict[str, int] = {}
     for items in charts:
         for t in items[:top]:
             overall[t.label] = overall.get(t.label, 0) + t.active_ms
     ranked = sorted(overall, key=lambda label: (-overall[label], label))
-    return Palette([[t.label for t in items[:top]] for items in charts], ranked)
+    bars = [[t.label for t in items[:top]] for items in charts]
+    return Palette([list(main), *bars], [*main, *ranked])

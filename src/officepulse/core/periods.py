@@ -113,3 +113,14 @@ def chosen_period(
         if name == known:
             return name, period(known, now, zone)
     raise PeriodError(f"unknown range {name!r}; use one of {', '.join(RANGES)} or custom")
+
+
+def latest_range(
+    today: date, latest: date | None
+) -> tuple[RangeName | Literal["custom"], date] | None:
+    """The range a report opens on when ``today`` has no activity and ``latest`` is the
+    latest date that has: "yesterday" when it was, else that one date ("custom"); None
+    to stay on today (nothing at all, or nothing before today)."""
+    if latest is None or latest >= today:
+        return None
+    return ("yesterday" if latest == today - timedelta(days=1) else "custom"), latest

@@ -79,7 +79,7 @@ async def usage_by_day(
             lo, hi = day_range(d, zone)
             add(d, await store.usage(lo, hi, group_by, agent_ids))
     else:
-        fallbacks = await _current_zones(store, agent_ids)
+        fallbacks = await current_zones(store, agent_ids)
         span = window(first, last)
         histories = await store.zones(agent_ids, *span)
         plan = person_plan(dates(first, last), histories, fallbacks, span)
@@ -102,7 +102,7 @@ def _order(item: tuple[_Key, list[int]]) -> tuple[date, str, str, str]:
     return d, agent or "", app or "", category or ""
 
 
-async def _current_zones(store: Reads, agent_ids: Sequence[str] | None) -> dict[str, str]:
+async def current_zones(store: Reads, agent_ids: Sequence[str] | None) -> dict[str, str]:
     """Each agent's current zone (for time outside its recorded runs)."""
     wanted = None if agent_ids is None else set(agent_ids)
     return {
@@ -125,7 +125,7 @@ async def usage_over(
     span = window(days.first, days.last)
     histories = await store.zones(agent_ids, *span)
     plan = person_days_plan(
-        days.first, days.last, histories, await _current_zones(store, agent_ids), span
+        days.first, days.last, histories, await current_zones(store, agent_ids), span
     )
     totals: dict[tuple[str | None, str | None, str | None], list[int]] = {}
     for ranges, agents in plan.items():

@@ -4,8 +4,10 @@ REST API so that both show the same numbers (the same code makes them)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
-from officepulse.core.categories import UNCATEGORIZED, CategoryNode, category_tree
+from officepulse.core.categories import SEPARATOR, UNCATEGORIZED, CategoryNode, category_tree
 from officepulse.core.days import Days
 from officepulse.core.reports import (
     Block,
@@ -17,9 +19,11 @@ from officepulse.core.reports import (
     totals_by_person,
 )
 from officepulse.core.spans import Span
-from officepulse.panel.day_usage import usage_over
+from officepulse.core.zones import known_zone
+from officepulse.panel.day_usage import usage_by_day, usage_over
+from officepulse.panel.hour_usage import usage_by_hour
 from officepulse.panel.reads import LiveReads, Reads
-from officepulse.store.base import AgentStatus
+from officepulse.store.base import AgentStatus, GroupKey
 
 Range = tuple[int, int]
 
@@ -111,3 +115,62 @@ async def titles(
     found, truncated = await _spans(store, agent_id, ranges)
     totals = merge_title_totals(title_totals(spans, app, lo, hi) for spans, lo, hi in found)
     return totals, truncated
+
+
+async def per_day(
+    store: Reads, days: Days, by: str, agent_ids: Sequence[str] | None = None
+) -> list[tuple[date, str, int]]:
+    """(date, label, active ms) over ``days``: per app, or (``by="category"``) per
+    top-level category, its sub-categories' time in it; for everyone, or ``agent_ids``.
+    /api/v1/usage/days, so the columns add up to the totals beside them."""
+    key: GroupKey = "category" if by == "category" else "app"
+    rows = await usage_by_day(
+        store,
+        days.first,
+        days.last,
+        day=days.mode,
+        zone=days.zone,
+        group_by=[key],
+        agent_ids=agent_ids,
+    )
+    if key == "category":
+        return [
+            (r.day, (r.category or UNCATEGORIZED).split(SEPARATOR)[0], r.active_ms) for r in rows
+        ]
+    return [(r.day, r.app or "?", r.active_ms) for r in rows]
+
+
+async def time_over(
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
+) -> tuple[int, int]:
+    """(active ms, idle ms) over ``days``, of everyone or of ``agent_ids``."""
+    rows = await usage_over(store, days, [], agent_ids)
+    return sum(r.active_ms for r in rows), sum(r.idle_ms for r in rows)
+
+
+async def by_hour(
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
+) -> dict[tuple[int, int], int]:
+    """Active ms per (weekday, hour of the clock) over ``days``: /api/v1/usage/hours."""
+    rows = await usage_by_hour(
+        store, days.first, days.last, day=days.mode, zone=days.zone, agent_ids=agent_ids
+    )
+    return {(r.weekday, r.hour): r.active_ms for r in rows if r.active_ms}
+
+
+async def latest_day(
+    store: Reads, days: Days, agent_ids: Sequence[str] | None = None
+) -> date | None:
+    """The latest date with any time of everyone's (or of ``agent_ids``): the date their
+    latest stored span ends on, in the viewer's zone or (``days.mode="person"``) in the
+    zone it was recorded in; None when nobody has any."""
+    found = []
+    for status in await store.agents():
+        span = status.current
+        if span is None or (agent_ids is not None and status.info.id not in agent_ids):
+            continue
+        tz = span.tz if days.mode == "person" and span.tz and known_zone(span.tz) else None
+        zone = ZoneInfo(tz or status.info.tz) if days.mode == "person" else days.zone
+        last = max(span.start_ms, span.end_ms - 1)  # its last millisecond
+        found.append(datetime.fromtimestamp(last / 1000, UTC).astimezone(zone).date())
+    return max(found, default=None)

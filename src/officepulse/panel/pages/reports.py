@@ -10,8 +10,8 @@ JS; htmx only swaps the part that changed and pushes the URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -20,13 +20,24 @@ from aiohttp import web
 from markupsafe import escape
 
 from officepulse.core.categories import category_colour
+from officepulse.core.change import change, previous_days
 from officepulse.core.charts import stacked_bar, timeline
-from officepulse.core.days import DayMode, Days
+from officepulse.core.columns import day_columns, ranked
+from officepulse.core.days import DayMode, Days, dates
+from officepulse.core.heatmap import heat_map
 from officepulse.core.palette import IDLE_COLOUR, Palette, team_palette
-from officepulse.core.periods import RANGE_LABELS, Period, PeriodError, chosen_period
-from officepulse.core.reports import top_and_other
+from officepulse.core.periods import (
+    RANGE_LABELS,
+    Period,
+    PeriodError,
+    chosen_period,
+    days_period,
+    latest_range,
+)
+from officepulse.core.reports import PersonTotals, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
+from officepulse.core.zoom import ZOOM_LABELS, ZOOMS, Zoom, clip, zoom_window
 from officepulse.panel import day_usage, report_data
 from officepulse.panel.api.params import (
     ApiError,
@@ -43,8 +54,10 @@ from officepulse.security.access import VIEWER
 from officepulse.store.agents import AgentReads
 from officepulse.store.base import AgentStatus
 
-# Apps (or categories) drawn in each person's bar on the team view; the rest are "other".
+# Apps (or categories) drawn in each person's bar on the team view, and in the columns
+# of each day; the rest are "other".
 TOP = 5
+HOUR_MS = 3_600_000
 # What the team's bars are stacked by (``by``); the first is the default.
 CHARTS = ("app", "category")
 IDLE_FILL = IDLE_COLOUR
@@ -111,6 +124,30 @@ def parse_by(raw: str | None) -> str:
     if raw is None or raw in CHARTS:
         return raw or CHARTS[0]
     raise ApiError(f"'by' must be one of {', '.join(CHARTS)}, not {raw!r}")
+
+
+# What the day's timeline is zoomed to, kept in its links (core/zoom.py).
+ZOOM_KEYS = ("zoom", "hour")
+
+
+def parse_zoom(query: Mapping[str, str]) -> tuple[Zoom, int | None]:
+    """The timeline's zoom (``zoom``: day, work or hour) and, zoomed to one hour, which
+    (``hour``: its place in the day, 0 the first; none: where the day's activity starts)."""
+    raw = query.get("zoom") or "day"
+    zoom = next((z for z in ZOOMS if z == raw), None)
+    if zoom is None:
+        raise ApiError(f"'zoom' must be one of {', '.join(ZOOMS)}, not {raw!r}")
+    hour = query.get("hour") or None
+    if hour is not None and not re.fullmatch(r"\d{1,2}", hour):
+        raise ApiError(f"'hour' must be the hour's place in the day, from 0, not {hour!r}")
+    return zoom, None if hour is None else int(hour)
+
+
+def zoom_params(zoom: Zoom, hour: int) -> dict[str, str]:
+    """The query that asks for a zoom again: nothing for the whole day (the default)."""
+    if zoom == "day":
+        return {}
+    return {"zoom": zoom, **({"hour": str(hour)} if zoom == "hour" else {})}
 
 
 @dataclass(frozen=True)
@@ -281,16 +318,21 @@ class ReportPages:
         except (ApiError, PeriodError) as exc:
             picker = self.picker("/time", request.query, {}, charts=True)
             return self._error(request, title, picker, str(exc))
-        period = chosen.period
         reads = await self.reads(request)
+        chosen, opened_on = await self._on_data(request.query, chosen, reads, None)
+        period = chosen.period
         if by == "category":
             people = await report_data.team_by_category(reads, chosen.days())
         else:
             people = await report_data.team(reads, chosen.days())
         live = await report_data.in_progress(reads, chosen.days())
+        rows = await report_data.per_day(reads, chosen.days(), by)
         paint = (
-            category_colour if by == "category" else team_palette([p.items for p in people], TOP)
+            category_colour
+            if by == "category"
+            else team_palette([p.items for p in people], TOP, list(ranked(rows))[:TOP])
         )
+        overview = await self._overview(reads, chosen, rows, paint, None)
         zones = {a.info.id: a.info.tz for a in await reads.agents()}
         scale = max((p.active_ms + p.idle_ms for p in people), default=0)
         shown = []
@@ -323,8 +365,82 @@ class ReportPages:
             now_ms=to_ms(self.now()),
             people=shown,
             query=urlencode(chosen.params()),
+            opened_on=opened_on,
+            latest=await self._latest(
+                reads, chosen, "/time", {"by": by} if by != "app" else {}, None, bool(people)
+            ),
+            **overview,
         )
         return self._respond(request, title, html)
+
+    # -- what every report shows first ---------------------------------------------
+
+    async def _on_data(
+        self,
+        query: Mapping[str, str],
+        chosen: Chosen,
+        reads: Reads,
+        agent_ids: Sequence[str] | None,
+    ) -> tuple[Chosen, date | None]:
+        """A report opened without a range shows today; when today has no activity (a
+        Sunday, a morning before anyone started), it opens on the latest day that has
+        some instead, and says so (the date it opened on; None when it stayed)."""
+        if any(query.get(k) for k in ("range", "from", "to")) or chosen.range != "today":
+            return chosen, None
+        if any(await report_data.time_over(reads, chosen.days(), agent_ids)):
+            return chosen, None
+        today = chosen.days().first
+        found = latest_range(today, await report_data.latest_day(reads, chosen.days(), agent_ids))
+        if found is None:
+            return chosen, None
+        name, day = found
+        return replace(chosen, range=name, period=days_period(day, day, chosen.zone)), day
+
+    async def _latest(
+        self,
+        reads: Reads,
+        chosen: Chosen,
+        path: str,
+        keep: Mapping[str, str],
+        agent_ids: Sequence[str] | None,
+        has_time: bool,
+    ) -> tuple[date, str] | None:
+        """For a report with no time: the latest date that has some, outside the range,
+        and a link to it (``keep``: what else the link keeps); None otherwise."""
+        if has_time:
+            return None
+        days = chosen.days()
+        latest = await report_data.latest_day(reads, days, agent_ids)
+        if latest is None or days.first <= latest <= days.last:
+            return None
+        day = latest.isoformat()
+        params = {**chosen.params(), **keep, "range": "custom", "from": day, "to": day}
+        return latest, with_query(path, params)
+
+    async def _overview(
+        self,
+        reads: Reads,
+        chosen: Chosen,
+        rows: list[tuple[date, str, int]],
+        paint: Callable[[str], str],
+        agent_ids: Sequence[str] | None,
+    ) -> dict[str, object]:
+        """The period at a glance: its total, daily average and change against the
+        previous period; a column per day stacked by the most used labels of ``rows``
+        (per_day's); the hours of the week as a heat map."""
+        days = chosen.days()
+        period_dates = dates(days.first, days.last)
+        columns = day_columns(period_dates, rows, TOP, paint)
+        before = previous_days(chosen.range, days.first, days.last)
+        previous_ms, _ = await report_data.time_over(
+            reads, Days(before.first, before.last, days.mode, days.zone), agent_ids
+        )
+        totals = {c.day: c.total_ms for c in columns.columns}
+        return {
+            "columns": columns,
+            "change": change(totals, days.first, days.last, before, previous_ms),
+            "heat": heat_map(await report_data.by_hour(reads, days, agent_ids), period_dates),
+        }
 
     # -- a person ------------------------------------------------------------------
 
@@ -344,25 +460,37 @@ class ReportPages:
             return self._loading(request, title)
         path = f"/people/{agent.info.id}"
         app = request.query.get("app", "")
-        keep = {k: request.query[k] for k in ("app", "date") if request.query.get(k)}
+        keep = {k: request.query[k] for k in ("app", "date", *ZOOM_KEYS) if request.query.get(k)}
         try:
             chosen = self.choose(request.query)
+            zoom, hour = parse_zoom(request.query)
+            reads = await self.reads(request)
+            chosen, opened_on = await self._on_data(request.query, chosen, reads, [agent.info.id])
             day = self._day(request.query, chosen, agent)
         except (ApiError, PeriodError) as exc:
             picker = self.picker(path, request.query, {"app": app} if app else {})
             return self._error(request, title, picker, str(exc))
-        reads = await self.reads(request)
         pieces = await day_usage.pieces(reads, agent, chosen.days())
         person, paint = await self._person_context(reads, agent, chosen, pieces)
         timeline_context, zone_of = await self._timeline_context(
-            reads, agent, chosen, day, app, paint
+            reads, agent, chosen, day, app, paint, zoom, hour
         )
+        rows = await report_data.per_day(reads, chosen.days(), "app", [agent.info.id])
+        totals = person["person"]
+        assert isinstance(totals, PersonTotals)
+        has_time = bool(totals.active_ms or totals.idle_ms)
         context = {
             **person,
             **await self._titles_context(reads, agent, chosen, app, pieces),
             **timeline_context,
+            **await self._overview(reads, chosen, rows, paint, [agent.info.id]),
             "paint": paint,
+            "by": "app",
             "picker": self._picker_for(path, chosen, keep),
+            "opened_on": opened_on,
+            "latest": await self._latest(
+                reads, chosen, path, {"app": app} if app else {}, [agent.info.id], has_time
+            ),
         }
         html = self.views.render("person_report.html", zone_of, **context)
         return self._respond(request, title, html)
@@ -387,17 +515,22 @@ class ReportPages:
         try:
             chosen = self.choose(request.query)
             day = self._day(request.query, chosen, agent)
+            zoom, hour = parse_zoom(request.query)
         except (ApiError, PeriodError) as exc:
             html = f'<section id="timeline"><p class="error">{_escape(exc)}</p></section>'
             return _html(html, 400)
         app = request.query.get("app", "")
         reads = await self.reads(request)
         paint = await self._palette(reads, agent, chosen)
-        context, zone_of = await self._timeline_context(reads, agent, chosen, day, app, paint)
-        # The page's URL and its "Days" links now name this date too, so a reload or a
-        # switch of whose days shows the same day.
+        context, zone_of = await self._timeline_context(
+            reads, agent, chosen, day, app, paint, zoom, hour
+        )
+        # The page's URL and its "Days" links now name this date (and zoom) too, so a
+        # reload or a switch of whose days shows the same day.
         path = f"/people/{agent.info.id}"
-        keep = {**({"app": app} if app else {}), "date": day.isoformat()}
+        zoomed = context["zoom_params"]
+        assert isinstance(zoomed, dict)
+        keep = {**({"app": app} if app else {}), "date": day.isoformat(), **zoomed}
         links = self.views.render(
             "day_links.html", chosen.zone, picker=self._picker_for(path, chosen, keep), oob=True
         )
@@ -477,37 +610,57 @@ class ReportPages:
         day: date,
         app: str,
         paint: Palette,
+        zoom: Zoom = "day",
+        hour: int | None = None,
     ) -> tuple[dict[str, object], Callable[[int], ZoneInfo]]:
-        """The day's band and table, and the zone each of its instants is shown in."""
+        """The day's band (zoomed to ``zoom``; ``hour``: which one) and table, and the
+        zone each of its instants is shown in."""
         path = f"/people/{agent.info.id}"
         pieces = await day_usage.pieces(reads, agent, chosen.days(day))
         ranges = [(p.start_ms, p.end_ms) for p in pieces]
         blocks, truncated = await report_data.day(reads, agent.info.id, ranges)
         gaps = await self.gaps.between(agent.info.id, pieces[0].start_ms, pieces[-1].end_ms)
+        window = zoom_window(pieces, blocks, zoom, hour)
+        shown = clip(blocks, window.start_ms, window.end_ms)
         keep = {**chosen.params(), **({"app": app} if app else {})}
+        zoomed = zoom_params(zoom, window.hour)
 
         def zone_of(ms: int) -> ZoneInfo:
             return ZoneInfo(zone_at(pieces, ms, chosen.tz))
+
+        def url(d: date, fragment: bool = False, zooming: Mapping[str, str] | None = None) -> str:
+            """This view of day ``d``, zoomed as it is (or as ``zooming`` says)."""
+            params = {**keep, "date": d.isoformat(), **(zoomed if zooming is None else zooming)}
+            if fragment:
+                return with_query(f"{path}/timeline", params)
+            return with_query(path, params) + "#timeline"
+
+        def zoom_url(level: Zoom, at: int, fragment: bool = False) -> str:
+            return url(day, fragment, zoom_params(level, at))
 
         context: dict[str, object] = {
             "day": day,
             "day_mode": chosen.day,
             "previous": day - timedelta(days=1),
             "following": day + timedelta(days=1),
-            "tl": timeline(blocks, pieces, paint),
-            "blocks": blocks,
+            "tl": timeline(shown, window.pieces, paint, window.tick_minutes),
+            "day_hours": -(-sum(p.end_ms - p.start_ms for p in pieces) // HOUR_MS),
+            "window": window,
+            "zooms": ZOOM_LABELS,
+            "zoom_params": zoomed,
+            "zoom_url": zoom_url,
+            "blocks": shown,
             "gaps": gaps,
-            "live": {b for b in blocks if reads.in_progress(agent.info.id, b.start_ms, b.end_ms)},
+            "live": {b for b in shown if reads.in_progress(agent.info.id, b.start_ms, b.end_ms)},
             "truncated": truncated,
             "day_active_ms": sum(b.duration_ms for b in blocks if not b.idle),
             "day_idle_ms": sum(b.duration_ms for b in blocks if b.idle),
             "page_url": path,
             "timeline_action": f"{path}/timeline",
-            "day_hidden": keep,
-            "day_url": lambda d: with_query(path, {**keep, "date": d.isoformat()}) + "#timeline",
-            "day_fragment_url": lambda d: with_query(
-                f"{path}/timeline", {**keep, "date": d.isoformat()}
-            ),
+            "day_hidden": {**keep, **zoomed},
+            "hour_hidden": {**keep, "date": day.isoformat(), "zoom": "hour"},
+            "day_url": url,
+            "day_fragment_url": lambda d: url(d, True),
         }
         return context, zone_of
 
