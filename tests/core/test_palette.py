@@ -86,3 +86,13 @@ def test_a_team_page_with_many_apps_keeps_each_chart_distinct() -> None:
         colours = [paint(t.label) for t in items]
         assert len(set(colours)) == 5
         assert OTHER_COLOUR not in colours
+
+
+def test_the_teams_own_chart_chooses_first_and_never_repeats_a_colour() -> None:
+    # Ten people with five apps each; the team's columns show its top five, of all.
+    people = [[Total(f"app{(p * 3 + i) % 14}", 1000 - i, 0) for i in range(5)] for p in range(10)]
+    main = ["app13", "app2", "app7", "app0", "app9"]
+    paint = team_palette(people, top=5, main=main)
+    assert [paint(label) for label in main] == list(TOL_MUTED[:5])
+    for items in people:  # each person's bar stays distinct too
+        assert len({paint(t.label) for t in items}) == 5

@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from officepulse.core.periods import PeriodError, chosen_period, midnight_ms, period
+from officepulse.core.periods import (
+    PeriodError,
+    chosen_period,
+    latest_range,
+    midnight_ms,
+    period,
+)
 
 
 def hours(p: object) -> float:
@@ -86,3 +92,13 @@ def test_a_wrong_range_says_what_is_wrong() -> None:
     for (name, first, last), message in cases.items():
         with pytest.raises(PeriodError, match=re.escape(message)):
             chosen_period(name, first, last, now, utc)
+
+
+def test_an_empty_today_opens_on_the_latest_day_with_activity() -> None:
+    sunday = date(2026, 12, 6)
+    assert latest_range(sunday, date(2026, 12, 4)) == ("custom", date(2026, 12, 4))  # Friday
+    assert latest_range(sunday, date(2026, 12, 5)) == ("yesterday", date(2026, 12, 5))
+    assert latest_range(sunday, None) is None  # nothing at all: today it stays
+    assert latest_range(sunday, sunday) is None
+    # Someone whose own day is already tomorrow: today it stays.
+    assert latest_range(sunday, date(2026, 12, 7)) is None

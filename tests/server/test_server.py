@@ -278,6 +278,7 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
         "/api/v1/agents",
         "/api/v1/usage",
         "/api/v1/usage/days",
+        "/api/v1/usage/hours",
         "/api/v1/spans",
         "/api/v1/timeline",
         "/api/v1/gaps",
@@ -291,6 +292,7 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
     assert {"CategoriesIn", "CategoriesOut", "CategoriesSaved", "Rule"} <= set(schemas)
     assert {"GapsOut", "GapOut"} <= set(schemas)
+    assert {"UsageHoursOut", "HourRowOut"} <= set(schemas)
     assert {"AppNamesOut", "AppNameIn", "AppNameOut"} <= set(schemas)
     assert set(doc["paths"]["/api/v1/categories"]) == {"get", "put"}
     assert "category" in schemas["UsageRowOut"]["properties"]

@@ -29,7 +29,7 @@ def previous_days(range_name: str, first: date, last: date) -> Previous:
     ``range_name`` is the preset it was chosen by ("week", "month", …; "custom" or
     any other name: the days just before)."""
     n = (last - first).days + 1
-    if range_name == "week" and first.weekday() == 0:
+    if range_name == "week" and first.weekday() == 0 and n <= 7:
         label = "last week" if n == 7 else "the same days last week"
         return Previous(first - timedelta(days=7), last - timedelta(days=7), label)
     if range_name == "month" and first.day == 1:

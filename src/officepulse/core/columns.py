@@ -78,7 +78,10 @@ class DayColumns:
 
 def scale(max_ms: int) -> tuple[int, int]:
     """(step, top) for a chart whose tallest column is ``max_ms``: the smallest round
-    step that reaches it in at most MAX_LINES steps, and the top at a whole step."""
+    step that reaches it in at most MAX_LINES steps, and the top at a whole step. A
+    chart with nothing in it goes up to an hour, rather than to a minute of nothing."""
+    if max_ms <= 0:
+        return HOUR_MS, HOUR_MS
     for step in STEPS_MS:
         if max_ms <= step * MAX_LINES:
             return step, max(step, math.ceil(max_ms / step) * step)

@@ -94,6 +94,8 @@ ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/agents"): Access.SIGNED_IN,
     ("GET", "/api/v1/usage"): Access.SIGNED_IN,
     ("GET", "/api/v1/usage/days"): Access.SIGNED_IN,
+    # Per hour of the week: totals as /usage gives them (any range), at each person's level.
+    ("GET", "/api/v1/usage/hours"): Access.SIGNED_IN,
     ("GET", "/api/v1/spans"): Detail("agent", "query"),
     ("GET", "/api/v1/timeline"): Detail("agent", "query"),
     ("GET", "/api/v1/gaps"): Detail("agent", "query"),

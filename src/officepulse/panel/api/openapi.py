@@ -17,6 +17,7 @@ from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, Catego
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.gaps import GapsOut
 from officepulse.panel.api.gateways import GatewaysOut
+from officepulse.panel.api.hours import UsageHoursOut
 from officepulse.panel.api.params import AGENT_ID_PATTERN, FORMATS, group_by_values
 from officepulse.panel.api.responses import ErrorOut, json_response
 from officepulse.panel.api.spans import EXPORT_LIMIT, SpansOut
@@ -41,6 +42,7 @@ def openapi() -> dict[str, Any]:
             AgentsOut,
             UsageOut,
             UsageDaysOut,
+            UsageHoursOut,
             SpansOut,
             TimelineOut,
             GapsOut,
@@ -177,6 +179,40 @@ def openapi() -> dict[str, Any]:
                     "responses": ok(
                         "Totals per day (as text/csv with format=csv).", "UsageDaysOut"
                     ),
+                }
+            },
+            "/api/v1/usage/hours": {
+                "get": {
+                    "operationId": "usageHours",
+                    "summary": "Seconds of activity per hour of the day and weekday over the "
+                    "days from `from` to `to`: the report pages' heat map.",
+                    "description": "Each day is reckoned as for /api/v1/usage/days (`day`, "
+                    "`tz`), and each of its hours on the wall clock it is reckoned on: with "
+                    "`day=person`, each person's own. A row is a weekday (`weekday`, ISO 8601: "
+                    "1 = Monday) and an hour of the clock (`hour`, 0-23), summed over every "
+                    "such day of the range: the hour repeated when daylight saving time ends "
+                    "counts twice, the one skipped in spring in none. Cells without time are "
+                    f"left out. At most {MAX_DAYS} days.",
+                    "parameters": [
+                        _param("from", day, "the first day"),
+                        _param("to", day, "the last day, included"),
+                        day_mode,
+                        _param(
+                            "tz",
+                            {"type": "string", "default": "UTC"},
+                            "the viewer's IANA time zone; default UTC",
+                            required=False,
+                        ),
+                        {**agent, "required": False, "description": "only this agent's time"},
+                        fmt,
+                    ],
+                    "responses": {
+                        **ok(
+                            "Totals per weekday and hour (as text/csv with format=csv).",
+                            "UsageHoursOut",
+                        ),
+                        "404": unknown,
+                    },
                 }
             },
             "/api/v1/spans": {
