@@ -110,3 +110,10 @@ def test_labels_under_the_columns_by_how_many_there_are() -> None:
     assert day_text(date(2026, 12, 8), 30) == ("8", False)
     assert day_text(date(2026, 12, 1), 90) == ("Dec", True)
     assert day_text(date(2026, 12, 2), 90) == ("", False)
+
+
+def test_a_short_periods_columns_stand_in_the_middle_no_wider_than_a_weeks() -> None:
+    week = day_columns(WEEK, [], 5, paint).columns
+    one = day_columns(WEEK[:1], [(WEEK[0], "Code", H)], 5, paint).columns
+    assert one[0].width == week[0].width
+    assert abs(one[0].x + one[0].width / 2 - 50) < 1e-3

@@ -30,6 +30,8 @@ STEPS_MS = (
 MAX_LINES = 4
 # The share of its slot a column fills; the rest is the gap between columns.
 FILL = 0.72
+# Slots the width is cut into at least: a period of fewer days has narrower columns.
+MIN_SLOTS = 7
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -146,7 +148,9 @@ def day_columns(
         return round(height * (1 - ms / top_ms), 2)
 
     columns = []
-    slot_width = 100 / len(days) if days else 0.0
+    # Never wider than a week's columns: a day or three stand in the middle, not as slabs.
+    slot_width = 100 / max(len(days), MIN_SLOTS)
+    first_x = (100 - slot_width * len(days)) / 2
     for i, day in enumerate(days):
         parts = per_day.get(day, {})
         pieces, below = [], 0
@@ -161,7 +165,7 @@ def day_columns(
             Column(
                 day,
                 below,
-                round(slot_width * (i + (1 - FILL) / 2), 4),
+                round(first_x + slot_width * (i + (1 - FILL) / 2), 4),
                 round(slot_width * FILL, 4),
                 tuple(pieces),
                 text,

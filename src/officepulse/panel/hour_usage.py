@@ -41,8 +41,10 @@ async def _plan(
     agent_ids: Sequence[str] | None,
 ) -> list[tuple[list[Slot], Sequence[str] | None]]:
     """The hour slots to read, each list with the agents it is read for: everyone's on
-    the viewer's clock, or per group of people with one zone history, on theirs. Only
-    the dates on which they had any time."""
+    the viewer's clock, or on each person's own, one list per day and group of people
+    whose day it is in the same zones at the same instants (however their zone
+    histories were recorded: a team at home in one zone is one group). Only the dates
+    on which they had any time."""
     busy: dict[date, set[str]] = {}
     for row in await usage_by_day(
         store, first, last, day=day, zone=zone, group_by=["agent"], agent_ids=agent_ids
@@ -53,14 +55,13 @@ async def _plan(
         return [(hour_slots(pieces), agent_ids)]
     span = window(first, last)
     histories = await store.zones(agent_ids, *span)
-    groups = by_history(histories, await current_zones(store, agent_ids), span)
-    plan: list[tuple[list[Slot], Sequence[str] | None]] = []
-    for segs, agents in groups.items():
-        dates = [d for d in sorted(busy) if busy[d].intersection(agents)]
-        pieces = [p for d in dates for p in own_pieces(segs, d, d)]
-        if pieces:
-            plan.append((hour_slots(pieces), agents))
-    return plan
+    groups: dict[tuple[ZoneRun, ...], list[str]] = {}
+    for segs, agents in by_history(histories, await current_zones(store, agent_ids), span).items():
+        for d in sorted(busy):
+            working = [a for a in agents if a in busy[d]]
+            if working:
+                groups.setdefault(tuple(own_pieces(segs, d, d)), []).extend(working)
+    return [(hour_slots(pieces), agents) for pieces, agents in groups.items() if pieces]
 
 
 async def usage_by_hour(

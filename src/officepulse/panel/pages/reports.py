@@ -10,7 +10,7 @@ JS; htmx only swaps the part that changed and pushes the URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
@@ -466,7 +466,8 @@ class ReportPages:
             zoom, hour = parse_zoom(request.query)
             reads = await self.reads(request)
             chosen, opened_on = await self._on_data(request.query, chosen, reads, [agent.info.id])
-            day = self._day(request.query, chosen, agent)
+            rows = await report_data.per_day(reads, chosen.days(), "app", [agent.info.id])
+            day = self._day(request.query, chosen, agent, {d for d, _, ms in rows if ms})
         except (ApiError, PeriodError) as exc:
             picker = self.picker(path, request.query, {"app": app} if app else {})
             return self._error(request, title, picker, str(exc))
@@ -475,7 +476,6 @@ class ReportPages:
         timeline_context, zone_of = await self._timeline_context(
             reads, agent, chosen, day, app, paint, zoom, hour
         )
-        rows = await report_data.per_day(reads, chosen.days(), "app", [agent.info.id])
         totals = person["person"]
         assert isinstance(totals, PersonTotals)
         has_time = bool(totals.active_ms or totals.idle_ms)
@@ -543,14 +543,24 @@ class ReportPages:
         person = await report_data.person(reads, agent, chosen.days())
         return Palette([[t.label for t in person.items]])
 
-    def _day(self, query: Mapping[str, str], chosen: Chosen, agent: AgentStatus) -> date:
-        """The date asked for; else today if it is in the range, else the range's last.
+    def _day(
+        self,
+        query: Mapping[str, str],
+        chosen: Chosen,
+        agent: AgentStatus,
+        busy: Collection[date] = (),
+    ) -> date:
+        """The date asked for; else the latest of the range's ``busy`` dates (those with
+        activity) up to today; else today if it is in the range, else the range's last.
         Today is the viewer's, or with their own days the person's."""
         raw = query.get("date")
         if raw:
             return parse_date("date", raw)
         zone = chosen.zone if chosen.day == "viewer" else ZoneInfo(agent.info.tz)
         today, p = self.now().astimezone(zone).date(), chosen.period
+        worked = [d for d in busy if d <= today and (not p.first or p.first <= d)]
+        if worked:
+            return max(worked)
         if p.first and p.last and not p.first <= today <= p.last:
             return p.last
         return today
