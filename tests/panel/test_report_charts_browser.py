@@ -9,9 +9,11 @@ must show is reckoned minute by minute from the spans, not by the product's code
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -277,6 +279,13 @@ def test_the_days_timeline_zooms_from_the_keyboard(server: ServerProcess, pages:
     expect(page).to_have_url(re.compile(r"zoom=hour&hour=23"))
     page.reload()
     expect(page.locator("#timeline[data-zoom='hour'][data-hour='23']")).to_be_visible()
+    # A zoom that is not one is said so.
+    status, text = fetch(server, report_url("/people/ada", zoom="far"))
+    assert status == 400
+    assert "'zoom' must be one of day, work, hour, not 'far'" in html.unescape(text)
+    status, text = fetch(server, report_url("/people/ada", zoom="hour", hour="9am"))
+    assert status == 400
+    assert "'hour' must be the hour's place in the day" in html.unescape(text)
     # Back to the whole day.
     page.locator("#timeline .zoom a[data-zoom='day']").focus()
     page.keyboard.press("Enter")
@@ -315,21 +324,35 @@ def test_a_report_opens_on_the_latest_day_with_activity(
     expect(page).to_have_url(re.compile(f"from={LAST_DAY}"))
 
 
-def test_no_chart_is_wider_than_a_phone(server: ServerProcess, browser: Browser) -> None:
-    context = browser.new_context(viewport={"width": 400, "height": 900})
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core's serious and critical findings, each as "rule: where".
+SERIOUS = """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+  .filter(v => v.impact === "serious" || v.impact === "critical")
+  .map(v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "))"""
+WIDEST = """() => Math.max(document.scrollingElement.scrollWidth,
+  ...Array.from(document.querySelectorAll('main *'), el => el.getBoundingClientRect().right))"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_charts_pass_axe_and_fit_a_phone(
+    server: ServerProcess, browser: Browser, scheme: str
+) -> None:
+    """What the pages of tests/panel/test_pages_browser.py do not show there: a report
+    opened on the latest day, a month of columns, a timeline zoomed to one hour."""
+    context = browser.new_context(color_scheme=scheme, reduced_motion="reduce")
     try:
         page = context.new_page()
         for path in (
+            "/time?tz=Europe/Berlin",
             report_url("/time", date(2026, 11, 1), date(2026, 11, 30)),
-            report_url("/people/kai"),
+            report_url("/people/kai", zoom="hour", hour="9", date="2026-11-24"),
         ):
             page.goto(server.url + path)
             expect(page.locator("svg.heatmap")).to_be_visible()
-            widest = page.evaluate(WIDEST)
-            assert widest <= 400, (path, widest)
+            for width in (1400, 400):
+                page.set_viewport_size({"width": width, "height": 900})
+                assert page.evaluate(WIDEST) <= width, (path, width)
+            page.add_script_tag(path=str(AXE))  # at 400 px: the page's narrowest layout
+            assert page.evaluate(SERIOUS) == [], path
     finally:
         context.close()
-
-
-WIDEST = """() => Math.max(document.scrollingElement.scrollWidth,
-  ...Array.from(document.querySelectorAll('main *'), el => el.getBoundingClientRect().right))"""
