@@ -21,7 +21,7 @@ from markupsafe import escape
 
 from officepulse.core.categories import category_colour
 from officepulse.core.change import change, previous_days
-from officepulse.core.charts import stacked_bar, timeline
+from officepulse.core.charts import HOUR_MS, stacked_bar, timeline
 from officepulse.core.columns import day_columns, ranked
 from officepulse.core.days import DayMode, Days, dates
 from officepulse.core.heatmap import heat_map
@@ -57,7 +57,6 @@ from officepulse.store.base import AgentStatus
 # Apps (or categories) drawn in each person's bar on the team view, and in the columns
 # of each day; the rest are "other".
 TOP = 5
-HOUR_MS = 3_600_000
 # What the team's bars are stacked by (``by``); the first is the default.
 CHARTS = ("app", "category")
 IDLE_FILL = IDLE_COLOUR
