@@ -293,6 +293,24 @@ def test_the_days_timeline_zooms_from_the_keyboard(server: ServerProcess, pages:
     assert len(blocks(page)) > 5
 
 
+def test_a_day_stepped_to_outside_the_range_colours_its_own_apps(pages: Pages) -> None:
+    # kai's Wednesday (Slack, Code) is the range; his Monday (Code, Firefox) is the day
+    # shown: Firefox, which the range has not, still gets a colour of its own there.
+    wednesday = date(2026, 11, 25)
+    url = report_url("/people/kai", wednesday, wednesday, date="2026-11-23")
+    page = pages.open(url, timezone_id=BERLIN.key)
+    styles = "rs => rs.map(r => [r.dataset.app || r.dataset.label, r.getAttribute('style')])"
+    band = page.locator("#timeline svg.timeline rect.block:not(.idle)").evaluate_all(styles)
+    fills = dict(band)
+    assert set(fills) == {"Code", "Firefox"}, band
+    # Code keeps the colour the page's columns give it; Firefox has one of its own, not
+    # Code's and not the grey of "other".
+    column = dict(page.locator("svg.columns rect.piece").evaluate_all(styles))
+    assert fills["Code"] == column["Code"]
+    assert fills["Firefox"] != fills["Code"], band
+    assert "--app-other" not in fills["Firefox"], band
+
+
 def test_a_report_opens_on_the_latest_day_with_activity(
     server: ServerProcess, pages: Pages
 ) -> None:

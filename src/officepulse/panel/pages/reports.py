@@ -34,7 +34,7 @@ from officepulse.core.periods import (
     days_period,
     latest_range,
 )
-from officepulse.core.reports import PersonTotals, top_and_other
+from officepulse.core.reports import Block, PersonTotals, top_and_other
 from officepulse.core.spans import to_ms
 from officepulse.core.zones import ZoneRun, zone_at
 from officepulse.core.zoom import ZOOM_LABELS, ZOOMS, Zoom, clip, zoom_window
@@ -147,6 +147,15 @@ def zoom_params(zoom: Zoom, hour: int) -> dict[str, str]:
     if zoom == "day":
         return {}
     return {"zoom": zoom, **({"hour": str(hour)} if zoom == "hour" else {})}
+
+
+def _day_palette(paint: Palette, day: date, blocks: Sequence[Block]) -> Palette:
+    """The page's colours (``paint``: the range's apps, most used first) for a day's
+    timeline, where a day stepped to outside the range may have apps the range has not:
+    those take colours after the range's own (which keep theirs), most used first, none
+    shared with another app of that day."""
+    apps = ranked((day, b.app, b.duration_ms) for b in blocks if not b.idle)
+    return Palette([list(paint.assigned()), list(apps)])
 
 
 @dataclass(frozen=True)
@@ -652,7 +661,9 @@ class ReportPages:
             "day_mode": chosen.day,
             "previous": day - timedelta(days=1),
             "following": day + timedelta(days=1),
-            "tl": timeline(shown, window.pieces, paint, window.tick_minutes),
+            "tl": timeline(
+                shown, window.pieces, _day_palette(paint, day, blocks), window.tick_minutes
+            ),
             "day_hours": -(-sum(p.end_ms - p.start_ms for p in pieces) // HOUR_MS),
             "window": window,
             "zooms": ZOOM_LABELS,
