@@ -48,12 +48,14 @@ from typing import IO, Any, TypeVar
 import psutil
 import pytest
 
+from officepulse.agent.sources.gnome import EXTENSION_UUID
 from officepulse.agent.sources.wayland_idle import (
     KDE_IDLE,
     SEAT,
     WaylandConnection,
     message,
 )
+from tests.support.logind import SEATS, SESSION_ID, Logind
 from tests.support.processes import OFFICEPULSE, stop
 from tests.support.servers import ServerProcess
 
@@ -64,6 +66,12 @@ START_TIMEOUT = 30.0  # generous: a loaded 2-core machine
 WAIT = 20.0
 SYSTEM_PYTHON = "/usr/bin/python3"  # python3-gi, for the GTK client
 CLIENTS = Path(__file__).parent / "clients"
+TEST_EXTENSIONS = Path(__file__).parent / "gnome_extensions"  # for GNOME Shell, test only
+FOCUSED_WINDOW_DOUBLE = "focused-window-double@officepulse-test"
+ESM_LOADER = "esm-loader@officepulse-test"
+TEST_UUIDS = (EXTENSION_UUID, FOCUSED_WINDOW_DOUBLE, ESM_LOADER)
+# GNOME Shell's ExtensionState: enabled; disabled, or loaded but never enabled (INITIALIZED)
+ENABLED, NOT_ENABLED = 1, (2, 6)
 SIMULATE_USER_ACTIVITY = 1  # org_kde_kwin_idle_timeout request
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -187,6 +195,8 @@ class Session:
         self.procs: list[subprocess.Popen[Any]] = []
         self.logs: list[Path] = []
         self._states = 0
+        self.system_bus = ""
+        self._logind: Logind | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -353,8 +363,23 @@ class Session:
             pytest.fail(f"dbus-daemon ({name}) printed {address!r} instead of its address")
         return address
 
+    def start_system_bus(self) -> str:
+        """The session's own system bus, with a stand-in for logind on it
+        (tests/support/logind.py); returns its address, for DBUS_SYSTEM_BUS_ADDRESS (give
+        XDG_SESSION_ID=SESSION_ID too)."""
+        self.system_bus = self.start_bus("system_bus")
+        self._logind = Logind(self.system_bus)
+        return self.system_bus
+
+    @property
+    def logind(self) -> Logind:
+        assert self._logind is not None, "the session was started without a system bus"
+        return self._logind
+
     def stop(self) -> None:
         """Stop every process of the session by its pid, then remove the scratch folder."""
+        if self._logind is not None:
+            self._logind.close()
         found: dict[int, psutil.Process] = {}
         for proc in self.procs:
             with contextlib.suppress(psutil.Error):
@@ -548,7 +573,8 @@ class Sway(Session):
         self.display = ""
 
     def start(self) -> None:
-        require("sway", "swaymsg", "foot", "wtype")
+        require("sway", "swaymsg", "foot", "wtype", "swaylock", "swayidle", "dbus-daemon")
+        self.start_system_bus()  # for swayidle, which hears of locking and sleep from logind
         config = self.root / "sway.cfg"
         config.write_text("output HEADLESS-1 resolution 1280x800\n")
         env = {
@@ -659,8 +685,52 @@ class Sway(Session):
     def lock(self) -> subprocess.Popen[str]:
         """swaylock locking the session, as the user. It runs until SIGUSR1, which unlocks
         the screen and ends it (swaylock(1)); no password is ever typed."""
-        require("swaylock")
         return self.spawn(["swaylock", "--color", "000000"], "swaylock")
+
+    def swayidle(self, *args: str) -> subprocess.Popen[str]:
+        """swayidle with these events and commands (swayidle(1)), on the session's system
+        bus, running until the end of the session; returns once it listens to logind
+        (it takes a delay lock on sleep when it has a ``before-sleep`` command)."""
+        before = len(self.logind.manager.inhibitors)
+        proc = self.spawn(
+            ["swayidle", "-w", *args],
+            "swayidle",
+            env={
+                **self.env,
+                "DBUS_SYSTEM_BUS_ADDRESS": self.system_bus,
+                "XDG_SESSION_ID": SESSION_ID,
+            },
+        )
+        wait_for(
+            lambda: self.alive(proc, "swayidle") or len(self.logind.manager.inhibitors) > before,
+            "swayidle to take its delay lock from logind",
+            log=self.log_tail,
+        )
+        return proc
+
+    def lockers(self) -> list[psutil.Process]:
+        """The swaylock processes of this session: a locker, the child it keeps to check
+        passwords, and while ``swaylock -f`` detaches, the one that started it."""
+        found = []
+        for process in _processes_of_session(self.user.uid, str(self.run)):
+            with contextlib.suppress(psutil.Error):
+                if process.name() == "swaylock" and process.status() != psutil.STATUS_ZOMBIE:
+                    found.append(process)
+        return found
+
+    def unlock(self) -> None:
+        """SIGUSR1 to every swaylock until none is left: swaylock unlocks on it, as on the
+        right password (swaylock(1)). Sent again while any is left, for one that was still
+        detaching (``-f``) the first time."""
+
+        def unlocked() -> bool:
+            lockers = self.lockers()
+            for process in lockers:
+                with contextlib.suppress(psutil.Error):
+                    process.send_signal(signal.SIGUSR1)
+            return not lockers
+
+        wait_for(unlocked, "swaylock to unlock and exit", log=self.log_tail)
 
 
 # -- KWin -------------------------------------------------------------------------------
@@ -683,6 +753,7 @@ class KWin(BusSession):
         binary = self.root / "kwin_wayland"
         shutil.copyfile(str(shutil.which("kwin_wayland")), binary)
         binary.chmod(0o755)
+        system = self.start_system_bus()
         self.bus_address = self.start_bus("bus")
         proc = self.spawn(
             [
@@ -696,7 +767,12 @@ class KWin(BusSession):
                 self.DISPLAY,
             ],
             "kwin",
-            env={**self.env, "QT_QPA_PLATFORM": "wayland"},
+            env={
+                **self.env,
+                "QT_QPA_PLATFORM": "wayland",
+                "DBUS_SYSTEM_BUS_ADDRESS": system,
+                "XDG_SESSION_ID": SESSION_ID,
+            },
         )
         self._bus = _blocking_bus(self.bus_address)
 
@@ -803,24 +879,46 @@ KEY_SHIFT, KEY_ALT, KEY_TAB = 0xFFE1, 0xFFE9, 0xFF09
 class Gnome(BusSession):
     """GNOME Shell, headless on a virtual monitor, with officepulse's extension installed
     by ``officepulse agent install-gnome-extension`` before it starts (the shell reads
-    extensions at startup). gnome-shell needs a system bus (its logind lookup dies
-    without one); a private one, started as the user, does."""
+    extensions at startup), and two test-only extensions beside it, installed but not
+    enabled (``only_extension`` swaps them in): a stand-in for the third-party Focused
+    Window D-Bus extension, and a loader that runs officepulse's GNOME 45+ build (an ES
+    module, as the installer writes it for 46) in this GNOME 43 (tests/support/gnome_extensions).
+
+    gnome-shell needs a system bus (its logind lookup dies without one): a private one,
+    with a stand-in for logind and GDM's version on it (tests/support/logind.py), which
+    also gives the shell its lock screen (``loginctl lock-session`` and sleep, as logind
+    would tell them). The lock screen's org.gnome.ScreenSaver is GNOME's own D-Bus service,
+    run by gjs on demand."""
 
     DISPLAY = "wayland-gnome"
 
     def __init__(self, user: User) -> None:
         super().__init__(user)
         self.installed = ""
+        self.installed_esm = ""
         self._remote = ""
 
     def start(self) -> None:
-        require("gnome-shell", "gsettings", "dbus-daemon", SYSTEM_PYTHON)
-        system = self.start_bus("system_bus", config=Path("/usr/share/dbus-1/session.conf"))
+        require(
+            "gnome-shell",
+            "gsettings",
+            "dbus-daemon",
+            "gjs",
+            "glib-compile-resources",
+            SYSTEM_PYTHON,
+        )
+        if not Path(SEATS).is_dir():
+            pytest.fail(
+                f"{SEATS} is missing: GNOME Shell offers its lock screen only where it exists "
+                "(systemd-logind makes it); run scripts/system-deps as root (make test does)"
+            )
+        system = self.start_system_bus()
         self.bus_address = self.start_bus("bus")
         done = self.officepulse("install-gnome-extension")
         if done.returncode != 0:
             pytest.fail(f"install-gnome-extension failed:\n{done.stdout}{done.stderr}")
         self.installed = done.stdout
+        self._install_test_extensions()
         # A shell killed early leaves this crash guard, which turns extensions off.
         (self.run / "gnome-shell-disable-extensions").unlink(missing_ok=True)
         proc = self.spawn(
@@ -835,7 +933,7 @@ class Gnome(BusSession):
                 self.DISPLAY,
             ],
             "gnome-shell",
-            env={**self.env, "DBUS_SYSTEM_BUS_ADDRESS": system},
+            env={**self.env, "DBUS_SYSTEM_BUS_ADDRESS": system, "XDG_SESSION_ID": SESSION_ID},
         )
         self._bus = _blocking_bus(self.bus_address)
 
@@ -873,6 +971,94 @@ class Gnome(BusSession):
         # The first key right after Start can be lost: spend it on a lone Shift.
         self.keys(KEY_SHIFT)
 
+    def _install_test_extensions(self) -> None:
+        """The test-only extensions, and officepulse's GNOME 46 build for the loader."""
+        esm_data = self.user.own(self.root / "esm-data")
+        done = self.officepulse(
+            "install-gnome-extension",
+            "--shell-version",
+            "46",
+            "--no-enable",
+            env={**self.agent_env, "XDG_DATA_HOME": str(esm_data)},
+        )
+        if done.returncode != 0:
+            pytest.fail(f"install-gnome-extension for 46 failed:\n{done.stdout}{done.stderr}")
+        self.installed_esm = done.stdout
+        folder = self.home / ".local" / "share" / "gnome-shell" / "extensions"
+        for source in TEST_EXTENSIONS.iterdir():
+            shutil.copytree(source, folder / source.name)
+        loader = folder / ESM_LOADER
+        subprocess.run(
+            [
+                "glib-compile-resources",
+                f"--sourcedir={loader / 'stand-in'}",
+                f"--target={loader / 'stand-in.gresource'}",
+                str(loader / "stand-in" / "stand-in.gresource.xml"),
+            ],
+            check=True,
+            timeout=30,
+        )
+        (loader / "target").write_text(
+            str(esm_data / "gnome-shell" / "extensions" / EXTENSION_UUID) + "\n"
+        )
+        if self.user.switch:
+            for path in [folder, *folder.rglob("*")]:
+                os.chown(path, self.user.uid, self.user.gid)
+
+    def extension_state(self, uuid: str) -> int:
+        """The shell's ExtensionState of ``uuid`` (0: it does not know it)."""
+        (info,) = self.call(
+            "org.gnome.Shell",
+            "/org/gnome/Shell",
+            "org.gnome.Shell.Extensions",
+            "GetExtensionInfo",
+            "s",
+            (uuid,),
+        )
+        return int(info["state"][1]) if "state" in info else 0
+
+    def enable_only(self, uuid: str) -> None:
+        """Make ``uuid`` the only enabled extension (as the Extensions app would), and wait
+        until the shell has done it. All are turned off first: two extensions must not
+        export the same object at once, and the shell enables the new before it disables
+        the old."""
+        for enabled in ([], [uuid]):
+            done = self.run_as_user(
+                ["gsettings", "set", "org.gnome.shell", "enabled-extensions", str(enabled)]
+            )
+            assert done.returncode == 0, done.stderr
+
+            def states() -> dict[str, int]:
+                return {u: self.extension_state(u) for u in TEST_UUIDS}
+
+            def done_(enabled: list[str] = enabled) -> bool:
+                want = {u: u in enabled for u in TEST_UUIDS}
+                return all(
+                    (s == ENABLED) if want[u] else (s in NOT_ENABLED) for u, s in states().items()
+                )
+
+            wait_for(
+                done_,
+                f"the shell to run {enabled or 'no extension'}",
+                log=lambda: f"states {states()}\n{self.log_tail()}",
+            )
+
+    @contextlib.contextmanager
+    def only_extension(self, uuid: str) -> Iterator[None]:
+        """``uuid`` alone enabled for the block, then officepulse's extension again."""
+        self.enable_only(uuid)
+        try:
+            yield
+        finally:
+            self.enable_only(EXTENSION_UUID)
+
+    def screen_locked(self) -> bool:
+        """GNOME's own answer (org.gnome.ScreenSaver, started on demand)."""
+        (active,) = self.call(
+            "org.gnome.ScreenSaver", "/org/gnome/ScreenSaver", "org.gnome.ScreenSaver", "GetActive"
+        )
+        return bool(active)
+
     def overview_active(self) -> bool:
         (value,) = self.call(
             "org.gnome.Shell",
@@ -889,12 +1075,12 @@ class Gnome(BusSession):
         session warms up, so it is typed again if nothing changed); nothing when it has."""
         end = time.monotonic() + WAIT
         while time.monotonic() < end:
-            if (self.focused_window() or {}).get("pid") == to.pid:
+            if self.focused_pid() == to.pid:
                 return
             self.keys(KEY_ALT, KEY_TAB)
             settle = time.monotonic() + 3
             while time.monotonic() < settle:
-                if (self.focused_window() or {}).get("pid") == to.pid:
+                if self.focused_pid() == to.pid:
                     return
                 time.sleep(0.02)
         pytest.fail(f"Alt+Tab did not give {to.app_id} the focus within {WAIT:g} s")
@@ -913,13 +1099,22 @@ class Gnome(BusSession):
     def focused_window(self) -> dict[str, Any] | None:
         """What officepulse's extension says ({} when nothing has focus), or None while it
         does not answer."""
-        try:
-            (text,) = self.call(
-                "org.gnome.Shell",
-                "/org/officepulse/FocusedWindow",
-                "org.officepulse.FocusedWindow",
-                "Get",
+        return self._get("/org/officepulse/FocusedWindow", "org.officepulse.FocusedWindow")
+
+    def focused_pid(self) -> int | None:
+        """The pid of the focused window, from whichever extension runs: officepulse's, or
+        the stand-in for the third-party one."""
+        window = self.focused_window()
+        if window is None:
+            window = self._get(
+                "/org/gnome/shell/extensions/FocusedWindow",
+                "org.gnome.shell.extensions.FocusedWindow",
             )
+        return None if window is None else window.get("pid")
+
+    def _get(self, path: str, interface: str) -> dict[str, Any] | None:
+        try:
+            (text,) = self.call("org.gnome.Shell", path, interface, "Get")
         except BusError:
             return None
         window: dict[str, Any] = json.loads(text)

@@ -5,10 +5,14 @@ Alt+Tab typed through ``org.gnome.Mutter.RemoteDesktop``, and a real agent in th
 reporting to a real server (tests/support/compositors.py). Idle time is Mutter's IdleMonitor,
 reset by pointer motion through the same remote-desktop session.
 
-GNOME Shell offers its lock screen only with GDM and logind (``LoginManager.canLock``), which
-a test cannot give it, so ``org.gnome.ScreenSaver`` is absent here and the probe must say so;
-the lock is tested against a fake of that service in test_sources_dbus.py. The third-party
-Focused Window D-Bus extension is tested there too.
+Beside officepulse's extension, two test-only ones (tests/support/gnome_extensions), swapped
+in one at a time: a stand-in exporting the third-party Focused Window D-Bus extension's
+interface, and a loader that runs officepulse's GNOME 45+ build (an ES module) in this 43.
+
+GNOME Shell offers its lock screen only where GDM and logind answer (``LoginManager.canLock``):
+stand-ins for both on the session's own system bus (tests/support/logind.py) give it one, which
+locks on ``loginctl lock-session`` and before sleep, and unlocks on ``loginctl unlock-session``,
+as logind tells it; the agent reads GNOME's own org.gnome.ScreenSaver.
 
 The last test uninstalls the extension (the shell cannot load it again until it restarts),
 so it comes last.
@@ -24,6 +28,8 @@ import pytest
 
 from officepulse.agent.sources.gnome import EXTENSION_UUID
 from tests.support.compositors import (
+    ESM_LOADER,
+    FOCUSED_WINDOW_DOUBLE,
     Client,
     Gnome,
     live,
@@ -182,12 +188,104 @@ def test_the_probe_names_each_backend_and_why(gnome: Gnome, browser: Client) -> 
     assert "[in use] gnome           org.gnome.Mutter.IdleMonitor.GetIdletime" in out
     assert "[failed] ext-idle-notify the Wayland compositor does not offer ext-idle" in out
     assert "lock      [ n/a  ] x11" in out
-    assert "[failed] gnome           cannot tell whether the screen is locked" in out
+    assert "[in use] gnome           org.gnome.ScreenSaver.GetActive" in out
     assert "window      app 'op-epiphany', title 'YouTube - cat video'" in out
     assert f"process python3, pid {browser.pid}" in out
     idle = next(line for line in out.splitlines() if line.startswith("idle "))
     assert "s since the last input → active (threshold 60 s)" in idle
-    assert "locked      cannot tell on this desktop" in out
+    assert "locked      no" in out
+
+
+def test_the_gnome_45_build_runs_as_an_es_module(
+    gnome: Gnome, editor: Client, browser: Client, server: ServerProcess
+) -> None:
+    """GNOME Shell 45 and later load extensions as ES modules; only 43 runs here. The 45+
+    build, as ``install-gnome-extension --shell-version 46`` writes it, runs here all the
+    same in place of the 43 one: a test-only extension registers a stand-in for the one
+    module GNOME 45 gives it (the Extension base class, at the same resource path), imports
+    it with GJS's own module loader, and enables it. So its module syntax, its ``gi://``
+    imports and its class run in real GJS against the real shell, and the agent follows
+    it; the 45+ shells' own Meta and Shell libraries are what is not exercised."""
+    assert "ES module version for GNOME Shell 46" in gnome.installed_esm, gnome.installed_esm
+    with gnome.only_extension(ESM_LOADER):
+        wait_for(
+            lambda: gnome.focused_window() is not None,
+            "the GNOME 45+ build to answer",
+            log=gnome.log_tail,
+        )
+        with gnome.focus_changes() as change_to:
+            gnome.alt_tab(editor)
+            change_to(pid=editor.pid, title="main.py - officepulse", wm_class="op-gedit")
+        with gnome.agent(server, "--agent-id", "gnomeesm", "--poll-interval", "0.2") as agent:
+            seen_live(server, "gnomeesm", app="op-gedit", title="main.py - officepulse")
+            gnome.alt_tab(browser)
+            seen_live(server, "gnomeesm", app="op-epiphany", title="YouTube - cat video")
+        assert "reading the gnome desktop" in agent.output
+    assert "Traceback" not in agent.output
+    assert stored_windows(server, "gnomeesm")[:1] == [
+        ("op-gedit", "main.py - officepulse", editor.pid)
+    ]
+
+
+def test_the_third_party_focused_window_extension(
+    gnome: Gnome, editor: Client, browser: Client, server: ServerProcess
+) -> None:
+    """With only the third-party Focused Window D-Bus extension enabled (a stand-in that
+    exports its interface, tests/support/gnome_extensions), the agent falls back to it,
+    the probe says why officepulse's own is not used, and the agent follows switches."""
+    with gnome.only_extension(FOCUSED_WINDOW_DOUBLE):
+        gnome.alt_tab(browser)
+        done = gnome.probe()
+        assert done.returncode == 0, done.stderr
+        out = done.stdout
+        assert (
+            "[failed] gnome           the officepulse GNOME Shell extension "
+            f"({EXTENSION_UUID}) is installed but disabled" in out
+        ), out
+        assert "[in use] focused-window  the third-party Focused Window D-Bus" in out, out
+        assert "window      app 'op-epiphany', title 'YouTube - cat video'" in out, out
+        with gnome.agent(server, "--agent-id", "gnomefw", "--poll-interval", "0.2") as agent:
+            seen_live(server, "gnomefw", app="op-epiphany", title="YouTube - cat video")
+            gnome.alt_tab(editor)
+            seen_live(server, "gnomefw", app="op-gedit", title="main.py - officepulse")
+    assert "Traceback" not in agent.output
+    stored = stored_windows(server, "gnomefw")
+    assert stored[:1] == [("op-epiphany", "YouTube - cat video", browser.pid)]
+
+
+def test_lock_and_sleep_count_as_away(gnome: Gnome, browser: Client, server: ServerProcess) -> None:
+    """GNOME Shell offers its lock screen where GDM and logind answer (stand-ins here, on
+    the session's own system bus; the shell is real): it locks on the session's Lock signal
+    (``loginctl lock-session``) and before the computer sleeps (PrepareForSleep), and
+    unlocks on Unlock (``loginctl unlock-session``). The agent asks GNOME's own
+    org.gnome.ScreenSaver service. Away while locked, though input goes on; officepulse's
+    extension keeps answering on the lock screen (session mode unlock-dialog), so the probe
+    still reads the window; active again once unlocked."""
+    gnome.alt_tab(browser)
+    with gnome.agent(
+        server, "--agent-id", "gnomelock", "--poll-interval", "0.2", "--idle-threshold", "600"
+    ) as agent:
+        seen_live(server, "gnomelock", gnome.move_pointer, app="op-epiphany", idle=False)
+        causes = ("loginctl lock-session", "sleep")
+        for cause in causes:
+            if cause == "sleep":
+                gnome.logind.prepare_for_sleep(True)
+            else:
+                gnome.logind.lock()
+            wait_for(gnome.screen_locked, f"GNOME to lock on {cause}", log=gnome.log_tail)
+            seen_live(server, "gnomelock", gnome.move_pointer, app="op-epiphany", idle=True)
+            if cause == "sleep":
+                gnome.logind.prepare_for_sleep(False)  # woken up: still locked
+                seen_live(server, "gnomelock", gnome.move_pointer, app="op-epiphany", idle=True)
+            else:
+                done = gnome.probe("--idle-threshold", "600")
+                assert "locked      yes (counts as away)" in done.stdout, done.stdout
+                assert "[in use] gnome           officepulse's GNOME Shell" in done.stdout
+            gnome.logind.unlock()
+            wait_for(lambda: not gnome.screen_locked(), "GNOME to unlock", log=gnome.log_tail)
+            seen_live(server, "gnomelock", gnome.move_pointer, app="op-epiphany", idle=False)
+    assert "Traceback" not in agent.output
+    assert gnome.logind.session.hints == [True, False] * len(causes)
 
 
 def test_the_probe_says_why_the_extension_does_not_answer(gnome: Gnome, browser: Client) -> None:

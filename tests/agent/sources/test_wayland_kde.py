@@ -3,10 +3,12 @@ on a private session bus for the module, real GTK windows, focus switched by a K
 (as a click would), and a real agent in the session reporting to a real server
 (tests/support/compositors.py). The agent reads the window in front through its own KWin script;
 idle time from ext-idle-notify-v1, reset by KWin's own "user activity" (KWin takes no
-injected input from clients); the lock screen is kscreenlocker inside KWin.
-
-Locking cannot be undone here (unlocking needs the greeter and a password), so the lock test
-is the module's last.
+injected input from clients); the lock screen is KScreenLocker inside KWin, locked and
+unlocked through logind's signals (a stand-in for logind on the session's own system bus,
+tests/support/logind.py) as ``loginctl lock-session``, sleep and ``loginctl unlock-session``
+do. Its greeter (kscreenlocker_greet) does not start here (no Qt Wayland platform plugin is
+installed): KWin locks and unlocks all the same, and the greeter draws nothing the agent
+reads.
 """
 
 from __future__ import annotations
@@ -162,17 +164,37 @@ def test_the_probe_names_each_backend_and_why(
     assert "locked      no" in out
 
 
-def test_a_locked_screen_counts_as_away(kwin: KWin, editor: Client, server: ServerProcess) -> None:
-    """The last test of the module: the lock stays."""
+def test_lock_and_sleep_count_as_away(kwin: KWin, editor: Client, server: ServerProcess) -> None:
+    """KWin's screen locker (KScreenLocker, inside KWin) locks when logind says so: the
+    session's Lock signal (``loginctl lock-session``) and PrepareForSleep (it locks before
+    the computer sleeps); and when asked on org.freedesktop.ScreenSaver (Plasma's "Lock
+    Session"). It unlocks on the session's Unlock signal (``loginctl unlock-session``).
+    logind is a stand-in on the session's own system bus; KWin and its locker are real.
+    Each lock counts as away, though input goes on, and the agent is active again once
+    unlocked; KWin tells logind each time (SetLockedHint)."""
     kwin.activate(editor)
     kwin.simulate_activity()
     with kwin.agent(
         server, "--agent-id", "kdelock", "--poll-interval", "0.2", "--idle-threshold", "600"
     ) as agent:
         seen_live(server, "kdelock", kwin.simulate_activity, app="op-kate", idle=False)
-        kwin.lock()
-        seen_live(server, "kdelock", idle=True)
-    out = agent.output
-    assert "Traceback" not in out
-    done = kwin.probe("--idle-threshold", "600")
-    assert "locked      yes (counts as away)" in done.stdout, done.stdout
+        causes = ("loginctl lock-session", "sleep", "org.freedesktop.ScreenSaver.Lock")
+        for cause in causes:
+            if cause == "sleep":
+                kwin.logind.prepare_for_sleep(True)
+            elif cause == "loginctl lock-session":
+                kwin.logind.lock()
+            else:
+                kwin.lock()
+            seen_live(server, "kdelock", kwin.simulate_activity, idle=True)
+            if cause == "sleep":
+                kwin.logind.prepare_for_sleep(False)  # woken up: still locked
+                seen_live(server, "kdelock", kwin.simulate_activity, idle=True)
+            if cause == causes[0]:
+                done = kwin.probe("--idle-threshold", "600")
+                assert "locked      yes (counts as away)" in done.stdout, done.stdout
+            kwin.logind.unlock()
+            seen_live(server, "kdelock", kwin.simulate_activity, app="op-kate", idle=False)
+    assert "Traceback" not in agent.output
+    assert kwin.logind.session.hints == [True, False] * len(causes)
+    assert "locked      no" in kwin.probe("--idle-threshold", "600").stdout

@@ -5,8 +5,9 @@ in the session reporting to a real server (tests/support/compositors.py).
 Idle time comes from whichever idle protocol sway offers: Debian 12's sway 1.7 has
 ``org_kde_kwin_idle`` only, sway 1.8 and later ``ext-idle-notify-v1``; input that resets it
 is a pointer motion of the seat (swaymsg) or a key typed through a virtual keyboard (wtype).
-sway has no lock-screen query: a locked screen is swaylock's process, run here for real
-(last in the module, as it takes the session's input while it runs).
+sway has no lock-screen query: a locked screen is swaylock's process, run here for real,
+by the test or by swayidle on logind's signals (sleep, ``loginctl lock-session``; logind is a
+stand-in on the session's own system bus, tests/support/logind.py).
 """
 
 from __future__ import annotations
@@ -202,3 +203,40 @@ def test_a_locked_screen_counts_as_away(sway: Sway, editor: Client, server: Serv
         seen_live(server, "swaylocked", sway.move_pointer, app="op-editor", idle=False)
         assert "locked      no" in sway.probe("--idle-threshold", "600").stdout
     assert "Traceback" not in agent.output
+
+
+def test_sleep_and_a_session_lock_through_swayidle_count_as_away(
+    sway: Sway, editor: Client, server: ServerProcess
+) -> None:
+    """sway itself does nothing when the computer is about to sleep, or when logind is asked
+    to lock the session (``loginctl lock-session``): people have swayidle run a locker then
+    (swayidle(1): ``before-sleep``, ``lock``), which it does on logind's PrepareForSleep and
+    the session's Lock signal. Here logind is a stand-in on the session's own system bus,
+    swayidle and swaylock are real: the agent counts each lock as away, and active again once
+    swaylock unlocks."""
+    sway.focus(editor)
+    locker = "swaylock -f --color 000000"  # -f: detach once locked, as swayidle(1) advises
+    swayidle = sway.swayidle("before-sleep", locker, "lock", locker)
+    try:
+        with sway.agent(
+            server, "--agent-id", "swaysleep", "--poll-interval", "0.2", "--idle-threshold", "600"
+        ) as agent:
+            seen_live(server, "swaysleep", sway.move_pointer, app="op-editor", idle=False)
+            for cause in ("sleep", "loginctl lock-session"):
+                if cause == "sleep":
+                    sway.logind.prepare_for_sleep(True)
+                else:
+                    sway.logind.lock()
+                wait_for(sway.lockers, f"swayidle to run swaylock on {cause}")
+                # Input goes on (the person is back, say): away all the same while locked.
+                seen_live(server, "swaysleep", sway.move_pointer, app="op-editor", idle=True)
+                if cause == "sleep":
+                    sway.logind.prepare_for_sleep(False)  # woken up: still locked
+                    seen_live(server, "swaysleep", sway.move_pointer, app="op-editor", idle=True)
+                    assert sway.lockers()
+                sway.unlock()
+                seen_live(server, "swaysleep", sway.move_pointer, app="op-editor", idle=False)
+        assert "Traceback" not in agent.output
+    finally:
+        swayidle.terminate()
+        swayidle.wait(WAIT)

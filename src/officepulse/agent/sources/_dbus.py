@@ -8,7 +8,9 @@ this module type-checks whether or not jeepney (which has no type hints) is inst
 Every failure becomes one of two exceptions: ``DBusError`` (the service answered with an
 error: it is there but refuses, or the name or method does not exist) and
 ``SourceUnavailable`` (no bus, or the connection is gone). Calls have a short timeout: the
-agent polls from its event loop, and a hung shell must not stop it.
+agent polls from its event loop, and a hung shell must not stop it. A call not answered in
+time is a ``DBusError`` named ``TIMEOUT``; ``Polled`` turns it into the last answer, for
+sources polled every second (a busy shell is not a gone one).
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ from __future__ import annotations
 import importlib
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 
 from officepulse.agent.sources._common import socket_trouble
 from officepulse.agent.sources.base import SourceUnavailable
 from officepulse.errors import OfficepulseError
 
 CALL_TIMEOUT = 1.0
+# The first call to a service may start it (D-Bus activation: GNOME's org.gnome.ScreenSaver
+# is a gjs program started on demand), which takes longer than answering.
+FIRST_CALL_TIMEOUT = 5.0
+TIMEOUT = "timeout"  # the DBusError name of a call not answered in time
+
+T = TypeVar("T")
 
 SERVICE_UNKNOWN = "org.freedesktop.DBus.Error.ServiceUnknown"
 NAME_HAS_NO_OWNER = "org.freedesktop.DBus.Error.NameHasNoOwner"
@@ -130,7 +138,7 @@ class SessionBus:
             reply = self._conn.send_and_get_reply(message, timeout=timeout)
         except TimeoutError as exc:
             raise DBusError(
-                "timeout",
+                TIMEOUT,
                 f"{destination} did not answer {interface}.{member} within {timeout:g} s",
             ) from exc
         except (OSError, ValueError) as exc:  # ConnectionResetError is an OSError
@@ -220,6 +228,41 @@ class SessionBus:
     def _lost(self, exc: BaseException) -> NoReturn:
         self.close()
         raise SourceUnavailable(f"lost the D-Bus session bus connection: {exc}") from exc
+
+
+class Polled(Generic[T]):
+    """One method of a service, called on every poll, whose last answer stands in when the
+    service does not answer in time. GNOME Shell, busy drawing its lock screen on a loaded
+    machine, was seen to take over a second to say whether the screen is locked: that is no
+    reason to give up reading the desktop (which a ``SourceUnavailable`` from a poll does,
+    for a minute). Every other error is raised as it is.
+
+    The constructor makes the first call, with a longer timeout (``FIRST_CALL_TIMEOUT``), so
+    a missing service is known at once; ``DBusError`` there too."""
+
+    def __init__(
+        self,
+        bus: SessionBus,
+        destination: str,
+        path: str,
+        interface: str,
+        member: str,
+        answer: Callable[[tuple[Any, ...]], T],
+    ) -> None:
+        self._bus = bus
+        self._call = (destination, path, interface, member)
+        self._answer = answer
+        self.last: T = answer(bus.call(*self._call, timeout=FIRST_CALL_TIMEOUT))
+
+    def __call__(self) -> T:
+        try:
+            body = self._bus.call(*self._call)
+        except DBusError as exc:
+            if exc.name == TIMEOUT:
+                return self.last
+            raise
+        self.last = self._answer(body)
+        return self.last
 
 
 def describe(error: DBusError, service: str) -> str:

@@ -29,7 +29,9 @@ from officepulse.agent.sources._common import as_pid, local_sample
 from officepulse.agent.sources._dbus import (
     NOT_THERE,
     SERVICE_UNKNOWN,
+    TIMEOUT,
     DBusError,
+    Polled,
     SessionBus,
     describe,
 )
@@ -103,7 +105,7 @@ class _ExtensionWindow:
         try:
             (text,) = self._bus.call(SHELL, self._path, self._interface, "Get")
         except DBusError as exc:
-            if exc.name == "timeout":
+            if exc.name == TIMEOUT:
                 return None  # the shell is busy: no reading this time
             raise SourceUnavailable(
                 f"{self._what} stopped answering: {describe(exc, 'GNOME Shell')}"
@@ -235,7 +237,7 @@ class GnomeShellEval:
                 SHELL, "/org/gnome/Shell", SHELL, "Eval", "s", (EVAL_FOCUSED_WINDOW,)
             )
         except DBusError as exc:
-            if exc.name == "timeout":
+            if exc.name == TIMEOUT:
                 return None
             raise SourceUnavailable(describe(exc, "GNOME Shell")) from exc
         if not ok:
@@ -247,43 +249,64 @@ class GnomeShellEval:
 
 
 class MutterIdle(IdleSource):
-    """Idle time from Mutter's idle monitor (GNOME on Wayland and X11)."""
+    """Idle time from Mutter's idle monitor (GNOME on Wayland and X11). A busy shell's late
+    answer is the last one again (``Polled``)."""
 
     def __init__(self, bus: SessionBus) -> None:
-        self._bus = bus
-        self.idle_seconds()  # raises SourceUnavailable when Mutter does not answer
+        try:
+            self._idle_ms = Polled(
+                bus, IDLE_MONITOR, IDLE_MONITOR_PATH, IDLE_MONITOR, "GetIdletime", _first_int
+            )
+        except DBusError as exc:
+            raise SourceUnavailable(_no_idle(exc)) from exc
 
     def idle_seconds(self) -> float:
         try:
-            (ms,) = self._bus.call(IDLE_MONITOR, IDLE_MONITOR_PATH, IDLE_MONITOR, "GetIdletime")
+            return self._idle_ms() / 1000
         except DBusError as exc:
-            raise SourceUnavailable(
-                f"cannot read idle time: {describe(exc, 'Mutter (org.gnome.Mutter.IdleMonitor)')}"
-            ) from exc
-        return int(ms) / 1000
+            raise SourceUnavailable(_no_idle(exc)) from exc
 
     def close(self) -> None:
         """The bus is shared and closed by its owner."""
 
 
 class GnomeScreenSaverLock:
-    """Whether GNOME's lock screen (or blank screen) is up."""
+    """Whether GNOME's lock screen (or blank screen) is up: org.gnome.ScreenSaver, a small
+    gjs service that GNOME starts on the first call and that asks the shell. A busy shell's
+    late answer is the last one again (``Polled``)."""
 
     def __init__(self, bus: SessionBus) -> None:
-        self._bus = bus
-        self.locked()
+        try:
+            self._active = Polled(
+                bus, SCREENSAVER, SCREENSAVER_PATH, SCREENSAVER, "GetActive", _first_bool
+            )
+        except DBusError as exc:
+            raise SourceUnavailable(_no_lock(exc)) from exc
 
     def locked(self) -> bool:
         try:
-            (active,) = self._bus.call(SCREENSAVER, SCREENSAVER_PATH, SCREENSAVER, "GetActive")
+            return self._active()
         except DBusError as exc:
-            raise SourceUnavailable(
-                f"cannot tell whether the screen is locked: {describe(exc, SCREENSAVER)}"
-            ) from exc
-        return bool(active)
+            raise SourceUnavailable(_no_lock(exc)) from exc
 
     def close(self) -> None:
         """The bus is shared and closed by its owner."""
+
+
+def _no_idle(exc: DBusError) -> str:
+    return f"cannot read idle time: {describe(exc, 'Mutter (org.gnome.Mutter.IdleMonitor)')}"
+
+
+def _no_lock(exc: DBusError) -> str:
+    return f"cannot tell whether the screen is locked: {describe(exc, SCREENSAVER)}"
+
+
+def _first_int(body: tuple[object, ...]) -> int:
+    return int(str(body[0]))
+
+
+def _first_bool(body: tuple[object, ...]) -> bool:
+    return bool(body[0])
 
 
 def _text(value: object) -> str:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from officepulse.agent.sources._dbus import DBusError, SessionBus, describe
+from officepulse.agent.sources._dbus import DBusError, Polled, SessionBus, describe
 from officepulse.agent.sources.base import IdleSource, SourceUnavailable
 
 SERVICE = "org.freedesktop.ScreenSaver"
@@ -18,18 +18,20 @@ PATH = "/org/freedesktop/ScreenSaver"
 
 
 class ScreenSaverLock:
+    """Whether the screen is locked; a busy service's late answer is the last one again
+    (``Polled``)."""
+
     def __init__(self, bus: SessionBus) -> None:
-        self._bus = bus
-        self.locked()
+        try:
+            self._active = Polled(bus, SERVICE, PATH, SERVICE, "GetActive", _first_bool)
+        except DBusError as exc:
+            raise SourceUnavailable(_no_lock(exc)) from exc
 
     def locked(self) -> bool:
         try:
-            (active,) = self._bus.call(SERVICE, PATH, SERVICE, "GetActive")
+            return self._active()
         except DBusError as exc:
-            raise SourceUnavailable(
-                f"cannot tell whether the screen is locked: {describe(exc, SERVICE)}"
-            ) from exc
-        return bool(active)
+            raise SourceUnavailable(_no_lock(exc)) from exc
 
     def close(self) -> None:
         """The bus is shared and closed by its owner."""
@@ -37,17 +39,32 @@ class ScreenSaverLock:
 
 class ScreenSaverIdle(IdleSource):
     def __init__(self, bus: SessionBus) -> None:
-        self._bus = bus
-        self.idle_seconds()
+        try:
+            self._seconds = Polled(bus, SERVICE, PATH, SERVICE, "GetSessionIdleTime", _first_float)
+        except DBusError as exc:
+            raise SourceUnavailable(_no_idle(exc)) from exc
 
     def idle_seconds(self) -> float:
         try:
-            (seconds,) = self._bus.call(SERVICE, PATH, SERVICE, "GetSessionIdleTime")
+            return self._seconds()
         except DBusError as exc:
-            raise SourceUnavailable(
-                f"cannot read idle time: {describe(exc, SERVICE + '.GetSessionIdleTime')}"
-            ) from exc
-        return float(seconds)
+            raise SourceUnavailable(_no_idle(exc)) from exc
 
     def close(self) -> None:
         """The bus is shared and closed by its owner."""
+
+
+def _no_lock(exc: DBusError) -> str:
+    return f"cannot tell whether the screen is locked: {describe(exc, SERVICE)}"
+
+
+def _no_idle(exc: DBusError) -> str:
+    return f"cannot read idle time: {describe(exc, SERVICE + '.GetSessionIdleTime')}"
+
+
+def _first_bool(body: tuple[object, ...]) -> bool:
+    return bool(body[0])
+
+
+def _first_float(body: tuple[object, ...]) -> float:
+    return float(str(body[0]))
