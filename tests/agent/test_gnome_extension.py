@@ -1,7 +1,8 @@
 """officepulse's GNOME Shell extension as ``install-gnome-extension`` builds it for each
-shell version. GNOME Shell 43 runs the imports.gi kind for real in test_wayland_gnome.py;
-45 and later (ES modules) cannot run here, so their build is checked by parsing it as an ES
-module with Node.js and by its structure."""
+shell version: each build parsed by Node.js (as a script, or as an ES module) and checked
+for its structure. GNOME Shell 43 runs the imports.gi build for real in
+tests/agent/sources/test_wayland_gnome.py, and the 45+ build too, loaded as an ES module by
+GJS through a test-only extension; the shells 45 and later themselves do not run here."""
 
 from __future__ import annotations
 

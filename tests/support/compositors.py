@@ -12,6 +12,10 @@ lives where that user cannot read it, such as a pyenv build in root's home. The 
 itself talks to the sessions directly: root may connect to any Unix socket, and each session
 bus is started with a configuration that lets root in next to its owner.
 
+Each session also has its own system bus with a stand-in for logind on it
+(tests/support/logind.py): the compositors (and swayidle) hear from it that the session is to
+be locked or unlocked, or that the computer is about to sleep, as they would from logind.
+
 Every session lives in its own scratch folder under /tmp (short, for socket paths), owned by
 that user; its processes are stopped by their own pids at the end, with everything they
 started (found by parentage, and by the session's XDG_RUNTIME_DIR in their environment, for
@@ -865,7 +869,8 @@ class KWin(BusSession):
             conn.close()
 
     def lock(self) -> None:
-        """Lock the screen (kscreenlocker inside KWin). Nothing here can unlock it again."""
+        """Lock the screen (KScreenLocker inside KWin), as Plasma's "Lock Session" does;
+        ``logind.unlock()`` unlocks it (``loginctl unlock-session``)."""
         self.call(
             "org.freedesktop.ScreenSaver", "/ScreenSaver", "org.freedesktop.ScreenSaver", "Lock"
         )

@@ -59,7 +59,8 @@ def _no_lock(exc: DBusError) -> str:
 
 
 def _no_idle(exc: DBusError) -> str:
-    return f"cannot read idle time: {describe(exc, SERVICE + '.GetSessionIdleTime')}"
+    # The service (not its method) is what runs or not; a refusal names the method.
+    return f"cannot read idle time with GetSessionIdleTime: {describe(exc, SERVICE)}"
 
 
 def _first_bool(body: tuple[object, ...]) -> bool:
