@@ -16,10 +16,12 @@ from officepulse.agent.sources.select import (
     WINDOW_BACKENDS,
     WINDOWS,
     Session,
+    SessionIdle,
     open_desktop,
     session_kind,
     survey,
 )
+from officepulse.agent.sources.sway import InhibitedIdle
 from tests.support.source_fakes import (
     FakeCompositor,
     FakeHyprland,
@@ -149,7 +151,9 @@ def test_sway_with_ext_idle_notify(runtime: Path) -> None:
         desktop = open_desktop("auto", "linux", env)
         try:
             assert (desktop.name, desktop.idle_name) == ("sway", "ext-idle-notify")
-            assert desktop.idle is not None
+            assert isinstance(desktop.idle, SessionIdle)
+            # Version 1 honours idle inhibitors: read through sway's tree (sway.InhibitedIdle).
+            assert isinstance(desktop.idle.source, InhibitedIdle)
             assert desktop.idle.idle_seconds() == 0.0
             assert desktop.idle.locked() is False
             assert desktop.lock_names == ("sway",)

@@ -9,12 +9,20 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from officepulse.agent.sources import sway
 from officepulse.agent.sources.base import SourceUnavailable
-from officepulse.agent.sources.sway import SwayWindow, encode, focused_node, sample_from_node
+from officepulse.agent.sources.sway import (
+    InhibitedIdle,
+    SwayWindow,
+    encode,
+    focused_node,
+    inhibits_idle,
+    sample_from_node,
+)
 from tests.support.source_fakes import FakeSway, recorded, recorded_json
 
 pytestmark = pytest.mark.timeout(30)
@@ -190,3 +198,63 @@ def test_which_processes_lock_this_session(
 def test_no_lock_source_without_a_display() -> None:
     with pytest.raises(SourceUnavailable, match="WAYLAND_DISPLAY or XDG_RUNTIME_DIR is not set"):
         sway.SwayLock({"SWAYSOCK": "/run/user/1000/sway-ipc.sock"})
+
+
+def test_which_windows_inhibit_idle() -> None:
+    """The recorded tree's windows inhibit nothing; one that plays a video (its
+    ``inhibit_idle`` set true here: constructed) does, on any workspace."""
+    tree = recorded_json(SCREEN_TIME)
+    assert inhibits_idle(tree) is False
+    video = copy.deepcopy(tree)
+    window = next(n for n in _nodes(video) if n.get("app_id") == "firefox")
+    window["inhibit_idle"] = True
+    assert inhibits_idle(video) is True
+
+
+def _nodes(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    found, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(node.get("nodes", []) + node.get("floating_nodes", []))
+    return found
+
+
+class _Idle:
+    """An idle protocol's idle time, as a test sets it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def idle_seconds(self) -> float:
+        return self.seconds
+
+    def locked(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class _Tree:
+    idle_inhibited = False
+
+
+def test_idle_is_nothing_while_inhibited_and_counts_from_its_end() -> None:
+    """sway 1.7's protocol goes on saying "idle" (growing) through an inhibition, however
+    much input comes, and after it until the next input: the time is 0 meanwhile, and at
+    most the time since the inhibition was last seen afterwards. Times chosen."""
+    idle, tree, now = _Idle(), _Tree(), [100.0]
+    source = InhibitedIdle(idle, tree, clock=lambda: now[0])  # type: ignore[arg-type]
+    idle.seconds = 30.0
+    assert source.idle_seconds() == 30.0  # no inhibition: the protocol's own
+    tree.idle_inhibited = True
+    idle.seconds, now[0] = 90.0, 160.0
+    assert source.idle_seconds() == 0.0
+    tree.idle_inhibited = False
+    idle.seconds, now[0] = 95.0, 165.0
+    assert source.idle_seconds() == 5.0  # since the inhibition was last seen
+    idle.seconds, now[0] = 0.0, 170.0  # input: the protocol says "resumed"
+    assert source.idle_seconds() == 0.0
+    idle.seconds, now[0] = 4.0, 174.0
+    assert source.idle_seconds() == 4.0

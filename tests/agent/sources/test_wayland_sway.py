@@ -150,6 +150,33 @@ def test_the_agent_goes_idle_and_comes_back(
     assert row["idle_seconds"] >= 1.5
 
 
+def test_an_app_that_inhibits_idle_keeps_the_person_active(
+    sway: Sway, editor: Client, server: ServerProcess
+) -> None:
+    """A window that inhibits idle (a playing video; here sway's ``inhibit_idle open`` on
+    the editor, the inhibition a client's zwp_idle_inhibit_v1 sets): sway 1.7's
+    org_kde_kwin_idle then stops its timers without saying "resumed", and someone idle
+    when it began stayed idle to it whatever input came, until it ended (found here). The
+    agent reads from sway's tree that a window inhibits idle and counts the person active
+    meanwhile, as newer sways' ext-idle-notify-v1 does; afterwards idle time counts from
+    the end of it."""
+    sway.focus(editor)
+    with sway.agent(
+        server, "--agent-id", "swayvideo", "--poll-interval", "0.2", "--idle-threshold", "1.5"
+    ) as agent:
+        seen_live(server, "swayvideo", sway.move_pointer, app="op-editor", idle=False)
+        seen_live(server, "swayvideo", app="op-editor", idle=True)  # no input: away
+        sway.msg(f'[app_id="{editor.app_id}"] inhibit_idle open')
+        try:
+            # Input while the video plays (the person is back): active again.
+            seen_live(server, "swayvideo", sway.move_pointer, app="op-editor", idle=False)
+        finally:
+            sway.msg(f'[app_id="{editor.app_id}"] inhibit_idle none')
+        seen_live(server, "swayvideo", app="op-editor", idle=True)  # idle since it ended
+        seen_live(server, "swayvideo", sway.move_pointer, app="op-editor", idle=False)
+    assert "Traceback" not in agent.output
+
+
 def test_the_probe_names_each_backend_and_why(sway: Sway, editor: Client) -> None:
     sway.focus(editor)
     done = sway.probe("--idle-threshold", "60")

@@ -635,6 +635,8 @@ def _open(session: Session, resources: Resources, only: str | None) -> Desktop:
         )
     notes += _notes_of(window)
     idle_name, idle = idles.chosen[0] if idles.chosen else (None, None)
+    if idle is not None and window_name == "sway":
+        idle = _sway_idle(idle, window)
     if idle is None:
         why = _reasons(idles.failures) if idles.failures else "no idle source for this desktop"
         notes.append(f"idle time cannot be read: {why}")
@@ -653,6 +655,16 @@ def _open(session: Session, resources: Resources, only: str | None) -> Desktop:
         lock_names=tuple(name for name, _ in locks.chosen),
         closer=resources.close,
     )
+
+
+def _sway_idle(idle: IdleSource, window: WindowSource) -> IdleSource:
+    """On sway, an idle protocol that honours inhibitors, read through sway's tree
+    (``sway.InhibitedIdle``: sway 1.7's stops counting input while an app inhibits idle)."""
+    from officepulse.agent.sources.sway import InhibitedIdle, SwayWindow
+
+    if isinstance(window, SwayWindow) and getattr(idle, "respects_inhibitors", False):
+        return InhibitedIdle(idle, window)
+    return idle
 
 
 def _notes_of(source: object) -> list[str]:

@@ -10,6 +10,15 @@ When it is a window (``con`` or ``floating_con`` with a ``pid``), its app is ``a
 native Wayland windows and ``window_properties.class`` (else ``instance``) for XWayland ones;
 the title is ``name``. A focused workspace (an empty one) means no window: None.
 
+An app that inhibits idle (``InhibitedIdle``): sway 1.7's ``org_kde_kwin_idle`` (wlroots
+0.15) stops its idle timers while any window inhibits idle (a playing video, or sway's
+``inhibit_idle``), without first saying "resumed": someone idle when it began stays idle to
+that protocol, whatever they type, until it ends and they touch something again (seen on the
+real sway in test_wayland_sway.py). Newer wlroots' ext-idle-notify-v1 says "resumed" instead,
+so the person counts as active while an app keeps the session awake. sway's tree says which
+windows inhibit idle (``inhibit_idle``), and the agent reads the tree on every poll anyway:
+while any does, the idle time is 0, as on newer sways, and afterwards it counts from the end.
+
 A locked screen (``SwayLock``): sway's IPC does not say whether the session is locked, and
 swaylock sets no logind ``LockedHint`` (swaylock issue 382: its authors keep D-Bus out of it);
 the lock protocol, ext-session-lock-v1, is for the locker alone. So the lock is the screen
@@ -25,14 +34,15 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
 import psutil
 
 from officepulse.agent.sources._common import as_pid, local_sample, socket_trouble
-from officepulse.agent.sources.base import SourceUnavailable, WindowSample
+from officepulse.agent.sources.base import IdleSource, Settles, SourceUnavailable, WindowSample
 
 MAGIC = b"i3-ipc"
 HEADER = struct.Struct("=6sII")  # native byte order, no padding
@@ -72,6 +82,12 @@ def sample_from_tree(tree: Mapping[str, Any]) -> WindowSample | None:
     return sample_from_node(node) if node is not None else None
 
 
+def inhibits_idle(tree: Mapping[str, Any]) -> bool:
+    """Whether any window of the tree inhibits idle now (sway 1.7 and later: each view's
+    ``inhibit_idle``)."""
+    return any(node.get("inhibit_idle") is True for node in _walk(tree))
+
+
 class SwayWindow:
     """The focused window of the sway instance at ``socket_path`` (default ``$SWAYSOCK``)."""
 
@@ -80,6 +96,7 @@ class SwayWindow:
         if not path:
             raise SourceUnavailable("not a sway session: SWAYSOCK is not set")
         self._path = path
+        self.idle_inhibited = False  # as of the last tree read
         self._sock: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(TIMEOUT)
         try:
@@ -91,7 +108,9 @@ class SwayWindow:
             ) from exc
 
     def active_window(self) -> WindowSample | None:
-        return sample_from_tree(self.get_tree())
+        tree = self.get_tree()
+        self.idle_inhibited = inhibits_idle(tree)
+        return sample_from_tree(tree)
 
     def get_tree(self) -> Mapping[str, Any]:
         reply = self._request(GET_TREE)
@@ -137,6 +156,42 @@ class SwayWindow:
                 raise ConnectionResetError("sway closed the connection")
             chunks += chunk
         return bytes(chunks)
+
+
+class InhibitedIdle(IdleSource):
+    """``idle`` (a Wayland idle protocol that honours inhibitors), set to 0 while sway's tree
+    last said that a window inhibits idle, and counted from when that ended afterwards. The
+    window source is read before the idle source on every poll, so the tree is fresh."""
+
+    def __init__(
+        self,
+        idle: IdleSource,
+        window: SwayWindow,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = idle
+        self._window = window
+        self._clock = clock
+        self._inhibited_at: float | None = None  # when inhibition was last seen
+        if isinstance(idle, Settles):  # the probe waits for a Wayland source's first answer
+            self.resolution = idle.resolution
+
+    def idle_seconds(self) -> float:
+        seconds = self.source.idle_seconds()
+        now = self._clock()
+        if self._window.idle_inhibited:
+            self._inhibited_at = now
+            return 0.0
+        if self._inhibited_at is not None:
+            seconds = min(seconds, now - self._inhibited_at)
+        return seconds
+
+    def settle(self) -> None:
+        if isinstance(self.source, Settles):
+            self.source.settle()
+
+    def close(self) -> None:
+        """The sources are closed by the desktop that owns them."""
 
 
 def wayland_socket(environ: Mapping[str, str]) -> str | None:
