@@ -53,12 +53,6 @@ import psutil
 import pytest
 
 from officepulse.agent.sources.gnome import EXTENSION_UUID
-from officepulse.agent.sources.wayland_idle import (
-    KDE_IDLE,
-    SEAT,
-    WaylandConnection,
-    message,
-)
 from tests.support.logind import SEATS, SESSION_ID, Logind
 from tests.support.processes import OFFICEPULSE, stop
 from tests.support.servers import ServerProcess
@@ -76,7 +70,7 @@ ESM_LOADER = "esm-loader@officepulse-test"
 TEST_UUIDS = (EXTENSION_UUID, FOCUSED_WINDOW_DOUBLE, ESM_LOADER)
 # GNOME Shell's ExtensionState: enabled; disabled, or loaded but never enabled (INITIALIZED)
 ENABLED, NOT_ENABLED = 1, (2, 6)
-SIMULATE_USER_ACTIVITY = 1  # org_kde_kwin_idle_timeout request
+KEY_X = 45  # linux/input-event-codes.h
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -749,6 +743,8 @@ class KWin(BusSession):
     def __init__(self, user: User) -> None:
         super().__init__(user)
         self._scripts = 0
+        self._nudge = 1
+        self._input: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         require("kwin_wayland", "dbus-daemon", SYSTEM_PYTHON)
@@ -774,6 +770,9 @@ class KWin(BusSession):
             env={
                 **self.env,
                 "QT_QPA_PLATFORM": "wayland",
+                # the tests' input (org_kde_kwin_fake_input) without a .desktop file
+                # allowing it (see _start_input); the agent uses no restricted protocol
+                "KWIN_WAYLAND_NO_PERMISSION_CHECKS": "1",
                 "DBUS_SYSTEM_BUS_ADDRESS": system,
                 "XDG_SESSION_ID": SESSION_ID,
             },
@@ -785,6 +784,7 @@ class KWin(BusSession):
             return (self.run / self.DISPLAY).exists() and self.has_name("org.kde.KWin")
 
         wait_for(ready, "KWin on its socket and session bus", START_TIMEOUT, self.log_tail)
+        self._start_input()
 
     @property
     def env(self) -> dict[str, str]:
@@ -849,24 +849,41 @@ class KWin(BusSession):
             " else workspace.activeClient = w; }});"
         )
 
-    def simulate_activity(self) -> None:
-        """Input as far as idle time goes. KWin takes no injected input from ordinary
-        clients (no virtual keyboard or pointer protocol), but its org_kde_kwin_idle lets a
-        client say the user is active, which resets every idle timer of the seat."""
-        conn = WaylandConnection(str(self.run / self.DISPLAY))
-        try:
-            seat, manager = conn.find(SEAT), conn.find(KDE_IDLE.manager)
-            assert seat is not None, conn.globals
-            assert manager is not None, conn.globals
-            seat_id = conn.bind(seat[0], SEAT, 1)
-            manager_id = conn.bind(manager[0], KDE_IDLE.manager, 1)
-            timer = conn.new_id()
-            opcode, args = KDE_IDLE.request(1, timer, seat_id, 60_000)
-            conn.send(message(manager_id, opcode, args))
-            conn.send(message(timer, SIMULATE_USER_ACTIVITY))
-            conn.roundtrip()
-        finally:
-            conn.close()
+    def _start_input(self) -> None:
+        """The tests' input device (tests/support/clients/fake_input.py): KWin takes input
+        from a client only through its fake-input protocol, which it offers to trusted
+        programs alone (a system binary run as the session's user, here with
+        KWIN_WAYLAND_NO_PERMISSION_CHECKS standing in for a .desktop file that allows it)."""
+        self._input = self.spawn(
+            [SYSTEM_PYTHON, str(CLIENTS / "fake_input.py")],
+            "fake-input",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._send_input(None, "ready")
+
+    def _send_input(self, line: str | None, answer: str = "ok") -> None:
+        proc = self._input
+        assert proc is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        if line is not None:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+        said = proc.stdout.readline().strip()  # blocks until KWin handled it, or '' if it died
+        if said != answer:
+            self.alive(proc, "the fake-input client")
+            pytest.fail(f"the fake-input client said {said!r}\n{self.log_tail()}")
+
+    def move_pointer(self) -> None:
+        """Input that resets idle time: a pointer motion, back and forth by a pixel so the
+        pointer never ends at the edge of the screen."""
+        self._nudge = -self._nudge
+        self._send_input(f"pointer {self._nudge} {self._nudge}")
+
+    def type_key(self, key: int = KEY_X) -> None:
+        """A key (a Linux key code) pressed and released on KWin's fake keyboard."""
+        self._send_input(f"key {key}")
 
     def lock(self) -> None:
         """Lock the screen (KScreenLocker inside KWin), as Plasma's "Lock Session" does;

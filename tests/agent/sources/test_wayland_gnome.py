@@ -183,6 +183,10 @@ def test_the_probe_names_each_backend_and_why(gnome: Gnome, browser: Client) -> 
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "[in use] gnome           officepulse's GNOME Shell extension" in out
+    assert "[ n/a  ] sway            not a sway session (SWAYSOCK is not set)" in out
+    assert "[ n/a  ] hyprland        not a Hyprland session" in out
+    assert "[ n/a  ] kde             not a KDE Plasma session" in out
+    assert "[ n/a  ] x11             no XWayland display (DISPLAY is not set)" in out
     assert "[failed] focused-window  the third-party 'Focused Window D-Bus' extension" in out
     assert "[failed] gnome-eval      org.gnome.Shell.Eval is refused" in out
     assert "[in use] gnome           org.gnome.Mutter.IdleMonitor.GetIdletime" in out

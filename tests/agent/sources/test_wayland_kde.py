@@ -2,13 +2,13 @@
 on a private session bus for the module, real GTK windows, focus switched by a KWin script
 (as a click would), and a real agent in the session reporting to a real server
 (tests/support/compositors.py). The agent reads the window in front through its own KWin script;
-idle time from ext-idle-notify-v1, reset by KWin's own "user activity" (KWin takes no
-injected input from clients); the lock screen is KScreenLocker inside KWin, locked and
-unlocked through logind's signals (a stand-in for logind on the session's own system bus,
-tests/support/logind.py) as ``loginctl lock-session``, sleep and ``loginctl unlock-session``
-do. Its greeter (kscreenlocker_greet) does not start here (no Qt Wayland platform plugin is
-installed): KWin locks and unlocks all the same, and the greeter draws nothing the agent
-reads.
+idle time from ext-idle-notify-v1, reset by input through KWin's fake-input protocol (a
+pointer motion, a typed key), which KWin handles as a real device's. The lock screen is
+KScreenLocker inside KWin, locked and unlocked through logind's signals (a stand-in for logind
+on the session's own system bus, tests/support/logind.py) as ``loginctl lock-session``, sleep
+and ``loginctl unlock-session`` do. Its greeter (kscreenlocker_greet) does not start here (no
+Qt Wayland platform plugin is installed): KWin locks and unlocks all the same, and the
+greeter draws nothing the agent reads.
 """
 
 from __future__ import annotations
@@ -103,13 +103,16 @@ def test_a_closed_window_hands_the_focus_on(
 @pytest.mark.parametrize("protocol", [EXT_IDLE_NOTIFY, KDE_IDLE], ids=lambda p: p.manager)
 def test_idle_time_from_both_protocols(kwin: KWin, editor: Client, protocol: IdleProtocol) -> None:
     """KWin 5.27 offers ext-idle-notify-v1 and org_kde_kwin_idle; both count idle time,
-    and KWin's user-activity reset stops it."""
+    and input through KWin's input pipeline resets it: a pointer motion, a typed key."""
     idle = WaylandIdle(kwin.env, protocol=protocol, timeout_ms=2000)
     try:
-        kwin.simulate_activity()
+        kwin.move_pointer()
         wait_for(lambda: idle.idle_seconds() >= 2.0, "KWin to say idle")
-        kwin.simulate_activity()
-        wait_for(lambda: idle.idle_seconds() == 0.0, "user activity to reset idle time")
+        kwin.move_pointer()
+        wait_for(lambda: idle.idle_seconds() == 0.0, "a pointer motion to reset idle time")
+        wait_for(lambda: idle.idle_seconds() >= 2.0, "KWin to say idle again")
+        kwin.type_key()
+        wait_for(lambda: idle.idle_seconds() == 0.0, "a typed key to reset idle time")
     finally:
         idle.close()
 
@@ -118,19 +121,19 @@ def test_the_agent_goes_idle_and_comes_back(
     kwin: KWin, editor: Client, server: ServerProcess
 ) -> None:
     kwin.activate(editor)
-    kwin.simulate_activity()
+    kwin.move_pointer()
     with kwin.agent(
         server, "--agent-id", "kdeidle", "--poll-interval", "0.2", "--idle-threshold", "1.5"
     ) as agent:
-        seen_live(server, "kdeidle", kwin.simulate_activity, app="op-kate", idle=False)
+        seen_live(server, "kdeidle", kwin.move_pointer, app="op-kate", idle=False)
         before = datetime.now(UTC)
-        kwin.simulate_activity()
+        kwin.move_pointer()
         after = datetime.now(UTC)
         away = seen_live(server, "kdeidle", app="op-kate", idle=True)
         since = datetime.fromisoformat(str(away["since"]))
         assert before - timedelta(seconds=1) <= since <= after + timedelta(seconds=1)
-        kwin.simulate_activity()
-        seen_live(server, "kdeidle", kwin.simulate_activity, app="op-kate", idle=False)
+        kwin.move_pointer()
+        seen_live(server, "kdeidle", kwin.move_pointer, app="op-kate", idle=False)
     out = agent.output
     assert "Traceback" not in out
     (row,) = server.get(f"/api/v1/usage?{TODAY}&group_by=app")["rows"]
@@ -154,6 +157,8 @@ def test_the_probe_names_each_backend_and_why(
     assert "[in use] kde             a KWin script that reports the active window" in out
     assert "[ n/a  ] sway            not a sway session (SWAYSOCK is not set)" in out
     assert "[ n/a  ] gnome           not a GNOME session" in out
+    assert "[ n/a  ] hyprland        not a Hyprland session" in out
+    assert "[ n/a  ] x11             no XWayland display (DISPLAY is not set)" in out
     assert "[in use] ext-idle-notify the Wayland protocol ext-idle-notify-v1" in out
     assert "[works ] kde-idle        the Wayland protocol org_kde_kwin_idle" in out
     assert "[failed] screensaver     cannot read idle time" in out  # not on Wayland
@@ -173,11 +178,11 @@ def test_lock_and_sleep_count_as_away(kwin: KWin, editor: Client, server: Server
     Each lock counts as away, though input goes on, and the agent is active again once
     unlocked; KWin tells logind each time (SetLockedHint)."""
     kwin.activate(editor)
-    kwin.simulate_activity()
+    kwin.move_pointer()
     with kwin.agent(
         server, "--agent-id", "kdelock", "--poll-interval", "0.2", "--idle-threshold", "600"
     ) as agent:
-        seen_live(server, "kdelock", kwin.simulate_activity, app="op-kate", idle=False)
+        seen_live(server, "kdelock", kwin.move_pointer, app="op-kate", idle=False)
         causes = ("loginctl lock-session", "sleep", "org.freedesktop.ScreenSaver.Lock")
         for cause in causes:
             if cause == "sleep":
@@ -186,14 +191,14 @@ def test_lock_and_sleep_count_as_away(kwin: KWin, editor: Client, server: Server
                 kwin.logind.lock()
             else:
                 kwin.lock()
-            seen_live(server, "kdelock", kwin.simulate_activity, idle=True)
+            seen_live(server, "kdelock", kwin.move_pointer, idle=True)
             if cause == "sleep":
                 kwin.logind.prepare_for_sleep(False)  # woken up: still locked
-                seen_live(server, "kdelock", kwin.simulate_activity, idle=True)
+                seen_live(server, "kdelock", kwin.move_pointer, idle=True)
             if cause == causes[0]:
                 done = kwin.probe("--idle-threshold", "600")
                 assert "locked      yes (counts as away)" in done.stdout, done.stdout
             kwin.logind.unlock()
-            seen_live(server, "kdelock", kwin.simulate_activity, app="op-kate", idle=False)
+            seen_live(server, "kdelock", kwin.move_pointer, app="op-kate", idle=False)
     assert "Traceback" not in agent.output
     assert kwin.logind.session.hints == [True, False] * len(causes)

@@ -185,6 +185,11 @@ def test_the_probe_names_each_backend_and_why(sway: Sway, editor: Client) -> Non
     assert "linux, wayland session" in out
     assert "  window    [in use] sway            the focused node of sway's tree" in out
     assert "[ n/a  ] kde             not a KDE Plasma session" in out
+    assert "[ n/a  ] gnome           not a GNOME session" in out
+    assert (
+        "[ n/a  ] hyprland        not a Hyprland session (HYPRLAND_INSTANCE_SIGNATURE is not set)"
+        in out
+    )
     assert "[ n/a  ] x11             no XWayland display (DISPLAY is not set)" in out
     if str(sway.version()).startswith("1.7"):
         assert (
