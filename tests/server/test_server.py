@@ -101,15 +101,20 @@ async def test_messagepack_agents_get_messagepack_replies(server: ServerProcess)
 async def test_dashboards_see_agents_come_change_and_go(server: ServerProcess) -> None:
     async with connect(server.browser_url) as browser:
         first = str(await browser.recv())
-        assert '<section id="people"' in first
+        assert '<div id="people"' in first
         assert "Nobody has connected yet" in first
         ws = await agent(server)
         appeared = await until_html(browser, 'id="agent-alice1"')
-        assert 'hx-swap-oob="beforeend:#people"' in appeared
+        # Put in its group (it is online with nothing in front yet: not seen).
+        assert 'hx-swap-oob="beforeend:#cards-unseen"' in appeared
         assert "1 online · 1 person" in appeared
         await ws.send(beat("Google-chrome", "YouTube — cat video"))
-        changed = await until_html(browser, "YouTube — cat video")
-        assert "beforeend" not in changed  # this browser knows Alice now: swapped by id
+        moved = await until_html(browser, "YouTube — cat video")
+        # Active now: taken out of the group this browser has her in, put in Active.
+        assert moved.index('hx-swap-oob="delete"') < moved.index("beforeend:#cards-active")
+        await ws.send(beat("Google-chrome", "Docs", at=NOW + timedelta(seconds=2)))
+        changed = await until_html(browser, "Docs")
+        assert "beforeend" not in changed  # in the group this browser has her in: by id
         await ws.send(beat("Code", "main.py", at=NOW + timedelta(seconds=5), idle=True))
         await until_html(browser, "main.py", 'class="badge">idle')
         listed = server.get("/api/v1/agents")["agents"]

@@ -43,6 +43,9 @@ Introspect = Callable[[WindowSample, Activity], Activity]
 # entry says "nothing" comes to the front: a link that can end a span without starting
 # another ends it there (see DesktopDriver).
 Gap = Callable[[datetime], Awaitable[None]]
+# Told that nothing of the desktop can be read from an instant on, and why: the office
+# shows the reason on the person's card (the recorder's ``unseen``).
+Unseen = Callable[[datetime, str], Awaitable[None]]
 
 _SHORT = 256
 _LONG = 4096
@@ -351,9 +354,10 @@ class ScriptedDriver:
 
 
 class NoDesktop:
-    """Stands in when the desktop cannot be read: says so once, then looks again
-    quietly now and then, in case a display appears. A pause is sent all the same
-    (then ``gap`` ends it, since there is no activity to go back to)."""
+    """Stands in when the desktop cannot be read: says so once (in the log, and to the
+    office through ``unseen``), then looks again quietly now and then, in case a display
+    appears. A pause is sent all the same (then ``unseen``, or ``gap``, ends it, since
+    there is no activity to go back to)."""
 
     def __init__(
         self,
@@ -363,13 +367,23 @@ class NoDesktop:
         *,
         pause: Pause | None = None,
         gap: Gap | None = None,
+        unseen: Unseen | None = None,
+        clock: Clock = time.time,
     ) -> None:
         self.reason = reason
         self.retry = retry
         self.every = every
         self.pause = pause
         self.gap = gap
+        self.unseen = unseen
+        self.clock = clock
         self.reading = False  # the desktop could be read after all: a driver took over
+
+    async def _say_why(self, ts: datetime) -> None:
+        if self.unseen is not None:
+            await self.unseen(ts, self.reason)
+        elif self.gap is not None:
+            await self.gap(ts)
 
     async def run(self, emit: Emit, interval: float) -> None:
         log.warning(
@@ -377,6 +391,8 @@ class NoDesktop:
             "without an activity.",
             self.reason,
         )
+        if self.unseen is not None:
+            await self.unseen(datetime.fromtimestamp(self.clock(), UTC), self.reason)
         loop = asyncio.get_running_loop()
         while True:
             retry_at = loop.time() + self.every
@@ -386,8 +402,7 @@ class NoDesktop:
                     break
                 if self.pause.active():
                     ended_ms = await hold(self.pause, emit, interval)
-                    if self.gap is not None:
-                        await self.gap(datetime.fromtimestamp(ended_ms / 1000, UTC))
+                    await self._say_why(datetime.fromtimestamp(ended_ms / 1000, UTC))
                     continue
                 left = retry_at - loop.time()
                 await self.pause.changed(left if left != float("inf") else None)

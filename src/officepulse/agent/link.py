@@ -255,9 +255,10 @@ class Link:
 
     # -- what the agent calls ----------------------------------------------------------
 
-    def presence(self, since_ms: int, activity: Activity | None) -> None:
-        """What is in front now: sent at once when connected, else on reconnect."""
-        self._presence = Presence(since=from_ms(since_ms), activity=activity)
+    def presence(self, since_ms: int, activity: Activity | None, reason: str | None = None) -> None:
+        """What is in front now (None: nothing to show, ``reason`` says why): sent at
+        once when connected, else on reconnect."""
+        self._presence = Presence(since=from_ms(since_ms), activity=activity, reason=reason)
         self._presence_dirty = True
         self._wake.set()
 

@@ -22,7 +22,7 @@ from officepulse.agent.browser_tabs import Tabs
 from officepulse.agent.config import load_config
 from officepulse.agent.controls import Controls, status_of
 from officepulse.agent.credential import CredentialStore, CredentialStoreError
-from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver
+from officepulse.agent.drivers import DesktopDriver, Gap, NoDesktop, ScriptedDriver, Unseen
 from officepulse.agent.identity import agent_id
 from officepulse.agent.instance import Instance
 from officepulse.agent.journal import Journal
@@ -120,6 +120,7 @@ def make_driver(
     pause: Pause | None = None,
     tabs: Tabs | None = None,
     learn: Learn | None = None,
+    unseen: Unseen | None = None,
 ) -> Driver:
     if settings.source == "scripted":
         if settings.timeline is None:
@@ -142,12 +143,17 @@ def make_driver(
 
     if settings.source == "none":
         return NoDesktop(
-            "the source is set to 'none'", desktop, every=float("inf"), pause=pause, gap=gap
+            "the source is set to 'none'",
+            desktop,
+            every=float("inf"),
+            pause=pause,
+            gap=gap,
+            unseen=unseen,
         )
     try:
         return desktop()
     except SourceUnavailable as exc:
-        return NoDesktop(str(exc), desktop, pause=pause, gap=gap)
+        return NoDesktop(str(exc), desktop, pause=pause, gap=gap, unseen=unseen)
 
 
 def open_journal(settings: AgentSettings) -> Journal:
@@ -272,7 +278,9 @@ async def _run_agent(settings: AgentSettings, controls: Controls | None) -> None
         log.info("%s (kept from before this start)", pause)
     # What officepulse's browser extension reports, for the desktop's browser windows.
     tabs = Tabs()
-    driver = make_driver(settings, config.rules, recorder.gap, pause, tabs, namer.learn)
+    driver = make_driver(
+        settings, config.rules, recorder.gap, pause, tabs, namer.learn, recorder.unseen
+    )
     listener = TabListener(tabs) if settings.source not in ("scripted", "none") else None
     # Every span carries the zone it was recorded in: a scripted timeline's own, else
     # the computer's, looked up again once a minute and after a sleep.
@@ -328,6 +336,7 @@ async def _run_agent(settings: AgentSettings, controls: Controls | None) -> None
                     ),
                     pause=pause,
                     gap=recorder.gap,
+                    unseen=recorder.unseen,
                 )
         recorder.stop()
         await link.flush()

@@ -79,6 +79,13 @@ class Recorder:
         self.link.notify()
         self.link.presence(to_ms(ts), None)
 
+    async def unseen(self, ts: datetime, reason: str) -> None:
+        """Nothing of the desktop can be read from ``ts`` on (``reason`` says why): what
+        was open ends where it was last seen, and the office shows why it sees nothing."""
+        self.journal.append(self.spanner.close(), None)
+        self.link.notify()
+        self.link.presence(to_ms(ts), None, reason)
+
     def stop(self) -> None:
         """The person stops (a timeline ended): close the open span."""
         self.journal.append(self.spanner.close(), None)

@@ -33,6 +33,9 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     # v2's presence, since when it is in front), not its latest stored span: the reports
     # count it up to now until the agent's spans arrive (panel/live.py).
     live: bool = False
+    # Online with nothing to show (``current`` None): why, as the agent said (its
+    # presence's ``reason``: "cannot read this desktop: …"); None when it did not say.
+    reason: str | None = None
     # A blocked or removed agent leaves every dashboard (the admin page lists it).
     blocked: bool = False
     removed: bool = False
@@ -50,6 +53,7 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
         blocked: bool = False,
         removed: bool = False,
         live: bool = False,
+        reason: str | None = None,
     ) -> AgentView:
         span = (
             CurrentSpan(start_ms=current.start_ms, end_ms=current.end_ms, activity=current.activity)
@@ -67,6 +71,7 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
             last_seen_ms=info.last_seen_ms,
             current=span,
             live=live and span is not None,
+            reason=reason if info.online and span is None else None,
             blocked=blocked,
             removed=removed,
         )

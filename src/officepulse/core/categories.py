@@ -285,6 +285,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"bluejeans)$",
         "app",
     ),
+    # Teams is chat and meetings in one app: its meeting and call windows say so.
+    _r("Comms > Meetings", r"^(Meeting|Call)\b.*\| Microsoft Teams", "title"),
     _r(
         "Comms > Chat",
         r"^(slack|discord|teams|ms-teams|microsoft teams.*|teams-for-linux|mattermost|"

@@ -72,6 +72,8 @@ class AgentState:
     seq: int = 0
     live: Span | None = None
     speaks_presence: bool = False
+    # With nothing to show (``live`` None): why, as its presence said.
+    reason: str | None = None
     # The zone the hello named: spans that name none were recorded in it. ``info.tz``
     # follows the newest span's zone (a traveller's current zone).
     hello_tz: str = "UTC"
@@ -127,6 +129,7 @@ class Agents:
             blocked=state.gone == "blocked",
             removed=state.gone == "removed",
             live=state.speaks_presence,
+            reason=state.reason if state.speaks_presence else None,
         )
 
     async def moved(self, state: AgentState, tz: str) -> None:

@@ -243,6 +243,7 @@ class Ingest:
             if presence.activity is not None
             else None
         )
+        state.reason = presence.reason if presence.activity is None else None
         await self.agents.show(state)
 
     async def disconnect(self, state: AgentState) -> None:

@@ -29,6 +29,8 @@ from officepulse.panel.fleet import Fleet
 from officepulse.panel.gaps import Gaps, known_builds
 from officepulse.panel.hub import Hub
 from officepulse.panel.live import Live
+from officepulse.panel.office_cards import OfficeCards
+from officepulse.panel.office_status import OfficeStatus
 from officepulse.panel.pages.admin import AdminPages
 from officepulse.panel.pages.apps import AppsPage
 from officepulse.panel.pages.categories import CategoriesPage
@@ -37,8 +39,10 @@ from officepulse.panel.pages.gateways import GatewaysPage
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
 from officepulse.panel.pages.reports import ReportPages
+from officepulse.panel.today import TodayTotals
 from officepulse.panel.viewers import Viewers
 from officepulse.panel.views import Views
+from officepulse.panel.visible_reads import VisibleReads
 from officepulse.security.access import AccessControl
 from officepulse.settings import ServerSettings
 from officepulse.store.base import Store
@@ -46,6 +50,10 @@ from officepulse.store.failures import FailureLog
 
 log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
+# How often the office looks at what time alone changes (idle becomes away) and reads the
+# time today of those whose presence changed; and how often everyone's.
+OFFICE_TICK = 5.0
+TODAY_EVERY_MS = 60_000
 
 
 class Panel:
@@ -74,25 +82,25 @@ class Panel:
             self.vendor_files is not None, self.app_names.name, self.app_names.icon_url
         )
         self.viewers = Viewers(store, access, lambda: Live.of(self.hub.views(), self.now_ms()))
+        self.today = TodayTotals(self._everything)
+        self.cards = OfficeCards(self.views, self.viewers, OfficeStatus(), self.today, self.now_ms)
         self.hub = Hub(
-            lambda view, level: self.views.person(
-                self.viewers.present(view, level), self.now_ms(), UTC_ZONE
-            ),
+            lambda view, level: self.cards.person(view, level, self.hub.group(view.id)),
             self.views.count,
             settings.browser_send_timeout,
             *([fanout_seconds] if fanout_seconds is not None else []),
+            group_of=self.cards.group_of,
+            observe=self.cards.observe,
         )
         self.dashboards = Dashboards(settings.max_browsers, settings.max_browsers_per_ip)
-        self.socket = DashboardSocket(
-            self.hub, self.viewers, self.views, self.dashboards, self.now_ms
-        )
+        self.socket = DashboardSocket(self.hub, self.viewers, self.cards, self.dashboards)
         self.rules = CategoryRules(store, access, self.changed)
         self.gaps = Gaps(store, known_builds(settings), round(settings.gap_min_seconds * 1000))
         self.fleet = Fleet(gateways, clock)
         self.api = ApiContext(
             store, self.viewers, self.hub, self.rules, self.gaps, self.fleet, self.app_names
         )
-        self.office = OfficePage(self.views, self.viewers, self.hub, self.now_ms)
+        self.office = OfficePage(self.cards, self.viewers, self.hub, self.refresh_today)
         self.reports = ReportPages(store, self.views, clock, self.viewers.reads, self.gaps)
         self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
         self.apps = AppsPage(self.views, self.app_names, self.viewers.reads, self.now_ms)
@@ -103,9 +111,23 @@ class Panel:
         self.error_pages = ErrorPages(self.views, access).middleware
         self._recheck_task: asyncio.Task[None] | None = None
         self._names_task: asyncio.Task[None] | None = None
+        self._office_task: asyncio.Task[None] | None = None
+        self._today_read_ms = 0  # when everyone's time today was last read
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def _everything(self, now_ms: int) -> VisibleReads:
+        """The store with the activity in progress up to ``now_ms``, everything visible:
+        what the office reads each person's time today from (their total shows nothing
+        of their apps)."""
+        return VisibleReads(
+            self.store,
+            lambda agent_id: "full",
+            self.viewers.directory.rules,
+            sees_all=True,
+            live=Live.of(self.hub.views(), now_ms),
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -139,9 +161,11 @@ class Panel:
         self._recheck_task = asyncio.create_task(self._recheck_often(), name="session-recheck")
         await self.app_names.reload()
         self._names_task = asyncio.create_task(self._names_often(), name="app-names")
+        await FailureLog("reading time today", log).attempt(self.refresh_today)
+        self._office_task = asyncio.create_task(self._office_often(), name="office")
 
     async def stop(self) -> None:
-        for task in (self._recheck_task, self._names_task):
+        for task in (self._recheck_task, self._names_task, self._office_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -182,6 +206,34 @@ class Panel:
         while True:
             await asyncio.sleep(self.app_names.max_age_ms / 1000)
             await failures.attempt(self._names_changed)
+
+    # -- the office as time passes -------------------------------------------------------
+
+    async def refresh_today(self) -> None:
+        """Reads everyone's time today; the cards whose figure moved are sent again."""
+        now = self.now_ms()
+        self._today_read_ms = now
+        views = self.hub.views()
+        self.today.forget(v.id for v in views)
+        self.today.touched()  # read now: nothing left to read again
+        self.hub.resend(await self.today.refresh(views, now))
+
+    async def _office_tick(self) -> None:
+        # Idle long enough is away, with no message to say so.
+        self.hub.regroup(self.hub.members("idle"))
+        if self.now_ms() - self._today_read_ms >= TODAY_EVERY_MS:
+            await self.refresh_today()
+            return
+        touched = self.today.touched()
+        views = [v for a in touched if (v := self.hub.view(a)) is not None]
+        if views:
+            self.hub.resend(await self.today.refresh(views, self.now_ms()))
+
+    async def _office_often(self) -> None:
+        failures = FailureLog("reading time today", log)
+        while True:
+            await asyncio.sleep(OFFICE_TICK)
+            await failures.attempt(self._office_tick)
 
     async def _names_changed(self) -> None:
         before = self.app_names.names(), self.app_names.icons()

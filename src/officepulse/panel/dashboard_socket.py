@@ -6,37 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from officepulse.panel.api.responses import bad_request
 from officepulse.panel.dashboards import Dashboard, Dashboards
 from officepulse.panel.hub import Hub
+from officepulse.panel.office_cards import OfficeCards
 from officepulse.panel.viewers import Viewers
-from officepulse.panel.views import Views
 from officepulse.security.access import VIEWER
 
 log = logging.getLogger(__name__)
-UTC_ZONE = ZoneInfo("UTC")
 
 
 class DashboardSocket:
     def __init__(
-        self,
-        hub: Hub,
-        viewers: Viewers,
-        views: Views,
-        dashboards: Dashboards,
-        now_ms: Callable[[], int],
+        self, hub: Hub, viewers: Viewers, cards: OfficeCards, dashboards: Dashboards
     ) -> None:
         self.hub = hub
         self.viewers = viewers
-        self.views = views
+        self.cards = cards
         self.dashboards = dashboards
-        self.now_ms = now_ms
         self._senders: set[asyncio.Task[bool]] = set()
 
     def routes(self) -> list[web.RouteDef]:
@@ -63,13 +54,12 @@ class DashboardSocket:
         await self.viewers.refresh()
         level = self.viewers.level(request[VIEWER])
         queue = self.hub.attach(ws.send_str, level)
-        views = self.hub.views()  # the same instant as attach(): nothing missed
-        shown = self.viewers.shown(views, level)
+        # The same instant as attach(): nothing missed, every card in the group it knows.
+        office = self.cards.people(self.hub.views(), level, self.hub.groups())
+        counts = self.cards.views.count(self.hub.counts())
         close: tuple[int, str] = (WSCloseCode.OK, "")
         try:
-            await ws.send_str(
-                self.views.people(shown, self.now_ms(), UTC_ZONE) + self.views.count(views)
-            )
+            await ws.send_str(office + counts)
             sender = asyncio.create_task(queue.run())
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)

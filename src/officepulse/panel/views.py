@@ -3,8 +3,9 @@ formatting helpers they use. ``now_ms`` and the zone are parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -13,12 +14,16 @@ from markupsafe import Markup
 from officepulse.bus.presence import AgentView
 from officepulse.core.categories import FIELDS, CategoryNode, Rule, category_colour
 from officepulse.core.charts import bar_width
+from officepulse.core.office import GROUPS
 from officepulse.core.reports import colour, is_web_url
 from officepulse.core.spans import iso_utc
 from officepulse.core.zone_names import wall_hours, zone_label
 from officepulse.panel.audit_words import action_words
 from officepulse.security.enrollment import NewToken, utc_minute
 from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
+
+if TYPE_CHECKING:
+    from officepulse.panel.office_cards import Card, Group
 
 
 def hm(ms: int) -> str:
@@ -80,10 +85,11 @@ class Views:
             # An app as people read it (panel/app_names.py); the raw app stays in data-app.
             app_name=app_name,
             app_icon=app_icon,  # its icon's URL, None without one
+            office_groups=GROUPS,
         )
 
     def _render(self, name: str, now_ms: int, zone: ZoneInfo, **context: object) -> str:
-        return self.render(name, zone, ago=lambda ms: ago(ms, now_ms), **context)
+        return self.render(name, zone, ago=lambda ms: ago(ms, now_ms), now_ms=now_ms, **context)
 
     def render(
         self, name: str, zone: ZoneInfo | Callable[[int], ZoneInfo], **context: object
@@ -107,37 +113,42 @@ class Views:
             title=title, fragment=Markup(fragment), page=page, **chrome
         )
 
-    @staticmethod
-    def sort(views: Iterable[AgentView]) -> list[AgentView]:
-        return sorted(views, key=lambda v: (not v.online, v.name.lower(), v.host, v.id))
+    # -- the office (panel/office_cards.py puts its cards together) -------------------
 
     def office_page(
-        self, views: list[AgentView], now_ms: int, zone: ZoneInfo, **chrome: object
+        self,
+        groups: Sequence[Group],
+        counts: Mapping[str, int],
+        now_ms: int,
+        zone: ZoneInfo,
+        **chrome: object,
     ) -> str:
         return self._render(
             "office.html",
             now_ms,
             zone,
             page="office",
-            views=self.sort(views),
-            **self._count(views),
+            groups=groups,
+            **self._count(counts),
             **chrome,
         )
 
     @staticmethod
-    def _count(views: Iterable[AgentView]) -> dict[str, int]:
-        listed = list(views)
-        return {"online": sum(v.online for v in listed), "total": len(listed)}
+    def _count(counts: Mapping[str, int]) -> dict[str, int]:
+        total = sum(counts.values())
+        return {"online": total - counts.get("offline", 0), "total": total}
 
-    def people(self, views: list[AgentView], now_ms: int, zone: ZoneInfo) -> str:
-        return self._render("people.html", now_ms, zone, views=self.sort(views))
+    def people(self, groups: Sequence[Group], now_ms: int, zone: ZoneInfo) -> str:
+        return self._render("people.html", now_ms, zone, groups=groups)
 
-    def person(self, view: AgentView, now_ms: int, zone: ZoneInfo) -> str:
-        return self._render("person.html", now_ms, zone, view=view)
+    def person(self, view: AgentView, card: Card, now_ms: int, zone: ZoneInfo) -> str:
+        return self._render("person.html", now_ms, zone, view=view, card=card)
 
-    def count(self, views: Iterable[AgentView]) -> str:
-        inner = self.env.get_template("office_count.html").render(**self._count(views)).strip()
-        return f'<span id="office-count">{inner}</span>'
+    def count(self, counts: Mapping[str, int]) -> str:
+        """The office's count and each group's, each swapped by its id."""
+        return self.env.get_template("office_counts.html").render(
+            counts=counts, **self._count(counts)
+        )
 
     def template(self, name: str, **context: object) -> str:
         """Any other page; ``context`` includes what base.html needs (people.chrome)."""

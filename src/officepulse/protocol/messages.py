@@ -130,10 +130,13 @@ class Spans(msgspec.Struct, frozen=True, kw_only=True, tag="spans", tag_field="t
 class Presence(msgspec.Struct, frozen=True, kw_only=True, tag="presence", tag_field="type"):
     """What is in front right now and since when, sent at once on every change
     so the office is live while older spans are still on their way (v2).
-    ``activity`` None means nothing can be shown (no window, desktop unreadable)."""
+    ``activity`` None means nothing can be shown (no window, desktop unreadable);
+    ``reason`` then says why, for the office's card ("cannot read this desktop: …").
+    Servers that predate it ignore it."""
 
     since: Instant
     activity: Activity | None
+    reason: LongText | None = None
 
 
 class Stretch(msgspec.Struct, frozen=True, kw_only=True, array_like=True):

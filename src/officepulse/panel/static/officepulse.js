@@ -20,10 +20,54 @@
     return hours + " h" + (rest ? " " + rest + " min" : "");
   }
 
+  // Python's views.hm: "2 h 05 min", "40 min", "35 s".
+  function hm(ms) {
+    var seconds = Math.floor(Math.max(0, ms) / 1000);
+    if (seconds < 60) return seconds + " s";
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min";
+    var rest = minutes % 60;
+    return Math.floor(minutes / 60) + " h " + (rest < 10 ? "0" : "") + rest + " min";
+  }
+
+  // The office: a card's time today counts on while its person is active, as
+  // core/office.py's Today.at does, on the server's clock (data-now, when it was
+  // rendered, plus the time since this browser got it: a wrong clock here does not count).
+  function today(el, now) {
+    if (!el.dataset.seen) el.dataset.seen = String(now);
+    var serverNow = Number(el.dataset.now) + (now - Number(el.dataset.seen));
+    var ms = Number(el.dataset.today), at = Number(el.dataset.at);
+    var end = Number(el.dataset.dayEnd), counting = el.hasAttribute("data-counting");
+    if (serverNow >= end) return counting ? serverNow - Math.max(end, at) : 0;
+    return ms + (counting ? Math.max(0, serverNow - at) : 0);
+  }
+
+  // The office's cards stay in their group's order (by data-sort, the name) as the hub
+  // puts a card that changed group at the end of its new group: only that card moves.
+  function keepInOrder() {
+    document.querySelectorAll(".office-groups .cards").forEach(function (list) {
+      var cards = list.children;
+      for (var i = 1; i < cards.length; i++) {
+        var card = cards[i];
+        if (card.dataset.sort >= cards[i - 1].dataset.sort) continue;
+        var j = 0;
+        while (cards[j].dataset.sort <= card.dataset.sort) j++;
+        list.insertBefore(card, cards[j]);
+      }
+    });
+  }
+
   function refresh(root) {
     var now = Date.now();
     (root || document).querySelectorAll("time[data-since]").forEach(function (el) {
       el.textContent = duration(now - Number(el.dataset.since));
+    });
+    (root || document).querySelectorAll(".today-time[data-today]").forEach(function (el) {
+      el.textContent = hm(today(el, now));
+    });
+    // "focused for …" shows once the stretch is long enough (core/focus.py).
+    (root || document).querySelectorAll(".glance[data-from]").forEach(function (el) {
+      el.hidden = now < Number(el.dataset.from);
     });
     (root || document).querySelectorAll("time[data-clock]").forEach(function (el) {
       var d = new Date(Number(el.dataset.clock));
@@ -60,7 +104,7 @@
   });
   document.addEventListener("htmx:wsOpen", function () { setLive("open", "live"); });
   document.addEventListener("htmx:wsClose", function () { setLive("closed", "reconnecting…"); });
-  document.addEventListener("htmx:wsAfterMessage", function () { refresh(); });
+  document.addEventListener("htmx:wsAfterMessage", function () { keepInOrder(); refresh(); });
   document.addEventListener("htmx:afterSwap", function (e) { refresh(e.target); });
   // Report pickers carry the viewer's zone; fill it where the page did not know it.
   function fillZone(root) {
@@ -99,5 +143,5 @@
     if (form && !window.confirm(form.dataset.confirm)) e.preventDefault();
   });
 
-  window.officepulse = { timeZone: timeZone, duration: duration, refresh: refresh };
+  window.officepulse = { timeZone: timeZone, duration: duration, hm: hm, refresh: refresh };
 })();
