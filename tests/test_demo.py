@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
+from playwright.sync_api import Browser, expect
+
+from tests.support.browser import Pages, needs_chromium
+from tests.support.browser import browser as browser
 from tests.support.processes import OFFICEPULSE, Process, clean_env, stop, wait_until
 from tests.support.servers import ServerProcess
 
@@ -105,3 +111,52 @@ def test_make_demo_beside_a_running_server_keeps_to_its_own(
         os.killpg(demo.pid, signal.SIGTERM)
         demo.wait(30)
     assert "Traceback" not in demo.output()
+
+
+# What a person watching the office sees of each card: its group, name, status at a
+# glance, and what is in front.
+OFFICE_TEXT = """() => Array.from(document.querySelectorAll("article.person"), card =>
+  [card.dataset.state, card.querySelector(".name").textContent,
+   card.querySelector(".glance:not([hidden])")?.textContent.trim() ?? "",
+   card.querySelector(".app")?.textContent.trim() ?? "",
+   card.querySelector(".title")?.textContent ?? ""].join(" | ")).sort().join("\\n")"""
+
+
+@needs_chromium
+def test_the_demo_office_moves_every_few_seconds(browser: Browser, server: ServerProcess) -> None:
+    """A newcomer who opens `make demo`'s office sees it move within seconds, again and
+    again: people switch apps and titles, go idle and come back, pause; and it has been a
+    busy day already: time today on every card, Carol in a meeting, Dan focused."""
+    demo = Process(
+        [
+            *(OFFICEPULSE, "--env-file", "/dev/null", "demo"),
+            *("--server-url", server.ws_url, "--people", "5", "--days", "0"),
+        ],
+        name="the demo",
+        env=clean_env(),
+    )
+    pages = Pages(browser, server.url)
+    try:
+        page = pages.open_office()
+        expect(page.locator("article.person.online")).to_have_count(5, timeout=60_000)
+        expect(page.locator("#agent-demo-carol .glance")).to_have_text("in a meeting")
+        expect(page.locator("#agent-demo-dan .glance")).to_contain_text("focused for")
+        for card in page.locator("article.person .today-time").all():
+            expect(card).to_have_text(re.compile(r"^\d+ h \d\d min$"))  # an hour or two
+        seen = [page.evaluate(OFFICE_TEXT)]
+        started = time.monotonic()
+
+        def moved() -> bool:
+            now = page.evaluate(OFFICE_TEXT)
+            if now != seen[-1]:
+                seen.append(now)
+                print(f"\n  the office moved after {time.monotonic() - started:.1f} s", end="")
+            return len(seen) > 3
+
+        # Three changes in half a minute: at most seconds apart on average.
+        wait_until(moved, timeout=30, what="the demo's office to change three times")
+        pages.assert_no_errors()
+    finally:
+        pages.close()
+        out = stop(demo)
+    assert "Traceback" not in out

@@ -74,8 +74,8 @@ class Persona:
     travels: str | None = None
 
 
-ZOOM = Move("zoom", "Zoom Meeting", weight=6, stay=(60, 240))
-VIM = Move("xterm", "vim server/hub.py", weight=5, stay=(10, 60))
+ZOOM = Move("zoom", "Zoom Meeting", weight=6, stay=(40, 150))
+VIM = Move("xterm", "vim server/hub.py", weight=5, stay=(6, 30))
 
 PERSONAS = (
     Persona(
@@ -88,8 +88,8 @@ PERSONAS = (
             ("Slack", "Slack | #dev", None, 1),
         ),
         moves=(
-            Move("Code", "main.py — officepulse — Visual Studio Code", weight=3, stay=(5, 25)),
-            Move("Code", "test_store.py — officepulse — Visual Studio Code", stay=(5, 20)),
+            Move("Code", "main.py — officepulse — Visual Studio Code", weight=3, stay=(4, 15)),
+            Move("Code", "test_store.py — officepulse — Visual Studio Code", stay=(3, 12)),
             Move(
                 "firefox",
                 "Pull request #42 · officepulse — Mozilla Firefox",
@@ -122,15 +122,15 @@ PERSONAS = (
                 "Inbox (3) - Gmail - Google Chrome",
                 "https://mail.google.com/mail/u/0/#inbox",
                 weight=2,
-                stay=(5, 30),
+                stay=(4, 18),
             ),
             Move(
                 "Google-chrome",
                 "YouTube — cat video - Google Chrome",
                 "https://www.youtube.com/watch?v=cats",
-                stay=(10, 40),
+                stay=(6, 25),
             ),
-            Move("libreoffice-calc", "budget-2026.ods — LibreOffice Calc", weight=3, stay=(8, 40)),
+            Move("libreoffice-calc", "budget-2026.ods — LibreOffice Calc", weight=3, stay=(5, 25)),
             Move("Spotify", "Queen — Bohemian Rhapsody", stay=(4, 12)),
         ),
         idle=0.25,
@@ -147,7 +147,7 @@ PERSONAS = (
         moves=(
             ZOOM,
             Move("Slack", "Slack | #design", weight=2, stay=(5, 25)),
-            Move("Figma", "Dashboard redesign – Figma", weight=2, stay=(10, 45)),
+            Move("Figma", "Dashboard redesign – Figma", weight=2, stay=(6, 30)),
         ),
         idle=0.03,
         lately=((12, ZOOM),),
@@ -163,13 +163,13 @@ PERSONAS = (
         ),
         moves=(
             VIM,
-            Move("xterm", "vim panel/live.py", weight=3, stay=(10, 50)),
-            Move("xterm", "tmux: pytest -x", weight=3, stay=(5, 25)),
+            Move("xterm", "vim panel/live.py", weight=3, stay=(6, 30)),
+            Move("xterm", "tmux: pytest -x", weight=3, stay=(4, 15)),
             Move(
                 "firefox",
                 "asyncio — Python 3.11 documentation — Mozilla Firefox",
                 "https://docs.python.org/3.11/library/asyncio.html",
-                stay=(5, 25),
+                stay=(4, 15),
             ),
             # A glance at the chat, never long enough to break his focus (core/focus.py).
             Move("Slack", "Slack | #dev", stay=(4, 15)),
@@ -187,10 +187,10 @@ PERSONAS = (
         ),
         moves=(
             Move(
-                "libreoffice-writer", "Q4 report.odt — LibreOffice Writer", weight=4, stay=(8, 45)
+                "libreoffice-writer", "Q4 report.odt — LibreOffice Writer", weight=4, stay=(5, 25)
             ),
-            Move("thunderbird", "Inbox — Thunderbird", weight=2, stay=(5, 25)),
-            Move("thunderbird", "Re: Q4 numbers — Thunderbird", stay=(5, 20)),
+            Move("thunderbird", "Inbox — Thunderbird", weight=2, stay=(4, 15)),
+            Move("thunderbird", "Re: Q4 numbers — Thunderbird", stay=(4, 12)),
             Move("Spotify", "Daft Punk — Digital Love", stay=(3, 10)),
         ),
         idle=0.05,

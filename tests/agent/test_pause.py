@@ -189,6 +189,48 @@ async def test_a_pause_is_sent_when_the_desktop_cannot_be_read() -> None:
     assert gaps == [at(30)]  # nothing to go back to: the paused span ends there
 
 
+# An agent that cannot read its desktop tells the office why: at once, and again after a
+# pause, since there is no activity to go back to (end to end, a real agent's card says it:
+# tests/panel/test_office_browser.py).
+WHY = "this is a Wayland session whose compositor this agent cannot read"
+
+
+async def test_the_reason_is_told_at_once_and_again_after_a_pause() -> None:
+    clock = Clock()
+    pause = Pause(None, clock)
+    told: list[tuple[datetime, str]] = []
+    beats: list[tuple[datetime, Activity]] = []
+    again = asyncio.Event()
+
+    async def unseen(ts: datetime, reason: str) -> None:
+        told.append((ts, reason))
+        if len(told) == 1:
+            clock.to(10)
+            pause.start(None)  # the person pauses, then resumes at 40
+        else:
+            again.set()
+
+    async def emit(beat: Heartbeat) -> None:
+        beats.append((beat.ts, beat.activity))
+        if len(beats) == 1:
+            clock.to(40)
+            pause.resume()
+
+    def nothing() -> DesktopDriver:
+        raise SourceUnavailable("still no display")
+
+    clock.to(3)
+    driver = NoDesktop(WHY, nothing, every=3600, pause=pause, unseen=unseen, clock=clock)
+    task = asyncio.create_task(driver.run(emit, interval=10))
+    async with asyncio.timeout(10):
+        await again.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert told == [(at(3), WHY), (at(40), WHY)]
+    assert beats == [(at(10), PAUSED), (at(40), PAUSED)]
+
+
 def test_the_status_goes_from_the_most_pressing_down() -> None:
     assert status() == Status("connected", "Connected to office.example.com")
     assert status(waiting=9).state == "connected"  # a span or two between sends

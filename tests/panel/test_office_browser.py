@@ -14,10 +14,11 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.panel.test_pages_browser import check_every_variant
+from tests.support.axe import check_every_variant
 from tests.support.browser import Pages, assert_fits, assert_not_reloaded, needs_chromium
 from tests.support.browser import browser as browser
 from tests.support.browser import pages as pages
+from tests.support.people_office import PASSWORDS, cli_ok, create_admin
 from tests.support.presence_agent import PresenceAgent, ago, app, presence_agent
 from tests.support.processes import stop
 from tests.support.servers import ServerProcess, start_agent
@@ -273,4 +274,58 @@ def test_every_kind_of_card_passes_axe_and_fits_in_light_and_dark(
                 shot = tmp_path / f"office-{width}-{scheme}.png"
                 page.screenshot(path=str(shot), full_page=True)
                 print(f"\n  screenshot: {shot}", end="")
+    pages.assert_no_errors()
+
+
+def sign_in(pages: Pages, login: str) -> Page:
+    page = pages.open("/signin")
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(PASSWORDS[login])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#live")).to_have_attribute("data-state", "open")
+    return page
+
+
+def test_status_at_a_glance_tells_nobody_what_a_person_keeps_from_them(
+    pages: Pages, server: ServerProcess
+) -> None:
+    """Ann (admin) and Bob (member) show others the app only: a Meet tab is a browser to
+    the other, a stretch on GitHub is not focus to the other; Zoom, an app, is a meeting
+    to everyone. Each sees their own in full."""
+    meet = app("firefox", "Meet - abc-defg-hij", url="https://meet.google.com/abc-defg-hij")
+    github = app("firefox", "officepulse · GitHub", url="https://github.com/o/officepulse")
+    with ExitStack() as stack:
+        ann, bob, cy = (
+            stack.enter_context(presence_agent(server, a, a.removeprefix("a-").title()))
+            for a in ("a-ann", "a-bob", "a-cy")  # a-cy: nobody's, shown at the default
+        )
+        ann.presence(ago(5), meet)
+        bob.presence(ago(30), github)
+        cy.presence(ago(5), app("zoom", "Zoom Meeting"))
+        create_admin(server.database)  # Ann
+        add = ("people", "add", "--login", "bob", "--name", "Bob", "--password-stdin")
+        cli_ok(server.database, *add, stdin=PASSWORDS["bob"])
+        cli_ok(server.database, "people", "assign-agent", "a-ann", "ann")
+        cli_ok(server.database, "people", "assign-agent", "a-bob", "bob")
+
+        as_bob = sign_in(pages, "bob")
+        expect(as_bob.locator("#agent-a-bob .glance")).to_have_text("focused for 30 min")
+        expect(as_bob.locator("#agent-a-cy .glance")).to_have_text("in a meeting")
+        expect(as_bob.locator("#agent-a-ann .app")).to_have_text("firefox")
+        expect(as_bob.locator("#agent-a-ann .glance")).to_have_count(0)
+
+        as_ann = sign_in(pages, "ann")
+        expect(as_ann.locator("#agent-a-ann .glance")).to_have_text("in a meeting")
+        expect(as_ann.locator("#agent-a-cy .glance")).to_have_text("in a meeting")
+        expect(as_ann.locator("#agent-a-bob .app")).to_have_text("firefox")
+        expect(as_ann.locator("#agent-a-bob .glance")).to_have_count(0)
+        assert "officepulse · GitHub" not in as_ann.content()
+        assert "Meet - abc" not in as_bob.content()
+
+        # Live too: Bob joins a Meet; Ann is told no more than "firefox".
+        bob.presence(ago(0), app("firefox", "Meet - bob-call", url="https://meet.google.com/b"))
+        expect(as_bob.locator("#agent-a-bob .glance")).to_have_text("in a meeting")
+        expect(as_ann.locator("#agent-a-bob .app")).to_have_text("firefox")
+        expect(as_ann.locator("#agent-a-bob .glance")).to_have_count(0)
+        assert "Meet - bob-call" not in as_ann.content()
     pages.assert_no_errors()

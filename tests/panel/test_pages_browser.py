@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support.axe import check_every_variant
 from tests.support.browser import CHROMIUM, browser
 from tests.support.people_office import PASSWORDS, Office, running_office
 
@@ -25,9 +25,6 @@ __all__ = ["browser"]  # the fixture, used by name
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system chromium")
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-WIDTHS = (1400, 400)
-SCHEMES = ("light", "dark")
 # Each page a visitor can reach, with what shows that it has loaded (its heading).
 TODAY = "range=today&tz=UTC"
 PAGES: dict[str, list[tuple[str, str]]] = {
@@ -54,14 +51,6 @@ PAGES: dict[str, list[tuple[str, str]]] = {
         ("/no-such-page", "Page not found"),
     ],
 }
-# What axe found, each violation as "impact rule: where".
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations
-    .filter(v => v.impact === "serious" || v.impact === "critical")
-    .map(v => v.impact + " " + v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "));
-}"""
-WIDTH = "() => [document.scrollingElement.scrollWidth, window.innerWidth]"
 
 
 @pytest.fixture(scope="module")
@@ -95,22 +84,6 @@ def sign_in(page: Page, office: Office, login: str) -> None:
     page.get_by_label("Password").fill(PASSWORDS[login])
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(office.url + "/")
-
-
-def check_every_variant(page: Page, where: str) -> None:
-    """At each width and colour scheme: not wider than the window, and no serious or
-    critical axe violation."""
-    page.add_script_tag(path=str(AXE))
-    for scheme in SCHEMES:
-        # Pico eases colours from one scheme to the other, unless the viewer asks for
-        # less motion: then the colours axe reads are the scheme's own at once.
-        page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            what = f"{where} at {width} px, {scheme}"
-            scroll, inner = page.evaluate(WIDTH)
-            assert scroll <= inner, f"{what} is {scroll} px wide: it scrolls sideways"
-            assert page.evaluate(AXE_RUN) == [], what
 
 
 @pytest.mark.parametrize("who", PAGES)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -21,9 +20,6 @@ from officepulse.core.zone_names import wall_hours, zone_label
 from officepulse.panel.audit_words import action_words
 from officepulse.security.enrollment import NewToken, utc_minute
 from officepulse.store.base import AgentStatus, Credential, EnrollmentToken
-
-if TYPE_CHECKING:
-    from officepulse.panel.office_cards import Card, Group
 
 
 def hm(ms: int) -> str:
@@ -113,11 +109,12 @@ class Views:
             title=title, fragment=Markup(fragment), page=page, **chrome
         )
 
-    # -- the office (panel/office_cards.py puts its cards together) -------------------
+    # -- the office: panel/office_cards.py puts its cards together (its ``Group``s and
+    # ``Card``s; not imported here, as that module renders with this one) -------------
 
     def office_page(
         self,
-        groups: Sequence[Group],
+        groups: Sequence[object],
         counts: Mapping[str, int],
         now_ms: int,
         zone: ZoneInfo,
@@ -138,10 +135,10 @@ class Views:
         total = sum(counts.values())
         return {"online": total - counts.get("offline", 0), "total": total}
 
-    def people(self, groups: Sequence[Group], now_ms: int, zone: ZoneInfo) -> str:
+    def people(self, groups: Sequence[object], now_ms: int, zone: ZoneInfo) -> str:
         return self._render("people.html", now_ms, zone, groups=groups)
 
-    def person(self, view: AgentView, card: Card, now_ms: int, zone: ZoneInfo) -> str:
+    def person(self, view: AgentView, card: object, now_ms: int, zone: ZoneInfo) -> str:
         return self._render("person.html", now_ms, zone, view=view, card=card)
 
     def count(self, counts: Mapping[str, int]) -> str:
