@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from officepulse.bus.presence import AgentView, CurrentSpan, encode_view
+import msgspec
+
+from officepulse.bus.presence import AgentView, encode_view
 from officepulse.core.office import AWAY_AFTER_MS, state_of
 from officepulse.panel.hub import BrowserQueue, Fragment, Hub
 from officepulse.protocol.messages import Activity
+from tests.support.live import view as live_view
 from tests.support.processes import WAIT
 
 NOW = 1_800_000_000_000
@@ -21,21 +24,11 @@ CODE = Activity(app="Code")
 def view(
     agent_id: str, activity: Activity | None, since: int = NOW, online: bool = True
 ) -> AgentView:
-    current = (
-        None if activity is None else CurrentSpan(start_ms=since, end_ms=since, activity=activity)
-    )
-    return AgentView(
-        id=agent_id,
-        name=agent_id.title(),
-        host="h",
-        platform="linux",
-        version="1",
-        tz="UTC",
-        online=online,
-        last_seen_ms=since,
-        current=current,
-        live=True,
-    )
+    if activity is None:  # nothing in front
+        return msgspec.structs.replace(
+            live_view(agent_id, since, CODE, online=online), current=None
+        )
+    return live_view(agent_id, since, activity, online=online)
 
 
 class Office:

@@ -5,10 +5,11 @@ programming at "full", nothing at "app", "Work" at "category"."""
 
 from __future__ import annotations
 
-from officepulse.bus.presence import AgentView, CurrentSpan
+from officepulse.bus.presence import AgentView
 from officepulse.core.categories import DEFAULT_RULES, Rule, compile_rules
 from officepulse.panel.office_status import OfficeStatus, shown_category
 from officepulse.protocol.messages import Activity
+from tests.support.live import view as live_view
 
 MIN = 60_000
 NOW = 1_800_000_000_000
@@ -21,18 +22,7 @@ GITHUB = Activity(app="firefox", title="PR #42", url="https://github.com/o/offic
 
 
 def view(activity: Activity, since: int, agent_id: str = "ann") -> AgentView:
-    return AgentView(
-        id=agent_id,
-        name="Ann",
-        host="h",
-        platform="linux",
-        version="1",
-        tz="UTC",
-        online=True,
-        last_seen_ms=NOW,
-        current=CurrentSpan(start_ms=since, end_ms=NOW, activity=activity),
-        live=True,
-    )
+    return live_view(agent_id, since, activity)
 
 
 def test_the_category_each_level_may_know() -> None:
