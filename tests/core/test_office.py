@@ -70,17 +70,24 @@ def test_contrast_is_wcags() -> None:
 
 def test_today_grows_while_counting_and_starts_again_with_the_next_day() -> None:
     today = Today(active_ms=3_600_000, at_ms=NOW, day_end_ms=NOW + 600_000)
-    assert today.at(NOW, counting=True) == 3_600_000
-    assert today.at(NOW + 60_000, counting=True) == 3_660_000
-    assert today.at(NOW + 60_000, counting=False) == 3_600_000
-    assert today.at(NOW + 660_000, counting=True) == 60_000  # a minute into tomorrow
-    assert today.at(NOW + 660_000, counting=False) == 0
+    assert today.at(NOW, counting_since=NOW - 60_000) == 3_600_000
+    assert today.at(NOW + 60_000, counting_since=NOW - 60_000) == 3_660_000
+    assert today.at(NOW + 60_000, counting_since=None) == 3_600_000
+    assert today.at(NOW + 660_000, counting_since=NOW) == 60_000  # a minute into tomorrow
+    assert today.at(NOW + 660_000, counting_since=None) == 0
 
 
-@given(st.integers(0, 10**8), st.integers(0, 10**8), st.booleans())
-def test_today_never_goes_back_within_a_day(first: int, second: int, going: bool) -> None:
+def test_today_counts_from_when_the_person_began_not_from_when_it_was_read() -> None:
+    # Read at NOW while they were idle; back at work five minutes later.
+    today = Today(active_ms=3_600_000, at_ms=NOW, day_end_ms=NOW + 10**9)
+    assert today.at(NOW + 360_000, counting_since=NOW + 300_000) == 3_660_000
+
+
+@given(st.integers(0, 10**8), st.integers(0, 10**8), st.one_of(st.none(), st.integers(0, 10**8)))
+def test_today_never_goes_back_within_a_day(first: int, second: int, since: int | None) -> None:
     today = Today(active_ms=5, at_ms=NOW, day_end_ms=NOW + 10**9)
     a, b = sorted((first, second))
+    going = None if since is None else NOW + since
     assert today.at(NOW + a, going) <= today.at(NOW + b, going)
 
 

@@ -146,7 +146,7 @@ def test_time_today_on_a_card_is_the_time_pages(pages: Pages, server: ServerProc
 
         # Back at work: the card counts on (the browser does, between changes).
         gil.presence(ago(0), CODE)
-        expect(today).to_have_attribute("data-counting", "")
+        expect(today).to_have_attribute("data-counting", re.compile(r"^\d+$"))
     pages.assert_no_errors()
 
 
@@ -189,6 +189,15 @@ def test_a_card_says_why_nothing_is_shown(
         stop(agent)
     expect_group(page, "offline", ["wendy"])
     expect(page.locator("#agent-wendy .reason")).to_have_count(0)
+    # Once something can be shown, the reason is gone.
+    with presence_agent(server, "rex", "Rex") as rex:
+        rex.presence(ago(0), None, "no display")
+        expect(page.locator("#agent-rex .reason")).to_have_text(
+            "can't read this desktop: no display"
+        )
+        rex.presence(ago(0), CODE)
+        expect_group(page, "active", ["rex"])
+        expect(page.locator("#agent-rex .reason")).to_have_count(0)
     pages.assert_no_errors()
 
 

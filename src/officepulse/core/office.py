@@ -90,14 +90,22 @@ class Avatar:
     ink: str  # black or white, whichever reads better on the background
 
 
+def ink_on(background: str) -> str:
+    """Black or white, whichever contrasts more with ``background``."""
+    return max(("#000000", "#FFFFFF"), key=lambda c: contrast(background, c))
+
+
+# Each palette colour's ink, reckoned once: a card is rendered on every change.
+_INKS = {colour: ink_on(colour) for colour in TOL_MUTED}
+
+
 def avatar(agent_id: str, name: str) -> Avatar:
     """A person's initials on a colour of Paul Tol's palette (core/palette.py) chosen
     by their agent's id, so it is the same on every page and for every viewer; the ink
     is black or white, whichever contrasts more (at least 4.5:1 for every colour). The
     disc carries its own colours, so it reads the same in light and dark mode."""
     background = TOL_MUTED[zlib.crc32(agent_id.encode()) % len(TOL_MUTED)]
-    ink = max(("#000000", "#FFFFFF"), key=lambda c: contrast(background, c))
-    return Avatar(initials(name), background, ink)
+    return Avatar(initials(name), background, _INKS[background])
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +117,16 @@ class Today:
     at_ms: int
     day_end_ms: int
 
-    def at(self, now_ms: int, counting: bool) -> int:
-        """The figure at ``now_ms``: what was read, plus the time since while the person
-        is ``counting`` (active: their time in progress grows); from the start of the
-        next day, only what that day has had of it."""
+    def at(self, now_ms: int, counting_since: int | None) -> int:
+        """The figure at ``now_ms``: what was read, plus, while the person is counting
+        (active: their time in progress grows) since ``counting_since`` (None: they are
+        not), the time since it was read or since they began, whichever is later; from
+        the start of the next day, only what that day has had of it."""
+        if counting_since is None:
+            return 0 if now_ms >= self.day_end_ms else self.active_ms
         if now_ms >= self.day_end_ms:
-            return now_ms - max(self.day_end_ms, self.at_ms) if counting else 0
-        return self.active_ms + (max(0, now_ms - self.at_ms) if counting else 0)
+            return now_ms - max(self.day_end_ms, self.at_ms, counting_since)
+        return self.active_ms + max(0, now_ms - max(self.at_ms, counting_since))
 
 
 def counting(online: bool, live: bool, activity: Activity | None) -> bool:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from officepulse.bus.presence import AgentView
 from officepulse.core.office import GROUP_LABELS, GROUPS, Avatar, State, Today, avatar, state_of
 from officepulse.panel.office_status import Glance, OfficeStatus
-from officepulse.panel.today import TodayTotals, is_counting
+from officepulse.panel.today import TodayTotals
 from officepulse.panel.viewers import Viewers
 from officepulse.panel.views import Views
 from officepulse.panel.visible_reads import Level
@@ -27,7 +27,7 @@ class Card:
     avatar: Avatar
     sort: str  # the card's place in its group (by name): officepulse.js keeps it there
     today: Today | None  # None until the first read
-    counting: bool  # time today grows while the card is shown
+    counting_since: int | None  # time today grows while the card is shown, from then
     glance: Glance
 
 
@@ -64,10 +64,10 @@ class OfficeCards:
         return state_of(view.online, activity, since, self.now_ms())
 
     def observe(self, view: AgentView) -> None:
-        """Every view as it reaches the hub: the status keeps its runs, and the time
-        today of an agent whose presence changed is read again soon."""
+        """Every view as it reaches the hub: the status keeps its runs, time today
+        whether it grows."""
         self.status.observe(view, self.viewers.directory.rules)
-        self.today.touch(view.id)
+        self.today.observe(view)
 
     def card(self, view: AgentView, level: Visibility, group: str | None) -> Card:
         """``view`` as stored (not yet as ``level`` shows it) in ``group``."""
@@ -76,7 +76,7 @@ class OfficeCards:
             avatar=avatar(view.id, view.name),
             sort=sort_key(view),
             today=self.today.figure(view.id),
-            counting=is_counting(view),
+            counting_since=self.today.counting_since(view.id),
             glance=self.status.glance(view, level, self.viewers.directory.rules),
         )
 

@@ -4,11 +4,14 @@ reads it (panel/report_data.py's ``usage_over`` over the same ``Days``), so that
 show the same figure.
 
 A card is rendered on every presence change, which cannot wait for the store, so the
-figures are read now and then (``refresh``: every agent now and then, those whose
-presence changed soon after) and a card counts on from the figure it has while its
-person is active (core/office.py's ``Today``), as the browser does between changes.
-``refresh`` says whose figure moved from what their cards show, so only those are sent
-again.
+figures are read now and then (``refresh``) and a card counts on from the figure it has
+while its person is active (core/office.py's ``Today``: from when they began, if after
+the read), as the browser does between changes. A switch from one app to another
+while active changes nothing of that (the time in progress moves into stored spans,
+its sum stays); starting or stopping (idle is dated back to the last input), and any
+change of someone whose time does not grow, do: those agents are read again soon
+(``touched``). ``refresh`` says whose figure moved from what their cards show, so only
+those are sent again.
 """
 
 from __future__ import annotations
@@ -49,15 +52,31 @@ class TodayTotals:
         everything visible (a person's total shows none of their apps)."""
         self.reads = reads
         self._figures: dict[str, Today] = {}
+        self._since: dict[str, int] = {}  # agent id -> counting since (ms)
         self._touched: set[str] = set()
         self._before: set[str] = set()
 
     def figure(self, agent_id: str) -> Today | None:
         return self._figures.get(agent_id)
 
-    def touch(self, agent_id: str) -> None:
-        """Its presence changed: read its figure again soon."""
-        self._touched.add(agent_id)
+    def counting_since(self, agent_id: str) -> int | None:
+        """Since when the agent's time today has been growing (None: it is not)."""
+        return self._since.get(agent_id)
+
+    def observe(self, view: AgentView) -> None:
+        """Its view as it reaches the hub: whether (and since when) its time grows. Its
+        figure is read again soon when that changed, or when it does not grow: what it
+        does then (an agent that sends no presence, whose spans are stored as they
+        come; spans sent before the idle presence) is not counted on."""
+        was = view.id in self._since
+        if is_counting(view):
+            assert view.current is not None
+            self._since.setdefault(view.id, view.current.start_ms)
+            if not was:
+                self._touched.add(view.id)
+        else:
+            self._since.pop(view.id, None)
+            self._touched.add(view.id)
 
     def touched(self) -> set[str]:
         """The agents touched since last asked, and since the time before: the spans
@@ -71,6 +90,8 @@ class TodayTotals:
         wanted = set(keep)
         for agent_id in [a for a in self._figures if a not in wanted]:
             del self._figures[agent_id]
+        for agent_id in [a for a in self._since if a not in wanted]:
+            del self._since[agent_id]
 
     async def refresh(self, views: Sequence[AgentView], now_ms: int) -> list[str]:
         """Reads the figures of ``views``' agents as of ``now_ms``; the agents whose
@@ -87,7 +108,8 @@ class TodayTotals:
             for view in dated:
                 figure = Today(active.get(view.id, 0), now_ms, day_range(day, zone_of(view))[1])
                 before = self._figures.get(view.id)
-                shown = before.at(now_ms, is_counting(view)) if before is not None else None
+                since = self._since.get(view.id)
+                shown = before.at(now_ms, since) if before is not None else None
                 if shown is None or abs(shown - figure.active_ms) >= MOVED_MS:
                     moved.append(view.id)
                 self._figures[view.id] = figure

@@ -30,16 +30,19 @@
     return Math.floor(minutes / 60) + " h " + (rest < 10 ? "0" : "") + rest + " min";
   }
 
-  // The office: a card's time today counts on while its person is active, as
-  // core/office.py's Today.at does, on the server's clock (data-now, when it was
-  // rendered, plus the time since this browser got it: a wrong clock here does not count).
+  // The office: a card's time today counts on while its person is active (since
+  // data-counting), as core/office.py's Today.at does, on the server's clock (data-now,
+  // when it was rendered, plus the time since this browser got it: a wrong clock here
+  // does not count).
   function today(el, now) {
     if (!el.dataset.seen) el.dataset.seen = String(now);
     var serverNow = Number(el.dataset.now) + (now - Number(el.dataset.seen));
     var ms = Number(el.dataset.today), at = Number(el.dataset.at);
-    var end = Number(el.dataset.dayEnd), counting = el.hasAttribute("data-counting");
-    if (serverNow >= end) return counting ? serverNow - Math.max(end, at) : 0;
-    return ms + (counting ? Math.max(0, serverNow - at) : 0);
+    var end = Number(el.dataset.dayEnd);
+    if (!el.hasAttribute("data-counting")) return serverNow >= end ? 0 : ms;
+    var from = Math.max(at, Number(el.dataset.counting));
+    if (serverNow >= end) return serverNow - Math.max(end, from);
+    return ms + Math.max(0, serverNow - from);
   }
 
   // The office's cards stay in their group's order (by data-sort, the name) as the hub
