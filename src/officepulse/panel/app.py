@@ -215,7 +215,6 @@ class Panel:
         self._today_read_ms = now
         views = self.hub.views()
         self.today.forget(v.id for v in views)
-        self.today.touched()  # read now: nothing left to read again
         self.hub.resend(await self.today.refresh(views, now))
 
     async def _office_tick(self) -> None:

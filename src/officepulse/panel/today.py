@@ -8,10 +8,10 @@ figures are read now and then (``refresh``) and a card counts on from the figure
 while its person is active (core/office.py's ``Today``: from when they began, if after
 the read), as the browser does between changes. A switch from one app to another
 while active changes nothing of that (the time in progress moves into stored spans,
-its sum stays); starting or stopping (idle is dated back to the last input), and any
-change of someone whose time does not grow, do: those agents are read again soon
-(``touched``). ``refresh`` says whose figure moved from what their cards show, so only
-those are sent again.
+its sum stays); starting or stopping (idle is dated back to the last input: the figure
+stops there) and any change of someone whose time does not grow do: those agents are
+read again soon (``touched``). ``refresh`` says whose figure moved from what their
+cards show, so only those are sent again.
 """
 
 from __future__ import annotations
@@ -68,23 +68,33 @@ class TodayTotals:
         figure is read again soon when that changed, or when it does not grow: what it
         does then (an agent that sends no presence, whose spans are stored as they
         come; spans sent before the idle presence) is not counted on."""
-        was = view.id in self._since
+        since = self._since.get(view.id)
         if is_counting(view):
             assert view.current is not None
             self._since.setdefault(view.id, view.current.start_ms)
-            if not was:
+            if since is None:
                 self._touched.add(view.id)
-        else:
-            self._since.pop(view.id, None)
-            self._touched.add(view.id)
+            return
+        self._touched.add(view.id)
+        if since is None:
+            return
+        del self._since[view.id]
+        before = self._figures.get(view.id)
+        if before is not None:
+            # It stopped growing where the change is dated (idle: at the last input):
+            # the figure up to there, until it is read again.
+            stop = view.current.start_ms if view.current is not None else view.last_seen_ms
+            at = max(before.at_ms, stop)
+            self._figures[view.id] = Today(before.at(at, since), at, before.day_end_ms)
 
     def touched(self) -> set[str]:
-        """The agents touched since last asked, and since the time before: the spans
-        that close what was in front before a change reach the store a moment after
-        the change, so its figure is read again once they are in."""
+        """The agents touched before the last time this was asked: the spans that close
+        what was in front before a change reach the store a moment after the change
+        (the agent sends them within a second), so a figure is read once they are in,
+        not at once (it would dip by what is in flight)."""
         touched, self._touched = self._touched, set()
         before, self._before = self._before, touched
-        return touched | before
+        return before
 
     def forget(self, keep: Iterable[str]) -> None:
         wanted = set(keep)
