@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import Browser, expect
 
+from officepulse.demo import APP_NAMES
 from tests.support.browser import Pages, needs_chromium
 from tests.support.browser import browser as browser
 from tests.support.processes import OFFICEPULSE, Process, clean_env, stop, wait_until
@@ -120,6 +121,9 @@ OFFICE_TEXT = """() => Array.from(document.querySelectorAll("article.person"), c
    card.querySelector(".glance:not([hidden])")?.textContent.trim() ?? "",
    card.querySelector(".app")?.textContent.trim() ?? "",
    card.querySelector(".title")?.textContent ?? ""].join(" | ")).sort().join("\\n")"""
+# Each card's app: its raw name (data-app) and the name it shows.
+CARD_APPS = """() => Array.from(document.querySelectorAll("article.person .app[data-app]"),
+  app => [app.dataset.app, app.textContent.trim()])"""
 
 
 @needs_chromium
@@ -155,6 +159,15 @@ def test_the_demo_office_moves_every_few_seconds(browser: Browser, server: Serve
 
         # Three changes in half a minute: at most seconds apart on average.
         wait_until(moved, timeout=30, what="the demo's office to change three times")
+
+        # Apps by the names their desktops give them ("XTerm", not "xterm"): every card's,
+        # at a moment when some card shows an app whose name is not its raw one.
+        def named() -> bool:
+            apps = page.evaluate(CARD_APPS)
+            renamed = any(raw != shown for raw, shown in apps)
+            return renamed and all(shown == APP_NAMES.get(raw, raw) for raw, shown in apps)
+
+        wait_until(named, what="apps by their names", context=lambda: str(page.evaluate(CARD_APPS)))
         pages.assert_no_errors()
     finally:
         pages.close()

@@ -32,7 +32,7 @@ from officepulse.agent.main import local_zone
 from officepulse.agent.pause import PAUSED
 from officepulse.agent.recorder import HEARTBEAT_INTERVAL, Recorder
 from officepulse.agent.timeline import Entry, Timeline
-from officepulse.protocol.messages import PROTOCOL_VERSION, Activity, Heartbeat, Hello
+from officepulse.protocol.messages import PROTOCOL_VERSION, Activity, AppName, Heartbeat, Hello
 
 log = logging.getLogger("officepulse.demo")
 
@@ -72,6 +72,25 @@ class Persona:
     # Where the person flies to half way through the week of history (IANA zone): their
     # own days follow them (GET /api/v1/usage/days?day=person).
     travels: str | None = None
+
+
+# What each desktop calls the demo's apps (a real agent reads it from the desktop's own
+# metadata: agent/app_names.py), so the demo office shows names people recognise.
+APP_NAMES = {
+    "Code": "Visual Studio Code",
+    "Google-chrome": "Google Chrome",
+    "firefox": "Firefox",
+    "libreoffice-calc": "LibreOffice Calc",
+    "libreoffice-writer": "LibreOffice Writer",
+    "thunderbird": "Thunderbird",
+    "xterm": "XTerm",
+    "zoom": "Zoom",
+}
+
+
+def app_name(app: str) -> AppName | None:
+    name = APP_NAMES.get(app)
+    return AppName(app=app, name=name) if name is not None else None
 
 
 ZOOM = Move("zoom", "Zoom Meeting", weight=6, stay=(40, 150))
@@ -353,7 +372,7 @@ async def _person(server_url: str, persona: Persona, index: int, days: int) -> N
     )
     # Demo people keep their journal in memory: nothing of theirs on disk.
     journal = Journal(":memory:")
-    link = DemoLink(server_url, hello, journal)
+    link = DemoLink(server_url, hello, journal, namer=app_name)
     recorder = Recorder(journal, link, hold_ms=200_000)
     task = asyncio.create_task(link.run())
     try:
