@@ -130,7 +130,8 @@ CARD_APPS = """() => Array.from(document.querySelectorAll("article.person .app[d
 def test_the_demo_office_moves_every_few_seconds(browser: Browser, server: ServerProcess) -> None:
     """A newcomer who opens `make demo`'s office sees it move within seconds, again and
     again: people switch apps and titles, go idle and come back, pause; and it has been a
-    busy day already: time today on every card, Carol in a meeting, Dan focused."""
+    busy day already: time today on every card, Bob away at lunch, Carol in a meeting, Dan
+    focused."""
     demo = Process(
         [
             *(OFFICEPULSE, "--env-file", "/dev/null", "demo"),
@@ -145,6 +146,9 @@ def test_the_demo_office_moves_every_few_seconds(browser: Browser, server: Serve
         expect(page.locator("article.person.online")).to_have_count(5, timeout=60_000)
         expect(page.locator("#agent-demo-carol .glance")).to_have_text("in a meeting")
         expect(page.locator("#agent-demo-dan .glance")).to_contain_text("focused for")
+        # Bob is at lunch for minutes more: away, and counted there.
+        expect(page.locator("#cards-away #agent-demo-bob")).to_be_visible()
+        expect(page.locator("#count-away")).to_have_text("1")
         for card in page.locator("article.person .today-time").all():
             expect(card).to_have_text(re.compile(r"^\d+ h \d\d min$"))  # an hour or two
         seen = [page.evaluate(OFFICE_TEXT)]

@@ -5,9 +5,10 @@ something to show): workdays of switches every few minutes, with breaks. Then th
 live office: the last hour or so before now (replayed at once, so the office has
 been busy today and what is in front began a while ago), and from now on real time,
 where people move every few seconds to a minute, as an office watched for a
-minute should: they switch apps, tabs and titles, go idle and come back; Carol is
-in a meeting most of the time, Dan stays in one stretch of programming (focused),
-Eve pauses her agent now and then. Everything comes from a random generator seeded
+minute should: they switch apps, tabs and titles, go idle and come back; Bob is
+away at lunch when it starts and back a few minutes later, Carol is in a meeting
+most of the time, Dan stays in one stretch of programming (focused), Eve pauses her
+agent now and then. Everything comes from a random generator seeded
 per person, so a demo looks the same every time.
 """
 
@@ -38,7 +39,7 @@ log = logging.getLogger("officepulse.demo")
 
 # The live office begins this long before now (each person's own, in minutes): replayed
 # at once when the demo starts.
-LEAD_IN = (50, 110)
+LEAD_IN = (80, 120)
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,11 @@ class Move:
     url: str | None = None
     weight: int = 1
     stay: tuple[int, int] = (4, 30)
+    idle: bool = False
 
     @property
     def activity(self) -> Activity:
-        return Activity(app=self.app, title=self.title, url=self.url)
+        return Activity(app=self.app, title=self.title, url=self.url, idle=self.idle)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,16 @@ def app_name(app: str) -> AppName | None:
 
 ZOOM = Move("zoom", "Zoom Meeting", weight=6, stay=(40, 150))
 VIM = Move("xterm", "vim server/hub.py", weight=5, stay=(6, 30))
+# Bob is at lunch when the demo starts (idle long enough to be away: core/office.py) and
+# comes back a few minutes later, so the office shows that group too, and a card moving
+# out of it.
+LUNCH = Move(
+    "Google-chrome",
+    "YouTube — cat video - Google Chrome",
+    "https://www.youtube.com/watch?v=cats",
+    stay=(150, 240),
+    idle=True,
+)
 
 PERSONAS = (
     Persona(
@@ -154,6 +166,7 @@ PERSONAS = (
         ),
         idle=0.25,
         idle_for=(30, 120),
+        lately=((17, LUNCH),),
     ),
     Persona(
         "Carol",
