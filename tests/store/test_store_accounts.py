@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from officepulse.core.categories import Rule
 from officepulse.store.accounts import AccountError, AuditEntry, NewPerson, PersonChange
 from officepulse.store.base import AgentInfo, Store
 from tests.support.stores import store
@@ -65,6 +66,29 @@ async def test_agents_belong_to_at_most_one_person(store: Store) -> None:
         await store.assign_agent("a3", 10_000)
     await store.remove_person(bob.id)
     assert await store.agent_owners() == {}
+
+
+async def test_the_directory_is_owners_people_rules_and_a_session_in_one_read(
+    store: Store,
+) -> None:
+    # What every page and API request reads (security/access.py): the same as the reads
+    # one by one, empty tables too.
+    assert await store.directory_rows() == ({}, [], await store.categories(), None)
+    bob = await store.add_person(NewPerson("bob", "Bob", "member", "h2", "category", 20))
+    ann = await store.add_person(NewPerson("ann", 'Ann "A" 😀', "admin", "h1", "full", 10))
+    await store.assign_agent("a1", bob.id)
+    await store.assign_agent("a2", ann.id)
+    rules = [Rule(category="Work > Code", pattern="^code$"), Rule(category="Fun", pattern="café")]
+    await store.set_categories(rules)
+    await store.create_session("s1", bob.id, 100, 200)
+    owners, people, read_rules, person_id = await store.directory_rows("s1", 199)
+    assert owners == await store.agent_owners() == {"a1": bob.id, "a2": ann.id}
+    assert people == await store.people() == [ann, bob]  # by login
+    assert read_rules == await store.categories() == rules
+    assert person_id == bob.id
+    # An expired or unknown session is nobody's, as session_person says.
+    assert (await store.directory_rows("s1", 200))[3] is None
+    assert (await store.directory_rows("nope", 0))[3] is None
 
 
 @pytest.mark.parametrize("erase", [False, True])

@@ -12,7 +12,7 @@ from aiohttp import web
 from officepulse.bus.presence import AgentView
 from officepulse.panel.live import NOTHING_LIVE, Live
 from officepulse.panel.visible_reads import Level, StoreReads, VisibleReads
-from officepulse.security.access import VIEWER, AccessControl, Viewer
+from officepulse.security.access import DIRECTORY, VIEWER, AccessControl, Viewer
 from officepulse.security.visibility import EMPTY, Directory, present_view
 from officepulse.store.accounts import Visibility
 
@@ -54,7 +54,12 @@ class Viewers:
     async def reads(self, request: web.Request) -> VisibleReads:
         """The store as the request's viewer may see it."""
         viewer = request[VIEWER]
-        directory = await self.refresh()
+        # Read with the viewer by the access middleware (one statement), else now.
+        directory = request.get(DIRECTORY)
+        if directory is None:
+            directory = await self.refresh()
+        else:
+            self.directory = directory
         person = None if viewer.sees_all else viewer.person
         return VisibleReads(
             self.store,

@@ -19,7 +19,6 @@ refused whatever it carries.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import hmac
@@ -35,7 +34,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractMatchInfo
 
-from officepulse.core.categories import RuleSet, compile_rules
+from officepulse.core.categories import Rule, RuleSet, compile_rules
 from officepulse.security.visibility import Directory
 from officepulse.store.accounts import Accounts, AuditEntry, Person
 from officepulse.store.spans import CategoryStore
@@ -231,6 +230,11 @@ class Viewer:
 
 
 VIEWER = web.RequestKey("viewer", Viewer)
+# The directory as read with the viewer (AccessControl.viewer_and_directory), for requests
+# whose policy is not one of these: agents, ActivityWatch's watchers and the sign-in
+# page's like never read it, so they read only what decides their access.
+DIRECTORY = web.RequestKey("directory", Directory)
+_WITHOUT_DIRECTORY: frozenset[Policy] = frozenset({Access.PUBLIC, Access.AGENT, Access.AW_LOOPBACK})
 _json = msgspec.json.Encoder()
 
 
@@ -306,16 +310,16 @@ class AccessControl:
         return self._locked
 
     async def directory(self) -> Directory:
-        # Read on every page and API request: the three reads at once, not one after another.
-        owners, people, rules = await asyncio.gather(
-            self.store.agent_owners(), self.store.people(), self.rules()
-        )
-        return Directory(owners, {p.id: p for p in people}, rules)
+        # Read on every page and API request: owners, people and rules in one statement.
+        owners, people, rules, _ = await self.store.directory_rows()
+        return Directory(owners, {p.id: p for p in people}, self._compiled(rules))
 
     async def rules(self) -> RuleSet:
         """The category rules in force, compiled again only when they changed (another
         server process may change them: they are read each time)."""
-        rules = await self.store.categories()
+        return self._compiled(await self.store.categories())
+
+    def _compiled(self, rules: list[Rule]) -> RuleSet:
         if self._rules is None or self._rules.rules != tuple(rules):
             self._rules = compile_rules(rules)
         return self._rules
@@ -334,6 +338,22 @@ class AccessControl:
         if not locked or not session_id:
             return Viewer(None, None, locked)
         person = await self.store.session_person(token_hash(session_id), self.now_ms())
+        return Viewer(person, session_id if person else None, locked)
+
+    async def viewer_and_directory(self, request: web.Request) -> Viewer:
+        """The viewer as ``viewer`` finds it, read in one statement with the directory
+        (``directory_rows``), which is kept on the request (DIRECTORY) for its handler:
+        pages and the API read both, and on PostgreSQL that is one round trip, not two."""
+        session_id = request.cookies.get(COOKIE)
+        hashed = token_hash(session_id) if session_id else None
+        owners, people, rules, person_id = await self.store.directory_rows(hashed, self.now_ms())
+        directory = Directory(owners, {p.id: p for p in people}, self._compiled(rules))
+        request[DIRECTORY] = directory
+        # As locked(): once a person exists the server stays locked.
+        self._locked = locked = self._locked or bool(people)
+        if not locked or not session_id:
+            return Viewer(None, None, locked)
+        person = directory.people.get(person_id) if person_id is not None else None
         return Viewer(person, session_id if person else None, locked)
 
     async def new_session(self, person: Person) -> str:
@@ -378,7 +398,9 @@ class AccessControl:
         if policy is Access.METRICS:
             denied = metrics_refusal(request, self.metrics_token)
             return denied if denied is not None else await handler(request)
-        viewer = await self.viewer(request)
+        # Pages and the API read the directory: with the viewer, in one statement.
+        reads_directory = policy not in _WITHOUT_DIRECTORY
+        viewer = await (self.viewer_and_directory if reads_directory else self.viewer)(request)
         request[VIEWER] = viewer
         refusal = await self._check(request, policy, viewer)
         if refusal is not None:

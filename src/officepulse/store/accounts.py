@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
+from officepulse.core.categories import Rule
 from officepulse.errors import OfficepulseError
 from officepulse.store.agents import AgentReads
 
@@ -145,6 +146,15 @@ class Accounts(Protocol):
 
     async def agent_owners(self) -> dict[str, int]:
         """agent id -> the id of the person it belongs to."""
+        ...
+
+    async def directory_rows(
+        self, token_hash: str | None = None, now_ms: int = 0
+    ) -> tuple[dict[str, int], list[Person], list[Rule], int | None]:
+        """``agent_owners()``, ``people()``, the category rules in force and the id of
+        the person whose session has ``token_hash`` (as ``session_person``; None: no
+        such session, or no hash given), read in one statement: what every page and API
+        request reads (security/access.py), one round trip to PostgreSQL, not four."""
         ...
 
     async def create_session(

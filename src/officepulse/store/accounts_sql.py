@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+import msgspec
+
+from officepulse.core.categories import Rule, rules_from_json
 from officepulse.store.accounts import (
     AccountError,
     AuditEntry,
@@ -44,6 +47,11 @@ def no_person(person_id: int) -> AccountError:
 
 class SQLAccounts:
     _mark = "?"  # the store's placeholder
+
+    # A table's rows as one JSON array of arrays, in the store's SQL (SQLite's here;
+    # PostgreSQL's in postgres_accounts.py), so that several tables are read in one
+    # statement (``directory_rows``).
+    _json_rows = "json_group_array(json_array({}))"
 
     async def _select(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
         raise NotImplementedError
@@ -94,6 +102,27 @@ class SQLAccounts:
     async def agent_owners(self) -> dict[str, int]:
         rows = await self._select("SELECT agent_id, person_id FROM agent_owners")
         return {str(a): int(p) for a, p in rows}
+
+    async def directory_rows(
+        self, token_hash: str | None = None, now_ms: int = 0
+    ) -> tuple[dict[str, int], list[Person], list[Rule], int | None]:
+        agg = self._json_rows
+        rows = await self._select(
+            self._sql(
+                f"SELECT (SELECT {agg.format('agent_id, person_id')} FROM agent_owners), "
+                f"(SELECT {agg.format(PERSON_COLUMNS)} FROM people), "
+                "(SELECT rules FROM categories), "
+                "(SELECT person_id FROM sessions WHERE token_hash = ? AND expires_ms > ?)"
+            ),
+            (token_hash or "", now_ms),
+        )
+        owners, people, rules, person_id = rows[0]
+        return (
+            {str(a): int(p) for a, p in msgspec.json.decode(owners)},
+            sorted((person_from(r) for r in msgspec.json.decode(people)), key=lambda p: p.login),
+            rules_from_json(str(rules)),
+            None if person_id is None else int(person_id),
+        )
 
     async def create_session(
         self, token_hash: str, person_id: int, created_ms: int, expires_ms: int

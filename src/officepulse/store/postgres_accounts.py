@@ -39,6 +39,7 @@ async def _keeps_an_admin(conn: _Conn, person_id: int) -> None:
 
 class PostgresAccounts(SQLAccounts):
     _mark = "%s"
+    _json_rows = "coalesce(json_agg(json_build_array({})), '[]')::text"
     _pool: _Pool | None
 
     # Provided by PostgresStore.
