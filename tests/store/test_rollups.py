@@ -177,6 +177,65 @@ lengths = (
 )
 
 
+def whole_rows_delta(
+    old: list[Contribution], new: list[Contribution]
+) -> dict[int, dict[BucketKey, list[int]]]:
+    """The delta with every row cut into buckets whole, old rows taken away and new ones
+    added: what ``rollup_delta`` must come to, however it pairs rows."""
+    delta: dict[int, dict[BucketKey, list[int]]] = {size: {} for size in (M, H, D, WK)}
+    for rows, sign in ((old, -1), (new, 1)):
+        for agent, start, end, app, category, idle in rows:
+            for lo, hi in bucketed(start, end):
+                for size, table in delta.items():
+                    for bucket, ms in split(lo, hi, size):
+                        pair = table.setdefault((agent, app, category, bucket), [0, 0])
+                        pair[1 if idle else 0] += sign * ms
+    return {size: {k: v for k, v in t.items() if v != [0, 0]} for size, t in delta.items()}
+
+
+rewrites = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b"]),
+        times,
+        lengths,
+        st.sampled_from([None, "end", "app", "idle"]),  # what the rewrite changed
+        lengths,
+    ),
+    max_size=6,
+)
+
+
+@given(rewrites)
+@example([("a", 59 * M, 2 * M, "end", H + 5)])  # grown past a whole hour: a new run
+def test_rows_rewritten_with_another_end_change_by_the_stretch_between(
+    rows: list[tuple[str, int, int, str | None, int]],
+) -> None:
+    # A span that heartbeats extend is rewritten with only its end moved: its delta is
+    # the stretch between the two ends, whichever way it moved, as if both rows were cut
+    # whole; rows that changed anything else, or were only written or only gone, too.
+    old: list[Contribution] = []
+    new: list[Contribution] = []
+    for agent, start, length, change, other in rows:
+        row: Contribution = (agent, start, start + length, "Code", "Work", False)
+        old.append(row)
+        if change == "end":
+            new.append((agent, start, start + other, "Code", "Work", False))
+        elif change == "app":
+            new.append((agent, start, start + length, "xterm", "Work", False))
+        elif change == "idle":
+            new.append((agent, start, start + other, "Code", "Work", True))
+    assert rollup_delta(old, new) == whole_rows_delta(old, new)
+    assert rollup_delta(new, old) == whole_rows_delta(new, old)
+
+
+def test_an_extended_row_is_cut_only_where_it_grew() -> None:
+    # 10 s more of a span that began a minute ago: one minute bucket, not three.
+    grown = rollup_delta(
+        [("a", M, 2 * M, "Code", "Work", False)], [("a", M, 2 * M + 10_000, "Code", "Work", False)]
+    )
+    assert grown[M] == {("a", "Code", "Work", 2 * M): [10_000, 0]}
+
+
 @given(times, lengths)
 def test_a_span_is_its_edges_in_buckets_and_its_whole_hours_as_one_run(
     start: int, length: int

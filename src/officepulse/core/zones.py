@@ -43,6 +43,12 @@ def paint(runs: Sequence[ZoneRun], start_ms: int, end_ms: int, tz: str) -> list[
     """``runs`` (sorted, disjoint) with [start_ms, end_ms) set to ``tz``."""
     if end_ms <= start_ms:
         return list(runs)
+    if all(run.tz == tz for run in runs):
+        # All of one zone (an agent that stays put: nearly every span written), so all
+        # of it joins into one run, across gaps too: nothing to cut, sort or join.
+        lo = runs[0].start_ms if runs and runs[0].start_ms < start_ms else start_ms
+        hi = max(end_ms, runs[-1].end_ms) if runs else end_ms  # sorted, disjoint
+        return [ZoneRun(lo, hi, tz)]
     pieces: list[ZoneRun] = [ZoneRun(start_ms, end_ms, tz)]
     for run in runs:
         if run.end_ms <= start_ms or run.start_ms >= end_ms:

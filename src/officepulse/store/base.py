@@ -119,18 +119,73 @@ def rollup_delta(
     taken away and the new rows' added, except their whole hours (``run_delta``). Keys
     whose change adds up to zero (a span rewritten as it was) are left out."""
     delta: dict[int, dict[BucketKey, list[int]]] = {size: {} for size in BUCKET_SIZES}
-    for rows, sign in ((old, -1), (new, 1)):
+    tables = tuple(delta.items())
+
+    def add(
+        agent_id: str, app: str, category: str, column: int, lo: int, hi: int, sign: int
+    ) -> None:
+        for size, table in tables:
+            bucket = lo - lo % size  # Python's % floors, so this holds before 1970 too
+            while bucket < hi:
+                top = bucket + size
+                key = (agent_id, app, category, bucket)
+                pair = table.get(key)
+                if pair is None:
+                    pair = table[key] = [0, 0]
+                pair[column] += sign * ((hi if hi < top else top) - (lo if lo > bucket else bucket))
+                bucket = top
+
+    old_rest, new_rest, moved = moved_ends(old, new)
+    for agent_id, app, category, idle, lo, hi, sign in moved:
+        add(agent_id, app, category, 1 if idle else 0, lo, hi, sign)
+    for rows, sign in ((old_rest, -1), (new_rest, 1)):
         for agent_id, start_ms, end_ms, app, category, idle in rows:
-            column = 1 if idle else 0
             for lo, hi in bucketed(start_ms, end_ms):
-                for size, table in delta.items():
-                    for bucket, ms in split(lo, hi, size):
-                        key = (agent_id, app, category, bucket)
-                        pair = table.get(key)
-                        if pair is None:
-                            pair = table[key] = [0, 0]
-                        pair[column] += sign * ms
+                add(agent_id, app, category, 1 if idle else 0, lo, hi, sign)
     return {size: _nonzero(table) for size, table in delta.items()}
+
+
+# A row whose end alone moved: (agent_id, app, category, idle, lo, hi, sign), the stretch
+# [lo, hi) it gained (sign 1) or lost (-1).
+Moved = tuple[str, str, str, bool, int, int, int]
+
+
+def moved_ends(
+    old: Iterable[Contribution], new: Iterable[Contribution]
+) -> tuple[list[Contribution], list[Contribution], list[Moved]]:
+    """``old`` and ``new`` rows paired where a row was rewritten with only its end moved
+    and the same whole hours (a span that heartbeats extend: nearly every row a second's
+    write holds). Such a pair changes the buckets by the stretch between its two ends
+    alone, which is all ``rollup_delta`` then cuts, instead of both rows whole (the rest
+    of the two rows cancels out). Returns the rows left unpaired, old and new, and the
+    moved stretches (none for a row rewritten as it was)."""
+    ends: dict[tuple[str, int, str, str, bool], list[int]] = {}
+    for agent_id, start_ms, end_ms, app, category, idle in old:
+        ends.setdefault((agent_id, start_ms, app, category, idle), []).append(end_ms)
+    new_rest: list[Contribution] = []
+    moved: list[Moved] = []
+    for row in new:
+        agent_id, start_ms, end_ms, app, category, idle = row
+        was = ends.get((agent_id, start_ms, app, category, idle))
+        if (
+            was
+            and start_ms <= end_ms
+            and start_ms <= was[-1]
+            and whole_hours(start_ms, was[-1]) == whole_hours(start_ms, end_ms)
+        ):
+            old_end = was.pop()
+            if end_ms > old_end:
+                moved.append((agent_id, app, category, idle, old_end, end_ms, 1))
+            elif end_ms < old_end:
+                moved.append((agent_id, app, category, idle, end_ms, old_end, -1))
+        else:
+            new_rest.append(row)
+    old_rest = [
+        (agent_id, start_ms, end_ms, app, category, idle)
+        for (agent_id, start_ms, app, category, idle), left in ends.items()
+        for end_ms in left
+    ]
+    return old_rest, new_rest, moved
 
 
 def run_delta(old: Iterable[Contribution], new: Iterable[Contribution]) -> dict[RunKey, list[int]]:

@@ -179,7 +179,7 @@ def _paint_zones(conn: sqlite3.Connection, marks: dict[str, list[tuple[int, int,
     if not marks:
         return
     hulls = [(agent_id, *hull(agent_marks)) for agent_id, agent_marks in marks.items()]
-    near = by_agent(conn.execute(_ZONES_NEAR, (json.dumps(hulls),)).fetchall())
+    near = by_agent(conn.execute(_ZONES_NEAR, (msgspec.json.encode(hulls).decode(),)).fetchall())
     deletes, updates, inserts = in_place(*repaint(near, marks))
     conn.executemany("DELETE FROM zone_runs WHERE agent_id = ? AND start_ms = ?", deletes)
     conn.executemany(
