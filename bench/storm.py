@@ -498,6 +498,57 @@ def log_lock_waits(database: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+class Diagnose:
+    """``--diagnose``: py-spy sampling a living gateway from the kill for ``seconds``
+    (``py-spy record -f raw``, on PATH or beside this Python), and PostgreSQL's sessions
+    (pg_stat_activity: state, wait event, the statement's start) counted every 0.5 s."""
+
+    def __init__(self, folder: Path, database: str, pid: int, seconds: float) -> None:
+        self.folder = folder
+        self.database = database
+        self.pid = pid
+        self.seconds = seconds
+        self.stop = threading.Event()
+        self.counts: dict[str, int] = {}
+        self.thread = threading.Thread(target=self._sessions, daemon=True)
+        self.spy: Any = None
+
+    def start(self) -> None:
+        import shutil
+        import subprocess
+
+        self.folder.mkdir(exist_ok=True)
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.spy = subprocess.Popen(
+            [spy, "record", "-r", "100", "-f", "raw", "-d", str(int(self.seconds)),
+             "-p", str(self.pid), "-o", str(self.folder / "gateway.spy.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.thread.start()
+
+    def _sessions(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database, autocommit=True) as conn:
+            while not self.stop.wait(0.5):
+                rows = conn.execute(
+                    "SELECT state, wait_event_type, wait_event, left(query, 40) "
+                    "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchall()
+                for row in rows:
+                    key = " | ".join(str(x) for x in row)
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.spy is not None:
+            self.spy.wait()
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        (self.folder / "pg_sessions.txt").write_text("".join(f"{n:6d}  {key}\n" for key, n in top))
+
+
 def write_logs(folder: Path, processes: dict[str, Any], haproxies: list[Any], pg: Path) -> None:
     """Every process's output, for a look afterwards."""
     folder.mkdir(exist_ok=True)
@@ -518,13 +569,17 @@ async def ask(pipes: list[Connection], message: Any) -> list[Any]:
 
 
 async def wait(
-    predicate: Callable[[], bool], what: str, within: float, context: Callable[[], Any] = str
+    predicate: Callable[[], bool],
+    what: str,
+    within: float,
+    context: Callable[[], Any] = str,
+    every: float = 0.05,
 ) -> float:
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > within:
             raise SystemExit(f"gave up after {within:g} s waiting for {what}: {context()}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
     return time.monotonic() - started
 
 
@@ -592,6 +647,12 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
             killed = time.monotonic()
             killed_at = datetime.now(UTC)
             cluster.kill(VICTIM)
+            diagnose = None
+            if args.diagnose:
+                diagnose = Diagnose(
+                    cluster.root / "logs", cluster.database, groups[survivors[0]]()[0], 20
+                )
+                diagnose.start()
 
             status: list[dict[str, int]] = []
 
@@ -606,6 +667,8 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
                     raise SystemExit(f"gave up after {args.within:g} s: {status}")
                 await asyncio.sleep(0.2)
             all_acked = time.monotonic()
+            if diagnose is not None:
+                diagnose.finish()
             during = watch.between(killed, all_acked)
             panel = cluster.panel_process.url
             agent_ids = set(ids)
@@ -614,6 +677,7 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
                 "every agent online on the panel",
                 120,
                 lambda: sorted(k for k, v in online_by_agent(panel).items() if not v)[:10],
+                every=0.5,
             )
             online_s = time.monotonic() - killed
             names = {f"stranded-{i:03d}" for i in range(args.stranded)}
@@ -621,6 +685,7 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
                 lambda: not any(v for k, v in online_by_agent(panel).items() if k in names),
                 "the stranded agents offline",
                 120,
+                every=0.5,
             )
             offline_s = time.monotonic() - killed
             per_gateway_after = gateway_connections(haproxies)
@@ -682,7 +747,7 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
         "idle": idle,
         "idle_seconds": args.idle_seconds,
         "load_average": os.getloadavg(),
-        "niceness": os.nice(0),
+        "code": str(args.code or "this checkout"),
     }
 
 
@@ -702,18 +767,19 @@ def main() -> None:
     )
     ap.add_argument("--fill-within", type=float, default=600.0, help="agents in within (s)")
     ap.add_argument("--within", type=float, default=300.0, help="the storm over within (s)")
+    ap.add_argument("--diagnose", action="store_true", help="py-spy and pg_stat_activity")
     ap.add_argument("--label", default="", help="a name for this run in the results")
     ap.add_argument("--json", action="store_true", help="also write bench/results/")
     ap.add_argument(
-        "--raise-priority",
-        type=int,
-        default=0,
-        help="lower the niceness of this run (every process it starts inherits it) by N: on "
-        "a shared machine, the others' processes then wait instead of the cluster (needs root)",
+        "--code",
+        type=Path,
+        default=None,
+        help="run the cluster's processes on DIR/src (another checkout, e.g. main's), to "
+        "compare before and after in one session",
     )
     args = ap.parse_args()
-    if args.raise_priority:
-        os.nice(-args.raise_priority)
+    if args.code is not None:
+        os.environ["PYTHONPATH"] = str(args.code.resolve() / "src")
     raise_nofile()  # HAProxy and the gateways inherit the soft limit: the hard one
     logging.getLogger("officepulse").setLevel(logging.ERROR)
     started = datetime.now(UTC)

@@ -1,23 +1,37 @@
 """Leases on agents (server/leases.py) on a real PostgreSQL, time a parameter: a sweep
 ends only lapsed leases, each once, and shows those agents offline; it waits a whole lease
-after the process starts and after the database was away. And the order in which two
-gateways' sessions of one agent give way (gateway/sessions.py)."""
+after the process starts and after the database was away. A gateway's renewals are one
+statement that neither waits for its write queue nor for rows another write holds. And the
+order in which two gateways' sessions of one agent give way (gateway/sessions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
+import psycopg
 import pytest
 
 from officepulse.bus.memory import MemoryBus
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, decode_view
 from officepulse.gateway.agents import LEASE_SECONDS, Agents
 from officepulse.gateway.sessions import EXPIRED, older
-from officepulse.server.leases import QUIET_AFTER_GAP, SWEEP_EVERY, Sweeper
+from officepulse.server.leases import QUIET_AFTER_GAP, SWEEP_EVERY, Sweeper, renew_rows
 from officepulse.store.base import AgentInfo
 from officepulse.store.postgres import PostgresStore
 from tests.support.links import until
+
+
+async def until_async(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Polls ``condition`` until it holds; fails naming ``what`` after 30 s."""
+    deadline = time.monotonic() + 30
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
 
 pytest_plugins = ["tests.support.postgres"]
 
@@ -112,6 +126,70 @@ async def test_no_sweep_for_a_lease_after_the_database_was_away(store: PostgresS
         clock.now += SWEEP_EVERY
         await sweeper.sweep()
     assert await online(store) == {"queued": False}
+
+
+async def seen(db: psycopg.AsyncConnection[tuple[object, ...]]) -> dict[str, tuple[bool, int]]:
+    """Each agent's (online, last_seen_ms), read beside the store (whose own reads would
+    wait for its write queue)."""
+    cur = await db.execute("SELECT id, online, last_seen_ms FROM agents ORDER BY id")
+    return {str(i): (bool(o), int(str(ms))) for i, o, ms in await cur.fetchall()}
+
+
+async def test_renewals_land_while_the_write_queue_waits_and_skip_rows_another_write_holds(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    store.save_agent(agent("held", 0))
+    store.save_agent(agent("free", 0))
+    store.save_agent(agent("left", 0, online=False))
+    await store.flush()
+    async with (
+        await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db,
+        await psycopg.AsyncConnection.connect(postgres_url) as other,
+    ):
+        # Another transaction holds "held"'s row (a hello on another gateway, a sweep),
+        # and the store's writer waits for it with "held"'s new row: its queue is stuck.
+        await other.execute("SELECT 1 FROM agents WHERE id = 'held' FOR UPDATE")
+        store.save_agent(agent("held", 1))
+        flushing = asyncio.create_task(store.flush())
+
+        async def writer_waits() -> bool:
+            cur = await db.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            row = await cur.fetchone()
+            return row is not None and int(str(row[0])) > 0
+
+        await until_async(writer_waits, "the store's writer waiting for the held row")
+
+        # Neither the stuck queue nor the held row keeps the renewal waiting; it moves
+        # only the rows it may: online, and not held.
+        await asyncio.wait_for(renew_rows(store, ["free", "held", "left"], 5000), 30)
+        assert await seen(db) == {"free": (True, 5000), "held": (True, 0), "left": (False, 0)}
+
+        await other.rollback()  # the other write ends; the queue drains
+        await asyncio.wait_for(flushing, 30)
+        await renew_rows(store, ["free", "held", "left"], 8000)  # 3 s later: "held" too
+        assert await seen(db) == {"free": (True, 8000), "held": (True, 8000), "left": (False, 0)}
+
+
+async def test_a_sweep_takes_the_leases_no_renewal_moved_and_skips_rows_being_written(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    clock = Clock()
+    sweeper = Sweeper(store, Agents(store, None), MemoryBus(), clock)
+    for name in ("kept", "dropped", "held"):
+        store.save_agent(agent(name, T0 - 60))
+    await store.flush()
+    while clock.now < T0 + LEASE_SECONDS:  # the start's quiet lease
+        assert await sweeper.sweep() == []
+        clock.now += SWEEP_EVERY
+    await renew_rows(store, ["kept"], int((clock.now - 1) * 1000))
+    async with await psycopg.AsyncConnection.connect(postgres_url) as other:
+        # Being written by another transaction (its hello elsewhere): left to the next sweep.
+        await other.execute("SELECT 1 FROM agents WHERE id = 'held' FOR UPDATE")
+        taken = await asyncio.wait_for(sweeper.sweep(), 30)
+        assert [s.info.id for s in taken] == ["dropped"]
+    clock.now += SWEEP_EVERY
+    assert [s.info.id for s in await sweeper.sweep()] == ["held"]
+    assert await online(store) == {"kept": True, "dropped": False, "held": False}
 
 
 def test_of_two_sessions_of_one_agent_the_older_gives_way_the_same_on_both_gateways() -> None:

@@ -6,7 +6,9 @@ revoke), ActivityWatch's watchers and its importer. It alone saves an agent's ro
 (``save_agent``) and alone publishes its presence on the bus, so there is one place that
 says an agent is online or offline. Scaled out, a gateway holds a lease on each agent
 connected to it, between ``online`` and ``offline``: its row's ``last_seen_ms``, which
-``renew`` pushes forward every ``LEASE_RENEW_EVERY`` seconds while the connection lives.
+the gateway pushes forward every ``LEASE_RENEW_EVERY`` seconds while the connection
+lives (on PostgreSQL all of them in one statement of server/leases.py's, which moves
+only that column of rows that say online: ``renewed``).
 A lease not renewed for ``LEASE_SECONDS`` (its gateway died) is ended by whichever
 process sweeps first (server/leases.py), in one conditional UPDATE, and ``expired``
 shows those agents offline; nobody else marks an agent offline.
@@ -17,7 +19,8 @@ Its interface, in three parts:
   heartbeat: a plain method, no await, nothing allocated unless its row is due),
   ``show`` (what it shows moved), ``moved`` (its zone changed), ``let_go`` (blocked or
   removed while connected, or connected to another gateway since), ``renew`` (its lease),
-  ``offline`` (goodbye or connection lost);
+  ``renewed`` (all their leases at once, in one statement of server/leases.py's: the one
+  write of agents' rows made outside this class), ``offline`` (goodbye or connection lost);
 - agents changed by team leads, in any process: ``changed`` (blocked, unblocked),
   ``removed``;
 - agents whose gateway died: ``expired``;
@@ -146,9 +149,18 @@ class Agents:
 
     def renew(self, state: AgentState, now_ms: int) -> None:
         """Its connection is alive (the gateway's pings are answered): its lease runs
-        ``LEASE_SECONDS`` from now. A plain call: queued in the store's next batch."""
+        ``LEASE_SECONDS`` from now. A plain call: its whole row, online, queued in the
+        store's next batch (also what shows a wrongly swept agent online again)."""
         state.last_seen_ms = state.saved_seen_ms = now_ms
         self._store.save_agent(state.seen_info())
+
+    @staticmethod
+    def renewed(states: list[AgentState], now_ms: int) -> list[str]:
+        """Their leases are being renewed together, at ``now_ms``, by one statement of
+        the caller's (server/leases.py ``Renewals``): their ids, sorted."""
+        for state in states:
+            state.last_seen_ms = state.saved_seen_ms = now_ms
+        return sorted(state.info.id for state in states)
 
     async def offline(self, state: AgentState, now_ms: int) -> None:
         """Its connection ended."""

@@ -25,7 +25,7 @@ from officepulse.bus.base import Bus
 from officepulse.gateway.parts import GatewayParts
 from officepulse.gateway.sessions import Sessions
 from officepulse.server import wiring
-from officepulse.server.leases import Renewals, sweeper
+from officepulse.server.leases import renewals, sweeper
 from officepulse.server.sockets import socket_of
 from officepulse.settings import ServerSettings
 from officepulse.store.base import Store
@@ -60,7 +60,7 @@ class GatewayProcess(wiring.Wired):
         )
         self.metrics.watch_gateway(self.parts.gateway.counts)
         self.sessions = Sessions(self.id, self.bus, self.parts.gateway, clock)
-        self.renewals = Renewals(self.parts.gateway, self.parts.agents, clock)
+        self.renewals = renewals(self.store, self.parts.gateway, self.parts.agents, clock)
         self.sweeper = sweeper(self.store, self.parts.agents, self.bus, clock)
         self._tasks: list[asyncio.Task[None]] = []
 

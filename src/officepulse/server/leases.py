@@ -7,6 +7,16 @@ returns them, so whichever process's sweep takes a row shows it offline, once. A
 that reconnected to another gateway first has a fresh row, which the UPDATE's condition
 leaves alone: no race between a sweep and a reconnect.
 
+On PostgreSQL a gateway renews all its leases in one statement of their own, every
+``LEASE_RENEW_EVERY`` seconds: the ids and one time, not each agent's whole row through
+the store's write queue. Queued, the renewals of 10,000 agents were 10,000 full rows
+every 3 s, and during a reconnect storm they waited behind the hellos' and the spans'
+writes until every lease of the living gateways lapsed (docs/performance.md, "A
+reconnect storm"): the renewal is what says the gateway lives, so it must not wait for
+its backlog. Rows another transaction holds (a hello on another gateway, a sweep) are
+skipped rather than waited for, so a renewal never waits for, nor deadlocks with, a
+write of the same agents; the skipped ones are renewed 3 s later.
+
 Why rows in PostgreSQL and not NATS heartbeats: the database is the truth the panel's
 pages, the REST API and a restarted panel read, and the UPDATE is atomic; a lease kept
 only on the bus would leave rows saying "online" for ever after a gateway died while
@@ -27,7 +37,7 @@ from typing import TYPE_CHECKING, LiteralString
 import msgspec
 
 from officepulse.bus.base import Bus
-from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents
+from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents, AgentState
 from officepulse.gateway.gateway import Gateway
 from officepulse.gateway.sessions import EXPIRED
 from officepulse.store.base import AgentStatus, Store
@@ -43,34 +53,73 @@ SWEEP_EVERY = 2.0
 # A sweep that finds the database answered last longer ago than this was away.
 QUIET_AFTER_GAP = 3 * SWEEP_EVERY
 
+# Rows another transaction holds are skipped, as by the renewals, for the same reasons: a
+# held row is being written now (most often the agent's hello on another gateway, which
+# makes its lease fresh), and a sweep locking lapsed rows in its own order while a
+# gateway's writer locks a storm's hellos in another deadlocked them. The next sweep looks
+# again.
 _EXPIRE: LiteralString = (
-    "UPDATE agents SET online = false WHERE online AND last_seen_ms < %s RETURNING id"
+    "UPDATE agents SET online = false WHERE id IN (SELECT id FROM agents "
+    "WHERE online AND last_seen_ms < %s FOR UPDATE SKIP LOCKED) RETURNING id"
+)
+# One gateway's renewals (module docstring): rows locked by another write are skipped.
+_RENEW: LiteralString = (
+    "UPDATE agents SET last_seen_ms = %s WHERE id IN (SELECT id FROM agents "
+    "WHERE id = ANY(%s) AND online FOR UPDATE SKIP LOCKED)"
 )
 
 
 class Renewals:
-    """A gateway's leases on its agents, renewed every ``LEASE_RENEW_EVERY`` seconds."""
+    """A gateway's leases on its agents, renewed every ``LEASE_RENEW_EVERY`` seconds: in
+    one statement on PostgreSQL (``store``), else queued row by row (one process, whose
+    leases nobody sweeps: the rows' ``last_seen_ms`` alone moves)."""
 
-    def __init__(self, gateway: Gateway, agents: Agents, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        agents: Agents,
+        clock: Callable[[], float],
+        store: PostgresStore | None = None,
+    ) -> None:
         self.gateway = gateway
         self.agents = agents
         self.clock = clock
+        self.store = store
+        self.failures = FailureLog("renewing the leases on this gateway's agents", log)
 
-    def renew(self) -> int:
-        now_ms = int(self.clock() * 1000)
-        states = [
+    def held(self) -> list[AgentState]:
+        """The agents connected here whose leases are this gateway's to renew."""
+        return [
             conn.state
             for conn in list(self.gateway.connections.values())
             if conn.state is not None and not conn.ws.closed and conn.state.gone is None
         ]
-        for state in states:
-            self.agents.renew(state, now_ms)
-        return len(states)
+
+    async def renew(self) -> int:
+        """Renews every lease held here; how many."""
+        now_ms = int(self.clock() * 1000)
+        states = self.held()
+        if self.store is None:
+            for state in states:
+                self.agents.renew(state, now_ms)
+            return len(states)
+        ids = self.agents.renewed(states, now_ms)
+        await renew_rows(self.store, ids, now_ms)
+        return len(ids)
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(LEASE_RENEW_EVERY)
-            self.renew()
+            await self.failures.attempt(self.renew)
+
+
+async def renew_rows(store: PostgresStore, agent_ids: list[str], now_ms: int) -> None:
+    """The leases of ``agent_ids`` run from ``now_ms``: one statement, in a transaction of
+    its own, not behind the store's write queue; rows another transaction holds, and rows
+    that say offline, are left as they are (module docstring)."""
+    if agent_ids:
+        async with store.transaction() as conn:
+            await conn.execute(_RENEW, (now_ms, agent_ids))
 
 
 class Sweeper:
@@ -131,13 +180,23 @@ class Sweeper:
             await self._attempt()
 
 
-def sweeper(store: Store, agents: Agents, bus: Bus, clock: Callable[[], float]) -> Sweeper | None:
-    """The sweeper for ``store``; None when it is not PostgreSQL (module docstring)."""
+def _postgres(store: Store) -> PostgresStore | None:
     # Imported here: psycopg is the postgresql extra's; without it no store is PostgreSQL.
     try:
         from officepulse.store.postgres import PostgresStore
     except ImportError:
         return None
-    if isinstance(store, PostgresStore):
-        return Sweeper(store, agents, bus, clock)
-    return None
+    return store if isinstance(store, PostgresStore) else None
+
+
+def sweeper(store: Store, agents: Agents, bus: Bus, clock: Callable[[], float]) -> Sweeper | None:
+    """The sweeper for ``store``; None when it is not PostgreSQL (module docstring)."""
+    postgres = _postgres(store)
+    return None if postgres is None else Sweeper(postgres, agents, bus, clock)
+
+
+def renewals(
+    store: Store, gateway: Gateway, agents: Agents, clock: Callable[[], float]
+) -> Renewals:
+    """A gateway's renewals: one statement each time on PostgreSQL (module docstring)."""
+    return Renewals(gateway, agents, clock, _postgres(store))
