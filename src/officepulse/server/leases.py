@@ -134,8 +134,8 @@ class Sweeper:
         self.clock = clock
         self.failures = FailureLog("sweeping agents' lapsed leases", log)
         # After the database did not answer for a while (or this process did not run),
-        # the gateways' renewals wait in their write queues: no sweep until a whole lease
-        # has passed with it answering again. So also for a lease after this process
+        # the gateways' renewals could not be written: no sweep until a whole lease has
+        # passed with it answering again. So also for a lease after this process
         # started: the gateways may be starting too.
         self._answered_at = float("-inf")
         self._quiet_until = 0.0
