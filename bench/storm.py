@@ -646,6 +646,7 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
             assert await ask(pipes, "arm") == ["armed"] * len(pipes)
             killed = time.monotonic()
             killed_at = datetime.now(UTC)
+            load_at_kill = os.getloadavg()  # other work on this machine shows here
             cluster.kill(VICTIM)
             diagnose = None
             if args.diagnose:
@@ -746,6 +747,7 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
         "storm": during,
         "idle": idle,
         "idle_seconds": args.idle_seconds,
+        "load_average_at_kill": load_at_kill,
         "load_average": os.getloadavg(),
         "code": str(args.code or "this checkout"),
     }

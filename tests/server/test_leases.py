@@ -1,12 +1,14 @@
 """Leases on agents (server/leases.py) on a real PostgreSQL, time a parameter: a sweep
 ends only lapsed leases, each once, and shows those agents offline; it waits a whole lease
 after the process starts and after the database was away. A gateway's renewals are one
-statement that neither waits for its write queue nor for rows another write holds. And the
+statement on a connection of their own that waits neither for the store's write queue, nor
+for its pool, nor for rows another write holds. And the
 order in which two gateways' sessions of one agent give way (gateway/sessions.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,7 +20,7 @@ from officepulse.bus.memory import MemoryBus
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, decode_view
 from officepulse.gateway.agents import LEASE_SECONDS, Agents
 from officepulse.gateway.sessions import EXPIRED, older
-from officepulse.server.leases import QUIET_AFTER_GAP, SWEEP_EVERY, Sweeper, renew_rows
+from officepulse.server.leases import QUIET_AFTER_GAP, SWEEP_EVERY, Line, Sweeper, renew_rows
 from officepulse.store.base import AgentInfo
 from officepulse.store.postgres import PostgresStore
 from tests.support.links import until
@@ -135,16 +137,18 @@ async def seen(db: psycopg.AsyncConnection[tuple[object, ...]]) -> dict[str, tup
     return {str(i): (bool(o), int(str(ms))) for i, o, ms in await cur.fetchall()}
 
 
-async def test_renewals_land_while_the_write_queue_waits_and_skip_rows_another_write_holds(
+async def test_renewals_wait_neither_for_the_write_queue_nor_the_pool_and_skip_held_rows(
     store: PostgresStore, postgres_url: str
 ) -> None:
     store.save_agent(agent("held", 0))
     store.save_agent(agent("free", 0))
     store.save_agent(agent("left", 0, online=False))
     await store.flush()
+    line = Line(store)
     async with (
         await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db,
         await psycopg.AsyncConnection.connect(postgres_url) as other,
+        contextlib.AsyncExitStack() as taken,
     ):
         # Another transaction holds "held"'s row (a hello on another gateway, a sweep),
         # and the store's writer waits for it with "held"'s new row: its queue is stuck.
@@ -158,16 +162,22 @@ async def test_renewals_land_while_the_write_queue_waits_and_skip_rows_another_w
             return row is not None and int(str(row[0])) > 0
 
         await until_async(writer_waits, "the store's writer waiting for the held row")
+        # And every other connection of the store's pool is taken (a storm's hellos
+        # reading): one more would wait.
+        for _ in range(store.max_connections - 1):
+            await taken.enter_async_context(store.transaction(write=False))
 
-        # Neither the stuck queue nor the held row keeps the renewal waiting; it moves
-        # only the rows it may: online, and not held.
-        await asyncio.wait_for(renew_rows(store, ["free", "held", "left"], 5000), 30)
+        # Neither the stuck queue, nor the full pool, nor the held row keeps the renewal
+        # waiting; it moves only the rows it may: online, and not held.
+        await asyncio.wait_for(renew_rows(line, ["free", "held", "left"], 5000), 30)
         assert await seen(db) == {"free": (True, 5000), "held": (True, 0), "left": (False, 0)}
 
+        await taken.aclose()
         await other.rollback()  # the other write ends; the queue drains
         await asyncio.wait_for(flushing, 30)
-        await renew_rows(store, ["free", "held", "left"], 8000)  # 3 s later: "held" too
+        await renew_rows(line, ["free", "held", "left"], 8000)  # 3 s later: "held" too
         assert await seen(db) == {"free": (True, 8000), "held": (True, 8000), "left": (False, 0)}
+    await line.close()
 
 
 async def test_a_sweep_takes_the_leases_no_renewal_moved_and_skips_rows_being_written(
@@ -181,7 +191,9 @@ async def test_a_sweep_takes_the_leases_no_renewal_moved_and_skips_rows_being_wr
     while clock.now < T0 + LEASE_SECONDS:  # the start's quiet lease
         assert await sweeper.sweep() == []
         clock.now += SWEEP_EVERY
-    await renew_rows(store, ["kept"], int((clock.now - 1) * 1000))
+    line = Line(store)
+    await renew_rows(line, ["kept"], int((clock.now - 1) * 1000))
+    await line.close()
     async with await psycopg.AsyncConnection.connect(postgres_url) as other:
         # Being written by another transaction (its hello elsewhere): left to the next sweep.
         await other.execute("SELECT 1 FROM agents WHERE id = 'held' FOR UPDATE")
