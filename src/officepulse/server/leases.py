@@ -11,15 +11,14 @@ On PostgreSQL a gateway renews all its leases in one statement of their own, eve
 ``LEASE_RENEW_EVERY`` seconds: the ids and one time, not each agent's whole row through
 the store's write queue. Queued, the renewals of 10,000 agents were 10,000 full rows
 every 3 s, and during a reconnect storm they waited behind the hellos' and the spans'
-writes until every lease of the living gateways lapsed (docs/performance.md, "A
+writes until 3,300 of the living gateways' 6,600 leases lapsed (docs/performance.md, "A
 reconnect storm"): the renewal is what says the gateway lives, so it must not wait for
 its backlog. Nor for the store's pool: the renewals have a connection of their own
-(``Line``). Through the pool, in a storm of 6,634 agents moving (docs/performance.md, "A
-reconnect storm"), each renewal waited behind the hellos' reads for one of its eight
-connections until the leases of both living gateways' 13,229 agents lapsed. Rows another
-transaction holds (a hello on another gateway, a sweep) are skipped rather than waited
-for, so a renewal never waits for, nor deadlocks with, a write of the same agents; the
-skipped ones are renewed 3 s later.
+(``Line``). Through the pool, in a storm of 6,634 agents moving, each renewal waited
+behind the hellos' reads for one of its eight connections until 13,229 of the living
+gateways' 13,266 leases lapsed. Rows another transaction holds (a hello on another
+gateway, a sweep) are skipped rather than waited for, so a renewal never waits for, nor
+deadlocks with, a write of the same agents; the skipped ones are renewed 3 s later.
 
 Why rows in PostgreSQL and not NATS heartbeats: the database is the truth the panel's
 pages, the REST API and a restarted panel read, and the UPDATE is atomic; a lease kept
