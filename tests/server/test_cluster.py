@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import signal
 import sys
 import time
@@ -367,7 +368,8 @@ async def test_an_agent_swept_while_still_connected_is_renewed_and_shown_online_
 
         def shown_online_again() -> bool:
             mine = [m for m in list(board.messages) if 'id="agent-late"' in m]
-            return bool(mine) and 'class="person online' in mine[-1]
+            # The card's classes: "person", its state (active, idle, ...), then online.
+            return bool(mine) and re.search(r'class="person [^"]*\bonline\b', mine[-1]) is not None
 
         await asyncio.to_thread(
             wait_until, shown_online_again, WAIT, "the dashboard to show it online again"
