@@ -96,6 +96,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # officepulse/builds.py), and the shortest stretch of "agent not running" marked.
     agent_builds: list[Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]] | None = None
     gap_min_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
+    # Re-categorising history in the background (panel/recategorising.py): spans per
+    # transaction, and seconds between batches, which leave the database to ingest and reads.
+    recategorize_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1_000
+    recategorize_pause: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Service operation (ops/): log lines for collectors; who else may read /metrics.
     log_format: Literal["text", "json"] = "text"
@@ -267,6 +271,10 @@ HELP: dict[str, str] = {
     "as unknown builds on their person's page",
     "gap_min_seconds": 'the shortest stretch of "agent not running while the computer was '
     "on\" marked on a person's page",
+    "recategorize_batch": "spans re-categorised per transaction after the category rules "
+    "change (in the background): ingest and reads wait for one batch at most",
+    "recategorize_pause": "seconds between those batches: more spreads a re-categorisation "
+    "over longer, leaving the database to ingest and reads",
     "agent_auth": "open (any agent may connect) or required (agents need a credential from "
     "an enrollment token); default: open only when listening on loopback",
     "enroll_token": "an enrollment token from the team lead, exchanged once for this agent's "

@@ -29,6 +29,7 @@ from officepulse.activitywatch.postgres import PostgresAwStore
 from officepulse.activitywatch.projection import HostEvent, project
 from officepulse.activitywatch.tables import AwTables
 from officepulse.core.categories import Rule
+from officepulse.store.categorising import recategorize_all
 from officepulse.store.postgres import PostgresStore
 from tests.support.aw import (
     T0,
@@ -307,7 +308,7 @@ async def test_projected_spans_are_categorised_by_the_rules_in_force(postgres_ur
         await add(AwEvent(0, 100 * S, {"app": "Code", "title": "a"}))
         assert await by_category() == {"Work > Programming": 100_000}
         editing = [Rule(category="Editing", pattern="^code$", fields=("app",))]
-        assert await two.store.set_categories(editing) == 1
+        assert (await recategorize_all(two.store, editing, 0)).changed == 1
         assert await by_category() == {"Editing": 100_000}
         await add(AwEvent(100 * S, 50 * S, {"app": "Code", "title": "b"}))
         assert await by_category() == {"Editing": 150_000}

@@ -11,7 +11,7 @@ import urllib.request
 from typing import Any
 
 from officepulse.core.categories import DEFAULT_RULES
-from tests.support.categories import DAY, by_category, send_spans
+from tests.support.categories import DAY, by_category, finished_job, send_spans
 from tests.support.servers import ServerProcess
 
 
@@ -49,8 +49,10 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
         "Entertainment > Video": [90.0, 0.0],
     }
     status, saved = request(server, "PUT", "/api/v1/categories", json.dumps(LECTURES).encode())
-    assert status == 200
-    assert saved["changed"] == 2
+    # Accepted at once; history is re-categorised by the job the answer names.
+    assert status == 202
+    assert saved["job"]["state"] in ("running", "done")
+    assert finished_job(server, saved["job"]["id"])["changed"] == 2
     assert [r["category"] for r in saved["rules"]] == [
         "Work > Learning",
         "Fun > Video",
@@ -62,7 +64,9 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
         "fields": ["title"],
         "ignore_case": True,
     }
-    assert server.get("/api/v1/categories") == {"rules": saved["rules"]}
+    listed = server.get("/api/v1/categories")
+    assert listed["rules"] == saved["rules"]
+    assert (listed["job"]["id"], listed["job"]["state"]) == (saved["job"]["id"], "done")
     assert by_category(server) == {
         "Work > Programming": [300.0, 30.0],
         "Fun > Video": [60.0, 0.0],
@@ -100,8 +104,9 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
             "2026-11-27,Work > Programming,300.0,30.0,0.0",
         ]
     status, reset = request(server, "POST", "/api/v1/categories/reset", b"")
-    assert status == 200
-    assert reset["changed"] == 2
+    assert status == 202
+    assert reset["job"]["id"] > saved["job"]["id"]
+    assert finished_job(server, reset["job"]["id"])["changed"] == 2
     assert len(reset["rules"]) == len(DEFAULT_RULES)
     assert by_category(server) == {
         "Work > Programming": [300.0, 30.0],
@@ -174,13 +179,25 @@ def test_the_page_edits_drafts_and_saves_through_forms(server: ServerProcess) ->
     assert "Not saved: rule 1: &#39;fields&#39; is empty" in bad
     assert server.get("/api/v1/categories")["rules"][0]["category"] == "Work > Programming"
     saved = post_form(server, "/categories/save", one)
-    assert "Saved. 4 spans re-categorised." in saved
+    assert "Saved. History is being re-categorised in the background." in saved
+    # With the editor, the job's progress (swapped in out of band), which asks again.
+    assert '<div id="category-job" class="category-job" hx-swap-oob="true"' in saved
+    job = server.get("/api/v1/categories")["job"]
+    assert finished_job(server, job["id"])["changed"] == 4
     assert by_category(server) == {"Fun": [90.0, 0.0], "Uncategorized": [300.0, 30.0]}
     assert server.get("/api/v1/categories")["rules"] == [
         {"category": "Fun", "pattern": "fire", "fields": ["app"], "ignore_case": False}
     ]
     reset = post_form(server, "/categories/reset", [])
-    assert "Saved. 4 spans re-categorised." in reset
+    assert "Saved. History is being re-categorised in the background." in reset
+    job = server.get("/api/v1/categories")["job"]
+    assert finished_job(server, job["id"])["changed"] == 4
+    with urllib.request.urlopen(server.url + "/categories/job", timeout=10) as response:
+        # Over: no more polling, and the page is told to read its lists again.
+        assert response.headers["HX-Trigger"] == "category-job-done"
+        progress = response.read().decode()
+    assert "hx-trigger" not in progress
+    assert "4 of 4 spans changed category" in progress
     status, _ = server.get_status("/api/v1/agents")
     assert status == 200
     try:

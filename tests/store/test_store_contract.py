@@ -10,6 +10,7 @@ import itertools
 import json
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from officepulse.store.base import (
     Store,
     UsageRow,
 )
+from officepulse.store.categorising import CategoryJobs, recategorize_all
 from officepulse.store.failures import StoreRefused
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
@@ -54,6 +56,11 @@ CODE = Activity(app="Code", title="main.py", process="code", pid=42)
 TUBE = Activity(app="Google-chrome", title="YouTube", url="https://youtube.com/")
 AWAY = Activity(app="Code", title="main.py", idle=True)
 H = 3_600_000
+
+
+async def recategorize(store: CategoryJobs, rules: Sequence[Rule]) -> int:
+    """Change the rules and run their job to its end: how many spans changed category."""
+    return (await recategorize_all(store, rules, 0)).changed
 
 
 def agent(id_: str = "a1", *, online: bool = True, seen: int = 0) -> AgentInfo:
@@ -532,7 +539,7 @@ async def test_a_ten_year_span_is_a_few_rollup_rows_and_every_total_stays_exact(
     assert rows["rollups"] <= 2 * 60 + 6
     await exact(end + 90 * M)
     # Re-categorised: its whole hours move with the rest.
-    await store.set_categories([Rule(category="Fun", pattern="^Code$", fields=("app",))])
+    await recategorize(store, [Rule(category="Fun", pattern="^Code$", fields=("app",))])
     await exact(end + 90 * M, "Fun")
     assert rollup_rows(store)["rollup_runs"] == 1
     # Erased: nothing of it is left anywhere.
@@ -973,7 +980,7 @@ async def test_pruned_periods_keep_the_categories_they_had(store: Store) -> None
     await store.commit_spans("a", [Span(0, 2 * H, CODE), Span(10 * D, 10 * D + H, CODE)], 1)
     assert await store.prune(D) == 1
     # Re-categorising rewrites the spans still kept; the pruned hours have none to rewrite.
-    assert await store.set_categories(FUN) == 1
+    assert await recategorize(store, FUN) == 1
     assert by_category(await store.usage(0, 2 * H, ["category"])) == {
         "Work > Programming": (2 * H, 0)
     }
@@ -994,7 +1001,7 @@ async def test_setting_rules_re_categorises_history_exactly(store: Store) -> Non
     ]
     await store.commit_spans("a", spans, 1)
     await store.commit_spans("b", [Span(30, 3 * D, TUBE)], 1)
-    assert await store.set_categories(FUN) == 5  # everything but the private span
+    assert await recategorize(store, FUN) == 5  # everything but the private span
     assert await store.categories() == FUN
     want = {
         "Work": (90_000, H),
@@ -1012,9 +1019,9 @@ async def test_setting_rules_re_categorises_history_exactly(store: Store) -> Non
         ("b", "Fun > Video"),
     }
     # The same rules again: nothing changes. A bad rule: refused, nothing changes.
-    assert await store.set_categories(FUN) == 0
+    assert await recategorize(store, FUN) == 0
     with pytest.raises(CategoryError, match=r"rule 1 \('Oops'\): bad regular expression"):
-        await store.set_categories([FUN[0], Rule(category="Oops", pattern="[")])
+        await recategorize(store, [FUN[0], Rule(category="Oops", pattern="[")])
     assert await store.categories() == FUN
     assert by_category(await store.usage(0, 4 * D, ["category"])) == want
     # Later writes use the rules in force; back to the defaults re-categorises again.
@@ -1023,7 +1030,7 @@ async def test_setting_rules_re_categorises_history_exactly(store: Store) -> Non
         "Work": (9, 0),
         "Fun > Video": (H, 0),  # b's
     }
-    assert await store.set_categories(DEFAULT_RULES) == 5
+    assert await recategorize(store, DEFAULT_RULES) == 5
     assert by_category(await store.usage(0, 5 * H, ["category"])) == {
         "Work > Programming": (90_000 + 9, H),
         "Entertainment > Video": (2 * H - 90_000 + 5 * H - 30, 0),
@@ -1039,7 +1046,7 @@ async def test_ingest_goes_on_while_rules_change(store: Store) -> None:
     commits = [
         store.commit_spans("a", [Span(i * M, i * M + M // 2, TUBE)], 1 + i) for i in range(20, 60)
     ]
-    changed, *_ = await asyncio.gather(store.set_categories(FUN), *commits)
+    changed, *_ = await asyncio.gather(recategorize(store, FUN), *commits)
     assert changed <= 60  # the spans that exist when each chunk reads them
     # Whatever the interleaving: every span is in its category by the rules now in force.
     rules = compile_rules(FUN)
@@ -1095,7 +1102,7 @@ async def test_usage_by_category_equals_the_raw_spans_after_writes_and_rule_chan
     for seq, op in enumerate(ops, start=1):
         if op[0] == "rules":
             chosen = RULE_SETS[int(str(op[1]))]
-            await store.set_categories(chosen)
+            await recategorize(store, chosen)
             rules = compile_rules(chosen)
             continue
         slot, length, app, title, idle, who, how = op
@@ -1173,7 +1180,7 @@ async def test_spans_from_another_writer_are_categorised_before_and_after_foldin
         }
         # New rules: the pending spans are folded by them (they had no category to change
         # from); of the rest, Code's span changes.
-        assert await impl.set_categories(FUN) == 1
+        assert await recategorize(impl, FUN) == 1
         assert by_category(await impl.usage(0, H, ["category"])) == {
             "Work": (1_000, 0),
             UNCATEGORIZED: (5 * M + 7, 0),

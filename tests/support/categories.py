@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from websockets.sync.client import connect
 
-from tests.support.processes import WAIT
+from tests.support.processes import WAIT, wait_until
 from tests.support.servers import ServerProcess
 
 DAY = "start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z"
@@ -52,3 +53,14 @@ def send_spans(server: ServerProcess) -> None:
 def by_category(server: ServerProcess) -> dict[str, list[float]]:
     rows = server.get(f"/api/v1/usage?{DAY}&group_by=category")["rows"]
     return {r["category"]: [r["seconds"], r["idle_seconds"]] for r in rows}
+
+
+def finished_job(server: ServerProcess, job_id: int) -> dict[str, Any]:
+    """The re-categorising job, once it is no longer running (polled with a deadline)."""
+
+    def over() -> dict[str, Any] | None:
+        job: dict[str, Any] = server.get(f"/api/v1/categories/jobs/{job_id}")
+        return job if job["state"] != "running" else None
+
+    found: dict[str, Any] = wait_until(over, what=f"re-categorising job {job_id} to end")
+    return found

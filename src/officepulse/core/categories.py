@@ -136,6 +136,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     _compiled: tuple[_Compiled, ...] = field(repr=False)
     _memo: dict[tuple[str, str, str | None], str] = field(default_factory=dict, repr=False)
+    _by_app: dict[str, str] = field(default_factory=dict, repr=False)
 
     def categorize(self, app: str, title: str, url: str | None) -> str:
         key = (app, title, url)
@@ -147,6 +148,34 @@ class RuleSet:
             self._memo.clear()
         self._memo[key] = category
         return category
+
+    def categorize_app(self, app: str) -> str:
+        """The category the app alone gives: the first rule that looks at the app and
+        matches it; rules on titles and URLs play no part. What others see of the time
+        of a person who shows them the app only (security/visibility.py), since a rule on
+        their titles or URLs would tell what those are."""
+        if app == PRIVATE_APP:
+            return PRIVATE
+        if app == PAUSED_APP:
+            return PAUSED
+        found = self._by_app.get(app)
+        if found is None:
+            found = next(
+                (r.category for r in self._compiled if r.app and r.regex.search(app)), None
+            )
+            found = found or UNCATEGORIZED
+            if len(self._by_app) >= 100_000:
+                self._by_app.clear()
+            self._by_app[app] = found
+        return found
+
+    def categorize_url(self, url: str) -> str:
+        """The category the URL alone gives (the first rule that looks at URLs and
+        matches it), UNCATEGORIZED if none does."""
+        for rule in self._compiled:
+            if rule.url and rule.regex.search(url):
+                return rule.category
+        return UNCATEGORIZED
 
     def _decide(self, app: str, title: str, url: str | None) -> str:
         if app == PRIVATE_APP:

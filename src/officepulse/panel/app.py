@@ -39,7 +39,9 @@ from officepulse.panel.pages.gateways import GatewaysPage
 from officepulse.panel.pages.office import OfficePage
 from officepulse.panel.pages.people import PeoplePages
 from officepulse.panel.pages.reports import ReportPages
+from officepulse.panel.recategorising import Recategoriser
 from officepulse.panel.today import TodayTotals
+from officepulse.panel.uncategorized import Uncategorized
 from officepulse.panel.viewers import Viewers
 from officepulse.panel.views import Views
 from officepulse.panel.visible_reads import VisibleReads
@@ -94,15 +96,31 @@ class Panel:
         )
         self.dashboards = Dashboards(settings.max_browsers, settings.max_browsers_per_ip)
         self.socket = DashboardSocket(self.hub, self.viewers, self.cards, self.dashboards)
-        self.rules = CategoryRules(store, access, self.changed)
+        # History re-categorised in the background after each change of the rules.
+        self.recategoriser = Recategoriser(
+            store,
+            self.now_ms,
+            batch=settings.recategorize_batch,
+            pause=settings.recategorize_pause,
+        )
+        self.rules = CategoryRules(store, access, self.changed, self.recategoriser)
         self.gaps = Gaps(store, known_builds(settings), round(settings.gap_min_seconds * 1000))
         self.fleet = Fleet(gateways, clock)
         self.api = ApiContext(
-            store, self.viewers, self.hub, self.rules, self.gaps, self.fleet, self.app_names
+            store,
+            self.viewers,
+            self.hub,
+            self.rules,
+            self.gaps,
+            self.fleet,
+            self.app_names,
+            Uncategorized(store),
         )
         self.office = OfficePage(self.cards, self.viewers, self.hub, self.refresh_today)
         self.reports = ReportPages(store, self.views, clock, self.viewers.reads, self.gaps)
-        self.categories = CategoriesPage(self.views, self.rules, self.viewers.reads, self.now_ms)
+        self.categories = CategoriesPage(
+            self.views, self.rules, self.viewers.reads, self.api.uncategorized, self.now_ms
+        )
         self.apps = AppsPage(self.views, self.app_names, self.viewers.reads, self.now_ms)
         self.people = PeoplePages(store, access, self.views.template, self.changed, self.recheck)
         self.admin = AdminPages(store, access, self.views, auth_mode, self.now_ms, agents_changed)
@@ -163,8 +181,10 @@ class Panel:
         self._names_task = asyncio.create_task(self._names_often(), name="app-names")
         await FailureLog("reading time today", log).attempt(self.refresh_today)
         self._office_task = asyncio.create_task(self._office_often(), name="office")
+        await self.recategoriser.start()  # a job a restart cut short goes on
 
     async def stop(self) -> None:
+        await self.recategoriser.stop()
         for task in (self._recheck_task, self._names_task, self._office_task):
             if task is not None:
                 task.cancel()

@@ -24,6 +24,7 @@ ACTION_WORDS: dict[str, str] = {
     "token.revoke": "Enrollment token revoked",
     "categories.set": "Category rules saved",
     "categories.reset": "Category rules reset",
+    "categories.add": "Category chosen for an uncategorized app or site",
     "app-name.set": "App renamed",
     "detail.view": "Looked at someone's detail",
 }

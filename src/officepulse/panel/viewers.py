@@ -68,4 +68,5 @@ class Viewers:
             sees_all=viewer.sees_all,
             usage_as_stored=not directory.anyone_as_category(person),
             live=self.live(),
+            in_full=directory.shown_in_full(person),
         )

@@ -58,6 +58,7 @@ class Views:
         app_name: Callable[[str], str] = _raw,
         app_icon: Callable[[str], str | None] = _no_icon,
     ) -> None:
+        self.app_name = app_name  # an app as people read it (panel/app_names.py)
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("officepulse.panel", "templates"),
             autoescape=True,
@@ -152,11 +153,26 @@ class Views:
         return self.env.get_template(name).render(**context)
 
     def categories_page(
-        self, rules: list[Rule], tree: list[CategoryNode], read_only: bool, **chrome: object
+        self,
+        rules: list[Rule],
+        tree: list[CategoryNode],
+        read_only: bool,
+        *,
+        job: str,
+        unsorted: str,
+        **chrome: object,
     ) -> str:
-        """``chrome``: what base.html needs about who is looking (people.chrome)."""
+        """``job`` and ``unsorted``: the page's parts rendered apart (they are swapped on
+        their own); ``chrome``: what base.html needs about who is looking (people.chrome)."""
         return self._editor(
-            "categories.html", rules, tree, page="categories", read_only=read_only, **chrome
+            "categories.html",
+            rules,
+            tree,
+            page="categories",
+            read_only=read_only,
+            job=Markup(job),
+            unsorted=Markup(unsorted),
+            **chrome,
         )
 
     def categories_editor(

@@ -15,7 +15,7 @@ from officepulse.core.categories import RuleSet
 from officepulse.core.spans import Span
 from officepulse.core.zones import ZoneRun
 from officepulse.panel.live import NOTHING_LIVE, Live, grouped, in_progress, overlapping, usage_rows
-from officepulse.security.visibility import present_span, present_usage
+from officepulse.security.visibility import present_span, present_usage, team_by_category
 from officepulse.store.accounts import Visibility
 from officepulse.store.agents import AgentReads
 from officepulse.store.base import AgentStatus, GroupKey, UsageRow
@@ -39,9 +39,11 @@ class VisibleReads:
         usage_as_stored: bool = False,
         live: Live = NOTHING_LIVE,
         stored: bool = True,
+        in_full: frozenset[str] | None = None,
     ) -> None:
         """``live``: the agents with an activity in progress and the request's now;
-        ``stored`` False answers the in-progress part alone."""
+        ``stored`` False answers the in-progress part alone; ``in_full``: the agents
+        this viewer sees in full (None: every one)."""
         self.store = store
         self.level = level
         self.rules = rules  # the category rules in force (what "category" shows)
@@ -51,6 +53,7 @@ class VisibleReads:
         self.usage_as_stored = sees_all or usage_as_stored
         self.live = live
         self.stored = stored
+        self.in_full = None if sees_all else (in_full or frozenset())
         # agent id -> the in-progress span these reads last gave (start, end)
         self._given: dict[str, tuple[int, int]] = {}
 
@@ -65,6 +68,7 @@ class VisibleReads:
             usage_as_stored=self.usage_as_stored,
             live=self.live,
             stored=False,
+            in_full=self.in_full,
         )
 
     def in_progress(self, agent_id: str, start_ms: int, end_ms: int) -> bool:
@@ -131,19 +135,38 @@ class VisibleReads:
         group_by: Sequence[GroupKey],
         agent_ids: Sequence[str] | None = None,
     ) -> list[UsageRow]:
-        if self.usage_as_stored:
+        by_category = "category" in group_by and not self.sees_all
+        if self.usage_as_stored and not by_category:
             # Not grouped by agent, the team's rollups answer it (a row per app, not one
             # per agent and app).
             rows = await self._stored_usage(start_ms, end_ms, group_by, agent_ids)
             live = await self._live_usage(start_ms, end_ms, agent_ids)
             return grouped([*rows, *live], group_by) if live else rows
+        if self.usage_as_stored and "agent" not in group_by and agent_ids is None:
+            return await self._team_by_category(start_ms, end_ms, group_by)
         # Each person's apps as their level shows them, so rows are read per agent and
         # category even when not grouped by them (a team-wide sum must not reveal a hidden
-        # app; "category" shows the category), then summed to the keys asked for.
-        keys: list[GroupKey] = ["agent", "category", *(k for k in group_by if k == "app")]
+        # app; "category" shows the category), and by app with the category (on "app" the
+        # app alone decides it), then summed to the keys asked for.
+        keys: list[GroupKey] = ["agent", "category"]
+        if "app" in group_by or by_category:
+            keys.append("app")
         rows = await self._stored_usage(start_ms, end_ms, keys, agent_ids)
         live = await self._live_usage(start_ms, end_ms, agent_ids)
-        return present_usage([*rows, *live], self.level, group_by)
+        return present_usage([*rows, *live], self.level, group_by, self.rules)
+
+    async def _team_by_category(
+        self, start_ms: int, end_ms: int, group_by: Sequence[GroupKey]
+    ) -> list[UsageRow]:
+        """Everyone's time by category, the categories of those shown at "app" decided by
+        their apps: the team's rows, less those of the few agents seen in full, read
+        apart (security/visibility.py ``team_by_category``)."""
+        keys: list[GroupKey] = ["agent", "app", "category"]
+        full = sorted(self.in_full or ())
+        mine = await self._stored_usage(start_ms, end_ms, keys, full) if full else []
+        team = await self._stored_usage(start_ms, end_ms, ["app", "category"], None)
+        live = await self._live_usage(start_ms, end_ms, None)
+        return team_by_category(team, mine, live, self.level, group_by, self.rules)
 
     async def _stored_usage(
         self,

@@ -3,9 +3,12 @@ is sent to a browser or an API client. Pure: no I/O, no clock.
 
 A person chooses what others see of them (store/accounts.py ``Visibility``): everything,
 the app only, or the top level of the category the rules in force give their activity
-(core/categories.py). They always see all of their own; so does everyone in
-open mode (no accounts yet: the office is as open as it was). Admins see others at the
-level each person chose: the privacy is the person's to set, not the admin's.
+(core/categories.py). At "app", their time is in the category their app alone gives
+(``RuleSet.categorize_app``): rules on titles and URLs, which would tell what those are,
+play no part in what others see, team-wide totals included. They always see all of their
+own; so does everyone in open mode (no accounts yet: the office is as open as it was).
+Admins see others at the level each person chose: the privacy is the person's to set, not
+the admin's.
 """
 
 from __future__ import annotations
@@ -68,18 +71,23 @@ def present_usage(
     rows: Iterable[UsageRow],
     level_of: Callable[[str | None], Visibility],
     group_by: Sequence[GroupKey],
+    rules: RuleSet,
 ) -> list[UsageRow]:
-    """Usage rows read per agent and category (and whatever else ``group_by`` names),
-    each shown at its agent's level, then summed to the keys of ``group_by`` (the others
-    None) in first-seen order. On "category" both the app and the category are the top
-    level of the row's category: rows that become one are summed, so a team-wide sum
-    does not reveal a hidden app either."""
+    """Usage rows read per agent and category (and app, when ``group_by`` names the
+    category or the app), each shown at its agent's level, then summed to the keys of
+    ``group_by`` (the others None) in first-seen order. On "category" both the app and
+    the category are the top level of the row's category: rows that become one are
+    summed, so a team-wide sum does not reveal a hidden app either. On "app" the
+    category is the one the app alone gives (``rules``)."""
     out: dict[tuple[str | None, str | None, str | None], UsageRow] = {}
     for row in rows:
         app, category = row.app, row.category
-        if level_of(row.agent_id) == "category":
+        level = level_of(row.agent_id)
+        if level == "category":
             top = top_category(category or UNCATEGORIZED)
             app, category = (top if app is not None else None), top
+        elif level == "app" and app is not None and category is not None:
+            category = rules.categorize_app(app)
         key = (
             row.agent_id if "agent" in group_by else None,
             app if "app" in group_by else None,
@@ -91,6 +99,41 @@ def present_usage(
             active, idle = active + seen.active_ms, idle + seen.idle_ms
         out[key] = UsageRow(key[0], key[1], active, idle, key[2])
     return [r for r in out.values() if r.active_ms or r.idle_ms]
+
+
+def team_by_category(
+    team: Iterable[UsageRow],
+    in_full: Iterable[UsageRow],
+    live: Iterable[UsageRow],
+    level_of: Callable[[str | None], Visibility],
+    group_by: Sequence[GroupKey],
+    rules: RuleSet,
+) -> list[UsageRow]:
+    """Team-wide usage by category (not by agent) for a viewer who sees no one as a
+    category only, from few rows: ``team``, the stored time of everyone per app and
+    category (the team's rollups); ``in_full``, that of the agents the viewer sees in
+    full, per agent, app and category; ``live``, the time in progress per agent. The
+    rest of the team shows the viewer the app: its time is in the category its app alone
+    gives, whatever the stored category (decided by titles and URLs too) says. Read the
+    agents in full before the team: a write between the two only adds to the team's."""
+    rest: dict[tuple[str | None, str | None], list[int]] = {}
+    for row in team:
+        slot = rest.setdefault((row.app, row.category), [0, 0])
+        slot[0] += row.active_ms
+        slot[1] += row.idle_ms
+    for row in in_full:
+        slot = rest.setdefault((row.app, row.category), [0, 0])
+        slot[0] -= row.active_ms
+        slot[1] -= row.idle_ms
+    others = [
+        UsageRow(None, app, max(active, 0), max(idle, 0), category)
+        for (app, category), (active, idle) in rest.items()
+    ]
+
+    def level(agent_id: str | None) -> Visibility:
+        return "app" if agent_id is None else level_of(agent_id)
+
+    return present_usage([*others, *in_full, *live], level, group_by, rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +164,14 @@ class Directory:
         shown = {p.id for p in self.people.values() if p.visibility == "category"}
         shown.discard(viewer.id)  # their own agents they see in full
         return any(person_id in shown for person_id in self.owners.values())
+
+    def shown_in_full(self, viewer: Person | None) -> frozenset[str] | None:
+        """The agents whose activity ``viewer`` sees in full: their own, and those of
+        people who show everything (None: every agent, open mode)."""
+        if viewer is None:
+            return None
+        full = {p.id for p in self.people.values() if p.visibility == "full"} | {viewer.id}
+        return frozenset(a for a, person_id in self.owners.items() if person_id in full)
 
     def level(self, viewer: Person | None, agent_id: str | None) -> Visibility:
         """What ``viewer`` (None: open mode, no accounts) may see of the agent. An agent

@@ -15,6 +15,7 @@ from officepulse.store.accounts import Accounts
 from officepulse.store.agent_facts import AgentFacts
 from officepulse.store.agents import AgentRecords
 from officepulse.store.app_names import AppNames
+from officepulse.store.categorising import CategoryJobs, UncategorizedUrls
 from officepulse.store.enrollment import Enrollment
 from officepulse.store.records import GROUP_KEYS as GROUP_KEYS
 from officepulse.store.records import AgentEvent as AgentEvent
@@ -70,7 +71,8 @@ Contribution = tuple[str, int, int, str, str, bool]
 # A run: (agent_id, start_ms, end_ms, app, category) -> [active count, idle count], both
 # ends on whole hours.
 RunKey = tuple[str, int, int, str, str]
-# Spans re-categorised per transaction by set_categories: ingest waits at most one chunk.
+# Spans re-categorised per transaction by a job's batch (store/categorising.py), unless
+# asked otherwise: ingest waits at most one batch.
 RECATEGORIZE_CHUNK = 1_000
 # How often the stores write what is queued (save_span, save_agent) when nothing else
 # makes them: commits are written at once, and every read writes what is queued first.
@@ -355,6 +357,8 @@ class Store(
     Accounts,
     AgentFacts,
     AppNames,
+    CategoryJobs,
+    UncategorizedUrls,
     Protocol,
 ):
     """Everything a store keeps, as both stores implement it (store/sqlite.py,

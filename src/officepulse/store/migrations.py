@@ -661,6 +661,30 @@ STEPS: tuple[Step, ...] = (
         );
     """,
     ),
+    # Re-categorising history in the background (store/categorising.py): a job per change
+    # of the rules, named by the rules' version, with how far it has got and where.
+    Step(
+        14,
+        (
+            "CREATE TABLE category_jobs (version INTEGER PRIMARY KEY, state TEXT NOT NULL "
+            "CHECK (state IN ('running', 'done', 'superseded')), total INTEGER, "
+            "done INTEGER NOT NULL, changed INTEGER NOT NULL, after_agent TEXT, "
+            "after_start INTEGER, started_ms INTEGER NOT NULL, finished_ms INTEGER)",
+        ),
+        """
+        CREATE TABLE category_jobs (
+            version BIGINT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'superseded')),
+            total BIGINT,
+            done BIGINT NOT NULL,
+            changed BIGINT NOT NULL,
+            after_agent TEXT,
+            after_start BIGINT,
+            started_ms BIGINT NOT NULL,
+            finished_ms BIGINT
+        );
+    """,
+    ),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

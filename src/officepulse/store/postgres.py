@@ -42,6 +42,7 @@ from officepulse.core.categories import (
 from officepulse.core.spans import Span
 from officepulse.core.zones import by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store import categorising as jobs
 from officepulse.store.agent_facts import SQLAgentFacts
 from officepulse.store.agents_sql import SQLAgents, forget_agent
 from officepulse.store.app_names import SQLAppNames
@@ -65,6 +66,8 @@ from officepulse.store.base import (
     shrank,
     team_delta,
 )
+from officepulse.store.categorising import CategoryJob, Cursor
+from officepulse.store.categorising_sql import SQLCategorising
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.migrations import (
     CATEGORY_REBUILD,
@@ -167,6 +170,12 @@ _ZONES_INSERT: LiteralString = (
 # after the agents' locks below, in every transaction (the ActivityWatch projection holds
 # its agent before it writes), so that no two transactions wait for each other.
 _RULES_VERSION: LiteralString = "SELECT version FROM categories FOR SHARE"
+# Changing the rules and each batch of their job take turns under this transaction-scoped
+# lock (in every server process), taken first: then a batch's row locks (the job's, the
+# agents', the rules' FOR SHARE, in the writers' order) never wait for a change of the
+# rules that waits for them.
+JOBS_LOCK = 0x6F70_6361_7473  # "opcats"
+_JOBS_LOCK: LiteralString = "SELECT pg_advisory_xact_lock(%s)"
 # Rollup deltas need each written row's old contribution, read in the writing transaction.
 # Writers of one agent in other server processes take turns (a transaction-scoped lock
 # per agent, taken in order), so no two read the same old row.
@@ -613,7 +622,9 @@ def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
         future.set_exception(RuntimeError(f"the store could not write: {exc}"))
 
 
-class PostgresStore(PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppNames):
+class PostgresStore(
+    PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppNames, SQLCategorising
+):
     dialect = POSTGRES
 
     def __init__(
@@ -1026,11 +1037,12 @@ class PostgresStore(PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLApp
 
     # -- categories --------------------------------------------------------------------
 
-    async def set_categories(self, rules: Sequence[Rule]) -> int:
+    async def set_categories(self, rules: Sequence[Rule], now_ms: int) -> CategoryJob:
         ruleset = compile_rules(rules)  # a bad rule changes nothing
         await self.flush()
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(_JOBS_LOCK, (JOBS_LOCK,))
             # Waits for writes under the old rules to commit; later ones see these.
             cur = await conn.execute(
                 "UPDATE categories SET version = version + 1, rules = %s RETURNING version",
@@ -1039,41 +1051,64 @@ class PostgresStore(PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLApp
             row = await cur.fetchone()
             assert row is not None
             version = int(row[0])
-        changed = 0
-        after: tuple[str, int] | None = None
-        while True:
-            async with self._pool.connection() as conn, conn.transaction():
-                try:
-                    count, after = await self._recategorize_chunk(conn, ruleset, version, after)
-                except BaseException:
-                    self.keys.forget()  # as in transaction()
-                    raise
-            changed += count
-            if after is None:
-                return changed
+            await conn.execute(POSTGRES.sql(jobs.SUPERSEDE), (now_ms,))
+            await conn.execute(POSTGRES.sql(jobs.START), (version, now_ms))
+        return CategoryJob(
+            id=version, state="running", total=None, done=0, changed=0, started_ms=now_ms
+        )
+
+    async def recategorize_step(
+        self, job_id: int, now_ms: int, batch: int | None = None
+    ) -> CategoryJob:
+        size = batch or self.recategorize_chunk
+        before = await self.category_job(job_id)
+        if before is None:
+            raise ValueError(f"there is no category job {job_id}")
+        if before.state != "running":
+            return before
+        total = before.total
+        if total is None:  # counted once, outside the batch's transaction
+            total = int((await self._read(jobs.COUNT_SPANS, fresh=False))[0][0])
+        assert self._pool is not None, "store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            try:
+                await conn.execute(_JOBS_LOCK, (JOBS_LOCK,))
+                cur = await conn.execute(POSTGRES.sql(jobs.JOB), (job_id,))
+                row = await cur.fetchone()
+                assert row is not None, "jobs are never deleted"
+                job, cursor = jobs.job_from(row)
+                if job.state != "running":
+                    return job
+                done = await self._recategorize_chunk(conn, job.id, cursor, size)
+                if done is None:  # newer rules came: their own job covers everything
+                    await conn.execute(POSTGRES.sql(jobs.END), ("superseded", now_ms, job.id))
+                    return msgspec.structs.replace(job, state="superseded", finished_ms=now_ms)
+                read, changed, last = done
+                await conn.execute(*_pg(jobs.advance(job, total, read, changed, last, now_ms)))
+                return jobs.advanced(job, total, read, changed, last, now_ms)
+            except BaseException:
+                self.keys.forget()  # as in transaction()
+                raise
 
     async def _recategorize_chunk(
         self,
         conn: psycopg.AsyncConnection[tuple[Any, ...]],
-        rules: RuleSet,
         version: int,
-        after: tuple[str, int] | None,
-    ) -> tuple[int, tuple[str, int] | None]:
-        """The next ``recategorize_chunk`` spans after the key ``after``, in one transaction:
+        after: Cursor,
+        size: int,
+    ) -> tuple[int, int, Cursor] | None:
+        """The next ``size`` spans after the key ``after``, in the caller's transaction:
         those whose category changes rewritten and their time moved in the rollups.
-        Returns how many changed and the last key read (None: the end, or newer rules
-        came, whose own pass re-categorises everything)."""
+        Returns how many were read, how many changed and the last key read (None: the
+        end); None if the rules in force are no longer those of ``version``."""
         after_key: LiteralString = "(agent_id, start_ms) > (%s, %s)" if after else "TRUE"
         params: tuple[object, ...] = after or ()
         cur = await conn.execute(
             f"SELECT agent_id, start_ms FROM spans WHERE {after_key} "
             "ORDER BY agent_id, start_ms LIMIT %s",
-            (*params, self.recategorize_chunk),
+            (*params, size),
         )
         keys = await cur.fetchall()
-        if not keys:
-            return 0, None
-        last = (str(keys[-1][0]), int(keys[-1][1]))
         # The agents' ingest locks (as every writer takes them), then the rules' version
         # (after them, as every writer reads it), then the rows as they are now: nobody
         # else rewrites them until this commits.
@@ -1082,7 +1117,11 @@ class PostgresStore(PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLApp
         cur = await conn.execute(_RULES_VERSION)
         row = await cur.fetchone()
         if row is None or int(row[0]) != version:
-            return 0, None
+            return None
+        if not keys:
+            return 0, 0, None
+        rules = await self.rules.load(conn, version)
+        last = (str(keys[-1][0]), int(keys[-1][1]))
         cur = await conn.execute(
             "SELECT agent_id, start_ms, end_ms, app, title, url, category, idle FROM spans "
             f"WHERE agent_id = ANY(%s) AND {after_key} "
@@ -1104,4 +1143,10 @@ class PostgresStore(PostgresAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLApp
                 [[c[0] for c in new], [c[1] for c in new], [c[4] for c in new]],
             )
             await _apply_rollups(conn, self.keys, old, new)
-        return len(new), (last if len(keys) == self.recategorize_chunk else None)
+        return len(keys), len(new), (last if len(keys) == size else None)
+
+
+def _pg(statement: tuple[str, tuple[object, ...]]) -> tuple[str, tuple[object, ...]]:
+    """A statement written with ``?`` (store/categorising.py), as PostgreSQL takes it."""
+    sql, params = statement
+    return POSTGRES.sql(sql), params

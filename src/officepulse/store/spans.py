@@ -75,14 +75,8 @@ class UsageReads(Protocol):
 
 class CategoryStore(Protocol):
     async def categories(self) -> list[Rule]:
-        """The category rules in force, in order (core/categories.py)."""
-        ...
-
-    async def set_categories(self, rules: Sequence[Rule]) -> int:
-        """Check and store ``rules`` (CategoryError names a bad one; nothing changes
-        then), then re-categorise every stored span with them, in chunks of
-        RECATEGORIZE_CHUNK spans per transaction so that ingest keeps flowing; rollups stay
-        exact throughout. Returns how many spans changed category."""
+        """The category rules in force, in order (core/categories.py); changed by
+        ``set_categories`` (store/categorising.py)."""
         ...
 
 

@@ -34,6 +34,7 @@ from officepulse.core.categories import (
 from officepulse.core.spans import Span
 from officepulse.core.zones import by_agent, hull, in_place, marks_by_agent, repaint
 from officepulse.errors import StoreUnavailable
+from officepulse.store import categorising as jobs
 from officepulse.store.agent_facts import SQLAgentFacts
 from officepulse.store.agents_sql import SQLAgents, forget_agent
 from officepulse.store.app_names import SQLAppNames
@@ -55,6 +56,8 @@ from officepulse.store.base import (
     shrank,
     team_delta,
 )
+from officepulse.store.categorising import CategoryJob, Cursor
+from officepulse.store.categorising_sql import SQLCategorising
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # for tests
 from officepulse.store.migrations import STEPS, SchemaTooNew, pending
@@ -315,13 +318,13 @@ def recategorize_chunk(
     conn: sqlite3.Connection,
     rules: RuleSet,
     keys: KeyIds,
-    after: tuple[str, int] | None,
+    after: Cursor,
     size: int,
-) -> tuple[int, tuple[str, int] | None]:
+) -> tuple[int, int, Cursor]:
     """One transaction's share of a re-categorisation (the caller's transaction): the
     next ``size`` spans after the key ``after`` (None: from the first), those
     whose category changes rewritten, their time moved in the rollups. Returns how many
-    changed and the last key read (None: the end)."""
+    were read, how many changed, and the last key read (None: the end)."""
     fold_pending(conn, rules, keys)
     where, params = ("WHERE (agent_id, start_ms) > (?, ?) ", after) if after else ("", ())
     rows = conn.execute(
@@ -342,7 +345,7 @@ def recategorize_chunk(
     )
     _apply_rollups(conn, keys, old, new)
     last = (str(rows[-1][0]), int(rows[-1][1])) if len(rows) == size else None
-    return len(new), last
+    return len(rows), len(new), last
 
 
 SQLITE = Dialect(
@@ -401,8 +404,10 @@ def _settle(future: asyncio.Future[None], refused: StoreRefused | None) -> None:
 _Batch = Queued[Span, _Commit]
 
 
-class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppNames):
+class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppNames, SQLCategorising):
     dialect = SQLITE
+    # A span another writer made has no category until it is folded: decided on the fly.
+    span_category = "COALESCE(category, op_category(app, title, url))"
 
     def __init__(
         self,
@@ -439,6 +444,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         # The rules in force: the defaults until open() reads the stored ones (migration 7
         # categorises existing spans with the defaults). Replaced, never changed in place.
         self._rules = compile_rules(DEFAULT_RULES)
+        self._rules_version = 0  # their version in the database (0: not read yet)
         # The rollup keys' ids this store's writes have used (store/base.py): only the
         # writer connection, under the write lock, reads and changes it.
         self._keys = KeyIds()
@@ -477,15 +483,23 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={step.version}")
             conn.execute("COMMIT")
-        (stored,) = conn.execute("SELECT rules FROM categories").fetchone()
+        try:
+            self._load_rules(conn)
+        except StoreUnavailable:
+            conn.close()
+            raise
+        self._writer = conn
+
+    def _load_rules(self, conn: sqlite3.Connection) -> None:
+        """The rules in force, as stored."""
+        version, stored = conn.execute("SELECT version, rules FROM categories").fetchone()
         try:
             self._rules = compile_rules(rules_from_json(stored))
         except (CategoryError, msgspec.ValidationError) as exc:
-            conn.close()
             raise StoreUnavailable(
                 f"the category rules stored in {self.path} are bad: {exc}"
             ) from exc
-        self._writer = conn
+        self._rules_version = int(version)
 
     async def close(self) -> None:
         self._stopping = True
@@ -796,39 +810,64 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
 
     # -- categories --------------------------------------------------------------------
 
-    async def set_categories(self, rules: Sequence[Rule]) -> int:
+    async def set_categories(self, rules: Sequence[Rule], now_ms: int) -> CategoryJob:
         ruleset = compile_rules(rules)  # a bad rule changes nothing
-        return await asyncio.to_thread(self._recategorize, ruleset)
+        return await asyncio.to_thread(self._set_categories, ruleset, now_ms)
 
-    def _recategorize(self, rules: RuleSet) -> int:
+    def _set_categories(self, rules: RuleSet, now_ms: int) -> CategoryJob:
         self._write_pending()  # what was queued is written by the rules it came under
         with self._write_lock:
             conn = self._writer
             assert conn is not None, "store is not open"
             with _transaction(conn):
-                conn.execute(
-                    "UPDATE categories SET version = version + 1, rules = ?",
+                (version,) = conn.execute(
+                    "UPDATE categories SET version = version + 1, rules = ? RETURNING version",
                     (rules_to_json(rules.rules),),
+                ).fetchone()
+                conn.execute(jobs.SUPERSEDE, (now_ms,))
+                conn.execute(jobs.START, (version, now_ms))
+            # From here every write uses the new rules; the job fixes what came before.
+            self._rules, self._rules_version = rules, int(version)
+        return CategoryJob(
+            id=int(version), state="running", total=None, done=0, changed=0, started_ms=now_ms
+        )
+
+    async def recategorize_step(
+        self, job_id: int, now_ms: int, batch: int | None = None
+    ) -> CategoryJob:
+        size = batch or self.recategorize_chunk
+        return await asyncio.to_thread(self._recategorize_step, job_id, now_ms, size)
+
+    def _recategorize_step(self, job_id: int, now_ms: int, size: int) -> CategoryJob:
+        reader = self._reader()
+        found = reader.execute(jobs.JOB, (job_id,)).fetchone()
+        if found is None:
+            raise ValueError(f"there is no category job {job_id}")
+        if found[1] != "running":
+            return jobs.job_from(found)[0]
+        # Counted once, by a reader: the writer's lock is not held for a whole scan.
+        total = found[2] if found[2] is not None else reader.execute(jobs.COUNT_SPANS).fetchone()[0]
+        # Ingest's queued writes go first (the writer thread may not get the lock back in
+        # time: a lock is not fair), so a commit waits one batch at most.
+        self._write_pending()
+        with self._write_lock:
+            conn = self._writer
+            assert conn is not None, "store is not open"
+            with _transaction(conn, self._keys):
+                job, cursor = jobs.job_from(conn.execute(jobs.JOB, (job_id,)).fetchone())
+                if job.state != "running":
+                    return job
+                (version,) = conn.execute("SELECT version FROM categories").fetchone()
+                if version != job.id:  # newer rules came: their own job covers everything
+                    conn.execute(jobs.END, ("superseded", now_ms, job.id))
+                    return msgspec.structs.replace(job, state="superseded", finished_ms=now_ms)
+                if version != self._rules_version:
+                    self._load_rules(conn)
+                read, changed, last = recategorize_chunk(
+                    conn, self._rules, self._keys, cursor, size
                 )
-            # From here every write uses the new rules; the chunks fix what came before.
-            self._rules = rules
-        changed = 0
-        after: tuple[str, int] | None = None
-        while True:
-            # Ingest's writes go in between chunks (the writer thread may not get the
-            # lock back in time: a lock is not fair), so a commit waits one chunk at most.
-            self._write_pending()
-            with self._write_lock:
-                if self._rules is not rules:
-                    break  # newer rules came meanwhile; their pass re-categorises all
-                with _transaction(conn, self._keys):
-                    count, after = recategorize_chunk(
-                        conn, rules, self._keys, after, self.recategorize_chunk
-                    )
-            changed += count
-            if after is None:
-                break
-        return changed
+                conn.execute(*jobs.advance(job, total, read, changed, last, now_ms))
+                return jobs.advanced(job, total, read, changed, last, now_ms)
 
 
 @contextlib.contextmanager

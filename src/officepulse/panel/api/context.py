@@ -12,6 +12,7 @@ from officepulse.panel.category_rules import CategoryRules
 from officepulse.panel.fleet import Fleet
 from officepulse.panel.gaps import Gaps
 from officepulse.panel.hub import Hub
+from officepulse.panel.uncategorized import Uncategorized
 from officepulse.panel.viewers import Viewers
 from officepulse.panel.visible_reads import StoreReads, VisibleReads
 from officepulse.store.base import AgentStatus, GroupKey
@@ -26,6 +27,7 @@ class ApiContext:
     gaps: Gaps
     fleet: Fleet  # the gateways, as this panel hears them
     app_names: AppNames  # what apps are shown as (panel/app_names.py)
+    uncategorized: Uncategorized  # what no rule categorises (panel/uncategorized.py)
 
     async def reads(self, request: web.Request) -> VisibleReads:
         """The store as the request's viewer may see it."""

@@ -13,7 +13,13 @@ from officepulse.bus.gateways import ANNOUNCE_EVERY, FORGET_AFTER, INFO_WITHIN
 from officepulse.core.days import DAY_MODES, MAX_DAYS
 from officepulse.panel.api.agents import AgentsOut
 from officepulse.panel.api.app_names import AppNameIn, AppNameOut, AppNamesOut
-from officepulse.panel.api.categories import CategoriesIn, CategoriesOut, CategoriesSaved
+from officepulse.panel.api.categories import (
+    CategoriesIn,
+    CategoriesOut,
+    CategoriesSaved,
+    JobOut,
+    UncategorizedOut,
+)
 from officepulse.panel.api.context import ApiContext
 from officepulse.panel.api.gaps import GapsOut
 from officepulse.panel.api.gateways import GatewaysOut
@@ -51,6 +57,8 @@ def openapi() -> dict[str, Any]:
             CategoriesIn,
             CategoriesOut,
             CategoriesSaved,
+            JobOut,
+            UncategorizedOut,
             AppNamesOut,
             AppNameIn,
             AppNameOut,
@@ -69,6 +77,27 @@ def openapi() -> dict[str, Any]:
         json_body = ref(name)["content"]
         csv_body = {"text/csv": {"schema": {"type": "string"}}}
         return {"description": what, "content": {**json_body, **csv_body}}
+
+    def saved(description: str) -> dict[str, Any]:
+        location = {
+            "description": "/api/v1/categories/jobs/{id}: how the job is getting on",
+            "schema": {"type": "string"},
+        }
+        return {
+            "description": description,
+            "headers": {"Location": location},
+            **ref("CategoriesSaved"),
+        }
+
+    # A change of the rules, answered at once (panel/recategorising.py).
+    accepted = (
+        "Spans written from now on are categorised by the new rules at once; those stored "
+        "before are re-categorised in the background, in batches, by the job the answer "
+        "names (one at a time: a newer change supersedes a job still running, whose work "
+        "the newer job redoes). Until it is done, each span counts once, in its new "
+        "category if the job has reached it, else in its old; totals over all categories "
+        "stay exact. A server restarted meanwhile goes on with the job."
+    )
 
     def ok(description: str, name: str) -> dict[str, Any]:
         return {"200": table(name, description), "400": bad}
@@ -301,18 +330,18 @@ def openapi() -> dict[str, Any]:
             "/api/v1/categories": {
                 "get": {
                     "operationId": "getCategories",
-                    "summary": "The category rules, in order (the first that matches wins).",
+                    "summary": "The category rules, in order (the first that matches wins), "
+                    "and the latest change's job re-categorising history.",
                     "responses": {"200": {"description": "The rules.", **ref("CategoriesOut")}},
                 },
                 "put": {
                     "operationId": "setCategories",
-                    "summary": "Replace the whole rule list and re-categorise every stored span.",
+                    "summary": "Replace the whole rule list; every stored span is "
+                    "re-categorised in the background.",
+                    "description": accepted,
                     "requestBody": {"required": True, **ref("CategoriesIn")},
                     "responses": {
-                        "200": {
-                            "description": "The rules now in force and how many spans changed.",
-                            **ref("CategoriesSaved"),
-                        },
+                        "202": saved("The rules now in force, and their job, under way."),
                         "400": {
                             "description": "A rule is wrong; `error` names it (its index) "
                             "and what is wrong. Nothing was changed.",
@@ -320,6 +349,48 @@ def openapi() -> dict[str, Any]:
                         },
                     },
                 },
+            },
+            "/api/v1/categories/jobs/{job_id}": {
+                "get": {
+                    "operationId": "getCategoryJob",
+                    "summary": "How re-categorising history by one change of the rules is "
+                    "getting on (the `Location` of that change's answer).",
+                    "parameters": [
+                        {
+                            "name": "job_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1},
+                            "description": "the job's id (the rules' version)",
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "The job.", **ref("JobOut")},
+                        "404": {"description": "No job has this id.", **ref("ErrorOut")},
+                    },
+                }
+            },
+            "/api/v1/categories/uncategorized": {
+                "get": {
+                    "operationId": "uncategorized",
+                    "summary": "Apps and web sites with active time in no category in "
+                    "[start, end), most first.",
+                    "description": "As the caller may see them: each person's time at the "
+                    "level they let others see (at `app` their apps' categories are decided "
+                    "by the app alone; time shown as a category only is left out), and web "
+                    "sites only from the spans of the agents the caller sees in full (their "
+                    "own, and those of people who show everything). A site's time is its "
+                    "browser's too. Apps and sites a rule now takes (made since, history "
+                    "being re-categorised) are left out.",
+                    "parameters": [start, end],
+                    "responses": {
+                        "200": {
+                            "description": "What no rule categorises.",
+                            **ref("UncategorizedOut"),
+                        },
+                        "400": bad,
+                    },
+                }
             },
             "/api/v1/app-names": {
                 "get": {
@@ -345,13 +416,10 @@ def openapi() -> dict[str, Any]:
             "/api/v1/categories/reset": {
                 "post": {
                     "operationId": "resetCategories",
-                    "summary": "Put the default rules back and re-categorise every stored span.",
-                    "responses": {
-                        "200": {
-                            "description": "The default rules and how many spans changed.",
-                            **ref("CategoriesSaved"),
-                        }
-                    },
+                    "summary": "Put the default rules back; every stored span is "
+                    "re-categorised in the background.",
+                    "description": accepted,
+                    "responses": {"202": saved("The default rules, and their job, under way.")},
                 }
             },
             "/api/v1/gateways": {

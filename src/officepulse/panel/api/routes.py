@@ -45,6 +45,8 @@ def routes(api: ApiContext) -> list[web.RouteDef]:
         web.get("/api/v1/categories", bound(categories.get_categories)),
         web.put("/api/v1/categories", bound(categories.set_categories)),
         web.post("/api/v1/categories/reset", bound(categories.reset_categories)),
+        web.get("/api/v1/categories/jobs/{job_id}", bound(categories.get_job)),
+        web.get("/api/v1/categories/uncategorized", bound(categories.uncategorized)),
         web.get("/api/v1/app-names", bound(app_names.get_app_names)),
         web.put("/api/v1/app-names", bound(app_names.set_app_name)),
         web.get("/api/v1/openapi.json", bound(openapi.document)),
