@@ -181,7 +181,7 @@ def test_the_page_edits_drafts_and_saves_through_forms(server: ServerProcess) ->
     saved = post_form(server, "/categories/save", one)
     assert "Saved. History is being re-categorised in the background." in saved
     # With the editor, the job's progress (swapped in out of band), which asks again.
-    assert '<div id="category-job" class="category-job" hx-swap-oob="true"' in saved
+    assert '<div id="category-job" class="category-job running" hx-swap-oob="true"' in saved
     job = server.get("/api/v1/categories")["job"]
     assert finished_job(server, job["id"])["changed"] == 4
     assert by_category(server) == {"Fun": [90.0, 0.0], "Uncategorized": [300.0, 30.0]}

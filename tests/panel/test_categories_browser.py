@@ -10,11 +10,12 @@ from officepulse.core.categories import DEFAULT_RULES
 
 # The browser and page fixtures of the dashboard's browser tests (the same Chromium).
 from tests.support.browser import Pages, browser, needs_chromium, pages  # noqa: F401 - fixtures
-from tests.support.categories import by_category, send_spans
+from tests.support.categories import by_category, finished_job, recent, recent_by, send_spans
 from tests.support.servers import ServerProcess
 
 pytestmark = needs_chromium
 
+SAVED = "Saved. History is being re-categorised in the background."
 DEFAULTS = {"Work > Programming": [300.0, 30.0], "Entertainment > Video": [90.0, 0.0]}
 
 
@@ -49,8 +50,10 @@ def test_editing_rules_in_the_page_re_categorises_history(
         )
     expect(page.get_by_text("Not saved yet.")).to_be_visible()
     page.get_by_role("button", name="Save and re-categorise").click()
-    # Both Code spans (active and idle) and the lecture.
-    expect(page.locator("#rules-status")).to_have_text("Saved. 3 spans re-categorised.")
+    expect(page.locator("#rules-status")).to_have_text(SAVED)
+    # History in the background; the page shows it done (it polls while the job runs):
+    # both Code spans (active and idle) and the lecture.
+    expect(page.locator("#category-job")).to_contain_text("3 of 4 spans changed category")
     assert by_category(server) == {
         "Work > Coding": [300.0, 30.0],
         "Entertainment > Video": [60.0, 0.0],
@@ -78,8 +81,69 @@ def test_editing_rules_in_the_page_re_categorises_history(
     asked: list[str] = []  # resetting loses the rules written: the page asks first
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Reset to defaults").click()
-    expect(page.locator("#rules-status")).to_have_text("Saved. 3 spans re-categorised.")
+    expect(page.locator("#rules-status")).to_have_text(SAVED)
+    assert finished_job(server, server.get("/api/v1/categories")["job"]["id"])["changed"] == 3
     assert asked == ["Reset the rules to the defaults and re-categorise all history?"]
     expect(page.get_by_label("category of rule 1", exact=True)).to_have_value("Work > Programming")
     assert by_category(server) == DEFAULTS
+    pages.assert_no_errors()
+
+
+TOOL = {"app": "obscure-tool", "title": "drawing"}
+SITE = {"app": "firefox", "title": "Example", "url": "https://www.example.com/a"}
+TUBE = {"app": "firefox", "title": "cats - YouTube", "url": "https://www.youtube.com/w"}
+
+
+def listed(page: Page, kind: str) -> list[str]:
+    return page.locator(f"#uncategorized li[data-{kind}]").evaluate_all(
+        f"items => items.map(li => li.dataset.{kind} + ' ' + li.querySelector('.num').textContent)"
+    )
+
+
+def test_uncategorized_apps_and_sites_get_a_category_in_two_clicks(
+    pages: Pages,  # noqa: F811 - the fixture imported above
+    server: ServerProcess,
+) -> None:
+    send_spans(
+        server,
+        recent(
+            [
+                (30, TOOL),
+                (20, {"app": "Code", "title": "main.py"}),  # in a category by the defaults
+                (15, SITE),
+                (5, TUBE),  # in a category by its URL
+                (10, {"app": "xeyes", "title": "eyes"}),
+            ]
+        ),
+    )
+    page = pages.open("/categories")
+    # Most time first; a site's time is its browser's too.
+    assert listed(page, "app") == ["obscure-tool 30 min", "firefox 15 min", "xeyes 10 min"]
+    assert listed(page, "domain") == ["example.com 15 min"]
+    # Two clicks: the category, then Set. The app's rule is made, the row leaves.
+    page.get_by_label("category for obscure-tool", exact=True).select_option("Work > Design")
+    page.get_by_role("button", name="put obscure-tool in the chosen category").click()
+    expect(page.locator("#uncategorized-status")).to_have_text(
+        "obscure-tool is now in Work > Design. History is being re-categorised in the background."
+    )
+    expect(page.locator("#uncategorized li[data-app]")).to_have_count(2)
+    assert server.get("/api/v1/categories")["rules"][-1] == {
+        "category": "Work > Design",
+        "pattern": "^obscure\\-tool$",
+        "fields": ["app"],
+        "ignore_case": False,
+    }
+    # A site: its rule takes its URLs; once its job is done, the browser's hour in no
+    # category is gone too (the lists are read again when a job ends).
+    page.get_by_label("category for example.com", exact=True).select_option("Work > Docs")
+    page.get_by_role("button", name="put example.com in the chosen category").click()
+    expect(page.locator("#uncategorized li[data-domain]")).to_have_count(0)
+    expect(page.locator("#category-job")).to_contain_text("History re-categorised")
+    expect(page.locator("#uncategorized li[data-app]")).to_have_count(1)
+    assert listed(page, "app") == ["xeyes 10 min"]
+    by = recent_by(server, "app,category")
+    assert by[("obscure-tool", "Work > Design")] == 30 * 60.0
+    assert by[("firefox", "Work > Docs")] == 15 * 60.0
+    assert by[("firefox", "Entertainment > Video")] == 5 * 60.0
+    assert ("obscure-tool", "Uncategorized") not in by
     pages.assert_no_errors()

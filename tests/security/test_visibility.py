@@ -16,6 +16,7 @@ from officepulse.security.visibility import (
     present_span,
     present_usage,
     present_view,
+    team_by_category,
 )
 from officepulse.store.accounts import NewPerson, Person, Visibility
 from officepulse.store.base import UsageRow
@@ -100,23 +101,70 @@ def test_usage_rows_merge_when_apps_are_hidden() -> None:
     def level(agent: str | None) -> Visibility:
         return "category" if agent == "a" else "app"
 
-    shown = present_usage(rows, level, ["agent", "app"])
+    shown = present_usage(rows, level, ["agent", "app"], RULES)
     assert shown == [
         UsageRow("a", "Work", 15, 1),
         UsageRow("a", "Entertainment", 4, 0),
         UsageRow("b", "Code", 7, 0),
     ]
     # Team-wide: a's apps stay hidden in the sum; b's category is b's to show.
-    assert present_usage(rows, level, ["app"]) == [
+    assert present_usage(rows, level, ["app"], RULES) == [
         UsageRow(None, "Work", 15, 1),
         UsageRow(None, "Entertainment", 4, 0),
         UsageRow(None, "Code", 7, 0),
     ]
-    assert present_usage(rows, level, ["category"]) == [
+    assert present_usage(rows, level, ["category"], RULES) == [
         UsageRow(None, None, 15, 1, "Work"),
         UsageRow(None, None, 4, 0, "Entertainment"),
         UsageRow(None, None, 7, 0, "Work > Programming"),
     ]
+
+
+def test_at_app_the_category_is_the_apps_alone_team_wide_too() -> None:
+    # Stored: a's Firefox hour is "Entertainment > Video" by its URL. a shows the app.
+    team = [
+        UsageRow(None, "Firefox", 7, 0, "Entertainment > Video"),  # a's 4 and me's 3
+        UsageRow(None, "Code", 10, 2, "Work > Programming"),
+    ]
+    mine = [UsageRow("me", "Firefox", 3, 0, "Entertainment > Video")]
+    live = [
+        UsageRow("a", "Firefox", 1, 0, "Entertainment > Video"),
+        UsageRow("me", "Firefox", 1, 0, "Entertainment > Video"),
+    ]
+
+    def level(agent: str | None) -> Visibility:
+        return "full" if agent == "me" else "app"
+
+    assert team_by_category(team, mine, live, level, ["category"], RULES) == [
+        UsageRow(None, None, 5, 0, "Uncategorized"),
+        UsageRow(None, None, 10, 2, "Work > Programming"),
+        UsageRow(None, None, 4, 0, "Entertainment > Video"),
+    ]
+    assert team_by_category(team, mine, live, level, ["app", "category"], RULES) == [
+        UsageRow(None, "Firefox", 5, 0, "Uncategorized"),
+        UsageRow(None, "Code", 10, 2, "Work > Programming"),
+        UsageRow(None, "Firefox", 4, 0, "Entertainment > Video"),
+    ]
+    # Per agent, likewise; at "full" the stored category, at "category" its top level.
+    rows = [*mine, UsageRow("a", "Firefox", 4, 0, "Entertainment > Video")]
+    assert present_usage(rows, level, ["agent", "category"], RULES) == [
+        UsageRow("me", None, 3, 0, "Entertainment > Video"),
+        UsageRow("a", None, 4, 0, "Uncategorized"),
+    ]
+    assert present_usage(rows, lambda _: "category", ["category"], RULES) == [
+        UsageRow(None, None, 7, 0, "Entertainment")
+    ]
+
+
+def test_who_is_seen_in_full() -> None:
+    me, shows_all, shows_app = person(1, "app"), person(2, "full"), person(3, "app")
+    directory = Directory(
+        {"mine": 1, "theirs": 2, "hidden": 3, "gone": 9},
+        {p.id: p for p in (me, shows_all, shows_app)},
+    )
+    assert directory.shown_in_full(me) == {"mine", "theirs"}
+    assert directory.shown_in_full(shows_app) == {"theirs", "hidden"}
+    assert directory.shown_in_full(None) is None  # open mode: everyone
 
 
 def test_spans_and_views_lose_titles_below_full() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from websockets.sync.client import connect
@@ -29,7 +30,8 @@ SPANS = [
 ]
 
 
-def send_spans(server: ServerProcess) -> None:
+def send_spans(server: ServerProcess, spans: list[list[Any]] = SPANS) -> None:
+    """``spans`` ([start, end, activity], each a span) from Bob's agent, "b0b"."""
     with connect(server.ws_url) as ws:
         ws.send(
             json.dumps(
@@ -46,8 +48,29 @@ def send_spans(server: ServerProcess) -> None:
             )
         )
         assert json.loads(ws.recv(timeout=WAIT))["type"] == "welcome"
-        ws.send(json.dumps({"type": "spans", "first_seq": 1, "spans": SPANS}))
-        assert json.loads(ws.recv(timeout=WAIT)) == {"type": "ack", "seq": len(SPANS)}
+        ws.send(json.dumps({"type": "spans", "first_seq": 1, "spans": spans}))
+        assert json.loads(ws.recv(timeout=WAIT)) == {"type": "ack", "seq": len(spans)}
+
+
+def recent(minutes: list[tuple[int, dict[str, Any]]]) -> list[list[Any]]:
+    """Spans one after another, ending a minute ago: (minutes long, activity) each."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    start = end - timedelta(minutes=sum(m for m, _ in minutes))
+    spans = []
+    for length, activity in minutes:
+        stop = start + timedelta(minutes=length)
+        spans.append([start.isoformat(), stop.isoformat(), activity])
+        start = stop
+    return spans
+
+
+def recent_by(server: ServerProcess, group_by: str) -> dict[tuple[Any, ...], float]:
+    """Seconds of the last day, grouped by ``group_by`` ("app,category")."""
+    now = datetime.now(UTC)
+    span = f"start={(now - timedelta(days=1)).isoformat()}&end={now.isoformat()}"
+    rows = server.get(f"/api/v1/usage?{span.replace('+', '%2B')}&group_by={group_by}")["rows"]
+    keys = group_by.split(",")
+    return {tuple(r[k] for k in keys): r["seconds"] for r in rows}
 
 
 def by_category(server: ServerProcess) -> dict[str, list[float]]:
