@@ -74,7 +74,7 @@ def audited_actions() -> set[str]:
 
 
 def test_every_audited_action_has_words() -> None:
-    actions = audited_actions() | {"categories.set", "categories.reset"}
+    actions = audited_actions() | {"categories.set", "categories.reset", "categories.add"}
     actions |= {agent_action(a) for a in ("block", "unblock", "remove", "revoke")}
     actions.add(agent_action("remove", erase=True))
     assert {"sign-in.failed", "detail.view", "person.add", "token.create"} <= actions

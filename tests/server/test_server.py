@@ -291,11 +291,13 @@ def test_openapi_document_describes_the_api(server: ServerProcess) -> None:
         "/api/v1/titles",
         "/api/v1/categories",
         "/api/v1/categories/reset",
+        "/api/v1/categories/jobs/{job_id}",
+        "/api/v1/categories/uncategorized",
         "/api/v1/app-names",
     }
     schemas = doc["components"]["schemas"]
     assert {"AgentsOut", "AgentOut", "UsageOut", "UsageRowOut", "ErrorOut"} <= set(schemas)
-    assert {"CategoriesIn", "CategoriesOut", "CategoriesSaved", "Rule"} <= set(schemas)
+    assert {"CategoriesIn", "CategoriesOut", "CategoriesSaved", "JobOut", "Rule"} <= set(schemas)
     assert {"GapsOut", "GapOut"} <= set(schemas)
     assert {"UsageHoursOut", "HourRowOut"} <= set(schemas)
     assert {"AppNamesOut", "AppNameIn", "AppNameOut"} <= set(schemas)
