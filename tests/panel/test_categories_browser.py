@@ -122,7 +122,7 @@ def test_uncategorized_apps_and_sites_get_a_category_in_two_clicks(
     assert listed(page, "domain") == ["example.com 15 min"]
     # Two clicks: the category, then Set. The app's rule is made, the row leaves.
     page.get_by_label("category for obscure-tool", exact=True).select_option("Work > Design")
-    page.get_by_role("button", name="put obscure-tool in the chosen category").click()
+    page.get_by_role("button", name="Set the category of obscure-tool").click()
     expect(page.locator("#uncategorized-status")).to_have_text(
         "obscure-tool is now in Work > Design. History is being re-categorised in the background."
     )
@@ -136,7 +136,7 @@ def test_uncategorized_apps_and_sites_get_a_category_in_two_clicks(
     # A site: its rule takes its URLs; once its job is done, the browser's hour in no
     # category is gone too (the lists are read again when a job ends).
     page.get_by_label("category for example.com", exact=True).select_option("Work > Docs")
-    page.get_by_role("button", name="put example.com in the chosen category").click()
+    page.get_by_role("button", name="Set the category of example.com").click()
     expect(page.locator("#uncategorized li[data-domain]")).to_have_count(0)
     expect(page.locator("#category-job")).to_contain_text("History re-categorised")
     expect(page.locator("#uncategorized li[data-app]")).to_have_count(1)

@@ -48,7 +48,7 @@ def slow_server(tmp_path: Path, spans: int) -> ServerProcess:
 
 def choose(page: Page, category: str) -> None:
     page.get_by_label("category for obscure-tool", exact=True).select_option(category)
-    page.get_by_role("button", name="put obscure-tool in the chosen category").click()
+    page.get_by_role("button", name="Set the category of obscure-tool").click()
 
 
 def test_a_jobs_progress_is_shown_live_and_the_page_stays_usable(
