@@ -8,11 +8,14 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from officepulse.core.categories import DEFAULT_RULES
 from tests.support.categories import DAY, by_category, finished_job, send_spans
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, start_server
+
+pytest_plugins = ["tests.support.postgres"]
 
 
 def request(
@@ -112,6 +115,28 @@ def test_rules_are_read_replaced_and_reset_and_usage_follows(server: ServerProce
         "Work > Programming": [300.0, 30.0],
         "Entertainment > Video": [90.0, 0.0],
     }
+
+
+def test_on_postgresql_too_the_change_returns_and_its_job_runs(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    server = start_server(tmp_path, "--database", postgres_url, "--recategorize-batch", "2")
+    try:
+        send_spans(server)
+        status, saved = request(server, "PUT", "/api/v1/categories", json.dumps(LECTURES).encode())
+        assert status == 202
+        job = finished_job(server, saved["job"]["id"])
+        assert (job["state"], job["done"], job["total"], job["changed"]) == ("done", 4, 4, 2)
+        assert by_category(server) == {
+            "Work > Programming": [300.0, 30.0],
+            "Fun > Video": [60.0, 0.0],
+            "Work > Learning": [30.0, 0.0],
+        }
+        status, missing = server.get_status("/api/v1/categories/jobs/999")
+        assert status == 404
+        assert "no re-categorising job has the id '999'" in missing["error"]
+    finally:
+        server.stop()
 
 
 def test_bad_rules_get_a_clear_error_and_change_nothing(server: ServerProcess) -> None:
