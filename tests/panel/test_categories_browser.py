@@ -10,7 +10,14 @@ from officepulse.core.categories import DEFAULT_RULES
 
 # The browser and page fixtures of the dashboard's browser tests (the same Chromium).
 from tests.support.browser import Pages, browser, needs_chromium, pages  # noqa: F401 - fixtures
-from tests.support.categories import by_category, finished_job, recent, recent_by, send_spans
+from tests.support.categories import (
+    by_category,
+    choose_category,
+    finished_job,
+    recent,
+    recent_by,
+    send_spans,
+)
 from tests.support.servers import ServerProcess
 
 pytestmark = needs_chromium
@@ -120,9 +127,9 @@ def test_uncategorized_apps_and_sites_get_a_category_in_two_clicks(
     # Most time first; a site's time is its browser's too.
     assert listed(page, "app") == ["obscure-tool 30 min", "firefox 15 min", "xeyes 10 min"]
     assert listed(page, "domain") == ["example.com 15 min"]
-    # Two clicks: the category, then Set. The app's rule is made, the row leaves.
-    page.get_by_label("category for obscure-tool", exact=True).select_option("Work > Design")
-    page.get_by_role("button", name="Set the category of obscure-tool").click()
+    # Two clicks: "Choose a category", then the category. The app's rule is made, the row
+    # leaves.
+    choose_category(page, "obscure-tool", "Work > Design")
     expect(page.locator("#uncategorized-status")).to_have_text(
         "obscure-tool is now in Work > Design. History is being re-categorised in the background."
     )
@@ -135,8 +142,7 @@ def test_uncategorized_apps_and_sites_get_a_category_in_two_clicks(
     }
     # A site: its rule takes its URLs; once its job is done, the browser's hour in no
     # category is gone too (the lists are read again when a job ends).
-    page.get_by_label("category for example.com", exact=True).select_option("Work > Docs")
-    page.get_by_role("button", name="Set the category of example.com").click()
+    choose_category(page, "example.com", "Work > Docs")
     expect(page.locator("#uncategorized li[data-domain]")).to_have_count(0)
     expect(page.locator("#category-job")).to_contain_text("History re-categorised")
     expect(page.locator("#uncategorized li[data-app]")).to_have_count(1)

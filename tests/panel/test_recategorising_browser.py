@@ -14,7 +14,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import CHROMIUM, browser
-from tests.support.categories import finished_job, recent, recent_by, send_spans
+from tests.support.categories import (
+    choose_category,
+    finished_job,
+    recent,
+    recent_by,
+    send_spans,
+)
 from tests.support.processes import wait_until
 from tests.support.servers import ServerProcess, start_server
 
@@ -46,18 +52,13 @@ def slow_server(tmp_path: Path, spans: int) -> ServerProcess:
     return server
 
 
-def choose(page: Page, category: str) -> None:
-    page.get_by_label("category for obscure-tool", exact=True).select_option(category)
-    page.get_by_role("button", name="Set the category of obscure-tool").click()
-
-
 def test_a_jobs_progress_is_shown_live_and_the_page_stays_usable(
     page: Page, tmp_path: Path
 ) -> None:
     server = slow_server(tmp_path, 16)
     try:
         page.goto(server.url + "/categories")
-        choose(page, "Work > Design")
+        choose_category(page, "obscure-tool", "Work > Design")
         job = page.locator("#category-job")
         expect(job.locator("progress")).to_be_visible()
         # Usable meanwhile: a draft rule added to the editor while the job runs.
@@ -82,7 +83,9 @@ def test_a_server_killed_mid_job_goes_on_where_it_was_and_the_page_says_so(
     first = slow_server(tmp_path, 16)
     try:
         page.goto(first.url + "/categories")
-        choose(page, "Work > Design")
+        choose_category(page, "obscure-tool", "Work > Design")
+        # The rule is made once the page says so (the click does not wait for the answer).
+        expect(page.locator("#uncategorized-status")).to_contain_text("is now in Work > Design")
         job_id = first.get("/api/v1/categories")["job"]["id"]
 
         def part_done() -> bool:

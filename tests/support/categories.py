@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.sync.client import connect
 
 from tests.support.processes import WAIT, wait_until
 from tests.support.servers import ServerProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 DAY = "start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z"
 
@@ -87,3 +90,11 @@ def finished_job(server: ServerProcess, job_id: int) -> dict[str, Any]:
 
     found: dict[str, Any] = wait_until(over, what=f"re-categorising job {job_id} to end")
     return found
+
+
+def choose_category(page: Page, shown: str, category: str) -> None:
+    """The Categories page's two clicks beside an uncategorised app or site (``shown``):
+    open its categories, choose one (which makes the rule)."""
+    page.get_by_text(f"Choose a category for {shown}", exact=True).click()
+    choices = page.get_by_role("group", name=f"Categories for {shown}", exact=True)
+    choices.get_by_role("button", name=category, exact=True).click()
