@@ -59,6 +59,9 @@ def test_a_jobs_progress_is_shown_live_and_the_page_stays_usable(
     try:
         page.goto(server.url + "/categories")
         choose_category(page, "obscure-tool", "Work > Design")
+        # The row leaves with the answer, not when the job ends (seconds later).
+        expect(page.locator("#uncategorized-status")).to_contain_text("is now in Work > Design")
+        assert page.locator('#uncategorized li[data-app="obscure-tool"]').count() == 0
         job = page.locator("#category-job")
         expect(job.locator("progress")).to_be_visible()
         # Usable meanwhile: a draft rule added to the editor while the job runs.

@@ -21,7 +21,7 @@ from officepulse.panel.pages.chrome import chrome, html_response
 from officepulse.panel.uncategorized import PERIODS, Uncategorized, parse_days
 from officepulse.panel.views import Views
 from officepulse.panel.visible_reads import VisibleReads
-from officepulse.security.access import VIEWER
+from officepulse.security.access import DIRECTORY, VIEWER
 from officepulse.store.base import DAY_MS
 from officepulse.store.categorising import CategoryJob
 
@@ -34,6 +34,14 @@ JOB_DONE_EVENT = "category-job-done"
 
 async def _form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+
+
+def _rules_changed(request: web.Request) -> None:
+    """The rules the request's directory was read with (before its handler ran) are no
+    longer in force: what it reads next reads the directory again, so an app or a site
+    just given a category leaves the list at once (not when its job ends), and the
+    viewers' directory is not put back to the old rules."""
+    request.pop(DIRECTORY, None)
 
 
 class CategoriesPage:
@@ -134,6 +142,7 @@ class CategoriesPage:
         except CategoryError as exc:
             text = await self._unsorted(request, days, error=f"Not saved: {exc.reason}")
             return html_response(text)
+        _rules_changed(request)
         shown = self.views.app_name(value) if kind == "app" else value
         message = f"{shown} is now in {category}. {IN_THE_BACKGROUND}"
         text = await self._unsorted(request, days, message=message)
@@ -174,6 +183,7 @@ class CategoriesPage:
         return await self._saved(request, await self.rules.reset(request[VIEWER].person))
 
     async def _saved(self, request: web.Request, job: CategoryJob) -> web.Response:
+        _rules_changed(request)
         rules = await self.rules.current()
         tree = await self._tree(request)
         editor = self.views.categories_editor(rules, tree, message=f"Saved. {IN_THE_BACKGROUND}")
