@@ -120,6 +120,12 @@ async def test_a_member_gets_403_on_the_agents_page_tokens_and_rule_changes(
         assert await sign_in(http, url, "bob") == 303
         async with http.get(url + "/") as r:
             assert 'href="/agents"' not in await r.text()
+        # Nor does the office a dashboard is sent when it connects.
+        ws = await http.ws_connect(team.browser_url)
+        first = await ws.receive(timeout=30)
+        assert 'id="people-empty"' in first.data
+        assert 'href="/agents"' not in first.data
+        await ws.close()
 
 
 async def test_dashboard_changes_are_audited_with_the_signed_in_admin(
@@ -129,6 +135,10 @@ async def test_dashboard_changes_are_audited_with_the_signed_in_admin(
     async with signed_in(url, "ann") as (http, csrf):
         async with http.get(url + "/") as r:
             assert 'href="/agents"' in await r.text()
+        ws = await http.ws_connect(team.browser_url)
+        first = await ws.receive(timeout=30)
+        assert 'href="/agents"' in first.data
+        await ws.close()
         for path, form in [
             ("/agents/alice/block", {"reason": "lost laptop"}),
             ("/agents/alice/unblock", {}),

@@ -55,7 +55,9 @@ class DashboardSocket:
         level = self.viewers.level(request[VIEWER])
         queue = self.hub.attach(ws.send_str, level)
         # The same instant as attach(): nothing missed, every card in the group it knows.
-        office = self.cards.people(self.hub.views(), level, self.hub.groups())
+        office = self.cards.people(
+            self.hub.views(), level, self.hub.groups(), manages=request[VIEWER].may_manage
+        )
         counts = self.cards.views.count(self.hub.counts())
         close: tuple[int, str] = (WSCloseCode.OK, "")
         try:

@@ -98,9 +98,18 @@ class OfficeCards:
             members.setdefault(card.state, []).append((self.viewers.present(view, lv), card))
         return [Group(g, GROUP_LABELS[g], members[g]) for g in GROUPS]
 
-    def people(self, views: Iterable[AgentView], level: Level, groups: Mapping[str, str]) -> str:
-        """The whole office, for a dashboard that connects."""
-        return self.views.people(self.groups(views, level, groups), self.now_ms(), UTC_ZONE)
+    def people(
+        self,
+        views: Iterable[AgentView],
+        level: Level,
+        groups: Mapping[str, str],
+        *,
+        manages: bool,
+    ) -> str:
+        """The whole office, for a dashboard that connects (``manages``: Viewer.may_manage)."""
+        return self.views.people(
+            self.groups(views, level, groups), self.now_ms(), UTC_ZONE, manages=manages
+        )
 
     def page(
         self,

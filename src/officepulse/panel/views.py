@@ -136,8 +136,12 @@ class Views:
         total = sum(counts.values())
         return {"online": total - counts.get("offline", 0), "total": total}
 
-    def people(self, groups: Sequence[object], now_ms: int, zone: ZoneInfo) -> str:
-        return self._render("people.html", now_ms, zone, groups=groups)
+    def people(
+        self, groups: Sequence[object], now_ms: int, zone: ZoneInfo, *, manages: bool
+    ) -> str:
+        """The office's cards; ``manages``: the viewer may make tokens (the empty
+        office's hint links the Agents page only then)."""
+        return self._render("people.html", now_ms, zone, groups=groups, manages=manages)
 
     def person(self, view: AgentView, card: object, now_ms: int, zone: ZoneInfo) -> str:
         return self._render("person.html", now_ms, zone, view=view, card=card)
