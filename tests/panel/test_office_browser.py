@@ -11,6 +11,7 @@ import re
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from playwright.sync_api import Page, expect
 
@@ -138,7 +139,8 @@ def test_time_today_on_a_card_is_the_time_pages(pages: Pages, server: ServerProc
         card_ms = int(today.get_attribute("data-today") or 0)
         assert today.get_attribute("data-counting") is None
 
-        time_page = pages.open(f"/time?range=today&day=person&tz={zone}")
+        # Quoted: the zone may be Etc/GMT+1, whose "+" a query would read as a space.
+        time_page = pages.open(f"/time?range=today&day=person&tz={quote(zone, safe='')}")
         person = time_page.locator("#usage-gil")
         expect(person).to_be_visible()
         assert int(person.get_attribute("data-active-ms") or -1) == card_ms
