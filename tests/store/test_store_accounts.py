@@ -79,7 +79,7 @@ async def test_the_directory_is_owners_people_rules_and_a_session_in_one_read(
     await store.assign_agent("a1", bob.id)
     await store.assign_agent("a2", ann.id)
     rules = [Rule(category="Work > Code", pattern="^code$"), Rule(category="Fun", pattern="café")]
-    await store.set_categories(rules)
+    await store.set_categories(rules, 100)  # the rules now; no spans to re-categorise
     await store.create_session("s1", bob.id, 100, 200)
     owners, people, read_rules, person_id = await store.directory_rows("s1", 199)
     assert owners == await store.agent_owners() == {"a1": bob.id, "a2": ann.id}
