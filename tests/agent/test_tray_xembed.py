@@ -78,7 +78,7 @@ def test_the_icon_docks_in_a_tray_started_after_it_and_its_menu_takes_keys(
             wait_until(lambda: tray.menu() is None, what="the menu closed by Escape")
             # A click elsewhere: the same.
             _open_menu(tray)
-            xserver.xdotool("mousemove", "--sync", "5", "700")
+            xserver.mousemove(5, 700)
             xserver.xdotool("click", "1")
             wait_until(lambda: tray.menu() is None, what="the menu closed by a click elsewhere")
             assert not agent.proc.logged("tray: pause")
@@ -98,7 +98,7 @@ def test_the_icon_docks_in_a_tray_started_after_it_and_its_menu_takes_keys(
 
 def _open_menu(tray: Tray) -> None:
     cx, cy = tray.icon().centre
-    tray.x.xdotool("mousemove", "--sync", str(cx), str(cy))
+    tray.x.mousemove(cx, cy)
     tray.x.xdotool("click", "3")
     wait_until(tray.menu, what="the menu open")
 

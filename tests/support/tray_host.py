@@ -181,8 +181,8 @@ class Tray:
 
     def _move(self, x: int, y: int) -> None:
         # GTK highlights a menu row on pointer motion: move onto it, then a pixel more.
-        self.x.xdotool("mousemove", "--sync", str(x), str(y))
-        self.x.xdotool("mousemove", "--sync", str(x + 1), str(y))
+        self.x.mousemove(x, y)
+        self.x.mousemove(x + 1, y)
 
     def left_click(self) -> None:
         cx, cy = self.icon().centre

@@ -347,7 +347,15 @@ class XServer:
         self.xdotool("set_window", "--name", title, str(win.wid))
 
     def mousemove(self, x: int, y: int) -> None:
-        """Move the pointer through XTEST: real input, so the idle time drops to ~0."""
+        """Move the pointer through XTEST: real input, so the idle time drops to ~0.
+
+        ``--sync`` waits until the pointer has left where it was: asked to move where it
+        already is, xdotool waited 15 s for that (seen after a tray menu closed). So a
+        pointer already there goes a pixel aside first, which is real input too."""
+        here = self.xdotool("getmouselocation", "--shell")
+        at = dict(line.split("=", 1) for line in here.split() if "=" in line)
+        if (at.get("X"), at.get("Y")) == (str(x), str(y)):
+            self.xdotool("mousemove", "--sync", str(x + 1 if x == 0 else x - 1), str(y))
         self.xdotool("mousemove", "--sync", str(x), str(y))
 
     def set_root_property(self, name: str, type_name: str, fmt: int, value: Any) -> None:
