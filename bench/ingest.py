@@ -920,6 +920,10 @@ def sink_argv(port: int, tmp: Path) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--serve-sink", str(port)]
 
 
+def picows_sink_argv(port: int, tmp: Path) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--serve-sink-picows", str(port)]
+
+
 # --------------------------------------------------------------------------- aw-server
 
 
@@ -990,6 +994,17 @@ def run_aw_bench(exe: Path, n: int, args: argparse.Namespace) -> RunResult:
 # --------------------------------------------------------------------------- null sink
 
 
+# What both null sinks answer a Hello with.
+SINK_WELCOME = Welcome(
+    v=PROTOCOL_VERSION,
+    session="sink",
+    server_version="sink",
+    heartbeat_interval=1,
+    pulsetime=PULSETIME_S,
+    max_frame_bytes=65_536,
+)
+
+
 def serve_sink(port: int) -> None:
     """A protocol-only websocket server (aiohttp + uvloop): decodes every frame with the
     project's codec, answers Hello and Ping, stores nothing. Used to measure the generator."""
@@ -999,14 +1014,7 @@ def serve_sink(port: int) -> None:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         conversation = ServerConversation()
-        welcome = Welcome(
-            v=PROTOCOL_VERSION,
-            session="sink",
-            server_version="sink",
-            heartbeat_interval=1,
-            pulsetime=PULSETIME_S,
-            max_frame_bytes=65_536,
-        )
+        welcome = SINK_WELCOME
         async for msg in ws:
             if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
                 continue
@@ -1020,6 +1028,49 @@ def serve_sink(port: int) -> None:
     app = web.Application()
     app.router.add_get("/agent", agent)
     web.run_app(app, host=LOOPBACK, port=port, print=None, loop=_new_loop(), handle_signals=True)
+
+
+def serve_sink_picows(port: int) -> None:
+    """The same null sink on picows (a Cython websocket library whose frames arrive in a
+    data callback, no task woken per message): what the transport alone would cost if the
+    gateway's /agent endpoint ran on it (issue 10's paced target). `pip install picows`."""
+    import picows  # only for this row: not a dependency of the server
+
+    pin_to(SERVER_CPU)
+    welcome = SINK_WELCOME
+
+    class Agent(picows.WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.conversation = ServerConversation()
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind == picows.WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+                return
+            if kind == picows.WSMsgType.TEXT:
+                data: str | bytes = frame.get_payload_as_utf8_text()
+            elif kind == picows.WSMsgType.BINARY:
+                data = frame.get_payload_as_bytes()
+            else:
+                return
+            for event in self.conversation.receive(data):
+                if isinstance(event, HelloReceived):
+                    self.conversation.accept(welcome)
+            for out in self.conversation.data_to_send():
+                if isinstance(out, bytes):
+                    transport.send(picows.WSMsgType.BINARY, out)
+                else:
+                    transport.send(picows.WSMsgType.TEXT, out.encode())
+
+    async def serve() -> None:
+        server = await picows.ws_create_server(lambda request: Agent(), LOOPBACK, port)
+        await server.serve_forever()
+
+    loop = _new_loop()
+    with contextlib.suppress(KeyboardInterrupt):
+        loop.run_until_complete(serve())
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -1177,7 +1228,7 @@ def write_json(results: Sequence[RunResult], args: argparse.Namespace) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"ingest-{stamp}.json"
-    config = {k: v for k, v in vars(args).items() if k != "serve_sink"}
+    config = {k: v for k, v in vars(args).items() if not k.startswith("serve_sink")}
     payload = {
         "machine": machine_info(),
         "config": config,
@@ -1276,7 +1327,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--json", action="store_true", help="also write bench/results/ingest-<time>.json"
     )
+    p.add_argument(
+        "--picows-sink",
+        action="store_true",
+        help="beside each null-sink run, the same sink on picows (`pip install picows`): the "
+        "transport's cost without a task woken per message",
+    )
     p.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--serve-sink-picows", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -1312,6 +1370,10 @@ def run_all(args: argparse.Namespace) -> list[RunResult]:
                 load.fifo,
             )
             results.append(announce(run_ws_bench("null-sink", sink_argv, sink_load)))
+            if args.picows_sink:
+                results.append(
+                    announce(run_ws_bench("null-sink picows", picows_sink_argv, sink_load))
+                )
         if officepulse_argv is not None:
             results.append(announce(run_ws_bench("officepulse", officepulse_argv, load)))
     if not args.skip_aw:
@@ -1334,6 +1396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_sink is not None:
         serve_sink(args.serve_sink)
+        return 0
+    if args.serve_sink_picows is not None:
+        serve_sink_picows(args.serve_sink_picows)
         return 0
     signal.signal(signal.SIGTERM, raise_on_sigterm)
     if (os.cpu_count() or 1) < 2:
