@@ -284,13 +284,21 @@ def test_whose_days_in_the_browser(browser: Browser, sqlite_office: Office) -> N
         page.get_by_label("From", exact=True).fill(FIRST.isoformat())
         page.get_by_label("To", exact=True).fill(LAST.isoformat())
         page.get_by_role("button", name="Show these days").click()
-        expect(page.locator("#report[data-range='custom'][data-days='viewer']")).to_be_visible()
+        # The asked dates: the latest day it opened on is a custom range of the viewer's too.
+        expect(
+            page.locator(
+                f"#report[data-range='custom'][data-days='viewer'][data-first='{FIRST}']"
+                f"[data-last='{LAST}']"
+            )
+        ).to_be_visible()
         viewer = api_totals(server, FIRST, LAST, "viewer")
         assert page_team(page) == (as_bars(viewer), heads_of(viewer))
 
         # Each person's own days: swapped in place, kept in the URL.
         page.get_by_role("link", name="each person's own").click()
-        expect(page.locator("#report[data-range='custom'][data-days='person']")).to_be_visible()
+        expect(
+            page.locator(f"#report[data-range='custom'][data-days='person'][data-first='{FIRST}']")
+        ).to_be_visible()
         expect(page).to_have_url(re.compile(r"/time\?.*day=person"))
         own = api_totals(server, FIRST, LAST, "person")
         assert page_team(page) == (as_bars(own), heads_of(own))
