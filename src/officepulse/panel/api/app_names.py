@@ -30,12 +30,17 @@ class AppNamesOut(msgspec.Struct, kw_only=True):
     apps: list[AppNameOut]
 
 
+NOT_BLANK = r"[^\s\u001c-\u001f\u0085\ufeff]"
+
+
 class AppNameIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The name to show ``app`` by everywhere; null: the name its desktop reports again."""
 
     # Something besides blanks (the document says so: blanks are trimmed, and an app of
-    # blanks alone names none).
-    app: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX, pattern=r"\S")]
+    # blanks alone names none). Blanks spelled out: Python's \s (what strip() trims) also
+    # takes U+001C-U+001F and U+0085, a JSON Schema reader's (ECMA-262) takes U+FEFF;
+    # the class excludes all of them so that both read the same rule.
+    app: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX, pattern=NOT_BLANK)]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)] | None
 
 
