@@ -4,23 +4,22 @@ Every path that changes what is known of an agent goes through ``Agents``: inges
 heartbeat, presence, goodbye), control (what team leads did: block, unblock, remove,
 revoke), ActivityWatch's watchers and its importer. It alone saves an agent's row
 (``save_agent``) and alone publishes its presence on the bus, so there is one place that
-says an agent is online or offline. Scaled out, a gateway holds a lease on each agent
-connected to it, between ``online`` and ``offline``: its row's ``last_seen_ms``, which
-the gateway pushes forward every ``LEASE_RENEW_EVERY`` seconds while the connection
-lives (on PostgreSQL all of them in one statement of server/leases.py's, which moves
-only that column of rows that say online: ``renewed``).
-A lease not renewed for ``LEASE_SECONDS`` (its gateway died) is ended by whichever
-process sweeps first (server/leases.py), in one conditional UPDATE, and ``expired``
-shows those agents offline; nobody else marks an agent offline.
+says an agent is online or offline. Scaled out, a gateway process holds a lease of its
+own (server/leases.py), renewed while it runs; the row of each agent connected to it
+names that lease, written by the store with every write of the row online (``online``,
+``seen``, ``renew``), so its "last seen" (``last_seen_ms``) stays what it says: when it
+was last heard from, not when its lease was renewed. The agents of a lease not renewed
+for ``LEASE_SECONDS`` (its gateway died) are taken by whichever process sweeps first
+(server/leases.py), in one conditional UPDATE, and ``expired`` shows them offline;
+nobody else marks an agent offline.
 
 Its interface, in three parts:
 
 - agents connected here, through their ``AgentState``: ``online`` (hello), ``seen`` (a
   heartbeat: a plain method, no await, nothing allocated unless its row is due),
   ``show`` (what it shows moved), ``moved`` (its zone changed), ``let_go`` (blocked or
-  removed while connected, or connected to another gateway since), ``renew`` (its lease),
-  ``renewed`` (all their leases at once, in one statement of server/leases.py's: the one
-  write of agents' rows made outside this class), ``offline`` (goodbye or connection lost);
+  removed while connected, or connected to another gateway since), ``renew`` (written
+  online again, under this gateway's lease), ``offline`` (goodbye or connection lost);
 - agents changed by team leads, in any process: ``changed`` (blocked, unblocked),
   ``removed``;
 - agents whose gateway died: ``expired``;
@@ -42,11 +41,11 @@ from officepulse.store.base import AgentInfo, AgentStatus
 # connect and disconnect are always written at once.
 LAST_SEEN_EVERY_MS = 10_000
 
-# A gateway renews the leases on its agents this often; a lease not renewed for
-# LEASE_SECONDS has lapsed. The margin between the two (7 s) is what a renewal may lag
-# behind in the store's write queue on a loaded machine before its agent is wrongly
-# swept; an agent of a dead gateway is offline at most LEASE_SECONDS + the sweep's
-# period (server/leases.py) after its last renewal: 12 s, inside issue 12's 15 s.
+# A gateway renews its lease this often; a lease not renewed for LEASE_SECONDS has
+# lapsed. The margin between the two (7 s) is what one renewal, a statement of one row on
+# a connection of its own, may lag on a loaded machine before its agents are wrongly
+# swept; an agent of a dead gateway is offline at most LEASE_SECONDS + the sweep's period
+# (server/leases.py) after the gateway's last renewal: 12 s, inside issue 12's 15 s.
 LEASE_RENEW_EVERY = 3.0
 LEASE_SECONDS = 10.0
 
@@ -148,19 +147,12 @@ class Agents:
         state.gone = gone
 
     def renew(self, state: AgentState, now_ms: int) -> None:
-        """Its connection is alive (the gateway's pings are answered): its lease runs
-        ``LEASE_SECONDS`` from now. A plain call: its whole row, online, queued in the
-        store's next batch (also what shows a wrongly swept agent online again)."""
+        """Its connection is alive (the gateway's pings are answered) but its row may say
+        offline: a sweep took it while this gateway's lease was late (server/leases.py).
+        A plain call: its whole row, online, queued in the store's next batch, which
+        names this gateway's lease now."""
         state.last_seen_ms = state.saved_seen_ms = now_ms
         self._store.save_agent(state.seen_info())
-
-    @staticmethod
-    def renewed(states: list[AgentState], now_ms: int) -> list[str]:
-        """Their leases are being renewed together, at ``now_ms``, by one statement of
-        the caller's (server/leases.py ``Renewals``): their ids, sorted."""
-        for state in states:
-            state.last_seen_ms = state.saved_seen_ms = now_ms
-        return sorted(state.info.id for state in states)
 
     async def offline(self, state: AgentState, now_ms: int) -> None:
         """Its connection ended."""

@@ -16,9 +16,9 @@ meanwhile keeps its newest session then.
 A hello with ``takeover: false`` (an agent replaced once already, perhaps a twin sharing
 an id) claims nothing: across gateways such twins each keep a session until one ends.
 
-And a lease swept while its agent is still connected here (this gateway's renewals
-reached the database too late, server/leases.py): the sweeper says so on ``EXPIRED``, and
-this gateway renews it and shows it again, so no dashboard keeps it offline.
+And an agent swept while it is still connected here (this gateway's lease was renewed too
+late, server/leases.py): the sweeper says so on ``EXPIRED``, and this gateway writes it
+online again, under its lease, and shows it again, so no dashboard keeps it offline.
 """
 
 from __future__ import annotations

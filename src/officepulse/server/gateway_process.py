@@ -5,9 +5,10 @@ database for what the CLI changed (gateway/control.py), like the embedded server
 
 Several run at once on one database: a gateway starting does not mark every agent
 offline as the embedded server does, since most are connected to the other gateways.
-Instead it holds a lease on each agent connected to it, renewed while connected, and
-sweeps the leases other gateways stopped renewing (server/leases.py); and an agent's
-hello here ends its session on any other gateway (gateway/sessions.py).
+Instead it holds a lease of its own, renewed while it runs, which each agent's row
+connected here names, and sweeps the agents of the leases other gateways stopped
+renewing (server/leases.py); and an agent's hello here ends its session on any other
+gateway (gateway/sessions.py).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class GatewayProcess(wiring.Wired):
         )
         self.metrics.watch_gateway(self.parts.gateway.counts)
         self.sessions = Sessions(self.id, self.bus, self.parts.gateway, clock)
-        self.renewals = renewals(self.store, self.parts.gateway, self.parts.agents, clock)
+        self.renewals = renewals(self.store, self.id, self.parts.gateway, self.parts.agents, clock)
         self.sweeper = sweeper(self.store, self.parts.agents, self.bus, clock)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -76,7 +77,10 @@ class GatewayProcess(wiring.Wired):
         await self.bus.start()
         await self.parts.start()
         await self.sessions.start()
-        self._tasks.append(asyncio.create_task(self.renewals.run(), name="lease-renewals"))
+        if self.renewals is not None:
+            # Before it listens: the hellos' rows name the lease.
+            await self.renewals.start()
+            self._tasks.append(asyncio.create_task(self.renewals.run(), name="lease-renewals"))
         if self.sweeper is not None:
             self._tasks.append(asyncio.create_task(self.sweeper.run(), name="lease-sweeper"))
 

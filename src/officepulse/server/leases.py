@@ -1,24 +1,40 @@
-"""Leases on agents, scaled out (gateway/agents.py says what a lease is).
+"""Leases, scaled out: one per gateway process (gateway/agents.py says what it holds).
 
-A gateway renews the lease of every agent connected to it (``Renewals``); every gateway
-and panel process sweeps lapsed leases (``Sweeper``): one conditional UPDATE marks
-offline the agents online whose ``last_seen_ms`` is older than ``LEASE_SECONDS``, and
-returns them, so whichever process's sweep takes a row shows it offline, once. An agent
-that reconnected to another gateway first has a fresh row, which the UPDATE's condition
-leaves alone: no race between a sweep and a reconnect.
+Each gateway process, when it starts, takes a lease of its own in PostgreSQL, a row of
+``gateway_leases`` named for this incarnation (its gateway id and a random part, so a
+gateway restarted under the same name within a lease does not keep its dead predecessor's
+agents online), and renews that one row every ``LEASE_RENEW_EVERY`` seconds (``Renewals``).
+Each agent's row names the lease of the gateway that holds it (``agents.lease``), written by
+the store in the same upsert that sets it online on its hello (store/postgres.py
+``PostgresStore.lease``): an agent that reconnects elsewhere is held by the new gateway at
+once.
 
-On PostgreSQL a gateway renews all its leases in one statement of their own, every
-``LEASE_RENEW_EVERY`` seconds: the ids and one time, not each agent's whole row through
-the store's write queue. Queued, the renewals of 10,000 agents were 10,000 full rows
-every 3 s, and during a reconnect storm they waited behind the hellos' and the spans'
-writes until 3,300 of the living gateways' 6,600 leases lapsed (docs/performance.md, "A
-reconnect storm"): the renewal is what says the gateway lives, so it must not wait for
-its backlog. Nor for the store's pool: the renewals have a connection of their own
-(``Line``). Through the pool, in a storm of 6,634 agents moving, each renewal waited
-behind the hellos' reads for one of its eight connections until 13,229 of the living
-gateways' 13,266 leases lapsed. Rows another transaction holds (a hello on another
-gateway, a sweep) are skipped rather than waited for, so a renewal never waits for, nor
-deadlocks with, a write of the same agents; the skipped ones are renewed 3 s later.
+Every gateway and panel process sweeps (``Sweeper``): one conditional UPDATE marks offline,
+and returns, the agents online whose lease lapsed (not renewed for ``LEASE_SECONDS``) or
+whose lease no row holds (rows from before the leases; a lease deleted), so whichever
+process's sweep takes a row shows it offline, once; then it deletes the lapsed leases that
+hold no agent online. A living gateway's agents are never swept, however late their own
+rows were written: their one lease row is renewed. A row written in the last
+``LEASE_SECONDS`` (a hello, a heartbeat's "last seen") is not swept either, whatever lease
+it names: so a hello on gateway B racing a sweep of dead gateway A's agents leaves that
+agent B's, even when the sweep's snapshot predates B's lease (its row is locked by the
+hello's write and skipped, or rechecked after it, and found fresh).
+
+The renewal says the gateway lives, so it must not wait for the gateway's backlog: it is
+one statement on a connection of its own (``Line``), behind neither the store's write queue
+nor its pool. Queued, the per-agent renewals of 10,000 agents were 10,000 full rows every
+3 s, and during a reconnect storm they waited behind the hellos' and the spans' writes until
+3,300 of the living gateways' 6,600 leases lapsed; through the pool, behind the hellos'
+reads, 13,229 of 13,266; and even one statement of all its agents' ids on its own connection
+left 303-821 of them swept on a starved machine, as rows held by other writes were skipped
+and renewals came late (docs/performance.md, "A reconnect storm"). One row a gateway is
+not held by anyone else's write.
+
+A gateway whose lease was deleted (it was stopped past the lease and a sweep took its
+agents) finds so at its next renewal: it takes a new lease, writes each agent still
+connected to it online again naming the new one, and shows it (``Renewals.renew``). The
+sweep also says on ``EXPIRED`` which agents it took, and a gateway still holding one shows
+it again (gateway/sessions.py).
 
 Why rows in PostgreSQL and not NATS heartbeats: the database is the truth the panel's
 pages, the REST API and a restarted panel read, and the UPDATE is atomic; a lease kept
@@ -27,13 +43,14 @@ the panel was down, and NATS going away (tests/server/test_cluster.py restarts i
 look like every gateway dying.
 
 Only on PostgreSQL: with SQLite there is one process (the embedded server), which marks
-every agent offline when it starts.
+every agent offline when it starts; nothing renews or sweeps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, LiteralString
 
@@ -58,20 +75,34 @@ SWEEP_EVERY = 2.0
 # A sweep that finds the database answered last longer ago than this was away.
 QUIET_AFTER_GAP = 3 * SWEEP_EVERY
 
-# Rows another transaction holds are skipped, as by the renewals, for the same reasons: a
-# held row is being written now (most often the agent's hello on another gateway, which
-# makes its lease fresh), and a sweep locking lapsed rows in its own order while a
-# gateway's writer locks a storm's hellos in another deadlocked them. The next sweep looks
-# again.
+# The agents online that no living lease holds and that nobody wrote for a lease (module
+# docstring), "last seen" moved to their gateway's last renewal (when it last held them).
+# Rows another transaction holds are skipped: a held row is being written now (most often
+# the agent's hello on another gateway, which makes it fresh), and a sweep locking rows in
+# its own order while a gateway's writer locks a storm's hellos in another deadlocked
+# them. The next sweep looks again. Then the lapsed leases that hold no agent online end.
 _EXPIRE: LiteralString = (
-    "UPDATE agents SET online = false WHERE id IN (SELECT id FROM agents "
-    "WHERE online AND last_seen_ms < %s FOR UPDATE SKIP LOCKED) RETURNING id"
+    "UPDATE agents SET online = false, last_seen_ms = GREATEST(last_seen_ms, "
+    "COALESCE((SELECT l.renewed_ms FROM gateway_leases l WHERE l.id = agents.lease), 0)) "
+    "WHERE id IN (SELECT a.id FROM agents a WHERE a.online AND a.last_seen_ms < %(before)s "
+    "AND NOT EXISTS (SELECT 1 FROM gateway_leases l WHERE l.id = a.lease "
+    "AND l.renewed_ms >= %(before)s) FOR UPDATE SKIP LOCKED) RETURNING id"
 )
-# One gateway's renewals (module docstring): rows locked by another write are skipped.
-_RENEW: LiteralString = (
-    "UPDATE agents SET last_seen_ms = %s WHERE id IN (SELECT id FROM agents "
-    "WHERE id = ANY(%s) AND online FOR UPDATE SKIP LOCKED)"
+_END: LiteralString = (
+    "DELETE FROM gateway_leases l WHERE l.renewed_ms < %s "
+    "AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.lease = l.id AND a.online) RETURNING id"
 )
+# A gateway's renewal: its one row; none when a sweep ended its lease.
+_RENEW: LiteralString = "UPDATE gateway_leases SET renewed_ms = %s WHERE id = %s"
+_TAKE: LiteralString = (
+    "INSERT INTO gateway_leases (id, gateway, started_ms, renewed_ms) VALUES (%s, %s, %s, %s)"
+)
+
+
+def lease_id(gateway_id: str) -> str:
+    """A new lease's name: the gateway's, and a random part for this incarnation (module
+    docstring)."""
+    return f"{gateway_id}/{secrets.token_hex(6)}"
 
 
 class Line:
@@ -82,8 +113,8 @@ class Line:
         self.store = store
         self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
 
-    async def execute(self, sql: LiteralString, params: tuple[object, ...]) -> None:
-        """``sql``, a transaction of its own (autocommit)."""
+    async def execute(self, sql: LiteralString, params: tuple[object, ...]) -> int:
+        """``sql``, a transaction of its own (autocommit): how many rows it touched."""
         # Imported here: psycopg is the postgresql extra's, and a Line exists only with
         # a PostgreSQL store.
         import psycopg
@@ -95,11 +126,12 @@ class Line:
                 connect_timeout=max(2, round(self.store.connect_timeout)),
             )
         try:
-            await self._conn.execute(sql, params)
+            cur = await self._conn.execute(sql, params)
         except BaseException:
             # Broken, or cancelled mid-statement: the next renewal starts afresh.
             await self.close()
             raise
+        return cur.rowcount
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -108,43 +140,68 @@ class Line:
 
 
 class Renewals:
-    """A gateway's leases on its agents, renewed every ``LEASE_RENEW_EVERY`` seconds: in
-    one statement on PostgreSQL (``store``), on a connection of their own, else queued
-    row by row (one process, whose leases nobody sweeps: the rows' ``last_seen_ms``
-    alone moves)."""
+    """A gateway's lease (module docstring): taken at start, renewed every
+    ``LEASE_RENEW_EVERY`` seconds in one statement on a connection of its own, and taken
+    anew when a sweep ended it. The store's ``lease`` names it in the agents' rows."""
 
     def __init__(
         self,
+        gateway_id: str,
         gateway: Gateway,
         agents: Agents,
         clock: Callable[[], float],
-        store: PostgresStore | None = None,
+        store: PostgresStore,
     ) -> None:
+        self.gateway_id = gateway_id
         self.gateway = gateway
         self.agents = agents
         self.clock = clock
-        self.line = None if store is None else Line(store)
-        self.failures = FailureLog("renewing the leases on this gateway's agents", log)
+        self.store = store
+        self.line = Line(store)
+        self.failures = FailureLog(f"renewing gateway {gateway_id}'s lease", log)
 
     def held(self) -> list[AgentState]:
-        """The agents connected here whose leases are this gateway's to renew."""
+        """The agents connected here, which this gateway's lease holds."""
         return [
             conn.state
             for conn in list(self.gateway.connections.values())
             if conn.state is not None and not conn.ws.closed and conn.state.gone is None
         ]
 
-    async def renew(self) -> int:
-        """Renews every lease held here; how many."""
+    async def renew(self) -> None:
+        """Renews this gateway's lease; takes one if it has none or a sweep ended it."""
         now_ms = int(self.clock() * 1000)
-        states = self.held()
-        if self.line is None:
-            for state in states:
-                self.agents.renew(state, now_ms)
-            return len(states)
-        ids = self.agents.renewed(states, now_ms)
-        await renew_rows(self.line, ids, now_ms)
-        return len(ids)
+        lease = self.store.lease
+        if lease is None or not await renew_lease(self.line, lease, now_ms):
+            await self.take(now_ms, lost=lease)
+
+    async def take(self, now_ms: int, lost: str | None = None) -> None:
+        """A new lease from ``now_ms``. After ``lost`` ended (this gateway did not renew it
+        for a lease: stopped, or starved), every agent still connected here is written
+        online naming the new one, and shown so (a sweep took it meanwhile)."""
+        lease = await take_lease(self.line, self.gateway_id, now_ms)
+        self.store.lease = lease
+        held = self.held()
+        if lost is None:
+            log.info("gateway %s holds lease %s", self.gateway_id, lease)
+        else:
+            log.warning(
+                "gateway %s: its lease %s lapsed and was ended (not renewed for %.0f s); "
+                "took lease %s, %d agent(s) connected here shown online again",
+                self.gateway_id,
+                lost,
+                LEASE_SECONDS,
+                lease,
+                len(held),
+            )
+        for state in held:
+            self.agents.renew(state, now_ms)
+            await self.agents.show(state)
+
+    async def start(self) -> None:
+        """The lease taken before the gateway listens (or at the next renewal, if the
+        database does not answer now)."""
+        await self.failures.attempt(self.renew)
 
     async def run(self) -> None:
         try:
@@ -152,20 +209,25 @@ class Renewals:
                 await asyncio.sleep(LEASE_RENEW_EVERY)
                 await self.failures.attempt(self.renew)
         finally:
-            if self.line is not None:
-                await self.line.close()
+            await self.line.close()
 
 
-async def renew_rows(line: Line, agent_ids: list[str], now_ms: int) -> None:
-    """The leases of ``agent_ids`` run from ``now_ms``: one statement on ``line``, behind
-    neither the store's write queue nor its pool; rows another transaction holds, and
-    rows that say offline, are left as they are (module docstring)."""
-    if agent_ids:
-        await line.execute(_RENEW, (now_ms, agent_ids))
+async def take_lease(line: Line, gateway_id: str, now_ms: int) -> str:
+    """A new lease of gateway ``gateway_id``'s, from ``now_ms``, on ``line``: its id."""
+    lease = lease_id(gateway_id)
+    await line.execute(_TAKE, (lease, gateway_id, now_ms, now_ms))
+    return lease
+
+
+async def renew_lease(line: Line, lease: str, now_ms: int) -> bool:
+    """``lease`` runs from ``now_ms``: one statement of one row on ``line``, behind
+    neither the store's write queue nor its pool (module docstring). False when a sweep
+    ended it: it is not renewed, as its agents may have been shown offline."""
+    return await line.execute(_RENEW, (now_ms, lease)) > 0
 
 
 class Sweeper:
-    """Ends lapsed leases and shows those agents offline."""
+    """Ends lapsed leases and shows their agents offline."""
 
     def __init__(
         self, store: PostgresStore, agents: Agents, bus: Bus, clock: Callable[[], float]
@@ -197,8 +259,12 @@ class Sweeper:
             if not self._heard_database(now):
                 return []
             before_ms = int((now - LEASE_SECONDS) * 1000)
-            cur = await conn.execute(_EXPIRE, (before_ms,))
+            cur = await conn.execute(_EXPIRE, {"before": before_ms})
             ids = [str(row[0]) for row in await cur.fetchall()]
+            cur = await conn.execute(_END, (before_ms,))
+            ended = [str(row[0]) for row in await cur.fetchall()]
+        if ended:
+            log.info("gateway lease(s) %s lapsed and ended", ", ".join(sorted(ended)))
         if not ids:
             return []
         statuses = [s for s in await asyncio.gather(*map(self.store.agent, ids)) if s is not None]
@@ -207,7 +273,7 @@ class Sweeper:
             ", ".join(sorted(ids)),
         )
         await self.agents.expired(statuses)
-        # A gateway that still holds one of them (its renewals were late) shows it again.
+        # A gateway that still holds one of them (its lease was late) shows it again.
         await self.bus.publish(EXPIRED, msgspec.msgpack.encode(ids))
         return statuses
 
@@ -238,7 +304,9 @@ def sweeper(store: Store, agents: Agents, bus: Bus, clock: Callable[[], float]) 
 
 
 def renewals(
-    store: Store, gateway: Gateway, agents: Agents, clock: Callable[[], float]
-) -> Renewals:
-    """A gateway's renewals: one statement each time on PostgreSQL (module docstring)."""
-    return Renewals(gateway, agents, clock, _postgres(store))
+    store: Store, gateway_id: str, gateway: Gateway, agents: Agents, clock: Callable[[], float]
+) -> Renewals | None:
+    """Gateway ``gateway_id``'s lease on ``store``; None when it is not PostgreSQL (module
+    docstring)."""
+    postgres = _postgres(store)
+    return None if postgres is None else Renewals(gateway_id, gateway, agents, clock, postgres)

@@ -685,6 +685,26 @@ STEPS: tuple[Step, ...] = (
         );
     """,
     ),
+    # Scaled out, each gateway process holds one lease (server/leases.py), named per
+    # incarnation, and an agent's row names the lease of the gateway that holds it. The
+    # embedded server (SQLite's only writer) never sweeps: the column stays empty there.
+    Step(
+        15,
+        (
+            "CREATE TABLE gateway_leases (id TEXT PRIMARY KEY, gateway TEXT NOT NULL, "
+            "started_ms INTEGER NOT NULL, renewed_ms INTEGER NOT NULL)",
+            "ALTER TABLE agents ADD COLUMN lease TEXT",
+        ),
+        """
+        CREATE TABLE gateway_leases (
+            id TEXT PRIMARY KEY,
+            gateway TEXT NOT NULL,
+            started_ms BIGINT NOT NULL,
+            renewed_ms BIGINT NOT NULL
+        );
+        ALTER TABLE agents ADD COLUMN lease TEXT;
+    """,
+    ),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

@@ -100,13 +100,15 @@ MIGRATIONS: dict[int, LiteralString] = {step.version: step.postgres for step in 
 # pg_advisory_xact_lock key that serialises migrations (advisory locks are per database).
 MIGRATION_LOCK = 0x6F70_7363_6865_6D61  # "opschema"
 
+# Each row online names the gateway lease its writer holds it by (``PostgresStore.lease``,
+# server/leases.py), in the same write: a hello on another gateway takes the agent at once.
 _AGENT_UPSERT: LiteralString = (
-    "INSERT INTO agents (id, name, host, platform, version, tz, online, last_seen_ms) "
+    "INSERT INTO agents (id, name, host, platform, version, tz, online, last_seen_ms, lease) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::bool[], %s::bigint[]) "
+    "%s::text[], %s::bool[], %s::bigint[], %s::text[]) "
     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, host = excluded.host, "
     "platform = excluded.platform, version = excluded.version, tz = excluded.tz, "
-    "online = excluded.online, last_seen_ms = excluded.last_seen_ms"
+    "online = excluded.online, last_seen_ms = excluded.last_seen_ms, lease = excluded.lease"
 )
 # Spans arrive by binary COPY into this per-session table, then one upsert moves them (it
 # is named for the schema that last changed its columns, 7, which gave it the category
@@ -664,6 +666,9 @@ class PostgresStore(
         self.names = KeyNames()
         self._name = f"the PostgreSQL store at {redact(url)}"
         self.failures = FailureLog(self._name, log)
+        # Scaled out, the lease of the gateway process this store writes for (server/
+        # leases.py): every agent's row written online names it. None elsewhere.
+        self.lease: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -937,10 +942,11 @@ class PostgresStore(
                         _text(a.tz),
                         a.online,
                         a.last_seen_ms,
+                        self.lease if a.online else None,
                     )
                     for a in batch.agents.values()
                 ]
-                await conn.execute(_AGENT_UPSERT, _columns(agents, 8))
+                await conn.execute(_AGENT_UPSERT, _columns(agents, 9))
             if spans:
                 await write_span_rows(conn, list(spans.values()), self.rules, keys=self.keys)
             if acked:
