@@ -135,6 +135,21 @@ def agents_online(cluster: Cluster, prefix: str) -> dict[str, bool]:
     return {a["id"]: a["online"] for a in agents if a["id"].startswith(prefix)}
 
 
+def leases_of(database: str, agent_ids: list[str]) -> dict[str, tuple[bool, str | None]]:
+    """Each agent's row: online, and the gateway lease that holds it (server/leases.py)."""
+    with psycopg.connect(database, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT id, online, lease FROM agents WHERE id = ANY(%s)", (agent_ids,)
+        ).fetchall()
+    return {str(i): (bool(o), None if lease is None else str(lease)) for i, o, lease in rows}
+
+
+def lease_exists(database: str, lease: str | None) -> bool:
+    with psycopg.connect(database, autocommit=True) as db:
+        found = db.execute("SELECT 1 FROM gateway_leases WHERE id = %s", (lease,)).fetchall()
+    return bool(found)
+
+
 def holder(cluster: Cluster, agent_id: str) -> str | None:
     """The gateway whose log says it welcomed ``agent_id`` last."""
     found = [
@@ -355,13 +370,11 @@ async def test_an_agent_swept_while_still_connected_is_renewed_and_shown_online_
     ):
         await asyncio.to_thread(agent.beat, "late-app")
 
-        def lapsed() -> bool:
-            # As if g3's renewals reached the database too late: the row's lease is old
-            # (again at every poll, as g3 renews it every 3 s) until a sweep takes it.
-            db.execute("UPDATE agents SET last_seen_ms = 0 WHERE id = 'late'")
-            return bool(holder_gateway.logged(late))
-
-        await asyncio.to_thread(wait_until, lapsed, WAIT, "a sweep to take the late lease")
+        # As if g3's row of it had been written under a lease of g3's that lapsed and
+        # ended since (g3 writes it again only on a heartbeat, which it does not send now).
+        db.execute("UPDATE agents SET last_seen_ms = 0, lease = 'g3/ended' WHERE id = 'late'")
+        # A sweep takes it, and says so to g3.
+        await asyncio.to_thread(holder_gateway.wait_for_log, late, WAIT)
         # The sweep's offline view and the holder's online one may follow each other so
         # closely that the dashboard's coalescing queue sends only the latter: what counts
         # is where it ends.
@@ -374,12 +387,159 @@ async def test_an_agent_swept_while_still_connected_is_renewed_and_shown_online_
         await asyncio.to_thread(
             wait_until, shown_online_again, WAIT, "the dashboard to show it online again"
         )
-        await asyncio.to_thread(
+        # Its row online again, held by g3's lease.
+        _, lease = await asyncio.to_thread(
             wait_until,
-            lambda: agents_online(cluster, "late") == {"late": True},
+            lambda: (row := leases_of(cluster.database, ["late"])["late"])[0] and row,
             WAIT,
             "its row online again",
         )
+        assert lease is not None
+        assert lease.startswith("g3/")
+        assert lease_exists(cluster.database, lease)
+        assert agents_online(cluster, "late") == {"late": True}
+
+
+async def test_a_living_gateways_agents_are_not_swept_however_old_their_rows(
+    cluster: Cluster,
+) -> None:
+    """A starved gateway's writes of its agents' rows come late: its agents are still
+    never swept while it lives (issue 12's reconnect storm)."""
+    gateway = cluster.gateways["g2"]
+    living = [f"living-{i}" for i in range(3)]
+    with (
+        contextlib.ExitStack() as stack,
+        psycopg.connect(cluster.database, autocommit=True) as db,
+    ):
+        agents = [stack.enter_context(fake_agent(gateway, a, a)) for a in living]
+        for agent in agents:
+            await asyncio.to_thread(agent.beat, "living-app")
+        assert agents_online(cluster, "living") == dict.fromkeys(living, True)
+        # Round after round, a sweep runs while their rows are far in the past: each
+        # round's proof is a row no lease holds, written as long ago (one left from before
+        # the leases), which the same sweeps take.
+        for round_ in range(3):
+            stale = f"stale-{round_}"
+
+            def age() -> None:
+                # Again at every poll: g2 writes "last seen" on heartbeats.
+                db.execute("UPDATE agents SET last_seen_ms = 0 WHERE id = ANY(%s)", (living,))
+
+            with db.transaction():
+                age()
+                db.execute(
+                    "INSERT INTO agents (id, name, host, platform, version, tz, online, "
+                    "last_seen_ms) VALUES (%s, %s, 'h', 'Linux', '1', 'UTC', true, 0)",
+                    (stale, stale),
+                )
+
+            def stale_swept(stale: str = stale) -> bool:
+                age()
+                return agents_online(cluster, stale) == {stale: False}
+
+            await asyncio.to_thread(wait_until, stale_swept, WAIT, f"a sweep to take {stale}")
+            assert agents_online(cluster, "living") == dict.fromkeys(living, True)
+        for process in [*cluster.gateways.values(), cluster.panel_process]:
+            assert not [line for line in process.logged("lease lapsed") if "living-" in line]
+        assert not [line for line in gateway.logged("while connected here") if "living-" in line]
+        # Their connections were never touched.
+        for agent in agents:
+            await asyncio.to_thread(agent.beat, "living-app-2")
+
+
+async def test_a_gateway_stopped_past_its_lease_shows_its_agents_offline_then_online_again(
+    cluster: Cluster,
+) -> None:
+    name = "g3"
+    gateway = cluster.gateways[name]
+    napping = ["nap-0", "nap-1"]
+    with contextlib.ExitStack() as stack:
+        agents = [stack.enter_context(fake_agent(gateway, a, a)) for a in napping]
+        for agent in agents:
+            await asyncio.to_thread(agent.beat, "nap-app")
+        rows = leases_of(cluster.database, napping)
+        (old,) = {lease for _, lease in rows.values()}
+        assert old is not None
+        assert old.startswith(f"{name}/")
+        assert all(online for online, _ in rows.values())
+        gateway.proc.send_signal(signal.SIGSTOP)
+        try:
+            # Its lease lapses: its agents are swept, by the panel or another gateway.
+            await asyncio.to_thread(
+                wait_until,
+                lambda: agents_online(cluster, "nap") == dict.fromkeys(napping, False),
+                LEASE_SECONDS + WAIT,
+                "the stopped gateway's agents shown offline",
+            )
+            await asyncio.to_thread(
+                wait_until,
+                lambda: not lease_exists(cluster.database, old),
+                WAIT,
+                "its lapsed lease ended",
+            )
+        finally:
+            gateway.proc.send_signal(signal.SIGCONT)
+
+        def held_again() -> dict[str, tuple[bool, str | None]] | None:
+            now = leases_of(cluster.database, napping)
+            leases = {lease for _, lease in now.values()}
+            fresh = len(leases) == 1 and old not in leases
+            if fresh and all(online for online, _ in now.values()):
+                return now
+            return None
+
+        rows = await asyncio.to_thread(
+            wait_until, held_again, WAIT, "its agents online again under a new lease"
+        )
+        (new,) = {lease for _, lease in rows.values()}
+        assert new is not None
+        assert new.startswith(f"{name}/")
+        assert lease_exists(cluster.database, new)
+        gateway.wait_for_log(f"its lease {old} lapsed and was ended")
+        assert agents_online(cluster, "nap") == dict.fromkeys(napping, True)
+        # Their connections lived through it.
+        for agent in agents:
+            await asyncio.to_thread(agent.beat, "nap-app-2")
+    await asyncio.to_thread(
+        wait_until, lambda: name in cluster.servers_up(), WAIT, f"HAProxy to send agents to {name}"
+    )
+
+
+async def test_a_gateway_restarted_under_its_name_lets_its_old_agents_go(
+    cluster: Cluster,
+) -> None:
+    name = "g2"
+    reborn = [f"reborn-{i}" for i in range(3)]
+    with contextlib.ExitStack() as stack:
+        for agent_id in reborn:
+            agent = stack.enter_context(fake_agent(cluster.gateways[name], agent_id, agent_id))
+            await asyncio.to_thread(agent.beat, "reborn-app")
+        (old,) = {lease for _, lease in leases_of(cluster.database, reborn).values()}
+        # Killed and started again at once, under the same name, well within its lease.
+        cluster.kill(name)
+        gateway = await asyncio.to_thread(cluster.start_gateway, name)
+        stack.close()
+    # One of its agents comes back to it; the other two do not.
+    with fake_agent(gateway, "reborn-0", "reborn-0") as back:
+        await asyncio.to_thread(back.beat, "reborn-app")
+        await asyncio.to_thread(
+            wait_until,
+            lambda: (
+                agents_online(cluster, "reborn")
+                == {"reborn-0": True, "reborn-1": False, "reborn-2": False}
+            ),
+            LEASE_SECONDS + WAIT,
+            "the previous incarnation's agents that did not come back shown offline",
+        )
+        online, new = leases_of(cluster.database, ["reborn-0"])["reborn-0"]
+        assert online
+        assert new is not None
+        assert new.startswith(f"{name}/")
+        assert new != old
+        assert lease_exists(cluster.database, new)
+    await asyncio.to_thread(
+        wait_until, lambda: name in cluster.servers_up(), WAIT, f"HAProxy to send agents to {name}"
+    )
 
 
 def _closed_with(agent: FakeAgent) -> int | None:
