@@ -20,7 +20,7 @@ import pytest
 from officepulse.bus.memory import MemoryBus
 from officepulse.bus.presence import PRESENCE_SUBJECT, AgentView, decode_view
 from officepulse.gateway.agents import LEASE_SECONDS, Agents
-from officepulse.gateway.sessions import EXPIRED, older
+from officepulse.gateway.sessions import CLAIMED, EXPIRED, Claim, older
 from officepulse.server.leases import (
     QUIET_AFTER_GAP,
     SWEEP_EVERY,
@@ -269,41 +269,56 @@ async def test_a_sweep_skips_the_rows_being_written_and_ends_their_lease_after_t
 async def test_a_hello_on_another_gateway_racing_a_sweep_keeps_the_agent(
     store: PostgresStore, postgres_url: str
 ) -> None:
-    """Gateway A died; its agent says hello on gateway B while a sweep takes A's agents."""
+    """Gateway A died; its agents say hello on gateway B while a sweep takes A's agents:
+    one whose row B is writing, one whose row B has not written yet (queued)."""
     clock = Clock()
-    sweeper = Sweeper(store, Agents(store, None), MemoryBus(), clock)
+    bus = MemoryBus()
+    await bus.start()
+    sweeper = Sweeper(store, Agents(store, None), bus, clock)
+    await sweeper.start()
     await put_lease(store, "a/1", T0 - 60)
     await put_lease(store, "b/1", T0)
-    await held_by(store, "a/1", agent("moving", T0 - 60), agent("stranded", T0 - 60))
+    moved = ("writing", "queued")
+    await held_by(store, "a/1", *(agent(name, T0 - 60) for name in (*moved, "stranded")))
     while clock.now < T0 + LEASE_SECONDS:  # the start's quiet lease
         assert await sweeper.sweep() == []
         clock.now += SWEEP_EVERY
-    # B's writer, mid-transaction: the row says online, held by B's lease, seen now (what
+    # B took both hellos and claimed both agents on the bus (gateway/sessions.py).
+    claim = Claim(gateway="b", agents=[(name, int(clock.now * 1000)) for name in moved])
+    await bus.publish(CLAIMED, msgspec.msgpack.encode(claim))
+    await until(lambda: len(sweeper.just_claimed(clock.now)) == 2, "the sweeper to hear the claim")
+    # B's writer, mid-transaction: one row says online, held by B's lease, seen now (what
     # B's store's upsert writes), not yet committed.
     async with (
         await psycopg.AsyncConnection.connect(postgres_url) as b,
         b.transaction(),
     ):
         await b.execute(
-            "UPDATE agents SET online = true, last_seen_ms = %s, lease = 'b/1' WHERE id = 'moving'",
+            "UPDATE agents SET online = true, last_seen_ms = %s, lease = 'b/1' "
+            "WHERE id = 'writing'",
             (int(clock.now * 1000),),
         )
-        # The sweep neither waits for it nor takes it: A's other agent only.
+        # The sweep neither waits for it nor takes either: A's other agent only.
         taken = await asyncio.wait_for(sweeper.sweep(), 30)
         assert [s.info.id for s in taken] == ["stranded"]
     # B's write committed: the next sweeps leave it, for longer than a lease, B renewing
-    # its lease.
-    while clock.now < T0 + 3 * LEASE_SECONDS:
+    # its lease. The row B never wrote (its queue lost with B, say) is taken a lease
+    # after the claim, as one of A's.
+    later: list[str] = []
+    while clock.now < T0 + 4 * LEASE_SECONDS:
         clock.now += SWEEP_EVERY
         renewed = int(clock.now * 1000)
         async with store.transaction() as conn:
             await conn.execute(
                 "UPDATE gateway_leases SET renewed_ms = %s WHERE id = 'b/1'", (renewed,)
             )
-        assert await sweeper.sweep() == []
-    assert await online(store) == {"moving": True, "stranded": False}
+        later += [s.info.id for s in await sweeper.sweep()]
+    assert later == ["queued"]
+    assert await online(store) == {"writing": True, "queued": False, "stranded": False}
     # A's lease ended once it held no agent online.
     assert list(await lease_rows(store)) == ["b/1"]
+    await sweeper.stop()
+    await bus.close()
 
 
 async def test_every_row_written_online_names_the_writers_lease_in_the_same_write(

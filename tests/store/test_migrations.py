@@ -98,6 +98,22 @@ def schema_version(kind: str, where: str) -> int:
     return int(row[0])
 
 
+def leases(kind: str, where: str) -> tuple[dict[str, str | None], int]:
+    """Schema 15's: the gateway lease each agent's row names, and how many leases there are."""
+    query = "SELECT id, lease FROM agents", "SELECT count(*) FROM gateway_leases"
+    if kind == "sqlite":
+        with sqlite3.connect(where) as conn:
+            named, (count,) = conn.execute(query[0]).fetchall(), conn.execute(query[1]).fetchone()
+        conn.close()
+    else:
+        with psycopg.connect(where) as pg:
+            named = pg.execute(query[0]).fetchall()
+            row = pg.execute(query[1]).fetchone()
+            assert row is not None
+            (count,) = row
+    return {str(i): lease for i, lease in named}, int(count)
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 async def test_a_database_of_the_oldest_schema_upgrades_with_its_data(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str
@@ -120,6 +136,9 @@ async def test_a_database_of_the_oldest_schema_upgrades_with_its_data(
         assert await store.spans(-H, 5 * H) == expected_spans()
         names = {s.info.id: (s.info.name, s.info.tz, s.info.online) for s in await store.agents()}
         assert names == {"ana": ("Ana", "Europe/Berlin", True), "ben": ("Ben", "UTC", False)}
+        # No gateway's lease holds the agents of before the leases (scaled out, a sweep
+        # takes those still online once a lease has passed: server/leases.py).
+        assert leases(kind, where) == ({"ana": None, "ben": None}, 0)
         # Every total, from the rollups the steps built (hours and days, and weeks from
         # the days) and the raw edges: nothing lost, nothing counted twice.
         assert await store.usage(-H, 5 * H, ["agent", "app"]) == expected_usage()

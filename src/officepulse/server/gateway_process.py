@@ -82,6 +82,7 @@ class GatewayProcess(wiring.Wired):
             await self.renewals.start()
             self._tasks.append(asyncio.create_task(self.renewals.run(), name="lease-renewals"))
         if self.sweeper is not None:
+            await self.sweeper.start()
             self._tasks.append(asyncio.create_task(self.sweeper.run(), name="lease-sweeper"))
 
     async def announce(self, port: int) -> None:
@@ -94,4 +95,6 @@ class GatewayProcess(wiring.Wired):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.sessions.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         await self.parts.stop()

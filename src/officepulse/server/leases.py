@@ -16,9 +16,12 @@ process's sweep takes a row shows it offline, once; then it deletes the lapsed l
 hold no agent online. A living gateway's agents are never swept, however late their own
 rows were written: their one lease row is renewed. A row written in the last
 ``LEASE_SECONDS`` (a hello, a heartbeat's "last seen") is not swept either, whatever lease
-it names: so a hello on gateway B racing a sweep of dead gateway A's agents leaves that
-agent B's, even when the sweep's snapshot predates B's lease (its row is locked by the
-hello's write and skipped, or rechecked after it, and found fresh).
+it names, nor one whose hello a gateway claimed on the bus in the last ``LEASE_SECONDS``
+(gateway/sessions.py ``CLAIMED``). So a hello on gateway B racing a sweep of dead gateway
+A's agents leaves that agent B's: from the hello until B's write of its row (queued in
+B's store, seconds late in a storm) by B's claim, while being written by the write's
+lock (the sweep skips the row), and once written by its freshness, which the sweep
+rechecks on the row it locks, even when its snapshot predates B's lease.
 
 The renewal says the gateway lives, so it must not wait for the gateway's backlog: it is
 one statement on a connection of its own (``Line``), behind neither the store's write queue
@@ -56,10 +59,10 @@ from typing import TYPE_CHECKING, Any, LiteralString
 
 import msgspec
 
-from officepulse.bus.base import Bus
+from officepulse.bus.base import Bus, Subscription
 from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents, AgentState
 from officepulse.gateway.gateway import Gateway
-from officepulse.gateway.sessions import EXPIRED
+from officepulse.gateway.sessions import CLAIMED, EXPIRED, Claim
 from officepulse.store.base import AgentStatus, Store
 from officepulse.store.failures import FailureLog
 
@@ -86,11 +89,16 @@ _EXPIRE: LiteralString = (
     "COALESCE((SELECT l.renewed_ms FROM gateway_leases l WHERE l.id = agents.lease), 0)) "
     "WHERE id IN (SELECT a.id FROM agents a WHERE a.online AND a.last_seen_ms < %(before)s "
     "AND NOT EXISTS (SELECT 1 FROM gateway_leases l WHERE l.id = a.lease "
-    "AND l.renewed_ms >= %(before)s) FOR UPDATE SKIP LOCKED) RETURNING id"
+    "AND l.renewed_ms >= %(before)s) AND NOT a.id = ANY(%(claimed)s::text[]) "
+    "FOR UPDATE SKIP LOCKED) RETURNING id"
 )
+_claim_decoder = msgspec.msgpack.Decoder(Claim)
+# Skipping the leases another sweep is ending: two sweeps ending two gateways' leases in
+# different orders must not deadlock (a failed sweep keeps its process quiet for a lease).
 _END: LiteralString = (
-    "DELETE FROM gateway_leases l WHERE l.renewed_ms < %s "
-    "AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.lease = l.id AND a.online) RETURNING id"
+    "DELETE FROM gateway_leases WHERE id IN (SELECT l.id FROM gateway_leases l "
+    "WHERE l.renewed_ms < %s AND NOT EXISTS (SELECT 1 FROM agents a "
+    "WHERE a.lease = l.id AND a.online) FOR UPDATE SKIP LOCKED) RETURNING id"
 )
 # A gateway's renewal: its one row; none when a sweep ended its lease.
 _RENEW: LiteralString = "UPDATE gateway_leases SET renewed_ms = %s WHERE id = %s"
@@ -243,6 +251,34 @@ class Sweeper:
         # started: the gateways may be starting too.
         self._answered_at = float("-inf")
         self._quiet_until = 0.0
+        # Agents whose hello a gateway took (its claim on the bus), and when this process
+        # heard it: not swept for a lease after, as their gateway's write of their rows
+        # may still be in its queue (module docstring).
+        self._claimed: dict[str, float] = {}
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self.bus.subscribe(CLAIMED, self._on_claim)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+
+    async def _on_claim(self, payload: bytes) -> None:
+        try:
+            claim = _claim_decoder.decode(payload)
+        except msgspec.DecodeError:
+            return  # a gateway of another version: its sessions' handler says so
+        now = self.clock()
+        for agent_id, _ in claim.agents:
+            self._claimed[agent_id] = now
+
+    def just_claimed(self, now: float) -> list[str]:
+        """The agents a gateway claimed within a lease before ``now``."""
+        for agent_id, heard in list(self._claimed.items()):
+            if now - heard >= LEASE_SECONDS:
+                del self._claimed[agent_id]
+        return list(self._claimed)
 
     def _heard_database(self, now: float) -> bool:
         """The database answered at ``now``: whether a sweep may run."""
@@ -259,7 +295,8 @@ class Sweeper:
             if not self._heard_database(now):
                 return []
             before_ms = int((now - LEASE_SECONDS) * 1000)
-            cur = await conn.execute(_EXPIRE, {"before": before_ms})
+            claimed = self.just_claimed(now)
+            cur = await conn.execute(_EXPIRE, {"before": before_ms, "claimed": claimed})
             ids = [str(row[0]) for row in await cur.fetchall()]
             cur = await conn.execute(_END, (before_ms,))
             ended = [str(row[0]) for row in await cur.fetchall()]

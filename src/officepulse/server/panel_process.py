@@ -86,6 +86,7 @@ class PanelProcess(wiring.Wired):
         if self.settings.retention_days:
             self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
         if self.sweeper is not None:
+            await self.sweeper.start()
             self._sweeper_task = asyncio.create_task(self.sweeper.run(), name="lease-sweeper")
 
     async def resync(self) -> None:
@@ -106,6 +107,8 @@ class PanelProcess(wiring.Wired):
 
     async def _shutdown(self, app: web.Application) -> None:
         await self.control.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         for task in (self._retention_task, self._sweeper_task):
             if task is not None:
                 task.cancel()
