@@ -631,8 +631,8 @@ async def test_journals_hold_and_drain_when_postgresql_restarts(
                 lambda: "\n".join(g.proc.tail(15) for g in cluster.gateways.values()),
             )
             assert all(link.journal.stats().waiting for link in agents.links)
-            # An outage longer than a lease: the renewals wait in the gateways' queues,
-            # and no sweep after it takes their agents for ones whose gateway died.
+            # An outage longer than a lease: the gateways cannot renew their leases, and
+            # no sweep after it takes their agents for ones whose gateway died.
             await asyncio.sleep(LEASE_SECONDS + SWEEP_EVERY)
             assert all(link.journal.stats().waiting for link in agents.links)
         finally:
