@@ -468,6 +468,18 @@ def swept(logs: list[list[str]]) -> set[str]:
     return ids
 
 
+def swept_while_connected(logs: list[list[str]]) -> set[str]:
+    """Agents a sweep took while a living gateway held them (their gateway's warning as it
+    shows them again): in a storm, the killed gateway's agents just welcomed elsewhere."""
+    marker = ": its lease lapsed while connected here"
+    return {
+        line.split("agent ", 1)[1].split(marker, 1)[0]
+        for lines in logs
+        for line in lines
+        if marker in line and "agent " in line
+    }
+
+
 def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
@@ -744,6 +756,7 @@ async def storm(cluster: Any, haproxies: list[Any], args: argparse.Namespace) ->
         "agents_with_wrong_totals": len(wrong),
         "wrong_totals_sample": dict(list(wrong.items())[:5]),
         "living_agents_swept": len(wrongly_swept),
+        "moved_agents_swept": len(swept_while_connected(logs) & set(lost)),
         "storm": during,
         "idle": idle,
         "idle_seconds": args.idle_seconds,

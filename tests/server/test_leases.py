@@ -321,6 +321,50 @@ async def test_a_hello_on_another_gateway_racing_a_sweep_keeps_the_agent(
     await bus.close()
 
 
+async def test_a_claim_heard_while_the_sweep_waited_and_the_sweepers_own_agents_are_kept(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    """In a storm the sweep's select waits seconds: a claim heard meanwhile keeps its
+    agent, and the gateway sweeping never sweeps an agent connected to itself, whatever
+    its row still says (its write queued, its claim not yet heard)."""
+    clock = Clock()
+    bus = MemoryBus()
+    await bus.start()
+    sweeper = Sweeper(store, Agents(store, None), bus, clock, held=lambda: ["mine"])
+    await sweeper.start()
+    await put_lease(store, "a/1", T0 - 60)
+    await held_by(store, "a/1", *(agent(name, T0 - 60) for name in ("mine", "late", "stranded")))
+    while clock.now < T0 + LEASE_SECONDS:  # the start's quiet lease
+        assert await sweeper.sweep() == []
+        clock.now += SWEEP_EVERY
+    async with (
+        await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as watch,
+        await psycopg.AsyncConnection.connect(postgres_url) as other,
+    ):
+
+        async def select_waits() -> bool:
+            cur = await watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'SELECT a.id FROM agents a%%'"
+            )
+            row = await cur.fetchone()
+            return row is not None and int(str(row[0])) > 0
+
+        async with other.transaction():
+            # The select waits (here for a lock on the leases; in a storm, for PostgreSQL).
+            await other.execute("LOCK TABLE gateway_leases IN ACCESS EXCLUSIVE MODE")
+            sweep = asyncio.create_task(sweeper.sweep())
+            await until_async(select_waits, "the sweep's select to wait")
+            claim = Claim(gateway="b", agents=[("late", int(clock.now * 1000))])
+            await bus.publish(CLAIMED, msgspec.msgpack.encode(claim))
+            await until(lambda: "late" in sweeper.just_claimed(clock.now), "the claim heard")
+        taken = await asyncio.wait_for(sweep, 30)
+    assert [s.info.id for s in taken] == ["stranded"]
+    assert await online(store) == {"mine": True, "late": True, "stranded": False}
+    await sweeper.stop()
+    await bus.close()
+
+
 async def test_every_row_written_online_names_the_writers_lease_in_the_same_write(
     store: PostgresStore, postgres_url: str
 ) -> None:

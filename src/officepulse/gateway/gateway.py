@@ -484,6 +484,14 @@ class Gateway:
         else:
             await self.ingest.presence(state, event.presence)
 
+    def held_ids(self) -> list[str]:
+        """The agents whose hello was taken here and that are still connected."""
+        return [
+            conn.state.info.id
+            for conn in list(self.connections.values())
+            if conn.state is not None and not conn.ws.closed
+        ]
+
     def _welcome(self, version: int, seq: int) -> Welcome:
         return Welcome(
             v=min(version, PROTOCOL_VERSION),

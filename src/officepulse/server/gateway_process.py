@@ -62,7 +62,9 @@ class GatewayProcess(wiring.Wired):
         self.metrics.watch_gateway(self.parts.gateway.counts)
         self.sessions = Sessions(self.id, self.bus, self.parts.gateway, clock)
         self.renewals = renewals(self.store, self.id, self.parts.gateway, self.parts.agents, clock)
-        self.sweeper = sweeper(self.store, self.parts.agents, self.bus, clock)
+        self.sweeper = sweeper(
+            self.store, self.parts.agents, self.bus, clock, self.parts.gateway.held_ids
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:

@@ -9,8 +9,8 @@ the store in the same upsert that sets it online on its hello (store/postgres.py
 ``PostgresStore.lease``): an agent that reconnects elsewhere is held by the new gateway at
 once.
 
-Every gateway and panel process sweeps (``Sweeper``): one conditional UPDATE marks offline,
-and returns, the agents online whose lease lapsed (not renewed for ``LEASE_SECONDS``) or
+Every gateway and panel process sweeps (``Sweeper``): in one transaction it locks, marks
+offline and returns the agents online whose lease lapsed (not renewed for ``LEASE_SECONDS``) or
 whose lease no row holds (rows from before the leases; a lease deleted), so whichever
 process's sweep takes a row shows it offline, once; then it deletes the lapsed leases that
 hold no agent online. A living gateway's agents are never swept, however late their own
@@ -21,7 +21,10 @@ it names, nor one whose hello a gateway claimed on the bus in the last ``LEASE_S
 A's agents leaves that agent B's: from the hello until B's write of its row (queued in
 B's store, seconds late in a storm) by B's claim, while being written by the write's
 lock (the sweep skips the row), and once written by its freshness, which the sweep
-rechecks on the row it locks, even when its snapshot predates B's lease.
+rechecks on the row it locks, even when its snapshot predates B's lease. Claims heard while
+the sweep's select waited, and the agents connected to the sweeping gateway itself, are
+left too, once the rows are locked: in a storm the select waits seconds, and B's claim
+arrives meanwhile.
 
 The renewal says the gateway lives, so it must not wait for the gateway's backlog: it is
 one statement on a connection of its own (``Line``), behind neither the store's write queue
@@ -54,7 +57,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, LiteralString
 
 import msgspec
@@ -79,18 +82,22 @@ SWEEP_EVERY = 2.0
 QUIET_AFTER_GAP = 3 * SWEEP_EVERY
 
 # The agents online that no living lease holds and that nobody wrote for a lease (module
-# docstring), "last seen" moved to their gateway's last renewal (when it last held them).
+# docstring), locked; then those still lapsed once looked at again (``Sweeper.sweep``) are
+# marked offline, "last seen" moved to their gateway's last renewal (when it last held them).
 # Rows another transaction holds are skipped: a held row is being written now (most often
 # the agent's hello on another gateway, which makes it fresh), and a sweep locking rows in
 # its own order while a gateway's writer locks a storm's hellos in another deadlocked
 # them. The next sweep looks again. Then the lapsed leases that hold no agent online end.
-_EXPIRE: LiteralString = (
-    "UPDATE agents SET online = false, last_seen_ms = GREATEST(last_seen_ms, "
-    "COALESCE((SELECT l.renewed_ms FROM gateway_leases l WHERE l.id = agents.lease), 0)) "
-    "WHERE id IN (SELECT a.id FROM agents a WHERE a.online AND a.last_seen_ms < %(before)s "
+_LAPSED: LiteralString = (
+    "SELECT a.id FROM agents a WHERE a.online AND a.last_seen_ms < %(before)s "
     "AND NOT EXISTS (SELECT 1 FROM gateway_leases l WHERE l.id = a.lease "
     "AND l.renewed_ms >= %(before)s) AND NOT a.id = ANY(%(claimed)s::text[]) "
-    "FOR UPDATE SKIP LOCKED) RETURNING id"
+    "FOR UPDATE OF a SKIP LOCKED"
+)
+_OFFLINE: LiteralString = (
+    "UPDATE agents SET online = false, last_seen_ms = GREATEST(last_seen_ms, "
+    "COALESCE((SELECT l.renewed_ms FROM gateway_leases l WHERE l.id = agents.lease), 0)) "
+    "WHERE id = ANY(%(ids)s::text[]) RETURNING id"
 )
 _claim_decoder = msgspec.msgpack.Decoder(Claim)
 # Skipping the leases another sweep is ending: two sweeps ending two gateways' leases in
@@ -238,11 +245,19 @@ class Sweeper:
     """Ends lapsed leases and shows their agents offline."""
 
     def __init__(
-        self, store: PostgresStore, agents: Agents, bus: Bus, clock: Callable[[], float]
+        self,
+        store: PostgresStore,
+        agents: Agents,
+        bus: Bus,
+        clock: Callable[[], float],
+        held: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self.store = store
         self.agents = agents
         self.bus = bus
+        # The agents connected to this process (a gateway's; a panel holds none): never
+        # swept from under it, whatever its row says meanwhile.
+        self.held = held
         self.clock = clock
         self.failures = FailureLog("sweeping agents' lapsed leases", log)
         # After the database did not answer for a while (or this process did not run),
@@ -296,8 +311,17 @@ class Sweeper:
                 return []
             before_ms = int((now - LEASE_SECONDS) * 1000)
             claimed = self.just_claimed(now)
-            cur = await conn.execute(_EXPIRE, {"before": before_ms, "claimed": claimed})
-            ids = [str(row[0]) for row in await cur.fetchall()]
+            cur = await conn.execute(_LAPSED, {"before": before_ms, "claimed": claimed})
+            lapsed = [str(row[0]) for row in await cur.fetchall()]
+            # Looked at again once the rows are locked: the claims heard while the select
+            # waited (in a storm, seconds) and the sessions this process holds itself.
+            # Without it, 2,119 agents a survivor had just welcomed from a killed
+            # gateway were swept and shown again (19,900 agents, docs/performance.md).
+            keep = {*self.just_claimed(self.clock()), *self.held()}
+            ids = [agent_id for agent_id in lapsed if agent_id not in keep]
+            if ids:
+                cur = await conn.execute(_OFFLINE, {"ids": ids})
+                ids = [str(row[0]) for row in await cur.fetchall()]
             cur = await conn.execute(_END, (before_ms,))
             ended = [str(row[0]) for row in await cur.fetchall()]
         if ended:
@@ -334,10 +358,17 @@ def _postgres(store: Store) -> PostgresStore | None:
     return store if isinstance(store, PostgresStore) else None
 
 
-def sweeper(store: Store, agents: Agents, bus: Bus, clock: Callable[[], float]) -> Sweeper | None:
-    """The sweeper for ``store``; None when it is not PostgreSQL (module docstring)."""
+def sweeper(
+    store: Store,
+    agents: Agents,
+    bus: Bus,
+    clock: Callable[[], float],
+    held: Callable[[], Iterable[str]] = tuple,
+) -> Sweeper | None:
+    """The sweeper for ``store``, never sweeping the agents ``held`` lists (connected to
+    this process); None when it is not PostgreSQL (module docstring)."""
     postgres = _postgres(store)
-    return None if postgres is None else Sweeper(postgres, agents, bus, clock)
+    return None if postgres is None else Sweeper(postgres, agents, bus, clock, held)
 
 
 def renewals(
