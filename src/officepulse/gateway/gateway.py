@@ -197,8 +197,9 @@ class AgentConnection:
             await self.flush()
 
 
-async def _claim_nothing(state: AgentState) -> None:
+async def _claim_nothing(agent_id: str) -> int:
     """One process (the embedded server): ``_replace`` is all there is to it."""
+    return 0
 
 
 def limit_rules(settings: ServerSettings) -> LimitRules:
@@ -235,8 +236,9 @@ class Gateway:
         # connections refused or closed for a fault, by close code.
         self.refused: dict[int, int] = {}
         # Told of each hello taken that may replace another connection of its agent:
-        # scaled out, the other gateways hear of it (gateway/sessions.py).
-        self.claimed: Callable[[AgentState], Awaitable[None]] = _claim_nothing
+        # scaled out, the other gateways hear of it (gateway/sessions.py). Returns when
+        # the session began (ms; 0 with one process).
+        self.claimed: Callable[[str], Awaitable[int]] = _claim_nothing
 
     def _count_refused(self, code: int) -> None:
         code = int(code)  # a CloseCode: its number is the label
@@ -408,7 +410,12 @@ class Gateway:
                 credential = await self.admission.admit(hello)
                 if not hello.takeover:
                     self._keep(hello.agent_id)
+                # Claimed as soon as it is admitted, before its row is read and written:
+                # scaled out, a sweep of a dead gateway's agents leaves a claimed one
+                # (server/leases.py), and in a storm those reads wait seconds.
+                began_ms = await self.claimed(hello.agent_id) if hello.takeover else 0
                 conn.state = await self.ingest.connect(hello)
+                conn.state.began_ms = began_ms
             except ConversationError as exc:
                 log.info("refused agent %s from %s: %s", hello.agent_id, peer, exc.message)
                 conv.reject(exc)
@@ -417,8 +424,6 @@ class Gateway:
                 log.info("agent %s enrolled from %s", hello.agent_id, peer)
                 conv.enrolled(credential)
             await self._replace(hello.agent_id, conn)
-            if hello.takeover:
-                await self.claimed(conn.state)
             # Blocked while this hello was being checked? The block's kick may have come
             # before the connection was listed; from here on a kick finds it.
             late = await self.admission.blocked(hello.agent_id)

@@ -2,7 +2,9 @@
 
 Within a gateway a newer connection of an agent replaces the open one (4009,
 gateway/gateway.py ``_replace``). Across gateways, a gateway that takes an agent's hello
-publishes a claim on ``CLAIMED``: the agent's id and when its session began (wall clock,
+publishes a claim on ``CLAIMED``, as soon as the hello is admitted (before its row is read
+and written, which in a storm waits seconds, and which the sweeps of a dead gateway's
+agents must not get ahead of): the agent's id and when its session began (wall clock,
 ms). A gateway holding an older session of that agent lets it go with 4009, without
 writing its row or showing it offline (``Agents.let_go(state, "elsewhere")``): those
 are the newer gateway's now. Sessions are ordered by (began, gateway id), the same
@@ -77,10 +79,12 @@ class Sessions:
         for sub in self._subs:
             await sub.unsubscribe()
 
-    async def claim(self, state: AgentState) -> None:
-        """Its hello was taken here: any other gateway's session of it ends."""
-        state.began_ms = int(self.clock() * 1000)
-        await self._publish([(state.info.id, state.began_ms)])
+    async def claim(self, agent_id: str) -> int:
+        """Its hello was taken here: any other gateway's session of it ends. Returns when
+        this session began (ms), which its state keeps."""
+        began_ms = int(self.clock() * 1000)
+        await self._publish([(agent_id, began_ms)])
+        return began_ms
 
     async def claim_all(self) -> None:
         held = [
