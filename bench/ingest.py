@@ -1033,8 +1033,9 @@ def serve_sink(port: int) -> None:
 def serve_sink_picows(port: int) -> None:
     """The same null sink on picows (a Cython websocket library whose frames arrive in a
     data callback, no task woken per message): what the transport alone would cost if the
-    gateway's /agent endpoint ran on it (issue 10's paced target). `pip install picows`."""
-    import picows  # only for this row: not a dependency of the server
+    gateway's /agent endpoint ran on it (issue 10's paced target); the server's /agent now
+    does (gateway/wire.py)."""
+    import picows  # only for this row
 
     pin_to(SERVER_CPU)
     welcome = SINK_WELCOME

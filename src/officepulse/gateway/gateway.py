@@ -1,14 +1,21 @@
 """The /agent websocket: pumps frames between the socket and a sans-I/O
-ServerConversation, and hands what it decodes to ingest."""
+ServerConversation, and hands what it decodes to ingest.
+
+Served on picows (gateway/wire.py) when the server's socket gate can hand the socket over
+(server/sockets.py), else on aiohttp's websocket (agent_deflate, an application without
+the gate); the protocol's rules are the same code either way (``Gateway._take_now``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
+import itertools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 from aiohttp import WSMsgType, web
@@ -18,11 +25,12 @@ from officepulse.gateway.admission import Admission
 from officepulse.gateway.agents import AgentState, Gone
 from officepulse.gateway.ingest import Ingest
 from officepulse.gateway.limits import LimitRules, Limits, TokenBucket, Violation
+from officepulse.gateway.wire import AgentProtocol, AgentWire, Job, too_big
 from officepulse.logcontext import agent_id as agent_id_var
 from officepulse.ops.counts import GatewayCounts, backfilling
-from officepulse.protocol.codec import Encoding, Frame, encode
+from officepulse.protocol.codec import Encoding, Frame
 from officepulse.protocol.errors import CloseCode, ConversationError, ProtocolError, Refusal
-from officepulse.protocol.messages import PROTOCOL_VERSION, Error, Welcome
+from officepulse.protocol.messages import PROTOCOL_VERSION, Welcome
 from officepulse.protocol.session import (
     AppNamesReceived,
     FactsReceived,
@@ -30,6 +38,7 @@ from officepulse.protocol.session import (
     HelloReceived,
     PresenceReceived,
     ServerConversation,
+    ServerEvent,
     SpansReceived,
     State,
 )
@@ -46,13 +55,42 @@ _AWAITING_HELLO = State.AWAITING_HELLO
 
 class Counted(Protocol):
     """The socket under an agent's connection, as counted by the server's socket gate
-    (server/sockets.py, ``Connection``): pieces of data received so far."""
+    (server/sockets.py, ``Connection``; gateway/wire.py, ``AgentProtocol``): pieces of data
+    received so far."""
 
     @property
     def arrivals(self) -> int: ...
 
 
-def no_socket(request: web.Request) -> Counted | None:
+class Gated(Counted, Protocol):
+    """A socket the gate can hand over to picows after the upgrade (server/sockets.py)."""
+
+    def hand_over(
+        self, make: Callable[[Callable[[], None]], asyncio.BufferedProtocol]
+    ) -> asyncio.BufferedProtocol | None: ...
+
+
+class AgentWebSocket(Protocol):
+    """What the gateway uses of an agent's websocket: aiohttp's (``AgentSocket``) or
+    picows's (gateway/wire.py, ``AgentWire``)."""
+
+    encoding: Encoding
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def ping(self, message: bytes = b"") -> None: ...
+
+    async def close(
+        self, *, code: int = 1000, message: bytes = b"", drain: bool = True
+    ) -> bool: ...
+
+
+def no_socket(request: web.Request) -> Gated | None:
     """Served without a socket gate: keep_alive then hears messages only."""
     return None
 
@@ -65,19 +103,14 @@ class AgentSocket(web.WebSocketResponse):
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         if code == CloseCode.MESSAGE_TOO_BIG and not message and not self.closed:
-            limit = self._max_msg_size
-            text = f"message too big: the limit is {limit} bytes"
+            frame, message = too_big(self._max_msg_size, self.encoding)
             try:
-                frame = encode(
-                    Error(code="message-too-big", message=text, fatal=True), self.encoding
-                )
                 if isinstance(frame, str):
                     await self.send_str(frame)
                 else:
                     await self.send_bytes(frame)
             except (ConnectionError, RuntimeError):
                 pass
-            message = text.encode()
         return await super().close(code=code, message=message, drain=drain)
 
 
@@ -86,9 +119,11 @@ class AgentConnection:
     under one lock (acks are sent from their own task)."""
 
     def __init__(
-        self, ws: AgentSocket, max_inflight: int, now: float, socket: Counted | None
+        self, ws: AgentWebSocket, max_inflight: int, now: float, socket: Counted | None
     ) -> None:
         self.ws = ws
+        # picows's sends need no waiting: replies go out from the data callback.
+        self.wire = ws if isinstance(ws, AgentWire) else None
         self.conv = ServerConversation()
         # When the agent was last heard from (any message, pongs too), by the gateway's
         # clock: keep_alive() pings it after a quiet spell.
@@ -159,6 +194,16 @@ class AgentConnection:
             )
         )
 
+    def flush_now(self) -> bool:
+        """``flush`` without waiting, where the socket can (picows's, and no send under
+        way); False: ``flush`` must."""
+        wire = self.wire
+        if wire is None or self.send_lock.locked() or not wire.writable.is_set() or wire.closed:
+            return False
+        for out in self.conv.data_to_send():
+            wire.send_now(out)
+        return True
+
     async def flush(self) -> None:
         async with self.send_lock:
             for out in self.conv.data_to_send():
@@ -221,7 +266,7 @@ class Gateway:
         admission: Admission,
         max_inflight: int = 8,
         clock: Callable[[], float] = time.monotonic,
-        socket_of: Callable[[web.Request], Counted | None] = no_socket,
+        socket_of: Callable[[web.Request], Gated | None] = no_socket,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
@@ -235,6 +280,8 @@ class Gateway:
         # Plain counts for /metrics (ops/metrics.py reads them through ``counts``):
         # connections refused or closed for a fault, by close code.
         self.refused: dict[int, int] = {}
+        # Agent websockets admitted, by what serves them ("picows", "aiohttp").
+        self.transports: dict[str, int] = {}
         # Told of each hello taken that may replace another connection of its agent:
         # scaled out, the other gateways hear of it (gateway/sessions.py). Returns when
         # the session began (ms; 0 with one process).
@@ -259,6 +306,7 @@ class Gateway:
             spans_stored=ingest.spans_stored,
             spans_refused=ingest.spans_refused,
             refused=dict(self.refused),
+            transports=dict(self.transports),
         )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -275,11 +323,43 @@ class Gateway:
             compress=self.settings.agent_deflate,
             autoping=False,
         )
-        await ws.prepare(request)
         peer = request.remote or "unknown"
-        bucket, refused = self.limits.admit(peer, self.clock())
+        socket = self.socket_of(request)
+        if (
+            socket is not None
+            and not self.settings.agent_deflate  # picows has no permessage-deflate
+            and ws.can_prepare(request).ok
+            and self._hand_over(socket, peer)
+        ):
+            # picows answers the upgrade and serves the socket from here on (wire.py);
+            # aiohttp has let go of it, and what is returned is never sent.
+            return web.Response()
+        await ws.prepare(request)
+        bucket, refused = self._admit(peer)
+        if refused is not None:
+            await ws.close(code=refused.code, message=refused.reason.encode())
         if bucket is None:
-            assert refused is not None
+            return ws
+        self._count_transport("aiohttp")
+        # Served in a task of its own: each message wakes the task that waits for it and
+        # resumes every coroutine between that task and the read, nine under aiohttp's
+        # handler task (the middlewares, the handler), three in a task of its own. A
+        # cancelled handler cancels the task it waits for.
+        try:
+            await asyncio.create_task(self._serve(ws, peer, bucket, socket))
+        finally:
+            self.limits.release(peer)
+        return ws
+
+    def _count_transport(self, name: str) -> None:
+        self.transports[name] = self.transports.get(name, 0) + 1
+        log.debug("agent websocket served by %s", name)
+
+    def _admit(self, peer: str) -> tuple[TokenBucket | None, Violation | None]:
+        """The per-IP limits' word on a new connection (a refusal logged and counted: the
+        caller closes the connection with it)."""
+        bucket, refused = self.limits.admit(peer, self.clock())
+        if refused is not None:
             log.warning(
                 "agent connection from %s refused: %s; closing with %d",
                 peer,
@@ -287,17 +367,56 @@ class Gateway:
                 refused.code,
             )
             self._count_refused(refused.code)
-            await ws.close(code=refused.code, message=refused.reason.encode())
-            return ws
-        # Served in a task of its own: each message wakes the task that waits for it and
-        # resumes every coroutine between that task and the read, nine under aiohttp's
-        # handler task (the middlewares, the handler), three in a task of its own. A
-        # cancelled handler cancels the task it waits for.
-        try:
-            await asyncio.create_task(self._serve(ws, peer, bucket, self.socket_of(request)))
-        finally:
-            self.limits.release(peer)
-        return ws
+        return bucket, refused
+
+    def _hand_over(self, socket: Gated, peer: str) -> bool:
+        """Serve the agent on picows (wire.py): False if the socket gate cannot hand the
+        socket over (a second request on the connection, bytes after the head)."""
+        wire = AgentWire(
+            peer, self.settings.max_frame_bytes, self._open_wire, contextvars.copy_context()
+        )
+        timeout = self.settings.header_timeout
+        made = socket.hand_over(lambda closed: AgentProtocol(wire, closed, timeout))
+        return made is not None
+
+    def _open_wire(self, wire: AgentWire) -> None:
+        """An agent's websocket on picows, upgraded: admitted (or closed) and served."""
+        peer = wire.peer
+        bucket, refused = self._admit(peer)
+        if refused is not None:
+            close = wire.close(code=refused.code, message=refused.reason.encode())
+            asyncio.get_running_loop().create_task(close)
+        if bucket is None:
+            return
+        self._count_transport("picows")
+        clock = self.clock
+        conn = AgentConnection(wire, self.max_inflight, clock(), wire.socket)
+        acker, keeper = self._helpers(conn, peer)
+        due = asyncio.get_running_loop().call_later(
+            self.settings.handshake_timeout, wire.push, lambda: self._hello_due(conn, peer)
+        )
+
+        def heard() -> None:
+            conn.heard_at = clock()
+
+        async def ended() -> None:
+            due.cancel()
+            try:
+                await self._end(conn, acker, keeper)
+            finally:
+                self.limits.release(peer)
+
+        wire.heard = heard
+        wire.ended = ended
+        wire.take = functools.partial(self._take_now, conn, peer, bucket)
+
+    def _helpers(
+        self, conn: AgentConnection, peer: str
+    ) -> tuple[asyncio.Task[None], asyncio.Task[None]]:
+        """The tasks beside a connection's reader: its acks and its keep-alive."""
+        acker = asyncio.create_task(conn.acknowledge())
+        keeper = asyncio.create_task(conn.keep_alive(self.settings.ping_interval, self.clock, peer))
+        return acker, keeper
 
     async def _serve(
         self, ws: AgentSocket, peer: str, bucket: TokenBucket, socket: Counted | None
@@ -305,8 +424,7 @@ class Gateway:
         clock = self.clock
         conn = AgentConnection(ws, self.max_inflight, clock(), socket)
         conv = conn.conv
-        acker = asyncio.create_task(conn.acknowledge())
-        keeper = asyncio.create_task(conn.keep_alive(self.settings.ping_interval, clock, peer))
+        acker, keeper = self._helpers(conn, peer)
         hello_by = conn.heard_at + self.settings.handshake_timeout
         try:
             while True:
@@ -317,57 +435,109 @@ class Gateway:
                 try:
                     msg = await ws.receive(timeout=wait)
                 except TimeoutError:
-                    timeout = self.settings.handshake_timeout
-                    message = f"no hello within {timeout:g} s"
-                    await self._refuse(conn, peer, Violation(CloseCode.HANDSHAKE_TIMEOUT, message))
+                    await self._hello_due(conn, peer)
                     break
                 kind = msg.type
-                now = clock()
-                conn.heard_at = now
                 if kind is _BINARY or kind is _TEXT:
-                    frame: Frame = msg.data
-                    violation = self.limits.message(peer, bucket, now)
-                    if violation is not None:
-                        await self._refuse(conn, peer, violation)
+                    job = self._take_now(conn, peer, bucket, msg.data)
+                    if job is not None and not await job:
                         break
                 elif kind is _PING:
+                    conn.heard_at = clock()
                     await ws.pong(msg.data)
-                    continue
                 elif kind is _PONG:
-                    continue  # heard: that is all a pong says
+                    conn.heard_at = clock()  # heard: that is all a pong says
                 else:
                     if kind is WSMsgType.ERROR:
                         log.info("agent connection from %s: %s", peer, ws.exception())
                     break
-                if conn.state is None:
-                    ws.encoding = "json" if isinstance(frame, str) else "msgpack"
-                for event in conv.receive(frame):
-                    if isinstance(event, HeartbeatReceived):  # nearly every message of a v1
-                        moved = self._on_heartbeat(conn, event)  # agent: no coroutine for it
-                        if moved is not None:
-                            await self.agents.show(moved)
-                    else:
-                        await self._on_event(conn, event, peer)
-                if conv.has_data_to_send():  # most messages get no reply
-                    await conn.flush()
-                close = conv.close
-                if close is not None:
-                    self._count_refused(close.code)
-                    log.info("closing agent connection from %s: %s", peer, close.reason)
-                    await ws.close(code=close.code, message=close.reason.encode())
-                    break
         except ConnectionResetError:
             pass
         finally:
-            acker.cancel()
-            keeper.cancel()
-            await asyncio.gather(acker, keeper, return_exceptions=True)
-            state = conn.state
-            if state is not None:
-                if self.connections.get(state.info.id) is conn:
-                    del self.connections[state.info.id]
-                    await self.ingest.disconnect(state)
-                log.info("agent %s disconnected", state.info.id)
+            await self._end(conn, acker, keeper)
+
+    async def _end(
+        self, conn: AgentConnection, acker: asyncio.Task[None], keeper: asyncio.Task[None]
+    ) -> None:
+        acker.cancel()
+        keeper.cancel()
+        await asyncio.gather(acker, keeper, return_exceptions=True)
+        state = conn.state
+        if state is not None:
+            if self.connections.get(state.info.id) is conn:
+                del self.connections[state.info.id]
+                await self.ingest.disconnect(state)
+            log.info("agent %s disconnected", state.info.id)
+
+    async def _hello_due(self, conn: AgentConnection, peer: str) -> bool:
+        """The hello's deadline: past it without one, the connection is closed."""
+        if conn.conv.state is not _AWAITING_HELLO:
+            return True
+        message = f"no hello within {self.settings.handshake_timeout:g} s"
+        await self._refuse(conn, peer, Violation(CloseCode.HANDSHAKE_TIMEOUT, message))
+        return False
+
+    def _take_now(
+        self, conn: AgentConnection, peer: str, bucket: TokenBucket, frame: Frame
+    ) -> Job | None:
+        """As much of one message as needs nothing awaited (nearly every heartbeat: all of
+        it); what is left, to be awaited before the next message (False: the connection
+        ends)."""
+        now = self.clock()
+        conn.heard_at = now
+        violation = self.limits.message(peer, bucket, now)
+        if violation is not None:
+            return self._refused(conn, peer, violation)
+        if conn.state is None:
+            conn.ws.encoding = "json" if isinstance(frame, str) else "msgpack"
+        conv = conn.conv
+        events = iter(conv.receive(frame))
+        for event in events:
+            if isinstance(event, HeartbeatReceived):  # nearly every message of a v1 agent
+                moved = self._on_heartbeat(conn, event)
+                if moved is not None:
+                    return self._take_events(conn, peer, events, moved)
+            else:
+                return self._take_events(conn, peer, itertools.chain((event,), events), None)
+        # Most messages get no reply; picows's socket sends one at once.
+        if conv.close is not None or (conv.has_data_to_send() and not conn.flush_now()):
+            return self._replied(conn, peer)
+        return None
+
+    async def _take_events(
+        self,
+        conn: AgentConnection,
+        peer: str,
+        events: Iterator[ServerEvent],
+        moved: AgentState | None,
+    ) -> bool:
+        if moved is not None:
+            await self.agents.show(moved)
+        for event in events:
+            if isinstance(event, HeartbeatReceived):
+                moved = self._on_heartbeat(conn, event)
+                if moved is not None:
+                    await self.agents.show(moved)
+            else:
+                await self._on_event(conn, event, peer)
+        return await self._replied(conn, peer)
+
+    async def _replied(self, conn: AgentConnection, peer: str) -> bool:
+        """Send what the conversation has to say; False when it closes the connection."""
+        conv = conn.conv
+        if conv.has_data_to_send():
+            await conn.flush()
+        close = conv.close
+        if close is not None:
+            self._count_refused(close.code)
+            log.info("closing agent connection from %s: %s", peer, close.reason)
+            await conn.ws.close(code=close.code, message=close.reason.encode())
+            return False
+        return True
+
+    async def _refused(self, conn: AgentConnection, peer: str, violation: Violation) -> bool:
+        await self._refuse(conn, peer, violation)
+        return False
 
     async def _refuse(self, conn: AgentConnection, peer: str, violation: Violation) -> None:
         """Close one connection over a limit, saying why (logged once: it ends here)."""

@@ -14,7 +14,7 @@ from officepulse.bus.base import Bus
 from officepulse.gateway.admission import Admission
 from officepulse.gateway.agents import Agents
 from officepulse.gateway.control import AgentControl, LocalDisconnect
-from officepulse.gateway.gateway import Counted, Gateway
+from officepulse.gateway.gateway import Gated, Gateway
 from officepulse.gateway.ingest import Ingest
 from officepulse.gateway.service import GatewayService
 from officepulse.settings import ServerSettings
@@ -30,7 +30,7 @@ class GatewayParts:
         *,
         gateway_id: str,
         clock: Callable[[], float],
-        socket_of: Callable[[web.Request], Counted | None],
+        socket_of: Callable[[web.Request], Gated | None],
         commit_seconds: Callable[[float], None] | None = None,
     ) -> None:
         # The one owner of agent state: every path that saves an agent or publishes its

@@ -36,6 +36,8 @@ class GatewayCounts:
     spans_refused: int
     # Agent connections the gateway refused or closed for a fault, by close code.
     refused: Mapping[int, int] = field(default_factory=dict)
+    # Agent websockets admitted, by what served them ("picows", "aiohttp").
+    transports: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ Who may read the page is security/access.py's ``Access.METRICS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import (
@@ -47,6 +47,7 @@ COUNTERS = (
     "officepulse_spans_stored",
     "officepulse_spans_refused",
     "officepulse_connections_refused",
+    "officepulse_agent_websockets",
     "officepulse_dashboards_refused",
     "officepulse_bus_messages",
     "officepulse_bus_errors",
@@ -79,6 +80,13 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
+def _by_label(name: str, doc: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
 def _gateway(c: GatewayCounts) -> Iterator[Metric]:
     yield _gauge(
         "officepulse_agents_connected", "Agents connected (welcomed) now", c.agents_connected
@@ -105,15 +113,20 @@ def _gateway(c: GatewayCounts) -> Iterator[Metric]:
         "Spans of batches refused as implausible (core/plausible.py)",
         c.spans_refused,
     )
-    refused = CounterMetricFamily(
+    yield _by_label(
         "officepulse_connections_refused",
         "Agent connections the server refused (admission, limits, handshake) or closed for "
         "breaking the protocol, by close code (docs/protocol.md)",
-        labels=["code"],
+        "code",
+        {str(code): count for code, count in c.refused.items()},
     )
-    for code, count in sorted(c.refused.items()):
-        refused.add_metric([str(code)], count)
-    yield refused
+    yield _by_label(
+        "officepulse_agent_websockets",
+        "Agent websockets admitted, by what served them: picows (gateway/wire.py) or "
+        "aiohttp (agent_deflate, or a socket that could not be handed over)",
+        "transport",
+        c.transports,
+    )
 
 
 def _panel(c: PanelCounts) -> Iterator[Metric]:

@@ -18,6 +18,11 @@ Every connection passes through a ``Connection`` wrapped around aiohttp's own pr
   ``trusted_proxies`` a PROXY header at the start of the stream is read and taken off, and
   the client address it gives is kept for the request (``real_client`` below). From any
   other peer it is refused with 400: anyone could write one.
+- **Handed over after an upgrade.** The first request head of a connection that asks
+  for ``GET /agent`` is kept, and once aiohttp has passed the request through every
+  middleware the agent gateway may take the socket over (``hand_over``): another protocol
+  (picows, gateway/wire.py) then answers that head's upgrade itself and reads the socket
+  directly, with no aiohttp and no Python of this module per read.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from aiohttp import hdrs, web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.typedefs import Middleware
 
 from officepulse.server import proxy_header
@@ -39,6 +45,8 @@ from officepulse.server.proxies import TrustedProxies, forwarded_for
 log = logging.getLogger(__name__)
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
+# Makes the protocol a socket is handed over to, given what to call once it is closed.
+Handover = Callable[[Callable[[], None]], asyncio.BufferedProtocol]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Refused sockets are kept open a moment so that the client reads the 503 (a socket closed
@@ -49,6 +57,11 @@ REFUSAL_LINGER = 1.0
 # An episode at the cap ends once the open sockets are this far below it.
 EPISODE_END = 0.9
 _END_OF_HEAD = (b"\n\r\n", b"\n\n")
+# A head kept for a hand-over (``Connection.hand_over``): the request line of an agent's
+# upgrade, and at most this many bytes (agents send a few hundred; aiohttp refuses more
+# than 8 KiB per header line anyway, and a longer head is served by aiohttp as it was).
+_AGENT_REQUEST = (b"GET /agent ", b"GET /agent?")
+_KEPT_HEAD = 16 * 1024
 
 
 def http_answer(status: str, text: str) -> bytes:
@@ -198,6 +211,7 @@ class Connection(asyncio.Protocol):
         "gate",
         "head",
         "inner",
+        "kept",
         "tail",
         "transport",
         "unmade",
@@ -219,6 +233,9 @@ class Connection(asyncio.Protocol):
         # The last bytes seen while no request head has ended (one may end across two
         # pieces); None once one has.
         self.tail: bytes | None = b""
+        # The first request head while it may be an agent's upgrade, for ``hand_over``;
+        # None once it cannot be.
+        self.kept: bytearray | None = bytearray()
         # Pieces of data received: the agent gateway's keep-alive counts a message still
         # arriving (a big one on a slow link) as an answer (gateway/gateway.py).
         self.arrivals = 0
@@ -262,13 +279,64 @@ class Connection(asyncio.Protocol):
             if passed is None:
                 return
             data = passed
-        if self.tail is not None and data:
-            if any(end in self.tail + data for end in _END_OF_HEAD):
-                self.gate.waiting.pop(self, None)
-                self.tail = None
-            else:
-                self.tail = data[-2:]
+        if self.tail is not None:
+            if data:
+                self._keep(data)
+                if any(end in self.tail + data for end in _END_OF_HEAD):
+                    self.gate.waiting.pop(self, None)
+                    self.tail = None
+                    if self.kept is not None and not self.kept.startswith(_AGENT_REQUEST):
+                        self.kept = None
+                else:
+                    self.tail = data[-2:]
+        elif self.kept is not None:
+            self.kept = None  # bytes after the head went to aiohttp: no hand-over
         self.inner.data_received(data)
+
+    def _keep(self, data: bytes) -> None:
+        kept = self.kept
+        if kept is None:
+            return
+        if len(kept) + len(data) > _KEPT_HEAD:
+            self.kept = None
+        elif kept:
+            kept += data
+        else:
+            self.kept = bytearray(data)
+
+    def hand_over(self, make: Handover) -> asyncio.BufferedProtocol | None:
+        """Give the socket to another protocol from now on, with the request head aiohttp
+        is answering (an agent's ``GET /agent`` upgrade, which the new protocol answers):
+        ``make`` is given what to call once the socket is closed (for the cap's count).
+        None, and aiohttp keeps it, unless that head is the connection's first and
+        nothing came after it (a websocket client sends nothing before the answer)."""
+        kept = self.kept
+        transport = self.transport
+        if kept is None or self.tail is not None or transport is None or transport.is_closing():
+            return None
+        self.kept = None
+        protocol = make(self._handed_lost)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        data = memoryview(kept)
+        while data:
+            room = memoryview(protocol.get_buffer(len(data)))
+            n = min(len(room), len(data))
+            room[:n] = data[:n]
+            protocol.buffer_updated(n)
+            data = data[n:]
+        # aiohttp lets go of the request as of a client gone, without closing the socket
+        # (its protocol closes the transport it still holds).
+        inner = self.inner
+        if isinstance(inner, BaseProtocol):
+            inner.transport = None
+        inner.connection_lost(None)
+        return protocol
+
+    def _handed_lost(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.gate.closed(self)
 
     def _after_proxy_header(self, data: bytes) -> bytes | None:
         """The bytes for aiohttp once any PROXY header is off; None: none yet."""
