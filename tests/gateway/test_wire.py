@@ -6,6 +6,7 @@ dashboards that aiohttp still serves, and what aiohttp's websocket did for the g
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
 from tests.gateway.test_compression import served
+from tests.security.test_transport import dev_ca
 from tests.server.test_server import agent, beat, hello, ping
 from tests.support.processes import WAIT, stop, wait_until
 from tests.support.scrape import scrape
@@ -25,6 +27,12 @@ AIOHTTP = 'officepulse_agent_websockets_total{transport="aiohttp"}'
 def _server_header(server: ServerProcess, path: str) -> str:
     with urllib.request.urlopen(server.url + path, timeout=WAIT) as response:
         return str(response.headers.get("Server", ""))
+
+
+def _read(url: str, context: ssl.SSLContext) -> tuple[str, str]:
+    """A page's Server header and text, over https."""
+    with urllib.request.urlopen(url, timeout=WAIT, context=context) as response:
+        return str(response.headers.get("Server", "")), response.read().decode()
 
 
 async def test_a_real_agent_is_served_by_picows_and_pages_by_aiohttp_on_one_port(
@@ -54,6 +62,20 @@ async def test_a_real_agent_is_served_by_picows_and_pages_by_aiohttp_on_one_port
         assert ws.response.headers.get("Server") is None
         await served(ws, "bob")
     assert scrape(server).get(PICOWS) == 2
+
+
+async def test_over_tls_agents_are_served_by_picows_too(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--dev-tls", XDG_DATA_HOME=str(tmp_path / "data"))
+    try:
+        trusting = ssl.create_default_context(cafile=dev_ca(server))
+        async with connect(server.ws_url, ssl=trusting) as ws:
+            assert ws.response.headers.get("Server") is None
+            await served(ws, "sealed")
+        said, text = _read(server.url + "/metrics", trusting)
+        assert "aiohttp" in said
+        assert f"{PICOWS} 1.0" in text.splitlines(), text
+    finally:
+        server.stop()
 
 
 async def test_with_agent_deflate_agents_stay_on_aiohttp(tmp_path: Path) -> None:
