@@ -5,10 +5,14 @@ dashboards that aiohttp still serves, and what aiohttp's websocket did for the g
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import ssl
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
@@ -89,6 +93,51 @@ async def test_with_agent_deflate_agents_stay_on_aiohttp(tmp_path: Path) -> None
         assert PICOWS not in counts, counts
     finally:
         server.stop()
+
+
+def _answer_head(sock: socket.socket) -> bytes:
+    """One HTTP answer's head and its body (by Content-Length), as the server sent it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(4096)
+        assert piece, f"the server closed the connection after {data!r}"
+        data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_an_upgrade_after_another_request_on_the_socket_stays_on_aiohttp(
+    server: ServerProcess,
+) -> None:
+    parts = urlsplit(server.url)
+    host = f"{parts.hostname}:{parts.port}"
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=WAIT) as sock:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert _answer_head(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(
+            (
+                f"GET /agent HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = _answer_head(sock)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert b"aiohttp" in head, head  # aiohttp's answer, its Server header
+        counts = scrape(server)
+        assert counts.get(AIOHTTP) == 1, counts
+        assert PICOWS not in counts, counts
 
 
 async def test_fragmented_messages_are_put_together(server: ServerProcess) -> None:
