@@ -384,8 +384,7 @@ class Gateway:
         peer = wire.peer
         bucket, refused = self._admit(peer)
         if refused is not None:
-            close = wire.close(code=refused.code, message=refused.reason.encode())
-            asyncio.get_running_loop().create_task(close)
+            wire.run_out(wire.close(code=refused.code, message=refused.reason.encode()))
         if bucket is None:
             return
         self._count_transport("picows")

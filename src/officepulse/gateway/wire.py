@@ -103,6 +103,9 @@ class AgentWire(picows.WSListener):
         self.ended: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.queue: deque[Frame | Callable[[], Job]] = deque()
         self.worker: asyncio.Task[None] | None = None
+        # The task that closes or ends the connection, kept (the loop keeps only a weak
+        # reference to tasks).
+        self.ending: asyncio.Task[Any] | None = None
         self.paused = False
         self.gone = False  # the socket is closed
         self.close_sent = False
@@ -247,7 +250,11 @@ class AgentWire(picows.WSListener):
         self.take = None
         self.queue.clear()
         if ended is not None:
-            asyncio.get_running_loop().create_task(ended(), context=self.context)
+            self.run_out(ended())
+
+    def run_out(self, ending: Coroutine[Any, Any, Any]) -> None:
+        """Run what closes or ends the connection, outside the order of its messages."""
+        self.ending = asyncio.get_running_loop().create_task(ending, context=self.context)
 
     # Frames that are not one whole message.
 

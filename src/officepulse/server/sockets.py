@@ -308,8 +308,9 @@ class Connection(asyncio.Protocol):
         """Give the socket to another protocol from now on, with the request head aiohttp
         is answering (an agent's ``GET /agent`` upgrade, which the new protocol answers):
         ``make`` is given what to call once the socket is closed (for the cap's count).
-        None, and aiohttp keeps it, unless that head is the connection's first and
-        nothing came after it (a websocket client sends nothing before the answer)."""
+        None, and aiohttp keeps it, unless that head is the connection's first and no
+        later read brought more (a websocket client sends nothing before the answer;
+        what came in the head's own read is handed over with it)."""
         kept = self.kept
         transport = self.transport
         if kept is None or self.tail is not None or transport is None or transport.is_closing():
