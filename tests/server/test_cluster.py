@@ -17,6 +17,7 @@ import json
 import re
 import signal
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -445,6 +446,91 @@ async def test_a_living_gateways_agents_are_not_swept_however_old_their_rows(
         # Their connections were never touched.
         for agent in agents:
             await asyncio.to_thread(agent.beat, "living-app-2")
+
+
+async def test_a_dead_gateways_agent_whose_hello_is_being_taken_elsewhere_is_not_swept(
+    cluster: Cluster,
+) -> None:
+    """A storm's hellos wait seconds for their rows to be read and written: an agent of a
+    dead gateway whose hello another gateway has admitted, but not yet read or written,
+    is not swept meanwhile (its claim, published on admission, keeps it)."""
+    gateway = cluster.gateways["g2"]
+    dead = (
+        "INSERT INTO agents (id, name, host, platform, version, tz, online, last_seen_ms, "
+        "lease) VALUES (%s, %s, 'h', 'Linux', '1', 'UTC', true, 0, 'g0/dead') ON CONFLICT (id) "
+        "DO UPDATE SET online = true, last_seen_ms = 0, lease = 'g0/dead'"
+    )
+
+    def swept(agent_id: str) -> bool:
+        return not leases_of(cluster.database, [agent_id])[agent_id][0]
+
+    with (
+        psycopg.connect(cluster.database, autocommit=True) as db,
+        psycopg.connect(cluster.database) as holding,
+    ):
+        # The sweeps run (past their quiet lease after the processes started).
+        db.execute(dead, ("dead-before", "dead-before"))
+        await asyncio.to_thread(wait_until, lambda: swept("dead-before"), WAIT, "a first sweep")
+        # The agent's last span cannot be read (the hello's read after its admission) ...
+        holding.execute("LOCK TABLE spans IN ACCESS EXCLUSIVE MODE")
+        hello_sent = {
+            "type": "hello",
+            "v": 1,
+            "agent_id": "arriving",
+            "name": "Arriving",
+            "host": "laptop",
+            "platform": "linux",
+            "agent_version": "test",
+            "tz": "UTC",
+        }
+
+        checked = threading.Event()
+
+        def say_hello() -> str:
+            with connect(gateway.ws_url, open_timeout=WAIT, proxy=None) as ws:
+                ws.send(json.dumps(hello_sent))
+                answer = str(json.loads(ws.recv(timeout=60))["type"])
+                checked.wait(60)  # connected until its row was looked at
+                return answer
+
+        hello = asyncio.create_task(asyncio.to_thread(say_hello))
+
+        def hello_waits() -> bool:
+            rows = db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%%FROM spans WHERE agent_id = %% ORDER BY start_ms DESC LIMIT 1'"
+            ).fetchall()
+            return int(rows[0][0]) > 0
+
+        await asyncio.to_thread(wait_until, hello_waits, WAIT, "the hello to wait for its row")
+        # ... while its row says it is online on a gateway that died (no lease holds it),
+        # and, as proof that sweeps ran meanwhile, a row of a gateway that died likewise.
+        for agent_id in ("arriving", "dead-proof"):
+            db.execute(dead, (agent_id, agent_id))
+        # Read from the rows: the panel's pages and a sweep's view of what it took read
+        # the spans too, and wait for them here.
+        await asyncio.to_thread(
+            wait_until, lambda: swept("dead-proof"), WAIT, "a sweep of the other dead agent"
+        )
+        assert leases_of(cluster.database, ["arriving"])["arriving"] == (True, "g0/dead")
+        holding.rollback()  # the hello goes on
+        welcomed = await asyncio.to_thread(
+            wait_until,
+            lambda: (
+                (row := leases_of(cluster.database, ["arriving"])["arriving"])[1] != "g0/dead"
+                and row
+            ),
+            WAIT,
+            "its row written by g2",
+        )
+        checked.set()
+        assert await asyncio.wait_for(hello, 60) == "welcome"
+    online, lease = welcomed
+    assert online
+    assert lease is not None
+    assert lease.startswith("g2/")
+    for process in [*cluster.gateways.values(), cluster.panel_process]:
+        assert not [line for line in process.logged("lease lapsed") if "arriving" in line]
 
 
 async def test_a_gateway_stopped_past_its_lease_shows_its_agents_offline_then_online_again(
