@@ -10,23 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
 )
 
 from officepulse.agent.link import DEFLATE, deflate_offer
-from tests.support.agent_messages import hello, recv, spans
+from tests.support.agent_messages import hello, served, spans
 from tests.support.servers import ServerProcess, start_server
-
-
-async def served(ws: ClientConnection, agent_id: str) -> None:
-    """Welcomed, and a batch acknowledged: the connection works both ways."""
-    await ws.send(hello(agent_id))
-    assert json.loads(await recv(ws))["type"] == "welcome"
-    await ws.send(spans(1, 2))
-    assert json.loads(await recv(ws)) == {"type": "ack", "seq": 2}
 
 
 def offer(**params: Any) -> list[ClientPerMessageDeflateFactory]:

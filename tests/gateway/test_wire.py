@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
-from tests.gateway.test_compression import served
-from tests.security.test_transport import dev_ca
-from tests.server.test_server import agent, beat, hello, ping
+from tests.support.agent_messages import served
+from tests.support.hand_agent import agent, beat, hello, ping
 from tests.support.processes import WAIT, stop, wait_until
 from tests.support.scrape import scrape
-from tests.support.servers import ServerProcess, start_agent, start_server
+from tests.support.servers import ServerProcess, dev_ca, start_agent, start_server
 
 PICOWS = 'officepulse_agent_websockets_total{transport="picows"}'
 AIOHTTP = 'officepulse_agent_websockets_total{transport="aiohttp"}'

@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from tests.support import paths
 from tests.support.processes import OFFICEPULSE, WAIT, clean_env, stop
-from tests.support.servers import ServerProcess, start_agent, start_server
+from tests.support.servers import ServerProcess, dev_ca, start_agent, start_server
 
 DATA = paths.DATA
 HELLO = {
@@ -56,11 +56,6 @@ def tls_server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = start_server(tmp_path, "--dev-tls", XDG_DATA_HOME=str(tmp_path / "data"))
     yield srv
     srv.stop()
-
-
-def dev_ca(server: ServerProcess) -> Path:
-    line = server.wait_for_log("--ca-file")
-    return Path(line.rsplit("--ca-file ", 1)[1].strip())
 
 
 def test_dev_tls_end_to_end_with_an_agent_trusting_it(

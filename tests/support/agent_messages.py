@@ -40,3 +40,11 @@ def spans(first_seq: int, count: int, app: str = "Code") -> str:
 async def recv(ws: ClientConnection, within: float = WAIT) -> str | bytes:
     async with asyncio.timeout(within):
         return await ws.recv()
+
+
+async def served(ws: ClientConnection, agent_id: str) -> None:
+    """Welcomed, and a batch acknowledged: the connection works both ways."""
+    await ws.send(hello(agent_id))
+    assert json.loads(await recv(ws))["type"] == "welcome"
+    await ws.send(spans(1, 2))
+    assert json.loads(await recv(ws)) == {"type": "ack", "seq": 2}

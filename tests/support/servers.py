@@ -179,3 +179,8 @@ def assert_refused(server: ServerProcess, path: str, cases: dict[str, str]) -> N
         status, body = server.get_status(f"{path}?{query}")
         assert status == 400, query
         assert message in body["error"], (query, body)
+
+
+def dev_ca(server: ServerProcess) -> Path:
+    line = server.wait_for_log("--ca-file")
+    return Path(line.rsplit("--ca-file ", 1)[1].strip())
