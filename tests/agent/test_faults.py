@@ -286,10 +286,13 @@ def test_a_slow_store_slows_the_agent_without_dropping_it(tmp_path: Path, stall:
     and once the store moves again everything lands exactly once. Stalled longer than
     the store waits for its lock (5 s), the writer fails, keeps every write and tries
     again: still nobody is dropped, nothing lost or doubled."""
-    timeline = random_day(tmp_path / "day.jsonl", seed=5, hours=24)
+    # An hour of a switch every 3-9 s (about 600 spans) played in 6 s: the store stalls
+    # while the agent still records and sends (a day played at once was often all sent
+    # and stored, in one commit, before the stall began: nothing left waiting).
+    timeline = random_day(tmp_path / "day.jsonl", seed=5, hours=1, gaps=(3, 9))
     server = start_server(tmp_path / "srv")
     agent = replay(
-        server, tmp_path, tmp_path / "day.jsonl", "--speed", "0", "--backfill-rate", "1000"
+        server, tmp_path, tmp_path / "day.jsonl", "--speed", "600", "--backfill-rate", "1000"
     )
     try:
         wait_until(lambda: totals(server), what="the first spans stored")

@@ -23,8 +23,9 @@ APPS = [
 ]
 
 
-def random_day(path: Path, seed: int, hours: float) -> Timeline:
-    """A day of switches every few minutes, with idle stretches, written to ``path``."""
+def random_day(path: Path, seed: int, hours: float, gaps: tuple[int, int] = (30, 900)) -> Timeline:
+    """A day of switches every few minutes (``gaps``: seconds, at least and at most),
+    with idle stretches, written to ``path``."""
     rng = random.Random(seed)
     lines = []
     offset = 0
@@ -33,7 +34,7 @@ def random_day(path: Path, seed: int, hours: float) -> Timeline:
         app, title = rng.choice(APPS)
         idle = rng.random() < 0.1
         lines.append({"offset": offset, "app": app, "title": f"{title} {offset}", "idle": idle})
-        offset += rng.randint(30, 900)
+        offset += rng.randint(*gaps)
     lines.append({"offset": end, "end": True})
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return Timeline.load(path)
