@@ -487,8 +487,8 @@ def watch_offline(panel: str, names: set[str], offline_at: list[float], until: f
         try:
             states = online_by_agent(panel)
         except OSError:  # the panel busy in the storm: asked again
-            states = {name: True for name in names}
-        if not any(v for k, v in states.items() if k in names):
+            states = None
+        if states is not None and not any(v for k, v in states.items() if k in names):
             offline_at.append(time.monotonic())
             return
         time.sleep(1.0)

@@ -658,13 +658,17 @@ class Gateway:
         else:
             await self.ingest.presence(state, event.presence)
 
-    def held_ids(self) -> list[str]:
-        """The agents whose hello was taken here and that are still connected."""
+    def held(self) -> list[AgentState]:
+        """The agents whose hello was taken here, still connected and not being let go:
+        the ones this gateway's lease holds."""
         return [
-            conn.state.info.id
+            conn.state
             for conn in list(self.connections.values())
-            if conn.state is not None and not conn.ws.closed
+            if conn.state is not None and not conn.ws.closed and conn.state.gone is None
         ]
+
+    def held_ids(self) -> list[str]:
+        return [state.info.id for state in self.held()]
 
     def _welcome(self, version: int, seq: int) -> Welcome:
         return Welcome(

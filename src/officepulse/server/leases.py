@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any, LiteralString
 import msgspec
 
 from officepulse.bus.base import Bus, Subscription
-from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents, AgentState
+from officepulse.gateway.agents import LEASE_RENEW_EVERY, LEASE_SECONDS, Agents
 from officepulse.gateway.gateway import Gateway
 from officepulse.gateway.sessions import CLAIMED, EXPIRED, Claim
 from officepulse.store.base import AgentStatus, Store
@@ -175,14 +175,6 @@ class Renewals:
         self.line = Line(store)
         self.failures = FailureLog(f"renewing gateway {gateway_id}'s lease", log)
 
-    def held(self) -> list[AgentState]:
-        """The agents connected here, which this gateway's lease holds."""
-        return [
-            conn.state
-            for conn in list(self.gateway.connections.values())
-            if conn.state is not None and not conn.ws.closed and conn.state.gone is None
-        ]
-
     async def renew(self) -> None:
         """Renews this gateway's lease; takes one if it has none or a sweep ended it."""
         now_ms = int(self.clock() * 1000)
@@ -196,7 +188,7 @@ class Renewals:
         online naming the new one, and shown so (a sweep took it meanwhile)."""
         lease = await take_lease(self.line, self.gateway_id, now_ms)
         self.store.lease = lease
-        held = self.held()
+        held = self.gateway.held()
         if lost is None:
             log.info("gateway %s holds lease %s", self.gateway_id, lease)
         else:
