@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from officepulse.core.spans import Merged, Span, Stale, iso_utc, merge, to_ms
+from officepulse.core.spans import Merged, Span, Stale, continued, iso_utc, merge, to_ms
 from officepulse.protocol.messages import Activity
 
 CODE = Activity(app="Code", title="main.py")
@@ -134,3 +134,54 @@ def test_a_span_extended_is_the_span_made_anew_and_as_frozen(
     assert hash(made) == hash(Span(start, end, activity, tz))
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.end_ms = end + 1  # type: ignore[misc]
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.builds(
+            lambda start, length, activity, tz: Span(start, start + length, activity, tz),
+            st.integers(0, 100_000),
+            st.integers(0, 50_000),
+            st.sampled_from([CODE, CHROME]),
+            st.sampled_from([None, "UTC"]),
+        ),
+    ),
+    st.data(),
+    st.sampled_from([CODE, CHROME, Activity(app="Code", title="main.py")]),  # equal to CODE, not it
+)
+def test_a_heartbeat_that_continues_the_span_is_what_merge_makes_of_it(
+    current: Span | None, data: st.DataObject, activity: Activity
+) -> None:
+    """``continued`` (ingest's fast path) answers for exactly the heartbeats that leave
+    the span open with its start, and leaves what ``merge`` would."""
+    # The edges of the rule are where a fast path goes wrong: drawn often.
+    edges = (
+        []
+        if current is None
+        else [
+            current.start_ms - 1,
+            current.start_ms,
+            current.end_ms,
+            current.end_ms + 1,
+            current.end_ms + PULSE,
+            current.end_ms + PULSE + 1,
+        ]
+    )
+    ts = data.draw(st.one_of(st.integers(0, 200_000), *map(st.just, edges)))
+    result = merge(current, ts, activity, PULSE)
+    span = continued(current, ts, activity, PULSE)
+    continues = (
+        isinstance(result, Merged)
+        and current is not None
+        and result.closed is None
+        and not result.switched
+        and result.current.start_ms == current.start_ms
+    )
+    assert (span is not None) == continues
+    if span is not None:
+        assert isinstance(result, Merged)
+        assert span == result.current
+        assert span.tz == result.current.tz
+        # Unchanged is the very span: the caller stores nothing.
+        assert (span is current) == (not result.changed)

@@ -94,6 +94,24 @@ class Stale:
     current: Span
 
 
+def continued(
+    current: Span | None, ts_ms: int, activity: Activity, pulsetime_ms: int
+) -> Span | None:
+    """The span a heartbeat that continues ``current`` leaves (the same activity, from the
+    span's start to ``pulsetime_ms`` past its end): ``current`` itself when the heartbeat
+    lies within it, else ``current`` ended at the heartbeat. None for any other heartbeat,
+    which ``merge`` then takes. What ``merge`` does with such a heartbeat, without making
+    a ``Merged``: nearly every heartbeat is one (ingest's fast path)."""
+    if (
+        current is None
+        or ts_ms < current.start_ms
+        or ts_ms > current.end_ms + pulsetime_ms
+        or activity != current.activity
+    ):
+        return None
+    return current if ts_ms <= current.end_ms else current.extended_to(ts_ms)
+
+
 def merge(
     current: Span | None, ts_ms: int, activity: Activity, pulsetime_ms: int
 ) -> Merged | Stale:

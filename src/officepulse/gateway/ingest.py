@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from officepulse.core.plausible import instant_refusal, span_refusal
-from officepulse.core.spans import Span, Stale, append_span, iso_utc, merge, to_ms
+from officepulse.core.spans import Span, Stale, append_span, continued, iso_utc, merge, to_ms
 from officepulse.core.zones import known_zone
 from officepulse.gateway.agents import Agents, AgentState
 from officepulse.gateway.facts import facts_of, heard, run_of
@@ -148,12 +148,22 @@ class Ingest:
         does it publish itself: it runs for nearly every message, and most change nothing
         shown."""
         self.heartbeats += 1
-        now_ms = self._now_ms()
+        now_ms = int(self.clock() * 1000)  # _now_ms(), without a call
         ts_ms = to_ms(heartbeat.ts)
         implausible = instant_refusal(ts_ms, now_ms)
         if implausible is not None:
             return f"heartbeat at {heartbeat.ts.isoformat()} refused: {implausible}", False
         previous = state.current
+        if previous is not None and previous.tz is not None:
+            # Nearly every heartbeat continues the agent's span, which is zoned already:
+            # what merge() would do with it, with nothing made but the span extended.
+            span = continued(previous, ts_ms, heartbeat.activity, self.pulsetime_ms)
+            if span is not None:
+                self.agents.seen(state, now_ms)
+                if span is not previous:
+                    self.store.save_span(state.info.id, span)
+                    state.current = span
+                return None, False
         result = merge(previous, ts_ms, heartbeat.activity, self.pulsetime_ms)
         if isinstance(result, Stale):
             return (
