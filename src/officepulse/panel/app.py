@@ -49,6 +49,7 @@ from officepulse.security.access import AccessControl
 from officepulse.settings import ServerSettings
 from officepulse.store.base import Store
 from officepulse.store.failures import FailureLog
+from officepulse.store.moment import one_moment
 
 log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
@@ -235,7 +236,9 @@ class Panel:
         self._today_read_ms = now
         views = self.hub.views()
         self.today.forget(v.id for v in views)
-        self.hub.resend(await self.today.refresh(views, now))
+        async with one_moment(self.store):
+            moved = await self.today.refresh(views, now)
+        self.hub.resend(moved)
 
     async def _office_tick(self) -> None:
         # Idle long enough is away, with no message to say so.
@@ -246,7 +249,9 @@ class Panel:
         touched = self.today.touched()
         views = [v for a in touched if (v := self.hub.view(a)) is not None]
         if views:
-            self.hub.resend(await self.today.refresh(views, self.now_ms()))
+            async with one_moment(self.store):
+                moved = await self.today.refresh(views, self.now_ms())
+            self.hub.resend(moved)
 
     async def _office_often(self) -> None:
         failures = FailureLog("reading time today", log)

@@ -17,6 +17,7 @@ from officepulse.store.agents import AgentRecords
 from officepulse.store.app_names import AppNames
 from officepulse.store.categorising import CategoryJobs, UncategorizedUrls
 from officepulse.store.enrollment import Enrollment
+from officepulse.store.moment import Written
 from officepulse.store.records import GROUP_KEYS as GROUP_KEYS
 from officepulse.store.records import AgentEvent as AgentEvent
 from officepulse.store.records import AgentEventKind as AgentEventKind
@@ -359,6 +360,7 @@ class Store(
     AppNames,
     CategoryJobs,
     UncategorizedUrls,
+    Written,
     Protocol,
 ):
     """Everything a store keeps, as both stores implement it (store/sqlite.py,

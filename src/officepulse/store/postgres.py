@@ -78,6 +78,7 @@ from officepulse.store.migrations import (
 from officepulse.store.migrations import (
     SCHEMA_VERSION as SCHEMA_VERSION,  # what tests compare
 )
+from officepulse.store.moment import settled
 from officepulse.store.pool_check import check_if_stirred
 from officepulse.store.postgres_accounts import PostgresAccounts
 from officepulse.store.queued import Queued
@@ -778,6 +779,10 @@ class PostgresStore(
         rows = await self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version", fresh=False)
         return int(rows[0][0]), SCHEMA_VERSION
 
+    async def written(self) -> None:
+        if not self.failures.failing:
+            await self.flush()
+
     async def flush(self) -> None:
         """Return once everything queued so far is durably stored."""
         assert self._wake is not None, "store is not open"
@@ -965,7 +970,8 @@ class PostgresStore(
         # the writer keeps trying, and this only reads). Not ``fresh``: a read of what is
         # never queued (accounts, rules, events), which must not cut short the writer's
         # coalescing of heartbeats.
-        if fresh and not self.failures.failing:
+        # Inside ``one_moment`` that was done on entry (store/moment.py).
+        if fresh and not settled() and not self.failures.failing:
             await self.flush()
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:

@@ -61,6 +61,7 @@ from officepulse.store.categorising_sql import SQLCategorising
 from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # for tests
 from officepulse.store.migrations import STEPS, SchemaTooNew, pending
+from officepulse.store.moment import settled
 from officepulse.store.queued import Queued
 from officepulse.store.reads_sql import OVERLAP, SQLReads
 from officepulse.store.rows import SPAN_COLUMNS, SpanRow, span_row
@@ -546,6 +547,12 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
     async def flush(self) -> None:
         await asyncio.to_thread(self._write_pending)
 
+    async def written(self) -> None:
+        if self.failures.failing:
+            return
+        with contextlib.suppress(Exception):  # the writer logs it
+            await self.flush()
+
     async def schema_version(self) -> tuple[int, int]:
         rows = await self._read("PRAGMA user_version", fresh=False)
         return int(str(rows[0][0])), SCHEMA_VERSION
@@ -710,7 +717,8 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             # (locked, full): then the writer thread keeps trying, and this only reads.
             # Not ``fresh``: a read of what is never queued (accounts, rules, events),
             # which must not cut short the writer's coalescing of heartbeats.
-            if fresh and not self.failures.failing:
+            # Inside ``one_moment`` that was done on entry (store/moment.py).
+            if fresh and not settled() and not self.failures.failing:
                 with contextlib.suppress(Exception):  # the writer logs it
                     self._write_pending()
             return self._reader().execute(sql, params).fetchall()
