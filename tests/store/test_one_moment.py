@@ -14,8 +14,7 @@ from officepulse.core.spans import Span
 from officepulse.protocol.messages import Activity
 from officepulse.store.base import AgentInfo, Store
 from officepulse.store.moment import one_moment, settled
-from officepulse.store.postgres import PostgresStore
-from officepulse.store.sqlite import SQLiteStore
+from tests.support.stores import make_store
 
 pytest_plugins = ["tests.support.postgres"]
 
@@ -24,11 +23,7 @@ CODE = Activity(app="Code", title="main.py")
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def idle_writer(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    store: Store
-    if request.param == "postgres":
-        store = PostgresStore(request.getfixturevalue("postgres_url"), flush_interval=3600)
-    else:
-        store = SQLiteStore(tmp_path / "m.sqlite3", flush_interval=3600)
+    store = make_store(request.param, request, tmp_path, flush_interval=3600)
     await store.open()
     yield store
     await store.close()

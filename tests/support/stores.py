@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,15 +14,19 @@ from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
 
 
+def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, **options: Any) -> Store:
+    """A store of ``kind`` ("sqlite" or "postgres"), not opened yet; ``options`` go to
+    its constructor."""
+    if kind == "postgres":
+        # Only a PostgreSQL test starts the server (`-k sqlite` does not).
+        return PostgresStore(request.getfixturevalue("postgres_url"), **options)
+    return SQLiteStore(tmp_path / "s.sqlite3", **options)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    impl: Store
     # Re-categorisation in chunks of 3 spans: the tests cross chunk boundaries.
-    if request.param == "postgres":
-        # Only a PostgreSQL test starts the server (`-k sqlite` does not).
-        impl = PostgresStore(request.getfixturevalue("postgres_url"), recategorize_chunk=3)
-    else:
-        impl = SQLiteStore(tmp_path / "s.sqlite3", recategorize_chunk=3)
+    impl = make_store(request.param, request, tmp_path, recategorize_chunk=3)
     await impl.open()
     yield impl
     await impl.close()
