@@ -302,6 +302,32 @@ async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: P
     await store.close()
 
 
+async def test_after_a_read_wrote_the_queue_the_writer_still_writes_what_comes_next(
+    tmp_path: Path,
+) -> None:
+    # A read that writes what is queued puts the writer's next write off to a whole
+    # interval after it (so an open span is not written twice in a second); what is
+    # queued after the read must still land without any read asking for it.
+    path = tmp_path / "w.sqlite3"
+    store = SQLiteStore(path, flush_interval=0.5)
+    await store.open()
+    store.save_agent(agent())
+    store.save_span("a1", Span(0, 10_000, CODE, "UTC"))
+    assert [r.active_ms for r in await store.usage(0, 60_000, [])] == [10_000]
+    store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
+
+    def stored_end() -> int:
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            (end,) = raw.execute("SELECT end_ms FROM spans").fetchone()
+        return int(end)
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while stored_end() != 20_000:
+        assert asyncio.get_running_loop().time() < deadline, "the writer never wrote it"
+        await asyncio.sleep(0.05)
+    await store.close()
+
+
 async def test_a_hellos_reads_write_only_its_own_agents_queued_rows_first(
     tmp_path: Path,
 ) -> None:

@@ -434,6 +434,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
+        self._written_at = 0.0  # when what was queued was last written (monotonic)
         self._stopping = False
         self._writer: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
@@ -559,7 +560,13 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
 
     def _write_loop(self) -> None:
         while not self._stopping:
-            self._wake.wait(self.flush_interval)
+            # Due ``flush_interval`` after what was queued was last written, whoever wrote
+            # it: a read that wrote it (the office's tick, a report) puts the next write
+            # off, rather than every agent's open span being written twice in a second.
+            # Nothing queued waits longer than ``flush_interval`` and one write.
+            woken = self._wake.wait(self._written_at + self.flush_interval - time.monotonic())
+            if not woken and time.monotonic() < self._written_at + self.flush_interval:
+                continue  # written meanwhile: not due yet
             self._wake.clear()
             try:
                 self._write_pending()
@@ -576,10 +583,13 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 self._spans, self._agents, self._commits = {}, {}, []
                 self._writing_for, self._queued_for = frozenset(self._queued_for), set()
             if batch.empty():
+                # Nothing was waiting: whatever comes next is due an interval from now.
+                self._written_at = time.monotonic()
                 return
             try:
                 self._write_taken(batch)
             finally:
+                self._written_at = time.monotonic()
                 with self._queue_lock:
                     self._writing_for = frozenset()
 
