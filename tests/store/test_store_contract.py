@@ -275,6 +275,14 @@ async def test_a_write_of_many_agents_reads_a_few_times_and_grows_runs_in_place(
     await store.close()
 
 
+def stored_end(path: Path) -> int:
+    """The end of the one span in the SQLite file, read past the store (a store's read
+    would write what is queued first)."""
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        (end,) = raw.execute("SELECT end_ms FROM spans").fetchone()
+    return int(end)
+
+
 async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: Path) -> None:
     # Servers poll agent events twice a second and read people, owners and rules on every
     # request: none of that is in the queue, so none of it may cut the coalescing short.
@@ -286,19 +294,14 @@ async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: P
     await store.flush()
     store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
 
-    def stored_end() -> int:
-        with contextlib.closing(sqlite3.connect(path)) as raw:
-            (end,) = raw.execute("SELECT end_ms FROM spans").fetchone()
-        return int(end)
-
     await store.agent_events(0)
     await store.people()
     await store.agent_owners()
     await store.categories()
-    assert stored_end() == 10_000
+    assert stored_end(path) == 10_000
     # A read of spans writes what is queued first: it sees the heartbeat.
     assert [r.active_ms for r in await store.usage(0, 60_000, [])] == [20_000]
-    assert stored_end() == 20_000
+    assert stored_end(path) == 20_000
     await store.close()
 
 
@@ -316,13 +319,8 @@ async def test_after_a_read_wrote_the_queue_the_writer_still_writes_what_comes_n
     assert [r.active_ms for r in await store.usage(0, 60_000, [])] == [10_000]
     store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
 
-    def stored_end() -> int:
-        with contextlib.closing(sqlite3.connect(path)) as raw:
-            (end,) = raw.execute("SELECT end_ms FROM spans").fetchone()
-        return int(end)
-
     deadline = asyncio.get_running_loop().time() + 30
-    while stored_end() != 20_000:
+    while stored_end(path) != 20_000:
         assert asyncio.get_running_loop().time() < deadline, "the writer never wrote it"
         await asyncio.sleep(0.05)
     await store.close()
