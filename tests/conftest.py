@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -22,6 +23,23 @@ pytest_plugins = ["tests.support.xserver", "tests.support.package_build"]
 # where one example can wait that long for a core: time is not what they check.
 settings.register_profile("officepulse", deadline=None)
 settings.load_profile("officepulse")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's mark, known also where xdist is not loaded (-p no:xdist): unknown
+    # marks warn, and warnings are errors here.
+    config.addinivalue_line("markers", "xdist_group(name): run with the group's other tests")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s workers take whole files, or groups of files marked to run on one
+    worker (tests/support/scheduling.py)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from tests.support.scheduling import FileOrGroupScheduling
+
+    return FileOrGroupScheduling(config, log)
 
 
 @pytest.fixture
