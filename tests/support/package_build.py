@@ -11,7 +11,7 @@ names it in ``pytest_plugins``, so its hooks see the whole run.
 
 One build at a time per state of the sources, whoever asks: each of `make test`'s worker
 processes (pytest-xdist) collects every test, and another run may share the checkout. The
-build holds a lock (CACHE/<hash>.lock, the OS's: gone with the build, however it ends)
+build holds a lock (CACHE/build.lock, the OS's: gone with the build, however it ends)
 from its start until the file is in place; a process that finds it held waits for the
 lock, then takes the file, or builds it itself if that build failed or was stopped.
 """
@@ -68,7 +68,7 @@ class Build:
     def __init__(self) -> None:
         self.key = source_hash()
         self.target = CACHE / self.key / NAME
-        self._lock = CACHE / f"{self.key}.lock"
+        self._lock = CACHE / "build.lock"  # one build at a time, of any sources
         self._aside = CACHE / f"{self.key}.partial-{os.getpid()}"
         self._log = CACHE / f"{self.key}.log-{os.getpid()}"
         self._proc: subprocess.Popen[bytes] | None = None
