@@ -25,21 +25,15 @@ settings.register_profile("officepulse", deadline=None)
 settings.load_profile("officepulse")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest-xdist's mark, known also where xdist is not loaded (-p no:xdist): unknown
-    # marks warn, and warnings are errors here.
-    config.addinivalue_line("markers", "xdist_group(name): run with the group's other tests")
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`make test`'s workers take whole files, or groups of files marked to run on one
-    worker (tests/support/scheduling.py)."""
-    if config.getoption("dist") != "loadgroup":
+    """`make test`'s workers take whole files, and heavy files together
+    (tests/support/scheduling.py)."""
+    if config.getoption("dist") != "loadfile":
         return None
-    from tests.support.scheduling import FileOrGroupScheduling
+    from tests.support.scheduling import FileScheduling
 
-    return FileOrGroupScheduling(config, log)
+    return FileScheduling(config, log)
 
 
 @pytest.fixture

@@ -1,22 +1,33 @@
-"""How `make test`'s worker processes (pytest-xdist: ``-n 2 --dist loadgroup``) share
-the tests. A test file is one unit of work, run whole by one worker, as with ``--dist
-loadfile``: its module-scoped fixtures (a browser, a compositor's session, a cluster, a
-NATS server) are made once, and its tests run in their order. Files whose tests are
-marked ``pytest.mark.xdist_group("name")`` are one unit together, as with ``--dist
-loadgroup``: heavy ones that must not run at the same time as each other (see where
-the marks are).
+"""How `make test`'s worker processes (pytest-xdist: ``-n 2 --dist loadfile``) share the
+tests. A test file is one unit of work, run whole by one worker: its module-scoped
+fixtures (a browser, a compositor's session, a cluster, a NATS server) are made once,
+and its tests run in their order. The files of one of ``TOGETHER``'s groups are one unit
+together: heavy ones that starve each other when run at once on two cores.
 
-Only the controller imports this (tests/conftest.py's ``pytest_xdist_make_scheduler``).
+(pytest-xdist's own ``--dist loadgroup`` and its ``xdist_group`` mark would say the same
+in the test files, but they rely on rewriting test ids, which pytest 9.2 no longer takes:
+pytest-xdist issue #1386.) Only the controller imports this module (tests/conftest.py's
+``pytest_xdist_make_scheduler``).
 """
 
 from __future__ import annotations
 
-from xdist.scheduler import LoadGroupScheduling
+from xdist.scheduler import LoadFileScheduling
+
+# GNOME Shell, KWin and sway render in software, and the cluster runs a dozen processes
+# (three gateways, a panel, NATS, PostgreSQL, HAProxy): seen in a suite run, GNOME Shell
+# starting beside the cluster left D-Bus calls unanswered for 10 s, and a cluster test's
+# wait ran out.
+HEAVY = "compositors and the cluster"
+TOGETHER = {
+    "tests/agent/sources/test_wayland_gnome.py": HEAVY,
+    "tests/agent/sources/test_wayland_kde.py": HEAVY,
+    "tests/agent/sources/test_wayland_sway.py": HEAVY,
+    "tests/server/test_cluster.py": HEAVY,
+}
 
 
-class FileOrGroupScheduling(LoadGroupScheduling):
+class FileScheduling(LoadFileScheduling):
     def _split_scope(self, nodeid: str) -> str:
-        # loadgroup's scope: the group's name for a test marked with one (xdist puts it
-        # after an @ in the test's id), else the test alone; here the file instead.
-        group = super()._split_scope(nodeid)
-        return group if group != nodeid else nodeid.split("::", 1)[0]
+        file = super()._split_scope(nodeid)
+        return TOGETHER.get(file, file)
