@@ -9,11 +9,11 @@ tests that come before test_package.py run meanwhile. The ``packaged`` fixture w
 it (or builds the file itself, if no build was started). A plugin: tests/conftest.py
 names it in ``pytest_plugins``, so its hooks see the whole run.
 
-One build at a time per state of the sources, whoever asks: each of `make test`'s worker
-processes (pytest-xdist) collects every test, and another run may share the checkout. The
-build holds a lock (CACHE/build.lock, the OS's: gone with the build, however it ends)
-from its start until the file is in place; a process that finds it held waits for the
-lock, then takes the file, or builds it itself if that build failed or was stopped.
+One build at a time, whoever asks: each of `make test`'s worker processes (pytest-xdist)
+collects every test, and another run may share the checkout. The build holds a lock
+(CACHE/build.lock, the OS's: gone with the build, however it ends) from its start until
+the file is in place; a process that finds it held waits for the lock, then takes the
+file, or builds it itself if that build failed or was stopped (or was of other sources).
 """
 
 from __future__ import annotations
