@@ -77,8 +77,14 @@ system-deps:
 	.venv-aw/bin/python -m pip install --quiet 'aw-server==0.12.0' aw-client 'peewee<4' 'flask<2.3'
 	@touch $@
 
+# Two worker processes (pytest-xdist): most tests wait on servers, browsers and X servers,
+# so two keep the machine's two cores busy. Each test file runs whole on one worker, and
+# a few heavy ones on the same worker (tests/support/scheduling.py). One test alone, in
+# one process:
+# make test PYTEST_ARGS='-n 0 tests/server/test_server.py::test_name'
+PYTEST_WORKERS ?= 2
 test: setup .venv-aw/.installed system-deps $(VENV)/.tray-installed $(VENV)/.package-installed check
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check:
 	$(BIN)/ruff check src tests bench

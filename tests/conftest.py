@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -22,6 +23,17 @@ pytest_plugins = ["tests.support.xserver", "tests.support.package_build"]
 # where one example can wait that long for a core: time is not what they check.
 settings.register_profile("officepulse", deadline=None)
 settings.load_profile("officepulse")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s workers take whole files, and heavy files together
+    (tests/support/scheduling.py)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from tests.support.scheduling import FileScheduling
+
+    return FileScheduling(config, log)
 
 
 @pytest.fixture

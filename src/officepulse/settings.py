@@ -49,6 +49,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8080
     database: str = msgspec.field(default_factory=_default_database)
+    # How long a PostgreSQL store waits for a connection before it counts the database as
+    # away (says so, and keeps what it holds until it is back).
+    database_timeout: PositiveSeconds = 30.0
     assets_dir: str | None = None
     heartbeat_interval: PositiveSeconds = 10.0
     pulsetime: PositiveSeconds = 25.0
@@ -204,6 +207,8 @@ class AgentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allow_insecure: bool = False
     enroll_token: str | None = None
     credential_store: Literal["auto", "keyring", "file"] = "auto"
+    # A keyring waiting for an unlock prompt nobody answers never replies (agent/credential.py).
+    keyring_timeout: PositiveSeconds = 10.0
     refused_retry: PositiveSeconds = 300.0
     tray: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -214,6 +219,8 @@ HELP: dict[str, str] = {
     "host": "address to listen on (0.0.0.0 for every interface)",
     "port": "port to listen on",
     "database": "SQLite file, or a postgresql:// URL, that keeps agents and their activity",
+    "database_timeout": "seconds a PostgreSQL database may take to give a connection (at "
+    "start, and for each read or write) before it counts as away; unused with SQLite",
     "assets_dir": "folder holding node_modules/ with htmx (default: the copy built into the "
     "installed package, else node_modules/ near the code)",
     "heartbeat_interval": "seconds between heartbeats agents are asked to keep",
@@ -281,6 +288,8 @@ HELP: dict[str, str] = {
     "own credential",
     "credential_store": "where the agent keeps its credential: auto (the system keyring where "
     "there is a usable one, else a file only you can read in state_dir), keyring or file",
+    "keyring_timeout": "seconds the system keyring may take to answer; then the agent "
+    "counts it as locked (auto: keeps its credential in a file; keyring: stops)",
     "refused_retry": "seconds between tries once the server has refused this agent (blocked, "
     "credential revoked)",
     "server_url": "websocket URL of the server's /agent endpoint (its http:// or https:// "

@@ -37,7 +37,9 @@ def probe(tmp: Path, *args: str, **env: str | None) -> subprocess.CompletedProce
         capture_output=True,
         text=True,
         timeout=30,
-        env=clean_env(XDG_CONFIG_HOME=str(tmp / "xdg"), **env),
+        # Its own data folder: the probe reads the agent's journal there, and must not
+        # open the real one (two tests probing it at once would both write to it).
+        env=clean_env(XDG_CONFIG_HOME=str(tmp / "xdg"), XDG_DATA_HOME=str(tmp / "data"), **env),
         check=False,
     )
 
@@ -132,7 +134,7 @@ def test_probe_flags_before_and_after_the_word_probe(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=30,
-            env=clean_env(XDG_CONFIG_HOME=str(tmp_path)),
+            env=clean_env(XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path)),
             check=False,
         )
         assert done.returncode == 0, done.stderr

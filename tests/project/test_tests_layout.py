@@ -10,6 +10,7 @@ import ast
 from pathlib import Path
 
 from tests.support import paths
+from tests.support.scheduling import TOGETHER
 
 SRC = paths.ROOT / "src" / "officepulse"
 PROJECT = "project"  # tests of the whole checkout, not of one package
@@ -64,6 +65,11 @@ def test_every_test_file_sits_where_src_puts_its_subject() -> None:
 
 def test_no_test_file_imports_another() -> None:
     assert imports_of_test_files(paths.TESTS) == []
+
+
+def test_the_files_make_test_runs_together_are_there() -> None:
+    """A file moved or renamed would leave its group, and run beside the others again."""
+    assert [name for name in TOGETHER if not (paths.ROOT / name).is_file()] == []
 
 
 def test_the_checks_find_a_misplaced_test_and_an_import_of_one(tmp_path: Path) -> None:

@@ -502,7 +502,16 @@ async def test_a_dead_gateways_agent_whose_hello_is_being_taken_elsewhere_is_not
             ).fetchall()
             return int(rows[0][0]) > 0
 
-        await asyncio.to_thread(wait_until, hello_waits, WAIT, "the hello to wait for its row")
+        def activity() -> str:
+            rows = db.execute(
+                "SELECT wait_event_type, wait_event, state, left(query, 160) "
+                "FROM pg_stat_activity WHERE datname = current_database()"
+            ).fetchall()
+            return "what PostgreSQL is doing:\n" + "\n".join(map(str, rows))
+
+        await asyncio.to_thread(
+            wait_until, hello_waits, WAIT, "the hello to wait for its row", activity
+        )
         # ... while its row says it is online on a gateway that died (no lease holds it),
         # and, as proof that sweeps ran meanwhile, a row of a gateway that died likewise.
         for agent_id in ("arriving", "dead-proof"):

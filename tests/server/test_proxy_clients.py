@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from officepulse.protocol.errors import CloseCode
 from tests.support.people_office import create_admin
+from tests.support.ports import free_port
 from tests.support.processes import wait_until
 from tests.support.proxy_headers import v1, v2
 from tests.support.raw_sockets import ask, port_of, welcomed
@@ -181,13 +182,6 @@ def test_dashboards_behind_the_proxy_are_counted_per_client(
 
 
 # -- a real HAProxy in front ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

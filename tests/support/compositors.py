@@ -165,10 +165,16 @@ def wait_for(
     log: Callable[[], str] | None = None,
 ) -> T:
     """Poll ``pred`` until it gives something truthy; fail naming ``what`` (and the
-    session's log) when the deadline passes."""
+    session's log) when the deadline passes. A D-Bus call of ``pred``'s left unanswered
+    for its own 10 s (TimeoutError) is "not yet": a compositor busy starting, rendering in
+    software beside other work on a loaded machine, answers late, and only this wait's
+    deadline says when it is too late."""
     end = time.monotonic() + timeout
     while True:
-        value = pred()
+        try:
+            value = pred()
+        except TimeoutError:
+            value = None
         if value:
             return value  # type: ignore[return-value]  # truthy: not None or False
         if time.monotonic() >= end:
@@ -961,20 +967,21 @@ class Gnome(BusSession):
 
         def ready() -> bool:
             self.alive(proc, "gnome-shell")
-            try:
-                return self.focused_window() is not None
-            except TimeoutError:
-                # The shell owns its name but is still busy starting (software rendering
-                # beside other work): no answer within a call's 10 s is not ready yet.
-                return False
+            return self.focused_window() is not None
 
+        # The shell owns its name well before it answers: still busy starting.
         wait_for(
             ready, "GNOME Shell with officepulse's extension", 3 * START_TIMEOUT, self.log_tail
         )
         # GNOME Shell (40 and later) opens the overview once its startup is complete, and
         # new windows get no focus under it: wait for it, then close it. org.gnome.Shell's
         # OverviewActive is writable by anyone (no unsafe mode needed).
-        wait_for(self.overview_active, "the overview at the end of startup", log=self.log_tail)
+        wait_for(
+            self.overview_active,
+            "the overview at the end of startup",
+            3 * START_TIMEOUT,
+            self.log_tail,
+        )
         self.call(
             "org.gnome.Shell",
             "/org/gnome/Shell",

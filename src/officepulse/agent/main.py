@@ -189,7 +189,9 @@ def make_link(
 def with_credentials(settings: AgentSettings, hello: Hello) -> tuple[Hello, Callable[[str], None]]:
     """The Hello with this agent's credential, or with the enrollment token when it has
     not been exchanged yet; and what keeps the credential the server sends back."""
-    store = CredentialStore(settings.state_dir, hello.agent_id, settings.credential_store)
+    store = CredentialStore(
+        settings.state_dir, hello.agent_id, settings.credential_store, settings.keyring_timeout
+    )
     try:
         credential = store.load()
     except CredentialStoreError as exc:

@@ -48,7 +48,11 @@ class Wired:
         self, settings: ServerSettings, store: Store | None, bus: Bus, process: str
     ) -> None:
         self.settings = settings
-        self.store: Store = store if store is not None else store_from_url(settings.database)
+        self.store: Store = (
+            store
+            if store is not None
+            else store_from_url(settings.database, connect_timeout=settings.database_timeout)
+        )
         # Counted for /metrics, whichever bus it is (bus/counted.py).
         self.bus = CountedBus(bus)
         # This process's own metrics registry; each part hands over its own counts.

@@ -14,9 +14,10 @@ def is_postgres(database: str) -> bool:
     return database.startswith(POSTGRES_SCHEMES)
 
 
-def store_from_url(database: str) -> Store:
+def store_from_url(database: str, *, connect_timeout: float = 30.0) -> Store:
     """The store the ``database`` setting names: a postgresql:// URL, else a SQLite file.
-    psycopg is imported only by those who use PostgreSQL."""
+    psycopg is imported only by those who use PostgreSQL. ``connect_timeout``: seconds
+    PostgreSQL may take to give a connection (the ``database_timeout`` setting)."""
     if is_postgres(database):
         try:
             from officepulse.store.postgres import PostgresStore
@@ -25,7 +26,7 @@ def store_from_url(database: str) -> Store:
                 "a postgresql:// database needs psycopg",
                 hint="pip install 'officepulse[postgresql]'",
             ) from exc
-        return PostgresStore(database)
+        return PostgresStore(database, connect_timeout=connect_timeout)
     from officepulse.store.sqlite import SQLiteStore
 
     return SQLiteStore(database)

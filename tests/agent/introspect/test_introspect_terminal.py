@@ -23,6 +23,7 @@ from officepulse.agent.introspect.terminal import (
     parse_ps,
     tmux_options,
     tmux_socket,
+    tty_path,
 )
 from officepulse.agent.sources.base import WindowSample
 from officepulse.agent.sources.x11 import X11Desktop
@@ -212,6 +213,22 @@ def test_tmux_pane_command(terminal: Terminal, tmux: list[str], tmp_path: Path) 
 
     subprocess.run([*tmux, "detach-client", "-s", "work"], check=True)
     terminal.wait("bash", what="the xterm's own shell again")
+
+
+def test_each_tty_is_found_by_its_number_even_one_opened_after_the_first_look() -> None:
+    """A terminal's new tab gets a new /dev/pts/N while the agent runs (psutil's
+    terminal() maps numbers to files once per process, and then never finds it)."""
+    ptys: list[tuple[int, int]] = []
+    try:
+        for _ in range(4):  # each looked up before the next one exists
+            ptys.append(os.openpty())
+            slave = ptys[-1][1]
+            assert tty_path(os.fstat(slave).st_rdev) == os.ttyname(slave)
+    finally:
+        for fd in (fd for pair in ptys for fd in pair):
+            os.close(fd)
+    assert tty_path(os.stat("/dev/tty").st_rdev) == "/dev/tty"  # not a pseudo-terminal
+    assert tty_path(os.stat("/dev/null").st_rdev) is None  # not a tty
 
 
 def test_a_terminal_whose_process_is_gone() -> None:

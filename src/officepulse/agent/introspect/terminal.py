@@ -24,11 +24,12 @@ vim and nvim: the file comes from the title they set ("notes.txt + (~/dir) - VIM
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,9 +97,8 @@ def foreground(terminal_pid: int) -> Foreground | None:
             shells.append((child, stat))
     if not shells:
         return None
-    child, stat = max(shells, key=lambda pair: _tty_last_read(pair[0]))
-    tty = _terminal(child)
-    return Foreground(stat.tpgid, _group_name(stat.tpgid, child), tty)
+    child, stat = max(shells, key=lambda pair: _tty_last_read(pair[1].tty_nr))
+    return Foreground(stat.tpgid, _group_name(stat.tpgid, child), tty_path(stat.tty_nr))
 
 
 def _children(pid: int) -> list[psutil.Process]:
@@ -125,8 +125,8 @@ def _children(pid: int) -> list[psutil.Process]:
     return out
 
 
-def _tty_last_read(proc: psutil.Process) -> float:
-    tty = _terminal(proc)
+def _tty_last_read(tty_nr: int) -> float:
+    tty = tty_path(tty_nr)
     if tty is None:
         return 0.0
     try:
@@ -135,11 +135,31 @@ def _tty_last_read(proc: psutil.Process) -> float:
         return 0.0
 
 
-def _terminal(proc: psutil.Process) -> str | None:
-    try:
-        return proc.terminal()
-    except psutil.Error:
-        return None
+# Unix 98 pseudo-terminals (/dev/pts/N): device majors 136 to 143, 256 minors each.
+PTS_MAJORS = range(136, 144)
+
+
+def tty_path(tty_nr: int) -> str | None:
+    """The device file of the tty numbered ``tty_nr`` (as in ``/proc/<pid>/stat``), looked
+    up now. Not psutil's terminal(): it maps numbers to files once per process, so the tty
+    of a terminal (or tab) opened after the agent's first look would never be found."""
+    for path in _tty_files(tty_nr):
+        try:
+            if os.stat(path).st_rdev == tty_nr:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _tty_files(tty_nr: int) -> Iterator[str]:
+    """Where the tty numbered ``tty_nr`` may be: the one a pseudo-terminal's number
+    names first (one stat, where most look-ups end), then every tty."""
+    major, minor = os.major(tty_nr), os.minor(tty_nr)
+    if major in PTS_MAJORS:
+        yield f"/dev/pts/{(major - PTS_MAJORS.start) * 256 + minor}"
+    yield from glob.glob("/dev/pts/*")
+    yield from glob.glob("/dev/tty*")
 
 
 def _group_name(pgid: int, shell: psutil.Process) -> str:
