@@ -236,6 +236,10 @@ class Panel:
         self._today_read_ms = now
         views = self.hub.views()
         self.today.forget(v.id for v in views)
+        await self._read_today(views, now)
+
+    async def _read_today(self, views: list[AgentView], now: int) -> None:
+        # Its reads (agents, zones, totals) in one moment: the queue written once for them.
         async with one_moment(self.store):
             moved = await self.today.refresh(views, now)
         self.hub.resend(moved)
@@ -249,9 +253,7 @@ class Panel:
         touched = self.today.touched()
         views = [v for a in touched if (v := self.hub.view(a)) is not None]
         if views:
-            async with one_moment(self.store):
-                moved = await self.today.refresh(views, self.now_ms())
-            self.hub.resend(moved)
+            await self._read_today(views, self.now_ms())
 
     async def _office_often(self) -> None:
         failures = FailureLog("reading time today", log)

@@ -780,6 +780,7 @@ class PostgresStore(
         return int(rows[0][0]), SCHEMA_VERSION
 
     async def written(self) -> None:
+        # While the store fails, the writer keeps trying, and reads only read.
         if not self.failures.failing:
             await self.flush()
 
@@ -966,13 +967,12 @@ class PostgresStore(
         *,
         fresh: bool = True,
     ) -> list[Any]:
-        # Reads see every write queued before them, unless the store is failing (then
-        # the writer keeps trying, and this only reads). Not ``fresh``: a read of what is
-        # never queued (accounts, rules, events), which must not cut short the writer's
+        # Reads see every write queued before them (``written``; inside ``one_moment``
+        # that was done on entry, store/moment.py). Not ``fresh``: a read of what is never
+        # queued (accounts, rules, events), which must not cut short the writer's
         # coalescing of heartbeats.
-        # Inside ``one_moment`` that was done on entry (store/moment.py).
-        if fresh and not settled() and not self.failures.failing:
-            await self.flush()
+        if fresh and not settled():
+            await self.written()
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, params)

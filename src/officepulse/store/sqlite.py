@@ -549,10 +549,14 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         await asyncio.to_thread(self._write_pending)
 
     async def written(self) -> None:
-        if self.failures.failing:
-            return
-        with contextlib.suppress(Exception):  # the writer logs it
-            await self.flush()
+        await asyncio.to_thread(self._write_for_read)
+
+    def _write_for_read(self) -> None:
+        # What a fresh read does first: write what is queued, unless the store is failing
+        # (locked, full): then the writer thread keeps trying, and the read only reads.
+        if not self.failures.failing:
+            with contextlib.suppress(Exception):  # the writer logs it
+                self._write_pending()
 
     async def schema_version(self) -> tuple[int, int]:
         rows = await self._read("PRAGMA user_version", fresh=False)
@@ -582,13 +586,11 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 batch = _Batch(agents=self._agents, spans=self._spans, commits=self._commits)
                 self._spans, self._agents, self._commits = {}, {}, []
                 self._writing_for, self._queued_for = frozenset(self._queued_for), set()
-            if batch.empty():
-                # Nothing was waiting: whatever comes next is due an interval from now.
-                self._written_at = time.monotonic()
-                return
             try:
-                self._write_taken(batch)
+                if not batch.empty():
+                    self._write_taken(batch)
             finally:
+                # Written (or nothing was waiting): what comes next is due an interval on.
                 self._written_at = time.monotonic()
                 with self._queue_lock:
                     self._writing_for = frozenset()
@@ -723,14 +725,12 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         self, sql: str, params: Sequence[object] = (), *, fresh: bool = True
     ) -> list[tuple[object, ...]]:
         def run() -> list[tuple[object, ...]]:
-            # Reads see every write queued before them, unless the store is failing
-            # (locked, full): then the writer thread keeps trying, and this only reads.
-            # Not ``fresh``: a read of what is never queued (accounts, rules, events),
-            # which must not cut short the writer's coalescing of heartbeats.
-            # Inside ``one_moment`` that was done on entry (store/moment.py).
-            if fresh and not settled() and not self.failures.failing:
-                with contextlib.suppress(Exception):  # the writer logs it
-                    self._write_pending()
+            # Reads see every write queued before them (inside ``one_moment`` that was
+            # done on entry, store/moment.py). Not ``fresh``: a read of what is never
+            # queued (accounts, rules, events), which must not cut short the writer's
+            # coalescing of heartbeats.
+            if fresh and not settled():
+                self._write_for_read()
             return self._reader().execute(sql, params).fetchall()
 
         return await asyncio.to_thread(run)
