@@ -283,14 +283,20 @@ def stored_end(path: Path) -> int:
     return int(end)
 
 
+async def with_a_span(path: Path, flush_interval: float) -> SQLiteStore:
+    """An open SQLite store with agent a1 and its span [0, 10 s) queued."""
+    store = SQLiteStore(path, flush_interval=flush_interval)
+    await store.open()
+    store.save_agent(agent())
+    store.save_span("a1", Span(0, 10_000, CODE, "UTC"))
+    return store
+
+
 async def test_reads_of_what_is_never_queued_leave_heartbeats_queued(tmp_path: Path) -> None:
     # Servers poll agent events twice a second and read people, owners and rules on every
     # request: none of that is in the queue, so none of it may cut the coalescing short.
     path = tmp_path / "q.sqlite3"
-    store = SQLiteStore(path, flush_interval=3600)
-    await store.open()
-    store.save_agent(agent())
-    store.save_span("a1", Span(0, 10_000, CODE, "UTC"))
+    store = await with_a_span(path, flush_interval=3600)
     await store.flush()
     store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
 
@@ -312,10 +318,7 @@ async def test_after_a_read_wrote_the_queue_the_writer_still_writes_what_comes_n
     # interval after it (so an open span is not written twice in a second); what is
     # queued after the read must still land without any read asking for it.
     path = tmp_path / "w.sqlite3"
-    store = SQLiteStore(path, flush_interval=0.5)
-    await store.open()
-    store.save_agent(agent())
-    store.save_span("a1", Span(0, 10_000, CODE, "UTC"))
+    store = await with_a_span(path, flush_interval=0.5)
     assert [r.active_ms for r in await store.usage(0, 60_000, [])] == [10_000]
     store.save_span("a1", Span(0, 20_000, CODE, "UTC"))
 
