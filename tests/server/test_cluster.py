@@ -27,14 +27,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import psycopg
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from officepulse.agent.journal import Journal
 from officepulse.agent.link import Link
+from officepulse.bus.nats_bus import NatsBus
 from officepulse.core.spans import Span
 from officepulse.gateway.agents import LEASE_SECONDS
+from officepulse.gateway.sessions import CLAIMED, Claim
 from officepulse.protocol.messages import Activity
 from officepulse.server.leases import SWEEP_EVERY
 from tests.support import paths
@@ -471,7 +474,11 @@ async def test_a_dead_gateways_agent_whose_hello_is_being_taken_elsewhere_is_not
         # The sweeps run (past their quiet lease after the processes started).
         db.execute(dead, ("dead-before", "dead-before"))
         await asyncio.to_thread(wait_until, lambda: swept("dead-before"), WAIT, "a first sweep")
-        # The agent's last span cannot be read (the hello's read after its admission) ...
+        # g2 has another agent's last rows queued (it just left), which its writer cannot
+        # write: the agent's last span cannot be read (the hello's read after its
+        # admission) ...
+        with fake_agent(gateway, "left-before", "Left") as left:
+            await asyncio.to_thread(left.beat, "left-app")
         holding.execute("LOCK TABLE spans IN ACCESS EXCLUSIVE MODE")
         hello_sent = {
             "type": "hello",
@@ -493,8 +500,27 @@ async def test_a_dead_gateways_agent_whose_hello_is_being_taken_elsewhere_is_not
                 checked.wait(60)  # connected until its row was looked at
                 return answer
 
-        hello = asyncio.create_task(asyncio.to_thread(say_hello))
+        # Admitted, its claim is out (gateway/sessions.py) ...
+        claims = NatsBus(cluster.nats.url)
+        await claims.start()
+        claimed = asyncio.Event()
 
+        async def on_claim(payload: bytes) -> None:
+            claim = msgspec.msgpack.decode(payload, type=Claim)
+            if any(agent_id == "arriving" for agent_id, _ in claim.agents):
+                claimed.set()
+
+        try:
+            await claims.subscribe(CLAIMED, on_claim)
+            hello = asyncio.create_task(asyncio.to_thread(say_hello))
+            async with asyncio.timeout(WAIT):
+                await claimed.wait()
+        finally:
+            await claims.close()
+
+        # ... and its own read waits for the table, not for the gateway's writer (which
+        # may have rows of others queued, and wait on the table too: store/postgres.py
+        # ``_fresh_for``).
         def hello_waits() -> bool:
             rows = db.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "

@@ -46,6 +46,7 @@ from officepulse.store.failures import StoreRefused
 from officepulse.store.postgres import PostgresStore
 from officepulse.store.sqlite import SQLiteStore
 from tests.support import paths
+from tests.support.stores import make_store
 from tests.support.stores import store as store
 from tests.support.usage import usage_from_spans
 
@@ -329,15 +330,15 @@ async def test_after_a_read_wrote_the_queue_the_writer_still_writes_what_comes_n
     await store.close()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 async def test_a_hellos_reads_write_only_its_own_agents_queued_rows_first(
-    tmp_path: Path,
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     # A reconnect storm: 2,000 hellos each read their agent (last span, acked seq, block,
     # credential) while the others' rows are queued. Each read writes what is queued first
     # only when its own agent has something queued: it sees all of its agent's writes,
     # and the hellos do not take turns with the writer (docs/performance.md, reconnect).
-    path = tmp_path / "h.sqlite3"
-    store = SQLiteStore(path, flush_interval=3600)
+    store = make_store(kind, request, tmp_path, flush_interval=3600)
     await store.open()
     store.save_agent(agent("a1"))
     await store.commit_spans("a1", [Span(0, 7_000, CODE, "UTC")], 3)
@@ -347,11 +348,19 @@ async def test_a_hellos_reads_write_only_its_own_agents_queued_rows_first(
     store.save_agent(agent("other"))
     store.save_span("other", Span(0, 5_000, CODE, "UTC"))
 
-    def stored(agent_id: str) -> int:
-        with contextlib.closing(sqlite3.connect(path)) as raw:
-            sql = "SELECT COUNT(*) FROM spans WHERE agent_id = ?"
-            (n,) = raw.execute(sql, (agent_id,)).fetchone()
-        return int(n)
+    def raw(sql: str, agent_id: str) -> tuple[Any, ...]:
+        """One row, read past the store (a store's read would write what is queued)."""
+        if kind == "postgres":
+            with psycopg.connect(request.getfixturevalue("postgres_url")) as pg:
+                row = pg.execute(sql.replace("?", "%s"), (agent_id,)).fetchone()
+        else:
+            with contextlib.closing(sqlite3.connect(tmp_path / "s.sqlite3")) as lite:
+                row = lite.execute(sql, (agent_id,)).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    def stored_of_other() -> int:
+        return int(raw("SELECT COUNT(*) FROM spans WHERE agent_id = ?", "other")[0])
 
     assert await store.last_span("a1") == Span(0, 7_000, CODE, "UTC")
     assert await store.acked_seq("a1") == 3
@@ -360,11 +369,11 @@ async def test_a_hellos_reads_write_only_its_own_agents_queued_rows_first(
     status = await store.agent("a1")
     assert status is not None
     assert status.info.id == "a1"
-    assert stored("other") == 0, "a read of a1 wrote another agent's queued span"
+    assert stored_of_other() == 0, "a read of a1 wrote another agent's queued span"
     # Its own queued heartbeat span is written before its read: the hello extends it.
     store.save_span("a1", Span(7_000, 9_000, TUBE, "UTC"))
     assert await store.last_span("a1") == Span(7_000, 9_000, TUBE, "UTC")
-    assert stored("other") == 1
+    assert stored_of_other() == 1
     # A block is its own transaction, never queued: read at once, whatever is queued.
     await store.block_agent("a1", "left the team", 1_000)
     blocked = await store.blocked("a1")
@@ -373,11 +382,8 @@ async def test_a_hellos_reads_write_only_its_own_agents_queued_rows_first(
     store.save_agent(replace(agent("a1"), online=False))
     assert await store.blocked("a1") == blocked  # a queued row of it leaves the block alone
     await store.close()
-    with contextlib.closing(sqlite3.connect(path)) as raw:
-        assert raw.execute("SELECT online, acked_seq FROM agents WHERE id = 'a1'").fetchone() == (
-            0,
-            3,
-        )
+    online, acked = raw("SELECT online, acked_seq FROM agents WHERE id = ?", "a1")
+    assert (bool(online), acked) == (False, 3)
 
 
 # -- rollups ---------------------------------------------------------------------------

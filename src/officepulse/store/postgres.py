@@ -649,9 +649,15 @@ class PostgresStore(
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self._queue = _Batch()
+        # The agents with a write queued, and those of the batch being written: a read of
+        # one agent's rows waits for the writer only when that agent is among them
+        # (``_fresh_for``), so that a reconnect storm's hellos do not each wait for the
+        # others' queued rows (nor, a table held by someone else, for all of them).
+        self._queued_for: set[str] = set()
+        self._writing_for: frozenset[str] = frozenset()
         self._wake: asyncio.Event | None = None
         self._commit_slots: asyncio.Semaphore | None = None
-        self._writing = False
+        self._writing: _Batch | None = None
         self._stopping = False
         self._writer: asyncio.Task[None] | None = None
         self._pool: _Pool | None = None
@@ -757,9 +763,11 @@ class PostgresStore(
 
     def save_agent(self, agent: AgentInfo) -> None:
         self._queue.agents[agent.id] = agent
+        self._queued_for.add(agent.id)
 
     def save_span(self, agent_id: str, span: Span) -> None:
         self._queue.spans[(agent_id, span.start_ms)] = pg_span_row(agent_id, span)
+        self._queued_for.add(agent_id)
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -772,6 +780,7 @@ class PostgresStore(
                 asyncio.get_running_loop().create_future(),
             )
             self._queue.commits.append(commit)
+            self._queued_for.add(agent_id)
             self._wake.set()
             await commit.done
 
@@ -787,7 +796,7 @@ class PostgresStore(
     async def flush(self) -> None:
         """Return once everything queued so far is durably stored."""
         assert self._wake is not None, "store is not open"
-        if self._queue.empty() and not self._writing:
+        if self._queue.empty() and self._writing is None:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.waiters.append(waiter)
@@ -810,7 +819,8 @@ class PostgresStore(
                 if self._stopping:
                     return
                 continue
-            self._writing = True
+            self._writing = batch
+            self._writing_for, self._queued_for = frozenset(self._queued_for), set()
             try:
                 await self._write_or_refuse(batch)
             except Exception as exc:
@@ -826,7 +836,7 @@ class PostgresStore(
                     raise RuntimeError(f"the store could not write at close: {exc}") from exc
                 continue
             finally:
-                self._writing = False
+                self._writing, self._writing_for = None, frozenset()
             self.failures.succeeded(loop.time())
             for future in batch.waiters:
                 _resolve(future)
@@ -897,6 +907,7 @@ class PostgresStore(
         self._queue.spans = {**batch.spans, **self._queue.spans}
         self._queue.commits = batch.commits + self._queue.commits
         self._queue.mark_offline = batch.mark_offline or self._queue.mark_offline
+        self._queued_for.update(batch.agent_ids())
 
     @contextlib.asynccontextmanager
     async def transaction(
@@ -959,6 +970,18 @@ class PostgresStore(
                 await conn.execute(_ACK, [list(acked), list(acked.values())])
 
     # -- reads ---------------------------------------------------------------------
+
+    def _fresh_for(self, agent_id: str) -> bool:
+        # Nothing of this agent queued nor being written (nor everyone's "offline"): its
+        # rows are all in the database already, and the read need not wait for the
+        # writer, which may be writing thousands of others' rows, or waiting on a lock.
+        writing = self._writing
+        return (
+            agent_id in self._queued_for
+            or agent_id in self._writing_for
+            or self._queue.mark_offline
+            or (writing is not None and writing.mark_offline)
+        )
 
     async def _read(
         self,

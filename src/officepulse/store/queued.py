@@ -35,6 +35,14 @@ class Queued(Generic[R, C]):
     def empty(self) -> bool:
         return not (self.agents or self.spans or self.commits or self.mark_offline)
 
+    def agent_ids(self) -> set[str]:
+        """The agents with a write here (``mark_offline`` aside, which is everyone's)."""
+        return {
+            *self.agents,
+            *(agent_id for agent_id, _ in self.spans),
+            *(c.agent_id for c in self.commits),
+        }
+
     def parts(self) -> list[Queued[R, C]]:
         """Each write on its own, in the order they are written together."""
         return [

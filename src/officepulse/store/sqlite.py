@@ -692,11 +692,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
 
     def _put_back(self, batch: _Batch) -> None:
         with self._queue_lock:
-            self._queued_for.update(
-                batch.agents,
-                (agent_id for agent_id, _ in batch.spans),
-                (c.agent_id for c in batch.commits),
-            )
+            self._queued_for.update(batch.agent_ids())
             self._spans = {**batch.spans, **self._spans}
             self._agents = {**batch.agents, **self._agents}
             self._commits = batch.commits + self._commits
