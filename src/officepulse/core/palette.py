@@ -3,7 +3,7 @@ rank, and the same colour for an app everywhere on one page.
 
 The palette is Paul Tol's "muted" scheme (https://personal.sron.nl/~pault/, "Qualitative
 colour schemes"): nine colours that stay distinct for the common forms of colour
-blindness and on light and dark backgrounds. A page makes one ``Palette`` from its charts,
+blindness (on dark pages two of them lightened, ``CHART_COLOURS``). A page makes one ``Palette`` from its charts,
 most used first: each app takes the first colour no app sharing a chart with it has, so
 neighbours in a bar never share one, the most used apps get the first colours, and an app
 keeps its colour in every chart of the page. "other" (the rest, summed) and idle time
@@ -28,6 +28,15 @@ TOL_MUTED = (
     "#999933",  # olive
     "#AA4499",  # purple
 )
+# What charts fill with: each colour by a CSS variable (panel/static/officepulse.css), so
+# that dark mode can lighten the two whose contrast with a dark page is too low to see a
+# bar by (indigo 1.4:1, wine 2.0:1; lightened to 3.8 and 3.1 with the same hue, keeping
+# the scheme's distance between colours for each form of colour blindness). Avatars keep
+# the colours themselves (their initials' ink is chosen against them).
+CHART_COLOURS = tuple(
+    f"var(--app-{name})"
+    for name in ("rose", "indigo", "sand", "green", "cyan", "wine", "teal", "olive", "purple")
+)
 IDLE = "idle"
 OTHER_COLOUR = "var(--app-other)"
 IDLE_COLOUR = "var(--app-idle)"
@@ -48,7 +57,7 @@ class Palette:
         self,
         charts: Iterable[Sequence[str]] = (),
         order: Sequence[str] = (),
-        colours: Sequence[str] = TOL_MUTED,
+        colours: Sequence[str] = CHART_COLOURS,
     ) -> None:
         self.colours = tuple(colours)
         mates: dict[str, set[str]] = {}
