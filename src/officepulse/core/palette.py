@@ -3,11 +3,12 @@ rank, and the same colour for an app everywhere on one page.
 
 The palette is Paul Tol's "muted" scheme (https://personal.sron.nl/~pault/, "Qualitative
 colour schemes"): nine colours that stay distinct for the common forms of colour
-blindness (on dark pages two of them lightened, ``CHART_COLOURS``). A page makes one ``Palette`` from its charts,
-most used first: each app takes the first colour no app sharing a chart with it has, so
-neighbours in a bar never share one, the most used apps get the first colours, and an app
-keeps its colour in every chart of the page. "other" (the rest, summed) and idle time
-are neutral greys, never palette colours (CSS variables, so dark mode has its own).
+blindness (on dark pages two of them lightened, ``CHART_COLOURS``). A page makes one
+``Palette`` from its charts, most used first: each app takes the first colour no app
+sharing a chart with it has, so neighbours in a bar never share one, the most used apps
+get the first colours, and an app keeps its colour in every chart of the page. "other"
+(the rest, summed) and idle time are neutral greys, never palette colours (CSS
+variables, so dark mode has its own).
 """
 
 from __future__ import annotations
