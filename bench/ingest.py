@@ -281,6 +281,17 @@ class ServerProcess:
                 total += times.user + times.system
         return total
 
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU of the main server process: its event loop (the main thread)
+        and its other threads together (the SQLite store's writer, the executor's reads;
+        Python 3.11 gives the system no thread names to tell them apart by)."""
+        parts = {"loop": 0.0, "other threads": 0.0}
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for thread in self.process.threads():
+                part = "loop" if thread.id == self.process.pid else "other threads"
+                parts[part] += thread.user_time + thread.system_time
+        return parts
+
     def rss_mb(self) -> float:
         total = 0
         for proc in self._tree():
@@ -702,6 +713,7 @@ class Phase:
     setup_s: float  # spawning workers, connecting + Hello (or creating aw buckets)
     others_cpu_pct: float  # CPU time on the server's core NOT used by the server, per wall s
     load_core_pct: float  # everything on the load generators' core, per wall s
+    threads_cpu_s: dict[str, float]  # the main server process's CPU: its loop, its other threads
 
 
 def core_busy_s(cpu: int) -> float:
@@ -729,17 +741,19 @@ def drive(
             receive(pipe, "ready", READY_TIMEOUT_S)
         setup_s = time.monotonic() - began
         cpu_before = server.cpu_seconds()
+        threads_before = server.thread_cpu_seconds()
         core_before, load_before = core_busy_s(SERVER_CPU), core_busy_s(LOAD_CPU)
         wall_before = time.monotonic()
         for pipe in pipes:
             pipe.send("go")
         reports = [receive(pipe, "report", run_timeout) for pipe in pipes]
         server_cpu = server.cpu_seconds() - cpu_before
+        threads = {k: v - threads_before[k] for k, v in server.thread_cpu_seconds().items()}
         core_busy = core_busy_s(SERVER_CPU) - core_before
         load_busy = core_busy_s(LOAD_CPU) - load_before
         wall = time.monotonic() - wall_before
     others = 100 * max(0.0, core_busy - server_cpu) / wall
-    return Phase(reports, server_cpu, setup_s, others, 100 * load_busy / wall)
+    return Phase(reports, server_cpu, setup_s, others, 100 * load_busy / wall, threads)
 
 
 @dataclass(slots=True)
@@ -765,6 +779,7 @@ class RunResult:
     others_cpu_pct: float = 0.0  # other programs' use of the server's core during the run
     load_core_pct: float = 0.0  # how busy the load generators' core was (theirs + others)
     error_sample: str = ""
+    threads_cpu_s: dict[str, float] = field(default_factory=dict)  # Phase.threads_cpu_s
 
     @property
     def label(self) -> str:
@@ -821,6 +836,7 @@ def summarize_ws(
         setup_s=phase.setup_s,
         others_cpu_pct=phase.others_cpu_pct,
         load_core_pct=phase.load_core_pct,
+        threads_cpu_s=phase.threads_cpu_s,
     )
 
 
@@ -1182,6 +1198,12 @@ def render_summary(results: Sequence[RunResult], args: argparse.Namespace) -> st
                 f"    {fmt(op.us_per_heartbeat, 1)} µs server CPU per heartbeat = "
                 f"{fmt(1e6 / op.us_per_heartbeat)} hb/s per core it had to itself{extra}"
             )
+            if op.threads_cpu_s and op.heartbeats:
+                split = ", ".join(
+                    f"{part} {fmt(1e6 * s / op.heartbeats, 1)}"
+                    for part, s in op.threads_cpu_s.items()
+                )
+                notes.append(f"    by thread, µs per heartbeat: {split}")
         gen = sink if sink is not None else op
         if gen is not None and paced is not None:
             # A paced generator idles between 1 ms ticks: its CPU per message is no ceiling.
