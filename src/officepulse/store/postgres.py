@@ -652,7 +652,7 @@ class PostgresStore(
         # The agents with a write queued, and those of the batch being written: a read of
         # one agent's rows waits for the writer only when that agent is among them
         # (``_fresh_for``), so that a reconnect storm's hellos do not each wait for the
-        # others' queued rows (nor, a table held by someone else, for all of them).
+        # others' queued rows, nor for as long as the writer waits on a lock.
         self._queued_for: set[str] = set()
         self._writing_for: frozenset[str] = frozenset()
         self._wake: asyncio.Event | None = None
