@@ -81,7 +81,7 @@ from officepulse.store.migrations import (
 from officepulse.store.moment import settled
 from officepulse.store.pool_check import check_if_stirred
 from officepulse.store.postgres_accounts import PostgresAccounts
-from officepulse.store.queued import Queued
+from officepulse.store.queued import Queued, Whose
 from officepulse.store.reads_sql import OVERLAP, SQLReads
 from officepulse.store.rows import SPAN_COLUMNS, SpanRow, span_row
 from officepulse.store.sql import Dialect, Done, Script
@@ -649,12 +649,7 @@ class PostgresStore(
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self._queue = _Batch()
-        # The agents with a write queued, and those of the batch being written: a read of
-        # one agent's rows waits for the writer only when that agent is among them
-        # (``_fresh_for``), so that a reconnect storm's hellos do not each wait for the
-        # others' queued rows, nor for as long as the writer waits on a lock.
-        self._queued_for: set[str] = set()
-        self._writing_for: frozenset[str] = frozenset()
+        self._whose = Whose()  # whose writes are queued or being written (``_fresh_for``)
         self._wake: asyncio.Event | None = None
         self._commit_slots: asyncio.Semaphore | None = None
         self._writing: _Batch | None = None
@@ -763,11 +758,11 @@ class PostgresStore(
 
     def save_agent(self, agent: AgentInfo) -> None:
         self._queue.agents[agent.id] = agent
-        self._queued_for.add(agent.id)
+        self._whose.add(agent.id)
 
     def save_span(self, agent_id: str, span: Span) -> None:
         self._queue.spans[(agent_id, span.start_ms)] = pg_span_row(agent_id, span)
-        self._queued_for.add(agent_id)
+        self._whose.add(agent_id)
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -780,7 +775,7 @@ class PostgresStore(
                 asyncio.get_running_loop().create_future(),
             )
             self._queue.commits.append(commit)
-            self._queued_for.add(agent_id)
+            self._whose.add(agent_id)
             self._wake.set()
             await commit.done
 
@@ -820,7 +815,7 @@ class PostgresStore(
                     return
                 continue
             self._writing = batch
-            self._writing_for, self._queued_for = frozenset(self._queued_for), set()
+            self._whose.taken()
             try:
                 await self._write_or_refuse(batch)
             except Exception as exc:
@@ -836,7 +831,8 @@ class PostgresStore(
                     raise RuntimeError(f"the store could not write at close: {exc}") from exc
                 continue
             finally:
-                self._writing, self._writing_for = None, frozenset()
+                self._writing = None
+                self._whose.written()
             self.failures.succeeded(loop.time())
             for future in batch.waiters:
                 _resolve(future)
@@ -907,7 +903,7 @@ class PostgresStore(
         self._queue.spans = {**batch.spans, **self._queue.spans}
         self._queue.commits = batch.commits + self._queue.commits
         self._queue.mark_offline = batch.mark_offline or self._queue.mark_offline
-        self._queued_for.update(batch.agent_ids())
+        self._whose.put_back(batch)
 
     @contextlib.asynccontextmanager
     async def transaction(
@@ -977,8 +973,7 @@ class PostgresStore(
         # writer, which may be writing thousands of others' rows, or waiting on a lock.
         writing = self._writing
         return (
-            agent_id in self._queued_for
-            or agent_id in self._writing_for
+            self._whose.holds(agent_id)
             or self._queue.mark_offline
             or (writing is not None and writing.mark_offline)
         )

@@ -74,3 +74,32 @@ class Queued(Generic[R, C]):
         if self.agents:
             return f"agent {next(iter(self.agents))}'s details"
         return "marking every agent offline"
+
+
+class Whose:
+    """The agents with a write queued, and those of the batch being written: a read of
+    one agent's rows writes (or waits for) what is queued first only when that agent is
+    among them (``holds``), so that a reconnect storm's hellos do not each wait for the
+    others' queued rows, nor for as long as the writer waits on a lock. Both stores keep
+    one; SQLite's under its queue lock."""
+
+    def __init__(self) -> None:
+        self.queued: set[str] = set()
+        self.writing: frozenset[str] = frozenset()
+
+    def add(self, agent_id: str) -> None:
+        self.queued.add(agent_id)
+
+    def put_back(self, batch: Queued[R, C]) -> None:
+        """What was not written is queued again."""
+        self.queued.update(batch.agent_ids())
+
+    def taken(self) -> None:
+        """The queue was taken for writing."""
+        self.writing, self.queued = frozenset(self.queued), set()
+
+    def written(self) -> None:
+        self.writing = frozenset()
+
+    def holds(self, agent_id: str) -> bool:
+        return agent_id in self.queued or agent_id in self.writing

@@ -62,7 +62,7 @@ from officepulse.store.failures import FailureLog, StoreRefused, backoff, reason
 from officepulse.store.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # for tests
 from officepulse.store.migrations import STEPS, SchemaTooNew, pending
 from officepulse.store.moment import settled
-from officepulse.store.queued import Queued
+from officepulse.store.queued import Queued, Whose
 from officepulse.store.reads_sql import OVERLAP, SQLReads
 from officepulse.store.rows import SPAN_COLUMNS, SpanRow, span_row
 from officepulse.store.sql import Dialect, Done, Script
@@ -426,11 +426,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         self._commit_slots: asyncio.Semaphore | None = None
         self._spans: dict[tuple[str, int], Span] = {}
         self._agents: dict[str, AgentInfo] = {}
-        # The agents with a write queued, and those of the batch being written: a read of
-        # one agent's rows writes what is queued first only when that agent is among them
-        # (``_fresh_for``). Both under the queue lock.
-        self._queued_for: set[str] = set()
-        self._writing_for: frozenset[str] = frozenset()
+        self._whose = Whose()  # whose writes are queued or being written: under the queue lock
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -525,12 +521,12 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
     def save_agent(self, agent: AgentInfo) -> None:
         with self._queue_lock:
             self._agents[agent.id] = agent
-            self._queued_for.add(agent.id)
+            self._whose.add(agent.id)
 
     def save_span(self, agent_id: str, span: Span) -> None:
         with self._queue_lock:
             self._spans[(agent_id, span.start_ms)] = span
-            self._queued_for.add(agent_id)
+            self._whose.add(agent_id)
 
     async def commit_spans(self, agent_id: str, spans: Sequence[Span], seq: int) -> None:
         assert self._commit_slots is not None, "store is not open"
@@ -541,7 +537,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             )
             with self._queue_lock:
                 self._commits.append(commit)
-                self._queued_for.add(agent_id)
+                self._whose.add(agent_id)
             self._wake.set()
             await commit.done
 
@@ -585,7 +581,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             with self._queue_lock:
                 batch = _Batch(agents=self._agents, spans=self._spans, commits=self._commits)
                 self._spans, self._agents, self._commits = {}, {}, []
-                self._writing_for, self._queued_for = frozenset(self._queued_for), set()
+                self._whose.taken()
             try:
                 if not batch.empty():
                     self._write_taken(batch)
@@ -593,7 +589,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 # Written (or nothing was waiting): what comes next is due an interval on.
                 self._written_at = time.monotonic()
                 with self._queue_lock:
-                    self._writing_for = frozenset()
+                    self._whose.written()
 
     def _write_taken(self, batch: _Batch) -> None:
         """Write the batch ``_write_pending`` took (under the write lock)."""
@@ -692,7 +688,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
 
     def _put_back(self, batch: _Batch) -> None:
         with self._queue_lock:
-            self._queued_for.update(batch.agent_ids())
+            self._whose.put_back(batch)
             self._spans = {**batch.spans, **self._spans}
             self._agents = {**batch.agents, **self._agents}
             self._commits = batch.commits + self._commits
@@ -715,7 +711,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         # already, and the read need not write the others' queued rows first (a storm of
         # hellos would otherwise take turns with the writer, one small transaction each).
         with self._queue_lock:
-            return agent_id in self._queued_for or agent_id in self._writing_for
+            return self._whose.holds(agent_id)
 
     async def _read(
         self, sql: str, params: Sequence[object] = (), *, fresh: bool = True
