@@ -11,12 +11,14 @@ span, and every 30th closes it and opens the next. What ingest queues for each h
 ``interval`` seconds of the simulated wall clock the store writes what is queued, as its
 writer thread does (``_write_pending``). The CPU time of those writes (thread time: the
 writes run in this thread) divided by the heartbeats is the figure: the span upserts, the
-rollups and team rollups, the zone runs, and the commit.
+rollups and team rollups, the zone runs, and the commit. The rollups take in what the
+writes noted every ``--fold-intervals`` seconds of the same simulated clock, as the store
+does every FOLD_INTERVAL (0: at every write, as the store did before it kept notes).
 
 Each interval is measured on a fresh store (a scratch SQLite file, WAL, as the server runs
-it), over ``--seconds`` (10) of simulated time.
+it), over ``--seconds`` (30) of simulated time.
 
-Run: .venv/bin/python bench/writer.py [--intervals 0.05 0.25 1 2] [--json]
+Run: .venv/bin/python bench/writer.py [--intervals 0.05 0.25 1 2] [--fold-intervals 0 10] [--json]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from officepulse.core.spans import Span  # noqa: E402 - needs the repo on the path
 from officepulse.protocol.messages import Activity  # noqa: E402
-from officepulse.store.base import FLUSH_INTERVAL, AgentInfo  # noqa: E402
+from officepulse.store.base import FLUSH_INTERVAL, FOLD_INTERVAL, AgentInfo  # noqa: E402
 from officepulse.store.sqlite import SQLiteStore  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
@@ -58,17 +60,22 @@ BASE_MS = 1_800_000_000_000
 @dataclass
 class Row:
     interval_s: float
+    fold_interval_s: float
     heartbeats: int
     writes: int
+    folds: int
     spans_per_write: float  # distinct (agent, start) rows each write upserts, on average
     cpu_s: float
     us_per_heartbeat: float
 
 
-async def measure(interval: float, args: argparse.Namespace) -> Row:
+async def measure(interval: float, fold_interval: float, args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory(prefix="bench-writer-") as tmp:
-        # flush_interval: the writer thread never writes on its own; this loop does.
-        store = SQLiteStore(Path(tmp) / "writer.sqlite3", flush_interval=3600)
+        # flush_interval: the writer thread never writes on its own; this loop does, and
+        # says when to fold (fold_interval: never by the real clock).
+        store = SQLiteStore(
+            Path(tmp) / "writer.sqlite3", flush_interval=3600, fold_interval=float("inf")
+        )
         await store.open()
         try:
             ids = [f"agent-{n:04d}" for n in range(args.agents)]
@@ -81,8 +88,10 @@ async def measure(interval: float, args: argparse.Namespace) -> Row:
             writes = max(1, round(args.seconds / interval))
             turn = 0
             spans = 0
+            folds = 0
+            folded_at = 0.0  # simulated seconds: the flush above folded
             cpu = 0.0
-            for _ in range(writes):
+            for w in range(writes):
                 keys: set[tuple[int, int]] = set()
                 for _ in range(per_write):
                     n = turn % args.agents
@@ -96,16 +105,22 @@ async def measure(interval: float, args: argparse.Namespace) -> Row:
                     store.save_span(ids[n], Span(starts[n], ts + 1_000, activity, "UTC"))
                     keys.add((n, starts[n]))
                 spans += len(keys)
+                now = (w + 1) * interval
+                fold = now - folded_at >= fold_interval - 1e-9
+                if fold:
+                    folds, folded_at = folds + 1, now
                 t0 = time.thread_time()
-                store._write_pending()  # what the writer thread does every interval
+                store._write_pending(fold)  # what the writer thread does every interval
                 cpu += time.thread_time() - t0
         finally:
             await store.close()
     heartbeats = per_write * writes
     return Row(
         interval,
+        fold_interval,
         heartbeats,
         writes,
+        folds,
         round(spans / writes, 1),
         round(cpu, 3),
         round(cpu / heartbeats * 1e6, 1),
@@ -116,15 +131,16 @@ def render(rows: list[Row], args: argparse.Namespace) -> str:
     lines = [
         f"SQLite writer CPU per heartbeat, CPython {platform.python_version()}, "
         f"{os.cpu_count()} CPUs: {args.agents:,} agents, {args.rate:,} heartbeats/s paced, "
-        f"{args.seconds:g} s simulated (the store's default interval: {FLUSH_INTERVAL:g} s)",
+        f"{args.seconds:g} s simulated (the store's defaults: writes every {FLUSH_INTERVAL:g} s, "
+        f"folds every {FOLD_INTERVAL:g} s)",
         "",
-        f"{'interval s':>10}  {'heartbeats':>10}  {'writes':>6}  {'spans/write':>11}  "
-        f"{'CPU s':>7}  {'µs CPU/hb':>9}",
+        f"{'interval s':>10}  {'fold s':>6}  {'heartbeats':>10}  {'writes':>6}  {'folds':>5}  "
+        f"{'spans/write':>11}  {'CPU s':>7}  {'µs CPU/hb':>9}",
     ]
     for r in rows:
         lines.append(
-            f"{r.interval_s:>10g}  {r.heartbeats:>10,}  {r.writes:>6}  {r.spans_per_write:>11,}  "
-            f"{r.cpu_s:>7.3f}  {r.us_per_heartbeat:>9.1f}"
+            f"{r.interval_s:>10g}  {r.fold_interval_s:>6g}  {r.heartbeats:>10,}  {r.writes:>6}  "
+            f"{r.folds:>5}  {r.spans_per_write:>11,}  {r.cpu_s:>7.3f}  {r.us_per_heartbeat:>9.1f}"
         )
     return "\n".join(lines)
 
@@ -133,15 +149,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", type=int, default=1_000)
     p.add_argument("--rate", type=int, default=10_000, help="heartbeats a second, all agents")
-    p.add_argument("--seconds", type=float, default=10.0, help="simulated seconds per interval")
+    p.add_argument("--seconds", type=float, default=30.0, help="simulated seconds per interval")
     p.add_argument("--intervals", type=float, nargs="+", default=[0.05, 0.25, FLUSH_INTERVAL, 2.0])
+    p.add_argument(
+        "--fold-intervals",
+        type=float,
+        nargs="+",
+        default=[FOLD_INTERVAL],
+        help="simulated seconds between folds (0: every write)",
+    )
     p.add_argument("--json", action="store_true", help="also write bench/results/")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = [asyncio.run(measure(i, args)) for i in args.intervals]
+    rows = [asyncio.run(measure(i, f, args)) for i in args.intervals for f in args.fold_intervals]
     print(render(rows, args))
     if args.json:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -1370,7 +1370,7 @@ async def test_a_database_at_version_6_migrates_to_enrollment(tmp_path: Path) ->
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (15,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (16,)
     raw.close()
 
 
@@ -1569,7 +1569,7 @@ async def test_a_schema_10_store_made_by_the_previous_code_answers_as_it_did(
         await impl.close()
     if kind != "postgres":
         with contextlib.closing(sqlite3.connect(path)) as raw:
-            assert raw.execute("PRAGMA user_version").fetchone() == (15,)
+            assert raw.execute("PRAGMA user_version").fetchone() == (16,)
             assert raw.execute("SELECT count(*) FROM rollup_pending").fetchone() == (0,)
 
 

@@ -81,6 +81,13 @@ RECATEGORIZE_CHUNK = 1_000
 # longer the interval, the fewer times each span, rollup and zone run is rewritten; the
 # price is what a crash loses of heartbeats' time (never a committed batch).
 FLUSH_INTERVAL = 1.0
+# How often the SQLite store folds into the rollups what heartbeats' writes changed (an
+# open span grows at every write; committed batches are folded as they are written). The
+# rows not folded yet are counted by every read (store/sqlite.py, ``_raw_usage``), and the
+# update trigger keeps them to about two per span changed since the last fold, so reads
+# stay exact and cheap; the longer the interval, the fewer times a growing span's
+# rollups are rewritten (ten times a second's heartbeats, folded once in ten seconds).
+FOLD_INTERVAL = 10.0
 
 
 def split(start_ms: int, end_ms: int, size: int) -> Iterator[tuple[int, int]]:

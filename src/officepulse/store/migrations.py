@@ -25,6 +25,14 @@ class SchemaTooNew(StoreUnavailable):
     is past the last step this code has, and reading or writing it could lose data."""
 
 
+# The pending note that adds the row an UPDATE trigger's ``old`` is (step 16).
+PENDING_OLD = (
+    "sign = 1 AND agent_id = old.agent_id AND start_ms = old.start_ms "
+    "AND end_ms = old.end_ms AND app = old.app AND title = old.title "
+    "AND url IS old.url AND category IS old.category AND idle = old.idle"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One schema version: SQLite's statements (run in order in one transaction) and
@@ -704,6 +712,41 @@ STEPS: tuple[Step, ...] = (
         );
         ALTER TABLE agents ADD COLUMN lease TEXT;
     """,
+    ),
+    # SQLite folds a span's change into the rollups later than it writes it (store/base.py,
+    # FOLD_INTERVAL): a rewrite of a row whose contribution is still pending (noted since the
+    # last fold) replaces that note in place rather than adding two more, so that a span
+    # heartbeats extend every second keeps two pending rows, not twenty. PostgreSQL folds
+    # in its writer, as it writes (nothing pending): nothing changes there.
+    Step(
+        16,
+        (
+            "DROP TRIGGER IF EXISTS spans_rollup_upd",
+            "CREATE INDEX rollup_pending_span ON rollup_pending (agent_id, start_ms)",
+            # A row rewritten at its key (every heartbeat write): its pending note, if it has
+            # one, becomes the new row; else (changes() is the UPDATE's count, SQLite's
+            # documented behaviour in a trigger) its old contribution is taken away and the
+            # new one added, as before.
+            "CREATE TRIGGER spans_rollup_upd AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
+            "title, url, idle ON spans "
+            "WHEN new.agent_id = old.agent_id AND new.start_ms = old.start_ms BEGIN "
+            "UPDATE rollup_pending SET end_ms = new.end_ms, app = new.app, title = new.title, "
+            "url = new.url, category = new.category, idle = new.idle WHERE rowid = "
+            f"(SELECT rowid FROM rollup_pending WHERE {PENDING_OLD} LIMIT 1); "
+            "INSERT INTO rollup_pending SELECT -1, old.agent_id, old.start_ms, old.end_ms, "
+            "old.app, old.title, old.url, old.category, old.idle WHERE changes() = 0 "
+            "UNION ALL SELECT 1, new.agent_id, new.start_ms, new.end_ms, new.app, new.title, "
+            "new.url, new.category, new.idle WHERE changes() = 0; END",
+            # A row moved to another key (only other writers do that): as before.
+            "CREATE TRIGGER spans_rollup_move AFTER UPDATE OF agent_id, start_ms, end_ms, app, "
+            "title, url, idle ON spans "
+            "WHEN new.agent_id != old.agent_id OR new.start_ms != old.start_ms BEGIN "
+            "INSERT INTO rollup_pending VALUES (-1, old.agent_id, old.start_ms, old.end_ms, "
+            "old.app, old.title, old.url, old.category, old.idle); "
+            "INSERT INTO rollup_pending VALUES (1, new.agent_id, new.start_ms, new.end_ms, "
+            "new.app, new.title, new.url, new.category, new.idle); END",
+        ),
+        "SELECT 1",
     ),
 )
 SCHEMA_VERSION = STEPS[-1].version

@@ -41,6 +41,7 @@ from officepulse.store.app_names import SQLAppNames
 from officepulse.store.aw_erase import erase_aw_events_sqlite
 from officepulse.store.base import (
     FLUSH_INTERVAL,
+    FOLD_INTERVAL,
     RECATEGORIZE_CHUNK,
     AgentInfo,
     Contribution,
@@ -153,7 +154,12 @@ _AGENT_KEYS = "SELECT id FROM rollup_keys WHERE agent_id = ?"
 
 
 def write_span_rows(
-    conn: sqlite3.Connection, rows: Sequence[SpanRow], rules: RuleSet, keys: KeyIds
+    conn: sqlite3.Connection,
+    rows: Sequence[SpanRow],
+    rules: RuleSet,
+    keys: KeyIds,
+    *,
+    fold: bool = True,
 ) -> None:
     """Upsert span rows, each with its category by ``rules``, and keep the rollups in
     step, inside the caller's transaction (a later row of the same key wins, as one
@@ -163,7 +169,8 @@ def write_span_rows(
     The triggers note each row's old and new contribution in ``rollup_pending`` as the
     upserts run, so the rollups are kept by one fold of the whole batch: what other
     writers left and what this write changed, netted per rollup key, each key written
-    once (none whose change adds up to zero) rather than read and written span by span."""
+    once (none whose change adds up to zero) rather than read and written span by span.
+    With ``fold`` False the changes stay noted for a later fold (the reads count them)."""
     final: dict[tuple[str, int], SpanRow] = {}
     for row in rows:
         final[(row[0], row[1])] = row
@@ -171,7 +178,8 @@ def write_span_rows(
         conn.executemany(
             _SPAN_UPSERT, [(*r, rules.categorize(r[3], r[4], r[5])) for r in final.values()]
         )
-    fold_pending(conn, rules, keys)
+    if fold:
+        fold_pending(conn, rules, keys)
     if final:
         _paint_zones(conn, marks_by_agent((r[0], r[1], r[2], r[10]) for r in final.values()))
 
@@ -229,15 +237,21 @@ def erase_spans(conn: sqlite3.Connection, agent_id: str, rules: RuleSet, keys: K
     conn.execute("UPDATE rollup_keys_version SET version = version + 1")
 
 
-def fold_pending(conn: sqlite3.Connection, rules: RuleSet, keys: KeyIds) -> None:
-    """Fold what other writers changed (rollup_pending) into the rollups. Their spans
-    have no category yet: it is decided here, by ``rules``, and written to the span."""
+def fold_pending(
+    conn: sqlite3.Connection, rules: RuleSet, keys: KeyIds, span: tuple[str, int] | None = None
+) -> None:
+    """Fold what is noted in rollup_pending (by other writers, or by this store's writes
+    not folded yet) into the rollups; ``span`` (agent, start): that span's notes alone.
+    Other writers' spans have no category yet: it is decided here, by ``rules``, and
+    written to the span."""
     old: list[Contribution] = []
     new: list[Contribution] = []
     unset: list[tuple[str, int]] = []
+    where, params = ("WHERE agent_id = ? AND start_ms = ?", span) if span else ("", ())
     for sign, agent_id, start_ms, end_ms, app, title, url, category, idle in conn.execute(
         "SELECT sign, agent_id, start_ms, end_ms, app, title, url, category, idle "
-        "FROM rollup_pending"
+        f"FROM rollup_pending {where}",
+        params,
     ).fetchall():
         if category is None:
             # A row deleted or rewritten before it was folded is categorised as its
@@ -262,7 +276,37 @@ def fold_pending(conn: sqlite3.Connection, rules: RuleSet, keys: KeyIds) -> None
                 (rules.categorize(*found), agent_id, start_ms),
             )
     _apply_rollups(conn, keys, old, new)
-    conn.execute("DELETE FROM rollup_pending")
+    conn.execute(f"DELETE FROM rollup_pending {where}", params)
+
+
+def undo_pending(conn: sqlite3.Connection, agent_id: str, start_ms: int) -> None:
+    """Put a span back as the rollups last counted it, and drop its notes: what was
+    changed of it since the last fold is refused (a fold of it can never succeed). Its
+    first note is the row as folded (taken away, -1) if it was there then; else it
+    came after, and goes."""
+    key = (agent_id, start_ms)
+    first = conn.execute(
+        "SELECT sign, end_ms, app, title, url, category, idle FROM rollup_pending "
+        "WHERE agent_id = ? AND start_ms = ? ORDER BY rowid LIMIT 1",
+        key,
+    ).fetchone()
+    if first is not None and first[0] < 0:
+        restored = (*first[1:], *key)
+        put = conn.execute(
+            "UPDATE spans SET end_ms = ?, app = ?, title = ?, url = ?, category = ?, idle = ? "
+            "WHERE agent_id = ? AND start_ms = ?",
+            restored,
+        )
+        if put.rowcount == 0:
+            conn.execute(
+                "INSERT INTO spans (end_ms, app, title, url, category, idle, agent_id, "
+                "start_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                restored,
+            )
+    elif first is not None:
+        conn.execute("DELETE FROM spans WHERE agent_id = ? AND start_ms = ?", key)
+    # What the triggers noted of the undoing too: the rollups count the span as it is now.
+    conn.execute("DELETE FROM rollup_pending WHERE agent_id = ? AND start_ms = ?", key)
 
 
 def _key_ids(
@@ -415,12 +459,14 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         path: str | Path,
         *,
         flush_interval: float = FLUSH_INTERVAL,
+        fold_interval: float = FOLD_INTERVAL,
         max_pending_commits: int = 256,
         recategorize_chunk: int = RECATEGORIZE_CHUNK,
     ) -> None:
         self.path = Path(path)
         self.recategorize_chunk = recategorize_chunk
         self.flush_interval = flush_interval
+        self.fold_interval = fold_interval
         self.max_pending_commits = max_pending_commits
         self._commits: list[_Commit] = []
         self._commit_slots: asyncio.Semaphore | None = None
@@ -431,6 +477,11 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._written_at = 0.0  # when what was queued was last written (monotonic)
+        # When the rollups last took in everything noted (monotonic; never: the first write
+        # folds what an earlier run left), and whether a write has noted more since. Only
+        # the writer, under the write lock.
+        self._folded_at = -float("inf")
+        self._unfolded = True
         self._stopping = False
         self._writer: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
@@ -506,7 +557,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
         try:
-            self._write_pending()  # raises if what is left cannot be written now
+            self._write_pending(fold=True)  # raises if what is left cannot be written now
         finally:
             with self._queue_lock:
                 readers, self._readers = self._readers, []
@@ -542,7 +593,8 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
             await commit.done
 
     async def flush(self) -> None:
-        await asyncio.to_thread(self._write_pending)
+        """Write what is queued and fold every change into the rollups now."""
+        await asyncio.to_thread(self._write_pending, True)
 
     async def written(self) -> None:
         await asyncio.to_thread(self._write_for_read)
@@ -576,27 +628,41 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 # hammered by every commit that arrives.
                 self._stopped.wait(backoff(self.failures.attempts))
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, fold: bool = False) -> None:
+        """Write what is queued, in one transaction, folded into the rollups if it holds a
+        commit, if a fold is due (``fold_interval``) or if ``fold``; else its changes
+        stay noted for a later fold (the reads count them). With ``fold``, what other
+        writers noted is folded too, even if nothing is queued."""
         with self._write_lock:
             with self._queue_lock:
                 batch = _Batch(agents=self._agents, spans=self._spans, commits=self._commits)
                 self._spans, self._agents, self._commits = {}, {}, []
                 self._whose.taken()
             try:
+                due = time.monotonic() >= self._folded_at + self.fold_interval
                 if not batch.empty():
-                    self._write_taken(batch)
+                    # Committed batches fold as they are written, so that one whose rollups
+                    # can never be written is refused with its commit (``_write_part``).
+                    self._write_taken(batch, fold or due or bool(batch.commits))
+                elif fold or (due and self._unfolded):
+                    try:
+                        self._fold_alone()
+                    except Exception as exc:
+                        self.failures.failed(reason(exc), time.monotonic())
+                        raise
+                    self.failures.succeeded(time.monotonic())
             finally:
                 # Written (or nothing was waiting): what comes next is due an interval on.
                 self._written_at = time.monotonic()
                 with self._queue_lock:
                     self._whose.written()
 
-    def _write_taken(self, batch: _Batch) -> None:
+    def _write_taken(self, batch: _Batch, fold: bool) -> None:
         """Write the batch ``_write_pending`` took (under the write lock)."""
         conn = self._writer
         assert conn is not None, "store is not open"
         try:
-            self._write_batch(conn, batch)
+            self._write_batch(conn, batch, fold)
         except _LASTING as exc:
             # One write in the batch can never be made. Each on its own, so that it
             # alone is refused and the rest land.
@@ -612,9 +678,67 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         else:
             for commit in batch.commits:
                 commit.settle(None)
+            self._noted(fold)
         self.failures.succeeded(time.monotonic())
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+    def _noted(self, folded: bool) -> None:
+        """After a write: everything folded, or more noted for a later fold."""
+        if folded:
+            self._folded_at, self._unfolded = time.monotonic(), False
+        else:
+            self._unfolded = True
+
+    def _fold_alone(self) -> None:
+        """Fold everything noted, in its own transaction (under the write lock); a span
+        whose fold can never succeed is refused alone (``_fold_apart``). A transient error
+        is raised (the writer tries again later)."""
+        conn = self._writer
+        assert conn is not None, "store is not open"
+        try:
+            with _transaction(conn, self._keys):
+                fold_pending(conn, self._rules, self._keys)
+        except _LASTING as exc:
+            log.warning("%s: a fold failed (%s); folding each span apart", self._name, reason(exc))
+            self._fold_apart(conn)
+        self._noted(True)
+
+    def _fold_apart(self, conn: sqlite3.Connection) -> None:
+        """Fold each span's notes in a transaction of its own; one that can never be
+        folded is put back as the rollups last counted it (``undo_pending``), so that it
+        holds up no other write."""
+        spans = conn.execute("SELECT DISTINCT agent_id, start_ms FROM rollup_pending").fetchall()
+        for agent_id, start_ms in spans:
+            span = (str(agent_id), int(start_ms))
+            try:
+                with _transaction(conn, self._keys):
+                    fold_pending(conn, self._rules, self._keys, span)
+            except _LASTING as exc:
+                log.error(
+                    "%s refused the change to agent %s's span at %d (ms): %s",
+                    self._name,
+                    *span,
+                    reason(exc),
+                )
+                try:
+                    with _transaction(conn, self._keys):
+                        undo_pending(conn, *span)
+                except _LASTING as again:
+                    # Not even put back (the spans table refuses its old row): its notes
+                    # go, so that no later write waits on them; the span's time may then
+                    # differ between raw reads and totals, as this says.
+                    log.error(
+                        "%s could not put agent %s's span at %d (ms) back either (%s); its "
+                        "change is left out of the totals",
+                        self._name,
+                        *span,
+                        reason(again),
+                    )
+                    with _transaction(conn, self._keys):
+                        conn.execute(
+                            "DELETE FROM rollup_pending WHERE agent_id = ? AND start_ms = ?", span
+                        )
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch, fold: bool = True) -> None:
         """Everything in ``batch`` in one transaction (its callers settle its commits)."""
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -640,6 +764,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 ],
                 self._rules,
                 self._keys,
+                fold=fold,
             )
             for commit in batch.commits:
                 conn.execute(
@@ -655,9 +780,16 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
 
     def _write_apart(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         """Each part of ``batch`` in its own transaction, in order, refusing those that
-        fail for a lasting reason (``_write_part``). A transient error puts back what is
-        left and is raised."""
+        fail for a lasting reason (``_write_part``), after what earlier writes noted is
+        folded on its own (each part folds only its own rows then). A transient error puts
+        back what is left and is raised."""
         parts = batch.parts()
+        try:
+            self._fold_alone()
+        except Exception as exc:
+            self._put_back(batch)
+            self.failures.failed(reason(exc), time.monotonic())
+            raise
         for n, part in enumerate(parts):
             try:
                 self._write_part(conn, part)
