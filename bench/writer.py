@@ -18,7 +18,13 @@ does every FOLD_INTERVAL (0: at every write, as the store did before it kept not
 Each interval is measured on a fresh store (a scratch SQLite file, WAL, as the server runs
 it), over ``--seconds`` (30) of simulated time.
 
+``--reads``: what the notes waiting for a fold cost a read instead: totals by app over one
+day of ``--agents`` agents (8 hours of 3-minute spans each), asked over and over with every
+agent's open span noted (two notes each, as between folds under heartbeats) and again once
+folded.
+
 Run: .venv/bin/python bench/writer.py [--intervals 0.05 0.25 1 2] [--fold-intervals 0 10] [--json]
+     .venv/bin/python bench/writer.py --reads
 """
 
 from __future__ import annotations
@@ -127,6 +133,51 @@ async def measure(interval: float, fold_interval: float, args: argparse.Namespac
     )
 
 
+async def read_cost(args: argparse.Namespace) -> dict[str, float]:
+    """Median ms of ``usage(day, ["app"])`` with every agent's open span noted, then folded."""
+    day = 86_400_000
+    base = BASE_MS - BASE_MS % day
+    with tempfile.TemporaryDirectory(prefix="bench-writer-reads-") as tmp:
+        store = SQLiteStore(
+            Path(tmp) / "reads.sqlite3", flush_interval=3600, fold_interval=float("inf")
+        )
+        await store.open()
+        try:
+            ids = [f"agent-{n:04d}" for n in range(args.agents)]
+            last: dict[str, Span] = {}
+            for n, agent_id in enumerate(ids):
+                store.save_agent(AgentInfo(agent_id, agent_id, "h", "Linux", "0.1", "UTC", True, 0))
+                start = base + 8 * 3_600_000 + (n % 60) * 60_000
+                spans = [
+                    Span(start + k * 180_000, start + (k + 1) * 180_000, APPS[k % 4], "UTC")
+                    for k in range(160)
+                ]
+                await store.commit_spans(agent_id, spans, 1)  # folded as it is written
+                last[agent_id] = spans[-1]
+            # Every agent's last span grows, written twice: two notes each, not folded.
+            for grow in (1_000, 2_000):
+                for agent_id, span in last.items():
+                    store.save_span(
+                        agent_id, Span(span.start_ms, span.end_ms + grow, span.activity, "UTC")
+                    )
+                await store.written()
+            out: dict[str, float] = {}
+            for label in ("notes", "folded"):
+                if label == "folded":
+                    await store.flush()
+                await store.usage(base, base + day, ["app"])  # warm
+                times = []
+                for _ in range(args.read_repeats):
+                    t0 = time.perf_counter()
+                    await store.usage(base, base + day, ["app"])
+                    times.append(time.perf_counter() - t0)
+                times.sort()
+                out[label] = times[len(times) // 2] * 1000
+            return out
+        finally:
+            await store.close()
+
+
 def render(rows: list[Row], args: argparse.Namespace) -> str:
     lines = [
         f"SQLite writer CPU per heartbeat, CPython {platform.python_version()}, "
@@ -158,12 +209,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[FOLD_INTERVAL],
         help="simulated seconds between folds (0: every write)",
     )
+    p.add_argument("--reads", action="store_true", help="measure a read with notes pending")
+    p.add_argument("--read-repeats", type=int, default=200)
     p.add_argument("--json", action="store_true", help="also write bench/results/")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.reads:
+        got = asyncio.run(read_cost(args))
+        print(
+            f"totals by app over a day of {args.agents:,} agents, median of {args.read_repeats}: "
+            f"{got['notes']:.2f} ms with {2 * args.agents:,} notes waiting for a fold, "
+            f"{got['folded']:.2f} ms folded"
+        )
+        return 0
     rows = [asyncio.run(measure(i, f, args)) for i in args.intervals for f in args.fold_intervals]
     print(render(rows, args))
     if args.json:
