@@ -180,7 +180,10 @@ def test_chart_colours_tell_apps_apart_and_stay_the_same_across_the_page(
         )
         assert done.returncode == 0, done.stdout + done.stderr
     page = pages.open("/time")
-    expect(page.locator("#report[data-range='today'] #usage-ann")).to_be_visible()
+    # The last seven days: the timelines ended in the last two hours, which just after
+    # midnight (UTC, the browser's zone) began yesterday.
+    page.get_by_role("button", name="Last 7 days").click()
+    expect(page.locator("#report[data-range='7d'] #usage-ann")).to_be_visible()
     shot(page, "team-colours")
     charts: dict[str, list[Any]] = {}
     for who in ("ann", "ben"):
