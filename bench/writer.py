@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,51 +77,58 @@ class Row:
     us_per_heartbeat: float
 
 
-async def measure(interval: float, fold_interval: float, args: argparse.Namespace) -> Row:
+@contextlib.asynccontextmanager
+async def scratch_store(agents: int) -> AsyncIterator[tuple[SQLiteStore, list[str]]]:
+    """A fresh store on a scratch file with ``agents`` agents, and their ids. Its writer
+    thread never writes on its own (flush_interval) nor folds by the real clock
+    (fold_interval): the caller says when."""
     with tempfile.TemporaryDirectory(prefix="bench-writer-") as tmp:
-        # flush_interval: the writer thread never writes on its own; this loop does, and
-        # says when to fold (fold_interval: never by the real clock).
         store = SQLiteStore(
             Path(tmp) / "writer.sqlite3", flush_interval=3600, fold_interval=float("inf")
         )
         await store.open()
         try:
-            ids = [f"agent-{n:04d}" for n in range(args.agents)]
+            ids = [f"agent-{n:04d}" for n in range(agents)]
             for agent_id in ids:
                 store.save_agent(AgentInfo(agent_id, agent_id, "h", "Linux", "0.1", "UTC", True, 0))
             await store.flush()
-            sent = [0] * args.agents
-            starts = [BASE_MS] * args.agents
-            per_write = round(args.rate * interval)
-            writes = max(1, round(args.seconds / interval))
-            turn = 0
-            spans = 0
-            folds = 0
-            folded_at = 0.0  # simulated seconds: the flush above folded
-            cpu = 0.0
-            for w in range(writes):
-                keys: set[tuple[int, int]] = set()
-                for _ in range(per_write):
-                    n = turn % args.agents
-                    turn += 1
-                    k = sent[n]
-                    sent[n] += 1
-                    ts = BASE_MS + k * 1_000
-                    if k % SWITCH_EVERY == 0:
-                        starts[n] = ts  # a switch: the next span starts here
-                    activity = APPS[(k // SWITCH_EVERY) % len(APPS)]
-                    store.save_span(ids[n], Span(starts[n], ts + 1_000, activity, "UTC"))
-                    keys.add((n, starts[n]))
-                spans += len(keys)
-                now = (w + 1) * interval
-                fold = now - folded_at >= fold_interval - 1e-9
-                if fold:
-                    folds, folded_at = folds + 1, now
-                t0 = time.thread_time()
-                store._write_pending(fold)  # what the writer thread does every interval
-                cpu += time.thread_time() - t0
+            yield store, ids
         finally:
             await store.close()
+
+
+async def measure(interval: float, fold_interval: float, args: argparse.Namespace) -> Row:
+    async with scratch_store(args.agents) as (store, ids):
+        sent = [0] * args.agents
+        starts = [BASE_MS] * args.agents
+        per_write = round(args.rate * interval)
+        writes = max(1, round(args.seconds / interval))
+        turn = 0
+        spans = 0
+        folds = 0
+        folded_at = 0.0  # simulated seconds: scratch_store's flush folded
+        cpu = 0.0
+        for w in range(writes):
+            keys: set[tuple[int, int]] = set()
+            for _ in range(per_write):
+                n = turn % args.agents
+                turn += 1
+                k = sent[n]
+                sent[n] += 1
+                ts = BASE_MS + k * 1_000
+                if k % SWITCH_EVERY == 0:
+                    starts[n] = ts  # a switch: the next span starts here
+                activity = APPS[(k // SWITCH_EVERY) % len(APPS)]
+                store.save_span(ids[n], Span(starts[n], ts + 1_000, activity, "UTC"))
+                keys.add((n, starts[n]))
+            spans += len(keys)
+            now = (w + 1) * interval
+            fold = now - folded_at >= fold_interval - 1e-9
+            if fold:
+                folds, folded_at = folds + 1, now
+            t0 = time.thread_time()
+            store._write_pending(fold)  # what the writer thread does every interval
+            cpu += time.thread_time() - t0
     heartbeats = per_write * writes
     return Row(
         interval,
@@ -137,45 +146,36 @@ async def read_cost(args: argparse.Namespace) -> dict[str, float]:
     """Median ms of ``usage(day, ["app"])`` with every agent's open span noted, then folded."""
     day = 86_400_000
     base = BASE_MS - BASE_MS % day
-    with tempfile.TemporaryDirectory(prefix="bench-writer-reads-") as tmp:
-        store = SQLiteStore(
-            Path(tmp) / "reads.sqlite3", flush_interval=3600, fold_interval=float("inf")
-        )
-        await store.open()
-        try:
-            ids = [f"agent-{n:04d}" for n in range(args.agents)]
-            last: dict[str, Span] = {}
-            for n, agent_id in enumerate(ids):
-                store.save_agent(AgentInfo(agent_id, agent_id, "h", "Linux", "0.1", "UTC", True, 0))
-                start = base + 8 * 3_600_000 + (n % 60) * 60_000
-                spans = [
-                    Span(start + k * 180_000, start + (k + 1) * 180_000, APPS[k % 4], "UTC")
-                    for k in range(160)
-                ]
-                await store.commit_spans(agent_id, spans, 1)  # folded as it is written
-                last[agent_id] = spans[-1]
-            # Every agent's last span grows, written twice: two notes each, not folded.
-            for grow in (1_000, 2_000):
-                for agent_id, span in last.items():
-                    store.save_span(
-                        agent_id, Span(span.start_ms, span.end_ms + grow, span.activity, "UTC")
-                    )
-                await store.written()
-            out: dict[str, float] = {}
-            for label in ("notes", "folded"):
-                if label == "folded":
-                    await store.flush()
-                await store.usage(base, base + day, ["app"])  # warm
-                times = []
-                for _ in range(args.read_repeats):
-                    t0 = time.perf_counter()
-                    await store.usage(base, base + day, ["app"])
-                    times.append(time.perf_counter() - t0)
-                times.sort()
-                out[label] = times[len(times) // 2] * 1000
-            return out
-        finally:
-            await store.close()
+    async with scratch_store(args.agents) as (store, ids):
+        last: dict[str, Span] = {}
+        for n, agent_id in enumerate(ids):
+            start = base + 8 * 3_600_000 + (n % 60) * 60_000
+            spans = [
+                Span(start + k * 180_000, start + (k + 1) * 180_000, APPS[k % 4], "UTC")
+                for k in range(160)
+            ]
+            await store.commit_spans(agent_id, spans, 1)  # folded as it is written
+            last[agent_id] = spans[-1]
+        # Every agent's last span grows, written twice: two notes each, not folded.
+        for grow in (1_000, 2_000):
+            for agent_id, span in last.items():
+                store.save_span(
+                    agent_id, Span(span.start_ms, span.end_ms + grow, span.activity, "UTC")
+                )
+            await store.written()
+        out: dict[str, float] = {}
+        for label in ("notes", "folded"):
+            if label == "folded":
+                await store.flush()
+            await store.usage(base, base + day, ["app"])  # warm
+            times = []
+            for _ in range(args.read_repeats):
+                t0 = time.perf_counter()
+                await store.usage(base, base + day, ["app"])
+                times.append(time.perf_counter() - t0)
+            times.sort()
+            out[label] = times[len(times) // 2] * 1000
+        return out
 
 
 def render(rows: list[Row], args: argparse.Namespace) -> str:
