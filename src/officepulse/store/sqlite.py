@@ -159,7 +159,7 @@ def write_span_rows(
     rules: RuleSet,
     keys: KeyIds,
     *,
-    fold: bool = True,
+    fold: bool,
 ) -> None:
     """Upsert span rows, each with its category by ``rules``, and keep the rollups in
     step, inside the caller's transaction (a later row of the same key wins, as one
@@ -738,8 +738,9 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                             "DELETE FROM rollup_pending WHERE agent_id = ? AND start_ms = ?", span
                         )
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch, fold: bool = True) -> None:
-        """Everything in ``batch`` in one transaction (its callers settle its commits)."""
+    def _write_batch(self, conn: sqlite3.Connection, batch: _Batch, fold: bool) -> None:
+        """Everything in ``batch`` in one transaction (its callers settle its commits),
+        folded into the rollups if ``fold``."""
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
@@ -803,7 +804,7 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
         not committed are dropped (nobody was told they were stored), a commit's spans
         are dropped and its sequence number recorded as taken (``StoreRefused``)."""
         try:
-            self._write_batch(conn, part)
+            self._write_batch(conn, part, True)  # apart, each part folds: refused alone
         except _LASTING as exc:
             log.error("%s refused %s: %s", self._name, part.what(), reason(exc))
             refused = StoreRefused(f"{part.what()} could not be stored: {reason(exc)}")
@@ -812,7 +813,9 @@ class SQLiteStore(SQLiteAccounts, SQLAgents, SQLReads, SQLAgentFacts, SQLAppName
                 commit.settle(None)
             return
         try:
-            self._write_batch(conn, _Batch(commits=[replace(c, rows=[]) for c in part.commits]))
+            self._write_batch(
+                conn, _Batch(commits=[replace(c, rows=[]) for c in part.commits]), True
+            )
         except _LASTING as exc:  # the agent sends the batch again, and is refused again
             log.error("%s could not take %s either: %s", self._name, part.what(), reason(exc))
         for commit in part.commits:
